@@ -1,0 +1,61 @@
+/**
+ * The contract every parser in this folder keeps: pure text in, typed records plus
+ * line-numbered warnings out, never a throw on input.
+ */
+
+/** Where a record came from: the line (1-based) and its exact text, so findings can quote it. */
+export interface Origin {
+  /** Source name in a bundle (e.g. "ip-route-v4"); filled in when the snapshot is built. */
+  source?: string;
+  lineNumber: number;
+  text: string;
+}
+
+/** One piece of input a parser could not read, and why. */
+export interface ParseWarning {
+  lineNumber: number;
+  text: string;
+  reason: string;
+}
+
+export interface ParseResult<T> {
+  records: T[];
+  warnings: ParseWarning[];
+  /** Which form of the format was detected (e.g. "text" or "json"). */
+  form?: string;
+}
+
+/** A parser module: `parse` must never throw on any input string. */
+export interface Parser<T = unknown> {
+  /** Format name, equal to the file name and to the CLI's `hostcheck parse FORMAT`. */
+  name: string;
+  /** One line for `hostcheck parse --help`. */
+  description: string;
+  parse(text: string): ParseResult<T>;
+}
+
+/** Split text into lines without allocating per-line regexes; keeps a trailing partial line. */
+export function splitLines(text: string): string[] {
+  const lines = text.split('\n');
+  if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
+  for (let i = 0; i < lines.length; i++) {
+    const l = lines[i];
+    if (l.length > 0 && l.charCodeAt(l.length - 1) === 13) lines[i] = l.slice(0, -1);
+  }
+  return lines;
+}
+
+/** Run a parser body and turn any unexpected exception into a warning (a last line of defence). */
+export function guarded<T>(text: unknown, body: (text: string) => ParseResult<T>): ParseResult<T> {
+  if (typeof text !== 'string') {
+    return { records: [], warnings: [{ lineNumber: 0, text: '', reason: 'input is not text' }] };
+  }
+  try {
+    return body(text);
+  } catch (err) {
+    return {
+      records: [],
+      warnings: [{ lineNumber: 0, text: '', reason: `internal parser error: ${(err as Error).message}` }],
+    };
+  }
+}
