@@ -31,7 +31,13 @@ export interface Parser<T = unknown> {
   name: string;
   /** One line for `hostcheck parse --help`. */
   description: string;
-  parse(text: string): ParseResult<T>;
+  parse(text: string, opts?: ParseOptions): ParseResult<T>;
+}
+
+/** Hints a caller may give; a parser that needs none ignores them. */
+export interface ParseOptions {
+  /** Address family when the input does not say (e.g. `ip -6 rule` prints `from all`). */
+  family?: 4 | 6;
 }
 
 /** Split text into lines without allocating per-line regexes; keeps a trailing partial line. */

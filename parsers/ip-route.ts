@@ -1,0 +1,521 @@
+/**
+ * ip-route: `ip route show table all`, `ip -6 route show table all`, `ip route get ADDR`, and the
+ * same commands with `-j` (JSON). Text is one route per line; a multipath route is followed by
+ * tab-indented `nexthop ...` lines, a cloned route (`ip route get`, old IPv6 cache entries) by an
+ * indented `cache ...` line. JSON is an array of iproute2's objects (dst, gateway, dev, ...).
+ *
+ *   10.1.2.0/24 via 10.0.0.1 dev eth0 table 100 proto static metric 100
+ */
+import type { Nexthop, RouteRecord, RouteType } from '../src/model/records.js';
+import { parseIPv4, parseIPv6 } from '../src/net/address.js';
+import { guarded, splitLines, type ParseResult, type ParseWarning, type Parser } from './types.js';
+
+export interface IpRouteOptions {
+  /** Family for lines that name no address at all (`unreachable default dev lo ...`). */
+  family?: 4 | 6;
+}
+
+/** Parse `ip route` text or `ip -j route` JSON (detected by a leading `[`). */
+export function parse(text: string, opts?: IpRouteOptions): ParseResult<RouteRecord> {
+  return guarded(text, (t) => {
+    const hint = opts?.family === 4 || opts?.family === 6 ? opts.family : undefined;
+    return firstNonSpace(t) === 91 ? parseJson(t, hint) : parseText(t, hint);
+  });
+}
+
+export const parser: Parser<RouteRecord> = {
+  name: 'ip-route',
+  description: 'ip route show table all / ip route get (text or ip -j JSON)',
+  parse: (text: string) => parse(text),
+};
+
+const ROUTE_TYPES = new Set<string>([
+  'unicast', 'local', 'broadcast', 'anycast', 'multicast', 'blackhole', 'unreachable', 'prohibit', 'throw', 'nat',
+]);
+const ROUTE_FLAGS = new Set<string>([
+  'dead', 'onlink', 'pervasive', 'offload', 'trap', 'notify', 'linkdown', 'unresolved',
+  'rt_offload', 'rt_trap', 'rt_offload_failed',
+]);
+/** Route metrics (RTA_METRICS) other than mtu, kept in `extra` under their printed name. */
+const ROUTE_METRICS = new Set<string>([
+  'window', 'rtt', 'rttvar', 'ssthresh', 'cwnd', 'advmss', 'reordering', 'hoplimit', 'initcwnd',
+  'rto_min', 'initrwnd', 'quickack', 'fastopen_no_cookie', 'congctl', 'features',
+]);
+/** Single-value attributes kept in `extra` as printed (route get, cache info, realms ...). */
+const EXTRA_KEYS = new Set<string>([
+  'from', 'mark', 'uid', 'iif', 'error', 'users', 'age', 'used', 'ipid', 'ts', 'tsage',
+  'ttl-propagate', 'ipproto', 'sport', 'dport',
+]);
+/** Words that end an `encap ...` run: encap is printed before via/dev, so these belong to the route. */
+const ENCAP_END = new Set<string>(['via', 'dev', 'table', 'proto', 'scope', 'metric', 'pref', 'onlink', 'nhid']);
+
+function firstNonSpace(s: string): number {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c !== 32 && c !== 9 && c !== 10 && c !== 13) return c;
+  }
+  return -1;
+}
+
+function newRoute(lineNumber: number, text: string): RouteRecord {
+  return {
+    family: 4, type: 'unicast', dst: '', table: 'main',
+    via: undefined, dev: undefined, src: undefined, proto: undefined, scope: undefined,
+    metric: undefined, tos: undefined, pref: undefined, flags: [], nexthops: [],
+    nhid: undefined, mtu: undefined, expires: undefined, extra: undefined,
+    origin: { lineNumber, text },
+  };
+}
+
+function setExtra(r: RouteRecord, key: string, value: string): void {
+  if (r.extra === undefined) r.extra = {};
+  r.extra[key] = value;
+}
+
+function addLock(r: RouteRecord, name: string): void {
+  const prev = r.extra?.lock;
+  setExtra(r, 'lock', prev === undefined ? name : `${prev} ${name}`);
+}
+
+/** Family of an address token, or 0 when it is not an address. */
+function addressFamily(s: string): 0 | 4 | 6 {
+  if (s.indexOf(':') >= 0) return parseIPv6(s) === null ? 0 : 6;
+  return parseIPv4(s) === null ? 0 : 4;
+}
+
+/** Canonical prefix text ("10.1.2.3" -> "10.1.2.3/32"), or null when `s` is not a prefix. */
+function canonicalPrefix(s: string): string | null {
+  const slash = s.indexOf('/');
+  const addr = slash < 0 ? s : s.slice(0, slash);
+  const fam = addressFamily(addr);
+  if (fam === 0) return null;
+  const max = fam === 4 ? 32 : 128;
+  if (slash < 0) return `${s}/${max}`;
+  const lenText = s.slice(slash + 1);
+  if (!isUint(lenText) || lenText.length > 3 || Number(lenText) > max) return null;
+  return s;
+}
+
+function isUint(s: string): boolean {
+  if (s.length === 0 || s.length > 10) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
+// ---- text form -------------------------------------------------------------------------------
+
+/** Scratch token buffer reused across lines (the parser is synchronous, so no sharing issues). */
+const toks: string[] = [];
+
+/** Split a line on spaces and tabs into `toks`; returns the token count. */
+function tokenize(line: string): number {
+  let n = 0;
+  let start = -1;
+  for (let i = 0; i < line.length; i++) {
+    const c = line.charCodeAt(i);
+    if (c === 32 || c === 9) {
+      if (start >= 0) { toks[n++] = line.slice(start, i); start = -1; }
+    } else if (start < 0) {
+      start = i;
+    }
+  }
+  if (start >= 0) toks[n++] = line.slice(start);
+  return n;
+}
+
+/** Why the last attribute failed; set by readAttrs when it returns false. */
+let failure = '';
+/** True when readAttrs met an attribute it does not know (kept in extra.unparsed). */
+let unknownSeen = '';
+
+function parseText(text: string, hint: 4 | 6 | undefined): ParseResult<RouteRecord> {
+  const lines = splitLines(text);
+  const records: RouteRecord[] = [];
+  const warnings: ParseWarning[] = [];
+  let last: RouteRecord | undefined;
+  let lastGuessed = false;
+  let prevFamily: 4 | 6 | undefined;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
+    const n = tokenize(line);
+    if (n === 0) continue;
+    const first = toks[0];
+    failure = '';
+    unknownSeen = '';
+    if (first === 'nexthop' || first === 'cache') {
+      if (last === undefined) {
+        warnings.push({ lineNumber: i + 1, text: line, reason: `'${first}' line without a route before it` });
+        continue;
+      }
+      if (first === 'nexthop') {
+        const nh = readNexthop(n);
+        if (nh === null) { warnings.push({ lineNumber: i + 1, text: line, reason: failure }); continue; }
+        last.nexthops.push(nh);
+        if (lastGuessed && nh.via !== undefined) {
+          const fam = addressFamily(nh.via);
+          if (fam !== 0) { setFamily(last, fam); lastGuessed = false; prevFamily = fam; }
+        }
+      } else {
+        last.flags.push('cache');
+        if (!readAttrs(last, 1, n, true)) warnings.push({ lineNumber: i + 1, text: line, reason: failure });
+        else if (unknownSeen) warnings.push({ lineNumber: i + 1, text: line, reason: `unknown route attribute '${unknownSeen}'` });
+      }
+      continue;
+    }
+    const r = newRoute(i + 1, line);
+    let j = 0;
+    if (ROUTE_TYPES.has(first)) {
+      r.type = first as RouteType;
+      j = 1;
+    }
+    if (j >= n) {
+      warnings.push({ lineNumber: i + 1, text: line, reason: 'route type without a destination' });
+      continue;
+    }
+    const dstTok = toks[j++];
+    let family: 0 | 4 | 6 = 0;
+    if (dstTok === 'default') {
+      r.dst = 'default';
+    } else {
+      const dst = canonicalPrefix(dstTok);
+      if (dst === null) {
+        warnings.push({ lineNumber: i + 1, text: line, reason: `not a route: '${dstTok}' is not a destination prefix` });
+        continue;
+      }
+      r.dst = dst;
+      family = dst.indexOf(':') >= 0 ? 6 : 4;
+    }
+    if (!readAttrs(r, j, n, false)) {
+      warnings.push({ lineNumber: i + 1, text: line, reason: failure });
+      continue;
+    }
+    let guessed = false;
+    if (family === 0) {
+      if (r.via !== undefined) family = addressFamily(r.via);
+      if (family === 0 && r.src !== undefined) family = addressFamily(r.src);
+      if (family === 0 && r.extra?.from !== undefined) family = addressFamily(r.extra.from.split('/')[0]);
+      if (family === 0 && r.pref !== undefined) family = 6;
+      if (family === 0) {
+        family = hint ?? prevFamily ?? 4;
+        guessed = hint === undefined;
+      }
+    }
+    setFamily(r, family);
+    if (!guessed) prevFamily = family;
+    records.push(r);
+    if (unknownSeen) warnings.push({ lineNumber: i + 1, text: line, reason: `unknown route attribute '${unknownSeen}'` });
+    last = r;
+    lastGuessed = guessed;
+  }
+  return { records, warnings, form: 'text' };
+}
+
+function setFamily(r: RouteRecord, family: 4 | 6): void {
+  r.family = family;
+  if (r.dst === 'default' || r.dst === '0.0.0.0/0' || r.dst === '::/0') r.dst = family === 4 ? '0.0.0.0/0' : '::/0';
+}
+
+/** Read `toks[j..n)` as route attributes into `r`; false (with `failure` set) on a malformed value. */
+function readAttrs(r: RouteRecord, j: number, n: number, cacheLine: boolean): boolean {
+  while (j < n) {
+    const key = toks[j++];
+    if (ROUTE_FLAGS.has(key)) { r.flags.push(key); continue; }
+    if (cacheLine && key.charCodeAt(0) === 60 && key.charCodeAt(key.length - 1) === 62) {
+      setExtra(r, 'cache', key.slice(1, -1));
+      continue;
+    }
+    if (j >= n) { failure = `'${key}' without a value`; return false; }
+    const value = toks[j++];
+    switch (key) {
+      case 'via': {
+        let addr = value;
+        if (value === 'inet' || value === 'inet6') {
+          if (j >= n) { failure = `'via ${value}' without an address`; return false; }
+          addr = toks[j++];
+        }
+        if (addressFamily(addr) === 0) { failure = `gateway '${addr}' is not an address`; return false; }
+        r.via = addr;
+        break;
+      }
+      case 'dev': case 'oif': r.dev = value; break;
+      case 'table': r.table = value; break;
+      case 'proto': r.proto = value; break;
+      case 'scope': r.scope = value; break;
+      case 'src':
+        if (addressFamily(value) === 0) { failure = `source '${value}' is not an address`; return false; }
+        r.src = value;
+        break;
+      case 'metric': case 'preference': case 'priority':
+        if (!isUint(value)) { failure = `metric '${value}' is not a number`; return false; }
+        r.metric = Number(value);
+        break;
+      case 'tos': case 'dsfield': r.tos = value; break;
+      case 'pref': r.pref = value; break;
+      case 'expires': r.expires = value; break;
+      case 'nhid':
+        if (!isUint(value)) { failure = `nhid '${value}' is not a number`; return false; }
+        r.nhid = Number(value);
+        break;
+      case 'realm': case 'realms': setExtra(r, 'realms', value); break;
+      case 'mtu': {
+        let v = value;
+        if (v === 'lock') {
+          if (j >= n) { failure = `'mtu lock' without a value`; return false; }
+          v = toks[j++];
+          addLock(r, 'mtu');
+        }
+        if (!isUint(v)) { failure = `mtu '${v}' is not a number`; return false; }
+        r.mtu = Number(v);
+        break;
+      }
+      case 'as':
+        if (value === 'to') {
+          if (j >= n) { failure = `'as to' without an address`; return false; }
+          setExtra(r, 'as', toks[j++]);
+        } else {
+          setExtra(r, 'as', value);
+        }
+        break;
+      case 'encap': {
+        let e = value;
+        while (j < n && !ENCAP_END.has(toks[j])) e += ' ' + toks[j++];
+        setExtra(r, 'encap', e);
+        break;
+      }
+      default:
+        if (ROUTE_METRICS.has(key)) {
+          let v = value;
+          if (v === 'lock') {
+            if (j >= n) { failure = `'${key} lock' without a value`; return false; }
+            v = toks[j++];
+            addLock(r, key);
+          }
+          setExtra(r, key, v);
+        } else if (EXTRA_KEYS.has(key)) {
+          setExtra(r, key, value);
+        } else {
+          // Unknown attribute: keep the route, record the rest of the line, warn once.
+          unknownSeen = key;
+          let rest = key;
+          for (let k = j - 1; k < n; k++) rest += ' ' + toks[k];
+          setExtra(r, 'unparsed', rest);
+          return true;
+        }
+    }
+  }
+  return true;
+}
+
+/** Read a `nexthop [encap ...] [via [inet6] X] [dev D] [weight W] [flags]` line from `toks`. */
+function readNexthop(n: number): Nexthop | null {
+  const nh: Nexthop = { via: undefined, dev: undefined, weight: undefined, flags: [] };
+  let j = 1;
+  while (j < n) {
+    const key = toks[j++];
+    if (ROUTE_FLAGS.has(key)) { nh.flags.push(key); continue; }
+    if (j >= n) { failure = `nexthop '${key}' without a value`; return null; }
+    const value = toks[j++];
+    switch (key) {
+      case 'via': {
+        let addr = value;
+        if ((value === 'inet' || value === 'inet6') && j < n) addr = toks[j++];
+        if (addressFamily(addr) === 0) { failure = `nexthop gateway '${addr}' is not an address`; return null; }
+        nh.via = addr;
+        break;
+      }
+      case 'dev': nh.dev = value; break;
+      case 'weight':
+        if (!isUint(value)) { failure = `nexthop weight '${value}' is not a number`; return null; }
+        nh.weight = Number(value);
+        break;
+      case 'realm': case 'realms': break;
+      case 'as': if (value === 'to' && j < n) j++; break;
+      case 'encap':
+        while (j < n && toks[j] !== 'via' && toks[j] !== 'dev') j++;
+        break;
+      default:
+        failure = `unknown nexthop attribute '${key}'`;
+        return null;
+    }
+  }
+  return nh;
+}
+
+// ---- JSON form -------------------------------------------------------------------------------
+
+type Json = Record<string, unknown>;
+
+function str(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return undefined;
+}
+
+/** iproute2 prints rtt/rttvar/rto_min as "10ms" or "1.5s" in text and as milliseconds in JSON. */
+function msText(v: unknown): string | undefined {
+  if (typeof v !== 'number') return str(v);
+  return v >= 1000 ? `${v / 1000}s` : `${v}ms`;
+}
+
+/**
+ * `ip -j` prints an encap route's own dst and then the tunnel's "dst" in one object, so
+ * JSON.parse keeps only the tunnel's. Recover each encap route's first dst from the raw text.
+ */
+function encapDsts(text: string): string[] {
+  const re = /"dst"\s*:\s*"([^"]*)"\s*,\s*(?:"from"\s*:\s*"[^"]*"\s*,\s*)?(?:"nhid"\s*:\s*\d+\s*,\s*)?"encap"\s*:/g;
+  const out: string[] = [];
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) out.push(m[1]);
+  return out;
+}
+
+function parseJson(text: string, hint: 4 | 6 | undefined): ParseResult<RouteRecord> {
+  const records: RouteRecord[] = [];
+  const warnings: ParseWarning[] = [];
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    warnings.push({ lineNumber: 1, text: text.slice(0, 200), reason: `invalid JSON: ${(err as Error).message}` });
+    return { records, warnings, form: 'json' };
+  }
+  if (!Array.isArray(data)) {
+    warnings.push({ lineNumber: 1, text: text.slice(0, 200), reason: 'JSON is not an array of routes' });
+    return { records, warnings, form: 'json' };
+  }
+  let encap: string[] | undefined;
+  let encapIndex = 0;
+  let prevFamily: 4 | 6 | undefined;
+  for (let i = 0; i < data.length; i++) {
+    const el = data[i] as unknown;
+    const elText = JSON.stringify(el) ?? String(el);
+    if (el === null || typeof el !== 'object' || Array.isArray(el)) {
+      warnings.push({ lineNumber: i + 1, text: elText, reason: 'route is not a JSON object' });
+      continue;
+    }
+    const o = el as Json;
+    let dstText = str(o.dst);
+    if (o.encap !== undefined) {
+      encap ??= encapDsts(text);
+      dstText = encap[encapIndex++];
+    }
+    if (dstText === undefined) {
+      warnings.push({ lineNumber: i + 1, text: elText, reason: 'route without a dst' });
+      continue;
+    }
+    const r = newRoute(i + 1, elText);
+    const typeText = o.type === undefined ? 'unicast' : str(o.type);
+    if (typeText === undefined || !ROUTE_TYPES.has(typeText)) {
+      warnings.push({ lineNumber: i + 1, text: elText, reason: `unknown route type '${String(o.type)}'` });
+      continue;
+    }
+    r.type = typeText as RouteType;
+    let family: 0 | 4 | 6 = 0;
+    if (dstText === 'default') {
+      r.dst = 'default';
+    } else {
+      const dst = canonicalPrefix(dstText);
+      if (dst === null) {
+        warnings.push({ lineNumber: i + 1, text: elText, reason: `'${dstText}' is not a destination prefix` });
+        continue;
+      }
+      r.dst = dst;
+      family = dst.indexOf(':') >= 0 ? 6 : 4;
+    }
+    const reason = readJsonAttrs(r, o);
+    if (reason !== '') {
+      warnings.push({ lineNumber: i + 1, text: elText, reason });
+      continue;
+    }
+    let guessed = false;
+    if (family === 0) {
+      if (o.family === 2 || o.family === 'inet') family = 4;
+      else if (o.family === 10 || o.family === 'inet6') family = 6;
+      else if (r.via !== undefined) family = addressFamily(r.via);
+      if (family === 0 && r.src !== undefined) family = addressFamily(r.src);
+      if (family === 0 && r.extra?.from !== undefined) family = addressFamily(r.extra.from.split('/')[0]);
+      for (let k = 0; family === 0 && k < r.nexthops.length; k++) {
+        const via = r.nexthops[k].via;
+        if (via !== undefined) family = addressFamily(via);
+      }
+      if (family === 0 && r.pref !== undefined) family = 6;
+      if (family === 0) {
+        family = hint ?? prevFamily ?? 4;
+        guessed = hint === undefined;
+      }
+    }
+    setFamily(r, family);
+    if (!guessed) prevFamily = family;
+    records.push(r);
+  }
+  return { records, warnings, form: 'json' };
+}
+
+/** Copy iproute2's JSON keys into `r` using the text form's names; returns a reason or ''. */
+function readJsonAttrs(r: RouteRecord, o: Json): string {
+  const gateway = o.gateway !== undefined ? str(o.gateway) : str((o.via as Json | undefined)?.host);
+  if (gateway !== undefined) {
+    if (addressFamily(gateway) === 0) return `gateway '${gateway}' is not an address`;
+    r.via = gateway;
+  }
+  r.dev = str(o.dev);
+  if (o.table !== undefined) r.table = str(o.table) ?? 'main';
+  r.proto = str(o.protocol);
+  r.scope = str(o.scope);
+  r.src = str(o.prefsrc);
+  if (o.metric !== undefined) {
+    if (typeof o.metric !== 'number') return `metric '${String(o.metric)}' is not a number`;
+    r.metric = o.metric;
+  }
+  r.tos = str(o.tos);
+  r.pref = str(o.pref);
+  if (o.expires !== undefined) r.expires = typeof o.expires === 'number' ? `${o.expires}sec` : str(o.expires);
+  if (typeof o.nhid === 'number') r.nhid = o.nhid;
+  if (Array.isArray(o.flags)) for (const f of o.flags) if (typeof f === 'string') r.flags.push(f);
+  if (o.encap !== undefined) setExtra(r, 'encap', str(o.encap) ?? '');
+  if (o.flow !== null && typeof o.flow === 'object') {
+    const flow = o.flow as Json;
+    const to = str(flow.to);
+    const from = str(flow.from);
+    if (to !== undefined) setExtra(r, 'realms', from !== undefined ? `${from}/${to}` : to);
+  }
+  if (o.as !== null && typeof o.as === 'object') {
+    const to = str((o.as as Json).to);
+    if (to !== undefined) setExtra(r, 'as', to);
+  }
+  for (const key of EXTRA_KEYS) {
+    const v = key === 'mark' && typeof o.mark === 'number' ? `0x${o.mark.toString(16)}` : str(o[key]);
+    if (v !== undefined) setExtra(r, key, v);
+  }
+  if (Array.isArray(o.metrics)) {
+    for (const m of o.metrics) {
+      if (m === null || typeof m !== 'object') continue;
+      for (const [k, v] of Object.entries(m as Json)) {
+        if (k === 'mtu') { if (typeof v === 'number') r.mtu = v; }
+        else if (k === 'rtt' || k === 'rttvar' || k === 'rto_min') setExtra(r, k, msText(v) ?? '');
+        else if (k === 'congestion') setExtra(r, 'congctl', str(v) ?? '');
+        else if (k === 'ecn') setExtra(r, 'features', 'ecn');
+        else setExtra(r, k, str(v) ?? '');
+      }
+    }
+  }
+  if (Array.isArray(o.cache)) {
+    r.flags.push('cache');
+    const cacheFlags = o.cache.filter((f): f is string => typeof f === 'string');
+    if (cacheFlags.length > 0) setExtra(r, 'cache', cacheFlags.join(','));
+  }
+  if (Array.isArray(o.nexthops)) {
+    for (const h of o.nexthops) {
+      if (h === null || typeof h !== 'object') return 'nexthop is not a JSON object';
+      const hj = h as Json;
+      const via = hj.gateway !== undefined ? str(hj.gateway) : str((hj.via as Json | undefined)?.host);
+      if (via !== undefined && addressFamily(via) === 0) return `nexthop gateway '${via}' is not an address`;
+      const nh: Nexthop = { via, dev: str(hj.dev), weight: typeof hj.weight === 'number' ? hj.weight : undefined, flags: [] };
+      if (Array.isArray(hj.flags)) for (const f of hj.flags) if (typeof f === 'string') nh.flags.push(f);
+      r.nexthops.push(nh);
+    }
+  }
+  return '';
+}

@@ -1,0 +1,26 @@
+/** Small helpers the commands share: reading FILE|-, printing JSON, colour on a TTY only. */
+import { readFile } from 'node:fs/promises';
+import { UsageError } from '../collect/errors.js';
+
+export async function readInput(file: string | undefined): Promise<string> {
+  if (!file || file === '-') {
+    if (process.stdin.isTTY) throw new UsageError('no input: give a FILE or pipe the command output into "-"');
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  }
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+  }
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}
+
+/** Colour only on a TTY, and never with NO_COLOR set. */
+export function useColor(stream: NodeJS.WriteStream = process.stdout): boolean {
+  return !!stream.isTTY && !('NO_COLOR' in process.env && process.env.NO_COLOR !== '');
+}

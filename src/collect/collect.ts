@@ -1,0 +1,121 @@
+/**
+ * Collection: runs every source in parallel with a timeout, and records per source what happened.
+ * A missing tool or a permission problem is that source's status, never the run's end.
+ */
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import type { Bundle, BundleMeta, SourceMeta } from './bundle.js';
+import { BUNDLE_FORMAT_VERSION } from './bundle.js';
+import { collectCloudIdentity } from './cloud.js';
+import { collectDockerNetworks } from './docker.js';
+import { collectIdentity } from './identity.js';
+import { runCommand } from './run-command.js';
+import { SOURCES, type SourceSpec } from './sources.js';
+import { collectSysctls } from './sysctl.js';
+
+export interface CollectOptions {
+  timeoutMs?: number;
+  /** Override paths (tests): Docker socket, daemon.json, /proc/sys, DMI root, metadata base URL. */
+  dockerSocket?: string;
+  dockerDaemonJson?: string;
+  procSys?: string;
+  dmiRoot?: string;
+  metadataBase?: string;
+  /** Skip cloud metadata even when DMI names a cloud. */
+  noCloud?: boolean;
+  /** Only these sources (by name). */
+  only?: string[];
+  argv?: string[];
+  name?: string;
+}
+
+const require = createRequire(import.meta.url);
+
+export function hostcheckVersion(): string {
+  try {
+    return (require('../../../package.json') as { version: string }).version;
+  } catch {
+    return (require('../../package.json') as { version: string }).version;
+  }
+}
+
+async function collectOne(spec: SourceSpec, opts: CollectOptions): Promise<{ meta: SourceMeta; text?: string }> {
+  const timeoutMs = opts.timeoutMs ?? 20_000;
+  const base = { name: spec.name, file: spec.file, kind: spec.kind, required: spec.required };
+  if (spec.kind === 'command') {
+    const r = await runCommand(spec.argv!, { timeoutMs, permissionHint: spec.permissionHint, absentMeaning: spec.absentMeaning });
+    return {
+      meta: { ...base, argv: spec.argv, status: r.status, exitCode: r.exitCode, stderr: r.stderr || undefined, message: r.message, durationMs: r.durationMs },
+      text: r.status === 'collected' ? r.stdout : undefined,
+    };
+  }
+  if (spec.kind === 'sysctl') {
+    const r = await collectSysctls(opts.procSys);
+    return { meta: { ...base, path: opts.procSys ?? '/proc/sys', status: r.status, message: r.message, durationMs: r.durationMs }, text: r.text };
+  }
+  if (spec.kind === 'file') {
+    const path = spec.name === 'docker-daemon' && opts.dockerDaemonJson ? opts.dockerDaemonJson : spec.path!;
+    const started = performance.now();
+    try {
+      const text = await readFile(path, 'utf8');
+      return { meta: { ...base, path, status: 'collected', durationMs: Math.round(performance.now() - started) }, text };
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const durationMs = Math.round(performance.now() - started);
+      if (code === 'ENOENT') return { meta: { ...base, path, status: 'unavailable', message: `${path}: ${spec.absentMeaning ?? 'absent'}`, durationMs } };
+      return { meta: { ...base, path, status: 'failed', message: `${path}: ${code === 'EACCES' ? 'permission denied — run as root' : (err as Error).message}`, durationMs } };
+    }
+  }
+  const socket = opts.dockerSocket ?? spec.path!;
+  const r = await collectDockerNetworks(socket, Math.min(timeoutMs, 5000));
+  return { meta: { ...base, path: socket, status: r.status, message: r.message, durationMs: r.durationMs }, text: r.text };
+}
+
+async function toolVersions(timeoutMs: number): Promise<Record<string, string>> {
+  const probes: [string, string[]][] = [
+    ['iproute2', ['ip', '-V']],
+    ['iptables', ['iptables', '--version']],
+    ['nft', ['nft', '--version']],
+    ['ipset', ['ipset', '--version']],
+  ];
+  const out: Record<string, string> = {};
+  await Promise.all(
+    probes.map(async ([name, argv]) => {
+      const r = await runCommand(argv, { timeoutMs });
+      const line = (r.stdout || r.stderr).trim().split('\n')[0];
+      if (r.status === 'collected' && line) out[name] = line;
+    }),
+  );
+  return Object.fromEntries(Object.entries(out).sort());
+}
+
+/** Collect a bundle from the live host. */
+export async function collectBundle(opts: CollectOptions = {}): Promise<Bundle> {
+  const startedAt = new Date();
+  const started = performance.now();
+  const specs = opts.only ? SOURCES.filter((s) => opts.only!.includes(s.name)) : SOURCES;
+  const [results, identity, versions, cloud] = await Promise.all([
+    Promise.all(specs.map((s) => collectOne(s, opts))),
+    collectIdentity(),
+    toolVersions(opts.timeoutMs ?? 5000),
+    opts.noCloud ? Promise.resolve(undefined) : collectCloudIdentity({ dmiRoot: opts.dmiRoot, base: opts.metadataBase }),
+  ]);
+  const files = new Map<string, string>();
+  for (const r of results) if (r.text !== undefined) files.set(r.meta.name, r.text);
+  const meta: BundleMeta = {
+    bundleFormat: BUNDLE_FORMAT_VERSION,
+    hostcheckVersion: hostcheckVersion(),
+    argv: opts.argv ?? process.argv.slice(2),
+    hostname: identity.hostname,
+    name: opts.name,
+    machineId: identity.machineId,
+    os: identity.os,
+    kernel: identity.kernel,
+    startedAt: startedAt.toISOString(),
+    durationMs: Math.round(performance.now() - started),
+    toolVersions: versions,
+    cloud,
+    sources: results.map((r) => r.meta),
+  };
+  return { meta, files };
+}

@@ -1,0 +1,139 @@
+/**
+ * Bundle → HostSnapshot. Pure: the same bundle gives the same snapshot live, from disk, anywhere.
+ * Text forms are parsed (findings quote their lines); each record's origin gets its source name.
+ */
+import { parserFor } from '../../parsers/index.js';
+import type { ParseResult } from '../../parsers/types.js';
+import type { AddressRecord, InterfaceBlock, LinkRecord, RouteRecord, RuleRecord } from '../model/records.js';
+import {
+  SNAPSHOT_SCHEMA_VERSION,
+  type HostSnapshot,
+  type InterfaceModel,
+  type InterfaceOwner,
+  type SnapshotWarning,
+  type SourceReport,
+} from '../model/snapshot.js';
+import type { Bundle } from './bundle.js';
+import { SOURCES } from './sources.js';
+
+/** Set `origin.source` on every record (and nested records) of a parse result. */
+function stampSource(value: unknown, source: string, depth = 0): void {
+  if (depth > 6 || value === null || typeof value !== 'object') return;
+  if (Array.isArray(value)) {
+    for (const v of value) stampSource(v, source, depth + 1);
+    return;
+  }
+  const o = value as Record<string, unknown>;
+  for (const key in o) {
+    const v = o[key];
+    if (key === 'origin' && v && typeof v === 'object' && 'lineNumber' in v) (v as { source?: string }).source = source;
+    else if (v && typeof v === 'object') stampSource(v, source, depth + 1);
+  }
+}
+
+function stampFlat(records: { origin: { source?: string } }[], source: string): void {
+  for (const r of records) r.origin.source = source;
+}
+
+const UPLINK_NAME = /^(eth|ens|enp|eno|em|bond|team|wlan|wlp|p\d)/;
+
+/** Who made an interface, from Docker's networks and well-known names. */
+function ownerOf(link: LinkRecord, dockerBridges: Map<string, string>): InterfaceOwner | undefined {
+  const docker = dockerBridges.get(link.name);
+  if (docker !== undefined) return { type: 'docker', name: docker };
+  const n = link.name;
+  if (n === 'docker0') return { type: 'docker', name: 'bridge' };
+  if (/^br-[0-9a-f]{12}$/.test(n)) return { type: 'docker' };
+  if (/^(cni0|flannel\.|cali|vxlan\.calico|tunl0|weave|kube-|cilium_|lxc|genev_sys|antrea)/.test(n)) return { type: n.startsWith('kube-') ? 'kubernetes' : 'cni' };
+  if (/^virbr/.test(n)) return { type: 'libvirt' };
+  if (/^(tun|tap|wg|ipsec|vti|xfrm|ppp)/.test(n) || link.kind === 'wireguard' || link.kind === 'tun') return { type: 'vpn' };
+  return undefined;
+}
+
+const NON_UPLINK_KINDS = new Set(['loopback', 'bridge', 'veth', 'vxlan', 'tun', 'tap', 'wireguard', 'gre', 'ipip', 'sit', 'dummy', 'vrf', 'openvswitch']);
+
+/** Build the snapshot of one bundle. */
+export function buildSnapshot(bundle: Bundle): HostSnapshot {
+  const warnings: SnapshotWarning[] = [];
+  const parsed = new Map<string, ParseResult<unknown>>();
+  const sources: SourceReport[] = [];
+  for (const meta of bundle.meta.sources) {
+    const spec = SOURCES.find((s) => s.name === meta.name);
+    const text = bundle.files.get(meta.name);
+    let warningCount = 0;
+    if (spec?.format && text !== undefined) {
+      const parser = parserFor(spec.format);
+      if (parser) {
+        const result = parser.parse(text, { family: spec.family });
+        if (spec.format === 'ip-route' || spec.format === 'ip-rule') stampFlat(result.records as { origin: { source?: string } }[], meta.name);
+        else stampSource(result.records, meta.name);
+        for (const w of result.warnings) warnings.push({ source: meta.name, lineNumber: w.lineNumber, text: w.text, reason: w.reason });
+        warningCount = result.warnings.length;
+        parsed.set(meta.name, result);
+      }
+    }
+    sources.push({ name: meta.name, status: meta.status, message: meta.message, required: meta.required, warnings: warningCount });
+  }
+  const records = <T>(name: string): T[] => (parsed.get(name)?.records as T[] | undefined) ?? [];
+
+  const routes = [...records<RouteRecord>('ip-route-v4'), ...records<RouteRecord>('ip-route-v6')];
+  const rules = [...records<RuleRecord>('ip-rule-v4'), ...records<RuleRecord>('ip-rule-v6')];
+
+  const dockerNetworks = records<{ name: string; bridgeName?: string; driver?: string }>('docker-networks');
+  const dockerBridges = new Map<string, string>();
+  for (const n of dockerNetworks) if (n.bridgeName) dockerBridges.set(n.bridgeName, n.name);
+
+  const defaultDevs = new Set(routes.filter((r) => r.table === 'main' && (r.dst === '0.0.0.0/0' || r.dst === '::/0')).flatMap((r) => [r.dev, ...r.nexthops.map((n) => n.dev)]).filter((d): d is string => !!d));
+  const blocks = records<InterfaceBlock>('ip-addr');
+  const links = blocks.length ? blocks.map((b) => b.link) : records<LinkRecord>('ip-link');
+  const addressesByIf = new Map<string, AddressRecord[]>();
+  for (const b of blocks) addressesByIf.set(b.link.name, b.addresses);
+  const interfaces: InterfaceModel[] = links.map((link) => {
+    const owner = ownerOf(link, dockerBridges);
+    const uplink = !owner && !NON_UPLINK_KINDS.has(link.kind) && (defaultDevs.has(link.name) || UPLINK_NAME.test(link.name));
+    return {
+      name: link.name,
+      ifindex: link.ifindex,
+      kind: link.kind,
+      kindText: link.kindText,
+      state: link.state,
+      flags: link.flags,
+      mtu: link.mtu,
+      master: link.master,
+      mac: link.mac,
+      noCarrier: link.flags.includes('NO-CARRIER'),
+      uplink,
+      owner,
+      addresses: addressesByIf.get(link.name) ?? [],
+      origin: link.origin,
+    };
+  });
+
+  // Complete: nothing failed, and every required source was read (an optional one may be absent).
+  const complete = sources.every((s) => s.status === 'collected' || (!s.required && s.status === 'unavailable'));
+  const meta = bundle.meta;
+  return {
+    schemaVersion: SNAPSHOT_SCHEMA_VERSION,
+    identity: {
+      name: meta.name ?? meta.hostname,
+      hostname: meta.hostname,
+      machineId: meta.machineId,
+      os: meta.os,
+      kernel: meta.kernel,
+      cloud: meta.cloud as HostSnapshot['identity']['cloud'],
+    },
+    collectedAt: meta.startedAt,
+    interfaces,
+    routes,
+    rules,
+    netfilter: { v4: records('iptables-save'), v6: records('ip6tables-save') },
+    nft: records('nft'),
+    ipsets: records('ipset'),
+    xfrmPolicies: records('ip-xfrm-policy'),
+    sysctls: records('sysctl'),
+    docker: { daemon: records('docker-daemon')[0], networks: dockerNetworks },
+    sources,
+    complete,
+    warnings,
+  };
+}

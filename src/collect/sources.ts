@@ -1,0 +1,56 @@
+/**
+ * What hostcheck collects: one entry per source, each written to the bundle as one file exactly
+ * as the command printed it. Text forms are what findings quote (and all that iproute2 older than
+ * 4.17 can give); JSON forms are collected beside them where they work.
+ */
+
+export interface SourceSpec {
+  /** Source name: also the bundle file's base name. */
+  name: string;
+  /** File name inside the bundle. */
+  file: string;
+  /** How to get it. */
+  kind: 'command' | 'file' | 'docker-api' | 'sysctl';
+  /** For commands: argv. For files: the path. */
+  argv?: string[];
+  path?: string;
+  /** Parser format for the snapshot; undefined for raw sources kept only for the record. */
+  format?: string;
+  family?: 4 | 6;
+  /** A failure of a required source makes the collection incomplete. */
+  required: boolean;
+  /** The advice when the command says permission denied. */
+  permissionHint?: string;
+  /** What it means when the tool or file is absent. */
+  absentMeaning?: string;
+}
+
+const NET_ADMIN_HINT = 'run as root, or grant CAP_NET_ADMIN and CAP_NET_RAW';
+
+export const SOURCES: SourceSpec[] = [
+  { name: 'ip-route-v4', file: 'ip-route-v4.txt', kind: 'command', argv: ['ip', 'route', 'show', 'table', 'all'], format: 'ip-route', family: 4, required: true },
+  { name: 'ip-route-v6', file: 'ip-route-v6.txt', kind: 'command', argv: ['ip', '-6', 'route', 'show', 'table', 'all'], format: 'ip-route', family: 6, required: true },
+  { name: 'ip-rule-v4', file: 'ip-rule-v4.txt', kind: 'command', argv: ['ip', 'rule', 'show'], format: 'ip-rule', family: 4, required: true },
+  { name: 'ip-rule-v6', file: 'ip-rule-v6.txt', kind: 'command', argv: ['ip', '-6', 'rule', 'show'], format: 'ip-rule', family: 6, required: true },
+  { name: 'ip-addr', file: 'ip-addr.txt', kind: 'command', argv: ['ip', '-d', 'addr', 'show'], format: 'ip-addr', required: true },
+  { name: 'ip-link', file: 'ip-link.txt', kind: 'command', argv: ['ip', '-d', 'link', 'show'], format: 'ip-link', required: true },
+  // JSON forms: kept in the bundle for tools and for the form-equivalence tests; the snapshot uses the text.
+  { name: 'ip-route-v4-json', file: 'ip-route-v4.json', kind: 'command', argv: ['ip', '-j', 'route', 'show', 'table', 'all'], required: false, absentMeaning: 'iproute2 older than 4.17 has no usable -j' },
+  { name: 'ip-route-v6-json', file: 'ip-route-v6.json', kind: 'command', argv: ['ip', '-6', '-j', 'route', 'show', 'table', 'all'], required: false },
+  { name: 'ip-rule-v4-json', file: 'ip-rule-v4.json', kind: 'command', argv: ['ip', '-j', 'rule', 'show'], required: false },
+  { name: 'ip-rule-v6-json', file: 'ip-rule-v6.json', kind: 'command', argv: ['ip', '-6', '-j', 'rule', 'show'], required: false },
+  { name: 'ip-addr-json', file: 'ip-addr.json', kind: 'command', argv: ['ip', '-d', '-j', 'addr', 'show'], required: false },
+  { name: 'ip-link-json', file: 'ip-link.json', kind: 'command', argv: ['ip', '-d', '-j', 'link', 'show'], required: false },
+  { name: 'iptables-save', file: 'iptables-save.txt', kind: 'command', argv: ['iptables-save', '-c'], format: 'iptables-save', family: 4, required: true, permissionHint: NET_ADMIN_HINT, absentMeaning: 'iptables not installed' },
+  { name: 'ip6tables-save', file: 'ip6tables-save.txt', kind: 'command', argv: ['ip6tables-save', '-c'], format: 'iptables-save', family: 6, required: true, permissionHint: NET_ADMIN_HINT, absentMeaning: 'iptables not installed' },
+  { name: 'nft', file: 'nft.json', kind: 'command', argv: ['nft', '-j', 'list', 'ruleset'], format: 'nft', required: false, permissionHint: NET_ADMIN_HINT, absentMeaning: 'nftables CLI not installed; native nft tables cannot be seen' },
+  { name: 'ipset', file: 'ipset.txt', kind: 'command', argv: ['ipset', 'save'], format: 'ipset', required: false, permissionHint: NET_ADMIN_HINT, absentMeaning: 'ipset not installed' },
+  { name: 'ip-xfrm-policy', file: 'ip-xfrm-policy.txt', kind: 'command', argv: ['ip', 'xfrm', 'policy', 'show'], format: 'ip-xfrm', required: true, permissionHint: NET_ADMIN_HINT },
+  { name: 'sysctl', file: 'sysctl.txt', kind: 'sysctl', format: 'sysctl', required: true },
+  { name: 'docker-daemon', file: 'docker-daemon.json', kind: 'file', path: '/etc/docker/daemon.json', format: 'docker-daemon', required: false, absentMeaning: 'absent (Docker defaults apply if Docker is installed)' },
+  { name: 'docker-networks', file: 'docker-networks.json', kind: 'docker-api', path: '/var/run/docker.sock', format: 'docker-network', required: false, absentMeaning: 'Docker not installed or not running' },
+];
+
+export function sourceByName(name: string): SourceSpec | undefined {
+  return SOURCES.find((s) => s.name === name);
+}

@@ -1,0 +1,110 @@
+/**
+ * HostSnapshot: everything hostcheck knows about one host, vendor- and distro-free.
+ * Built once from a bundle (live or captured); every stage after it is a pure function of it.
+ */
+import type { AddressRecord, LinkKind, Origin, RouteRecord, RuleRecord } from './records.js';
+
+export const SNAPSHOT_SCHEMA_VERSION = 1;
+
+export type SourceStatus = 'collected' | 'unavailable' | 'failed';
+
+/** How one source (one command, file or API call) went. */
+export interface SourceReport {
+  name: string;
+  status: SourceStatus;
+  /** What a person should do or know, e.g. "permission denied — run as root, or grant CAP_NET_ADMIN and CAP_NET_RAW". */
+  message?: string;
+  /** Whether a failure of this source makes the collection incomplete. */
+  required: boolean;
+  /** Lines the parser could not read. */
+  warnings: number;
+}
+
+export interface CloudIdentity {
+  provider: 'alibaba' | 'aws';
+  instanceId?: string;
+  region?: string;
+  zone?: string;
+  vpcId?: string;
+  vpcCidrs: string[];
+  subnetId?: string;
+  subnetCidrs: string[];
+  /** Private IPv4 addresses per NIC MAC. */
+  privateIps: { mac: string; ips: string[] }[];
+}
+
+export interface HostIdentity {
+  /** The name the fleet knows this host by (--name, else hostname plus machine id). */
+  name: string;
+  hostname: string;
+  machineId?: string;
+  os?: string;
+  kernel?: string;
+  cloud?: CloudIdentity;
+}
+
+/** Who made an interface: Docker (with the network name), a CNI, libvirt, a VPN. */
+export interface InterfaceOwner {
+  type: 'docker' | 'cni' | 'libvirt' | 'vpn' | 'kubernetes' | 'unknown';
+  name?: string;
+}
+
+export interface InterfaceModel {
+  name: string;
+  ifindex?: number;
+  kind: LinkKind;
+  kindText?: string;
+  state?: string;
+  flags: string[];
+  mtu?: number;
+  master?: string;
+  mac?: string;
+  /** True for NO-CARRIER (e.g. a bridge with no ports). */
+  noCarrier: boolean;
+  /** The host's way out (eth*, ens*, the default route's device): not a bridge or tunnel. */
+  uplink: boolean;
+  owner?: InterfaceOwner;
+  addresses: AddressRecord[];
+  origin: Origin;
+}
+
+/** A parser warning, with the source it came from. */
+export interface SnapshotWarning extends Origin {
+  source: string;
+  reason: string;
+}
+
+export interface HostSnapshot {
+  schemaVersion: number;
+  identity: HostIdentity;
+  collectedAt: string;
+  interfaces: InterfaceModel[];
+  /** Every route of every table, IPv4 and IPv6, in the order the kernel printed them. */
+  routes: RouteRecord[];
+  rules: RuleRecord[];
+  /** iptables-save / ip6tables-save tables (records of parsers/iptables-save.ts). */
+  netfilter: { v4: unknown[]; v6: unknown[] };
+  /** `nft -j list ruleset` tables (parsers/nft.ts). */
+  nft: unknown[];
+  ipsets: unknown[];
+  xfrmPolicies: unknown[];
+  sysctls: unknown[];
+  docker: { daemon?: unknown; networks: unknown[] };
+  /** Per source: collected / unavailable / failed. */
+  sources: SourceReport[];
+  /** True when every required source was collected and none failed. */
+  complete: boolean;
+  warnings: SnapshotWarning[];
+}
+
+/** Routes grouped by table name, in order. */
+export function routesByTable(snapshot: HostSnapshot): Map<string, RouteRecord[]> {
+  const tables = new Map<string, RouteRecord[]>();
+  for (const r of snapshot.routes) {
+    const key = `${r.family === 6 ? 'inet6' : 'inet'} ${r.table}`;
+    let list = tables.get(key);
+    if (!list) tables.set(key, (list = []));
+    list.push(r);
+  }
+  return tables;
+}
