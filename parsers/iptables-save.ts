@@ -26,6 +26,7 @@ export interface IptablesOption {
   /** Option name without its leading dashes. */
   name: string;
   negated: boolean;
+  /** The words after the option; comma lists of state and multiport options are split into items. */
   args: string[];
 }
 
@@ -207,6 +208,9 @@ function parseCount(s: string): number | null {
   return Number(s);
 }
 
+/** Options whose comma list is split into items (`--ctstate RELATED,ESTABLISHED` → 2 args). */
+const LIST_OPTIONS = new Set(['ctstate', 'ctstatus', 'state', 'dports', 'sports', 'ports', 'destination-ports', 'source-ports']);
+
 /** An option-looking token: unquoted, starts with '-' and has more after it. */
 function isOptionToken(t: Tokens, i: number): boolean {
   const s = t.list[i];
@@ -241,7 +245,9 @@ function parseRuleBody(t: Tokens, start: number, rule: IptablesRule): string | n
     }
     if (!isOptionToken(t, i)) {
       if (option === null) return `unexpected word "${s}"`;
-      option.args.push(s);
+      if (LIST_OPTIONS.has(option.name) && s.indexOf(',') >= 0) {
+        for (const item of s.split(',')) option.args.push(item);
+      } else option.args.push(s);
       i++;
       continue;
     }

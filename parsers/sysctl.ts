@@ -1,0 +1,204 @@
+/**
+ * `sysctl -a` (kernel settings: rp_filter, forwarding, ...) and `ip netconf` (the same per-device
+ * IPv4/IPv6 settings as the kernel's netconf messages); the form is detected per line, and both
+ * give the same records.
+ *
+ *     net.ipv4.conf.eth0.rp_filter = 1
+ *     net.ipv4.conf.eth0/100.rp_filter = 1        (interface eth0.100: sysctl prints its dot as /)
+ *     net/ipv4/conf/eth0.100/rp_filter = 1        (slash-separated keys: dots are literal)
+ *     inet eth0 forwarding on rp_filter strict mc_forwarding off proxy_neigh off ignore_routes_with_linkdown off
+ *     ipv4 dev eth0 forwarding on rp_filter strict mc_forwarding 0 proxy_neigh off   (older iproute2)
+ *
+ * `sysctl: permission denied on key ...` and other `sysctl:` messages become warnings.
+ */
+import type { Origin, ParseResult, ParseWarning, Parser } from './types.js';
+import { guarded, splitLines } from './types.js';
+
+export interface SysctlRecord {
+  /** Key as `sysctl -a` prints it: dot-separated, dots inside an interface name shown as `/`. */
+  key: string;
+  /** Value text (netconf words mapped to the sysctl numbers: strict=1, loose=2, on=1, off=0). */
+  value: string;
+  /** 4 for net.ipv4.*, 6 for net.ipv6.*. */
+  family?: 4 | 6;
+  /** `conf` (per-device settings) or `neigh` (per-device neighbour settings). */
+  section?: 'conf' | 'neigh';
+  /** Interface name for net.{ipv4,ipv6,mpls}.{conf,neigh}.X.*: a real name, `all` or `default`. */
+  device?: string;
+  /** Setting name inside the device section (`rp_filter`, `forwarding`, ...). */
+  name?: string;
+  origin: Origin;
+}
+
+const RP_FILTER_VALUES: Record<string, string> = { off: '0', strict: '1', loose: '2' };
+const ON_OFF: Record<string, string> = { off: '0', on: '1' };
+
+/** Split a key into components, whichever separator it uses; device dots come back literal. */
+function keyParts(key: string): string[] {
+  const dot = key.indexOf('.');
+  const slash = key.indexOf('/');
+  if (slash >= 0 && (dot < 0 || slash < dot)) return key.split('/');
+  const parts = key.split('.');
+  for (let i = 0; i < parts.length; i++) if (parts[i].includes('/')) parts[i] = parts[i].replaceAll('/', '.');
+  return parts;
+}
+
+function makeRecord(parts: string[], value: string, origin: Origin): SysctlRecord {
+  const key = parts.map((p) => (p.includes('.') ? p.replaceAll('.', '/') : p)).join('.');
+  const rec: SysctlRecord = { key, value, origin };
+  if (parts[0] === 'net') {
+    const fam = parts[1] === 'ipv4' ? 4 : parts[1] === 'ipv6' ? 6 : undefined;
+    if (fam !== undefined) rec.family = fam;
+    if ((fam !== undefined || parts[1] === 'mpls') && (parts[2] === 'conf' || parts[2] === 'neigh') && parts.length >= 5) {
+      rec.section = parts[2];
+      rec.device = parts[3];
+      rec.name = parts.slice(4).join('.');
+    }
+  }
+  return rec;
+}
+
+function validKey(key: string): boolean {
+  if (key.length === 0) return false;
+  const c0 = key.charCodeAt(0);
+  if (!((c0 >= 97 && c0 <= 122) || (c0 >= 65 && c0 <= 90))) return false;
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if (c <= 32 || c === 61 || c === 127) return false;
+  }
+  const last = key.charCodeAt(key.length - 1);
+  return last !== 46 && last !== 47;
+}
+
+const NETCONF_FAMILIES: Record<string, { family?: 4 | 6; proto: string }> = {
+  inet: { family: 4, proto: 'ipv4' },
+  ipv4: { family: 4, proto: 'ipv4' },
+  inet6: { family: 6, proto: 'ipv6' },
+  ipv6: { family: 6, proto: 'ipv6' },
+  mpls: { proto: 'mpls' },
+};
+
+/** One `ip netconf` line → records; returns a reason if part of it could not be read. */
+function netconfLine(tokens: string[], origin: Origin, out: SysctlRecord[]): string | null {
+  const fam = NETCONF_FAMILIES[tokens[0]];
+  let i = 1;
+  if (tokens[i] === 'dev') i++;
+  const device = tokens[i++];
+  if (device === undefined) return 'netconf line without a device';
+  if (i >= tokens.length) return 'netconf line without settings';
+  let problem: string | null = null;
+  for (; i < tokens.length; i += 2) {
+    const k = tokens[i];
+    const v = tokens[i + 1];
+    let name = k;
+    let value: string | undefined;
+    switch (k) {
+      case 'rp_filter':
+        value = v === undefined ? undefined : RP_FILTER_VALUES[v];
+        break;
+      case 'forwarding':
+      case 'ignore_routes_with_linkdown':
+      case 'input':
+        value = v === undefined ? undefined : ON_OFF[v];
+        break;
+      case 'mc_forwarding':
+        value = v === undefined ? undefined : (ON_OFF[v] ?? (/^\d+$/.test(v) ? v : undefined));
+        break;
+      case 'proxy_neigh':
+        name = fam.family === 6 ? 'proxy_ndp' : 'proxy_arp';
+        value = v === undefined ? undefined : ON_OFF[v];
+        break;
+      default:
+        value = undefined;
+    }
+    if (value === undefined) {
+      problem ??= `cannot read netconf setting ${k}${v === undefined ? '' : ' ' + v}`;
+      continue;
+    }
+    out.push(makeRecord(['net', fam.proto, 'conf', device, name], value, origin));
+  }
+  return problem;
+}
+
+function parseText(text: string): ParseResult<SysctlRecord> {
+  const records: SysctlRecord[] = [];
+  const warnings: ParseWarning[] = [];
+  const lines = splitLines(text);
+  let sawSysctl = false;
+  let sawNetconf = false;
+  for (let n = 0; n < lines.length; n++) {
+    const line = lines[n];
+    const lineNumber = n + 1;
+    const trimmed = line.trim();
+    if (trimmed.length === 0 || trimmed.charCodeAt(0) === 35 || trimmed.charCodeAt(0) === 59) continue;
+    if (trimmed.startsWith('sysctl:') || trimmed.startsWith('error:')) {
+      warnings.push({ lineNumber, text: line, reason: trimmed });
+      continue;
+    }
+    const origin = { lineNumber, text: line };
+    const sp = trimmed.indexOf(' ');
+    const first = sp < 0 ? trimmed : trimmed.slice(0, sp);
+    if (Object.prototype.hasOwnProperty.call(NETCONF_FAMILIES, first) && !trimmed.includes('=')) {
+      sawNetconf = true;
+      const tokens = trimmed.split(/\s+/);
+      const reason = netconfLine(tokens, origin, records);
+      if (reason) warnings.push({ lineNumber, text: line, reason });
+      continue;
+    }
+    let eq = line.indexOf(' = ');
+    let valueStart = eq + 3;
+    if (eq < 0) {
+      eq = line.indexOf('=');
+      valueStart = eq + 1;
+    }
+    if (eq < 0) {
+      warnings.push({ lineNumber, text: line, reason: 'not a "key = value" line' });
+      continue;
+    }
+    const key = line.slice(0, eq).trim();
+    if (!validKey(key)) {
+      warnings.push({ lineNumber, text: line, reason: `bad key "${key}"` });
+      continue;
+    }
+    const value = line.charCodeAt(eq) === 32 ? line.slice(valueStart) : line.slice(valueStart).trim();
+    sawSysctl = true;
+    records.push(makeRecord(keyParts(key), value, origin));
+  }
+  const form = sawSysctl && sawNetconf ? 'mixed' : sawNetconf ? 'netconf' : 'sysctl';
+  return { records, warnings, form };
+}
+
+/** Parse `sysctl -a` and/or `ip netconf` output. */
+export function parse(text: string): ParseResult<SysctlRecord> {
+  return guarded(text, parseText);
+}
+
+export const parser: Parser<SysctlRecord> = {
+  name: 'sysctl',
+  description: 'sysctl -a and ip netconf: kernel settings (rp_filter, forwarding, ...)',
+  parse,
+};
+
+/** Last value of net.ipv4.conf.<device>.<name> in the records, as a number, or undefined. */
+export function ipv4ConfValue(records: readonly SysctlRecord[], device: string, name: string): number | undefined {
+  for (let i = records.length - 1; i >= 0; i--) {
+    const r = records[i];
+    if (r.family === 4 && r.section === 'conf' && r.device === device && r.name === name) {
+      const v = Number(r.value.trim());
+      return Number.isInteger(v) ? v : undefined;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The rp_filter mode the kernel applies on `dev`: max(conf.all, conf.<dev>) (0 off, 1 strict,
+ * 2 loose). With only one of the two known, that one; undefined when neither is.
+ */
+export function effectiveRpFilter(records: readonly SysctlRecord[], dev: string): number | undefined {
+  const all = ipv4ConfValue(records, 'all', 'rp_filter');
+  const own = ipv4ConfValue(records, dev, 'rp_filter');
+  if (all === undefined) return own;
+  if (own === undefined) return all;
+  return Math.max(all, own);
+}
