@@ -1,2 +1,4 @@
 export * from './records.js';
 export * from './snapshot.js';
+export * from "./finding.js";
+export * from "./config.js";

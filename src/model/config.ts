@@ -1,0 +1,62 @@
+/**
+ * The config file shared by the one-shot and the agent (/etc/hostcheck/config.json by default),
+ * validated with zod; errors name the field and the problem.
+ */
+import { z } from 'zod';
+import IPCIDR from 'ip-cidr';
+import { formatPrefix, maskV4, parseAddress, parsePrefix } from '../net/address.js';
+
+const address = z.string().refine((s) => parseAddress(s) !== null, { message: 'not an IPv4 or IPv6 address' });
+// ip-cidr validates what people type; our own parser then insists on zero host bits.
+const cidr = z.string().superRefine((s, ctx) => {
+  if (!IPCIDR.isValidCIDR(s)) {
+    ctx.addIssue({ code: 'custom', message: `"${s}" is not a CIDR (e.g. 10.16.0.0/16)` });
+    return;
+  }
+  if (parsePrefix(s) === null) {
+    const loose = parsePrefix(s, 4, true);
+    const fixed = loose?.family === 4 ? formatPrefix({ ...loose, value: (loose.value & maskV4(loose.len)) >>> 0 }) : undefined;
+    ctx.addIssue({ code: 'custom', message: `"${s}" has host bits set${fixed ? `; did you mean ${fixed}?` : ''}` });
+  }
+});
+const port = z.string().regex(/^(tcp|udp)\/\d{1,5}$/, { message: 'must be tcp/N or udp/N' }).refine((s) => Number(s.split('/')[1]) <= 65535, { message: 'port above 65535' });
+
+export const peerSchema = z.object({ address, name: z.string().min(1).optional() }).strict();
+
+export const configSchema = z
+  .object({
+    /** Hosts this host must reach and be reached by. */
+    peers: z.array(peerSchema).default([]),
+    /** Remote networks (other VPCs, the IDC) whose traffic must not be captured locally. */
+    remotes: z.array(cidr).default([]),
+    /** Ports peers use, checked against the firewall. */
+    ports: z.array(port).default([]),
+    /** Findings to ignore: CHECK or CHECK:SUBJECT. */
+    ignore: z.array(z.string().min(1)).default([]),
+  })
+  .strict();
+
+export type HostcheckConfig = z.infer<typeof configSchema>;
+export type Peer = z.infer<typeof peerSchema>;
+
+/** Turn zod issues into lines like `peers[1].address: not an IPv4 or IPv6 address`. */
+export function formatConfigErrors(error: z.ZodError): string[] {
+  return error.issues.map((i) => {
+    const path = i.path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)), '');
+    return `${path || '(top level)'}: ${i.message}`;
+  });
+}
+
+export function parseConfig(raw: unknown): { config?: HostcheckConfig; errors: string[] } {
+  const r = configSchema.safeParse(raw);
+  return r.success ? { config: r.data, errors: [] } : { errors: formatConfigErrors(r.error) };
+}
+
+/** `--peer IP[=NAME]` */
+export function parsePeerFlag(s: string): Peer | undefined {
+  const eq = s.indexOf('=');
+  const addr = eq >= 0 ? s.slice(0, eq) : s;
+  const name = eq >= 0 ? s.slice(eq + 1) : undefined;
+  if (parseAddress(addr) === null) return undefined;
+  return name ? { address: addr, name } : { address: addr };
+}

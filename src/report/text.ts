@@ -1,0 +1,64 @@
+/** The human report: reads like an expert's answer — the finding, the evidence quoted, why, the fix. */
+import type { Finding } from '../model/finding.js';
+import type { Report } from './json.js';
+
+interface Palette {
+  red(s: string): string;
+  yellow(s: string): string;
+  cyan(s: string): string;
+  dim(s: string): string;
+  bold(s: string): string;
+}
+
+const plain: Palette = { red: (s) => s, yellow: (s) => s, cyan: (s) => s, dim: (s) => s, bold: (s) => s };
+const ansi: Palette = {
+  red: (s) => `\x1b[31m${s}\x1b[0m`,
+  yellow: (s) => `\x1b[33m${s}\x1b[0m`,
+  cyan: (s) => `\x1b[36m${s}\x1b[0m`,
+  dim: (s) => `\x1b[2m${s}\x1b[0m`,
+  bold: (s) => `\x1b[1m${s}\x1b[0m`,
+};
+
+/** Replace control characters so untrusted text (interface names, comments) cannot drive the terminal. */
+export function safeText(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\x00-\x08\x0b-\x1f\x7f\x9b]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+function renderFinding(f: Finding, c: Palette, sourceCommand: (source: string) => string | undefined): string {
+  const sev = f.severity === 'error' ? c.red('ERROR') : f.severity === 'warning' ? c.yellow('WARNING') : c.cyan('INFO');
+  const out = [`${sev} ${c.bold(safeText(f.summary))}  ${c.dim(`[${f.check}]`)}`];
+  if (f.evidence.length) {
+    out.push('  evidence:');
+    for (const e of f.evidence) {
+      const cmd = sourceCommand(e.source);
+      out.push(`    ${c.dim(`${e.source}${cmd ? ` (${cmd})` : ''} line ${e.lineNumber}:`)}`);
+      out.push(`      ${safeText(e.text)}`);
+    }
+  }
+  out.push(`  why: ${safeText(f.why)}`);
+  if (f.fix.length) {
+    out.push('  fix:');
+    for (const step of f.fix) out.push(`    ${safeText(step)}`);
+  }
+  return out.join('\n');
+}
+
+export function renderText(report: Report, opts: { color: boolean; quiet?: boolean; sourceCommand?: (source: string) => string | undefined }): string {
+  const c = opts.color ? ansi : plain;
+  const cmd = opts.sourceCommand ?? (() => undefined);
+  const out: string[] = [];
+  const shown = opts.quiet ? report.findings.filter((f) => f.severity === 'error') : report.findings;
+  if (!opts.quiet) out.push(c.dim(`hostcheck ${report.hostcheckVersion} on ${safeText(report.host)} at ${report.collectedAt}`), '');
+  for (const f of shown) out.push(renderFinding(f, c, cmd), '');
+  if (!opts.quiet) {
+    for (const n of report.notes) out.push(c.dim(`note: ${n}`));
+    const unread = report.sources.filter((s) => s.status !== 'collected' && (s.required || s.status === 'failed'));
+    for (const s of unread) out.push(c.yellow(`not read: ${s.name}: ${s.status}${s.message ? ` — ${s.message}` : ''}`));
+    if (report.ignored.length) out.push(c.dim(`ignored: ${report.ignored.length} finding(s) (--ignore)`));
+  }
+  const { error, warning, info } = report.summary;
+  const verdict = error ? c.red(`${error} error(s)`) : c.bold('no errors');
+  out.push(`${verdict}, ${warning} warning(s), ${info} info; collection ${report.complete ? 'complete' : c.yellow('INCOMPLETE')}`);
+  return out.join('\n') + '\n';
+}
