@@ -2,14 +2,19 @@
 import { Command, CommanderError } from 'commander';
 import { hostcheckVersion } from '../collect/collect.js';
 import { UsageError } from '../collect/errors.js';
+import { addRunOptions, runCommand, runOneShot } from './commands-run.js';
 import { captureCommand, parseCommand, snapshotCommand } from './commands-source.js';
 
 export function buildProgram(): Command {
-  const program = new Command('hostcheck')
+  const program = addRunOptions(new Command('hostcheck'))
     .description('Finds the host-side cause when two cloud instances cannot talk: bridges, policy rules, iptables, rp_filter, IPsec selectors')
     .version(hostcheckVersion(), '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
-    .addHelpText('after', '\nExamples:\n  sudo hostcheck capture --out ./bundle     # raw outputs of every source, for support\n  hostcheck snapshot --bundle ./bundle       # what hostcheck understood\n  ip rule | hostcheck parse ip-rule -        # one command output');
+    .addHelpText('after', '\nExamples:\n  sudo hostcheck --peer 172.17.0.64=ecs1 --peer 172.18.1.22=ecs2   # one-shot check of this host\n  sudo hostcheck capture --out ./bundle     # raw outputs of every source, for support\n  hostcheck snapshot --bundle ./bundle       # what hostcheck understood\n  ip rule | hostcheck parse ip-rule -        # one command output');
+  program.action(async (flags) => {
+    process.exitCode = await runOneShot(flags);
+  });
+  program.addCommand(runCommand());
   program.addCommand(captureCommand());
   program.addCommand(parseCommand());
   program.addCommand(snapshotCommand());

@@ -1,0 +1,7 @@
+/**
+ * The check registry: keys are check ids, equal to the file names in this folder.
+ * A test asserts keys = files = fixture folders = docs entries.
+ */
+import type { Check } from './types.js';
+
+export const hostChecks: Record<string, Check> = {};

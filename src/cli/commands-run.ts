@@ -1,0 +1,104 @@
+/** The one-shot: `hostcheck` / `hostcheck run` — collect, analyze, print; the exit code is for scripts. */
+import { readFile } from 'node:fs/promises';
+import { Command } from 'commander';
+import { analyzeSnapshot } from '../checks/analyze.js';
+import { hostcheckVersion } from '../collect/collect.js';
+import { UsageError } from '../collect/errors.js';
+import { loadBundle } from '../collect/index.js';
+import { buildSnapshot } from '../collect/snapshot.js';
+import { parseConfig, parsePeerFlag, type HostcheckConfig, type Peer } from '../model/config.js';
+import { buildReport } from '../report/json.js';
+import { renderText } from '../report/text.js';
+import { printJson, useColor } from './io.js';
+
+export const DEFAULT_CONFIG = '/etc/hostcheck/config.json';
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+/** Load and validate the config file; the default path may be absent, an explicit one may not. */
+export async function loadConfig(path: string | undefined): Promise<HostcheckConfig> {
+  const file = path ?? DEFAULT_CONFIG;
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if (!path && (err as NodeJS.ErrnoException).code === 'ENOENT') return parseConfig({}).config!;
+    throw new UsageError(`cannot read config ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`config ${file} is not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+  const { config, errors } = parseConfig(raw);
+  if (!config) throw new UsageError(`config ${file} is invalid:\n  ${errors.join('\n  ')}`);
+  return config;
+}
+
+interface RunFlags {
+  peer: string[];
+  remote: string[];
+  port: string[];
+  ignore: string[];
+  config?: string;
+  bundle?: string;
+  name?: string;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+export async function runOneShot(flags: RunFlags): Promise<number> {
+  const config = await loadConfig(flags.config);
+  const flagPeers: Peer[] = flags.peer.map((p) => {
+    const peer = parsePeerFlag(p);
+    if (!peer) throw new UsageError(`--peer ${p}: expected IP or IP=NAME`);
+    return peer;
+  });
+  const flagConfig = parseConfig({ peers: flagPeers, remotes: flags.remote, ports: flags.port, ignore: flags.ignore });
+  if (!flagConfig.config) throw new UsageError(flagConfig.errors.map((e) => e.replace(/^peers/, '--peer').replace(/^remotes/, '--remote').replace(/^ports/, '--port').replace(/^ignore/, '--ignore')).join('; '));
+  const bundle = await loadBundle({ bundle: flags.bundle, name: flags.name });
+  const snapshot = buildSnapshot(bundle);
+  if (snapshot.sources.every((s) => s.status !== 'collected')) {
+    process.stderr.write(`hostcheck: nothing could be collected:\n${snapshot.sources.map((s) => `  ${s.name}: ${s.message ?? s.status}`).join('\n')}\n`);
+    return 2;
+  }
+  const uniquePeers = new Map<string, Peer>();
+  for (const p of [...config.peers, ...flagConfig.config.peers]) uniquePeers.set(p.address, { ...uniquePeers.get(p.address), ...p });
+  const analysis = analyzeSnapshot(snapshot, {
+    peers: [...uniquePeers.values()],
+    remotes: [...new Set([...config.remotes, ...flagConfig.config.remotes])],
+    ports: [...new Set([...config.ports, ...flagConfig.config.ports])],
+    ignore: [...config.ignore, ...flagConfig.config.ignore],
+  });
+  const report = buildReport({ version: hostcheckVersion(), snapshot, ...analysis });
+  if (flags.json) printJson(report);
+  else {
+    const commands = new Map(bundle.meta.sources.map((s) => [s.name, s.argv?.join(' ') ?? s.path]));
+    process.stdout.write(renderText(report, { color: useColor(), quiet: flags.quiet, sourceCommand: (s) => commands.get(s) }));
+  }
+  return report.exitCode;
+}
+
+/** Options shared by the default command and `run`. */
+export function addRunOptions(cmd: Command): Command {
+  return cmd
+    .option('--peer <ip[=name]>', 'a host this one must reach and be reached by (repeatable)', collect, [])
+    .option('--remote <cidr>', 'a remote network (other VPC, IDC) whose traffic must not be captured here (repeatable)', collect, [])
+    .option('--port <proto/n>', 'a port peers use, checked against the firewall: tcp/N or udp/N (repeatable)', collect, [])
+    .option('--ignore <check[:subject]>', 'drop findings of a check, or of one subject (repeatable)', collect, [])
+    .option('--config <file>', `config file (default ${DEFAULT_CONFIG} when it exists)`)
+    .option('--bundle <dir>', 'analyse a bundle written by "hostcheck capture" instead of this host')
+    .option('--name <name>', 'the name this host goes by in findings (default: its hostname)')
+    .option('--json', 'print the report as JSON (docs/report-schema.md)')
+    .option('--quiet', 'print only errors and the verdict');
+}
+
+export function runCommand(): Command {
+  return addRunOptions(new Command('run'))
+    .description('Collect, analyze and explain (the default command). Exit 0 ok, 1 errors found, 2 could not run, 3 incomplete collection')
+    .addHelpText('after', '\nExamples:\n  sudo hostcheck --peer 172.17.0.64=ecs1 --peer 172.18.1.22=ecs2\n  sudo hostcheck --remote 10.200.0.0/20 --port tcp/443 --json\n  hostcheck --bundle ./ecs3-bundle --peer 172.17.0.64')
+    .action(async (flags: RunFlags) => {
+      process.exitCode = await runOneShot(flags);
+    });
+}
