@@ -7,6 +7,7 @@ export default defineConfig({
     hookTimeout: 120_000,
     // Lab tests share the kernel; files run one at a time in forks so teardown is per process.
     pool: 'forks',
+    globalSetup: ['test/lab/global-setup.ts'],
     fileParallelism: false,
   },
 });

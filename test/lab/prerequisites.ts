@@ -5,6 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { newLabPrefix } from './cleanup.js';
 
 /** `ok`, or the plain reason the lab cannot run here. */
 export interface LabPrerequisites {
@@ -27,7 +28,8 @@ function check(): LabPrerequisites {
   if (uid !== 0) return { ok: false, reason: `lab tests need root (uid 0); running as uid ${uid}` };
   const missing = REQUIRED_COMMANDS.filter((c) => !onPath(c));
   if (missing.length > 0) return { ok: false, reason: `lab tests need ${missing.join(', ')} on PATH` };
-  const probe = `hclab-probe-${process.pid.toString(36)}`;
+  // Named like a lab namespace so a sweep removes it should this process die right here.
+  const probe = `${newLabPrefix()}probe`;
   try {
     execFileSync('ip', ['netns', 'add', probe], { stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (error) {

@@ -302,7 +302,11 @@ function rawArgs(args: string, from: string): string {
 /** A MAC that depends only on `seed`, so captured outputs are the same on every run. */
 function stableMac(first2: string, seed: string): string {
   let hash = 0x811c9dc5;
-  for (let i = 0; i < seed.length; i++) hash = Math.imul(hash ^ seed.charCodeAt(i), 0x01000193) >>> 0;
+  for (let i = 0; i < seed.length; i++) hash = Math.imul(hash ^ seed.charCodeAt(i), 0x01000193);
+  // Final mix so seeds differing in one character (eth1, eth2) differ in every byte.
+  hash = Math.imul(hash ^ (hash >>> 16), 0x85ebca6b);
+  hash = Math.imul(hash ^ (hash >>> 13), 0xc2b2ae35);
+  hash = (hash ^ (hash >>> 16)) >>> 0;
   const bytes = [hash >>> 24, (hash >>> 16) & 0xff, (hash >>> 8) & 0xff, hash & 0xff];
   return `${first2}:${bytes.map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
 }
