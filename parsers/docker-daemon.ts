@@ -44,7 +44,7 @@ export function parse(text: string): ParseResult<DockerDaemonConfig> {
     const o = raw as Record<string, unknown>;
     const cfg: DockerDaemonConfig = { defaultAddressPools: [], origin: lineOf(input, 'bip') };
     if (typeof o.bip === 'string') {
-      if (parsePrefix(o.bip, 4, true)) cfg.bip = o.bip;
+      if (o.bip.includes('/') && parsePrefix(o.bip, 4, true)) cfg.bip = o.bip;
       else warnings.push({ ...lineOf(input, 'bip'), reason: `bip is not an address with prefix length: ${o.bip}` });
     }
     if (typeof o['fixed-cidr'] === 'string') cfg.fixedCidr = o['fixed-cidr'];

@@ -2,9 +2,20 @@
  * The parser registry: keys are format names, equal to the file names in this folder and to
  * `hostcheck parse FORMAT`. A test asserts keys = files = fixture folders = docs entries.
  */
+import { parser as dockerDaemon } from './docker-daemon.js';
+import { parser as dockerNetwork } from './docker-network.js';
+import { parser as ipXfrm } from './ip-xfrm.js';
+import { parser as sysctl } from './sysctl.js';
+import { parser as traceroute } from './traceroute.js';
 import type { Parser } from './types.js';
 
-export const parsers: Record<string, Parser> = {};
+export const parsers: Record<string, Parser> = {
+  'docker-daemon': dockerDaemon,
+  'docker-network': dockerNetwork,
+  'ip-xfrm': ipXfrm,
+  sysctl,
+  traceroute,
+};
 
 export function parserFor(format: string): Parser | undefined {
   return Object.prototype.hasOwnProperty.call(parsers, format) ? parsers[format] : undefined;

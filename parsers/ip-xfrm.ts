@@ -354,8 +354,29 @@ function finishPolicy(b: PolicyBlock, records: XfrmPolicyRecord[], warnings: Par
   else if (!b.hasDir) reason = 'policy without dir or socket';
   else if (!b.hasPriority) reason = 'policy without priority';
   else if (b.rec.templates.some((t) => t.src === '' || t.dst === '')) reason = 'tmpl without src and dst';
-  if (reason) warnings.push({ lineNumber: b.lineNumber, text: b.text, reason });
-  else records.push(b.rec);
+  if (reason) {
+    warnings.push({ lineNumber: b.lineNumber, text: b.text, reason });
+    return;
+  }
+  const r = b.rec;
+  // Rebuilt so every record lists its fields in the same order, whatever order the text had.
+  records.push({
+    family: r.family,
+    selector: r.selector,
+    ...(r.dir !== undefined && { dir: r.dir }),
+    ...(r.socket !== undefined && { socket: r.socket }),
+    action: r.action,
+    priority: r.priority,
+    ...(r.ptype !== undefined && { ptype: r.ptype }),
+    ...(r.index !== undefined && { index: r.index }),
+    ...(r.share !== undefined && { share: r.share }),
+    flags: r.flags,
+    ...(r.mark !== undefined && { mark: r.mark }),
+    ...(r.ifId !== undefined && { ifId: r.ifId }),
+    ...(r.securityContext !== undefined && { securityContext: r.securityContext }),
+    templates: r.templates,
+    origin: r.origin,
+  });
 }
 
 function isIndented(line: string): boolean {
@@ -413,6 +434,8 @@ function parsePolicies(text: string): ParseResult<XfrmPolicyRecord> {
     }
   }
   if (block) finishPolicy(block, records, warnings);
+  // A block's own warning (e.g. no dir) is known only at its end: restore line order.
+  warnings.sort((a, b) => a.lineNumber - b.lineNumber);
   return { records, warnings };
 }
 
