@@ -4,6 +4,8 @@
  */
 import { parser as dockerDaemon } from './docker-daemon.js';
 import { parser as dockerNetwork } from './docker-network.js';
+import { parser as ipRoute } from './ip-route.js';
+import { parser as ipRule } from './ip-rule.js';
 import { parser as ipXfrm } from './ip-xfrm.js';
 import { parser as sysctl } from './sysctl.js';
 import { parser as traceroute } from './traceroute.js';
@@ -12,6 +14,8 @@ import type { Parser } from './types.js';
 export const parsers: Record<string, Parser> = {
   'docker-daemon': dockerDaemon,
   'docker-network': dockerNetwork,
+  'ip-route': ipRoute,
+  'ip-rule': ipRule,
   'ip-xfrm': ipXfrm,
   sysctl,
   traceroute,

@@ -17,6 +17,8 @@ export interface Nexthop {
   dev?: string;
   weight?: number;
   flags: string[];
+  /** encap, realms and other per-nexthop attributes, kept as text. */
+  extra?: Record<string, string>;
 }
 
 export interface RouteRecord {
@@ -73,6 +75,8 @@ export interface RuleRecord {
   suppressIfgroup?: string;
   /** `[detached]` / `[unresolved]` and other flags. */
   flags: string[];
+  /** proto, realms, map-to, tun_id, dscp, flowlabel ... kept as text. */
+  extra?: Record<string, string>;
   origin: Origin;
 }
 
