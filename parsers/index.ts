@@ -4,6 +4,8 @@
  */
 import { parser as dockerDaemon } from './docker-daemon.js';
 import { parser as dockerNetwork } from './docker-network.js';
+import { parser as ipAddr } from './ip-addr.js';
+import { parser as ipLink } from './ip-link.js';
 import { parser as ipRoute } from './ip-route.js';
 import { parser as ipRule } from './ip-rule.js';
 import { parser as ipXfrm } from './ip-xfrm.js';
@@ -14,6 +16,8 @@ import type { Parser } from './types.js';
 export const parsers: Record<string, Parser> = {
   'docker-daemon': dockerDaemon,
   'docker-network': dockerNetwork,
+  'ip-addr': ipAddr,
+  'ip-link': ipLink,
   'ip-route': ipRoute,
   'ip-rule': ipRule,
   'ip-xfrm': ipXfrm,
