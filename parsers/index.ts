@@ -9,6 +9,9 @@ import { parser as ipLink } from './ip-link.js';
 import { parser as ipRoute } from './ip-route.js';
 import { parser as ipRule } from './ip-rule.js';
 import { parser as ipXfrm } from './ip-xfrm.js';
+import { parser as ipset } from './ipset.js';
+import { parser as iptablesSave } from './iptables-save.js';
+import { parser as nft } from './nft.js';
 import { parser as sysctl } from './sysctl.js';
 import { parser as traceroute } from './traceroute.js';
 import type { Parser } from './types.js';
@@ -21,6 +24,9 @@ export const parsers: Record<string, Parser> = {
   'ip-route': ipRoute,
   'ip-rule': ipRule,
   'ip-xfrm': ipXfrm,
+  ipset,
+  'iptables-save': iptablesSave,
+  nft,
   sysctl,
   traceroute,
 };

@@ -113,79 +113,99 @@ export interface IptablesParseOptions {
   defaultTable?: string;
 }
 
-/** Tokens of one line; `quoted[i]` is set when token i came (partly) from double quotes. */
-interface Tokens {
+/**
+ * Tokens of one line, in scratch buffers reused from line to line (no allocation per line
+ * beyond the token strings): `quoted[i]` is 1 when token i came from double quotes.
+ */
+export interface Tokens {
   list: string[];
-  quoted: boolean[] | null;
-  error?: string;
+  quoted: Uint8Array;
+  count: number;
 }
 
-/** Split like iptables-restore does: spaces separate, "..." groups, \x escapes inside quotes. */
-export function tokenizeRule(line: string): Tokens {
-  if (line.indexOf('"') < 0) {
-    const parts = line.split(' ');
-    const list: string[] = [];
-    for (let i = 0; i < parts.length; i++) {
-      const p = parts[i];
-      if (p.length === 0) continue;
-      if (p.indexOf('\t') >= 0) {
-        for (const q of p.split('\t')) if (q.length > 0) list.push(q);
-      } else list.push(p);
-    }
-    return { list, quoted: null };
+const scratch: Tokens = { list: [], quoted: new Uint8Array(64), count: 0 };
+
+function pushToken(t: Tokens, s: string, quoted: number): void {
+  if (t.count === t.quoted.length) {
+    const grown = new Uint8Array(t.quoted.length * 2);
+    grown.set(t.quoted);
+    t.quoted = grown;
   }
-  const list: string[] = [];
-  const quoted: boolean[] = [];
-  let buf = '';
-  let inToken = false;
-  let wasQuoted = false;
-  let i = 0;
+  t.list[t.count] = s;
+  t.quoted[t.count] = quoted;
+  t.count++;
+}
+
+/**
+ * Split like iptables-restore does: blanks separate words, "..." groups (the closing quote ends
+ * the word), `\x` inside quotes is x. Fills `into` (the shared scratch by default); returns an
+ * error text for an unterminated quote.
+ */
+export function tokenizeRule(line: string, into: Tokens = scratch): string | null {
+  const t = into;
+  t.count = 0;
   const n = line.length;
-  while (i < n) {
-    const c = line.charCodeAt(i);
-    if (c === 34) {
-      // Opening quote: read to the closing one; the closing quote ends the token.
-      i++;
-      let closed = false;
-      while (i < n) {
-        const d = line.charCodeAt(i);
-        if (d === 92 && i + 1 < n) {
-          buf += line[i + 1];
-          i += 2;
-        } else if (d === 34) {
-          closed = true;
-          i++;
-          break;
-        } else {
-          buf += line[i];
-          i++;
-        }
-      }
-      if (!closed) return { list, quoted, error: 'unterminated double quote' };
-      list.push(buf);
-      quoted.push(true);
-      buf = '';
-      inToken = false;
-      wasQuoted = false;
-    } else if (c === 32 || c === 9) {
-      if (inToken) {
-        list.push(buf);
-        quoted.push(wasQuoted);
-        buf = '';
-        inToken = false;
-      }
-      i++;
-    } else {
-      buf += line[i];
-      inToken = true;
-      i++;
+  const hasTab = line.indexOf('\t') >= 0;
+  let nextQuote = line.indexOf('"');
+  if (nextQuote < 0) nextQuote = n;
+  let pos = 0;
+  while (pos < n) {
+    const c = line.charCodeAt(pos);
+    if (c === 32 || c === 9) {
+      pos++;
+      continue;
     }
+    // An unquoted stretch: up to a blank or a quote.
+    let end = pos;
+    if (c !== 34) {
+      if (hasTab) {
+        while (end < n) {
+          const d = line.charCodeAt(end);
+          if (d === 32 || d === 9) break;
+          end++;
+        }
+      } else {
+        end = line.indexOf(' ', pos);
+        if (end < 0) end = n;
+      }
+      if (nextQuote >= end) {
+        pushToken(t, line.slice(pos, end), 0);
+        pos = end;
+        continue;
+      }
+      end = nextQuote;
+    }
+    // A quoted part, maybe after an unquoted prefix (`ab"c d"` is one word "abc d").
+    let word = line.slice(pos, end);
+    let k = end + 1;
+    const from = k;
+    let escaped = false;
+    while (k < n) {
+      const d = line.charCodeAt(k);
+      if (d === 92 && k + 1 < n) {
+        escaped = true;
+        k += 2;
+      } else if (d === 34) break;
+      else k++;
+    }
+    if (k >= n) return 'unterminated double quote';
+    const inner = line.slice(from, k);
+    word += escaped ? unescapeQuoted(inner) : inner;
+    pushToken(t, word, 1);
+    pos = k + 1;
+    nextQuote = line.indexOf('"', pos);
+    if (nextQuote < 0) nextQuote = n;
   }
-  if (inToken) {
-    list.push(buf);
-    quoted.push(wasQuoted);
+  return null;
+}
+
+function unescapeQuoted(s: string): string {
+  let out = '';
+  for (let k = 0; k < s.length; k++) {
+    if (s.charCodeAt(k) === 92 && k + 1 < s.length) k++;
+    out += s[k];
   }
-  return { list, quoted };
+  return out;
 }
 
 function parseCounters(s: string): IptablesCounters | null {
@@ -214,17 +234,59 @@ const LIST_OPTIONS = new Set(['ctstate', 'ctstatus', 'state', 'dports', 'sports'
 /** An option-looking token: unquoted, starts with '-' and has more after it. */
 function isOptionToken(t: Tokens, i: number): boolean {
   const s = t.list[i];
-  return s.length > 1 && s.charCodeAt(0) === 45 && (t.quoted === null || !t.quoted[i]);
+  return s.length > 1 && s.charCodeAt(0) === 45 && t.quoted[i] === 0;
 }
 
 function isBang(t: Tokens, i: number): boolean {
-  return t.list[i] === '!' && (t.quoted === null || !t.quoted[i]);
+  return t.list[i] === '!' && t.quoted[i] === 0;
 }
 
 /** Builds the rule from tokens after `-A CHAIN`; returns a reason string on failure. */
-function parseRuleBody(t: Tokens, start: number, rule: IptablesRule): string | null {
+/**
+ * Shares repeated words (chain, module, target and protocol names) within one parse: the copy
+ * the tokenizer made dies young instead of being kept 240,000 times.
+ */
+// Core options by the letter of their short form.
+const C_SOURCE = 115; // s
+const C_DESTINATION = 100; // d
+const C_IN = 105; // i
+const C_OUT = 111; // o
+const C_PROTOCOL = 112; // p
+const C_MATCH = 109; // m
+const C_JUMP = 106; // j
+const C_GOTO = 103; // g
+const C_FRAGMENT = 102; // f
+const C_COUNTERS = 99; // c
+
+const LONG_CORE = new Map<string, number>([
+  ['--source', C_SOURCE], ['--src', C_SOURCE], ['--destination', C_DESTINATION], ['--dst', C_DESTINATION],
+  ['--in-interface', C_IN], ['--out-interface', C_OUT], ['--protocol', C_PROTOCOL], ['--match', C_MATCH],
+  ['--jump', C_JUMP], ['--goto', C_GOTO], ['--fragment', C_FRAGMENT], ['--set-counters', C_COUNTERS],
+]);
+
+/** The shared, frozen list of modules and targets that have no options (records are read-only). */
+const NO_OPTIONS: IptablesOption[] = Object.freeze([]) as unknown as IptablesOption[];
+
+const NO_MATCHES: IptablesMatch[] = Object.freeze([]) as unknown as IptablesMatch[];
+
+function addMatch(rule: IptablesRule, match: IptablesMatch): void {
+  if (rule.matches === NO_MATCHES) rule.matches = [match];
+  else rule.matches.push(match);
+}
+
+class Interner {
+  private readonly seen = new Map<string, string>();
+  get(s: string): string {
+    const v = this.seen.get(s);
+    if (v !== undefined) return v;
+    if (this.seen.size < 262144) this.seen.set(s, s);
+    return s;
+  }
+}
+
+function parseRuleBody(t: Tokens, start: number, rule: IptablesRule, words: Interner): string | null {
   const tok = t.list;
-  const n = tok.length;
+  const n = t.count;
   let negate = false;
   let match: IptablesMatch | null = null;
   let option: IptablesOption | null = null;
@@ -246,45 +308,39 @@ function parseRuleBody(t: Tokens, start: number, rule: IptablesRule): string | n
     if (!isOptionToken(t, i)) {
       if (option === null) return `unexpected word "${s}"`;
       if (LIST_OPTIONS.has(option.name) && s.indexOf(',') >= 0) {
-        for (const item of s.split(',')) option.args.push(item);
-      } else option.args.push(s);
+        for (const item of s.split(',')) option.args.push(words.get(item));
+      } else option.args.push(words.get(s));
       i++;
       continue;
     }
     // A core option: its value is the next token (old style allows `-s ! 10.0.0.0/8`).
-    let core = '';
-    switch (s) {
-      case '-s': case '--source': case '--src': core = 's'; break;
-      case '-d': case '--destination': case '--dst': core = 'd'; break;
-      case '-i': case '--in-interface': core = 'i'; break;
-      case '-o': case '--out-interface': core = 'o'; break;
-      case '-p': case '--protocol': core = 'p'; break;
-      case '-m': case '--match': core = 'm'; break;
-      case '-j': case '--jump': core = 'j'; break;
-      case '-g': case '--goto': core = 'g'; break;
-      case '-f': case '--fragment': core = 'f'; break;
-      case '-c': case '--set-counters': core = 'c'; break;
-      default: break;
+    let core = 0;
+    if (s.length === 2) {
+      const o = s.charCodeAt(1);
+      if (o === 115 || o === 100 || o === 105 || o === 111 || o === 112 || o === 109 || o === 106 || o === 103 || o === 102 || o === 99) core = o;
+    } else if (s.charCodeAt(1) === 45) {
+      core = LONG_CORE.get(s) ?? 0;
     }
-    if (core === '' && !(inTarget || match !== null) && s.charCodeAt(1) !== 45) {
+    if (core === 0 && !(inTarget || match !== null) && s.charCodeAt(1) !== 45) {
       return `unknown option ${s}`;
     }
-    if (core === '' || (core === 'c' && inTarget && rule.target !== undefined && !isCountPair(t, i + 1))) {
+    if (core === 0 || (core === C_COUNTERS && inTarget && rule.target !== undefined && !isCountPair(t, i + 1))) {
       // A module or target option: `--name args...`; a long option before any module loads the
       // protocol's module implicitly (`-p tcp --dport 22`).
       if (!inTarget && match === null) {
         if (rule.protocol === undefined) return `option ${s} outside any module`;
-        match = { module: rule.protocol.value, options: [], implicit: true };
-        rule.matches.push(match);
+        match = { module: rule.protocol.value, options: NO_OPTIONS, implicit: true };
+        addMatch(rule, match);
       }
-      option = { name: stripDashes(s), negated: negate, args: [] };
+      option = { name: optionName(s), negated: negate, args: [] };
       negate = false;
-      if (inTarget) rule.target!.options.push(option);
-      else match!.options.push(option);
+      const owner: { options: IptablesOption[] } = inTarget ? rule.target! : match!;
+      if (owner.options === NO_OPTIONS) owner.options = [option];
+      else owner.options.push(option);
       i++;
       continue;
     }
-    if (core === 'f') {
+    if (core === C_FRAGMENT) {
       rule.fragment = { negated: negate };
       negate = false;
       option = null;
@@ -299,8 +355,8 @@ function parseRuleBody(t: Tokens, start: number, rule: IptablesRule): string | n
       i++;
     }
     if (i >= n) return `${s} needs a value`;
-    const value = tok[i];
-    if (core === 'c') {
+    const value = words.get(tok[i]);
+    if (core === C_COUNTERS) {
       const packets = parseCount(value);
       const bytes = i + 1 < n ? parseCount(tok[i + 1]) : null;
       if (packets === null || bytes === null) return '-c needs packet and byte counts';
@@ -312,21 +368,21 @@ function parseRuleBody(t: Tokens, start: number, rule: IptablesRule): string | n
     i++;
     option = null;
     switch (core) {
-      case 's': rule.source = { value, negated: neg }; break;
-      case 'd': rule.destination = { value, negated: neg }; break;
-      case 'i': rule.inInterface = { value, negated: neg }; break;
-      case 'o': rule.outInterface = { value, negated: neg }; break;
-      case 'p': rule.protocol = { value, negated: neg }; break;
-      case 'm':
+      case C_SOURCE: rule.source = { value, negated: neg }; break;
+      case C_DESTINATION: rule.destination = { value, negated: neg }; break;
+      case C_IN: rule.inInterface = { value, negated: neg }; break;
+      case C_OUT: rule.outInterface = { value, negated: neg }; break;
+      case C_PROTOCOL: rule.protocol = { value, negated: neg }; break;
+      case C_MATCH:
         if (neg) return '"!" before -m';
-        match = { module: value, options: [] };
-        rule.matches.push(match);
+        match = { module: value, options: NO_OPTIONS };
+        addMatch(rule, match);
         inTarget = false;
         break;
       default: // j, g
         if (neg) return `"!" before ${s}`;
         if (rule.target !== undefined) return 'more than one target';
-        rule.target = { kind: core === 'g' ? 'goto' : 'jump', name: value, options: [] };
+        rule.target = { kind: core === C_GOTO ? 'goto' : 'jump', name: value, options: NO_OPTIONS };
         inTarget = true;
         match = null;
         break;
@@ -337,12 +393,19 @@ function parseRuleBody(t: Tokens, start: number, rule: IptablesRule): string | n
 }
 
 function isCountPair(t: Tokens, i: number): boolean {
-  return i + 1 < t.list.length && parseCount(t.list[i]) !== null && parseCount(t.list[i + 1]) !== null;
+  return i + 1 < t.count && parseCount(t.list[i]) !== null && parseCount(t.list[i + 1]) !== null;
 }
 
-function stripDashes(s: string): string {
-  if (s.charCodeAt(1) === 45) return s.slice(2);
-  return s.slice(1);
+/** Option names without dashes, shared between rules (240,000 rules repeat a few dozen names). */
+const optionNames = new Map<string, string>();
+
+function optionName(token: string): string {
+  let name = optionNames.get(token);
+  if (name === undefined) {
+    name = token.charCodeAt(1) === 45 ? token.slice(2) : token.slice(1);
+    if (optionNames.size < 4096) optionNames.set(token, name);
+  }
+  return name;
 }
 
 /** Family guess from an address value: any ':' means IPv6. */
@@ -389,6 +452,7 @@ function parseBody(text: string, defaultTable: string): IptablesParseResult {
   const records: IptablesTable[] = [];
   const warnings: ParseWarning[] = [];
   const notices: IptablesNotice[] = [];
+  const words = new Interner();
   let header: Header = {};
   let table: IptablesTable | null = null;
   // Rules seen so far per table and chain, for each rule's position.
@@ -451,7 +515,7 @@ function parseBody(text: string, defaultTable: string): IptablesParseResult {
         continue;
       }
       const policy = parts[1];
-      const chain: IptablesChain = { name: parts[0], builtin: policy !== '-', origin: { lineNumber, text: line } };
+      const chain: IptablesChain = { name: words.get(parts[0]), builtin: policy !== '-', origin: { lineNumber, text: line } };
       if (policy !== '-') chain.policy = policy;
       if (counters !== undefined) chain.counters = counters;
       table.chains.push(chain);
@@ -476,15 +540,17 @@ function parseBody(text: string, defaultTable: string): IptablesParseResult {
       counters = parsed;
       ruleText = body.slice(sp + 1);
     }
-    const tokens = tokenizeRule(ruleText);
-    if (tokens.error !== undefined) {
-      warnings.push({ lineNumber, text: line, reason: tokens.error });
+    const tokenError = tokenizeRule(ruleText);
+    if (tokenError !== null) {
+      warnings.push({ lineNumber, text: line, reason: tokenError });
       continue;
     }
+    const tokens = scratch;
     const tok = tokens.list;
-    const cmd = tok[0];
+    const count = tokens.count;
+    const cmd = count > 0 ? tok[0] : '';
     if (cmd === '-A' || cmd === '--append') {
-      if (tok.length < 2 || isOptionToken(tokens, 1) || isBang(tokens, 1)) {
+      if (count < 2 || isOptionToken(tokens, 1) || isBang(tokens, 1)) {
         warnings.push({ lineNumber, text: line, reason: '-A needs a chain name' });
         continue;
       }
@@ -493,16 +559,30 @@ function parseBody(text: string, defaultTable: string): IptablesParseResult {
         target = implicitTable(lineNumber, line);
         sawRules = true;
       }
-      const chainName = tok[1];
+      const chainName = words.get(tok[1]);
       let chainPositions = positions.get(target);
       if (chainPositions === undefined) {
         chainPositions = new Map();
         positions.set(target, chainPositions);
       }
       const position = (chainPositions.get(chainName) ?? 0) + 1;
-      const rule: IptablesRule = { table: target.name, chain: chainName, position, matches: [], origin: { lineNumber, text: line } };
-      if (counters !== undefined) rule.counters = counters;
-      const err = parseRuleBody(tokens, 2, rule);
+      // Every field set up front so all rules share one object shape; undefined ones vanish in JSON.
+      const rule: IptablesRule = {
+        table: target.name,
+        chain: chainName,
+        position,
+        counters,
+        source: undefined,
+        destination: undefined,
+        inInterface: undefined,
+        outInterface: undefined,
+        protocol: undefined,
+        fragment: undefined,
+        matches: NO_MATCHES,
+        target: undefined,
+        origin: { lineNumber, text: line },
+      };
+      const err = parseRuleBody(tokens, 2, rule, words);
       if (err !== null) {
         warnings.push({ lineNumber, text: line, reason: err });
         continue;
@@ -518,8 +598,8 @@ function parseBody(text: string, defaultTable: string): IptablesParseResult {
     if ((cmd === '-P' || cmd === '--policy' || cmd === '-N' || cmd === '--new-chain') && counters === undefined && table === null) {
       const isPolicy = cmd === '-P' || cmd === '--policy';
       let chainCounters: IptablesCounters | undefined;
-      let ok = tok.length === (isPolicy ? 3 : 2);
-      if (isPolicy && tok.length === 6 && tok[3] === '-c') {
+      let ok = count === (isPolicy ? 3 : 2);
+      if (isPolicy && count === 6 && tok[3] === '-c') {
         const p = parseCount(tok[4]);
         const b = parseCount(tok[5]);
         ok = p !== null && b !== null;

@@ -126,7 +126,12 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
     interfaces,
     routes,
     rules,
-    netfilter: { v4: records('iptables-save'), v6: records('ip6tables-save') },
+    netfilter: {
+      v4: records('iptables-save'),
+      v6: records('ip6tables-save'),
+      // "iptables-legacy tables present" and similar: rules this view cannot show.
+      notices: ['iptables-save', 'ip6tables-save'].flatMap((n) => ((parsed.get(n) as { notices?: object[] } | undefined)?.notices ?? []).map((x) => ({ ...x, source: n }))),
+    },
     nft: records('nft'),
     ipsets: records('ipset'),
     xfrmPolicies: records('ip-xfrm-policy'),

@@ -83,7 +83,7 @@ export interface HostSnapshot {
   routes: RouteRecord[];
   rules: RuleRecord[];
   /** iptables-save / ip6tables-save tables (records of parsers/iptables-save.ts). */
-  netfilter: { v4: unknown[]; v6: unknown[] };
+  netfilter: { v4: unknown[]; v6: unknown[]; notices: unknown[] };
   /** `nft -j list ruleset` tables (parsers/nft.ts). */
   nft: unknown[];
   ipsets: unknown[];
