@@ -17,6 +17,8 @@ export interface DockerDaemonConfig {
   bridge?: string;
   iptables?: boolean;
   ipForward?: boolean;
+  /** The line of each setting ("bip", "default-address-pools", ...), for evidence. */
+  lines: Record<string, Origin>;
   origin: Origin;
 }
 
@@ -42,7 +44,8 @@ export function parse(text: string): ParseResult<DockerDaemonConfig> {
       return { records: [], warnings: [{ lineNumber: 1, text: input.split('\n')[0] ?? '', reason: 'daemon.json must be a JSON object' }] };
     }
     const o = raw as Record<string, unknown>;
-    const cfg: DockerDaemonConfig = { defaultAddressPools: [], origin: lineOf(input, 'bip') };
+    const cfg: DockerDaemonConfig = { defaultAddressPools: [], lines: {}, origin: lineOf(input, 'bip') };
+    for (const key of ['bip', 'fixed-cidr', 'default-address-pools', 'bridge']) if (key in o) cfg.lines[key] = lineOf(input, key);
     if (typeof o.bip === 'string') {
       if (o.bip.includes('/') && parsePrefix(o.bip, 4, true)) cfg.bip = o.bip;
       else warnings.push({ ...lineOf(input, 'bip'), reason: `bip is not an address with prefix length: ${o.bip}` });

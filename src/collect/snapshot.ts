@@ -24,10 +24,11 @@ function stampSource(value: unknown, source: string, depth = 0): void {
     return;
   }
   const o = value as Record<string, unknown>;
+  // Anything that quotes a line (an origin, a per-setting line) gets the source name.
+  if (typeof o.lineNumber === 'number' && typeof o.text === 'string') o.source = source;
   for (const key in o) {
     const v = o[key];
-    if (key === 'origin' && v && typeof v === 'object' && 'lineNumber' in v) (v as { source?: string }).source = source;
-    else if (v && typeof v === 'object') stampSource(v, source, depth + 1);
+    if (v && typeof v === 'object') stampSource(v, source, depth + 1);
   }
 }
 

@@ -8,7 +8,15 @@ describe('docker-daemon', () => {
     const r = parse(text);
     expect(r.warnings).toEqual([]);
     expect(r.records).toEqual([
-      { bip: '192.168.200.1/24', defaultAddressPools: [{ base: '10.201.0.0/16', size: 24 }], origin: { lineNumber: 2, text: '  "bip": "192.168.200.1/24",' } },
+      {
+        bip: '192.168.200.1/24',
+        defaultAddressPools: [{ base: '10.201.0.0/16', size: 24 }],
+        lines: {
+          bip: { lineNumber: 2, text: '  "bip": "192.168.200.1/24",' },
+          'default-address-pools': { lineNumber: 3, text: '  "default-address-pools": [{"base": "10.201.0.0/16", "size": 24}]' },
+        },
+        origin: { lineNumber: 2, text: '  "bip": "192.168.200.1/24",' },
+      },
     ]);
   });
 

@@ -1,0 +1,75 @@
+/** Typed views of a snapshot's slots, and small questions checks share (addresses, uplinks, peers). */
+import type { DockerDaemonConfig } from '../../parsers/docker-daemon.js';
+import type { DockerNetworkRecord } from '../../parsers/docker-network.js';
+import type { SysctlRecord } from '../../parsers/sysctl.js';
+import type { Peer } from '../model/config.js';
+import type { AddressRecord, RouteRecord } from '../model/records.js';
+import type { HostSnapshot, InterfaceModel } from '../model/snapshot.js';
+import { formatIPv4, formatIPv6, formatPrefix, maskV4, maskV6, parseAddress, parsePrefix, type Prefix } from '../net/address.js';
+
+export const dockerDaemon = (s: HostSnapshot): DockerDaemonConfig | undefined => s.docker.daemon as DockerDaemonConfig | undefined;
+export const dockerNetworks = (s: HostSnapshot): DockerNetworkRecord[] => s.docker.networks as DockerNetworkRecord[];
+export const sysctls = (s: HostSnapshot): SysctlRecord[] => s.sysctls as SysctlRecord[];
+
+/** A peer's display: "ecs1 172.17.0.64" or the address alone. */
+export function peerLabel(p: Peer): string {
+  return p.name ? `${p.name} ${p.address}` : p.address;
+}
+
+export function interfaceByName(s: HostSnapshot, name: string | undefined): InterfaceModel | undefined {
+  return name === undefined ? undefined : s.interfaces.find((i) => i.name === name);
+}
+
+/** Global-scope addresses of uplink interfaces, with their interface. */
+export function uplinkAddresses(s: HostSnapshot, family: 4 | 6 = 4): { iface: InterfaceModel; address: AddressRecord; ip: string }[] {
+  const out: { iface: InterfaceModel; address: AddressRecord; ip: string }[] = [];
+  for (const iface of s.interfaces) {
+    if (!iface.uplink) continue;
+    for (const a of iface.addresses) {
+      if (a.family !== family || (a.scope && a.scope !== 'global')) continue;
+      out.push({ iface, address: a, ip: a.cidr.split('/')[0] });
+    }
+  }
+  return out;
+}
+
+/** The interface's own network prefix of an address record ("172.17.0.1/16" → 172.17.0.0/16). */
+export function networkOf(a: AddressRecord): Prefix | null {
+  const p = parsePrefix(a.cidr, a.family, true);
+  return p ? maskPrefix(p) : null;
+}
+
+export function maskPrefix(p: Prefix): Prefix {
+  if (p.family === 4) return { family: 4, value: (p.value & maskV4(p.len)) >>> 0, len: p.len };
+  return { family: 6, value: p.value & maskV6(p.len), len: p.len };
+}
+
+/** Representative address of a remote CIDR for lookups: its first host. */
+export function firstHost(cidr: string): string | undefined {
+  const p = parsePrefix(cidr, cidr.includes(':') ? 6 : 4);
+  if (!p) return undefined;
+  if (p.family === 4) return formatIPv4(p.len >= 31 ? p.value : p.value + 1);
+  return formatIPv6(p.len >= 127 ? p.value : p.value + 1n);
+}
+
+export function familyOf(ip: string): 4 | 6 {
+  return parseAddress(ip)?.family ?? 4;
+}
+
+/** Main-table default routes of a family. */
+export function defaultRoutes(s: HostSnapshot, family: 4 | 6 = 4, table = 'main'): RouteRecord[] {
+  const dst = family === 4 ? '0.0.0.0/0' : '::/0';
+  return s.routes.filter((r) => r.family === family && r.table === table && r.dst === dst && r.type === 'unicast');
+}
+
+/** The gateway to use for traffic out of an interface: a `via` seen on it, else the subnet's first host. */
+export function gatewayFor(s: HostSnapshot, iface: InterfaceModel): string | undefined {
+  for (const r of s.routes) {
+    if (r.family !== 4) continue;
+    if (r.dev === iface.name && r.via) return r.via;
+    for (const n of r.nexthops) if (n.dev === iface.name && n.via) return n.via;
+  }
+  const a = iface.addresses.find((x) => x.family === 4 && (!x.scope || x.scope === 'global'));
+  const net = a ? networkOf(a) : null;
+  return net ? firstHost(formatPrefix(net)) : undefined;
+}
