@@ -15,6 +15,7 @@ const CANDIDATE_POOLS = ['10.250.0.0/16', '10.251.0.0/16', '172.30.0.0/16', '192
 interface Pool {
   prefix: Prefix;
   label: string;
+  builtin?: boolean;
   origin?: Finding['evidence'][number];
 }
 
@@ -35,7 +36,9 @@ function poolsOf(ctx: CheckContext): Pool[] {
     if (p) pools.push({ prefix: p, label: `default-address-pools base ${pool.base} size ${pool.size}`, origin: evidenceOf(daemon?.lines['default-address-pools'] ?? daemon?.origin)[0] });
   }
   if (!daemon?.defaultAddressPools.length) {
-    for (const p of DOCKER_DEFAULT_POOLS) pools.push({ prefix: p, label: `Docker's built-in address pool ${formatPrefix(p)} (no default-address-pools in /etc/docker/daemon.json)` });
+    // Docker's presence is the evidence: its bridge's address line.
+    const bridgeLine = ctx.snapshot.interfaces.find((i) => i.owner?.type === 'docker')?.addresses[0]?.origin;
+    for (const p of DOCKER_DEFAULT_POOLS) pools.push({ prefix: p, label: "Docker's built-in address pools (172.17.0.0/16 to 172.31.0.0/16, 192.168.0.0/16 in /20s; no default-address-pools in /etc/docker/daemon.json)", builtin: true, origin: evidenceOf(bridgeLine)[0] });
   }
   return pools;
 }
@@ -61,7 +64,10 @@ Fix: set "bip" and "default-address-pools" in /etc/docker/daemon.json to a range
 network or peer uses, then restart Docker (existing networks keep their subnets until recreated).`,
   run(ctx) {
     if (!dockerPresent(ctx)) return [];
-    const used = dockerNetworks(ctx.snapshot).flatMap((n) => n.ipam.config.map((c) => (c.subnet ? parsePrefix(c.subnet) : null))).filter((p): p is Prefix => !!p);
+    const used = [
+      ...dockerNetworks(ctx.snapshot).flatMap((n) => n.ipam.config.map((c) => (c.subnet ? parsePrefix(c.subnet) : null))),
+      ...ctx.snapshot.interfaces.filter((i) => i.owner?.type === 'docker').flatMap((i) => i.addresses.map((a) => parsePrefix(a.cidr, a.family, true))).map((p) => (p ? maskPrefix(p) : null)),
+    ].filter((p): p is Prefix => !!p);
     const targets: { label: string; prefix: Prefix; peer?: string }[] = [];
     for (const r of ctx.remotes) {
       const p = parsePrefix(r, r.includes(':') ? 6 : 4);
@@ -80,7 +86,9 @@ network or peer uses, then restart Docker (existing networks keep their subnets 
         if (!prefixesOverlap(pool.prefix, t.prefix)) continue;
         // A subnet Docker already uses is route-captures-peer's business, not a future conflict.
         if (used.some((u) => prefixesOverlap(u, t.prefix) && prefixesOverlap(u, pool.prefix))) continue;
-        const subject = `${formatPrefix(pool.prefix)}~${formatPrefix(t.prefix)}`;
+        // The built-in pools hand out whole /16s (172.x) and /20s (192.168.x): name the one at risk.
+        const atRisk = pool.builtin ? maskPrefix({ ...t.prefix, len: Math.min(t.prefix.len, t.prefix.family === 4 && (t.prefix.value >>> 16) === 0xc0a8 ? 20 : 16) } as Prefix) : pool.prefix;
+        const subject = `${formatPrefix(atRisk)}~${formatPrefix(t.prefix)}`;
         const [bipRange, newPool] = freePools([...avoid, ...poolsInUse]);
         findings.push({
           check: 'docker-pool-conflict',
@@ -88,9 +96,11 @@ network or peer uses, then restart Docker (existing networks keep their subnets 
           host: ctx.host,
           subject,
           key: findingKey('docker-pool-conflict', ctx.host, subject),
-          summary: `Docker's ${pool.label} overlaps ${t.label}: the next Docker network may take it and capture that traffic`,
+          summary: pool.builtin
+            ? `Docker's built-in address pools include ${formatPrefix(atRisk)}, which holds ${t.label}: the next Docker network may take it and capture that traffic`
+            : `Docker's ${pool.label} overlaps ${t.label}: the next Docker network may take it and capture that traffic`,
           evidence: pool.origin ? [pool.origin] : [],
-          why: `Docker assigns new bridge networks from ${formatPrefix(pool.prefix)}. A network created there gets a connected route that wins over the uplink for ${formatPrefix(t.prefix)}, so replies to ${t.label} would leave into the bridge.`,
+          why: `Docker assigns new bridge networks from ${pool.builtin ? pool.label : formatPrefix(pool.prefix)}. A network created there gets a connected route that wins over the uplink for ${formatPrefix(t.prefix)}, so replies to ${t.label} would leave into the bridge.`,
           fix: [
             `Set non-overlapping pools in /etc/docker/daemon.json, e.g. {"bip": "${bipFor(bipRange)}", "default-address-pools": [{"base": "${newPool}", "size": 24}]}`,
             'systemctl restart docker   # existing networks keep their subnets until recreated',

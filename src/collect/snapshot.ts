@@ -51,7 +51,8 @@ function ownerOf(link: LinkRecord, dockerBridges: Map<string, string>): Interfac
   return undefined;
 }
 
-const NON_UPLINK_KINDS = new Set(['loopback', 'bridge', 'veth', 'vxlan', 'tun', 'tap', 'wireguard', 'gre', 'ipip', 'sit', 'dummy', 'vrf', 'openvswitch']);
+// A veth can be an uplink (a container's or a lab host's eth0); a bridge port veth has no name like eth*.
+const NON_UPLINK_KINDS = new Set(['loopback', 'bridge', 'vxlan', 'tun', 'tap', 'wireguard', 'gre', 'ipip', 'sit', 'dummy', 'vrf', 'openvswitch']);
 
 /** Build the snapshot of one bundle. */
 export function buildSnapshot(bundle: Bundle): HostSnapshot {
@@ -91,7 +92,7 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
   for (const b of blocks) addressesByIf.set(b.link.name, b.addresses);
   const interfaces: InterfaceModel[] = links.map((link) => {
     const owner = ownerOf(link, dockerBridges);
-    const uplink = !owner && !NON_UPLINK_KINDS.has(link.kind) && (defaultDevs.has(link.name) || UPLINK_NAME.test(link.name));
+    const uplink = !owner && !NON_UPLINK_KINDS.has(link.kind) && !link.master && (defaultDevs.has(link.name) || (UPLINK_NAME.test(link.name) && link.kind !== 'veth') || (link.kind === 'veth' && /^(eth|ens|enp)\d/.test(link.name)));
     return {
       name: link.name,
       ifindex: link.ifindex,

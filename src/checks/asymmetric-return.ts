@@ -1,0 +1,58 @@
+/**
+ * asymmetric-return: a peer's traffic arrives on one NIC; the reply route leaves by another.
+ * Clouds drop a packet whose source address is not the sending NIC's (source check), and so does
+ * strict rp_filter on the path.
+ */
+import { evidenceOf, findingKey, uniqueEvidence, type Finding } from '../model/finding.js';
+import { routeFor } from './routing.js';
+import type { Check } from './types.js';
+import { gatewayFor, interfaceByName, peerLabel, uplinkAddresses } from './view.js';
+
+const ID = 'asymmetric-return';
+
+export const asymmetricReturn: Check = {
+  id: ID,
+  title: "Replies to a peer leave through another NIC than the peer's traffic arrived on",
+  severity: 'error',
+  explain: `On a host with several NICs, a peer that talks to the second NIC's address sends its
+packets in through that NIC; the reply is routed by destination and, without source-based
+routing, follows the main table out of the first NIC with the second NIC's address as its
+source. Cloud networks drop such packets (the NIC's source check), and so does a router with
+strict rp_filter. The peer sees a timeout.
+
+Fix: give the NIC its own route table and a rule for its address:
+  ip route add default via <gateway> dev eth1 table <N>
+  ip rule add from <eth1 address>/32 lookup <N>`,
+  run(ctx) {
+    const s = ctx.snapshot;
+    const out: Finding[] = [];
+    for (const family of [4, 6] as const) {
+      const local = uplinkAddresses(s, family);
+      if (new Set(local.map((l) => l.iface.name)).size < 2) continue;
+      for (const peer of ctx.peers) {
+        if ((peer.address.includes(':') ? 6 : 4) !== family) continue;
+        for (const { iface, address, ip } of local) {
+          const r = routeFor(s, { dst: peer.address, src: ip });
+          if (r.type !== 'unicast' || !r.dev || r.dev === iface.name) continue;
+          const out2 = interfaceByName(s, r.dev);
+          if (!out2?.uplink) continue; // a bridge is route-captures-peer's finding
+          const subject = `${ip} ${iface.name}>${r.dev} ${peer.address}`;
+          const table = 100 + (iface.ifindex ?? 0);
+          const gw = gatewayFor(s, iface);
+          out.push({
+            check: ID, severity: 'error', host: ctx.host, subject, key: findingKey(ID, ctx.host, subject),
+            summary: `replies from ${ip} (${iface.name}) to ${peerLabel(peer)} leave through ${r.dev}: asymmetric return`,
+            evidence: uniqueEvidence([...evidenceOf(address.origin), ...(r.rule && r.rule.priority !== 32766 ? evidenceOf(r.rule.origin) : []), ...evidenceOf(r.route?.origin)]),
+            why: `Traffic from ${peer.address} to ${ip} arrives on ${iface.name}; the reply's lookup (ip route get ${peer.address} from ${ip}) picks ${r.route?.dst ?? 'a route'} dev ${r.dev}. It leaves ${r.dev} with source ${ip}, which the network drops (cloud source check, strict rp_filter).`,
+            fix: [
+              `ip route add default ${gw ? `via ${gw} ` : ''}dev ${iface.name} table ${table}`,
+              `ip rule add from ${ip}/${family === 4 ? 32 : 128} lookup ${table} priority 1000`,
+            ],
+            peers: [peer.address],
+          });
+        }
+      }
+    }
+    return out;
+  },
+};

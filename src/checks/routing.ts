@@ -1,0 +1,43 @@
+/** The simulator, built once per snapshot, and the lookups checks ask of it. */
+import type { HostSnapshot, InterfaceModel } from '../model/snapshot.js';
+import { buildFib, fibContextFrom, lookup, type Fib, type RouteLookupResult, type RouteQuery } from '../simulate/route-lookup.js';
+import { defaultRoutes, interfaceByName, sysctls } from './view.js';
+
+const fibs = new WeakMap<HostSnapshot, Fib>();
+
+export function fibOf(s: HostSnapshot): Fib {
+  let fib = fibs.get(s);
+  if (!fib) {
+    const ctx = fibContextFrom(s.interfaces.map((i) => ({ link: { name: i.name }, addresses: i.addresses })), sysctls(s));
+    fib = buildFib(s.routes, s.rules, ctx);
+    fibs.set(s, fib);
+  }
+  return fib;
+}
+
+/** A lookup with its trace (which rules were tried), for evidence. */
+export function routeFor(s: HostSnapshot, q: RouteQuery): RouteLookupResult {
+  return lookup(fibOf(s), q, { trace: true });
+}
+
+/** The uplink peers reach this host through: the main default route's device, else the first uplink. */
+export function primaryUplink(s: HostSnapshot, family: 4 | 6 = 4): InterfaceModel | undefined {
+  for (const r of defaultRoutes(s, family)) {
+    const i = interfaceByName(s, r.dev ?? r.nexthops[0]?.dev);
+    if (i?.uplink) return i;
+  }
+  return s.interfaces.find((i) => i.uplink && i.addresses.some((a) => a.family === family));
+}
+
+/** The first global address of a family on an interface. */
+export function addressOn(i: InterfaceModel | undefined, family: 4 | 6 = 4): string | undefined {
+  const a = i?.addresses.find((x) => x.family === family && (!x.scope || x.scope === 'global') && !x.flags.includes('secondary'));
+  return a?.cidr.split('/')[0];
+}
+
+/** True when a lookup leaves through a bridge, tunnel or other non-uplink interface. */
+export function leavesByNonUplink(s: HostSnapshot, r: RouteLookupResult): InterfaceModel | undefined {
+  if (r.type !== 'unicast' || !r.dev) return undefined;
+  const i = interfaceByName(s, r.dev);
+  return i && !i.uplink && i.kind !== 'loopback' ? i : undefined;
+}
