@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { hostcheckVersion } from '../collect/collect.js';
 import { UsageError } from '../collect/errors.js';
 import { addRunOptions, runCommand, runOneShot } from './commands-run.js';
+import { explainCommand, routeCommand } from './commands-engine.js';
 import { captureCommand, parseCommand, snapshotCommand } from './commands-source.js';
 
 export function buildProgram(): Command {
@@ -14,10 +15,14 @@ export function buildProgram(): Command {
   program.action(async (flags) => {
     process.exitCode = await runOneShot(flags);
   });
+  // Options after a subcommand belong to it (run, route get and snapshot share --bundle, --json).
+  program.enablePositionalOptions();
   program.addCommand(runCommand());
   program.addCommand(captureCommand());
   program.addCommand(parseCommand());
   program.addCommand(snapshotCommand());
+  program.addCommand(routeCommand());
+  program.addCommand(explainCommand());
   return program;
 }
 

@@ -1,0 +1,112 @@
+/** `hostcheck route get` and `hostcheck explain`: the simulator and the checks, one question at a time. */
+import { Command } from 'commander';
+import { hostChecks } from '../checks/index.js';
+import { fibOf } from '../checks/routing.js';
+import { UsageError } from '../collect/errors.js';
+import { loadSnapshot } from '../collect/index.js';
+import { parseAddress } from '../net/address.js';
+import { lookup, type RouteLookupResult } from '../simulate/route-lookup.js';
+import { printJson } from './io.js';
+
+/** `ip route get`'s words: DST [from SRC] [iif IF] [oif IF] [mark M] [tos T] [ipproto P] [sport N] [dport N] [uid N]. */
+export function parseRouteGetArgs(words: string[]): { dst: string; src?: string; iif?: string; oif?: string; mark?: number; tos?: number; ipproto?: string; sport?: number; dport?: number; uid?: number } {
+  if (words.length === 0) throw new UsageError('route get needs a destination address');
+  const [dst, ...rest] = words;
+  if (!parseAddress(dst)) throw new UsageError(`"${dst}" is not an address`);
+  const q: ReturnType<typeof parseRouteGetArgs> = { dst };
+  for (let i = 0; i < rest.length; i += 2) {
+    const key = rest[i];
+    const value = rest[i + 1];
+    if (value === undefined) throw new UsageError(`"${key}" needs a value`);
+    const num = (what: string): number => {
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 0) throw new UsageError(`${what} "${value}" is not a number`);
+      return n;
+    };
+    switch (key) {
+      case 'from':
+        if (!parseAddress(value)) throw new UsageError(`from "${value}" is not an address`);
+        q.src = value;
+        break;
+      case 'iif': q.iif = value; break;
+      case 'oif': q.oif = value; break;
+      case 'mark': case 'fwmark': q.mark = num('mark') >>> 0; break;
+      case 'tos': case 'dsfield': q.tos = num('tos'); break;
+      case 'ipproto': q.ipproto = value; break;
+      case 'sport': q.sport = num('sport'); break;
+      case 'dport': q.dport = num('dport'); break;
+      case 'uid': q.uid = num('uid'); break;
+      default: throw new UsageError(`unknown selector "${key}" (from, iif, oif, mark, tos, ipproto, sport, dport, uid)`);
+    }
+  }
+  return q;
+}
+
+const ERRORS: Record<string, string> = {
+  blackhole: 'RTNETLINK answers: Invalid argument',
+  unreachable: 'RTNETLINK answers: No route to host',
+  prohibit: 'RTNETLINK answers: Permission denied',
+  none: 'RTNETLINK answers: Network is unreachable',
+};
+
+export function routeGetJson(dst: string, r: RouteLookupResult) {
+  return {
+    type: r.type, dst, table: r.table ?? null, dev: r.dev ?? null, via: r.via ?? null, src: r.src ?? null,
+    rule: r.rule?.priority ?? null,
+    nexthops: r.nexthops?.map((n) => ({ via: n.via ?? null, dev: n.dev ?? null, weight: n.weight })) ?? [],
+    ruleLine: r.rule && r.rule.origin.lineNumber > 0 ? r.rule.origin : null,
+    routeLine: r.route?.origin ?? null,
+  };
+}
+
+function routeGetText(dst: string, r: RouteLookupResult): string {
+  const lines: string[] = [];
+  if (r.type in ERRORS) lines.push(ERRORS[r.type]);
+  else {
+    const head = r.type === 'unicast' ? '' : `${r.type} `;
+    lines.push(`${head}${dst}${r.via ? ` via ${r.via}` : ''}${r.dev ? ` dev ${r.dev}` : ''}${r.table && r.table !== 'main' ? ` table ${r.table}` : ''}${r.src ? ` src ${r.src}` : ''}`);
+  }
+  if (r.rule) lines.push(`  rule:  ${r.rule.origin.lineNumber > 0 ? r.rule.origin.text.replace(/\t/g, ' ') : `${r.rule.priority}: ${r.rule.origin.text}`}`);
+  if (r.route) lines.push(`  route: ${r.route.origin.text.trim()}  (${r.route.origin.source ?? 'routes'} line ${r.route.origin.lineNumber})`);
+  for (const t of r.trace ?? []) if (t.outcome !== 'no-match' && t.outcome !== 'decided') lines.push(`  tried: rule ${t.rule.priority} -> ${t.outcome}${t.route ? ` (${t.route.dst})` : ''}`);
+  return lines.join('\n') + '\n';
+}
+
+export function routeCommand(): Command {
+  const route = new Command('route').description("Ask the route simulator, like the kernel's ip route");
+  route
+    .command('get')
+    .description('Which rule, table and route decide a packet — like "ip route get", for this host or a bundle')
+    .argument('<words...>', 'DST [from SRC] [iif IF] [oif IF] [mark M] [tos T] [ipproto P] [sport N] [dport N] [uid N]')
+    .option('--bundle <dir>', 'a bundle written by "hostcheck capture"')
+    .option('--json', 'print type, dst, table, dev, via, src, rule and the deciding lines as JSON')
+    .addHelpText('after', '\nExamples:\n  hostcheck route get 172.17.0.64 from 172.31.4.18\n  hostcheck route get 10.200.1.15 from 10.64.3.22 iif eth1 --bundle ./gw-bundle --json\n\nFailures print what the kernel prints (RTNETLINK answers: ...) and exit 2 as ip does; --json always exits 0 with "type".')
+    .action(async (words: string[], opts: { bundle?: string; json?: boolean }) => {
+      const q = parseRouteGetArgs(words);
+      const snapshot = await loadSnapshot({ bundle: opts.bundle, only: ['ip-route-v4', 'ip-route-v6', 'ip-rule-v4', 'ip-rule-v6', 'ip-addr', 'sysctl'] });
+      const r = lookup(fibOf(snapshot), q, { trace: true });
+      if (opts.json) return printJson(routeGetJson(q.dst, r));
+      const text = routeGetText(q.dst, r);
+      if (r.type in ERRORS) {
+        process.stderr.write(text);
+        process.exitCode = 2;
+      } else process.stdout.write(text);
+    });
+  return route;
+}
+
+export function explainCommand(): Command {
+  return new Command('explain')
+    .description('What a check looks for, why it breaks traffic, and how to fix it')
+    .argument('[check]', `one of: ${Object.keys(hostChecks).sort().join(', ')}`)
+    .addHelpText('after', '\nExample:\n  hostcheck explain route-captures-peer')
+    .action((id?: string) => {
+      if (!id) {
+        for (const c of Object.values(hostChecks).sort((a, b) => a.id.localeCompare(b.id))) process.stdout.write(`${c.id.padEnd(22)} ${c.severity.padEnd(8)} ${c.title}\n`);
+        return;
+      }
+      const c = hostChecks[id];
+      if (!c) throw new UsageError(`unknown check "${id}"; checks: ${Object.keys(hostChecks).sort().join(', ')}`);
+      process.stdout.write(`${c.id} (${c.severity}): ${c.title}\n\n${c.explain}\n`);
+    });
+}
