@@ -26,7 +26,7 @@ export function parse(text: string, opts?: IpRouteOptions): ParseResult<RouteRec
 export const parser: Parser<RouteRecord> = {
   name: 'ip-route',
   description: 'ip route show table all / ip route get (text or ip -j JSON)',
-  parse: (text: string) => parse(text),
+  parse: (text: string, opts?: { family?: 4 | 6 }) => parse(text, opts),
 };
 
 const ROUTE_TYPES = new Set<string>([

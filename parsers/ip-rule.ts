@@ -36,7 +36,7 @@ export function parse(text: string, opts?: IpRuleOptions): ParseResult<IpRuleRec
 export const parser: Parser<IpRuleRecord> = {
   name: 'ip-rule',
   description: 'ip rule / ip -6 rule (text or ip -j JSON)',
-  parse: (text: string) => parse(text),
+  parse: (text: string, opts?: { family?: 4 | 6 }) => parse(text, opts),
 };
 
 interface FamilyState {

@@ -5,6 +5,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SourceStatus } from '../model/snapshot.js';
+import { UsageError } from './errors.js';
 
 export const BUNDLE_FORMAT_VERSION = 1;
 
@@ -62,15 +63,15 @@ export async function readBundle(dir: string): Promise<Bundle> {
   try {
     metaText = await readFile(join(dir, 'meta.json'), 'utf8');
   } catch (err) {
-    throw new Error(`${dir} is not a hostcheck bundle: no readable meta.json`, { cause: err });
+    throw new UsageError(`${dir} is not a hostcheck bundle: no readable meta.json (write one with "hostcheck capture --out DIR")`, { cause: err });
   }
   let meta: BundleMeta;
   try {
     meta = JSON.parse(metaText) as BundleMeta;
   } catch (err) {
-    throw new Error(`${dir}/meta.json is not valid JSON`, { cause: err });
+    throw new UsageError(`${dir}/meta.json is not valid JSON`, { cause: err });
   }
-  if (!meta || !Array.isArray(meta.sources)) throw new Error(`${dir}/meta.json has no sources list`);
+  if (!meta || !Array.isArray(meta.sources)) throw new UsageError(`${dir}/meta.json has no sources list`);
   const files = new Map<string, string>();
   await Promise.all(
     meta.sources.map(async (s) => {

@@ -40,10 +40,12 @@ export async function runCommand(argv: string[], opts: RunOptions): Promise<Comm
     if (r.timedOut) {
       return { status: 'failed', stdout, stderr, durationMs, message: `${tool}: timed out after ${opts.timeoutMs} ms` };
     }
-    if ((r as { code?: string }).code === 'ENOENT' || (r.failed && /ENOENT/.test(String(r.message)))) {
+    const spawnCode = (r as { code?: string }).code ?? /\b(ENOENT|EACCES)\b/.exec(String(r.message))?.[1];
+    if (spawnCode === 'ENOENT' || (spawnCode === 'EACCES' && r.exitCode === undefined)) {
+      // EACCES at spawn: a PATH directory this user cannot search (e.g. /root/... for a non-root run).
       return {
         status: 'unavailable', stdout: '', stderr, durationMs,
-        message: `${tool}: command not found${opts.absentMeaning ? ` (${opts.absentMeaning})` : ''}`,
+        message: `${tool}: ${spawnCode === 'ENOENT' ? 'command not found' : 'cannot be executed by this user (not installed, or not in a PATH directory it may search)'}${opts.absentMeaning ? ` (${opts.absentMeaning})` : ''}`,
       };
     }
     const exitCode = r.exitCode;
@@ -54,7 +56,7 @@ export async function runCommand(argv: string[], opts: RunOptions): Promise<Comm
         message: `${tool}: permission denied${opts.permissionHint ? ` — ${opts.permissionHint}` : ''}`,
       };
     }
-    const firstLine = stderr.trim().split('\n')[0] || (r.signal ? `killed by ${r.signal}` : 'no message');
+    const firstLine = stderr.trim().split('\n')[0] || (r.signal ? `killed by ${r.signal}` : 'no output on stderr');
     return { status: 'failed', stdout, stderr, exitCode, durationMs, message: `${tool}: exit code ${exitCode ?? '?'}: ${firstLine}` };
   } catch (err) {
     const durationMs = Math.round(performance.now() - started);
