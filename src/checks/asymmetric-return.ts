@@ -6,7 +6,7 @@
 import { evidenceOf, findingKey, uniqueEvidence, type Finding } from '../model/finding.js';
 import { routeFor } from './routing.js';
 import type { Check } from './types.js';
-import { gatewayFor, interfaceByName, peerLabel, uplinkAddresses } from './view.js';
+import { interfaceByName, peerLabel, sourceTableFix, uplinkAddresses } from './view.js';
 
 const ID = 'asymmetric-return';
 
@@ -37,17 +37,12 @@ Fix: give the NIC its own route table and a rule for its address:
           const out2 = interfaceByName(s, r.dev);
           if (!out2?.uplink) continue; // a bridge is route-captures-peer's finding
           const subject = `${ip} ${iface.name}>${r.dev} ${peer.address}`;
-          const table = 100 + (iface.ifindex ?? 0);
-          const gw = gatewayFor(s, iface);
           out.push({
             check: ID, severity: 'error', host: ctx.host, subject, key: findingKey(ID, ctx.host, subject),
             summary: `replies from ${ip} (${iface.name}) to ${peerLabel(peer)} leave through ${r.dev}: asymmetric return`,
             evidence: uniqueEvidence([...evidenceOf(address.origin), ...(r.rule && r.rule.priority !== 32766 ? evidenceOf(r.rule.origin) : []), ...evidenceOf(r.route?.origin)]),
             why: `Traffic from ${peer.address} to ${ip} arrives on ${iface.name}; the reply's lookup (ip route get ${peer.address} from ${ip}) picks ${r.route?.dst ?? 'a route'} dev ${r.dev}. It leaves ${r.dev} with source ${ip}, which the network drops (cloud source check, strict rp_filter).`,
-            fix: [
-              `ip route add default ${gw ? `via ${gw} ` : ''}dev ${iface.name} table ${table}`,
-              `ip rule add from ${ip}/${family === 4 ? 32 : 128} lookup ${table} priority 1000`,
-            ],
+            fix: sourceTableFix(s, iface, ip, `replies from ${ip} leave by ${iface.name}`),
             peers: [peer.address],
           });
         }

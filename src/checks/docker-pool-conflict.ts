@@ -102,8 +102,8 @@ network or peer uses, then restart Docker (existing networks keep their subnets 
           evidence: pool.origin ? [pool.origin] : [],
           why: `Docker assigns new bridge networks from ${pool.builtin ? pool.label : formatPrefix(pool.prefix)}. A network created there gets a connected route that wins over the uplink for ${formatPrefix(t.prefix)}, so replies to ${t.label} would leave into the bridge.`,
           fix: [
-            `Set non-overlapping pools in /etc/docker/daemon.json, e.g. {"bip": "${bipFor(bipRange)}", "default-address-pools": [{"base": "${newPool}", "size": 24}]}`,
-            'systemctl restart docker   # existing networks keep their subnets until recreated',
+            `# set non-overlapping pools in /etc/docker/daemon.json, e.g. {"bip": "${bipFor(bipRange)}", "default-address-pools": [{"base": "${newPool}", "size": 24}]}`,
+            '# then: systemctl restart docker (existing networks keep their subnets until recreated)',
           ],
           peers: t.peer ? [t.peer] : undefined,
         });

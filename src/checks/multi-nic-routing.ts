@@ -6,7 +6,7 @@ import { evidenceOf, findingKey, type Finding } from '../model/finding.js';
 import type { RuleRecord } from '../model/records.js';
 import { parseAddress, parsePrefix, prefixContains } from '../net/address.js';
 import type { Check, CheckContext } from './types.js';
-import { defaultRoutes, gatewayFor, interfaceByName, uplinkAddresses } from './view.js';
+import { defaultRoutes, interfaceByName, sourceTableFix, uplinkAddresses } from './view.js';
 
 function finding(ctx: CheckContext, severity: Finding['severity'], subject: string, f: Omit<Finding, 'check' | 'severity' | 'host' | 'subject' | 'key'>): Finding {
   return { check: 'multi-nic-routing', severity, host: ctx.host, subject, key: findingKey('multi-nic-routing', ctx.host, subject), ...f };
@@ -51,7 +51,7 @@ Fix: per NIC, a table with its own default route and a from rule:
           summary: `${defaults.length} IPv${family} default routes in the main table (${devs})${metrics.size < defaults.length ? ' with equal metrics' : ''}`,
           evidence: defaults.flatMap((r) => evidenceOf(r.origin)),
           why: 'The kernel uses one of them (lowest metric, then the first listed) for everything without a more specific route; replies to peers that reached this host through another NIC leave by the wrong one.',
-          fix: ['Keep one default route in main; give each other NIC its own table and a from rule, e.g.', 'ip route add default via <gateway> dev <nic> table 101', 'ip rule add from <nic address>/32 lookup 101 priority 1000'],
+          fix: ['# keep one default route in main; give each other NIC its own table and a from rule, e.g.:', '#   ip route add default via <gateway> dev <nic> table 101', '#   ip rule add from <nic address>/32 lookup 101 priority 1000'],
         }));
       }
       for (const r of defaults) {
@@ -61,7 +61,7 @@ Fix: per NIC, a table with its own default route and a from rule:
             summary: `the IPv${family} default route leaves through ${iface.name} (${iface.owner?.type ?? iface.kind}), not an uplink`,
             evidence: [...evidenceOf(r.origin), ...evidenceOf(iface.origin)],
             why: `Everything without a more specific route, including replies to peers, goes into ${iface.name}.`,
-            fix: [`If this is not a deliberate full tunnel: ip route replace default via <uplink gateway> dev <uplink>`],
+            fix: [`# if this is not a deliberate full tunnel: ip route replace default via <uplink gateway> dev <uplink>`],
           }));
         }
       }
@@ -71,13 +71,11 @@ Fix: per NIC, a table with its own default route and a from rule:
     for (const { iface, address, ip } of uplinkAddresses(s, 4)) {
       if (iface.name === mainDev) continue;
       if (sourceRuleFor(s.rules, ip)) continue;
-      const table = 100 + (iface.ifindex ?? 1);
-      const gw = gatewayFor(s, iface) ?? '<gateway of ' + iface.name + "'s subnet>";
       out.push(finding(ctx, 'warning', `no-source-table-${iface.name}`, {
         summary: `secondary NIC ${iface.name} (${ip}) has no route table and from rule of its own: its replies leave through ${mainDev}`,
         evidence: [...evidenceOf(address.origin), ...defaultRoutes(s, 4).flatMap((r) => evidenceOf(r.origin))],
         why: `Traffic to ${ip} arrives on ${iface.name}, but the reply is routed by the main table's default route out of ${mainDev}: the cloud's source check drops it, and strict rp_filter on ${iface.name} drops the requests.`,
-        fix: [`ip route add default via ${gw} dev ${iface.name} table ${table}`, `ip rule add from ${ip}/32 lookup ${table} priority 1000`],
+        fix: sourceTableFix(s, iface, ip),
       }));
     }
     return out;

@@ -11,7 +11,7 @@ import { formatIPv4, formatIPv6, formatPrefix, parsePrefix, PRIVATE_PREFIXES, pr
 import type { RouteLookupResult } from '../simulate/route-lookup.js';
 import { addressOn, leavesByNonUplink, primaryUplink, routeFor } from './routing.js';
 import type { Check, CheckContext } from './types.js';
-import { dockerNetworks, gatewayFor, interfaceByName, peerLabel } from './view.js';
+import { dockerNetworks, guessedGateway, interfaceByName, knownGateway, peerLabel } from './view.js';
 
 export const ID = 'route-captures-peer';
 
@@ -37,19 +37,19 @@ function ownerFix(s: HostSnapshot, iface: InterfaceModel, avoid: string): string
   if (iface.owner?.type === 'docker') {
     const net = dockerNetworks(s).find((n) => n.bridgeName === iface.name);
     if (iface.name === 'docker0' || net?.name === 'bridge') {
-      return [`Move docker0 off ${avoid}: set "bip" (and "default-address-pools") in /etc/docker/daemon.json to an unused range, e.g. {"bip": "10.250.0.1/24", "default-address-pools": [{"base": "10.251.0.0/16", "size": 24}]}, then systemctl restart docker`];
+      return [`# then move docker0 off ${avoid}: set "bip" (and "default-address-pools") in /etc/docker/daemon.json to an unused range, e.g. {"bip": "10.250.0.1/24", "default-address-pools": [{"base": "10.251.0.0/16", "size": 24}]}, then systemctl restart docker`];
     }
-    return [`Recreate Docker network ${net ? `"${net.name}"` : iface.name} on an unused subnet (docker network rm, then docker network create --subnet 10.251.x.0/24 ...), and set "default-address-pools" in /etc/docker/daemon.json so new networks avoid ${avoid}`];
+    return [`# then recreate Docker network ${net ? `"${net.name}"` : iface.name} on an unused subnet (docker network rm, then docker network create --subnet 10.251.x.0/24 ...), and set "default-address-pools" in /etc/docker/daemon.json so new networks avoid ${avoid}`];
   }
-  if (iface.owner?.type === 'libvirt') return [`Readdress the libvirt network on ${iface.name} (virsh net-edit) to a range that avoids ${avoid}`];
-  if (iface.owner?.type === 'cni' || iface.owner?.type === 'kubernetes') return [`Move the pod/service CIDR of the CNI on ${iface.name} off ${avoid} (cluster network configuration)`];
-  return [`Readdress ${iface.name} so its routes no longer cover ${avoid}`];
+  if (iface.owner?.type === 'libvirt') return [`# then readdress the libvirt network on ${iface.name} (virsh net-edit) to a range that avoids ${avoid}`];
+  if (iface.owner?.type === 'cni' || iface.owner?.type === 'kubernetes') return [`# then move the pod/service CIDR of the CNI on ${iface.name} off ${avoid} (cluster network configuration)`];
+  return [`# then readdress ${iface.name} so its routes no longer cover ${avoid}`];
 }
 
 function pinRoute(s: HostSnapshot, target: string, family: 4 | 6): string | undefined {
   const up = primaryUplink(s, family);
   if (!up) return undefined;
-  const gw = gatewayFor(s, up);
+  const gw = knownGateway(s, up) ?? guessedGateway(up);
   return `ip route add ${target} ${gw ? `via ${gw} ` : ''}dev ${up.name}   # immediate: a more specific route out of ${up.name} (not persistent)`;
 }
 
@@ -159,7 +159,7 @@ Fix: move the bridge to an unused range (Docker: "bip" and "default-address-pool
         summary: `${iface.name} (${ownerText(iface)}) holds ${route.dst}: any peer or remote network in this range would be unreachable from here`,
         evidence: uniqueEvidence([...evidenceOf(route.origin), ...iface.addresses.filter((a) => a.family === route.family).flatMap((a) => evidenceOf(a.origin))]),
         why: `Replies to addresses in ${route.dst} leave into ${iface.name}. That is right for its own containers or tunnel peers, and wrong for a VM elsewhere that uses the same range.`,
-        fix: [`Nothing to do unless a peer or remote network uses ${route.dst}; check with --peer IP or --remote CIDR.`],
+        fix: [`# nothing to do unless a peer or remote network uses ${route.dst}; check with --peer IP or --remote CIDR.`],
       }));
     }
     return out;

@@ -36,7 +36,7 @@ function fixFor(r: RouteLookupResult, target: string): string[] {
     return [`ip${rr.family === 6 ? ' -6' : ''} rule del priority ${rr.priority}   # the rule that ${r.type}s ${target}`];
   }
   const tables = [...new Set((r.trace ?? []).filter((t) => t.outcome === 'no-route').map((t) => t.rule.table))];
-  return [`add a route for ${target} to table ${tables.join(' or ') || 'main'}, e.g. ip route add ${target} via <gateway> dev <uplink>${tables[0] && tables[0] !== 'main' ? ` table ${tables[0]}` : ''}`];
+  return [`# add a route for ${target} to table ${tables.join(' or ') || 'main'}, e.g. ip route add ${target} via <gateway> dev <uplink>${tables[0] && tables[0] !== 'main' ? ` table ${tables[0]}` : ''}`];
 }
 
 export const routeKillsTraffic: Check = {

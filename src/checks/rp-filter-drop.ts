@@ -8,9 +8,19 @@ import { evidenceOf, findingKey, uniqueEvidence, type Finding } from '../model/f
 import type { Peer } from '../model/config.js';
 import { routeFor } from './routing.js';
 import type { Check } from './types.js';
-import { firstHost, peerLabel, sysctls, uplinkAddresses } from './view.js';
+import type { HostSnapshot, InterfaceModel } from '../model/snapshot.js';
+import { firstHost, peerLabel, sourceTableFix, sysctls, uplinkAddresses } from './view.js';
 
 const ID = 'rp-filter-drop';
+
+/** Source-based routing when the NIC's own gateway is known (it fixes the return path too), else loose mode. */
+function strictFix(s: HostSnapshot, iface: InterfaceModel, ip: string, peer: string): string[] {
+  const loose = `sysctl -w net.ipv4.conf.${iface.name}.rp_filter=2`;
+  return [
+    ...sourceTableFix(s, iface, ip, `the route back to ${peer} now leaves by ${iface.name}`),
+    `# or, keeping the asymmetric path: ${loose} (loose mode; persist in /etc/sysctl.d/)`,
+  ];
+}
 
 export const rpFilterDrop: Check = {
   id: ID,
@@ -50,9 +60,7 @@ Fix: loose mode on that interface (sysctl -w net.ipv4.conf.<if>.rp_filter=2, per
           summary: `rp_filter=${mode} (${mode === 1 ? 'strict' : 'loose'}) on ${iface.name} drops packets from ${peerLabel(peer)}: the route back ${back ? `leaves by ${back}` : 'does not exist'}`,
           evidence: uniqueEvidence([...lines.flatMap((l) => evidenceOf(l.origin)), ...evidenceOf(r.route?.origin ?? (r.type !== 'unicast' ? r.rule?.origin : undefined))]),
           why: `A packet from ${peer.address} to ${ip} arrives on ${iface.name}. The kernel checks the reverse path (ip route get ${peer.address} from ${ip}): ${back ? `it leaves by ${back}, not ${iface.name}` : `there is no usable route (${r.type})`}, so with effective rp_filter ${mode} the packet is dropped before any firewall rule or socket sees it.`,
-          fix: mode === 1
-            ? [`sysctl -w net.ipv4.conf.${iface.name}.rp_filter=2   # loose: persist in /etc/sysctl.d/`, `# or route replies from ${ip} out of ${iface.name}: ip rule add from ${ip}/32 lookup <table with a default route via ${iface.name}>`]
-            : [`add a route back to ${peer.address}`],
+          fix: mode === 1 ? strictFix(s, iface, ip, peer.address) : [`# add a route back to ${peer.address}`],
           peers: ctx.peers.some((p) => p.address === peer.address) ? [peer.address] : undefined,
         });
       }

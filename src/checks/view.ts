@@ -62,14 +62,32 @@ export function defaultRoutes(s: HostSnapshot, family: 4 | 6 = 4, table = 'main'
   return s.routes.filter((r) => r.family === family && r.table === table && r.dst === dst && r.type === 'unicast');
 }
 
-/** The gateway to use for traffic out of an interface: a `via` seen on it, else the subnet's first host. */
-export function gatewayFor(s: HostSnapshot, iface: InterfaceModel): string | undefined {
+/** The gateway a route on the interface names, if any. */
+export function knownGateway(s: HostSnapshot, iface: InterfaceModel): string | undefined {
   for (const r of s.routes) {
     if (r.family !== 4) continue;
     if (r.dev === iface.name && r.via) return r.via;
     for (const n of r.nexthops) if (n.dev === iface.name && n.via) return n.via;
   }
+  return undefined;
+}
+
+/** The subnet's first host: the usual cloud gateway when no route names one (a guess, said as such). */
+export function guessedGateway(iface: InterfaceModel): string | undefined {
   const a = iface.addresses.find((x) => x.family === 4 && (!x.scope || x.scope === 'global'));
   const net = a ? networkOf(a) : null;
   return net ? firstHost(formatPrefix(net)) : undefined;
+}
+
+/** `ip route add default via GW dev IF table N` steps, with a note when the gateway is guessed. */
+export function sourceTableFix(s: HostSnapshot, iface: InterfaceModel, ip: string, note = ''): string[] {
+  const known = knownGateway(s, iface);
+  const gw = known ?? guessedGateway(iface);
+  const table = 100 + (iface.ifindex ?? 0);
+  const steps = [
+    `ip route add default ${gw ? `via ${gw} ` : ''}dev ${iface.name} table ${table}`,
+    `ip rule add from ${ip}/32 lookup ${table} priority 1000${note ? `   # ${note}` : ''}`,
+  ];
+  if (!known && gw) steps.push(`# ${gw} is a guess (first address of ${iface.name}'s subnet): use the subnet's real gateway if it differs`);
+  return steps;
 }

@@ -21,7 +21,6 @@ const ansi: Palette = {
 
 /** Replace control characters so untrusted text (interface names, comments) cannot drive the terminal. */
 export function safeText(s: string): string {
-  // eslint-disable-next-line no-control-regex
   return s.replace(/[\x00-\x08\x0b-\x1f\x7f\x9b]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
