@@ -1,0 +1,164 @@
+/**
+ * Every check the kernel can show, end to end: real packets prove the symptom, hostcheck inside the
+ * affected host names the cause with its evidence, the fix it printed is applied literally, and
+ * real packets then flow and hostcheck exits 0.
+ */
+import { expect, it } from 'vitest';
+import type { Finding } from '../../src/model/finding.js';
+import type { Report } from '../../src/report/json.js';
+import type { Lab } from './lab.js';
+import { TWO_NIC, meshWithEcs3, twoNic } from './check-topologies.js';
+import { describeLab, useLab } from './suite.js';
+import { FIRST_INCIDENT as fi, firstIncident } from './topologies.js';
+
+async function hostcheck(lab: Lab, host: string, args: string[]): Promise<{ report: Report; exitCode: number }> {
+  const r = await lab.hostcheck(host, ['--json', '--name', host, ...args]);
+  let report: Report;
+  try {
+    report = JSON.parse(r.stdout) as Report;
+  } catch {
+    throw new Error(`hostcheck in ${host} printed no JSON (exit ${r.exitCode}):\n${r.stdout}\n${r.stderr}`);
+  }
+  return { report, exitCode: r.exitCode };
+}
+
+const errors = (r: Report): Finding[] => r.findings.filter((f) => f.severity === 'error');
+
+/** Run every fix step that is a command (steps starting with # are explanations). */
+async function applyPrintedFix(lab: Lab, host: string, f: Finding): Promise<string[]> {
+  const steps = f.fix.filter((s) => !s.trimStart().startsWith('#'));
+  for (const step of steps) await lab.applyFix(host, step);
+  return steps;
+}
+
+describeLab('e2e: route-captures-peer (the first incident)', () => {
+  const lab = useLab(firstIncident());
+  const peers = ['--peer', `${fi.ecs1}=ecs1`, '--peer', `${fi.ecs2}=ecs2`];
+
+  it('symptom, diagnosis, printed fix, recovery', async () => {
+    expect((await lab().ping('ecs1', fi.ecs3)).ok).toBe(false);
+    expect((await lab().ping('ecs2', fi.ecs3)).ok).toBe(true);
+
+    const { report, exitCode } = await hostcheck(lab(), 'ecs3', peers);
+    expect(exitCode).toBe(1);
+    const errs = errors(report);
+    expect(errs).toHaveLength(1);
+    const f = errs[0];
+    expect(f.check).toBe('route-captures-peer');
+    expect(f.summary).toContain('docker0');
+    expect(f.summary).toContain('172.17.0.0/16');
+    expect(f.summary).toContain(fi.ecs1);
+    expect(f.peers).toEqual([fi.ecs1]);
+    expect(f.evidence.map((e) => e.text.trim())).toContain('172.17.0.0/16 dev docker0 proto kernel scope link src 172.17.0.1 linkdown');
+    expect(f.evidence.find((e) => e.source === 'ip-route-v4')?.lineNumber).toBeGreaterThan(0);
+    expect(errs.some((e) => e.summary.includes(fi.ecs2))).toBe(false);
+
+    const applied = await applyPrintedFix(lab(), 'ecs3', f);
+    expect(applied[0]).toMatch(/^ip route add 172\.17\.0\.64\/32 via 172\.31\.15\.253 dev eth0/);
+    expect((await lab().ping('ecs1', fi.ecs3)).ok).toBe(true);
+    const after = await hostcheck(lab(), 'ecs3', peers);
+    expect(errors(after.report)).toEqual([]);
+    expect(after.exitCode).toBe(0);
+  });
+
+  it('without the bridge hostcheck exits 0', async () => {
+    await lab().applyFix('ecs3', 'ip link del docker0');
+    const { report, exitCode } = await hostcheck(lab(), 'ecs3', peers);
+    expect(errors(report)).toEqual([]);
+    expect(exitCode).toBe(0);
+  });
+});
+
+describeLab('e2e: the same findings live and from a bundle', () => {
+  const lab = useLab(firstIncident());
+  it('capture inside ECS3, then --bundle: identical findings', async () => {
+    const dir = `/tmp/hc-e2e-bundle-${process.pid}`;
+    await lab().hostcheck('ecs3', ['capture', '--out', dir, '--name', 'ecs3']);
+    try {
+      const live = await hostcheck(lab(), 'ecs3', ['--peer', fi.ecs1]);
+      const offline = await lab().hostcheck('ecs3', ['--json', '--bundle', dir, '--peer', fi.ecs1]);
+      expect(JSON.parse(offline.stdout).findings).toEqual(live.report.findings);
+    } finally {
+      await lab().exec('ecs3', ['rm', '-rf', dir]);
+    }
+  });
+});
+
+describeLab('e2e: rp-filter-drop (second NIC under strict rp_filter)', () => {
+  const lab = useLab(twoNic({ ecs4RpFilter: 1 }));
+  it('symptom, diagnosis, printed fix, recovery', async () => {
+    expect((await lab().ping('client', TWO_NIC.ecs4eth1)).ok).toBe(false);
+    expect((await lab().ping('client', TWO_NIC.ecs4eth0)).ok).toBe(true);
+    const { report, exitCode } = await hostcheck(lab(), 'ecs4', ['--peer', `${TWO_NIC.client}=client`]);
+    expect(exitCode).toBe(1);
+    const f = report.findings.find((x) => x.check === 'rp-filter-drop');
+    expect(f, JSON.stringify(report.findings, null, 2)).toBeDefined();
+    expect(f!.severity).toBe('error');
+    expect(f!.summary).toContain('eth1');
+    expect(f!.summary).toContain(TWO_NIC.client);
+    expect(f!.evidence.map((e) => e.text)).toContain('net.ipv4.conf.eth1.rp_filter = 1');
+    await applyPrintedFix(lab(), 'ecs4', f!);
+    expect((await lab().ping('client', TWO_NIC.ecs4eth1)).ok).toBe(true);
+    const after = await hostcheck(lab(), 'ecs4', ['--peer', `${TWO_NIC.client}=client`]);
+    expect(errors(after.report)).toEqual([]);
+    expect(after.exitCode).toBe(0);
+  });
+});
+
+describeLab('e2e: asymmetric-return (second NIC, source-checked network)', () => {
+  const lab = useLab(twoNic({ routerRpFilter: 1 }));
+  it('symptom, diagnosis, printed fix, recovery', async () => {
+    expect((await lab().ping('client', TWO_NIC.ecs4eth1)).ok).toBe(false);
+    const { report, exitCode } = await hostcheck(lab(), 'ecs4', ['--peer', `${TWO_NIC.client}=client`]);
+    expect(exitCode).toBe(1);
+    const f = report.findings.find((x) => x.check === 'asymmetric-return');
+    expect(f, JSON.stringify(report.findings, null, 2)).toBeDefined();
+    expect(f!.summary).toContain(`replies from ${TWO_NIC.ecs4eth1} (eth1)`);
+    expect(f!.summary).toContain('leave through eth0');
+    expect(f!.evidence.some((e) => e.text.startsWith('default via 10.1.0.1 dev eth0'))).toBe(true);
+    await applyPrintedFix(lab(), 'ecs4', f!);
+    expect((await lab().ping('client', TWO_NIC.ecs4eth1)).ok).toBe(true);
+    const after = await hostcheck(lab(), 'ecs4', ['--peer', `${TWO_NIC.client}=client`]);
+    expect(errors(after.report)).toEqual([]);
+    expect(after.exitCode).toBe(0);
+  });
+});
+
+describeLab('e2e: route-kills-traffic (prohibit rule, blackhole route)', () => {
+  const lab = useLab(meshWithEcs3({ rules: [`to ${fi.ecs1} prohibit pref 100`], routes: ['blackhole 172.18.1.0/24'] }));
+  it('symptoms, diagnoses, printed fixes, recovery', async () => {
+    expect((await lab().ping('ecs1', fi.ecs3)).ok).toBe(false);
+    expect((await lab().ping('ecs2', fi.ecs3)).ok).toBe(false);
+    const args = ['--peer', `${fi.ecs1}=ecs1`, '--peer', `${fi.ecs2}=ecs2`];
+    const { report, exitCode } = await hostcheck(lab(), 'ecs3', args);
+    expect(exitCode).toBe(1);
+    const kills = report.findings.filter((x) => x.check === 'route-kills-traffic');
+    const prohibit = kills.find((k) => k.subject === fi.ecs1);
+    const blackhole = kills.find((k) => k.subject === fi.ecs2);
+    expect(prohibit?.summary).toContain('prohibit');
+    expect(prohibit?.evidence.map((e) => e.text)).toContain(`100:\tfrom all to ${fi.ecs1} prohibit`);
+    expect(blackhole?.summary).toContain('blackhole 172.18.1.0/24');
+    await applyPrintedFix(lab(), 'ecs3', prohibit!);
+    await applyPrintedFix(lab(), 'ecs3', blackhole!);
+    expect((await lab().ping('ecs1', fi.ecs3)).ok).toBe(true);
+    expect((await lab().ping('ecs2', fi.ecs3)).ok).toBe(true);
+    const after = await hostcheck(lab(), 'ecs3', args);
+    expect(errors(after.report)).toEqual([]);
+    expect(after.exitCode).toBe(0);
+  });
+});
+
+describeLab('e2e: a healthy host reports no error', () => {
+  const lab = useLab(meshWithEcs3({
+    bridges: [{ name: 'docker0', addresses: ['10.250.0.1/24'] }],
+    iptables: ['*filter', ':INPUT DROP [0:0]', ':FORWARD DROP [0:0]', ':OUTPUT ACCEPT [0:0]', '-A INPUT -i lo -j ACCEPT', '-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT', `-A INPUT -s ${fi.ecs1}/32 -p icmp -j ACCEPT`, `-A INPUT -s ${fi.ecs2}/32 -p icmp -j ACCEPT`, 'COMMIT', ''].join('\n'),
+  }));
+  it('non-conflicting bridge, a firewall that allows the peers: traffic flows, exit 0', async () => {
+    expect((await lab().ping('ecs1', fi.ecs3)).ok).toBe(true);
+    expect((await lab().ping('ecs2', fi.ecs3)).ok).toBe(true);
+    const { report, exitCode } = await hostcheck(lab(), 'ecs3', ['--peer', `${fi.ecs1}=ecs1`, '--peer', `${fi.ecs2}=ecs2`]);
+    expect(errors(report)).toEqual([]);
+    expect(report.complete, JSON.stringify(report.sources)).toBe(true);
+    expect(exitCode).toBe(0);
+  });
+});
