@@ -4,6 +4,7 @@
  */
 import { asymmetricReturn } from './asymmetric-return.js';
 import { dockerPoolConflict } from './docker-pool-conflict.js';
+import { firewallBlocksPeer } from './firewall-blocks-peer.js';
 import { multiNicRouting } from './multi-nic-routing.js';
 import { routeCapturesPeer } from './route-captures-peer.js';
 import { routeKillsTraffic } from './route-kills-traffic.js';
@@ -13,6 +14,7 @@ import type { Check } from './types.js';
 export const hostChecks: Record<string, Check> = {
   'asymmetric-return': asymmetricReturn,
   'docker-pool-conflict': dockerPoolConflict,
+  'firewall-blocks-peer': firewallBlocksPeer,
   'multi-nic-routing': multiNicRouting,
   'route-captures-peer': routeCapturesPeer,
   'route-kills-traffic': routeKillsTraffic,

@@ -162,3 +162,36 @@ describeLab('e2e: a healthy host reports no error', () => {
     expect(exitCode).toBe(0);
   });
 });
+
+describeLab('e2e: firewall-blocks-peer (iptables DROP and REJECT for peers)', () => {
+  const lab = useLab(meshWithEcs3({
+    iptables: ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':PEERS - [0:0]',
+      '-A INPUT -p icmp -j PEERS',
+      `-A PEERS -s ${fi.ecs1}/32 -m comment --comment "old monitoring block" -j DROP`,
+      `-A PEERS -s ${fi.ecs2}/32 -p icmp -m icmp --icmp-type 8 -j REJECT --reject-with icmp-host-prohibited`,
+      'COMMIT', ''].join('\n'),
+  }));
+  it('symptoms, diagnoses, printed fixes, recovery', async () => {
+    expect((await lab().ping('ecs1', fi.ecs3)).ok).toBe(false);
+    const rejected = await lab().ping('ecs2', fi.ecs3);
+    expect(rejected.ok).toBe(false);
+    expect(rejected.output).toMatch(/Destination Host Prohibited/);
+    const args = ['--peer', `${fi.ecs1}=ecs1`, '--peer', `${fi.ecs2}=ecs2`];
+    const { report, exitCode } = await hostcheck(lab(), 'ecs3', args);
+    expect(exitCode).toBe(1);
+    const fw = report.findings.filter((x) => x.check === 'firewall-blocks-peer');
+    const drop = fw.find((f) => f.subject === `${fi.ecs1} icmp-in`);
+    const reject = fw.find((f) => f.subject === `${fi.ecs2} icmp-in`);
+    expect(drop?.summary).toContain('drops ICMP echo from ecs1');
+    expect(drop?.summary).toContain('filter/PEERS rule 1');
+    expect(drop?.evidence.map((e) => e.text.replace(/^\[\d+:\d+\] /, ''))).toEqual(['-A INPUT -p icmp -j PEERS', `-A PEERS -s ${fi.ecs1}/32 -m comment --comment "old monitoring block" -j DROP`]);
+    expect(reject?.summary).toContain('rejects ICMP echo from ecs2');
+    await applyPrintedFix(lab(), 'ecs3', drop!);
+    await applyPrintedFix(lab(), 'ecs3', reject!);
+    expect((await lab().ping('ecs1', fi.ecs3)).ok).toBe(true);
+    expect((await lab().ping('ecs2', fi.ecs3)).ok).toBe(true);
+    const after = await hostcheck(lab(), 'ecs3', args);
+    expect(errors(after.report)).toEqual([]);
+    expect(after.exitCode).toBe(0);
+  });
+});

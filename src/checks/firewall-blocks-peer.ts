@@ -1,0 +1,164 @@
+/**
+ * firewall-blocks-peer: the host's firewall (iptables/ip6tables, and native nft tables it cannot
+ * see through) drops or rejects a peer's ICMP echo or a named TCP/UDP port, or the reply to it;
+ * also a DROP policy that nothing accepts.
+ */
+import type { IpsetSet } from '../../parsers/ipset.js';
+import type { IptablesTable } from '../../parsers/iptables-save.js';
+import type { NftTable } from '../../parsers/nft.js';
+import { evidenceOf, findingKey, uniqueEvidence, type Evidence, type Finding } from '../model/finding.js';
+import type { Peer } from '../model/config.js';
+import type { HostSnapshot } from '../model/snapshot.js';
+import { evaluatePacket } from '../simulate/netfilter.js';
+import type { NetfilterPacket, NetfilterResult, PacketPath } from '../simulate/netfilter-types.js';
+import { addressOn, primaryUplink, routeFor } from './routing.js';
+import type { Check, CheckContext } from './types.js';
+import { peerLabel } from './view.js';
+
+const ID = 'firewall-blocks-peer';
+
+interface Probe {
+  label: string;
+  subject: string;
+  packet: NetfilterPacket;
+  path: PacketPath;
+  allow: string;
+}
+
+function tables(s: HostSnapshot, family: 4 | 6): IptablesTable[] {
+  return (family === 4 ? s.netfilter.v4 : s.netfilter.v6) as IptablesTable[];
+}
+
+/** The iptables command that deletes a rule, from its iptables-save line. */
+function deleteCommand(family: 4 | 6, table: string, text: string): string {
+  const spec = text.replace(/^\[\d+:\d+\]\s+/, '').replace(/^-A\s+/, '-D ');
+  return `${family === 6 ? 'ip6tables' : 'iptables'} -t ${table} ${spec}`;
+}
+
+function probesFor(ctx: CheckContext, peer: Peer): Probe[] {
+  const s = ctx.snapshot;
+  const family: 4 | 6 = peer.address.includes(':') ? 6 : 4;
+  const up = primaryUplink(s, family);
+  const local = addressOn(up, family);
+  if (!local || !up) return [];
+  const reply = routeFor(s, { dst: peer.address, src: local });
+  const inIf = up.name;
+  const outIf = reply.dev ?? up.name;
+  const icmp = family === 4 ? 'icmp' : 'icmpv6';
+  const tool = family === 6 ? 'ip6tables' : 'iptables';
+  const probes: Probe[] = [
+    {
+      label: `ICMP echo from ${peerLabel(peer)}`, subject: `${peer.address} icmp-in`, path: 'input',
+      packet: { family, src: peer.address, dst: local, proto: icmp, icmpType: family === 4 ? 8 : 128, icmpCode: 0, inIf, ctstate: 'NEW' },
+      allow: `${tool} -t filter -I INPUT 1 -s ${peer.address} -p ${icmp} -j ACCEPT`,
+    },
+    {
+      label: `the echo reply to ${peerLabel(peer)}`, subject: `${peer.address} icmp-reply`, path: 'output',
+      packet: { family, src: local, dst: peer.address, proto: icmp, icmpType: family === 4 ? 0 : 129, icmpCode: 0, outIf, ctstate: 'ESTABLISHED' },
+      allow: `${tool} -t filter -I OUTPUT 1 -d ${peer.address} -p ${icmp} -j ACCEPT`,
+    },
+  ];
+  for (const port of ctx.ports) {
+    const [proto, n] = port.split('/');
+    const dport = Number(n);
+    probes.push({
+      label: `${proto.toUpperCase()} ${dport} from ${peerLabel(peer)}`, subject: `${peer.address} ${port}`, path: 'input',
+      packet: { family, src: peer.address, dst: local, proto: proto as 'tcp' | 'udp', sport: 40000, dport, tcpFlags: 2, inIf, ctstate: 'NEW' },
+      allow: `${tool} -t filter -I INPUT 1 -s ${peer.address} -p ${proto} --dport ${dport} -j ACCEPT`,
+    });
+  }
+  return probes;
+}
+
+function evidenceOfDecision(s: HostSnapshot, family: 4 | 6, r: NetfilterResult): Evidence[] {
+  const d = r.decidedBy;
+  if (!d) return [];
+  if (d.rule) {
+    // The jumps that led there (INPUT -j APP ...), then the deciding rule.
+    const path = r.trace
+      .filter((t) => t.matched === true && t.rule !== undefined && t.table === d.table)
+      .map((t) => tables(s, family).find((x) => x.name === t.table)?.rules.find((x) => x.chain === t.chain && x.position === t.rule))
+      .filter((x) => x && x !== d.rule && x.target && !['ACCEPT', 'DROP', 'REJECT', 'RETURN', 'LOG', 'MARK'].includes(x.target.name));
+    return uniqueEvidence([...path.flatMap((x) => evidenceOf(x!.origin)), ...evidenceOf(d.rule.origin)]);
+  }
+  const table = tables(s, family).find((t) => t.name === d.table);
+  const chain = table?.chains.find((c) => c.name === d.chain);
+  return uniqueEvidence([...evidenceOf(table?.origin), ...evidenceOf(chain?.origin)]);
+}
+
+export const firewallBlocksPeer: Check = {
+  id: ID,
+  title: "The host's firewall drops or rejects a peer's traffic",
+  severity: 'error',
+  explain: `Security groups may allow everything while the host's own firewall does not. This check
+runs a peer's ICMP echo, the echo reply, and each --port (tcp/N, udp/N) through the host's
+iptables/ip6tables rules (raw, mangle, nat, filter; jumps, goto, RETURN, policies; conntrack,
+multiport, icmp-type, addrtype, mark, set, ... matches) as the kernel would, and names the table,
+chain and rule line that drops or rejects it — or the chain policy it falls through to. A
+match it cannot decide, or a native nftables table on the same hook (firewalld, Alibaba Cloud
+Linux 3), makes the answer "undecided" (a warning naming the rule or table); it never guesses.
+
+Without peers it still reports a built-in chain whose policy is DROP while no rule accepts
+anything.
+
+Fix: delete or narrow the rule (the printed iptables -D command), or insert an ACCEPT for the
+peer before it; persist the change where the firewall is managed (iptables-persistent,
+firewalld, cloud-init).`,
+  run(ctx) {
+    const s = ctx.snapshot;
+    const out: Finding[] = [];
+    const ipsets = s.ipsets as IpsetSet[];
+    const nftTables = s.nft as NftTable[];
+    for (const peer of ctx.peers) {
+      const family: 4 | 6 = peer.address.includes(':') ? 6 : 4;
+      const ruleset = { tables: tables(s, family), ipsets, nftTables };
+      if (ruleset.tables.length === 0 && !nftTables.some((t) => t.managedBy === 'native')) continue;
+      const localAddresses = s.interfaces.flatMap((i) => i.addresses.filter((a) => a.family === family).map((a) => ({ cidr: a.cidr, dev: i.name })));
+      for (const probe of probesFor(ctx, peer)) {
+        const r = evaluatePacket(ruleset, probe.packet, { path: probe.path, localAddresses });
+        if (r.verdict === 'accept') continue;
+        const d = r.decidedBy;
+        const where = d ? `${d.table}/${d.chain}${d.rule ? ` rule ${d.rule.position}` : d.policy ? ' policy' : ''}${d.nft ? ' (native nft)' : ''}` : 'the firewall';
+        const subject = probe.subject;
+        if (r.verdict === 'undecided') {
+          out.push({
+            check: ID, severity: 'warning', host: ctx.host, subject, key: findingKey(ID, ctx.host, subject),
+            summary: `cannot decide whether the firewall lets ${probe.label} through: ${r.reason ?? where}`,
+            evidence: evidenceOfDecision(s, family, r),
+            why: 'A match hostcheck cannot evaluate from the host state (or a native nftables chain on the same hook) stands in the way; it does not guess.',
+            fix: [`# check by hand: ${family === 6 ? 'ip6tables' : 'iptables'}-save -c and nft list ruleset; counters show what matched`],
+            peers: [peer.address],
+          });
+          continue;
+        }
+        const rule = d?.rule;
+        out.push({
+          check: ID, severity: 'error', host: ctx.host, subject, key: findingKey(ID, ctx.host, subject),
+          summary: `the firewall ${r.verdict === 'reject' ? 'rejects' : 'drops'} ${probe.label}: ${where}${rule?.target ? ` -j ${rule.target.name}` : d?.policy ? ` ${r.verdict === 'drop' ? 'DROP' : 'REJECT'}` : ''}`,
+          evidence: evidenceOfDecision(s, family, r),
+          why: `${probe.label} (${probe.packet.src} → ${probe.packet.dst}${probe.packet.dport ? ` port ${probe.packet.dport}` : ''}, ${probe.packet.ctstate}) ${d?.policy ? `reaches the end of ${d.chain} in table ${d.table} without an ACCEPT, and the policy drops it` : `matches rule ${rule?.position} of ${d?.chain} in table ${d?.table}, which ${r.verdict}s it`}${r.rejectWith ? ` (${r.rejectWith})` : ''}.`,
+          fix: rule ? [deleteCommand(family, d!.table, rule.origin.text), `# or let the peer in before it: ${probe.allow}`] : [probe.allow],
+          peers: [peer.address],
+        });
+      }
+    }
+    // A DROP policy nothing accepts: all inbound traffic dies, whoever the peers are.
+    for (const family of [4, 6] as const) {
+      for (const t of tables(s, family)) {
+        if (t.name !== 'filter') continue;
+        const input = t.chains.find((c) => c.name === 'INPUT');
+        if (!input || (input.policy !== 'DROP' && input.policy !== 'REJECT')) continue;
+        if (t.rules.some((r) => r.target && r.target.name !== 'DROP' && r.target.name !== 'REJECT' && r.target.name !== 'LOG')) continue;
+        const subject = `${family === 6 ? 'ip6tables' : 'iptables'} filter INPUT policy`;
+        out.push({
+          check: ID, severity: 'error', host: ctx.host, subject, key: findingKey(ID, ctx.host, subject),
+          summary: `${family === 6 ? 'ip6tables' : 'iptables'} filter INPUT policy is ${input.policy} and no rule accepts anything: all inbound IPv${family} traffic is dropped`,
+          evidence: uniqueEvidence([...evidenceOf(t.origin), ...evidenceOf(input.origin)]),
+          why: 'Every packet to this host, replies to its own connections included, reaches the policy.',
+          fix: [`${family === 6 ? 'ip6tables' : 'iptables'} -t filter -I INPUT 1 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`, '# then accept what peers need (ICMP, the service ports) before the policy'],
+        });
+      }
+    }
+    return out;
+  },
+};
