@@ -1,0 +1,127 @@
+/**
+ * The agent ⇄ aggregator protocol (version 1), validated with zod at both ends.
+ * Documented with an example of each message in docs/protocol.md.
+ *
+ * agent → server: hello, report, heartbeat
+ * server → agent: welcome, ack, context, heartbeat, error
+ * Nothing the server sends makes an agent run anything: the agent takes data only (fleet
+ * context and acks).
+ */
+import { z } from 'zod';
+
+export const PROTOCOL_VERSION = 1;
+
+/** Above this many routes a report carries the fleet's parts of the snapshot plus a digest. */
+export const FULL_SNAPSHOT_MAX_ROUTES = 50_000;
+
+const name = z.string().min(1).max(253);
+const ip = z.string().min(2).max(45);
+const cidr = z.string().min(3).max(49);
+
+export const peerContextSchema = z.object({
+  name,
+  addresses: z.array(ip).max(64),
+  vpc: z.string().max(128).optional(),
+});
+
+/** What the fleet tells an agent so its own findings name its peers. */
+export const fleetContextSchema = z.object({
+  peers: z.array(peerContextSchema).max(100_000),
+  remotes: z.array(cidr).max(10_000),
+  ports: z.array(z.string().regex(/^(tcp|udp)\/\d{1,5}$/)).max(1000),
+});
+export type FleetContext = z.infer<typeof fleetContextSchema>;
+
+export const credentialSchema = z.discriminatedUnion('kind', [
+  /** A per-host agent token. */
+  z.object({ kind: z.literal('token'), token: z.string().min(16).max(512) }),
+  /** An enrolment token, exchanged on first contact for a per-host token. */
+  z.object({ kind: z.literal('enrol'), token: z.string().min(16).max(512) }),
+]);
+
+export const helloSchema = z.object({
+  type: z.literal('hello'),
+  protocol: z.number().int(),
+  agentVersion: z.string().max(64),
+  name,
+  identity: z.object({
+    hostname: z.string().max(253),
+    machineId: z.string().max(128).optional(),
+    instanceId: z.string().max(128).optional(),
+  }),
+  credential: credentialSchema,
+  /** The last sequence number the agent has; the server's welcome says which it has. */
+  lastSeq: z.number().int().nonnegative(),
+});
+
+export const welcomeSchema = z.object({
+  type: z.literal('welcome'),
+  protocol: z.number().int(),
+  host: name,
+  /** Set when an enrolment token was exchanged: the agent stores it and uses it from now on. */
+  issuedToken: z.string().optional(),
+  /** The highest sequence number the server has committed for this host. */
+  ackedSeq: z.number().int().nonnegative(),
+  context: fleetContextSchema,
+  maxPayload: z.number().int().positive(),
+  heartbeatSeconds: z.number().positive(),
+});
+
+const evidenceSchema = z.object({ source: z.string(), lineNumber: z.number().int(), text: z.string() });
+
+export const findingSchema = z.object({
+  check: z.string().min(1).max(64),
+  severity: z.enum(['error', 'warning', 'info']),
+  host: name,
+  subject: z.string().max(512),
+  key: z.string().max(1024),
+  summary: z.string().max(4096),
+  evidence: z.array(evidenceSchema).max(100),
+  why: z.string().max(8192),
+  fix: z.array(z.string().max(4096)).max(50),
+  peers: z.array(z.string()).optional(),
+});
+
+/**
+ * The snapshot as sent: the HostSnapshot itself (records are checked for shape, not field by
+ * field, to keep validation cheap at a million routes), with `partial` set when the host had more
+ * than FULL_SNAPSHOT_MAX_ROUTES routes and only the fleet's parts were sent.
+ */
+export const wireSnapshotSchema = z
+  .object({
+    schemaVersion: z.number().int(),
+    identity: z.object({ name, hostname: z.string() }).passthrough(),
+    collectedAt: z.string(),
+    interfaces: z.array(z.object({ name: z.string(), addresses: z.array(z.object({ cidr: z.string() }).passthrough()) }).passthrough()),
+    routes: z.array(z.object({ dst: z.string(), table: z.string() }).passthrough()),
+    rules: z.array(z.object({ priority: z.number() }).passthrough()),
+    sources: z.array(z.object({ name: z.string(), status: z.string() }).passthrough()),
+    complete: z.boolean(),
+    partial: z.object({ totalRoutes: z.number().int(), sentRoutes: z.number().int(), digest: z.string() }).optional(),
+  })
+  .passthrough();
+
+export const reportSchema = z.object({
+  type: z.literal('report'),
+  seq: z.number().int().positive(),
+  sentAt: z.string(),
+  /** sha256 of the full snapshot JSON: equal digests mean nothing changed. */
+  digest: z.string().length(64),
+  snapshot: wireSnapshotSchema,
+  findings: z.array(findingSchema).max(10_000),
+  complete: z.boolean(),
+});
+
+export const heartbeatSchema = z.object({ type: z.literal('heartbeat'), at: z.string(), seq: z.number().int().nonnegative().optional() });
+export const ackSchema = z.object({ type: z.literal('ack'), seq: z.number().int().positive() });
+export const contextSchema = z.object({ type: z.literal('context'), context: fleetContextSchema });
+export const errorSchema = z.object({ type: z.literal('error'), reason: z.string().max(1024) });
+
+export const agentMessageSchema = z.discriminatedUnion('type', [helloSchema, reportSchema, heartbeatSchema]);
+export const serverMessageSchema = z.discriminatedUnion('type', [welcomeSchema, ackSchema, contextSchema, heartbeatSchema, errorSchema]);
+
+export type Hello = z.infer<typeof helloSchema>;
+export type Welcome = z.infer<typeof welcomeSchema>;
+export type ReportMessage = z.infer<typeof reportSchema>;
+export type AgentMessage = z.infer<typeof agentMessageSchema>;
+export type ServerMessage = z.infer<typeof serverMessageSchema>;
