@@ -3,7 +3,11 @@ import { Command, CommanderError } from 'commander';
 import { hostcheckVersion } from '../collect/collect.js';
 import { UsageError } from '../collect/errors.js';
 import { addRunOptions, runCommand, runOneShot } from './commands-run.js';
+import { agentCommand } from './commands-agent.js';
 import { explainCommand, routeCommand } from './commands-engine.js';
+import { pathCommand } from './commands-path.js';
+import { serveCommand } from './commands-serve.js';
+import { traceCommand } from './commands-trace.js';
 import { captureCommand, parseCommand, snapshotCommand } from './commands-source.js';
 
 export function buildProgram(): Command {
@@ -23,6 +27,10 @@ export function buildProgram(): Command {
   program.addCommand(snapshotCommand());
   program.addCommand(routeCommand());
   program.addCommand(explainCommand());
+  program.addCommand(traceCommand());
+  program.addCommand(pathCommand());
+  program.addCommand(agentCommand());
+  program.addCommand(serveCommand());
   return program;
 }
 
