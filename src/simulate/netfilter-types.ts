@@ -1,0 +1,189 @@
+/**
+ * Types of the netfilter evaluator: the packet and ruleset it takes, the result it gives, and the
+ * mutable per-packet state that compiled matches and targets read.
+ */
+import type { IpsetSet } from '../../parsers/ipset.js';
+import type { IptablesRule, IptablesTable } from '../../parsers/iptables-save.js';
+import type { NftTable } from '../../parsers/nft.js';
+
+export type Hook = 'PREROUTING' | 'INPUT' | 'FORWARD' | 'OUTPUT' | 'POSTROUTING';
+
+/** input: PREROUTING → INPUT; output: OUTPUT → POSTROUTING; forward: PREROUTING → FORWARD → POSTROUTING. */
+export type PacketPath = 'input' | 'output' | 'forward';
+
+export type CtState = 'NEW' | 'ESTABLISHED' | 'RELATED' | 'INVALID' | 'UNTRACKED';
+
+/** Bridge ports of a bridged packet (`-m physdev`). */
+export interface PhysdevInfo {
+  in?: string;
+  out?: string;
+}
+
+export interface NetfilterPacket {
+  family: 4 | 6;
+  src: string;
+  dst: string;
+  /** Name or IP protocol number. */
+  proto: 'icmp' | 'icmpv6' | 'tcp' | 'udp' | number;
+  sport?: number;
+  dport?: number;
+  icmpType?: number;
+  icmpCode?: number;
+  /** TCP flag bits (FIN 1, SYN 2, RST 4, PSH 8, ACK 16, URG 32); default SYN. */
+  tcpFlags?: number;
+  inIf?: string;
+  outIf?: string;
+  /** The state conntrack gives the packet (default NEW); raw-table rules see it before conntrack runs. */
+  ctstate?: CtState;
+  /** skb mark on entry (default 0). */
+  mark?: number;
+  /** Connection mark on entry (default 0). */
+  ctmark?: number;
+  /** A second or further fragment (`-f`); default false. */
+  fragment?: boolean;
+  /** Bridge ports; `null` = not bridged; absent = unknown (physdev matches undecided). */
+  physdev?: PhysdevInfo | null;
+}
+
+export interface NetfilterRuleset {
+  /** iptables-save / ip6tables-save tables; a table without a family counts as IPv4. */
+  tables: IptablesTable[];
+  ipsets?: IpsetSet[];
+  nftTables?: NftTable[];
+}
+
+/** A local address for `-m addrtype`: "10.0.0.5/24", optionally with its device. */
+export type LocalAddress = string | { cidr: string; dev?: string };
+
+export interface EvaluateOptions {
+  path: PacketPath;
+  /**
+   * The host's addresses (with prefix lengths) for `-m addrtype`: LOCAL, BROADCAST (the
+   * prefix's last address for prefixes shorter than /31, and 255.255.255.255), MULTICAST,
+   * else UNICAST; 127.0.0.1/8 on lo is added. Without it (and without `addressType`)
+   * addrtype matches are undecided.
+   */
+  localAddresses?: LocalAddress[];
+  /** Overrides the address type lookup: the RTN type name for `addr` (seen on `dev` when limited). */
+  addressType?: (addr: string, family: 4 | 6, dev?: string) => string | undefined;
+  /** Skip native nft chains on the packet's hooks instead of answering undecided. */
+  ignoreNativeNft?: boolean;
+  /** Most trace entries kept (default 1000); `traceTruncated` says when more were dropped. */
+  traceLimit?: number;
+}
+
+export type Verdict = 'accept' | 'drop' | 'reject' | 'undecided';
+
+export interface TraceEntry {
+  hook: Hook;
+  table: string;
+  chain: string;
+  /** The rule's 1-based position in its chain; absent for a policy entry. */
+  rule?: number;
+  /** Set when the built-in chain's policy applied. */
+  policy?: string;
+  matched: boolean | 'undecided';
+}
+
+/** What one table's base chain decided for the packet on one hook. */
+export interface Decision {
+  hook: Hook;
+  table: string;
+  chain: string;
+  verdict: Verdict;
+  rule?: IptablesRule;
+  policy?: boolean;
+  /** Set for a native nft chain. */
+  nft?: boolean;
+}
+
+export interface NatRecord {
+  hook: Hook;
+  table: string;
+  chain: string;
+  rule: IptablesRule;
+  target: string;
+  /** --to-destination / --to-source / --to-ports as written. */
+  to?: string;
+}
+
+export interface NetfilterResult {
+  verdict: Verdict;
+  decidedBy?: { hook: Hook; table: string; chain: string; rule?: IptablesRule; policy?: boolean; nft?: boolean };
+  /** Every base chain's decision in the order crossed. */
+  decisions: Decision[];
+  trace: TraceEntry[];
+  traceTruncated?: boolean;
+  nat?: NatRecord[];
+  /** The packet mark at the end. */
+  mark: number;
+  rejectWith?: string;
+  /** Why the verdict is undecided. */
+  reason?: string;
+  /** Things assumed on the way (limit treated as matching, DNAT changing the route ...). */
+  notes?: string[];
+  /** Addresses and ports after NAT. */
+  final: { src: string; dst: string; sport?: number; dport?: number };
+}
+
+/** 0 no, 1 yes, 2 cannot tell. */
+export type Tri = 0 | 1 | 2;
+export const NO: Tri = 0;
+export const YES: Tri = 1;
+export const UNKNOWN: Tri = 2;
+
+/** A compiled match: reads the packet state, sets `why` before answering UNKNOWN. */
+export type MatchFn = (p: PacketState) => Tri;
+
+/** A compiled ipset: whether the packet's addresses/ports (by flags) are in it. */
+export type SetTest = (p: PacketState, flags: boolean[]) => Tri;
+
+/** Mutable per-packet state while walking hooks, tables and chains. */
+export interface PacketState {
+  family: 4 | 6;
+  /** IPv4 addresses as unsigned numbers (family 4). */
+  src4: number;
+  dst4: number;
+  /** IPv6 addresses (family 6). */
+  src6: bigint;
+  dst6: bigint;
+  proto: number;
+  /** -1 when not known. */
+  sport: number;
+  dport: number;
+  icmpType: number;
+  icmpCode: number;
+  tcpFlags: number;
+  fragment: boolean;
+  /** Device names as the current hook sees them: '' where the hook has none, undefined when unknown. */
+  inDev: string | undefined;
+  outDev: string | undefined;
+  /** The CT_STATES bit the conntrack match sees now. */
+  ctBit: number;
+  /** SNAT/DNAT state bits after a translation. */
+  natBits: number;
+  /** The conntrack state given for the packet (after raw-table notrack). */
+  ctGiven: number;
+  notrack: boolean;
+  mark: number;
+  ctmark: number;
+  physdev: PhysdevInfo | null | undefined;
+  hook: Hook;
+  table: string;
+  /** A translation to a range happened: destination matches cannot tell. */
+  dstUncertain: boolean;
+  /** The tuple conntrack recorded (before NAT). */
+  origSrc4: number;
+  origDst4: number;
+  origSrc6: bigint;
+  origDst6: bigint;
+  origSport: number;
+  origDport: number;
+  why: string;
+  notes: Set<string>;
+  sets: Map<string, SetTest>;
+  /** RTN type of the current source (dst false) or destination address, seen on `dev` when given. */
+  addressType: (p: PacketState, dst: boolean, dev: string | undefined) => number | undefined;
+}
+
+export type { IptablesRule, IptablesTable, IpsetSet, NftTable };
