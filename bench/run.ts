@@ -11,6 +11,7 @@ import {
   bestOf, ipBatchIn, ipv4, seededRandom, SectionSkipped, withLab,
   type BenchRow, type SectionOptions,
 } from './netns.js';
+import { benchOneShot } from './oneshot.js';
 import { benchRouteParse, ROUTE_HOST, routeTopology } from './route-parse.js';
 
 interface Section {
@@ -23,6 +24,7 @@ const SECTIONS: Section[] = [
   { name: 'route-parse', what: 'ip route text/JSON parse time vs the ip command', run: benchRouteParse },
   { name: 'iptables-parse', what: 'iptables-save dump parse time vs iptables-save', run: benchIptablesParse },
   { name: 'lpm', what: 'longest-prefix match lookups/s vs the kernel (ip route get)', run: benchLpmSection },
+  { name: 'oneshot', what: 'one-shot hostcheck wall time and peak RSS vs node start-up + raw collection', run: benchOneShot },
 ];
 
 // ---------------------------------------------------------------------------------------------
