@@ -10,7 +10,7 @@
  * still disagree, the ipsets and the packet.
  *
  * HOSTCHECK_KERNEL_SETUPS (rulesets, default 50), HOSTCHECK_KERNEL_SEED (first seed, default 1)
- * and HOSTCHECK_KERNEL_PACKETS (packets per ruleset, default 40) run more.
+ * and HOSTCHECK_KERNEL_PACKETS (packets per ruleset, default 60) run more.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
@@ -25,7 +25,7 @@ import { generateCase, LAB, type GeneratedCase, type GeneratedRule } from './net
 
 const SETUPS = Number(process.env.HOSTCHECK_KERNEL_SETUPS ?? 50);
 const FIRST_SEED = Number(process.env.HOSTCHECK_KERNEL_SEED ?? 1);
-const PACKETS = Number(process.env.HOSTCHECK_KERNEL_PACKETS ?? 40);
+const PACKETS = Number(process.env.HOSTCHECK_KERNEL_PACKETS ?? 60);
 
 const MAC = { txEth0: '02:00:00:0a:00:01', txEth1: '02:00:00:0a:00:02', rxEth0: '02:00:00:0b:00:01', rxEth1: '02:00:00:0b:00:02' };
 
@@ -236,23 +236,27 @@ describeLab('netfilter evaluator agrees with the kernel', () => {
     const failures: string[] = [];
     let packets = 0;
     let frameId = 1;
+    /** The counters after the last packet: the next packet's "before" while the ruleset stays. */
+    let last: Counters | undefined;
     try {
       const load = async (rules: string, ipsets: string): Promise<NetfilterRuleset> => {
         await rx.run(['iptables-restore'], EMPTY_RULESET);
         await rx.run(['ipset', 'destroy']);
         if (ipsets !== '') await rx.run(['ipset', 'restore'], ipsets);
         await rx.run(['iptables-restore'], rules);
+        last = undefined;
         const saved = await rx.run(['iptables-save']);
         return { tables: parseIptables(saved).records, ipsets: parseIpset(await rx.run(['ipset', 'save'])).records };
       };
-      /** Sends one packet and compares; `before` is the counters text from just before. */
+      /** Sends one packet and compares the kernel's counter deltas with the evaluator's trace. */
       const probe = async (ruleset: NetfilterRuleset, packet: NetfilterPacket, generated: NetfilterRuleset): Promise<Outcome> => {
-        const before = counters(await rx.run(['iptables-save', '-c']));
+        const before = last ?? counters(await rx.run(['iptables-save', '-c']));
         const flushed = await rx.request({ op: 'flush' });
         if (!flushed.ok) throw new Error(flushed.stderr);
         const sent = await tx.request(frameOf(packet, frameId++ & 0xffff));
         if (!sent.ok) throw new Error(`sending failed: ${sent.stderr}`);
-        const kernel = kernelCounts(before, counters(await rx.run(['iptables-save', '-c'])));
+        last = counters(await rx.run(['iptables-save', '-c']));
+        const kernel = kernelCounts(before, last);
         const opts = { path: 'input' as const, localAddresses: LAB.rxAddresses, traceLimit: 100_000 };
         const result = evaluatePacket(ruleset, packet, opts);
         const fromGenerated = evaluatePacket(generated, packet, opts);
@@ -269,7 +273,9 @@ describeLab('netfilter evaluator agrees with the kernel', () => {
       for (let s = 0; s < SETUPS; s++) {
         const seed = FIRST_SEED + s;
         const gen = generateCase(seed, PACKETS);
-        const ruleset = await load(gen.rules, gen.ipsets);
+        const ruleset = await load(gen.rules, gen.ipsets).catch((error: Error) => {
+          throw new Error(`seed ${seed}: loading the ruleset failed: ${error.message}\n${gen.rules}\n${gen.ipsets}`, { cause: error });
+        });
         const generated: NetfilterRuleset = { tables: parseIptables(gen.rules).records, ipsets: parseIpset(gen.ipsets).records };
         const hitRules = new Set<string>();
         for (const [index, packet] of gen.packets.entries()) {
