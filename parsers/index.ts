@@ -9,9 +9,11 @@ import { parser as ipLink } from './ip-link.js';
 import { parser as ipRoute } from './ip-route.js';
 import { parser as ipRule } from './ip-rule.js';
 import { parser as ipXfrm } from './ip-xfrm.js';
+import { parser as ipsecConf } from './ipsec-conf.js';
 import { parser as ipset } from './ipset.js';
 import { parser as iptablesSave } from './iptables-save.js';
 import { parser as nft } from './nft.js';
+import { parser as swanctlConf } from './swanctl-conf.js';
 import { parser as sysctl } from './sysctl.js';
 import { parser as traceroute } from './traceroute.js';
 import type { Parser } from './types.js';
@@ -24,9 +26,11 @@ export const parsers: Record<string, Parser> = {
   'ip-route': ipRoute,
   'ip-rule': ipRule,
   'ip-xfrm': ipXfrm,
+  'ipsec-conf': ipsecConf,
   ipset,
   'iptables-save': iptablesSave,
   nft,
+  'swanctl-conf': swanctlConf,
   sysctl,
   traceroute,
 };

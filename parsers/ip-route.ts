@@ -8,7 +8,7 @@
  */
 import type { Nexthop, RouteRecord, RouteType } from '../src/model/records.js';
 import { parseIPv4, parseIPv6 } from '../src/net/address.js';
-import { guarded, splitLines, type ParseResult, type ParseWarning, type Parser } from './types.js';
+import { guarded, type ParseResult, type ParseWarning, type Parser } from './types.js';
 
 export interface IpRouteOptions {
   /** Family for lines that name no address at all (`unreachable default dev lo ...`). */
@@ -57,11 +57,28 @@ function firstNonSpace(s: string): number {
   return -1;
 }
 
+/** Shared, frozen lists for the common cases; a record that gains a flag or nexthop gets its own copy. */
+const NO_FLAGS: string[] = Object.freeze([]) as unknown as string[];
+const NO_NEXTHOPS: Nexthop[] = Object.freeze([]) as unknown as Nexthop[];
+const FLAGS_ONLINK: string[] = Object.freeze(['onlink']) as unknown as string[];
+const FLAGS_LINKDOWN: string[] = Object.freeze(['linkdown']) as unknown as string[];
+const FLAGS_ONLINK_LINKDOWN: string[] = Object.freeze(['onlink', 'linkdown']) as unknown as string[];
+
+function pushFlag(holder: { flags: string[] }, flag: string): void {
+  if (Object.isFrozen(holder.flags)) holder.flags = [...holder.flags, flag];
+  else holder.flags.push(flag);
+}
+
+function pushNexthop(r: RouteRecord, nh: Nexthop): void {
+  if (r.nexthops === NO_NEXTHOPS) r.nexthops = [nh];
+  else r.nexthops.push(nh);
+}
+
 function newRoute(lineNumber: number, text: string): RouteRecord {
   return {
     family: 4, type: 'unicast', dst: '', table: 'main',
     via: undefined, dev: undefined, src: undefined, proto: undefined, scope: undefined,
-    metric: undefined, tos: undefined, pref: undefined, flags: [], nexthops: [],
+    metric: undefined, tos: undefined, pref: undefined, flags: NO_FLAGS, nexthops: NO_NEXTHOPS,
     nhid: undefined, mtu: undefined, expires: undefined, extra: undefined,
     origin: { lineNumber, text },
   };
@@ -131,25 +148,40 @@ let failure = '';
 /** True when readAttrs met an attribute it does not know (kept in extra.unparsed). */
 let unknownSeen = '';
 
+/**
+ * Lines are read in place from `text` (no `split`): a line string is sliced only for the records
+ * and warnings that quote it. `\n` ends a line and one `\r` before it is dropped, like splitLines.
+ */
 function parseText(text: string, hint: 4 | 6 | undefined): ParseResult<RouteRecord> {
-  const lines = splitLines(text);
-  lastVia = lastDev = lastTable = lastProto = lastScope = lastSrc = '';
+  resetWords();
   const records: RouteRecord[] = [];
   const warnings: ParseWarning[] = [];
   let last: RouteRecord | undefined;
   let lastGuessed = false;
   let prevFamily: 4 | 6 | undefined;
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i];
-    const c0 = line.charCodeAt(0);
-    const fast = c0 >= 48 && c0 <= 57 ? fastRoute(line, i + 1) : null;
-    if (fast !== null) {
-      records.push(fast);
-      prevFamily = 4;
-      last = fast;
-      lastGuessed = false;
-      continue;
+  const len = text.length;
+  let pos = 0;
+  let lineNumber = 0;
+  while (pos < len) {
+    let end = text.indexOf('\n', pos);
+    let next = end + 1;
+    if (end < 0) { end = len; next = len; }
+    lineNumber++;
+    if (end > pos && text.charCodeAt(end - 1) === 13) end--;
+    const lineStart = pos;
+    pos = next;
+    const c0 = text.charCodeAt(lineStart);
+    if (c0 >= 48 && c0 <= 57) {
+      const fast = fastRoute(text, lineStart, end, lineNumber);
+      if (fast !== null) {
+        records.push(fast);
+        prevFamily = 4;
+        last = fast;
+        lastGuessed = false;
+        continue;
+      }
     }
+    const line = text.slice(lineStart, end);
     const n = tokenize(line);
     if (n === 0) continue;
     const first = toks[0];
@@ -157,32 +189,32 @@ function parseText(text: string, hint: 4 | 6 | undefined): ParseResult<RouteReco
     unknownSeen = '';
     if (first === 'nexthop' || first === 'cache') {
       if (last === undefined) {
-        warnings.push({ lineNumber: i + 1, text: line, reason: `'${first}' line without a route before it` });
+        warnings.push({ lineNumber, text: line, reason: `'${first}' line without a route before it` });
         continue;
       }
       if (first === 'nexthop') {
         const nh = readNexthop(n);
-        if (nh === null) { warnings.push({ lineNumber: i + 1, text: line, reason: failure }); continue; }
-        last.nexthops.push(nh);
+        if (nh === null) { warnings.push({ lineNumber, text: line, reason: failure }); continue; }
+        pushNexthop(last, nh);
         if (lastGuessed && nh.via !== undefined) {
           const fam = addressFamily(nh.via);
           if (fam !== 0) { setFamily(last, fam); lastGuessed = false; prevFamily = fam; }
         }
       } else {
-        last.flags.push('cache');
-        if (!readAttrs(last, 1, n, true)) warnings.push({ lineNumber: i + 1, text: line, reason: failure });
-        else if (unknownSeen) warnings.push({ lineNumber: i + 1, text: line, reason: `unknown route attribute '${unknownSeen}'` });
+        pushFlag(last, 'cache');
+        if (!readAttrs(last, 1, n, true)) warnings.push({ lineNumber, text: line, reason: failure });
+        else if (unknownSeen) warnings.push({ lineNumber, text: line, reason: `unknown route attribute '${unknownSeen}'` });
       }
       continue;
     }
-    const r = newRoute(i + 1, line);
+    const r = newRoute(lineNumber, line);
     let j = 0;
     if (ROUTE_TYPES.has(first)) {
       r.type = first as RouteType;
       j = 1;
     }
     if (j >= n) {
-      warnings.push({ lineNumber: i + 1, text: line, reason: 'route type without a destination' });
+      warnings.push({ lineNumber, text: line, reason: 'route type without a destination' });
       continue;
     }
     const dstTok = toks[j++];
@@ -192,14 +224,14 @@ function parseText(text: string, hint: 4 | 6 | undefined): ParseResult<RouteReco
     } else {
       const dst = canonicalPrefix(dstTok);
       if (dst === null) {
-        warnings.push({ lineNumber: i + 1, text: line, reason: `not a route: '${dstTok}' is not a destination prefix` });
+        warnings.push({ lineNumber, text: line, reason: `not a route: '${dstTok}' is not a destination prefix` });
         continue;
       }
       r.dst = dst;
       family = dst.indexOf(':') >= 0 ? 6 : 4;
     }
     if (!readAttrs(r, j, n, false)) {
-      warnings.push({ lineNumber: i + 1, text: line, reason: failure });
+      warnings.push({ lineNumber, text: line, reason: failure });
       continue;
     }
     let guessed = false;
@@ -216,58 +248,304 @@ function parseText(text: string, hint: 4 | 6 | undefined): ParseResult<RouteReco
     setFamily(r, family);
     if (!guessed) prevFamily = family;
     records.push(r);
-    if (unknownSeen) warnings.push({ lineNumber: i + 1, text: line, reason: `unknown route attribute '${unknownSeen}'` });
+    if (unknownSeen) warnings.push({ lineNumber, text: line, reason: `unknown route attribute '${unknownSeen}'` });
     last = r;
     lastGuessed = guessed;
   }
+  // The caches hold slices of `text`: drop them so they do not keep it alive after the parse.
+  resetWords();
   return { records, warnings, form: 'text' };
+}
+
+// ---- shared words --------------------------------------------------------------------------------
+
+/**
+ * A million routes name a handful of gateways, devices, tables and protocols. Each field keeps a
+ * few recent values; a value equal to one of them is found in place in the text (no slice), so
+ * every route shares one string instead of keeping its own copy.
+ */
+const WORDS_PER_FIELD = 8;
+
+class Words {
+  readonly list: string[] = [];
+  private nextSlot = 0;
+  /** The kept word equal to text[from, to), or undefined. */
+  find(text: string, from: number, to: number): string | undefined {
+    const list = this.list;
+    const n = to - from;
+    for (let k = 0; k < list.length; k++) {
+      const w = list[k];
+      if (w.length === n && text.startsWith(w, from)) return w;
+    }
+    return undefined;
+  }
+  /** Keep `w` (replacing the oldest when full) and return it. */
+  add(w: string): string {
+    if (this.list.length < WORDS_PER_FIELD) this.list.push(w);
+    else {
+      this.list[this.nextSlot] = w;
+      this.nextSlot = (this.nextSlot + 1) % WORDS_PER_FIELD;
+    }
+    return w;
+  }
+  /** The shared copy of `w` (for tokens the general path already sliced). */
+  get(w: string): string {
+    const list = this.list;
+    for (let k = 0; k < list.length; k++) if (list[k] === w) return list[k];
+    return this.add(w);
+  }
+  reset(): void {
+    this.list.length = 0;
+    this.nextSlot = 0;
+  }
+}
+
+const viaWords = new Words();
+const devWords = new Words();
+const tableWords = new Words();
+const protoWords = new Words();
+const scopeWords = new Words();
+const srcWords = new Words();
+
+function resetWords(): void {
+  tails.length = 0;
+  tailSlot = 0;
+  viaWords.reset();
+  devWords.reset();
+  tableWords.reset();
+  protoWords.reset();
+  scopeWords.reset();
+  srcWords.reset();
 }
 
 // ---- fast path: plain IPv4 routes, the bulk of a big table ---------------------------------------
 
-const V4 = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)(?:\\.(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)){3}';
 /**
- * A plain IPv4 route in iproute2's print order. One native regex per line beats a JS char loop
- * here; anything it does not match (types, default, IPv6, other keywords) takes the general path,
- * which gives the same record for the lines this one matches.
+ * End of a dotted quad starting at `p` (each octet 0-255 without leading zeros), or -1. The
+ * character after it is not checked.
  */
-const FAST_V4 = new RegExp(
-  `^(${V4}(/(?:3[0-2]|[12]?\\d))?)(?: +via (${V4}))?(?: +dev (\\S+))?(?: +table (\\S+))?(?: +proto (\\S+))?` +
-    `(?: +scope (\\S+))?(?: +src (${V4}))?(?: +metric (\\d{1,10}))?( +onlink)?( +linkdown)? *$`,
-);
+function scanV4(text: string, p: number, e: number): number {
+  for (let octet = 0; octet < 4; octet++) {
+    if (octet > 0) {
+      if (p >= e || text.charCodeAt(p) !== 46) return -1;
+      p++;
+    }
+    const d0 = p < e ? text.charCodeAt(p) - 48 : -1;
+    if (d0 < 0 || d0 > 9) return -1;
+    p++;
+    if (d0 === 0) continue;
+    let v = d0;
+    for (let k = 0; k < 2 && p < e; k++) {
+      const d = text.charCodeAt(p) - 48;
+      if (d < 0 || d > 9) break;
+      v = v * 10 + d;
+      p++;
+    }
+    if (v > 255) return -1;
+  }
+  return p;
+}
 
-/** Values of the previous fast-path lines, reused so a million routes share their strings. */
-let lastVia = '';
-let lastDev = '';
-let lastTable = '';
-let lastProto = '';
-let lastScope = '';
-let lastSrc = '';
+/** Offset of the next space (or `e`) from `p`; -1 when a tab, control or non-ASCII character comes first. */
+function wordEnd(text: string, p: number, e: number): number {
+  while (p < e) {
+    const c = text.charCodeAt(p);
+    if (c === 32) return p;
+    if (c < 33 || c > 126) return -1;
+    p++;
+  }
+  return p;
+}
 
-function fastRoute(line: string, lineNumber: number): RouteRecord | null {
-  const m = FAST_V4.exec(line);
-  if (m === null) return null;
-  const r: RouteRecord = {
-    family: 4, type: 'unicast', dst: m[2] === undefined ? m[1] + '/32' : m[1], table: 'main',
-    via: undefined, dev: undefined, src: undefined, proto: undefined, scope: undefined, metric: undefined,
-    flags: [], nexthops: [], origin: { lineNumber, text: line },
+/** True when text[p, e) starts with `word` followed by one space. */
+function keyword(text: string, p: number, e: number, word: string): boolean {
+  const n = word.length;
+  if (p + n >= e || text.charCodeAt(p + n) !== 32) return false;
+  for (let k = 0; k < n; k++) if (text.charCodeAt(p + k) !== word.charCodeAt(k)) return false;
+  return true;
+}
+
+/** True when text[p, e) is exactly `word` up to a space or the end. */
+function bareWord(text: string, p: number, e: number, word: string): boolean {
+  const n = word.length;
+  if (p + n > e || (p + n < e && text.charCodeAt(p + n) !== 32)) return false;
+  for (let k = 0; k < n; k++) if (text.charCodeAt(p + k) !== word.charCodeAt(k)) return false;
+  return true;
+}
+
+/** The word text[p, q) as a shared string of `words`. */
+function wordAt(words: Words, text: string, p: number, q: number): string {
+  return words.find(text, p, q) ?? words.add(text.slice(p, q));
+}
+
+/** What a fast-path line carries after its destination (`text` starts at the space after it). */
+interface Tail {
+  text: string;
+  via: string | undefined;
+  dev: string | undefined;
+  table: string;
+  proto: string | undefined;
+  scope: string | undefined;
+  src: string | undefined;
+  metric: number | undefined;
+  flags: string[];
+}
+
+/** Longest tail kept (iproute2's plain routes print well under this). */
+const MAX_TAIL = 256;
+const tailCodes: number[] = [];
+
+/**
+ * text[from, to) as a string of its own: `startsWith` compares a sliced string (what `slice`
+ * returns for 13 characters or more) through a slow runtime path.
+ */
+function copyOf(text: string, from: number, to: number): string {
+  tailCodes.length = to - from;
+  for (let k = from; k < to; k++) tailCodes[k - from] = text.charCodeAt(k);
+  return String.fromCharCode.apply(null, tailCodes);
+}
+
+/** Recently read tails; a line whose tail equals one of them takes its values without reading it. */
+const TAILS = 16;
+const tails: Tail[] = [];
+let tailSlot = 0;
+
+// Attribute order of the fast path: iproute2 prints them in this order, each at most once.
+const K_VIA = 1;
+const K_DEV = 2;
+const K_TABLE = 3;
+const K_PROTO = 4;
+const K_SCOPE = 5;
+const K_SRC = 6;
+const K_METRIC = 7;
+const K_ONLINK = 8;
+const K_LINKDOWN = 9;
+
+/**
+ * A plain IPv4 route in iproute2's print order, read in place from text[s, e):
+ * `PREFIX [via V4] [dev D] [table T] [proto P] [scope S] [src V4] [metric N] [onlink] [linkdown]`,
+ * single spaces after each keyword, ASCII words. Anything else (types, default, IPv6, other
+ * keywords, another order) returns null and takes the general path, which gives the same record
+ * for the lines this one reads.
+ */
+function fastRoute(text: string, s: number, e: number, lineNumber: number): RouteRecord | null {
+  let p = scanV4(text, s, e);
+  if (p < 0) return null;
+  let dst: string;
+  if (p < e && text.charCodeAt(p) === 47) {
+    // "/len": 0-32 without leading zeros.
+    const d0 = p + 1 < e ? text.charCodeAt(p + 1) - 48 : -1;
+    if (d0 < 0 || d0 > 9) return null;
+    p += 2;
+    if (d0 !== 0 && p < e) {
+      const d1 = text.charCodeAt(p) - 48;
+      if (d1 >= 0 && d1 <= 9) {
+        if (d0 * 10 + d1 > 32) return null;
+        p++;
+      }
+    }
+    dst = text.slice(s, p);
+  } else {
+    dst = text.slice(s, p) + '/32';
+  }
+  // Most lines of a big table end the same way as an earlier one: reuse what that one read.
+  const tailLength = e - p;
+  for (let k = 0; k < tails.length; k++) {
+    const t = tails[k];
+    if (t.text.length === tailLength && text.startsWith(t.text, p)) {
+      return {
+        family: 4, type: 'unicast', dst, table: t.table, via: t.via, dev: t.dev, src: t.src, proto: t.proto,
+        scope: t.scope, metric: t.metric, flags: t.flags, nexthops: NO_NEXTHOPS,
+        origin: { lineNumber, text: text.slice(s, e) },
+      };
+    }
+  }
+  const tailStart = p;
+  let via: string | undefined;
+  let dev: string | undefined;
+  let table = 'main';
+  let proto: string | undefined;
+  let scope: string | undefined;
+  let src: string | undefined;
+  let metric: number | undefined;
+  let flags = NO_FLAGS;
+  let stage = 0;
+  while (p < e) {
+    if (text.charCodeAt(p) !== 32) return null;
+    while (p < e && text.charCodeAt(p) === 32) p++;
+    if (p === e) break;
+    let kind = 0;
+    let wordLen = 0;
+    switch (text.charCodeAt(p)) {
+      case 118: if (keyword(text, p, e, 'via')) { kind = K_VIA; wordLen = 3; } break;
+      case 100: if (keyword(text, p, e, 'dev')) { kind = K_DEV; wordLen = 3; } break;
+      case 116: if (keyword(text, p, e, 'table')) { kind = K_TABLE; wordLen = 5; } break;
+      case 112: if (keyword(text, p, e, 'proto')) { kind = K_PROTO; wordLen = 5; } break;
+      case 115:
+        if (keyword(text, p, e, 'scope')) { kind = K_SCOPE; wordLen = 5; }
+        else if (keyword(text, p, e, 'src')) { kind = K_SRC; wordLen = 3; }
+        break;
+      case 109: if (keyword(text, p, e, 'metric')) { kind = K_METRIC; wordLen = 6; } break;
+      case 111: if (bareWord(text, p, e, 'onlink')) { kind = K_ONLINK; wordLen = 6; } break;
+      case 108: if (bareWord(text, p, e, 'linkdown')) { kind = K_LINKDOWN; wordLen = 8; } break;
+      default: break;
+    }
+    if (kind <= stage) return null;
+    stage = kind;
+    p += wordLen;
+    if (kind === K_ONLINK) { flags = FLAGS_ONLINK; continue; }
+    if (kind === K_LINKDOWN) { flags = flags === FLAGS_ONLINK ? FLAGS_ONLINK_LINKDOWN : FLAGS_LINKDOWN; continue; }
+    p++; // the one space after the keyword
+    const v = p;
+    const q = wordEnd(text, v, e);
+    if (q <= v) return null;
+    p = q;
+    switch (kind) {
+      case K_VIA: {
+        via = viaWords.find(text, v, q);
+        if (via === undefined) {
+          if (scanV4(text, v, q) !== q) return null;
+          via = viaWords.add(text.slice(v, q));
+        }
+        break;
+      }
+      case K_DEV: dev = wordAt(devWords, text, v, q); break;
+      case K_TABLE: table = wordAt(tableWords, text, v, q); break;
+      case K_PROTO: proto = wordAt(protoWords, text, v, q); break;
+      case K_SCOPE: scope = wordAt(scopeWords, text, v, q); break;
+      case K_SRC: {
+        src = srcWords.find(text, v, q);
+        if (src === undefined) {
+          if (scanV4(text, v, q) !== q) return null;
+          src = srcWords.add(text.slice(v, q));
+        }
+        break;
+      }
+      default: { // K_METRIC: 1-10 digits
+        if (q - v > 10) return null;
+        let m = 0;
+        for (let k = v; k < q; k++) {
+          const d = text.charCodeAt(k) - 48;
+          if (d < 0 || d > 9) return null;
+          m = m * 10 + d;
+        }
+        metric = m;
+        break;
+      }
+    }
+  }
+  if (e - tailStart <= MAX_TAIL) {
+    const tail: Tail = { text: copyOf(text, tailStart, e), via, dev, table, proto, scope, src, metric, flags };
+    if (tails.length < TAILS) tails.push(tail);
+    else {
+      tails[tailSlot] = tail;
+      tailSlot = (tailSlot + 1) % TAILS;
+    }
+  }
+  return {
+    family: 4, type: 'unicast', dst, table, via, dev, src, proto, scope, metric,
+    flags, nexthops: NO_NEXTHOPS, origin: { lineNumber, text: text.slice(s, e) },
   };
-  let v = m[3];
-  if (v !== undefined) r.via = v === lastVia ? lastVia : (lastVia = v);
-  v = m[4];
-  if (v !== undefined) r.dev = v === lastDev ? lastDev : (lastDev = v);
-  v = m[5];
-  if (v !== undefined) r.table = v === lastTable ? lastTable : (lastTable = v);
-  v = m[6];
-  if (v !== undefined) r.proto = v === lastProto ? lastProto : (lastProto = v);
-  v = m[7];
-  if (v !== undefined) r.scope = v === lastScope ? lastScope : (lastScope = v);
-  v = m[8];
-  if (v !== undefined) r.src = v === lastSrc ? lastSrc : (lastSrc = v);
-  if (m[9] !== undefined) r.metric = Number(m[9]);
-  if (m[10] !== undefined) r.flags.push('onlink');
-  if (m[11] !== undefined) r.flags.push('linkdown');
-  return r;
 }
 
 function setFamily(r: RouteRecord, family: 4 | 6): void {
@@ -279,7 +557,7 @@ function setFamily(r: RouteRecord, family: 4 | 6): void {
 function readAttrs(r: RouteRecord, j: number, n: number, cacheLine: boolean): boolean {
   while (j < n) {
     const key = toks[j++];
-    if (ROUTE_FLAGS.has(key)) { r.flags.push(key); continue; }
+    if (ROUTE_FLAGS.has(key)) { pushFlag(r, key); continue; }
     if (cacheLine && key.charCodeAt(0) === 60 && key.charCodeAt(key.length - 1) === 62) {
       setExtra(r, 'cache', key.slice(1, -1));
       continue;
@@ -368,11 +646,11 @@ function readAttrs(r: RouteRecord, j: number, n: number, cacheLine: boolean): bo
 
 /** Read a `nexthop [encap ...] [via [inet6] X] [dev D] [weight W] [flags]` line from `toks`. */
 function readNexthop(n: number): Nexthop | null {
-  const nh: Nexthop = { via: undefined, dev: undefined, weight: undefined, flags: [] };
+  const nh: Nexthop = { via: undefined, dev: undefined, weight: undefined, flags: NO_FLAGS };
   let j = 1;
   while (j < n) {
     const key = toks[j++];
-    if (ROUTE_FLAGS.has(key)) { nh.flags.push(key); continue; }
+    if (ROUTE_FLAGS.has(key)) { pushFlag(nh, key); continue; }
     if (j >= n) { failure = `nexthop '${key}' without a value`; return null; }
     const value = toks[j++];
     switch (key) {
@@ -531,7 +809,7 @@ function readJsonAttrs(r: RouteRecord, o: Json): string {
   r.pref = str(o.pref);
   if (o.expires !== undefined) r.expires = typeof o.expires === 'number' ? `${o.expires}sec` : str(o.expires);
   if (typeof o.nhid === 'number') r.nhid = o.nhid;
-  if (Array.isArray(o.flags)) for (const f of o.flags) if (typeof f === 'string') r.flags.push(f);
+  if (Array.isArray(o.flags)) for (const f of o.flags) if (typeof f === 'string') pushFlag(r, f);
   if (o.encap !== undefined) setExtra(r, 'encap', str(o.encap) ?? '');
   if (o.flow !== null && typeof o.flow === 'object') {
     const flow = o.flow as Json;
@@ -560,7 +838,7 @@ function readJsonAttrs(r: RouteRecord, o: Json): string {
     }
   }
   if (Array.isArray(o.cache)) {
-    r.flags.push('cache');
+    pushFlag(r, 'cache');
     const cacheFlags = o.cache.filter((f): f is string => typeof f === 'string');
     if (cacheFlags.length > 0) setExtra(r, 'cache', cacheFlags.join(','));
   }
@@ -570,9 +848,9 @@ function readJsonAttrs(r: RouteRecord, o: Json): string {
       const hj = h as Json;
       const via = hj.gateway !== undefined ? str(hj.gateway) : str((hj.via as Json | undefined)?.host);
       if (via !== undefined && addressFamily(via) === 0) return `nexthop gateway '${via}' is not an address`;
-      const nh: Nexthop = { via, dev: str(hj.dev), weight: typeof hj.weight === 'number' ? hj.weight : undefined, flags: [] };
-      if (Array.isArray(hj.flags)) for (const f of hj.flags) if (typeof f === 'string') nh.flags.push(f);
-      r.nexthops.push(nh);
+      const nh: Nexthop = { via, dev: str(hj.dev), weight: typeof hj.weight === 'number' ? hj.weight : undefined, flags: NO_FLAGS };
+      if (Array.isArray(hj.flags)) for (const f of hj.flags) if (typeof f === 'string') pushFlag(nh, f);
+      pushNexthop(r, nh);
     }
   }
   return '';

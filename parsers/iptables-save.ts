@@ -13,7 +13,7 @@
  * evaluator can decide every match. File-level notices (`# Warning: iptables-legacy tables
  * present ...`) are returned in `notices` beside the records.
  */
-import { guarded, splitLines, type Origin, type ParseResult, type ParseWarning, type Parser } from './types.js';
+import { guarded, type Origin, type ParseResult, type ParseWarning, type Parser } from './types.js';
 
 /** Packet and byte counters as printed (`[pkts:bytes]`, `-c pkts bytes`). */
 export interface IptablesCounters {
@@ -125,15 +125,54 @@ export interface Tokens {
 
 const scratch: Tokens = { list: [], quoted: new Uint8Array(64), count: 0 };
 
-function pushToken(t: Tokens, s: string, quoted: number): void {
-  if (t.count === t.quoted.length) {
+/** Where token i of the last tokenized line starts and ends in the text it was read from. */
+let tokStart = new Int32Array(64);
+let tokEnd = new Int32Array(64);
+
+function pushToken(t: Tokens, s: string, quoted: number, from: number, to: number): void {
+  const i = t.count;
+  if (i === t.quoted.length) {
     const grown = new Uint8Array(t.quoted.length * 2);
     grown.set(t.quoted);
     t.quoted = grown;
   }
-  t.list[t.count] = s;
-  t.quoted[t.count] = quoted;
-  t.count++;
+  if (i === tokStart.length) {
+    const starts = new Int32Array(i * 2);
+    starts.set(tokStart);
+    tokStart = starts;
+    const ends = new Int32Array(i * 2);
+    ends.set(tokEnd);
+    tokEnd = ends;
+  }
+  t.list[i] = s;
+  t.quoted[i] = quoted;
+  tokStart[i] = from;
+  tokEnd[i] = to;
+  t.count = i + 1;
+}
+
+/**
+ * Next `"` and tab at or after the last position asked about (-1: none left, -2: not searched).
+ * Lines are read in order, so each character of the text is searched at most once per parse.
+ */
+let nextQuoteAt = -2;
+let nextTabAt = -2;
+
+function resetScan(): void {
+  nextQuoteAt = -2;
+  nextTabAt = -2;
+}
+
+function quoteFrom(text: string, pos: number): number {
+  if (nextQuoteAt >= pos || nextQuoteAt === -1) return nextQuoteAt;
+  nextQuoteAt = text.indexOf('"', pos);
+  return nextQuoteAt;
+}
+
+function tabFrom(text: string, pos: number): number {
+  if (nextTabAt >= pos || nextTabAt === -1) return nextTabAt;
+  nextTabAt = text.indexOf('\t', pos);
+  return nextTabAt;
 }
 
 /**
@@ -142,15 +181,22 @@ function pushToken(t: Tokens, s: string, quoted: number): void {
  * error text for an unterminated quote.
  */
 export function tokenizeRule(line: string, into: Tokens = scratch): string | null {
-  const t = into;
+  resetScan();
+  const err = tokenizeRange(line, 0, line.length, into);
+  resetScan();
+  return err;
+}
+
+/** tokenizeRule on text[from, to), reading in place; token offsets go to tokStart/tokEnd. */
+function tokenizeRange(text: string, from: number, to: number, t: Tokens): string | null {
   t.count = 0;
-  const n = line.length;
-  const hasTab = line.indexOf('\t') >= 0;
-  let nextQuote = line.indexOf('"');
-  if (nextQuote < 0) nextQuote = n;
-  let pos = 0;
-  while (pos < n) {
-    const c = line.charCodeAt(pos);
+  const tab = tabFrom(text, from);
+  const hasTab = tab >= 0 && tab < to;
+  let nextQuote = quoteFrom(text, from);
+  if (nextQuote < 0 || nextQuote > to) nextQuote = to;
+  let pos = from;
+  while (pos < to) {
+    const c = text.charCodeAt(pos);
     if (c === 32 || c === 9) {
       pos++;
       continue;
@@ -159,42 +205,42 @@ export function tokenizeRule(line: string, into: Tokens = scratch): string | nul
     let end = pos;
     if (c !== 34) {
       if (hasTab) {
-        while (end < n) {
-          const d = line.charCodeAt(end);
+        while (end < to) {
+          const d = text.charCodeAt(end);
           if (d === 32 || d === 9) break;
           end++;
         }
       } else {
-        end = line.indexOf(' ', pos);
-        if (end < 0) end = n;
+        end = text.indexOf(' ', pos);
+        if (end < 0 || end > to) end = to;
       }
       if (nextQuote >= end) {
-        pushToken(t, line.slice(pos, end), 0);
+        pushToken(t, text.slice(pos, end), 0, pos, end);
         pos = end;
         continue;
       }
       end = nextQuote;
     }
     // A quoted part, maybe after an unquoted prefix (`ab"c d"` is one word "abc d").
-    let word = line.slice(pos, end);
+    let word = text.slice(pos, end);
     let k = end + 1;
-    const from = k;
+    const inner0 = k;
     let escaped = false;
-    while (k < n) {
-      const d = line.charCodeAt(k);
-      if (d === 92 && k + 1 < n) {
+    while (k < to) {
+      const d = text.charCodeAt(k);
+      if (d === 92 && k + 1 < to) {
         escaped = true;
         k += 2;
       } else if (d === 34) break;
       else k++;
     }
-    if (k >= n) return 'unterminated double quote';
-    const inner = line.slice(from, k);
+    if (k >= to) return 'unterminated double quote';
+    const inner = text.slice(inner0, k);
     word += escaped ? unescapeQuoted(inner) : inner;
-    pushToken(t, word, 1);
+    pushToken(t, word, 1, pos, k + 1);
     pos = k + 1;
-    nextQuote = line.indexOf('"', pos);
-    if (nextQuote < 0) nextQuote = n;
+    nextQuote = quoteFrom(text, pos);
+    if (nextQuote < 0 || nextQuote > to) nextQuote = to;
   }
   return null;
 }
@@ -241,11 +287,6 @@ function isBang(t: Tokens, i: number): boolean {
   return t.list[i] === '!' && t.quoted[i] === 0;
 }
 
-/** Builds the rule from tokens after `-A CHAIN`; returns a reason string on failure. */
-/**
- * Shares repeated words (chain, module, target and protocol names) within one parse: the copy
- * the tokenizer made dies young instead of being kept 240,000 times.
- */
 // Core options by the letter of their short form.
 const C_SOURCE = 115; // s
 const C_DESTINATION = 100; // d
@@ -258,39 +299,173 @@ const C_GOTO = 103; // g
 const C_FRAGMENT = 102; // f
 const C_COUNTERS = 99; // c
 
-const LONG_CORE = new Map<string, number>([
-  ['--source', C_SOURCE], ['--src', C_SOURCE], ['--destination', C_DESTINATION], ['--dst', C_DESTINATION],
-  ['--in-interface', C_IN], ['--out-interface', C_OUT], ['--protocol', C_PROTOCOL], ['--match', C_MATCH],
-  ['--jump', C_JUMP], ['--goto', C_GOTO], ['--fragment', C_FRAGMENT], ['--set-counters', C_COUNTERS],
-]);
-
-/** The shared, frozen list of modules and targets that have no options (records are read-only). */
-const NO_OPTIONS: IptablesOption[] = Object.freeze([]) as unknown as IptablesOption[];
-
-const NO_MATCHES: IptablesMatch[] = Object.freeze([]) as unknown as IptablesMatch[];
-
-function addMatch(rule: IptablesRule, match: IptablesMatch): void {
-  if (rule.matches === NO_MATCHES) rule.matches = [match];
-  else rule.matches.push(match);
-}
-
-class Interner {
-  private readonly seen = new Map<string, string>();
-  get(s: string): string {
-    const v = this.seen.get(s);
-    if (v !== undefined) return v;
-    if (this.seen.size < 262144) this.seen.set(s, s);
-    return s;
+/** The core option an option token names (by its short letter), or 0 for a module/target option. */
+function coreOf(s: string): number {
+  if (s.length === 2) {
+    const o = s.charCodeAt(1);
+    return o === 115 || o === 100 || o === 105 || o === 111 || o === 112 || o === 109 || o === 106 || o === 103 || o === 102 || o === 99 ? o : 0;
+  }
+  if (s.charCodeAt(1) !== 45) return 0;
+  switch (s.length) {
+    case 5: return s === '--src' ? C_SOURCE : s === '--dst' ? C_DESTINATION : 0;
+    case 6: return s === '--jump' ? C_JUMP : s === '--goto' ? C_GOTO : 0;
+    case 7: return s === '--match' ? C_MATCH : 0;
+    case 8: return s === '--source' ? C_SOURCE : 0;
+    case 10: return s === '--protocol' ? C_PROTOCOL : s === '--fragment' ? C_FRAGMENT : 0;
+    case 13: return s === '--destination' ? C_DESTINATION : 0;
+    case 14: return s === '--in-interface' ? C_IN : s === '--set-counters' ? C_COUNTERS : 0;
+    case 15: return s === '--out-interface' ? C_OUT : 0;
+    default: return 0;
   }
 }
 
-function parseRuleBody(t: Tokens, start: number, rule: IptablesRule, words: Interner): string | null {
+/**
+ * Records are read-only, and parts that read the same are shared between rules: the frozen empty
+ * lists, core values (`-p tcp`), and whole modules and targets whose text repeats
+ * (`-m comment --comment "ns/svc:dns"`, `-j KUBE-MARK-MASQ`). A kube-proxy dump repeats most of
+ * them, so 240,000 rules keep a fraction of the objects they would keep each on its own.
+ */
+const NO_OPTIONS: IptablesOption[] = Object.freeze([]) as unknown as IptablesOption[];
+const NO_MATCHES: IptablesMatch[] = Object.freeze([]) as unknown as IptablesMatch[];
+const NO_ARGS: string[] = Object.freeze([]) as unknown as string[];
+const FRAGMENT = { negated: false };
+const NOT_FRAGMENT = { negated: true };
+
+/** `list` plus `item`, as a list of exactly that length (push would over-allocate a short list). */
+function appended<T>(list: T[], item: T): T[] {
+  switch (list.length) {
+    case 0: return [item];
+    case 1: return [list[0], item];
+    case 2: return [list[0], list[1], item];
+    default:
+      list.push(item);
+      return list;
+  }
+}
+
+/**
+ * Lossy caches (direct-mapped, bounded, cleared after each parse): a slot keeps the last value
+ * that hashed there, so a repeat is found with one comparison and no Map hashing.
+ */
+const SPAN_SLOTS = 1 << 14;
+const spanHashes = new Int32Array(SPAN_SLOTS);
+const spanKeys: Array<string | undefined> = new Array<string | undefined>(SPAN_SLOTS).fill(undefined);
+const spanValues: Array<IptablesMatch | IptablesTarget | undefined> = new Array<IptablesMatch | IptablesTarget | undefined>(SPAN_SLOTS).fill(undefined);
+const VALUE_SLOTS = 1 << 12;
+const valueCache: Array<IptablesValue | undefined> = new Array<IptablesValue | undefined>(VALUE_SLOTS).fill(undefined);
+const NAME_SLOTS = 1 << 10;
+const nameTokens: Array<string | undefined> = new Array<string | undefined>(NAME_SLOTS).fill(undefined);
+const nameValues: Array<string | undefined> = new Array<string | undefined>(NAME_SLOTS).fill(undefined);
+
+function clearCaches(): void {
+  // Scratch lists hold words sliced from the last text: drop them so they do not keep it alive.
+  scratch.list.length = 0;
+  chainParts.length = 0;
+  ruleMatches.length = 0;
+  pendingValue.length = 0;
+  spanHashes.fill(0);
+  spanKeys.fill(undefined);
+  spanValues.fill(undefined);
+  valueCache.fill(undefined);
+  nameTokens.fill(undefined);
+  nameValues.fill(undefined);
+}
+
+function hashRange(text: string, from: number, to: number): number {
+  let h = (to - from) | 0;
+  for (let k = from; k < to; k++) h = Math.imul(h ^ text.charCodeAt(k), 0x01000193);
+  return (h ^ (h >>> 15)) >>> 0;
+}
+
+/** The shared {value, negated} equal to this one (`value` is token `i`, read from `text`). */
+function coreValue(text: string, i: number, value: string, negated: boolean): IptablesValue {
+  const slot = (hashRange(text, tokStart[i], tokEnd[i]) + (negated ? 1 : 0)) & (VALUE_SLOTS - 1);
+  const v = valueCache[slot];
+  if (v !== undefined && v.negated === negated && v.value === value) return v;
+  const made = { value, negated };
+  valueCache[slot] = made;
+  return made;
+}
+
+/** Option name without its dashes, shared between rules (240,000 rules repeat a few dozen names). */
+function optionName(token: string): string {
+  const n = token.length;
+  const slot = (Math.imul(n, 31) + Math.imul(token.charCodeAt(n - 1), 7) + Math.imul(token.charCodeAt(n >> 1), 131) + token.charCodeAt(2)) & (NAME_SLOTS - 1);
+  if (nameTokens[slot] === token) return nameValues[slot]!;
+  const name = token.charCodeAt(1) === 45 ? token.slice(2) : token.slice(1);
+  nameTokens[slot] = token;
+  nameValues[slot] = name;
+  return name;
+}
+
+/**
+ * End (exclusive, a token index) of the module or target that starts at token `i` (`-m`, `-j`,
+ * `-g`), when nothing after it can add to it: the next core option is `-m` (or `-j`/`-g` after a
+ * module) or the line ends. -1 otherwise; then the tokens are read one by one.
+ */
+function closedSpanEnd(t: Tokens, i: number, target: boolean): number {
+  const n = t.count;
+  if (i + 1 >= n || isBang(t, i + 1)) return -1;
+  let k = i + 2;
+  for (; k < n; k++) {
+    if (!isOptionToken(t, k)) continue;
+    const core = coreOf(t.list[k]);
+    if (core === 0) continue;
+    if (target && core === C_COUNTERS && !isCountPair(t, k + 1)) continue;
+    if (core === C_MATCH || (!target && (core === C_JUMP || core === C_GOTO))) break;
+    return -1;
+  }
+  if (isBang(t, k - 1)) return -1;
+  return k;
+}
+
+/** Pending spans of the current rule, cached once the rule parses. */
+const pendingSlot: number[] = [];
+const pendingHash: number[] = [];
+const pendingFrom: number[] = [];
+const pendingTo: number[] = [];
+const pendingValue: Array<IptablesMatch | IptablesTarget> = [];
+let pendingCount = 0;
+
+/** The matches of the current rule. */
+const ruleMatches: IptablesMatch[] = [];
+
+/** Shared module or target for text[from, to), or undefined; a miss is remembered as pending. */
+function lookupSpan(text: string, from: number, to: number): IptablesMatch | IptablesTarget | undefined {
+  const hash = hashRange(text, from, to);
+  const slot = hash & (SPAN_SLOTS - 1);
+  if (spanHashes[slot] === (hash | 0)) {
+    const key = spanKeys[slot];
+    if (key !== undefined && key.length === to - from && text.slice(from, to) === key) return spanValues[slot];
+  }
+  pendingSlot[pendingCount] = slot;
+  pendingHash[pendingCount] = hash | 0;
+  pendingFrom[pendingCount] = from;
+  pendingTo[pendingCount] = to;
+  return undefined;
+}
+
+/** Cache the modules and targets the rule just parsed read from text. */
+function commitPending(text: string): void {
+  for (let k = 0; k < pendingCount; k++) {
+    const slot = pendingSlot[k];
+    spanHashes[slot] = pendingHash[k];
+    spanKeys[slot] = text.slice(pendingFrom[k], pendingTo[k]);
+    spanValues[slot] = pendingValue[k];
+  }
+  pendingCount = 0;
+}
+
+/** Builds the rule from tokens after `-A CHAIN`; returns a reason string on failure. */
+function parseRuleBody(text: string, t: Tokens, start: number, rule: IptablesRule): string | null {
   const tok = t.list;
   const n = t.count;
   let negate = false;
   let match: IptablesMatch | null = null;
   let option: IptablesOption | null = null;
   let inTarget = false;
+  let nMatches = 0;
+  pendingCount = 0;
   let i = start;
   while (i < n) {
     const s = tok[i];
@@ -307,20 +482,15 @@ function parseRuleBody(t: Tokens, start: number, rule: IptablesRule, words: Inte
     }
     if (!isOptionToken(t, i)) {
       if (option === null) return `unexpected word "${s}"`;
-      if (LIST_OPTIONS.has(option.name) && s.indexOf(',') >= 0) {
-        for (const item of s.split(',')) option.args.push(words.get(item));
-      } else option.args.push(words.get(s));
+      if (s.indexOf(',') >= 0 && LIST_OPTIONS.has(option.name)) {
+        const items = s.split(',');
+        option.args = option.args.length === 0 ? items : option.args.concat(items);
+      } else option.args = appended(option.args, s);
       i++;
       continue;
     }
     // A core option: its value is the next token (old style allows `-s ! 10.0.0.0/8`).
-    let core = 0;
-    if (s.length === 2) {
-      const o = s.charCodeAt(1);
-      if (o === 115 || o === 100 || o === 105 || o === 111 || o === 112 || o === 109 || o === 106 || o === 103 || o === 102 || o === 99) core = o;
-    } else if (s.charCodeAt(1) === 45) {
-      core = LONG_CORE.get(s) ?? 0;
-    }
+    const core = coreOf(s);
     if (core === 0 && !(inTarget || match !== null) && s.charCodeAt(1) !== 45) {
       return `unknown option ${s}`;
     }
@@ -330,22 +500,45 @@ function parseRuleBody(t: Tokens, start: number, rule: IptablesRule, words: Inte
       if (!inTarget && match === null) {
         if (rule.protocol === undefined) return `option ${s} outside any module`;
         match = { module: rule.protocol.value, options: NO_OPTIONS, implicit: true };
-        addMatch(rule, match);
+        ruleMatches[nMatches++] = match;
       }
-      option = { name: optionName(s), negated: negate, args: [] };
+      option = { name: optionName(s), negated: negate, args: NO_ARGS };
       negate = false;
-      const owner: { options: IptablesOption[] } = inTarget ? rule.target! : match!;
-      if (owner.options === NO_OPTIONS) owner.options = [option];
-      else owner.options.push(option);
+      if (inTarget) rule.target!.options = appended(rule.target!.options, option);
+      else match!.options = appended(match!.options, option);
       i++;
       continue;
     }
     if (core === C_FRAGMENT) {
-      rule.fragment = { negated: negate };
+      rule.fragment = negate ? NOT_FRAGMENT : FRAGMENT;
       negate = false;
       option = null;
       i++;
       continue;
+    }
+    // A module or target whose text repeats an earlier one's: share it, skip its tokens.
+    let pending = -1;
+    if (!negate && (core === C_MATCH || ((core === C_JUMP || core === C_GOTO) && rule.target === undefined))) {
+      const isTarget = core !== C_MATCH;
+      const end = closedSpanEnd(t, i, isTarget);
+      if (end > 0) {
+        const shared = lookupSpan(text, tokStart[i], tokEnd[end - 1]);
+        if (shared !== undefined) {
+          if (isTarget) {
+            rule.target = shared as IptablesTarget;
+            inTarget = true;
+            match = null;
+          } else {
+            match = shared as IptablesMatch;
+            ruleMatches[nMatches++] = match;
+            inTarget = false;
+          }
+          option = null;
+          i = end;
+          continue;
+        }
+        pending = pendingCount++;
+      }
     }
     i++;
     let neg = negate;
@@ -355,7 +548,7 @@ function parseRuleBody(t: Tokens, start: number, rule: IptablesRule, words: Inte
       i++;
     }
     if (i >= n) return `${s} needs a value`;
-    const value = words.get(tok[i]);
+    const value = tok[i];
     if (core === C_COUNTERS) {
       const packets = parseCount(value);
       const bytes = i + 1 < n ? parseCount(tok[i + 1]) : null;
@@ -368,44 +561,35 @@ function parseRuleBody(t: Tokens, start: number, rule: IptablesRule, words: Inte
     i++;
     option = null;
     switch (core) {
-      case C_SOURCE: rule.source = { value, negated: neg }; break;
-      case C_DESTINATION: rule.destination = { value, negated: neg }; break;
-      case C_IN: rule.inInterface = { value, negated: neg }; break;
-      case C_OUT: rule.outInterface = { value, negated: neg }; break;
-      case C_PROTOCOL: rule.protocol = { value, negated: neg }; break;
+      case C_SOURCE: rule.source = coreValue(text, i - 1, value, neg); break;
+      case C_DESTINATION: rule.destination = coreValue(text, i - 1, value, neg); break;
+      case C_IN: rule.inInterface = coreValue(text, i - 1, value, neg); break;
+      case C_OUT: rule.outInterface = coreValue(text, i - 1, value, neg); break;
+      case C_PROTOCOL: rule.protocol = coreValue(text, i - 1, value, neg); break;
       case C_MATCH:
         if (neg) return '"!" before -m';
         match = { module: value, options: NO_OPTIONS };
-        addMatch(rule, match);
+        ruleMatches[nMatches++] = match;
+        if (pending >= 0) pendingValue[pending] = match;
         inTarget = false;
         break;
       default: // j, g
         if (neg) return `"!" before ${s}`;
         if (rule.target !== undefined) return 'more than one target';
         rule.target = { kind: core === C_GOTO ? 'goto' : 'jump', name: value, options: NO_OPTIONS };
+        if (pending >= 0) pendingValue[pending] = rule.target;
         inTarget = true;
         match = null;
         break;
     }
   }
   if (negate) return '"!" at the end of the rule';
+  rule.matches = nMatches === 0 ? NO_MATCHES : nMatches === 1 ? [ruleMatches[0]] : nMatches === 2 ? [ruleMatches[0], ruleMatches[1]] : ruleMatches.slice(0, nMatches);
   return null;
 }
 
 function isCountPair(t: Tokens, i: number): boolean {
   return i + 1 < t.count && parseCount(t.list[i]) !== null && parseCount(t.list[i + 1]) !== null;
-}
-
-/** Option names without dashes, shared between rules (240,000 rules repeat a few dozen names). */
-const optionNames = new Map<string, string>();
-
-function optionName(token: string): string {
-  let name = optionNames.get(token);
-  if (name === undefined) {
-    name = token.charCodeAt(1) === 45 ? token.slice(2) : token.slice(1);
-    if (optionNames.size < 4096) optionNames.set(token, name);
-  }
-  return name;
 }
 
 /** Family guess from an address value: any ':' means IPv6. */
@@ -437,7 +621,15 @@ function parseHeader(line: string): Header {
 
 /** Parse with options (the `-S` listing's table name). */
 export function parseIptables(text: string, options: IptablesParseOptions = {}): IptablesParseResult {
-  const res = guarded(text, (t) => parseBody(t, options.defaultTable ?? 'filter'));
+  const res = guarded(text, (t) => {
+    try {
+      return parseBody(t, options.defaultTable ?? 'filter');
+    } finally {
+      // The caches hold slices of the text: never keep it alive after the parse.
+      clearCaches();
+      resetScan();
+    }
+  });
   const full = res as IptablesParseResult;
   if (full.notices === undefined) full.notices = [];
   return full;
@@ -447,16 +639,37 @@ export function parse(text: string): IptablesParseResult {
   return parseIptables(text);
 }
 
+/** Words of text[from, to) split on single spaces, empty ones dropped, at most `max` + 1 kept. */
+const chainParts: string[] = [];
+
+function splitSpaces(text: string, from: number, to: number, max: number): number {
+  let n = 0;
+  let start = from;
+  for (let k = from; k <= to; k++) {
+    if (k === to || text.charCodeAt(k) === 32) {
+      if (k > start) {
+        if (n > max) return n + 1;
+        chainParts[n++] = text.slice(start, k);
+      }
+      start = k + 1;
+    }
+  }
+  return n;
+}
+
 function parseBody(text: string, defaultTable: string): IptablesParseResult {
-  const lines = splitLines(text);
+  resetScan();
   const records: IptablesTable[] = [];
   const warnings: ParseWarning[] = [];
   const notices: IptablesNotice[] = [];
-  const words = new Interner();
   let header: Header = {};
   let table: IptablesTable | null = null;
-  // Rules seen so far per table and chain, for each rule's position.
+  // Rules seen so far per table and chain, for each rule's position; rules of one chain come
+  // together, so the current chain's count is kept aside and the map touched when it changes.
   const positions = new Map<IptablesTable, Map<string, number>>();
+  let runTable: IptablesTable | null = null;
+  let runChain = '';
+  let runCount = 0;
   let sawSave = false;
   let sawRules = false;
 
@@ -468,25 +681,45 @@ function parseBody(text: string, defaultTable: string): IptablesParseResult {
     records.push(created);
     return created;
   };
+  const chainCounts = (t: IptablesTable): Map<string, number> => {
+    let m = positions.get(t);
+    if (m === undefined) {
+      m = new Map();
+      positions.set(t, m);
+    }
+    return m;
+  };
 
-  for (let ln = 0; ln < lines.length; ln++) {
-    const line = lines[ln];
-    const lineNumber = ln + 1;
+  const len = text.length;
+  let pos = 0;
+  let lineNumber = 0;
+  while (pos < len) {
+    let end = text.indexOf('\n', pos);
+    let next = end + 1;
+    if (end < 0) {
+      end = len;
+      next = len;
+    }
+    lineNumber++;
+    if (end > pos && text.charCodeAt(end - 1) === 13) end--;
+    const lineStart = pos;
+    pos = next;
     // Trim only leading blanks cheaply; most lines start with '-', ':' or '['.
-    let start = 0;
-    while (start < line.length && (line.charCodeAt(start) === 32 || line.charCodeAt(start) === 9)) start++;
-    if (start === line.length) continue;
-    const c = line.charCodeAt(start);
-    const body = start === 0 ? line : line.slice(start);
+    let start = lineStart;
+    while (start < end && (text.charCodeAt(start) === 32 || text.charCodeAt(start) === 9)) start++;
+    if (start === end) continue;
+    const c = text.charCodeAt(start);
+    const line = text.slice(lineStart, end);
 
     if (c === 35) {
       // '#': header, notices, other comments.
+      const body = text.slice(start, end);
       if (body.startsWith('# Generated by ')) header = parseHeader(body);
       else if (body.startsWith('# Warning: iptables-legacy tables present')) {
         notices.push({ kind: 'legacy-tables-present', lineNumber, text: line });
       } else if (body.startsWith('# Table `')) {
-        const end = body.indexOf("'", 9);
-        const name = end > 9 ? body.slice(9, end) : '';
+        const close = body.indexOf("'", 9);
+        const name = close > 9 ? body.slice(9, close) : '';
         notices.push({ kind: 'incompatible-table', lineNumber, text: line });
         if (name !== '') {
           records.push({ name, ...header, form: 'save', incompatible: true, chains: [], rules: [], origin: { lineNumber, text: line } });
@@ -496,7 +729,7 @@ function parseBody(text: string, defaultTable: string): IptablesParseResult {
     }
     if (c === 42) {
       // '*table'
-      const name = body.slice(1).trim();
+      const name = text.slice(start + 1, end).trim();
       if (name.length === 0 || name.indexOf(' ') >= 0) {
         warnings.push({ lineNumber, text: line, reason: 'bad table line' });
         continue;
@@ -508,39 +741,39 @@ function parseBody(text: string, defaultTable: string): IptablesParseResult {
     }
     if (c === 58) {
       // ':CHAIN POLICY [p:b]'
-      const parts = body.slice(1).split(' ').filter((p) => p.length > 0);
-      const counters = parts.length === 3 ? parseCounters(parts[2]) : undefined;
-      if (table === null || table.form !== 'save' || parts.length < 2 || parts.length > 3 || counters === null) {
+      const nParts = splitSpaces(text, start + 1, end, 3);
+      const counters = nParts === 3 ? parseCounters(chainParts[2]) : undefined;
+      if (table === null || table.form !== 'save' || nParts < 2 || nParts > 3 || counters === null) {
         warnings.push({ lineNumber, text: line, reason: table === null ? 'chain line outside a table' : 'bad chain line' });
         continue;
       }
-      const policy = parts[1];
-      const chain: IptablesChain = { name: words.get(parts[0]), builtin: policy !== '-', origin: { lineNumber, text: line } };
+      const policy = chainParts[1];
+      const chain: IptablesChain = { name: chainParts[0], builtin: policy !== '-', origin: { lineNumber, text: line } };
       if (policy !== '-') chain.policy = policy;
       if (counters !== undefined) chain.counters = counters;
       table.chains.push(chain);
       continue;
     }
-    if (body === 'COMMIT') {
+    if (c === 67 && end - start === 6 && text.startsWith('COMMIT', start)) {
       if (table === null) warnings.push({ lineNumber, text: line, reason: 'COMMIT outside a table' });
       table = null;
       continue;
     }
 
     let counters: IptablesCounters | undefined;
-    let ruleText = body;
+    let ruleStart = start;
     if (c === 91) {
       // '[p:b] -A ...'
-      const sp = body.indexOf(' ');
-      const parsed = sp > 0 ? parseCounters(body.slice(0, sp)) : null;
+      const sp = text.indexOf(' ', start);
+      const parsed = sp > start && sp < end ? parseCounters(text.slice(start, sp)) : null;
       if (parsed === null) {
         warnings.push({ lineNumber, text: line, reason: 'bad rule counters' });
         continue;
       }
       counters = parsed;
-      ruleText = body.slice(sp + 1);
+      ruleStart = sp + 1;
     }
-    const tokenError = tokenizeRule(ruleText);
+    const tokenError = tokenizeRange(text, ruleStart, end, scratch);
     if (tokenError !== null) {
       warnings.push({ lineNumber, text: line, reason: tokenError });
       continue;
@@ -559,13 +792,16 @@ function parseBody(text: string, defaultTable: string): IptablesParseResult {
         target = implicitTable(lineNumber, line);
         sawRules = true;
       }
-      const chainName = words.get(tok[1]);
-      let chainPositions = positions.get(target);
-      if (chainPositions === undefined) {
-        chainPositions = new Map();
-        positions.set(target, chainPositions);
+      let chainName = tok[1];
+      if (target === runTable && chainName === runChain) {
+        chainName = runChain;
+      } else {
+        if (runTable !== null) chainCounts(runTable).set(runChain, runCount);
+        runTable = target;
+        runChain = chainName;
+        runCount = chainCounts(target).get(chainName) ?? 0;
       }
-      const position = (chainPositions.get(chainName) ?? 0) + 1;
+      const position = runCount + 1;
       // Every field set up front so all rules share one object shape; undefined ones vanish in JSON.
       const rule: IptablesRule = {
         table: target.name,
@@ -582,12 +818,13 @@ function parseBody(text: string, defaultTable: string): IptablesParseResult {
         target: undefined,
         origin: { lineNumber, text: line },
       };
-      const err = parseRuleBody(tokens, 2, rule, words);
+      const err = parseRuleBody(text, tokens, 2, rule);
       if (err !== null) {
         warnings.push({ lineNumber, text: line, reason: err });
         continue;
       }
-      chainPositions.set(chainName, position);
+      commitPending(text);
+      runCount = position;
       target.rules.push(rule);
       if (target.family === undefined) {
         const f = familyOf(rule.source) ?? familyOf(rule.destination);

@@ -10,6 +10,7 @@ import { routeCapturesPeer } from './route-captures-peer.js';
 import { routeKillsTraffic } from './route-kills-traffic.js';
 import { rpFilterDrop } from './rp-filter-drop.js';
 import type { Check } from './types.js';
+import { vpnSelectorGap } from './vpn-selector-gap.js';
 
 export const hostChecks: Record<string, Check> = {
   'asymmetric-return': asymmetricReturn,
@@ -19,4 +20,5 @@ export const hostChecks: Record<string, Check> = {
   'route-captures-peer': routeCapturesPeer,
   'route-kills-traffic': routeKillsTraffic,
   'rp-filter-drop': rpFilterDrop,
+  'vpn-selector-gap': vpnSelectorGap,
 };

@@ -56,10 +56,18 @@ export function familyOf(ip: string): 4 | 6 {
   return parseAddress(ip)?.family ?? 4;
 }
 
+/** Every unicast default route of a snapshot, found in one pass (a big table is walked once). */
+const allDefaults = new WeakMap<HostSnapshot, RouteRecord[]>();
+
 /** Main-table default routes of a family. */
 export function defaultRoutes(s: HostSnapshot, family: 4 | 6 = 4, table = 'main'): RouteRecord[] {
+  let defaults = allDefaults.get(s);
+  if (!defaults) {
+    defaults = s.routes.filter((r) => (r.dst === '0.0.0.0/0' || r.dst === '::/0') && r.type === 'unicast');
+    allDefaults.set(s, defaults);
+  }
   const dst = family === 4 ? '0.0.0.0/0' : '::/0';
-  return s.routes.filter((r) => r.family === family && r.table === table && r.dst === dst && r.type === 'unicast');
+  return defaults.filter((r) => r.family === family && r.table === table && r.dst === dst);
 }
 
 /** The gateway a route on the interface names, if any. */

@@ -1,14 +1,109 @@
-/** `hostcheck agent`: being built (see its issue); registered here so the CLI stays one program. */
-import { Command } from 'commander';
+/** `hostcheck agent`: run on every host, stream snapshots and findings to the aggregator. */
+import { Command, Option } from 'commander';
+import { Agent, AgentCredentialError } from '../agent/agent.js';
+import { checkServerUrl, ConnectionConfigError, loadTls } from '../agent/connection.js';
+import { createAgentLogger } from '../agent/log.js';
+import { AgentStateError, DEFAULT_STATE_DIR, DEFAULT_TOKEN_FILE } from '../agent/state.js';
+import { collectBundle, hostcheckVersion, readBundle } from '../collect/index.js';
 import { UsageError } from '../collect/errors.js';
+import { collectIdentity } from '../collect/identity.js';
+import { loadConfig } from './commands-run.js';
+
+interface AgentFlags {
+  server?: string;
+  name?: string;
+  tokenFile?: string;
+  enrolTokenFile?: string;
+  ca?: string;
+  cert?: string;
+  key?: string;
+  interval?: string;
+  config?: string;
+  stateDir?: string;
+  bundle?: string;
+  cloud: boolean;
+  outbox: string;
+  logLevel: string;
+}
+
+const DEFAULT_INTERVAL_S = 300;
+
+function positive(flag: string, value: string, min: number): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < min) throw new UsageError(`${flag} ${value}: expected a number ≥ ${min}`);
+  return n;
+}
+
+/** The default identity: hostname plus the start of the machine id (namespaces share both). */
+export function defaultAgentName(hostname: string, machineId: string | undefined): string {
+  return machineId ? `${hostname}-${machineId.slice(0, 12)}` : hostname;
+}
+
+export async function runAgent(flags: AgentFlags): Promise<number> {
+  const config = await loadConfig(flags.config);
+  const server = flags.server ?? config.server;
+  if (!server) throw new UsageError('no server: give --server URL or "server" in the config file');
+  const interval = flags.interval !== undefined ? positive('--interval', flags.interval, 0.1) : config.interval ?? DEFAULT_INTERVAL_S;
+  const outboxCapacity = positive('--outbox', flags.outbox, 1);
+  try {
+    checkServerUrl(server);
+    const tls = await loadTls({ ca: flags.ca ?? config.ca, clientCert: flags.cert ?? config.clientCert, clientKey: flags.key ?? config.clientKey });
+    const bundleDir = flags.bundle;
+    const local: { hostname: string; machineId?: string; name?: string } = bundleDir ? (await readBundle(bundleDir)).meta : await collectIdentity();
+    const name = flags.name ?? config.name ?? local.name ?? defaultAgentName(local.hostname, local.machineId);
+    const log = createAgentLogger({ level: flags.logLevel, base: { host: name } });
+    const agent = new Agent({
+      server,
+      name,
+      identity: { hostname: local.hostname, machineId: local.machineId },
+      agentVersion: hostcheckVersion(),
+      tokenFile: flags.tokenFile ?? config.tokenFile ?? DEFAULT_TOKEN_FILE,
+      enrolTokenFile: flags.enrolTokenFile ?? config.enrolTokenFile,
+      tls,
+      stateDir: flags.stateDir ?? config.stateDir ?? DEFAULT_STATE_DIR,
+      config,
+      collect: bundleDir ? () => readBundle(bundleDir) : () => collectBundle({ name, noCloud: !flags.cloud, argv: ['agent'] }),
+      watch: !bundleDir,
+      intervalMs: Math.round(interval * 1000),
+      outboxCapacity: Math.floor(outboxCapacity),
+      log,
+    });
+    const onSignal = (signal: NodeJS.Signals) => void agent.stop(signal);
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+    try {
+      await agent.start();
+      await agent.done;
+    } finally {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+    }
+    return 0;
+  } catch (err) {
+    if (err instanceof AgentCredentialError || err instanceof AgentStateError || err instanceof ConnectionConfigError) throw new UsageError(err.message, { cause: err });
+    throw err;
+  }
+}
 
 export function agentCommand(): Command {
   return new Command('agent')
-    .description('(in development)')
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .addHelpText('after', '\nExample:\n  hostcheck agent --help')
-    .action(() => {
-      throw new UsageError('"hostcheck agent" is not available in this build yet');
+    .description('Run continuously: check at start, on every route/rule/link/address change and every --interval; stream reports to the aggregator')
+    .option('--server <url>', 'the aggregator: ws://HOST:PORT, wss://HOST:PORT or ws+unix:///path/to.sock (config "server")')
+    .option('--name <name>', 'this host\'s name in the fleet (default: hostname plus machine id)')
+    .option('--token-file <file>', `the per-host token; written after enrolment (default ${DEFAULT_TOKEN_FILE})`)
+    .option('--enrol-token-file <file>', 'an enrolment token, exchanged on first contact for a per-host token')
+    .option('--ca <file>', 'CA certificate (PEM) for wss://')
+    .option('--cert <file>', 'client certificate (PEM), when the aggregator asks for one')
+    .option('--key <file>', 'client key (PEM) for --cert')
+    .option('--interval <seconds>', `seconds between full checks (default ${DEFAULT_INTERVAL_S})`)
+    .option('--config <file>', 'config file (default /etc/hostcheck/config.json when it exists)')
+    .option('--state-dir <dir>', `where sequence numbers persist (default ${DEFAULT_STATE_DIR})`)
+    .option('--bundle <dir>', 'report a captured bundle instead of this host (demos, tests); no change watching')
+    .option('--no-cloud', 'never ask a cloud metadata service, even when DMI names a cloud')
+    .addOption(new Option('--outbox <n>', 'unacknowledged reports kept while disconnected').default('32'))
+    .addOption(new Option('--log-level <level>', 'pino log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
+    .addHelpText('after', '\nExamples:\n  sudo hostcheck agent --server wss://hostcheck.internal:8443 --ca /etc/hostcheck/ca.pem\n  sudo hostcheck agent --server ws+unix:///run/hostcheck.sock --name ecs3 --enrol-token-file /etc/hostcheck/enrol\n\nLogs are JSON lines (pino) on stdout. SIGTERM or SIGINT stops it (exit 0).')
+    .action(async (flags: AgentFlags) => {
+      process.exitCode = await runAgent(flags);
     });
 }

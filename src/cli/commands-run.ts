@@ -1,14 +1,13 @@
-/** The one-shot: `hostcheck` / `hostcheck run` — collect, analyze, print; the exit code is for scripts. */
+/**
+ * The one-shot: `hostcheck` / `hostcheck run` — collect, analyze, print; the exit code is for scripts.
+ * Start-up is most of a typical one-shot's time, so this file imports only what collection
+ * needs; the parsers, the checks and the report load while the collection commands run.
+ */
 import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
-import { analyzeSnapshot } from '../checks/analyze.js';
-import { hostcheckVersion } from '../collect/collect.js';
+import { hostcheckVersion, loadBundle } from '../collect/collect.js';
 import { UsageError } from '../collect/errors.js';
-import { loadBundle } from '../collect/index.js';
-import { buildSnapshot } from '../collect/snapshot.js';
 import { parseConfig, parsePeerFlag, type HostcheckConfig, type Peer } from '../model/config.js';
-import { buildReport } from '../report/json.js';
-import { renderText } from '../report/text.js';
 import { printJson, useColor } from './io.js';
 
 export const DEFAULT_CONFIG = '/etc/hostcheck/config.json';
@@ -48,7 +47,8 @@ interface RunFlags {
   quiet?: boolean;
 }
 
-export async function runOneShot(flags: RunFlags): Promise<number> {
+/** The config file merged with the flags, validated like the file (errors name the flag). */
+async function runConfig(flags: RunFlags): Promise<{ config: HostcheckConfig; flagConfig: HostcheckConfig }> {
   const config = await loadConfig(flags.config);
   const flagPeers: Peer[] = flags.peer.map((p) => {
     const peer = parsePeerFlag(p);
@@ -57,19 +57,29 @@ export async function runOneShot(flags: RunFlags): Promise<number> {
   });
   const flagConfig = parseConfig({ peers: flagPeers, remotes: flags.remote, ports: flags.port, ignore: flags.ignore });
   if (!flagConfig.config) throw new UsageError(flagConfig.errors.map((e) => e.replace(/^peers/, '--peer').replace(/^remotes/, '--remote').replace(/^ports/, '--port').replace(/^ignore/, '--ignore')).join('; '));
-  const bundle = await loadBundle({ bundle: flags.bundle, name: flags.name });
+  return { config, flagConfig: flagConfig.config };
+}
+
+export async function runOneShot(flags: RunFlags): Promise<number> {
+  const { config, flagConfig } = await runConfig(flags);
+  // The collection's commands run while the parsers, checks and report load.
+  const bundlePromise = loadBundle({ bundle: flags.bundle, name: flags.name, purpose: 'analyze' });
+  const [{ buildSnapshot }, { analyzeSnapshot }, { buildReport }, { renderText }] = await Promise.all([
+    import('../collect/snapshot.js'), import('../checks/analyze.js'), import('../report/json.js'), import('../report/text.js'),
+  ]);
+  const bundle = await bundlePromise;
   const snapshot = buildSnapshot(bundle);
   if (snapshot.sources.every((s) => s.status !== 'collected')) {
     process.stderr.write(`hostcheck: nothing could be collected:\n${snapshot.sources.map((s) => `  ${s.name}: ${s.message ?? s.status}`).join('\n')}\n`);
     return 2;
   }
   const uniquePeers = new Map<string, Peer>();
-  for (const p of [...config.peers, ...flagConfig.config.peers]) uniquePeers.set(p.address, { ...uniquePeers.get(p.address), ...p });
+  for (const p of [...config.peers, ...flagConfig.peers]) uniquePeers.set(p.address, { ...uniquePeers.get(p.address), ...p });
   const analysis = analyzeSnapshot(snapshot, {
     peers: [...uniquePeers.values()],
-    remotes: [...new Set([...config.remotes, ...flagConfig.config.remotes])],
-    ports: [...new Set([...config.ports, ...flagConfig.config.ports])],
-    ignore: [...config.ignore, ...flagConfig.config.ignore],
+    remotes: [...new Set([...config.remotes, ...flagConfig.remotes])],
+    ports: [...new Set([...config.ports, ...flagConfig.ports])],
+    ignore: [...config.ignore, ...flagConfig.ignore],
   });
   const report = buildReport({ version: hostcheckVersion(), snapshot, ...analysis });
   if (flags.json) printJson(report);

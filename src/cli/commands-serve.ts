@@ -1,14 +1,70 @@
-/** `hostcheck serve`: being built (see its issue); registered here so the CLI stays one program. */
+/** `hostcheck serve`: the aggregator (docs/serve.md); runs until SIGINT/SIGTERM. */
 import { Command } from 'commander';
 import { UsageError } from '../collect/errors.js';
+import { AuthConfigError } from '../aggregator/auth.js';
+import { startServer } from '../aggregator/server.js';
+import { StoreError } from '../aggregator/store.js';
+
+interface ServeFlags {
+  listen?: string;
+  socket?: string;
+  db: string;
+  tokens?: string;
+  viewerTokens?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  insecure?: boolean;
+  staleSeconds: string;
+  maxPayload: string;
+  rate: string;
+}
+
+function positive(name: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${name} must be a positive number, not "${v}"`);
+  return n;
+}
 
 export function serveCommand(): Command {
   return new Command('serve')
-    .description('(in development)')
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .addHelpText('after', '\nExample:\n  hostcheck serve --help')
-    .action(() => {
-      throw new UsageError('"hostcheck serve" is not available in this build yet');
+    .description('run the aggregator: agents report over WebSocket; fleet findings, pair verdicts and an HTTP API on the same port')
+    .option('--listen <host:port>', 'TCP address (default 127.0.0.1:7480 unless only --socket is given)')
+    .option('--socket <path>', 'also (or only) listen on this unix socket')
+    .option('--db <file>', 'SQLite database file', './hostcheck.db')
+    .option('--tokens <file>', 'agent tokens ("TOKEN HOST" lines, "enrol TOKEN EXPIRES" lines, or JSON; docs/serve.md)')
+    .option('--viewer-tokens <file>', 'viewer tokens for the API (one per line)')
+    .option('--tls-cert <file>', 'TLS certificate (PEM): the TCP port speaks https/wss')
+    .option('--tls-key <file>', 'TLS private key (PEM)')
+    .option('--insecure', 'allow a non-loopback address without agent tokens (viewer tokens stay required off loopback)')
+    .option('--stale-seconds <n>', 'mark hosts silent for this long stale', '300')
+    .option('--max-payload <bytes>', 'largest message accepted', String(16 * 1024 * 1024))
+    .option('--rate <n>', 'messages per second per connection (burst twice that)', '20')
+    .addHelpText('after', '\nExamples:\n  hostcheck serve                                   # 127.0.0.1:7480, ./hostcheck.db\n  hostcheck serve --listen 10.0.0.5:7480 --tokens /etc/hostcheck/tokens --viewer-tokens /etc/hostcheck/viewers\n  hostcheck serve --socket /run/hostcheck.sock     # agents in namespaces reach it through the filesystem')
+    .action(async (flags: ServeFlags) => {
+      if (!flags.tlsCert !== !flags.tlsKey) throw new UsageError('give both --tls-cert and --tls-key, or neither');
+      const rate = positive('--rate', flags.rate);
+      let server;
+      try {
+        server = await startServer({
+          listen: flags.listen, socket: flags.socket, db: flags.db, tokensFile: flags.tokens, viewerTokensFile: flags.viewerTokens,
+          insecure: flags.insecure, tls: flags.tlsCert && flags.tlsKey ? { cert: flags.tlsCert, key: flags.tlsKey } : undefined, staleSeconds: positive('--stale-seconds', flags.staleSeconds), maxPayload: positive('--max-payload', flags.maxPayload),
+          ratePerSecond: rate, burst: rate * 2, processMetrics: true,
+        });
+      } catch (err) {
+        if (err instanceof AuthConfigError || err instanceof StoreError) throw new UsageError(err.message, { cause: err });
+        if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE' || (err as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`address in use: ${(err as Error).message}`, { cause: err });
+        throw err;
+      }
+      const where = [server.tcp ? `http://${server.tcp.address}:${server.tcp.port}` : undefined, server.socket ? `unix:${server.socket}` : undefined].filter(Boolean).join(' and ');
+      process.stderr.write(`hostcheck serve: listening on ${where} (database ${flags.db})\n`);
+      await new Promise<void>((resolve) => {
+        const stop = (): void => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          void server.close().then(resolve);
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
     });
 }

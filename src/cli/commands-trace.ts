@@ -1,14 +1,97 @@
-/** `hostcheck trace`: being built (see its issue); registered here so the CLI stays one program. */
+/** `hostcheck trace`: read a traceroute (or run one) and name loops, unreachable endings and silence. */
 import { Command } from 'commander';
-import { UsageError } from '../collect/errors.js';
+import { parse as parseTraceroute } from '../../parsers/traceroute.js';
+import { CommandFailedError, UsageError } from '../collect/errors.js';
+import { loadSnapshot } from '../collect/index.js';
+import { parseAddress } from '../net/address.js';
+import { loadTopology, TopologyFileError, type Topology } from '../model/topology.js';
+import type { HostSnapshot } from '../model/snapshot.js';
+import { analyzeTrace } from '../trace/analyze.js';
+import { addressNamer } from '../trace/names.js';
+import { pathFromTraceroute, type TracePath } from '../trace/path.js';
+import { renderTraceText } from '../trace/render.js';
+import { runTrace } from '../trace/runner.js';
+import { printJson, readInput } from './io.js';
+
+interface TraceFlags {
+  analyze?: string | boolean;
+  source?: string;
+  topology?: string;
+  bundle: string[];
+  maxHops: string;
+  json?: boolean;
+}
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+async function topologyOf(file: string | undefined): Promise<Topology | undefined> {
+  if (!file) return undefined;
+  try {
+    return await loadTopology(file);
+  } catch (err) {
+    if (err instanceof TopologyFileError) throw new UsageError(err.message, { cause: err });
+    throw err;
+  }
+}
+
+function checkFlags(dst: string | undefined, flags: TraceFlags): number {
+  if (dst !== undefined && flags.analyze !== undefined) throw new UsageError('give either DST (run a trace) or --analyze FILE (read one), not both');
+  if (dst === undefined && flags.analyze === undefined) throw new UsageError('nothing to trace: give DST, or --analyze FILE|- with traceroute output');
+  if (dst !== undefined && (dst.startsWith('-') || !/^[A-Za-z0-9.:_-]+$/.test(dst))) throw new UsageError(`DST "${dst}" is not an address or host name`);
+  if (flags.source !== undefined && parseAddress(flags.source) === null) throw new UsageError(`--source ${flags.source}: not an IPv4 or IPv6 address`);
+  const maxHops = Number(flags.maxHops);
+  if (!Number.isInteger(maxHops) || maxHops < 1 || maxHops > 255) throw new UsageError(`--max-hops ${flags.maxHops}: expected 1..255`);
+  return maxHops;
+}
+
+async function pathToAnalyze(dst: string | undefined, flags: TraceFlags, maxHops: number): Promise<{ path: TracePath; notes: string[]; output?: string; tool: string }> {
+  if (dst === undefined) {
+    const text = await readInput(typeof flags.analyze === 'string' ? flags.analyze : '-');
+    const result = parseTraceroute(text);
+    for (const w of result.warnings) process.stderr.write(`warning: line ${w.lineNumber}: ${w.reason}: ${w.text}\n`);
+    if (result.records.length === 0) throw new UsageError('no traceroute hops in the input (see "hostcheck parse traceroute" for what could be read)');
+    return { path: pathFromTraceroute(result, { ...(flags.source && { source: flags.source }) }), notes: [], tool: 'traceroute' };
+  }
+  try {
+    const r = await runTrace(dst, { ...(flags.source && { source: flags.source }), maxHops });
+    return { path: r.path, notes: r.notes, output: r.output, tool: r.tool };
+  } catch (err) {
+    if (err instanceof CommandFailedError) throw new UsageError(`cannot trace ${dst}: ${err.message}`, { cause: err });
+    throw err;
+  }
+}
 
 export function traceCommand(): Command {
   return new Command('trace')
-    .description('(in development)')
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .addHelpText('after', '\nExample:\n  hostcheck trace --help')
-    .action(() => {
-      throw new UsageError('"hostcheck trace" is not available in this build yet');
+    .description('Read a traceroute (or run one) and name forwarding loops, unreachable endings and where the path goes silent')
+    .argument('[dst]', 'run traceroute -n -q 1 -w 1 -m 30 DST here (ping with rising TTL without traceroute)')
+    .option('--analyze [file]', 'read traceroute output from FILE or - (stdin) instead of running it')
+    .option('--source <ip>', 'the trace\'s source address (traceroute -s / ping -I; names the host in findings)')
+    .option('--topology <file>', 'cloud topology (YAML/JSON, docs/topology.md) that names gateways and routers')
+    .option('--bundle <dir>', 'a host bundle whose addresses name hops (repeatable)', collect, [])
+    .option('--max-hops <n>', 'hop limit when running the trace', '30')
+    .option('--json', 'print the path, findings and notes as JSON')
+    .addHelpText('after', `
+Examples:
+  traceroute -n 10.200.1.15 | hostcheck trace --analyze - --source 10.64.3.22 --topology cloud.yaml
+  hostcheck trace --analyze trace.txt --json
+  hostcheck trace 10.200.1.15 --topology cloud.yaml --bundle ./ecs3-bundle
+
+Exit codes: 0 no error finding, 1 error findings (a loop, an unreachable ending), 2 usage.`)
+    .action(async (dst: string | undefined, flags: TraceFlags) => {
+      const maxHops = checkFlags(dst, flags);
+      const topology = await topologyOf(flags.topology);
+      const snapshots: HostSnapshot[] = [];
+      for (const b of flags.bundle) snapshots.push(await loadSnapshot({ bundle: b }));
+      const names = addressNamer({ ...(topology && { topology }), snapshots });
+      const { path, notes, output, tool } = await pathToAnalyze(dst, flags, maxHops);
+      const analysis = analyzeTrace(path, { names, ...(topology && { topology }) });
+      if (flags.json) {
+        const hops = path.hops.map((h) => ({ hop: h.hop, responders: h.responders.map((r) => ({ address: r, ...(names(r) && { is: names(r) }) })), endings: h.endings.map((e) => e.annotation) }));
+        printJson({ tool, destination: path.destination, source: path.source, reached: path.reached, hops, loop: analysis.loop && { ...analysis.loop, hops: undefined }, findings: analysis.findings, notes: [...notes, ...analysis.notes], exitCode: analysis.exitCode, ...(output !== undefined && { output }) });
+      } else {
+        process.stdout.write(renderTraceText(analysis, names, notes));
+      }
+      process.exitCode = analysis.exitCode;
     });
 }

@@ -2,15 +2,27 @@
 import { Command, CommanderError } from 'commander';
 import { hostcheckVersion } from '../collect/collect.js';
 import { UsageError } from '../collect/errors.js';
-import { addRunOptions, runCommand, runOneShot } from './commands-run.js';
-import { agentCommand } from './commands-agent.js';
-import { explainCommand, routeCommand } from './commands-engine.js';
-import { pathCommand } from './commands-path.js';
-import { serveCommand } from './commands-serve.js';
-import { traceCommand } from './commands-trace.js';
-import { captureCommand, parseCommand, snapshotCommand } from './commands-source.js';
+import { addRunOptions, runOneShot } from './commands-run.js';
 
-export function buildProgram(): Command {
+/**
+ * Subcommands in help order, each loaded only when it runs (or for the program's help): some
+ * faces import heavy modules (ws, better-sqlite3), and the one-shot needs none of them.
+ */
+const SUBCOMMANDS: Record<string, () => Promise<Command>> = {
+  run: async () => (await import('./commands-run.js')).runCommand(),
+  capture: async () => (await import('./commands-source.js')).captureCommand(),
+  parse: async () => (await import('./commands-source.js')).parseCommand(),
+  snapshot: async () => (await import('./commands-source.js')).snapshotCommand(),
+  route: async () => (await import('./commands-engine.js')).routeCommand(),
+  explain: async () => (await import('./commands-engine.js')).explainCommand(),
+  trace: async () => (await import('./commands-trace.js')).traceCommand(),
+  path: async () => (await import('./commands-path.js')).pathCommand(),
+  agent: async () => (await import('./commands-agent.js')).agentCommand(),
+  serve: async () => (await import('./commands-serve.js')).serveCommand(),
+};
+
+/** The program with its own options and action, and no subcommands yet. */
+function programBase(): Command {
   const program = addRunOptions(new Command('hostcheck'))
     .description('Finds the host-side cause when two cloud instances cannot talk: bridges, policy rules, iptables, rp_filter, IPsec selectors')
     .version(hostcheckVersion(), '-V, --version')
@@ -21,25 +33,42 @@ export function buildProgram(): Command {
   });
   // Options after a subcommand belong to it (run, route get and snapshot share --bundle, --json).
   program.enablePositionalOptions();
-  program.addCommand(runCommand());
-  program.addCommand(captureCommand());
-  program.addCommand(parseCommand());
-  program.addCommand(snapshotCommand());
-  program.addCommand(routeCommand());
-  program.addCommand(explainCommand());
-  program.addCommand(traceCommand());
-  program.addCommand(pathCommand());
-  program.addCommand(agentCommand());
-  program.addCommand(serveCommand());
+  return program;
+}
+
+/**
+ * Which subcommands argv needs: none for the one-shot (no operand), the one it names, or all of
+ * them (help, or an operand that names no subcommand, so commander's error is the usual one).
+ */
+export function subcommandsFor(program: Command, args: string[]): string[] {
+  const takesValue = new Set(program.options.filter((o) => o.required || o.optional).flatMap((o) => [o.long, o.short]).filter((f): f is string => !!f));
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--') break;
+    if (a === '-h' || a === '--help') return Object.keys(SUBCOMMANDS);
+    if (a.startsWith('-')) {
+      if (takesValue.has(a)) i++;
+      continue;
+    }
+    return a in SUBCOMMANDS ? [a] : Object.keys(SUBCOMMANDS);
+  }
+  return [];
+}
+
+/** The whole program, every subcommand loaded (help, tests). */
+export async function buildProgram(names: string[] = Object.keys(SUBCOMMANDS)): Promise<Command> {
+  const program = programBase();
+  const commands = await Promise.all(names.map((n) => SUBCOMMANDS[n]()));
+  for (const c of commands) program.addCommand(c);
   return program;
 }
 
 /** Run the CLI; returns the exit code (2 for usage errors). */
 export async function runCli(argv: string[]): Promise<number> {
-  const program = buildProgram();
-  program.exitOverride();
-  for (const c of program.commands) c.exitOverride();
   try {
+    const program = await buildProgram(subcommandsFor(programBase(), argv.slice(2)));
+    program.exitOverride();
+    for (const c of program.commands) c.exitOverride();
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {

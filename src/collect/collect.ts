@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import type { Bundle, BundleMeta, SourceMeta } from './bundle.js';
-import { BUNDLE_FORMAT_VERSION } from './bundle.js';
+import { BUNDLE_FORMAT_VERSION, readBundle } from './bundle.js';
 import { collectCloudIdentity } from './cloud.js';
 import { collectDockerNetworks } from './docker.js';
 import { collectIdentity } from './identity.js';
@@ -27,6 +27,12 @@ export interface CollectOptions {
   only?: string[];
   argv?: string[];
   name?: string;
+  /**
+   * 'capture' (the default) collects everything a bundle keeps; 'analyze' (the one-shot) leaves
+   * out what the snapshot never reads: the JSON forms (sources without a format) and the
+   * tool-version probes — on a big host a second million-route dump competing for the CPUs.
+   */
+  purpose?: 'capture' | 'analyze';
 }
 
 const require = createRequire(import.meta.url);
@@ -43,7 +49,7 @@ async function collectOne(spec: SourceSpec, opts: CollectOptions): Promise<{ met
   const timeoutMs = opts.timeoutMs ?? 20_000;
   const base = { name: spec.name, file: spec.file, kind: spec.kind, required: spec.required };
   if (spec.kind === 'command') {
-    const r = await runCommand(spec.argv!, { timeoutMs, permissionHint: spec.permissionHint, absentMeaning: spec.absentMeaning });
+    const r = await runCommand(spec.argv!, { timeoutMs, permissionHint: spec.permissionHint, absentMeaning: spec.absentMeaning, stdoutToFile: true });
     return {
       meta: { ...base, argv: spec.argv, status: r.status, exitCode: r.exitCode, stderr: r.stderr || undefined, message: r.message, durationMs: r.durationMs },
       text: r.status === 'collected' ? r.stdout : undefined,
@@ -93,11 +99,12 @@ async function toolVersions(timeoutMs: number): Promise<Record<string, string>> 
 export async function collectBundle(opts: CollectOptions = {}): Promise<Bundle> {
   const startedAt = new Date();
   const started = performance.now();
-  const specs = opts.only ? SOURCES.filter((s) => opts.only!.includes(s.name)) : SOURCES;
+  const analyze = opts.purpose === 'analyze';
+  const specs = SOURCES.filter((s) => (!opts.only || opts.only.includes(s.name)) && (!analyze || s.format !== undefined));
   const [results, identity, versions, cloud] = await Promise.all([
     Promise.all(specs.map((s) => collectOne(s, opts))),
     collectIdentity(),
-    toolVersions(opts.timeoutMs ?? 5000),
+    analyze ? Promise.resolve({}) : toolVersions(opts.timeoutMs ?? 5000),
     opts.noCloud ? Promise.resolve(undefined) : collectCloudIdentity({ dmiRoot: opts.dmiRoot, base: opts.metadataBase }),
   ]);
   const files = new Map<string, string>();
@@ -118,4 +125,11 @@ export async function collectBundle(opts: CollectOptions = {}): Promise<Bundle> 
     sources: results.map((r) => r.meta),
   };
   return { meta, files };
+}
+
+/** The bundle of `--bundle DIR`, or of the live host. */
+export async function loadBundle(opts: CollectOptions & { bundle?: string }): Promise<Bundle> {
+  const bundle = opts.bundle ? await readBundle(opts.bundle) : await collectBundle(opts);
+  if (opts.bundle && opts.name) bundle.meta.name = opts.name;
+  return bundle;
 }

@@ -1,6 +1,12 @@
-/** Host identity through systeminformation (hostname, OS, kernel) and /etc/machine-id. */
-import { readFile } from 'node:fs/promises';
-import { hostname as osHostname } from 'node:os';
+/**
+ * Host identity: hostname and kernel from node:os, the OS from the release files (read the way
+ * systeminformation's osInfo reads them, so the names match), and /etc/machine-id.
+ * systeminformation itself is loaded only when there is no /etc/machine-id (its uuid() finds
+ * other ids): its import and osInfo (a synchronous `hostname -f`, a UEFI probe) cost the
+ * one-shot 35–55 ms for a hostname it takes from os.hostname() anyway.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import { hostname as osHostname, release as osRelease } from 'node:os';
 
 export interface LocalIdentity {
   hostname: string;
@@ -9,22 +15,53 @@ export interface LocalIdentity {
   kernel?: string;
 }
 
-export async function collectIdentity(): Promise<LocalIdentity> {
-  let machineId: string | undefined;
+async function readOr(path: string): Promise<string> {
   try {
-    machineId = (await readFile('/etc/machine-id', 'utf8')).trim() || undefined;
+    return await readFile(path, 'utf8');
   } catch {
-    machineId = undefined;
+    return '';
   }
+}
+
+/** What `cat /etc/*-release; cat /usr/lib/os-release; cat /etc/openwrt_release` prints. */
+async function releaseText(): Promise<string> {
+  let names: string[] = [];
+  try {
+    names = (await readdir('/etc')).filter((n) => n.endsWith('-release') && !n.startsWith('.')).sort();
+  } catch {
+    names = [];
+  }
+  const paths = [...names.map((n) => `/etc/${n}`), '/usr/lib/os-release', '/etc/openwrt_release'];
+  return (await Promise.all(paths.map(readOr))).join('');
+}
+
+/** "Debian GNU/Linux 12" from release files: systeminformation's distro and release rules. */
+export function osName(text: string): string | undefined {
+  const release: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    if (line.indexOf('=') !== -1) release[line.split('=')[0].trim().toUpperCase()] = line.split('=')[1].trim();
+  }
+  const distro = (release.DISTRIB_ID || release.NAME || 'unknown').replace(/"/g, '');
+  let version = (release.VERSION || '').replace(/"/g, '');
+  const prettyName = (release.PRETTY_NAME || '').replace(/"/g, '');
+  if (prettyName.indexOf(distro + ' ') === 0) version = prettyName.replace(distro + ' ', '').trim();
+  if (version.indexOf('(') >= 0) version = version.split('(')[0].trim();
+  const rel = (version || release.DISTRIB_RELEASE || release.VERSION_ID || 'unknown').replace(/"/g, '');
+  return [distro, rel].filter(Boolean).join(' ') || undefined;
+}
+
+async function machineIdOf(): Promise<string | undefined> {
+  const id = (await readOr('/etc/machine-id')).trim();
+  if (id) return id;
   try {
     const si = await import('systeminformation');
-    const info = await si.osInfo();
-    if (!machineId) {
-      const uuid = await si.uuid();
-      machineId = uuid.os || undefined;
-    }
-    return { hostname: info.hostname || osHostname(), machineId, os: [info.distro, info.release].filter(Boolean).join(' ') || undefined, kernel: info.kernel || undefined };
+    return (await si.uuid()).os || undefined;
   } catch {
-    return { hostname: osHostname(), machineId };
+    return undefined;
   }
+}
+
+export async function collectIdentity(): Promise<LocalIdentity> {
+  const [machineId, text] = await Promise.all([machineIdOf(), releaseText()]);
+  return { hostname: osHostname(), machineId, os: osName(text), kernel: osRelease() || undefined };
 }

@@ -137,6 +137,7 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
     nft: records('nft'),
     ipsets: records('ipset'),
     xfrmPolicies: records('ip-xfrm-policy'),
+    ipsecConnections: [...records('swanctl-conf'), ...records('ipsec-conf')],
     sysctls: records('sysctl'),
     docker: { daemon: records('docker-daemon')[0], networks: dockerNetworks },
     sources,

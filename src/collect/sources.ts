@@ -49,6 +49,8 @@ export const SOURCES: SourceSpec[] = [
   { name: 'sysctl', file: 'sysctl.txt', kind: 'sysctl', format: 'sysctl', required: true },
   { name: 'docker-daemon', file: 'docker-daemon.json', kind: 'file', path: '/etc/docker/daemon.json', format: 'docker-daemon', required: false, absentMeaning: 'absent (Docker defaults apply if Docker is installed)' },
   { name: 'docker-networks', file: 'docker-networks.json', kind: 'docker-api', path: '/var/run/docker.sock', format: 'docker-network', required: false, absentMeaning: 'Docker not installed or not running' },
+  { name: 'swanctl-conf', file: 'swanctl.conf', kind: 'file', path: '/etc/swanctl/swanctl.conf', format: 'swanctl-conf', required: false, absentMeaning: 'absent (no strongSwan swanctl configuration)' },
+  { name: 'ipsec-conf', file: 'ipsec.conf', kind: 'file', path: '/etc/ipsec.conf', format: 'ipsec-conf', required: false, absentMeaning: 'absent (no strongSwan/libreswan ipsec.conf)' },
 ];
 
 export function sourceByName(name: string): SourceSpec | undefined {

@@ -88,6 +88,8 @@ export interface HostSnapshot {
   nft: unknown[];
   ipsets: unknown[];
   xfrmPolicies: unknown[];
+  /** IPsec connections configured in swanctl.conf and ipsec.conf (parsers/swanctl-conf.ts records). */
+  ipsecConnections?: unknown[];
   sysctls: unknown[];
   docker: { daemon?: unknown; networks: unknown[] };
   /** Per source: collected / unavailable / failed. */

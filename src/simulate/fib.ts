@@ -56,8 +56,8 @@ export interface TableSearch {
   /** Only routes through this device are usable. */
   oif?: string;
   /**
-   * IPv6 with a source and an oif (no RT6_LOOKUP_F_IFACE): among the chosen prefix's routes of
-   * the winning metric, one through this device is preferred, but others still do.
+   * IPv6 without RT6_LOOKUP_F_IFACE (an oif with a source, or an arriving packet's iif): routes
+   * through this device score higher among those the prefix offers, but others still do.
    */
   preferOif?: string;
   /** True when routes through `dev` marked linkdown must be skipped (ignore_routes_with_linkdown). */
@@ -93,6 +93,82 @@ export function usableNexthops(route: RouteRecord, search: TableSearch): UsableN
   return out;
 }
 
+/** What parsePrefix(s, 4) reads, as value * 64 + len, without allocating; -1 where it gives null or IPv6. */
+function prefixKey4(s: string): number {
+  if (s === 'default' || s === 'all' || s === 'any') return 0;
+  const n = s.length;
+  let value = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  let i = 0;
+  for (; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 47) break;
+    if (c === 46) {
+      if (digits === 0 || ++dots > 3) return -1;
+      value = value * 256 + octet;
+      octet = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      octet = octet * 10 + (c - 48);
+      if (++digits > 3 || octet > 255) return -1;
+    } else return -1;
+  }
+  if (dots !== 3 || digits === 0) return -1;
+  value = value * 256 + octet;
+  let len = 32;
+  if (i < n) {
+    if (n - i - 1 < 1 || n - i - 1 > 3) return -1;
+    len = 0;
+    for (let k = i + 1; k < n; k++) {
+      const c = s.charCodeAt(k);
+      if (c < 48 || c > 57) return -1;
+      len = len * 10 + (c - 48);
+    }
+    if (len > 32) return -1;
+  }
+  // Host bits set: parsePrefix refuses the prefix.
+  if (len < 32 && value % 2 ** (32 - len) !== 0) return -1;
+  return value * 64 + len;
+}
+
+/**
+ * IPv4 prefix entries of a table's routes, numbered in order of first appearance. The kernel
+ * lists a table in ascending prefix order, so a repeated prefix is one of the same start
+ * address just before; a Map of every prefix is built only when the input is out of that order.
+ */
+function prefixEntries4(routes: RouteRecord[], kept: RouteRecord[], entryOf: number[], starts: number[], lens: number[], unreadable: RouteRecord[]): void {
+  let keys: Map<number, number> | null = null;
+  let lastStart = -1;
+  let runFirst = 0;
+  for (const r of routes) {
+    const key = prefixKey4(r.dst);
+    if (key < 0) { unreadable.push(r); continue; }
+    const len = key % 64;
+    const start = (key - len) / 64;
+    let e = -1;
+    if (keys === null) {
+      if (start === lastStart) {
+        for (let k = runFirst; k < lens.length; k++) if (lens[k] === len) { e = k; break; }
+      } else if (start < lastStart) {
+        keys = new Map();
+        for (let k = 0; k < lens.length; k++) keys.set(starts[k] * 64 + lens[k], k);
+      }
+    }
+    if (keys !== null) e = keys.get(key) ?? -1;
+    if (e < 0) {
+      e = lens.length;
+      if (keys !== null) keys.set(key, e);
+      else if (start !== lastStart) { runFirst = e; lastStart = start; }
+      starts.push(start);
+      lens.push(len);
+    }
+    kept.push(r);
+    entryOf.push(e);
+  }
+}
+
 /** Routes of one table and family, indexed for longest-prefix search. */
 export class RouteTable {
   readonly family: 4 | 6;
@@ -111,23 +187,26 @@ export class RouteTable {
     this.unreadable = [];
     const kept: RouteRecord[] = [];
     const entryOf: number[] = [];
-    const keys = new Map<number | string, number>();
     const starts4: number[] = [];
     const starts6: bigint[] = [];
     const lens: number[] = [];
-    for (const r of routes) {
-      const p = parsePrefix(r.dst, family);
-      if (!p || p.family !== family) { this.unreadable.push(r); continue; }
-      const key = p.family === 4 ? p.value * 64 + p.len : `${p.value}/${p.len}`;
-      let e = keys.get(key);
-      if (e === undefined) {
-        e = lens.length;
-        keys.set(key, e);
-        if (p.family === 4) starts4.push(p.value); else starts6.push(p.value);
-        lens.push(p.len);
+    if (family === 4) prefixEntries4(routes, kept, entryOf, starts4, lens, this.unreadable);
+    else {
+      const keys = new Map<string, number>();
+      for (const r of routes) {
+        const p = parsePrefix(r.dst, family);
+        if (!p || p.family !== 6) { this.unreadable.push(r); continue; }
+        const key = `${p.value}/${p.len}`;
+        let e = keys.get(key);
+        if (e === undefined) {
+          e = lens.length;
+          keys.set(key, e);
+          starts6.push(p.value);
+          lens.push(p.len);
+        }
+        kept.push(r);
+        entryOf.push(e);
       }
-      kept.push(r);
-      entryOf.push(e);
     }
     this.routes = kept;
     this.lpm4 = family === 4 ? Lpm4.build(starts4, lens) : null;
@@ -194,43 +273,66 @@ export class RouteTable {
   /** Search from prefix entry `first` (the longest match) towards shorter prefixes. */
   search(first: number, flow: TableSearch): TableHit | null {
     for (let e = first; e >= 0; e = this.parent(e)) {
-      for (let k = this.groupStart[e]; k < this.groupStart[e + 1]; k++) {
-        const i = this.routeOrder[k];
-        const tos = this.routeTos[i];
-        if (tos !== 0 && tos !== flow.tos) continue;
-        const route = this.routes[i];
-        if (isRejectType(route.type)) {
-          // IPv4 error routes decide before their nexthops are looked at (fib_props[type].error);
-          // IPv6 ones are routes through lo like any other, so a strict oif passes them over.
-          if (this.family === 6 && flow.oif !== undefined && (route.dev ?? 'lo') !== flow.oif) continue;
-          return { route, prefixLen: this.prefixLength(e), nexthops: [] };
-        }
-        if (route.flags.includes('dead')) continue;
-        const nexthops = usableNexthops(route, flow);
-        if (nexthops.length === 0) continue;
-        if (flow.preferOif !== undefined && !nexthops.some((n) => n.dev === flow.preferOif)) {
-          const better = this.preferred(e, k, flow);
-          if (better) return better;
-        }
-        return { route, prefixLen: this.prefixLength(e), nexthops };
-      }
+      const hit = this.family === 4 ? this.searchAt4(e, flow) : this.searchAt6(e, flow);
+      if (hit) return hit;
     }
     return null;
   }
 
-  /** A later route at entry `e` with the same metric as position `k` that goes through preferOif. */
-  private preferred(e: number, k: number, flow: TableSearch): TableHit | null {
-    const metricOf = (r: RouteRecord): number => r.metric ?? (this.family === 6 ? 1024 : 0);
-    const metric = metricOf(this.routes[this.routeOrder[k]]);
-    for (let j = k + 1; j < this.groupStart[e + 1]; j++) {
-      const route = this.routes[this.routeOrder[j]];
-      if (metricOf(route) !== metric) break;
-      if (isRejectType(route.type) || route.flags.includes('dead')) continue;
-      const tos = this.routeTos[this.routeOrder[j]];
+  /** fib_table_lookup at one prefix: the first route (in order) that matches the TOS and can carry the packet. */
+  private searchAt4(e: number, flow: TableSearch): TableHit | null {
+    for (let k = this.groupStart[e]; k < this.groupStart[e + 1]; k++) {
+      const i = this.routeOrder[k];
+      const tos = this.routeTos[i];
       if (tos !== 0 && tos !== flow.tos) continue;
+      const route = this.routes[i];
+      // Error routes decide before their nexthops are looked at (fib_props[type].error).
+      if (isRejectType(route.type)) return { route, prefixLen: this.prefixLength(e), nexthops: [] };
+      if (route.flags.includes('dead')) continue;
       const nexthops = usableNexthops(route, flow);
-      if (nexthops.some((n) => n.dev === flow.preferOif)) return { route, prefixLen: this.prefixLength(e), nexthops };
+      if (nexthops.length > 0) return { route, prefixLen: this.prefixLength(e), nexthops };
     }
     return null;
+  }
+
+  /**
+   * find_rr_leaf at one prefix: among the routes of the lowest metric, the first with the best
+   * score (2 through `preferOif` or without one, else 0); when none of them can carry the
+   * packet, the same among all the later routes whatever their metric. Error routes are routes
+   * through lo here, so a strict oif passes them over and a preferred one ranks them low.
+   */
+  private searchAt6(e: number, flow: TableSearch): TableHit | null {
+    const end = this.groupStart[e + 1];
+    let k = this.groupStart[e];
+    if (k === end) return null;
+    const metricOf = (r: RouteRecord): number => r.metric ?? 1024;
+    const firstMetric = metricOf(this.routes[this.routeOrder[k]]);
+    let best: TableHit | null = null;
+    let bestScore = -1;
+    for (let pass = 0; pass < 2 && !best; pass++) {
+      for (; k < end; k++) {
+        const route = this.routes[this.routeOrder[k]];
+        if (pass === 0 && metricOf(route) !== firstMetric) break;
+        let nexthops: UsableNexthop[];
+        let devs: (string | undefined)[];
+        if (isRejectType(route.type)) {
+          const dev = route.dev ?? 'lo';
+          if (flow.oif !== undefined && dev !== flow.oif) continue;
+          nexthops = [];
+          devs = [dev];
+        } else {
+          if (route.flags.includes('dead')) continue;
+          nexthops = usableNexthops(route, flow);
+          if (nexthops.length === 0) continue;
+          devs = nexthops.map((n) => n.dev);
+        }
+        const score = flow.preferOif === undefined || devs.includes(flow.preferOif) ? 2 : 0;
+        if (score > bestScore) {
+          best = { route, prefixLen: this.prefixLength(e), nexthops };
+          bestScore = score;
+        }
+      }
+    }
+    return best;
   }
 }

@@ -197,15 +197,27 @@ export function lookup(fib: Fib, q: RouteQuery, opts: { trace?: boolean } = {}):
     return finish({ type: 'broadcast', family, dev: 'lo', src: src ? text(src) : undefined });
   }
   if (family === 4 && output) {
+    // The steps of ip_route_output_key_hash_rcu before the tables.
     const d = dst.value as number;
-    // Destination 0.0.0.0 is this host (ip_route_output_key_hash_rcu).
-    if (d === 0) return finish({ type: 'local', family, dev: 'lo', src: src ? text(src) : '127.0.0.1' });
+    const multi = d === 0xffffffff || (d >>> 28) === 0xe;
+    if (src && fib.ctx.devices) {
+      // A source must be an address of this host (-ENETUNREACH); multicast and the limited
+      // broadcast without an oif leave through that address's device.
+      const srcDev = localDevice4(fib, src);
+      if (srcDev === undefined) return finish({ type: 'none', family });
+      if (q.oif === undefined && multi) return finish({ type: d === 0xffffffff ? 'broadcast' : 'multicast', family, dev: srcDev, src: text(src) });
+    }
     // Limited broadcast and 224.0.0.0/24 with an oif skip the tables.
     if (q.oif !== undefined && (d === 0xffffffff || (d >>> 8) === 0xe00000)) {
       return finish({
         type: d === 0xffffffff ? 'broadcast' : 'multicast', family, dev: q.oif,
         src: src ? text(src) : fib.sources.choose(4, q.oif, undefined, dst),
       });
+    }
+    // Destination 0.0.0.0 is this host: the source (else the oif's address, else 127.0.0.1) through lo.
+    if (d === 0) {
+      const own = src ? text(src) : (q.oif !== undefined ? fib.sources.choose(4, q.oif, undefined, dst) : undefined) ?? '127.0.0.1';
+      return finish({ type: 'local', family, dev: 'lo', src: own });
     }
   }
 
@@ -226,12 +238,16 @@ export function lookup(fib: Fib, q: RouteQuery, opts: { trace?: boolean } = {}):
   };
   const devices = fib.ctx.devices;
   // IPv6 filters on oif only without a source or for link-local/multicast/loopback destinations
-  // (RT6_LOOKUP_F_IFACE in ip6_route_output_flags); otherwise the oif is a preference.
-  const v6Loose = family === 6 && src !== undefined && !needsStrictOif(dst.value as bigint);
+  // (RT6_LOOKUP_F_IFACE in ip6_route_output_flags); otherwise the oif is a preference. An
+  // arriving packet is looked up with its iif as the oif (ip6_pol_route_input), strict only for
+  // those destinations (ip6_route_input_lookup).
+  const strict6 = family === 6 && needsStrictOif(dst.value as bigint);
+  const v6Oif = output ? q.oif : q.iif;
+  const v6Loose = family === 6 && !strict6 && (!output || src !== undefined);
   const search: TableSearch = {
     tos: flow.tos,
-    oif: v6Loose ? undefined : q.oif,
-    preferOif: v6Loose ? q.oif : undefined,
+    oif: family === 4 ? q.oif : v6Loose ? undefined : v6Oif,
+    preferOif: v6Loose ? v6Oif : undefined,
     ignoresLinkdown: (dev) => (dev !== undefined && devices?.[dev]?.ignoreRoutesWithLinkdown?.[family]) === true,
   };
   const words = family === 6 ? toWords6(dst.value as bigint, new Uint32Array(4)) : undefined;
@@ -250,8 +266,9 @@ export function lookup(fib: Fib, q: RouteQuery, opts: { trace?: boolean } = {}):
     if (hit.nexthops.length > 0) {
       const first = hit.nexthops[0];
       result.nexthops = hit.nexthops;
-      // Local delivery goes through lo; so does an arriving broadcast (ip_route_input_slow).
-      result.dev = type === 'local' || (type === 'broadcast' && !output) ? 'lo' : first.dev;
+      // Local delivery goes through lo; so does an arriving broadcast (ip_route_input_slow) and
+      // an IPv6 anycast address of this host (ip6_rt_get_dev_rcu).
+      result.dev = type === 'local' || (type === 'broadcast' && !output) || (type === 'anycast' && family === 6) ? 'lo' : first.dev;
       if (first.via !== undefined && type !== 'local') result.via = first.via;
       result.src = src ? text(src)
         : route.src ?? (type === 'local' ? text(dst) : fib.sources.choose(family, first.dev, first.via, dst));
@@ -263,8 +280,9 @@ export function lookup(fib: Fib, q: RouteQuery, opts: { trace?: boolean } = {}):
     const failed = result.nexthops === undefined;
     if (failed && q.oif !== undefined) {
       // "Apparently, routing tables are wrong. Assume, that the destination is on link."
+      // (__mkroute_output still makes a multicast destination's route multicast.)
       return finish({
-        type: 'unicast', family, dev: q.oif, assumedOnLink: true,
+        type: (d >>> 28) === 0xe ? 'multicast' : 'unicast', family, dev: q.oif, assumedOnLink: true,
         src: src ? text(src) : fib.sources.choose(4, q.oif, undefined, dst),
       });
     }
@@ -274,6 +292,19 @@ export function lookup(fib: Fib, q: RouteQuery, opts: { trace?: boolean } = {}):
     }
   }
   return finish(result);
+}
+
+/**
+ * __ip_dev_find: the device holding an IPv4 address of this host (an interface address, else a
+ * `local` route of the local table), or undefined.
+ */
+function localDevice4(fib: Fib, a: Address): string | undefined {
+  const own = fib.sources.deviceOf(a);
+  if (own !== undefined) return own;
+  const local = fib.v4.tables.get('255');
+  if (!local) return undefined;
+  const hit = local.search(local.longest4(a.value as number), { tos: 0, ignoresLinkdown: () => false });
+  return hit?.route.type === 'local' ? hit.nexthops[0]?.dev ?? hit.route.dev : undefined;
 }
 
 /** rt6_need_strict: multicast, link-local and loopback destinations are bound to their interface. */

@@ -36,6 +36,16 @@ export class SourceSelector {
     }
   }
 
+  /** The first device (in interface order) that holds address `a`, or undefined. */
+  deviceOf(a: Address): string | undefined {
+    for (const name of this.devs) {
+      for (const c of this.byDev.get(name) ?? []) {
+        if (c.prefix.family === a.family && c.prefix.value === a.value) return name;
+      }
+    }
+    return undefined;
+  }
+
   /**
    * IPv4: on `dev`, the first primary address whose subnet holds the gateway (or the
    * destination), else its first primary address, else the first primary address of another

@@ -6,6 +6,8 @@ import { parsers } from '../../parsers/index.js';
 import { repoRoot } from '../helpers/samples.js';
 
 const NOT_FORMATS = new Set(['index.ts', 'types.ts']);
+/** fixtures/ folders that are not parser formats. */
+const NOT_FORMAT_FIXTURES = new Set(['scenarios', 'checks', 'fleet-checks', 'topology', 'alibaba']);
 
 describe('parser registry', () => {
   const keys = Object.keys(parsers).sort();
@@ -16,8 +18,8 @@ describe('parser registry', () => {
   it('each parser names itself by its key', () => {
     for (const k of keys) expect(parsers[k].name).toBe(k);
   });
-  it('keys = fixture folders (other than scenarios)', () => {
-    const dirs = readdirSync(join(repoRoot, 'fixtures'), { withFileTypes: true }).filter((d) => d.isDirectory() && d.name !== 'scenarios' && d.name !== 'checks').map((d) => d.name).sort();
+  it('keys = fixture folders (other than scenarios, checks, topologies)', () => {
+    const dirs = readdirSync(join(repoRoot, 'fixtures'), { withFileTypes: true }).filter((d) => d.isDirectory() && !NOT_FORMAT_FIXTURES.has(d.name)).map((d) => d.name).sort();
     expect(dirs).toEqual(keys);
   });
   it('keys = sections of docs/parsers.md', () => {

@@ -210,7 +210,7 @@ describe('source address', () => {
       21.0.0.0/24 via 10.1.0.1 dev eth1 src 10.9.0.5
       22.0.0.0/24 dev eth1 scope link
     `);
-    expect(get(f, { dst: '8.8.8.8', src: '10.0.0.77' }).src).toBe('10.0.0.77');
+    expect(get(f, { dst: '8.8.8.8', src: '10.1.0.6' }).src).toBe('10.1.0.6');
     expect(get(f, '21.0.0.1').src).toBe('10.9.0.5');
     // The address whose subnet holds the gateway.
     expect(get(f, '20.0.0.1').src).toBe('10.9.0.5');
@@ -401,7 +401,7 @@ describe('IPv6', () => {
   it('finds local, anycast and multicast routes in the local table', () => {
     expect(get(f, '::1')).toMatchObject({ type: 'local', dev: 'lo', table: 'local', src: '::1' });
     expect(get(f, '2001:db8:0:1::5')).toMatchObject({ type: 'local', dev: 'lo' });
-    expect(get(f, '2001:db8:0:1::')).toMatchObject({ type: 'anycast', dev: 'eth0' });
+    expect(get(f, '2001:db8:0:1::')).toMatchObject({ type: 'anycast', dev: 'lo', src: '2001:db8:0:1::5' });
     expect(get(f, 'ff02::1')).toMatchObject({ type: 'multicast', dev: 'eth0', prefixLen: 8 });
   });
 
@@ -513,3 +513,58 @@ function bruteForce(recs: RouteRecord[], addr: number, oif: string | undefined, 
   }
   return null;
 }
+
+// Each case below is a disagreement test/kernel/route-diff.test.ts found with the kernel.
+describe('kernel differences found by the differential test', () => {
+  it('IPv6 anycast addresses of this host are delivered through lo', () => {
+    const f = buildFib(routes('anycast 2001:db8:0:1:: dev eth0 table local proto kernel metric 0 pref medium', 6), [], HOST);
+    expect(get(f, '2001:db8:0:1::')).toMatchObject({ type: 'anycast', dev: 'lo', table: 'local' });
+  });
+
+  it('IPv4 output: a source that is not an address of this host is Network is unreachable', () => {
+    const f = fibOf(MAIN_V4);
+    expect(get(f, { dst: '8.8.8.8', src: '10.0.0.77' }).type).toBe('none');
+    expect(get(f, { dst: '8.8.8.8', src: '10.0.0.5' })).toMatchObject({ type: 'unicast', dev: 'eth0', src: '10.0.0.5' });
+    // An address of a local route in the local table counts too (__ip_dev_find).
+    const lo = fibOf(MAIN_V4 + 'local 10.99.0.0/24 dev lo table local scope host\n');
+    expect(get(lo, { dst: '8.8.8.8', src: '10.99.0.7' })).toMatchObject({ type: 'unicast', src: '10.99.0.7' });
+    // Forwarded packets carry any source.
+    expect(get(f, { dst: '8.8.8.8', src: '10.0.0.77', iif: 'eth1' }).type).toBe('unicast');
+  });
+
+  it('IPv4 output: multicast and the limited broadcast from a source leave through its device', () => {
+    const f = fibOf('');
+    expect(get(f, { dst: '255.255.255.255', src: '10.1.0.6' })).toMatchObject({ type: 'broadcast', dev: 'eth1', src: '10.1.0.6' });
+    expect(get(f, { dst: '239.1.2.3', src: '192.168.1.5' })).toMatchObject({ type: 'multicast', dev: 'eth2' });
+    // With an oif the oif wins.
+    expect(get(f, { dst: '224.0.0.5', src: '192.168.1.5', oif: 'eth0' })).toMatchObject({ type: 'multicast', dev: 'eth0' });
+  });
+
+  it('IPv4 output: a multicast destination assumed on-link through the oif stays multicast', () => {
+    const f = fibOf('');
+    expect(get(f, { dst: '239.1.2.3', oif: 'eth1' })).toMatchObject({ type: 'multicast', dev: 'eth1', assumedOnLink: true, src: '10.1.0.5' });
+  });
+
+  it('IPv4 output: 0.0.0.0 with an oif takes its source from the oif', () => {
+    const f = fibOf('');
+    expect(get(f, { dst: '0.0.0.0', oif: 'eth1' })).toMatchObject({ type: 'local', dev: 'lo', src: '10.1.0.5' });
+    expect(get(f, { dst: '0.0.0.0', src: '10.0.0.5' })).toMatchObject({ type: 'local', dev: 'lo', src: '10.0.0.5' });
+  });
+
+  it('IPv6 input: routes through the input interface win among equal metrics, error routes included', () => {
+    const v6 = `
+      prohibit 2001:db8:21::/48 dev lo metric 2
+      2001:db8:21::/48 via 2001:db8:0:2::fe dev eth2 metric 2
+      2001:db8:22::/48 via 2001:db8:0:1::fe dev eth0 metric 2
+      2001:db8:22::/48 via 2001:db8:0:2::fe dev eth2 metric 2
+      2001:db8:22::/48 via 2001:db8:0:2::fd dev eth2 metric 3
+    `;
+    const f = buildFib(routes(v6, 6), [], HOST);
+    expect(get(f, '2001:db8:21::1').type).toBe('prohibit');
+    expect(get(f, { dst: '2001:db8:21::1', src: '2001:db8:5::9', iif: 'eth2' })).toMatchObject({ type: 'unicast', dev: 'eth2' });
+    expect(get(f, { dst: '2001:db8:21::1', src: '2001:db8:5::9', iif: 'eth0' }).type).toBe('prohibit');
+    expect(get(f, { dst: '2001:db8:22::1', src: '2001:db8:5::9', iif: 'eth2' })).toMatchObject({ via: '2001:db8:0:2::fe' });
+    // The same preference for a locally generated packet with a source and an oif.
+    expect(get(f, { dst: '2001:db8:21::1', src: '2001:db8:0:1::5', oif: 'eth2' })).toMatchObject({ type: 'unicast', dev: 'eth2' });
+  });
+});

@@ -1,0 +1,112 @@
+/**
+ * The distributables (docs/install.md):
+ *   tsx scripts/build-dist.ts          → dist/hostcheck.cjs: one CommonJS file, every JavaScript
+ *                                        dependency bundled by esbuild; runs with a plain `node` ≥ 20.
+ *   tsx scripts/build-dist.ts --sea    → also dist/hostcheck-linux-x64: Node's single executable
+ *                                        (the bundle as a SEA blob, injected with postject).
+ * better-sqlite3 is native and stays external: `hostcheck serve` needs it from node_modules.
+ */
+import { execFileSync } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build, type Plugin } from 'esbuild';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const dist = join(root, 'dist');
+export const BUNDLE = join(dist, 'hostcheck.cjs');
+export const SEA_BINARY = join(dist, `hostcheck-${process.platform}-${process.arch}`);
+/** Native modules that cannot be inlined; only the aggregator's store loads one. */
+const EXTERNAL = ['better-sqlite3'];
+/** The fuse postject flips so Node runs the injected blob (Node's SEA documentation). */
+const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+
+const ENTRY = `import { runCli } from './src/cli/main.ts';\nvoid runCli(process.argv).then((code) => { process.exitCode = code; });\n`;
+
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { name: string; version: string };
+
+/**
+ * src/collect/collect.ts reads its version with createRequire(import.meta.url)('../../package.json'):
+ * in one file run from anywhere there is no package.json, so the bundle's createRequire answers
+ * package.json from the build and hands every other id to Node's own.
+ */
+const embedPackageJson: Plugin = {
+  name: 'embed-package-json',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?module$/ }, (args) =>
+      args.importer.startsWith(join(root, 'src')) ? { path: 'module-with-package-json', namespace: 'hostcheck' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'hostcheck' }, () => ({
+      loader: 'js',
+      contents: [
+        `import * as real from 'node:module';`,
+        `const PACKAGE_JSON = ${JSON.stringify({ name: pkg.name, version: pkg.version })};`,
+        `export function createRequire(from) {`,
+        `  const inner = real.createRequire(from);`,
+        `  const req = (id) => (/(^|\\/)package\\.json$/.test(id) ? PACKAGE_JSON : inner(id));`,
+        `  return Object.assign(req, { resolve: inner.resolve, cache: inner.cache });`,
+        `}`,
+        `export default { ...real, createRequire };`,
+      ].join('\n'),
+    }));
+  },
+};
+
+/** Bundle the CLI into dist/hostcheck.cjs; returns its size in bytes. */
+export async function buildBundle(outfile = BUNDLE): Promise<number> {
+  mkdirSync(dirname(outfile), { recursive: true });
+  const result = await build({
+    // The same entry as bin/hostcheck, without top-level await (CommonJS has none).
+    stdin: { contents: ENTRY, resolveDir: root, sourcefile: 'dist-entry.ts', loader: 'ts' },
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    external: EXTERNAL,
+    plugins: [embedPackageJson],
+    // CommonJS has no import.meta: give every module the bundle's own URL instead.
+    define: { 'import.meta.url': '__hostcheck_bundle_url' },
+    banner: { js: `#!/usr/bin/env node\n"use strict";\nconst __hostcheck_bundle_url = require("node:url").pathToFileURL(__filename).href;` },
+    legalComments: 'none',
+    logLevel: 'warning',
+    metafile: false,
+  });
+  if (result.errors.length > 0) throw new Error(`esbuild: ${result.errors.map((e) => e.text).join('; ')}`);
+  chmodSync(outfile, 0o755);
+  return statSync(outfile).size;
+}
+
+/** Node's single executable: blob from the bundle, a copy of this node, the blob injected. */
+export function buildSea(bundle = BUNDLE, output = SEA_BINARY): void {
+  const work = join(dist, 'sea');
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  const blob = join(work, 'hostcheck.blob');
+  const config = join(work, 'sea-config.json');
+  writeFileSync(config, JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useCodeCache: false }, null, 2));
+  execFileSync(process.execPath, ['--experimental-sea-config', config], { stdio: 'inherit' });
+  rmSync(output, { force: true });
+  copyFileSync(process.execPath, output);
+  chmodSync(output, 0o755);
+  // postject is a devDependency; `npx --no-install` fails clearly when it is missing.
+  execFileSync('npx', [process.env.HOSTCHECK_NPX_YES ? '--yes' : '--no-install', 'postject', output, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE], { stdio: 'inherit', cwd: root });
+  rmSync(work, { recursive: true, force: true });
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const size = await buildBundle();
+  process.stderr.write(`dist: ${BUNDLE} (${(size / 1024).toFixed(0)} KiB, ${Math.round(performance.now() - started)} ms)\n`);
+  if (process.argv.includes('--sea')) {
+    buildSea();
+    process.stderr.write(`dist: ${SEA_BINARY} (${(statSync(SEA_BINARY).size / 1048576).toFixed(0)} MiB)\n`);
+  }
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`build-dist: ${(err as Error).message}\n`);
+    process.exit(1);
+  });
+}

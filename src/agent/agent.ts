@@ -1,0 +1,356 @@
+/**
+ * The agent loop: check at start, on change (ip monitor, debounced), on a timer and when the
+ * fleet context changes; send a report when the snapshot or findings changed, else a heartbeat;
+ * keep unacknowledged reports across reconnections. The server's messages are data only.
+ */
+import type WebSocket from 'ws';
+import { analyzeSnapshot } from '../checks/analyze.js';
+import type { Bundle } from '../collect/bundle.js';
+import { buildSnapshot } from '../collect/snapshot.js';
+import type { HostcheckConfig } from '../model/config.js';
+import { PROTOCOL_VERSION, type FleetContext, type Hello, type ServerMessage, type Welcome } from '../model/protocol.js';
+import { backoffDelay, DEFAULT_BACKOFF, openSocket, redactUrl, type BackoffPolicy, type TlsMaterial } from './connection.js';
+import type { AgentLogger } from './log.js';
+import { analysisOptions, EMPTY_CONTEXT, parseServerMessage, sameContext } from './messages.js';
+import { Outbox } from './outbox.js';
+import { buildReportMessage, findingsDigest, snapshotDigest } from './report.js';
+import { readTokenFile, SeqStore, writeTokenFile } from './state.js';
+import { ChangeWatcher } from './watcher.js';
+
+/** The server's limit until its welcome says otherwise (the aggregator's default). */
+export const DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024;
+
+export interface AgentOptions {
+  server: string;
+  /** The host's name in the fleet (resolved: --name, config, hostname plus machine id). */
+  name: string;
+  identity: Hello['identity'];
+  agentVersion: string;
+  tokenFile: string;
+  enrolTokenFile?: string;
+  tls: TlsMaterial;
+  stateDir: string;
+  config: HostcheckConfig;
+  /** Collect a bundle: the live host, or a bundle directory (tests, demos). */
+  collect: () => Promise<Bundle>;
+  /** Watch `ip monitor` for changes (off for bundle mode). */
+  watch: boolean;
+  intervalMs: number;
+  log: AgentLogger;
+  debounceMs?: number;
+  outboxCapacity?: number;
+  backoff?: BackoffPolicy;
+  /** Routes above which only the fleet's parts are sent (tests lower it). */
+  maxRoutes?: number;
+  monitorArgv?: string[];
+}
+
+export interface AgentStats {
+  checks: number;
+  reports: number;
+  heartbeats: number;
+  acked: number;
+  dropped: number;
+  connections: number;
+  ignoredMessages: number;
+}
+
+/** Raised when the agent has no credential to present. */
+export class AgentCredentialError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AgentCredentialError';
+  }
+}
+
+export class Agent {
+  readonly stats: AgentStats = { checks: 0, reports: 0, heartbeats: 0, acked: 0, dropped: 0, connections: 0, ignoredMessages: 0 };
+  private seq = 0;
+  private readonly seqStore: SeqStore;
+  private readonly outbox: Outbox;
+  private credential: Hello['credential'] | undefined;
+  private context: FleetContext = EMPTY_CONTEXT;
+  private maxPayload = DEFAULT_MAX_PAYLOAD;
+  private ws: WebSocket | undefined;
+  private welcomed = false;
+  private attempt = 0;
+  private stopped = false;
+  private firstCheckStarted = false;
+  private checking: Promise<void> | undefined;
+  private checkAgain: string | undefined;
+  private last: { snapshot: string; findings: string } | undefined;
+  private watcher: ChangeWatcher | undefined;
+  private timers = new Set<NodeJS.Timeout>();
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private resolveDone!: () => void;
+  /** Resolves when the agent has stopped. */
+  readonly done = new Promise<void>((r) => (this.resolveDone = r));
+
+  constructor(private readonly opts: AgentOptions) {
+    this.seqStore = new SeqStore(opts.stateDir, opts.name);
+    this.outbox = new Outbox(opts.outboxCapacity ?? 32);
+  }
+
+  get pending(): number {
+    return this.outbox.size;
+  }
+
+  get lastSeq(): number {
+    return this.seq;
+  }
+
+  async start(): Promise<void> {
+    const { log } = this.opts;
+    this.seq = await this.seqStore.load();
+    this.credential = await this.loadCredential();
+    log.info({ host: this.opts.name, server: redactUrl(this.opts.server), seq: this.seq, credential: this.credential.kind, intervalMs: this.opts.intervalMs, watch: this.opts.watch }, 'agent starting');
+    if (this.opts.watch) {
+      this.watcher = new ChangeWatcher({ windowMs: this.opts.debounceMs ?? 750, log, argv: this.opts.monitorArgv, onChange: (lines) => this.requestCheck('change', lines) });
+      this.watcher.start();
+    }
+    const periodic = setInterval(() => this.requestCheck('periodic'), this.opts.intervalMs);
+    this.timers.add(periodic);
+    this.connect();
+  }
+
+  /** Stop cleanly: no new checks, close the connection, end ip monitor. */
+  async stop(reason = 'stop requested'): Promise<void> {
+    if (this.stopped) return this.done;
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    this.timers.clear();
+    this.stopHeartbeats();
+    this.watcher?.stop();
+    const ws = this.ws;
+    if (ws && ws.readyState !== ws.CLOSED) {
+      const closed = new Promise<void>((r) => ws.once('close', () => r()));
+      ws.close(1000, 'agent stopping');
+      const timeout = new Promise<void>((r) => setTimeout(() => (ws.terminate(), r()), 2000).unref());
+      await Promise.race([closed, timeout]);
+    }
+    this.opts.log.info({ host: this.opts.name, reason, seq: this.seq, unacked: this.outbox.size, ...this.stats }, 'agent stopped');
+    this.resolveDone();
+  }
+
+  private async loadCredential(): Promise<Hello['credential']> {
+    const token = await readTokenFile(this.opts.tokenFile);
+    if (token) return { kind: 'token', token };
+    if (this.opts.enrolTokenFile) {
+      const enrol = await readTokenFile(this.opts.enrolTokenFile);
+      if (enrol) return { kind: 'enrol', token: enrol };
+      throw new AgentCredentialError(`enrolment token file ${this.opts.enrolTokenFile} is missing or empty`);
+    }
+    throw new AgentCredentialError(`no credential: token file ${this.opts.tokenFile} is missing or empty, and no enrolment token file (enrolTokenFile / --enrol-token-file) was given`);
+  }
+
+  // ---- connection ----
+
+  private connect(): void {
+    if (this.stopped) return;
+    const { log } = this.opts;
+    let ws: WebSocket;
+    try {
+      ws = openSocket(this.opts.server, { tls: this.opts.tls });
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'cannot open connection');
+      this.scheduleReconnect();
+      return;
+    }
+    this.ws = ws;
+    this.welcomed = false;
+    ws.on('open', () => {
+      this.stats.connections++;
+      this.send({ type: 'hello', protocol: PROTOCOL_VERSION, agentVersion: this.opts.agentVersion, name: this.opts.name, identity: this.opts.identity, credential: this.credential!, lastSeq: this.seq } satisfies Hello);
+      // A server that never welcomes is as good as none.
+      const t = setTimeout(() => !this.welcomed && ws.readyState === ws.OPEN && (log.warn('no welcome within 10 s; reconnecting'), ws.terminate()), 10_000);
+      t.unref();
+    });
+    ws.on('message', (data, isBinary) => this.onMessage(isBinary ? '' : data.toString()));
+    ws.on('error', (err) => log.warn({ err: err.message, server: redactUrl(this.opts.server) }, 'connection error'));
+    ws.on('close', (code, reason) => {
+      if (this.ws === ws) this.ws = undefined;
+      this.stopHeartbeats();
+      if (this.stopped) return;
+      log.info({ code, reason: reason.toString() || undefined, unacked: this.outbox.size }, 'disconnected');
+      this.startFirstCheck();
+      this.scheduleReconnect();
+    });
+  }
+
+  private scheduleReconnect(): void {
+    if (this.stopped) return;
+    const delayMs = backoffDelay(this.attempt++, this.opts.backoff ?? DEFAULT_BACKOFF);
+    this.opts.log.info({ attempt: this.attempt, delayMs }, 'reconnecting after backoff');
+    const t = setTimeout(() => (this.timers.delete(t), this.connect()), delayMs);
+    this.timers.add(t);
+  }
+
+  private send(message: object | string): boolean {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== ws.OPEN) return false;
+    ws.send(typeof message === 'string' ? message : JSON.stringify(message));
+    return true;
+  }
+
+  private onMessage(data: string): void {
+    const { log } = this.opts;
+    const parsed = parseServerMessage(data);
+    if (!parsed.ok) {
+      this.stats.ignoredMessages++;
+      log.warn({ type: parsed.type, reason: parsed.reason }, 'ignored server message (the agent takes only data: welcome, ack, context, heartbeat, error)');
+      return;
+    }
+    const m = parsed.message;
+    if (!this.welcomed && m.type !== 'welcome' && m.type !== 'error') {
+      this.stats.ignoredMessages++;
+      log.warn({ type: m.type }, 'ignored server message before welcome');
+      return;
+    }
+    void this.handle(m).catch((err: Error) => log.error({ err: err.message, type: m.type }, 'handling a server message failed'));
+  }
+
+  private async handle(m: ServerMessage): Promise<void> {
+    const { log } = this.opts;
+    switch (m.type) {
+      case 'welcome':
+        return this.onWelcome(m);
+      case 'ack':
+        for (const seq of this.outbox.ack(m.seq)) {
+          this.stats.acked++;
+          log.info({ host: this.opts.name, seq }, 'report acknowledged');
+        }
+        return;
+      case 'context':
+        return this.setContext(m.context, 'fleet context changed');
+      case 'heartbeat':
+        log.debug({ at: m.at }, 'server heartbeat');
+        return;
+      case 'error':
+        log.warn({ reason: m.reason }, 'server reported an error');
+        return;
+    }
+  }
+
+  private async onWelcome(w: Welcome): Promise<void> {
+    const { log } = this.opts;
+    if (this.welcomed) {
+      log.warn('ignored a second welcome');
+      return;
+    }
+    if (w.protocol !== PROTOCOL_VERSION) {
+      log.error({ server: w.protocol, agent: PROTOCOL_VERSION }, 'server speaks another protocol version; reconnecting later');
+      this.ws?.close(1002, 'protocol version');
+      return;
+    }
+    this.welcomed = true;
+    this.attempt = 0;
+    this.maxPayload = w.maxPayload;
+    if (w.issuedToken && this.credential?.kind === 'enrol') {
+      await writeTokenFile(this.opts.tokenFile, w.issuedToken);
+      this.credential = { kind: 'token', token: w.issuedToken };
+      log.info({ tokenFile: this.opts.tokenFile }, 'enrolled: stored the issued token (mode 0600)');
+    }
+    for (const seq of this.outbox.ack(w.ackedSeq)) log.info({ host: this.opts.name, seq }, 'report acknowledged (by welcome)');
+    if (w.ackedSeq > this.seq) {
+      // The server has seen later reports of this name (state lost): continue after them.
+      this.seq = w.ackedSeq;
+      await this.seqStore.save(this.opts.name, this.seq);
+    }
+    log.info({ host: w.host, ackedSeq: w.ackedSeq, peers: w.context.peers.length, resend: this.outbox.size, maxPayload: w.maxPayload }, 'welcomed');
+    for (const e of this.outbox.pending()) this.sendReport(e.seq, e.text);
+    this.startHeartbeats(w.heartbeatSeconds * 1000);
+    await this.setContext(w.context, 'fleet context from welcome');
+    this.startFirstCheck();
+  }
+
+  private sendReport(seq: number, text: string): void {
+    if (Buffer.byteLength(text) > this.maxPayload) {
+      this.outbox.remove(seq);
+      this.stats.dropped++;
+      this.opts.log.error({ seq, bytes: Buffer.byteLength(text), maxPayload: this.maxPayload }, 'report larger than the server accepts; dropped');
+      return;
+    }
+    if (this.send(text)) this.opts.log.debug({ seq }, 'report sent');
+  }
+
+  private startHeartbeats(everyMs: number): void {
+    this.stopHeartbeats();
+    this.heartbeatTimer = setInterval(() => this.sendHeartbeat(), everyMs);
+  }
+
+  private stopHeartbeats(): void {
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = undefined;
+  }
+
+  private sendHeartbeat(): void {
+    if (this.welcomed && this.send({ type: 'heartbeat', at: new Date().toISOString(), seq: this.seq })) this.stats.heartbeats++;
+  }
+
+  private async setContext(context: FleetContext, why: string): Promise<void> {
+    if (sameContext(context, this.context)) return;
+    this.context = context;
+    this.opts.log.info({ peers: context.peers.length, remotes: context.remotes.length, ports: context.ports.length }, why);
+    if (this.firstCheckStarted) this.requestCheck('fleet context');
+  }
+
+  // ---- checks ----
+
+  /** The first check waits for the first welcome (its fleet context) or the first failure. */
+  private startFirstCheck(): void {
+    if (this.firstCheckStarted) return;
+    this.firstCheckStarted = true;
+    this.requestCheck('start');
+  }
+
+  /** Run a check now, or once more after the one running (changes during a check are not lost). */
+  requestCheck(reason: string, lines: string[] = []): void {
+    if (this.stopped) return;
+    if (!this.firstCheckStarted && reason !== 'start') return;
+    if (reason === 'change') this.opts.log.info({ lines: lines.slice(0, 5) }, 'network change seen');
+    if (this.checking) {
+      this.checkAgain = reason;
+      return;
+    }
+    this.checking = this.check(reason)
+      .catch((err: Error) => this.opts.log.error({ err: err.message, reason }, 'check failed'))
+      .finally(() => {
+        this.checking = undefined;
+        const again = this.checkAgain;
+        this.checkAgain = undefined;
+        if (again) this.requestCheck(again);
+      });
+  }
+
+  private async check(reason: string): Promise<void> {
+    const started = performance.now();
+    const bundle = await this.opts.collect();
+    if (this.stopped) return;
+    bundle.meta.name = this.opts.name;
+    const snapshot = buildSnapshot(bundle);
+    const addresses = new Set(snapshot.interfaces.flatMap((i) => i.addresses.map((a) => a.cidr.split('/')[0])));
+    const { rejected, ...analyze } = analysisOptions(this.opts.config, this.context, { name: this.opts.name, addresses });
+    if (rejected.length) this.opts.log.warn({ rejected: rejected.slice(0, 10) }, 'ignored invalid entries in the fleet context');
+    const { findings } = analyzeSnapshot(snapshot, analyze);
+    this.stats.checks++;
+    const digests = { snapshot: snapshotDigest(snapshot), findings: findingsDigest(findings) };
+    const ms = Math.round(performance.now() - started);
+    if (this.last && this.last.snapshot === digests.snapshot && this.last.findings === digests.findings) {
+      this.opts.log.debug({ reason, ms }, 'unchanged; heartbeat');
+      this.sendHeartbeat();
+      return;
+    }
+    this.last = digests;
+    this.seq++;
+    await this.seqStore.save(this.opts.name, this.seq);
+    const { message } = buildReportMessage(this.seq, snapshot, findings, { maxRoutes: this.opts.maxRoutes, digests });
+    const text = JSON.stringify(message);
+    for (const old of this.outbox.push({ seq: this.seq, text })) {
+      this.stats.dropped++;
+      this.opts.log.warn({ seq: old.seq, dropped: this.outbox.dropped }, 'outbox full: dropped the oldest unacknowledged report');
+    }
+    this.stats.reports++;
+    this.opts.log.info({ seq: this.seq, reason, findings: findings.length, routes: snapshot.routes.length, partial: message.snapshot.partial ? true : undefined, bytes: text.length, ms, connected: this.welcomed }, 'report');
+    if (this.welcomed) this.sendReport(this.seq, text);
+  }
+}

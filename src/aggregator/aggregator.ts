@@ -1,0 +1,223 @@
+/**
+ * The aggregator's core: authenticates hellos, validates and commits reports, keeps the fleet
+ * index and fleet findings current, marks silent hosts stale, and decides which agents get new
+ * context. Sockets live in ws-server.ts and http-api.ts; the clock is passed in.
+ */
+import { findingKey } from '../model/finding.js';
+import type { FleetContext, Hello, ReportMessage, ServerMessage } from '../model/protocol.js';
+import type { HostSnapshot } from '../model/snapshot.js';
+import type { FleetFinding } from '../checks/fleet/types.js';
+import { Authenticator, type AgentAuth, type Credentials } from './auth.js';
+import { FleetIndex } from './fleet-index.js';
+import { FleetMatcher, type FleetDiff } from './fleet-match.js';
+import type { AggregatorMetrics } from './metrics.js';
+import { pairVerdict, type PairVerdict } from './pairs.js';
+import type { Store } from './store.js';
+
+/** A report the server will not store; its connection is closed with this reason. */
+export class ReportRejectedError extends Error {
+  override name = 'ReportRejectedError';
+  constructor(readonly reason: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
+/** Where the aggregator sends messages to a connected agent. */
+export interface AgentLink {
+  send(msg: ServerMessage): void;
+  close(reason: string, detail: string): void;
+}
+
+export interface AggregatorOptions {
+  store: Store;
+  credentials: Credentials;
+  metrics: AggregatorMetrics;
+  /** Hosts silent for longer are marked stale. */
+  staleSeconds?: number;
+  /** Up to this many hosts every agent gets every peer; above, only the peers its routes cover. */
+  contextPeersLimit?: number;
+  /** Delay that batches context pushes. */
+  contextDelayMs?: number;
+  ports?: string[];
+  now?: () => number;
+}
+
+export class Aggregator {
+  readonly store: Store;
+  readonly auth: Authenticator;
+  readonly index = new FleetIndex();
+  readonly matcher = new FleetMatcher(this.index);
+  readonly metrics: AggregatorMetrics;
+  readonly staleSeconds: number;
+  private readonly links = new Map<string, AgentLink>();
+  private readonly lastSeen = new Map<string, string>();
+  private readonly pendingContext = new Set<string>();
+  private contextTimer: NodeJS.Timeout | undefined;
+  private readonly now: () => number;
+
+  constructor(private readonly options: AggregatorOptions) {
+    this.store = options.store;
+    this.metrics = options.metrics;
+    this.now = options.now ?? Date.now;
+    this.auth = new Authenticator(options.credentials, options.store, this.now);
+    this.staleSeconds = options.staleSeconds ?? 300;
+  }
+
+  /** Rebuild the index from stored snapshots, match the fleet, and reconcile stored fleet findings. */
+  load(): void {
+    for (const { name, snapshot } of this.store.snapshots()) {
+      try {
+        this.index.upsert(name, snapshot as HostSnapshot);
+      } catch {
+        // A snapshot the index cannot read stays stored; the host's next report replaces it.
+      }
+    }
+    const diff = this.timedMatch('full', () => this.matcher.matchAll());
+    const stored = this.store.findings().filter((f) => f.sources.includes('fleet')).map((f) => f.finding.key);
+    const found = new Set(diff.found.map((f) => f.key));
+    this.store.commitFleet(diff.found, stored.filter((k) => !found.has(k)), this.isoNow());
+  }
+
+  private isoNow(): string {
+    return new Date(this.now()).toISOString();
+  }
+
+  private timedMatch(kind: 'full' | 'incremental', run: () => FleetDiff): FleetDiff {
+    const end = this.metrics.matchSeconds.startTimer({ kind });
+    try {
+      return run();
+    } finally {
+      end();
+      this.metrics.fleetFindings.set(this.matcher.findings().length);
+    }
+  }
+
+  authenticate(hello: Hello): AgentAuth {
+    return this.auth.authenticateAgent(hello);
+  }
+
+  /** Register an authenticated connection; a newer connection for a host replaces the older. */
+  attach(host: string, link: AgentLink): void {
+    const old = this.links.get(host);
+    if (old && old !== link) old.close('replaced', 'a newer connection for this host arrived');
+    this.links.set(host, link);
+    this.metrics.connectedAgents.set(this.links.size);
+    this.seen(host);
+  }
+
+  detach(host: string, link: AgentLink): void {
+    if (this.links.get(host) !== link) return;
+    this.links.delete(host);
+    this.metrics.connectedAgents.set(this.links.size);
+  }
+
+  connected(host: string): boolean {
+    return this.links.has(host);
+  }
+
+  get connectedCount(): number {
+    return this.links.size;
+  }
+
+  seen(host: string): void {
+    this.lastSeen.set(host, this.isoNow());
+  }
+
+  welcomeSeq(host: string): number {
+    return this.store.lastSeq(host);
+  }
+
+  /**
+   * Validate, match and commit one report; returns once it is committed (then the caller acks).
+   * A report already stored (a resend after reconnect) is acknowledged again without a change.
+   */
+  report(hello: Hello, report: ReportMessage, bytes: number): void {
+    const host = hello.name;
+    if (this.store.hasReport(host, report.seq)) return;
+    for (const f of report.findings) {
+      if (f.host !== host) throw new ReportRejectedError('host_mismatch', `a finding names host "${f.host}"; this connection is "${host}"`);
+      if (f.key !== findingKey(f.check, f.host, f.subject)) throw new ReportRejectedError('schema', `finding key "${f.key.slice(0, 100)}" is not check|host|subject`);
+    }
+    if (report.snapshot.identity.name !== host) throw new ReportRejectedError('host_mismatch', `the snapshot names host "${report.snapshot.identity.name}"; this connection is "${host}"`);
+    const snapshot = report.snapshot as unknown as HostSnapshot;
+    const previous = this.index.snapshot(host);
+    const membershipBefore = this.membershipOf(host);
+    let diff: FleetDiff;
+    try {
+      this.index.upsert(host, snapshot);
+      diff = this.timedMatch('incremental', () => this.matcher.matchHost(host));
+    } catch (err) {
+      // Put the last good snapshot back so the fleet keeps a usable model of this host.
+      if (previous) this.index.upsert(host, previous); else this.index.remove(host);
+      throw new ReportRejectedError('bad_snapshot', `the snapshot cannot be indexed: ${(err as Error).message}`, { cause: err });
+    }
+    this.store.commitReport({ hello, report, bytes, receivedAt: this.isoNow(), fleetFound: diff.found, fleetResolved: diff.resolved });
+    this.metrics.reports.inc();
+    this.seen(host);
+    const membershipChanged = membershipBefore !== this.membershipOf(host);
+    if (membershipChanged && this.index.size <= (this.options.contextPeersLimit ?? 1000)) {
+      for (const h of this.links.keys()) if (h !== host) this.pendingContext.add(h);
+    } else if (membershipChanged) {
+      for (const a of this.index.addressesOf(host)) for (const r of this.index.routesContaining(a.address)) this.pendingContext.add(r.host);
+    }
+    for (const h of diff.affected) this.pendingContext.add(h);
+    this.scheduleContext();
+  }
+
+  private membershipOf(host: string): string {
+    return JSON.stringify([this.index.addressesOf(host).map((a) => a.address), this.index.vpcOf(host)]);
+  }
+
+  private scheduleContext(): void {
+    if (this.pendingContext.size === 0 || this.contextTimer) return;
+    this.contextTimer = setTimeout(() => this.flushContext(), this.options.contextDelayMs ?? 50);
+    this.contextTimer.unref();
+  }
+
+  /** Send each pending connected agent its current context. */
+  flushContext(): void {
+    this.contextTimer = undefined;
+    for (const host of this.pendingContext) this.links.get(host)?.send({ type: 'context', context: this.contextFor(host) });
+    this.pendingContext.clear();
+  }
+
+  /** What an agent should check against: its peers' addresses and the other VPCs' CIDRs. */
+  contextFor(host: string): FleetContext {
+    const small = this.index.size <= (this.options.contextPeersLimit ?? 1000);
+    const names = new Set<string>();
+    if (small) for (const h of this.index.hosts()) names.add(h);
+    else {
+      for (const r of this.index.routesOf(host)) for (const a of this.index.addressesIn(r.prefix)) names.add(a.host);
+      for (const f of this.matcher.findingsOf(host)) for (const h of f.pair) names.add(h);
+    }
+    names.delete(host);
+    const own = new Set(this.index.vpcOf(host));
+    const remotes = new Set<string>();
+    const peers: FleetContext['peers'] = [];
+    for (const name of [...names].sort()) {
+      const addresses = this.index.addressesOf(name).map((a) => a.address).slice(0, 64);
+      const vpcs = this.index.vpcOf(name);
+      for (const c of vpcs) if (!own.has(c)) remotes.add(c);
+      if (addresses.length) peers.push({ name, addresses, ...(vpcs[0] ? { vpc: vpcs[0] } : {}) });
+    }
+    return { peers, remotes: [...remotes].sort().slice(0, 10_000), ports: this.options.ports ?? [] };
+  }
+
+  /** Persist heartbeat times and mark hosts silent for longer than staleSeconds. */
+  sweep(): string[] {
+    for (const h of this.links.keys()) this.seen(h);
+    this.store.touch(this.lastSeen);
+    this.lastSeen.clear();
+    const stale = this.store.markStale(new Date(this.now() - this.staleSeconds * 1000).toISOString());
+    this.metrics.staleHosts.set(this.store.hosts().filter((h) => h.stale).length);
+    return stale;
+  }
+
+  fleetFindings(): FleetFinding[] {
+    return this.matcher.findings();
+  }
+
+  pair(from: string, to: string): PairVerdict {
+    return pairVerdict(this, from, to);
+  }
+}

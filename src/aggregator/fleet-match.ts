@@ -1,0 +1,92 @@
+/**
+ * Runs the fleet checks over the index: in full (start-up, benchmarks) or incrementally for the
+ * one host that just reported, and keeps the current fleet findings so each run yields a diff:
+ * what is found now, what was resolved, and which hosts' context changed.
+ */
+import { fleetChecks } from '../checks/fleet/index.js';
+import type { FleetCheck, FleetFinding, FleetView } from '../checks/fleet/types.js';
+
+export interface FleetDiff {
+  /** Findings present after the run among those it covered (new and still present). */
+  found: FleetFinding[];
+  resolved: FleetFinding[];
+  /** Hosts named by a finding that appeared or went away. */
+  affected: Set<string>;
+}
+
+export class FleetMatcher {
+  private readonly current = new Map<string, FleetFinding>();
+  private readonly byHost = new Map<string, Set<string>>();
+
+  constructor(
+    private readonly fleet: FleetView,
+    private readonly checks: FleetCheck[] = Object.values(fleetChecks),
+  ) {}
+
+  findings(): FleetFinding[] {
+    return [...this.current.values()];
+  }
+
+  /** Fleet findings that name `host` on either side. */
+  findingsOf(host: string): FleetFinding[] {
+    return [...(this.byHost.get(host) ?? [])].map((k) => this.current.get(k)!);
+  }
+
+  /** Re-match everything involving `host` (after its report). */
+  matchHost(host: string): FleetDiff {
+    const before = new Set(this.byHost.get(host) ?? []);
+    return this.apply(before, this.run(host));
+  }
+
+  /** Re-match the whole fleet. */
+  matchAll(): FleetDiff {
+    return this.apply(new Set(this.current.keys()), this.run(undefined));
+  }
+
+  /** Forget a host's findings (it left the fleet). */
+  dropHost(host: string): FleetDiff {
+    return this.apply(new Set(this.byHost.get(host) ?? []), []);
+  }
+
+  private run(host: string | undefined): FleetFinding[] {
+    const out: FleetFinding[] = [];
+    // A loop, not push(...): a full match of a large fleet can return more items than the stack holds.
+    for (const check of this.checks) for (const f of check.run({ fleet: this.fleet, host })) out.push(f);
+    return out;
+  }
+
+  private apply(coveredBefore: Set<string>, found: FleetFinding[]): FleetDiff {
+    const affected = new Set<string>();
+    const foundKeys = new Set(found.map((f) => f.key));
+    const resolved: FleetFinding[] = [];
+    for (const key of coveredBefore) {
+      if (foundKeys.has(key)) continue;
+      const f = this.current.get(key);
+      if (!f) continue;
+      resolved.push(f);
+      this.forget(f);
+      for (const h of f.pair) affected.add(h);
+    }
+    for (const f of found) {
+      const old = this.current.get(f.key);
+      if (old) this.forget(old);
+      else for (const h of f.pair) affected.add(h);
+      this.current.set(f.key, f);
+      for (const h of f.pair) {
+        let s = this.byHost.get(h);
+        if (!s) this.byHost.set(h, (s = new Set()));
+        s.add(f.key);
+      }
+    }
+    return { found, resolved, affected };
+  }
+
+  private forget(f: FleetFinding): void {
+    this.current.delete(f.key);
+    for (const h of f.pair) {
+      const s = this.byHost.get(h);
+      s?.delete(f.key);
+      if (s && s.size === 0) this.byHost.delete(h);
+    }
+  }
+}

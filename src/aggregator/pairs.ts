@@ -1,0 +1,63 @@
+/**
+ * Reachability verdicts for host pairs: broken when a fleet finding or an error finding of either
+ * host names the other; unknown when either side has no usable, current snapshot; else ok.
+ */
+import type { Aggregator } from './aggregator.js';
+
+export interface PairVerdict {
+  from: string;
+  to: string;
+  verdict: 'ok' | 'broken' | 'unknown';
+  cause: string;
+  /** Keys of the findings that decide the verdict. */
+  findings: string[];
+}
+
+export function pairVerdict(agg: Aggregator, from: string, to: string): PairVerdict {
+  const base = { from, to };
+  for (const name of [from, to]) {
+    const row = agg.store.host(name);
+    if (!row) return { ...base, verdict: 'unknown', cause: `no report from ${name}`, findings: [] };
+    if (row.stale) return { ...base, verdict: 'unknown', cause: `${name} is stale: silent since ${row.lastSeen}`, findings: [] };
+    if (!agg.index.snapshot(name)) return { ...base, verdict: 'unknown', cause: `${name}'s snapshot could not be read`, findings: [] };
+  }
+  const fleet = agg.matcher.findingsOf(from).filter((f) => f.pair.includes(to));
+  if (fleet.length) return { ...base, verdict: 'broken', cause: fleet.map((f) => f.summary).join('; '), findings: fleet.map((f) => f.key) };
+  const hostSide = [...hostFindingsNaming(agg, from, to), ...hostFindingsNaming(agg, to, from)];
+  if (hostSide.length) return { ...base, verdict: 'broken', cause: hostSide.map((f) => `${f.host}: ${f.summary}`).join('; '), findings: hostSide.map((f) => f.key) };
+  const incomplete = [from, to].filter((n) => !agg.store.host(n)!.complete);
+  if (incomplete.length) return { ...base, verdict: 'unknown', cause: `incomplete collection on ${incomplete.join(' and ')}: no finding, but not every source was read`, findings: [] };
+  return { ...base, verdict: 'ok', cause: 'no finding on either host blocks this pair', findings: [] };
+}
+
+/** Open error findings of `host` whose peers include one of `other`'s addresses or its name. */
+function hostFindingsNaming(agg: Aggregator, host: string, other: string) {
+  const addresses = new Set([other, ...agg.index.addressesOf(other).map((a) => a.address)]);
+  return agg.store
+    .findings({ host, severity: 'error' })
+    .filter((s) => s.state !== 'resolved' && s.finding.host === host && s.finding.peers?.some((p) => addresses.has(p)))
+    .map((s) => s.finding);
+}
+
+/** Every broken pair the fleet knows of (from fleet findings and host findings naming peers). */
+export function brokenPairs(agg: Aggregator): PairVerdict[] {
+  const seen = new Set<string>();
+  const out: PairVerdict[] = [];
+  const byAddress = new Map<string, string>();
+  for (const h of agg.index.hosts()) for (const a of agg.index.addressesOf(h)) byAddress.set(a.address, h);
+  const consider = (a: string, b: string): void => {
+    const k = [a, b].sort().join('\u0000');
+    if (a === b || seen.has(k)) return;
+    seen.add(k);
+    out.push(pairVerdict(agg, a, b));
+  };
+  for (const f of agg.fleetFindings()) consider(f.pair[0], f.pair[1]);
+  for (const s of agg.store.findings({ severity: 'error' })) {
+    if (s.state === 'resolved') continue;
+    for (const p of s.finding.peers ?? []) {
+      const other = byAddress.get(p);
+      if (other) consider(s.finding.host, other);
+    }
+  }
+  return out.filter((p) => p.verdict !== 'ok');
+}

@@ -1,0 +1,138 @@
+/**
+ * Wires the aggregator: store, credentials, fleet, WebSocket endpoint and HTTP API, listening on
+ * TCP and/or a unix socket; a timer persists heartbeats and marks silent hosts stale.
+ */
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { connect, type AddressInfo } from 'node:net';
+import { Aggregator } from './aggregator.js';
+import { AuthConfigError, checkListenPolicy, emptyCredentials, parseAgentTokens, parseViewerTokens, type Credentials } from './auth.js';
+import { apiHandler } from './http-api.js';
+import { AggregatorMetrics } from './metrics.js';
+import { Store } from './store.js';
+import { AgentServer, type WsOptions } from './ws-server.js';
+
+export interface ServeOptions extends WsOptions {
+  /** HOST:PORT; omitted together with `socket` means 127.0.0.1:7480. */
+  listen?: string;
+  socket?: string;
+  db: string;
+  tokensFile?: string;
+  viewerTokensFile?: string;
+  /** Already-parsed credentials (tests); merged with the files. */
+  credentials?: Credentials;
+  insecure?: boolean;
+  /** PEM files: the TCP listener speaks HTTPS/WSS (the unix socket stays plain). */
+  tls?: { cert: string; key: string };
+  staleSeconds?: number;
+  sweepSeconds?: number;
+  contextDelayMs?: number;
+  historyPerHost?: number;
+  processMetrics?: boolean;
+}
+
+export interface RunningServer {
+  aggregator: Aggregator;
+  /** The TCP address actually bound (port 0 picks one). */
+  tcp?: AddressInfo;
+  socket?: string;
+  close(): Promise<void>;
+}
+
+/** "HOST:PORT", "[::1]:PORT" or ":PORT". */
+export function parseListen(s: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(s);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new AuthConfigError(`--listen "${s}" is not HOST:PORT (e.g. 127.0.0.1:7480)`);
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+export function loadCredentials(options: Pick<ServeOptions, 'tokensFile' | 'viewerTokensFile' | 'credentials'>): Credentials {
+  const creds = options.credentials ?? emptyCredentials();
+  const read = (f: string): string => {
+    try {
+      return readFileSync(f, 'utf8');
+    } catch (err) {
+      throw new AuthConfigError(`cannot read ${f}: ${(err as Error).message}`, { cause: err });
+    }
+  };
+  if (options.tokensFile) {
+    const t = parseAgentTokens(read(options.tokensFile), options.tokensFile);
+    for (const [k, v] of t.agents) creds.agents.set(k, v);
+    for (const [k, v] of t.enrolment) creds.enrolment.set(k, v);
+  }
+  if (options.viewerTokensFile) for (const [k, v] of parseViewerTokens(read(options.viewerTokensFile), options.viewerTokensFile)) creds.viewers.set(k, v);
+  return creds;
+}
+
+function createServer(handler: (req: IncomingMessage, res: ServerResponse) => void): Server {
+  return createHttpServer(handler);
+}
+
+function socketAnswers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = connect(path);
+    c.once('connect', () => { c.destroy(); resolve(true); });
+    c.once('error', () => resolve(false));
+  });
+}
+
+function listenOn(server: Server, target: { host: string; port: number } | string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    const done = (): void => {
+      server.off('error', reject);
+      resolve();
+    };
+    if (typeof target === 'string') server.listen(target, done);
+    else server.listen(target.port, target.host, done);
+  });
+}
+
+export async function startServer(options: ServeOptions): Promise<RunningServer> {
+  const credentials = loadCredentials(options);
+  const tcpTarget = options.listen ? parseListen(options.listen) : options.socket ? undefined : { host: '127.0.0.1', port: 7480 };
+  checkListenPolicy(tcpTarget?.host, credentials, options.insecure ?? false);
+  const store = new Store(options.db, { historyPerHost: options.historyPerHost });
+  const metrics = new AggregatorMetrics({ processMetrics: options.processMetrics });
+  const aggregator = new Aggregator({ store, credentials, metrics, staleSeconds: options.staleSeconds, contextDelayMs: options.contextDelayMs });
+  aggregator.load();
+  const agents = new AgentServer(aggregator, options);
+  const handler = apiHandler(aggregator);
+  const servers: Server[] = [];
+  const result: RunningServer = { aggregator, close: async () => undefined };
+  try {
+    if (tcpTarget) {
+      const s = options.tls ? createHttpsServer({ cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key) }, handler) : createServer(handler);
+      agents.attach(s);
+      servers.push(s);
+      await listenOn(s, tcpTarget);
+      result.tcp = s.address() as AddressInfo;
+    }
+    if (options.socket) {
+      // A socket file left by a killed server would block listen; one a live server answers on is kept.
+      if (existsSync(options.socket) && statSync(options.socket).isSocket() && !(await socketAnswers(options.socket))) rmSync(options.socket);
+      const s = createServer(handler);
+      agents.attach(s);
+      servers.push(s);
+      await listenOn(s, options.socket);
+      result.socket = options.socket;
+    }
+  } catch (err) {
+    agents.close();
+    for (const s of servers) s.close();
+    store.close();
+    throw err;
+  }
+  const sweep = setInterval(() => aggregator.sweep(), (options.sweepSeconds ?? Math.max(1, Math.min(60, aggregator.staleSeconds / 4))) * 1000);
+  sweep.unref();
+  result.close = async () => {
+    clearInterval(sweep);
+    agents.close();
+    await Promise.all(servers.map((s) => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); })));
+    aggregator.sweep();
+    store.close();
+  };
+  return result;
+}

@@ -1,0 +1,299 @@
+/**
+ * vpn-selector-gap: an IPsec `dir out` policy protects a remote network, but only for some
+ * sources. Packets from the others are not encrypted and are routed like any packet: when that
+ * route leads back out of the interface they came in on, they loop between this gateway and
+ * the router that sent them until the TTL runs out. The second incident: local subnet
+ * 10.16.0.0/16 === 10.200.0.0/20, client 10.64.3.22 gets "Time to live exceeded" from the
+ * gateway's private address. Also: swanctl.conf/ipsec.conf selectors that differ from the
+ * kernel's policies.
+ */
+import type { XfrmPolicyRecord } from '../../parsers/ip-xfrm.js';
+import type { IpsecConnectionRecord } from '../../parsers/swanctl-conf.js';
+import { evidenceOf, findingKey, uniqueEvidence, type Evidence, type Finding } from '../model/finding.js';
+import type { RouteRecord } from '../model/records.js';
+import type { HostSnapshot } from '../model/snapshot.js';
+import { formatPrefix, parsePrefix, prefixCovers, prefixesOverlap, type Prefix } from '../net/address.js';
+import { masked, outPolicies, representative, subtractPrefixes } from '../simulate/path-selectors.js';
+import { routeFor } from './routing.js';
+import type { Check, CheckContext } from './types.js';
+
+const ID = 'vpn-selector-gap';
+/** How many uncovered ranges a summary lists before "and N more". */
+const LIST_MAX = 6;
+
+/** One remote network with the sources the kernel (or, without kernel policies, the config) encrypts. */
+interface ProtectedRemote {
+  remote: Prefix;
+  policies: XfrmPolicyRecord[];
+  covered: Prefix[];
+  fromConfig?: IpsecConnectionRecord;
+}
+
+/** A network whose packets may arrive here for the remote: a route's destination, a --remote, a peer. */
+interface SourceCandidate {
+  prefix: Prefix;
+  route?: RouteRecord;
+  how: string;
+}
+
+const text = (p: Prefix): string => formatPrefix(p);
+const listText = (ps: string[]): string => (ps.length <= LIST_MAX ? ps.join(', ') : `${ps.slice(0, LIST_MAX).join(', ')} and ${ps.length - LIST_MAX} more`);
+
+function prefixOf(s: string): Prefix | null {
+  const p = parsePrefix(s, s.includes(':') ? 6 : 4, true);
+  return p ? masked(p) : null;
+}
+
+/** Config connections with local/remote as this host sees them (ipsec.conf sides are a convention). */
+export function orientedConnections(s: HostSnapshot): IpsecConnectionRecord[] {
+  const own = new Set(s.interfaces.flatMap((i) => i.addresses.map((a) => a.cidr.split('/')[0])));
+  return ((s.ipsecConnections ?? []) as IpsecConnectionRecord[]).map((c) => {
+    const swap = c.sidesByConvention && c.remoteAddrs.some((a) => own.has(a)) && !c.localAddrs.some((a) => own.has(a));
+    return swap ? { ...c, localAddrs: c.remoteAddrs, remoteAddrs: c.localAddrs, localTs: c.remoteTs, remoteTs: c.localTs, localTsOrigin: c.remoteTsOrigin, remoteTsOrigin: c.localTsOrigin } : c;
+  });
+}
+
+/** Concrete CIDRs of a selector list; `dynamic` is the connection's own local address. */
+export function selectorPrefixes(ts: string[], localAddrs: string[]): Prefix[] {
+  const out: Prefix[] = [];
+  for (const t of ts) {
+    if (t === 'dynamic') {
+      for (const a of localAddrs) { const p = prefixOf(a); if (p) out.push(p); }
+    } else if (!t.includes('[') && !t.includes('-')) {
+      const p = prefixOf(t);
+      if (p) out.push(p);
+    }
+  }
+  return out;
+}
+
+/** Remote networks with the sources their out policies cover; policies with ports cover nothing whole. */
+function protectedRemotes(s: HostSnapshot, conns: IpsecConnectionRecord[]): ProtectedRemote[] {
+  const byDst = new Map<string, ProtectedRemote>();
+  for (const p of outPolicies(s.xfrmPolicies as XfrmPolicyRecord[])) {
+    if (p.action !== 'allow' || !p.templates.some((t) => t.mode === 'tunnel')) continue;
+    const dst = prefixOf(p.selector.dst);
+    const src = prefixOf(p.selector.src);
+    if (!dst || !src || dst.len === 0) continue;
+    let r = byDst.get(text(dst));
+    if (!r) byDst.set(text(dst), (r = { remote: dst, policies: [], covered: [] }));
+    r.policies.push(p);
+    if (p.selector.proto === undefined) r.covered.push(src);
+  }
+  // A configured connection the kernel has no policy for still says what would be encrypted.
+  for (const c of conns) {
+    for (const rp of selectorPrefixes(c.remoteTs, c.remoteAddrs)) {
+      if (rp.len === 0 || [...byDst.values()].some((r) => prefixesOverlap(r.remote, rp))) continue;
+      byDst.set(text(rp), { remote: rp, policies: [], covered: selectorPrefixes(c.localTs, c.localAddrs), fromConfig: c });
+    }
+  }
+  return [...byDst.values()];
+}
+
+function routeDevs(r: RouteRecord): string[] {
+  return [r.dev, ...r.nexthops.map((n) => n.dev)].filter((d): d is string => !!d);
+}
+
+/** Networks that reach this host and could be sent to `remote`: routes, connected subnets, --remote, peers. */
+function sourceCandidates(ctx: CheckContext, remote: Prefix): SourceCandidate[] {
+  const s = ctx.snapshot;
+  const all: SourceCandidate[] = [];
+  const tunnelDevs = new Set(s.interfaces.filter((i) => i.owner?.type === 'vpn' || ['tun', 'wireguard', 'gre', 'ipip'].includes(i.kind)).map((i) => i.name));
+  // The side the encrypted packets leave by (towards the tunnel's far end) sends no inner traffic.
+  for (const p of outPolicies(s.xfrmPolicies as XfrmPolicyRecord[])) {
+    for (const t of p.templates) {
+      if (t.mode !== 'tunnel' || prefixOf(t.dst) === null) continue;
+      const r = routeFor(s, { dst: t.dst });
+      if (r.type === 'unicast' && r.dev && r.route && prefixOf(r.route.dst)?.len !== 0) tunnelDevs.add(r.dev);
+    }
+  }
+  for (const r of s.routes) {
+    if (r.family !== remote.family || r.type !== 'unicast' || r.table === 'local') continue;
+    const p = prefixOf(r.dst);
+    if (!p || p.len === 0 || prefixesOverlap(p, remote)) continue;
+    if (p.family === 4 && prefixCovers(prefixOf('169.254.0.0/16')!, p)) continue;
+    if (p.family === 6 && prefixCovers(prefixOf('fe80::/10')!, p)) continue;
+    const devs = routeDevs(r);
+    if (devs.length === 0 || devs.some((d) => d === 'lo' || tunnelDevs.has(d))) continue;
+    all.push({ prefix: p, route: r, how: `${r.via ? 'routed' : 'connected'} via ${devs[0]}` });
+  }
+  for (const rem of ctx.remotes) {
+    const p = prefixOf(rem);
+    if (p && p.family === remote.family && !prefixesOverlap(p, remote)) all.push({ prefix: p, how: '--remote' });
+  }
+  for (const peer of ctx.peers) {
+    const p = prefixOf(peer.address);
+    if (p && p.family === remote.family && !prefixesOverlap(p, remote)) all.push({ prefix: p, how: `peer${peer.name ? ` ${peer.name}` : ''}` });
+  }
+  // Without any specific network, everything the default route reaches may send to the remote.
+  if (all.length === 0) {
+    const def = s.routes.find((r) => r.family === remote.family && r.type === 'unicast' && r.table === 'main' && prefixOf(r.dst)?.len === 0);
+    if (def) all.push({ prefix: prefixOf(def.dst)!, route: def, how: `any source behind the default route (no --remote given)` });
+  }
+  // The widest first; a network inside one already listed adds nothing.
+  all.sort((a, b) => a.prefix.len - b.prefix.len);
+  const kept: SourceCandidate[] = [];
+  for (const c of all) if (!kept.some((k) => prefixCovers(k.prefix, c.prefix))) kept.push(c);
+  return kept;
+}
+
+interface GapResult {
+  loops: { uncovered: Prefix[]; candidate: SourceCandidate; dev: string; via?: string; route?: RouteRecord; rule?: RouteRecordRule }[];
+  clear: { uncovered: Prefix[]; candidate: SourceCandidate; dev: string; route?: RouteRecord }[];
+}
+type RouteRecordRule = NonNullable<ReturnType<typeof routeFor>['rule']>;
+
+/** Where a packet from each uncovered source to the remote goes: back where it came from (a loop), or out in clear. */
+function followGaps(s: HostSnapshot, pr: ProtectedRemote, candidates: SourceCandidate[]): GapResult {
+  const out: GapResult = { loops: [], clear: [] };
+  const dst = representative(pr.remote);
+  for (const c of candidates) {
+    const uncovered = subtractPrefixes(c.prefix, pr.covered);
+    if (uncovered.length === 0) continue;
+    const witness = representative(uncovered[0]);
+    const back = routeFor(s, { dst: witness });
+    if (back.type !== 'unicast' || !back.dev) continue;
+    const fwd = routeFor(s, { dst, src: witness, iif: back.dev });
+    if (fwd.type !== 'unicast' || !fwd.dev) continue;
+    if (fwd.dev === back.dev) out.loops.push({ uncovered, candidate: c, dev: fwd.dev, via: fwd.via, route: fwd.route, rule: fwd.rule });
+    else out.clear.push({ uncovered, candidate: c, dev: fwd.dev, route: fwd.route });
+  }
+  return out;
+}
+
+/** The fix: widen the kernel policy now (as printed), the routing rule if covered sources use one, and the config for good. */
+function fixSteps(s: HostSnapshot, pr: ProtectedRemote, missing: Prefix[], conns: IpsecConnectionRecord[]): string[] {
+  const steps: string[] = [];
+  const r = text(pr.remote);
+  const model = pr.policies.find((p) => p.selector.proto === undefined) ?? pr.policies[0];
+  const tmpl = model?.templates.find((t) => t.mode === 'tunnel');
+  if (model && tmpl) {
+    for (const m of missing.slice(0, LIST_MAX)) {
+      steps.push(`ip xfrm policy add src ${text(m)} dst ${r} dir out priority ${model.priority} tmpl src ${tmpl.src} dst ${tmpl.dst} proto ${tmpl.proto ?? 'esp'}${tmpl.reqid !== undefined ? ` reqid ${tmpl.reqid}` : ''} mode tunnel   # immediate, not persistent: ${text(m)} is now encrypted (the IKE daemon installs the matching in/fwd policies once the config below is loaded)`);
+    }
+    // Covered sources may reach the tunnel through a policy-routing rule: give the new sources the same rule.
+    const coveredSrc = pr.covered[0];
+    if (coveredSrc) {
+      const viaRule = routeFor(s, { dst: representative(pr.remote), src: representative(coveredSrc), iif: routeFor(s, { dst: representative(coveredSrc) }).dev ?? 'lo' }).rule;
+      const from = viaRule ? prefixOf(viaRule.from) : null;
+      if (viaRule && viaRule.action === 'lookup' && from && from.len > 0 && viaRule.table) {
+        for (const m of missing.slice(0, LIST_MAX)) steps.push(`ip rule add from ${text(m)}${viaRule.to ? ` to ${viaRule.to}` : ''} lookup ${viaRule.table} priority ${viaRule.priority}   # the policy route ${coveredSrc ? text(coveredSrc) : ''} already uses`);
+      }
+    }
+  }
+  const conn = pr.fromConfig ?? conns.find((c) => selectorPrefixes(c.remoteTs, c.remoteAddrs).some((p) => prefixesOverlap(p, pr.remote)));
+  const widened = [...new Set([...(conn ? conn.localTs : pr.covered.map(text)), ...missing.map(text)])].join(', ');
+  if (conn?.format === 'swanctl-conf') steps.push(`# persist: in /etc/swanctl/swanctl.conf set connections.${conn.connection}.children.${conn.child}.local_ts = ${widened}, then run swanctl --load-conns (and re-initiate the child)`);
+  else if (conn?.format === 'ipsec-conf') steps.push(`# persist: in /etc/ipsec.conf, conn ${conn.connection}: ${conn.sidesByConvention && conn.localTsOrigin?.text.includes('right') ? 'rightsubnet' : 'leftsubnet'}=${widened.replaceAll(', ', ',')}, then run ipsec update (or ipsec reload)`);
+  else steps.push(`# persist: add ${missing.map(text).join(', ')} to the IPsec connection's local subnet ("interesting traffic") where the tunnel is configured: the cloud VPN connection's local network, swanctl.conf local_ts, or ipsec.conf leftsubnet`);
+  steps.push(`# or, as the incident's author suggests, set the local subnet to 0.0.0.0/0: every source this gateway forwards to ${r} is then encrypted`);
+  return steps;
+}
+
+function policyEvidence(pr: ProtectedRemote): Evidence[] {
+  if (pr.policies.length > 0) return pr.policies.flatMap((p) => evidenceOf(p.origin));
+  const c = pr.fromConfig;
+  return c ? [...evidenceOf(c.localTsOrigin ?? c.origin), ...evidenceOf(c.remoteTsOrigin)] : [];
+}
+
+/** Config connections whose local_ts differ from what the kernel's out policies encrypt. */
+function configDisagreements(ctx: CheckContext, remotes: ProtectedRemote[], conns: IpsecConnectionRecord[]): Finding[] {
+  const out: Finding[] = [];
+  for (const c of conns) {
+    for (const rp of selectorPrefixes(c.remoteTs, c.remoteAddrs)) {
+      const kernel = remotes.find((r) => r.policies.length > 0 && text(r.remote) === text(rp));
+      const configured = selectorPrefixes(c.localTs, c.localAddrs).map(text).sort();
+      const name = `${c.connection}${c.child ? `/${c.child}` : ''}`;
+      const subject = `${name} ${text(rp)} config`;
+      const ev = uniqueEvidence([...evidenceOf(c.localTsOrigin ?? c.origin), ...evidenceOf(c.remoteTsOrigin)]);
+      if (!kernel) {
+        if (c.start === 'ignore') continue;
+        out.push({
+          check: ID, severity: 'warning', host: ctx.host, subject, key: findingKey(ID, ctx.host, subject),
+          summary: `IPsec connection ${name} is configured for ${configured.join(', ') || 'dynamic'} === ${text(rp)}, but the kernel has no out policy for ${text(rp)}`,
+          evidence: ev,
+          why: 'Without a kernel policy nothing is encrypted for that remote network: the connection is not up, or the daemon did not load this configuration. Packets to it follow the routing table in clear.',
+          fix: [c.format === 'swanctl-conf' ? `swanctl --load-conns && swanctl --initiate --child ${c.child ?? c.connection}` : `ipsec up ${c.connection}`, '# then check: ip xfrm policy show dir out'],
+        });
+        continue;
+      }
+      const installed = [...new Set(kernel.covered.map(text))].sort();
+      if (configured.length === 0 || installed.join() === configured.join()) continue;
+      out.push({
+        check: ID, severity: 'warning', host: ctx.host, subject, key: findingKey(ID, ctx.host, subject),
+        summary: `config and kernel disagree for ${text(rp)}: ${name} says local ${configured.join(', ')}, the kernel's out policies encrypt ${installed.join(', ') || 'nothing whole'}`,
+        evidence: uniqueEvidence([...ev, ...policyEvidence(kernel)]),
+        why: 'The kernel applies its installed policies, not the file: the configuration was changed and not reloaded, or the policies come from elsewhere (another daemon, a script). What the file promises is not what happens.',
+        fix: [c.format === 'swanctl-conf' ? 'swanctl --load-conns   # then re-initiate the child so the new selectors are negotiated' : `ipsec update   # or: ipsec down ${c.connection}; ipsec up ${c.connection}`],
+      });
+    }
+  }
+  return out;
+}
+
+export const vpnSelectorGap: Check = {
+  id: ID,
+  title: "An IPsec policy's selectors leave out sources that are routed back: a loop",
+  severity: 'error',
+  explain: `An IPsec gateway encrypts only the "interesting traffic" its out policies select
+(ip xfrm policy: src SELECTOR dst REMOTE dir out; swanctl.conf local_ts/remote_ts; ipsec.conf
+leftsubnet/rightsubnet). A packet to the remote network from a source outside the local selector
+is not encrypted: the gateway routes it like any packet. When that route leads back out of the
+interface it arrived on (the VPC router's route for the remote network points at the gateway,
+the gateway's own route points at the VPC router), the packet loops until its TTL runs out; the
+client sees "Time to live exceeded" from the gateway's private address, traceroute repeats it.
+
+For each remote network a tunnel policy protects, the check takes the networks that can send to
+it through this host — its routes (not the default route, unless nothing else is known), the
+connected subnets, --remote and --peer — subtracts the policies' source selectors, and follows
+what is left through the route lookup. It also reports swanctl.conf/ipsec.conf selectors that
+differ from the kernel's policies, and configured connections with no kernel policy.
+
+Fix: add the uncovered source CIDR to the connection's local subnet (local_ts, leftsubnet, the
+cloud VPN connection's local network) — or, as the incident's author suggests, 0.0.0.0/0 —
+and reload; the printed ip xfrm command widens the kernel policy at once.`,
+  run(ctx) {
+    const s = ctx.snapshot;
+    const conns = orientedConnections(s);
+    const remotes = protectedRemotes(s, conns);
+    const out: Finding[] = [];
+    for (const pr of remotes) {
+      const r = text(pr.remote);
+      const gaps = followGaps(s, pr, sourceCandidates(ctx, pr.remote));
+      const from = pr.fromConfig ? ` (from ${pr.fromConfig.format === 'swanctl-conf' ? 'swanctl.conf' : 'ipsec.conf'}: the kernel has no policy for it)` : '';
+      const coveredText = pr.covered.map(text).join(', ') || 'no whole source network';
+      if (gaps.loops.length > 0) {
+        const missing = gaps.loops.flatMap((g) => g.uncovered);
+        const first = gaps.loops[0];
+        const subject = r;
+        out.push({
+          check: ID, severity: 'error', host: ctx.host, subject, key: findingKey(ID, ctx.host, subject),
+          summary: `IPsec policy for ${r} covers only ${coveredText}${from}: traffic to ${r} from ${listText(missing.map(text))} is not encrypted and goes back out ${first.dev}${first.via ? ` via ${first.via}` : ''} — a loop until the TTL runs out`,
+          evidence: uniqueEvidence([
+            ...policyEvidence(pr),
+            ...(first.rule && first.rule.origin.lineNumber > 0 && !(first.rule.priority === 32766 && first.rule.table === 'main') ? evidenceOf(first.rule.origin) : []),
+            ...evidenceOf(first.route?.origin),
+            ...gaps.loops.flatMap((g) => evidenceOf(g.candidate.route?.origin)),
+          ]),
+          why: `A packet from ${representative(missing[0])} to ${representative(pr.remote)} arrives on ${first.dev}; no out policy selects it, so it is routed in clear, and the route (${first.route?.dst ?? r}${first.via ? ` via ${first.via}` : ''} dev ${first.dev}) sends it back where it came from. If the router there routes ${r} to this gateway, the packet bounces until its TTL is spent: "Time to live exceeded" from this gateway's address, traceroute repeating it to the last hop. Sources: ${gaps.loops.map((g) => `${text(g.candidate.prefix)} (${g.candidate.how})`).join('; ')}.`,
+          fix: fixSteps(s, pr, missing, conns),
+          peers: [r, ...missing.map(text)],
+        });
+      }
+      if (gaps.clear.length > 0) {
+        const missing = gaps.clear.flatMap((g) => g.uncovered);
+        const subject = `${r} clear`;
+        out.push({
+          check: ID, severity: 'warning', host: ctx.host, subject, key: findingKey(ID, ctx.host, subject),
+          summary: `IPsec policy for ${r} covers only ${coveredText}${from}: traffic to ${r} from ${listText(missing.map(text))} is not encrypted and leaves in clear through ${gaps.clear[0].dev}`,
+          evidence: uniqueEvidence([...policyEvidence(pr), ...evidenceOf(gaps.clear[0].route?.origin)]),
+          why: `No out policy selects these sources, so their packets to ${r} follow the routing table unencrypted; the remote side will not accept them (or they leak onto a network that should not see them).`,
+          fix: fixSteps(s, pr, missing, conns),
+          peers: [r, ...missing.map(text)],
+        });
+      }
+    }
+    out.push(...configDisagreements(ctx, remotes, conns));
+    return out;
+  },
+};

@@ -1,0 +1,30 @@
+/** Who an address on the path is: from the topology file, then from hosts' bundles. */
+import type { HostSnapshot } from '../model/snapshot.js';
+import { describeAddress, type Topology } from '../model/topology.js';
+import type { AddressNamer } from './types.js';
+
+/** `an address of host ecs3 (eth0)` for every address of every snapshot. */
+function snapshotNames(snapshots: readonly HostSnapshot[]): Map<string, string> {
+  const names = new Map<string, string>();
+  for (const s of snapshots) {
+    for (const i of s.interfaces) {
+      for (const a of i.addresses) {
+        const ip = a.cidr.split('/')[0];
+        if (!names.has(ip)) names.set(ip, `an address of host ${s.identity.name} (${i.name})`);
+      }
+    }
+  }
+  return names;
+}
+
+/** Exact knowledge first (a bundle's interface, a topology device), then the network it is in. */
+export function addressNamer(sources: { topology?: Topology; snapshots?: readonly HostSnapshot[] }): AddressNamer {
+  const fromSnapshots = snapshotNames(sources.snapshots ?? []);
+  return (address) => {
+    const exact = fromSnapshots.get(address);
+    const fromTopology = sources.topology ? describeAddress(sources.topology, address) : undefined;
+    // A topology device (VPN gateway) beats a bundle; a bundle's host beats "an address in vSwitch ...".
+    if (fromTopology && !fromTopology.startsWith('an address in')) return fromTopology;
+    return exact ?? fromTopology;
+  };
+}

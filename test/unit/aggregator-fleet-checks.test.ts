@@ -1,0 +1,72 @@
+/**
+ * Fleet checks: the registry, the files in src/checks/fleet/ and fixtures/fleet-checks/ agree;
+ * every case (a scenario folder of host bundles, by reference) gives its expected findings in a
+ * full match, and the same findings when hosts arrive one by one (incremental match).
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FleetIndex } from '../../src/aggregator/fleet-index.js';
+import { FleetMatcher } from '../../src/aggregator/fleet-match.js';
+import { fleetChecks } from '../../src/checks/fleet/index.js';
+import { hostChecks } from '../../src/checks/index.js';
+import { repoRoot } from '../helpers/samples.js';
+import { scenarioSnapshot } from './aggregator-client.js';
+
+const root = join(repoRoot, 'fixtures', 'fleet-checks');
+const NOT_CHECKS = new Set(['index.ts', 'types.ts']);
+
+interface Case {
+  scenario: string;
+  expected: { key: string; severity: string; pair: [string, string]; summary: string }[];
+}
+
+describe('fleet check registry', () => {
+  const keys = Object.keys(fleetChecks).sort();
+  it('keys = files = fixture folders, each explained', () => {
+    const files = readdirSync(join(repoRoot, 'src', 'checks', 'fleet')).filter((f) => f.endsWith('.ts') && !NOT_CHECKS.has(f)).map((f) => f.slice(0, -3)).sort();
+    expect(keys).toEqual(files);
+    expect(readdirSync(root).sort()).toEqual(keys);
+    for (const k of keys) {
+      expect(fleetChecks[k].id).toBe(k);
+      expect(fleetChecks[k].explain.length).toBeGreaterThan(100);
+      // A fleet check that shares a host check's id must share its key scheme, so findings merge.
+      if (hostChecks[k]) expect(hostChecks[k].id).toBe(k);
+    }
+  });
+});
+
+describe('fleet check fixtures', () => {
+  for (const id of Object.keys(fleetChecks)) {
+    const cases = readdirSync(join(root, id)).sort();
+    it(`${id} has a positive and a negative case`, () => {
+      expect(cases.some((c) => c.startsWith('positive'))).toBe(true);
+      expect(cases.some((c) => c.startsWith('negative'))).toBe(true);
+    });
+    for (const name of cases) {
+      it(`${id}/${name}`, async () => {
+        const dir = join(root, id, name);
+        const c = JSON.parse(readFileSync(join(dir, 'case.json'), 'utf8')) as Case;
+        const scenarioDir = resolve(dir, c.scenario);
+        const scenario = scenarioDir.split('/').pop()!;
+        const hosts = readdirSync(scenarioDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+        const shape = (fs: { key: string; severity: string; pair: [string, string]; summary: string; check: string }[]) =>
+          fs.filter((f) => f.check === id).map(({ key, severity, pair, summary }) => ({ key, severity, pair, summary })).sort((a, b) => (a.key < b.key ? -1 : 1));
+        const full = new FleetIndex();
+        for (const h of hosts) full.upsert(h, await scenarioSnapshot(scenario, h));
+        expect(shape(new FleetMatcher(full, [fleetChecks[id]]).matchAll().found)).toEqual(c.expected);
+        if (name.startsWith('positive')) expect(c.expected.length).toBeGreaterThan(0);
+        // Hosts arriving one at a time, in both orders, end with the same findings.
+        for (const order of [hosts, [...hosts].reverse()]) {
+          const idx = new FleetIndex();
+          const m = new FleetMatcher(idx, [fleetChecks[id]]);
+          for (const h of order) {
+            idx.upsert(h, await scenarioSnapshot(scenario, h));
+            m.matchHost(h);
+          }
+          expect(shape(m.findings())).toEqual(c.expected);
+        }
+      });
+    }
+  }
+});
