@@ -16,6 +16,7 @@ import { formatPrefix, parsePrefix, prefixCovers, prefixesOverlap, type Prefix }
 import { masked, outPolicies, representative, subtractPrefixes } from '../simulate/path-selectors.js';
 import { routeFor } from './routing.js';
 import type { Check, CheckContext } from './types.js';
+import { sysctls } from './view.js';
 
 const ID = 'vpn-selector-gap';
 /** How many uncovered ranges a summary lists before "and N more". */
@@ -231,6 +232,13 @@ function configDisagreements(ctx: CheckContext, remotes: ProtectedRemote[], conn
   return out;
 }
 
+/** Whether the host forwards the family (unknown counts as yes: a gateway is what this check is about). */
+function forwards(s: HostSnapshot, family: 4 | 6): boolean {
+  const key = family === 4 ? 'net.ipv4.ip_forward' : 'net.ipv6.conf.all.forwarding';
+  const rec = sysctls(s).find((x) => x.key === key);
+  return rec === undefined || rec.value.trim() !== '0';
+}
+
 export const vpnSelectorGap: Check = {
   id: ID,
   title: "An IPsec policy's selectors leave out sources that are routed back: a loop",
@@ -246,7 +254,8 @@ client sees "Time to live exceeded" from the gateway's private address, tracerou
 For each remote network a tunnel policy protects, the check takes the networks that can send to
 it through this host — its routes (not the default route, unless nothing else is known), the
 connected subnets, --remote and --peer — subtracts the policies' source selectors, and follows
-what is left through the route lookup. It also reports swanctl.conf/ipsec.conf selectors that
+what is left through the route lookup (on a host that forwards: with ip_forward = 0 nothing
+arrives to loop). It also reports swanctl.conf/ipsec.conf selectors that
 differ from the kernel's policies, and configured connections with no kernel policy.
 
 Fix: add the uncovered source CIDR to the connection's local subnet (local_ts, leftsubnet, the
@@ -258,6 +267,8 @@ and reload; the printed ip xfrm command widens the kernel policy at once.`,
     const remotes = protectedRemotes(s, conns);
     const out: Finding[] = [];
     for (const pr of remotes) {
+      // A host that does not forward only sends its own packets: nothing arrives to loop back.
+      if (!forwards(s, pr.remote.family)) continue;
       const r = text(pr.remote);
       const gaps = followGaps(s, pr, sourceCandidates(ctx, pr.remote));
       const from = pr.fromConfig ? ` (from ${pr.fromConfig.format === 'swanctl-conf' ? 'swanctl.conf' : 'ipsec.conf'}: the kernel has no policy for it)` : '';

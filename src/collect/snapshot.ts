@@ -3,7 +3,7 @@
  * Text forms are parsed (findings quote their lines); each record's origin gets its source name.
  */
 import { parserFor } from '../../parsers/index.js';
-import type { ParseResult } from '../../parsers/types.js';
+import type { Origin, ParseResult } from '../../parsers/types.js';
 import type { AddressRecord, InterfaceBlock, LinkRecord, RouteRecord, RuleRecord } from '../model/records.js';
 import {
   SNAPSHOT_SCHEMA_VERSION,
@@ -32,8 +32,15 @@ function stampSource(value: unknown, source: string, depth = 0): void {
   }
 }
 
-function stampFlat(records: { origin: { source?: string } }[], source: string): void {
-  for (const r of records) r.origin.source = source;
+/**
+ * The same for flat records (routes, rules): a fresh origin in the same key order costs what
+ * adding a property does but keeps 32 bytes less per record (no out-of-object property store).
+ */
+function stampFlat(records: { origin: Origin }[], source: string): void {
+  for (const r of records) {
+    const o = r.origin;
+    r.origin = { lineNumber: o.lineNumber, text: o.text, source };
+  }
 }
 
 const UPLINK_NAME = /^(eth|ens|enp|eno|em|bond|team|wlan|wlp|p\d)/;
@@ -67,7 +74,7 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
       const parser = parserFor(spec.format);
       if (parser) {
         const result = parser.parse(text, { family: spec.family });
-        if (spec.format === 'ip-route' || spec.format === 'ip-rule') stampFlat(result.records as { origin: { source?: string } }[], meta.name);
+        if (spec.format === 'ip-route' || spec.format === 'ip-rule') stampFlat(result.records as { origin: Origin }[], meta.name);
         else stampSource(result.records, meta.name);
         for (const w of result.warnings) warnings.push({ source: meta.name, lineNumber: w.lineNumber, text: w.text, reason: w.reason });
         warningCount = result.warnings.length;

@@ -204,7 +204,7 @@ describeLab('collection without root (uid nobody inside a lab host)', () => {
   });
 
   it('reads everything else an unprivileged user may read', () => {
-    const unreadable = new Set(['iptables-save', 'ip6tables-save', 'nft', 'ip-xfrm-policy', 'ipset', 'docker-daemon', 'docker-networks']);
+    const unreadable = new Set(['iptables-save', 'ip6tables-save', 'nft', 'ip-xfrm-policy', 'ipset', 'docker-daemon', 'docker-networks', 'swanctl-conf', 'ipsec-conf']);
     const rest = meta.sources.filter((s) => !unreadable.has(s.name));
     expect(rest.map((s) => [s.name, s.status])).toEqual(rest.map((s) => [s.name, 'collected']));
     expect(rest.length).toBe(SOURCES.length - unreadable.size);

@@ -4,14 +4,14 @@
  * traceroute analysis, vpn-selector-gap on the gateway, `hostcheck path` over the bundles and
  * over the topology file, then the printed fix applied literally and the findings gone.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Finding } from '../../src/model/finding.js';
 import type { Report } from '../../src/report/json.js';
 import type { PathResult } from '../../src/simulate/path.js';
-import type { Lab } from './lab.js';
+import { hostcheckBin, type Lab } from './lab.js';
 import { SECOND_INCIDENT as a, secondIncident, secondIncidentCloud } from './second-incident-topology.js';
 import { describeLab, useLab } from './suite.js';
 
@@ -54,8 +54,9 @@ async function path(lab: Lab, args: string[]): Promise<{ result: PathResult & { 
 
 describeLab('second incident: VPN selector gap → loop', () => {
   const lab = useLab(secondIncident());
-  const dir = mkdtempSync(join(tmpdir(), 'hc-second-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  let dir = '';
+  beforeAll(() => { dir = mkdtempSync(join(tmpdir(), 'hc-second-')); });
+  afterAll(() => { if (dir) rmSync(dir, { recursive: true, force: true }); });
 
   it('the real symptom: TTL exceeded from the gateway for 10.64.3.22; 10.16.1.5 hits the IPsec policy', async () => {
     expect(await ping(lab(), a.looping)).toContain(`From ${a.gateway} icmp_seq=1 Time to live exceeded`);
@@ -119,6 +120,23 @@ describeLab('second incident: VPN selector gap → loop', () => {
     expect(errs[0].summary).toContain('vpn-cloud2');
     expect(errs[0].summary).toContain(a.covered);
     expect(errs[0].summary).toContain(`add ${a.uncovered}`);
+  });
+
+  it('reads a live /etc/swanctl/swanctl.conf and says where it and the kernel disagree', async () => {
+    // The file is overlaid on /etc in a private mount namespace: the machine's /etc is untouched.
+    const etc = join(dir, 'etc');
+    mkdirSync(join(etc, 'swanctl'), { recursive: true });
+    writeFileSync(join(etc, 'swanctl', 'swanctl.conf'), [
+      'connections {', '  vpc-to-cloud {', `    local_addrs = ${a.gateway}`, `    remote_addrs = ${a.peerPublic}`, '    children {', '      idc-net {',
+      `        local_ts = ${a.covered}, ${a.uncovered}   # widened, never reloaded`, `        remote_ts = ${a.remote}`, '      }', '    }', '  }', '}', '',
+    ].join('\n'));
+    const r = await lab().exec('gateway', ['unshare', '-m', 'sh', '-c', `mount --make-rprivate / && mount -t overlay overlay -o lowerdir=${etc}:/etc /etc && exec ${hostcheckBin} --json --name gateway`]);
+    const findings = (JSON.parse(r.stdout) as Report).findings.filter((f) => f.check === 'vpn-selector-gap');
+    const disagree = findings.find((f) => f.subject === `vpc-to-cloud/idc-net ${a.remote} config`);
+    expect(disagree?.summary).toBe(`config and kernel disagree for ${a.remote}: vpc-to-cloud/idc-net says local ${a.covered}, ${a.uncovered}, the kernel's out policies encrypt ${a.covered}`);
+    expect(disagree?.evidence[0]).toMatchObject({ source: 'swanctl-conf', lineNumber: 7 });
+    const loop = findings.find((f) => f.subject === a.remote);
+    expect(loop?.fix).toContain(`# persist: in /etc/swanctl/swanctl.conf set connections.vpc-to-cloud.children.idc-net.local_ts = ${a.covered}, ${a.uncovered}, 10.100.1.0/24, then run swanctl --load-conns (and re-initiate the child)`);
   });
 
   it('after the printed fix 10.64.3.22 hits the IPsec policy instead of looping, and the findings clear', async () => {
