@@ -52,6 +52,30 @@ const embedPackageJson: Plugin = {
   },
 };
 
+/**
+ * better-sqlite3 is loaded when the database is opened, not when the module is: `hostcheck --help`
+ * loads every subcommand (serve too), and the one file must not fail for want of the aggregator's
+ * native module. Without it, `serve` says how to install the aggregator.
+ */
+const lazyNative: Plugin = {
+  name: 'lazy-native',
+  setup(b) {
+    b.onResolve({ filter: /^better-sqlite3$/ }, (args) => (args.namespace === 'lazy-native' ? { path: args.path, external: true } : { path: args.path, namespace: 'lazy-native' }));
+    b.onLoad({ filter: /.*/, namespace: 'lazy-native' }, (args) => ({
+      loader: 'js',
+      contents: [
+        `module.exports = function LazyNative(...args) {`,
+        `  let Real;`,
+        `  try { Real = require(${JSON.stringify(args.path)}); } catch (err) {`,
+        `    throw new Error('${args.path} (native) is not installed beside this file: the aggregator runs from npm (npm install -g hostcheck), see docs/install.md', { cause: err });`,
+        `  }`,
+        `  return new Real(...args);`,
+        `};`,
+      ].join('\n'),
+    }));
+  },
+};
+
 /** Bundle the CLI into dist/hostcheck.cjs; returns its size in bytes. */
 export async function buildBundle(outfile = BUNDLE): Promise<number> {
   mkdirSync(dirname(outfile), { recursive: true });
@@ -64,7 +88,7 @@ export async function buildBundle(outfile = BUNDLE): Promise<number> {
     target: 'node20',
     format: 'cjs',
     external: EXTERNAL,
-    plugins: [embedPackageJson],
+    plugins: [embedPackageJson, lazyNative],
     // CommonJS has no import.meta: give every module the bundle's own URL instead.
     define: { 'import.meta.url': '__hostcheck_bundle_url' },
     banner: { js: `#!/usr/bin/env node\n"use strict";\nconst __hostcheck_bundle_url = require("node:url").pathToFileURL(__filename).href;` },

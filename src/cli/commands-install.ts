@@ -129,6 +129,7 @@ export function uninstallCommand(): Command {
     .option('--root <dir>', 'the image root given to install --root')
     .option('--purge', 'also remove /var/lib/hostcheck (the agent\'s token and sequence numbers)')
     .option('--dry-run', 'print every file and command; change nothing')
+    .addHelpText('after', '\nExamples:\n  sudo hostcheck uninstall --dry-run\n  sudo hostcheck uninstall --purge\n  sudo hostcheck uninstall --root /mnt/image')
     .action(async (flags: UninstallFlags) => {
       process.exitCode = await runUninstall(flags);
     });

@@ -1,6 +1,7 @@
 /** The commander program: every face of hostcheck from one entry. */
 import { Command, CommanderError } from 'commander';
 import { hostcheckVersion } from '../collect/collect.js';
+import { PROTOCOL_VERSION } from '../model/protocol-version.js';
 import { UsageError } from '../collect/errors.js';
 import { addRunOptions, runOneShot } from './commands-run.js';
 
@@ -19,13 +20,17 @@ const SUBCOMMANDS: Record<string, () => Promise<Command>> = {
   path: async () => (await import('./commands-path.js')).pathCommand(),
   agent: async () => (await import('./commands-agent.js')).agentCommand(),
   serve: async () => (await import('./commands-serve.js')).serveCommand(),
+  topology: async () => (await import('./commands-topology.js')).topologyCommand(),
+  install: async () => (await import('./commands-install.js')).installCommand(),
+  uninstall: async () => (await import('./commands-install.js')).uninstallCommand(),
 };
 
 /** The program with its own options and action, and no subcommands yet. */
 function programBase(): Command {
   const program = addRunOptions(new Command('hostcheck'))
     .description('Finds the host-side cause when two cloud instances cannot talk: bridges, policy rules, iptables, rp_filter, IPsec selectors')
-    .version(hostcheckVersion(), '-V, --version')
+    // The protocol version is a constant here so --version does not load zod with protocol.ts.
+    .version(`${hostcheckVersion()} (protocol ${PROTOCOL_VERSION})`, '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', '\nExamples:\n  sudo hostcheck --peer 172.17.0.64=ecs1 --peer 172.18.1.22=ecs2   # one-shot check of this host\n  sudo hostcheck capture --out ./bundle     # raw outputs of every source, for support\n  hostcheck snapshot --bundle ./bundle       # what hostcheck understood\n  ip rule | hostcheck parse ip-rule -        # one command output');
   program.action(async (flags) => {

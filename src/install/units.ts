@@ -132,3 +132,11 @@ export function serveUnit(opts: ServeUnitOptions): string {
     '',
   ].join('\n');
 }
+
+/** systemd/<name> as committed in the repository: the units with the default paths. */
+export function committedUnits(): Record<string, string> {
+  return {
+    [AGENT_UNIT]: agentUnit({ exec: DEFAULT_AGENT_EXEC }),
+    [SERVE_UNIT]: serveUnit({ exec: DEFAULT_AGENT_EXEC }),
+  };
+}

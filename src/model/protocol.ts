@@ -9,7 +9,7 @@
  */
 import { z } from 'zod';
 
-export const PROTOCOL_VERSION = 1;
+export { PROTOCOL_VERSION } from './protocol-version.js';
 
 /** Above this many routes a report carries the fleet's parts of the snapshot plus a digest. */
 export const FULL_SNAPSHOT_MAX_ROUTES = 50_000;

@@ -25,9 +25,9 @@ describe('hostcheck CLI', () => {
     }
   });
 
-  it('--version prints the version', async () => {
+  it('--version prints the version and the protocol version', async () => {
     const r = await run(['--version']);
-    expect(r.stdout.trim()).toBe(JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version);
+    expect(r.stdout.trim()).toBe(`${JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version} (protocol 1)`);
   });
 
   it('exit 1 with an error finding, 0 without', async () => {
