@@ -3,6 +3,8 @@
  * index and fleet findings current, marks silent hosts stale, and decides which agents get new
  * context. Sockets live in ws-server.ts and http-api.ts; the clock is passed in.
  */
+import { EventEmitter } from 'node:events';
+import type { FleetEvent } from '../dashboard/events.js';
 import { findingKey } from '../model/finding.js';
 import type { FleetContext, Hello, ReportMessage, ServerMessage } from '../model/protocol.js';
 import type { HostSnapshot } from '../model/snapshot.js';
@@ -49,6 +51,8 @@ export class Aggregator {
   readonly matcher = new FleetMatcher(this.index);
   readonly metrics: AggregatorMetrics;
   readonly staleSeconds: number;
+  /** `change` events (FleetEvent) for the dashboard's live stream, after each commit. */
+  readonly events = new EventEmitter().setMaxListeners(0);
   private readonly links = new Map<string, AgentLink>();
   private readonly lastSeen = new Map<string, string>();
   private readonly pendingContext = new Set<string>();
@@ -103,12 +107,18 @@ export class Aggregator {
     this.links.set(host, link);
     this.metrics.connectedAgents.set(this.links.size);
     this.seen(host);
+    this.emit({ type: 'connection', host, connected: true });
   }
 
   detach(host: string, link: AgentLink): void {
     if (this.links.get(host) !== link) return;
     this.links.delete(host);
     this.metrics.connectedAgents.set(this.links.size);
+    this.emit({ type: 'connection', host, connected: false });
+  }
+
+  private emit(event: FleetEvent): void {
+    this.events.emit('change', event);
   }
 
   connected(host: string): boolean {
@@ -154,6 +164,7 @@ export class Aggregator {
     this.store.commitReport({ hello, report, bytes, receivedAt: this.isoNow(), fleetFound: diff.found, fleetResolved: diff.resolved });
     this.metrics.reports.inc();
     this.seen(host);
+    this.emit({ type: 'report', host, seq: report.seq, findings: report.findings.length, found: diff.found.map((f) => f.key), resolved: diff.resolved.map((f) => f.key) });
     const membershipChanged = membershipBefore !== this.membershipOf(host);
     if (membershipChanged && this.index.size <= (this.options.contextPeersLimit ?? 1000)) {
       for (const h of this.links.keys()) if (h !== host) this.pendingContext.add(h);
@@ -210,6 +221,7 @@ export class Aggregator {
     this.lastSeen.clear();
     const stale = this.store.markStale(new Date(this.now() - this.staleSeconds * 1000).toISOString());
     this.metrics.staleHosts.set(this.store.hosts().filter((h) => h.stale).length);
+    if (stale.length) this.emit({ type: 'stale', hosts: stale });
     return stale;
   }
 

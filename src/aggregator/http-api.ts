@@ -6,6 +6,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { formatConfigErrors } from '../model/config.js';
+import { serveEvents } from '../dashboard/events.js';
+import { hostSummary, openFindingCounts } from '../dashboard/host-summary.js';
+import { fleetPath } from '../dashboard/path-api.js';
+import { serveDashboard, type DashboardOptions } from '../dashboard/serve-static.js';
+import { viewerCookie } from '../dashboard/viewer-cookie.js';
+import { PathQueryError } from '../simulate/path-types.js';
 import { isLoopbackAddress } from './auth.js';
 import type { Aggregator } from './aggregator.js';
 import { brokenPairs } from './pairs.js';
@@ -55,27 +61,30 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
   }
 }
 
+/** The viewer token: `Authorization: Bearer`, else the dashboard's login cookie. */
 function bearer(req: IncomingMessage): string | undefined {
   const h = req.headers.authorization;
   const m = h ? /^Bearer\s+(\S+)$/i.exec(h) : null;
-  return m ? m[1] : undefined;
+  return m ? m[1] : viewerCookie(req);
 }
 
 /** A request handler for node:http, bound to one aggregator. */
-export function apiHandler(agg: Aggregator): (req: IncomingMessage, res: ServerResponse) => void {
+export function apiHandler(agg: Aggregator, dashboard: DashboardOptions = {}): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
-    route(agg, req, res).catch((err: unknown) => {
+    route(agg, req, res, dashboard).catch((err: unknown) => {
       if (err instanceof HttpError) json(res, err.status, { error: err.message });
       else json(res, 500, { error: (err as Error).message });
     });
   };
 }
 
-async function route(agg: Aggregator, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function route(agg: Aggregator, req: IncomingMessage, res: ServerResponse, dashboard: DashboardOptions): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://aggregator');
   const path = url.pathname;
   if (path === '/healthz') return json(res, 200, { ok: true, hosts: agg.index.size, connected: agg.connectedCount });
-  const allowed = agg.auth.viewerAllowed(bearer(req), isLoopbackAddress(req.socket.remoteAddress));
+  const loopback = isLoopbackAddress(req.socket.remoteAddress);
+  if (path !== '/metrics' && path !== '/api' && !path.startsWith('/api/')) return serveDashboard(req, res, url, (t) => agg.auth.viewerAllowed(t, loopback), bearer(req), dashboard);
+  const allowed = agg.auth.viewerAllowed(bearer(req), loopback);
   if (!allowed.ok) return json(res, allowed.status, { error: allowed.detail });
   const method = req.method ?? 'GET';
   if (path === '/metrics' && method === 'GET') {
@@ -85,7 +94,17 @@ async function route(agg: Aggregator, req: IncomingMessage, res: ServerResponse)
     return;
   }
   if (path === '/api/hosts' && method === 'GET') {
-    return json(res, 200, { hosts: agg.store.hosts().map((h) => ({ ...h, connected: agg.connected(h.name) })) });
+    const counts = openFindingCounts(agg.store.findings());
+    return json(res, 200, { hosts: agg.store.hosts().map((h) => ({ ...h, connected: agg.connected(h.name), ...hostSummary(agg.index.snapshot(h.name), agg.index.vpcOf(h.name), counts.get(h.name)) })) });
+  }
+  if (path === '/api/events' && method === 'GET') return serveEvents(agg.events, req, res);
+  if (path === '/api/path' && method === 'GET') {
+    try {
+      return json(res, 200, fleetPath(agg.index, url.searchParams));
+    } catch (err) {
+      if (err instanceof PathQueryError) throw new HttpError(400, err.message);
+      throw err;
+    }
   }
   const hostMatch = /^\/api\/hosts\/([^/]+)$/.exec(path);
   if (hostMatch && method === 'GET') {

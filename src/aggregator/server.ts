@@ -30,6 +30,8 @@ export interface ServeOptions extends WsOptions {
   contextDelayMs?: number;
   historyPerHost?: number;
   processMetrics?: boolean;
+  /** Send the dashboard's Content-Security-Policy (default true; `serve --no-csp` is a testing aid). */
+  csp?: boolean;
 }
 
 export interface RunningServer {
@@ -99,7 +101,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const aggregator = new Aggregator({ store, credentials, metrics, staleSeconds: options.staleSeconds, contextDelayMs: options.contextDelayMs });
   aggregator.load();
   const agents = new AgentServer(aggregator, options);
-  const handler = apiHandler(aggregator);
+  const handler = apiHandler(aggregator, { csp: options.csp ?? true });
   const servers: Server[] = [];
   const result: RunningServer = { aggregator, close: async () => undefined };
   try {

@@ -17,6 +17,7 @@ interface ServeFlags {
   staleSeconds: string;
   maxPayload: string;
   rate: string;
+  csp: boolean;
 }
 
 function positive(name: string, v: string): number {
@@ -39,6 +40,7 @@ export function serveCommand(): Command {
     .option('--stale-seconds <n>', 'mark hosts silent for this long stale', '300')
     .option('--max-payload <bytes>', 'largest message accepted', String(16 * 1024 * 1024))
     .option('--rate <n>', 'messages per second per connection (burst twice that)', '20')
+    .option('--no-csp', 'testing aid: serve the dashboard without its Content-Security-Policy (docs/dashboard.md)')
     .addHelpText('after', '\nExamples:\n  hostcheck serve                                   # 127.0.0.1:7480, ./hostcheck.db\n  hostcheck serve --listen 10.0.0.5:7480 --tokens /etc/hostcheck/tokens --viewer-tokens /etc/hostcheck/viewers\n  hostcheck serve --socket /run/hostcheck.sock     # agents in namespaces reach it through the filesystem')
     .action(async (flags: ServeFlags) => {
       if (!flags.tlsCert !== !flags.tlsKey) throw new UsageError('give both --tls-cert and --tls-key, or neither');
@@ -48,7 +50,7 @@ export function serveCommand(): Command {
         server = await startServer({
           listen: flags.listen, socket: flags.socket, db: flags.db, tokensFile: flags.tokens, viewerTokensFile: flags.viewerTokens,
           insecure: flags.insecure, tls: flags.tlsCert && flags.tlsKey ? { cert: flags.tlsCert, key: flags.tlsKey } : undefined, staleSeconds: positive('--stale-seconds', flags.staleSeconds), maxPayload: positive('--max-payload', flags.maxPayload),
-          ratePerSecond: rate, burst: rate * 2, processMetrics: true,
+          ratePerSecond: rate, burst: rate * 2, processMetrics: true, csp: flags.csp,
         });
       } catch (err) {
         if (err instanceof AuthConfigError || err instanceof StoreError) throw new UsageError(err.message, { cause: err });

@@ -1,0 +1,90 @@
+// DOM building for the dashboard. Everything an agent sends is untrusted: it only ever becomes
+// a text node or an attribute value through this helper, never HTML (no innerHTML anywhere).
+
+/**
+ * h('a', { href: '#/x', class: 'c', title: 't', onclick: fn }, 'text', childNode, [more])
+ * Strings and numbers become text nodes; null/undefined/false children are skipped.
+ */
+export function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs ?? {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
+    else if (k === 'class') el.className = v;
+    else if (k === 'dataset') Object.assign(el.dataset, v);
+    else if (k === 'value') el.value = v;
+    else if (k === 'checked' || k === 'selected' || k === 'disabled') el[k] = Boolean(v);
+    else if (k === 'href') el.setAttribute('href', safeHref(v));
+    else el.setAttribute(k, v === true ? '' : String(v));
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const c of children) {
+    if (c === undefined || c === null || c === false) continue;
+    if (Array.isArray(c)) append(el, c);
+    else if (c instanceof Node) el.appendChild(c);
+    else el.appendChild(document.createTextNode(String(c)));
+  }
+}
+
+/** Only in-page links: a javascript: or foreign URL built from agent data never becomes a link. */
+function safeHref(v) {
+  const s = String(v);
+  return s.startsWith('#') || s.startsWith('/') ? s : '#';
+}
+
+/** Replace a node's children. */
+export function mount(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+}
+
+/** "#/host/NAME" with the name encoded, so any host name is a safe fragment. */
+export function hostHref(name) {
+  return `#/host/${encodeURIComponent(name)}`;
+}
+
+export function findingHref(key) {
+  return `#/finding/${encodeURIComponent(key)}`;
+}
+
+export function pathHref(from, to, port) {
+  const q = new URLSearchParams({ from, to });
+  if (port) q.set('port', port);
+  return `#/path?${q}`;
+}
+
+/** "12 s ago", "5 min ago", "3 h ago", "2 d ago". */
+export function ago(iso, now = Date.now()) {
+  if (!iso) return '–';
+  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (s < 90) return `${s} s ago`;
+  if (s < 5400) return `${Math.round(s / 60)} min ago`;
+  if (s < 172800) return `${Math.round(s / 3600)} h ago`;
+  return `${Math.round(s / 86400)} d ago`;
+}
+
+export function when(iso) {
+  return iso ? h('time', { datetime: iso, title: iso }, ago(iso)) : '–';
+}
+
+const SEVERITY_SYMBOL = { error: '✖', warning: '▲', info: 'ℹ' };
+
+/** A severity badge: colour plus a symbol and the word, so colour is never the only signal. */
+export function severityBadge(severity, count) {
+  const label = count === undefined ? severity : `${count}`;
+  return h('span', { class: `sev sev-${severity}`, title: severity }, `${SEVERITY_SYMBOL[severity] ?? '?'} ${label}`);
+}
+
+const STATE_SYMBOL = { open: '●', resolved: '✔', acknowledged: '☑', silenced: '🔕' };
+
+export function stateBadge(state) {
+  return h('span', { class: `state state-${state}` }, `${STATE_SYMBOL[state] ?? ''} ${state}`);
+}
+
+export function errorBox(err) {
+  return h('p', { class: 'error-box', role: 'alert' }, `⚠ ${err instanceof Error ? err.message : String(err)}`);
+}

@@ -1,0 +1,151 @@
+/**
+ * Agent-sent text is rendered as text, never as HTML: a host named `<img src=x onerror=alert(1)>`
+ * with an iptables comment holding `<script>`, hostile interface and Docker network names and
+ * route lines, sent over a real agent WebSocket. Every view is opened once with the CSP and once
+ * with it off (`csp: false`, what `serve --no-csp` does): nothing runs — no dialog, no element
+ * from the payload — and the text shows as written. A control proves the detector: the same
+ * payload put through innerHTML does run without the CSP and is blocked with it.
+ */
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DASHBOARD_CSP } from '../../src/dashboard/serve-static.js';
+import { findingKey, type Finding } from '../../src/model/finding.js';
+import { TestAgent, tinySnapshot } from '../unit/aggregator-client.js';
+import { launchBrowser, recordDialogs, startTestServer, type TestServer } from './harness.js';
+
+const EVIL_HOST = '<img src=x onerror=alert(1)>';
+const EVIL_COMMENT = '-A INPUT -s 10.9.0.6/32 -m comment --comment "<script>alert(2)</script>" -j DROP';
+const EVIL_IFACE = '<svg onload=alert(4)>';
+const EVIL_NETWORK = '<iframe src=javascript:alert(5)>';
+const EVIL_ROUTE = '10.66.0.0/16 dev x proto static <script>alert(6)</script>';
+
+function evilSnapshot() {
+  const s = tinySnapshot(EVIL_HOST, '10.9.0.5');
+  const origin = { lineNumber: 4, text: `9: ${EVIL_IFACE}: <BROADCAST,MULTICAST,UP> mtu 1500`, source: 'ip-addr' };
+  s.interfaces.push({ name: EVIL_IFACE, kind: 'bridge', flags: ['UP'], noCarrier: false, uplink: false, owner: { type: 'docker', name: EVIL_NETWORK }, origin,
+    addresses: [{ ifname: EVIL_IFACE, family: 4, cidr: '10.66.0.1/16', scope: 'global', flags: [], origin }] });
+  s.routes.push({ family: 4, type: 'unicast', dst: '10.66.0.0/16', table: 'main', dev: EVIL_IFACE, flags: [], nexthops: [], origin: { lineNumber: 2, text: EVIL_ROUTE, source: 'ip-route-v4' } });
+  return s;
+}
+
+function evilFinding(): Finding {
+  const subject = `INPUT drops 10.9.0.6 ${EVIL_HOST}`;
+  return {
+    check: 'firewall-drops-peer', severity: 'error', host: EVIL_HOST, subject, key: findingKey('firewall-drops-peer', EVIL_HOST, subject),
+    summary: `${EVIL_HOST} drops peer 10.9.0.6 <b>bold</b>`, evidence: [{ source: 'iptables-save', lineNumber: 7, text: EVIL_COMMENT }, { source: 'ip-route-v4', lineNumber: 2, text: EVIL_ROUTE }],
+    why: '<a href="javascript:alert(7)">why</a>', fix: ['<script>alert(3)</script>', `iptables -D INPUT -s 10.9.0.6/32 -j DROP # ${EVIL_IFACE}`], peers: ['10.9.0.6'],
+  };
+}
+
+/** Nothing from the payload may exist as an element; the page's only script is app.js. */
+async function assertInert(page: Page, dialogs: string[]): Promise<void> {
+  await page.waitForTimeout(250); // an injected <img onerror> would fire within this (the control shows it does)
+  expect(dialogs).toEqual([]);
+  const census = await page.evaluate(() => ({
+    img: document.querySelectorAll('img').length, svg: document.querySelectorAll('svg').length, iframe: document.querySelectorAll('iframe').length,
+    b: document.querySelectorAll('main b').length, scripts: [...document.scripts].map((s) => s.getAttribute('src')),
+    jsLinks: [...document.querySelectorAll('a')].filter((a) => /^javascript:/i.test(a.getAttribute('href') ?? '')).length,
+  }));
+  expect(census).toEqual({ img: 0, svg: 0, iframe: 0, b: 0, scripts: ['/app.js'], jsLinks: 0 });
+}
+
+for (const csp of [true, false]) {
+  describe(`XSS: agent text stays text (CSP ${csp ? 'on' : 'off'})`, () => {
+    let srv: TestServer;
+    let browser: Browser;
+    let page: Page;
+    let dialogs: string[];
+    const key = evilFinding().key;
+
+    beforeAll(async () => {
+      [srv, browser] = await Promise.all([startTestServer({ csp }), launchBrowser()]);
+      const ws = `ws://127.0.0.1:${srv.server.tcp!.port}/agent`;
+      const evil = await TestAgent.connect(ws, EVIL_HOST, 'evil-token-0123456789abcdef');
+      const peer = await TestAgent.connect(ws, 'peer', 'peer-token-0123456789abcdef');
+      await peer.report(tinySnapshot('peer', '10.9.0.6'));
+      await evil.report(evilSnapshot(), [evilFinding()]);
+      evil.close();
+      peer.close();
+      page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+      dialogs = recordDialogs(page);
+    });
+    afterAll(async () => {
+      await browser?.close();
+      await srv?.close();
+    });
+
+    it(`the server ${csp ? 'sends' : 'omits'} the Content-Security-Policy`, async () => {
+      const res = await page.goto(`${srv.url}/`);
+      expect(res?.headers()['content-security-policy']).toBe(csp ? DASHBOARD_CSP : undefined);
+    });
+
+    it('overview: the host name shows as written, nothing runs', async () => {
+      await page.goto(`${srv.url}/#/`);
+      await page.locator('#hosts tr.host-row').nth(1).waitFor();
+      expect(await page.locator('#hosts tr.host-row a').allTextContents()).toContain(EVIL_HOST);
+      await page.fill('#host-search', '10.66.0.0/16');
+      expect(await page.locator('#hosts tr.host-row').count()).toBe(1);
+      await assertInert(page, dialogs);
+    });
+
+    it('findings list and the finding: summary, evidence with the <script> comment, why and fix as text', async () => {
+      await page.goto(`${srv.url}/#/findings`);
+      await page.locator('#findings tr.finding-row').waitFor();
+      expect(await page.locator('#findings a.summary').textContent()).toBe(evilFinding().summary);
+      await assertInert(page, dialogs);
+      await page.goto(`${srv.url}/#/finding/${encodeURIComponent(key)}`);
+      await page.locator('#finding').waitFor();
+      expect(await page.locator('.finding-summary').textContent()).toContain(`${EVIL_HOST} drops peer 10.9.0.6 <b>bold</b>`);
+      expect(await page.locator('.evidence-text').allTextContents()).toEqual([EVIL_COMMENT, EVIL_ROUTE]);
+      expect(await page.locator('.evidence-source').first().textContent()).toBe('iptables-save -c : line 7');
+      expect(await page.locator('p.why').textContent()).toBe('<a href="javascript:alert(7)">why</a>');
+      expect(await page.locator('pre.fix').textContent()).toContain('<script>alert(3)</script>');
+      await assertInert(page, dialogs);
+    });
+
+    it('host page: interface, Docker network and route lines as text; the cited route highlighted', async () => {
+      await page.goto(`${srv.url}/#/host/${encodeURIComponent(EVIL_HOST)}`);
+      await page.locator('#interfaces').waitFor();
+      expect(await page.locator('#host h1').textContent()).toBe(EVIL_HOST);
+      expect(await page.locator('#interfaces td.owner').allTextContents()).toContain(`docker: ${EVIL_NETWORK}`);
+      expect(await page.locator('ol.lines li.cited code').allTextContents()).toEqual([EVIL_ROUTE]);
+      await assertInert(page, dialogs);
+    });
+
+    it('matrix and path: the broken pair and its cause as text', async () => {
+      await page.goto(`${srv.url}/#/matrix`);
+      const cell = page.locator('#matrix td.cell[data-verdict="broken"]').first();
+      await cell.waitFor();
+      expect(await cell.getAttribute('data-from')).toBe(EVIL_HOST);
+      await cell.click();
+      await page.locator('#cell-detail').waitFor();
+      expect(await page.locator('#cell-detail .cause').textContent()).toContain(EVIL_HOST);
+      await assertInert(page, dialogs);
+      await page.locator('#cell-detail a.trace-link').click();
+      await page.locator('#path-result section.leg, #path-result .error-box').first().waitFor();
+      expect(await page.locator('#path-from option:checked').textContent()).toBe(EVIL_HOST);
+      await assertInert(page, dialogs);
+    });
+
+    it(`control: the same payload through innerHTML ${csp ? 'is blocked by the CSP' : 'does run — the detector works'}`, async () => {
+      await page.goto(`${srv.url}/#/`);
+      await page.locator('#hosts').waitFor();
+      const violations = await page.evaluate(async (payload) => {
+        const seen: string[] = [];
+        document.addEventListener('securitypolicyviolation', (e) => seen.push(e.violatedDirective));
+        const div = document.createElement('div');
+        div.innerHTML = payload;
+        document.body.append(div);
+        await new Promise((r) => setTimeout(r, 300));
+        return seen;
+      }, EVIL_HOST);
+      if (csp) {
+        expect(dialogs).toEqual([]);
+        expect(violations.some((v) => v.startsWith('script-src'))).toBe(true);
+      } else {
+        await expect.poll(() => dialogs).toEqual(['alert: 1']);
+        dialogs.length = 0;
+      }
+    });
+  });
+}
