@@ -34,6 +34,8 @@ Fix: give the NIC its own route table and a rule for its address:
         for (const { iface, address, ip } of local) {
           const r = routeFor(s, { dst: peer.address, src: ip });
           if (r.type !== 'unicast' || !r.dev || r.dev === iface.name) continue;
+          // A peer on-link on the reply's interface sends everything in through that interface.
+          if (!r.via) continue;
           const out2 = interfaceByName(s, r.dev);
           if (!out2?.uplink) continue; // a bridge is route-captures-peer's finding
           const subject = `${ip} ${iface.name}>${r.dev} ${peer.address}`;
