@@ -147,6 +147,14 @@ function hostStep(snapshots: readonly HostSnapshot[], topology: Topology | undef
     };
   }
   const nextIp = r.via ?? p.dst;
+  // A bridge or tunnel reaches this host's own containers or tunnel peers, never another known host;
+  // one with no carrier (an idle docker0) reaches nothing at all.
+  const outIface = s.interfaces.find((i) => i.name === r.dev);
+  if (outIface && !outIface.uplink && outIface.kind !== 'loopback') {
+    const hop: PathHop = { ...base, action: iif ? 'forward' : 'send', dev: r.dev, ...(r.via && { via: r.via }), note: `${r.route?.dst ?? ''} dev ${r.dev} (${outIface.owner?.type ?? outIface.kind}${outIface.noCarrier ? ', no carrier' : ''})`.trim(), evidence: routeEv() };
+    if (outIface.noCarrier) return { hop, outcome: 'blackhole', detail: `${node}: the route sends it into ${r.dev}, which has no carrier (nothing attached): dropped` };
+    return { hop, outcome: 'left', detail: `left the known network at ${node} into ${r.dev} (${outIface.owner?.type ?? outIface.kind}): only this host's own containers or tunnel peers are there` };
+  }
   const next = neighbour(snapshots, topology, s, nextIp);
   const hop: PathHop = { ...base, action: iif ? 'forward' : 'send', dev: r.dev, ...(r.via && { via: r.via }), note: `${r.route?.dst ?? ''}${r.via ? ` via ${r.via}` : ''} dev ${r.dev}${r.table && r.table !== 'main' ? ` table ${r.table}` : ''}`.trim(), evidence: routeEv() };
   if (!next) return { hop, outcome: 'left', detail: `left the known network at ${node} through ${r.dev}${r.via ? ` to ${r.via}` : ''}: no bundle or topology node holds ${nextIp}` };
