@@ -6,6 +6,8 @@
  * section crashed; a section that cannot run here (not root) is reported as skipped.
  */
 import { cpus, release, totalmem } from 'node:os';
+import { benchAgent } from './agent.js';
+import { benchFleet } from './fleet.js';
 import { benchIptablesParse } from './iptables-parse.js';
 import {
   bestOf, ipBatchIn, ipv4, seededRandom, SectionSkipped, withLab,
@@ -25,6 +27,8 @@ const SECTIONS: Section[] = [
   { name: 'iptables-parse', what: 'iptables-save dump parse time vs iptables-save', run: benchIptablesParse },
   { name: 'lpm', what: 'longest-prefix match lookups/s vs the kernel (ip route get)', run: benchLpmSection },
   { name: 'oneshot', what: 'one-shot hostcheck wall time and peak RSS vs node start-up + raw collection', run: benchOneShot },
+  { name: 'fleet', what: 'aggregator: idle memory, connect time, report latency vs a bare ws echo server; fleet match time', run: benchFleet },
+  { name: 'agent', what: 'agent idle RSS and CPU vs a bare node process; peak RSS with 100,000 routes', run: benchAgent },
 ];
 
 // ---------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ export interface FleetDiff {
 }
 
 export class FleetMatcher {
-  private readonly current = new Map<string, FleetFinding>();
+  private current = new Map<string, FleetFinding>();
   private readonly byHost = new Map<string, Set<string>>();
 
   constructor(
@@ -38,9 +38,24 @@ export class FleetMatcher {
     return this.apply(before, this.run(host));
   }
 
-  /** Re-match the whole fleet. */
+  /** Re-match the whole fleet: the found findings replace the current ones. */
   matchAll(): FleetDiff {
-    return this.apply(new Set(this.current.keys()), this.run(undefined));
+    const found = this.run(undefined);
+    const before = this.current;
+    const affected = new Set<string>();
+    this.current = new Map();
+    this.byHost.clear();
+    for (const f of found) {
+      if (!before.has(f.key)) for (const h of f.pair) affected.add(h);
+      this.remember(f);
+    }
+    const resolved: FleetFinding[] = [];
+    for (const [key, f] of before) {
+      if (this.current.has(key)) continue;
+      resolved.push(f);
+      for (const h of f.pair) affected.add(h);
+    }
+    return { found, resolved, affected };
   }
 
   /** Forget a host's findings (it left the fleet). */
@@ -71,14 +86,17 @@ export class FleetMatcher {
       const old = this.current.get(f.key);
       if (old) this.forget(old);
       else for (const h of f.pair) affected.add(h);
-      this.current.set(f.key, f);
-      for (const h of f.pair) {
-        let s = this.byHost.get(h);
-        if (!s) this.byHost.set(h, (s = new Set()));
-        s.add(f.key);
-      }
+      this.remember(f);
     }
     return { found, resolved, affected };
+  }
+
+  private remember(f: FleetFinding): void {
+    this.current.set(f.key, f);
+    for (const h of f.pair) {
+      const s = this.byHost.get(h);
+      if (s) s.add(f.key); else this.byHost.set(h, new Set([f.key]));
+    }
   }
 
   private forget(f: FleetFinding): void {

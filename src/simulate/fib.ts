@@ -133,40 +133,87 @@ function prefixKey4(s: string): number {
   return value * 64 + len;
 }
 
+/** A table's routes with readable prefixes, the prefix entry of each, and each entry's prefix. */
+interface PrefixEntries {
+  kept: RouteRecord[];
+  entryOf: ArrayLike<number>;
+  starts4: ArrayLike<number>;
+  starts6: bigint[];
+  lens: ArrayLike<number>;
+}
+
 /**
  * IPv4 prefix entries of a table's routes, numbered in order of first appearance. The kernel
  * lists a table in ascending prefix order, so a repeated prefix is one of the same start
  * address just before; a Map of every prefix is built only when the input is out of that order.
  */
-function prefixEntries4(routes: RouteRecord[], kept: RouteRecord[], entryOf: number[], starts: number[], lens: number[], unreadable: RouteRecord[]): void {
+function prefixEntries4(routes: RouteRecord[], unreadable: RouteRecord[]): PrefixEntries {
+  const n = routes.length;
+  const entryOf = new Int32Array(n);
+  const starts = new Uint32Array(n);
+  const lens = new Uint8Array(n);
+  // A copy only once some route is left out.
+  let kept: RouteRecord[] | null = null;
   let keys: Map<number, number> | null = null;
+  let entries = 0;
+  let m = 0;
   let lastStart = -1;
   let runFirst = 0;
-  for (const r of routes) {
+  for (let i = 0; i < n; i++) {
+    const r = routes[i];
     const key = prefixKey4(r.dst);
-    if (key < 0) { unreadable.push(r); continue; }
+    if (key < 0) {
+      kept ??= routes.slice(0, i);
+      unreadable.push(r);
+      continue;
+    }
     const len = key % 64;
     const start = (key - len) / 64;
     let e = -1;
     if (keys === null) {
       if (start === lastStart) {
-        for (let k = runFirst; k < lens.length; k++) if (lens[k] === len) { e = k; break; }
+        for (let k = runFirst; k < entries; k++) if (lens[k] === len) { e = k; break; }
       } else if (start < lastStart) {
         keys = new Map();
-        for (let k = 0; k < lens.length; k++) keys.set(starts[k] * 64 + lens[k], k);
+        for (let k = 0; k < entries; k++) keys.set(starts[k] * 64 + lens[k], k);
       }
     }
     if (keys !== null) e = keys.get(key) ?? -1;
     if (e < 0) {
-      e = lens.length;
+      e = entries++;
       if (keys !== null) keys.set(key, e);
       else if (start !== lastStart) { runFirst = e; lastStart = start; }
-      starts.push(start);
-      lens.push(len);
+      starts[e] = start;
+      lens[e] = len;
+    }
+    if (kept !== null) kept.push(r);
+    entryOf[m++] = e;
+  }
+  return { kept: kept ?? routes.slice(), entryOf: entryOf.subarray(0, m), starts4: starts.subarray(0, entries), starts6: [], lens: lens.subarray(0, entries) };
+}
+
+/** The same for IPv6, with a Map of prefix texts (IPv6 tables are small next to IPv4's). */
+function prefixEntries6(routes: RouteRecord[], unreadable: RouteRecord[]): PrefixEntries {
+  const kept: RouteRecord[] = [];
+  const entryOf: number[] = [];
+  const starts6: bigint[] = [];
+  const lens: number[] = [];
+  const keys = new Map<string, number>();
+  for (const r of routes) {
+    const p = parsePrefix(r.dst, 6);
+    if (!p || p.family !== 6) { unreadable.push(r); continue; }
+    const key = `${p.value}/${p.len}`;
+    let e = keys.get(key);
+    if (e === undefined) {
+      e = lens.length;
+      keys.set(key, e);
+      starts6.push(p.value);
+      lens.push(p.len);
     }
     kept.push(r);
     entryOf.push(e);
   }
+  return { kept, entryOf, starts4: [], starts6, lens };
 }
 
 /** Routes of one table and family, indexed for longest-prefix search. */
@@ -185,29 +232,7 @@ export class RouteTable {
   constructor(family: 4 | 6, routes: RouteRecord[]) {
     this.family = family;
     this.unreadable = [];
-    const kept: RouteRecord[] = [];
-    const entryOf: number[] = [];
-    const starts4: number[] = [];
-    const starts6: bigint[] = [];
-    const lens: number[] = [];
-    if (family === 4) prefixEntries4(routes, kept, entryOf, starts4, lens, this.unreadable);
-    else {
-      const keys = new Map<string, number>();
-      for (const r of routes) {
-        const p = parsePrefix(r.dst, family);
-        if (!p || p.family !== 6) { this.unreadable.push(r); continue; }
-        const key = `${p.value}/${p.len}`;
-        let e = keys.get(key);
-        if (e === undefined) {
-          e = lens.length;
-          keys.set(key, e);
-          starts6.push(p.value);
-          lens.push(p.len);
-        }
-        kept.push(r);
-        entryOf.push(e);
-      }
-    }
+    const { kept, entryOf, starts4, starts6, lens } = family === 4 ? prefixEntries4(routes, this.unreadable) : prefixEntries6(routes, this.unreadable);
     this.routes = kept;
     this.lpm4 = family === 4 ? Lpm4.build(starts4, lens) : null;
     this.lpm6 = family === 6 ? Lpm6.build(starts6, lens) : null;

@@ -11,8 +11,11 @@
  *
  * Left out on purpose, because the kernel's answer then depends on state that a bundle does not
  * hold (see docs/kernel-tests.md): IPv4 default routes of equal metric in one table
- * (fib_select_default rotates them by neighbour state), IPv4 TOS on default routes, and
- * martian sources and destinations on input lookups (refused before any table).
+ * (fib_select_default rotates them by neighbour state), IPv4 TOS on default routes, martian
+ * sources and destinations on input lookups (refused before any table), and IPv6 setups the
+ * kernel's dump misrepresents: `src` on gateway routes (siblings keep their own, the dump shows
+ * the first one's) and a gateway route appended to a group where a non-gateway route follows
+ * the first gateway route (the dump then skips routes).
  */
 
 /** A small deterministic PRNG (mulberry32). */
@@ -205,27 +208,43 @@ function v6Text(v: bigint): string {
   return `${g.slice(0, best).join(':')}::${g.slice(best + bestLen).join(':')}`;
 }
 
-interface GenRoute { prefix: string; table: string; metric: number; tos: string; unicast: boolean }
+interface GenRoute { prefix: string; table: string; metric: number; tos: string; gateway: boolean }
 
 /** Route lines of one family. */
 function routeLines(rnd: Rand, h: FamilyHost, out: GenRoute[]): string[] {
   const lines: string[] = [];
   const n = int(rnd, 7, 18);
   const metrics = h.family === 4 ? [0, 1, 2, 3] : [1, 2, 3, 1024];
+  if (chance(rnd, 0.5)) {
+    // Half the setups have a default route in main, so that more lookups end in one.
+    const dev = pick(rnd, h.devices);
+    const metric = pick(rnd, metrics);
+    out.push({ prefix: 'default', table: 'main', metric, tos: '', gateway: true });
+    lines.push(`route add default table main metric ${metric} via ${dev.gw} dev ${dev.name}`);
+  }
   for (let i = 0; i < n; i++) {
-    const kind = weighted(rnd, [['via', 4], ['dev', 2], ['multipath', 2], ['blackhole', 1], ['unreachable', 1], ['prohibit', 1], ['throw', 2]] as const);
-    const unicast = kind === 'via' || kind === 'dev' || kind === 'multipath';
+    let kind: string = weighted(rnd, [['via', 4], ['dev', 2], ['multipath', 2], ['blackhole', 1], ['unreachable', 1], ['prohibit', 1], ['throw', 2]] as const);
     // A tie: the same prefix, table, metric and TOS as an earlier route, appended after it.
     const tieable = out.filter((r) => !(h.family === 4 && r.prefix === 'default'));
     const tie = tieable.length > 0 && chance(rnd, 0.25) ? pick(rnd, tieable) : undefined;
+    if (tie && h.family === 6 && (kind === 'via' || kind === 'multipath')) {
+      // An IPv6 gateway route joins the group's first gateway route as a sibling, but is
+      // stored after the routes appended since; the dump then skips as many routes as the
+      // group has siblings after the first, so those would be missing from the bundle.
+      const group = out.filter((r) => r.prefix === tie.prefix && r.table === tie.table && r.metric === tie.metric);
+      const first = group.findIndex((r) => r.gateway);
+      if (first >= 0 && group.slice(first + 1).some((r) => !r.gateway)) kind = 'dev';
+    }
+    const unicast = kind === 'via' || kind === 'dev' || kind === 'multipath';
     const prefix = tie?.prefix ?? pick(rnd, h.prefixes);
     const table = tie?.table ?? weighted(rnd, TABLES);
     const metric = tie?.metric ?? pick(rnd, metrics);
     const tos = tie?.tos ?? (h.family === 4 && prefix !== 'default' && chance(rnd, 0.1) ? '0x10' : '');
-    out.push({ prefix, table, metric, tos, unicast });
+    out.push({ prefix, table, metric, tos, gateway: kind === 'via' || kind === 'multipath' });
     const head = `route ${tie ? 'append' : 'add'} ${unicast ? '' : `${kind} `}${prefix} table ${table} metric ${metric}${tos ? ` tos ${tos}` : ''}`;
     const dev = pick(rnd, h.devices);
-    const src = unicast && chance(rnd, 0.1) ? ` src ${pick(rnd, h.locals)}` : '';
+    // IPv6 siblings keep their own src, but the dump shows only the first one's.
+    const src = unicast && (h.family === 4 || kind === 'dev') && chance(rnd, 0.1) ? ` src ${pick(rnd, h.locals)}` : '';
     switch (kind) {
       case 'via': lines.push(`${head} via ${dev.gw} dev ${dev.name}${src}`); break;
       case 'dev': lines.push(`${head} dev ${dev.name}${src}`); break;
