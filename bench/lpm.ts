@@ -5,6 +5,7 @@
  */
 import { Lpm4 } from '../src/net/lpm.js';
 import { Lpm6 } from '../src/net/lpm-v6.js';
+import { seededUint32 as rng } from '../test/helpers/prng.js';
 
 export interface BenchFigure {
   name: string;
@@ -13,17 +14,6 @@ export interface BenchFigure {
   note?: string;
 }
 
-/** Small fast deterministic generator (mulberry32) so runs are comparable. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0);
-  };
-}
 
 /** Pick from a [value, weight] table. */
 function weighted(table: [number, number][], r: number): number {

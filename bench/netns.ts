@@ -11,6 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Lab, labPrerequisites, repoRoot, type Topology } from '../test/lab/lab.js';
+import { seededUint32 } from '../test/helpers/prng.js';
 
 /** One figure of a section; `ratio`/`target`/`pass` only where a target applies. */
 export interface BenchRow {
@@ -213,16 +214,7 @@ export function measureParseMemory(sourcePath: string, exportName: string, file:
 export const MiB = 1024 * 1024;
 
 /** A small deterministic generator (mulberry32) so every run builds the same tables. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
+export const seededRandom = seededUint32;
 
 /** Dotted quad of a 32-bit number. */
 export function ipv4(n: number): string {

@@ -8,18 +8,9 @@
  * writes raw frames, so sources, ports, TCP flags and ICMP types are free.
  */
 import type { CtState, NetfilterPacket } from '../../src/simulate/netfilter.js';
+import { prng } from '../helpers/prng.js';
+export { prng };
 
-/** A small deterministic PRNG (mulberry32). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The lab's addresses (see the file comment). */
 export const LAB = {

@@ -1,0 +1,19 @@
+/** mulberry32: a small deterministic generator, so generated tables and rulesets are the same every run. */
+
+/** Unsigned 32-bit integers. */
+export function seededUint32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (t ^ (t >>> 14)) >>> 0;
+  };
+}
+
+/** Floats in [0, 1). */
+export function prng(seed: number): () => number {
+  const next = seededUint32(seed);
+  return () => next() / 4294967296;
+}
