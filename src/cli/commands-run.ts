@@ -7,7 +7,8 @@ import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { hostcheckVersion, loadBundle } from '../collect/collect.js';
 import { UsageError } from '../collect/errors.js';
-import { parseConfig, parsePeerFlag, type HostcheckConfig, type Peer } from '../model/config.js';
+import type { HostcheckConfig, Peer } from '../model/config.js';
+import { parseAddress } from '../net/address.js';
 import { printJson, useColor } from './io.js';
 
 export const DEFAULT_CONFIG = '/etc/hostcheck/config.json';
@@ -21,7 +22,7 @@ export async function loadConfig(path: string | undefined): Promise<HostcheckCon
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    if (!path && (err as NodeJS.ErrnoException).code === 'ENOENT') return parseConfig({}).config!;
+    if (!path && (err as NodeJS.ErrnoException).code === 'ENOENT') return { peers: [], remotes: [], ports: [], ignore: [] };
     throw new UsageError(`cannot read config ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
   }
   let raw: unknown;
@@ -30,6 +31,7 @@ export async function loadConfig(path: string | undefined): Promise<HostcheckCon
   } catch (err) {
     throw new UsageError(`config ${file} is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
+  const { parseConfig } = await import('../model/config.js');
   const { config, errors } = parseConfig(raw);
   if (!config) throw new UsageError(`config ${file} is invalid:\n  ${errors.join('\n  ')}`);
   return config;
@@ -47,9 +49,31 @@ interface RunFlags {
   quiet?: boolean;
 }
 
+/**
+ * Flags the config schema plainly accepts (peers IP or IP=NAME, tcp/N or udp/N ports, ignore
+ * rules, no --remote), as it would give them; undefined for anything else, which the schema
+ * then judges. The one-shot's usual flags so skip loading zod (~95 modules, ~40 ms).
+ */
+function plainFlags(flags: RunFlags): HostcheckConfig | undefined {
+  if (flags.remote.length > 0) return undefined;
+  const peers: Peer[] = [];
+  for (const p of flags.peer) {
+    const eq = p.indexOf('=');
+    const address = eq >= 0 ? p.slice(0, eq) : p;
+    if (parseAddress(address) === null) return undefined;
+    peers.push(eq >= 0 && eq < p.length - 1 ? { address, name: p.slice(eq + 1) } : { address });
+  }
+  const portOk = (s: string) => /^(tcp|udp)\/\d{1,5}$/.test(s) && Number(s.split('/')[1]) <= 65535;
+  if (!flags.port.every(portOk) || !flags.ignore.every((s) => s.length > 0)) return undefined;
+  return { peers, remotes: [], ports: [...flags.port], ignore: [...flags.ignore] };
+}
+
 /** The config file merged with the flags, validated like the file (errors name the flag). */
 async function runConfig(flags: RunFlags): Promise<{ config: HostcheckConfig; flagConfig: HostcheckConfig }> {
   const config = await loadConfig(flags.config);
+  const plain = plainFlags(flags);
+  if (plain) return { config, flagConfig: plain };
+  const { parseConfig, parsePeerFlag } = await import('../model/config.js');
   const flagPeers: Peer[] = flags.peer.map((p) => {
     const peer = parsePeerFlag(p);
     if (!peer) throw new UsageError(`--peer ${p}: expected IP or IP=NAME`);

@@ -49,7 +49,7 @@ async function collectOne(spec: SourceSpec, opts: CollectOptions): Promise<{ met
   const timeoutMs = opts.timeoutMs ?? 20_000;
   const base = { name: spec.name, file: spec.file, kind: spec.kind, required: spec.required };
   if (spec.kind === 'command') {
-    const r = await runCommand(spec.argv!, { timeoutMs, permissionHint: spec.permissionHint, absentMeaning: spec.absentMeaning, stdoutToFile: true });
+    const r = await runCommand(spec.argv!, { timeoutMs, permissionHint: spec.permissionHint, absentMeaning: spec.absentMeaning, outputToFiles: true });
     return {
       meta: { ...base, argv: spec.argv, status: r.status, exitCode: r.exitCode, stderr: r.stderr || undefined, message: r.message, durationMs: r.durationMs },
       text: r.status === 'collected' ? r.stdout : undefined,

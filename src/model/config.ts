@@ -1,94 +1,70 @@
 /**
  * The config file shared by the one-shot and the agent (/etc/hostcheck/config.json by default),
- * validated with zod; errors name the field and the problem. Input that is plainly valid (the
- * one-shot's usual no file and good flags) is accepted without loading zod.
+ * validated with zod; errors name the field and the problem.
  */
-import { createRequire } from 'node:module';
-import type { z as Zod } from 'zod';
+import { z } from 'zod';
 import IPCIDR from 'ip-cidr';
 import { formatPrefix, maskV4, parseAddress, parsePrefix } from '../net/address.js';
 
-const isAddress = (s: string): boolean => parseAddress(s) !== null;
-/** True exactly when the schema's cidr check below finds nothing to say. */
-const isCidr = (s: string): boolean => IPCIDR.isValidCIDR(s) && parsePrefix(s) !== null;
-const PORT_FORM = /^(tcp|udp)\/\d{1,5}$/;
-const portInRange = (s: string): boolean => Number(s.split('/')[1]) <= 65535;
+const address = z.string().refine((s) => parseAddress(s) !== null, { message: 'not an IPv4 or IPv6 address' });
+// ip-cidr validates what people type; our own parser then insists on zero host bits.
+const cidr = z.string().superRefine((s, ctx) => {
+  if (!IPCIDR.isValidCIDR(s)) {
+    ctx.addIssue({ code: 'custom', message: `"${s}" is not a CIDR (e.g. 10.16.0.0/16)` });
+    return;
+  }
+  if (parsePrefix(s) === null) {
+    const loose = parsePrefix(s, 4, true);
+    const fixed = loose?.family === 4 ? formatPrefix({ ...loose, value: (loose.value & maskV4(loose.len)) >>> 0 }) : undefined;
+    ctx.addIssue({ code: 'custom', message: `"${s}" has host bits set${fixed ? `; did you mean ${fixed}?` : ''}` });
+  }
+});
+const port = z.string().regex(/^(tcp|udp)\/\d{1,5}$/, { message: 'must be tcp/N or udp/N' }).refine((s) => Number(s.split('/')[1]) <= 65535, { message: 'port above 65535' });
 
-/** The schemas, built on first use: zod is ~95 modules (~40 ms), which the plain path skips. */
-function buildSchemas(z: typeof Zod) {
-  const address = z.string().refine(isAddress, { message: 'not an IPv4 or IPv6 address' });
-  // ip-cidr validates what people type; our own parser then insists on zero host bits.
-  const cidr = z.string().superRefine((s, ctx) => {
-    if (!IPCIDR.isValidCIDR(s)) {
-      ctx.addIssue({ code: 'custom', message: `"${s}" is not a CIDR (e.g. 10.16.0.0/16)` });
-      return;
-    }
-    if (parsePrefix(s) === null) {
-      const loose = parsePrefix(s, 4, true);
-      const fixed = loose?.family === 4 ? formatPrefix({ ...loose, value: (loose.value & maskV4(loose.len)) >>> 0 }) : undefined;
-      ctx.addIssue({ code: 'custom', message: `"${s}" has host bits set${fixed ? `; did you mean ${fixed}?` : ''}` });
-    }
+// ws://host:port/path, wss://…, ws+unix:///run/hostcheck.sock (ws's form; a path after ':' optional).
+const serverUrl = z.string().refine((s) => /^(wss?:\/\/[^/\s]+|ws\+unix:\/\/\/\S+)/.test(s), { message: 'must be a ws://, wss:// or ws+unix:/// URL' });
+const filePath = z.string().min(1).refine((s) => s.startsWith('/') || s.startsWith('.'), { message: 'must be a path (absolute, or starting with ./)' });
+
+export const peerSchema = z.object({ address, name: z.string().min(1).optional() }).strict();
+
+export const configSchema = z
+  .object({
+    /** Hosts this host must reach and be reached by. */
+    peers: z.array(peerSchema).default([]),
+    /** Remote networks (other VPCs, the IDC) whose traffic must not be captured locally. */
+    remotes: z.array(cidr).default([]),
+    /** Ports peers use, checked against the firewall. */
+    ports: z.array(port).default([]),
+    /** Findings to ignore: CHECK or CHECK:SUBJECT. */
+    ignore: z.array(z.string().min(1)).default([]),
+    /** Agent: the aggregator's URL (ws://, wss://, ws+unix:///path). */
+    server: serverUrl.optional(),
+    /** Agent: the name this host goes by in the fleet (default: hostname plus machine id). */
+    name: z.string().min(1).max(253).optional(),
+    /** Agent: where the per-host token is (read, or written after enrolment). */
+    tokenFile: filePath.optional(),
+    /** Agent: an enrolment token, exchanged on first contact for a per-host token. */
+    enrolTokenFile: filePath.optional(),
+    /** Agent: CA certificate (PEM) that signed the aggregator's certificate, for wss://. */
+    ca: filePath.optional(),
+    /** Agent: client certificate and key (PEM) when the aggregator asks for one. */
+    clientCert: filePath.optional(),
+    clientKey: filePath.optional(),
+    /** Agent: seconds between full checks (changes are checked at once). */
+    interval: z.number().min(0.1, { message: 'must be at least 0.1 seconds' }).max(86_400, { message: 'must be at most 86400 seconds (a day)' }).optional(),
+    /** Agent: where sequence numbers persist across restarts. */
+    stateDir: filePath.optional(),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (!!c.clientCert !== !!c.clientKey) ctx.addIssue({ code: 'custom', path: [c.clientCert ? 'clientKey' : 'clientCert'], message: 'clientCert and clientKey go together' });
   });
-  const port = z.string().regex(PORT_FORM, { message: 'must be tcp/N or udp/N' }).refine(portInRange, { message: 'port above 65535' });
 
-  // ws://host:port/path, wss://…, ws+unix:///run/hostcheck.sock (ws's form; a path after ':' optional).
-  const serverUrl = z.string().refine((s) => /^(wss?:\/\/[^/\s]+|ws\+unix:\/\/\/\S+)/.test(s), { message: 'must be a ws://, wss:// or ws+unix:/// URL' });
-  const filePath = z.string().min(1).refine((s) => s.startsWith('/') || s.startsWith('.'), { message: 'must be a path (absolute, or starting with ./)' });
-
-  const peerSchema = z.object({ address, name: z.string().min(1).optional() }).strict();
-
-  const configSchema = z
-    .object({
-      /** Hosts this host must reach and be reached by. */
-      peers: z.array(peerSchema).default([]),
-      /** Remote networks (other VPCs, the IDC) whose traffic must not be captured locally. */
-      remotes: z.array(cidr).default([]),
-      /** Ports peers use, checked against the firewall. */
-      ports: z.array(port).default([]),
-      /** Findings to ignore: CHECK or CHECK:SUBJECT. */
-      ignore: z.array(z.string().min(1)).default([]),
-      /** Agent: the aggregator's URL (ws://, wss://, ws+unix:///path). */
-      server: serverUrl.optional(),
-      /** Agent: the name this host goes by in the fleet (default: hostname plus machine id). */
-      name: z.string().min(1).max(253).optional(),
-      /** Agent: where the per-host token is (read, or written after enrolment). */
-      tokenFile: filePath.optional(),
-      /** Agent: an enrolment token, exchanged on first contact for a per-host token. */
-      enrolTokenFile: filePath.optional(),
-      /** Agent: CA certificate (PEM) that signed the aggregator's certificate, for wss://. */
-      ca: filePath.optional(),
-      /** Agent: client certificate and key (PEM) when the aggregator asks for one. */
-      clientCert: filePath.optional(),
-      clientKey: filePath.optional(),
-      /** Agent: seconds between full checks (changes are checked at once). */
-      interval: z.number().min(0.1, { message: 'must be at least 0.1 seconds' }).max(86_400, { message: 'must be at most 86400 seconds (a day)' }).optional(),
-      /** Agent: where sequence numbers persist across restarts. */
-      stateDir: filePath.optional(),
-    })
-    .strict()
-    .superRefine((c, ctx) => {
-      if (!!c.clientCert !== !!c.clientKey) ctx.addIssue({ code: 'custom', path: [c.clientCert ? 'clientKey' : 'clientCert'], message: 'clientCert and clientKey go together' });
-    });
-
-  return { peerSchema, configSchema };
-}
-
-type Schemas = ReturnType<typeof buildSchemas>;
-let built: Schemas | undefined;
-
-// require (zod's CommonJS build) keeps parseConfig synchronous for its callers.
-const requireFromHere = createRequire(import.meta.url);
-
-function schemas(): Schemas {
-  built ??= buildSchemas((requireFromHere('zod') as { z: typeof Zod }).z);
-  return built;
-}
-
-export type HostcheckConfig = Zod.infer<Schemas['configSchema']>;
-export type Peer = Zod.infer<Schemas['peerSchema']>;
+export type HostcheckConfig = z.infer<typeof configSchema>;
+export type Peer = z.infer<typeof peerSchema>;
 
 /** Turn zod issues into lines like `peers[1].address: not an IPv4 or IPv6 address`. */
-export function formatConfigErrors(error: Zod.ZodError): string[] {
+export function formatConfigErrors(error: z.ZodError): string[] {
   return error.issues.map((i) => {
     const path = i.path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)), '');
     return `${path || '(top level)'}: ${i.message}`;
@@ -96,42 +72,8 @@ export function formatConfigErrors(error: Zod.ZodError): string[] {
 }
 
 export function parseConfig(raw: unknown): { config?: HostcheckConfig; errors: string[] } {
-  const plain = plainConfig(raw);
-  if (plain) return { config: plain, errors: [] };
-  const r = schemas().configSchema.safeParse(raw);
+  const r = configSchema.safeParse(raw);
   return r.success ? { config: r.data, errors: [] } : { errors: formatConfigErrors(r.error) };
-}
-
-const PLAIN_KEYS = new Set(['peers', 'remotes', 'ports', 'ignore']);
-
-/** Strings every one of which passes `ok`, copied; undefined when not. */
-function plainStrings(v: unknown, ok: (s: string) => boolean): string[] | undefined {
-  if (v === undefined) return [];
-  return Array.isArray(v) && v.every((s) => typeof s === 'string' && ok(s)) ? [...(v as string[])] : undefined;
-}
-
-/**
- * What the schema gives for input it plainly accepts (the four one-shot fields, every value
- * valid), without loading zod; undefined for anything else, which the schema then judges.
- */
-function plainConfig(raw: unknown): HostcheckConfig | undefined {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return undefined;
-  const o = raw as Record<string, unknown>;
-  if (!Object.keys(o).every((k) => PLAIN_KEYS.has(k))) return undefined;
-  let peers: Peer[] | undefined = [];
-  if (o.peers !== undefined) {
-    const isPeer = (p: unknown): p is { address: string; name?: string } => {
-      if (typeof p !== 'object' || p === null || Array.isArray(p)) return false;
-      const q = p as Record<string, unknown>;
-      return Object.keys(q).every((k) => k === 'address' || (k === 'name' && typeof q.name === 'string' && q.name.length > 0))
-        && typeof q.address === 'string' && isAddress(q.address);
-    };
-    peers = Array.isArray(o.peers) && o.peers.every(isPeer) ? o.peers.map((p) => (p.name === undefined ? { address: p.address } : { address: p.address, name: p.name })) : undefined;
-  }
-  const remotes = plainStrings(o.remotes, isCidr);
-  const ports = plainStrings(o.ports, (s) => PORT_FORM.test(s) && portInRange(s));
-  const ignore = plainStrings(o.ignore, (s) => s.length > 0);
-  return peers && remotes && ports && ignore ? { peers, remotes, ports, ignore } : undefined;
 }
 
 /** `--peer IP[=NAME]` */

@@ -20,9 +20,12 @@ const NONE = -1;
 const TRIE_BYTES_FIXED = 64 << 20;
 const TRIE_BYTES_PER_PREFIX = 128;
 
+/** Addresses in a prefix of each length, minus one (a table: a power per call costs a big build ~40 ms). */
+const SPAN = Float64Array.from({ length: 33 }, (_, len) => 2 ** (32 - len) - 1);
+
 /** Last address of a prefix. */
 function prefixEnd(start: number, len: number): number {
-  return len === 0 ? V4_MAX : start + 2 ** (32 - len) - 1;
+  return start + SPAN[len];
 }
 
 /** Entries sorted by (start, length, position) with three stable counting passes. */
@@ -47,6 +50,44 @@ function sortEntries(starts: Uint32Array, lens: Uint8Array): Int32Array {
     const t = order; order = next; next = t;
   }
   return order;
+}
+
+/**
+ * One sweep over the sorted entries: each entry's parent, duplicates marked, the unique entries
+ * in order (returns their count) and, when `emit` is given, the address space cut into
+ * intervals (emit(first address, entry or NONE) at every change).
+ */
+function sweep(sorted: Int32Array, starts: Uint32Array, lens: Uint8Array, parents: Int32Array, unique: Int32Array, emit: ((pos: number, entry: number) => void) | null): number {
+  const n = sorted.length;
+  let u = 0;
+  emit?.(0, NONE);
+  const stack = new Int32Array(33);
+  let sp = 0;
+  for (let k = 0; k < n; k++) {
+    const e = sorted[k];
+    const s = starts[e];
+    while (sp > 0) {
+      const top = stack[sp - 1];
+      const end = prefixEnd(starts[top], lens[top]);
+      if (end >= s) break;
+      sp--;
+      emit?.(end + 1, sp > 0 ? stack[sp - 1] : NONE);
+    }
+    if (sp > 0) {
+      const top = stack[sp - 1];
+      if (starts[top] === s && lens[top] === lens[e]) { parents[e] = DUPLICATE; continue; }
+    }
+    parents[e] = sp > 0 ? stack[sp - 1] : NONE;
+    stack[sp++] = e;
+    unique[u++] = e;
+    emit?.(s, e);
+  }
+  while (sp > 0) {
+    const top = stack[--sp];
+    const end = prefixEnd(starts[top], lens[top]);
+    if (end < V4_MAX) emit?.(end + 1, sp > 0 ? stack[sp - 1] : NONE);
+  }
+  return u;
 }
 
 /** Longest-prefix match structure for IPv4 (addresses as unsigned 32-bit numbers). */
@@ -109,8 +150,18 @@ export class Lpm4 {
     const sorted = sortEntries(starts, lens);
     const parents = new Int32Array(n);
     const unique = new Int32Array(n);
-    let u = 0;
-    // One sweep gives parents, drops duplicates and cuts the address space into intervals.
+    const u = sweep(sorted, starts, lens, parents, unique, null);
+    const order = unique.slice(0, u);
+
+    const rootBits = u > 4096 ? 16 : 8;
+    const nodeCount = countTrieNodes(order, starts, lens, rootBits);
+    const trieBytes = (nodeCount * 256 + (1 << rootBits)) * 4;
+    const useTrie = form === 'trie' || (form === undefined && trieBytes <= TRIE_BYTES_FIXED + TRIE_BYTES_PER_PREFIX * u);
+    if (useTrie) {
+      const { root, nodes } = buildTrie(order, starts, lens, rootBits, nodeCount);
+      return new Lpm4(starts, lens, parents, order, 32 - rootBits, root, nodes, null);
+    }
+    // Intervals only now: the same sweep again, cutting the address space where entries change.
     const ivStart: number[] = [];
     const ivEntry: number[] = [];
     const emit = (pos: number, entry: number): void => {
@@ -124,43 +175,7 @@ export class Lpm4 {
       ivStart.push(pos);
       ivEntry.push(entry);
     };
-    emit(0, NONE);
-    const stack = new Int32Array(33);
-    let sp = 0;
-    for (let k = 0; k < n; k++) {
-      const e = sorted[k];
-      const s = starts[e];
-      while (sp > 0) {
-        const top = stack[sp - 1];
-        const end = prefixEnd(starts[top], lens[top]);
-        if (end >= s) break;
-        sp--;
-        emit(end + 1, sp > 0 ? stack[sp - 1] : NONE);
-      }
-      if (sp > 0) {
-        const top = stack[sp - 1];
-        if (starts[top] === s && lens[top] === lens[e]) { parents[e] = DUPLICATE; continue; }
-      }
-      parents[e] = sp > 0 ? stack[sp - 1] : NONE;
-      stack[sp++] = e;
-      unique[u++] = e;
-      emit(s, e);
-    }
-    while (sp > 0) {
-      const top = stack[--sp];
-      const end = prefixEnd(starts[top], lens[top]);
-      if (end < V4_MAX) emit(end + 1, sp > 0 ? stack[sp - 1] : NONE);
-    }
-    const order = unique.slice(0, u);
-
-    const rootBits = u > 4096 ? 16 : 8;
-    const nodeCount = countTrieNodes(order, starts, lens, rootBits);
-    const trieBytes = (nodeCount * 256 + (1 << rootBits)) * 4;
-    const useTrie = form === 'trie' || (form === undefined && trieBytes <= TRIE_BYTES_FIXED + TRIE_BYTES_PER_PREFIX * u);
-    if (useTrie) {
-      const { root, nodes } = buildTrie(order, starts, lens, rootBits, nodeCount);
-      return new Lpm4(starts, lens, parents, order, 32 - rootBits, root, nodes, null);
-    }
+    sweep(sorted, starts, lens, parents, unique, emit);
     return new Lpm4(starts, lens, parents, order, 16, null, null, buildIntervalIndex(ivStart, ivEntry));
   }
 
