@@ -125,7 +125,8 @@ function shellQuote(word: string): string {
  * the one-shot records a failed source and goes on too). LC_ALL=C as runCommand sets it.
  */
 export function rawCollectionScript(dir: string): string {
-  const commands = SOURCES.filter((s) => s.kind === 'command' && s.argv !== undefined)
+  // The same commands the one-shot runs: sources with a parser (the JSON forms are capture-only).
+  const commands = SOURCES.filter((s) => s.kind === 'command' && s.argv !== undefined && s.format !== undefined)
     .map((s) => `${s.argv!.map(shellQuote).join(' ')} < /dev/null > ${shellQuote(join(dir, s.file))} 2> /dev/null`);
   return ['export LC_ALL=C', "node -e ''", ...commands, 'true'].join('; ');
 }
@@ -217,7 +218,7 @@ function comparisonRows(c: Comparison, label: string, targetRatio: number): Benc
     {
       name: `raw collection (reference), ${label}`, value: round(c.raw.best), unit: 's',
       note: `best of ${RUNS} (${c.raw.all.map(round).join(', ')}): one ip netns exec sh -c running node -e '' then the `
-        + `${SOURCES.filter((s) => s.kind === 'command').length} command sources of src/collect/sources.ts into files `
+        + `${SOURCES.filter((s) => s.kind === 'command' && s.format !== undefined).length} command sources the one-shot runs (src/collect/sources.ts) into files `
         + `(${c.raw.files} non-empty, ${formatBytes(c.raw.bytes)}); `
         + `of which node -e '' alone ${round(c.node.best)} s (best of ${RUNS}: ${c.node.all.map(round).join(', ')})`,
     },

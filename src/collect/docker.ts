@@ -2,7 +2,7 @@
  * Docker's networks from the Engine API over its unix socket (node:http socketPath): `GET /networks`,
  * then `GET /networks/{id}` for each, because only inspect lists the containers.
  */
-import { request } from 'node:http';
+import { existsSync } from 'node:fs';
 
 export interface DockerApiOutcome {
   status: 'collected' | 'unavailable' | 'failed';
@@ -12,7 +12,9 @@ export interface DockerApiOutcome {
   durationMs: number;
 }
 
-function getJson(socketPath: string, path: string, timeoutMs: number): Promise<{ status: number; body: string }> {
+async function getJson(socketPath: string, path: string, timeoutMs: number): Promise<{ status: number; body: string }> {
+  // node:http loads only when there is a socket to talk to (most hosts run no Docker).
+  const { request } = await import('node:http');
   return new Promise((resolve, reject) => {
     const req = request({ socketPath, path, method: 'GET', headers: { Host: 'docker', Accept: 'application/json' }, timeout: timeoutMs }, (res) => {
       const chunks: Buffer[] = [];
@@ -30,6 +32,7 @@ export async function collectDockerNetworks(socketPath: string, timeoutMs: numbe
   const started = performance.now();
   const done = (o: Omit<DockerApiOutcome, 'durationMs'>): DockerApiOutcome => ({ ...o, durationMs: Math.round(performance.now() - started) });
   let list: { status: number; body: string };
+  if (!existsSync(socketPath)) return done({ status: 'unavailable', message: `docker: no socket at ${socketPath} (Docker not installed or not running)` });
   try {
     list = await getJson(socketPath, '/networks', timeoutMs);
   } catch (err) {

@@ -2,7 +2,7 @@
  * The routing-relevant sysctls, read from /proc/sys and written in `sysctl -a` form
  * ("net.ipv4.conf.eth0.rp_filter = 1"; a dot in an interface name becomes "/", as sysctl prints it).
  */
-import { readFile, readdir } from 'node:fs/promises';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 const CONF_KEYS_V4 = ['rp_filter', 'forwarding', 'ignore_routes_with_linkdown', 'accept_local', 'src_valid_mark', 'proxy_arp', 'arp_filter', 'log_martians'];
@@ -23,9 +23,10 @@ export interface SysctlOutcome {
   durationMs: number;
 }
 
-async function tryRead(path: string): Promise<string | undefined> {
+// Synchronous on purpose: /proc/sys answers at once, and a promise per file costs more than the read.
+function tryRead(path: string): string | undefined {
   try {
-    return (await readFile(path, 'utf8')).trim();
+    return readFileSync(path, 'utf8').trim();
   } catch {
     return undefined;
   }
@@ -35,19 +36,19 @@ export async function collectSysctls(procSys = '/proc/sys'): Promise<SysctlOutco
   const started = performance.now();
   const out: string[] = [];
   for (const key of GLOBAL_KEYS) {
-    const v = await tryRead(join(procSys, key));
+    const v = tryRead(join(procSys, key));
     if (v !== undefined) out.push(`${key.replaceAll('/', '.')} = ${v}`);
   }
   let failed: string | undefined;
   for (const [fam, keys] of [['ipv4', CONF_KEYS_V4], ['ipv6', CONF_KEYS_V6]] as const) {
     let devices: string[];
     try {
-      devices = (await readdir(join(procSys, 'net', fam, 'conf'))).sort();
+      devices = readdirSync(join(procSys, 'net', fam, 'conf')).sort();
     } catch (err) {
       if (fam === 'ipv4') failed = `sysctl: cannot read ${procSys}/net/ipv4/conf: ${(err as Error).message}`;
       continue;
     }
-    const values = await Promise.all(devices.flatMap((dev) => keys.map((k) => tryRead(join(procSys, 'net', fam, 'conf', dev, k)))));
+    const values = devices.flatMap((dev) => keys.map((k) => tryRead(join(procSys, 'net', fam, 'conf', dev, k))));
     let i = 0;
     for (const dev of devices) {
       for (const k of keys) {
