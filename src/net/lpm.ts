@@ -31,6 +31,12 @@ function prefixEnd(start: number, len: number): number {
 /** Entries sorted by (start, length, position) with three stable counting passes. */
 function sortEntries(starts: Uint32Array, lens: Uint8Array): Int32Array {
   const n = starts.length;
+  // Small tables (most hosts): a comparison sort beats clearing two 65,537-entry count arrays.
+  if (n < 512) {
+    const idx = Array.from({ length: n }, (_, i) => i);
+    idx.sort((a, b) => starts[a] - starts[b] || lens[a] - lens[b] || a - b);
+    return Int32Array.from(idx);
+  }
   let order = new Int32Array(n);
   let next = new Int32Array(n);
   const byLen = new Int32Array(34);
