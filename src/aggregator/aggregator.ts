@@ -8,6 +8,7 @@ import type { FleetEvent } from '../dashboard/events.js';
 import { findingKey } from '../model/finding.js';
 import type { FleetContext, Hello, ReportMessage, ServerMessage } from '../model/protocol.js';
 import type { HostSnapshot } from '../model/snapshot.js';
+import type { Topology } from '../model/topology.js';
 import type { FleetFinding } from '../checks/fleet/types.js';
 import { Authenticator, type AgentAuth, type Credentials } from './auth.js';
 import { FleetIndex } from './fleet-index.js';
@@ -41,6 +42,8 @@ export interface AggregatorOptions {
   /** Delay that batches context pushes. */
   contextDelayMs?: number;
   ports?: string[];
+  /** The cloud topology file (`serve --topology`): fleet checks and /api/path see its cloud nodes. */
+  topology?: Topology;
   now?: () => number;
 }
 
@@ -51,6 +54,7 @@ export class Aggregator {
   readonly matcher = new FleetMatcher(this.index);
   readonly metrics: AggregatorMetrics;
   readonly staleSeconds: number;
+  readonly topology: Topology | undefined;
   /** `change` events (FleetEvent) for the dashboard's live stream, after each commit. */
   readonly events = new EventEmitter().setMaxListeners(0);
   private readonly links = new Map<string, AgentLink>();
@@ -65,6 +69,8 @@ export class Aggregator {
     this.now = options.now ?? Date.now;
     this.auth = new Authenticator(options.credentials, options.store, this.now);
     this.staleSeconds = options.staleSeconds ?? 300;
+    this.topology = options.topology;
+    this.matcher.topology = options.topology;
   }
 
   /** Rebuild the index from stored snapshots, match the fleet, and reconcile stored fleet findings. */

@@ -5,6 +5,7 @@
  */
 import { fleetChecks } from '../checks/fleet/index.js';
 import type { FleetCheck, FleetFinding, FleetView } from '../checks/fleet/types.js';
+import type { Topology } from '../model/topology.js';
 
 export interface FleetDiff {
   /** Findings present after the run among those it covered (new and still present). */
@@ -17,6 +18,8 @@ export interface FleetDiff {
 export class FleetMatcher {
   private current = new Map<string, FleetFinding>();
   private readonly byHost = new Map<string, Set<string>>();
+  /** The cloud topology the checks see (`serve --topology`); set before the first match. */
+  topology: Topology | undefined;
 
   constructor(
     private readonly fleet: FleetView,
@@ -66,7 +69,7 @@ export class FleetMatcher {
   private run(host: string | undefined): FleetFinding[] {
     const out: FleetFinding[] = [];
     // A loop, not push(...): a full match of a large fleet can return more items than the stack holds.
-    for (const check of this.checks) for (const f of check.run({ fleet: this.fleet, host })) out.push(f);
+    for (const check of this.checks) for (const f of check.run({ fleet: this.fleet, host, topology: this.topology })) out.push(f);
     return out;
   }
 
@@ -93,7 +96,7 @@ export class FleetMatcher {
 
   private remember(f: FleetFinding): void {
     this.current.set(f.key, f);
-    for (const h of f.pair) {
+    for (const h of involved(f)) {
       const s = this.byHost.get(h);
       if (s) s.add(f.key); else this.byHost.set(h, new Set([f.key]));
     }
@@ -101,10 +104,15 @@ export class FleetMatcher {
 
   private forget(f: FleetFinding): void {
     this.current.delete(f.key);
-    for (const h of f.pair) {
+    for (const h of involved(f)) {
       const s = this.byHost.get(h);
       s?.delete(f.key);
       if (s && s.size === 0) this.byHost.delete(h);
     }
   }
+}
+
+/** The hosts whose report re-matches a finding: its pair and the routers it passes. */
+function involved(f: FleetFinding): readonly string[] {
+  return f.via ? [...f.pair, ...f.via] : f.pair;
 }

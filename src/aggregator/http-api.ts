@@ -100,7 +100,7 @@ async function route(agg: Aggregator, req: IncomingMessage, res: ServerResponse,
   if (path === '/api/events' && method === 'GET') return serveEvents(agg.events, req, res);
   if (path === '/api/path' && method === 'GET') {
     try {
-      return json(res, 200, fleetPath(agg.index, url.searchParams));
+      return json(res, 200, fleetPath(agg.index, url.searchParams, agg.topology));
     } catch (err) {
       if (err instanceof PathQueryError) throw new HttpError(400, err.message);
       throw err;

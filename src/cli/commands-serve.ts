@@ -4,6 +4,7 @@ import { UsageError } from '../collect/errors.js';
 import { AuthConfigError } from '../aggregator/auth.js';
 import { startServer } from '../aggregator/server.js';
 import { StoreError } from '../aggregator/store.js';
+import { loadTopology, TopologyFileError, type Topology } from '../model/topology.js';
 
 interface ServeFlags {
   listen?: string;
@@ -18,12 +19,24 @@ interface ServeFlags {
   maxPayload: string;
   rate: string;
   csp: boolean;
+  topology?: string;
 }
 
 function positive(name: string, v: string): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${name} must be a positive number, not "${v}"`);
   return n;
+}
+
+/** The topology file, validated before anything listens: a bad file is a usage error naming each field. */
+async function topologyOf(file: string | undefined): Promise<Topology | undefined> {
+  if (!file) return undefined;
+  try {
+    return await loadTopology(file);
+  } catch (err) {
+    if (err instanceof TopologyFileError) throw new UsageError(err.message, { cause: err });
+    throw err;
+  }
 }
 
 export function serveCommand(): Command {
@@ -40,17 +53,19 @@ export function serveCommand(): Command {
     .option('--stale-seconds <n>', 'mark hosts silent for this long stale', '300')
     .option('--max-payload <bytes>', 'largest message accepted', String(16 * 1024 * 1024))
     .option('--rate <n>', 'messages per second per connection (burst twice that)', '20')
+    .option('--topology <file>', 'cloud topology (YAML/JSON, docs/topology.md): VPN gateways and VPC route tables for fleet checks and /api/path; read at start')
     .option('--no-csp', 'testing aid: serve the dashboard without its Content-Security-Policy (docs/dashboard.md)')
-    .addHelpText('after', '\nExamples:\n  hostcheck serve                                   # 127.0.0.1:7480, ./hostcheck.db\n  hostcheck serve --listen 10.0.0.5:7480 --tokens /etc/hostcheck/tokens --viewer-tokens /etc/hostcheck/viewers\n  hostcheck serve --socket /run/hostcheck.sock     # agents in namespaces reach it through the filesystem')
+    .addHelpText('after', '\nExamples:\n  hostcheck serve                                   # 127.0.0.1:7480, ./hostcheck.db\n  hostcheck serve --listen 10.0.0.5:7480 --tokens /etc/hostcheck/tokens --viewer-tokens /etc/hostcheck/viewers\n  hostcheck serve --socket /run/hostcheck.sock     # agents in namespaces reach it through the filesystem\n  hostcheck serve --topology /etc/hostcheck/cloud.yaml   # VPN gateways and VPC routes: vpn-selector-gap, cloud nodes in /api/path')
     .action(async (flags: ServeFlags) => {
       if (!flags.tlsCert !== !flags.tlsKey) throw new UsageError('give both --tls-cert and --tls-key, or neither');
       const rate = positive('--rate', flags.rate);
+      const topology = await topologyOf(flags.topology);
       let server;
       try {
         server = await startServer({
           listen: flags.listen, socket: flags.socket, db: flags.db, tokensFile: flags.tokens, viewerTokensFile: flags.viewerTokens,
           insecure: flags.insecure, tls: flags.tlsCert && flags.tlsKey ? { cert: flags.tlsCert, key: flags.tlsKey } : undefined, staleSeconds: positive('--stale-seconds', flags.staleSeconds), maxPayload: positive('--max-payload', flags.maxPayload),
-          ratePerSecond: rate, burst: rate * 2, processMetrics: true, csp: flags.csp,
+          ratePerSecond: rate, burst: rate * 2, processMetrics: true, csp: flags.csp, topology,
         });
       } catch (err) {
         if (err instanceof AuthConfigError || err instanceof StoreError) throw new UsageError(err.message, { cause: err });
@@ -58,7 +73,8 @@ export function serveCommand(): Command {
         throw err;
       }
       const where = [server.tcp ? `http://${server.tcp.address}:${server.tcp.port}` : undefined, server.socket ? `unix:${server.socket}` : undefined].filter(Boolean).join(' and ');
-      process.stderr.write(`hostcheck serve: listening on ${where} (database ${flags.db})\n`);
+      const cloud = topology ? `, topology ${flags.topology}: ${topology.vpnGateways.length} VPN gateways, ${topology.routeTables.length} route tables` : '';
+      process.stderr.write(`hostcheck serve: listening on ${where} (database ${flags.db}${cloud})\n`);
       await new Promise<void>((resolve) => {
         const stop = (): void => {
           process.off('SIGINT', stop);

@@ -1,5 +1,7 @@
 /** `hostcheck trace`: read a traceroute (or run one) and name loops, unreachable endings and silence. */
+import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
+import { z } from 'zod';
 import { parse as parseTraceroute } from '../../parsers/traceroute.js';
 import { CommandFailedError, UsageError } from '../collect/errors.js';
 import { loadSnapshot } from '../collect/index.js';
@@ -7,7 +9,7 @@ import { parseAddress } from '../net/address.js';
 import { loadTopology, TopologyFileError, type Topology } from '../model/topology.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 import { analyzeTrace } from '../trace/analyze.js';
-import { addressNamer } from '../trace/names.js';
+import { addressNamer, type FleetHostAddresses } from '../trace/names.js';
 import { pathFromTraceroute, type TracePath } from '../trace/path.js';
 import { renderTraceText } from '../trace/render.js';
 import { runTrace } from '../trace/runner.js';
@@ -20,6 +22,8 @@ interface TraceFlags {
   bundle: string[];
   maxHops: string;
   json?: boolean;
+  server?: string;
+  viewerTokenFile?: string;
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -32,6 +36,43 @@ async function topologyOf(file: string | undefined): Promise<Topology | undefine
     if (err instanceof TopologyFileError) throw new UsageError(err.message, { cause: err });
     throw err;
   }
+}
+
+const fleetHostsSchema = z.object({ hosts: z.array(z.object({ name: z.string(), addresses: z.array(z.string()).default([]) })) });
+
+/** The aggregator's hosts and their addresses (`GET /api/hosts`), to name looping addresses. */
+async function fleetOf(server: string | undefined, tokenFile: string | undefined): Promise<FleetHostAddresses[] | undefined> {
+  if (!server) {
+    if (tokenFile) throw new UsageError('--viewer-token-file needs --server URL');
+    return undefined;
+  }
+  let url: URL;
+  try {
+    url = new URL('/api/hosts', server);
+  } catch (err) {
+    throw new UsageError(`--server "${server}" is not a URL (e.g. http://127.0.0.1:7480)`, { cause: err });
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--server "${server}": expected http:// or https://`);
+  let token: string | undefined;
+  if (tokenFile) {
+    try {
+      token = (await readFile(tokenFile, 'utf8')).split('\n')[0].trim();
+    } catch (err) {
+      throw new UsageError(`--viewer-token-file ${tokenFile}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+    }
+    if (!token) throw new UsageError(`--viewer-token-file ${tokenFile} is empty`);
+  }
+  let body: unknown;
+  try {
+    const res = await fetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal: AbortSignal.timeout(10_000) });
+    body = await res.json().catch(() => ({}));
+    if (!res.ok) throw new Error(`HTTP ${res.status}${(body as { error?: string }).error ? `: ${(body as { error: string }).error}` : ''}`);
+  } catch (err) {
+    throw new UsageError(`cannot read the fleet from ${url.href}: ${(err as Error).message}`, { cause: err });
+  }
+  const parsed = fleetHostsSchema.safeParse(body);
+  if (!parsed.success) throw new UsageError(`${url.href} did not answer with { hosts: [{ name, addresses }] }`);
+  return parsed.data.hosts;
 }
 
 function checkFlags(dst: string | undefined, flags: TraceFlags): number {
@@ -69,6 +110,8 @@ export function traceCommand(): Command {
     .option('--source <ip>', 'the trace\'s source address (traceroute -s / ping -I; names the host in findings)')
     .option('--topology <file>', 'cloud topology (YAML/JSON, docs/topology.md) that names gateways and routers')
     .option('--bundle <dir>', 'a host bundle whose addresses name hops (repeatable)', collect, [])
+    .option('--server <url>', 'the aggregator (hostcheck serve) whose fleet names hops: GET /api/hosts')
+    .option('--viewer-token-file <file>', 'viewer token for --server (first line; needed off loopback or when serve has viewer tokens)')
     .option('--max-hops <n>', 'hop limit when running the trace', '30')
     .option('--json', 'print the path, findings and notes as JSON')
     .addHelpText('after', `
@@ -76,6 +119,7 @@ Examples:
   traceroute -n 10.200.1.15 | hostcheck trace --analyze - --source 10.64.3.22 --topology cloud.yaml
   hostcheck trace --analyze trace.txt --json
   hostcheck trace 10.200.1.15 --topology cloud.yaml --bundle ./ecs3-bundle
+  hostcheck trace --analyze trace.txt --server http://10.0.0.5:7480 --viewer-token-file ~/.hostcheck-viewer
 
 Exit codes: 0 no error finding, 1 error findings (a loop, an unreachable ending), 2 usage.`)
     .action(async (dst: string | undefined, flags: TraceFlags) => {
@@ -83,7 +127,8 @@ Exit codes: 0 no error finding, 1 error findings (a loop, an unreachable ending)
       const topology = await topologyOf(flags.topology);
       const snapshots: HostSnapshot[] = [];
       for (const b of flags.bundle) snapshots.push(await loadSnapshot({ bundle: b }));
-      const names = addressNamer({ ...(topology && { topology }), snapshots });
+      const fleet = await fleetOf(flags.server, flags.viewerTokenFile);
+      const names = addressNamer({ ...(topology && { topology }), snapshots, ...(fleet && { fleet }) });
       const { path, notes, output, tool } = await pathToAnalyze(dst, flags, maxHops);
       const analysis = analyzeTrace(path, { names, ...(topology && { topology }) });
       if (flags.json) {

@@ -1,4 +1,4 @@
-/** Who an address on the path is: from the topology file, then from hosts' bundles. */
+/** Who an address on the path is: from the topology file, then from hosts' bundles, then from the aggregator's fleet. */
 import type { HostSnapshot } from '../model/snapshot.js';
 import { describeAddress, type Topology } from '../model/topology.js';
 import type { AddressNamer } from './types.js';
@@ -17,9 +17,26 @@ function snapshotNames(snapshots: readonly HostSnapshot[]): Map<string, string> 
   return names;
 }
 
-/** Exact knowledge first (a bundle's interface, a topology device), then the network it is in. */
-export function addressNamer(sources: { topology?: Topology; snapshots?: readonly HostSnapshot[] }): AddressNamer {
+/** A host of the aggregator's fleet (`GET /api/hosts`): its name and addresses (CIDR or bare). */
+export interface FleetHostAddresses {
+  name: string;
+  addresses: string[];
+}
+
+/** `an address of host ecs3 (fleet)` for every address the aggregator knows; bundles' names win. */
+function fleetNames(hosts: readonly FleetHostAddresses[], names: Map<string, string>): void {
+  for (const h of hosts) {
+    for (const a of h.addresses) {
+      const ip = a.split('/')[0];
+      if (!names.has(ip)) names.set(ip, `an address of host ${h.name} (fleet)`);
+    }
+  }
+}
+
+/** Exact knowledge first (a bundle's interface, a fleet host, a topology device), then the network it is in. */
+export function addressNamer(sources: { topology?: Topology; snapshots?: readonly HostSnapshot[]; fleet?: readonly FleetHostAddresses[] }): AddressNamer {
   const fromSnapshots = snapshotNames(sources.snapshots ?? []);
+  fleetNames(sources.fleet ?? [], fromSnapshots);
   return (address) => {
     const exact = fromSnapshots.get(address);
     const fromTopology = sources.topology ? describeAddress(sources.topology, address) : undefined;

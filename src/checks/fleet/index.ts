@@ -4,7 +4,9 @@
  */
 import { routeCapturesPeerFleet } from './route-captures-peer.js';
 import type { FleetCheck } from './types.js';
+import { vpnSelectorGapFleet } from './vpn-selector-gap.js';
 
 export const fleetChecks: Record<string, FleetCheck> = {
   'route-captures-peer': routeCapturesPeerFleet,
+  'vpn-selector-gap': vpnSelectorGapFleet,
 };

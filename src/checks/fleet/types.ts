@@ -6,6 +6,7 @@
 import type { Finding, Severity } from '../../model/finding.js';
 import type { RouteRecord } from '../../model/records.js';
 import type { HostSnapshot } from '../../model/snapshot.js';
+import type { Topology } from '../../model/topology.js';
 import type { Prefix } from '../../net/address.js';
 
 /** A host's address peers reach it by (global scope, on an uplink). */
@@ -39,12 +40,16 @@ export interface FleetView {
 /** A fleet finding names both sides: `pair` is [the host that cannot be reached, the host at fault]. */
 export interface FleetFinding extends Finding {
   pair: [string, string];
+  /** Fleet hosts between the pair whose routes the finding depends on (re-matched when they report). */
+  via?: string[];
 }
 
 export interface FleetCheckContext {
   fleet: FleetView;
   /** Incremental: only findings that involve this host. Undefined: the whole fleet. */
   host?: string;
+  /** The cloud topology file (`hostcheck serve --topology`): VPN gateways, VPC route tables. */
+  topology?: Topology;
 }
 
 export interface FleetCheck {

@@ -1,0 +1,164 @@
+/**
+ * The second incident through the aggregator with a topology file: `serve --topology` rejects an
+ * invalid file (exit 2, the field named); test agents report the lab's client and VPC router over
+ * real WebSockets; /api/path shows the loop at the topology's VPN gateway; the fleet finding
+ * vpn-selector-gap names client 10.64.3.22, the gateway, the connection and 10.64.0.0/16, clears
+ * when the client's or the router's report changes and when the connection is widened and the
+ * server restarted; `hostcheck trace --analyze --server` names the looping address from the fleet.
+ */
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { emptyCredentials, parseAgentTokens, parseViewerTokens } from '../../src/aggregator/auth.js';
+import { startServer, type RunningServer } from '../../src/aggregator/server.js';
+import type { StoredFinding } from '../../src/aggregator/store.js';
+import { runCli } from '../../src/cli/main.js';
+import { loadTopology } from '../../src/model/topology.js';
+import type { PathResult } from '../../src/simulate/path-types.js';
+import { repoRoot } from '../helpers/samples.js';
+import { scenarioSnapshot, tempDir, TestAgent } from './aggregator-client.js';
+
+const HOSTS = ['client', 'vpcrouter', 'gateway'];
+const T = (s: string) => `${s}-token-0123456789abcdef`;
+const VIEWER = 'viewer-token-0123456789abcdef';
+const GW = 'vpn-bp1gw000000000000001';
+const KEY = `vpn-selector-gap|${GW}|10.200.0.0/20 from 10.64.3.22`;
+const ROUTER_KEY = `vpn-selector-gap|${GW}|10.200.0.0/20 from 10.100.1.253`;
+
+/** Runs the CLI in-process and keeps what it printed. */
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const o = vi.spyOn(process.stdout, 'write').mockImplementation((c) => { out.push(String(c)); return true; });
+  const e = vi.spyOn(process.stderr, 'write').mockImplementation((c) => { err.push(String(c)); return true; });
+  const before = process.exitCode;
+  try {
+    return { code: await runCli(['node', 'hostcheck', ...args]), stdout: out.join(''), stderr: err.join('') };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+    process.exitCode = before;
+  }
+}
+
+describe('aggregator with a topology: the second incident', () => {
+  const tmp = tempDir();
+  const db = join(tmp.dir, 'fleet.db');
+  const topologyFile = join(tmp.dir, 'cloud.yaml');
+  const tokenFile = join(tmp.dir, 'viewer-token');
+  let server: RunningServer | undefined;
+  let api: string;
+  const agents = new Map<string, TestAgent>();
+
+  const start = async (): Promise<void> => {
+    const credentials = { ...emptyCredentials(), ...parseAgentTokens(HOSTS.map((h) => `${T(h)} ${h}`).join('\n')), viewers: parseViewerTokens(VIEWER) };
+    server = await startServer({ listen: '127.0.0.1:0', db, credentials, contextDelayMs: 10, topology: await loadTopology(topologyFile) });
+    api = `http://127.0.0.1:${server.tcp!.port}`;
+  };
+  const connect = async (h: string, scenario = 'second-incident'): Promise<void> => {
+    const a = await TestAgent.connect(`ws://127.0.0.1:${server!.tcp!.port}/agent`, h, T(h));
+    agents.set(h, a);
+    await a.report(await scenarioSnapshot(scenario, h));
+  };
+  const get = async <R>(path: string): Promise<R> => {
+    const r = await fetch(`${api}${path}`, { headers: { authorization: `Bearer ${VIEWER}` } });
+    expect(r.status, path).toBe(200);
+    return (await r.json()) as R;
+  };
+  const finding = async (key: string): Promise<StoredFinding | undefined> =>
+    (await get<{ findings: StoredFinding[] }>('/api/findings?check=vpn-selector-gap')).findings.find((f) => f.finding.key === key);
+
+  beforeAll(async () => {
+    copyFileSync(join(repoRoot, 'fixtures', 'topology', 'second-incident.yaml'), topologyFile);
+    writeFileSync(tokenFile, `${VIEWER}\n`);
+    await start();
+    // The gateway is the topology's cloud node: only the client and the VPC router report.
+    for (const h of ['client', 'vpcrouter']) await connect(h);
+  });
+  afterAll(async () => {
+    for (const a of agents.values()) a.close();
+    await server?.close();
+    tmp.remove();
+  });
+
+  it('serve --topology with an invalid file exits 2, naming the field and line, before it opens the database', async () => {
+    const bad = join(tmp.dir, 'bad.db');
+    const r = await cli(['serve', '--listen', '127.0.0.1:0', '--db', bad, '--topology', join(repoRoot, 'fixtures', 'topology', 'invalid-host-bits.yaml')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('line 10: vpnGateways[0].connections[1].localSubnets[0]: "10.16.0.5/16" has host bits set; did you mean 10.16.0.0/16?');
+    expect(existsSync(bad)).toBe(false);
+    expect((await cli(['serve', '--db', bad, '--topology', join(tmp.dir, 'missing.yaml')])).stderr).toMatch(/missing\.yaml is invalid:\n {2}cannot read: ENOENT/);
+  });
+
+  it('/api/path shows the loop at the VPN gateway for 10.64.3.22, and encryption for 10.16.1.5', async () => {
+    const loop = await get<PathResult>('/api/path?from=client&to=other-cloud-server&source=10.64.3.22');
+    expect(loop.forward.outcome).toBe('loop');
+    expect(loop.forward.hops.map((h) => h.node).slice(0, 4)).toEqual(['client', 'vpcrouter', `vpn-gateway ${GW}`, 'vpcrouter']);
+    expect(loop.forward.cycle).toContain(`vpn-gateway ${GW}`);
+    expect(loop.forward.timeExceeded).toMatchObject({ node: `vpn-gateway ${GW}`, address: '10.100.1.18' });
+    const ok = await get<PathResult>('/api/path?from=client&to=10.200.1.15&source=10.16.1.5');
+    expect(ok.forward.outcome).toBe('left');
+    expect(ok.forward.hops.at(-1)).toMatchObject({ node: `vpn-gateway ${GW}`, action: 'encrypt' });
+  });
+
+  it('the fleet finding names the source, the gateway, the connection and the missing CIDR', async () => {
+    const f = await finding(KEY);
+    expect(f).toMatchObject({ state: 'open', sources: ['fleet'], resolvedAt: null });
+    expect(f!.finding.summary).toBe(`client 10.64.3.22's traffic to 10.200.0.0/20 reaches VPN gateway ${GW} (to-other-cloud) 10.100.1.18, but IPsec connection vco-bp1conn0000000000001 (other-cloud-10-200) selects only 10.16.0.0/16: 10.64.3.22 is not encrypted and loops until its TTL runs out; add 10.64.0.0/16 to the connection's local subnets`);
+    expect(f!.finding.evidence).toEqual([
+      { source: 'client:ip-route-v4', lineNumber: 1, text: 'default via 10.64.3.254 dev eth0 ' },
+      { source: 'vpcrouter:ip-route-v4', lineNumber: 4, text: '10.200.0.0/20 via 10.100.1.18 dev eth0 ' },
+      { source: 'topology', lineNumber: 0, text: 'VPN connection vco-bp1conn0000000000001: 10.16.0.0/16 === 10.200.0.0/20' },
+    ]);
+    expect(f!.finding.fix[0]).toContain('Add 10.64.0.0/16 to the local subnets of IPsec connection vco-bp1conn0000000000001');
+    expect(f!.finding.fix[0]).toContain('0.0.0.0/0');
+    // The client's 10.16.1.5 is selected; the client's host view lists the finding by its pair.
+    expect((await get<{ findings: StoredFinding[] }>('/api/findings?check=vpn-selector-gap')).findings.map((x) => x.finding.key).sort()).toEqual([ROUTER_KEY, KEY]);
+    expect((await get<{ findings: StoredFinding[] }>('/api/findings?host=client')).findings.map((x) => x.finding.key)).toContain(KEY);
+  });
+
+  it("clears when the client's report no longer holds 10.64.3.22, and comes back with it", async () => {
+    const snap = await scenarioSnapshot('second-incident', 'client');
+    for (const i of snap.interfaces) i.addresses = i.addresses.filter((a) => !a.cidr.startsWith('10.64.3.22/'));
+    await agents.get('client')!.report(snap);
+    expect((await finding(KEY))!.state).toBe('resolved');
+    await agents.get('client')!.report(await scenarioSnapshot('second-incident', 'client'));
+    expect((await finding(KEY))!.state).toBe('open');
+  });
+
+  it("clears when the router between them stops routing 10.200.0.0/20 to the gateway (the router's report)", async () => {
+    const snap = await scenarioSnapshot('second-incident', 'vpcrouter');
+    snap.routes = snap.routes.filter((r) => r.dst !== '10.200.0.0/20');
+    await agents.get('vpcrouter')!.report(snap);
+    expect((await finding(KEY))!.state).toBe('resolved');
+    await agents.get('vpcrouter')!.report(await scenarioSnapshot('second-incident', 'vpcrouter'));
+    expect((await finding(KEY))!.state).toBe('open');
+  });
+
+  it('clears when the connection is widened to 10.64.0.0/16 and serve restarted; the path is then encrypted', async () => {
+    for (const a of agents.values()) a.close();
+    agents.clear();
+    await server!.close();
+    server = undefined;
+    writeFileSync(topologyFile, readFileSync(topologyFile, 'utf8').replace('localSubnets: [10.16.0.0/16]', 'localSubnets: [10.16.0.0/16, 10.64.0.0/16]'));
+    await start();
+    expect((await finding(KEY))!.state).toBe('resolved');
+    // The router's own 10.100.1.253 is still outside the widened selector.
+    expect((await finding(ROUTER_KEY))!.state).toBe('open');
+    const p = await get<PathResult>('/api/path?from=client&to=10.200.1.15&source=10.64.3.22');
+    expect(p.forward.hops.at(-1)).toMatchObject({ node: `vpn-gateway ${GW}`, action: 'encrypt' });
+  });
+
+  it('trace --analyze --server names the looping address from the fleet, with the viewer token', async () => {
+    await connect('gateway');
+    const trace = join(repoRoot, 'fixtures', 'traceroute', 'written-vpn-loop.txt');
+    const r = await cli(['trace', '--analyze', trace, '--source', '10.64.3.22', '--server', api, '--viewer-token-file', tokenFile, '--json']);
+    expect(r.stderr).toBe('');
+    const out = JSON.parse(r.stdout) as { hops: { responders: { address: string; is?: string }[] }[]; findings: { check: string; summary: string }[] };
+    expect(out.hops[1].responders).toEqual([{ address: '10.100.1.18', is: 'an address of host gateway (fleet)' }]);
+    expect(out.findings.find((f) => f.check === 'traceroute-loop')!.summary).toContain('host gateway');
+    const denied = await cli(['trace', '--analyze', trace, '--server', api]);
+    expect(denied.code).toBe(2);
+    expect(denied.stderr).toContain(`cannot read the fleet from ${api}/api/hosts: HTTP 401`);
+  });
+});
