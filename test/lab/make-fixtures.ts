@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { parserFor } from '../../parsers/index.js';
 import { goldenCases } from '../../scripts/golden-cases.js';
+import { SECOND_INCIDENT, secondIncident } from './second-incident-topology.js';
 import { richHost, settleIpv6 } from './fixture-topologies.js';
 import { Lab, labPrerequisites, repoRoot, type Topology } from './lab.js';
 import { firstIncident } from './topologies.js';
@@ -65,7 +66,28 @@ export const SCENARIOS: Scenario[] = [
     topology: richHost,
     hosts: ['rich'],
   },
+  {
+    name: 'second-incident',
+    description: 'the VPN selector gap: client 10.64.3.22 loops between vpcrouter and the gateway, whose out policy selects only 10.16.0.0/16',
+    topology: () => withoutDad(secondIncident()),
+    hosts: ['client', 'vpcrouter', 'gateway'],
+  },
+  {
+    name: 'second-incident-widened',
+    description: "the second incident after the author's fix: the gateway's out policy selects 0.0.0.0/0",
+    topology: () => withoutDad(widenedSecondIncident()),
+    hosts: ['client', 'vpcrouter', 'gateway'],
+  },
 ];
+
+/** The fix the incident's author suggests, applied in the lab: the gateway encrypts every source (0.0.0.0/0). */
+function widenedSecondIncident(): Topology {
+  const a = SECOND_INCIDENT;
+  const t = secondIncident();
+  const g = t.hosts.gateway;
+  const everySource = (line: string): string => line.replace(`src ${a.covered} dst ${a.remote} dir out`, `src 0.0.0.0/0 dst ${a.remote} dir out`);
+  return { ...t, hosts: { ...t.hosts, gateway: { ...g, rules: [`to ${a.remote} lookup 220 pref 220`], xfrmPolicies: (g.xfrmPolicies ?? []).map(everySource) } } };
+}
 
 /** Raw outputs copied to the golden fixture folders: [scenario, host, bundle file, format, fixture file]. */
 export const GOLDEN_COPIES: [string, string, string, string, string][] = [
