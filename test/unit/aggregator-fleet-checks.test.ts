@@ -4,6 +4,7 @@
  * full match, and the same findings when hosts arrive one by one (incremental match).
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { topologyFromText } from '../../src/model/topology.js';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FleetIndex } from '../../src/aggregator/fleet-index.js';
@@ -18,6 +19,8 @@ const NOT_CHECKS = new Set(['index.ts', 'types.ts']);
 
 interface Case {
   scenario: string;
+  /** A topology file (cloud nodes) given to the matcher, relative to the case folder. */
+  topology?: string;
   expected: { key: string; severity: string; pair: [string, string]; summary: string }[];
 }
 
@@ -52,14 +55,18 @@ describe('fleet check fixtures', () => {
         const hosts = readdirSync(scenarioDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
         const shape = (fs: { key: string; severity: string; pair: [string, string]; summary: string; check: string }[]) =>
           fs.filter((f) => f.check === id).map(({ key, severity, pair, summary }) => ({ key, severity, pair, summary })).sort((a, b) => (a.key < b.key ? -1 : 1));
+        const topology = c.topology ? topologyFromText(readFileSync(resolve(dir, c.topology), 'utf8')) : undefined;
         const full = new FleetIndex();
         for (const h of hosts) full.upsert(h, await scenarioSnapshot(scenario, h));
-        expect(shape(new FleetMatcher(full, [fleetChecks[id]]).matchAll().found)).toEqual(c.expected);
+        const fullMatcher = new FleetMatcher(full, [fleetChecks[id]]);
+        fullMatcher.topology = topology;
+        expect(shape(fullMatcher.matchAll().found)).toEqual(c.expected);
         if (name.startsWith('positive')) expect(c.expected.length).toBeGreaterThan(0);
         // Hosts arriving one at a time, in both orders, end with the same findings.
         for (const order of [hosts, [...hosts].reverse()]) {
           const idx = new FleetIndex();
           const m = new FleetMatcher(idx, [fleetChecks[id]]);
+          m.topology = topology;
           for (const h of order) {
             idx.upsert(h, await scenarioSnapshot(scenario, h));
             m.matchHost(h);
