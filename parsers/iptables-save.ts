@@ -114,8 +114,8 @@ export interface IptablesParseOptions {
 }
 
 /**
- * Tokens of one line, in scratch buffers reused from line to line (no allocation per line
- * beyond the token strings): `quoted[i]` is 1 when token i came from double quotes.
+ * Tokens of one line as `tokenizeRule` returns them: `quoted[i]` is 1 when token i came from
+ * double quotes. (The parser itself reads tokens in place, below, without a string per token.)
  */
 export interface Tokens {
   list: string[];
@@ -123,19 +123,19 @@ export interface Tokens {
   count: number;
 }
 
-const scratch: Tokens = { list: [], quoted: new Uint8Array(64), count: 0 };
-
-/** Where token i of the last tokenized line starts and ends in the text it was read from. */
+/**
+ * The tokens of the line being parsed, read in place: token i is text[tokStart[i], tokEnd[i])
+ * (quotes included). An unquoted token is sliced only when its word is kept; a quoted one's word
+ * (quotes removed, escapes undone) is in tokWord[i].
+ */
 let tokStart = new Int32Array(64);
 let tokEnd = new Int32Array(64);
+let tokQuoted = new Uint8Array(64);
+const tokWord: string[] = [];
+let tokCount = 0;
 
-function pushToken(t: Tokens, s: string, quoted: number, from: number, to: number): void {
-  const i = t.count;
-  if (i === t.quoted.length) {
-    const grown = new Uint8Array(t.quoted.length * 2);
-    grown.set(t.quoted);
-    t.quoted = grown;
-  }
+function pushToken(from: number, to: number, quotedWord: string | null): void {
+  const i = tokCount;
   if (i === tokStart.length) {
     const starts = new Int32Array(i * 2);
     starts.set(tokStart);
@@ -143,12 +143,38 @@ function pushToken(t: Tokens, s: string, quoted: number, from: number, to: numbe
     const ends = new Int32Array(i * 2);
     ends.set(tokEnd);
     tokEnd = ends;
+    const quoted = new Uint8Array(i * 2);
+    quoted.set(tokQuoted);
+    tokQuoted = quoted;
   }
-  t.list[i] = s;
-  t.quoted[i] = quoted;
   tokStart[i] = from;
   tokEnd[i] = to;
-  t.count = i + 1;
+  if (quotedWord === null) tokQuoted[i] = 0;
+  else {
+    tokQuoted[i] = 1;
+    tokWord[i] = quotedWord;
+  }
+  tokCount = i + 1;
+}
+
+/** The word of token i. */
+function word(text: string, i: number): string {
+  return tokQuoted[i] === 1 ? tokWord[i] : text.slice(tokStart[i], tokEnd[i]);
+}
+
+/** An option-looking token: unquoted, starts with '-' and has more after it. */
+function isOptionToken(text: string, i: number): boolean {
+  return tokQuoted[i] === 0 && tokEnd[i] - tokStart[i] > 1 && text.charCodeAt(tokStart[i]) === 45;
+}
+
+function isBang(text: string, i: number): boolean {
+  return tokQuoted[i] === 0 && tokEnd[i] - tokStart[i] === 1 && text.charCodeAt(tokStart[i]) === 33;
+}
+
+/** True when token i's word is `w`. */
+function wordIs(text: string, i: number, w: string): boolean {
+  if (tokQuoted[i] === 1) return tokWord[i] === w;
+  return tokEnd[i] - tokStart[i] === w.length && text.startsWith(w, tokStart[i]);
 }
 
 /**
@@ -180,16 +206,29 @@ function tabFrom(text: string, pos: number): number {
  * the word), `\x` inside quotes is x. Fills `into` (the shared scratch by default); returns an
  * error text for an unterminated quote.
  */
-export function tokenizeRule(line: string, into: Tokens = scratch): string | null {
+export function tokenizeRule(line: string, into: Tokens = scratchTokens): string | null {
   resetScan();
-  const err = tokenizeRange(line, 0, line.length, into);
+  const err = tokenizeRange(line, 0, line.length);
   resetScan();
+  into.count = 0;
+  for (let i = 0; i < tokCount; i++) {
+    if (i === into.quoted.length) {
+      const grown = new Uint8Array(into.quoted.length * 2);
+      grown.set(into.quoted);
+      into.quoted = grown;
+    }
+    into.list[i] = word(line, i);
+    into.quoted[i] = tokQuoted[i];
+    into.count = i + 1;
+  }
   return err;
 }
 
-/** tokenizeRule on text[from, to), reading in place; token offsets go to tokStart/tokEnd. */
-function tokenizeRange(text: string, from: number, to: number, t: Tokens): string | null {
-  t.count = 0;
+const scratchTokens: Tokens = { list: [], quoted: new Uint8Array(64), count: 0 };
+
+/** tokenizeRule on text[from, to), in place: fills tokStart/tokEnd/tokQuoted/tokWord. */
+function tokenizeRange(text: string, from: number, to: number): string | null {
+  tokCount = 0;
   const tab = tabFrom(text, from);
   const hasTab = tab >= 0 && tab < to;
   let nextQuote = quoteFrom(text, from);
@@ -215,14 +254,14 @@ function tokenizeRange(text: string, from: number, to: number, t: Tokens): strin
         if (end < 0 || end > to) end = to;
       }
       if (nextQuote >= end) {
-        pushToken(t, text.slice(pos, end), 0, pos, end);
+        pushToken(pos, end, null);
         pos = end;
         continue;
       }
       end = nextQuote;
     }
     // A quoted part, maybe after an unquoted prefix (`ab"c d"` is one word "abc d").
-    let word = text.slice(pos, end);
+    const prefix = text.slice(pos, end);
     let k = end + 1;
     const inner0 = k;
     let escaped = false;
@@ -236,8 +275,7 @@ function tokenizeRange(text: string, from: number, to: number, t: Tokens): strin
     }
     if (k >= to) return 'unterminated double quote';
     const inner = text.slice(inner0, k);
-    word += escaped ? unescapeQuoted(inner) : inner;
-    pushToken(t, word, 1, pos, k + 1);
+    pushToken(pos, k + 1, prefix + (escaped ? unescapeQuoted(inner) : inner));
     pos = k + 1;
     nextQuote = quoteFrom(text, pos);
     if (nextQuote < 0 || nextQuote > to) nextQuote = to;
@@ -254,17 +292,6 @@ function unescapeQuoted(s: string): string {
   return out;
 }
 
-function parseCounters(s: string): IptablesCounters | null {
-  // "[12:3456]"
-  if (s.length < 5 || s.charCodeAt(0) !== 91 || s.charCodeAt(s.length - 1) !== 93) return null;
-  const colon = s.indexOf(':');
-  if (colon < 0) return null;
-  const packets = parseCount(s.slice(1, colon));
-  const bytes = parseCount(s.slice(colon + 1, s.length - 1));
-  if (packets === null || bytes === null) return null;
-  return { packets, bytes };
-}
-
 function parseCount(s: string): number | null {
   if (s.length === 0 || s.length > 20) return null;
   for (let i = 0; i < s.length; i++) {
@@ -276,16 +303,6 @@ function parseCount(s: string): number | null {
 
 /** Options whose comma list is split into items (`--ctstate RELATED,ESTABLISHED` → 2 args). */
 const LIST_OPTIONS = new Set(['ctstate', 'ctstatus', 'state', 'dports', 'sports', 'ports', 'destination-ports', 'source-ports']);
-
-/** An option-looking token: unquoted, starts with '-' and has more after it. */
-function isOptionToken(t: Tokens, i: number): boolean {
-  const s = t.list[i];
-  return s.length > 1 && s.charCodeAt(0) === 45 && t.quoted[i] === 0;
-}
-
-function isBang(t: Tokens, i: number): boolean {
-  return t.list[i] === '!' && t.quoted[i] === 0;
-}
 
 // Core options by the letter of their short form.
 const C_SOURCE = 115; // s
@@ -299,22 +316,24 @@ const C_GOTO = 103; // g
 const C_FRAGMENT = 102; // f
 const C_COUNTERS = 99; // c
 
-/** The core option an option token names (by its short letter), or 0 for a module/target option. */
-function coreOf(s: string): number {
-  if (s.length === 2) {
-    const o = s.charCodeAt(1);
+/** The core option option-token i names (by its short letter), or 0 for a module/target option. */
+function coreAt(text: string, i: number): number {
+  const p = tokStart[i];
+  const n = tokEnd[i] - p;
+  const o = text.charCodeAt(p + 1);
+  if (n === 2) {
     return o === 115 || o === 100 || o === 105 || o === 111 || o === 112 || o === 109 || o === 106 || o === 103 || o === 102 || o === 99 ? o : 0;
   }
-  if (s.charCodeAt(1) !== 45) return 0;
-  switch (s.length) {
-    case 5: return s === '--src' ? C_SOURCE : s === '--dst' ? C_DESTINATION : 0;
-    case 6: return s === '--jump' ? C_JUMP : s === '--goto' ? C_GOTO : 0;
-    case 7: return s === '--match' ? C_MATCH : 0;
-    case 8: return s === '--source' ? C_SOURCE : 0;
-    case 10: return s === '--protocol' ? C_PROTOCOL : s === '--fragment' ? C_FRAGMENT : 0;
-    case 13: return s === '--destination' ? C_DESTINATION : 0;
-    case 14: return s === '--in-interface' ? C_IN : s === '--set-counters' ? C_COUNTERS : 0;
-    case 15: return s === '--out-interface' ? C_OUT : 0;
+  if (o !== 45) return 0;
+  switch (n) {
+    case 5: return text.startsWith('--src', p) ? C_SOURCE : text.startsWith('--dst', p) ? C_DESTINATION : 0;
+    case 6: return text.startsWith('--jump', p) ? C_JUMP : text.startsWith('--goto', p) ? C_GOTO : 0;
+    case 7: return text.startsWith('--match', p) ? C_MATCH : 0;
+    case 8: return text.startsWith('--source', p) ? C_SOURCE : 0;
+    case 10: return text.startsWith('--protocol', p) ? C_PROTOCOL : text.startsWith('--fragment', p) ? C_FRAGMENT : 0;
+    case 13: return text.startsWith('--destination', p) ? C_DESTINATION : 0;
+    case 14: return text.startsWith('--in-interface', p) ? C_IN : text.startsWith('--set-counters', p) ? C_COUNTERS : 0;
+    case 15: return text.startsWith('--out-interface', p) ? C_OUT : 0;
     default: return 0;
   }
 }
@@ -352,6 +371,7 @@ const spanHashes = new Int32Array(SPAN_SLOTS);
 const spanKeys: Array<string | undefined> = new Array<string | undefined>(SPAN_SLOTS).fill(undefined);
 const spanValues: Array<IptablesMatch | IptablesTarget | undefined> = new Array<IptablesMatch | IptablesTarget | undefined>(SPAN_SLOTS).fill(undefined);
 const VALUE_SLOTS = 1 << 12;
+const valueHashes = new Int32Array(VALUE_SLOTS);
 const valueCache: Array<IptablesValue | undefined> = new Array<IptablesValue | undefined>(VALUE_SLOTS).fill(undefined);
 const NAME_SLOTS = 1 << 10;
 const nameTokens: Array<string | undefined> = new Array<string | undefined>(NAME_SLOTS).fill(undefined);
@@ -359,13 +379,14 @@ const nameValues: Array<string | undefined> = new Array<string | undefined>(NAME
 
 function clearCaches(): void {
   // Scratch lists hold words sliced from the last text: drop them so they do not keep it alive.
-  scratch.list.length = 0;
-  chainParts.length = 0;
+  tokWord.length = 0;
+  scratchTokens.list.length = 0;
   ruleMatches.length = 0;
   pendingValue.length = 0;
   spanHashes.fill(0);
   spanKeys.fill(undefined);
   spanValues.fill(undefined);
+  valueHashes.fill(0);
   valueCache.fill(undefined);
   nameTokens.fill(undefined);
   nameValues.fill(undefined);
@@ -377,21 +398,88 @@ function hashRange(text: string, from: number, to: number): number {
   return (h ^ (h >>> 15)) >>> 0;
 }
 
-/** The shared {value, negated} equal to this one (`value` is token `i`, read from `text`). */
-function coreValue(text: string, i: number, value: string, negated: boolean): IptablesValue {
-  const slot = (hashRange(text, tokStart[i], tokEnd[i]) + (negated ? 1 : 0)) & (VALUE_SLOTS - 1);
-  const v = valueCache[slot];
-  if (v !== undefined && v.negated === negated && v.value === value) return v;
-  const made = { value, negated };
+/** The shared {value, negated} equal to token i's word and `negated`. */
+function coreValue(text: string, i: number, negated: boolean): IptablesValue {
+  const from = tokStart[i];
+  const to = tokEnd[i];
+  const hash = (hashRange(text, from, to) + (negated ? 1 : 0)) | 0;
+  const slot = hash & (VALUE_SLOTS - 1);
+  if (valueHashes[slot] === hash) {
+    const v = valueCache[slot];
+    if (v !== undefined && v.negated === negated) {
+      if (tokQuoted[i] === 1 ? v.value === tokWord[i] : v.value.length === to - from && text.startsWith(v.value, from)) return v;
+    }
+  }
+  const made = { value: word(text, i), negated };
+  valueHashes[slot] = hash;
   valueCache[slot] = made;
   return made;
 }
 
-/** Option name without its dashes, shared between rules (240,000 rules repeat a few dozen names). */
-function optionName(token: string): string {
-  const n = token.length;
-  const slot = (Math.imul(n, 31) + Math.imul(token.charCodeAt(n - 1), 7) + Math.imul(token.charCodeAt(n >> 1), 131) + token.charCodeAt(2)) & (NAME_SLOTS - 1);
-  if (nameTokens[slot] === token) return nameValues[slot]!;
+/**
+ * Rules of each chain so far, for the position of the next one: an open-addressing table keyed
+ * by chain name (no Map hashing per rule; iptables-save prints a chain's rules together, so it is
+ * only consulted when the chain changes).
+ */
+class ChainCounts {
+  private names: Array<string | undefined> = new Array<string | undefined>(1024).fill(undefined);
+  private hashes = new Int32Array(1024);
+  private counts = new Int32Array(1024);
+  private size = 0;
+
+  private slotOf(name: string, hash: number): number {
+    const mask = this.names.length - 1;
+    let slot = hash & mask;
+    for (;;) {
+      const k = this.names[slot];
+      if (k === undefined || (this.hashes[slot] === hash && k === name)) return slot;
+      slot = (slot + 1) & mask;
+    }
+  }
+
+  get(name: string, hash: number): number {
+    const slot = this.slotOf(name, hash);
+    return this.names[slot] === undefined ? 0 : this.counts[slot];
+  }
+
+  set(name: string, hash: number, count: number): void {
+    const slot = this.slotOf(name, hash);
+    if (this.names[slot] === undefined) {
+      this.names[slot] = name;
+      this.hashes[slot] = hash;
+      if (++this.size * 2 > this.names.length) {
+        this.counts[slot] = count;
+        this.grow();
+        return;
+      }
+    }
+    this.counts[slot] = count;
+  }
+
+  private grow(): void {
+    const { names, hashes, counts } = this;
+    this.names = new Array<string | undefined>(names.length * 2).fill(undefined);
+    this.hashes = new Int32Array(names.length * 2);
+    this.counts = new Int32Array(names.length * 2);
+    for (let k = 0; k < names.length; k++) {
+      const name = names[k];
+      if (name === undefined) continue;
+      const slot = this.slotOf(name, hashes[k]);
+      this.names[slot] = name;
+      this.hashes[slot] = hashes[k];
+      this.counts[slot] = counts[k];
+    }
+  }
+}
+
+/** Option name of option-token i without its dashes, shared between rules (240,000 rules repeat a few dozen names). */
+function optionName(text: string, i: number): string {
+  const from = tokStart[i];
+  const n = tokEnd[i] - from;
+  const slot = (Math.imul(n, 31) + Math.imul(text.charCodeAt(from + n - 1), 7) + Math.imul(text.charCodeAt(from + (n >> 1)), 131) + text.charCodeAt(from + 2)) & (NAME_SLOTS - 1);
+  const known = nameTokens[slot];
+  if (known !== undefined && known.length === n && text.startsWith(known, from)) return nameValues[slot]!;
+  const token = text.slice(from, from + n);
   const name = token.charCodeAt(1) === 45 ? token.slice(2) : token.slice(1);
   nameTokens[slot] = token;
   nameValues[slot] = name;
@@ -403,19 +491,19 @@ function optionName(token: string): string {
  * `-g`), when nothing after it can add to it: the next core option is `-m` (or `-j`/`-g` after a
  * module) or the line ends. -1 otherwise; then the tokens are read one by one.
  */
-function closedSpanEnd(t: Tokens, i: number, target: boolean): number {
-  const n = t.count;
-  if (i + 1 >= n || isBang(t, i + 1)) return -1;
+function closedSpanEnd(text: string, i: number, target: boolean): number {
+  const n = tokCount;
+  if (i + 1 >= n || isBang(text, i + 1)) return -1;
   let k = i + 2;
   for (; k < n; k++) {
-    if (!isOptionToken(t, k)) continue;
-    const core = coreOf(t.list[k]);
+    if (!isOptionToken(text, k)) continue;
+    const core = coreAt(text, k);
     if (core === 0) continue;
-    if (target && core === C_COUNTERS && !isCountPair(t, k + 1)) continue;
+    if (target && core === C_COUNTERS && !isCountPair(text, k + 1)) continue;
     if (core === C_MATCH || (!target && (core === C_JUMP || core === C_GOTO))) break;
     return -1;
   }
-  if (isBang(t, k - 1)) return -1;
+  if (isBang(text, k - 1)) return -1;
   return k;
 }
 
@@ -457,9 +545,8 @@ function commitPending(text: string): void {
 }
 
 /** Builds the rule from tokens after `-A CHAIN`; returns a reason string on failure. */
-function parseRuleBody(text: string, t: Tokens, start: number, rule: IptablesRule): string | null {
-  const tok = t.list;
-  const n = t.count;
+function parseRuleBody(text: string, start: number, rule: IptablesRule): string | null {
+  const n = tokCount;
   let negate = false;
   let match: IptablesMatch | null = null;
   let option: IptablesOption | null = null;
@@ -468,10 +555,9 @@ function parseRuleBody(text: string, t: Tokens, start: number, rule: IptablesRul
   pendingCount = 0;
   let i = start;
   while (i < n) {
-    const s = tok[i];
-    if (isBang(t, i)) {
+    if (isBang(text, i)) {
       // Old style `--mark ! 0x1`: the bang follows an option that has no value yet.
-      if (option !== null && option.args.length === 0 && i + 1 < n && !isOptionToken(t, i + 1) && !isBang(t, i + 1)) {
+      if (option !== null && option.args.length === 0 && i + 1 < n && !isOptionToken(text, i + 1) && !isBang(text, i + 1)) {
         option.negated = !option.negated;
       } else {
         if (negate) return 'two "!" in a row';
@@ -480,7 +566,8 @@ function parseRuleBody(text: string, t: Tokens, start: number, rule: IptablesRul
       i++;
       continue;
     }
-    if (!isOptionToken(t, i)) {
+    if (!isOptionToken(text, i)) {
+      const s = word(text, i);
       if (option === null) return `unexpected word "${s}"`;
       if (s.indexOf(',') >= 0 && LIST_OPTIONS.has(option.name)) {
         const items = s.split(',');
@@ -490,19 +577,19 @@ function parseRuleBody(text: string, t: Tokens, start: number, rule: IptablesRul
       continue;
     }
     // A core option: its value is the next token (old style allows `-s ! 10.0.0.0/8`).
-    const core = coreOf(s);
-    if (core === 0 && !(inTarget || match !== null) && s.charCodeAt(1) !== 45) {
-      return `unknown option ${s}`;
+    const core = coreAt(text, i);
+    if (core === 0 && !(inTarget || match !== null) && text.charCodeAt(tokStart[i] + 1) !== 45) {
+      return `unknown option ${word(text, i)}`;
     }
-    if (core === 0 || (core === C_COUNTERS && inTarget && rule.target !== undefined && !isCountPair(t, i + 1))) {
+    if (core === 0 || (core === C_COUNTERS && inTarget && rule.target !== undefined && !isCountPair(text, i + 1))) {
       // A module or target option: `--name args...`; a long option before any module loads the
       // protocol's module implicitly (`-p tcp --dport 22`).
       if (!inTarget && match === null) {
-        if (rule.protocol === undefined) return `option ${s} outside any module`;
+        if (rule.protocol === undefined) return `option ${word(text, i)} outside any module`;
         match = { module: rule.protocol.value, options: NO_OPTIONS, implicit: true };
         ruleMatches[nMatches++] = match;
       }
-      option = { name: optionName(s), negated: negate, args: NO_ARGS };
+      option = { name: optionName(text, i), negated: negate, args: NO_ARGS };
       negate = false;
       if (inTarget) rule.target!.options = appended(rule.target!.options, option);
       else match!.options = appended(match!.options, option);
@@ -520,7 +607,7 @@ function parseRuleBody(text: string, t: Tokens, start: number, rule: IptablesRul
     let pending = -1;
     if (!negate && (core === C_MATCH || ((core === C_JUMP || core === C_GOTO) && rule.target === undefined))) {
       const isTarget = core !== C_MATCH;
-      const end = closedSpanEnd(t, i, isTarget);
+      const end = closedSpanEnd(text, i, isTarget);
       if (end > 0) {
         const shared = lookupSpan(text, tokStart[i], tokEnd[end - 1]);
         if (shared !== undefined) {
@@ -540,43 +627,44 @@ function parseRuleBody(text: string, t: Tokens, start: number, rule: IptablesRul
         pending = pendingCount++;
       }
     }
+    const optionToken = i;
     i++;
     let neg = negate;
     negate = false;
-    if (i < n && isBang(t, i)) {
+    if (i < n && isBang(text, i)) {
       neg = !neg;
       i++;
     }
-    if (i >= n) return `${s} needs a value`;
-    const value = tok[i];
+    if (i >= n) return `${word(text, optionToken)} needs a value`;
     if (core === C_COUNTERS) {
-      const packets = parseCount(value);
-      const bytes = i + 1 < n ? parseCount(tok[i + 1]) : null;
+      const packets = parseCount(word(text, i));
+      const bytes = i + 1 < n ? parseCount(word(text, i + 1)) : null;
       if (packets === null || bytes === null) return '-c needs packet and byte counts';
       rule.counters = { packets, bytes };
       i += 2;
       option = null;
       continue;
     }
+    const valueToken = i;
     i++;
     option = null;
     switch (core) {
-      case C_SOURCE: rule.source = coreValue(text, i - 1, value, neg); break;
-      case C_DESTINATION: rule.destination = coreValue(text, i - 1, value, neg); break;
-      case C_IN: rule.inInterface = coreValue(text, i - 1, value, neg); break;
-      case C_OUT: rule.outInterface = coreValue(text, i - 1, value, neg); break;
-      case C_PROTOCOL: rule.protocol = coreValue(text, i - 1, value, neg); break;
+      case C_SOURCE: rule.source = coreValue(text, valueToken, neg); break;
+      case C_DESTINATION: rule.destination = coreValue(text, valueToken, neg); break;
+      case C_IN: rule.inInterface = coreValue(text, valueToken, neg); break;
+      case C_OUT: rule.outInterface = coreValue(text, valueToken, neg); break;
+      case C_PROTOCOL: rule.protocol = coreValue(text, valueToken, neg); break;
       case C_MATCH:
         if (neg) return '"!" before -m';
-        match = { module: value, options: NO_OPTIONS };
+        match = { module: word(text, valueToken), options: NO_OPTIONS };
         ruleMatches[nMatches++] = match;
         if (pending >= 0) pendingValue[pending] = match;
         inTarget = false;
         break;
       default: // j, g
-        if (neg) return `"!" before ${s}`;
+        if (neg) return `"!" before ${word(text, optionToken)}`;
         if (rule.target !== undefined) return 'more than one target';
-        rule.target = { kind: core === C_GOTO ? 'goto' : 'jump', name: value, options: NO_OPTIONS };
+        rule.target = { kind: core === C_GOTO ? 'goto' : 'jump', name: word(text, valueToken), options: NO_OPTIONS };
         if (pending >= 0) pendingValue[pending] = rule.target;
         inTarget = true;
         match = null;
@@ -588,8 +676,8 @@ function parseRuleBody(text: string, t: Tokens, start: number, rule: IptablesRul
   return null;
 }
 
-function isCountPair(t: Tokens, i: number): boolean {
-  return i + 1 < t.count && parseCount(t.list[i]) !== null && parseCount(t.list[i + 1]) !== null;
+function isCountPair(text: string, i: number): boolean {
+  return i + 1 < tokCount && parseCount(word(text, i)) !== null && parseCount(word(text, i + 1)) !== null;
 }
 
 /** Family guess from an address value: any ':' means IPv6. */
@@ -639,8 +727,9 @@ export function parse(text: string): IptablesParseResult {
   return parseIptables(text);
 }
 
-/** Words of text[from, to) split on single spaces, empty ones dropped, at most `max` + 1 kept. */
-const chainParts: string[] = [];
+/** Words of text[from, to) split on single spaces, empty ones dropped: their offsets, at most `max` + 1. */
+const partFrom: number[] = [];
+const partTo: number[] = [];
 
 function splitSpaces(text: string, from: number, to: number, max: number): number {
   let n = 0;
@@ -649,12 +738,44 @@ function splitSpaces(text: string, from: number, to: number, max: number): numbe
     if (k === to || text.charCodeAt(k) === 32) {
       if (k > start) {
         if (n > max) return n + 1;
-        chainParts[n++] = text.slice(start, k);
+        partFrom[n] = start;
+        partTo[n] = k;
+        n++;
       }
       start = k + 1;
     }
   }
   return n;
+}
+
+/** `[0:0]`, the counters of most chains in a dump, shared (records are read-only). */
+const ZERO_COUNTERS: IptablesCounters = { packets: 0, bytes: 0 };
+
+/** parseCounters of text[from, to), read in place. */
+function countersAt(text: string, from: number, to: number): IptablesCounters | null {
+  const n = to - from;
+  if (n === 5 && text.startsWith('[0:0]', from)) return ZERO_COUNTERS;
+  if (n < 5 || text.charCodeAt(from) !== 91 || text.charCodeAt(to - 1) !== 93) return null;
+  const colon = text.indexOf(':', from);
+  if (colon < 0 || colon >= to) return null;
+  const packets = countAt(text, from + 1, colon);
+  const bytes = countAt(text, colon + 1, to - 1);
+  if (packets === null || bytes === null) return null;
+  return { packets, bytes };
+}
+
+/** parseCount of text[from, to), read in place. */
+function countAt(text: string, from: number, to: number): number | null {
+  const n = to - from;
+  if (n <= 0 || n > 20) return null;
+  let v = 0;
+  for (let k = from; k < to; k++) {
+    const c = text.charCodeAt(k);
+    if (c < 48 || c > 57) return null;
+    v = v * 10 + (c - 48);
+  }
+  // Past 2^53 the sum above may round differently from Number().
+  return n > 15 ? Number(text.slice(from, to)) : v;
 }
 
 function parseBody(text: string, defaultTable: string): IptablesParseResult {
@@ -666,9 +787,10 @@ function parseBody(text: string, defaultTable: string): IptablesParseResult {
   let table: IptablesTable | null = null;
   // Rules seen so far per table and chain, for each rule's position; rules of one chain come
   // together, so the current chain's count is kept aside and the map touched when it changes.
-  const positions = new Map<IptablesTable, Map<string, number>>();
+  const positions = new Map<IptablesTable, ChainCounts>();
   let runTable: IptablesTable | null = null;
   let runChain = '';
+  let runHash = 0;
   let runCount = 0;
   let sawSave = false;
   let sawRules = false;
@@ -681,10 +803,10 @@ function parseBody(text: string, defaultTable: string): IptablesParseResult {
     records.push(created);
     return created;
   };
-  const chainCounts = (t: IptablesTable): Map<string, number> => {
+  const chainCounts = (t: IptablesTable): ChainCounts => {
     let m = positions.get(t);
     if (m === undefined) {
-      m = new Map();
+      m = new ChainCounts();
       positions.set(t, m);
     }
     return m;
@@ -742,14 +864,14 @@ function parseBody(text: string, defaultTable: string): IptablesParseResult {
     if (c === 58) {
       // ':CHAIN POLICY [p:b]'
       const nParts = splitSpaces(text, start + 1, end, 3);
-      const counters = nParts === 3 ? parseCounters(chainParts[2]) : undefined;
+      const counters = nParts === 3 ? countersAt(text, partFrom[2], partTo[2]) : undefined;
       if (table === null || table.form !== 'save' || nParts < 2 || nParts > 3 || counters === null) {
         warnings.push({ lineNumber, text: line, reason: table === null ? 'chain line outside a table' : 'bad chain line' });
         continue;
       }
-      const policy = chainParts[1];
-      const chain: IptablesChain = { name: chainParts[0], builtin: policy !== '-', origin: { lineNumber, text: line } };
-      if (policy !== '-') chain.policy = policy;
+      const userChain = partTo[1] - partFrom[1] === 1 && text.charCodeAt(partFrom[1]) === 45;
+      const chain: IptablesChain = { name: text.slice(partFrom[0], partTo[0]), builtin: !userChain, origin: { lineNumber, text: line } };
+      if (!userChain) chain.policy = text.slice(partFrom[1], partTo[1]);
       if (counters !== undefined) chain.counters = counters;
       table.chains.push(chain);
       continue;
@@ -765,7 +887,7 @@ function parseBody(text: string, defaultTable: string): IptablesParseResult {
     if (c === 91) {
       // '[p:b] -A ...'
       const sp = text.indexOf(' ', start);
-      const parsed = sp > start && sp < end ? parseCounters(text.slice(start, sp)) : null;
+      const parsed = sp > start && sp < end ? countersAt(text, start, sp) : null;
       if (parsed === null) {
         warnings.push({ lineNumber, text: line, reason: 'bad rule counters' });
         continue;
@@ -773,17 +895,14 @@ function parseBody(text: string, defaultTable: string): IptablesParseResult {
       counters = parsed;
       ruleStart = sp + 1;
     }
-    const tokenError = tokenizeRange(text, ruleStart, end, scratch);
+    const tokenError = tokenizeRange(text, ruleStart, end);
     if (tokenError !== null) {
       warnings.push({ lineNumber, text: line, reason: tokenError });
       continue;
     }
-    const tokens = scratch;
-    const tok = tokens.list;
-    const count = tokens.count;
-    const cmd = count > 0 ? tok[0] : '';
-    if (cmd === '-A' || cmd === '--append') {
-      if (count < 2 || isOptionToken(tokens, 1) || isBang(tokens, 1)) {
+    const count = tokCount;
+    if (count > 0 && (wordIs(text, 0, '-A') || wordIs(text, 0, '--append'))) {
+      if (count < 2 || isOptionToken(text, 1) || isBang(text, 1)) {
         warnings.push({ lineNumber, text: line, reason: '-A needs a chain name' });
         continue;
       }
@@ -792,14 +911,18 @@ function parseBody(text: string, defaultTable: string): IptablesParseResult {
         target = implicitTable(lineNumber, line);
         sawRules = true;
       }
-      let chainName = tok[1];
-      if (target === runTable && chainName === runChain) {
-        chainName = runChain;
-      } else {
-        if (runTable !== null) chainCounts(runTable).set(runChain, runCount);
+      // The chain: usually the one of the rule before (no slice then).
+      let chainName = runChain;
+      const sameChain = target === runTable && (tokQuoted[1] === 1
+        ? tokWord[1] === runChain
+        : tokEnd[1] - tokStart[1] === runChain.length && text.startsWith(runChain, tokStart[1]));
+      if (!sameChain) {
+        chainName = word(text, 1);
+        if (runTable !== null) chainCounts(runTable).set(runChain, runHash, runCount);
         runTable = target;
         runChain = chainName;
-        runCount = chainCounts(target).get(chainName) ?? 0;
+        runHash = hashRange(chainName, 0, chainName.length) | 0;
+        runCount = chainCounts(target).get(chainName, runHash);
       }
       const position = runCount + 1;
       // Every field set up front so all rules share one object shape; undefined ones vanish in JSON.
@@ -818,7 +941,7 @@ function parseBody(text: string, defaultTable: string): IptablesParseResult {
         target: undefined,
         origin: { lineNumber, text: line },
       };
-      const err = parseRuleBody(text, tokens, 2, rule);
+      const err = parseRuleBody(text, 2, rule);
       if (err !== null) {
         warnings.push({ lineNumber, text: line, reason: err });
         continue;
@@ -832,24 +955,25 @@ function parseBody(text: string, defaultTable: string): IptablesParseResult {
       }
       continue;
     }
+    const cmd = count > 0 ? word(text, 0) : '';
     if ((cmd === '-P' || cmd === '--policy' || cmd === '-N' || cmd === '--new-chain') && counters === undefined && table === null) {
       const isPolicy = cmd === '-P' || cmd === '--policy';
       let chainCounters: IptablesCounters | undefined;
       let ok = count === (isPolicy ? 3 : 2);
-      if (isPolicy && count === 6 && tok[3] === '-c') {
-        const p = parseCount(tok[4]);
-        const b = parseCount(tok[5]);
+      if (isPolicy && count === 6 && word(text, 3) === '-c') {
+        const p = parseCount(word(text, 4));
+        const b = parseCount(word(text, 5));
         ok = p !== null && b !== null;
         if (ok) chainCounters = { packets: p!, bytes: b! };
       }
-      if (!ok || isOptionToken(tokens, 1) || (isPolicy && isOptionToken(tokens, 2))) {
+      if (!ok || isOptionToken(text, 1) || (isPolicy && isOptionToken(text, 2))) {
         warnings.push({ lineNumber, text: line, reason: isPolicy ? 'bad -P line' : 'bad -N line' });
         continue;
       }
       const target = implicitTable(lineNumber, line);
       sawRules = true;
-      const chain: IptablesChain = { name: tok[1], builtin: isPolicy, origin: { lineNumber, text: line } };
-      if (isPolicy) chain.policy = tok[2];
+      const chain: IptablesChain = { name: word(text, 1), builtin: isPolicy, origin: { lineNumber, text: line } };
+      if (isPolicy) chain.policy = word(text, 2);
       if (chainCounters !== undefined) chain.counters = chainCounters;
       target.chains.push(chain);
       continue;

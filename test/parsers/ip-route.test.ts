@@ -350,4 +350,65 @@ describe('ip-route properties', () => {
   });
 });
 
+describe('ip-route: big-table paths (shared lists, repeated tails)', () => {
+  it('shares frozen lists between plain routes and copies them before a cache or nexthop line adds to one', () => {
+    const r = parse([
+      '10.7.0.5 via 10.1.0.1 dev d1 onlink ',
+      '    cache expires 5sec ',
+      '10.7.0.6 via 10.1.0.1 dev d1 onlink ',
+      '32.0.0.1 proto static ',
+      '\tnexthop via 10.0.0.2 dev eth0 weight 1 ',
+      '\tnexthop via 10.0.0.3 dev eth0 weight 2 onlink ',
+      '32.0.1.0/24 proto static ',
+      '',
+    ].join('\n'));
+    expect(r.warnings).toEqual([]);
+    const [cached, plain, multi, single] = r.records;
+    expect(cached.flags).toEqual(['onlink', 'cache']);
+    expect(cached.expires).toBe('5sec');
+    expect(plain.flags).toEqual(['onlink']);
+    expect(multi.nexthops).toEqual([
+      { via: '10.0.0.2', dev: 'eth0', weight: 1, flags: [] },
+      { via: '10.0.0.3', dev: 'eth0', weight: 2, flags: ['onlink'] },
+    ]);
+    expect(single.nexthops).toEqual([]);
+    expect(single.flags).toEqual([]);
+    // Records are read-only: the shared empty lists are frozen.
+    expect(Object.isFrozen(single.flags) && Object.isFrozen(single.nexthops)).toBe(true);
+    expect(Object.isFrozen(plain.flags)).toBe(true);
+  });
+
+  it('reads each line of a table whose lines repeat a few tails exactly as it reads that line alone', () => {
+    const tails = fc.constantFrom(
+      ' via 10.0.0.2 dev eth0 ', ' via 10.0.0.3 dev eth0 ', ' via 10.0.0.2 dev eth1 ', ' via 10.0.0.2 dev eth0 table 100 ',
+      ' via 10.0.0.2 dev eth0 table 200 ', ' via 10.0.0.2 dev eth0 table 100 proto static metric 100 ',
+      ' via 10.0.0.2 dev eth0 table 100 proto static metric 200 ', ' dev eth0 proto static scope link ',
+      ' via 10.1.0.1 dev eth0 onlink ', ' via 10.1.0.1 dev eth0 onlink linkdown ', ' proto bgp metric 20', '',
+      ' via 10.0.0.999 dev eth0', ' dev eth0 metric 12345678901', ' dev eth\u00e90', ' dev eth0\tproto static',
+    );
+    const line = fc.tuple(v4, fc.option(fc.integer({ min: 0, max: 33 }), { nil: undefined }), tails)
+      .map(([a, len, tail]) => `${a}${len === undefined ? '' : `/${len}`}${tail}`);
+    fc.assert(
+      fc.property(fc.array(line, { minLength: 1, maxLength: 60 }), (lines) => {
+        const whole = parse(lines.join('\n'));
+        const alone = lines.map((l) => parse(l));
+        expect(whole.records.map(strip)).toEqual(alone.flatMap((r) => r.records.map(strip)));
+        expect(whole.warnings.map((w) => w.reason)).toEqual(alone.flatMap((r) => r.warnings.map((w) => w.reason)));
+        expect(whole.records.map((r) => r.origin.text)).toEqual(alone.flatMap((r) => r.records.map((x) => x.origin.text)));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('numbers lines read in place from CRLF text with blank lines and no final newline', () => {
+    const r = parse('\r\n10.1.0.0/16 dev eth0\r\n\r\n  \r\n10.2.0.0/16 via 10.0.0.1 dev eth0 \r\nnot a route\r\n10.3.0.0/16 dev eth1');
+    expect(r.records.map((x) => [x.origin.lineNumber, x.origin.text, x.dst])).toEqual([
+      [2, '10.1.0.0/16 dev eth0', '10.1.0.0/16'],
+      [5, '10.2.0.0/16 via 10.0.0.1 dev eth0 ', '10.2.0.0/16'],
+      [7, '10.3.0.0/16 dev eth1', '10.3.0.0/16'],
+    ]);
+    expect(r.warnings.map((w) => [w.lineNumber, w.text])).toEqual([[6, 'not a route']]);
+  });
+});
+
 describeSamples('ip-route', parse);

@@ -330,4 +330,78 @@ describe('iptables-save: properties', () => {
   });
 });
 
+describe('iptables-save: a big dump (shared parts, chain positions)', () => {
+  /** A rule without its position and origin, as plain JSON. */
+  const body = (rule: IptablesRule): unknown => {
+    const { origin: _origin, position: _position, ...rest } = rule;
+    return JSON.parse(JSON.stringify(rest));
+  };
+  // Few distinct pieces, so that modules, targets and values repeat from rule to rule and come
+  // back after others: what a kube-proxy dump does, plus the cases that must not be shared
+  // (a module or target that a later option joins again, old-style "!", -c inside a target).
+  const piece = fc.constantFrom(
+    '-m comment --comment "ns1/svc:dns"', '-m comment --comment "ns2/svc:dns"', '-m comment --comment ns1/svc:dns',
+    '-m tcp', '-m tcp --dport 53', '-m tcp ! --dport 53', '-m mark --mark ! 0x1', '-m mark ! --mark 0x1',
+    '-m statistic --mode random --probability 0.5', '-m conntrack --ctstate NEW,ESTABLISHED', '-m multiport --dports 1,2:3',
+    '-j KUBE-MARK-MASQ', '-j DNAT --to-destination 10.244.0.1:53', '-g KUBE-SVC-A', '-j LOG --log-prefix "a b"',
+    '-j X -c 1 2', '-j X -c 1', '--jump ACCEPT', '--match tcp --dport 1',
+    '-s 10.0.0.1/32', '! -s 10.0.0.1/32', '-s ! 10.0.0.1/32', '-d "10.0.0.1/32"', '-p tcp', '! -p udp', '-i eth0', '-f',
+    '--dport 80', '--sport 1', '!',
+  );
+  const chain = fc.constantFrom('A', 'B', 'KUBE-SEP-XYZ', '"A"', '"a b"');
+  const ruleLine = fc.tuple(chain, fc.array(piece, { maxLength: 6 })).map(([c, ps]) => ['-A', c, ...ps].join(' '));
+
+  it('reads each rule of a dump exactly as it reads that rule alone, and numbers rules per chain', () => {
+    fc.assert(
+      fc.property(fc.array(ruleLine, { minLength: 1, maxLength: 40 }), fc.constantFrom('*filter', ''), (lines, head) => {
+        const whole = parse([head, ...lines, head ? 'COMMIT' : ''].join('\n'));
+        const alone = lines.map((l) => parse(`${head}\n${l}\n`));
+        const wholeRules = whole.records.flatMap((t) => t.rules);
+        const aloneRules = alone.flatMap((r) => r.records.flatMap((t) => t.rules));
+        expect(wholeRules.map(body)).toEqual(aloneRules.map(body));
+        expect(whole.warnings.map((w) => w.reason)).toEqual(alone.flatMap((r) => r.warnings.map((w) => w.reason)));
+        const seen = new Map<string, number>();
+        for (const rule of wholeRules) {
+          const n = (seen.get(`${rule.table} ${rule.chain}`) ?? 0) + 1;
+          seen.set(`${rule.table} ${rule.chain}`, n);
+          expect(rule.position).toBe(n);
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('shares modules, targets and core values whose text repeats (records are read-only)', () => {
+    const r = parse([
+      '*nat',
+      '-A KUBE-SEP-1 -s 10.244.0.1/32 -m comment --comment "ns/svc:dns" -j KUBE-MARK-MASQ',
+      '-A KUBE-SEP-1 -p tcp -m comment --comment "ns/svc:dns" -m tcp -j DNAT --to-destination 10.244.0.1:53',
+      '-A KUBE-SEP-2 -s 10.244.0.2/32 -m comment --comment "ns/svc:dns" -j KUBE-MARK-MASQ',
+      '-A KUBE-SEP-2 -p tcp -m comment --comment "ns/svc:dns" -m tcp -j DNAT --to-destination 10.244.0.2:53',
+      '-A KUBE-SEP-1 -p tcp -m tcp --dport 53 -s 10.0.0.0/8 --sport 5 -j ACCEPT',
+      '-A KUBE-SEP-1 -p tcp -m tcp --dport 53 -j ACCEPT',
+      'COMMIT',
+    ].join('\n'));
+    expect(r.warnings).toEqual([]);
+    const [masq1, dnat1, masq2, dnat2, joined, plain] = r.records[0].rules;
+    expect(masq2.matches[0]).toBe(masq1.matches[0]);
+    expect(dnat1.matches[0]).toBe(masq1.matches[0]);
+    expect(masq2.target).toBe(masq1.target);
+    expect(dnat2.protocol).toBe(dnat1.protocol);
+    expect(dnat2.target).not.toBe(dnat1.target);
+    expect(dnat2.target).toEqual({ kind: 'jump', name: 'DNAT', options: [{ name: 'to-destination', negated: false, args: ['10.244.0.2:53'] }] });
+    // A module that a later option joins again (after -s) is its own, and so is the next one.
+    expect(joined.matches).toEqual([{ module: 'tcp', options: [
+      { name: 'dport', negated: false, args: ['53'] }, { name: 'sport', negated: false, args: ['5'] },
+    ] }]);
+    expect(plain.matches).toEqual([{ module: 'tcp', options: [{ name: 'dport', negated: false, args: ['53'] }] }]);
+    expect([joined.position, plain.position, masq2.position]).toEqual([3, 4, 1]);
+  });
+
+  it('keeps counting a chain whose rules come back after another chain, per table', () => {
+    const r = parse('*filter\n-A A -j X\n-A B -j X\n-A A -j Y\nCOMMIT\n*nat\n-A A -j Z\nCOMMIT\n-A A -j W\n');
+    expect(r.records.map((t) => t.rules.map((x) => `${x.chain}${x.position}`))).toEqual([['A1', 'B1', 'A2'], ['A1'], ['A1']]);
+  });
+});
+
 describeSamples('iptables-save', parse, (r) => (r as ReturnType<typeof parse>).records.reduce((n, t) => n + t.rules.length, 0));
