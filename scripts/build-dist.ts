@@ -101,6 +101,33 @@ export async function buildBundle(outfile = BUNDLE): Promise<number> {
   return statSync(outfile).size;
 }
 
+/** Where bin/hostcheck looks first in a checkout: the CLI as ESM chunks, one per face. */
+export const CHECKOUT_BUNDLE_DIR = join(dist, 'esm');
+
+/**
+ * The checkout's fast start: the CLI bundled into ESM chunks (one chunk per lazily loaded face),
+ * so a one-shot loads a handful of files instead of ~75 modules. bin/hostcheck uses it when it is
+ * newer than build/.
+ */
+export async function buildCheckoutBundle(outdir = CHECKOUT_BUNDLE_DIR): Promise<void> {
+  rmSync(outdir, { recursive: true, force: true });
+  const result = await build({
+    entryPoints: [join(root, 'src', 'cli', 'main.ts')],
+    outdir,
+    bundle: true,
+    splitting: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    external: EXTERNAL,
+    // Bundled CommonJS dependencies call require(): give the chunks one.
+    banner: { js: 'import { createRequire as __hostcheckRequire } from "node:module"; const require = __hostcheckRequire(import.meta.url);' },
+    legalComments: 'none',
+    logLevel: 'warning',
+  });
+  if (result.errors.length > 0) throw new Error(`esbuild: ${result.errors.map((e) => e.text).join('; ')}`);
+}
+
 /** Node's single executable: blob from the bundle, a copy of this node, the blob injected. */
 export function buildSea(bundle = BUNDLE, output = SEA_BINARY): void {
   const work = join(dist, 'sea');
@@ -122,6 +149,8 @@ async function main(): Promise<void> {
   const started = performance.now();
   const size = await buildBundle();
   process.stderr.write(`dist: ${BUNDLE} (${(size / 1024).toFixed(0)} KiB, ${Math.round(performance.now() - started)} ms)\n`);
+  await buildCheckoutBundle();
+  process.stderr.write(`dist: ${CHECKOUT_BUNDLE_DIR}/ (ESM chunks for bin/hostcheck)\n`);
   if (process.argv.includes('--sea')) {
     buildSea();
     process.stderr.write(`dist: ${SEA_BINARY} (${(statSync(SEA_BINARY).size / 1048576).toFixed(0)} MiB)\n`);

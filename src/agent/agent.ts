@@ -15,6 +15,7 @@ import { analysisOptions, EMPTY_CONTEXT, parseServerMessage, sameContext } from 
 import { Outbox } from './outbox.js';
 import { buildReportMessage, findingsDigest, snapshotDigest } from './report.js';
 import { readTokenFile, SeqStore, writeTokenFile } from './state.js';
+import { optimizeForRoutes } from './v8-tuning.js';
 import { ChangeWatcher } from './watcher.js';
 
 /** The server's limit until its welcome says otherwise (the aggregator's default). */
@@ -333,6 +334,7 @@ export class Agent {
     if (rejected.length) this.opts.log.warn({ rejected: rejected.slice(0, 10) }, 'ignored invalid entries in the fleet context');
     const { findings } = analyzeSnapshot(snapshot, analyze);
     this.stats.checks++;
+    if (optimizeForRoutes(snapshot.routes.length)) this.opts.log.info({ routes: snapshot.routes.length }, 'big route table: optimizing compiler on');
     const digests = { snapshot: snapshotDigest(snapshot), findings: findingsDigest(findings) };
     const ms = Math.round(performance.now() - started);
     if (this.last && this.last.snapshot === digests.snapshot && this.last.findings === digests.findings) {

@@ -70,6 +70,11 @@ export async function buildProgram(names: string[] = Object.keys(SUBCOMMANDS)): 
 
 /** Run the CLI; returns the exit code (2 for usage errors). */
 export async function runCli(argv: string[]): Promise<number> {
+  // `hostcheck ... | head`: a closed pipe ends the output quietly, as in other Unix tools.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
   try {
     const program = await buildProgram(subcommandsFor(programBase(), argv.slice(2)));
     program.exitOverride();
