@@ -3,7 +3,7 @@
  * metadata service asked, with a short timeout and the token handshake (AWS IMDSv2, Alibaba's
  * hardened mode). Nothing is ever sent to a metadata address when DMI does not name the cloud.
  */
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CloudIdentity } from '../model/snapshot.js';
 
@@ -11,7 +11,7 @@ export type CloudProvider = 'alibaba' | 'aws';
 
 async function readDmi(root: string, name: string): Promise<string> {
   try {
-    return (await readFile(join(root, name), 'utf8')).trim();
+    return readFileSync(join(root, name), 'utf8').trim();
   } catch {
     return '';
   }

@@ -2,7 +2,7 @@
  * Collection: runs every source in parallel with a timeout, and records per source what happened.
  * A missing tool or a permission problem is that source's status, never the run's end.
  */
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Bundle, BundleMeta, SourceMeta } from './bundle.js';
 import { BUNDLE_FORMAT_VERSION, readBundle } from './bundle.js';
@@ -63,7 +63,7 @@ async function collectOne(spec: SourceSpec, opts: CollectOptions): Promise<{ met
     const path = spec.name === 'docker-daemon' && opts.dockerDaemonJson ? opts.dockerDaemonJson : spec.path!;
     const started = performance.now();
     try {
-      const text = await readFile(path, 'utf8');
+      const text = readFileSync(path, 'utf8');
       return { meta: { ...base, path, status: 'collected', durationMs: Math.round(performance.now() - started) }, text };
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;

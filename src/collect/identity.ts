@@ -5,7 +5,8 @@
  * other ids): its import and osInfo (a synchronous `hostname -f`, a UEFI probe) cost the
  * one-shot 35–55 ms for a hostname it takes from os.hostname() anyway.
  */
-import { readdir, readFile } from 'node:fs/promises';
+// Synchronous: small local files; fs/promises costs the one-shot more than the reads themselves.
+import { readdirSync, readFileSync } from 'node:fs';
 import { hostname as osHostname, release as osRelease } from 'node:os';
 
 export interface LocalIdentity {
@@ -17,7 +18,7 @@ export interface LocalIdentity {
 
 async function readOr(path: string): Promise<string> {
   try {
-    return await readFile(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch {
     return '';
   }
@@ -27,7 +28,7 @@ async function readOr(path: string): Promise<string> {
 async function releaseText(): Promise<string> {
   let names: string[] = [];
   try {
-    names = (await readdir('/etc')).filter((n) => n.endsWith('-release') && !n.startsWith('.')).sort();
+    names = readdirSync('/etc').filter((n) => n.endsWith('-release') && !n.startsWith('.')).sort();
   } catch {
     names = [];
   }
