@@ -15,7 +15,16 @@ import { FleetIndex } from './fleet-index.js';
 import { FleetMatcher, type FleetDiff } from './fleet-match.js';
 import type { AggregatorMetrics } from './metrics.js';
 import { pairVerdict, type PairVerdict } from './pairs.js';
-import type { Store } from './store.js';
+import { CommitQueue, type Committed } from './commit-queue.js';
+import type { CommitInput, Store } from './store.js';
+
+/** A validated, matched report waiting for its commit, and what follows the commit. */
+interface PreparedReport {
+  input: CommitInput;
+  event: Extract<FleetEvent, { type: 'report' }>;
+  /** Agents whose context changed. */
+  context: Set<string>;
+}
 
 /** A report the server will not store; its connection is closed with this reason. */
 export class ReportRejectedError extends Error {
@@ -62,6 +71,10 @@ export class Aggregator {
   private readonly pendingContext = new Set<string>();
   private contextTimer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
+  private readonly commits = new CommitQueue<PreparedReport>({
+    commit: (batch) => this.store.commitReports(batch.map((p) => p.input)),
+    committed: (p) => this.afterCommit(p),
+  });
 
   constructor(private readonly options: AggregatorOptions) {
     this.store = options.store;
@@ -98,7 +111,7 @@ export class Aggregator {
       return run();
     } finally {
       end();
-      this.metrics.fleetFindings.set(this.matcher.findings().length);
+      this.metrics.fleetFindings.set(this.matcher.size);
     }
   }
 
@@ -144,12 +157,37 @@ export class Aggregator {
   }
 
   /**
-   * Validate, match and commit one report; returns once it is committed (then the caller acks).
+   * Validate, match and commit one report now; returns once it is committed (tests, bulk feeds).
+   * Reports waiting in the commit queue are committed first, so the store sees them in order.
    * A report already stored (a resend after reconnect) is acknowledged again without a change.
    */
   report(hello: Hello, report: ReportMessage, bytes: number): void {
+    this.commits.flush();
+    if (this.store.hasReport(hello.name, report.seq)) return;
+    const prepared = this.prepare(hello, report, bytes);
+    this.store.commitReports([prepared.input]);
+    this.afterCommit(prepared);
+  }
+
+  /**
+   * Validate and match one report now (throws ReportRejectedError), and commit it together with
+   * the reports arriving in the same event-loop turn; `done` runs after the commit (the caller
+   * acks then) or with the store's error. A resend of a stored or queued report only waits.
+   */
+  submit(hello: Hello, report: ReportMessage, bytes: number, done: Committed): void {
+    const key = `${hello.name}\n${report.seq}`;
+    if (this.commits.join(key, done)) return;
+    if (this.store.hasReport(hello.name, report.seq)) return done();
+    this.commits.add(key, this.prepare(hello, report, bytes), done);
+  }
+
+  /** Commit the reports waiting in the queue (before the store closes). */
+  flushReports(): void {
+    this.commits.flush();
+  }
+
+  private prepare(hello: Hello, report: ReportMessage, bytes: number): PreparedReport {
     const host = hello.name;
-    if (this.store.hasReport(host, report.seq)) return;
     for (const f of report.findings) {
       if (f.host !== host) throw new ReportRejectedError('host_mismatch', `a finding names host "${f.host}"; this connection is "${host}"`);
       if (f.key !== findingKey(f.check, f.host, f.subject)) throw new ReportRejectedError('schema', `finding key "${f.key.slice(0, 100)}" is not check|host|subject`);
@@ -167,17 +205,28 @@ export class Aggregator {
       if (previous) this.index.upsert(host, previous); else this.index.remove(host);
       throw new ReportRejectedError('bad_snapshot', `the snapshot cannot be indexed: ${(err as Error).message}`, { cause: err });
     }
-    this.store.commitReport({ hello, report, bytes, receivedAt: this.isoNow(), fleetFound: diff.found, fleetResolved: diff.resolved });
-    this.metrics.reports.inc();
-    this.seen(host);
-    this.emit({ type: 'report', host, seq: report.seq, findings: report.findings.length, found: diff.found.map((f) => f.key), resolved: diff.resolved.map((f) => f.key) });
+    const small = this.index.size <= (this.options.contextPeersLimit ?? 1000);
+    const context = new Set<string>();
     const membershipChanged = membershipBefore !== this.membershipOf(host);
-    if (membershipChanged && this.index.size <= (this.options.contextPeersLimit ?? 1000)) {
-      for (const h of this.links.keys()) if (h !== host) this.pendingContext.add(h);
+    if (membershipChanged && small) {
+      for (const h of this.links.keys()) if (h !== host) context.add(h);
     } else if (membershipChanged) {
-      for (const a of this.index.addressesOf(host)) for (const r of this.index.routesContaining(a.address)) this.pendingContext.add(r.host);
+      for (const a of this.index.addressesOf(host)) for (const r of this.index.routesContaining(a.address)) context.add(r.host);
     }
-    for (const h of diff.affected) this.pendingContext.add(h);
+    // Up to contextPeersLimit hosts a context lists every peer whatever the findings; above, it follows them.
+    if (!small) for (const h of diff.affected) context.add(h);
+    return {
+      input: { hello, report, bytes, receivedAt: this.isoNow(), fleetFound: diff.found, fleetResolved: diff.resolved },
+      event: { type: 'report', host, seq: report.seq, findings: report.findings.length, found: diff.found.map((f) => f.key), resolved: diff.resolved.map((f) => f.key) },
+      context,
+    };
+  }
+
+  private afterCommit(p: PreparedReport): void {
+    this.metrics.reports.inc();
+    this.seen(p.event.host);
+    this.emit(p.event);
+    for (const h of p.context) this.pendingContext.add(h);
     this.scheduleContext();
   }
 

@@ -17,7 +17,8 @@ export interface FleetDiff {
 
 export class FleetMatcher {
   private current = new Map<string, FleetFinding>();
-  private readonly byHost = new Map<string, Set<string>>();
+  /** Finding keys per involved host: one key as itself, a Set only for a host with several (most have one). */
+  private readonly byHost = new Map<string, string | Set<string>>();
   /** The cloud topology the checks see (`serve --topology`); set before the first match. */
   topology: Topology | undefined;
 
@@ -26,19 +27,23 @@ export class FleetMatcher {
     private readonly checks: FleetCheck[] = Object.values(fleetChecks),
   ) {}
 
+  /** How many fleet findings are current. */
+  get size(): number {
+    return this.current.size;
+  }
+
   findings(): FleetFinding[] {
     return [...this.current.values()];
   }
 
   /** Fleet findings that name `host` on either side. */
   findingsOf(host: string): FleetFinding[] {
-    return [...(this.byHost.get(host) ?? [])].map((k) => this.current.get(k)!);
+    return [...this.keysOf(host)].map((k) => this.current.get(k)!);
   }
 
   /** Re-match everything involving `host` (after its report). */
   matchHost(host: string): FleetDiff {
-    const before = new Set(this.byHost.get(host) ?? []);
-    return this.apply(before, this.run(host));
+    return this.apply(new Set(this.keysOf(host)), this.run(host));
   }
 
   /** Re-match the whole fleet: the found findings replace the current ones. */
@@ -63,7 +68,7 @@ export class FleetMatcher {
 
   /** Forget a host's findings (it left the fleet). */
   dropHost(host: string): FleetDiff {
-    return this.apply(new Set(this.byHost.get(host) ?? []), []);
+    return this.apply(new Set(this.keysOf(host)), []);
   }
 
   private run(host: string | undefined): FleetFinding[] {
@@ -94,20 +99,27 @@ export class FleetMatcher {
     return { found, resolved, affected };
   }
 
+  private keysOf(host: string): Iterable<string> {
+    const k = this.byHost.get(host);
+    return k === undefined ? [] : typeof k === 'string' ? [k] : k;
+  }
+
   private remember(f: FleetFinding): void {
     this.current.set(f.key, f);
     for (const h of involved(f)) {
-      const s = this.byHost.get(h);
-      if (s) s.add(f.key); else this.byHost.set(h, new Set([f.key]));
+      const k = this.byHost.get(h);
+      if (k === undefined) this.byHost.set(h, f.key);
+      else if (typeof k !== 'string') k.add(f.key);
+      else if (k !== f.key) this.byHost.set(h, new Set([k, f.key]));
     }
   }
 
   private forget(f: FleetFinding): void {
     this.current.delete(f.key);
     for (const h of involved(f)) {
-      const s = this.byHost.get(h);
-      s?.delete(f.key);
-      if (s && s.size === 0) this.byHost.delete(h);
+      const k = this.byHost.get(h);
+      if (k === f.key) this.byHost.delete(h);
+      else if (typeof k !== 'string' && k?.delete(f.key) && k.size === 0) this.byHost.delete(h);
     }
   }
 }

@@ -136,6 +136,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     clearInterval(sweep);
     agents.close();
     await Promise.all(servers.map((s) => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); })));
+    aggregator.flushReports();
     aggregator.sweep();
     store.close();
   };

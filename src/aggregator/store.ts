@@ -152,6 +152,8 @@ export class Store {
       dropSource: db.prepare(`UPDATE findings SET from_host = from_host * @keepHost, from_fleet = from_fleet * @keepFleet,
         resolved_at = CASE WHEN from_host * @keepHost + from_fleet * @keepFleet = 0 THEN @now ELSE resolved_at END WHERE key = @key`),
       lastSeq: db.prepare('SELECT last_seq FROM hosts WHERE name = ?'),
+      hostDigest: db.prepare('SELECT digest FROM hosts WHERE name = ?'),
+      findingBody: db.prepare('SELECT body FROM findings WHERE key = ?'),
       touch: db.prepare('UPDATE hosts SET last_seen = ?, stale = 0 WHERE name = ?'),
       markStale: db.prepare('UPDATE hosts SET stale = 1 WHERE last_seen < ? AND stale = 0 RETURNING name'),
       hosts: db.prepare('SELECT * FROM hosts ORDER BY name'),
@@ -170,30 +172,43 @@ export class Store {
     };
   }
 
-  /** Store a report, its host findings and the fleet diff in one transaction. Returns when committed. */
-  commitReport(input: CommitInput): void {
+  /**
+   * Store reports (in arrival order), their host findings and fleet diffs in one transaction.
+   * Returns when committed. Of several reports of one host only the last one's snapshot is written.
+   */
+  commitReports(inputs: CommitInput[]): void {
+    const last = new Map<string, CommitInput>();
+    for (const input of inputs) last.set(input.hello.name, input);
+    this.db.transaction(() => {
+      for (const [name, input] of last) {
+        // An unchanged digest means an unchanged snapshot: keep the stored one.
+        const stored = (this.stmts.hostDigest.get(name) as { digest: string | null } | undefined)?.digest;
+        if (stored === input.report.digest) last.delete(name);
+      }
+      for (const input of inputs) this.writeReport(input, last.get(input.hello.name) === input);
+    })();
+  }
+
+  /** One report; `withSnapshot` when its snapshot is the one to store. */
+  private writeReport(input: CommitInput, withSnapshot: boolean): void {
     const { hello, report } = input;
     const now = input.receivedAt;
     const name = hello.name;
-    this.db.transaction(() => {
-      const prev = this.stmts.host.get(name) as { digest: string | null } | undefined;
-      this.stmts.upsertHost.run({
-        name, hostname: hello.identity.hostname, machineId: hello.identity.machineId ?? null, instanceId: hello.identity.instanceId ?? null,
-        agentVersion: hello.agentVersion, now, seq: report.seq, digest: report.digest, complete: report.complete ? 1 : 0,
-        // An unchanged digest means an unchanged snapshot: keep the stored one.
-        snapshot: prev?.digest === report.digest ? null : JSON.stringify(report.snapshot),
-      });
-      this.stmts.insertReport.run(name, report.seq, report.sentAt, now, report.digest, input.bytes, report.findings.length, report.complete ? 1 : 0);
-      this.stmts.trimReports.run(name, name, this.historyPerHost);
-      const before = new Set((this.stmts.hostFindingKeys.all(name) as { key: string }[]).map((r) => r.key));
-      for (const f of report.findings) {
-        before.delete(f.key);
-        this.upsertFinding(f, 'host', now);
-      }
-      for (const key of before) this.stmts.dropSource.run({ key, keepHost: 0, keepFleet: 1, now });
-      for (const f of input.fleetFound) this.upsertFinding(f, 'fleet', now);
-      for (const f of input.fleetResolved) this.stmts.dropSource.run({ key: f.key, keepHost: 1, keepFleet: 0, now });
-    })();
+    this.stmts.upsertHost.run({
+      name, hostname: hello.identity.hostname, machineId: hello.identity.machineId ?? null, instanceId: hello.identity.instanceId ?? null,
+      agentVersion: hello.agentVersion, now, seq: report.seq, digest: report.digest, complete: report.complete ? 1 : 0,
+      snapshot: withSnapshot ? JSON.stringify(report.snapshot) : null,
+    });
+    this.stmts.insertReport.run(name, report.seq, report.sentAt, now, report.digest, input.bytes, report.findings.length, report.complete ? 1 : 0);
+    this.stmts.trimReports.run(name, name, this.historyPerHost);
+    const before = new Set((this.stmts.hostFindingKeys.all(name) as { key: string }[]).map((r) => r.key));
+    for (const f of report.findings) {
+      before.delete(f.key);
+      this.upsertFinding(f, 'host', now);
+    }
+    for (const key of before) this.stmts.dropSource.run({ key, keepHost: 0, keepFleet: 1, now });
+    for (const f of input.fleetFound) this.upsertFinding(f, 'fleet', now);
+    for (const f of input.fleetResolved) this.stmts.dropSource.run({ key: f.key, keepHost: 1, keepFleet: 0, now });
   }
 
   /** Apply a fleet diff on its own (start-up reconciliation, host removal). */
@@ -214,7 +229,7 @@ export class Store {
     }
     // The fleet's text names both sides: it wins over the host's while the fleet reports it.
     const keepFleetBody = source === 'host' && row.from_fleet === 1;
-    const body = keepFleetBody ? (this.db.prepare('SELECT body FROM findings WHERE key = ?').get(f.key) as { body: string }).body : JSON.stringify(f);
+    const body = keepFleetBody ? (this.stmts.findingBody.get(f.key) as { body: string }).body : JSON.stringify(f);
     this.stmts.reopenFinding.run({ key: f.key, severity: f.severity, body, now, fromHost, fromFleet });
   }
 

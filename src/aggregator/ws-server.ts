@@ -162,13 +162,14 @@ export class AgentServer {
         send({ type: 'heartbeat', at: new Date().toISOString() });
         return;
       }
+      const seq = msg.seq;
       try {
-        this.agg.report(hello, msg, bytes);
+        // The ack goes out once the report's transaction has committed.
+        this.agg.submit(hello, msg, bytes, (err) => (err ? reject('store_failed', err.message.slice(0, 200)) : send({ type: 'ack', seq })));
       } catch (err) {
         if (err instanceof ReportRejectedError) return reject(err.reason, err.message);
         return reject('store_failed', (err as Error).message.slice(0, 200));
       }
-      send({ type: 'ack', seq: msg.seq });
     });
   }
 }

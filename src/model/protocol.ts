@@ -82,6 +82,49 @@ export const findingSchema = z.object({
   peers: z.array(z.string()).optional(),
 });
 
+type FieldType = 'string' | 'number';
+interface RecordShape {
+  fields: Record<string, FieldType>;
+  /** A field holding an array of records of another shape. */
+  list?: { key: string; shape: RecordShape };
+}
+
+/** What zod names a value it did not expect ("received ..."), for the same messages. */
+function received(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
+  return typeof v;
+}
+
+function checkRecords(v: unknown, shape: RecordShape, path: (string | number)[], ctx: z.RefinementCtx): void {
+  const bad = (expected: string, value: unknown, at: (string | number)[]): void =>
+    ctx.addIssue({ code: 'custom', path: at, message: `Invalid input: expected ${expected}, received ${received(value)}` });
+  if (!Array.isArray(v)) return bad('array', v, path);
+  for (let i = 0; i < v.length; i++) {
+    const r: unknown = v[i];
+    if (typeof r !== 'object' || r === null || Array.isArray(r)) {
+      bad('object', r, [...path, i]);
+      continue;
+    }
+    const rec = r as Record<string, unknown>;
+    for (const key in shape.fields) {
+      const x = rec[key];
+      if (shape.fields[key] === 'string' ? typeof x !== 'string' : typeof x !== 'number' || !Number.isFinite(x)) bad(shape.fields[key], x, [...path, i, key]);
+    }
+    if (shape.list) checkRecords(rec[shape.list.key], shape.list.shape, [...path, i, shape.list.key], ctx);
+  }
+}
+
+/**
+ * An array of records checked by hand for the fields the server reads, other fields kept as they
+ * are: zod's passthrough objects copy every record, the main cost of a report's validation.
+ * The messages are zod's ("path: Invalid input: expected string, received number").
+ */
+function records<T>(shape: RecordShape) {
+  return z.custom<(T & Record<string, unknown>)[]>().superRefine((v, ctx) => checkRecords(v, shape, [], ctx));
+}
+
 /**
  * The snapshot as sent: the HostSnapshot itself (records are checked for shape, not field by
  * field, to keep validation cheap at a million routes), with `partial` set when the host had more
@@ -92,10 +135,12 @@ export const wireSnapshotSchema = z
     schemaVersion: z.number().int(),
     identity: z.object({ name, hostname: z.string() }).passthrough(),
     collectedAt: z.string(),
-    interfaces: z.array(z.object({ name: z.string(), addresses: z.array(z.object({ cidr: z.string() }).passthrough()) }).passthrough()),
-    routes: z.array(z.object({ dst: z.string(), table: z.string() }).passthrough()),
-    rules: z.array(z.object({ priority: z.number() }).passthrough()),
-    sources: z.array(z.object({ name: z.string(), status: z.string() }).passthrough()),
+    interfaces: records<{ name: string; addresses: ({ cidr: string } & Record<string, unknown>)[] }>({
+      fields: { name: 'string' }, list: { key: 'addresses', shape: { fields: { cidr: 'string' } } },
+    }),
+    routes: records<{ dst: string; table: string }>({ fields: { dst: 'string', table: 'string' } }),
+    rules: records<{ priority: number }>({ fields: { priority: 'number' } }),
+    sources: records<{ name: string; status: string }>({ fields: { name: 'string', status: 'string' } }),
     complete: z.boolean(),
     partial: z.object({ totalRoutes: z.number().int(), sentRoutes: z.number().int(), digest: z.string() }).optional(),
   })

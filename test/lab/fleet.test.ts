@@ -130,8 +130,12 @@ describeLab('fleet: agents in the first incident report to one aggregator', () =
     expect(found.finding.summary).toBe(`ecs3's docker0 172.17.0.0/16 captures replies to ecs1 ${FIRST_INCIDENT.ecs1}: ecs1 ↔ ecs3 broken`);
     expect(found.finding.evidence.map((e) => e.text).join('\n')).toMatch(/172\.17\.0\.0\/16 dev docker0/);
     expect((found.finding as { pair?: string[] }).pair).toEqual(['ecs1', 'ecs3']);
-    const hosts = await fleet.get<{ hosts: Array<{ name: string; connected: boolean }> }>('/api/hosts');
-    expect(hosts.hosts.filter((h) => h.connected).map((h) => h.name).sort()).toEqual(['ecs1', 'ecs2', 'ecs3']);
+    // Agents connect independently: ecs2 may arrive a moment after the finding.
+    await waitFor('all three agents connected', async () => {
+      const hosts = await fleet.get<{ hosts: Array<{ name: string; connected: boolean }> }>('/api/hosts');
+      const connected = hosts.hosts.filter((h) => h.connected).map((h) => h.name).sort();
+      return connected.join(',') === 'ecs1,ecs2,ecs3' ? connected : undefined;
+    }, 15_000);
 
     const pids = [...fleet.agents.values(), fleet.server!].map((p) => p.child.pid);
     const deleted = Date.now();

@@ -27,6 +27,8 @@ export const ID = 'route-captures-peer';
 
 /** Capturing host → the peers (address and owner) its non-uplink routes cover. */
 type Candidates = Map<string, Map<string, string>>;
+/** Peer addresses parsed once per run (null: unreadable). */
+type ParsedAddresses = Map<string, Address | null>;
 
 function addCandidate(out: Candidates, capturer: string, address: string, victim: string): void {
   if (capturer === victim) return;
@@ -35,19 +37,22 @@ function addCandidate(out: Candidates, capturer: string, address: string, victim
   peers.set(address, victim);
 }
 
-/** Pairs to verify: every capture route of `host` against others' addresses, and the reverse. */
-function candidates(fleet: FleetView, host: string | undefined): Candidates {
-  const out: Candidates = new Map();
-  const capturers = host === undefined ? fleet.hosts() : [host];
-  for (const c of capturers) {
-    for (const r of fleet.routesOf(c)) {
-      for (const a of fleet.addressesIn(r.prefix)) addCandidate(out, c, a.address, a.host);
-    }
+/** Others' addresses inside the capture routes of `capturer` (address → owner); undefined when none. */
+function victimsOf(fleet: FleetView, capturer: string): Map<string, string> | undefined {
+  let out: Map<string, string> | undefined;
+  for (const r of fleet.routesOf(capturer)) {
+    for (const a of fleet.addressesIn(r.prefix)) if (a.host !== capturer) (out ??= new Map()).set(a.address, a.host);
   }
-  if (host !== undefined) {
-    for (const a of fleet.addressesOf(host)) {
-      for (const r of fleet.routesContaining(a.address)) addCandidate(out, r.host, a.address, host);
-    }
+  return out;
+}
+
+/** Pairs to verify after `host` reported: its capture routes against others' addresses, and the reverse. */
+function candidates(fleet: FleetView, host: string): Candidates {
+  const out: Candidates = new Map();
+  const own = victimsOf(fleet, host);
+  if (own) out.set(host, own);
+  for (const a of fleet.addressesOf(host)) {
+    for (const r of fleet.routesContaining(a.address)) addCandidate(out, r.host, a.address, host);
   }
   return out;
 }
@@ -247,8 +252,9 @@ function fleetFinding(capturer: string, victim: string, address: string, iface: 
 }
 
 /** The light verdict for one peer: a finding, null (not captured), or undefined (ask the simulator). */
-function lightVerify(capturer: string, h: LightHost, address: string, victim: string): FleetFinding | null | undefined {
-  const a = parseAddress(address);
+function lightVerify(capturer: string, h: LightHost, address: string, victim: string, parsed: ParsedAddresses): FleetFinding | null | undefined {
+  let a = parsed.get(address);
+  if (a === undefined) parsed.set(address, (a = parseAddress(address)));
   if (!a) return undefined;
   const v = lightFamily(h, a.family);
   const w = winner(v, a);
@@ -281,11 +287,11 @@ export function verifyWithSimulator(capturer: string, snapshot: HostSnapshot, vi
 }
 
 /** Light verdicts where they decide, the simulator for the rest. */
-export function verifyCaptures(capturer: string, snapshot: HostSnapshot, victims: Map<string, string>, out: FleetFinding[]): void {
+export function verifyCaptures(capturer: string, snapshot: HostSnapshot, victims: Map<string, string>, out: FleetFinding[], parsed: ParsedAddresses = new Map()): void {
   const h = lightHost(snapshot);
   let undecided: Map<string, string> | undefined;
   for (const [address, victim] of victims) {
-    const f = lightVerify(capturer, h, address, victim);
+    const f = lightVerify(capturer, h, address, victim, parsed);
     if (f) out.push(f);
     else if (f === undefined) (undecided ??= new Map()).set(address, victim);
   }
@@ -310,9 +316,18 @@ Fix: move the bridge to an unused range (Docker: "bip" and "default-address-pool
 /etc/docker/daemon.json), or add a more specific route for the peer through the uplink.`,
   run(ctx: FleetCheckContext): FleetFinding[] {
     const out: FleetFinding[] = [];
-    for (const [capturer, victims] of candidates(ctx.fleet, ctx.host)) {
+    const parsed: ParsedAddresses = new Map();
+    const verify = (capturer: string, victims: Map<string, string>): void => {
       const snapshot = ctx.fleet.snapshot(capturer);
-      if (snapshot) verifyCaptures(capturer, snapshot, victims, out);
+      if (snapshot) verifyCaptures(capturer, snapshot, victims, out, parsed);
+    };
+    if (ctx.host !== undefined) for (const [capturer, victims] of candidates(ctx.fleet, ctx.host)) verify(capturer, victims);
+    else {
+      // The whole fleet one capturer at a time: no map of every capturer's peers is held.
+      for (const capturer of ctx.fleet.hosts()) {
+        const victims = victimsOf(ctx.fleet, capturer);
+        if (victims) verify(capturer, victims);
+      }
     }
     return out;
   },
