@@ -33,7 +33,8 @@ function captureEvidence(r: RouteLookupResult, iface: InterfaceModel): Evidence[
   return uniqueEvidence(ev);
 }
 
-function ownerFix(s: HostSnapshot, iface: InterfaceModel, avoid: string): string[] {
+/** The owner-specific fix steps (shared with the fleet check, so both findings say the same). */
+export function ownerFix(s: HostSnapshot, iface: InterfaceModel, avoid: string): string[] {
   if (iface.owner?.type === 'docker') {
     const net = dockerNetworks(s).find((n) => n.bridgeName === iface.name);
     if (iface.name === 'docker0' || net?.name === 'bridge') {

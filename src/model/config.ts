@@ -6,9 +6,10 @@ import { z } from 'zod';
 import IPCIDR from 'ip-cidr';
 import { formatPrefix, maskV4, parseAddress, parsePrefix } from '../net/address.js';
 
-const address = z.string().refine((s) => parseAddress(s) !== null, { message: 'not an IPv4 or IPv6 address' });
-// ip-cidr validates what people type; our own parser then insists on zero host bits.
-const cidr = z.string().superRefine((s, ctx) => {
+export const addressSchema = z.string().refine((s) => parseAddress(s) !== null, { message: 'not an IPv4 or IPv6 address' });
+const address = addressSchema;
+/** A CIDR as people type it (ip-cidr), with zero host bits (our parser); shared with topology files. */
+export const cidrSchema = z.string().superRefine((s, ctx) => {
   if (!IPCIDR.isValidCIDR(s)) {
     ctx.addIssue({ code: 'custom', message: `"${s}" is not a CIDR (e.g. 10.16.0.0/16)` });
     return;
@@ -19,6 +20,7 @@ const cidr = z.string().superRefine((s, ctx) => {
     ctx.addIssue({ code: 'custom', message: `"${s}" has host bits set${fixed ? `; did you mean ${fixed}?` : ''}` });
   }
 });
+const cidr = cidrSchema;
 const port = z.string().regex(/^(tcp|udp)\/\d{1,5}$/, { message: 'must be tcp/N or udp/N' }).refine((s) => Number(s.split('/')[1]) <= 65535, { message: 'port above 65535' });
 
 // ws://host:port/path, wss://…, ws+unix:///run/hostcheck.sock (ws's form; a path after ':' optional).

@@ -8,23 +8,11 @@
 import { readFile } from 'node:fs/promises';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
-import IPCIDR from 'ip-cidr';
-import { formatPrefix, maskV4, parseAddress, parsePrefix, prefixContains, type Prefix } from '../net/address.js';
-import { formatConfigErrors } from './config.js';
+import { parseAddress, parsePrefix, prefixContains, type Prefix } from '../net/address.js';
+import { addressSchema, cidrSchema, formatConfigErrors } from './config.js';
 
-const address = z.string().refine((s) => parseAddress(s) !== null, { message: 'not an IPv4 or IPv6 address' });
-// Same rule as the config file: ip-cidr accepts what people type, our parser insists on zero host bits.
-export const cidrSchema = z.string().superRefine((s, ctx) => {
-  if (!IPCIDR.isValidCIDR(s)) {
-    ctx.addIssue({ code: 'custom', message: `"${s}" is not a CIDR (e.g. 10.16.0.0/16)` });
-    return;
-  }
-  if (parsePrefix(s) === null) {
-    const loose = parsePrefix(s, 4, true);
-    const fixed = loose?.family === 4 ? formatPrefix({ ...loose, value: (loose.value & maskV4(loose.len)) >>> 0 }) : undefined;
-    ctx.addIssue({ code: 'custom', message: `"${s}" has host bits set${fixed ? `; did you mean ${fixed}?` : ''}` });
-  }
-});
+const address = addressSchema;
+export { cidrSchema };
 const cidr = cidrSchema;
 const id = z.string().min(1);
 

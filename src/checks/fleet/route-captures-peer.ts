@@ -18,9 +18,9 @@ import type { HostSnapshot, InterfaceModel } from '../../model/snapshot.js';
 import { maskV4, maskV6, parseAddress, parsePrefix, type Address } from '../../net/address.js';
 import { isRejectType, parseDsfield, tableKey, usableNexthops, type TableSearch, type UsableNexthop } from '../../simulate/fib.js';
 import { fibContextFrom } from '../../simulate/route-lookup.js';
-import { routeCapturesPeer } from '../route-captures-peer.js';
+import { ownerFix, routeCapturesPeer } from '../route-captures-peer.js';
 import { addressOn, primaryUplink } from '../routing.js';
-import { dockerNetworks, guessedGateway, interfaceByName, knownGateway, sysctls } from '../view.js';
+import { guessedGateway, interfaceByName, knownGateway, sysctls } from '../view.js';
 import type { FleetCheck, FleetCheckContext, FleetFinding, FleetView } from './types.js';
 
 export const ID = 'route-captures-peer';
@@ -227,19 +227,6 @@ function piecesOf(h: LightHost, rule: RuleRecord, route: RouteRecord, iface: Int
     h.pieces.set(route, p);
   }
   return p;
-}
-
-function ownerFix(s: HostSnapshot, iface: InterfaceModel, avoid: string): string[] {
-  if (iface.owner?.type === 'docker') {
-    const net = dockerNetworks(s).find((n) => n.bridgeName === iface.name);
-    if (iface.name === 'docker0' || net?.name === 'bridge') {
-      return [`# then move docker0 off ${avoid}: set "bip" (and "default-address-pools") in /etc/docker/daemon.json to an unused range, e.g. {"bip": "10.250.0.1/24", "default-address-pools": [{"base": "10.251.0.0/16", "size": 24}]}, then systemctl restart docker`];
-    }
-    return [`# then recreate Docker network ${net ? `"${net.name}"` : iface.name} on an unused subnet (docker network rm, then docker network create --subnet 10.251.x.0/24 ...), and set "default-address-pools" in /etc/docker/daemon.json so new networks avoid ${avoid}`];
-  }
-  if (iface.owner?.type === 'libvirt') return [`# then readdress the libvirt network on ${iface.name} (virsh net-edit) to a range that avoids ${avoid}`];
-  if (iface.owner?.type === 'cni' || iface.owner?.type === 'kubernetes') return [`# then move the pod/service CIDR of the CNI on ${iface.name} off ${avoid} (cluster network configuration)`];
-  return [`# then readdress ${iface.name} so its routes no longer cover ${avoid}`];
 }
 
 /** The fleet finding: the host check's finding on the capturer, its summary naming both sides. */
