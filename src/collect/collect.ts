@@ -9,7 +9,8 @@ import { BUNDLE_FORMAT_VERSION, readBundle } from './bundle.js';
 import { collectCloudIdentity } from './cloud.js';
 import { collectDockerNetworks } from './docker.js';
 import { collectIdentity } from './identity.js';
-import { runCommand } from './run-command.js';
+import { runCommandBatch } from './run-batch.js';
+import { runCommand, type CommandOutcome } from './run-command.js';
 import { SOURCES, type SourceSpec } from './sources.js';
 import { collectSysctls } from './sysctl.js';
 
@@ -45,11 +46,11 @@ export function hostcheckVersion(): string {
   }
 }
 
-async function collectOne(spec: SourceSpec, opts: CollectOptions): Promise<{ meta: SourceMeta; text?: string }> {
+async function collectOne(spec: SourceSpec, opts: CollectOptions, batch?: Map<SourceSpec, CommandOutcome>): Promise<{ meta: SourceMeta; text?: string }> {
   const timeoutMs = opts.timeoutMs ?? 20_000;
   const base = { name: spec.name, file: spec.file, kind: spec.kind, required: spec.required };
   if (spec.kind === 'command') {
-    const r = await runCommand(spec.argv!, { timeoutMs, permissionHint: spec.permissionHint, absentMeaning: spec.absentMeaning, outputToFiles: true });
+    const r = batch!.get(spec)!;
     return {
       meta: { ...base, argv: spec.argv, status: r.status, exitCode: r.exitCode, stderr: r.stderr || undefined, message: r.message, durationMs: r.durationMs },
       text: r.status === 'collected' ? r.stdout : undefined,
@@ -77,6 +78,16 @@ async function collectOne(spec: SourceSpec, opts: CollectOptions): Promise<{ met
   return { meta: { ...base, path: socket, status: r.status, message: r.message, durationMs: r.durationMs }, text: r.text };
 }
 
+/** Every command source in one shell (their meta durations are the batch's wall time). */
+async function runBatch(specs: SourceSpec[], opts: CollectOptions): Promise<Map<SourceSpec, CommandOutcome>> {
+  const commands = specs.filter((s) => s.kind === 'command');
+  const outcomes = await runCommandBatch(
+    commands.map((s) => ({ argv: s.argv!, options: { permissionHint: s.permissionHint, absentMeaning: s.absentMeaning } })),
+    opts.timeoutMs ?? 20_000,
+  );
+  return new Map(commands.map((s, i) => [s, outcomes[i]]));
+}
+
 async function toolVersions(timeoutMs: number): Promise<Record<string, string>> {
   const probes: [string, string[]][] = [
     ['iproute2', ['ip', '-V']],
@@ -102,7 +113,7 @@ export async function collectBundle(opts: CollectOptions = {}): Promise<Bundle> 
   const analyze = opts.purpose === 'analyze';
   const specs = SOURCES.filter((s) => (!opts.only || opts.only.includes(s.name)) && (!analyze || s.format !== undefined));
   const [results, identity, versions, cloud] = await Promise.all([
-    Promise.all(specs.map((s) => collectOne(s, opts))),
+    runBatch(specs, opts).then((batch) => Promise.all(specs.map((s) => collectOne(s, opts, batch)))),
     collectIdentity(),
     analyze ? Promise.resolve({}) : toolVersions(opts.timeoutMs ?? 5000),
     opts.noCloud ? Promise.resolve(undefined) : collectCloudIdentity({ dmiRoot: opts.dmiRoot, base: opts.metadataBase }),

@@ -35,7 +35,7 @@ export interface RunOptions {
   outputToFiles?: boolean;
 }
 
-interface Exit {
+export interface Exit {
   exitCode?: number;
   signal?: NodeJS.Signals;
   spawnCode?: string;
@@ -114,34 +114,38 @@ export async function runCommand(argv: string[], opts: RunOptions): Promise<Comm
     });
     const stdout = outFile !== undefined ? readAll(outFile) : Buffer.concat(out).toString('utf8');
     const stderr = errFile !== undefined ? readAll(errFile) : Buffer.concat(err).toString('utf8');
-    const durationMs = Math.round(performance.now() - started);
-    if (exit.timedOut) {
-      return { status: 'failed', stdout, stderr, durationMs, message: `${tool}: timed out after ${opts.timeoutMs} ms` };
-    }
-    if (exit.spawnCode === 'ENOENT' || exit.spawnCode === 'EACCES') {
-      // EACCES at spawn: a PATH directory this user cannot search (e.g. /root/... for a non-root run).
-      return {
-        status: 'unavailable', stdout: '', stderr, durationMs,
-        message: `${tool}: ${exit.spawnCode === 'ENOENT' ? 'command not found' : 'cannot be executed by this user (not installed, or not in a PATH directory it may search)'}${opts.absentMeaning ? ` (${opts.absentMeaning})` : ''}`,
-      };
-    }
-    if (exit.spawnMessage !== undefined) {
-      return { status: 'failed', stdout: '', stderr: stderr || exit.spawnMessage, durationMs, message: `${tool}: ${exit.spawnMessage}` };
-    }
-    const exitCode = exit.exitCode;
-    if (exitCode === 0) return { status: 'collected', stdout, stderr, exitCode, durationMs };
-    if (PERMISSION_PATTERNS.some((p) => p.test(stderr))) {
-      return {
-        status: 'failed', stdout, stderr, exitCode, durationMs,
-        message: `${tool}: permission denied${opts.permissionHint ? ` — ${opts.permissionHint}` : ''}`,
-      };
-    }
-    const firstLine = stderr.trim().split('\n')[0] || (exit.signal ? `killed by ${exit.signal}` : 'no output on stderr');
-    return { status: 'failed', stdout, stderr, exitCode, durationMs, message: `${tool}: exit code ${exitCode ?? '?'}: ${firstLine}` };
+    return classifyOutcome(tool, exit, stdout, stderr, Math.round(performance.now() - started), opts);
   } catch (err) {
     const durationMs = Math.round(performance.now() - started);
     return { status: 'failed', stdout: '', stderr: String((err as Error).message), durationMs, message: `${tool}: ${(err as Error).message}` };
   } finally {
     for (const fd of [outFile, errFile]) if (fd !== undefined) closeSync(fd);
   }
+}
+
+/** What a finished command means for its source: collected, unavailable (not there) or failed (and why). */
+export function classifyOutcome(tool: string, exit: Exit, stdout: string, stderr: string, durationMs: number, opts: RunOptions): CommandOutcome {
+  if (exit.timedOut) {
+    return { status: 'failed', stdout, stderr, durationMs, message: `${tool}: timed out after ${opts.timeoutMs} ms` };
+  }
+  if (exit.spawnCode === 'ENOENT' || exit.spawnCode === 'EACCES') {
+    // EACCES at spawn: a PATH directory this user cannot search (e.g. /root/... for a non-root run).
+    return {
+      status: 'unavailable', stdout: '', stderr, durationMs,
+      message: `${tool}: ${exit.spawnCode === 'ENOENT' ? 'command not found' : 'cannot be executed by this user (not installed, or not in a PATH directory it may search)'}${opts.absentMeaning ? ` (${opts.absentMeaning})` : ''}`,
+    };
+  }
+  if (exit.spawnMessage !== undefined) {
+    return { status: 'failed', stdout: '', stderr: stderr || exit.spawnMessage, durationMs, message: `${tool}: ${exit.spawnMessage}` };
+  }
+  const exitCode = exit.exitCode;
+  if (exitCode === 0) return { status: 'collected', stdout, stderr, exitCode, durationMs };
+  if (PERMISSION_PATTERNS.some((p) => p.test(stderr))) {
+    return {
+      status: 'failed', stdout, stderr, exitCode, durationMs,
+      message: `${tool}: permission denied${opts.permissionHint ? ` — ${opts.permissionHint}` : ''}`,
+    };
+  }
+  const firstLine = stderr.trim().split('\n')[0] || (exit.signal ? `killed by ${exit.signal}` : 'no output on stderr');
+  return { status: 'failed', stdout, stderr, exitCode, durationMs, message: `${tool}: exit code ${exitCode ?? '?'}: ${firstLine}` };
 }
