@@ -8,7 +8,7 @@
  */
 import type { Nexthop, RouteRecord, RouteType } from '../src/model/records.js';
 import { parseIPv4, parseIPv6 } from '../src/net/address.js';
-import { guarded, type ParseResult, type ParseWarning, type Parser } from './types.js';
+import { jsonArrayOf, guarded, type ParseResult, type ParseWarning, type Parser } from './types.js';
 
 export interface IpRouteOptions {
   /** Family for lines that name no address at all (`unreachable default dev lo ...`). */
@@ -709,17 +709,12 @@ function encapDsts(text: string): string[] {
 function parseJson(text: string, hint: 4 | 6 | undefined): ParseResult<RouteRecord> {
   const records: RouteRecord[] = [];
   const warnings: ParseWarning[] = [];
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (err) {
-    warnings.push({ lineNumber: 1, text: text.slice(0, 200), reason: `invalid JSON: ${(err as Error).message}` });
+  const top = jsonArrayOf(text, 'routes');
+  if ('warning' in top) {
+    warnings.push(top.warning);
     return { records, warnings, form: 'json' };
   }
-  if (!Array.isArray(data)) {
-    warnings.push({ lineNumber: 1, text: text.slice(0, 200), reason: 'JSON is not an array of routes' });
-    return { records, warnings, form: 'json' };
-  }
+  const data = top.items;
   let encap: string[] | undefined;
   let encapIndex = 0;
   let prevFamily: 4 | 6 | undefined;

@@ -7,7 +7,7 @@
  */
 import type { RuleAction, RuleRecord } from '../src/model/records.js';
 import { parseIPv4, parseIPv6 } from '../src/net/address.js';
-import { guarded, splitLines, type ParseResult, type ParseWarning, type Parser } from './types.js';
+import { jsonArrayOf, guarded, splitLines, type ParseResult, type ParseWarning, type Parser } from './types.js';
 
 export interface IpRuleOptions {
   /** Family of rules that name no address (`from all lookup main`); else taken from the input's addresses, else 4. */
@@ -271,17 +271,12 @@ function str(v: unknown): string | undefined {
 function parseJson(text: string, state: FamilyState): ParseResult<IpRuleRecord> {
   const records: IpRuleRecord[] = [];
   const warnings: ParseWarning[] = [];
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (err) {
-    warnings.push({ lineNumber: 1, text: text.slice(0, 200), reason: `invalid JSON: ${(err as Error).message}` });
+  const top = jsonArrayOf(text, 'rules');
+  if ('warning' in top) {
+    warnings.push(top.warning);
     return { records, warnings, form: 'json' };
   }
-  if (!Array.isArray(data)) {
-    warnings.push({ lineNumber: 1, text: text.slice(0, 200), reason: 'JSON is not an array of rules' });
-    return { records, warnings, form: 'json' };
-  }
+  const data = top.items;
   for (let i = 0; i < data.length; i++) {
     const el = data[i] as unknown;
     const elText = JSON.stringify(el) ?? String(el);

@@ -65,3 +65,18 @@ export function guarded<T>(text: unknown, body: (text: string) => ParseResult<T>
     };
   }
 }
+
+/**
+ * The top-level array of an `ip -j` dump, or the one warning that says why there is none
+ * (`what` names the elements: "routes", "rules").
+ */
+export function jsonArrayOf(text: string, what: string): { items: unknown[] } | { warning: ParseWarning } {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    return { warning: { lineNumber: 1, text: text.slice(0, 200), reason: `invalid JSON: ${(err as Error).message}` } };
+  }
+  if (!Array.isArray(data)) return { warning: { lineNumber: 1, text: text.slice(0, 200), reason: `JSON is not an array of ${what}` } };
+  return { items: data };
+}

@@ -5,11 +5,10 @@ import { UsageError } from '../collect/errors.js';
 import { buildSnapshot } from '../collect/snapshot.js';
 import type { Finding } from '../model/finding.js';
 import type { HostSnapshot } from '../model/snapshot.js';
-import { loadTopology, TopologyFileError, type Topology } from '../model/topology.js';
 import { parseAddress } from '../net/address.js';
 import { PathQueryError, tracePath, type PathLeg, type PathResult } from '../simulate/path.js';
 import { topologySelectorGaps } from '../simulate/path-topology-gaps.js';
-import { printJson } from './io.js';
+import { printJson, repeatable, topologyOption } from './io.js';
 
 interface PathFlags {
   from: string;
@@ -22,17 +21,7 @@ interface PathFlags {
   json?: boolean;
 }
 
-const collect = (v: string, prev: string[]) => [...prev, v];
 
-async function topologyOf(file: string | undefined): Promise<Topology | undefined> {
-  if (!file) return undefined;
-  try {
-    return await loadTopology(file);
-  } catch (err) {
-    if (err instanceof TopologyFileError) throw new UsageError(err.message, { cause: err });
-    throw err;
-  }
-}
 
 function legText(title: string, leg: PathLeg): string[] {
   const lines = [`${title} ${leg.src} → ${leg.dst}: ${leg.outcome.toUpperCase()}`];
@@ -83,7 +72,7 @@ export function pathCommand(): Command {
     .requiredOption('--to <ip>', 'destination address')
     .option('--source <ip>', 'source address (default: what the first host\'s route lookup picks)')
     .option('--port <icmp|tcp/N|udp/N>', 'what to send (default icmp)')
-    .option('--bundle <dir>', 'a bundle from "hostcheck capture --name NAME" (repeat for every host on the path)', collect, [])
+    .option('--bundle <dir>', 'a bundle from "hostcheck capture --name NAME" (repeat for every host on the path)', repeatable, [])
     .option('--ttl <n>', 'TTL of the first packet (default: the first host\'s net.ipv4.ip_default_ttl, else 64), like ping -t')
     .option('--topology <file>', 'cloud topology (YAML/JSON): VPC route tables, VPN gateways, hosts per VPC')
     .option('--json', 'print the hops, outcome, reply and fleet findings as JSON')
@@ -94,7 +83,7 @@ export function pathCommand(): Command {
       const ttl = flags.ttl === undefined ? undefined : Number(flags.ttl);
       if (ttl !== undefined && (!Number.isInteger(ttl) || ttl < 1 || ttl > 255)) throw new UsageError(`--ttl ${flags.ttl}: expected 1..255`);
       if (flags.bundle.length === 0 && !flags.topology) throw new UsageError('nothing to trace through: give --bundle DIR (one per host) and/or --topology FILE');
-      const [snapshots, topology] = await Promise.all([snapshotsOf(flags.bundle), topologyOf(flags.topology)]);
+      const [snapshots, topology] = await Promise.all([snapshotsOf(flags.bundle), topologyOption(flags.topology)]);
       let result: PathResult;
       try {
         result = tracePath(snapshots, topology, { from: flags.from, to: flags.to, ...(flags.source && { source: flags.source }), ...(flags.port && { port: flags.port }), ...(ttl && { ttl }) });

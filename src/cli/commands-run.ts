@@ -9,11 +9,10 @@ import { hostcheckVersion, loadBundle } from '../collect/collect.js';
 import { UsageError } from '../collect/errors.js';
 import type { HostcheckConfig, Peer } from '../model/config.js';
 import { parseAddress } from '../net/address.js';
-import { printJson, useColor } from './io.js';
+import { printJson, repeatable, useColor } from './io.js';
 
 export const DEFAULT_CONFIG = '/etc/hostcheck/config.json';
 
-const collect = (v: string, prev: string[]) => [...prev, v];
 
 /** Load and validate the config file; the default path may be absent, an explicit one may not. */
 export async function loadConfig(path: string | undefined): Promise<HostcheckConfig> {
@@ -117,10 +116,10 @@ export async function runOneShot(flags: RunFlags): Promise<number> {
 /** Options shared by the default command and `run`. */
 export function addRunOptions(cmd: Command): Command {
   return cmd
-    .option('--peer <ip[=name]>', 'a host this one must reach and be reached by (repeatable)', collect, [])
-    .option('--remote <cidr>', 'a remote network (other VPC, IDC) whose traffic must not be captured here (repeatable)', collect, [])
-    .option('--port <proto/n>', 'a port peers use, checked against the firewall: tcp/N or udp/N (repeatable)', collect, [])
-    .option('--ignore <check[:subject]>', 'drop findings of a check, or of one subject (repeatable)', collect, [])
+    .option('--peer <ip[=name]>', 'a host this one must reach and be reached by (repeatable)', repeatable, [])
+    .option('--remote <cidr>', 'a remote network (other VPC, IDC) whose traffic must not be captured here (repeatable)', repeatable, [])
+    .option('--port <proto/n>', 'a port peers use, checked against the firewall: tcp/N or udp/N (repeatable)', repeatable, [])
+    .option('--ignore <check[:subject]>', 'drop findings of a check, or of one subject (repeatable)', repeatable, [])
     .option('--config <file>', `config file (default ${DEFAULT_CONFIG} when it exists)`)
     .option('--bundle <dir>', 'analyse a bundle written by "hostcheck capture" instead of this host')
     .option('--name <name>', 'the name this host goes by in findings (default: its hostname)')

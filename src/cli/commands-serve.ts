@@ -4,7 +4,7 @@ import { UsageError } from '../collect/errors.js';
 import { AuthConfigError } from '../aggregator/auth.js';
 import { startServer } from '../aggregator/server.js';
 import { StoreError } from '../aggregator/store.js';
-import { loadTopology, TopologyFileError, type Topology } from '../model/topology.js';
+import { topologyOption } from './io.js';
 
 interface ServeFlags {
   listen?: string;
@@ -28,16 +28,6 @@ function positive(name: string, v: string): number {
   return n;
 }
 
-/** The topology file, validated before anything listens: a bad file is a usage error naming each field. */
-async function topologyOf(file: string | undefined): Promise<Topology | undefined> {
-  if (!file) return undefined;
-  try {
-    return await loadTopology(file);
-  } catch (err) {
-    if (err instanceof TopologyFileError) throw new UsageError(err.message, { cause: err });
-    throw err;
-  }
-}
 
 export function serveCommand(): Command {
   return new Command('serve')
@@ -59,7 +49,7 @@ export function serveCommand(): Command {
     .action(async (flags: ServeFlags) => {
       if (!flags.tlsCert !== !flags.tlsKey) throw new UsageError('give both --tls-cert and --tls-key, or neither');
       const rate = positive('--rate', flags.rate);
-      const topology = await topologyOf(flags.topology);
+      const topology = await topologyOption(flags.topology);
       let server;
       try {
         server = await startServer({

@@ -4,7 +4,7 @@ import { stringify } from 'yaml';
 import { UsageError } from '../collect/errors.js';
 import { parseAddress } from '../net/address.js';
 import { AlibabaImportError, importAlibaba, type AlibabaResponses } from '../topology/alibaba-import.js';
-import { printJson, readInput } from './io.js';
+import { printJson, readInput, repeatable } from './io.js';
 
 interface ImportFlags {
   routeTables?: string;
@@ -15,7 +15,6 @@ interface ImportFlags {
   json?: boolean;
 }
 
-const collect = (v: string, prev: string[]) => [...prev, v];
 
 async function readJson(flag: string, file: string | undefined): Promise<unknown> {
   if (file === undefined) return undefined;
@@ -46,7 +45,7 @@ export function topologyCommand(): Command {
       .option('--route-entries <file>', 'DescribeRouteEntryList response')
       .option('--vpn-connections <file>', 'DescribeVpnConnections response')
       .option('--vpn-gateways <file>', 'DescribeVpnGateways response (names, VPC, vSwitch, public IP)')
-      .option('--private-ip <id=ip>', 'a VPN gateway\'s private address (the APIs do not return it; repeatable)', collect, [])
+      .option('--private-ip <id=ip>', 'a VPN gateway\'s private address (the APIs do not return it; repeatable)', repeatable, [])
       .option('--json', 'print JSON instead of YAML')
       .addHelpText('after', `
 Examples:

@@ -6,14 +6,13 @@ import { parse as parseTraceroute } from '../../parsers/traceroute.js';
 import { CommandFailedError, UsageError } from '../collect/errors.js';
 import { loadSnapshot } from '../collect/index.js';
 import { parseAddress } from '../net/address.js';
-import { loadTopology, TopologyFileError, type Topology } from '../model/topology.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 import { analyzeTrace } from '../trace/analyze.js';
 import { addressNamer, type FleetHostAddresses } from '../trace/names.js';
 import { pathFromTraceroute, type TracePath } from '../trace/path.js';
 import { renderTraceText } from '../trace/render.js';
 import { runTrace } from '../trace/runner.js';
-import { printJson, readInput } from './io.js';
+import { printJson, readInput, repeatable, topologyOption } from './io.js';
 
 interface TraceFlags {
   analyze?: string | boolean;
@@ -26,17 +25,7 @@ interface TraceFlags {
   viewerTokenFile?: string;
 }
 
-const collect = (v: string, prev: string[]) => [...prev, v];
 
-async function topologyOf(file: string | undefined): Promise<Topology | undefined> {
-  if (!file) return undefined;
-  try {
-    return await loadTopology(file);
-  } catch (err) {
-    if (err instanceof TopologyFileError) throw new UsageError(err.message, { cause: err });
-    throw err;
-  }
-}
 
 const fleetHostsSchema = z.object({ hosts: z.array(z.object({ name: z.string(), addresses: z.array(z.string()).default([]) })) });
 
@@ -109,7 +98,7 @@ export function traceCommand(): Command {
     .option('--analyze [file]', 'read traceroute output from FILE or - (stdin) instead of running it')
     .option('--source <ip>', 'the trace\'s source address (traceroute -s / ping -I; names the host in findings)')
     .option('--topology <file>', 'cloud topology (YAML/JSON, docs/topology.md) that names gateways and routers')
-    .option('--bundle <dir>', 'a host bundle whose addresses name hops (repeatable)', collect, [])
+    .option('--bundle <dir>', 'a host bundle whose addresses name hops (repeatable)', repeatable, [])
     .option('--server <url>', 'the aggregator (hostcheck serve) whose fleet names hops: GET /api/hosts')
     .option('--viewer-token-file <file>', 'viewer token for --server (first line; needed off loopback or when serve has viewer tokens)')
     .option('--max-hops <n>', 'hop limit when running the trace', '30')
@@ -124,7 +113,7 @@ Examples:
 Exit codes: 0 no error finding, 1 error findings (a loop, an unreachable ending), 2 usage.`)
     .action(async (dst: string | undefined, flags: TraceFlags) => {
       const maxHops = checkFlags(dst, flags);
-      const topology = await topologyOf(flags.topology);
+      const topology = await topologyOption(flags.topology);
       const snapshots: HostSnapshot[] = [];
       for (const b of flags.bundle) snapshots.push(await loadSnapshot({ bundle: b }));
       const fleet = await fleetOf(flags.server, flags.viewerTokenFile);

@@ -24,3 +24,18 @@ export function printJson(value: unknown): void {
 export function useColor(stream: NodeJS.WriteStream = process.stdout): boolean {
   return !!stream.isTTY && !('NO_COLOR' in process.env && process.env.NO_COLOR !== '');
 }
+
+/** commander's collector for a repeatable option (--peer A --peer B). */
+export const repeatable = (v: string, prev: string[]): string[] => [...prev, v];
+
+/** `--topology FILE`, validated; a bad file is a usage error naming each field. Loaded lazily (yaml, zod). */
+export async function topologyOption(file: string | undefined): Promise<import('../model/topology.js').Topology | undefined> {
+  if (!file) return undefined;
+  const { loadTopology, TopologyFileError } = await import('../model/topology.js');
+  try {
+    return await loadTopology(file);
+  } catch (err) {
+    if (err instanceof TopologyFileError) throw new UsageError(err.message, { cause: err });
+    throw err;
+  }
+}
