@@ -27,6 +27,7 @@ import { startServer } from '../src/aggregator/server.js';
 import { verifyCaptures, verifyWithSimulator } from '../src/checks/fleet/route-captures-peer.js';
 import type { HostSnapshot } from '../src/model/snapshot.js';
 import { collectGarbage, type BenchRow, type SectionOptions } from './netns.js';
+import { RouteList } from '../src/model/route-list.js';
 
 /** Host 0 is the victim: its uplink is in 172.17.0.0/16, which every other host's docker0 holds. */
 const VICTIM_EVERY = 1_000_000;
@@ -49,11 +50,11 @@ export function syntheticHost(i: number, opts: { docker?: boolean; padRoutes?: n
       { name: 'eth0', kind: 'ethernet', flags: ['UP'], noCarrier: false, uplink: true, origin: o, addresses: [{ ifname: 'eth0', family: 4, cidr: `${ip}/8`, scope: 'global', flags: [], origin: o }] },
       ...(docker ? [{ name: 'docker0', kind: 'bridge' as const, flags: ['UP'], noCarrier: true, uplink: false, origin: o, owner: { type: 'docker' as const, name: 'bridge' }, addresses: [{ ifname: 'docker0', family: 4 as const, cidr: '172.17.0.1/16', scope: 'global', flags: [], origin: o }] }] : []),
     ],
-    routes: [
+    routes: RouteList.fromRecords([
       { family: 4, type: 'unicast', dst: '0.0.0.0/0', table: 'main', via: '10.0.0.1', dev: 'eth0', flags: [], nexthops: [], origin: { lineNumber: 1, text: 'default via 10.0.0.1 dev eth0', source: 'ip-route-v4' } },
       ...(docker ? [{ family: 4 as const, type: 'unicast' as const, dst: '172.17.0.0/16', table: 'main', dev: 'docker0', flags: ['linkdown'], nexthops: [], origin: { lineNumber: 2, text: '172.17.0.0/16 dev docker0 proto kernel scope link src 172.17.0.1 linkdown', source: 'ip-route-v4' } }] : []),
       ...pad,
-    ],
+    ]),
     rules: [], netfilter: { v4: [], v6: [], notices: [] }, nft: [], ipsets: [], xfrmPolicies: [], sysctls: [], docker: { networks: [] },
   };
 }
@@ -107,7 +108,7 @@ function crossCheck(): BenchRow {
   let mismatches = 0;
   for (let i = 1; i <= 200; i++) {
     const s = syntheticHost(i, { padRoutes: i % 7, docker: i % 5 !== 0 });
-    if (i % 3 === 0) s.routes.push({ ...s.routes[0], dst: '172.17.0.64/32', metric: 5 });
+    if (i % 3 === 0) s.routes.addRecord({ ...s.routes.get(0), dst: '172.17.0.64/32', metric: 5 });
     if (i % 4 === 0) s.sysctls.push({ family: 4, device: 'all', name: 'ignore_routes_with_linkdown', value: '1' } as never);
     const light: unknown[] = [];
     verifyCaptures(`h${i}`, s, victims, light as never[]);

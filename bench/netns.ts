@@ -182,7 +182,7 @@ const peakBytes = process.resourceUsage().maxRSS * 1024;
 gc();
 const retainedHeapBytes = process.memoryUsage().heapUsed;
 process.stdout.write(JSON.stringify({ baselineBytes, peakBytes, retainedHeapBytes, parseSeconds,
-  records: result.records.length, warnings: result.warnings.length }));
+  records: (result.records ?? result.routes).length, warnings: result.warnings.length }));
 `;
 
 /**

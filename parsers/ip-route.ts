@@ -7,20 +7,42 @@
  *   10.1.2.0/24 via 10.0.0.1 dev eth0 table 100 proto static metric 100
  */
 import type { Nexthop, RouteRecord, RouteType } from '../src/model/records.js';
+import { RouteList, type RouteTail } from '../src/model/route-list.js';
 import { parseIPv4, parseIPv6 } from '../src/net/address.js';
-import { jsonArrayOf, guarded, type ParseResult, type ParseWarning, type Parser } from './types.js';
+import { jsonArrayOf, guard, type ParseResult, type ParseWarning, type Parser } from './types.js';
 
 export interface IpRouteOptions {
   /** Family for lines that name no address at all (`unreachable default dev lo ...`). */
   family?: 4 | 6;
 }
 
-/** Parse `ip route` text or `ip -j route` JSON (detected by a leading `[`). */
+/** Parse `ip route` text or `ip -j route` JSON (detected by a leading `[`), every route a record. */
 export function parse(text: string, opts?: IpRouteOptions): ParseResult<RouteRecord> {
-  return guarded(text, (t) => {
-    const hint = opts?.family === 4 || opts?.family === 6 ? opts.family : undefined;
-    return firstNonSpace(t) === 91 ? parseJson(t, hint) : parseText(t, hint);
-  });
+  const r = parseRoutes(text, opts);
+  return { records: r.routes.toArray(), warnings: r.warnings, form: r.form };
+}
+
+/** What parseRoutes gives: the routes as a RouteList (records made on demand), and the warnings. */
+export interface RouteParse {
+  routes: RouteList;
+  warnings: ParseWarning[];
+  form?: string;
+}
+
+/**
+ * Parse into a RouteList, the form the snapshot keeps: plain IPv4 routes stay columns over
+ * `text` until a record is asked for (src/model/route-list.ts). `source` names the bundle file
+ * for the records' origins.
+ */
+export function parseRoutes(text: string, opts?: IpRouteOptions & { source?: string }): RouteParse {
+  const hint = opts?.family === 4 || opts?.family === 6 ? opts.family : undefined;
+  return guard(text, (t): RouteParse => {
+    if (firstNonSpace(t) !== 91) return parseText(t, hint, opts?.source);
+    const json = parseJson(t, hint);
+    const routes = RouteList.fromRecords(json.records);
+    if (opts?.source !== undefined) routes.stampSource(opts.source);
+    return { routes, warnings: json.warnings, form: 'json' };
+  }, (w) => ({ routes: new RouteList(16), warnings: [w] }));
 }
 
 export const parser: Parser<RouteRecord> = {
@@ -70,7 +92,7 @@ function pushFlag(holder: { flags: string[] }, flag: string): void {
 }
 
 function pushNexthop(r: RouteRecord, nh: Nexthop): void {
-  if (r.nexthops === NO_NEXTHOPS) r.nexthops = [nh];
+  if (Object.isFrozen(r.nexthops)) r.nexthops = [...r.nexthops, nh];
   else r.nexthops.push(nh);
 }
 
@@ -152,11 +174,13 @@ let unknownSeen = '';
  * Lines are read in place from `text` (no `split`): a line string is sliced only for the records
  * and warnings that quote it. `\n` ends a line and one `\r` before it is dropped, like splitLines.
  */
-function parseText(text: string, hint: 4 | 6 | undefined): ParseResult<RouteRecord> {
+function parseText(text: string, hint: 4 | 6 | undefined, source: string | undefined): RouteParse {
   resetWords();
-  const records: RouteRecord[] = [];
+  const list = new RouteList();
+  list.addText(text, source);
   const warnings: ParseWarning[] = [];
-  let last: RouteRecord | undefined;
+  /** The last route (for its `nexthop` and `cache` lines), -1 before the first. */
+  let last = -1;
   let lastGuessed = false;
   let prevFamily: 4 | 6 | undefined;
   const len = text.length;
@@ -172,11 +196,9 @@ function parseText(text: string, hint: 4 | 6 | undefined): ParseResult<RouteReco
     pos = next;
     const c0 = text.charCodeAt(lineStart);
     if (c0 >= 48 && c0 <= 57) {
-      const fast = fastRoute(text, lineStart, end, lineNumber);
-      if (fast !== null) {
-        records.push(fast);
+      if (fastRoute(list, text, lineStart, end, lineNumber)) {
         prevFamily = 4;
-        last = fast;
+        last = list.length - 1;
         lastGuessed = false;
         continue;
       }
@@ -188,21 +210,23 @@ function parseText(text: string, hint: 4 | 6 | undefined): ParseResult<RouteReco
     failure = '';
     unknownSeen = '';
     if (first === 'nexthop' || first === 'cache') {
-      if (last === undefined) {
+      if (last < 0) {
         warnings.push({ lineNumber, text: line, reason: `'${first}' line without a route before it` });
         continue;
       }
       if (first === 'nexthop') {
         const nh = readNexthop(n);
         if (nh === null) { warnings.push({ lineNumber, text: line, reason: failure }); continue; }
-        pushNexthop(last, nh);
+        const lastRoute = list.mutable(last);
+        pushNexthop(lastRoute, nh);
         if (lastGuessed && nh.via !== undefined) {
           const fam = addressFamily(nh.via);
-          if (fam !== 0) { setFamily(last, fam); lastGuessed = false; prevFamily = fam; }
+          if (fam !== 0) { setFamily(lastRoute, fam); lastGuessed = false; prevFamily = fam; }
         }
       } else {
-        pushFlag(last, 'cache');
-        if (!readAttrs(last, 1, n, true)) warnings.push({ lineNumber, text: line, reason: failure });
+        const lastRoute = list.mutable(last);
+        pushFlag(lastRoute, 'cache');
+        if (!readAttrs(lastRoute, 1, n, true)) warnings.push({ lineNumber, text: line, reason: failure });
         else if (unknownSeen) warnings.push({ lineNumber, text: line, reason: `unknown route attribute '${unknownSeen}'` });
       }
       continue;
@@ -247,15 +271,17 @@ function parseText(text: string, hint: 4 | 6 | undefined): ParseResult<RouteReco
     }
     setFamily(r, family);
     if (!guessed) prevFamily = family;
-    records.push(r);
+    list.addRecord(r);
     if (unknownSeen) warnings.push({ lineNumber, text: line, reason: `unknown route attribute '${unknownSeen}'` });
-    last = r;
+    last = list.length - 1;
     lastGuessed = guessed;
   }
   // The caches hold slices of `text`: drop them so they do not keep it alive after the parse.
   resetWords();
-  return { records, warnings, form: 'text' };
+  if (source !== undefined) list.stampSource(source);
+  return { routes: list, warnings, form: 'text' };
 }
+
 
 // ---- shared words --------------------------------------------------------------------------------
 
@@ -320,11 +346,15 @@ function resetWords(): void {
 
 // ---- fast path: plain IPv4 routes, the bulk of a big table ---------------------------------------
 
+/** The value of the dotted quad scanV4 read last (a typed array: a module variable would box it). */
+const scannedV4 = new Float64Array(1);
+
 /**
- * End of a dotted quad starting at `p` (each octet 0-255 without leading zeros), or -1. The
- * character after it is not checked.
+ * End of a dotted quad starting at `p` (each octet 0-255 without leading zeros), or -1; its
+ * value is left in scannedV4. The character after it is not checked.
  */
 function scanV4(text: string, p: number, e: number): number {
+  let value = 0;
   for (let octet = 0; octet < 4; octet++) {
     if (octet > 0) {
       if (p >= e || text.charCodeAt(p) !== 46) return -1;
@@ -333,16 +363,19 @@ function scanV4(text: string, p: number, e: number): number {
     const d0 = p < e ? text.charCodeAt(p) - 48 : -1;
     if (d0 < 0 || d0 > 9) return -1;
     p++;
-    if (d0 === 0) continue;
     let v = d0;
-    for (let k = 0; k < 2 && p < e; k++) {
-      const d = text.charCodeAt(p) - 48;
-      if (d < 0 || d > 9) break;
-      v = v * 10 + d;
-      p++;
+    if (d0 !== 0) {
+      for (let k = 0; k < 2 && p < e; k++) {
+        const d = text.charCodeAt(p) - 48;
+        if (d < 0 || d > 9) break;
+        v = v * 10 + d;
+        p++;
+      }
+      if (v > 255) return -1;
     }
-    if (v > 255) return -1;
+    value = value * 256 + v;
   }
+  scannedV4[0] = value;
   return p;
 }
 
@@ -378,17 +411,9 @@ function wordAt(words: Words, text: string, p: number, q: number): string {
   return words.find(text, p, q) ?? words.add(text.slice(p, q));
 }
 
-/** What a fast-path line carries after its destination (`text` starts at the space after it). */
-interface Tail {
-  text: string;
-  via: string | undefined;
-  dev: string | undefined;
-  table: string;
-  proto: string | undefined;
-  scope: string | undefined;
-  src: string | undefined;
-  metric: number | undefined;
-  flags: string[];
+/** A tail (what a fast-path line carries after its destination) and its number in the list. */
+interface Tail extends RouteTail {
+  id: number;
 }
 
 /** Longest tail kept (iproute2's plain routes print well under this). */
@@ -403,6 +428,12 @@ function copyOf(text: string, from: number, to: number): string {
   tailCodes.length = to - from;
   for (let k = from; k < to; k++) tailCodes[k - from] = text.charCodeAt(k);
   return String.fromCharCode.apply(null, tailCodes);
+}
+
+/** True when text[p, p + w.length) is `w` (a plain loop: cheaper than startsWith for short words). */
+function sameAt(text: string, p: number, w: string): boolean {
+  for (let k = w.length - 1; k >= 0; k--) if (text.charCodeAt(p + k) !== w.charCodeAt(k)) return false;
+  return true;
 }
 
 /** Recently read tails; a line whose tail equals one of them takes its values without reading it. */
@@ -425,39 +456,43 @@ const K_LINKDOWN = 9;
  * A plain IPv4 route in iproute2's print order, read in place from text[s, e):
  * `PREFIX [via V4] [dev D] [table T] [proto P] [scope S] [src V4] [metric N] [onlink] [linkdown]`,
  * single spaces after each keyword, ASCII words. Anything else (types, default, IPv6, other
- * keywords, another order) returns null and takes the general path, which gives the same record
- * for the lines this one reads.
+ * keywords, another order, host bits set) returns false and takes the general path, which gives
+ * the same record for the lines this one reads. A line read here is added to `list` as a plain
+ * route: offsets into `text` and the number of its tail, no strings of its own.
  */
-function fastRoute(text: string, s: number, e: number, lineNumber: number): RouteRecord | null {
+function fastRoute(list: RouteList, text: string, s: number, e: number, lineNumber: number): boolean {
   let p = scanV4(text, s, e);
-  if (p < 0) return null;
-  let dst: string;
-  if (p < e && text.charCodeAt(p) === 47) {
+  if (p < 0) return false;
+  const value = scannedV4[0];
+  let len = 32;
+  const slashless = !(p < e && text.charCodeAt(p) === 47);
+  if (!slashless) {
     // "/len": 0-32 without leading zeros.
     const d0 = p + 1 < e ? text.charCodeAt(p + 1) - 48 : -1;
-    if (d0 < 0 || d0 > 9) return null;
+    if (d0 < 0 || d0 > 9) return false;
     p += 2;
+    len = d0;
     if (d0 !== 0 && p < e) {
       const d1 = text.charCodeAt(p) - 48;
       if (d1 >= 0 && d1 <= 9) {
-        if (d0 * 10 + d1 > 32) return null;
+        len = d0 * 10 + d1;
+        if (len > 32) return false;
         p++;
       }
     }
-    dst = text.slice(s, p);
-  } else {
-    dst = text.slice(s, p) + '/32';
+    // Host bits set: the kernel never prints that; the general path keeps the text as it is.
+    if (len < 32 && (value & (0xffffffff >>> len)) !== 0) return false;
   }
+  // The destination as two small integers: a number above 2^30 passed to a call is boxed.
+  const keyHigh = value >>> 8;
+  const keyLow = (value & 255) * 64 + len;
   // Most lines of a big table end the same way as an earlier one: reuse what that one read.
   const tailLength = e - p;
   for (let k = 0; k < tails.length; k++) {
     const t = tails[k];
-    if (t.text.length === tailLength && text.startsWith(t.text, p)) {
-      return {
-        family: 4, type: 'unicast', dst, table: t.table, via: t.via, dev: t.dev, src: t.src, proto: t.proto,
-        scope: t.scope, metric: t.metric, flags: t.flags, nexthops: NO_NEXTHOPS,
-        origin: { lineNumber, text: text.slice(s, e) },
-      };
+    if (t.text.length === tailLength && sameAt(text, p, t.text)) {
+      list.addPlain(s, lineNumber, keyHigh, keyLow, t.id);
+      return true;
     }
   }
   const tailStart = p;
@@ -471,7 +506,7 @@ function fastRoute(text: string, s: number, e: number, lineNumber: number): Rout
   let flags = NO_FLAGS;
   let stage = 0;
   while (p < e) {
-    if (text.charCodeAt(p) !== 32) return null;
+    if (text.charCodeAt(p) !== 32) return false;
     while (p < e && text.charCodeAt(p) === 32) p++;
     if (p === e) break;
     let kind = 0;
@@ -490,7 +525,7 @@ function fastRoute(text: string, s: number, e: number, lineNumber: number): Rout
       case 108: if (bareWord(text, p, e, 'linkdown')) { kind = K_LINKDOWN; wordLen = 8; } break;
       default: break;
     }
-    if (kind <= stage) return null;
+    if (kind <= stage) return false;
     stage = kind;
     p += wordLen;
     if (kind === K_ONLINK) { flags = FLAGS_ONLINK; continue; }
@@ -498,13 +533,13 @@ function fastRoute(text: string, s: number, e: number, lineNumber: number): Rout
     p++; // the one space after the keyword
     const v = p;
     const q = wordEnd(text, v, e);
-    if (q <= v) return null;
+    if (q <= v) return false;
     p = q;
     switch (kind) {
       case K_VIA: {
         via = viaWords.find(text, v, q);
         if (via === undefined) {
-          if (scanV4(text, v, q) !== q) return null;
+          if (scanV4(text, v, q) !== q) return false;
           via = viaWords.add(text.slice(v, q));
         }
         break;
@@ -516,17 +551,17 @@ function fastRoute(text: string, s: number, e: number, lineNumber: number): Rout
       case K_SRC: {
         src = srcWords.find(text, v, q);
         if (src === undefined) {
-          if (scanV4(text, v, q) !== q) return null;
+          if (scanV4(text, v, q) !== q) return false;
           src = srcWords.add(text.slice(v, q));
         }
         break;
       }
       default: { // K_METRIC: 1-10 digits
-        if (q - v > 10) return null;
+        if (q - v > 10) return false;
         let m = 0;
         for (let k = v; k < q; k++) {
           const d = text.charCodeAt(k) - 48;
-          if (d < 0 || d > 9) return null;
+          if (d < 0 || d > 9) return false;
           m = m * 10 + d;
         }
         metric = m;
@@ -534,18 +569,18 @@ function fastRoute(text: string, s: number, e: number, lineNumber: number): Rout
       }
     }
   }
-  if (e - tailStart <= MAX_TAIL) {
-    const tail: Tail = { text: copyOf(text, tailStart, e), via, dev, table, proto, scope, src, metric, flags };
+  const short = e - tailStart <= MAX_TAIL;
+  const tail: Tail = { text: short ? copyOf(text, tailStart, e) : '', via, dev, table, proto, scope, src, metric, flags, id: -1 };
+  tail.id = list.addTail(tail);
+  if (short) {
     if (tails.length < TAILS) tails.push(tail);
     else {
       tails[tailSlot] = tail;
       tailSlot = (tailSlot + 1) % TAILS;
     }
   }
-  return {
-    family: 4, type: 'unicast', dst, table, via, dev, src, proto, scope, metric,
-    flags, nexthops: NO_NEXTHOPS, origin: { lineNumber, text: text.slice(s, e) },
-  };
+  list.addPlain(s, lineNumber, keyHigh, keyLow, tail.id);
+  return true;
 }
 
 function setFamily(r: RouteRecord, family: 4 | 6): void {

@@ -53,16 +53,16 @@ export function splitLines(text: string): string[] {
 
 /** Run a parser body and turn any unexpected exception into a warning (a last line of defence). */
 export function guarded<T>(text: unknown, body: (text: string) => ParseResult<T>): ParseResult<T> {
-  if (typeof text !== 'string') {
-    return { records: [], warnings: [{ lineNumber: 0, text: '', reason: 'input is not text' }] };
-  }
+  return guard(text, body, (w) => ({ records: [], warnings: [w] }));
+}
+
+/** guarded for a parser whose result is not a ParseResult: `failed` makes the empty result. */
+export function guard<R>(text: unknown, body: (text: string) => R, failed: (warning: ParseWarning) => R): R {
+  if (typeof text !== 'string') return failed({ lineNumber: 0, text: '', reason: 'input is not text' });
   try {
     return body(text);
   } catch (err) {
-    return {
-      records: [],
-      warnings: [{ lineNumber: 0, text: '', reason: `internal parser error: ${(err as Error).message}` }],
-    };
+    return failed({ lineNumber: 0, text: '', reason: `internal parser error: ${(err as Error).message}` });
   }
 }
 

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import type { Finding } from '../model/finding.js';
 import { FULL_SNAPSHOT_MAX_ROUTES, type ReportMessage } from '../model/protocol.js';
 import type { RouteRecord } from '../model/records.js';
+import type { RouteList } from '../model/route-list.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 
 /** Fields that change on every collection without the host changing. */
@@ -28,14 +29,19 @@ export function stableJson(value: unknown): string {
 }
 
 // Route records carry no volatile field, so they skip the (slow) replacer: 1M routes in ~1 s.
-const routeDigests = new WeakMap<readonly RouteRecord[], string>();
+const routeDigests = new WeakMap<RouteList, string>();
 
 /** sha256 of the routes, element by element: a million routes never become one string. */
-export function routesDigest(routes: readonly RouteRecord[]): string {
+export function routesDigest(routes: RouteList): string {
   let digest = routeDigests.get(routes);
   if (digest) return digest;
   const hash = createHash('sha256');
-  for (let i = 0; i < routes.length; i += 1000) hash.update(routes.slice(i, i + 1000).map((r) => JSON.stringify(r)).join('\n')).update('\n');
+  const chunk: string[] = [];
+  for (let i = 0; i < routes.length; i += 1000) {
+    chunk.length = 0;
+    for (let k = i; k < Math.min(i + 1000, routes.length); k++) chunk.push(JSON.stringify(routes.get(k)));
+    hash.update(chunk.join('\n')).update('\n');
+  }
   digest = hash.digest('hex');
   routeDigests.set(routes, digest);
   return digest;
@@ -60,13 +66,25 @@ const REJECT_TYPES = new Set(['blackhole', 'unreachable', 'prohibit', 'throw', '
  */
 export function fleetRoutes(snapshot: HostSnapshot): RouteRecord[] {
   const uplinks = new Set(snapshot.interfaces.filter((i) => i.uplink).map((i) => i.name));
-  return snapshot.routes.filter((r) => {
-    if (r.table !== 'main' && r.table !== 'local') return true;
-    if (REJECT_TYPES.has(r.type)) return true;
-    if (r.dst === '0.0.0.0/0' || r.dst === '::/0') return true;
-    const devs = [r.dev, ...r.nexthops.map((n) => n.dev)].filter((d): d is string => !!d);
-    return devs.length === 0 || devs.some((d) => !uplinks.has(d));
-  });
+  const routes = snapshot.routes;
+  const out: RouteRecord[] = [];
+  for (let i = 0; i < routes.length; i++) {
+    // The bulk (a plain route through an uplink in main or local) is decided by column.
+    const table = routes.table(i);
+    const dev = routes.dev(i);
+    if (routes.isPlain(i) && (table === 'main' || table === 'local') && !routes.isDefault(i) && dev !== undefined && uplinks.has(dev)) continue;
+    const r = routes.get(i);
+    if (keepForFleet(r, uplinks)) out.push(r);
+  }
+  return out;
+}
+
+function keepForFleet(r: RouteRecord, uplinks: Set<string>): boolean {
+  if (r.table !== 'main' && r.table !== 'local') return true;
+  if (REJECT_TYPES.has(r.type)) return true;
+  if (r.dst === '0.0.0.0/0' || r.dst === '::/0') return true;
+  const devs = [r.dev, ...r.nexthops.map((n) => n.dev)].filter((d): d is string => !!d);
+  return devs.length === 0 || devs.some((d) => !uplinks.has(d));
 }
 
 export type WireSnapshot = ReportMessage['snapshot'];

@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import type { FleetEvent } from '../dashboard/events.js';
 import { findingKey } from '../model/finding.js';
 import type { FleetContext, Hello, ReportMessage, ServerMessage } from '../model/protocol.js';
-import type { HostSnapshot } from '../model/snapshot.js';
+import { snapshotFromJson } from '../model/snapshot.js';
 import type { Topology } from '../model/topology.js';
 import type { FleetFinding } from '../checks/fleet/types.js';
 import { Authenticator, type AgentAuth, type Credentials } from './auth.js';
@@ -90,7 +90,7 @@ export class Aggregator {
   load(): void {
     for (const { name, snapshot } of this.store.snapshots()) {
       try {
-        this.index.upsert(name, snapshot as HostSnapshot);
+        this.index.upsert(name, snapshotFromJson(snapshot));
       } catch {
         // A snapshot the index cannot read stays stored; the host's next report replaces it.
       }
@@ -193,7 +193,7 @@ export class Aggregator {
       if (f.key !== findingKey(f.check, f.host, f.subject)) throw new ReportRejectedError('schema', `finding key "${f.key.slice(0, 100)}" is not check|host|subject`);
     }
     if (report.snapshot.identity.name !== host) throw new ReportRejectedError('host_mismatch', `the snapshot names host "${report.snapshot.identity.name}"; this connection is "${host}"`);
-    const snapshot = report.snapshot as unknown as HostSnapshot;
+    const snapshot = snapshotFromJson(report.snapshot);
     const previous = this.index.snapshot(host);
     const membershipBefore = this.membershipOf(host);
     let diff: FleetDiff;

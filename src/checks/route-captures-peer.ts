@@ -11,7 +11,7 @@ import { formatIPv4, formatIPv6, formatPrefix, parsePrefix, PRIVATE_PREFIXES, pr
 import type { RouteLookupResult } from '../simulate/route-lookup.js';
 import { addressOn, leavesByNonUplink, primaryUplink, routeFor } from './routing.js';
 import type { Check, CheckContext } from './types.js';
-import { dockerNetworks, guessedGateway, interfaceByName, knownGateway, peerLabel } from './view.js';
+import { dockerNetworks, guessedGateway, interfaceByName, knownGateway, peerLabel, routesOnNonUplinks } from './view.js';
 
 export const ID = 'route-captures-peer';
 
@@ -76,6 +76,22 @@ function uncoveredAddress(region: Prefix, moreSpecific: Prefix[]): string | unde
   return region.family === 4 ? formatIPv4(Number(next)) : formatIPv6(next);
 }
 
+/** Prefixes longer than `len` of the routes in route `idx`'s family and table (other than it). */
+function longerPrefixes(s: HostSnapshot, idx: number, len: number): Prefix[] {
+  const routes = s.routes;
+  const family = routes.family(idx);
+  const table = routes.table(idx);
+  const out: Prefix[] = [];
+  for (let k = 0; k < routes.length; k++) {
+    if (k === idx || routes.family(k) !== family || routes.table(k) !== table) continue;
+    const plainLen = routes.plainPrefixLength(k);
+    if (plainLen >= 0 && plainLen <= len) continue;
+    const p = routes.prefix(k);
+    if (p && p.len > len) out.push(p);
+  }
+  return out;
+}
+
 function make(ctx: CheckContext, severity: Finding['severity'], subject: string, f: Omit<Finding, 'check' | 'severity' | 'host' | 'subject' | 'key'>): Finding {
   return { check: ID, severity, host: ctx.host, subject, key: findingKey(ID, ctx.host, subject), ...f };
 }
@@ -121,17 +137,15 @@ Fix: move the bridge to an unused range (Docker: "bip" and "default-address-pool
     for (const remote of ctx.remotes) {
       const rp = parsePrefix(remote, remote.includes(':') ? 6 : 4);
       if (!rp) continue;
-      for (const route of s.routes) {
+      for (const idx of routesOnNonUplinks(s)) {
+        const route = s.routes.get(idx);
         if (route.family !== rp.family || route.type !== 'unicast' || capturedRoutes.has(route)) continue;
         const devs = [route.dev, ...route.nexthops.map((n) => n.dev)].filter((d): d is string => !!d);
         const iface = devs.map((d) => interfaceByName(s, d)).find((i) => i && !i.uplink && i.kind !== 'loopback');
         const p = parsePrefix(route.dst, route.family);
         if (!iface || !p || !prefixesOverlap(p, rp)) continue;
         const region = p.len >= rp.len ? p : rp;
-        const moreSpecific = s.routes
-          .filter((x) => x.family === route.family && x.table === route.table && x !== route)
-          .map((x) => parsePrefix(x.dst, x.family))
-          .filter((x): x is Prefix => !!x && x.len > p.len);
+        const moreSpecific = longerPrefixes(s, idx, p.len);
         const witness = uncoveredAddress(region, moreSpecific);
         if (!witness) continue;
         const up = primaryUplink(s, rp.family);
@@ -148,7 +162,8 @@ Fix: move the bridge to an unused range (Docker: "bip" and "default-address-pool
       }
     }
     // Without a conflict, still say which private space bridges and tunnels hold.
-    for (const route of s.routes) {
+    for (const idx of routesOnNonUplinks(s)) {
+      const route = s.routes.get(idx);
       if (route.type !== 'unicast' || route.table !== 'main' || capturedRoutes.has(route) || !route.dev) continue;
       const iface = interfaceByName(s, route.dev);
       const p = parsePrefix(route.dst, route.family);

@@ -63,7 +63,9 @@ const allDefaults = new WeakMap<HostSnapshot, RouteRecord[]>();
 export function defaultRoutes(s: HostSnapshot, family: 4 | 6 = 4, table = 'main'): RouteRecord[] {
   let defaults = allDefaults.get(s);
   if (!defaults) {
-    defaults = s.routes.filter((r) => (r.dst === '0.0.0.0/0' || r.dst === '::/0') && r.type === 'unicast');
+    defaults = [];
+    const routes = s.routes;
+    for (let i = 0; i < routes.length; i++) if (routes.isDefault(i) && routes.type(i) === 'unicast') defaults.push(routes.get(i));
     allDefaults.set(s, defaults);
   }
   const dst = family === 4 ? '0.0.0.0/0' : '::/0';
@@ -72,12 +74,36 @@ export function defaultRoutes(s: HostSnapshot, family: 4 | 6 = 4, table = 'main'
 
 /** The gateway a route on the interface names, if any. */
 export function knownGateway(s: HostSnapshot, iface: InterfaceModel): string | undefined {
-  for (const r of s.routes) {
-    if (r.family !== 4) continue;
-    if (r.dev === iface.name && r.via) return r.via;
-    for (const n of r.nexthops) if (n.dev === iface.name && n.via) return n.via;
+  const routes = s.routes;
+  for (let i = 0; i < routes.length; i++) {
+    if (routes.family(i) !== 4) continue;
+    const via = routes.via(i);
+    if (via && routes.dev(i) === iface.name) return via;
+    if (!routes.hasNexthops(i)) continue;
+    for (const n of routes.get(i).nexthops) if (n.dev === iface.name && n.via) return n.via;
   }
   return undefined;
+}
+
+/**
+ * Indices of the routes through an interface of the snapshot that is neither an uplink nor
+ * loopback (a bridge, tunnel, ...) by the route's dev or a nexthop's: the candidates of the
+ * capture checks, found without making a record of the uplink bulk of a big table.
+ */
+const nonUplinkRoutes = new WeakMap<HostSnapshot, number[]>();
+export function routesOnNonUplinks(s: HostSnapshot): number[] {
+  let out = nonUplinkRoutes.get(s);
+  if (out) return out;
+  out = [];
+  const candidate = new Set(s.interfaces.filter((i) => !i.uplink && i.kind !== 'loopback').map((i) => i.name));
+  const routes = s.routes;
+  for (let i = 0; i < routes.length; i++) {
+    const dev = routes.dev(i);
+    if (dev !== undefined && candidate.has(dev)) out.push(i);
+    else if (routes.hasNexthops(i) && routes.get(i).nexthops.some((n) => n.dev !== undefined && candidate.has(n.dev))) out.push(i);
+  }
+  nonUplinkRoutes.set(s, out);
+  return out;
 }
 
 /** The subnet's first host: the usual cloud gateway when no route names one (a guess, said as such). */

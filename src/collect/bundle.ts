@@ -76,7 +76,7 @@ export async function readBundle(dir: string): Promise<Bundle> {
   await Promise.all(
     meta.sources.map(async (s) => {
       try {
-        files.set(s.name, await readFile(join(dir, s.file), 'utf8'));
+        files.set(s.name, (await readFile(join(dir, s.file))).toString('utf8'));
       } catch {
         // A source that was not collected has no file; its meta says why.
       }

@@ -3,8 +3,10 @@
  * Text forms are parsed (findings quote their lines); each record's origin gets its source name.
  */
 import { parserFor } from '../../parsers/index.js';
+import { parseRoutes } from '../../parsers/ip-route.js';
 import type { Origin, ParseResult } from '../../parsers/types.js';
-import type { AddressRecord, InterfaceBlock, LinkRecord, RouteRecord, RuleRecord } from '../model/records.js';
+import type { AddressRecord, InterfaceBlock, LinkRecord, RuleRecord } from '../model/records.js';
+import { RouteList } from '../model/route-list.js';
 import {
   SNAPSHOT_SCHEMA_VERSION,
   type HostSnapshot,
@@ -65,6 +67,7 @@ const NON_UPLINK_KINDS = new Set(['loopback', 'bridge', 'vxlan', 'tun', 'tap', '
 export function buildSnapshot(bundle: Bundle): HostSnapshot {
   const warnings: SnapshotWarning[] = [];
   const parsed = new Map<string, ParseResult<unknown>>();
+  const routeLists = new Map<string, RouteList>();
   const sources: SourceReport[] = [];
   for (const meta of bundle.meta.sources) {
     const spec = SOURCES.find((s) => s.name === meta.name);
@@ -72,9 +75,15 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
     let warningCount = 0;
     if (spec?.format && text !== undefined) {
       const parser = parserFor(spec.format);
-      if (parser) {
+      if (spec.format === 'ip-route') {
+        // Routes stay a RouteList (a million of them are not made records up front).
+        const result = parseRoutes(text, { family: spec.family, source: meta.name });
+        for (const w of result.warnings) warnings.push({ source: meta.name, lineNumber: w.lineNumber, text: w.text, reason: w.reason });
+        warningCount = result.warnings.length;
+        routeLists.set(meta.name, result.routes);
+      } else if (parser) {
         const result = parser.parse(text, { family: spec.family });
-        if (spec.format === 'ip-route' || spec.format === 'ip-rule') stampFlat(result.records as { origin: Origin }[], meta.name);
+        if (spec.format === 'ip-rule') stampFlat(result.records as { origin: Origin }[], meta.name);
         else stampSource(result.records, meta.name);
         for (const w of result.warnings) warnings.push({ source: meta.name, lineNumber: w.lineNumber, text: w.text, reason: w.reason });
         warningCount = result.warnings.length;
@@ -85,14 +94,20 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
   }
   const records = <T>(name: string): T[] => (parsed.get(name)?.records as T[] | undefined) ?? [];
 
-  const routes = [...records<RouteRecord>('ip-route-v4'), ...records<RouteRecord>('ip-route-v6')];
+  const routeParts = ['ip-route-v4', 'ip-route-v6'].flatMap((n) => routeLists.get(n) ?? []);
+  const routes = routeParts.length === 1 ? routeParts[0] : RouteList.concat(routeParts);
   const rules = [...records<RuleRecord>('ip-rule-v4'), ...records<RuleRecord>('ip-rule-v6')];
 
   const dockerNetworks = records<{ name: string; bridgeName?: string; driver?: string }>('docker-networks');
   const dockerBridges = new Map<string, string>();
   for (const n of dockerNetworks) if (n.bridgeName) dockerBridges.set(n.bridgeName, n.name);
 
-  const defaultDevs = new Set(routes.filter((r) => r.table === 'main' && (r.dst === '0.0.0.0/0' || r.dst === '::/0')).flatMap((r) => [r.dev, ...r.nexthops.map((n) => n.dev)]).filter((d): d is string => !!d));
+  const defaultDevs = new Set<string>();
+  for (let i = 0; i < routes.length; i++) {
+    if (!routes.isDefault(i) || routes.table(i) !== 'main') continue;
+    const r = routes.get(i);
+    for (const d of [r.dev, ...r.nexthops.map((n) => n.dev)]) if (d) defaultDevs.add(d);
+  }
   const blocks = records<InterfaceBlock>('ip-addr');
   const links = blocks.length ? blocks.map((b) => b.link) : records<LinkRecord>('ip-link');
   const addressesByIf = new Map<string, AddressRecord[]>();

@@ -3,6 +3,7 @@
  * Built once from a bundle (live or captured); every stage after it is a pure function of it.
  */
 import type { AddressRecord, LinkKind, Origin, RouteRecord, RuleRecord } from './records.js';
+import { RouteList } from './route-list.js';
 
 export const SNAPSHOT_SCHEMA_VERSION = 1;
 
@@ -79,8 +80,11 @@ export interface HostSnapshot {
   identity: HostIdentity;
   collectedAt: string;
   interfaces: InterfaceModel[];
-  /** Every route of every table, IPv4 and IPv6, in the order the kernel printed them. */
-  routes: RouteRecord[];
+  /**
+   * Every route of every table, IPv4 and IPv6, in the order the kernel printed them; records made
+   * on demand (src/model/route-list.ts). JSON has the array of records.
+   */
+  routes: RouteList;
   rules: RuleRecord[];
   /** iptables-save / ip6tables-save tables (records of parsers/iptables-save.ts). */
   netfilter: { v4: unknown[]; v6: unknown[]; notices: unknown[] };
@@ -97,6 +101,16 @@ export interface HostSnapshot {
   /** True when every required source was collected and none failed. */
   complete: boolean;
   warnings: SnapshotWarning[];
+}
+
+/**
+ * A snapshot read back from JSON (a report, the aggregator's store, a file): its routes, an array
+ * there, become a RouteList. A snapshot that already has one is returned as it is.
+ */
+export function snapshotFromJson(value: unknown): HostSnapshot {
+  const s = value as HostSnapshot;
+  if (s.routes instanceof RouteList) return s;
+  return { ...s, routes: RouteList.of((s.routes ?? []) as readonly RouteRecord[]) };
 }
 
 /** Routes grouped by table name, in order. */

@@ -5,6 +5,7 @@
  * off to the next shorter prefix, as fib_table_lookup (IPv4) and fib6_backtrack (IPv6) do.
  */
 import type { Nexthop, RouteRecord } from '../model/records.js';
+import type { RouteList } from '../model/route-list.js';
 import { parsePrefix } from '../net/address.js';
 import { Lpm4 } from '../net/lpm.js';
 import { Lpm6 } from '../net/lpm-v6.js';
@@ -133,9 +134,9 @@ function prefixKey4(s: string): number {
   return value * 64 + len;
 }
 
-/** A table's routes with readable prefixes, the prefix entry of each, and each entry's prefix. */
+/** A table's routes with readable prefixes (indices into the list), the prefix entry of each, and each entry's prefix. */
 interface PrefixEntries {
-  kept: RouteRecord[];
+  kept: Int32Array;
   entryOf: ArrayLike<number>;
   starts4: ArrayLike<number>;
   starts6: bigint[];
@@ -147,24 +148,24 @@ interface PrefixEntries {
  * lists a table in ascending prefix order, so a repeated prefix is one of the same start
  * address just before; a Map of every prefix is built only when the input is out of that order.
  */
-function prefixEntries4(routes: RouteRecord[], unreadable: RouteRecord[]): PrefixEntries {
-  const n = routes.length;
+function prefixEntries4(list: RouteList, ids: Int32Array, unreadable: RouteRecord[]): PrefixEntries {
+  const n = ids.length;
   const entryOf = new Int32Array(n);
   const starts = new Uint32Array(n);
   const lens = new Uint8Array(n);
-  // A copy only once some route is left out.
-  let kept: RouteRecord[] | null = null;
+  const kept = new Int32Array(n);
   let keys: Map<number, number> | null = null;
   let entries = 0;
   let m = 0;
   let lastStart = -1;
   let runFirst = 0;
   for (let i = 0; i < n; i++) {
-    const r = routes[i];
-    const key = prefixKey4(r.dst);
+    const id = ids[i];
+    // A plain route carries its prefix as a number; any other is read from its dst text.
+    let key = list.plainKey4(id);
+    if (key < 0) key = prefixKey4(list.dst(id));
     if (key < 0) {
-      kept ??= routes.slice(0, i);
-      unreadable.push(r);
+      unreadable.push(list.get(id));
       continue;
     }
     const len = key % 64;
@@ -186,22 +187,22 @@ function prefixEntries4(routes: RouteRecord[], unreadable: RouteRecord[]): Prefi
       starts[e] = start;
       lens[e] = len;
     }
-    if (kept !== null) kept.push(r);
+    kept[m] = id;
     entryOf[m++] = e;
   }
-  return { kept: kept ?? routes.slice(), entryOf: entryOf.subarray(0, m), starts4: starts.subarray(0, entries), starts6: [], lens: lens.subarray(0, entries) };
+  return { kept: kept.subarray(0, m), entryOf: entryOf.subarray(0, m), starts4: starts.subarray(0, entries), starts6: [], lens: lens.subarray(0, entries) };
 }
 
 /** The same for IPv6, with a Map of prefix texts (IPv6 tables are small next to IPv4's). */
-function prefixEntries6(routes: RouteRecord[], unreadable: RouteRecord[]): PrefixEntries {
-  const kept: RouteRecord[] = [];
+function prefixEntries6(list: RouteList, ids: Int32Array, unreadable: RouteRecord[]): PrefixEntries {
+  const kept: number[] = [];
   const entryOf: number[] = [];
   const starts6: bigint[] = [];
   const lens: number[] = [];
   const keys = new Map<string, number>();
-  for (const r of routes) {
-    const p = parsePrefix(r.dst, 6);
-    if (!p || p.family !== 6) { unreadable.push(r); continue; }
+  for (const id of ids) {
+    const p = parsePrefix(list.dst(id), 6);
+    if (!p || p.family !== 6) { unreadable.push(list.get(id)); continue; }
     const key = `${p.value}/${p.len}`;
     let e = keys.get(key);
     if (e === undefined) {
@@ -210,10 +211,10 @@ function prefixEntries6(routes: RouteRecord[], unreadable: RouteRecord[]): Prefi
       starts6.push(p.value);
       lens.push(p.len);
     }
-    kept.push(r);
+    kept.push(id);
     entryOf.push(e);
   }
-  return { kept, entryOf, starts4: [], starts6, lens };
+  return { kept: Int32Array.from(kept), entryOf, starts4: [], starts6, lens };
 }
 
 /** Routes of one table and family, indexed for longest-prefix search. */
@@ -221,7 +222,9 @@ export class RouteTable {
   readonly family: 4 | 6;
   /** Routes whose prefix could not be read (kept out of the search, reported by the builder). */
   readonly unreadable: RouteRecord[];
-  private readonly routes: RouteRecord[];
+  private readonly list: RouteList;
+  /** The table's routes (indices into `list`) in listed order. */
+  private readonly ids: Int32Array;
   private readonly lpm4: Lpm4 | null;
   private readonly lpm6: Lpm6 | null;
   /** Per prefix entry: its routes are routeOrder[groupStart[e] .. groupStart[e + 1]). */
@@ -229,19 +232,21 @@ export class RouteTable {
   private readonly routeOrder: Int32Array;
   private readonly routeTos: Float64Array;
 
-  constructor(family: 4 | 6, routes: RouteRecord[]) {
+  /** The routes `ids` of `list` (all of this family and table), in listed order. */
+  constructor(family: 4 | 6, list: RouteList, ids: Int32Array) {
     this.family = family;
     this.unreadable = [];
-    const { kept, entryOf, starts4, starts6, lens } = family === 4 ? prefixEntries4(routes, this.unreadable) : prefixEntries6(routes, this.unreadable);
-    this.routes = kept;
+    const { kept, entryOf, starts4, starts6, lens } = family === 4 ? prefixEntries4(list, ids, this.unreadable) : prefixEntries6(list, ids, this.unreadable);
+    this.list = list;
+    this.ids = kept;
     this.lpm4 = family === 4 ? Lpm4.build(starts4, lens) : null;
     this.lpm6 = family === 6 ? Lpm6.build(starts6, lens) : null;
     this.routeTos = new Float64Array(kept.length);
     const metric = new Float64Array(kept.length);
     const defaultMetric = family === 6 ? 1024 : 0;
     for (let i = 0; i < kept.length; i++) {
-      this.routeTos[i] = parseDsfield(kept[i].tos);
-      metric[i] = kept[i].metric ?? defaultMetric;
+      this.routeTos[i] = parseDsfield(list.tos(kept[i]));
+      metric[i] = list.metric(kept[i]) ?? defaultMetric;
     }
     // Group routes by prefix (counting sort keeps the listed order), then order each group.
     const groups = lens.length;
@@ -266,7 +271,12 @@ export class RouteTable {
   }
 
   get size(): number {
-    return this.routes.length;
+    return this.ids.length;
+  }
+
+  /** The table's i-th route (listed order) as a record. */
+  private route(i: number): RouteRecord {
+    return this.list.get(this.ids[i]);
   }
 
   /** Longest prefix entry containing an IPv4 address, or -1. */
@@ -291,7 +301,7 @@ export class RouteTable {
   /** Routes at prefix entry `e`, in the kernel's order. */
   routesAt(e: number): RouteRecord[] {
     const out: RouteRecord[] = [];
-    for (let k = this.groupStart[e]; k < this.groupStart[e + 1]; k++) out.push(this.routes[this.routeOrder[k]]);
+    for (let k = this.groupStart[e]; k < this.groupStart[e + 1]; k++) out.push(this.route(this.routeOrder[k]));
     return out;
   }
 
@@ -310,7 +320,7 @@ export class RouteTable {
       const i = this.routeOrder[k];
       const tos = this.routeTos[i];
       if (tos !== 0 && tos !== flow.tos) continue;
-      const route = this.routes[i];
+      const route = this.route(i);
       // Error routes decide before their nexthops are looked at (fib_props[type].error).
       if (isRejectType(route.type)) return { route, prefixLen: this.prefixLength(e), nexthops: [] };
       if (route.flags.includes('dead')) continue;
@@ -331,12 +341,12 @@ export class RouteTable {
     let k = this.groupStart[e];
     if (k === end) return null;
     const metricOf = (r: RouteRecord): number => r.metric ?? 1024;
-    const firstMetric = metricOf(this.routes[this.routeOrder[k]]);
+    const firstMetric = metricOf(this.route(this.routeOrder[k]));
     let best: TableHit | null = null;
     let bestScore = -1;
     for (let pass = 0; pass < 2 && !best; pass++) {
       for (; k < end; k++) {
-        const route = this.routes[this.routeOrder[k]];
+        const route = this.route(this.routeOrder[k]);
         if (pass === 0 && metricOf(route) !== firstMetric) break;
         let nexthops: UsableNexthop[];
         let devs: (string | undefined)[];

@@ -20,6 +20,7 @@
  *   and searches local then main, which gives the same answer with the default rules.)
  */
 import type { RouteRecord, RuleRecord } from '../model/records.js';
+import { RouteList } from '../model/route-list.js';
 import { formatIPv4, formatIPv6, parseAddress, type Address } from '../net/address.js';
 import { toWords6 } from '../net/lpm-v6.js';
 import { RouteTable, tableKey, type TableHit, type TableSearch, type UsableNexthop } from './fib.js';
@@ -112,21 +113,26 @@ function defaultRules(family: 4 | 6): RuleRecord[] {
 }
 
 /** Build the tables (one LPM per table and family) and compile the rules. */
-export function buildFib(routes: RouteRecord[], rules: RuleRecord[], ctx: FibContext = {}): Fib {
+export function buildFib(routes: RouteList | readonly RouteRecord[], rules: RuleRecord[], ctx: FibContext = {}): Fib {
   const devices = ctx.devices ? new Set(Object.keys(ctx.devices)) : undefined;
   const unreadableRoutes: RouteRecord[] = [];
+  const list = RouteList.of(routes);
+  // Table text -> key; a million routes name a handful of tables.
+  const keyOf = new Map<string, string>();
   const family = (f: 4 | 6): FamilyFib => {
-    const byTable = new Map<string, RouteRecord[]>();
-    for (const r of routes) {
-      if (r.family !== f || r.flags.includes('cache')) continue;
-      const key = tableKey(r.table);
-      let list = byTable.get(key);
-      if (!list) { list = []; byTable.set(key, list); }
-      list.push(r);
+    const byTable = new Map<string, number[]>();
+    for (let i = 0; i < list.length; i++) {
+      if (list.family(i) !== f || list.flags(i).includes('cache')) continue;
+      const table = list.table(i);
+      let key = keyOf.get(table);
+      if (key === undefined) keyOf.set(table, (key = tableKey(table)));
+      let ids = byTable.get(key);
+      if (!ids) { ids = []; byTable.set(key, ids); }
+      ids.push(i);
     }
     const tables = new Map<string, RouteTable>();
-    for (const [key, list] of byTable) {
-      const t = new RouteTable(f, list);
+    for (const [key, ids] of byTable) {
+      const t = new RouteTable(f, list, Int32Array.from(ids));
       unreadableRoutes.push(...t.unreadable);
       tables.set(key, t);
     }

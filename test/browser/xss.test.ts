@@ -24,7 +24,7 @@ function evilSnapshot() {
   const origin = { lineNumber: 4, text: `9: ${EVIL_IFACE}: <BROADCAST,MULTICAST,UP> mtu 1500`, source: 'ip-addr' };
   s.interfaces.push({ name: EVIL_IFACE, kind: 'bridge', flags: ['UP'], noCarrier: false, uplink: false, owner: { type: 'docker', name: EVIL_NETWORK }, origin,
     addresses: [{ ifname: EVIL_IFACE, family: 4, cidr: '10.66.0.1/16', scope: 'global', flags: [], origin }] });
-  s.routes.push({ family: 4, type: 'unicast', dst: '10.66.0.0/16', table: 'main', dev: EVIL_IFACE, flags: [], nexthops: [], origin: { lineNumber: 2, text: EVIL_ROUTE, source: 'ip-route-v4' } });
+  s.routes.addRecord({ family: 4, type: 'unicast', dst: '10.66.0.0/16', table: 'main', dev: EVIL_IFACE, flags: [], nexthops: [], origin: { lineNumber: 2, text: EVIL_ROUTE, source: 'ip-route-v4' } });
   return s;
 }
 

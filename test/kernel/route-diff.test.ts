@@ -241,7 +241,7 @@ describeLab('route lookup against the kernel (differential)', () => {
 
   async function fibFor(bundle: string) {
     const snapshot = await loadSnapshot({ bundle, only: ['ip-route-v4', 'ip-route-v6', 'ip-rule-v4', 'ip-rule-v6', 'ip-addr', 'sysctl'] });
-    return { fib: fibOf(snapshot), ties: tieKeysOf(snapshot.routes) };
+    return { fib: fibOf(snapshot), ties: tieKeysOf(snapshot.routes.toArray()) };
   }
 
   /** Drops lines while the lookup still disagrees: the reproduction of a disagreement. */

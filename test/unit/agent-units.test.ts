@@ -13,6 +13,7 @@ import { parseConfig } from '../../src/model/config.js';
 import { agentMessageSchema, reportSchema, serverMessageSchema } from '../../src/model/protocol.js';
 import type { RouteRecord } from '../../src/model/records.js';
 import { repoRoot } from '../helpers/samples.js';
+import { RouteList } from '../../src/model/route-list.js';
 
 const ecs3 = join(repoRoot, 'fixtures', 'scenarios', 'first-incident', 'ecs3');
 const snapshotOf = async () => buildSnapshot(await readBundle(ecs3));
@@ -88,7 +89,7 @@ describe('wire snapshot', () => {
   it('above it, carries the fleet\'s routes and partial { totalRoutes, sentRoutes, digest }', async () => {
     const s = await snapshotOf();
     const bulk: RouteRecord[] = Array.from({ length: 2000 }, (_, i) => ({ family: 4, type: 'unicast', dst: `10.${i >> 8}.${i & 255}.0/24`, table: 'main', via: '172.31.15.253', dev: 'eth0', flags: [], nexthops: [], origin: { lineNumber: 100 + i, text: `10.${i >> 8}.${i & 255}.0/24 via 172.31.15.253 dev eth0` } }));
-    const big = { ...s, routes: [...s.routes, ...bulk] };
+    const big = { ...s, routes: RouteList.fromRecords([...s.routes, ...bulk]) };
     const wire = wireSnapshot(big, 1000);
     const dsts = (wire.routes as unknown as RouteRecord[]).map((r) => `${r.table} ${r.dst} ${r.dev}`);
     expect(dsts).toContain('main 0.0.0.0/0 eth0');

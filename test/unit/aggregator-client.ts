@@ -11,8 +11,9 @@ import { readBundle } from '../../src/collect/bundle.js';
 import { buildSnapshot } from '../../src/collect/snapshot.js';
 import type { Finding } from '../../src/model/finding.js';
 import type { Hello, ReportMessage, ServerMessage } from '../../src/model/protocol.js';
-import type { HostSnapshot } from '../../src/model/snapshot.js';
+import { snapshotFromJson, type HostSnapshot } from '../../src/model/snapshot.js';
 import { repoRoot } from '../helpers/samples.js';
+import { RouteList } from '../../src/model/route-list.js';
 
 export interface Closed {
   code: number;
@@ -104,7 +105,8 @@ const cache = new Map<string, HostSnapshot>();
 export async function scenarioSnapshot(scenario: string, host: string): Promise<HostSnapshot> {
   const k = `${scenario}/${host}`;
   if (!cache.has(k)) cache.set(k, buildSnapshot(await readBundle(join(repoRoot, 'fixtures', 'scenarios', scenario, host))));
-  return structuredClone(cache.get(k)!);
+  // A deep copy the test may change (JSON keeps the routes; structuredClone would drop RouteList's class).
+  return snapshotFromJson(JSON.parse(JSON.stringify(cache.get(k)!)));
 }
 
 /** A small made-up snapshot: one uplink with one address. */
@@ -114,7 +116,7 @@ export function tinySnapshot(name: string, address: string): HostSnapshot {
     schemaVersion: 1, identity: { name, hostname: name }, collectedAt: new Date().toISOString(),
     interfaces: [{ name: 'eth0', kind: 'ethernet', flags: ['UP'], noCarrier: false, uplink: true, origin,
       addresses: [{ ifname: 'eth0', family: 4, cidr: `${address}/24`, scope: 'global', flags: [], origin }] }],
-    routes: [], rules: [], netfilter: { v4: [], v6: [], notices: [] }, nft: [], ipsets: [], xfrmPolicies: [], sysctls: [],
+    routes: RouteList.fromRecords([]), rules: [], netfilter: { v4: [], v6: [], notices: [] }, nft: [], ipsets: [], xfrmPolicies: [], sysctls: [],
     docker: { networks: [] }, sources: [], complete: true, warnings: [],
   };
 }

@@ -17,6 +17,7 @@ import { loadTopology } from '../../src/model/topology.js';
 import type { PathResult } from '../../src/simulate/path-types.js';
 import { repoRoot } from '../helpers/samples.js';
 import { scenarioSnapshot, tempDir, TestAgent } from './aggregator-client.js';
+import { RouteList } from '../../src/model/route-list.js';
 
 const HOSTS = ['client', 'vpcrouter', 'gateway'];
 const T = (s: string) => `${s}-token-0123456789abcdef`;
@@ -128,7 +129,7 @@ describe('aggregator with a topology: the second incident', () => {
 
   it("clears when the router between them stops routing 10.200.0.0/20 to the gateway (the router's report)", async () => {
     const snap = await scenarioSnapshot('second-incident', 'vpcrouter');
-    snap.routes = snap.routes.filter((r) => r.dst !== '10.200.0.0/20');
+    snap.routes = RouteList.fromRecords(snap.routes.filter((r) => r.dst !== '10.200.0.0/20'));
     await agents.get('vpcrouter')!.report(snap);
     expect((await finding(KEY))!.state).toBe('resolved');
     await agents.get('vpcrouter')!.report(await scenarioSnapshot('second-incident', 'vpcrouter'));

@@ -1,0 +1,343 @@
+/**
+ * The routes of a snapshot, kept by column. A full Internet table is a million routes; a million
+ * RouteRecord objects (with their origins and dst strings) cost ~300 bytes and most of the parse
+ * time each, and a one-shot run reads a handful of them. So the plain IPv4 routes that make up the
+ * bulk of a big table (`PREFIX [via V4] [dev D] ... [metric N]`) are kept as offsets into the
+ * command's output plus the shared "tail" the parser read for them (via, dev, table, proto,
+ * scope, src, metric, flags), ~30 bytes a route; every other route is a RouteRecord as before.
+ *
+ * `get(i)` gives route i as a RouteRecord, made on first use and then kept, so the same route is
+ * always the same object; iteration, `filter`, `find` ... go through it. The column accessors
+ * (`family`, `table`, `dev`, `prefixKey4` ...) answer without making records, for code that scans
+ * the whole table (the simulator's tables, the checks' candidate searches). JSON gives the array
+ * of records, so `--json`, bundles and the wire protocol are the same as with a plain array.
+ */
+import { parsePrefix, type Prefix } from '../net/address.js';
+import type { RouteRecord, RouteType } from './records.js';
+
+/** What a plain route line carries after its destination; shared by every line that ends alike. */
+export interface RouteTail {
+  /** The line's text after the destination (the parser compares later lines with it). */
+  text: string;
+  via: string | undefined;
+  dev: string | undefined;
+  table: string;
+  proto: string | undefined;
+  scope: string | undefined;
+  src: string | undefined;
+  metric: number | undefined;
+  flags: string[];
+}
+
+const NO_NEXTHOPS: RouteRecord['nexthops'] = Object.freeze([]) as unknown as RouteRecord['nexthops'];
+const INITIAL_CAPACITY = 1024;
+
+/** A list of routes; see the file comment. Built by the ip-route parser or from records. */
+export class RouteList implements Iterable<RouteRecord> {
+  private n = 0;
+  /** Record-backed routes (every route not kept by column) by index. */
+  private readonly records = new Map<number, RouteRecord>();
+  /** Records made for plain routes, by index; created on the first one. */
+  private made: (RouteRecord | undefined)[] | null = null;
+  /** Per route: index into `tails` for a plain route, -1 for a record-backed one. */
+  private tailOf: Int32Array;
+  /** Per plain route: destination as value * 64 + length. */
+  private key4: Float64Array;
+  /** Per plain route: where its line starts in its text, and the line's number. */
+  private lineStart: Int32Array;
+  private lineNo: Int32Array;
+  /** Texts the plain routes point into, and from which route index on each is used. */
+  private readonly texts: string[] = [];
+  private readonly textFrom: number[] = [];
+  private readonly sources: (string | undefined)[] = [];
+  private readonly tails: RouteTail[] = [];
+
+  constructor(capacity = INITIAL_CAPACITY) {
+    const c = Math.max(16, capacity);
+    this.tailOf = new Int32Array(c);
+    this.key4 = new Float64Array(c);
+    this.lineStart = new Int32Array(c);
+    this.lineNo = new Int32Array(c);
+  }
+
+  /** A list of these records (kept as they are). */
+  static fromRecords(records: readonly RouteRecord[]): RouteList {
+    const list = new RouteList(records.length);
+    for (const r of records) list.addRecord(r);
+    return list;
+  }
+
+  /** The routes of a snapshot whether it holds a RouteList or, parsed from JSON, a plain array. */
+  static of(routes: RouteList | readonly RouteRecord[]): RouteList {
+    return routes instanceof RouteList ? routes : RouteList.fromRecords(routes);
+  }
+
+  /** One list of several, in order (e.g. the IPv4 and the IPv6 routes of a host). */
+  static concat(lists: readonly RouteList[]): RouteList {
+    const out = new RouteList(lists.reduce((a, l) => a + l.n, 0));
+    for (const l of lists) {
+      const at = out.n;
+      const tailBase = out.tails.length;
+      for (let s = 0; s < l.texts.length; s++) {
+        out.texts.push(l.texts[s]);
+        out.textFrom.push(l.textFrom[s] + at);
+        out.sources.push(l.sources[s]);
+      }
+      for (const t of l.tails) out.tails.push(t);
+      out.tailOf.set(l.tailOf.subarray(0, l.n), at);
+      out.key4.set(l.key4.subarray(0, l.n), at);
+      out.lineStart.set(l.lineStart.subarray(0, l.n), at);
+      out.lineNo.set(l.lineNo.subarray(0, l.n), at);
+      for (let i = 0; i < l.n; i++) if (out.tailOf[at + i] >= 0) out.tailOf[at + i] += tailBase;
+      for (const [i, r] of l.records) out.records.set(at + i, r);
+      if (l.made !== null) for (let i = 0; i < l.n; i++) if (l.made[i] !== undefined) out.cache()[at + i] = l.made[i];
+      out.n += l.n;
+    }
+    return out;
+  }
+
+  get length(): number {
+    return this.n;
+  }
+
+  // ---- building (the ip-route parser) -----------------------------------------------------------
+
+  /** The text the plain routes added from now on point into. */
+  addText(text: string, source?: string): void {
+    this.texts.push(text);
+    this.textFrom.push(this.n);
+    this.sources.push(source);
+  }
+
+  /** Register a tail; returns its number. */
+  addTail(tail: RouteTail): number {
+    this.tails.push(tail);
+    return this.tails.length - 1;
+  }
+
+  /**
+   * A plain IPv4 route: the line starting at `start` of the current text, number `lineNumber`,
+   * the rest tail number `tail`; its destination (value * 64 + length) is given as
+   * keyHigh * 2^14 + keyLow, two small integers, so that no call boxes a number.
+   */
+  addPlain(start: number, lineNumber: number, keyHigh: number, keyLow: number, tail: number): void {
+    const i = this.n;
+    if (i === this.tailOf.length) this.grow();
+    this.tailOf[i] = tail;
+    this.key4[i] = keyHigh * 16384 + keyLow;
+    this.lineStart[i] = start;
+    this.lineNo[i] = lineNumber;
+    this.n = i + 1;
+  }
+
+  /** A route given as a record (kept as is; the list does not copy it). */
+  addRecord(r: RouteRecord): void {
+    const i = this.n;
+    if (i === this.tailOf.length) this.grow();
+    this.tailOf[i] = -1;
+    this.records.set(i, r);
+    this.n = i + 1;
+  }
+
+  /** Route i as a record the caller may change (a `nexthop` or `cache` line after it). */
+  mutable(i: number): RouteRecord {
+    if (this.tailOf[i] < 0) return this.records.get(i)!;
+    const r = this.made?.[i] ?? this.make(i);
+    if (this.made !== null) this.made[i] = undefined;
+    this.tailOf[i] = -1;
+    this.records.set(i, r);
+    return r;
+  }
+
+  /** Name the source of every route (origin.source), as the snapshot does per bundle file. */
+  stampSource(source: string): void {
+    for (let s = 0; s < this.sources.length; s++) this.sources[s] = source;
+    const stamp = (r: RouteRecord): void => {
+      const o = r.origin;
+      // A fresh origin in the same key order: no out-of-object property store per record.
+      r.origin = { lineNumber: o.lineNumber, text: o.text, source };
+    };
+    for (const r of this.records.values()) stamp(r);
+    if (this.made !== null) for (const r of this.made) if (r !== undefined) stamp(r);
+  }
+
+  private grow(): void {
+    const c = this.tailOf.length * 2;
+    const more = <T extends Int32Array | Float64Array>(a: T, make: (n: number) => T): T => {
+      const b = make(c);
+      b.set(a);
+      return b;
+    };
+    this.tailOf = more(this.tailOf, (k) => new Int32Array(k));
+    this.key4 = more(this.key4, (k) => new Float64Array(k));
+    this.lineStart = more(this.lineStart, (k) => new Int32Array(k));
+    this.lineNo = more(this.lineNo, (k) => new Int32Array(k));
+  }
+
+  private cache(): (RouteRecord | undefined)[] {
+    // Holey, not filled: V8 keeps even a million-slot holey array in fast elements.
+    this.made ??= new Array<RouteRecord | undefined>(this.n);
+    return this.made;
+  }
+
+  // ---- records ------------------------------------------------------------------------------------
+
+  /** Route i as a RouteRecord (the same object on every call). */
+  get(i: number): RouteRecord {
+    if (!(i >= 0 && i < this.n)) throw new RangeError(`route ${i} of ${this.n}`);
+    if (this.tailOf[i] < 0) return this.records.get(i)!;
+    const made = this.cache();
+    let r = made[i];
+    if (r === undefined) {
+      r = this.make(i);
+      made[i] = r;
+    }
+    return r;
+  }
+
+  private make(i: number): RouteRecord {
+    const t = this.tails[this.tailOf[i]];
+    let s = this.texts.length - 1;
+    while (s > 0 && this.textFrom[s] > i) s--;
+    const text = this.texts[s];
+    const source = this.sources[s];
+    const start = this.lineStart[i];
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    if (end > start && text.charCodeAt(end - 1) === 13) end--;
+    const line = text.slice(start, end);
+    const space = line.indexOf(' ');
+    const dstText = space < 0 ? line : line.slice(0, space);
+    const dst = dstText.indexOf('/') < 0 ? `${dstText}/32` : dstText;
+    return {
+      family: 4, type: 'unicast', dst, table: t.table, via: t.via, dev: t.dev, src: t.src, proto: t.proto,
+      scope: t.scope, metric: t.metric, flags: t.flags, nexthops: NO_NEXTHOPS,
+      origin: source === undefined ? { lineNumber: this.lineNo[i], text: line } : { lineNumber: this.lineNo[i], text: line, source },
+    };
+  }
+  /** Every route as a record, in order (a new array). */
+  toArray(): RouteRecord[] {
+    const out = new Array<RouteRecord>(this.n);
+    for (let i = 0; i < this.n; i++) out[i] = this.get(i);
+    return out;
+  }
+
+  /** JSON.stringify gives the array of records. */
+  toJSON(): RouteRecord[] {
+    return this.toArray();
+  }
+
+  *[Symbol.iterator](): Iterator<RouteRecord> {
+    for (let i = 0; i < this.n; i++) yield this.get(i);
+  }
+
+  filter(pred: (r: RouteRecord, i: number) => boolean): RouteRecord[] {
+    const out: RouteRecord[] = [];
+    for (let i = 0; i < this.n; i++) {
+      const r = this.get(i);
+      if (pred(r, i)) out.push(r);
+    }
+    return out;
+  }
+
+  find(pred: (r: RouteRecord, i: number) => boolean): RouteRecord | undefined {
+    for (let i = 0; i < this.n; i++) {
+      const r = this.get(i);
+      if (pred(r, i)) return r;
+    }
+    return undefined;
+  }
+
+  some(pred: (r: RouteRecord, i: number) => boolean): boolean {
+    return this.find(pred) !== undefined;
+  }
+
+  map<T>(fn: (r: RouteRecord, i: number) => T): T[] {
+    const out = new Array<T>(this.n);
+    for (let i = 0; i < this.n; i++) out[i] = fn(this.get(i), i);
+    return out;
+  }
+
+  // ---- columns (no records made) ------------------------------------------------------------------
+
+  /** True when route i is a plain IPv4 unicast route kept by column (no nexthops, no extras). */
+  isPlain(i: number): boolean {
+    return this.tailOf[i] >= 0;
+  }
+
+  family(i: number): 4 | 6 {
+    return this.tailOf[i] >= 0 ? 4 : this.records.get(i)!.family;
+  }
+
+  type(i: number): RouteType {
+    return this.tailOf[i] >= 0 ? 'unicast' : this.records.get(i)!.type;
+  }
+
+  table(i: number): string {
+    const t = this.tailOf[i];
+    return t >= 0 ? this.tails[t].table : this.records.get(i)!.table;
+  }
+
+  /** The route's `dev` (not its nexthops'). */
+  dev(i: number): string | undefined {
+    const t = this.tailOf[i];
+    return t >= 0 ? this.tails[t].dev : this.records.get(i)!.dev;
+  }
+
+  via(i: number): string | undefined {
+    const t = this.tailOf[i];
+    return t >= 0 ? this.tails[t].via : this.records.get(i)!.via;
+  }
+
+  metric(i: number): number | undefined {
+    const t = this.tailOf[i];
+    return t >= 0 ? this.tails[t].metric : this.records.get(i)!.metric;
+  }
+
+  tos(i: number): string | undefined {
+    return this.tailOf[i] >= 0 ? undefined : this.records.get(i)!.tos;
+  }
+
+  flags(i: number): readonly string[] {
+    const t = this.tailOf[i];
+    return t >= 0 ? this.tails[t].flags : this.records.get(i)!.flags;
+  }
+
+  /** True when the route has multipath nexthops (never for a plain route). */
+  hasNexthops(i: number): boolean {
+    return this.tailOf[i] < 0 && this.records.get(i)!.nexthops.length > 0;
+  }
+
+  /** Destination text (canonical, as RouteRecord.dst). */
+  dst(i: number): string {
+    return this.tailOf[i] >= 0 ? this.get(i).dst : this.records.get(i)!.dst;
+  }
+
+  /** Destination length, or -1 when route i is not a plain route (read its dst). */
+  plainPrefixLength(i: number): number {
+    return this.tailOf[i] >= 0 ? this.key4[i] % 64 : -1;
+  }
+
+  /** For a plain route its destination as value * 64 + length; -1 for any other route. */
+  plainKey4(i: number): number {
+    return this.tailOf[i] >= 0 ? this.key4[i] : -1;
+  }
+
+  /** The destination as a Prefix (null when unreadable); no record is made for a plain route. */
+  prefix(i: number): Prefix | null {
+    if (this.tailOf[i] >= 0) {
+      const key = this.key4[i];
+      const len = key % 64;
+      return { family: 4, value: (key - len) / 64, len };
+    }
+    const r = this.records.get(i)!;
+    return parsePrefix(r.dst, r.family);
+  }
+
+  /** True when the route is a default route (0.0.0.0/0, ::/0). */
+  isDefault(i: number): boolean {
+    if (this.tailOf[i] >= 0) return this.key4[i] === 0;
+    const d = this.records.get(i)!.dst;
+    return d === '0.0.0.0/0' || d === '::/0';
+  }
+}
