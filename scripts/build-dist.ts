@@ -6,8 +6,8 @@
  *                                        (the bundle as a SEA blob, injected with postject).
  * better-sqlite3 is native and stays external: `hostcheck serve` needs it from node_modules.
  */
-import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
@@ -78,27 +78,66 @@ const lazyNative: Plugin = {
 
 /** Bundle the CLI into dist/hostcheck.cjs; returns its size in bytes. */
 export async function buildBundle(outfile = BUNDLE): Promise<number> {
+  await bundleCjs(ENTRY, outfile, '#!/usr/bin/env node\n');
+  chmodSync(outfile, 0o755);
+  return statSync(outfile).size;
+}
+
+/** One CommonJS file of `entry` (TypeScript source), every dependency but the native one inlined. */
+async function bundleCjs(entry: string, outfile: string, shebang: string, external: string[] = []): Promise<void> {
   mkdirSync(dirname(outfile), { recursive: true });
   const result = await build({
-    // The same entry as bin/hostcheck, without top-level await (CommonJS has none).
-    stdin: { contents: ENTRY, resolveDir: root, sourcefile: 'dist-entry.ts', loader: 'ts' },
+    stdin: { contents: entry, resolveDir: root, sourcefile: 'dist-entry.ts', loader: 'ts' },
     outfile,
     bundle: true,
     platform: 'node',
     target: 'node20',
     format: 'cjs',
-    external: EXTERNAL,
+    external: [...EXTERNAL, ...external],
     plugins: [embedPackageJson, lazyNative],
-    // CommonJS has no import.meta: give every module the bundle's own URL instead.
     define: { 'import.meta.url': '__hostcheck_bundle_url' },
-    banner: { js: `#!/usr/bin/env node\n"use strict";\nconst __hostcheck_bundle_url = require("node:url").pathToFileURL(__filename).href;` },
+    banner: { js: `${shebang}"use strict";\nconst __hostcheck_bundle_url = require("node:url").pathToFileURL(__filename).href;` },
     legalComments: 'none',
     logLevel: 'warning',
     metafile: false,
   });
   if (result.errors.length > 0) throw new Error(`esbuild: ${result.errors.map((e) => e.text).join('; ')}`);
-  chmodSync(outfile, 0o755);
-  return statSync(outfile).size;
+}
+
+/** The one-shot alone (src/cli/oneshot.ts), which bin/hostcheck runs from V8's code cache. */
+export const ONESHOT_BUNDLE = join(dist, 'oneshot.cjs');
+export const ONESHOT_CODE_CACHE = join(dist, 'oneshot.cache');
+/**
+ * Dependencies the one-shot loads only now and then (zod for a config file or
+ * --remote, systeminformation without /etc/machine-id): required from node_modules when they
+ * are, so the file read and compiled on every run is 2.1 MB smaller. bin/hostcheck runs it
+ * only from a checkout or an npm install, where node_modules is.
+ */
+const ONESHOT_EXTERNAL = ['zod', 'systeminformation'];
+/** A captured bundle the one-shot runs on at build time, so the code cache holds what it runs. */
+const CODE_CACHE_TRAINING_BUNDLE = join(root, 'fixtures', 'scenarios', 'first-incident', 'ecs3');
+
+/**
+ * dist/oneshot.cjs and its code cache dist/oneshot.cache: bin/hostcheck compiles the one-shot
+ * from the cache instead of parsing and compiling it on every run. The cache is made by running
+ * that one-shot on a captured bundle (read-only: nothing is collected from this machine) with
+ * HOSTCHECK_WRITE_CODE_CACHE set, so it holds the functions a one-shot runs. A cache V8 rejects
+ * (another node) costs nothing but the speed.
+ */
+export async function buildOneShot(): Promise<{ bundleBytes: number; cacheBytes: number }> {
+  await bundleCjs(`export { runOneShotCli } from './src/cli/oneshot.ts';\n`, ONESHOT_BUNDLE, '', ONESHOT_EXTERNAL);
+  rmSync(ONESHOT_CODE_CACHE, { force: true });
+  // Peers as in the first incident: route lookups, an error finding and its fix run too.
+  const r = spawnSync(process.execPath, [join(root, 'bin', 'hostcheck'), '--bundle', CODE_CACHE_TRAINING_BUNDLE, '--peer', '172.17.0.64=ecs1', '--peer', '172.18.1.22=ecs2', '--json'], {
+    env: { ...process.env, HOSTCHECK_WRITE_CODE_CACHE: ONESHOT_CODE_CACHE, NO_COLOR: '1' },
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
+  // Exit 1: the first incident's finding, as it should be.
+  if (r.status !== 1 || !existsSync(ONESHOT_CODE_CACHE)) {
+    throw new Error(`the one-shot on ${CODE_CACHE_TRAINING_BUNDLE} exited ${r.status} (expected 1) ${r.stderr.slice(0, 500)}`);
+  }
+  return { bundleBytes: statSync(ONESHOT_BUNDLE).size, cacheBytes: statSync(ONESHOT_CODE_CACHE).size };
 }
 
 /** Where bin/hostcheck looks first in a checkout: the CLI as ESM chunks, one per face. */
@@ -151,6 +190,8 @@ async function main(): Promise<void> {
   process.stderr.write(`dist: ${BUNDLE} (${(size / 1024).toFixed(0)} KiB, ${Math.round(performance.now() - started)} ms)\n`);
   await buildCheckoutBundle();
   process.stderr.write(`dist: ${CHECKOUT_BUNDLE_DIR}/ (ESM chunks for bin/hostcheck)\n`);
+  const oneShot = await buildOneShot();
+  process.stderr.write(`dist: ${ONESHOT_BUNDLE} (${(oneShot.bundleBytes / 1024).toFixed(0)} KiB) and its code cache (${(oneShot.cacheBytes / 1024).toFixed(0)} KiB)\n`);
   if (process.argv.includes('--sea')) {
     buildSea();
     process.stderr.write(`dist: ${SEA_BINARY} (${(statSync(SEA_BINARY).size / 1048576).toFixed(0)} MiB)\n`);
