@@ -61,14 +61,36 @@ function ownsAddress(s: HostSnapshot, ip: string): string | undefined {
   return undefined;
 }
 
-/** The host (and interface) that holds an address. */
-export function hostAt(snapshots: readonly HostSnapshot[], ip: string, except?: HostSnapshot): { snapshot: HostSnapshot; iface: string } | undefined {
+type Holder = { snapshot: HostSnapshot; iface: string };
+
+/**
+ * Address → the hosts holding it (each with its first interface that does), in snapshot order:
+ * built once per snapshot list, so each hop of a path costs a lookup, not a scan of the fleet.
+ * The lists path queries pass are built for the query and not changed while it runs.
+ */
+const holders = new WeakMap<readonly HostSnapshot[], Map<string, Holder[]>>();
+
+function holdersOf(snapshots: readonly HostSnapshot[]): Map<string, Holder[]> {
+  let index = holders.get(snapshots);
+  if (index) return index;
+  index = new Map();
   for (const s of snapshots) {
-    if (s === except) continue;
-    const iface = ownsAddress(s, ip);
-    if (iface) return { snapshot: s, iface };
+    for (const i of s.interfaces) {
+      for (const a of i.addresses) {
+        const ip = a.cidr.split('/')[0];
+        let list = index.get(ip);
+        if (!list) index.set(ip, (list = []));
+        if (!list.some((h) => h.snapshot === s)) list.push({ snapshot: s, iface: i.name });
+      }
+    }
   }
-  return undefined;
+  holders.set(snapshots, index);
+  return index;
+}
+
+/** The host (and interface) that holds an address. */
+export function hostAt(snapshots: readonly HostSnapshot[], ip: string, except?: HostSnapshot): Holder | undefined {
+  return holdersOf(snapshots).get(ip)?.find((h) => h.snapshot !== except);
 }
 
 function sysctl(s: HostSnapshot, key: string): string | undefined {
