@@ -63,7 +63,8 @@ export class Aggregator {
   readonly matcher = new FleetMatcher(this.index);
   readonly metrics: AggregatorMetrics;
   readonly staleSeconds: number;
-  readonly topology: Topology | undefined;
+  /** The cloud topology (`serve --topology`); setTopology replaces it. */
+  topology: Topology | undefined;
   /** `change` events (FleetEvent) for the dashboard's live stream, after each commit. */
   readonly events = new EventEmitter().setMaxListeners(0);
   private readonly links = new Map<string, AgentLink>();
@@ -99,6 +100,22 @@ export class Aggregator {
     const stored = this.store.findings().filter((f) => f.sources.includes('fleet')).map((f) => f.finding.key);
     const found = new Set(diff.found.map((f) => f.key));
     this.store.commitFleet(diff.found, stored.filter((k) => !found.has(k)), this.isoNow());
+  }
+
+  /**
+   * Replace the cloud topology (serve re-reads its file on SIGHUP): the whole fleet is matched
+   * again, what that finds and resolves is committed, viewers get a `topology` event and the
+   * agents whose fleet findings changed a new context.
+   */
+  setTopology(topology: Topology | undefined): FleetDiff {
+    this.topology = topology;
+    this.matcher.topology = topology;
+    const diff = this.timedMatch('full', () => this.matcher.matchAll());
+    this.store.commitFleet(diff.found, diff.resolved.map((f) => f.key), this.isoNow());
+    this.emit({ type: 'topology', found: diff.found.map((f) => f.key), resolved: diff.resolved.map((f) => f.key) });
+    for (const h of diff.affected) if (this.links.has(h)) this.pendingContext.add(h);
+    this.scheduleContext();
+    return diff;
   }
 
   private isoNow(): string {

@@ -1,4 +1,4 @@
-/** `hostcheck serve`: the aggregator (docs/serve.md); runs until SIGINT/SIGTERM. */
+/** `hostcheck serve`: the aggregator (docs/serve.md); runs until SIGINT/SIGTERM; SIGHUP re-reads --topology. */
 import { Command } from 'commander';
 import { UsageError } from '../collect/errors.js';
 import { AuthConfigError } from '../aggregator/auth.js';
@@ -43,9 +43,9 @@ export function serveCommand(): Command {
     .option('--stale-seconds <n>', 'mark hosts silent for this long stale', '300')
     .option('--max-payload <bytes>', 'largest message accepted', String(16 * 1024 * 1024))
     .option('--rate <n>', 'messages per second per connection (burst twice that)', '20')
-    .option('--topology <file>', 'cloud topology (YAML/JSON, docs/topology.md): VPN gateways and VPC route tables for fleet checks and /api/path; read at start')
+    .option('--topology <file>', 'cloud topology (YAML/JSON, docs/topology.md): VPN gateways and VPC route tables for fleet checks and /api/path; read at start and on SIGHUP')
     .option('--no-csp', 'testing aid: serve the dashboard without its Content-Security-Policy (docs/dashboard.md)')
-    .addHelpText('after', '\nExamples:\n  hostcheck serve                                   # 127.0.0.1:7480, ./hostcheck.db\n  hostcheck serve --listen 10.0.0.5:7480 --tokens /etc/hostcheck/tokens --viewer-tokens /etc/hostcheck/viewers\n  hostcheck serve --socket /run/hostcheck.sock     # agents in namespaces reach it through the filesystem\n  hostcheck serve --topology /etc/hostcheck/cloud.yaml   # VPN gateways and VPC routes: vpn-selector-gap, cloud nodes in /api/path')
+    .addHelpText('after', '\nExamples:\n  hostcheck serve                                   # 127.0.0.1:7480, ./hostcheck.db\n  hostcheck serve --listen 10.0.0.5:7480 --tokens /etc/hostcheck/tokens --viewer-tokens /etc/hostcheck/viewers\n  hostcheck serve --socket /run/hostcheck.sock     # agents in namespaces reach it through the filesystem\n  hostcheck serve --topology /etc/hostcheck/cloud.yaml   # VPN gateways and VPC routes: vpn-selector-gap, cloud nodes in /api/path\n  kill -HUP $(pidof -s hostcheck)                   # after editing the topology file: re-read it, re-match the fleet')
     .action(async (flags: ServeFlags) => {
       if (!flags.tlsCert !== !flags.tlsKey) throw new UsageError('give both --tls-cert and --tls-key, or neither');
       const rate = positive('--rate', flags.rate);
@@ -65,10 +65,25 @@ export function serveCommand(): Command {
       const where = [server.tcp ? `http://${server.tcp.address}:${server.tcp.port}` : undefined, server.socket ? `unix:${server.socket}` : undefined].filter(Boolean).join(' and ');
       const cloud = topology ? `, topology ${flags.topology}: ${topology.vpnGateways.length} VPN gateways, ${topology.routeTables.length} route tables` : '';
       process.stderr.write(`hostcheck serve: listening on ${where} (database ${flags.db}${cloud})\n`);
+      // SIGHUP: re-read the topology file; an unreadable or invalid one keeps the current topology.
+      const reload = (): void => {
+        if (!flags.topology) {
+          process.stderr.write('hostcheck serve: SIGHUP: no --topology file to re-read\n');
+          return;
+        }
+        void topologyOption(flags.topology).then((next) => {
+          const diff = server.aggregator.setTopology(next);
+          process.stderr.write(`hostcheck serve: topology ${flags.topology} re-read: ${next!.vpnGateways.length} VPN gateways, ${next!.routeTables.length} route tables; fleet findings ${diff.found.length} current, ${diff.resolved.length} resolved\n`);
+        }, (err: unknown) => {
+          process.stderr.write(`hostcheck serve: topology ${flags.topology} not re-read, the previous one stays: ${(err as Error).message}\n`);
+        });
+      };
+      process.on('SIGHUP', reload);
       await new Promise<void>((resolve) => {
         const stop = (): void => {
           process.off('SIGINT', stop);
           process.off('SIGTERM', stop);
+          process.off('SIGHUP', reload);
           void server.close().then(resolve);
         };
         process.on('SIGINT', stop);

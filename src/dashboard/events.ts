@@ -1,7 +1,7 @@
 /**
  * `GET /api/events`: server-sent events for the dashboard. Each aggregator change (a committed
  * report with the fleet findings it found or resolved, hosts gone stale, an agent connecting or
- * leaving) is one `change` event; the page re-reads what it shows. A comment every 15 s keeps
+ * leaving, the topology file re-read) is one `change` event; the page re-reads what it shows. A comment every 15 s keeps
  * proxies from closing an idle stream.
  */
 import type { EventEmitter } from 'node:events';
@@ -11,7 +11,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 export type FleetEvent =
   | { type: 'report'; host: string; seq: number; findings: number; found: string[]; resolved: string[] }
   | { type: 'stale'; hosts: string[] }
-  | { type: 'connection'; host: string; connected: boolean };
+  | { type: 'connection'; host: string; connected: boolean }
+  | { type: 'topology'; found: string[]; resolved: string[] };
 
 /** Open streams are bounded: a browser tab holds one; more than this is a misbehaving client. */
 const MAX_STREAMS = 256;

@@ -6,6 +6,7 @@
  * when the client's or the router's report changes and when the connection is widened and the
  * server restarted; `hostcheck trace --analyze --server` names the looping address from the fleet.
  */
+import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -134,6 +135,56 @@ describe('aggregator with a topology: the second incident', () => {
     expect((await finding(KEY))!.state).toBe('resolved');
     await agents.get('vpcrouter')!.report(await scenarioSnapshot('second-incident', 'vpcrouter'));
     expect((await finding(KEY))!.state).toBe('open');
+  });
+
+  it('clears when a widened topology is set while serving (what serve does on SIGHUP), and comes back when narrowed again', async () => {
+    const narrow = readFileSync(topologyFile, 'utf8');
+    const widenedFile = join(tmp.dir, 'widened.yaml');
+    writeFileSync(widenedFile, narrow.replace('localSubnets: [10.16.0.0/16]', 'localSubnets: [10.16.0.0/16, 10.64.0.0/16]'));
+    const events: string[] = [];
+    server!.aggregator.events.on('change', (e: { type: string }) => events.push(e.type));
+    const widened = server!.aggregator.setTopology(await loadTopology(widenedFile));
+    expect(widened.resolved.map((f) => f.key)).toContain(KEY);
+    expect((await finding(KEY))!.state).toBe('resolved');
+    expect((await finding(ROUTER_KEY))!.state).toBe('open');
+    const p = await get<PathResult>('/api/path?from=client&to=10.200.1.15&source=10.64.3.22');
+    expect(p.forward.hops.at(-1)).toMatchObject({ node: `vpn-gateway ${GW}`, action: 'encrypt' });
+    const narrowed = server!.aggregator.setTopology(await loadTopology(topologyFile));
+    expect(narrowed.found.map((f) => f.key)).toContain(KEY);
+    expect((await finding(KEY))!.state).toBe('open');
+    expect(events.filter((t) => t === 'topology')).toHaveLength(2);
+  });
+
+  it('serve re-reads --topology on SIGHUP, and keeps the current one when the file is invalid', async () => {
+    const file = join(tmp.dir, 'hup.yaml');
+    const good = readFileSync(topologyFile, 'utf8');
+    writeFileSync(file, good);
+    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'hostcheck'), 'serve', '--listen', '127.0.0.1:0', '--db', join(tmp.dir, 'hup.db'), '--topology', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const waitFor = async (re: RegExp): Promise<void> => {
+      const deadline = Date.now() + 15_000;
+      while (!re.test(stderr)) {
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no ${re} in: ${stderr}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    try {
+      await waitFor(/listening on/);
+      writeFileSync(file, readFileSync(join(repoRoot, 'fixtures', 'topology', 'invalid-host-bits.yaml'), 'utf8'));
+      child.kill('SIGHUP');
+      await waitFor(/not re-read, the previous one stays: .*invalid/);
+      writeFileSync(file, good.replace('localSubnets: [10.16.0.0/16]', 'localSubnets: [10.16.0.0/16, 10.64.0.0/16]'));
+      child.kill('SIGHUP');
+      await waitFor(/topology .*hup\.yaml re-read: 1 VPN gateways, \d+ route tables; fleet findings 0 current, 0 resolved/);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+    }
+    expect(child.exitCode).toBe(0);
   });
 
   it('clears when the connection is widened to 10.64.0.0/16 and serve restarted; the path is then encrypted', async () => {
