@@ -174,7 +174,7 @@ export function buildSea(bundle = BUNDLE, output = SEA_BINARY): void {
   mkdirSync(work, { recursive: true });
   const blob = join(work, 'hostcheck.blob');
   const config = join(work, 'sea-config.json');
-  writeFileSync(config, JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useCodeCache: false }, null, 2));
+  writeFileSync(config, JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true }, null, 2));
   execFileSync(process.execPath, ['--experimental-sea-config', config], { stdio: 'inherit' });
   rmSync(output, { force: true });
   copyFileSync(process.execPath, output);
