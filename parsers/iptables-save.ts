@@ -66,6 +66,12 @@ export interface IptablesRule {
   matches: IptablesMatch[];
   /** Absent for a rule with no `-j`/`-g` (it only counts). */
   target?: IptablesTarget;
+  /**
+   * Set when the snapshot is built, not by the parser: `nft -j` shows this rule (same table,
+   * chain and position) with a match iptables-save did not print (iptables-nft prints a native
+   * set lookup as nothing), so the rule as printed is not the rule the kernel runs.
+   */
+  nftHidden?: { reason: string; origin: Origin };
   origin: Origin;
 }
 
@@ -99,7 +105,7 @@ export interface IptablesTable {
 
 /** A comment line that tells something about the whole dump. */
 export interface IptablesNotice {
-  kind: 'legacy-tables-present' | 'incompatible-table';
+  kind: 'legacy-tables-present' | 'incompatible-table' | 'nft-hidden-match';
   lineNumber: number;
   text: string;
 }

@@ -79,7 +79,7 @@ function evidenceOfDecision(s: HostSnapshot, family: 4 | 6, r: NetfilterResult):
       .filter((t) => t.matched === true && t.rule !== undefined && t.table === d.table)
       .map((t) => tables(s, family).find((x) => x.name === t.table)?.rules.find((x) => x.chain === t.chain && x.position === t.rule))
       .filter((x) => x && x !== d.rule && x.target && !['ACCEPT', 'DROP', 'REJECT', 'RETURN', 'LOG', 'MARK'].includes(x.target.name));
-    return uniqueEvidence([...path.flatMap((x) => evidenceOf(x!.origin)), ...evidenceOf(d.rule.origin)]);
+    return uniqueEvidence([...path.flatMap((x) => evidenceOf(x!.origin)), ...evidenceOf(d.rule.origin), ...evidenceOf(d.rule.nftHidden?.origin)]);
   }
   const table = tables(s, family).find((t) => t.name === d.table);
   const chain = table?.chains.find((c) => c.name === d.chain);

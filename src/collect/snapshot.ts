@@ -4,6 +4,8 @@
  */
 import { parserFor } from '../../parsers/index.js';
 import { parseRoutes } from '../../parsers/ip-route.js';
+import type { IptablesTable } from '../../parsers/iptables-save.js';
+import type { NftTable } from '../../parsers/nft.js';
 import type { Origin, ParseResult } from '../../parsers/types.js';
 import type { AddressRecord, InterfaceBlock, LinkRecord, RuleRecord } from '../model/records.js';
 import { RouteList } from '../model/route-list.js';
@@ -16,6 +18,7 @@ import {
   type SourceReport,
 } from '../model/snapshot.js';
 import type { Bundle } from './bundle.js';
+import { markNftHiddenMatches } from './nft-hidden.js';
 import { SOURCES } from './sources.js';
 
 /** Set `origin.source` on every record (and nested records) of a parse result. */
@@ -98,6 +101,13 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
   const routes = routeParts.length === 1 ? routeParts[0] : RouteList.concat(routeParts);
   const rules = [...records<RuleRecord>('ip-rule-v4'), ...records<RuleRecord>('ip-rule-v6')];
 
+  // Rules iptables-nft printed without a native nft match nft -j shows: evaluated as undecided.
+  const nft = records<NftTable>('nft');
+  const nftHidden = [
+    ...markNftHiddenMatches(records<IptablesTable>('iptables-save'), nft, 4).map((n) => ({ ...n, source: 'iptables-save' })),
+    ...markNftHiddenMatches(records<IptablesTable>('ip6tables-save'), nft, 6).map((n) => ({ ...n, source: 'ip6tables-save' })),
+  ];
+
   const dockerNetworks = records<{ name: string; bridgeName?: string; driver?: string }>('docker-networks');
   const dockerBridges = new Map<string, string>();
   for (const n of dockerNetworks) if (n.bridgeName) dockerBridges.set(n.bridgeName, n.name);
@@ -154,9 +164,12 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
       v4: records('iptables-save'),
       v6: records('ip6tables-save'),
       // "iptables-legacy tables present" and similar: rules this view cannot show.
-      notices: ['iptables-save', 'ip6tables-save'].flatMap((n) => ((parsed.get(n) as { notices?: object[] } | undefined)?.notices ?? []).map((x) => ({ ...x, source: n }))),
+      notices: [
+        ...['iptables-save', 'ip6tables-save'].flatMap((n) => ((parsed.get(n) as { notices?: object[] } | undefined)?.notices ?? []).map((x) => ({ ...x, source: n }))),
+        ...nftHidden,
+      ],
     },
-    nft: records('nft'),
+    nft,
     ipsets: records('ipset'),
     xfrmPolicies: records('ip-xfrm-policy'),
     ipsecConnections: [...records('swanctl-conf'), ...records('ipsec-conf')],

@@ -3,7 +3,7 @@
  * WeakMap), so evaluating a packet against 240,000 rules is one pass of cheap calls.
  */
 import type { IptablesMatch, IptablesRule, IptablesTable } from '../../parsers/iptables-save.js';
-import { compileAddress, compileFragment, compileInterface, compileProtocol } from './netfilter-core.js';
+import { compileAddress, compileFragment, compileInterface, compileProtocol, unknownMatch } from './netfilter-core.js';
 import { compileModule } from './netfilter-matches.js';
 import { compileTarget, type Action } from './netfilter-targets.js';
 import { NO, UNKNOWN, YES, type MatchFn, type Tri } from './netfilter-types.js';
@@ -85,6 +85,8 @@ const IMPLICIT_NAMES: Record<string, string> = { '6': 'tcp', '17': 'udp', '1': '
 /** All of a rule's matches as one test; core matches first, modules in rule order. */
 export function compileRuleTest(r: IptablesRule, family: 4 | 6): MatchFn | undefined {
   const fns: MatchFn[] = [];
+  // A match only nft shows: whether the rule matches cannot be told from what iptables-save printed.
+  if (r.nftHidden !== undefined) fns.push(unknownMatch(r.nftHidden.reason));
   if (r.protocol !== undefined) fns.push(compileProtocol(r.protocol));
   if (r.source !== undefined) fns.push(compileAddress(r.source, false));
   if (r.destination !== undefined) fns.push(compileAddress(r.destination, true));

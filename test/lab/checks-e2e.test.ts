@@ -195,3 +195,32 @@ describeLab('e2e: firewall-blocks-peer (iptables DROP and REJECT for peers)', ()
     expect(after.exitCode).toBe(0);
   });
 });
+
+describeLab('e2e: a native nft set lookup iptables-save does not print (iptables-nft)', () => {
+  // ECS3 accepts ecs2 by iptables; then nft adds `ip saddr @blocked drop` (blocked = ecs1) to the
+  // same iptables-nft chain. iptables-save prints that rule as `-A INPUT -j DROP`.
+  const lab = useLab(meshWithEcs3({
+    iptables: ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', `-A INPUT -s ${fi.ecs2}/32 -j ACCEPT`, 'COMMIT', ''].join('\n'),
+  }));
+  it('the kernel drops only the set; hostcheck does not claim the printed DROP, it says it cannot decide', async () => {
+    for (const argv of [
+      ['nft', 'add', 'set', 'ip', 'filter', 'blocked', '{ type ipv4_addr; }'],
+      ['nft', 'add', 'element', 'ip', 'filter', 'blocked', `{ ${fi.ecs1} }`],
+      ['nft', 'add', 'rule', 'ip', 'filter', 'INPUT', 'ip', 'saddr', '@blocked', 'drop'],
+    ]) expect((await lab().exec('ecs3', argv)).exitCode, argv.join(' ')).toBe(0);
+    const saved = await lab().exec('ecs3', ['iptables-save']);
+    expect(saved.stdout).toMatch(/^-A INPUT -j DROP$/m);
+    // The kernel: ecs1 (in the set) is dropped, ecs2 accepted before the set rule.
+    expect((await lab().ping('ecs1', fi.ecs3)).ok).toBe(false);
+    expect((await lab().ping('ecs2', fi.ecs3)).ok).toBe(true);
+    const { report } = await hostcheck(lab(), 'ecs3', ['--peer', `${fi.ecs1}=ecs1`, '--peer', `${fi.ecs2}=ecs2`]);
+    const fw = report.findings.filter((f) => f.check === 'firewall-blocks-peer');
+    // No error from the printed `-j DROP`; ecs1 is undecided at that rule, ecs2 is accepted before it.
+    expect(fw.filter((f) => f.severity === 'error')).toEqual([]);
+    const ecs1 = fw.find((f) => f.subject === `${fi.ecs1} icmp-in`);
+    expect(ecs1?.severity).toBe('warning');
+    expect(ecs1?.summary).toMatch(/cannot decide .*ip saddr @blocked drop.*missing from iptables-save/);
+    expect(ecs1?.evidence.map((e) => e.source)).toEqual(['iptables-save', 'nft']);
+    expect(fw.some((f) => f.subject.startsWith(`${fi.ecs2} `))).toBe(false);
+  });
+});
