@@ -13,6 +13,7 @@ import { evidenceOf, findingKey, uniqueEvidence, type Evidence, type Finding } f
 import type { RouteRecord } from '../model/records.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 import { formatPrefix, parsePrefix, prefixCovers, prefixesOverlap, type Prefix } from '../net/address.js';
+import { mergeSiblings, outermost } from '../net/prefix-set.js';
 import { masked, outPolicies, representative, subtractPrefixes } from '../simulate/path-selectors.js';
 import { routeFor } from './routing.js';
 import type { Check, CheckContext } from './types.js';
@@ -38,7 +39,11 @@ interface SourceCandidate {
 }
 
 const text = (p: Prefix): string => formatPrefix(p);
-const listText = (ps: string[]): string => (ps.length <= LIST_MAX ? ps.join(', ') : `${ps.slice(0, LIST_MAX).join(', ')} and ${ps.length - LIST_MAX} more`);
+/** How many uncovered networks a finding names as peers (a full table would name a million). */
+const PEERS_MAX = 64;
+/** The local subnet that selects every source of the remote's family. */
+const remoteFamilyAll = (remote: Prefix): string => (remote.family === 4 ? '0.0.0.0/0' : '::/0');
+const listText = (ps: string[], sep = ', '): string => (ps.length <= LIST_MAX ? ps.join(sep) : `${ps.slice(0, LIST_MAX).join(sep)} and ${ps.length - LIST_MAX} more`);
 
 function prefixOf(s: string): Prefix | null {
   const p = parsePrefix(s, s.includes(':') ? 6 : 4, true);
@@ -98,7 +103,7 @@ function routeDevs(r: RouteRecord): string[] {
 /** Networks that reach this host and could be sent to `remote`: routes, connected subnets, --remote, peers. */
 function sourceCandidates(ctx: CheckContext, remote: Prefix): SourceCandidate[] {
   const s = ctx.snapshot;
-  const all: SourceCandidate[] = [];
+  const all: (SourceCandidate & { routeIndex?: number })[] = [];
   const tunnelDevs = new Set(s.interfaces.filter((i) => i.owner?.type === 'vpn' || ['tun', 'wireguard', 'gre', 'ipip'].includes(i.kind)).map((i) => i.name));
   // The side the encrypted packets leave by (towards the tunnel's far end) sends no inner traffic.
   for (const p of outPolicies(s.xfrmPolicies as XfrmPolicyRecord[])) {
@@ -108,15 +113,18 @@ function sourceCandidates(ctx: CheckContext, remote: Prefix): SourceCandidate[] 
       if (r.type === 'unicast' && r.dev && r.route && prefixOf(r.route.dst)?.len !== 0) tunnelDevs.add(r.dev);
     }
   }
-  for (const r of s.routes) {
-    if (r.family !== remote.family || r.type !== 'unicast' || r.table === 'local') continue;
-    const p = prefixOf(r.dst);
+  // A gateway with a full table has a million of these: read them by column, make records only for those kept.
+  const routes = s.routes;
+  const linkLocal = remote.family === 4 ? prefixOf('169.254.0.0/16')! : prefixOf('fe80::/10')!;
+  for (let i = 0; i < routes.length; i++) {
+    if (routes.family(i) !== remote.family || routes.type(i) !== 'unicast' || routes.table(i) === 'local') continue;
+    const p = routes.isPlain(i) ? routes.prefix(i) : prefixOf(routes.dst(i));
     if (!p || p.len === 0 || prefixesOverlap(p, remote)) continue;
-    if (p.family === 4 && prefixCovers(prefixOf('169.254.0.0/16')!, p)) continue;
-    if (p.family === 6 && prefixCovers(prefixOf('fe80::/10')!, p)) continue;
-    const devs = routeDevs(r);
+    if (prefixCovers(linkLocal, p)) continue;
+    const dev = routes.dev(i);
+    const devs = routes.hasNexthops(i) ? routeDevs(routes.get(i)) : dev ? [dev] : [];
     if (devs.length === 0 || devs.some((d) => d === 'lo' || tunnelDevs.has(d))) continue;
-    all.push({ prefix: p, route: r, how: `${r.via ? 'routed' : 'connected'} via ${devs[0]}` });
+    all.push({ prefix: masked(p), routeIndex: i, how: `${routes.via(i) ? 'routed' : 'connected'} via ${devs[0]}` });
   }
   for (const rem of ctx.remotes) {
     const p = prefixOf(rem);
@@ -131,11 +139,11 @@ function sourceCandidates(ctx: CheckContext, remote: Prefix): SourceCandidate[] 
     const def = s.routes.find((r) => r.family === remote.family && r.type === 'unicast' && r.table === 'main' && prefixOf(r.dst)?.len === 0);
     if (def) all.push({ prefix: prefixOf(def.dst)!, route: def, how: `any source behind the default route (no --remote given)` });
   }
-  // The widest first; a network inside one already listed adds nothing.
-  all.sort((a, b) => a.prefix.len - b.prefix.len);
-  const kept: SourceCandidate[] = [];
-  for (const c of all) if (!kept.some((k) => prefixCovers(k.prefix, c.prefix))) kept.push(c);
-  return kept;
+  // The widest first; a network inside one already listed adds nothing. Sibling networks that
+  // reach the host the same way count as their parent (a full table's thousands of /24s
+  // become a few blocks), then nothing listed may sit inside a merged block.
+  const merged = mergeSiblings(outermost(all), (c) => (c.routeIndex !== undefined ? c.how : undefined), (c, parent) => ({ ...c, prefix: parent }));
+  return outermost(merged).map(({ routeIndex, ...c }) => (routeIndex !== undefined ? { ...c, route: routes.get(routeIndex) } : c));
 }
 
 interface GapResult {
@@ -183,11 +191,16 @@ function fixSteps(s: HostSnapshot, pr: ProtectedRemote, missing: Prefix[], conns
     }
   }
   const conn = pr.fromConfig ?? conns.find((c) => selectorPrefixes(c.remoteTs, c.remoteAddrs).some((p) => prefixesOverlap(p, pr.remote)));
-  const widened = [...new Set([...(conn ? conn.localTs : pr.covered.map(text)), ...missing.map(text)])].join(', ');
+  // Beyond a handful (a gateway routing a full table back out), 0.0.0.0/0 is the only sensible local subnet.
+  const tooMany = missing.length > LIST_MAX;
+  const added = tooMany ? [remoteFamilyAll(pr.remote)] : missing.map(text);
+  const widened = [...new Set([...(conn ? conn.localTs : pr.covered.map(text)), ...added])].join(', ');
   if (conn?.format === 'swanctl-conf') steps.push(`# persist: in /etc/swanctl/swanctl.conf set connections.${conn.connection}.children.${conn.child}.local_ts = ${widened}, then run swanctl --load-conns (and re-initiate the child)`);
   else if (conn?.format === 'ipsec-conf') steps.push(`# persist: in /etc/ipsec.conf, conn ${conn.connection}: ${conn.sidesByConvention && conn.localTsOrigin?.text.includes('right') ? 'rightsubnet' : 'leftsubnet'}=${widened.replaceAll(', ', ',')}, then run ipsec update (or ipsec reload)`);
+  else if (tooMany) steps.push(`# persist: set the IPsec connection's local subnet ("interesting traffic") to ${remoteFamilyAll(pr.remote)} where the tunnel is configured (the cloud VPN connection's local network, swanctl.conf local_ts, or ipsec.conf leftsubnet): ${missing.length} source networks are uncovered (${listText(missing.map(text))})`);
   else steps.push(`# persist: add ${missing.map(text).join(', ')} to the IPsec connection's local subnet ("interesting traffic") where the tunnel is configured: the cloud VPN connection's local network, swanctl.conf local_ts, or ipsec.conf leftsubnet`);
-  steps.push(`# or, as the incident's author suggests, set the local subnet to 0.0.0.0/0: every source this gateway forwards to ${r} is then encrypted`);
+  if (tooMany) steps.push(`# ${missing.length} source networks are uncovered (the first ${LIST_MAX} get an ip xfrm line above): the local subnet ${remoteFamilyAll(pr.remote)} encrypts every source this gateway forwards to ${r}`);
+  else steps.push(`# or, as the incident's author suggests, set the local subnet to 0.0.0.0/0: every source this gateway forwards to ${r} is then encrypted`);
   return steps;
 }
 
@@ -260,7 +273,11 @@ differ from the kernel's policies, and configured connections with no kernel pol
 
 Fix: add the uncovered source CIDR to the connection's local subnet (local_ts, leftsubnet, the
 cloud VPN connection's local network) — or, as the incident's author suggests, 0.0.0.0/0 —
-and reload; the printed ip xfrm command widens the kernel policy at once.`,
+and reload; the printed ip xfrm command widens the kernel policy at once.
+
+On a gateway that routes many networks back out (a full table), sibling networks reached the same
+way are merged; the finding names the first six uncovered ones, counts the rest, and points at
+0.0.0.0/0.`,
   run(ctx) {
     const s = ctx.snapshot;
     const conns = orientedConnections(s);
@@ -284,11 +301,11 @@ and reload; the printed ip xfrm command widens the kernel policy at once.`,
             ...policyEvidence(pr),
             ...(first.rule && first.rule.origin.lineNumber > 0 && !(first.rule.priority === 32766 && first.rule.table === 'main') ? evidenceOf(first.rule.origin) : []),
             ...evidenceOf(first.route?.origin),
-            ...gaps.loops.flatMap((g) => evidenceOf(g.candidate.route?.origin)),
+            ...gaps.loops.slice(0, LIST_MAX).flatMap((g) => evidenceOf(g.candidate.route?.origin)),
           ]),
-          why: `A packet from ${representative(missing[0])} to ${representative(pr.remote)} arrives on ${first.dev}; no out policy selects it, so it is routed in clear, and the route (${first.route?.dst ?? r}${first.via ? ` via ${first.via}` : ''} dev ${first.dev}) sends it back where it came from. If the router there routes ${r} to this gateway, the packet bounces until its TTL is spent: "Time to live exceeded" from this gateway's address, traceroute repeating it to the last hop. Sources: ${gaps.loops.map((g) => `${text(g.candidate.prefix)} (${g.candidate.how})`).join('; ')}.`,
+          why: `A packet from ${representative(missing[0])} to ${representative(pr.remote)} arrives on ${first.dev}; no out policy selects it, so it is routed in clear, and the route (${first.route?.dst ?? r}${first.via ? ` via ${first.via}` : ''} dev ${first.dev}) sends it back where it came from. If the router there routes ${r} to this gateway, the packet bounces until its TTL is spent: "Time to live exceeded" from this gateway's address, traceroute repeating it to the last hop. Sources: ${listText(gaps.loops.map((g) => `${text(g.candidate.prefix)} (${g.candidate.how})`), '; ')}.`,
           fix: fixSteps(s, pr, missing, conns),
-          peers: [r, ...missing.map(text)],
+          peers: [r, ...missing.slice(0, PEERS_MAX).map(text)],
         });
       }
       if (gaps.clear.length > 0) {
@@ -300,7 +317,7 @@ and reload; the printed ip xfrm command widens the kernel policy at once.`,
           evidence: uniqueEvidence([...policyEvidence(pr), ...evidenceOf(gaps.clear[0].route?.origin)]),
           why: `No out policy selects these sources, so their packets to ${r} follow the routing table unencrypted; the remote side will not accept them (or they leak onto a network that should not see them).`,
           fix: fixSteps(s, pr, missing, conns),
-          peers: [r, ...missing.map(text)],
+          peers: [r, ...missing.slice(0, PEERS_MAX).map(text)],
         });
       }
     }
