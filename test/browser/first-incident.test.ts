@@ -96,6 +96,13 @@ describeLab('dashboard: the first incident with real agents', () => {
     await cell.click();
     await page.locator('#cell-detail[data-verdict="broken"]').waitFor();
     expect(await page.locator('#cell-detail .cause').textContent()).toContain('docker0 172.17.0.0/16');
+    // The pair is in the address: a re-render (what a live update does) shows it again.
+    expect(await page.evaluate(() => location.hash)).toMatch(/from=ecs1&to=ecs3/);
+    await page.evaluate(() => {
+      document.getElementById('cell-detail')!.dataset.before = 'refresh';
+      window.dispatchEvent(new HashChangeEvent('hashchange'));
+    });
+    await page.locator('#cell-detail[data-verdict="broken"]:not([data-before])').waitFor();
     console.log(`[browser-lab] matrix: ${await screenshot(page, 'matrix')}`);
   });
 

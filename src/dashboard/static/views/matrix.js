@@ -118,7 +118,14 @@ export async function renderMatrix(main, params) {
   const panel = h('aside', { class: 'cell-panel', id: 'cell-panel' }, h('p', { class: 'dim' }, 'Hover a cell for its cause; click it for the aggregator’s verdict.'));
   const open = (e) => {
     const td = e.target.closest('td.cell');
-    if (td && (e.type === 'click' || e.key === 'Enter')) showCell(panel, td.dataset.from, td.dataset.to);
+    if (!td || (e.type !== 'click' && e.key !== 'Enter')) return;
+    // The chosen pair goes into the address (no new history entry, no re-render), so a live
+    // refresh shows it again instead of dropping it, and the link can be shared.
+    const q = new URLSearchParams(params);
+    q.set('from', td.dataset.from);
+    q.set('to', td.dataset.to);
+    history.replaceState(null, '', `#/matrix?${q}`);
+    showCell(panel, td.dataset.from, td.dataset.to);
   };
   table.addEventListener('click', open);
   table.addEventListener('keydown', open);
