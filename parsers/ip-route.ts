@@ -271,7 +271,7 @@ function parseText(text: string, hint: 4 | 6 | undefined, source: string | undef
     }
     setFamily(r, family);
     if (!guessed) prevFamily = family;
-    list.addRecord(r);
+    list.addRecord(r, true);
     if (unknownSeen) warnings.push({ lineNumber, text: line, reason: `unknown route attribute '${unknownSeen}'` });
     last = list.length - 1;
     lastGuessed = guessed;

@@ -46,11 +46,13 @@ export class RouteList implements Iterable<RouteRecord> {
   /** Per plain route: where its line starts in its text, and the line's number. */
   private lineStart: Int32Array;
   private lineNo: Int32Array;
-  /** Texts the plain routes point into, and from which route index on each is used. */
-  private readonly texts: string[] = [];
+  /** Texts the routes were parsed from (plain routes point into them), and from which route index on each is used. */
+  private readonly sourceTexts: string[] = [];
   private readonly textFrom: number[] = [];
   private readonly sources: (string | undefined)[] = [];
   private readonly tails: RouteTail[] = [];
+  /** True while every route came from the texts (the parser's): the texts then say all there is. */
+  private fromText = true;
 
   constructor(capacity = INITIAL_CAPACITY) {
     const c = Math.max(16, capacity);
@@ -78,8 +80,8 @@ export class RouteList implements Iterable<RouteRecord> {
     for (const l of lists) {
       const at = out.n;
       const tailBase = out.tails.length;
-      for (let s = 0; s < l.texts.length; s++) {
-        out.texts.push(l.texts[s]);
+      for (let s = 0; s < l.sourceTexts.length; s++) {
+        out.sourceTexts.push(l.sourceTexts[s]);
         out.textFrom.push(l.textFrom[s] + at);
         out.sources.push(l.sources[s]);
       }
@@ -90,6 +92,7 @@ export class RouteList implements Iterable<RouteRecord> {
       out.lineNo.set(l.lineNo.subarray(0, l.n), at);
       for (let i = 0; i < l.n; i++) if (out.tailOf[at + i] >= 0) out.tailOf[at + i] += tailBase;
       for (const [i, r] of l.records) out.records.set(at + i, r);
+      if (!l.fromText) out.fromText = false;
       if (l.made !== null) for (let i = 0; i < l.n; i++) if (l.made[i] !== undefined) out.cache()[at + i] = l.made[i];
       out.n += l.n;
     }
@@ -104,7 +107,7 @@ export class RouteList implements Iterable<RouteRecord> {
 
   /** The text the plain routes added from now on point into. */
   addText(text: string, source?: string): void {
-    this.texts.push(text);
+    this.sourceTexts.push(text);
     this.textFrom.push(this.n);
     this.sources.push(source);
   }
@@ -130,13 +133,25 @@ export class RouteList implements Iterable<RouteRecord> {
     this.n = i + 1;
   }
 
-  /** A route given as a record (kept as is; the list does not copy it). */
-  addRecord(r: RouteRecord): void {
+  /**
+   * A route given as a record (kept as is; the list does not copy it). `parsedFromText`: the
+   * parser's own record for a line of the current text (any other record makes `texts()` undefined).
+   */
+  addRecord(r: RouteRecord, parsedFromText = false): void {
     const i = this.n;
     if (i === this.tailOf.length) this.grow();
     this.tailOf[i] = -1;
     this.records.set(i, r);
+    if (!parsedFromText) this.fromText = false;
     this.n = i + 1;
+  }
+
+  /**
+   * The command outputs the routes were parsed from, with their source names, when they say
+   * everything about the list (no route was added as a record from elsewhere); else undefined.
+   */
+  texts(): { source: string | undefined; text: string }[] | undefined {
+    return this.fromText ? this.sourceTexts.map((text, k) => ({ source: this.sources[k], text })) : undefined;
   }
 
   /** Route i as a record the caller may change (a `nexthop` or `cache` line after it). */
@@ -197,9 +212,9 @@ export class RouteList implements Iterable<RouteRecord> {
 
   private make(i: number): RouteRecord {
     const t = this.tails[this.tailOf[i]];
-    let s = this.texts.length - 1;
+    let s = this.sourceTexts.length - 1;
     while (s > 0 && this.textFrom[s] > i) s--;
-    const text = this.texts[s];
+    const text = this.sourceTexts[s];
     const source = this.sources[s];
     const start = this.lineStart[i];
     let end = text.indexOf('\n', start);

@@ -5,7 +5,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { backoffDelay, checkServerUrl } from '../../src/agent/connection.js';
 import { analysisOptions, parseServerMessage } from '../../src/agent/messages.js';
 import { Outbox } from '../../src/agent/outbox.js';
-import { buildReportMessage, fleetRoutes, snapshotDigest, wireSnapshot } from '../../src/agent/report.js';
+import { buildReportMessage, fleetRoutes, routesDigest, snapshotDigest, wireSnapshot } from '../../src/agent/report.js';
 import { Debouncer } from '../../src/agent/watcher.js';
 import { readBundle } from '../../src/collect/bundle.js';
 import { buildSnapshot } from '../../src/collect/snapshot.js';
@@ -77,6 +77,23 @@ describe('digests', () => {
     expect(snapshotDigest(b)).toBe(snapshotDigest(a));
     bundle.files.set('ip-route-v4', bundle.files.get('ip-route-v4') + '10.9.0.0/24 dev eth0\n');
     expect(snapshotDigest(buildSnapshot(bundle))).not.toBe(snapshotDigest(a));
+  });
+
+  it('of routes parsed from text: hashes the outputs; of routes from records (JSON): each route, and sees a change either way', async () => {
+    const a = await snapshotOf();
+    expect(a.routes.texts()).toBeDefined();
+    const fromText = routesDigest(a.routes);
+    expect(routesDigest((await snapshotOf()).routes)).toBe(fromText);
+    const records = RouteList.fromRecords(a.routes.toArray());
+    expect(records.texts()).toBeUndefined();
+    const fromJson = routesDigest(records);
+    expect(fromJson).toMatch(/^[0-9a-f]{64}$/);
+    expect(routesDigest(RouteList.fromRecords(a.routes.toArray()))).toBe(fromJson);
+    const changed = a.routes.toArray().map((r, i) => (i === 0 ? { ...r, metric: 7 } : r));
+    expect(routesDigest(RouteList.fromRecords(changed))).not.toBe(fromJson);
+    // A list mixing parsed routes with a record from elsewhere is hashed route by route.
+    const mixed = RouteList.concat([a.routes, RouteList.fromRecords([a.routes.get(0)])]);
+    expect(mixed.texts()).toBeUndefined();
   });
 });
 
