@@ -5,10 +5,9 @@
  * replies to ECS1 172.17.0.64.
  */
 import { evidenceOf, findingKey, uniqueEvidence, type Evidence, type Finding } from '../model/finding.js';
-import type { RouteRecord } from '../model/records.js';
+import type { RouteRecord, RuleRecord } from '../model/records.js';
 import type { HostSnapshot, InterfaceModel } from '../model/snapshot.js';
 import { formatIPv4, formatIPv6, formatPrefix, parsePrefix, PRIVATE_PREFIXES, prefixCovers, prefixesOverlap, type Prefix } from '../net/address.js';
-import type { RouteLookupResult } from '../simulate/route-lookup.js';
 import { addressOn, leavesByNonUplink, primaryUplink, routeFor } from './routing.js';
 import type { Check, CheckContext } from './types.js';
 import { dockerNetworks, guessedGateway, interfaceByName, knownGateway, peerLabel, routesOnNonUplinks } from './view.js';
@@ -23,12 +22,16 @@ export function ownerText(i: InterfaceModel): string {
   return { cni: 'a CNI plugin', kubernetes: 'Kubernetes', libvirt: 'libvirt', vpn: 'a VPN', unknown: i.kind }[o.type];
 }
 
-/** The lines that prove a capture: the rule (when not the plain main lookup), the route, the interface's address. */
-function captureEvidence(r: RouteLookupResult, iface: InterfaceModel): Evidence[] {
+/**
+ * The lines that prove a capture: the rule (when not the plain main lookup), the route, the
+ * interface's addresses of the family, its NO-CARRIER line. Shared with the fleet check, so
+ * both findings quote the same lines.
+ */
+export function captureEvidence(rule: Pick<RuleRecord, 'origin' | 'priority' | 'table'> | undefined, route: RouteRecord | undefined, iface: InterfaceModel, family: 4 | 6): Evidence[] {
   const ev: Evidence[] = [];
-  if (r.rule && r.rule.origin.lineNumber > 0 && !(r.rule.priority === 32766 && r.rule.table === 'main')) ev.push(...evidenceOf(r.rule.origin));
-  ev.push(...evidenceOf(r.route?.origin));
-  for (const a of iface.addresses.filter((x) => x.family === r.family)) ev.push(...evidenceOf(a.origin));
+  if (rule && rule.origin.lineNumber > 0 && !(rule.priority === 32766 && rule.table === 'main')) ev.push(...evidenceOf(rule.origin));
+  ev.push(...evidenceOf(route?.origin));
+  for (const a of iface.addresses) if (a.family === family) ev.push(...evidenceOf(a.origin));
   if (iface.noCarrier) ev.push(...evidenceOf(iface.origin));
   return uniqueEvidence(ev);
 }
@@ -128,7 +131,7 @@ Fix: move the bridge to an unused range (Docker: "bip" and "default-address-pool
       const subject = `${iface.name} ${r.route.dst} captures ${peer.address}`;
       out.push(make(ctx, 'error', subject, {
         summary: `${iface.name} ${r.route.dst} (${ownerText(iface)}) captures replies to ${peerLabel(peer)}: they leave into ${iface.name} instead of ${up?.name ?? 'the uplink'}`,
-        evidence: captureEvidence(r, iface),
+        evidence: captureEvidence(r.rule, r.route, iface, r.family),
         why: `A request from ${peer.address} arrives on ${up?.name ?? 'the uplink'}, but the reply's route lookup (ip route get ${peer.address}${src ? ` from ${src}` : ''}) picks ${r.route.dst} dev ${iface.name} in table ${r.table ?? 'main'}${iface.noCarrier ? ` — ${iface.name} has no carrier (linkdown) and still wins` : ''}. The reply never reaches the peer.`,
         fix: [pinRoute(s, `${peer.address}/${family === 4 ? 32 : 128}`, family), ...ownerFix(s, iface, r.route.dst)].filter((x): x is string => !!x),
         peers: [peer.address],
@@ -155,7 +158,7 @@ Fix: move the bridge to an unused range (Docker: "bip" and "default-address-pool
         const subject = `${iface.name} ${route.dst} captures ${remote}`;
         out.push(make(ctx, 'error', subject, {
           summary: `${iface.name} ${route.dst} (${ownerText(iface)}) overlaps remote network ${remote}: traffic to ${formatPrefix(region)} leaves into ${iface.name}`,
-          evidence: captureEvidence(r, iface),
+          evidence: captureEvidence(r.rule, r.route, iface, r.family),
           why: `For ${witness} (in ${remote}) the route lookup picks ${route.dst} dev ${iface.name}, not the uplink: replies to hosts there go into the bridge.`,
           fix: [pinRoute(s, remote, rp.family), ...ownerFix(s, iface, route.dst)].filter((x): x is string => !!x),
         }));

@@ -11,14 +11,14 @@
  * the simulator's table search does (longest prefix, TOS, metric, dead and linkdown nexthops,
  * reject types, `throw`); otherwise the host check itself (the full simulator) decides.
  */
-import { evidenceOf, findingKey, uniqueEvidence, type Evidence, type Finding } from '../../model/finding.js';
+import { findingKey, type Evidence, type Finding } from '../../model/finding.js';
 import type { Peer } from '../../model/config.js';
 import type { RouteRecord, RuleRecord } from '../../model/records.js';
 import type { HostSnapshot, InterfaceModel } from '../../model/snapshot.js';
 import { maskV4, maskV6, parseAddress, parsePrefix, type Address } from '../../net/address.js';
 import { isRejectType, parseDsfield, tableKey, usableNexthops, type TableSearch, type UsableNexthop } from '../../simulate/fib.js';
 import { fibContextFrom } from '../../simulate/route-lookup.js';
-import { ownerFix, routeCapturesPeer } from '../route-captures-peer.js';
+import { captureEvidence, ownerFix, routeCapturesPeer } from '../route-captures-peer.js';
 import { addressOn, primaryUplink } from '../routing.js';
 import { guessedGateway, interfaceByName, knownGateway, sysctls } from '../view.js';
 import type { FleetCheck, FleetCheckContext, FleetFinding, FleetView } from './types.js';
@@ -218,12 +218,7 @@ function piecesOf(h: LightHost, rule: RuleRecord, route: RouteRecord, iface: Int
   h.pieces ??= new Map();
   let p = h.pieces.get(route);
   if (!p) {
-    const ev: Evidence[] = [];
-    if (rule.origin.lineNumber > 0 && !(rule.priority === 32766 && rule.table === 'main')) ev.push(...evidenceOf(rule.origin));
-    ev.push(...evidenceOf(route.origin));
-    for (const a of iface.addresses) if (a.family === family) ev.push(...evidenceOf(a.origin));
-    if (iface.noCarrier) ev.push(...evidenceOf(iface.origin));
-    p = { evidence: uniqueEvidence(ev), ownerFix: ownerFix(h.s, iface, route.dst) };
+    p = { evidence: captureEvidence(rule, route, iface, family), ownerFix: ownerFix(h.s, iface, route.dst) };
     h.pieces.set(route, p);
   }
   return p;
