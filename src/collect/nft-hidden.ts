@@ -9,11 +9,14 @@
 import type { IptablesNotice, IptablesTable } from '../../parsers/iptables-save.js';
 import type { NftRule, NftTable } from '../../parsers/nft.js';
 
-/** Does an nft expression (JSON) refer to a set or map iptables-save cannot print? */
+/**
+ * The set or map a rule's match looks up (JSON of its expressions), which iptables-save cannot
+ * print: `@name` or an anonymous set on a match's right side, a map or a verdict map. An `xt`
+ * expression is iptables' own. A string that merely starts with "@" elsewhere (a log prefix) is
+ * not a lookup, nor is a set statement (`add @s { ... }`), which does not decide the verdict.
+ */
 function looksUpSet(expr: unknown, depth = 0): string | undefined {
-  if (depth > 12 || expr === null || typeof expr !== 'object') {
-    return typeof expr === 'string' && expr.startsWith('@') ? expr : undefined;
-  }
+  if (depth > 12 || expr === null || typeof expr !== 'object') return undefined;
   if (Array.isArray(expr)) {
     for (const e of expr) {
       const found = looksUpSet(e, depth + 1);
@@ -22,10 +25,17 @@ function looksUpSet(expr: unknown, depth = 0): string | undefined {
     return undefined;
   }
   const o = expr as Record<string, unknown>;
-  // xt: an iptables extension iptables-nft made and prints itself.
   if ('xt' in o) return undefined;
-  for (const key of ['set', 'map', 'vmap']) if (key in o) return `an anonymous ${key}`;
+  if ('vmap' in o) return 'a verdict map';
+  if ('map' in o) return 'a map';
+  const match = o.match as { right?: unknown } | undefined;
+  if (match && typeof match === 'object') {
+    const right = match.right;
+    if (typeof right === 'string' && right.startsWith('@')) return right;
+    if (right && typeof right === 'object' && 'set' in right) return 'an anonymous set';
+  }
   for (const key in o) {
+    if (key === 'set') continue;
     const found = looksUpSet(o[key], depth + 1);
     if (found) return found;
   }

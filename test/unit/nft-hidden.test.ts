@@ -42,7 +42,14 @@ describe('markNftHiddenMatches', () => {
     const anon = run([accept1, [saddr({ set: ['10.9.9.9', '10.9.9.10'] }), { drop: null }], tcp22]);
     expect(anon.rules[1].nftHidden?.reason).toContain('an anonymous set');
     const vmap = run([accept1, [{ vmap: { key: { payload: { protocol: 'ip', field: 'saddr' } }, data: { set: [['10.9.9.9', { drop: null }]] } } }], tcp22]);
-    expect(vmap.rules[1].nftHidden?.reason).toContain('an anonymous vmap');
+    expect(vmap.rules[1].nftHidden?.reason).toContain('a verdict map');
+  });
+
+  it('a log prefix starting with @ or a set statement is not a lookup', () => {
+    const log = run([accept1, [{ log: { prefix: '@blocked ' } }, { drop: null }], tcp22]);
+    expect(log.rules.some((r) => r.nftHidden)).toBe(false);
+    const update = run([accept1, [{ set: { op: 'add', elem: { payload: { protocol: 'ip', field: 'saddr' } }, set: '@seen' } }, { drop: null }], tcp22]);
+    expect(update.rules.some((r) => r.nftHidden)).toBe(false);
   });
 
   it("leaves iptables' own xt matches and plain rules alone", () => {
