@@ -4,7 +4,8 @@
  * one-shot's argv, and its cache must be one this node accepts.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -70,5 +71,26 @@ describe('the one-shot from dist/oneshot.cjs and its code cache', () => {
     // An unknown operand loads the one-shot file first (then hands over); a subcommand name never does.
     if (args[0] === 'nosuchcommand') expect(fast.stderr.replace(CACHE_LINE, '')).toBe(full.stderr);
     else expect(fast.stderr).toBe(full.stderr);
+  });
+});
+
+describe('a damaged dist/oneshot.cjs', () => {
+  it('is reported, and the full CLI answers instead', async () => {
+    // A tree like the checkout: bin/ copied, build/, dist/esm and node_modules linked, a broken one-shot file.
+    const root = mkdtempSync(join(tmpdir(), 'hostcheck-oneshot-'));
+    try {
+      cpSync(join(repoRoot, 'bin'), join(root, 'bin'), { recursive: true });
+      for (const d of ['build', 'node_modules', 'package.json']) symlinkSync(join(repoRoot, d), join(root, d));
+      mkdirSync(join(root, 'dist'));
+      symlinkSync(join(repoRoot, 'dist', 'esm'), join(root, 'dist', 'esm'));
+      writeFileSync(join(root, 'dist', 'oneshot.cjs'), 'throw new Error("truncated build");\n');
+      const r = await run(process.execPath, [join(root, 'bin', 'hostcheck'), '--bundle', ECS3, '--peer', '172.17.0.64', '--quiet'], { env: { ...process.env, NO_COLOR: '1' } })
+        .then((x) => ({ code: 0, ...x }), (e: { code: number; stdout: string; stderr: string }) => e);
+      expect(r.stderr).toMatch(/oneshot\.cjs did not load \(truncated build\); running the full CLI/);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toContain('docker0');
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
