@@ -260,10 +260,7 @@ function parseText(text: string, hint: 4 | 6 | undefined, source: string | undef
     }
     let guessed = false;
     if (family === 0) {
-      if (r.via !== undefined) family = addressFamily(r.via);
-      if (family === 0 && r.src !== undefined) family = addressFamily(r.src);
-      if (family === 0 && r.extra?.from !== undefined) family = addressFamily(r.extra.from.split('/')[0]);
-      if (family === 0 && r.pref !== undefined) family = 6;
+      family = familyOfRoute(r);
       if (family === 0) {
         family = hint ?? prevFamily ?? 4;
         guessed = hint === undefined;
@@ -583,6 +580,20 @@ function fastRoute(list: RouteList, text: string, s: number, e: number, lineNumb
   return true;
 }
 
+/** The family a route's own addresses show (via, src, from, a nexthop's via; `pref` is IPv6 only), or 0. */
+function familyOfRoute(r: RouteRecord): 0 | 4 | 6 {
+  let family: 0 | 4 | 6 = 0;
+  if (r.via !== undefined) family = addressFamily(r.via);
+  if (family === 0 && r.src !== undefined) family = addressFamily(r.src);
+  if (family === 0 && r.extra?.from !== undefined) family = addressFamily(r.extra.from.split('/')[0]);
+  for (let k = 0; family === 0 && k < r.nexthops.length; k++) {
+    const via = r.nexthops[k].via;
+    if (via !== undefined) family = addressFamily(via);
+  }
+  if (family === 0 && r.pref !== undefined) family = 6;
+  return family;
+}
+
 function setFamily(r: RouteRecord, family: 4 | 6): void {
   r.family = family;
   if (r.dst === 'default' || r.dst === '0.0.0.0/0' || r.dst === '::/0') r.dst = family === 4 ? '0.0.0.0/0' : '::/0';
@@ -798,14 +809,7 @@ function parseJson(text: string, hint: 4 | 6 | undefined): ParseResult<RouteReco
     if (family === 0) {
       if (o.family === 2 || o.family === 'inet') family = 4;
       else if (o.family === 10 || o.family === 'inet6') family = 6;
-      else if (r.via !== undefined) family = addressFamily(r.via);
-      if (family === 0 && r.src !== undefined) family = addressFamily(r.src);
-      if (family === 0 && r.extra?.from !== undefined) family = addressFamily(r.extra.from.split('/')[0]);
-      for (let k = 0; family === 0 && k < r.nexthops.length; k++) {
-        const via = r.nexthops[k].via;
-        if (via !== undefined) family = addressFamily(via);
-      }
-      if (family === 0 && r.pref !== undefined) family = 6;
+      else family = familyOfRoute(r);
       if (family === 0) {
         family = hint ?? prevFamily ?? 4;
         guessed = hint === undefined;
