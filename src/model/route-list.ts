@@ -4,7 +4,7 @@
  * time each, and a one-shot run reads a handful of them. So the plain IPv4 routes that make up the
  * bulk of a big table (`PREFIX [via V4] [dev D] ... [metric N]`) are kept as offsets into the
  * command's output plus the shared "tail" the parser read for them (via, dev, table, proto,
- * scope, src, metric, flags), ~30 bytes a route; every other route is a RouteRecord as before.
+ * scope, src, metric, flags): 20 bytes of columns a route beside the text; every other route is a RouteRecord.
  *
  * `get(i)` gives route i as a RouteRecord, made on first use and then kept, so the same route is
  * always the same object; iteration, `filter`, `find` ... go through it. The column accessors
