@@ -11,35 +11,14 @@ import { evidenceOf, uniqueEvidence, type Evidence } from '../model/finding.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 import type { Topology } from '../model/topology.js';
 import { parseAddress } from '../net/address.js';
-import { cloudStep, cloudNodeAt, cloudStart, type CloudNode } from './path-cloud.js';
+import { cloudStep, cloudNodeAt, cloudStart } from './path-cloud.js';
 import { outPolicyFor } from './path-selectors.js';
-import { PathQueryError, type PathHop, type PathLeg, type PathQuery, type PathResult } from './path-types.js';
+import { PathQueryError, type Packet, type PathHop, type PathLeg, type PathNode, type PathQuery, type PathResult, type Step } from './path-types.js';
 import { evaluatePacket } from './netfilter.js';
 import type { NetfilterPacket } from './netfilter-types.js';
 import { buildFib, fibContextFrom, lookup, type Fib } from './route-lookup.js';
 
 export * from './path-types.js';
-
-/** Where a packet is: a host (with the interface it arrived on) or a cloud node. */
-export type PathNode = { kind: 'host'; snapshot: HostSnapshot; iif?: string } | { kind: 'cloud'; node: CloudNode; iif?: string };
-
-/** What one node did: the hop, and where the packet goes next (if anywhere). */
-export interface Step {
-  hop: PathHop;
-  next?: PathNode;
-  outcome?: PathLeg['outcome'];
-  detail?: string;
-}
-
-export interface Packet {
-  src: string;
-  dst: string;
-  proto: 'icmp' | 'tcp' | 'udp';
-  dport?: number;
-  ttl: number;
-  /** A reply (echo reply, ESTABLISHED) rather than a new request. */
-  reply?: boolean;
-}
 
 /** Hops followed before giving up without a repeated state (a path longer than any real one). */
 const MAX_HOPS = 64;
