@@ -1,7 +1,7 @@
 /** `hostcheck route get` and `hostcheck explain`: the simulator and the checks, one question at a time. */
 import { Command } from 'commander';
 import { hostChecks } from '../checks/index.js';
-import { fibOf } from '../checks/routing.js';
+import { fibOf } from '../simulate/snapshot-fib.js';
 import { UsageError } from '../collect/errors.js';
 import { loadSnapshot } from '../collect/index.js';
 import { parseAddress } from '../net/address.js';

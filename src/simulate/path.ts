@@ -7,6 +7,7 @@
  */
 import type { XfrmPolicyRecord } from '../../parsers/ip-xfrm.js';
 import type { SysctlRecord } from '../../parsers/sysctl.js';
+import { memo, memoKey } from '../model/memo.js';
 import { evidenceOf, uniqueEvidence, type Evidence } from '../model/finding.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 import type { Topology } from '../model/topology.js';
@@ -15,23 +16,14 @@ import { cloudStep, cloudNodeAt, cloudStart } from './path-cloud.js';
 import { outPolicyFor } from './path-selectors.js';
 import { PathQueryError, type Packet, type PathHop, type PathLeg, type PathNode, type PathQuery, type PathResult, type Step } from './path-types.js';
 import { evaluatePacket } from './netfilter.js';
-import type { NetfilterPacket } from './netfilter-types.js';
-import { buildFib, fibContextFrom, lookup, type Fib } from './route-lookup.js';
+import type { LocalAddress, NetfilterPacket } from './netfilter-types.js';
+import { lookup } from './route-lookup.js';
+import { fibOf } from './snapshot-fib.js';
 
 export * from './path-types.js';
 
 /** Hops followed before giving up without a repeated state (a path longer than any real one). */
 const MAX_HOPS = 64;
-const fibs = new WeakMap<HostSnapshot, Fib>();
-
-function fibOf(s: HostSnapshot): Fib {
-  let fib = fibs.get(s);
-  if (!fib) {
-    fib = buildFib(s.routes, s.rules, fibContextFrom(s.interfaces.map((i) => ({ link: { name: i.name }, addresses: i.addresses })), s.sysctls as SysctlRecord[]));
-    fibs.set(s, fib);
-  }
-  return fib;
-}
 
 const hostName = (s: HostSnapshot): string => s.identity.name;
 
@@ -47,12 +39,14 @@ type Holder = { snapshot: HostSnapshot; iface: string };
  * built once per snapshot list, so each hop of a path costs a lookup, not a scan of the fleet.
  * The lists path queries pass are built for the query and not changed while it runs.
  */
-const holders = new WeakMap<readonly HostSnapshot[], Map<string, Holder[]>>();
+const HOLDERS = memoKey<readonly HostSnapshot[], Map<string, Holder[]>>('path: address holders');
 
 function holdersOf(snapshots: readonly HostSnapshot[]): Map<string, Holder[]> {
-  let index = holders.get(snapshots);
-  if (index) return index;
-  index = new Map();
+  return memo(snapshots, HOLDERS, indexHolders);
+}
+
+function indexHolders(snapshots: readonly HostSnapshot[]): Map<string, Holder[]> {
+  const index = new Map<string, Holder[]>();
   for (const s of snapshots) {
     for (const i of s.interfaces) {
       for (const a of i.addresses) {
@@ -63,7 +57,6 @@ function holdersOf(snapshots: readonly HostSnapshot[]): Map<string, Holder[]> {
       }
     }
   }
-  holders.set(snapshots, index);
   return index;
 }
 
@@ -89,12 +82,16 @@ function firewall(s: HostSnapshot, p: Packet, path: 'input' | 'output' | 'forwar
     ...(p.proto === 'icmp' ? { icmpType: p.reply ? (family === 4 ? 0 : 129) : (family === 4 ? 8 : 128), icmpCode: 0 } : { sport: p.reply ? p.dport : 40000, dport: p.reply ? 40000 : p.dport, tcpFlags: p.reply ? 0x12 : 2 }),
     inIf, outIf, ctstate: p.reply ? 'ESTABLISHED' : 'NEW',
   };
-  const localAddresses = s.interfaces.flatMap((i) => i.addresses.map((a) => ({ cidr: a.cidr, dev: i.name })));
-  const r = evaluatePacket({ tables, ipsets: s.ipsets as never, nftTables: s.nft as never }, packet, { path, localAddresses });
+  const r = evaluatePacket({ tables, ipsets: s.ipsets as never, nftTables: s.nft as never }, packet, { path, localAddresses: localAddressesOf(s) });
   const d = r.decidedBy;
   const where = d ? `${d.table}/${d.chain}${d.rule ? ` rule ${d.rule.position}` : d.policy ? ' policy' : ''}` : undefined;
   return { verdict: r.verdict, where, evidence: d?.rule ? evidenceOf(d.rule.origin) : [] };
 }
+
+/** The host's addresses with their devices, one array per snapshot (so `-m addrtype`'s local table is built once too). */
+const LOCAL_ADDRESSES = memoKey<HostSnapshot, LocalAddress[]>('path: local addresses');
+const localAddressesOf = (s: HostSnapshot): LocalAddress[] =>
+  memo(s, LOCAL_ADDRESSES, () => s.interfaces.flatMap((i) => i.addresses.map((a) => ({ cidr: a.cidr, dev: i.name }))));
 
 /** The next node behind a gateway address (or the destination itself when on-link). */
 function neighbour(snapshots: readonly HostSnapshot[], topology: Topology | undefined, from: HostSnapshot | undefined, nextIp: string): PathNode | undefined {
