@@ -8,11 +8,18 @@ import { UsageError } from '../collect/errors.js';
 import { PROTOCOL_VERSION } from '../model/protocol-version.js';
 import { addRunOptions, runOneShot } from './commands-run.js';
 
-/** Subcommand names in help order (main.ts loads each only when it runs, or for the help). */
+/**
+ * Subcommand names in help order: the one list. main.ts maps each to its loader (typed by
+ * this list), and npm run build writes it to dist/subcommands.json for bin/hostcheck, which
+ * must choose between the one-shot file and the full CLI before loading either.
+ */
 export const SUBCOMMAND_NAMES = [
   'run', 'capture', 'parse', 'snapshot', 'route', 'explain', 'trace', 'path', 'agent', 'serve', 'topology', 'install', 'uninstall',
 ] as const;
 export type SubcommandName = (typeof SUBCOMMAND_NAMES)[number];
+
+/** The subcommands the one-shot file (oneshot.ts) runs itself; every other one is the full CLI's. */
+export const ONE_SHOT_SUBCOMMANDS: readonly SubcommandName[] = ['run'];
 
 /** The program with its own options and action, and no subcommands yet. */
 export function programBase(): Command {
