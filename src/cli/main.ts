@@ -1,5 +1,6 @@
 /** The commander program: every face of hostcheck from one entry. */
 import type { Command } from 'commander';
+import { safeLines } from '../report/terminal.js';
 import { programBase, runProgram, SUBCOMMAND_NAMES, subcommandsFor, type SubcommandName } from './program.js';
 
 /**
@@ -38,7 +39,7 @@ export async function runCli(argv: string[]): Promise<number> {
   try {
     return await runProgram(await buildProgram(subcommandsFor(programBase(), argv.slice(2))), argv);
   } catch (err) {
-    process.stderr.write(`hostcheck: ${(err as Error).stack ?? String(err)}\n`);
+    process.stderr.write(`hostcheck: ${safeLines((err as Error).stack ?? String(err))}\n`);
     return 2;
   }
 }

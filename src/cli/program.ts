@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { hostcheckVersion } from '../collect/collect.js';
 import { UsageError } from '../collect/errors.js';
 import { PROTOCOL_VERSION } from '../model/protocol-version.js';
+import { safeLines } from '../report/terminal.js';
 import { addRunOptions, runOneShot } from './commands-run.js';
 
 /**
@@ -73,11 +74,12 @@ export async function runProgram(program: Command, argv: string[]): Promise<numb
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
       return 2;
     }
+    // Messages can quote a bundle (a host name, a source's error): made safe, line by line.
     if (err instanceof UsageError) {
-      process.stderr.write(`hostcheck: ${err.message}\n`);
+      process.stderr.write(`hostcheck: ${safeLines(err.message)}\n`);
       return 2;
     }
-    process.stderr.write(`hostcheck: ${(err as Error).stack ?? String(err)}\n`);
+    process.stderr.write(`hostcheck: ${safeLines((err as Error).stack ?? String(err))}\n`);
     return 2;
   }
 }
