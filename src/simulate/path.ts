@@ -5,8 +5,6 @@
  * Outcomes: delivered, loop (with the cycle and who answers "Time to live exceeded"),
  * blackhole, dropped (by which rule), or left the known network (where). Documented in docs/path.md.
  */
-import type { XfrmPolicyRecord } from '../../parsers/ip-xfrm.js';
-import type { SysctlRecord } from '../../parsers/sysctl.js';
 import { memo, memoKey } from '../model/memo.js';
 import { evidenceOf, uniqueEvidence, type Evidence } from '../model/finding.js';
 import type { HostSnapshot } from '../model/snapshot.js';
@@ -66,23 +64,23 @@ export function hostAt(snapshots: readonly HostSnapshot[], ip: string, except?: 
 }
 
 function sysctl(s: HostSnapshot, key: string): string | undefined {
-  return (s.sysctls as SysctlRecord[]).find((r) => r.key === key)?.value.trim();
+  return s.sysctls.find((r) => r.key === key)?.value.trim();
 }
 
 function sysctlEvidence(s: HostSnapshot, key: string): Evidence[] {
-  return evidenceOf((s.sysctls as SysctlRecord[]).find((r) => r.key === key)?.origin);
+  return evidenceOf(s.sysctls.find((r) => r.key === key)?.origin);
 }
 
 function firewall(s: HostSnapshot, p: Packet, path: 'input' | 'output' | 'forward', inIf?: string, outIf?: string): { verdict: string; where?: string; evidence: Evidence[] } {
   const family = parseAddress(p.dst)?.family ?? 4;
-  const tables = (family === 4 ? s.netfilter.v4 : s.netfilter.v6) as Parameters<typeof evaluatePacket>[0]['tables'];
+  const tables = family === 4 ? s.netfilter.v4 : s.netfilter.v6;
   if (tables.length === 0) return { verdict: 'accept', evidence: [] };
   const packet: NetfilterPacket = {
     family, src: p.src, dst: p.dst, proto: p.proto === 'icmp' ? (family === 4 ? 'icmp' : 'icmpv6') : p.proto,
     ...(p.proto === 'icmp' ? { icmpType: p.reply ? (family === 4 ? 0 : 129) : (family === 4 ? 8 : 128), icmpCode: 0 } : { sport: p.reply ? p.dport : 40000, dport: p.reply ? 40000 : p.dport, tcpFlags: p.reply ? 0x12 : 2 }),
     inIf, outIf, ctstate: p.reply ? 'ESTABLISHED' : 'NEW',
   };
-  const r = evaluatePacket({ tables, ipsets: s.ipsets as never, nftTables: s.nft as never }, packet, { path, localAddresses: localAddressesOf(s) });
+  const r = evaluatePacket({ tables, ipsets: s.ipsets, nftTables: s.nft }, packet, { path, localAddresses: localAddressesOf(s) });
   const d = r.decidedBy;
   const where = d ? `${d.table}/${d.chain}${d.rule ? ` rule ${d.rule.position}` : d.policy ? ' policy' : ''}` : undefined;
   return { verdict: r.verdict, where, evidence: d?.rule ? evidenceOf(d.rule.origin) : [] };
@@ -133,7 +131,7 @@ function hostStep(snapshots: readonly HostSnapshot[], topology: Topology | undef
   if (fw.verdict === 'drop' || fw.verdict === 'reject') {
     return { hop: { ...base, action: 'drop', dev: r.dev, note: `the firewall ${fw.verdict}s it: ${fw.where}`, evidence: fw.evidence }, outcome: 'dropped', detail: `${node}: ${fw.where} ${fw.verdict}s it` };
   }
-  const policy = outPolicyFor(s.xfrmPolicies as XfrmPolicyRecord[], { src: p.src, dst: p.dst, proto: p.proto, dport: p.dport, outIf: r.dev });
+  const policy = outPolicyFor(s.xfrmPolicies, { src: p.src, dst: p.dst, proto: p.proto, dport: p.dport, outIf: r.dev });
   if (policy) {
     const tmpl = policy.templates.find((t) => t.mode === 'tunnel') ?? policy.templates[0];
     const ev = uniqueEvidence([...evidenceOf(policy.origin), ...routeEv()]);

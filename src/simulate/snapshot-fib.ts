@@ -6,7 +6,7 @@ import { buildFib, fibContextFrom, lookup, type Fib, type RouteLookupResult, typ
 const FIB = memoKey<HostSnapshot, Fib>('fib');
 
 export function fibOf(s: HostSnapshot): Fib {
-  return memo(s, FIB, () => buildFib(s.routes, s.rules, fibContextFrom(s.interfaces, s.sysctls as Parameters<typeof fibContextFrom>[1])));
+  return memo(s, FIB, () => buildFib(s.routes, s.rules, fibContextFrom(s.interfaces, s.sysctls)));
 }
 
 /** A lookup with its trace (which rules were tried), for evidence. */
