@@ -52,8 +52,9 @@ export function renderText(report: Report, opts: { color: boolean; quiet?: boole
   for (const f of shown) out.push(renderFinding(f, c, cmd), '');
   if (!opts.quiet) {
     for (const n of report.notes) out.push(c.dim(`note: ${n}`));
-    const unread = report.sources.filter((s) => s.status !== 'collected' && (s.required || s.status === 'failed'));
-    for (const s of unread) out.push(c.yellow(`not read: ${s.name}: ${s.status}${s.message ? ` — ${s.message}` : ''}`));
+    const unread = report.sources.filter((s) => s.status !== 'collected' && (s.required || s.status === 'failed' || s.lacking));
+    // A lacking source's message says what the bundle lacks; a status would only repeat it.
+    for (const s of unread) out.push(c.yellow(`not read: ${s.name}: ${s.lacking ? safeText(s.message ?? 'not in this bundle') : `${s.status}${s.message ? ` — ${safeText(s.message)}` : ''}`}`));
     if (report.ignored.length) out.push(c.dim(`ignored: ${report.ignored.length} finding(s) (--ignore)`));
   }
   const { error, warning, info } = report.summary;
