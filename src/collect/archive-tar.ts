@@ -31,8 +31,8 @@ export interface TarContents {
 
 const BLOCK = 512;
 
-/** Normalise an entry path; refuses absolute paths and `..`. */
-export function safeEntryPath(raw: string, what = 'entry'): string {
+/** Normalise an entry path; refuses absolute paths and `..` ('' is the archive's root, `./`). */
+export function safeEntryPath(raw: string, what = 'entry', root = false): string {
   if (raw.startsWith('/')) throw new UnsafeBundleError(`${what} "${raw}" has an absolute path`);
   const parts: string[] = [];
   for (const p of raw.split('/')) {
@@ -40,7 +40,7 @@ export function safeEntryPath(raw: string, what = 'entry'): string {
     if (p === '..') throw new UnsafeBundleError(`${what} "${raw}" leaves the archive (path traversal with "..")`);
     parts.push(p);
   }
-  if (parts.length === 0) throw new UnsafeBundleError(`${what} "${raw}" has an empty path`);
+  if (parts.length === 0 && !root) throw new UnsafeBundleError(`${what} "${raw}" has an empty path`);
   return parts.join('/');
 }
 
@@ -109,8 +109,8 @@ function paxRecords(data: Buffer): Map<string, string> {
 
 /** Pulls exact byte counts out of a stream of chunks, counting every byte against the limit. */
 class ByteReader {
-  private chunks: Buffer[] = [];
-  private buffered = 0;
+  private buf: Buffer = Buffer.alloc(0);
+  private pos = 0;
   total = 0;
   private done = false;
   private readonly it: AsyncIterator<Buffer>;
@@ -120,7 +120,7 @@ class ByteReader {
   }
 
   private async fill(n: number): Promise<boolean> {
-    while (this.buffered < n && !this.done) {
+    while (this.buf.length - this.pos < n && !this.done) {
       const next = await this.it.next();
       if (next.done) {
         this.done = true;
@@ -129,20 +129,17 @@ class ByteReader {
       const chunk = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value);
       this.total += chunk.length;
       if (this.total > this.maxBytes) throw new UnsafeBundleError(`archive bomb: more than ${this.maxBytes} bytes uncompressed (the limit)`);
-      this.chunks.push(chunk);
-      this.buffered += chunk.length;
+      this.buf = this.pos === this.buf.length ? chunk : Buffer.concat([this.buf.subarray(this.pos), chunk]);
+      this.pos = 0;
     }
-    return this.buffered >= n;
+    return this.buf.length - this.pos >= n;
   }
 
-  /** Exactly n bytes, or undefined when the stream ends first. */
+  /** Exactly n bytes (a view valid until the next read), or undefined when the stream ends first. */
   async read(n: number): Promise<Buffer | undefined> {
-    if (!(await this.fill(n))) return undefined;
-    const all = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
-    const out = all.subarray(0, n);
-    const rest = all.subarray(n);
-    this.chunks = rest.length ? [rest] : [];
-    this.buffered = rest.length;
+    if (this.buf.length - this.pos < n && !(await this.fill(n))) return undefined;
+    const out = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
     return out;
   }
 
@@ -150,8 +147,9 @@ class ByteReader {
   async skip(n: number): Promise<boolean> {
     let left = n;
     while (left > 0) {
-      const step = Math.min(left, 1 << 20);
-      if (!(await this.read(step))) return false;
+      if (this.buf.length === this.pos && !(await this.fill(1))) return false;
+      const step = Math.min(left, this.buf.length - this.pos);
+      this.pos += step;
       left -= step;
     }
     return true;
@@ -182,7 +180,7 @@ export async function readTar(source: AsyncIterable<Buffer>, wanted: (path: stri
         if (entries === 0 && reader.total === 0) throw new UnsafeBundleError('empty archive');
         throw new UnsafeBundleError(`truncated archive: no end-of-archive marker after ${reader.total} bytes`);
       }
-      if (h.every((b) => b === 0)) break;
+      if (h[0] === 0 && h[156] === 0 && h.every((b) => b === 0)) break;
       if (!checksumOk(h)) throw new UnsafeBundleError(`not a tar archive, or a damaged one: bad header checksum at byte ${reader.total - BLOCK}`);
       const type = String.fromCharCode(h[156] || 0x30);
       const size = pax.has('size') ? Number(pax.get('size')) : octal(h, 124, 12, 'size');
@@ -205,7 +203,11 @@ export async function readTar(source: AsyncIterable<Buffer>, wanted: (path: stri
       const rawLink = pax.get('linkpath') ?? longLink ?? cString(h, 157, 100);
       pax = new Map();
       longName = longLink = undefined;
-      const path = safeEntryPath(rawName);
+      const path = safeEntryPath(rawName, 'entry', type === '5');
+      if (path === '') {
+        if (!(await reader.skip(padded(size)))) throw truncated();
+        continue;
+      }
       switch (type) {
         case '0': case '7': {
           paths.add(path);

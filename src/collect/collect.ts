@@ -20,6 +20,8 @@ export interface CollectOptions {
   /** Override paths (tests): Docker socket, daemon.json, /proc/sys, DMI root, metadata base URL. */
   dockerSocket?: string;
   dockerDaemonJson?: string;
+  /** Override the path of any copied file, by source name (tests: swanctl-conf, ipsec-conf). */
+  filePaths?: Record<string, string>;
   procSys?: string;
   dmiRoot?: string;
   metadataBase?: string;
@@ -62,7 +64,7 @@ async function collectOne(spec: SourceSpec, opts: CollectOptions, batch?: Map<So
     return { meta: { ...base, path: opts.procSys ?? '/proc/sys', status: r.status, message: r.message, durationMs: r.durationMs }, text: r.text };
   }
   if (spec.kind === 'file') {
-    const path = spec.name === 'docker-daemon' && opts.dockerDaemonJson ? opts.dockerDaemonJson : spec.path!;
+    const path = opts.filePaths?.[spec.name] ?? (spec.name === 'docker-daemon' && opts.dockerDaemonJson ? opts.dockerDaemonJson : spec.path!);
     const started = performance.now();
     try {
       // Secrets (PSKs, private keys, registry and proxy credentials) never leave the host.
