@@ -25,26 +25,31 @@ const join2 = (a: string, b: string) => (a === '' ? b : b === '' ? a : `${a}/${b
 
 /** A directory on disk: a path whose real location leaves the directory is refused. */
 export class DirectoryTree implements BundleTree {
+  /** The bundle's real top directory: nothing outside it is read, from any sub-tree. */
   private readonly realRoot: string;
 
-  constructor(readonly origin: string, private readonly root = origin, private readonly maxFileBytes = DEFAULT_ARCHIVE_LIMITS.maxFileBytes) {
-    this.realRoot = realpathSync(root);
+  constructor(readonly origin: string, private readonly base = '', realRoot?: string, private readonly maxFileBytes = DEFAULT_ARCHIVE_LIMITS.maxFileBytes) {
+    this.realRoot = realRoot ?? realpathSync(origin);
   }
 
-  /** The real path of `path`, undefined when it does not exist; refuses one outside the tree. */
+  /** The real path of `path`, undefined when it does not exist; refuses one outside the bundle. */
   private real(path: string): string | undefined {
     let real: string;
     try {
-      real = realpathSync(join(this.root, path));
+      real = realpathSync(join(this.realRoot, this.base, path));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
       throw err;
     }
     if (real !== this.realRoot && !real.startsWith(this.realRoot + sep)) {
-      throw new UnsafeBundleError(`${join(this.origin, path)} leads outside the bundle (a link to ${real})`);
+      throw new UnsafeBundleError(`${this.shown(path)} leads outside the bundle (a link to ${real})`);
     }
     return real;
+  }
+
+  private shown(path: string): string {
+    return join(this.origin, path);
   }
 
   text(path: string): string | undefined {
@@ -52,8 +57,8 @@ export class DirectoryTree implements BundleTree {
     if (real === undefined) return undefined;
     const st = statSync(real);
     if (st.isDirectory()) return undefined;
-    if (!st.isFile()) throw new UnsafeBundleError(`${join(this.origin, path)} is not a regular file (a device, FIFO or socket)`);
-    if (st.size > this.maxFileBytes) throw new UnsafeBundleError(`${join(this.origin, path)} is ${st.size} bytes, over the limit of ${this.maxFileBytes} for one file`);
+    if (!st.isFile()) throw new UnsafeBundleError(`${this.shown(path)} is not a regular file (a device, FIFO or socket)`);
+    if (st.size > this.maxFileBytes) throw new UnsafeBundleError(`${this.shown(path)} is ${st.size} bytes, over the limit of ${this.maxFileBytes} for one file`);
     return readFileSync(real, 'utf8');
   }
 
@@ -61,7 +66,7 @@ export class DirectoryTree implements BundleTree {
     const real = this.real(dir);
     if (real === undefined || !statSync(real).isDirectory()) return [];
     const names = readdirSync(real);
-    if (names.length > DEFAULT_ARCHIVE_LIMITS.maxEntries) throw new UnsafeBundleError(`${join(this.origin, dir)} holds ${names.length} entries, over the limit of ${DEFAULT_ARCHIVE_LIMITS.maxEntries}`);
+    if (names.length > DEFAULT_ARCHIVE_LIMITS.maxEntries) throw new UnsafeBundleError(`${this.shown(dir)} holds ${names.length} entries, over the limit of ${DEFAULT_ARCHIVE_LIMITS.maxEntries}`);
     return names.sort();
   }
 
@@ -71,7 +76,7 @@ export class DirectoryTree implements BundleTree {
   }
 
   sub(dir: string): BundleTree {
-    return new DirectoryTree(join(this.origin, dir), join(this.root, dir), this.maxFileBytes);
+    return new DirectoryTree(join(this.origin, dir), join(this.base, dir), this.realRoot, this.maxFileBytes);
   }
 }
 
