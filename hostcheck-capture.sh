@@ -58,7 +58,7 @@ BEGIN { R = "<redacted>"; n = 0; pem = 0 }
   if (pem) { if (line ~ /-----END [A-Z0-9 ]*PRIVATE KEY-----/) pem = 0; else line = R }
   else {
     if (line ~ /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/) pem = 1
-    if (match(line, /(^|[ \t{])(secret|pin)[ \t]*=[ \t]*[^ \t]/)) {
+    if (match(line, /(^|[ \t{])(secret|pin)([ \t]*=[ \t]*|[ \t]+)[^ \t]/)) {
       e = RSTART + RLENGTH - 1; rest = substr(line, e); t = ""
       if (match(rest, /[ \t]}[ \t]*$/)) t = substr(rest, RSTART)
       line = substr(line, 1, e - 1) R t

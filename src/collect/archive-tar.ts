@@ -26,6 +26,8 @@ export interface TarContents {
   files: Map<string, Buffer>;
   /** Every entry's path (files, directories, links). */
   paths: Set<string>;
+  /** The directory entries (an empty one has no other trace). */
+  directories: Set<string>;
   symlinks: Map<string, string>;
 }
 
@@ -167,6 +169,7 @@ export async function readTar(source: AsyncIterable<Buffer>, wanted: (path: stri
   const reader = new ByteReader(source, limits.maxBytes);
   const files = new Map<string, Buffer>();
   const paths = new Set<string>();
+  const directories = new Set<string>();
   const symlinks = new Map<string, string>();
   const truncated = () => new UnsafeBundleError(`truncated archive: it ends inside an entry, after ${reader.total} bytes`);
   let entries = 0;
@@ -225,6 +228,7 @@ export async function readTar(source: AsyncIterable<Buffer>, wanted: (path: stri
         }
         case '5':
           paths.add(path);
+          directories.add(path);
           break;
         case '2':
           symlinks.set(path, symlinkTarget(path, rawLink));
@@ -251,5 +255,5 @@ export async function readTar(source: AsyncIterable<Buffer>, wanted: (path: stri
   } finally {
     await reader.close();
   }
-  return { files, paths, symlinks };
+  return { files, paths, directories, symlinks };
 }

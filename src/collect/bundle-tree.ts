@@ -96,6 +96,7 @@ export class ArchiveTree implements BundleTree {
       names.add(path.slice(slash + 1));
     };
     for (const p of contents.paths) add(p);
+    for (const d of contents.directories) if (!this.dirs.has(d)) this.dirs.set(d, new Set());
   }
 
   /** The archive path a tree path names, links followed (a loop or more than 40 links is absent). */

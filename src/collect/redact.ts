@@ -19,8 +19,11 @@ export const REDACTED = '<redacted>';
 
 const PEM_BEGIN = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
 const PEM_END = /-----END [A-Z0-9 ]*PRIVATE KEY-----/;
-/** A swanctl `secret`/`pin` setting, also after `{` on a section's line; matched through the value's first character. */
-const SWANCTL_SECRET = /(?:^|[ \t{])(?:secret|pin)[ \t]*=[ \t]*[^ \t]/;
+/**
+ * A swanctl `secret`/`pin` setting, also after `{` on a section's line and without its `=` (a line
+ * the parser would quote in a warning); matched through the value's first character.
+ */
+const SWANCTL_SECRET = /(?:^|[ \t{])(?:secret|pin)(?:[ \t]*=[ \t]*|[ \t]+)[^ \t]/;
 const CLOSING_BRACE = /[ \t]\}[ \t]*$/;
 const IPSEC_SECRET = /^((?:.*[ \t])?:[ \t]*(?:PSK|RSA|ECDSA|EAP|XAUTH|NTLM|P12|PKCS8|PIN|PPK|BLISS))[ \t].*$/is;
 const RAW_RSA_PART = /^([ \t]*(?:PrivateExponent|Prime1|Prime2|Exponent1|Exponent2|Coefficient)[ \t]*:[ \t]*)[^ \t].*$/s;
