@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { analyzeSnapshot } from '../../src/checks/analyze.js';
+import { READ_SOURCES } from '../../src/collect/bundle-foreign.js';
 import { openBundles } from '../../src/collect/bundle-open.js';
 import { sosCommandFile } from '../../src/collect/bundle-sos.js';
 import { readBundle, type Bundle } from '../../src/collect/bundle.js';
@@ -151,6 +152,15 @@ describe('sos 4.5 layout: namespaces/NS/, ip -4 rule list, sysctl -a per namespa
     expect(source(hosts[0], 'ip-rule-v4').file).toBe('sos_commands/networking/ip_-4_rule_list');
     expect(hosts[0].meta.startedAt).toBe('2026-01-01T00:00:00.000000');
     expect(ecs3Cause(hosts[0])).toEqual(ecs3Cause(await readBundle(ecs3Own)));
+  });
+});
+
+describe('docs/bundle.md', () => {
+  it('the mapping table has a row for every source a foreign bundle accounts for', () => {
+    const doc = readFileSync(join(repoRoot, 'docs', 'bundle.md'), 'utf8');
+    const table = doc.slice(doc.indexOf('### Another collector\'s bundle: the mapping'), doc.indexOf('### Namespaces are hosts'));
+    const rows = [...table.matchAll(/^\| `([a-z0-9-]+)` \|/gm)].map((m) => m[1]);
+    expect(rows).toEqual(READ_SOURCES);
   });
 });
 
