@@ -145,6 +145,9 @@ function tokenizeRange(text: string, from: number, to: number): string | null {
   const hasTab = tab >= 0 && tab < to;
   let nextQuote = quoteFrom(text, from);
   if (nextQuote < 0 || nextQuote > to) nextQuote = to;
+  // The next blank at or after pos, found again only once pos passes it (a line of quoted parts
+  // without blanks would otherwise be searched to its end once per part).
+  let nextSpace = -1;
   let pos = from;
   while (pos < to) {
     const c = text.charCodeAt(pos);
@@ -162,8 +165,11 @@ function tokenizeRange(text: string, from: number, to: number): string | null {
           end++;
         }
       } else {
-        end = text.indexOf(' ', pos);
-        if (end < 0 || end > to) end = to;
+        if (nextSpace < pos) {
+          nextSpace = text.indexOf(' ', pos);
+          if (nextSpace < 0 || nextSpace > to) nextSpace = to;
+        }
+        end = nextSpace;
       }
       if (nextQuote >= end) {
         pushToken(pos, end, null);
