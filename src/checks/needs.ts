@@ -17,7 +17,7 @@ const ROUTING: CheckSources = { needs: [ROUTES, ['ip-addr']], uses: RULES };
 
 export const CHECK_SOURCES: Record<string, CheckSources> = {
   'asymmetric-return': ROUTING,
-  'docker-pool-conflict': { needs: [['docker-daemon', 'docker-networks']], uses: ['ip-addr'] },
+  'docker-pool-conflict': { needs: [['ip-addr']], uses: ['docker-daemon', 'docker-networks'] },
   'firewall-blocks-peer': { needs: [['iptables-save', 'ip6tables-save', 'nft']], uses: ['ipset'] },
   'multi-nic-routing': ROUTING,
   'route-captures-peer': ROUTING,

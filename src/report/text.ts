@@ -2,7 +2,7 @@
 import type { Finding } from '../model/finding.js';
 import type { Report } from './json.js';
 
-interface Palette {
+export interface Palette {
   red(s: string): string;
   yellow(s: string): string;
   cyan(s: string): string;
@@ -10,8 +10,8 @@ interface Palette {
   bold(s: string): string;
 }
 
-const plain: Palette = { red: (s) => s, yellow: (s) => s, cyan: (s) => s, dim: (s) => s, bold: (s) => s };
-const ansi: Palette = {
+export const plain: Palette = { red: (s) => s, yellow: (s) => s, cyan: (s) => s, dim: (s) => s, bold: (s) => s };
+export const ansi: Palette = {
   red: (s) => `\x1b[31m${s}\x1b[0m`,
   yellow: (s) => `\x1b[33m${s}\x1b[0m`,
   cyan: (s) => `\x1b[36m${s}\x1b[0m`,
@@ -24,7 +24,8 @@ export function safeText(s: string): string {
   return s.replace(/[\x00-\x08\x0b-\x1f\x7f\x9b]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
-function renderFinding(f: Finding, c: Palette, sourceCommand: (source: string) => string | undefined): string {
+/** One finding as the one-shot prints it: summary, evidence with its sources, why, fix. */
+export function renderFinding(f: Finding, c: Palette, sourceCommand: (source: string) => string | undefined): string {
   const sev = f.severity === 'error' ? c.red('ERROR') : f.severity === 'warning' ? c.yellow('WARNING') : c.cyan('INFO');
   const out = [`${sev} ${c.bold(safeText(f.summary))}  ${c.dim(`[${f.check}]`)}`];
   if (f.evidence.length) {
