@@ -47,7 +47,7 @@ export function renderText(report: Report, opts: { color: boolean; quiet?: boole
   const cmd = opts.sourceCommand ?? (() => undefined);
   const out: string[] = [];
   const shown = opts.quiet ? report.findings.filter((f) => f.severity === 'error') : report.findings;
-  if (!opts.quiet) out.push(c.dim(`hostcheck ${report.hostcheckVersion} on ${safeText(report.host)} at ${safeText(report.collectedAt)}`), '');
+  if (!opts.quiet) out.push(c.dim(`hostcheck ${report.hostcheckVersion} on ${safeText(report.host)} at ${safeText(report.collectedAt ?? 'an unknown time')}`), '');
   for (const f of shown) out.push(renderFinding(f, c, cmd), '');
   if (!opts.quiet) {
     for (const n of report.notes) out.push(c.dim(`note: ${safeText(n)}`));
