@@ -30,7 +30,7 @@ export function parseCommand(): Command {
     .argument('[file]', 'input file, or - for standard input', '-')
     .option('--json', 'print records and warnings as JSON')
     .addOption(new Option('--family <n>', 'address family when the input does not say (ip -6 rule)').choices(['4', '6']))
-    .addHelpText('after', '\nExamples:\n  ip route show table all | hostcheck parse ip-route -\n  hostcheck parse iptables-save rules.txt --json')
+    .addHelpText('after', '\nExamples:\n  ip -4 route show table all | hostcheck parse ip-route -\n  hostcheck parse iptables-save rules.txt --json')
     .action(async (format: string, file: string, opts: { json?: boolean; family?: string }) => {
       const parser = parserFor(format);
       if (!parser) throw new UsageError(`unknown format "${format}"; formats: ${formats.join(', ')}`);

@@ -48,6 +48,16 @@ function stampFlat(records: { origin: Origin }[], source: string): void {
   }
 }
 
+/**
+ * The family a route source keeps. A bundle captured before `-4` was passed holds IPv6 routes in
+ * ip-route-v4 too: while ip-route-v6 was read they are dropped there (each route once, quoted from
+ * its own file); without it they are kept, quoted from ip-route-v4 where they are.
+ */
+function routeFamilyKept(bundle: Bundle, family: 4 | 6 | undefined): 4 | 6 | undefined {
+  if (family === 6) return 6;
+  return bundle.files.has('ip-route-v6') ? family : undefined;
+}
+
 const UPLINK_NAME = /^(eth|ens|enp|eno|em|bond|team|wlan|wlp|p\d)/;
 
 /** Who made an interface, from Docker's networks and well-known names. */
@@ -80,7 +90,7 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
       const parser = parserFor(spec.format);
       if (spec.format === 'ip-route') {
         // Routes stay a RouteList (a million of them are not made records up front).
-        const result = parseRoutes(text, { family: spec.family, source: meta.name });
+        const result = parseRoutes(text, { family: spec.family, source: meta.name, only: routeFamilyKept(bundle, spec.family) });
         for (const w of result.warnings) warnings.push({ source: meta.name, lineNumber: w.lineNumber, text: w.text, reason: w.reason });
         warningCount = result.warnings.length;
         routeLists.set(meta.name, result.routes);
