@@ -20,6 +20,11 @@ export interface IpRouteOptions {
    * the `-6` source already holds.
    */
   only?: 4 | 6;
+  /**
+   * Table of routes whose line names none: `ip route list table NAME` leaves out `table NAME`
+   * (default "main", as `ip route show` prints main's routes).
+   */
+  table?: string;
 }
 
 /** Parse `ip route` text or `ip -j route` JSON (detected by a leading `[`), every route a record. */
@@ -42,19 +47,27 @@ export interface RouteParse {
  */
 export function parseRoutes(text: string, opts?: IpRouteOptions & { source?: string }): RouteParse {
   const hint = opts?.family === 4 || opts?.family === 6 ? opts.family : undefined;
-  return guard(text, (t): RouteParse => {
-    if (firstNonSpace(t) !== 91) return parseText(t, hint, opts?.source, opts?.only);
-    const json = parseJson(t, hint);
-    const routes = RouteList.fromRecords(opts?.only === undefined ? json.records : json.records.filter((r) => r.family === opts.only));
-    if (opts?.source !== undefined) routes.stampSource(opts.source);
-    return { routes, warnings: json.warnings, form: 'json' };
-  }, (w) => ({ routes: new RouteList(16), warnings: [w] }));
+  defaultTable = opts?.table ?? 'main';
+  try {
+    return guard(text, (t): RouteParse => {
+      if (firstNonSpace(t) !== 91) return parseText(t, hint, opts?.source, opts?.only);
+      const json = parseJson(t, hint);
+      const routes = RouteList.fromRecords(opts?.only === undefined ? json.records : json.records.filter((r) => r.family === opts.only));
+      if (opts?.source !== undefined) routes.stampSource(opts.source);
+      return { routes, warnings: json.warnings, form: 'json' };
+    }, (w) => ({ routes: new RouteList(16), warnings: [w] }));
+  } finally {
+    defaultTable = 'main';
+  }
 }
+
+/** The table of a route whose line names none, for the parse under way (IpRouteOptions.table). */
+let defaultTable = 'main';
 
 export const parser: Parser<RouteRecord> = {
   name: 'ip-route',
   description: 'ip route show table all / ip route get (text or ip -j JSON)',
-  parse: (text: string, opts?: { family?: 4 | 6 }) => parse(text, opts),
+  parse: (text: string, opts?: { family?: 4 | 6; table?: string }) => parse(text, opts),
 };
 
 const ROUTE_TYPES = new Set<string>([
@@ -104,7 +117,7 @@ function pushNexthop(r: RouteRecord, nh: Nexthop): void {
 
 function newRoute(lineNumber: number, text: string): RouteRecord {
   return {
-    family: 4, type: 'unicast', dst: '', table: 'main',
+    family: 4, type: 'unicast', dst: '', table: defaultTable,
     via: undefined, dev: undefined, src: undefined, proto: undefined, scope: undefined,
     metric: undefined, tos: undefined, pref: undefined, flags: NO_FLAGS, nexthops: NO_NEXTHOPS,
     nhid: undefined, mtu: undefined, expires: undefined, extra: undefined,
@@ -511,7 +524,7 @@ function fastRoute(list: RouteList, text: string, s: number, e: number, lineNumb
   const tailStart = p;
   let via: string | undefined;
   let dev: string | undefined;
-  let table = 'main';
+  let table = defaultTable;
   let proto: string | undefined;
   let scope: string | undefined;
   let src: string | undefined;
