@@ -150,6 +150,7 @@ cmd ip-rule-v4 ip-rule-v4.txt true '' '' ip -4 rule show
 cmd ip-rule-v6 ip-rule-v6.txt true '' '' ip -6 rule show
 cmd ip-addr ip-addr.txt true '' '' ip -d addr show
 cmd ip-link ip-link.txt true '' '' ip -d link show
+cmd ip-neigh ip-neigh.txt false '' '' ip neigh show
 cmd ip-route-v4-json ip-route-v4.json false '' 'iproute2 older than 4.17 has no usable -j' ip -4 -j route show table all
 cmd ip-route-v6-json ip-route-v6.json false '' '' ip -6 -j route show table all
 cmd ip-rule-v4-json ip-rule-v4.json false '' '' ip -4 -j rule show

@@ -7,7 +7,7 @@ import { parseRoutes } from '../../parsers/ip-route.js';
 import type { IptablesTable } from '../../parsers/iptables-save.js';
 import type { NftTable } from '../../parsers/nft.js';
 import type { Origin, ParseResult } from '../../parsers/types.js';
-import type { AddressRecord, InterfaceBlock, LinkRecord, RuleRecord } from '../model/records.js';
+import type { AddressRecord, InterfaceBlock, LinkRecord, NeighbourRecord, RuleRecord } from '../model/records.js';
 import { RouteList } from '../model/route-list.js';
 import {
   SNAPSHOT_SCHEMA_VERSION,
@@ -182,6 +182,7 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
     nft,
     ipsets: records('ipset'),
     xfrmPolicies: records('ip-xfrm-policy'),
+    ...(parsed.has('ip-neigh') && { neighbours: records<NeighbourRecord>('ip-neigh') }),
     ipsecConnections: [...records('swanctl-conf'), ...records('ipsec-conf')],
     sysctls: records('sysctl'),
     docker: { daemon: records('docker-daemon')[0], networks: dockerNetworks },

@@ -34,6 +34,8 @@ export const SOURCES: SourceSpec[] = [
   { name: 'ip-rule-v6', file: 'ip-rule-v6.txt', kind: 'command', argv: ['ip', '-6', 'rule', 'show'], format: 'ip-rule', family: 6, required: true },
   { name: 'ip-addr', file: 'ip-addr.txt', kind: 'command', argv: ['ip', '-d', 'addr', 'show'], format: 'ip-addr', required: true },
   { name: 'ip-link', file: 'ip-link.txt', kind: 'command', argv: ['ip', '-d', 'link', 'show'], format: 'ip-link', required: true },
+  // Who lives on a bridge (a VM, a container) answers ARP/ND there: the capture check tells them from a captured peer.
+  { name: 'ip-neigh', file: 'ip-neigh.txt', kind: 'command', argv: ['ip', 'neigh', 'show'], format: 'ip-neigh', required: false },
   // JSON forms: kept in the bundle for tools and for the form-equivalence tests; the snapshot uses the text.
   { name: 'ip-route-v4-json', file: 'ip-route-v4.json', kind: 'command', argv: ['ip', '-4', '-j', 'route', 'show', 'table', 'all'], required: false, absentMeaning: 'iproute2 older than 4.17 has no usable -j' },
   { name: 'ip-route-v6-json', file: 'ip-route-v6.json', kind: 'command', argv: ['ip', '-6', '-j', 'route', 'show', 'table', 'all'], required: false },

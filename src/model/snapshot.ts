@@ -2,7 +2,7 @@
  * HostSnapshot: everything hostcheck knows about one host, vendor- and distro-free.
  * Built once from a bundle (live or captured); every stage after it is a pure function of it.
  */
-import type { AddressRecord, LinkKind, Origin, RouteRecord, RuleRecord } from './records.js';
+import type { AddressRecord, LinkKind, NeighbourRecord, Origin, RouteRecord, RuleRecord } from './records.js';
 import { RouteList } from './route-list.js';
 
 export const SNAPSHOT_SCHEMA_VERSION = 1;
@@ -92,6 +92,8 @@ export interface HostSnapshot {
   nft: unknown[];
   ipsets: unknown[];
   xfrmPolicies: unknown[];
+  /** `ip neigh show`: absent in bundles from before hostcheck read it. */
+  neighbours?: NeighbourRecord[];
   /** IPsec connections configured in swanctl.conf and ipsec.conf (parsers/swanctl-conf.ts records). */
   ipsecConnections?: unknown[];
   sysctls: unknown[];
