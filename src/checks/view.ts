@@ -1,15 +1,15 @@
 /** Typed views of a snapshot's slots, and small questions checks share (addresses, uplinks, peers). */
-import type { DockerDaemonConfig } from '../../parsers/docker-daemon.js';
-import type { DockerNetworkRecord } from '../../parsers/docker-network.js';
-import type { SysctlRecord } from '../../parsers/sysctl.js';
+import type { DockerDaemonConfig } from '../model/docker.js';
+import type { DockerNetworkRecord } from '../model/docker.js';
+import type { SysctlRecord } from '../model/sysctl.js';
 import type { Peer } from '../model/config.js';
 import type { AddressRecord, RouteRecord } from '../model/records.js';
 import type { HostSnapshot, InterfaceModel } from '../model/snapshot.js';
 import { formatIPv4, formatIPv6, formatPrefix, maskV4, maskV6, parseAddress, parsePrefix, type Prefix } from '../net/address.js';
 
-export const dockerDaemon = (s: HostSnapshot): DockerDaemonConfig | undefined => s.docker.daemon as DockerDaemonConfig | undefined;
-export const dockerNetworks = (s: HostSnapshot): DockerNetworkRecord[] => s.docker.networks as DockerNetworkRecord[];
-export const sysctls = (s: HostSnapshot): SysctlRecord[] => s.sysctls as SysctlRecord[];
+export const dockerDaemon = (s: HostSnapshot): DockerDaemonConfig | undefined => s.docker.daemon;
+export const dockerNetworks = (s: HostSnapshot): DockerNetworkRecord[] => s.docker.networks;
+export const sysctls = (s: HostSnapshot): SysctlRecord[] => s.sysctls;
 
 /** A peer's display: "ecs1 172.17.0.64" or the address alone. */
 export function peerLabel(p: Peer): string {

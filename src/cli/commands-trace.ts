@@ -10,8 +10,8 @@ import type { HostSnapshot } from '../model/snapshot.js';
 import { analyzeTrace } from '../trace/analyze.js';
 import { addressNamer, type FleetHostAddresses } from '../trace/names.js';
 import { pathFromTraceroute, type TracePath } from '../trace/path.js';
-import { renderTraceText } from '../trace/render.js';
-import { runTrace } from '../trace/runner.js';
+import { renderTraceText } from './trace-render.js';
+import { runTrace } from '../collect/traceroute.js';
 import { printJson, readInput, repeatable, topologyOption } from './io.js';
 
 interface TraceFlags {
@@ -84,7 +84,9 @@ async function pathToAnalyze(dst: string | undefined, flags: TraceFlags, maxHops
   }
   try {
     const r = await runTrace(dst, { ...(flags.source && { source: flags.source }), maxHops });
-    return { path: r.path, notes: r.notes, output: r.output, tool: r.tool };
+    const path = pathFromTraceroute(r.trace, { ...(r.source && { source: r.source }), destination: r.destination, evidenceSource: r.evidenceSource });
+    if (r.tool === 'ping') path.maxHops = r.maxHops; // traceroute's header says it itself
+    return { path, notes: r.notes, output: r.output, tool: r.tool };
   } catch (err) {
     if (err instanceof CommandFailedError) throw new UsageError(`cannot trace ${dst}: ${err.message}`, { cause: err });
     throw err;

@@ -31,7 +31,7 @@ export const repeatable = (v: string, prev: string[]): string[] => [...prev, v];
 /** `--topology FILE`, validated; a bad file is a usage error naming each field. Loaded lazily (yaml, zod). */
 export async function topologyOption(file: string | undefined): Promise<import('../model/topology.js').Topology | undefined> {
   if (!file) return undefined;
-  const { loadTopology, TopologyFileError } = await import('../model/topology.js');
+  const { loadTopology, TopologyFileError } = await import('../collect/topology-file.js');
   try {
     return await loadTopology(file);
   } catch (err) {

@@ -54,10 +54,18 @@ export function renderText(report: Report, opts: { color: boolean; quiet?: boole
     for (const n of report.notes) out.push(c.dim(`note: ${n}`));
     const unread = report.sources.filter((s) => s.status !== 'collected' && (s.required || s.status === 'failed'));
     for (const s of unread) out.push(c.yellow(`not read: ${s.name}: ${s.status}${s.message ? ` — ${s.message}` : ''}`));
+    for (const s of partlyRead(report)) out.push(c.yellow(`partly read: ${s.name}: ${s.warnings} line(s) hostcheck could not read (hostcheck snapshot lists them)`));
     if (report.ignored.length) out.push(c.dim(`ignored: ${report.ignored.length} finding(s) (--ignore)`));
   }
   const { error, warning, info } = report.summary;
   const verdict = error ? c.red(`${error} error(s)`) : c.bold('no errors');
-  out.push(`${verdict}, ${warning} warning(s), ${info} info; collection ${report.complete ? 'complete' : c.yellow('INCOMPLETE')}`);
+  const partly = partlyRead(report).length;
+  const collection = !report.complete ? c.yellow('INCOMPLETE') : partly ? c.yellow(`complete, ${partly} source(s) partly read`) : 'complete';
+  out.push(`${verdict}, ${warning} warning(s), ${info} info; collection ${collection}`);
   return out.join('\n') + '\n';
+}
+
+/** Sources that were collected but have lines their parser could not read: findings may miss what those lines held. */
+function partlyRead(report: Report): Report['sources'] {
+  return report.sources.filter((s) => s.status === 'collected' && s.warnings > 0);
 }

@@ -2,7 +2,7 @@
  * Compiles an iptables table once into chains of closures (cached per table record in a
  * WeakMap), so evaluating a packet against 240,000 rules is one pass of cheap calls.
  */
-import type { IptablesMatch, IptablesRule, IptablesTable } from '../../parsers/iptables-save.js';
+import type { IptablesMatch, IptablesRule, IptablesTable } from '../model/netfilter.js';
 import { compileAddress, compileFragment, compileInterface, compileProtocol, unknownMatch } from './netfilter-core.js';
 import { compileModule } from './netfilter-matches.js';
 import { compileTarget, type Action } from './netfilter-targets.js';

@@ -5,7 +5,7 @@
  * Supported: hash:ip, hash:net, hash:ip,port, hash:net,port, hash:ip,port,ip, hash:ip,port,net,
  * hash:net,port,net, hash:net,net, bitmap:ip, bitmap:port, list:set; other types are undecided.
  */
-import type { IpsetPart, IpsetSet } from '../../parsers/ipset.js';
+import type { IpsetPart, IpsetSet } from '../model/ipset.js';
 import { maskV4, maskV6, parseIPv4, parseIPv6 } from '../net/address.js';
 import { icmpTypeSpec, parseUint, protocolNumber } from './netfilter-names.js';
 import { NO, UNKNOWN, YES, type PacketState, type SetTest, type Tri } from './netfilter-types.js';

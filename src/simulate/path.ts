@@ -5,8 +5,6 @@
  * Outcomes: delivered, loop (with the cycle and who answers "Time to live exceeded"),
  * blackhole, dropped (by which rule), or left the known network (where). Documented in docs/path.md.
  */
-import type { XfrmPolicyRecord } from '../../parsers/ip-xfrm.js';
-import type { SysctlRecord } from '../../parsers/sysctl.js';
 import { evidenceOf, uniqueEvidence, type Evidence } from '../model/finding.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 import type { Topology } from '../model/topology.js';
@@ -48,7 +46,7 @@ const fibs = new WeakMap<HostSnapshot, Fib>();
 function fibOf(s: HostSnapshot): Fib {
   let fib = fibs.get(s);
   if (!fib) {
-    fib = buildFib(s.routes, s.rules, fibContextFrom(s.interfaces.map((i) => ({ link: { name: i.name }, addresses: i.addresses })), s.sysctls as SysctlRecord[]));
+    fib = buildFib(s.routes, s.rules, fibContextFrom(s.interfaces.map((i) => ({ link: { name: i.name }, addresses: i.addresses })), s.sysctls));
     fibs.set(s, fib);
   }
   return fib;
@@ -94,16 +92,16 @@ export function hostAt(snapshots: readonly HostSnapshot[], ip: string, except?: 
 }
 
 function sysctl(s: HostSnapshot, key: string): string | undefined {
-  return (s.sysctls as SysctlRecord[]).find((r) => r.key === key)?.value.trim();
+  return s.sysctls.find((r) => r.key === key)?.value.trim();
 }
 
 function sysctlEvidence(s: HostSnapshot, key: string): Evidence[] {
-  return evidenceOf((s.sysctls as SysctlRecord[]).find((r) => r.key === key)?.origin);
+  return evidenceOf(s.sysctls.find((r) => r.key === key)?.origin);
 }
 
 function firewall(s: HostSnapshot, p: Packet, path: 'input' | 'output' | 'forward', inIf?: string, outIf?: string): { verdict: string; where?: string; evidence: Evidence[] } {
   const family = parseAddress(p.dst)?.family ?? 4;
-  const tables = (family === 4 ? s.netfilter.v4 : s.netfilter.v6) as Parameters<typeof evaluatePacket>[0]['tables'];
+  const tables = family === 4 ? s.netfilter.v4 : s.netfilter.v6;
   if (tables.length === 0) return { verdict: 'accept', evidence: [] };
   const packet: NetfilterPacket = {
     family, src: p.src, dst: p.dst, proto: p.proto === 'icmp' ? (family === 4 ? 'icmp' : 'icmpv6') : p.proto,
@@ -111,7 +109,7 @@ function firewall(s: HostSnapshot, p: Packet, path: 'input' | 'output' | 'forwar
     inIf, outIf, ctstate: p.reply ? 'ESTABLISHED' : 'NEW',
   };
   const localAddresses = s.interfaces.flatMap((i) => i.addresses.map((a) => ({ cidr: a.cidr, dev: i.name })));
-  const r = evaluatePacket({ tables, ipsets: s.ipsets as never, nftTables: s.nft as never }, packet, { path, localAddresses });
+  const r = evaluatePacket({ tables, ipsets: s.ipsets, nftTables: s.nft }, packet, { path, localAddresses });
   const d = r.decidedBy;
   const where = d ? `${d.table}/${d.chain}${d.rule ? ` rule ${d.rule.position}` : d.policy ? ' policy' : ''}` : undefined;
   return { verdict: r.verdict, where, evidence: d?.rule ? evidenceOf(d.rule.origin) : [] };
@@ -157,7 +155,7 @@ function hostStep(snapshots: readonly HostSnapshot[], topology: Topology | undef
   if (fw.verdict === 'drop' || fw.verdict === 'reject') {
     return { hop: { ...base, action: 'drop', dev: r.dev, note: `the firewall ${fw.verdict}s it: ${fw.where}`, evidence: fw.evidence }, outcome: 'dropped', detail: `${node}: ${fw.where} ${fw.verdict}s it` };
   }
-  const policy = outPolicyFor(s.xfrmPolicies as XfrmPolicyRecord[], { src: p.src, dst: p.dst, proto: p.proto, dport: p.dport, outIf: r.dev });
+  const policy = outPolicyFor(s.xfrmPolicies, { src: p.src, dst: p.dst, proto: p.proto, dport: p.dport, outIf: r.dev });
   if (policy) {
     const tmpl = policy.templates.find((t) => t.mode === 'tunnel') ?? policy.templates[0];
     const ev = uniqueEvidence([...evidenceOf(policy.origin), ...routeEv()]);

@@ -4,7 +4,7 @@
  * full match, and the same findings when hosts arrive one by one (incremental match).
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { topologyFromText } from '../../src/model/topology.js';
+import { topologyFromText } from '../../src/collect/topology-file.js';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FleetIndex } from '../../src/aggregator/fleet-index.js';

@@ -14,7 +14,7 @@ import { emptyCredentials, parseAgentTokens, parseViewerTokens } from '../../src
 import { startServer, type RunningServer } from '../../src/aggregator/server.js';
 import type { StoredFinding } from '../../src/aggregator/store.js';
 import { runCli } from '../../src/cli/main.js';
-import { loadTopology } from '../../src/model/topology.js';
+import { loadTopology } from '../../src/collect/topology-file.js';
 import type { PathResult } from '../../src/simulate/path-types.js';
 import { repoRoot } from '../helpers/samples.js';
 import { scenarioSnapshot, tempDir, TestAgent } from './aggregator-client.js';

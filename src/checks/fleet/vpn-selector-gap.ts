@@ -7,7 +7,7 @@
  * and the topology's VPC routers; where a packet leaves the known network at a host, the topology's
  * VPC route table decides (topologySelectorGapList). One finding per (gateway, remote, source address).
  */
-import type { XfrmPolicyRecord } from '../../../parsers/ip-xfrm.js';
+import type { XfrmPolicyRecord } from '../../model/xfrm.js';
 import { findingKey, uniqueEvidence, type Evidence } from '../../model/finding.js';
 import type { HostSnapshot } from '../../model/snapshot.js';
 import { knownCidrOf, routeFor as tableRouteFor, type Topology } from '../../model/topology.js';
@@ -80,7 +80,7 @@ function cloudGateways(t: Topology): Gateway[] {
 /** A fleet host's tunnel policies grouped by remote network, named by its IPsec config where it has one. */
 function hostGateway(name: string, s: HostSnapshot): Gateway | undefined {
   const byRemote = new Map<string, { remote: Prefix; policies: XfrmPolicyRecord[]; local: Prefix[] }>();
-  for (const p of outPolicies(s.xfrmPolicies as XfrmPolicyRecord[])) {
+  for (const p of outPolicies(s.xfrmPolicies)) {
     if (p.action !== 'allow' || !p.templates.some((t) => t.mode === 'tunnel')) continue;
     const dst = prefixOf(p.selector.dst);
     const src = prefixOf(p.selector.src);

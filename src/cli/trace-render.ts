@@ -1,8 +1,8 @@
 /** The human answer of `hostcheck trace`: the path with every address named, then the findings. */
 import type { Finding } from '../model/finding.js';
 import { safeText } from '../report/text.js';
-import type { TraceAnalysis } from './analyze.js';
-import type { AddressNamer } from './types.js';
+import type { TraceAnalysis } from '../trace/analyze.js';
+import type { AddressNamer } from '../trace/types.js';
 
 function renderFinding(f: Finding): string[] {
   const out = [`${f.severity.toUpperCase()} ${safeText(f.summary)}  [${f.check}]`];
