@@ -6,6 +6,7 @@
  */
 import type { Peer } from '../model/config.js';
 import { evidenceOf, findingKey, uniqueEvidence, type Evidence, type Finding } from '../model/finding.js';
+import { memo, memoKey } from '../model/memo.js';
 import type { NeighbourRecord, RouteRecord, RuleRecord } from '../model/records.js';
 import type { HostSnapshot, InterfaceModel } from '../model/snapshot.js';
 import { formatAddress, formatIPv4, formatIPv6, formatPrefix, parseAddress, parsePrefix, PRIVATE_PREFIXES, prefixContains, prefixCovers, prefixesOverlap, type Prefix } from '../net/address.js';
@@ -52,19 +53,20 @@ export function ownerFix(s: HostSnapshot, iface: InterfaceModel, avoid: string):
 }
 
 /** Resolved neighbour entries by `dev address` (canonical text), built once per snapshot. */
-const neighbourIndex = new WeakMap<HostSnapshot, Map<string, NeighbourRecord>>();
+const RESOLVED_NEIGHBOURS = memoKey<HostSnapshot, Map<string, NeighbourRecord>>('checks: resolved neighbours by device and address');
+
+function resolvedNeighbours(s: HostSnapshot): Map<string, NeighbourRecord> {
+  const index = new Map<string, NeighbourRecord>();
+  for (const n of s.neighbours ?? []) {
+    const a = parseAddress(n.address);
+    // Resolved: the kernel has its link-layer address (it answered ARP/ND, or was set by hand).
+    if (a && n.dev && n.lladdr !== undefined && !n.states.includes('INCOMPLETE') && !n.states.includes('FAILED')) index.set(`${n.dev} ${formatAddress(a)}`, n);
+  }
+  return index;
+}
 
 function resolvedNeighbour(s: HostSnapshot, dev: string, address: string): NeighbourRecord | undefined {
-  let index = neighbourIndex.get(s);
-  if (!index) {
-    index = new Map();
-    for (const n of s.neighbours ?? []) {
-      const a = parseAddress(n.address);
-      // Resolved: the kernel has its link-layer address (it answered ARP/ND, or was set by hand).
-      if (a && n.dev && n.lladdr !== undefined && !n.states.includes('INCOMPLETE') && !n.states.includes('FAILED')) index.set(`${n.dev} ${formatAddress(a)}`, n);
-    }
-    neighbourIndex.set(s, index);
-  }
+  const index = memo(s, RESOLVED_NEIGHBOURS, resolvedNeighbours);
   const a = parseAddress(address);
   return a ? index.get(`${dev} ${formatAddress(a)}`) : undefined;
 }

@@ -76,8 +76,6 @@ interface Outcome {
 
 /** Undecidable matches assumed one way or the other in one evaluation; past this many the verdict stays undecided. */
 const MAX_ASSUMPTIONS = 4;
-/** The rule whose match left an evaluation undecided (kept out of the result's JSON). */
-const undecidedMatchOf = new WeakMap<NetfilterResult, IptablesRule>();
 
 /**
  * Evaluates `packet` against `ruleset` along `opts.path`. A match it cannot tell (a missing set,
@@ -89,8 +87,10 @@ export function evaluatePacket(ruleset: NetfilterRuleset, packet: NetfilterPacke
 }
 
 function evaluateAssuming(ruleset: NetfilterRuleset, packet: NetfilterPacket, opts: EvaluateOptions, assume: Map<IptablesRule, boolean>): NetfilterResult {
-  const r = evaluateOnce(ruleset, packet, opts, assume);
-  const rule = undecidedMatchOf.get(r);
+  // The rule whose match left the walk undecided, kept out of the result (and its JSON).
+  const fork: { rule?: IptablesRule } = {};
+  const r = evaluateOnce(ruleset, packet, opts, assume, fork);
+  const rule = fork.rule;
   if (rule === undefined || assume.size >= MAX_ASSUMPTIONS) return r;
   const ifMatches = evaluateAssuming(ruleset, packet, opts, new Map(assume).set(rule, true));
   const ifNot = evaluateAssuming(ruleset, packet, opts, new Map(assume).set(rule, false));
@@ -109,8 +109,8 @@ function branchOf(r: NetfilterResult): NetfilterBranch {
   return b;
 }
 
-/** One walk of the hooks, with undecidable matches of the rules in `assume` taken as given. */
-function evaluateOnce(ruleset: NetfilterRuleset, packet: NetfilterPacket, opts: EvaluateOptions, assume: Map<IptablesRule, boolean>): NetfilterResult {
+/** One walk of the hooks, with undecidable matches of the rules in `assume` taken as given; `fork.rule` is set when a match left it undecided. */
+function evaluateOnce(ruleset: NetfilterRuleset, packet: NetfilterPacket, opts: EvaluateOptions, assume: Map<IptablesRule, boolean>, fork: { rule?: IptablesRule }): NetfilterResult {
   const p = initialState(ruleset, packet, opts);
   const trace: TraceEntry[] = [];
   const limit = opts.traceLimit ?? 1000;
@@ -159,9 +159,8 @@ function evaluateOnce(ruleset: NetfilterRuleset, packet: NetfilterPacket, opts: 
         const extra: Partial<NetfilterResult> = { decidedBy };
         if (outcome.reason !== undefined) extra.reason = outcome.reason;
         if (outcome.verdict === 'reject') extra.rejectWith = outcome.rejectWith ?? (packet.family === 4 ? 'icmp-port-unreachable' : 'icmp6-port-unreachable');
-        const done = finish(outcome.verdict, extra);
-        if (outcome.undecidedMatch && outcome.rule !== undefined) undecidedMatchOf.set(done, outcome.rule);
-        return done;
+        if (outcome.undecidedMatch && outcome.rule !== undefined) fork.rule = outcome.rule;
+        return finish(outcome.verdict, extra);
       }
     }
   }
