@@ -4,7 +4,8 @@
  */
 import { parserFor } from '../../parsers/index.js';
 import { parseRoutes } from '../../parsers/ip-route.js';
-import type { ParseResult } from '../../parsers/types.js';
+import { parseIptables } from '../../parsers/iptables-save.js';
+import type { ParseResult, ParseWarning } from '../../parsers/types.js';
 import type { DockerDaemonConfig, DockerNetworkRecord } from '../model/docker.js';
 import type { IpsecConnectionRecord } from '../model/ipsec.js';
 import type { IptablesNotice, IptablesTable } from '../model/netfilter.js';
@@ -50,6 +51,17 @@ function stampFlat(records: { origin: Origin }[], source: string): void {
   }
 }
 
+/**
+ * One iptables-save / ip6tables-save dump as the snapshot holds it: tables whose records carry
+ * the source name, and the dump's notices. The aggregator reads a netfilter section with it too
+ * (src/collect/sections.ts), so both ends hold the same records.
+ */
+export function netfilterDump(source: string, text: string): { tables: IptablesTable[]; notices: IptablesNotice[]; warnings: ParseWarning[] } {
+  const result = parseIptables(text);
+  stampSource(result.records, source);
+  return { tables: result.records, notices: result.notices.map((x) => ({ ...x, source })), warnings: result.warnings };
+}
+
 const UPLINK_NAME = /^(eth|ens|enp|eno|em|bond|team|wlan|wlp|p\d)/;
 
 /** Who made an interface, from Docker's networks and well-known names. */
@@ -73,6 +85,7 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
   const warnings: SnapshotWarning[] = [];
   const parsed = new Map<string, ParseResult<unknown>>();
   const routeLists = new Map<string, RouteList>();
+  const dumpNotices: IptablesNotice[] = [];
   const sources: SourceReport[] = [];
   for (const meta of bundle.meta.sources) {
     const spec = SOURCES.find((s) => s.name === meta.name);
@@ -86,6 +99,12 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
         for (const w of result.warnings) warnings.push({ source: meta.name, lineNumber: w.lineNumber, text: w.text, reason: w.reason });
         warningCount = result.warnings.length;
         routeLists.set(meta.name, result.routes);
+      } else if (spec.format === 'iptables-save') {
+        const dump = netfilterDump(meta.name, text);
+        for (const w of dump.warnings) warnings.push({ source: meta.name, lineNumber: w.lineNumber, text: w.text, reason: w.reason });
+        warningCount = dump.warnings.length;
+        parsed.set(meta.name, { records: dump.tables, warnings: dump.warnings });
+        dumpNotices.push(...dump.notices);
       } else if (parser) {
         const result = parser.parse(text, { family: spec.family });
         if (spec.format === 'ip-rule') stampFlat(result.records as { origin: Origin }[], meta.name);
@@ -166,10 +185,7 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
       v4: records('iptables-save'),
       v6: records('ip6tables-save'),
       // "iptables-legacy tables present" and similar: rules this view cannot show.
-      notices: [
-        ...['iptables-save', 'ip6tables-save'].flatMap((n) => ((parsed.get(n) as { notices?: IptablesNotice[] } | undefined)?.notices ?? []).map((x) => ({ ...x, source: n }))),
-        ...nftHidden,
-      ],
+      notices: [...dumpNotices, ...nftHidden],
     },
     nft,
     ipsets: records('ipset'),

@@ -1,0 +1,298 @@
+/**
+ * Sections: the parts of a snapshot that grow with the host, in the form a version 2 agent sends
+ * them (docs/protocol.md, "Sections"). A section is one text: a JSON header line, then its parts.
+ *
+ * - `routes`: the `ip route show table all` outputs the routes were parsed from (about 45 bytes a
+ *   route instead of ~300 as records);
+ * - `netfilter`: the iptables-save / ip6tables-save dumps (~150 bytes a rule instead of ~1.3 KB),
+ *   counters zeroed, plus the marks nft gave (`nftHidden`) and the notices about them;
+ * - `nft`: the nft tables as JSON, counters zeroed; the rules of tables iptables-nft made are left
+ *   out (they are the iptables rules above; nft's view of them only gave the marks);
+ * - `ipsets`: the sets as JSON.
+ *
+ * Its sha256 names it: an unchanged part has an unchanged digest, so it is not sent again.
+ * The aggregator reads a section back with the same parsers the snapshot was built with, so
+ * both ends hold the same records (counters aside). Pure: no I/O.
+ */
+import { createHash } from 'node:crypto';
+import { parseRoutes } from '../../parsers/ip-route.js';
+import { jsonTooDeep } from '../model/json-depth.js';
+import type { IpsetSet } from '../model/ipset.js';
+import type { IptablesNotice, IptablesRule } from '../model/netfilter.js';
+import type { NftTable } from '../model/nft.js';
+import type { SectionKind } from '../model/protocol.js';
+import { RouteList } from '../model/route-list.js';
+import type { HostSnapshot } from '../model/snapshot.js';
+import { netfilterDump } from './snapshot.js';
+import { sourceByName } from './sources.js';
+
+/** A part of a snapshot ready to send: its kind, its text and the text's sha256. */
+export interface EncodedSection {
+  kind: SectionKind;
+  digest: string;
+  content: string;
+}
+
+/** What a section holds once read back: the snapshot fields it stands for. */
+export type DecodedSection =
+  | { kind: 'routes'; routes: RouteList }
+  | { kind: 'netfilter'; netfilter: HostSnapshot['netfilter'] }
+  | { kind: 'nft'; nft: NftTable[] }
+  | { kind: 'ipsets'; ipsets: IpsetSet[] };
+
+/** A section the reader refuses; `reason` is the aggregator's rejection reason. */
+export class SectionError extends Error {
+  override name = 'SectionError';
+  constructor(readonly reason: 'schema' | 'too_many_routes' | 'too_many_rules', message: string) {
+    super(message);
+  }
+}
+
+export interface SectionLimits {
+  maxRoutes: number;
+  /** iptables rules (both families) plus nft rules. */
+  maxRules: number;
+  /** Arrays and objects nested in a JSON body. */
+  maxDepth: number;
+}
+
+/** A part smaller than this many records stays inline in the report (a typical host sends no section). */
+export const SECTION_MIN_RECORDS = 256;
+
+interface Part {
+  source: string;
+  family?: 4 | 6;
+  length: number;
+}
+
+interface Header {
+  kind: SectionKind;
+  parts: Part[];
+  /** netfilter: the marks nft gave, by family, table index and rule index. */
+  hidden?: { family: 4 | 6; table: number; rule: number; mark: NonNullable<IptablesRule['nftHidden']> }[];
+  /** netfilter: notices that do not come from the dumps (nft-hidden ones). */
+  notices?: IptablesNotice[];
+}
+
+export function sectionDigest(content: string): string {
+  return createHash('sha256').update(content).digest('hex');
+}
+
+function section(header: Header, texts: string[]): EncodedSection {
+  const content = `${JSON.stringify(header)}\n${texts.join('')}`;
+  return { kind: header.kind, content, digest: sectionDigest(content) };
+}
+
+// iptables-save -c: `[packets:bytes]` before a rule and after a chain's policy.
+const RULE_COUNTERS = /^\[\d+:\d+\]/gm;
+const CHAIN_COUNTERS = /^(:\S+ \S+ )\[\d+:\d+\]$/gm;
+// nft: counter statements, their JSON in an origin's text, and the summed `counters`.
+const NFT_COUNTER_TEXT = /counter packets \d+ bytes \d+/g;
+const NFT_COUNTER_JSON = /"counter": ?\{"packets": ?\d+, ?"bytes": ?\d+\}/g;
+
+/** Counters change with every packet: zeroed, so an unchanged ruleset keeps its digest. */
+export function zeroDumpCounters(text: string): string {
+  return text.replace(RULE_COUNTERS, '[0:0]').replace(CHAIN_COUNTERS, '$1[0:0]');
+}
+
+/** nft's counter statements in a rule's text or an element's JSON, zeroed. */
+export function zeroNftCounterText(text: string): string {
+  return text.replace(NFT_COUNTER_TEXT, 'counter packets 0 bytes 0').replace(NFT_COUNTER_JSON, '"counter":{"packets":0,"bytes":0}');
+}
+
+function zeroCounters(key: string, value: unknown): unknown {
+  if ((key === 'counters' || key === 'counter') && value !== null && typeof value === 'object' && 'packets' in value) return { packets: 0, bytes: 0 };
+  if (key === 'text' && typeof value === 'string') return zeroNftCounterText(value);
+  return value;
+}
+
+/** nft tables as sent: the rules of iptables-nft's tables are left out (iptables-save has them). */
+export function wireNft(tables: readonly NftTable[]): NftTable[] {
+  return tables.map((t) => (t.managedBy === 'iptables-nft' ? { ...t, chains: t.chains.map((c) => ({ ...c, rules: [] })) } : t));
+}
+
+function ruleCount(tables: readonly { rules: unknown[] }[]): number {
+  let n = 0;
+  for (const t of tables) n += t.rules.length;
+  return n;
+}
+
+function nftRuleCount(tables: readonly NftTable[]): number {
+  let n = 0;
+  for (const t of tables) for (const c of t.chains) n += c.rules.length;
+  return n;
+}
+
+/** The routes as a section: their texts, when every route came from them. */
+function routesSection(routes: RouteList): EncodedSection | undefined {
+  const texts = routes.texts();
+  if (texts === undefined || texts.some((t) => t.source === undefined)) return undefined;
+  return section({ kind: 'routes', parts: texts.map((t) => ({ source: t.source!, family: sourceByName(t.source!)?.family, length: t.text.length })) }, texts.map((t) => t.text));
+}
+
+/** The netfilter tables as a section: the dumps they were parsed from, when the bundle has them. */
+function netfilterSection(dumps: ReadonlyMap<string, string>, snapshot: HostSnapshot): EncodedSection | undefined {
+  const parts: Part[] = [];
+  const texts: string[] = [];
+  for (const [source, tables] of [['iptables-save', snapshot.netfilter.v4], ['ip6tables-save', snapshot.netfilter.v6]] as const) {
+    const text = dumps.get(source);
+    if (text === undefined) {
+      if (tables.length > 0) return undefined;
+      continue;
+    }
+    const zeroed = zeroDumpCounters(text);
+    parts.push({ source, family: source === 'iptables-save' ? 4 : 6, length: zeroed.length });
+    texts.push(zeroed);
+  }
+  const hidden: NonNullable<Header['hidden']> = [];
+  for (const [family, tables] of [[4, snapshot.netfilter.v4], [6, snapshot.netfilter.v6]] as const) {
+    tables.forEach((t, ti) => t.rules.forEach((r, ri) => {
+      if (!r.nftHidden) return;
+      const { reason, origin } = r.nftHidden;
+      hidden.push({ family, table: ti, rule: ri, mark: { reason: zeroNftCounterText(reason), origin: { ...origin, text: zeroNftCounterText(origin.text) } } });
+    }));
+  }
+  // nft-hidden notices quote the rule's line: its counters zeroed like the dump's.
+  const notices = snapshot.netfilter.notices.filter((n) => n.kind === 'nft-hidden-match').map((n) => ({ ...n, text: zeroDumpCounters(zeroNftCounterText(n.text)) }));
+  return section({ kind: 'netfilter', parts, hidden, notices }, texts);
+}
+
+function jsonSection(kind: 'nft' | 'ipsets', value: unknown): EncodedSection {
+  const body = JSON.stringify(value, zeroCounters);
+  return section({ kind, parts: [{ source: kind, length: body.length }] }, [body]);
+}
+
+/**
+ * The sections of a snapshot: each big part (SECTION_MIN_RECORDS records or more) that can be
+ * sent as one; the others stay inline. `dumps`: the bundle's files (the netfilter section is made
+ * of its iptables dumps; without them the rules stay inline). `maxRoutes`: above it the routes are
+ * not a section (the report then carries only the fleet's routes, docs/protocol.md "A million routes").
+ */
+export function encodeSections(snapshot: HostSnapshot, opts: { maxRoutes: number; dumps?: ReadonlyMap<string, string> }): EncodedSection[] {
+  const out: EncodedSection[] = [];
+  const routes = snapshot.routes.length;
+  if (routes >= SECTION_MIN_RECORDS && routes <= opts.maxRoutes) {
+    const s = routesSection(snapshot.routes);
+    if (s) out.push(s);
+  }
+  if (ruleCount(snapshot.netfilter.v4) + ruleCount(snapshot.netfilter.v6) >= SECTION_MIN_RECORDS) {
+    const s = opts.dumps && netfilterSection(opts.dumps, snapshot);
+    if (s) out.push(s);
+  }
+  const nft = wireNft(snapshot.nft);
+  if (nftRuleCount(nft) >= SECTION_MIN_RECORDS) out.push(jsonSection('nft', nft));
+  let members = 0;
+  for (const s of snapshot.ipsets) members += s.members.length;
+  if (members >= SECTION_MIN_RECORDS) out.push(jsonSection('ipsets', snapshot.ipsets));
+  return out;
+}
+
+function readHeader(content: string, kind: SectionKind): { header: Header; body: number } {
+  const nl = content.indexOf('\n');
+  if (nl < 0) throw new SectionError('schema', `section ${kind}: no header line`);
+  let header: Header;
+  try {
+    const line = content.slice(0, nl);
+    if (jsonTooDeep(line, 16)) throw new Error('nested too deeply');
+    header = JSON.parse(line) as Header;
+  } catch (err) {
+    throw new SectionError('schema', `section ${kind}: header is not JSON: ${(err as Error).message}`);
+  }
+  if (header?.kind !== kind || !Array.isArray(header.parts)) throw new SectionError('schema', `section ${kind}: header names kind ${JSON.stringify(header?.kind)} or has no parts`);
+  let total = nl + 1;
+  for (const p of header.parts) {
+    if (typeof p?.source !== 'string' || !Number.isInteger(p.length) || p.length < 0) throw new SectionError('schema', `section ${kind}: a part has no source or length`);
+    total += p.length;
+  }
+  if (total !== content.length) throw new SectionError('schema', `section ${kind}: parts add up to ${total - nl - 1} characters, the body has ${content.length - nl - 1}`);
+  return { header, body: nl + 1 };
+}
+
+function partTexts(content: string, header: Header, body: number): { part: Part; text: string }[] {
+  let at = body;
+  return header.parts.map((part) => {
+    const text = content.slice(at, at + part.length);
+    at += part.length;
+    return { part, text };
+  });
+}
+
+function jsonBody(content: string, kind: SectionKind, body: number, limits: SectionLimits): unknown[] {
+  const text = content.slice(body);
+  const deep = jsonTooDeep(text, limits.maxDepth);
+  if (deep) throw new SectionError('schema', `section ${kind}: nested deeper than ${limits.maxDepth} levels (at character ${deep.offset})`);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new SectionError('schema', `section ${kind}: not JSON: ${(err as Error).message}`);
+  }
+  if (!Array.isArray(value) || value.some((v) => v === null || typeof v !== 'object' || Array.isArray(v))) throw new SectionError('schema', `section ${kind}: expected an array of objects`);
+  return value;
+}
+
+/** Read a section back into the snapshot fields it stands for; throws SectionError. */
+export function decodeSection(kind: SectionKind, content: string, limits: SectionLimits): DecodedSection {
+  const { header, body } = readHeader(content, kind);
+  const parts = partTexts(content, header, body);
+  switch (kind) {
+    case 'routes': {
+      const lists: RouteList[] = [];
+      let n = 0;
+      for (const { part, text } of parts) {
+        const list = parseRoutes(text, { family: part.family === 6 ? 6 : 4, source: part.source }).routes;
+        n += list.length;
+        if (n > limits.maxRoutes) throw new SectionError('too_many_routes', `section routes: more than ${limits.maxRoutes} routes`);
+        lists.push(list);
+      }
+      return { kind, routes: lists.length === 1 ? lists[0] : RouteList.concat(lists) };
+    }
+    case 'netfilter': {
+      const netfilter: HostSnapshot['netfilter'] = { v4: [], v6: [], notices: [] };
+      let n = 0;
+      for (const { part, text } of parts) {
+        const dump = netfilterDump(part.source, text);
+        n += ruleCount(dump.tables);
+        if (n > limits.maxRules) throw new SectionError('too_many_rules', `section netfilter: more than ${limits.maxRules} rules`);
+        (part.family === 6 ? netfilter.v6 : netfilter.v4).push(...dump.tables);
+        netfilter.notices.push(...dump.notices);
+      }
+      for (const h of header.hidden ?? []) {
+        const rule = (h.family === 6 ? netfilter.v6 : netfilter.v4)[h.table]?.rules[h.rule];
+        if (!rule || typeof h.mark?.reason !== 'string') throw new SectionError('schema', `section netfilter: a mark names no rule (table ${h.table}, rule ${h.rule})`);
+        rule.nftHidden = h.mark;
+      }
+      netfilter.notices.push(...(header.notices ?? []));
+      return { kind, netfilter };
+    }
+    case 'nft': {
+      const nft = jsonBody(content, kind, body, limits) as NftTable[];
+      for (const t of nft) if (!Array.isArray(t.chains) || t.chains.some((c) => !Array.isArray(c?.rules))) throw new SectionError('schema', 'section nft: a table without chains, or a chain without rules');
+      const n = nftRuleCount(nft);
+      if (n > limits.maxRules) throw new SectionError('too_many_rules', `section nft: ${n} rules, more than ${limits.maxRules}`);
+      return { kind, nft };
+    }
+    case 'ipsets': {
+      const ipsets = jsonBody(content, kind, body, limits) as IpsetSet[];
+      for (const s of ipsets) if (typeof s.name !== 'string' || !Array.isArray(s.members)) throw new SectionError('schema', 'section ipsets: a set without a name or members');
+      return { kind, ipsets };
+    }
+  }
+}
+
+/** Put a decoded section into a snapshot (the report's snapshot without it). */
+export function applySection(snapshot: Record<string, unknown>, decoded: DecodedSection): void {
+  switch (decoded.kind) {
+    case 'routes': snapshot.routes = decoded.routes; break;
+    case 'netfilter': snapshot.netfilter = decoded.netfilter; break;
+    case 'nft': snapshot.nft = decoded.nft; break;
+    case 'ipsets': snapshot.ipsets = decoded.ipsets; break;
+  }
+}
+
+/** The snapshot as a version 2 report carries it: the sectioned parts left out, nft's iptables-nft rules too. */
+export function skeletonOf(snapshot: HostSnapshot, sections: readonly EncodedSection[]): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...snapshot, nft: wireNft(snapshot.nft) };
+  for (const s of sections) delete out[s.kind];
+  return out;
+}
