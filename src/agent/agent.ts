@@ -19,6 +19,9 @@ import { OutboxFiles, readTokenFile, SeqStore, writeTokenFile } from './state.js
 import { optimizeForRoutes } from './v8-tuning.js';
 import { ChangeWatcher } from './watcher.js';
 
+/** Refusals of a report's content (docs/serve.md): sending it again would be refused again. */
+const REFUSED_CONTENT = /^(schema|bad_snapshot|too_many_routes|too_many_rules|section_too_large|host_mismatch):/;
+
 /** The server's limit until its welcome says otherwise (the aggregator's default). */
 export const DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024;
 
@@ -244,10 +247,19 @@ export class Agent {
       case 'heartbeat':
         log.debug({ at: m.at }, 'server heartbeat');
         return;
-      case 'error':
+      case 'error': {
         if (m.reason.startsWith('duplicate_name')) log.error({ reason: m.reason }, 'another agent reports under this name: give each agent its own --name');
         else log.warn({ reason: m.reason }, 'server reported an error');
+        // A report the server will never take is not sent again and again: the oldest waiting one is the one it read.
+        const refused = this.welcomed && REFUSED_CONTENT.test(m.reason) ? this.outbox.pending()[0] : undefined;
+        if (refused) {
+          this.outbox.remove(refused.seq);
+          this.stats.dropped++;
+          log.error({ seq: refused.seq, reason: m.reason }, 'the server refused the report; dropped');
+          await this.forget([refused.seq]);
+        }
         return;
+      }
     }
   }
 

@@ -74,19 +74,18 @@ export function findingsDigest(findings: readonly Finding[]): string {
 const REJECT_TYPES = new Set(['blackhole', 'unreachable', 'prohibit', 'throw', 'nat']);
 
 /**
- * The routes the fleet needs from a big table: everything except the plain unicast bulk of
- * main/local through the uplinks (a full BGP table) — routes on bridges, tunnels and other
- * non-uplink devices, defaults, other tables, reject types.
+ * The routes the fleet needs from a big table: everything except the plain unicast bulk through
+ * the uplinks, whatever the table (a full BGP table, a cloud's route injection) — routes on
+ * bridges, tunnels and other non-uplink devices, defaults, reject types.
  */
 export function fleetRoutes(snapshot: HostSnapshot): RouteRecord[] {
   const uplinks = new Set(snapshot.interfaces.filter((i) => i.uplink).map((i) => i.name));
   const routes = snapshot.routes;
   const out: RouteRecord[] = [];
   for (let i = 0; i < routes.length; i++) {
-    // The bulk (a plain route through an uplink in main or local) is decided by column.
-    const table = routes.table(i);
+    // The bulk (a plain route through an uplink) is decided by column.
     const dev = routes.dev(i);
-    if (routes.isPlain(i) && (table === 'main' || table === 'local') && !routes.isDefault(i) && dev !== undefined && uplinks.has(dev)) continue;
+    if (routes.isPlain(i) && !routes.isDefault(i) && dev !== undefined && uplinks.has(dev)) continue;
     const r = routes.get(i);
     if (keepForFleet(r, uplinks)) out.push(r);
   }
@@ -94,7 +93,6 @@ export function fleetRoutes(snapshot: HostSnapshot): RouteRecord[] {
 }
 
 function keepForFleet(r: RouteRecord, uplinks: Set<string>): boolean {
-  if (r.table !== 'main' && r.table !== 'local') return true;
   if (REJECT_TYPES.has(r.type)) return true;
   if (r.dst === '0.0.0.0/0' || r.dst === '::/0') return true;
   const devs = [r.dev, ...r.nexthops.map((n) => n.dev)].filter((d): d is string => !!d);
@@ -119,18 +117,18 @@ export interface PreparedSnapshot {
  */
 export function prepareSnapshot(snapshot: HostSnapshot, bundle?: Bundle, opts: { maxRoutes?: number } = {}): PreparedSnapshot {
   const maxRoutes = opts.maxRoutes ?? FULL_SNAPSHOT_MAX_ROUTES;
-  const sections = encodeSections(snapshot, { maxRoutes, dumps: bundle?.files });
+  const fleet = snapshot.routes.length > maxRoutes ? fleetRoutes(snapshot) : undefined;
+  const sections = encodeSections(snapshot, { maxRoutes, dumps: bundle?.files, fleetRoutes: fleet });
   const skeleton = skeletonOf(snapshot, sections) as WireSnapshot & Record<string, unknown>;
   const hash = createHash('sha256');
-  if (!sections.some((s) => s.kind === 'routes')) {
-    if (snapshot.routes.length > maxRoutes) {
-      const routes = fleetRoutes(snapshot);
-      skeleton.routes = routes as unknown as WireSnapshot['routes'];
-      skeleton.partial = { totalRoutes: snapshot.routes.length, sentRoutes: routes.length, digest: routesDigest(snapshot.routes) };
-    }
-    // Inline or partial, the routes are hashed apart from the rest (a million routes never become one string).
-    hash.update(routesDigest(snapshot.routes));
+  if (fleet) {
+    if (!sections.some((s) => s.kind === 'routes')) skeleton.routes = fleet as unknown as WireSnapshot['routes'];
+    skeleton.partial = { totalRoutes: snapshot.routes.length, sentRoutes: fleet.length, digest: routesDigest(snapshot.routes) };
   }
+  // Inline routes are hashed apart from the rest (a million routes never become one string);
+  // of a big table the digest of all its routes is in `partial`.
+  if (fleet) hash.update(JSON.stringify(skeleton.partial));
+  else if (!sections.some((s) => s.kind === 'routes')) hash.update(routesDigest(snapshot.routes));
   const { routes: _routes, partial: _partial, collectedAt: _collectedAt, ...rest } = skeleton;
   hash.update(stableJson(rest));
   for (const s of sections) hash.update(`\n${s.kind} ${s.digest}`);

@@ -206,6 +206,8 @@ export class AgentServer {
       closed = true;
       const reason = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? (hello ? 'too_large' : 'preauth_too_large') : 'bad_frame';
       this.agg.metrics.rejected.inc({ reason });
+      // A stranger gets no closing handshake: ws would read (and drop) what it keeps sending meanwhile.
+      if (!hello) ws.terminate();
     });
     ws.on('close', () => {
       closed = true;

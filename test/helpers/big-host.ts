@@ -33,9 +33,11 @@ export async function bigBundle(opts: { counters?: number; extraRule?: string } 
   const c = opts.counters ?? 0;
   const routes = Array.from({ length: 1000 }, (_, i) => `10.${100 + (i >> 8)}.${i & 255}.0/24 via 172.31.15.253 dev eth0 proto static`).join('\n');
   bundle.files.set('ip-route-v4', `${bundle.files.get('ip-route-v4')}${routes}\n`);
+  // iptables-save stamps each dump with the time it ran.
+  const at = `Mon Jan  1 00:${String(Math.floor(c / 60) % 60).padStart(2, '0')}:${String(c % 60).padStart(2, '0')} 2024`;
   const filter = ['*filter', `:INPUT ACCEPT [${c}:${c * 60}]`, ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]',
-    `[${c}:${c * 60}] -A INPUT -s 10.1.0.0/16 -j ACCEPT`, `[${c}:0] -A INPUT -j DROP`, ...(opts.extraRule ? [opts.extraRule] : []), 'COMMIT', ''].join('\n');
-  const kube = kubeProxyDump(2000).text.replace(/^-A /gm, `[${c}:${c}] -A `);
+    `[${c}:${c * 60}] -A INPUT -s 10.1.0.0/16 -j ACCEPT`, `[${c}:0] -A INPUT -j DROP`, ...(opts.extraRule ? [opts.extraRule] : []), 'COMMIT', `# Completed on ${at}`, ''].join('\n');
+  const kube = kubeProxyDump(2000).text.replace(/^-A /gm, `[${c}:${c}] -A `).replace(/ on Mon Jan {2}1 00:00:00 2024$/m, ` on ${at}`);
   bundle.files.set('iptables-save', `${kube}${filter}`);
   bundle.files.set('nft', nftJson(c));
   bundle.files.set('ipset', ['create allowed hash:ip family inet hashsize 1024 maxelem 65536', ...Array.from({ length: 300 }, (_, k) => `add allowed 10.60.${k >> 8}.${k & 255}`), ''].join('\n'));

@@ -98,6 +98,22 @@ describe('aggregator, protocol 2 (sections)', () => {
     expect(again.s.aggregator.fleetFindings().map((f) => f.key)).toContain('route-captures-peer|rich|docker0 172.17.0.0/16 captures 172.17.0.64');
   }, 60_000);
 
+  it('an agent whose report the server refuses for its content drops it instead of sending it again and again', async () => {
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(join(tmp.dir, 'rich-token'), 'rich-token-0123456789abcdef\n');
+    const { s, url } = await server(join(tmp.dir, 'refuse.db'), { limits: { maxRules: 100 } });
+    const { agent, logs } = bigAgent(url, join(tmp.dir, 'refuse-state'));
+    await agent.start();
+    await waitFor('the refusal', () => logs.lines.find((l) => l.msg === 'the server refused the report; dropped'), 20_000);
+    await waitFor('welcomed again', () => logs.lines.filter((l) => l.msg === 'welcomed').length >= 2, 20_000);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(logs.lines.filter((l) => l.msg === 'the server refused the report; dropped')).toHaveLength(1);
+    expect(logs.lines.find((l) => l.msg === 'the server refused the report; dropped')).toMatchObject({ seq: 1, reason: expect.stringMatching(/^too_many_rules: section netfilter: more than 100 rules/) });
+    expect(agent.pending).toBe(0);
+    expect(s.aggregator.connected('rich')).toBe(true);
+    expect(await metric(s, 'hostcheck_rejected_messages_total')).toBe(1);
+  });
+
   it('refuses a piece out of order, a wrong digest, a section it never got, sections on protocol 1, too much at once, and content over its limits', async () => {
     const { url } = await server(join(tmp.dir, 'limits.db'), { limits: { maxRoutes: 300, maxRules: 50 }, maxSectionChars: 100_000 });
     const v2 = async (name: string): Promise<TestAgent> => {
