@@ -6,8 +6,8 @@
  *   route instead of ~300 as records); above the full-table threshold, the fleet's routes as records;
  * - `netfilter`: the iptables-save / ip6tables-save dumps (~150 bytes a rule instead of ~1.3 KB),
  *   counters zeroed, plus the marks nft gave (`nftHidden`) and the notices about them;
- * - `nft`: the nft tables as JSON, counters zeroed; the rules of tables iptables-nft made are left
- *   out (they are the iptables rules above; nft's view of them only gave the marks);
+ * - `nft`: the nft tables as JSON, counters zeroed (of iptables-nft's tables only the base chains:
+ *   their rules are the iptables rules above, and the snapshot does not keep nft's copy either);
  * - `ipsets`: the sets as JSON.
  *
  * Its sha256 names it: an unchanged part has an unchanged digest, so it is not sent again.
@@ -24,6 +24,7 @@ import type { RouteRecord } from '../model/records.js';
 import type { SectionKind } from '../model/protocol.js';
 import { RouteList } from '../model/route-list.js';
 import type { HostSnapshot } from '../model/snapshot.js';
+import { withoutIptablesNftRules } from './nft-hidden.js';
 import { netfilterDump } from './snapshot.js';
 import { sourceByName } from './sources.js';
 
@@ -112,14 +113,6 @@ function zeroCounters(key: string, value: unknown): unknown {
   return value;
 }
 
-/**
- * nft tables as sent: of iptables-nft's tables only the base chains, without rules (iptables-save
- * has the rules and their chains; nft's view of them only gave the nftHidden marks).
- */
-export function wireNft(tables: readonly NftTable[]): NftTable[] {
-  return tables.map((t) => (t.managedBy === 'iptables-nft' ? { ...t, chains: t.chains.filter((c) => c.hook !== undefined).map((c) => ({ ...c, rules: [] })) } : t));
-}
-
 function ruleCount(tables: readonly { rules: unknown[] }[]): number {
   let n = 0;
   for (const t of tables) n += t.rules.length;
@@ -191,7 +184,7 @@ export function encodeSections(snapshot: HostSnapshot, opts: { maxRoutes: number
     const s = opts.dumps && netfilterSection(opts.dumps, snapshot);
     if (s) out.push(s);
   }
-  const nft = wireNft(snapshot.nft);
+  const nft = withoutIptablesNftRules(snapshot.nft);
   if (nftRuleCount(nft) >= SECTION_MIN_RECORDS) out.push(jsonSection('nft', nft));
   let members = 0;
   for (const s of snapshot.ipsets) members += s.members.length;
@@ -312,7 +305,7 @@ export function applySection(snapshot: Record<string, unknown>, decoded: Decoded
 
 /** The snapshot as a version 2 report carries it: the sectioned parts left out, nft's iptables-nft rules too. */
 export function skeletonOf(snapshot: HostSnapshot, sections: readonly EncodedSection[]): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...snapshot, nft: wireNft(snapshot.nft) };
+  const out: Record<string, unknown> = { ...snapshot, nft: withoutIptablesNftRules(snapshot.nft) };
   for (const s of sections) delete out[s.kind];
   return out;
 }

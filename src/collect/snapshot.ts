@@ -21,7 +21,7 @@ import {
   type SourceReport,
 } from '../model/snapshot.js';
 import type { Bundle } from './bundle.js';
-import { markNftHiddenMatches } from './nft-hidden.js';
+import { markNftHiddenMatches, nftLookups, withoutIptablesNftRules, type NftLookups } from './nft-hidden.js';
 import { SOURCES } from './sources.js';
 
 /** Set `origin.source` on every record (and nested records) of a parse result. */
@@ -87,11 +87,25 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
   const routeLists = new Map<string, RouteList>();
   const dumpNotices: IptablesNotice[] = [];
   const sources: SourceReport[] = [];
+  // nft first: of iptables-nft's tables only their lookups are kept (markNftHiddenMatches), so a
+  // kube-proxy host's ~1 KB of JSON a rule is garbage before the other sources are parsed.
+  let lookups: NftLookups = new Map();
+  const nftText = bundle.files.get('nft');
+  if (nftText !== undefined && bundle.meta.sources.some((m) => m.name === 'nft')) {
+    const result = parserFor('nft')!.parse(nftText) as ParseResult<NftTable>;
+    stampSource(result.records, 'nft');
+    lookups = nftLookups(result.records);
+    parsed.set('nft', { ...result, records: withoutIptablesNftRules(result.records) });
+  }
   for (const meta of bundle.meta.sources) {
     const spec = SOURCES.find((s) => s.name === meta.name);
     const text = bundle.files.get(meta.name);
     let warningCount = 0;
-    if (spec?.format && text !== undefined) {
+    if (meta.name === 'nft' && parsed.has('nft')) {
+      const result = parsed.get('nft')!;
+      for (const w of result.warnings) warnings.push({ source: meta.name, lineNumber: w.lineNumber, text: w.text, reason: w.reason });
+      warningCount = result.warnings.length;
+    } else if (spec?.format && text !== undefined) {
       const parser = parserFor(spec.format);
       if (spec.format === 'ip-route') {
         // Routes stay a RouteList (a million of them are not made records up front).
@@ -125,8 +139,8 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
   // Rules iptables-nft printed without a native nft match nft -j shows: evaluated as undecided.
   const nft = records<NftTable>('nft');
   const nftHidden = [
-    ...markNftHiddenMatches(records<IptablesTable>('iptables-save'), nft, 4).map((n) => ({ ...n, source: 'iptables-save' })),
-    ...markNftHiddenMatches(records<IptablesTable>('ip6tables-save'), nft, 6).map((n) => ({ ...n, source: 'ip6tables-save' })),
+    ...markNftHiddenMatches(records<IptablesTable>('iptables-save'), lookups, 4).map((n) => ({ ...n, source: 'iptables-save' })),
+    ...markNftHiddenMatches(records<IptablesTable>('ip6tables-save'), lookups, 6).map((n) => ({ ...n, source: 'ip6tables-save' })),
   ];
 
   const dockerNetworks = records<DockerNetworkRecord>('docker-networks');
