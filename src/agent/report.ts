@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import type { Finding } from '../model/finding.js';
 import type { Bundle } from '../collect/bundle.js';
 import { encodeSections, skeletonOf, zeroNftCounterText, type EncodedSection } from '../collect/sections.js';
+import { memo, memoKey } from '../model/memo.js';
 import { FULL_SNAPSHOT_MAX_ROUTES, type ReportMessage } from '../model/protocol.js';
 import type { RouteRecord } from '../model/records.js';
 import type { RouteList } from '../model/route-list.js';
@@ -32,7 +33,7 @@ export function stableJson(value: unknown): string {
 }
 
 // Route records carry no volatile field, so they skip the (slow) replacer: 1M routes in ~1 s.
-const routeDigests = new WeakMap<RouteList, string>();
+const ROUTES_DIGEST = memoKey<RouteList, string>('agent: routes digest');
 
 /**
  * sha256 of the routes: of the command outputs they were parsed from when those say everything
@@ -40,16 +41,16 @@ const routeDigests = new WeakMap<RouteList, string>();
  * route's JSON, element by element (a million routes never become one string).
  */
 export function routesDigest(routes: RouteList): string {
-  let digest = routeDigests.get(routes);
-  if (digest) return digest;
+  return memo(routes, ROUTES_DIGEST, digestRoutes);
+}
+
+function digestRoutes(routes: RouteList): string {
   const hash = createHash('sha256');
   const texts = routes.texts();
   if (texts !== undefined) {
     hash.update('route texts\n');
     for (const t of texts) hash.update(`${t.source ?? ''}\n${t.text.length}\n`).update(t.text);
-    digest = hash.digest('hex');
-    routeDigests.set(routes, digest);
-    return digest;
+    return hash.digest('hex');
   }
   const chunk: string[] = [];
   for (let i = 0; i < routes.length; i += 1000) {
@@ -57,9 +58,7 @@ export function routesDigest(routes: RouteList): string {
     for (let k = i; k < Math.min(i + 1000, routes.length); k++) chunk.push(JSON.stringify(routes.get(k)));
     hash.update(chunk.join('\n')).update('\n');
   }
-  digest = hash.digest('hex');
-  routeDigests.set(routes, digest);
-  return digest;
+  return hash.digest('hex');
 }
 
 /** sha256 of the snapshot minus volatile fields (collectedAt, durations, counters); see prepareSnapshot. */
@@ -113,12 +112,14 @@ export interface PreparedSnapshot {
 /**
  * Split a snapshot for the wire (docs/protocol.md, "Sections"). `bundle` gives the dumps the
  * netfilter section is made of (without it the rules stay inline); `maxRoutes` is the protocol's
- * threshold for leaving the bulk of the routes out (a parameter for tests).
+ * threshold for leaving the bulk of the routes out (a parameter for tests); `inline` gives protocol
+ * 1's form (no sections).
  */
-export function prepareSnapshot(snapshot: HostSnapshot, bundle?: Bundle, opts: { maxRoutes?: number } = {}): PreparedSnapshot {
+export function prepareSnapshot(snapshot: HostSnapshot, bundle?: Bundle, opts: { maxRoutes?: number; inline?: boolean } = {}): PreparedSnapshot {
   const maxRoutes = opts.maxRoutes ?? FULL_SNAPSHOT_MAX_ROUTES;
   const fleet = snapshot.routes.length > maxRoutes ? fleetRoutes(snapshot) : undefined;
-  const sections = encodeSections(snapshot, { maxRoutes, dumps: bundle?.files, fleetRoutes: fleet });
+  // inline: protocol 1's form, everything in the report (no sections).
+  const sections = opts.inline ? [] : encodeSections(snapshot, { maxRoutes, dumps: bundle?.files, fleetRoutes: fleet });
   const skeleton = skeletonOf(snapshot, sections) as WireSnapshot & Record<string, unknown>;
   const hash = createHash('sha256');
   if (fleet) {
