@@ -112,7 +112,7 @@ async function route(agg: Aggregator, req: IncomingMessage, res: ServerResponse,
     const host = agg.store.host(name);
     if (!host) throw new HttpError(404, `no host "${name}"`);
     return json(res, 200, {
-      host: { ...host, connected: agg.connected(name) }, snapshot: agg.store.snapshot(name),
+      host: { ...host, connected: agg.connected(name) }, snapshot: agg.storedSnapshot(name),
       findings: agg.store.findings({ host: name }), history: agg.store.reports(name),
     });
   }
