@@ -56,9 +56,9 @@ function stampFlat(records: { origin: Origin }[], source: string): void {
  * ip-route-v4 too: while ip-route-v6 was read they are dropped there (each route once, quoted from
  * its own file); without it they are kept, quoted from ip-route-v4 where they are.
  */
-function routeFamilyKept(bundle: Bundle, family: 4 | 6 | undefined): 4 | 6 | undefined {
+export function routeFamilyKept(family: 4 | 6 | undefined, v6Read: boolean): 4 | 6 | undefined {
   if (family === 6) return 6;
-  return bundle.files.has('ip-route-v6') ? family : undefined;
+  return v6Read ? family : undefined;
 }
 
 /**
@@ -135,7 +135,7 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
       const parser = parserFor(spec.format);
       if (spec.format === 'ip-route') {
         // Routes stay a RouteList (a million of them are not made records up front).
-        const result = parseRoutes(text, { family: spec.family, source: meta.name, only: routeFamilyKept(bundle, spec.family) });
+        const result = parseRoutes(text, { family: spec.family, source: meta.name, only: routeFamilyKept(spec.family, bundle.files.has('ip-route-v6')) });
         for (const w of result.warnings) warnings.push({ source: meta.name, lineNumber: w.lineNumber, text: w.text, reason: w.reason });
         warningCount = result.warnings.length;
         routeLists.set(meta.name, result.routes);
