@@ -7,8 +7,11 @@ import { hostileClients } from '../test/helpers/hostile-clients.js';
 
 const [port, clients] = process.argv.slice(2).map(Number);
 const attack = hostileClients({ port, clients, addresses: 50, retryMs: 1000 });
+// The clients' retry timers do not hold the process: this does, until SIGTERM.
+const alive = setInterval(() => undefined, 1 << 30);
 process.stdout.write('attacking\n');
 process.on('SIGTERM', () => {
+  clearInterval(alive);
   void attack.stop().then((stats) => {
     process.stdout.write(`${JSON.stringify(stats)}\n`, () => process.exit(0));
   });

@@ -14,6 +14,7 @@ export class AggregatorMetrics {
   readonly sections = new Counter({ name: 'hostcheck_sections_received_total', help: 'Sections received whole (version 2 agents), by kind', labelNames: ['kind'], registers: [this.registry] });
   readonly sectionChars = new Counter({ name: 'hostcheck_section_characters_total', help: 'Characters of the sections received', registers: [this.registry] });
   readonly unauthenticated = new Gauge({ name: 'hostcheck_unauthenticated_connections', help: 'Connections without an accepted hello', registers: [this.registry] });
+  readonly httpRefused = new Counter({ name: 'hostcheck_http_refused_total', help: 'HTTP requests refused as a browser attack would send them (host, origin, content_type)', labelNames: ['reason'], registers: [this.registry] });
   readonly staleHosts = new Gauge({ name: 'hostcheck_stale_hosts', help: 'Hosts silent for longer than the stale time', registers: [this.registry] });
 
   constructor(options: { processMetrics?: boolean } = {}) {

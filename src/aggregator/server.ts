@@ -38,6 +38,8 @@ export interface ServeOptions extends WsOptions {
   csp?: boolean;
   /** Content limits (routes, rules, nesting; docs/serve.md). */
   limits?: Partial<SectionLimits>;
+  /** Names the HTTP API answers to besides loopback names and IP addresses (`serve --public-name`). */
+  publicNames?: string[];
 }
 
 export interface RunningServer {
@@ -107,7 +109,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const aggregator = new Aggregator({ store, credentials, metrics, staleSeconds: options.staleSeconds, contextDelayMs: options.contextDelayMs, topology: options.topology, limits: options.limits });
   aggregator.load();
   const agents = new AgentServer(aggregator, options);
-  const handler = apiHandler(aggregator, { csp: options.csp ?? true });
+  const handler = apiHandler(aggregator, { csp: options.csp ?? true, publicNames: options.publicNames });
   const servers: Server[] = [];
   const result: RunningServer = { aggregator, close: async () => undefined };
   try {

@@ -136,6 +136,12 @@ export class AgentServer {
         socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
         return;
       }
+      // Agents send no Origin; a browser always does: no page may open an agent connection.
+      if (req.headers.origin !== undefined) {
+        this.agg.metrics.rejected.inc({ reason: 'browser_origin' });
+        socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
       const address = sourceAddress(req, this.trusted);
       const admitted = this.strangers.admit(address);
       this.agg.metrics.unauthenticated.set(this.strangers.total);

@@ -22,6 +22,7 @@ interface ServeFlags {
   maxUnauthenticated: string;
   maxUnauthenticatedPerAddress: string;
   trustedProxy: string[];
+  publicName: string[];
   maxRoutes: string;
   maxRules: string;
   rate: string;
@@ -52,6 +53,7 @@ export function serveCommand(): Command {
     .option('--preauth-max-payload <bytes>', 'largest message before a hello is accepted', String(64 * 1024))
     .option('--max-unauthenticated <n>', 'connections without an accepted hello, at once', '256')
     .option('--max-unauthenticated-per-address <n>', 'the same per source address', '16')
+    .option('--public-name <name>', 'a name the HTTP API answers to besides loopback names and IP addresses, e.g. a load balancer\'s (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--trusted-proxy <address>', 'a proxy whose X-Forwarded-For names the agent (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--max-routes <n>', 'routes a snapshot may send (content limit too_many_routes)', '100000')
     .option('--max-rules <n>', 'iptables and nft rules a snapshot may have (content limit too_many_rules)', '250000')
@@ -70,7 +72,7 @@ export function serveCommand(): Command {
           insecure: flags.insecure, tls: flags.tlsCert && flags.tlsKey ? { cert: flags.tlsCert, key: flags.tlsKey } : undefined, staleSeconds: positive('--stale-seconds', flags.staleSeconds), maxPayload: positive('--max-payload', flags.maxPayload),
           ratePerSecond: rate, burst: rate * 2, processMetrics: true, csp: flags.csp, topology,
           preAuthMaxPayload: positive('--preauth-max-payload', flags.preauthMaxPayload), maxUnauthenticated: positive('--max-unauthenticated', flags.maxUnauthenticated),
-          maxUnauthenticatedPerAddress: positive('--max-unauthenticated-per-address', flags.maxUnauthenticatedPerAddress), trustedProxies: flags.trustedProxy,
+          maxUnauthenticatedPerAddress: positive('--max-unauthenticated-per-address', flags.maxUnauthenticatedPerAddress), trustedProxies: flags.trustedProxy, publicNames: flags.publicName,
           limits: { maxRoutes: positive('--max-routes', flags.maxRoutes), maxRules: positive('--max-rules', flags.maxRules) },
         });
       } catch (err) {
