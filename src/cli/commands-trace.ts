@@ -7,12 +7,12 @@ import { CommandFailedError, UsageError } from '../collect/errors.js';
 import { loadSnapshot } from '../collect/index.js';
 import { parseAddress } from '../net/address.js';
 import type { HostSnapshot } from '../model/snapshot.js';
-import { analyzeTrace } from '../trace/analyze.js';
+import { analyzeTrace } from '../checks/analyze-trace.js';
 import { addressNamer, type FleetHostAddresses } from '../trace/names.js';
 import { pathFromTraceroute, type TracePath } from '../trace/path.js';
-import { renderTraceText } from '../trace/render.js';
 import { runTrace } from '../trace/runner.js';
 import { printJson, readInput, repeatable, topologyOption } from './io.js';
+import { renderTraceText } from './trace-text.js';
 
 interface TraceFlags {
   analyze?: string | boolean;
