@@ -11,13 +11,13 @@
 import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { emptyCredentials, parseAgentTokens, parseViewerTokens } from '../../src/aggregator/auth.js';
 import { startServer, type RunningServer } from '../../src/aggregator/server.js';
 import type { StoredFinding } from '../../src/aggregator/store.js';
-import { runCli } from '../../src/cli/main.js';
 import { loadTopology } from '../../src/model/topology.js';
 import type { PathResult } from '../../src/simulate/path-types.js';
+import { cliInProcess } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/samples.js';
 import { scenarioSnapshot, tempDir, TestAgent } from './aggregator-client.js';
 import { RouteList } from '../../src/model/route-list.js';
@@ -31,21 +31,7 @@ const CLIENT: [string, string] = ['client', GW];
 const ROUTER: [string, string] = ['vpcrouter', GW];
 const pairsOf = (f: StoredFinding | undefined): unknown => (f?.finding as { pairs?: unknown } | undefined)?.pairs;
 
-/** Runs the CLI in-process and keeps what it printed. */
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((c) => { out.push(String(c)); return true; });
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((c) => { err.push(String(c)); return true; });
-  const before = process.exitCode;
-  try {
-    return { code: await runCli(['node', 'hostcheck', ...args]), stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-    process.exitCode = before;
-  }
-}
+const cli = cliInProcess;
 
 describe('aggregator with a topology: the second incident', () => {
   const tmp = tempDir();
