@@ -69,17 +69,23 @@ export class FleetMatcher {
     for (const f of this.run(undefined)) this.add(f);
     const affected = new Set<string>();
     const found: FleetFinding[] = [];
+    const addHosts = (f: FleetFinding): void => { for (const h of involved(f)) affected.add(h); };
     for (const [key, now] of this.facts) {
       found.push(merged(now));
       const old = before.get(key);
-      for (const f of factsOf(now)) if (!old || !has(old, f)) involved(f, (h) => affected.add(h));
-      if (old) for (const f of factsOf(old)) if (!has(now, f)) involved(f, (h) => affected.add(h));
+      if (!(now instanceof Map) && !(old instanceof Map)) {
+        // One finding before and after, the usual case.
+        if (!old || !samePairs(old, now)) { addHosts(now); if (old) addHosts(old); }
+        continue;
+      }
+      for (const f of factsOf(now)) if (!old || !has(old, f)) addHosts(f);
+      if (old) for (const f of factsOf(old)) if (!has(now, f)) addHosts(f);
     }
     const resolved: FleetFinding[] = [];
     for (const [key, old] of before) {
       if (this.facts.has(key)) continue;
       resolved.push(merged(old));
-      for (const f of factsOf(old)) involved(f, (h) => affected.add(h));
+      for (const f of factsOf(old)) addHosts(f);
     }
     return { found, resolved, affected };
   }
@@ -109,19 +115,18 @@ export class FleetMatcher {
       const before = merged(facts);
       const ids = foundIds.get(key);
       for (const f of [...factsOf(facts)]) {
-        let involves = false;
-        involved(f, (h) => { if (h === host) involves = true; });
-        if (!involves) continue;
+        const hosts = involved(f);
+        if (!hosts.includes(host)) continue;
         const id = pairId(f);
         if (ids === id || (typeof ids === 'object' && ids.has(id))) continue;
         this.remove(f);
-        involved(f, (h) => affected.add(h));
+        for (const h of hosts) affected.add(h);
         changed.set(key, before);
       }
     }
     for (const f of found) {
       const old = this.facts.get(f.key);
-      if (!old || !has(old, f)) involved(f, (h) => affected.add(h));
+      if (!old || !has(old, f)) for (const h of involved(f)) affected.add(h);
       this.add(f);
     }
     const diff: FleetDiff = { found: [], resolved: [], affected };
@@ -153,7 +158,7 @@ export class FleetMatcher {
       this.facts.set(f.key, f);
       this.unindex(old, f);
     } else this.facts.set(f.key, new Map([[pairId(old), old], [pairId(f), f]]));
-    involved(f, (h) => this.index(h, f.key));
+    for (const h of involved(f)) this.index(h, f.key);
   }
 
   private remove(f: FleetFinding): void {
@@ -169,16 +174,12 @@ export class FleetMatcher {
 
   /** Drop `f.key` from the hosts `f` involves, unless the key's remaining findings still involve them. */
   private unindex(f: FleetFinding, remaining: Facts | undefined): void {
-    involved(f, (h) => {
-      if (remaining) {
-        let still = false;
-        for (const r of factsOf(remaining)) involved(r, (x) => { if (x === h) still = true; });
-        if (still) return;
-      }
+    for (const h of involved(f)) {
+      if (remaining && [...factsOf(remaining)].some((r) => involved(r).includes(h))) continue;
       const k = this.byHost.get(h);
       if (k === f.key) this.byHost.delete(h);
       else if (typeof k !== 'string' && k?.delete(f.key) && k.size === 0) this.byHost.delete(h);
-    });
+    }
   }
 
   private index(h: string, key: string): void {
@@ -209,11 +210,8 @@ function samePairs(a: FleetFinding, b: FleetFinding): boolean {
 }
 
 /** The hosts whose report re-matches a finding: its host, its pairs' sides and the routers it passes. */
-function involved(f: FleetFinding, visit: (host: string) => void): void {
-  visit(f.host);
-  for (const [a, b] of f.pairs) {
-    if (a !== f.host) visit(a);
-    if (b !== f.host) visit(b);
-  }
-  if (f.via) for (const v of f.via) visit(v);
+function involved(f: FleetFinding): readonly string[] {
+  // The usual finding: one pair whose side is its host, nothing in between (no array made).
+  if (f.pairs.length === 1 && !f.via && (f.pairs[0][1] === f.host || f.pairs[0][0] === f.host)) return f.pairs[0];
+  return [...new Set([f.host, ...f.pairs.flat(), ...(f.via ?? [])])];
 }

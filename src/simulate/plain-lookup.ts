@@ -7,7 +7,8 @@
  * snapshot, and searched as RouteTable.search does (longest prefix, TOS, metric, listed order,
  * dead and linkdown nexthops, reject types, `throw`). Anything else — rules with selectors,
  * special destinations — answers `undefined`: ask `lookup` (route-lookup.ts). The benchmark's
- * cross-check and test/unit/route-lookup.test.ts compare the two.
+ * cross-check and test/unit/route-lookup.test.ts compare the two. The caller keeps a
+ * PlainRoutes per snapshot (one cache entry beside its own per-snapshot data, not a second).
  */
 import type { RouteRecord, RuleRecord } from '../model/records.js';
 import type { HostSnapshot } from '../model/snapshot.js';
@@ -45,7 +46,6 @@ interface FamilyView {
   search: TableSearch;
 }
 
-const views = new WeakMap<HostSnapshot, Partial<Record<4 | 6, FamilyView>>>();
 const DEFAULT_RULES = { 4: defaultRules(4), 6: defaultRules(6) };
 const NO_LINKDOWN_IGNORED: TableSearch = { tos: 0, ignoresLinkdown: () => false };
 
@@ -72,10 +72,6 @@ function linkdownSearch(s: HostSnapshot, family: 4 | 6): TableSearch {
 }
 
 function familyView(s: HostSnapshot, family: 4 | 6): FamilyView {
-  let byFamily = views.get(s);
-  if (!byFamily) views.set(s, (byFamily = {}));
-  const cached = byFamily[family];
-  if (cached) return cached;
   const own = s.rules.filter((r) => r.family === family);
   // Kernel order: priority, ties in listed order (Array.prototype.sort is stable).
   const rules = own.length === 0 ? DEFAULT_RULES[family] : own.every(plainRule) ? own.sort((a, b) => a.priority - b.priority) : undefined;
@@ -91,7 +87,7 @@ function familyView(s: HostSnapshot, family: 4 | 6): FamilyView {
     const tos = parseDsfield(route.tos);
     t.entries.push({ route, len: p.len, key: p.value, tos, order: tos || 0, metric: route.metric ?? defaultMetric });
   }
-  return (byFamily[family] = { rules, tables, search: linkdownSearch(s, family) });
+  return { rules, tables, search: linkdownSearch(s, family) };
 }
 
 /** The table's entries whose prefix contains `a`. */
@@ -133,21 +129,28 @@ function searchTable(t: Table, a: Address, search: TableSearch): { route: RouteR
   return undefined;
 }
 
-/**
- * The deciding rule and route for a locally generated packet to `a`: null when no rule decides,
- * undefined when this lookup cannot tell (rules that are not plain, special destinations).
- */
-export function plainLookup(s: HostSnapshot, a: Address): PlainLookup | null | undefined {
-  const v = familyView(s, a.family);
-  if (!v.rules) return undefined;
-  // Destinations the output path treats before the tables (0.0.0.0, multicast, broadcast, link-local, loopback).
-  if (a.family === 4 ? a.value === 0 || a.value >>> 28 === 0xe || a.value === 0xffffffff
-    : (a.value >> 120n) === 0xffn || (a.value >> 118n) === 0x3fan || a.value === 1n) return undefined;
-  for (const rule of v.rules) {
-    const t = v.tables.get(tableKey(rule.table));
-    const hit = t && searchTable(t, a, v.search);
-    if (!hit || hit.route.type === 'throw') continue;
-    return { rule, route: hit.route, dev: hit.route.type === 'unicast' ? hit.nexthops[0]?.dev : undefined };
+/** One host's tables for the plain lookup, each family built on its first question. */
+export class PlainRoutes {
+  private readonly families: Partial<Record<4 | 6, FamilyView>> = {};
+
+  constructor(private readonly snapshot: HostSnapshot) {}
+
+  /**
+   * The deciding rule and route for a locally generated packet to `a`: null when no rule decides,
+   * undefined when this lookup cannot tell (rules that are not plain, special destinations).
+   */
+  lookup(a: Address): PlainLookup | null | undefined {
+    const v = (this.families[a.family] ??= familyView(this.snapshot, a.family));
+    if (!v.rules) return undefined;
+    // Destinations the output path treats before the tables (0.0.0.0, multicast, broadcast, link-local, loopback).
+    if (a.family === 4 ? a.value === 0 || a.value >>> 28 === 0xe || a.value === 0xffffffff
+      : (a.value >> 120n) === 0xffn || (a.value >> 118n) === 0x3fan || a.value === 1n) return undefined;
+    for (const rule of v.rules) {
+      const t = v.tables.get(tableKey(rule.table));
+      const hit = t && searchTable(t, a, v.search);
+      if (!hit || hit.route.type === 'throw') continue;
+      return { rule, route: hit.route, dev: hit.route.type === 'unicast' ? hit.nexthops[0]?.dev : undefined };
+    }
+    return null;
   }
-  return null;
 }

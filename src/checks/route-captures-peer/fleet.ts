@@ -13,7 +13,7 @@ import type { Evidence, Finding } from '../../model/finding.js';
 import type { RouteRecord } from '../../model/records.js';
 import type { HostSnapshot } from '../../model/snapshot.js';
 import { parseAddress, type Address } from '../../net/address.js';
-import { plainLookup } from '../../simulate/plain-lookup.js';
+import { PlainRoutes } from '../../simulate/plain-lookup.js';
 import type { FleetContext, FleetFinding, FleetView } from '../types.js';
 import { interfaceByName } from '../view.js';
 import { captureEvidence, ownerFix, peerCaptureFinding, replyUplink, type ReplyUplink } from './finding.js';
@@ -53,16 +53,17 @@ function candidates(fleet: FleetView, host: string): Candidates {
 
 /** What a capturer's findings share, kept per snapshot (a report replaces the snapshot object). */
 interface CapturerPieces {
+  routes: PlainRoutes;
   uplinks: Partial<Record<4 | 6, ReplyUplink>>;
   /** captureEvidence and ownerFix per capture route. */
-  routes: Map<RouteRecord, { evidence: Evidence[]; ownerFix: string[] }>;
+  shared: Map<RouteRecord, { evidence: Evidence[]; ownerFix: string[] }>;
 }
 
 const pieces = new WeakMap<HostSnapshot, CapturerPieces>();
 
 function piecesOf(s: HostSnapshot): CapturerPieces {
   let p = pieces.get(s);
-  if (!p) pieces.set(s, (p = { uplinks: {}, routes: new Map() }));
+  if (!p) pieces.set(s, (p = { routes: new PlainRoutes(s), uplinks: {}, shared: new Map() }));
   return p;
 }
 
@@ -71,20 +72,24 @@ function lightVerify(capturer: string, s: HostSnapshot, address: string, victim:
   let a = parsed.get(address);
   if (a === undefined) parsed.set(address, (a = parseAddress(address)));
   if (!a) return undefined;
-  const w = plainLookup(s, a);
+  const p = piecesOf(s);
+  const w = p.routes.lookup(a);
   if (w === undefined) return undefined;
   const iface = w?.dev === undefined ? undefined : interfaceByName(s, w.dev);
   if (!w || !iface || iface.uplink || iface.kind === 'loopback') return null;
-  const p = piecesOf(s);
   const uplink = (p.uplinks[a.family] ??= replyUplink(s, a.family));
-  let shared = p.routes.get(w.route);
-  if (!shared) p.routes.set(w.route, (shared = { evidence: captureEvidence(w.rule, w.route, iface, a.family), ownerFix: ownerFix(s, iface, w.route.dst) }));
-  const f = peerCaptureFinding({ host: capturer, peer: { address, name: victim }, family: a.family, rule: w.rule, route: w.route, table: w.route.table, iface, uplink, ...shared });
+  let shared = p.shared.get(w.route);
+  if (!shared) p.shared.set(w.route, (shared = { evidence: captureEvidence(w.rule, w.route, iface, a.family), ownerFix: ownerFix(s, iface, w.route.dst) }));
+  const f = peerCaptureFinding({ host: capturer, peer: { address, name: victim }, family: a.family, rule: w.rule, route: w.route, table: w.route.table, iface, uplink, evidence: shared.evidence, ownerFix: shared.ownerFix });
   return withPair(f, victim, capturer);
 }
 
 /** The host family's finding as the fleet's: the same object, plus the pair it breaks. */
-const withPair = (f: Finding, victim: string, capturer: string): FleetFinding => Object.assign(f, { pairs: [[victim, capturer]] as [string, string][] });
+function withPair(f: Finding, victim: string, capturer: string): FleetFinding {
+  const fleet = f as FleetFinding;
+  fleet.pairs = [[victim, capturer]];
+  return fleet;
+}
 
 /** The host family run on the capturer with the victims as its peers (the full simulator). */
 export function verifyWithSimulator(capturer: string, snapshot: HostSnapshot, victims: Map<string, string>): FleetFinding[] {

@@ -302,5 +302,7 @@ export function gapsOnHost(ctx: HostContext): Finding[] {
 
 /** The remote networks a host's tunnel policies (or, without them, its IPsec config) protect: is it a gateway at all? */
 export function isGateway(s: HostSnapshot): boolean {
+  // Most hosts have neither: no need to look at their addresses.
+  if (s.xfrmPolicies.length === 0 && (s.ipsecConnections ?? []).length === 0) return false;
   return protectedRemotes(s, orientedConnections(s)).length > 0;
 }
