@@ -19,13 +19,16 @@ import { routeFor } from '../routing.js';
 import type { FleetContext, FleetFinding, FleetView } from '../types.js';
 import { sysctls } from '../view.js';
 import { cloudGaps, type CloudGap } from './cloud.js';
-import { gatewayGaps, isGateway, type GatewayGap } from './host.js';
+import { gatewayGaps, protectedNetworks, type GatewayGap } from './host.js';
 import { text } from './text.js';
 
 /** A fleet host that can forward a packet towards a gateway (ip_forward = 1), or is a gateway. */
 interface Router {
   snapshot: HostSnapshot;
-  gateway: boolean;
+  /** The remote networks it protects as a gateway (none: a plain router). */
+  remotes: Prefix[];
+  /** Its gaps as a gateway, and the peers and remotes they were found with. */
+  gaps?: { context: string; gaps: GatewayGap[] };
 }
 
 function forwards(s: HostSnapshot): boolean {
@@ -34,8 +37,8 @@ function forwards(s: HostSnapshot): boolean {
 
 function routerOf(s: HostSnapshot | undefined): Router | undefined {
   if (!s) return undefined;
-  const gateway = isGateway(s);
-  return gateway || forwards(s) ? { snapshot: s, gateway } : undefined;
+  const remotes = protectedNetworks(s);
+  return remotes.length > 0 || forwards(s) ? { snapshot: s, remotes } : undefined;
 }
 
 /** The fleet's routers and gateway hosts, kept per view and updated for the reporting host only. */
@@ -68,9 +71,9 @@ function leftAtHost(leg: PathLeg, snapshots: Map<string, HostSnapshot>): boolean
   return snapshots.get(last.node)?.interfaces.find((i) => i.name === last.dev)?.uplink === true;
 }
 
-/** One run's view of the gateways: host gateways' gaps (computed once each) and the topology's. */
+/** One run's view of the gateways: host gateways' gaps (kept while their snapshot and context stay) and the topology's. */
 class Gateways {
-  private readonly hostGaps = new Map<string, GatewayGap[]>();
+  private readonly asked = new Set<string>();
   readonly cloud: CloudGap[];
 
   constructor(private readonly fleet: FleetView, readonly routers: Map<string, Router>, topology: FleetContext['topology']) {
@@ -79,21 +82,23 @@ class Gateways {
 
   /** A gateway host's gaps: its host family with the peers and remotes its agent gets from the fleet. */
   ofHost(name: string): GatewayGap[] {
-    let gaps = this.hostGaps.get(name);
-    if (gaps) return gaps;
-    const snapshot = this.routers.get(name)?.gateway ? this.routers.get(name)!.snapshot : undefined;
-    if (!snapshot) return [];
+    const router = this.routers.get(name);
+    if (!router || router.remotes.length === 0) return [];
+    if (router.gaps && this.asked.has(name)) return router.gaps.gaps;
+    this.asked.add(name);
+    const snapshot = router.snapshot;
     const own = new Set(snapshot.interfaces.flatMap((i) => i.addresses.map((a) => a.cidr.split('/')[0])));
     const { peers, remotes } = contextPeers(contextFor(this.fleet, name, contextNames(this.fleet, name)), own);
-    gaps = gatewayGaps({ host: name, snapshot, peers, remotes, ports: [] });
-    this.hostGaps.set(name, gaps);
-    return gaps;
+    // The analysis costs far more than its context: keep it while the context is the same.
+    const context = `${peers.map((p) => `${p.address}=${p.name}`).join(',')}|${remotes.join(',')}`;
+    if (router.gaps?.context !== context) router.gaps = { context, gaps: gatewayGaps({ host: name, snapshot, peers, remotes, ports: [] }) };
+    return router.gaps.gaps;
   }
 
-  /** The remote networks any gateway leaves some sources of. */
+  /** The remote networks the gateways protect. */
   remotes(): Prefix[] {
     const out = new Map<string, Prefix>();
-    for (const [name, r] of this.routers) if (r.gateway) for (const g of this.ofHost(name)) out.set(text(g.remote), g.remote);
+    for (const r of this.routers.values()) for (const p of r.remotes) out.set(text(p), p);
     for (const g of this.cloud) out.set(text(g.remote), g.remote);
     return [...out.values()];
   }
@@ -131,7 +136,7 @@ export function gapsInFleet(ctx: FleetContext): FleetFinding[] {
     if (involves) found.set(`${f.key}\u0000${f.pairs.map((p) => p.join('\u0000')).join('\u0000')}`, f);
   };
   // The gateways' own findings: all of them in a full run; a gateway's when it reported.
-  for (const [name, r] of gw.routers) if (r.gateway && (host === undefined || host === name)) for (const g of gw.ofHost(name)) add({ ...g.finding, pairs: [] });
+  for (const [name, r] of gw.routers) if (r.remotes.length > 0 && (host === undefined || host === name)) for (const g of gw.ofHost(name)) add({ ...g.finding, pairs: [] });
   if (host === undefined) for (const g of gw.cloud) add({ ...g.finding, pairs: [] });
   // A router's or gateway's change can move any host's path; anyone else's only its own.
   const sources = host === undefined || gw.routers.has(host) ? [...fleet.hosts()] : [host];

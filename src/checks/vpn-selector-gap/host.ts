@@ -300,9 +300,9 @@ export function gapsOnHost(ctx: HostContext): Finding[] {
   return [...gatewayGaps(ctx, conns, remotes).map((g) => g.finding), ...configDisagreements(ctx, remotes, conns)];
 }
 
-/** The remote networks a host's tunnel policies (or, without them, its IPsec config) protect: is it a gateway at all? */
-export function isGateway(s: HostSnapshot): boolean {
+/** The remote networks a host's tunnel policies (or, without them, its IPsec config) protect: none for a host that is no gateway. */
+export function protectedNetworks(s: HostSnapshot): Prefix[] {
   // Most hosts have neither: no need to look at their addresses.
-  if (s.xfrmPolicies.length === 0 && (s.ipsecConnections ?? []).length === 0) return false;
-  return protectedRemotes(s, orientedConnections(s)).length > 0;
+  if (s.xfrmPolicies.length === 0 && (s.ipsecConnections ?? []).length === 0) return [];
+  return protectedRemotes(s, orientedConnections(s)).map((r) => r.remote);
 }
