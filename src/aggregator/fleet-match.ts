@@ -9,7 +9,7 @@
  * pair, in `via`, or the finding's host), and a key is resolved when none is left.
  */
 import { checksOf } from '../checks/index.js';
-import { mergeSameKey, pairId } from '../checks/analyze-fleet.js';
+import { mergeSameKey, pairId } from '../checks/fleet-finding.js';
 import type { Check, FleetFinding, FleetView } from '../checks/types.js';
 import type { Topology } from '../model/topology.js';
 

@@ -14,6 +14,7 @@ import type { RouteRecord } from '../../model/records.js';
 import type { HostSnapshot } from '../../model/snapshot.js';
 import { parseAddress, type Address } from '../../net/address.js';
 import { PlainRoutes } from '../../simulate/plain-lookup.js';
+import { fleetFinding } from '../fleet-finding.js';
 import type { FleetContext, FleetFinding, FleetView } from '../types.js';
 import { interfaceByName } from '../view.js';
 import { captureEvidence, ownerFix, peerCaptureFinding, replyUplink, type ReplyUplink } from './finding.js';
@@ -84,12 +85,8 @@ function lightVerify(capturer: string, s: HostSnapshot, address: string, victim:
   return withPair(f, victim, capturer);
 }
 
-/** The host family's finding as the fleet's: the same object, plus the pair it breaks. */
-function withPair(f: Finding, victim: string, capturer: string): FleetFinding {
-  const fleet = f as FleetFinding;
-  fleet.pairs = [[victim, capturer]];
-  return fleet;
-}
+/** The host family's finding as the fleet's: the same words, plus the pair it breaks. */
+const withPair = (f: Finding, victim: string, capturer: string): FleetFinding => fleetFinding(f, [[victim, capturer]]);
 
 /** The host family run on the capturer with the victims as its peers (the full simulator). */
 export function verifyWithSimulator(capturer: string, snapshot: HostSnapshot, victims: Map<string, string>): FleetFinding[] {

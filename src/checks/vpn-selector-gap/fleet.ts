@@ -15,6 +15,7 @@ import { parseAddress, prefixContains, type Prefix } from '../../net/address.js'
 import { followPacket, type PathLeg } from '../../simulate/path.js';
 import { representative } from '../../simulate/path-selectors.js';
 import { contextFor, contextNames, contextPeers } from '../fleet-context.js';
+import { fleetFinding } from '../fleet-finding.js';
 import { routeFor } from '../routing.js';
 import type { FleetContext, FleetFinding, FleetView } from '../types.js';
 import { sysctls } from '../view.js';
@@ -136,8 +137,8 @@ export function gapsInFleet(ctx: FleetContext): FleetFinding[] {
     if (involves) found.set(`${f.key}\u0000${f.pairs.map((p) => p.join('\u0000')).join('\u0000')}`, f);
   };
   // The gateways' own findings: all of them in a full run; a gateway's when it reported.
-  for (const [name, r] of gw.routers) if (r.remotes.length > 0 && (host === undefined || host === name)) for (const g of gw.ofHost(name)) add({ ...g.finding, pairs: [] });
-  if (host === undefined) for (const g of gw.cloud) add({ ...g.finding, pairs: [] });
+  for (const [name, r] of gw.routers) if (r.remotes.length > 0 && (host === undefined || host === name)) for (const g of gw.ofHost(name)) add(fleetFinding(g.finding, []));
+  if (host === undefined) for (const g of gw.cloud) add(fleetFinding(g.finding, []));
   // A router's or gateway's change can move any host's path; anyone else's only its own.
   const sources = host === undefined || gw.routers.has(host) ? [...fleet.hosts()] : [host];
   for (const source of sources) {
@@ -159,7 +160,7 @@ export function gapsInFleet(ctx: FleetContext): FleetFinding[] {
         const nodes = [...new Set(leg.hops.map((h) => h.node))];
         const pairWith = (gap: GapAt): void => {
           const via = nodes.filter((n) => n !== source && n !== gap.name && !n.startsWith('vpn-gateway ') && !n.startsWith('vpc-router '));
-          add({ ...gap.finding, pairs: [[source, gap.name]], ...(via.length > 0 && { via }) });
+          add(fleetFinding(gap.finding, [[source, gap.name]], via));
         };
         // Each gateway on the way that handles the packet without encrypting it.
         const seen = new Set<string>();
