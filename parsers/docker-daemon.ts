@@ -7,20 +7,8 @@
  * One record: bip, fixed-cidr, default-address-pools, bridge and iptables settings.
  */
 import { parsePrefix } from '../src/net/address.js';
-import { guarded, type Origin, type ParseResult, type ParseWarning, type Parser } from './types.js';
-
-export interface DockerDaemonConfig {
-  /** docker0's address with prefix length, e.g. "192.168.200.1/24"; Docker's default is 172.17.0.1/16. */
-  bip?: string;
-  fixedCidr?: string;
-  defaultAddressPools: { base: string; size: number }[];
-  bridge?: string;
-  iptables?: boolean;
-  ipForward?: boolean;
-  /** The line of each setting ("bip", "default-address-pools", ...), for evidence. */
-  lines: Record<string, Origin>;
-  origin: Origin;
-}
+import { guarded, type ParseResult, type ParseWarning, type Parser } from './types.js';
+import type { DockerDaemonConfig } from '../src/model/docker.js';
 
 /** Line number (1-based) of the first occurrence of a JSON key, for evidence quoting. */
 function lineOf(text: string, key: string): { lineNumber: number; text: string } {

@@ -11,48 +11,10 @@
  * One record per network; `origin.lineNumber` is the element's index + 1 (its line for the
  * one-object-per-line form) and `origin.text` a short JSON form naming the network.
  */
-import type { Origin, ParseResult, ParseWarning, Parser } from './types.js';
+import type { ParseResult, ParseWarning, Parser } from './types.js';
+import type { Origin } from '../src/model/records.js';
 import { guarded, splitLines } from './types.js';
-
-export interface DockerIpamConfig {
-  subnet?: string;
-  gateway?: string;
-  ipRange?: string;
-  auxAddresses?: Record<string, string>;
-}
-
-export interface DockerNetworkContainer {
-  /** Key of the Containers map: a container id, or an endpoint sandbox such as `ingress-sbox`. */
-  id: string;
-  name?: string;
-  endpointId?: string;
-  /** With prefix length, as Docker prints it: "172.17.0.2/16". */
-  ipv4Address?: string;
-  ipv6Address?: string;
-  macAddress?: string;
-}
-
-export interface DockerNetworkRecord {
-  name: string;
-  id: string;
-  driver?: string;
-  scope?: string;
-  /**
-   * Linux bridge device: Options["com.docker.network.bridge.name"], else `docker0` for the
-   * default network "bridge", else `br-` + the first 12 characters of the id (bridge driver only).
-   */
-  bridgeName?: string;
-  internal: boolean;
-  enableIPv6: boolean;
-  attachable?: boolean;
-  ingress?: boolean;
-  created?: string;
-  ipam: { driver?: string; config: DockerIpamConfig[]; options?: Record<string, string> };
-  containers: DockerNetworkContainer[];
-  options: Record<string, string>;
-  labels: Record<string, string>;
-  origin: Origin;
-}
+import type { DockerIpamConfig, DockerNetworkContainer, DockerNetworkRecord } from '../src/model/docker.js';
 
 const BRIDGE_NAME_OPTION = 'com.docker.network.bridge.name';
 

@@ -15,8 +15,10 @@
  * daemon decides by matching the host's addresses, so records say `sidesByConvention`.
  * Secrets (`ipsec.secrets`) are another file and never read.
  */
-import { selectorList, splitList, type IpsecConnectionRecord } from './swanctl-conf.js';
-import { guarded, splitLines, type Origin, type ParseResult, type ParseWarning, type Parser } from './types.js';
+import { selectorList, splitList } from './swanctl-conf.js';
+import type { IpsecConnectionRecord } from '../src/model/ipsec.js';
+import { guarded, splitLines, type ParseResult, type ParseWarning, type Parser } from './types.js';
+import type { Origin } from '../src/model/records.js';
 
 interface Setting {
   value: string;

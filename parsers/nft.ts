@@ -10,68 +10,9 @@
  * expressions or chains named after their hooks in capitals) or `'native'`. An element's origin
  * is its position in the array (index + 1) and its JSON text.
  */
-import { guarded, type Origin, type ParseResult, type ParseWarning, type Parser } from './types.js';
-
-export interface NftRule {
-  handle?: number;
-  /** The rule's expressions as nft printed them. */
-  expr: unknown[];
-  /** A short nft-like rendering of `expr`, for people and evidence lines. */
-  text: string;
-  comment?: string;
-  /** Sum of the rule's `counter` statements, when it has one. */
-  counters?: { packets: number; bytes: number };
-  origin: Origin;
-}
-
-export interface NftChain {
-  name: string;
-  handle?: number;
-  /** Base chains only: filter, nat, route. */
-  type?: string;
-  hook?: string;
-  /** Base chains only: the number, or the name nft printed. */
-  priority?: number | string;
-  /** The standard name of a numeric priority (raw, mangle, dstnat, filter, security, srcnat). */
-  priorityName?: string;
-  policy?: string;
-  device?: string;
-  rules: NftRule[];
-  origin: Origin;
-}
-
-export interface NftSet {
-  kind: 'set' | 'map';
-  name: string;
-  handle?: number;
-  /** Element type ("ipv4_addr", or a concatenation joined with " . "). */
-  type?: string;
-  /** For maps: the type of the values. */
-  map?: string;
-  flags: string[];
-  /** Elements as JSON (strings, numbers, {prefix}, {range}, [key, value] for maps ...). */
-  elements: unknown[];
-  origin: Origin;
-}
-
-/** Other named objects of a table (counter, quota, ct helper, limit, flowtable ...), kept as JSON. */
-export interface NftObject {
-  kind: string;
-  name?: string;
-  json: unknown;
-  origin: Origin;
-}
-
-export interface NftTable {
-  family: string;
-  name: string;
-  handle?: number;
-  managedBy: 'iptables-nft' | 'native';
-  chains: NftChain[];
-  sets: NftSet[];
-  objects: NftObject[];
-  origin: Origin;
-}
+import { guarded, type ParseResult, type ParseWarning, type Parser } from './types.js';
+import type { Origin } from '../src/model/records.js';
+import type { NftChain, NftRule, NftSet, NftTable } from '../src/model/nft.js';
 
 export interface NftParseResult extends ParseResult<NftTable> {
   /** The `metainfo` element: nft version and JSON schema version. */

@@ -11,24 +11,10 @@
  *
  * `sysctl: permission denied on key ...` and other `sysctl:` messages become warnings.
  */
-import type { Origin, ParseResult, ParseWarning, Parser } from './types.js';
+import type { ParseResult, ParseWarning, Parser } from './types.js';
+import type { Origin } from '../src/model/records.js';
 import { guarded, splitLines } from './types.js';
-
-export interface SysctlRecord {
-  /** Key as `sysctl -a` prints it: dot-separated, dots inside an interface name shown as `/`. */
-  key: string;
-  /** Value text (netconf words mapped to the sysctl numbers: strict=1, loose=2, on=1, off=0). */
-  value: string;
-  /** 4 for net.ipv4.*, 6 for net.ipv6.*. */
-  family?: 4 | 6;
-  /** `conf` (per-device settings) or `neigh` (per-device neighbour settings). */
-  section?: 'conf' | 'neigh';
-  /** Interface name for net.{ipv4,ipv6,mpls}.{conf,neigh}.X.*: a real name, `all` or `default`. */
-  device?: string;
-  /** Setting name inside the device section (`rp_filter`, `forwarding`, ...). */
-  name?: string;
-  origin: Origin;
-}
+import type { SysctlRecord } from '../src/model/sysctl.js';
 
 const RP_FILTER_VALUES: Record<string, string> = { off: '0', strict: '1', loose: '2' };
 const ON_OFF: Record<string, string> = { off: '0', on: '1' };
@@ -178,27 +164,3 @@ export const parser: Parser<SysctlRecord> = {
   description: 'sysctl -a and ip netconf: kernel settings (rp_filter, forwarding, ...)',
   parse,
 };
-
-/** Last value of net.ipv4.conf.<device>.<name> in the records, as a number, or undefined. */
-export function ipv4ConfValue(records: readonly SysctlRecord[], device: string, name: string): number | undefined {
-  for (let i = records.length - 1; i >= 0; i--) {
-    const r = records[i];
-    if (r.family === 4 && r.section === 'conf' && r.device === device && r.name === name) {
-      const v = Number(r.value.trim());
-      return Number.isInteger(v) ? v : undefined;
-    }
-  }
-  return undefined;
-}
-
-/**
- * The rp_filter mode the kernel applies on `dev`: max(conf.all, conf.<dev>) (0 off, 1 strict,
- * 2 loose). With only one of the two known, that one; undefined when neither is.
- */
-export function effectiveRpFilter(records: readonly SysctlRecord[], dev: string): number | undefined {
-  const all = ipv4ConfValue(records, 'all', 'rp_filter');
-  const own = ipv4ConfValue(records, dev, 'rp_filter');
-  if (all === undefined) return own;
-  if (own === undefined) return all;
-  return Math.max(all, own);
-}

@@ -11,50 +11,11 @@
  * `traceroute:` messages (e.g. "Warning: multiple addresses") go into `result.messages`.
  */
 import { parseAddress } from '../src/net/address.js';
-import type { Origin, ParseResult, ParseWarning, Parser } from './types.js';
+import type { ParseResult, ParseWarning, Parser } from './types.js';
 import { guarded, splitLines } from './types.js';
+import type { TracerouteHeader, TracerouteHop, TracerouteMplsLabel, TracerouteProbe, TracerouteRecords } from '../src/model/traceroute.js';
 
-/** One probe: a reply (address and/or name, time) or a `*` timeout (no fields). */
-export interface TracerouteProbe {
-  address?: string;
-  name?: string;
-  rttMs?: number;
-  /** `!H`, `!N`, `!P`, `!X`, `!S`, `!F-1500`, `!<10>`, `!`; tracepath: `asymm 3`, `reached`. */
-  annotation?: string;
-  /** Origin AS as printed without brackets (`AS15169`); absent for `[*]`. */
-  asn?: string;
-}
-
-/** One MPLS label stack entry (RFC 4950) reported by a hop. */
-export interface TracerouteMplsLabel {
-  label: number;
-  cos?: number;
-  ttl?: number;
-  s?: number;
-}
-
-export interface TracerouteHop {
-  hop: number;
-  probes: TracerouteProbe[];
-  mpls?: TracerouteMplsLabel[];
-  origin: Origin;
-}
-
-/** The `traceroute to NAME (ADDR)[ from SRC], N hops max, M byte packets` line. */
-export interface TracerouteHeader {
-  destination: string;
-  address?: string;
-  source?: string;
-  maxHops?: number;
-  packetSize?: number;
-  origin: Origin;
-}
-
-export interface TracerouteResult extends ParseResult<TracerouteHop> {
-  header?: TracerouteHeader;
-  /** Messages the tool printed (`traceroute6: Warning: ... has multiple addresses; ...`). */
-  messages?: string[];
-}
+export interface TracerouteResult extends ParseResult<TracerouteHop>, TracerouteRecords {}
 
 function isDigits(s: string): boolean {
   if (s.length === 0 || s.length > 6) return false;

@@ -3,14 +3,6 @@
  * line-numbered warnings out, never a throw on input.
  */
 
-/** Where a record came from: the line (1-based) and its exact text, so findings can quote it. */
-export interface Origin {
-  /** Source name in a bundle (e.g. "ip-route-v4"); filled in when the snapshot is built. */
-  source?: string;
-  lineNumber: number;
-  text: string;
-}
-
 /** One piece of input a parser could not read, and why. */
 export interface ParseWarning {
   lineNumber: number;

@@ -23,7 +23,8 @@ import { bundleFromFolder } from '../src/collect/bundle-dir.js';
 import { buildSnapshot } from '../src/collect/snapshot.js';
 import type { Finding } from '../src/model/finding.js';
 import type { HostSnapshot } from '../src/model/snapshot.js';
-import { topologyFromText, type Topology } from '../src/model/topology.js';
+import { topologyFromText } from '../src/collect/topology-file.js';
+import type { Topology } from '../src/model/topology.js';
 import { addressNamer } from '../src/trace/names.js';
 import { pathFromTraceroute } from '../src/trace/path.js';
 

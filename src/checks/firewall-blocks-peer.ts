@@ -3,9 +3,7 @@
  * see through) drops or rejects a peer's ICMP echo or a named TCP/UDP port, or the reply to it;
  * also a DROP policy that nothing accepts.
  */
-import type { IpsetSet } from '../../parsers/ipset.js';
-import type { IptablesTable } from '../../parsers/iptables-save.js';
-import type { NftTable } from '../../parsers/nft.js';
+import type { IptablesTable } from '../model/netfilter.js';
 import { evidenceOf, findingKey, uniqueEvidence, type Evidence, type Finding } from '../model/finding.js';
 import type { Peer } from '../model/config.js';
 import type { HostSnapshot } from '../model/snapshot.js';
@@ -26,7 +24,7 @@ interface Probe {
 }
 
 function tables(s: HostSnapshot, family: 4 | 6): IptablesTable[] {
-  return (family === 4 ? s.netfilter.v4 : s.netfilter.v6) as IptablesTable[];
+  return family === 4 ? s.netfilter.v4 : s.netfilter.v6;
 }
 
 /** The iptables command that deletes a rule, from its iptables-save line. */
@@ -108,8 +106,8 @@ firewalld, cloud-init).`,
     host(ctx) {
       const s = ctx.snapshot;
       const out: Finding[] = [];
-      const ipsets = s.ipsets as IpsetSet[];
-      const nftTables = s.nft as NftTable[];
+      const ipsets = s.ipsets;
+      const nftTables = s.nft;
       for (const peer of ctx.peers) {
         const family: 4 | 6 = peer.address.includes(':') ? 6 : 4;
         const ruleset = { tables: tables(s, family), ipsets, nftTables };

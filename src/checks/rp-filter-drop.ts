@@ -3,7 +3,7 @@
  * whose reverse route for a peer leaves elsewhere — the second-NIC failure; or loose with no
  * route back at all.
  */
-import { effectiveRpFilter } from '../../parsers/sysctl.js';
+import { effectiveRpFilter } from '../simulate/rp-filter.js';
 import { evidenceOf, findingKey, uniqueEvidence, type Finding } from '../model/finding.js';
 import type { Peer } from '../model/config.js';
 import { routeFor } from './routing.js';

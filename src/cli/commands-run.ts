@@ -9,6 +9,7 @@ import { hostcheckVersion, loadBundle } from '../collect/collect.js';
 import { UsageError } from '../collect/errors.js';
 import type { HostcheckConfig, Peer } from '../model/config.js';
 import { parseAddress } from '../net/address.js';
+import { safeText } from '../report/terminal.js';
 import { printJson, repeatable, useColor } from './io.js';
 
 export const DEFAULT_CONFIG = '/etc/hostcheck/config.json';
@@ -93,7 +94,7 @@ export async function runOneShot(flags: RunFlags): Promise<number> {
   const bundle = await bundlePromise;
   const snapshot = buildSnapshot(bundle);
   if (snapshot.sources.every((s) => s.status !== 'collected')) {
-    process.stderr.write(`hostcheck: nothing could be collected:\n${snapshot.sources.map((s) => `  ${s.name}: ${s.message ?? s.status}`).join('\n')}\n`);
+    process.stderr.write(`hostcheck: nothing could be collected:\n${snapshot.sources.map((s) => safeText(`  ${s.name}: ${s.message ?? s.status}`)).join('\n')}\n`);
     return 2;
   }
   const uniquePeers = new Map<string, Peer>();

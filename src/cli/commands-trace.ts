@@ -7,12 +7,13 @@ import { CommandFailedError, UsageError } from '../collect/errors.js';
 import { loadSnapshot } from '../collect/index.js';
 import { parseAddress } from '../net/address.js';
 import type { HostSnapshot } from '../model/snapshot.js';
+import { safeText } from '../report/terminal.js';
 import { analyzeTrace } from '../checks/analyze-trace.js';
 import { addressNamer, type FleetHostAddresses } from '../trace/names.js';
 import { pathFromTraceroute, type TracePath } from '../trace/path.js';
-import { runTrace } from '../trace/runner.js';
+import { renderTraceText } from './trace-render.js';
+import { runTrace } from '../collect/traceroute.js';
 import { printJson, readInput, repeatable, topologyOption } from './io.js';
-import { renderTraceText } from './trace-text.js';
 
 interface TraceFlags {
   analyze?: string | boolean;
@@ -78,13 +79,15 @@ async function pathToAnalyze(dst: string | undefined, flags: TraceFlags, maxHops
   if (dst === undefined) {
     const text = await readInput(typeof flags.analyze === 'string' ? flags.analyze : '-');
     const result = parseTraceroute(text);
-    for (const w of result.warnings) process.stderr.write(`warning: line ${w.lineNumber}: ${w.reason}: ${w.text}\n`);
+    for (const w of result.warnings) process.stderr.write(safeText(`warning: line ${w.lineNumber}: ${w.reason}: ${w.text}`) + '\n');
     if (result.records.length === 0) throw new UsageError('no traceroute hops in the input (see "hostcheck parse traceroute" for what could be read)');
     return { path: pathFromTraceroute(result, { ...(flags.source && { source: flags.source }) }), notes: [], tool: 'traceroute' };
   }
   try {
     const r = await runTrace(dst, { ...(flags.source && { source: flags.source }), maxHops });
-    return { path: r.path, notes: r.notes, output: r.output, tool: r.tool };
+    const path = pathFromTraceroute(r.trace, { ...(r.source && { source: r.source }), destination: r.destination, evidenceSource: r.evidenceSource });
+    if (r.tool === 'ping') path.maxHops = r.maxHops; // traceroute's header says it itself
+    return { path, notes: r.notes, output: r.output, tool: r.tool };
   } catch (err) {
     if (err instanceof CommandFailedError) throw new UsageError(`cannot trace ${dst}: ${err.message}`, { cause: err });
     throw err;

@@ -1,6 +1,7 @@
 /** Small helpers the commands share: reading FILE|-, printing JSON, colour on a TTY only. */
 import { readFile } from 'node:fs/promises';
 import { UsageError } from '../collect/errors.js';
+import { safeJson } from '../report/terminal.js';
 
 export async function readInput(file: string | undefined): Promise<string> {
   if (!file || file === '-') {
@@ -16,8 +17,9 @@ export async function readInput(file: string | undefined): Promise<string> {
   }
 }
 
+/** Indented JSON on stdout, safe for a terminal (src/report/terminal.ts). */
 export function printJson(value: unknown): void {
-  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+  process.stdout.write(safeJson(value, 2) + '\n');
 }
 
 /** Colour only on a TTY, and never with NO_COLOR set. */
@@ -31,7 +33,7 @@ export const repeatable = (v: string, prev: string[]): string[] => [...prev, v];
 /** `--topology FILE`, validated; a bad file is a usage error naming each field. Loaded lazily (yaml, zod). */
 export async function topologyOption(file: string | undefined): Promise<import('../model/topology.js').Topology | undefined> {
   if (!file) return undefined;
-  const { loadTopology, TopologyFileError } = await import('../model/topology.js');
+  const { loadTopology, TopologyFileError } = await import('../collect/topology-file.js');
   try {
     return await loadTopology(file);
   } catch (err) {

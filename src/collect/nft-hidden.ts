@@ -6,8 +6,8 @@
  * position; one whose nft form looks a set, map or verdict map up is marked (`nftHidden`), and
  * the netfilter evaluator then answers "undecided" for it instead of trusting the printed rule.
  */
-import type { IptablesNotice, IptablesTable } from '../../parsers/iptables-save.js';
-import type { NftRule, NftTable } from '../../parsers/nft.js';
+import type { IptablesNotice, IptablesTable } from '../model/netfilter.js';
+import type { NftRule, NftTable } from '../model/nft.js';
 
 /**
  * The set or map a rule's match looks up (JSON of its expressions), which iptables-save cannot

@@ -4,10 +4,12 @@
  */
 import { parserFor } from '../../parsers/index.js';
 import { parseRoutes } from '../../parsers/ip-route.js';
-import type { IptablesTable } from '../../parsers/iptables-save.js';
-import type { NftTable } from '../../parsers/nft.js';
-import type { Origin, ParseResult } from '../../parsers/types.js';
-import type { AddressRecord, InterfaceBlock, LinkRecord, RuleRecord } from '../model/records.js';
+import type { ParseResult } from '../../parsers/types.js';
+import type { DockerDaemonConfig, DockerNetworkRecord } from '../model/docker.js';
+import type { IpsecConnectionRecord } from '../model/ipsec.js';
+import type { IptablesNotice, IptablesTable } from '../model/netfilter.js';
+import type { NftTable } from '../model/nft.js';
+import type { AddressRecord, InterfaceBlock, LinkRecord, Origin, RuleRecord } from '../model/records.js';
 import { RouteList } from '../model/route-list.js';
 import {
   SNAPSHOT_SCHEMA_VERSION,
@@ -108,7 +110,7 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
     ...markNftHiddenMatches(records<IptablesTable>('ip6tables-save'), nft, 6).map((n) => ({ ...n, source: 'ip6tables-save' })),
   ];
 
-  const dockerNetworks = records<{ name: string; bridgeName?: string; driver?: string }>('docker-networks');
+  const dockerNetworks = records<DockerNetworkRecord>('docker-networks');
   const dockerBridges = new Map<string, string>();
   for (const n of dockerNetworks) if (n.bridgeName) dockerBridges.set(n.bridgeName, n.name);
 
@@ -165,16 +167,16 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
       v6: records('ip6tables-save'),
       // "iptables-legacy tables present" and similar: rules this view cannot show.
       notices: [
-        ...['iptables-save', 'ip6tables-save'].flatMap((n) => ((parsed.get(n) as { notices?: object[] } | undefined)?.notices ?? []).map((x) => ({ ...x, source: n }))),
+        ...['iptables-save', 'ip6tables-save'].flatMap((n) => ((parsed.get(n) as { notices?: IptablesNotice[] } | undefined)?.notices ?? []).map((x) => ({ ...x, source: n }))),
         ...nftHidden,
       ],
     },
     nft,
     ipsets: records('ipset'),
     xfrmPolicies: records('ip-xfrm-policy'),
-    ipsecConnections: [...records('swanctl-conf'), ...records('ipsec-conf')],
+    ipsecConnections: [...records<IpsecConnectionRecord>('swanctl-conf'), ...records<IpsecConnectionRecord>('ipsec-conf')],
     sysctls: records('sysctl'),
-    docker: { daemon: records('docker-daemon')[0], networks: dockerNetworks },
+    docker: { daemon: records<DockerDaemonConfig>('docker-daemon')[0], networks: dockerNetworks },
     sources,
     complete,
     warnings,

@@ -4,9 +4,6 @@
  * Prefixes stay in canonical text form ("10.0.0.0/8", "default" becomes "0.0.0.0/0" or "::/0");
  * the simulator turns them into numbers once, when it builds its tables.
  */
-import type { Origin } from '../../parsers/types.js';
-
-export type { Origin };
 
 export type RouteType =
   | 'unicast' | 'local' | 'broadcast' | 'anycast' | 'multicast'
@@ -129,4 +126,12 @@ export interface AddressRecord {
 export interface InterfaceBlock {
   link: LinkRecord;
   addresses: AddressRecord[];
+}
+
+/** Where a record came from: the line (1-based) and its exact text, so findings can quote it. */
+export interface Origin {
+  /** Source name in a bundle (e.g. "ip-route-v4"); filled in when the snapshot is built. */
+  source?: string;
+  lineNumber: number;
+  text: string;
 }

@@ -2,7 +2,14 @@
  * HostSnapshot: everything hostcheck knows about one host, vendor- and distro-free.
  * Built once from a bundle (live or captured); every stage after it is a pure function of it.
  */
+import type { DockerDaemonConfig, DockerNetworkRecord } from './docker.js';
+import type { IpsecConnectionRecord } from './ipsec.js';
+import type { IpsetSet } from './ipset.js';
+import type { IptablesNotice, IptablesTable } from './netfilter.js';
+import type { NftTable } from './nft.js';
 import type { AddressRecord, LinkKind, Origin, RouteRecord, RuleRecord } from './records.js';
+import type { SysctlRecord } from './sysctl.js';
+import type { XfrmPolicyRecord } from './xfrm.js';
 import { RouteList } from './route-list.js';
 
 export const SNAPSHOT_SCHEMA_VERSION = 1;
@@ -86,16 +93,16 @@ export interface HostSnapshot {
    */
   routes: RouteList;
   rules: RuleRecord[];
-  /** iptables-save / ip6tables-save tables (records of parsers/iptables-save.ts). */
-  netfilter: { v4: unknown[]; v6: unknown[]; notices: unknown[] };
-  /** `nft -j list ruleset` tables (parsers/nft.ts). */
-  nft: unknown[];
-  ipsets: unknown[];
-  xfrmPolicies: unknown[];
-  /** IPsec connections configured in swanctl.conf and ipsec.conf (parsers/swanctl-conf.ts records). */
-  ipsecConnections?: unknown[];
-  sysctls: unknown[];
-  docker: { daemon?: unknown; networks: unknown[] };
+  /** iptables-save / ip6tables-save tables, and the dump's file-level notices. */
+  netfilter: { v4: IptablesTable[]; v6: IptablesTable[]; notices: IptablesNotice[] };
+  /** `nft -j list ruleset` tables. */
+  nft: NftTable[];
+  ipsets: IpsetSet[];
+  xfrmPolicies: XfrmPolicyRecord[];
+  /** IPsec connections configured in swanctl.conf and ipsec.conf. */
+  ipsecConnections?: IpsecConnectionRecord[];
+  sysctls: SysctlRecord[];
+  docker: { daemon?: DockerDaemonConfig; networks: DockerNetworkRecord[] };
   /** Per source: collected / unavailable / failed. */
   sources: SourceReport[];
   /** True when every required source was collected and none failed. */

@@ -2,7 +2,7 @@
  * Compiled forms of the core rule matches (-s -d -i -o -p -f) and the small value parsers the
  * module matches share (address masks, port ranges, marks). Each returns a MatchFn closure.
  */
-import type { IptablesValue } from '../../parsers/iptables-save.js';
+import type { IptablesValue } from '../model/netfilter.js';
 import { maskV4, maskV6, parseIPv4, parseIPv6 } from '../net/address.js';
 import { protocolNumber, parseUint } from './netfilter-names.js';
 import { NO, UNKNOWN, YES, type MatchFn, type PacketState, type Tri } from './netfilter-types.js';

@@ -3,7 +3,7 @@
  * headers: conntrack state (conntrack, state), marks (mark, connmark), address types
  * (addrtype), bridge ports (physdev) and ipsets (set).
  */
-import type { IptablesMatch, IptablesOption } from '../../parsers/iptables-save.js';
+import type { IptablesMatch, IptablesOption } from '../model/netfilter.js';
 import { interfaceTest, parseAddressMask, parseMarkMask, parsePortRange, unknownMatch, type AddressMask } from './netfilter-core.js';
 import { ADDRESS_TYPES, CT_STATES } from './netfilter-names.js';
 import { NO, UNKNOWN, YES, type MatchFn, type PacketState, type Tri } from './netfilter-types.js';

@@ -4,7 +4,7 @@
  * (conntrack, state, mark, connmark, addrtype, physdev, set) in netfilter-matches-host.ts.
  * A module or option it does not know compiles to a match that answers "cannot tell".
  */
-import type { IptablesMatch, IptablesOption } from '../../parsers/iptables-save.js';
+import type { IptablesMatch, IptablesOption } from '../model/netfilter.js';
 import { parseIPv4, parseIPv6 } from '../net/address.js';
 import { parsePortRange, unknownMatch } from './netfilter-core.js';
 import { compileAddrtype, compileConntrackOption, compilePhysdev, compileSet, markTest, stateTest } from './netfilter-matches-host.js';

@@ -3,7 +3,7 @@
  * (recorded; a DNAT to one address is applied to later matches), CT --notrack, and targets
  * that only log or rewrite fields no decided match reads (they continue).
  */
-import type { IptablesOption, IptablesTarget } from '../../parsers/iptables-save.js';
+import type { IptablesOption, IptablesTarget } from '../model/netfilter.js';
 import { parseIPv4, parseIPv6 } from '../net/address.js';
 import { parseMarkMask } from './netfilter-core.js';
 import { parseUint } from './netfilter-names.js';

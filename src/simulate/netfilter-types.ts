@@ -2,9 +2,9 @@
  * Types of the netfilter evaluator: the packet and ruleset it takes, the result it gives, and the
  * mutable per-packet state that compiled matches and targets read.
  */
-import type { IpsetSet } from '../../parsers/ipset.js';
-import type { IptablesRule, IptablesTable } from '../../parsers/iptables-save.js';
-import type { NftTable } from '../../parsers/nft.js';
+import type { IpsetSet } from '../model/ipset.js';
+import type { IptablesRule, IptablesTable } from '../model/netfilter.js';
+import type { NftTable } from '../model/nft.js';
 
 export type Hook = 'PREROUTING' | 'INPUT' | 'FORWARD' | 'OUTPUT' | 'POSTROUTING';
 

@@ -8,8 +8,8 @@
  * `undecided` naming the rule; it never guesses. Native nft chains on a crossed hook make the
  * verdict undecided too (unless ignored). Documented in docs/netfilter.md.
  */
-import type { IptablesTable } from '../../parsers/iptables-save.js';
-import type { NftChain, NftTable } from '../../parsers/nft.js';
+import type { IptablesTable } from '../model/netfilter.js';
+import type { NftChain, NftTable } from '../model/nft.js';
 import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../net/address.js';
 import { compileTable, rulesOf, type CompiledChain, type CompiledTable } from './netfilter-compile.js';
 import { compileIpsets } from './netfilter-ipset.js';
@@ -63,7 +63,7 @@ type Step =
 interface Outcome {
   verdict: Verdict;
   chain: string;
-  rule?: import('../../parsers/iptables-save.js').IptablesRule;
+  rule?: import('../model/netfilter.js').IptablesRule;
   policy?: boolean;
   reason?: string;
   rejectWith?: string;

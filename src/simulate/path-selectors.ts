@@ -3,7 +3,7 @@
  * and which parts of a source network no policy covers (CIDR difference). Shared by the
  * vpn-selector-gap check, the path tracer and the fleet check.
  */
-import type { XfrmPolicyRecord } from '../../parsers/ip-xfrm.js';
+import type { XfrmPolicyRecord } from '../model/xfrm.js';
 import { formatIPv4, formatIPv6, maskV4, maskV6, parseAddress, parsePrefix, prefixContains, prefixCovers, prefixesOverlap, type Prefix } from '../net/address.js';
 
 /** The packet fields a selector can test. */

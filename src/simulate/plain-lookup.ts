@@ -60,12 +60,9 @@ function plainRule(r: RuleRecord): boolean {
     && r.suppressPrefixlength === undefined && r.suppressIfgroup === undefined && r.flags.length === 0;
 }
 
-/** The sysctl records fibContextFrom reads (the snapshot's slot, by shape). */
-type SysctlLike = { family?: 4 | 6; device?: string; name?: string; value: string };
-
 /** ignore_routes_with_linkdown as the simulator reads it (fibContextFrom), only when some sysctl sets it. */
 function linkdownSearch(s: HostSnapshot, family: 4 | 6): TableSearch {
-  const sysctl = s.sysctls as SysctlLike[];
+  const sysctl = s.sysctls;
   if (!sysctl.some((x) => x.name === 'ignore_routes_with_linkdown' && x.value.trim() !== '0')) return NO_LINKDOWN_IGNORED;
   const devices = fibContextFrom(s.interfaces.map((i) => ({ link: { name: i.name }, addresses: i.addresses })), sysctl).devices ?? {};
   return { tos: 0, ignoresLinkdown: (dev) => dev !== undefined && devices[dev]?.ignoreRoutesWithLinkdown?.[family] === true };

@@ -3,7 +3,7 @@
  * responding addresses, the `!` endings, and the line that proves it. Built from the records
  * of parsers/traceroute.ts (any form it reads) or from the ping fallback.
  */
-import type { TracerouteHop, TracerouteResult } from '../../parsers/traceroute.js';
+import type { TracerouteHop, TracerouteRecords } from '../model/traceroute.js';
 import type { Evidence } from '../model/finding.js';
 
 export interface PathHop {
@@ -44,7 +44,7 @@ export function pathHop(h: TracerouteHop, source: string): PathHop {
 }
 
 /** Build the path from a parsed traceroute; `source` overrides the header's `from`. */
-export function pathFromTraceroute(result: TracerouteResult, opts: { source?: string; destination?: string; evidenceSource?: string } = {}): TracePath {
+export function pathFromTraceroute(result: TracerouteRecords, opts: { source?: string; destination?: string; evidenceSource?: string } = {}): TracePath {
   const evidenceSource = opts.evidenceSource ?? 'traceroute';
   const hops = [...result.records].sort((a, b) => a.hop - b.hop).map((h) => pathHop(h, evidenceSource));
   const destination = opts.destination ?? result.header?.address ?? result.header?.destination;

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { parse } from '../../parsers/traceroute.js';
-import { topologyFromText } from '../../src/model/topology.js';
+import { topologyFromText } from '../../src/collect/topology-file.js';
 import { analyzeTrace } from '../../src/checks/analyze-trace.js';
 import { addressNamer } from '../../src/trace/names.js';
 import { pathFromTraceroute } from '../../src/trace/path.js';

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parse, parseIptables, parser, tokenizeRule, type IptablesRule, type Tokens } from '../../parsers/iptables-save.js';
+import { parse, parseIptables, parser, tokenizeRule, type Tokens } from '../../parsers/iptables-save.js';
+import type { IptablesRule } from '../../src/model/netfilter.js';
 import { describeSamples } from '../helpers/samples.js';
 import { kubeProxyDump } from '../helpers/kube-proxy-dump.js';
 

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { effectiveRpFilter, parse, parser } from '../../parsers/sysctl.js';
+import { parse, parser } from '../../parsers/sysctl.js';
+import { effectiveRpFilter } from '../../src/simulate/rp-filter.js';
 import { describeSamples } from '../helpers/samples.js';
 
 describe('sysctl: examples', () => {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { TracerouteProbe } from '../../parsers/traceroute.js';
+import type { TracerouteProbe } from '../../src/model/traceroute.js';
 import { parse, parser } from '../../parsers/traceroute.js';
 import { describeSamples } from '../helpers/samples.js';
 

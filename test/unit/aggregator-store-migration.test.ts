@@ -12,7 +12,7 @@ import { emptyCredentials } from '../../src/aggregator/auth.js';
 import { startServer } from '../../src/aggregator/server.js';
 import { Store } from '../../src/aggregator/store.js';
 import { MIGRATIONS } from '../../src/aggregator/store-migrations.js';
-import { loadTopology } from '../../src/model/topology.js';
+import { loadTopology } from '../../src/collect/topology-file.js';
 import { repoRoot } from '../helpers/samples.js';
 import { scenarioSnapshot, tempDir } from './aggregator-client.js';
 

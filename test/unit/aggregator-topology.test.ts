@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { emptyCredentials, parseAgentTokens, parseViewerTokens } from '../../src/aggregator/auth.js';
 import { startServer, type RunningServer } from '../../src/aggregator/server.js';
 import type { StoredFinding } from '../../src/aggregator/store.js';
-import { loadTopology } from '../../src/model/topology.js';
+import { loadTopology } from '../../src/collect/topology-file.js';
 import type { PathResult } from '../../src/simulate/path-types.js';
 import { cliInProcess } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/samples.js';

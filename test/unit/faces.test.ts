@@ -19,7 +19,7 @@ import { startServer, type RunningServer } from '../../src/aggregator/server.js'
 import { readBundle } from '../../src/collect/bundle.js';
 import type { Finding } from '../../src/model/finding.js';
 import type { AgentMessage } from '../../src/model/protocol.js';
-import { loadTopology } from '../../src/model/topology.js';
+import { loadTopology } from '../../src/collect/topology-file.js';
 import { cliInProcess } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/samples.js';
 import { LogLines, waitFor } from './agent-protocol-peer.js';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { parse as parseIpset } from '../../parsers/ipset.js';
 import { parse as parseIptables } from '../../parsers/iptables-save.js';
-import type { NftTable } from '../../parsers/nft.js';
+import type { NftTable } from '../../src/model/nft.js';
 import { evaluatePacket, type EvaluateOptions, type NetfilterPacket, type NetfilterResult, type NetfilterRuleset } from '../../src/simulate/netfilter.js';
 import { kubeProxyDump } from '../helpers/kube-proxy-dump.js';
 import { generateCase, LAB } from '../kernel/netfilter-gen.js';

@@ -37,7 +37,7 @@ function snapshotOf(routes: RouteRecord[], rules: RuleRecord[], ignoreLinkdown: 
     schemaVersion: 1, identity: { name: 'h', hostname: 'h' }, collectedAt: new Date(0).toISOString(), complete: true, warnings: [], sources: [],
     interfaces: DEVS.map((name, i) => ({ name, kind: i === 0 ? 'ethernet' as const : 'bridge' as const, flags: ['UP'], noCarrier: false, uplink: i === 0, origin: o, addresses: [{ ifname: name, family: 4 as const, cidr: `192.168.${i}.1/24`, scope: 'global', flags: [], origin: o }] })),
     routes: RouteList.fromRecords(routes), rules, netfilter: { v4: [], v6: [], notices: [] }, nft: [], ipsets: [], xfrmPolicies: [],
-    sysctls: ignoreLinkdown ? [{ family: 4, device: 'all', name: 'ignore_routes_with_linkdown', value: '1' }] : [], docker: { networks: [] },
+    sysctls: ignoreLinkdown ? [{ key: 'net.ipv4.conf.all.ignore_routes_with_linkdown', family: 4, device: 'all', name: 'ignore_routes_with_linkdown', value: '1', origin: o }] : [], docker: { networks: [] },
   };
 }
 
@@ -51,7 +51,7 @@ describe('plain lookup = the simulator where it answers', () => {
       (routes, withRules, ignoreLinkdown, dsts) => {
         const rules = withRules ? [rule(0, 'local'), rule(100, '100'), rule(32766, 'main'), rule(32767, 'default')] : [];
         const s = snapshotOf(routes, rules, ignoreLinkdown);
-        const fib = buildFib(s.routes, s.rules, fibContextFrom(s.interfaces.map((i) => ({ link: { name: i.name }, addresses: i.addresses })), s.sysctls as never));
+        const fib = buildFib(s.routes, s.rules, fibContextFrom(s.interfaces.map((i) => ({ link: { name: i.name }, addresses: i.addresses })), s.sysctls));
         const plain = new PlainRoutes(s);
         for (const [a, b, c] of dsts) {
           const dst = `10.${a}.${b}.${c}`;

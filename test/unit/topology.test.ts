@@ -2,7 +2,8 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { describeAddress, loadTopology, topologyFromText, TopologyFileError } from '../../src/model/topology.js';
+import { loadTopology, topologyFromText, TopologyFileError } from '../../src/collect/topology-file.js';
+import { describeAddress } from '../../src/model/topology.js';
 import { AlibabaImportError, importAlibaba } from '../../src/topology/alibaba-import.js';
 import { repoRoot } from '../helpers/samples.js';
 

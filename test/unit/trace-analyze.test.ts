@@ -3,12 +3,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from '../../parsers/traceroute.js';
-import { topologyFromText } from '../../src/model/topology.js';
+import { topologyFromText } from '../../src/collect/topology-file.js';
 import { analyzeTrace } from '../../src/checks/analyze-trace.js';
 import { findLoop } from '../../src/trace/loop.js';
 import { addressNamer } from '../../src/trace/names.js';
 import { pathFromTraceroute } from '../../src/trace/path.js';
-import { traceFromPings } from '../../src/trace/ping-ttl.js';
+import { traceFromPings } from '../../src/collect/ping-ttl.js';
 import { repoRoot } from '../helpers/samples.js';
 
 const incidentTrace = readFileSync(join(repoRoot, 'fixtures', 'traceroute', 'written-vpn-loop.txt'), 'utf8');
@@ -136,7 +136,7 @@ describe('ping with rising TTL (the fallback)', () => {
     expect(trace.hops.map((h) => h.probes[0].address)).toEqual(['10.64.3.1', '10.100.1.18', '10.100.1.18', '10.100.1.18', '10.100.1.18', undefined]);
     const lines = trace.transcript.split('\n');
     expect(lines[trace.hops[1].origin.lineNumber - 1]).toBe('From 10.100.1.18 icmp_seq=1 Time to live exceeded');
-    const path = pathFromTraceroute({ records: trace.hops, warnings: [] }, { destination: '10.200.1.15', source: '10.64.3.22' });
+    const path = pathFromTraceroute({ records: trace.hops }, { destination: '10.200.1.15', source: '10.64.3.22' });
     const a = analyzeTrace(path, { names: addressNamer({ topology: incidentTopology }), topology: incidentTopology });
     expect(a.findings[0].check).toBe('traceroute-loop');
     expect(a.findings[0].evidence[0].source).toBe('ping');

@@ -9,6 +9,7 @@
  * the simulator's plain lookup (no FIB is built); otherwise the host family decides.
  */
 import type { Peer } from '../../model/config.js';
+import { memo, memoKey } from '../../model/memo.js';
 import type { Evidence, Finding } from '../../model/finding.js';
 import type { RouteRecord } from '../../model/records.js';
 import type { HostSnapshot } from '../../model/snapshot.js';
@@ -60,12 +61,10 @@ interface CapturerPieces {
   shared: Map<RouteRecord, { evidence: Evidence[]; ownerFix: string[] }>;
 }
 
-const pieces = new WeakMap<HostSnapshot, CapturerPieces>();
+const PIECES = memoKey<HostSnapshot, CapturerPieces>('fleet route-captures-peer: capturer pieces');
 
 function piecesOf(s: HostSnapshot): CapturerPieces {
-  let p = pieces.get(s);
-  if (!p) pieces.set(s, (p = { routes: new PlainRoutes(s), uplinks: {}, shared: new Map() }));
-  return p;
+  return memo(s, PIECES, () => ({ routes: new PlainRoutes(s), uplinks: {}, shared: new Map() }));
 }
 
 /** The finding for one peer from the plain lookup: a finding, null (not captured), or undefined (ask the host family). */

@@ -7,11 +7,11 @@
  * the gateway's private address. Also: swanctl.conf/ipsec.conf selectors that differ from the
  * kernel's policies. The fleet family asks the same questions of a fleet host (gatewayGaps).
  */
-import type { XfrmPolicyRecord } from '../../../parsers/ip-xfrm.js';
-import type { IpsecConnectionRecord } from '../../../parsers/swanctl-conf.js';
+import type { IpsecConnectionRecord } from '../../model/ipsec.js';
 import { evidenceOf, findingKey, uniqueEvidence, type Evidence, type Finding } from '../../model/finding.js';
 import type { RouteRecord } from '../../model/records.js';
 import type { HostSnapshot } from '../../model/snapshot.js';
+import type { XfrmPolicyRecord } from '../../model/xfrm.js';
 import { parsePrefix, prefixCovers, prefixesOverlap, type Prefix } from '../../net/address.js';
 import { mergeSiblings, outermost } from '../../net/prefix-set.js';
 import { masked, outPolicies, representative, subtractPrefixes } from '../../simulate/path-selectors.js';
@@ -43,7 +43,7 @@ function prefixOf(s: string): Prefix | null {
 /** Config connections with local/remote as this host sees them (ipsec.conf sides are a convention). */
 export function orientedConnections(s: HostSnapshot): IpsecConnectionRecord[] {
   const own = new Set(s.interfaces.flatMap((i) => i.addresses.map((a) => a.cidr.split('/')[0])));
-  return ((s.ipsecConnections ?? []) as IpsecConnectionRecord[]).map((c) => {
+  return (s.ipsecConnections ?? []).map((c) => {
     const swap = c.sidesByConvention && c.remoteAddrs.some((a) => own.has(a)) && !c.localAddrs.some((a) => own.has(a));
     return swap ? { ...c, localAddrs: c.remoteAddrs, remoteAddrs: c.localAddrs, localTs: c.remoteTs, remoteTs: c.localTs, localTsOrigin: c.remoteTsOrigin, remoteTsOrigin: c.localTsOrigin } : c;
   });
@@ -66,7 +66,7 @@ export function selectorPrefixes(ts: string[], localAddrs: string[]): Prefix[] {
 /** Remote networks with the sources their out policies cover; policies with ports cover nothing whole. */
 function protectedRemotes(s: HostSnapshot, conns: IpsecConnectionRecord[]): ProtectedRemote[] {
   const byDst = new Map<string, ProtectedRemote>();
-  for (const p of outPolicies(s.xfrmPolicies as XfrmPolicyRecord[])) {
+  for (const p of outPolicies(s.xfrmPolicies)) {
     if (p.action !== 'allow' || !p.templates.some((t) => t.mode === 'tunnel')) continue;
     const dst = prefixOf(p.selector.dst);
     const src = prefixOf(p.selector.src);
@@ -96,7 +96,7 @@ function sourceCandidates(ctx: HostContext, remote: Prefix): SourceCandidate[] {
   const all: (SourceCandidate & { routeIndex?: number })[] = [];
   const tunnelDevs = new Set(s.interfaces.filter((i) => i.owner?.type === 'vpn' || ['tun', 'wireguard', 'gre', 'ipip'].includes(i.kind)).map((i) => i.name));
   // The side the encrypted packets leave by (towards the tunnel's far end) sends no inner traffic.
-  for (const p of outPolicies(s.xfrmPolicies as XfrmPolicyRecord[])) {
+  for (const p of outPolicies(s.xfrmPolicies)) {
     for (const t of p.templates) {
       if (t.mode !== 'tunnel' || prefixOf(t.dst) === null) continue;
       const r = routeFor(s, { dst: t.dst });

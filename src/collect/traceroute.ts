@@ -1,12 +1,11 @@
 /**
  * `hostcheck trace DST`: run `traceroute -n -q 1 -w 1 -m 30 DST` (or, without traceroute, ping
- * with rising TTL) and turn what it printed into a TracePath. The only part of src/trace that
- * runs processes.
+ * with rising TTL) and read what it printed into hop records; src/trace turns them into a path.
  */
 import { execa } from 'execa';
 import { parse as parseTraceroute } from '../../parsers/traceroute.js';
-import { CommandFailedError } from '../collect/errors.js';
-import { pathFromTraceroute, type TracePath } from './path.js';
+import { CommandFailedError } from './errors.js';
+import type { TracerouteRecords } from '../model/traceroute.js';
 import { answered, traceFromPings, type PingTtlRun } from './ping-ttl.js';
 
 export interface TraceRunOptions {
@@ -17,7 +16,14 @@ export interface TraceRunOptions {
 }
 
 export interface TraceRun {
-  path: TracePath;
+  trace: TracerouteRecords;
+  /** The address the probes left from (`--source`, else the kernel's choice), when known. */
+  source?: string;
+  /** The destination as the tool printed it (the header's address), else as asked. */
+  destination: string;
+  /** Where evidence lines come from: the tool's output. */
+  evidenceSource: 'traceroute' | 'ping';
+  maxHops: number;
   tool: 'traceroute' | 'ping';
   argv: string[];
   /** What the tool printed (the ping fallback: every run's command and output). */
@@ -46,8 +52,8 @@ export async function runTrace(dst: string, opts: TraceRunOptions = {}): Promise
   if (!tr.missing) {
     const result = parseTraceroute(tr.stdout);
     if (result.records.length > 0) {
-      const path = pathFromTraceroute(result, { ...(source && { source }), destination: result.header?.address ?? dst });
-      return { path, tool: 'traceroute', argv, output: tr.stdout, notes };
+      const destination = result.header?.address ?? dst;
+      return { trace: result, ...(source && { source }), destination, evidenceSource: 'traceroute', maxHops, tool: 'traceroute', argv, output: tr.stdout, notes };
     }
     notes.push(`traceroute printed no hops (exit code ${tr.exitCode ?? '?'}: ${tr.stderr.trim().split('\n')[0] ?? ''}); tried ping with rising TTL`);
   } else {
@@ -81,7 +87,6 @@ async function pingTrace(dst: string, maxHops: number, opts: TraceRunOptions, so
     }
   }
   const trace = traceFromPings(runs, dst);
-  const path = pathFromTraceroute({ records: trace.hops, warnings: [] }, { ...(source && { source }), destination: dst, evidenceSource: 'ping' });
-  path.maxHops = maxHops;
-  return { path, tool: 'ping', argv: ['ping', '-n', '-c1', '-W1', '-t', 'TTL', dst], output: trace.transcript };
+  const argv = ['ping', '-n', '-c1', '-W1', '-t', 'TTL', dst];
+  return { trace: { records: trace.hops }, ...(source && { source }), destination: dst, evidenceSource: 'ping', maxHops, tool: 'ping', argv, output: trace.transcript };
 }

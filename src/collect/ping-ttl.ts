@@ -8,7 +8,7 @@
  *     64 bytes from 10.200.1.15: icmp_seq=1 ttl=62 time=0.9 ms   → reached
  *     From 10.0.0.1 icmp_seq=1 Destination Host Unreachable      → !H
  */
-import type { TracerouteHop, TracerouteProbe } from '../../parsers/traceroute.js';
+import type { TracerouteHop, TracerouteProbe } from '../model/traceroute.js';
 
 /** ping's words for ICMP Destination Unreachable codes, as traceroute marks them. */
 const UNREACHABLE: [RegExp, string][] = [
