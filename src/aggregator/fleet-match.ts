@@ -66,26 +66,31 @@ export class FleetMatcher {
     const before = this.facts;
     this.facts = new Map();
     this.byHost.clear();
-    for (const f of this.run(undefined)) this.add(f);
     const affected = new Set<string>();
-    const found: FleetFinding[] = [];
-    const addHosts = (f: FleetFinding): void => { for (const h of involved(f)) affected.add(h); };
-    for (const [key, now] of this.facts) {
-      found.push(merged(now));
-      const old = before.get(key);
-      if (!(now instanceof Map) && !(old instanceof Map)) {
-        // One finding before and after, the usual case.
-        if (!old || !samePairs(old, now)) { addHosts(now); if (old) addHosts(old); }
-        continue;
-      }
-      for (const f of factsOf(now)) if (!old || !has(old, f)) addHosts(f);
-      if (old) for (const f of factsOf(old)) if (!has(now, f)) addHosts(f);
+    /** Keys found more than once (several pairs): compared with what was before at the end. */
+    const several = new Set<string>();
+    for (const f of this.run(undefined)) {
+      if (this.facts.has(f.key)) { several.add(f.key); this.add(f); continue; }
+      this.facts.set(f.key, f);
+      const hosts = involved(f);
+      for (let i = 0; i < hosts.length; i++) this.index(hosts[i], f.key);
+      const old = before.get(f.key);
+      if (old && !(old instanceof Map) && samePairs(old, f)) continue;
+      for (let i = 0; i < hosts.length; i++) affected.add(hosts[i]);
+      if (old) for (const o of factsOf(old)) for (const h of involved(o)) affected.add(h);
     }
+    for (const key of several) {
+      const now = this.facts.get(key)!;
+      const old = before.get(key);
+      for (const f of factsOf(now)) if (!old || !has(old, f)) for (const h of involved(f)) affected.add(h);
+      if (old) for (const f of factsOf(old)) if (!has(now, f)) for (const h of involved(f)) affected.add(h);
+    }
+    const found = several.size === 0 ? [...this.facts.values()] as FleetFinding[] : [...this.facts.values()].map(merged);
     const resolved: FleetFinding[] = [];
     for (const [key, old] of before) {
       if (this.facts.has(key)) continue;
       resolved.push(merged(old));
-      for (const f of factsOf(old)) addHosts(f);
+      for (const f of factsOf(old)) for (const h of involved(f)) affected.add(h);
     }
     return { found, resolved, affected };
   }
@@ -100,27 +105,31 @@ export class FleetMatcher {
   /** Replace the findings that involve `host` by `found` (a run for it). */
   private apply(host: string, found: FleetFinding[]): FleetDiff {
     const affected = new Set<string>();
-    const changed = new Map<string, FleetFinding>();
-    const foundIds = new Map<string, Set<string> | string>();
+    /** The run's findings by key: one as itself, several in a list. */
+    const byKey = new Map<string, FleetFinding | FleetFinding[]>();
     for (const f of found) {
-      const ids = foundIds.get(f.key);
-      const id = pairId(f);
-      if (ids === undefined) foundIds.set(f.key, id);
-      else if (typeof ids === 'string') foundIds.set(f.key, new Set([ids, id]));
-      else ids.add(id);
+      const k = byKey.get(f.key);
+      if (k === undefined) byKey.set(f.key, f); else if (Array.isArray(k)) k.push(f); else byKey.set(f.key, [k, f]);
     }
-    // What involved `host` and was not found again goes.
+    // What involved `host` and is not found again goes; a finding found again is replaced below.
+    const changed = new Map<string, FleetFinding>();
+    const gone = (f: FleetFinding, again: FleetFinding | FleetFinding[] | undefined): boolean => involved(f).includes(host)
+      && !(again !== undefined && (Array.isArray(again) ? again.some((x) => samePairs(x, f)) : samePairs(again, f)));
     for (const key of [...this.keysOf(host)]) {
       const facts = this.facts.get(key)!;
+      const again = byKey.get(key);
+      if (!(facts instanceof Map)) {
+        if (!gone(facts, again)) continue;
+        this.remove(facts);
+        for (const h of involved(facts)) affected.add(h);
+        changed.set(key, facts);
+        continue;
+      }
       const before = merged(facts);
-      const ids = foundIds.get(key);
-      for (const f of [...factsOf(facts)]) {
-        const hosts = involved(f);
-        if (!hosts.includes(host)) continue;
-        const id = pairId(f);
-        if (ids === id || (typeof ids === 'object' && ids.has(id))) continue;
+      for (const f of [...facts.values()]) {
+        if (!gone(f, again)) continue;
         this.remove(f);
-        for (const h of hosts) affected.add(h);
+        for (const h of involved(f)) affected.add(h);
         changed.set(key, before);
       }
     }
@@ -130,10 +139,9 @@ export class FleetMatcher {
       this.add(f);
     }
     const diff: FleetDiff = { found: [], resolved: [], affected };
-    const foundKeys = new Set(found.map((f) => f.key));
-    for (const key of foundKeys) diff.found.push(merged(this.facts.get(key)!));
+    for (const key of byKey.keys()) diff.found.push(merged(this.facts.get(key)!));
     for (const [key, before] of changed) {
-      if (foundKeys.has(key)) continue;
+      if (byKey.has(key)) continue;
       const now = this.facts.get(key);
       if (now) diff.found.push(merged(now)); else diff.resolved.push(before);
     }
@@ -156,6 +164,8 @@ export class FleetMatcher {
       old.set(id, f); // last set last: its text is the merged finding's
     } else if (samePairs(old, f)) {
       this.facts.set(f.key, f);
+      // The same host and pair: only a different `via` changes who is involved.
+      if (sameVia(old, f)) return;
       this.unindex(old, f);
     } else this.facts.set(f.key, new Map([[pairId(old), old], [pairId(f), f]]));
     for (const h of involved(f)) this.index(h, f.key);
@@ -175,7 +185,7 @@ export class FleetMatcher {
   /** Drop `f.key` from the hosts `f` involves, unless the key's remaining findings still involve them. */
   private unindex(f: FleetFinding, remaining: Facts | undefined): void {
     for (const h of involved(f)) {
-      if (remaining && [...factsOf(remaining)].some((r) => involved(r).includes(h))) continue;
+      if (remaining && stillInvolves(remaining, h)) continue;
       const k = this.byHost.get(h);
       if (k === f.key) this.byHost.delete(h);
       else if (typeof k !== 'string' && k?.delete(f.key) && k.size === 0) this.byHost.delete(h);
@@ -188,6 +198,17 @@ export class FleetMatcher {
     else if (typeof k !== 'string') k.add(key);
     else if (k !== key) this.byHost.set(h, new Set([k, key]));
   }
+}
+
+function stillInvolves(facts: Facts, h: string): boolean {
+  if (!(facts instanceof Map)) return involved(facts).includes(h);
+  for (const f of facts.values()) if (involved(f).includes(h)) return true;
+  return false;
+}
+
+function sameVia(a: FleetFinding, b: FleetFinding): boolean {
+  if (a.via === b.via) return true;
+  return a.via !== undefined && b.via !== undefined && a.via.length === b.via.length && a.via.every((v, i) => v === b.via![i]);
 }
 
 function factsOf(facts: Facts): Iterable<FleetFinding> {

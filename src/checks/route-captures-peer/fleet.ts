@@ -59,12 +59,17 @@ interface CapturerPieces {
   uplinks: Partial<Record<4 | 6, ReplyUplink>>;
   /** captureEvidence and ownerFix per capture route. */
   shared: Map<RouteRecord, { evidence: Evidence[]; ownerFix: string[] }>;
+  /**
+   * The verdict per peer address (and its host's name): a finding is a pure function of the
+   * snapshot and the peer, and the fleet asks again for every report and full match.
+   */
+  verdicts: Map<string, { victim: string; capturer: string; finding: FleetFinding | null }>;
 }
 
 const PIECES = memoKey<HostSnapshot, CapturerPieces>('fleet route-captures-peer: capturer pieces');
 
 function piecesOf(s: HostSnapshot): CapturerPieces {
-  return memo(s, PIECES, () => ({ routes: new PlainRoutes(s), uplinks: {}, shared: new Map() }));
+  return memo(s, PIECES, () => ({ routes: new PlainRoutes(s), uplinks: {}, shared: new Map(), verdicts: new Map() }));
 }
 
 /** The finding for one peer from the plain lookup: a finding, null (not captured), or undefined (ask the host family). */
@@ -73,15 +78,20 @@ function lightVerify(capturer: string, s: HostSnapshot, address: string, victim:
   if (a === undefined) parsed.set(address, (a = parseAddress(address)));
   if (!a) return undefined;
   const p = piecesOf(s);
+  const known = p.verdicts.get(address);
+  if (known && known.victim === victim && known.capturer === capturer) return known.finding;
   const w = p.routes.lookup(a);
   if (w === undefined) return undefined;
   const iface = w?.dev === undefined ? undefined : interfaceByName(s, w.dev);
-  if (!w || !iface || iface.uplink || iface.kind === 'loopback') return null;
-  const uplink = (p.uplinks[a.family] ??= replyUplink(s, a.family));
-  let shared = p.shared.get(w.route);
-  if (!shared) p.shared.set(w.route, (shared = { evidence: captureEvidence(w.rule, w.route, iface, a.family), ownerFix: ownerFix(s, iface, w.route.dst) }));
-  const f = peerCaptureFinding({ host: capturer, peer: { address, name: victim }, family: a.family, rule: w.rule, route: w.route, table: w.route.table, iface, uplink, evidence: shared.evidence, ownerFix: shared.ownerFix });
-  return withPair(f, victim, capturer);
+  let finding: FleetFinding | null = null;
+  if (w && iface && !iface.uplink && iface.kind !== 'loopback') {
+    const uplink = (p.uplinks[a.family] ??= replyUplink(s, a.family));
+    let shared = p.shared.get(w.route);
+    if (!shared) p.shared.set(w.route, (shared = { evidence: captureEvidence(w.rule, w.route, iface, a.family), ownerFix: ownerFix(s, iface, w.route.dst) }));
+    finding = withPair(peerCaptureFinding({ host: capturer, peer: { address, name: victim }, family: a.family, rule: w.rule, route: w.route, table: w.route.table, iface, uplink, evidence: shared.evidence, ownerFix: shared.ownerFix }), victim, capturer);
+  }
+  p.verdicts.set(address, { victim, capturer, finding });
+  return finding;
 }
 
 /** The host family's finding as the fleet's: the same words, plus the pair it breaks. */
