@@ -303,6 +303,6 @@ export function gapsOnHost(ctx: HostContext): Finding[] {
 /** The remote networks a host's tunnel policies (or, without them, its IPsec config) protect: none for a host that is no gateway. */
 export function protectedNetworks(s: HostSnapshot): Prefix[] {
   // Most hosts have neither: no need to look at their addresses.
-  if (s.xfrmPolicies.length === 0 && (s.ipsecConnections ?? []).length === 0) return [];
+  if (s.xfrmPolicies.length === 0 && !s.ipsecConnections?.length) return [];
   return protectedRemotes(s, orientedConnections(s)).map((r) => r.remote);
 }
