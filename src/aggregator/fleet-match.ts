@@ -51,9 +51,14 @@ export class FleetMatcher {
     return [...this.keysOf(host)].map((k) => merged(this.facts.get(k)!));
   }
 
-  /** Re-match everything involving `host` (after its report). */
+  /**
+   * Re-match everything involving `host` (after its report); a check whose run for this host
+   * remakes every host's findings (a router reported) also resolves its findings not found again.
+   */
   matchHost(host: string): FleetDiff {
-    return this.apply(host, this.run(host));
+    const ctx = { fleet: this.fleet, host, topology: this.topology };
+    const whole = new Set(this.checks.filter((c) => c.coversFleet?.(ctx)).map((c) => c.id));
+    return this.apply(host, this.run(host), whole);
   }
 
   /** Forget a host's findings (it left the fleet): its pairs go, a finding others still suffer stays. */
@@ -102,8 +107,8 @@ export class FleetMatcher {
     return out;
   }
 
-  /** Replace the findings that involve `host` by `found` (a run for it). */
-  private apply(host: string, found: FleetFinding[]): FleetDiff {
+  /** Replace the findings that involve `host` (and every finding of the `whole` checks) by `found`, a run for it. */
+  private apply(host: string, found: FleetFinding[], whole: ReadonlySet<string> = new Set()): FleetDiff {
     const affected = new Set<string>();
     /** The run's findings by key: one as itself, several in a list. */
     const byKey = new Map<string, FleetFinding | FleetFinding[]>();
@@ -113,9 +118,11 @@ export class FleetMatcher {
     }
     // What involved `host` and is not found again goes; a finding found again is replaced below.
     const changed = new Map<string, FleetFinding>();
-    const gone = (f: FleetFinding, again: FleetFinding | FleetFinding[] | undefined): boolean => involved(f).includes(host)
+    const gone = (f: FleetFinding, again: FleetFinding | FleetFinding[] | undefined): boolean => (whole.has(f.check) || involved(f).includes(host))
       && !(again !== undefined && (Array.isArray(again) ? again.some((x) => samePairs(x, f)) : samePairs(again, f)));
-    for (const key of [...this.keysOf(host)]) {
+    const covered = new Set(this.keysOf(host));
+    if (whole.size > 0) for (const [key, facts] of this.facts) if (whole.has((facts instanceof Map ? facts.values().next().value! : facts).check)) covered.add(key);
+    for (const key of covered) {
       const facts = this.facts.get(key)!;
       const again = byKey.get(key);
       if (!(facts instanceof Map)) {

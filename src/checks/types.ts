@@ -116,6 +116,13 @@ export interface Check {
     fleet?: (ctx: FleetContext) => FleetFinding[];
     trace?: (ctx: TraceContext) => Finding[];
   };
+  /**
+   * Fleet family: true when a run for `ctx.host` makes this check's findings of every host again
+   * (the host's change can move any host's result, e.g. a router's): the matcher then resolves
+   * whatever of this check that run did not find again, so the result does not depend on the
+   * order hosts report in.
+   */
+  coversFleet?(ctx: FleetContext): boolean;
 }
 
 /** The families a check runs in, in FAMILIES order. */

@@ -19,7 +19,7 @@ import { fleetFinding } from '../fleet-finding.js';
 import type { FleetContext, FleetFinding, FleetView } from '../types.js';
 import { interfaceByName } from '../view.js';
 import { captureEvidence, ownerFix, peerCaptureFinding, replyUplink, type ReplyUplink } from './finding.js';
-import { capturesOnHost } from './host.js';
+import { capturesOnHost, livesOnInterface } from './host.js';
 
 /** Capturing host → the peers (address and owner) its non-uplink routes cover. */
 type Candidates = Map<string, Map<string, string>>;
@@ -84,7 +84,7 @@ function lightVerify(capturer: string, s: HostSnapshot, address: string, victim:
   if (w === undefined) return undefined;
   const iface = w?.dev === undefined ? undefined : interfaceByName(s, w.dev);
   let finding: FleetFinding | null = null;
-  if (w && iface && !iface.uplink && iface.kind !== 'loopback') {
+  if (w && iface && !iface.uplink && iface.kind !== 'loopback' && !livesOnInterface(s, iface, address)) {
     const uplink = (p.uplinks[a.family] ??= replyUplink(s, a.family));
     let shared = p.shared.get(w.route);
     if (!shared) p.shared.set(w.route, (shared = { evidence: captureEvidence(w.rule, w.route, iface, a.family), ownerFix: ownerFix(s, iface, w.route.dst) }));

@@ -24,6 +24,12 @@ On a host it checks every peer (--peer, config, fleet) with the same lookup the 
 the reply, and every remote network (--remote) for any address a bridge route wins. Without
 peers or remotes it reports, as info, the private address space bridges and tunnels hold.
 
+A peer that lives on the bridge (a VM or container on br0, docker0, virbr0) is reached there,
+not captured: the bridge has carrier, the kernel has resolved the peer's address on it (a
+neighbour entry with a link-layer address, from ip neigh), and the peer is not inside a
+--remote network. A peer elsewhere whose replies go into the bridge never answers its ARP
+there (FAILED or no entry), and a bridge without ports (NO-CARRIER) holds nobody.
+
 Across the fleet (hostcheck serve, hostcheck path) the aggregator indexes every host's uplink
 addresses and every non-uplink route; when host B holds such a route covering host A's address,
 B's own route lookup decides whether the reply to A leaves into the bridge. The finding is the

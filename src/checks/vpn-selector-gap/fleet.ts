@@ -73,13 +73,20 @@ function leftAtHost(leg: PathLeg, snapshots: Map<string, HostSnapshot>): boolean
   return snapshots.get(last.node)?.interfaces.find((i) => i.name === last.dev)?.uplink === true;
 }
 
+/** True when a fleet host holds `ip` on an uplink. */
+function heldByFleet(fleet: FleetView, ip: string): boolean {
+  const a = parseAddress(ip);
+  return a !== null && fleet.addressesIn({ ...a, len: a.family === 4 ? 32 : 128 } as Prefix).length > 0;
+}
+
 /** One run's view of the gateways: host gateways' gaps (kept while their snapshot and context stay) and the topology's. */
 class Gateways {
   private readonly asked = new Set<string>();
   readonly cloud: CloudGap[];
 
   constructor(private readonly fleet: FleetView, readonly routers: Map<string, Router>, topology: FleetContext['topology']) {
-    this.cloud = topology ? cloudGaps(topology) : [];
+    // A topology gateway whose private address a fleet host holds is that host: its own view stands.
+    this.cloud = topology ? cloudGaps(topology).filter((g) => !g.gateway.privateIps.some((ip) => heldByFleet(fleet, ip))) : [];
   }
 
   /** A gateway host's gaps: its host family with the peers and remotes its agent gets from the fleet. */
@@ -132,16 +139,19 @@ export function gapsInFleet(ctx: FleetContext): FleetFinding[] {
   const gw = new Gateways(fleet, routersOf(fleet, host), topology);
   const remotes = gw.remotes();
   if (remotes.length === 0) return [];
+  // A router's or gateway's change can move any host's path: every host's findings are made again.
+  const whole = host === undefined || gw.routers.has(host);
   const found = new Map<string, FleetFinding>();
   const add = (f: FleetFinding): void => {
-    const involves = host === undefined || f.host === host || f.pairs.some((p) => p.includes(host)) || f.via?.includes(host);
+    const involves = whole || f.host === host || f.pairs.some((p) => p.includes(host)) || f.via?.includes(host);
     if (involves) found.set(`${f.key}\u0000${f.pairs.map((p) => p.join('\u0000')).join('\u0000')}`, f);
   };
-  // The gateways' own findings: all of them in a full run; a gateway's when it reported.
-  for (const [name, r] of gw.routers) if (r.remotes.length > 0 && (host === undefined || host === name)) for (const g of gw.ofHost(name)) add(fleetFinding(g.finding, []));
-  if (host === undefined) for (const g of gw.cloud) add(fleetFinding(g.finding, []));
-  // A router's or gateway's change can move any host's path; anyone else's only its own.
-  const sources = host === undefined || gw.routers.has(host) ? [...fleet.hosts()] : [host];
+  // The gateways' own findings: all of them when every host's are made again; else none involve the host.
+  if (whole) {
+    for (const [name, r] of gw.routers) if (r.remotes.length > 0) for (const g of gw.ofHost(name)) add(fleetFinding(g.finding, []));
+    for (const g of gw.cloud) add(fleetFinding(g.finding, []));
+  }
+  const sources = whole ? [...fleet.hosts()] : [host!];
   for (const source of sources) {
     const s = fleet.snapshot(source);
     if (!s) continue;
@@ -177,4 +187,9 @@ export function gapsInFleet(ctx: FleetContext): FleetFinding[] {
     }
   }
   return [...found.values()];
+}
+
+/** A router's or gateway's report makes every host's findings again (its change can move any path). */
+export function gapsCoverFleet({ fleet, host }: FleetContext): boolean {
+  return host === undefined || routersOf(fleet, host).has(host);
 }

@@ -5,7 +5,7 @@
  * finding's words are built in text.ts.
  */
 import type { Check } from '../types.js';
-import { gapsInFleet } from './fleet.js';
+import { gapsCoverFleet, gapsInFleet } from './fleet.js';
 import { gapsOnHost } from './host.js';
 import { ID } from './text.js';
 
@@ -46,4 +46,5 @@ cloud VPN connection's local network: aliyun vpc ModifyVpnConnectionAttribute) â
 incident's author suggests, 0.0.0.0/0 â€” and reload; on a Linux gateway the printed ip xfrm
 command widens the kernel policy at once.`,
   families: { host: gapsOnHost, fleet: gapsInFleet },
+  coversFleet: gapsCoverFleet,
 };
