@@ -1,18 +1,12 @@
 /** The simulator, built once per snapshot, and the lookups checks ask of it. */
 import type { HostSnapshot, InterfaceModel } from '../model/snapshot.js';
-import { buildFib, fibContextFrom, lookup, type Fib, type RouteLookupResult, type RouteQuery } from '../simulate/route-lookup.js';
-import { defaultRoutes, interfaceByName, sysctls } from './view.js';
+import { hostContext } from '../simulate/host-context.js';
+import { lookup, type Fib, type RouteLookupResult, type RouteQuery } from '../simulate/route-lookup.js';
+import { defaultRoutes, interfaceByName } from './view.js';
 
-const fibs = new WeakMap<HostSnapshot, Fib>();
-
+/** The host's FIB, built once per snapshot (shared with the path tracer and the packet walk). */
 export function fibOf(s: HostSnapshot): Fib {
-  let fib = fibs.get(s);
-  if (!fib) {
-    const ctx = fibContextFrom(s.interfaces.map((i) => ({ link: { name: i.name }, addresses: i.addresses })), sysctls(s));
-    fib = buildFib(s.routes, s.rules, ctx);
-    fibs.set(s, fib);
-  }
-  return fib;
+  return hostContext(s).fib;
 }
 
 /** A lookup with its trace (which rules were tried), for evidence. */

@@ -14,7 +14,8 @@ import { outPolicyFor } from './path-selectors.js';
 import { PathQueryError, type PathHop, type PathLeg, type PathQuery, type PathResult } from './path-types.js';
 import { evaluatePacket } from './netfilter.js';
 import type { NetfilterPacket } from './netfilter-types.js';
-import { buildFib, fibContextFrom, lookup, type Fib } from './route-lookup.js';
+import { hostContext } from './host-context.js';
+import { lookup, type Fib } from './route-lookup.js';
 
 export * from './path-types.js';
 
@@ -41,15 +42,8 @@ export interface Packet {
 
 /** Hops followed before giving up without a repeated state (a path longer than any real one). */
 const MAX_HOPS = 64;
-const fibs = new WeakMap<HostSnapshot, Fib>();
-
 function fibOf(s: HostSnapshot): Fib {
-  let fib = fibs.get(s);
-  if (!fib) {
-    fib = buildFib(s.routes, s.rules, fibContextFrom(s.interfaces.map((i) => ({ link: { name: i.name }, addresses: i.addresses })), s.sysctls));
-    fibs.set(s, fib);
-  }
-  return fib;
+  return hostContext(s).fib;
 }
 
 const hostName = (s: HostSnapshot): string => s.identity.name;
