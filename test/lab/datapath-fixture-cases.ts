@@ -1,0 +1,22 @@
+/** The lab cases test/lab/make-check-fixtures.ts captures into fixtures/checks/<check>/<case>/. */
+import { markIntoBlackhole, MESH6 } from './datapath-topologies.js';
+import type { Topology } from './topology.js';
+import { FIRST_INCIDENT as fi } from './topologies.js';
+
+export interface CheckFixtureCase {
+  check: string;
+  name: string;
+  topology: () => Topology;
+  host: string;
+  /** case.json: host, peers, remotes, ports, routeFor. */
+  options: Record<string, unknown>;
+  /** Shell lines run in the host before the capture. */
+  before?: string[];
+}
+
+const MESH_PEERS = [{ address: fi.ecs1, name: 'ecs1' }, { address: fi.ecs2, name: 'ecs2' }, { address: MESH6.ecs1, name: 'ecs1' }, { address: MESH6.ecs2, name: 'ecs2' }];
+
+export const CHECK_FIXTURE_CASES: CheckFixtureCase[] = [
+  { check: 'mark-routing', name: 'positive-mark-into-blackhole', topology: () => markIntoBlackhole(), host: 'ecs3', options: { host: 'ecs3', peers: MESH_PEERS } },
+  { check: 'mark-routing', name: 'negative-marked-table-routes', topology: () => markIntoBlackhole({ healthy: true }), host: 'ecs3', options: { host: 'ecs3', peers: MESH_PEERS } },
+];
