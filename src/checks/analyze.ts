@@ -9,6 +9,8 @@ export interface AnalyzeOptions {
   peers: Peer[];
   remotes: string[];
   ports: string[];
+  /** Networks this host routes for (--route-for, config routeFor). */
+  routeFor?: string[];
   /** CHECK or CHECK:SUBJECT */
   ignore: string[];
 }
@@ -28,7 +30,7 @@ function isIgnored(f: Finding, ignore: string[]): boolean {
 }
 
 export function analyzeSnapshot(snapshot: HostSnapshot, opts: AnalyzeOptions): Analysis {
-  const ctx: CheckContext = { host: snapshot.identity.name, snapshot, peers: opts.peers, remotes: opts.remotes, ports: opts.ports };
+  const ctx: CheckContext = { host: snapshot.identity.name, snapshot, peers: opts.peers, remotes: opts.remotes, ports: opts.ports, routeFor: opts.routeFor ?? [] };
   const all: Finding[] = [];
   const notes: string[] = [];
   for (const check of Object.values(hostChecks)) {

@@ -13,6 +13,8 @@ export interface CheckContext {
   remotes: string[];
   /** tcp/N and udp/N that peers use. */
   ports: string[];
+  /** Networks this host routes for, beyond what it shows by itself (--route-for, config routeFor). */
+  routeFor?: string[];
 }
 
 export interface Check {
