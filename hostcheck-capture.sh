@@ -104,7 +104,7 @@ sysctls() {
   done
   for fam in ipv4 ipv6; do
     if [ $fam = ipv4 ]; then keys='rp_filter forwarding ignore_routes_with_linkdown accept_local src_valid_mark proxy_arp arp_filter log_martians'
-    else keys='forwarding ignore_routes_with_linkdown disable_ipv6'; fi
+    else keys='forwarding force_forwarding ignore_routes_with_linkdown disable_ipv6'; fi
     [ -d "/proc/sys/net/$fam/conf" ] || continue
     for dir in /proc/sys/net/$fam/conf/*; do
       dev=${dir##*/}

@@ -1,6 +1,6 @@
 /**
  * Check fixtures: fixtures/checks/<check-id>/<case>/ holds command outputs (bundle file names,
- * e.g. ip-route-v4.txt, ip-addr.txt), `case.json` ({ peers, remotes, ports, host }) and
+ * e.g. ip-route-v4.txt, ip-addr.txt), `case.json` ({ peers, remotes, ports, routeFor, host }) and
  * `expected.json` (the findings of that check, golden). `npm run goldens:checks` rewrites them.
  */
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -32,9 +32,9 @@ export function checkCases(): CheckCase[] {
 
 /** The findings of the case's own check. */
 export function runCheckCase(c: CheckCase): Finding[] {
-  const opts = JSON.parse(readFileSync(join(c.dir, 'case.json'), 'utf8')) as { host?: string; peers?: { address: string; name?: string }[]; remotes?: string[]; ports?: string[] };
+  const opts = JSON.parse(readFileSync(join(c.dir, 'case.json'), 'utf8')) as { host?: string; peers?: { address: string; name?: string }[]; remotes?: string[]; ports?: string[]; routeFor?: string[] };
   const snapshot = buildSnapshot(bundleFromFolder(c.dir, opts.host ?? 'host'));
-  const analysis = analyzeSnapshot(snapshot, { peers: opts.peers ?? [], remotes: opts.remotes ?? [], ports: opts.ports ?? [], ignore: [] });
+  const analysis = analyzeSnapshot(snapshot, { peers: opts.peers ?? [], remotes: opts.remotes ?? [], ports: opts.ports ?? [], routeFor: opts.routeFor ?? [], ignore: [] });
   if (analysis.notes.some((n) => n.startsWith('check '))) throw new Error(analysis.notes.join('; '));
   return analysis.findings.filter((f) => f.check === c.check);
 }

@@ -4,6 +4,7 @@
  * strict rp_filter on the path.
  */
 import { evidenceOf, findingKey, uniqueEvidence, type Finding } from '../model/finding.js';
+import { routesForDevice } from './datapath/router.js';
 import { routeFor } from './routing.js';
 import type { Check } from './types.js';
 import { interfaceByName, peerLabel, sourceTableFix, uplinkAddresses } from './view.js';
@@ -27,7 +28,8 @@ Fix: give the NIC its own route table and a rule for its address:
     const s = ctx.snapshot;
     const out: Finding[] = [];
     for (const family of [4, 6] as const) {
-      const local = uplinkAddresses(s, family);
+      // A router's routed networks sit behind it: their device is not a second NIC.
+      const local = uplinkAddresses(s, family).filter((l) => !routesForDevice(ctx, l.iface.name));
       if (new Set(local.map((l) => l.iface.name)).size < 2) continue;
       for (const peer of ctx.peers) {
         if ((peer.address.includes(':') ? 6 : 4) !== family) continue;

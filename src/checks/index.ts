@@ -5,6 +5,7 @@
 import { asymmetricReturn } from './asymmetric-return.js';
 import { dockerPoolConflict } from './docker-pool-conflict.js';
 import { firewallBlocksPeer } from './firewall-blocks-peer.js';
+import { forwardBlocked } from './forward-blocked.js';
 import { markRouting } from './mark-routing.js';
 import { multiNicRouting } from './multi-nic-routing.js';
 import { routeCapturesPeer } from './route-captures-peer.js';
@@ -17,6 +18,7 @@ export const hostChecks: Record<string, Check> = {
   'asymmetric-return': asymmetricReturn,
   'docker-pool-conflict': dockerPoolConflict,
   'firewall-blocks-peer': firewallBlocksPeer,
+  'forward-blocked': forwardBlocked,
   'mark-routing': markRouting,
   'multi-nic-routing': multiNicRouting,
   'route-captures-peer': routeCapturesPeer,

@@ -5,6 +5,7 @@
 import { evidenceOf, findingKey, type Finding } from '../model/finding.js';
 import type { RuleRecord } from '../model/records.js';
 import { parseAddress, parsePrefix, prefixContains } from '../net/address.js';
+import { routesForDevice } from './datapath/router.js';
 import type { Check, CheckContext } from './types.js';
 import { defaultRoutes, interfaceByName, sourceTableFix, uplinkAddresses } from './view.js';
 
@@ -71,6 +72,8 @@ Fix: per NIC, a table with its own default route and a from rule:
     for (const { iface, address, ip } of uplinkAddresses(s, 4)) {
       if (iface.name === mainDev) continue;
       if (sourceRuleFor(s.rules, ip)) continue;
+      // A router's routed network: its clients' traffic is forwarded, not answered from this address.
+      if (routesForDevice(ctx, iface.name)) continue;
       out.push(finding(ctx, 'warning', `no-source-table-${iface.name}`, {
         summary: `secondary NIC ${iface.name} (${ip}) has no route table and from rule of its own: its replies leave through ${mainDev}`,
         evidence: [...evidenceOf(address.origin), ...defaultRoutes(s, 4).flatMap((r) => evidenceOf(r.origin))],

@@ -417,9 +417,15 @@ function natMapping(e: ConnectionEntry, reply: boolean): NetfilterPacket['ctNat'
 
 /**
  * Whether the kernel forwards packets arriving on `dev`: IPv4 reads the device's own
- * net.ipv4.conf.DEV.forwarding (net.ipv4.ip_forward sets every device's), IPv6 the all setting.
+ * net.ipv4.conf.DEV.forwarding (net.ipv4.ip_forward sets every device's); IPv6 the all setting,
+ * or the device's force_forwarding (a device's own IPv6 `forwarding` does not gate forwarding:
+ * measured on 6.18, ip6_forward).
  */
 export function forwardingOn(ctx: HostContext, family: 4 | 6, dev: string): { on: boolean | undefined; evidence: SysctlRecord[] } {
+  if (family === 6) {
+    const force = ctx.sysctls.get(confKey(6, dev, 'force_forwarding'));
+    if (force?.value.trim() === '1') return { on: true, evidence: [force] };
+  }
   const keys = family === 4 ? [confKey(4, dev, 'forwarding'), 'net.ipv4.ip_forward', confKey(4, 'all', 'forwarding')] : [confKey(6, 'all', 'forwarding')];
   for (const key of keys) {
     const r = ctx.sysctls.get(key);

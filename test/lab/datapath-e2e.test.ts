@@ -5,7 +5,8 @@
  */
 import { expect, it } from 'vitest';
 import { FIRST_INCIDENT as fi } from './topologies.js';
-import { MESH6, markIntoBlackhole } from './datapath-topologies.js';
+import { MESH6, NATGW, markIntoBlackhole, natGateway } from './datapath-topologies.js';
+import type { Lab } from './lab.js';
 import { applyPrintedFix, errorsOf, hostcheckReport } from './e2e-helpers.js';
 import { describeLab, useLab } from './suite.js';
 
@@ -62,5 +63,69 @@ describeLab('e2e: mark-routing stays silent when the marked table routes', () =>
     expect(report.findings.filter((f) => f.check === 'mark-routing')).toEqual([]);
     expect(errorsOf(report)).toEqual([]);
     expect(exitCode).toBe(0);
+  });
+});
+
+const natArgs = ['--peer', `${NATGW.inet}=inet`, '--peer', `${NATGW.inet6}=inet`, '--route-for', NATGW.lan6];
+const clientReaches = async (lab: Lab): Promise<boolean[]> => [(await lab.ping('client', NATGW.inet)).ok, (await lab.ping('client', NATGW.inet6)).ok];
+
+describeLab('e2e: forward-blocked (Docker on a router, IPv4 and IPv6)', () => {
+  const lab = useLab(natGateway({ docker: true }));
+
+  it('symptom, diagnosis, the printed DOCKER-USER lines, recovery', async () => {
+    expect(await clientReaches(lab())).toEqual([false, false]);
+    const { report, exitCode } = await hostcheckReport(lab(), 'gw', natArgs);
+    expect(exitCode).toBe(1);
+    const found = report.findings.filter((f) => f.check === 'forward-blocked');
+    expect(found.map((f) => f.subject).sort()).toEqual([`${NATGW.lan} eth1>eth0`, `${NATGW.lan6} eth1>eth0`]);
+    const v4 = found.find((f) => f.subject.startsWith(NATGW.lan))!;
+    expect(v4.severity).toBe('error');
+    expect(v4.summary).toContain('filter/FORWARD policy drops it (policy DROP)');
+    expect(v4.summary).toContain(`ICMP echo from ${NATGW.lan} (eth1) to inet ${NATGW.inet}`);
+    expect(v4.summary).toContain('to the internet');
+    expect(v4.evidence.some((e) => /^:FORWARD DROP \[\d+:\d+\]$/.test(e.text.trim()))).toBe(true);
+    expect(v4.evidence.some((e) => e.text.includes(`-A POSTROUTING -s ${NATGW.lan} -o eth0 -j MASQUERADE`))).toBe(true);
+    expect(v4.why).toContain('Docker on a router');
+    expect(v4.fix.slice(0, 2)).toEqual([
+      `iptables -I DOCKER-USER -i eth1 -o eth0 -s ${NATGW.lan} -j ACCEPT`,
+      'iptables -I DOCKER-USER -i eth0 -o eth1 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+    ]);
+    for (const f of found) await applyPrintedFix(lab(), 'gw', f);
+    expect(await clientReaches(lab())).toEqual([true, true]);
+    const after = await hostcheckReport(lab(), 'gw', natArgs);
+    expect(errorsOf(after.report)).toEqual([]);
+    expect(after.exitCode).toBe(0);
+  });
+});
+
+describeLab('e2e: forward-blocked stays silent on a router that forwards', () => {
+  const user = { 4: [`-i eth1 -o eth0 -s ${NATGW.lan} -j ACCEPT`, '-i eth0 -o eth1 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT'], 6: [`-i eth1 -o eth0 -s ${NATGW.lan6} -j ACCEPT`, '-i eth0 -o eth1 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT'] };
+  const lab = useLab(natGateway({ docker: true, dockerUser: user }));
+  it('Docker with DOCKER-USER rules for the routed networks: traffic flows, no error', async () => {
+    expect(await clientReaches(lab())).toEqual([true, true]);
+    const { report, exitCode } = await hostcheckReport(lab(), 'gw', natArgs);
+    expect(report.findings.filter((f) => f.check === 'forward-blocked')).toEqual([]);
+    expect(errorsOf(report)).toEqual([]);
+    expect(exitCode).toBe(0);
+  });
+});
+
+describeLab('e2e: forward-blocked (forwarding off on the routed network\'s device)', () => {
+  const lab = useLab(natGateway({ eth1Forwarding: 0 }));
+  it('symptom, diagnosis, printed sysctl, recovery', async () => {
+    const [v4] = await clientReaches(lab());
+    expect(v4).toBe(false);
+    const { report, exitCode } = await hostcheckReport(lab(), 'gw', natArgs);
+    expect(exitCode).toBe(1);
+    const f = report.findings.find((x) => x.check === 'forward-blocked' && x.subject.startsWith(NATGW.lan));
+    expect(f, JSON.stringify(report.findings, null, 2)).toBeDefined();
+    expect(f!.summary).toContain('forwarding is off on eth1');
+    expect(f!.evidence.map((e) => e.text)).toContain('net.ipv4.conf.eth1.forwarding = 0');
+    expect(f!.fix[0]).toBe('sysctl -w net.ipv4.conf.eth1.forwarding=1');
+    await applyPrintedFix(lab(), 'gw', f!);
+    expect((await clientReaches(lab()))[0]).toBe(true);
+    const after = await hostcheckReport(lab(), 'gw', natArgs);
+    expect(errorsOf(after.report)).toEqual([]);
+    expect(after.exitCode).toBe(0);
   });
 });

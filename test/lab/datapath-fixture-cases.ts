@@ -1,5 +1,5 @@
 /** The lab cases test/lab/make-check-fixtures.ts captures into fixtures/checks/<check>/<case>/. */
-import { markIntoBlackhole, MESH6 } from './datapath-topologies.js';
+import { markIntoBlackhole, MESH6, NATGW, natGateway } from './datapath-topologies.js';
 import type { Topology } from './topology.js';
 import { FIRST_INCIDENT as fi } from './topologies.js';
 
@@ -14,9 +14,17 @@ export interface CheckFixtureCase {
   before?: string[];
 }
 
+const NAT_CASE = { host: 'gw', peers: [{ address: NATGW.inet, name: 'inet' }, { address: NATGW.inet6, name: 'inet' }], routeFor: [NATGW.lan6] };
+
 const MESH_PEERS = [{ address: fi.ecs1, name: 'ecs1' }, { address: fi.ecs2, name: 'ecs2' }, { address: MESH6.ecs1, name: 'ecs1' }, { address: MESH6.ecs2, name: 'ecs2' }];
 
 export const CHECK_FIXTURE_CASES: CheckFixtureCase[] = [
   { check: 'mark-routing', name: 'positive-mark-into-blackhole', topology: () => markIntoBlackhole(), host: 'ecs3', options: { host: 'ecs3', peers: MESH_PEERS } },
   { check: 'mark-routing', name: 'negative-marked-table-routes', topology: () => markIntoBlackhole({ healthy: true }), host: 'ecs3', options: { host: 'ecs3', peers: MESH_PEERS } },
+  { check: 'forward-blocked', name: 'positive-docker-on-a-router', topology: () => natGateway({ docker: true }), host: 'gw', options: NAT_CASE },
+  { check: 'forward-blocked', name: 'positive-forwarding-off-on-eth1', topology: () => natGateway({ eth1Forwarding: 0 }), host: 'gw', options: NAT_CASE },
+  {
+    check: 'forward-blocked', name: 'negative-docker-user-rules', host: 'gw', options: NAT_CASE,
+    topology: () => natGateway({ docker: true, dockerUser: { 4: [`-i eth1 -o eth0 -s ${NATGW.lan} -j ACCEPT`, '-i eth0 -o eth1 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT'], 6: [`-i eth1 -o eth0 -s ${NATGW.lan6} -j ACCEPT`, '-i eth0 -o eth1 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT'] } }),
+  },
 ];

@@ -58,3 +58,73 @@ export function markIntoBlackhole(opts: { healthy?: boolean } = {}): Topology {
     setup: ['ip -6 rule add fwmark 0x66 lookup 102 pref 100'],
   });
 }
+
+/** Addresses of the NAT gateway topology. */
+export const NATGW = {
+  client: '10.30.0.5',
+  client6: '2001:db8:30::5',
+  lan: '10.30.0.0/24',
+  lan6: '2001:db8:30::/64',
+  gwLan: '10.30.0.1',
+  gwLan6: '2001:db8:30::1',
+  gwVpc: '10.0.0.10',
+  gwVpc6: '2001:db8:a::10',
+  vpcRouter: '10.0.0.1',
+  vpcRouter6: '2001:db8:a::1',
+  inet: '198.51.100.10',
+  inet6: '2001:db8:c::10',
+} as const;
+
+/** Docker's filter and nat rules as dockerd 24–27 writes them for docker0 (172.17.0.0/16), with `extraUser` in DOCKER-USER. */
+export function dockerRules(family: 4 | 6, extraUser: string[] = []): string {
+  const net = family === 4 ? '172.17.0.0/16' : 'fd00:d0c::/64';
+  return [
+    '*filter', ':INPUT ACCEPT [0:0]', ':FORWARD DROP [0:0]', ':OUTPUT ACCEPT [0:0]',
+    ':DOCKER - [0:0]', ':DOCKER-ISOLATION-STAGE-1 - [0:0]', ':DOCKER-ISOLATION-STAGE-2 - [0:0]', ':DOCKER-USER - [0:0]',
+    '-A FORWARD -j DOCKER-USER', '-A FORWARD -j DOCKER-ISOLATION-STAGE-1',
+    '-A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT', '-A FORWARD -o docker0 -j DOCKER',
+    '-A FORWARD -i docker0 ! -o docker0 -j ACCEPT', '-A FORWARD -i docker0 -o docker0 -j ACCEPT',
+    '-A DOCKER-ISOLATION-STAGE-1 -i docker0 ! -o docker0 -j DOCKER-ISOLATION-STAGE-2', '-A DOCKER-ISOLATION-STAGE-1 -j RETURN',
+    '-A DOCKER-ISOLATION-STAGE-2 -o docker0 -j DROP', '-A DOCKER-ISOLATION-STAGE-2 -j RETURN',
+    ...extraUser.map((r) => `-A DOCKER-USER ${r}`), '-A DOCKER-USER -j RETURN',
+    'COMMIT',
+    '*nat', ':PREROUTING ACCEPT [0:0]', ':INPUT ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':POSTROUTING ACCEPT [0:0]', ':DOCKER - [0:0]',
+    '-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER', `-A OUTPUT ! -d ${family === 4 ? '127.0.0.0/8' : '::1/128'} -m addrtype --dst-type LOCAL -j DOCKER`,
+    `-A POSTROUTING -s ${net} ! -o docker0 -j MASQUERADE`, '-A DOCKER -i docker0 -j RETURN',
+    'COMMIT', '',
+  ].join('\n');
+}
+
+/**
+ * A NAT gateway instance: eth0 in the VPC (default via the VPC router, which reaches "inet"
+ * 198.51.100.10 but has no route to the private subnet), eth1 the private subnet 10.30.0.0/24
+ * with `client`; MASQUERADE for it. IPv6 is routed without NAT (the VPC router routes
+ * 2001:db8:30::/64 to the gateway). `docker` installs Docker's rules (FORWARD policy DROP) and
+ * an idle docker0; `dockerUser` adds DOCKER-USER rules; `eth1Forwarding` 0 turns forwarding off
+ * on eth1 only.
+ */
+export function natGateway(opts: { docker?: boolean; dockerUser?: { 4: string[]; 6: string[] }; eth1Forwarding?: 0 | 1 } = {}): Topology {
+  const a = NATGW;
+  const masquerade = `-A POSTROUTING -s ${a.lan} -o eth0 -j MASQUERADE`;
+  const v4 = opts.docker ? dockerRules(4, opts.dockerUser?.[4]).replace(`-A POSTROUTING -s 172.17.0.0/16`, `${masquerade}\n-A POSTROUTING -s 172.17.0.0/16`) : `*nat\n${masquerade}\nCOMMIT\n`;
+  const gw: HostSpec = {
+    router: true,
+    sysctls: { ...NO_DAD, ...(opts.eth1Forwarding === 0 ? { 'net.ipv4.conf.eth1.forwarding': 0 } : {}) },
+    routes: [`default via ${a.vpcRouter} dev eth0`, `default via ${a.vpcRouter6} dev eth0`],
+    iptables: v4,
+    ...(opts.docker ? { ip6tables: dockerRules(6, opts.dockerUser?.[6]), bridges: [{ name: 'docker0', addresses: ['172.17.0.1/16', 'fd00:d0c::1/64'] }] } : {}),
+  };
+  return {
+    hosts: {
+      gw,
+      vpcr: { router: true, sysctls: NO_DAD, routes: [`${a.lan6} via ${a.gwVpc6} dev eth0`] },
+      client: { sysctls: NO_DAD, routes: [`default via ${a.gwLan} dev eth0`, `default via ${a.gwLan6} dev eth0`] },
+      inet: { sysctls: NO_DAD, routes: ['default via 198.51.100.1 dev eth0', 'default via 2001:db8:c::1 dev eth0'] },
+    },
+    links: [
+      { a: { host: 'gw', iface: 'eth0', addresses: [`${a.gwVpc}/24`, `${a.gwVpc6}/64`] }, b: { host: 'vpcr', iface: 'eth0', addresses: [`${a.vpcRouter}/24`, `${a.vpcRouter6}/64`] } },
+      { a: { host: 'gw', iface: 'eth1', addresses: [`${a.gwLan}/24`, `${a.gwLan6}/64`] }, b: { host: 'client', iface: 'eth0', addresses: [`${a.client}/24`, `${a.client6}/64`] } },
+      { a: { host: 'vpcr', iface: 'eth1', addresses: ['198.51.100.1/24', '2001:db8:c::1/64'] }, b: { host: 'inet', iface: 'eth0', addresses: [`${a.inet}/24`, `${a.inet6}/64`] } },
+    ],
+  };
+}
