@@ -3,6 +3,7 @@
  * A test asserts keys = files = fixture folders = docs entries.
  */
 import { asymmetricReturn } from './asymmetric-return.js';
+import { bridgeForwardBlocked } from './bridge-forward-blocked.js';
 import { dockerPoolConflict } from './docker-pool-conflict.js';
 import { firewallBlocksPeer } from './firewall-blocks-peer.js';
 import { forwardBlocked } from './forward-blocked.js';
@@ -16,6 +17,7 @@ import { vpnSelectorGap } from './vpn-selector-gap.js';
 
 export const hostChecks: Record<string, Check> = {
   'asymmetric-return': asymmetricReturn,
+  'bridge-forward-blocked': bridgeForwardBlocked,
   'docker-pool-conflict': dockerPoolConflict,
   'firewall-blocks-peer': firewallBlocksPeer,
   'forward-blocked': forwardBlocked,

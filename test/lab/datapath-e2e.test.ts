@@ -5,7 +5,7 @@
  */
 import { expect, it } from 'vitest';
 import { FIRST_INCIDENT as fi } from './topologies.js';
-import { MESH6, NATGW, markIntoBlackhole, natGateway } from './datapath-topologies.js';
+import { KVM, MESH6, NATGW, kvmHost, markIntoBlackhole, natGateway } from './datapath-topologies.js';
 import type { Lab } from './lab.js';
 import { applyPrintedFix, errorsOf, hostcheckReport } from './e2e-helpers.js';
 import { describeLab, useLab } from './suite.js';
@@ -127,5 +127,40 @@ describeLab('e2e: forward-blocked (forwarding off on the routed network\'s devic
     const after = await hostcheckReport(lab(), 'gw', natArgs);
     expect(errorsOf(after.report)).toEqual([]);
     expect(after.exitCode).toBe(0);
+  });
+});
+
+const vmsReach = async (lab: Lab): Promise<boolean[]> => [(await lab.ping('vm1', KVM.vm2)).ok, (await lab.ping('vm1', KVM.vm26)).ok];
+
+describeLab('e2e: bridge-forward-blocked (VMs on a KVM bridge after Docker set FORWARD to DROP)', () => {
+  const lab = useLab(kvmHost({ docker: true }));
+  it('symptom, diagnosis, printed DOCKER-USER line, recovery', async () => {
+    expect(await vmsReach(lab())).toEqual([false, false]);
+    const { report, exitCode } = await hostcheckReport(lab(), 'kvm', []);
+    expect(exitCode).toBe(1);
+    const found = report.findings.filter((f) => f.check === 'bridge-forward-blocked');
+    expect(found.map((f) => f.subject).sort()).toEqual(['br0 IPv4', 'br0 IPv6']);
+    const v4 = found.find((f) => f.subject === 'br0 IPv4')!;
+    expect(v4.summary).toContain('ICMP echo vnet0 → vnet1');
+    expect(v4.summary).toContain('ICMP echo vnet1 → vnet0');
+    expect(v4.summary).toContain('filter/FORWARD policy (policy DROP)');
+    expect(v4.evidence.map((e) => e.text.trim())).toContain('net.bridge.bridge-nf-call-iptables = 1');
+    expect(v4.fix[0]).toBe('iptables -I DOCKER-USER -i br0 -o br0 -j ACCEPT');
+    expect(found.find((f) => f.subject === 'br0 IPv6')!.fix[0]).toBe('ip6tables -I DOCKER-USER -i br0 -o br0 -j ACCEPT');
+    for (const f of found) await applyPrintedFix(lab(), 'kvm', f);
+    expect(await vmsReach(lab())).toEqual([true, true]);
+    const after = await hostcheckReport(lab(), 'kvm', []);
+    expect(errorsOf(after.report)).toEqual([]);
+    expect(after.exitCode).toBe(0);
+  });
+});
+
+describeLab('e2e: bridge-forward-blocked stays silent when the bridge is let through', () => {
+  const lab = useLab(kvmHost({ docker: true, dockerUser: ['-i br0 -o br0 -j ACCEPT'] }));
+  it('DOCKER-USER accepts br0: the VMs reach each other, no error', async () => {
+    expect(await vmsReach(lab())).toEqual([true, true]);
+    const { report, exitCode } = await hostcheckReport(lab(), 'kvm', []);
+    expect(errorsOf(report)).toEqual([]);
+    expect(exitCode).toBe(0);
   });
 });

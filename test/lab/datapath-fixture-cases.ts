@@ -1,5 +1,5 @@
 /** The lab cases test/lab/make-check-fixtures.ts captures into fixtures/checks/<check>/<case>/. */
-import { markIntoBlackhole, MESH6, NATGW, natGateway } from './datapath-topologies.js';
+import { kvmHost, markIntoBlackhole, MESH6, NATGW, natGateway } from './datapath-topologies.js';
 import type { Topology } from './topology.js';
 import { FIRST_INCIDENT as fi } from './topologies.js';
 
@@ -27,4 +27,6 @@ export const CHECK_FIXTURE_CASES: CheckFixtureCase[] = [
     check: 'forward-blocked', name: 'negative-docker-user-rules', host: 'gw', options: NAT_CASE,
     topology: () => natGateway({ docker: true, dockerUser: { 4: [`-i eth1 -o eth0 -s ${NATGW.lan} -j ACCEPT`, '-i eth0 -o eth1 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT'], 6: [`-i eth1 -o eth0 -s ${NATGW.lan6} -j ACCEPT`, '-i eth0 -o eth1 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT'] } }),
   },
+  { check: 'bridge-forward-blocked', name: 'positive-kvm-bridge-after-docker', topology: () => kvmHost({ docker: true }), host: 'kvm', options: { host: 'kvm' } },
+  { check: 'bridge-forward-blocked', name: 'negative-docker-user-accepts-bridge', topology: () => kvmHost({ docker: true, dockerUser: ['-i br0 -o br0 -j ACCEPT'] }), host: 'kvm', options: { host: 'kvm' } },
 ];

@@ -128,3 +128,38 @@ export function natGateway(opts: { docker?: boolean; dockerUser?: { 4: string[];
     ],
   };
 }
+
+/** Addresses of the KVM host topology. */
+export const KVM = {
+  host: '192.168.122.1',
+  vm1: '192.168.122.10',
+  vm2: '192.168.122.11',
+  host6: 'fd00:122::1',
+  vm16: 'fd00:122::10',
+  vm26: 'fd00:122::11',
+} as const;
+
+/**
+ * A KVM host: bridge br0 (192.168.122.1/24, fd00:122::1/64) with two VMs on ports vnet0 and
+ * vnet1; bridge-nf-call-iptables and -ip6tables are 1 (this kernel's default once br_netfilter
+ * is in). `docker` installs Docker's rules (FORWARD DROP) and an idle docker0; `dockerUser`
+ * adds DOCKER-USER rules (IPv4 and IPv6 alike).
+ */
+export function kvmHost(opts: { docker?: boolean; dockerUser?: string[] } = {}): Topology {
+  const k = KVM;
+  return {
+    hosts: {
+      kvm: {
+        sysctls: { ...NO_DAD, 'net.bridge.bridge-nf-call-iptables': 1, 'net.bridge.bridge-nf-call-ip6tables': 1 },
+        bridges: [{ name: 'br0', addresses: [`${k.host}/24`, `${k.host6}/64`] }, ...(opts.docker ? [{ name: 'docker0', addresses: ['172.17.0.1/16', 'fd00:d0c::1/64'] }] : [])],
+        ...(opts.docker ? { iptables: dockerRules(4, opts.dockerUser), ip6tables: dockerRules(6, opts.dockerUser) } : {}),
+      },
+      vm1: { sysctls: NO_DAD },
+      vm2: { sysctls: NO_DAD },
+    },
+    links: [
+      { a: { host: 'kvm', iface: 'vnet0', bridge: 'br0' }, b: { host: 'vm1', iface: 'eth0', addresses: [`${k.vm1}/24`, `${k.vm16}/64`] } },
+      { a: { host: 'kvm', iface: 'vnet1', bridge: 'br0' }, b: { host: 'vm2', iface: 'eth0', addresses: [`${k.vm2}/24`, `${k.vm26}/64`] } },
+    ],
+  };
+}
