@@ -107,7 +107,7 @@ export function forwardBlockedFindings(ctx: CheckContext): Finding[] {
       const decider = deciderOf(walk);
       if (decider === undefined) continue;
       const { inDev, outDev } = devices(walk);
-      const origin = flow.network?.cidr ?? flow.peer.address;
+      const origin = flow.network?.cidr ?? (flow.kind === 'dnat' ? `port forward ${flow.request.packet.dst}:${flow.request.packet.dport}` : flow.peer.address);
       const key = `${origin}|${inDev}>${outDev ?? '?'}|${decider.id}`;
       const list = groups.get(key) ?? [];
       list.push({ flow, walk, reply });

@@ -4,6 +4,7 @@
  */
 import { asymmetricReturn } from './asymmetric-return.js';
 import { bridgeForwardBlocked } from './bridge-forward-blocked.js';
+import { dnatReplyAsymmetric } from './dnat-reply-asymmetric.js';
 import { dockerPoolConflict } from './docker-pool-conflict.js';
 import { firewallBlocksPeer } from './firewall-blocks-peer.js';
 import { forwardBlocked } from './forward-blocked.js';
@@ -12,12 +13,14 @@ import { multiNicRouting } from './multi-nic-routing.js';
 import { routeCapturesPeer } from './route-captures-peer.js';
 import { routeKillsTraffic } from './route-kills-traffic.js';
 import { rpFilterDrop } from './rp-filter-drop.js';
+import { snatMissing } from './snat-missing.js';
 import type { Check } from './types.js';
 import { vpnSelectorGap } from './vpn-selector-gap.js';
 
 export const hostChecks: Record<string, Check> = {
   'asymmetric-return': asymmetricReturn,
   'bridge-forward-blocked': bridgeForwardBlocked,
+  'dnat-reply-asymmetric': dnatReplyAsymmetric,
   'docker-pool-conflict': dockerPoolConflict,
   'firewall-blocks-peer': firewallBlocksPeer,
   'forward-blocked': forwardBlocked,
@@ -26,5 +29,6 @@ export const hostChecks: Record<string, Check> = {
   'route-captures-peer': routeCapturesPeer,
   'route-kills-traffic': routeKillsTraffic,
   'rp-filter-drop': rpFilterDrop,
+  'snat-missing': snatMissing,
   'vpn-selector-gap': vpnSelectorGap,
 };

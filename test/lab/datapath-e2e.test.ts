@@ -5,7 +5,7 @@
  */
 import { expect, it } from 'vitest';
 import { FIRST_INCIDENT as fi } from './topologies.js';
-import { KVM, MESH6, NATGW, kvmHost, markIntoBlackhole, natGateway } from './datapath-topologies.js';
+import { DUALWAN, KVM, MESH6, NATGW, dualWan, kvmHost, markIntoBlackhole, natGateway } from './datapath-topologies.js';
 import type { Lab } from './lab.js';
 import { applyPrintedFix, errorsOf, hostcheckReport } from './e2e-helpers.js';
 import { describeLab, useLab } from './suite.js';
@@ -67,7 +67,9 @@ describeLab('e2e: mark-routing stays silent when the marked table routes', () =>
 });
 
 const natArgs = ['--peer', `${NATGW.inet}=inet`, '--peer', `${NATGW.inet6}=inet`, '--route-for', NATGW.lan6];
-const clientReaches = async (lab: Lab): Promise<boolean[]> => [(await lab.ping('client', NATGW.inet)).ok, (await lab.ping('client', NATGW.inet6)).ok];
+/** The first IPv6 packet may wait for neighbour discovery: three tries. */
+const reach = async (lab: Lab, from: string, to: string): Promise<boolean> => (await lab.ping(from, to, { count: 3, timeoutS: 2 })).ok;
+const clientReaches = async (lab: Lab, v6 = NATGW.inet6): Promise<boolean[]> => [await reach(lab, 'client', NATGW.inet), await reach(lab, 'client', v6)];
 
 describeLab('e2e: forward-blocked (Docker on a router, IPv4 and IPv6)', () => {
   const lab = useLab(natGateway({ docker: true }));
@@ -160,6 +162,90 @@ describeLab('e2e: bridge-forward-blocked stays silent when the bridge is let thr
   it('DOCKER-USER accepts br0: the VMs reach each other, no error', async () => {
     expect(await vmsReach(lab())).toEqual([true, true]);
     const { report, exitCode } = await hostcheckReport(lab(), 'kvm', []);
+    expect(errorsOf(report)).toEqual([]);
+    expect(exitCode).toBe(0);
+  });
+});
+
+describeLab('e2e: snat-missing (a NAT gateway without MASQUERADE, IPv4 and a ULA IPv6 LAN)', () => {
+  const lab = useLab(natGateway({ masquerade: false, ula: true }));
+  const args = ['--route-for', NATGW.lan, '--route-for', NATGW.ulaLan];
+  it('symptom, diagnosis, printed MASQUERADE lines, recovery', async () => {
+    expect(await clientReaches(lab())).toEqual([false, false]);
+    const { report, exitCode } = await hostcheckReport(lab(), 'gw', args);
+    expect(exitCode).toBe(1);
+    const found = report.findings.filter((f) => f.check === 'snat-missing');
+    expect(found.map((f) => f.subject).sort()).toEqual([`${NATGW.lan} via eth0`, `${NATGW.ulaLan} via eth0`]);
+    const v4 = found.find((f) => f.subject.startsWith(NATGW.lan))!;
+    expect(v4.summary).toContain('with their private source 10.30.0.2');
+    expect(v4.fix[0]).toBe(`iptables -t nat -A POSTROUTING -s ${NATGW.lan} -o eth0 -j MASQUERADE`);
+    expect(found.find((f) => f.subject.startsWith(NATGW.ulaLan))!.fix[0]).toBe(`ip6tables -t nat -A POSTROUTING -s ${NATGW.ulaLan} -o eth0 -j MASQUERADE`);
+    expect(errorsOf(report).filter((f) => f.check !== 'snat-missing')).toEqual([]);
+    for (const f of found) await applyPrintedFix(lab(), 'gw', f);
+    expect(await clientReaches(lab())).toEqual([true, true]);
+    const after = await hostcheckReport(lab(), 'gw', args);
+    expect(errorsOf(after.report)).toEqual([]);
+    expect(after.exitCode).toBe(0);
+  });
+});
+
+describeLab('e2e: snat-missing stays silent when the gateway translates', () => {
+  const lab = useLab(natGateway({ ula: true }));
+  it('MASQUERADE for both LANs: traffic flows, no error', async () => {
+    expect(await clientReaches(lab())).toEqual([true, true]);
+    const { report, exitCode } = await hostcheckReport(lab(), 'gw', ['--route-for', NATGW.lan, '--route-for', NATGW.ulaLan]);
+    expect(errorsOf(report)).toEqual([]);
+    expect(exitCode).toBe(0);
+  });
+});
+
+/** A TCP connection from the client's public address to the port forward on wan2: true when the server answered. */
+async function portForwardWorks(lab: Lab): Promise<boolean> {
+  const code = `import socket\ns=socket.create_connection(('${DUALWAN.wan2}',${DUALWAN.port}),timeout=2,source_address=('${DUALWAN.client}',0))\nprint(s.recv(2).decode())`;
+  const r = await lab.exec('cli', ['python3', '-c', code], { timeoutMs: 5000 });
+  return r.exitCode === 0 && r.stdout.trim() === 'ok';
+}
+
+describeLab('e2e: dual WAN — rp_filter on the forwarding path (forward-blocked), then the port forward answering out of the other uplink (dnat-reply-asymmetric)', () => {
+  const lab = useLab(dualWan({ wan2RpFilter: 1 }));
+  it('two faults in a row: each named, each printed fix applied, then the port forward works', async () => {
+    expect(await portForwardWorks(lab())).toBe(false);
+    let { report, exitCode } = await hostcheckReport(lab(), 'r', []);
+    expect(exitCode).toBe(1);
+    const rp = report.findings.find((f) => f.check === 'forward-blocked');
+    expect(rp, JSON.stringify(report.findings, null, 2)).toBeDefined();
+    expect(rp!.summary).toContain(`the port forward ${DUALWAN.wan2}:${DUALWAN.port} on wan2`);
+    expect(rp!.summary).toContain('rp_filter=1 on wan2 drops it');
+    expect(rp!.evidence.map((e) => e.text)).toContain('net.ipv4.conf.wan2.rp_filter = 1');
+    expect(rp!.fix[0]).toBe('sysctl -w net.ipv4.conf.wan2.rp_filter=2');
+    await applyPrintedFix(lab(), 'r', rp!);
+    // Now the request gets in, but the reply leaves by wan1 and isp1 drops it.
+    expect(await portForwardWorks(lab())).toBe(false);
+    ({ report, exitCode } = await hostcheckReport(lab(), 'r', []));
+    expect(exitCode).toBe(1);
+    const asym = report.findings.find((f) => f.check === 'dnat-reply-asymmetric');
+    expect(asym, JSON.stringify(report.findings, null, 2)).toBeDefined();
+    expect(asym!.summary).toContain(`arrives on wan2, but its replies leave by wan1 with wan2's address ${DUALWAN.wan2}`);
+    expect(asym!.evidence.some((e) => e.text.includes(`-j DNAT --to-destination ${DUALWAN.server}`))).toBe(true);
+    expect(asym!.fix.slice(0, 4)).toEqual([
+      'iptables -t mangle -A PREROUTING -i wan2 -m conntrack --ctstate NEW -j CONNMARK --set-mark 0x103',
+      'iptables -t mangle -A PREROUTING -i lan -m conntrack --ctstate ESTABLISHED,RELATED -j CONNMARK --restore-mark',
+      `ip route add default via ${DUALWAN.isp2} dev wan2 table 103`,
+      'ip rule add fwmark 0x103 lookup 103 priority 1000',
+    ]);
+    await applyPrintedFix(lab(), 'r', asym!);
+    expect(await portForwardWorks(lab())).toBe(true);
+    const after = await hostcheckReport(lab(), 'r', []);
+    expect(errorsOf(after.report)).toEqual([]);
+    expect(after.exitCode).toBe(0);
+  });
+});
+
+describeLab('e2e: dual WAN with CONNMARK routing stays silent', () => {
+  const lab = useLab(dualWan({ connmark: true }));
+  it('the port forward works and no check reports an error', async () => {
+    expect(await portForwardWorks(lab())).toBe(true);
+    const { report, exitCode } = await hostcheckReport(lab(), 'r', []);
     expect(errorsOf(report)).toEqual([]);
     expect(exitCode).toBe(0);
   });

@@ -1,5 +1,5 @@
 /** The lab cases test/lab/make-check-fixtures.ts captures into fixtures/checks/<check>/<case>/. */
-import { kvmHost, markIntoBlackhole, MESH6, NATGW, natGateway } from './datapath-topologies.js';
+import { dualWan, kvmHost, markIntoBlackhole, MESH6, NATGW, natGateway } from './datapath-topologies.js';
 import type { Topology } from './topology.js';
 import { FIRST_INCIDENT as fi } from './topologies.js';
 
@@ -29,4 +29,9 @@ export const CHECK_FIXTURE_CASES: CheckFixtureCase[] = [
   },
   { check: 'bridge-forward-blocked', name: 'positive-kvm-bridge-after-docker', topology: () => kvmHost({ docker: true }), host: 'kvm', options: { host: 'kvm' } },
   { check: 'bridge-forward-blocked', name: 'negative-docker-user-accepts-bridge', topology: () => kvmHost({ docker: true, dockerUser: ['-i br0 -o br0 -j ACCEPT'] }), host: 'kvm', options: { host: 'kvm' } },
+  { check: 'snat-missing', name: 'positive-gateway-without-masquerade', topology: () => natGateway({ masquerade: false, ula: true }), host: 'gw', options: { host: 'gw', routeFor: [NATGW.lan, NATGW.ulaLan] } },
+  { check: 'snat-missing', name: 'negative-gateway-masquerades', topology: () => natGateway({ ula: true }), host: 'gw', options: { host: 'gw', routeFor: [NATGW.lan, NATGW.ulaLan] } },
+  { check: 'dnat-reply-asymmetric', name: 'positive-port-forward-on-second-uplink', topology: () => dualWan(), host: 'r', options: { host: 'r' } },
+  { check: 'dnat-reply-asymmetric', name: 'negative-connmark-routing', topology: () => dualWan({ connmark: true }), host: 'r', options: { host: 'r' } },
+  { check: 'forward-blocked', name: 'positive-rp-filter-on-second-uplink', topology: () => dualWan({ wan2RpFilter: 1 }), host: 'r', options: { host: 'r' } },
 ];

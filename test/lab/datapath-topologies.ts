@@ -65,13 +65,17 @@ export const NATGW = {
   client6: '2001:db8:30::5',
   lan: '10.30.0.0/24',
   lan6: '2001:db8:30::/64',
+  /** The unique-local LAN of `natGateway({ ula: true })`. */
+  ulaLan: 'fd00:30::/64',
+  ulaGw: 'fd00:30::1',
+  ulaClient: 'fd00:30::5',
   gwLan: '10.30.0.1',
   gwLan6: '2001:db8:30::1',
   gwVpc: '10.0.0.10',
   gwVpc6: '2001:db8:a::10',
   vpcRouter: '10.0.0.1',
   vpcRouter6: '2001:db8:a::1',
-  inet: '198.51.100.10',
+  inet: '192.0.2.10',
   inet6: '2001:db8:c::10',
 } as const;
 
@@ -97,34 +101,38 @@ export function dockerRules(family: 4 | 6, extraUser: string[] = []): string {
 
 /**
  * A NAT gateway instance: eth0 in the VPC (default via the VPC router, which reaches "inet"
- * 198.51.100.10 but has no route to the private subnet), eth1 the private subnet 10.30.0.0/24
+ * 192.0.2.10 but has no route to the private subnet), eth1 the private subnet 10.30.0.0/24
  * with `client`; MASQUERADE for it. IPv6 is routed without NAT (the VPC router routes
  * 2001:db8:30::/64 to the gateway). `docker` installs Docker's rules (FORWARD policy DROP) and
  * an idle docker0; `dockerUser` adds DOCKER-USER rules; `eth1Forwarding` 0 turns forwarding off
  * on eth1 only.
  */
-export function natGateway(opts: { docker?: boolean; dockerUser?: { 4: string[]; 6: string[] }; eth1Forwarding?: 0 | 1 } = {}): Topology {
+export function natGateway(opts: { docker?: boolean; dockerUser?: { 4: string[]; 6: string[] }; eth1Forwarding?: 0 | 1; masquerade?: boolean; ula?: boolean } = {}): Topology {
   const a = NATGW;
-  const masquerade = `-A POSTROUTING -s ${a.lan} -o eth0 -j MASQUERADE`;
+  const nat = opts.masquerade !== false;
+  const masquerade = nat ? `-A POSTROUTING -s ${a.lan} -o eth0 -j MASQUERADE` : '';
   const v4 = opts.docker ? dockerRules(4, opts.dockerUser?.[4]).replace(`-A POSTROUTING -s 172.17.0.0/16`, `${masquerade}\n-A POSTROUTING -s 172.17.0.0/16`) : `*nat\n${masquerade}\nCOMMIT\n`;
+  const [gwLan6, client6] = opts.ula ? [a.ulaGw, a.ulaClient] : [a.gwLan6, a.client6];
   const gw: HostSpec = {
     router: true,
     sysctls: { ...NO_DAD, ...(opts.eth1Forwarding === 0 ? { 'net.ipv4.conf.eth1.forwarding': 0 } : {}) },
     routes: [`default via ${a.vpcRouter} dev eth0`, `default via ${a.vpcRouter6} dev eth0`],
     iptables: v4,
     ...(opts.docker ? { ip6tables: dockerRules(6, opts.dockerUser?.[6]), bridges: [{ name: 'docker0', addresses: ['172.17.0.1/16', 'fd00:d0c::1/64'] }] } : {}),
+    ...(opts.ula && !opts.docker && nat ? { ip6tables: `*nat\n-A POSTROUTING -s ${a.ulaLan} -o eth0 -j MASQUERADE\nCOMMIT\n` } : {}),
   };
   return {
     hosts: {
       gw,
-      vpcr: { router: true, sysctls: NO_DAD, routes: [`${a.lan6} via ${a.gwVpc6} dev eth0`] },
-      client: { sysctls: NO_DAD, routes: [`default via ${a.gwLan} dev eth0`, `default via ${a.gwLan6} dev eth0`] },
-      inet: { sysctls: NO_DAD, routes: ['default via 198.51.100.1 dev eth0', 'default via 2001:db8:c::1 dev eth0'] },
+      // The VPC router routes the documentation-prefix LAN to the gateway; a ULA LAN it does not know.
+      vpcr: { router: true, sysctls: NO_DAD, routes: opts.ula ? [] : [`${a.lan6} via ${a.gwVpc6} dev eth0`] },
+      client: { sysctls: NO_DAD, routes: [`default via ${a.gwLan} dev eth0`, `default via ${gwLan6} dev eth0`] },
+      inet: { sysctls: NO_DAD, routes: ['default via 192.0.2.1 dev eth0', 'default via 2001:db8:c::1 dev eth0'] },
     },
     links: [
       { a: { host: 'gw', iface: 'eth0', addresses: [`${a.gwVpc}/24`, `${a.gwVpc6}/64`] }, b: { host: 'vpcr', iface: 'eth0', addresses: [`${a.vpcRouter}/24`, `${a.vpcRouter6}/64`] } },
-      { a: { host: 'gw', iface: 'eth1', addresses: [`${a.gwLan}/24`, `${a.gwLan6}/64`] }, b: { host: 'client', iface: 'eth0', addresses: [`${a.client}/24`, `${a.client6}/64`] } },
-      { a: { host: 'vpcr', iface: 'eth1', addresses: ['198.51.100.1/24', '2001:db8:c::1/64'] }, b: { host: 'inet', iface: 'eth0', addresses: [`${a.inet}/24`, `${a.inet6}/64`] } },
+      { a: { host: 'gw', iface: 'eth1', addresses: [`${a.gwLan}/24`, `${gwLan6}/64`] }, b: { host: 'client', iface: 'eth0', addresses: [`${a.client}/24`, `${client6}/64`] } },
+      { a: { host: 'vpcr', iface: 'eth1', addresses: ['192.0.2.1/24', '2001:db8:c::1/64'] }, b: { host: 'inet', iface: 'eth0', addresses: [`${a.inet}/24`, `${a.inet6}/64`] } },
     ],
   };
 }
@@ -160,6 +168,60 @@ export function kvmHost(opts: { docker?: boolean; dockerUser?: string[] } = {}):
     links: [
       { a: { host: 'kvm', iface: 'vnet0', bridge: 'br0' }, b: { host: 'vm1', iface: 'eth0', addresses: [`${k.vm1}/24`, `${k.vm16}/64`] } },
       { a: { host: 'kvm', iface: 'vnet1', bridge: 'br0' }, b: { host: 'vm2', iface: 'eth0', addresses: [`${k.vm2}/24`, `${k.vm26}/64`] } },
+    ],
+  };
+}
+
+/** Addresses of the dual-WAN topology. */
+export const DUALWAN = {
+  wan1: '198.18.1.2',
+  isp1: '198.18.1.1',
+  wan2: '203.0.113.2',
+  isp2: '203.0.113.1',
+  lan: '192.168.10.1',
+  server: '192.168.10.5',
+  client: '192.0.2.50',
+  port: 8080,
+} as const;
+
+/**
+ * A router with two uplinks: wan1 198.18.1.2 (default route, provider isp1) and wan2
+ * 203.0.113.2 (isp2), a LAN 192.168.10.0/24 with `srv` listening on TCP 8080, and a port
+ * forward on wan2 (`-i wan2 -p tcp --dport 8080 -j DNAT --to-destination 192.168.10.5`). The
+ * client 192.0.2.50 reaches wan2 through isp2 and wan1 through isp1; each provider filters
+ * sources that are not its customer's (rp_filter=1 toward the router). `connmark` adds the
+ * CONNMARK routing that sends replies back by wan2; `wan2RpFilter` sets r's rp_filter on wan2.
+ */
+export function dualWan(opts: { connmark?: boolean; wan2RpFilter?: 0 | 1 | 2 } = {}): Topology {
+  const d = DUALWAN;
+  const mangle = opts.connmark
+    ? ['*mangle', '-A PREROUTING -i wan2 -m conntrack --ctstate NEW -j CONNMARK --set-mark 0x102', '-A PREROUTING -i lan -m conntrack --ctstate ESTABLISHED,RELATED -j CONNMARK --restore-mark', 'COMMIT']
+    : [];
+  const server = "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('0.0.0.0',8080))\ns.listen(16)\nwhile True:\n  c,_=s.accept()\n  c.sendall(b'ok')\n  c.close()";
+  return {
+    hosts: {
+      r: {
+        router: true,
+        sysctls: { 'net.ipv4.conf.all.rp_filter': 0, ...(opts.wan2RpFilter !== undefined ? { 'net.ipv4.conf.wan2.rp_filter': opts.wan2RpFilter } : {}) },
+        routes: [`default via ${d.isp1} dev wan1`, ...(opts.connmark ? [`default via ${d.isp2} dev wan2 table 102`] : [])],
+        rules: opts.connmark ? ['fwmark 0x102 lookup 102 pref 1000'] : [],
+        iptables: [...mangle, '*nat', `-A PREROUTING -i wan2 -p tcp --dport ${d.port} -j DNAT --to-destination ${d.server}`, '-A POSTROUTING -s 192.168.10.0/24 -o wan1 -j MASQUERADE', '-A POSTROUTING -s 192.168.10.0/24 -o wan2 -j MASQUERADE', 'COMMIT', ''].join('\n'),
+      },
+      srv: { routes: [`default via ${d.lan} dev eth0`], setup: [`python3 -c "${server}" >/dev/null 2>&1 &`] },
+      isp1: { router: true, sysctls: { 'net.ipv4.conf.all.rp_filter': 0, 'net.ipv4.conf.eth0.rp_filter': 1 }, routes: ['default via 10.91.0.2 dev eth1'] },
+      isp2: { router: true, sysctls: { 'net.ipv4.conf.all.rp_filter': 0, 'net.ipv4.conf.eth0.rp_filter': 1 }, routes: ['default via 10.92.0.2 dev eth1'] },
+      cli: {
+        router: true,
+        addresses: [`${d.client}/32 dev lo`],
+        routes: [`203.0.113.0/24 via 10.92.0.1 dev eth0`, `198.18.1.0/24 via 10.91.0.1 dev eth1`],
+      },
+    },
+    links: [
+      { a: { host: 'r', iface: 'wan1', addresses: [`${d.wan1}/24`] }, b: { host: 'isp1', iface: 'eth0', addresses: [`${d.isp1}/24`] } },
+      { a: { host: 'r', iface: 'wan2', addresses: [`${d.wan2}/24`] }, b: { host: 'isp2', iface: 'eth0', addresses: [`${d.isp2}/24`] } },
+      { a: { host: 'r', iface: 'lan', addresses: [`${d.lan}/24`] }, b: { host: 'srv', iface: 'eth0', addresses: [`${d.server}/24`] } },
+      { a: { host: 'isp1', iface: 'eth1', addresses: ['10.91.0.1/30'] }, b: { host: 'cli', iface: 'eth1', addresses: ['10.91.0.2/30'] } },
+      { a: { host: 'isp2', iface: 'eth1', addresses: ['10.92.0.1/30'] }, b: { host: 'cli', iface: 'eth0', addresses: ['10.92.0.2/30'] } },
     ],
   };
 }

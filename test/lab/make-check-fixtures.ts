@@ -6,10 +6,11 @@
  *
  *   tsx test/lab/make-check-fixtures.ts [CHECK...]
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CHECK_FIXTURE_CASES, type CheckFixtureCase } from './datapath-fixture-cases.js';
+import { normaliseFile } from './fixture-normalise.js';
 import { Lab, repoRoot } from './lab.js';
 
 /** The outputs the checks read; a file the capture did not write is left out. */
@@ -29,9 +30,8 @@ async function capture(c: CheckFixtureCase): Promise<void> {
     for (const f of FILES) {
       const from = join(out, f);
       if (!existsSync(from)) continue;
-      // Counters change from run to run; the goldens quote the lines.
-      if (f.endsWith('tables-save.txt')) writeFileSync(join(target, f), readFileSync(from, 'utf8').replace(/^\[\d+:\d+\] /gm, '[0:0] ').replace(/^(:\S+ \S+) \[\d+:\d+\]$/gm, '$1 [0:0]').replace(/^# (Generated|Completed) .* on .*$/gm, (m) => m.replace(/ on .*$/, ' on Thu Jan  1 00:00:00 2026')));
-      else copyFileSync(from, join(target, f));
+      // Counters, dates, timers and the lab's namespace names change from run to run.
+      writeFileSync(join(target, f), normaliseFile(f, readFileSync(from, 'utf8'), lab.prefix));
     }
     writeFileSync(join(target, 'case.json'), `${JSON.stringify(c.options)}\n`);
     console.log(`${c.check}/${c.name}: captured from ${c.host}`);

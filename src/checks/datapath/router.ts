@@ -163,11 +163,14 @@ export function routesForDevice(ctx: CheckContext, dev: string): boolean {
   return routerView(ctx).routed.some((r) => r.dev === dev);
 }
 
-/** True for private address space (RFC 1918, CGNAT, ULA) or a network this host routes for. */
+/**
+ * True for private address space (RFC 1918, CGNAT, ULA) or an IPv4 network this host routes for
+ * (squatted space used inside counts as private); an IPv6 global prefix is routed, never NATed.
+ */
 export function isPrivate(ip: string, routed: readonly RoutedNetwork[] = []): boolean {
   const a = parseAddress(ip);
   if (a === null) return false;
-  return PRIVATE_PREFIXES.some((p) => prefixContains(p, a)) || routed.some((r) => prefixContains(r.prefix, a));
+  return PRIVATE_PREFIXES.some((p) => prefixContains(p, a)) || routed.some((r) => r.family === 4 && prefixContains(r.prefix, a));
 }
 
 /** The packets this router's checks walk, each with its reply (made once per context). */
