@@ -4,6 +4,7 @@
  */
 import { asymmetricReturn } from './asymmetric-return.js';
 import { bridgeForwardBlocked } from './bridge-forward-blocked.js';
+import { datapathUnseen } from './datapath-unseen.js';
 import { dnatReplyAsymmetric } from './dnat-reply-asymmetric.js';
 import { dockerPoolConflict } from './docker-pool-conflict.js';
 import { firewallBlocksPeer } from './firewall-blocks-peer.js';
@@ -20,6 +21,7 @@ import { vpnSelectorGap } from './vpn-selector-gap.js';
 export const hostChecks: Record<string, Check> = {
   'asymmetric-return': asymmetricReturn,
   'bridge-forward-blocked': bridgeForwardBlocked,
+  'datapath-unseen': datapathUnseen,
   'dnat-reply-asymmetric': dnatReplyAsymmetric,
   'docker-pool-conflict': dockerPoolConflict,
   'firewall-blocks-peer': firewallBlocksPeer,

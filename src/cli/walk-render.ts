@@ -51,7 +51,7 @@ function stageText(s: WalkStage): string | undefined {
     case 'bridge-nf':
       return `bridge-nf     ${s.on ? 'bridged packets cross iptables' : 'bridged packets skip iptables'}${s.evidence.map((e) => quote(e.origin)).join('')}`;
     case 'unseen':
-      return `unseen        ${s.where}: ${s.what.join('; ')}`;
+      return `${'not evaluated'.padEnd(14)}${s.where}: ${s.what.join('; ')}${s.origins.map((o) => quote(o)).join('')}`;
   }
 }
 

@@ -141,6 +141,7 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
       uplink,
       owner,
       addresses: addressesByIf.get(link.name) ?? [],
+      ...(link.xdp !== undefined && { xdp: link.xdp }),
       origin: link.origin,
     };
   });
@@ -176,6 +177,8 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
     xfrmPolicies: records('ip-xfrm-policy'),
     ipsecConnections: [...records<IpsecConnectionRecord>('swanctl-conf'), ...records<IpsecConnectionRecord>('ipsec-conf')],
     sysctls: records('sysctl'),
+    tcFilters: records('tc-filter'),
+    ipvs: records('ipvs'),
     docker: { daemon: records<DockerDaemonConfig>('docker-daemon')[0], networks: dockerNetworks },
     sources,
     complete,

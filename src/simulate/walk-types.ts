@@ -1,4 +1,5 @@
 /** The packet walk's question (a packet and where it starts) and answer (the stages it crossed). */
+import type { Origin } from '../model/records.js';
 import type { SysctlRecord } from '../model/sysctl.js';
 import type { ConnectionEntry, ConntrackContext } from './conntrack.js';
 import type { Decision, Hook, NatRecord, NetfilterResult, PacketChange, PacketView, TraceEntry, Verdict } from './netfilter.js';
@@ -57,8 +58,8 @@ export type WalkStage = { decides: boolean } & (
   | { kind: 'forwarding'; dev: string; on: boolean; evidence: SysctlRecord[] }
   | { kind: 'ttl'; ttl: number }
   | { kind: 'bridge-nf'; on: boolean; evidence: SysctlRecord[] }
-  /** Something hostcheck cannot evaluate could change the packet here (tc, XDP, IPVS). */
-  | { kind: 'unseen'; where: string; what: string[] }
+  /** Something hostcheck cannot evaluate could change the packet here (tc, XDP, IPVS): the lines that show it. */
+  | { kind: 'unseen'; where: string; what: string[]; origins: Origin[] }
 );
 
 export interface Walk {
@@ -67,6 +68,11 @@ export interface Walk {
   stages: WalkStage[];
   /** The stage that ended the packet (for dropped, rejected, unroutable, undecided). */
   decidedBy?: WalkStage;
+  /**
+   * When tc, XDP or IPVS stand on the packet's way, the walk is undecided; this is what the
+   * rulesets and routes alone would do.
+   */
+  outcomeWithoutUnseen?: WalkOutcome;
   /** One line: why it ended there, or what could not be decided. */
   reason?: string;
   /** The packet as it left the walk: addresses after NAT, marks. */

@@ -17,6 +17,7 @@
  * (`replyTo`, `icmpErrorAbout`): conntrack's NAT mapping rewrites them at the NAT priorities.
  * Pure: a snapshot and a packet in, the stages out. Documented in docs/walk.md.
  */
+import type { Origin } from '../model/records.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 import type { SysctlRecord } from '../model/sysctl.js';
 import { parseAddress, type Address } from '../net/address.js';
@@ -89,6 +90,7 @@ class Walker {
     this.route = first;
     const run = this.netfilter('output');
     this.conntrackStage();
+    this.ipvs({ src: this.src, dst: p.dst, sport: p.sport, dport: p.dport, mark: p.mark ?? 0, ctmark: 0 });
     const outDev = first.dev;
     const reroutes: WalkStage[] = [];
     const output = this.hook(run, run.runHook('OUTPUT', { outIf: outDev }, {
@@ -106,6 +108,7 @@ class Walker {
       if (input !== undefined) return input;
       return this.end('delivered', undefined, undefined, run.view(), run);
     }
+    this.unseenOn(route.dev, 'egress');
     return this.end('sent', undefined, undefined, run.view(), run);
   }
 
@@ -134,6 +137,7 @@ class Walker {
     const iif = p.iif!;
     const run = this.netfilter('forward');
     this.conntrackStage();
+    this.unseenOn(iif, 'ingress');
     const pre = this.hook(run, run.runHook('PREROUTING', { inIf: iif }));
     if (pre !== undefined) return pre;
     const now = run.view();
@@ -155,6 +159,7 @@ class Walker {
     const rp = this.reversePath(now, iif, local ? undefined : r.dev);
     if (rp !== undefined) return this.end('dropped', rp, rp.kind === 'rp-filter' ? `rp_filter=${rp.mode} on ${iif}: the route back to ${now.src} ${rp.reverse.dev && DELIVERABLE.has(rp.reverse.type) ? `leaves by ${rp.reverse.dev}` : `does not exist (${rp.reverse.type})`}` : '', now, run);
     if (local) {
+      this.ipvs(now);
       const input = this.hook(run, run.runHook('INPUT', { inIf: iif }));
       if (input !== undefined) return input;
       return this.end('delivered', undefined, undefined, run.view(), run);
@@ -169,6 +174,7 @@ class Walker {
     if (forward !== undefined) return forward;
     const post = this.hook(run, run.runHook('POSTROUTING', { outIf: r.dev }));
     if (post !== undefined) return post;
+    this.unseenOn(r.dev, 'egress');
     return this.end('forwarded', undefined, undefined, run.view(), run);
   }
 
@@ -232,6 +238,7 @@ class Walker {
     if (p.src === undefined) return this.end('undecided', undefined, 'a bridged packet needs a source address', this.emptyView());
     const run = this.netfilter('bridge');
     this.conntrackStage();
+    this.unseenOn(b.inPort, 'ingress');
     const pre = this.hook(run, run.runHook('PREROUTING', { inIf: b.bridge, physdev: { in: b.inPort } }));
     if (pre !== undefined) return pre;
     const now = run.view();
@@ -242,7 +249,43 @@ class Walker {
     if (forward !== undefined) return forward;
     const post = this.hook(run, run.runHook('POSTROUTING', { outIf: b.bridge, ...(physdev ? { physdev } : {}) }));
     if (post !== undefined) return post;
+    if (b.outPort !== undefined) this.unseenOn(b.outPort, 'egress');
     return this.end('bridged', undefined, undefined, run.view(), run);
+  }
+
+  // ---- what hostcheck does not evaluate -----------------------------------------------------
+
+  /** XDP (ingress) and tc filters on `dev`: they run before PREROUTING / after POSTROUTING and can drop or redirect. */
+  private unseenOn(dev: string | undefined, direction: 'ingress' | 'egress'): void {
+    if (dev === undefined) return;
+    const s = this.ctx.snapshot;
+    const what: string[] = [];
+    const origins: Origin[] = [];
+    const link = s.interfaces.find((i) => i.name === dev);
+    if (direction === 'ingress' && link?.xdp !== undefined) {
+      const progs = link.xdp.programs.map((x) => `${x.name ?? 'program'}${x.id !== undefined ? ` (id ${x.id})` : ''}`).join(', ') || 'a program';
+      what.push(`XDP (${link.xdp.mode}) ${progs} on ${dev}`);
+      origins.push(link.xdp.origin);
+    }
+    for (const f of s.tcFilters ?? []) {
+      if (f.dev !== dev || f.direction !== direction) continue;
+      // A filter whose every action passes cannot change the verdict; a BPF program can do anything.
+      if (f.kind !== 'bpf' && f.actions.length > 0 && f.actions.every((a) => a === 'pass')) continue;
+      const name = f.program ? `${f.program.object ?? f.program.name ?? 'BPF program'}${f.program.id !== undefined ? ` (id ${f.program.id})` : ''}` : f.kind;
+      what.push(`tc ${direction} ${f.kind === 'bpf' ? `BPF ${name}` : `${name} filter${f.actions.length ? ` (${f.actions.join(', ')})` : ''}`} on ${dev}`);
+      origins.push(f.origin);
+    }
+    if (what.length > 0) this.stages.push({ kind: 'unseen', where: `${direction} of ${dev}`, what, origins, decides: true });
+  }
+
+  /** An IPVS virtual service for the packet's destination takes it over (LOCAL_IN, LOCAL_OUT). */
+  private ipvs(now: PacketView): void {
+    const p = this.packet;
+    const proto = p.proto === 'tcp' || p.proto === 6 ? 'TCP' : p.proto === 'udp' || p.proto === 17 ? 'UDP' : p.proto === 132 ? 'SCTP' : undefined;
+    const hits = (this.ctx.snapshot.ipvs ?? []).filter((v) => (v.protocol === 'FWM' ? v.mark === now.mark : v.protocol === proto && v.address === now.dst && v.port === now.dport));
+    if (hits.length === 0) return;
+    const what = hits.map((v) => `IPVS virtual service ${v.protocol} ${v.protocol === 'FWM' ? `mark ${v.mark}` : `${v.address}:${v.port}`} (${v.scheduler}, ${v.reals.length} real server${v.reals.length === 1 ? '' : 's'})`);
+    this.stages.push({ kind: 'unseen', where: 'IPVS', what, origins: hits.map((v) => v.origin), decides: true });
   }
 
   // ---- shared -------------------------------------------------------------------------------
@@ -360,6 +403,13 @@ class Walker {
     };
     if (decidedBy !== undefined) walk.decidedBy = decidedBy;
     if (reason !== undefined) walk.reason = reason;
+    const unseen = this.stages.filter((s): s is Extract<WalkStage, { kind: 'unseen' }> => s.kind === 'unseen');
+    if (unseen.length > 0 && outcome !== 'undecided' && outcome !== 'unroutable') {
+      walk.outcomeWithoutUnseen = outcome;
+      walk.outcome = 'undecided';
+      walk.decidedBy = unseen[0];
+      walk.reason = `${reason ?? outcome} by the rulesets and routes, but ${unseen.flatMap((s) => s.what).join('; ')} can change that (hostcheck does not evaluate tc, XDP or IPVS)`;
+    }
     if ((outcome === 'sent' || outcome === 'forwarded') && this.route !== undefined) {
       if (this.route.dev !== undefined) walk.outDev = this.route.dev;
       if (this.route.via !== undefined) walk.via = this.route.via;

@@ -39,6 +39,15 @@ def send(p):
         hdr = struct.pack('!HHHH', p['sport'], p['dport'], 8 + len(payload), 0)
         c = csum(src + dst + struct.pack('!BBH', 0, 17, len(hdr) + len(payload)) + hdr + payload) or 0xffff
         l4 = hdr[:6] + struct.pack('!H', c) + payload
+    elif proto == 1 and p.get('inner'):
+        q = p['inner']
+        isrc = socket.inet_aton(q['src']); idst = socket.inet_aton(q['dst'])
+        if q['proto'] in (6, 17): il4 = struct.pack('!HHI', q['sport'], q['dport'], 1000)
+        else: il4 = struct.pack('!BBHHH', 8, 0, 0, q.get('icmpId', 0), 1)
+        iip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + 8 + 9, q['id'], 0x4000, q.get('ttl', 63), q['proto'], 0, isrc, idst)
+        iip = iip[:10] + struct.pack('!H', csum(iip)) + iip[12:]
+        body = struct.pack('!BBHHH', p['icmpType'], p['icmpCode'], 0, 0, p.get('mtu', 0)) + iip + il4
+        l4 = body[:2] + struct.pack('!H', csum(body)) + body[4:]
     elif proto == 1:
         body = struct.pack('!BBHHH', p['icmpType'], p['icmpCode'], 0, p.get('icmpId', p['id']), 1) + b'hostcheck'
         l4 = body[:2] + struct.pack('!H', csum(body)) + body[4:]

@@ -22,7 +22,7 @@ import { buildSnapshot } from '../../src/collect/snapshot.js';
 import { parse as parseIptables } from '../../parsers/iptables-save.js';
 import type { HostSnapshot } from '../../src/model/snapshot.js';
 import { walkPacket, type Walk, type WalkPacket } from '../../src/simulate/walk.js';
-import { replyTo } from '../../src/simulate/walk-reply.js';
+import { icmpErrorAbout, replyTo } from '../../src/simulate/walk-reply.js';
 import { describeLab, useLab } from '../lab/suite.js';
 import type { Topology } from '../lab/topology.js';
 import { Agent, onPath, type SeenFrame } from './agent.js';
@@ -231,25 +231,33 @@ describeLab('the packet walk agrees with the kernel', () => {
             if (!sameCounts(kernel, expected)) why = `counters differ: kernel ${show(kernel)}; walk ${show(expected)}`;
           }
           if (why === '' && probe.reply && !kernelEcho && (walk.outcome === 'forwarded' || walk.outcome === 'sent')) {
-            const next = replyTo(walk);
+            // The answer from beyond r: the reply itself, or the next router's ICMP error about the packet.
+            const gateway = WALK_LAB.gateways[WALK_LAB.devs.indexOf(walk.outDev as (typeof WALK_LAB.devs)[number])];
+            const next = probe.error && gateway !== undefined ? icmpErrorAbout(walk, { ...probe.error, from: gateway, by: 'router' }) : replyTo(walk);
             if ('packet' in next && next.packet.iif !== undefined) {
               replies++;
               replyWalk = walkPacket(snapshot, next.packet);
               const rid = (pid | 0x4000) & 0xffff;
-              await s.request(frameOf(next.packet, rid, pid));
-              const replyFrames = await framesUntil((fs) => fs.some((f) => f.id === rid) || !(replyWalk!.outcome === 'sent' || replyWalk!.outcome === 'forwarded'));
+              const f = walk.final;
+              const frame = probe.error
+                ? { ...frameOf(next.packet, rid, pid), icmpType: probe.error.type, icmpCode: probe.error.code, mtu: probe.error.code === 4 ? 1400 : 0, inner: { src: f.src, dst: f.dst, proto: PROTO[probe.proto], sport: f.sport ?? 0, dport: f.dport ?? 0, icmpId: pid, id: pid } }
+                : frameOf(next.packet, rid, pid);
+              await s.request(frame);
+              const answer = (x: SeenFrame): boolean => (probe.error ? x.proto === 1 && x.icmpType === probe.error.type && x.innerId === pid && x.id === rid : x.id === rid && !(x.proto === 1 && x.innerId !== undefined));
+              const replyFrames = await framesUntil((fs) => fs.some(answer) || !(replyWalk!.outcome === 'sent' || replyWalk!.outcome === 'forwarded'));
               const afterReply = await readCounters();
               last = afterReply;
-              const seen: Seen = { out: replyFrames.find((f) => f.id === rid && !(f.proto === 1 && f.innerId !== undefined)), delivered: (afterReply.get('security/INPUT/1') ?? 0) > (afterRequest.get('security/INPUT/1') ?? 0) };
+              const seen: Seen = { out: replyFrames.find(answer), delivered: (afterReply.get('security/INPUT/1') ?? 0) > (afterRequest.get('security/INPUT/1') ?? 0) };
               const replyWhy = compareOutcome(replyWalk, seen);
-              if (replyWhy !== '') why = `reply: ${replyWhy}`;
-              if (compareOutcome(walkPacket(snapshot, PLANTED.repliesNotTranslated(next.packet)), seen) !== '') caught.repliesNotTranslated++;
+              if (replyWhy !== '') why = `${probe.error ? 'ICMP error' : 'reply'}: ${replyWhy}`;
               else {
                 const hooks = hooksOf([replyWalk]);
                 const kernel = deltas(afterRequest, afterReply, hooks);
                 const expected = walkCounts([replyWalk], hooks);
-                if (!sameCounts(kernel, expected)) why = `reply counters differ: kernel ${show(kernel)}; walk ${show(expected)}`;
+                if (!sameCounts(kernel, expected)) why = `${probe.error ? 'ICMP error' : 'reply'} counters differ: kernel ${show(kernel)}; walk ${show(expected)}`;
               }
+              if (!probe.error && compareOutcome(walkPacket(snapshot, PLANTED.repliesNotTranslated(next.packet)), seen) !== '') caught.repliesNotTranslated++;
+              if (probe.error) count(`ICMP error ${probe.error.code === 4 ? 'fragmentation needed' : 'port unreachable'} (RELATED) ${replyWalk.outcome}`);
             }
           }
           await r.request({ op: 'close' });

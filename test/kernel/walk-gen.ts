@@ -40,6 +40,11 @@ export interface WalkProbe {
   mark?: number;
   /** Follow the reply (sent by s for forwarded/sent packets; the kernel's own echo reply for delivered ones). */
   reply: boolean;
+  /**
+   * For a packet that leaves r: instead of the reply, the next router answers with an ICMP error
+   * about it (port unreachable or fragmentation needed), which r's conntrack calls RELATED.
+   */
+  error?: { type: 3; code: 3 | 4 };
 }
 
 export interface WalkSetup {
@@ -209,6 +214,7 @@ function probe(r: () => number): WalkProbe {
   if (chance(r, 0.3)) {
     const dst = chance(r, 0.85) ? pick(r, WALK_LAB.remotes) : pick(r, [WALK_LAB.loopback, ...WALK_LAB.rAddr]);
     const p: WalkProbe = { kind: 'local', dst, proto, ...ports, reply: proto !== 'tcp' && chance(r, 0.85) };
+    if (p.reply && chance(r, 0.35)) p.error = { type: 3, code: pick(r, [3, 4] as const) };
     if (chance(r, 0.25)) p.src = pick(r, [...WALK_LAB.rAddr, WALK_LAB.loopback]);
     if (chance(r, 0.2)) p.mark = Number(mark(r));
     return p;
@@ -218,6 +224,7 @@ function probe(r: () => number): WalkProbe {
   const dst = local ? pick(r, [WALK_LAB.loopback, ...WALK_LAB.rAddr]) : pick(r, WALK_LAB.remotes);
   const src = chance(r, 0.04) ? '10.0.1.1' : pick(r, WALK_LAB.sources);
   const p: WalkProbe = { kind: 'arrive', iif, src, dst, proto, ...ports, reply: chance(r, 0.85) };
+  if (p.reply && chance(r, 0.35)) p.error = { type: 3, code: pick(r, [3, 4] as const) };
   if (chance(r, 0.05)) p.ttl = 1;
   return p;
 }

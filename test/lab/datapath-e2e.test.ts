@@ -3,9 +3,12 @@
  * host names it with the lines that decide, the printed fix is applied literally, and packets
  * then flow and hostcheck reports no error; a healthy variant of each stays silent.
  */
-import { expect, it } from 'vitest';
+import { rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { writeBpfObject } from './bpf-object.js';
 import { FIRST_INCIDENT as fi } from './topologies.js';
-import { DUALWAN, KVM, MESH6, NATGW, dualWan, kvmHost, markIntoBlackhole, natGateway } from './datapath-topologies.js';
+import { DUALWAN, KVM, MESH6, NATGW, dualWan, kvmHost, markIntoBlackhole, meshWithDropProgram, natGateway } from './datapath-topologies.js';
 import type { Lab } from './lab.js';
 import { applyPrintedFix, errorsOf, hostcheckReport } from './e2e-helpers.js';
 import { describeLab, useLab } from './suite.js';
@@ -250,3 +253,33 @@ describeLab('e2e: dual WAN with CONNMARK routing stays silent', () => {
     expect(exitCode).toBe(0);
   });
 });
+
+for (const kind of ['tc', 'xdp'] as const) {
+  describeLab(`e2e: datapath-unseen (a ${kind === 'tc' ? 'tc BPF filter' : 'XDP program'} that drops everything on ecs3's eth0)`, () => {
+    // TC_ACT_SHOT and XDP_DROP are both 2 and 1: programs that drop every packet.
+    const object = kind === 'tc' ? writeBpfObject('tc_drop.o', 'tc', 2) : writeBpfObject('xdp_drop.o', 'xdp', 1);
+    const lab = useLab(meshWithDropProgram(kind, object));
+    afterAll(() => rmSync(dirname(object), { recursive: true, force: true }));
+    it('symptom; hostcheck names the program instead of claiming the peers get through; removing it restores traffic', async () => {
+      expect(await reach(lab(), 'ecs1', fi.ecs3)).toBe(false);
+      expect(await reach(lab(), 'ecs1', MESH6.ecs3)).toBe(false);
+      const { report } = await hostcheckReport(lab(), 'ecs3', peers);
+      expect(errorsOf(report)).toEqual([]);
+      const found = report.findings.filter((f) => f.check === 'datapath-unseen');
+      expect(found, JSON.stringify(report.findings, null, 2)).toHaveLength(1);
+      const f = found[0];
+      expect(f.severity).toBe('warning');
+      expect(f.summary).toMatch(kind === 'tc' ? /tc ingress BPF tc_drop\.o:\[tc\] \(id \d+\) on eth0/ : /XDP \(xdpgeneric\) prog \(id \d+\) on eth0/);
+      expect(f.summary).toContain(`ICMP echo from ecs1 ${fi.ecs1}`);
+      expect(f.evidence[0].source).toBe(kind === 'tc' ? 'tc-filter' : 'ip-addr');
+      const walk = await lab().hostcheck('ecs3', ['route', 'get', fi.ecs3, 'from', fi.ecs1, 'iif', 'eth0', '--walk']);
+      expect(walk.stdout).toMatch(/undecided — delivered by the rulesets and routes, but .* can change that/);
+      await applyPrintedFix(lab(), 'ecs3', f);
+      expect(await reach(lab(), 'ecs1', fi.ecs3)).toBe(true);
+      expect(await reach(lab(), 'ecs1', MESH6.ecs3)).toBe(true);
+      const after = await hostcheckReport(lab(), 'ecs3', peers);
+      expect(after.report.findings.filter((x) => x.check === 'datapath-unseen')).toEqual([]);
+      expect(after.exitCode).toBe(0);
+    });
+  });
+}

@@ -1,5 +1,6 @@
 /** The lab cases test/lab/make-check-fixtures.ts captures into fixtures/checks/<check>/<case>/. */
-import { dualWan, kvmHost, markIntoBlackhole, MESH6, NATGW, natGateway } from './datapath-topologies.js';
+import { writeBpfObject } from './bpf-object.js';
+import { dualStackMesh, dualWan, kvmHost, markIntoBlackhole, meshWithDropProgram, MESH6, NATGW, natGateway } from './datapath-topologies.js';
 import type { Topology } from './topology.js';
 import { FIRST_INCIDENT as fi } from './topologies.js';
 
@@ -12,6 +13,8 @@ export interface CheckFixtureCase {
   options: Record<string, unknown>;
   /** Shell lines run in the host before the capture. */
   before?: string[];
+  /** Files written into the case beside the captured ones (what this kernel cannot show, e.g. /proc/net/ip_vs). */
+  extraFiles?: Record<string, string>;
 }
 
 const NAT_CASE = { host: 'gw', peers: [{ address: NATGW.inet, name: 'inet' }, { address: NATGW.inet6, name: 'inet' }], routeFor: [NATGW.lan6] };
@@ -34,4 +37,11 @@ export const CHECK_FIXTURE_CASES: CheckFixtureCase[] = [
   { check: 'dnat-reply-asymmetric', name: 'positive-port-forward-on-second-uplink', topology: () => dualWan(), host: 'r', options: { host: 'r' } },
   { check: 'dnat-reply-asymmetric', name: 'negative-connmark-routing', topology: () => dualWan({ connmark: true }), host: 'r', options: { host: 'r' } },
   { check: 'forward-blocked', name: 'positive-rp-filter-on-second-uplink', topology: () => dualWan({ wan2RpFilter: 1 }), host: 'r', options: { host: 'r' } },
+  { check: 'datapath-unseen', name: 'positive-tc-bpf-drop-on-eth0', topology: () => meshWithDropProgram('tc', writeBpfObject('tc_drop.o', 'tc', 2)), host: 'ecs3', options: { host: 'ecs3', peers: MESH_PEERS } },
+  {
+    check: 'datapath-unseen', name: 'positive-ipvs-virtual-service', topology: () => dualStackMesh(), host: 'ecs3', options: { host: 'ecs3', peers: MESH_PEERS, ports: ['tcp/443'] },
+    // This kernel has no IPVS: the service kube-proxy would make for ecs3's address, as /proc/net/ip_vs prints it.
+    extraFiles: { 'ipvs.txt': 'IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port Forward Weight ActiveConn InActConn\nTCP  AC1F0412:01BB rr\n  -> 0AF40105:2B67      Masq    1      0          0\n' },
+  },
+  { check: 'datapath-unseen', name: 'negative-nothing-on-the-way', topology: () => dualStackMesh(), host: 'ecs3', options: { host: 'ecs3', peers: MESH_PEERS, ports: ['tcp/443'] } },
 ];

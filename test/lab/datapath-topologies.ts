@@ -225,3 +225,14 @@ export function dualWan(opts: { connmark?: boolean; wan2RpFilter?: 0 | 1 | 2 } =
     ],
   };
 }
+
+/**
+ * The mesh with a program on ecs3's eth0 that drops everything: a tc BPF filter on the ingress
+ * (`tc`), or an XDP program in generic mode (`xdp`). The firewall and the routes let the peers in.
+ */
+export function meshWithDropProgram(kind: 'tc' | 'xdp', object: string): Topology {
+  const attach = kind === 'tc'
+    ? [`tc qdisc add dev eth0 clsact && tc filter add dev eth0 ingress bpf da obj ${object} sec tc`]
+    : [`ip link set dev eth0 xdpgeneric obj ${object} sec xdp`];
+  return dualStackMesh({ setup: attach });
+}

@@ -33,6 +33,7 @@ async function capture(c: CheckFixtureCase): Promise<void> {
       // Counters, dates, timers and the lab's namespace names change from run to run.
       writeFileSync(join(target, f), normaliseFile(f, readFileSync(from, 'utf8'), lab.prefix));
     }
+    for (const [f, text] of Object.entries(c.extraFiles ?? {})) writeFileSync(join(target, f), text);
     writeFileSync(join(target, 'case.json'), `${JSON.stringify(c.options)}\n`);
     console.log(`${c.check}/${c.name}: captured from ${c.host}`);
   } finally {

@@ -28,6 +28,8 @@ export function stageEvidence(s: HostSnapshot, stage: WalkStage): Evidence[] {
     case 'forwarding':
     case 'bridge-nf':
       return stage.evidence.flatMap((r) => evidenceOf(r.origin));
+    case 'unseen':
+      return uniqueEvidence(stage.origins.flatMap((o) => evidenceOf(o)));
     default:
       return [];
   }
