@@ -5,6 +5,7 @@
 import { asymmetricReturn } from './asymmetric-return.js';
 import { dockerPoolConflict } from './docker-pool-conflict.js';
 import { firewallBlocksPeer } from './firewall-blocks-peer.js';
+import { ipsecPolicyBlocksPeer } from './ipsec-policy-blocks-peer.js';
 import { multiNicRouting } from './multi-nic-routing.js';
 import { routeCapturesPeer } from './route-captures-peer.js';
 import { routeKillsTraffic } from './route-kills-traffic.js';
@@ -16,6 +17,7 @@ export const hostChecks: Record<string, Check> = {
   'asymmetric-return': asymmetricReturn,
   'docker-pool-conflict': dockerPoolConflict,
   'firewall-blocks-peer': firewallBlocksPeer,
+  'ipsec-policy-blocks-peer': ipsecPolicyBlocksPeer,
   'multi-nic-routing': multiNicRouting,
   'route-captures-peer': routeCapturesPeer,
   'route-kills-traffic': routeKillsTraffic,

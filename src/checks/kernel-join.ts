@@ -9,7 +9,7 @@
  * - A bundle, or a finding nothing on the host can confirm, is `unavailable`.
  */
 import { sortFindings, type Finding } from '../model/finding.js';
-import { routeAnswerText, routeQueryText, type FindingKernel, type KernelEvidence, type KernelRouteAnswer, type KernelSignal, type KernelWindow } from '../model/kernel.js';
+import { routeAnswerText, routeQueryText, type CounterDelta, type DropCount, type DropRow, type FindingKernel, type KernelEvidence, type KernelRouteAnswer, type KernelSignal, type KernelWindow, type RouteQuery } from '../model/kernel.js';
 import { signalLabel, sameRule } from '../simulate/kernel-signals.js';
 import { answersAgree } from '../simulate/route-get.js';
 import { disagreementFinding } from './simulator-disagrees.js';
@@ -22,22 +22,29 @@ function secondsText(s: number): string {
   return `${Number(s.toPrecision(3))} s`;
 }
 
+/** True when a counter delta is the signal's counter (by name, device, or the same netfilter rule). */
+function counterOf(signal: KernelSignal, c: CounterDelta): boolean {
+  if (signal.kind === 'counter') return c.name === signal.name;
+  if (signal.kind === 'device') return c.device === signal.device && c.name === `${signal.device} ${signal.counter}`;
+  if (signal.kind === 'rule') return c.rule !== undefined && sameRule(c.rule, signal.rule);
+  return false;
+}
+
+/** True when drops of a reason at a location are the signal's. */
+function dropOf(signal: KernelSignal, d: DropCount): boolean {
+  return signal.kind === 'reason' && signal.reason === d.reason && (!signal.locations || signal.locations.includes(d.location));
+}
+
 /** What moved for one signal during the window, in evidence lines (empty: nothing moved). */
 export function signalMoves(signal: KernelSignal, window: KernelWindow): string[] {
   const span = secondsText(window.seconds);
-  switch (signal.kind) {
-    case 'counter':
-      return window.counters.filter((c) => c.name === signal.name && c.delta > 0).map((c) => `${c.name} +${c.delta} in ${span}`);
-    case 'device':
-      return window.counters.filter((c) => c.device === signal.device && c.name === `${signal.device} ${signal.counter}` && c.delta > 0).map((c) => `${c.name} +${c.delta} in ${span}`);
-    case 'rule':
-      return window.counters.filter((c) => c.rule !== undefined && sameRule(c.rule, signal.rule) && c.delta > 0).map((c) => `${c.name}: +${c.delta} packets in ${span}`);
-    case 'reason': {
-      if (window.drops?.status !== 'read') return [];
-      const hits = window.drops.drops.filter((d) => d.reason === signal.reason && (!signal.locations || signal.locations.includes(d.location)));
-      return hits.map((d) => `${d.reason} ${d.count} drop${d.count === 1 ? '' : 's'} in ${span} at ${d.location}${window.drops?.sampled ? ' (sampled)' : ''} (system-wide)`);
-    }
+  if (signal.kind === 'reason') {
+    if (window.drops?.status !== 'read') return [];
+    const others = window.drops.otherNamespaces ?? 0;
+    const scope = others > 0 ? `system-wide: ${others} other network namespace${others === 1 ? '' : 's'} on this machine, not attributed` : 'system-wide: this is the only network namespace';
+    return window.drops.drops.filter((d) => dropOf(signal, d)).map((d) => `${d.reason} ${d.count} drop${d.count === 1 ? '' : 's'} in ${span} at ${d.location}${window.drops?.sampled ? ' (sampled)' : ''} (${scope})`);
   }
+  return window.counters.filter((c) => c.delta > 0 && counterOf(signal, c)).map((c) => (c.rule ? `${c.name}: +${c.delta} packets in ${span}` : `${c.name} +${c.delta} in ${span}`));
 }
 
 /** True when the window could have shown the signal move (its source was read). */
@@ -77,9 +84,11 @@ function verdictOf(f: Finding, evidence: KernelEvidence): { kernel: FindingKerne
   const window = evidence.window;
   let moved = 0;
   if (window) {
+    // A drop reason is this host's own only where the machine has no other network namespace.
+    const attributed = (window.drops?.otherNamespaces ?? 0) === 0;
     for (const s of signals) {
       const m = signalMoves(s, window);
-      moved += m.length;
+      if (s.kind !== 'reason' || attributed) moved += m.length;
       lines.push(...m);
     }
   }
@@ -87,7 +96,9 @@ function verdictOf(f: Finding, evidence: KernelEvidence): { kernel: FindingKerne
   if (agreed > 0 || moved > 0) return { kernel: { status: 'confirmed', evidence: lines }, disagreements };
   const readable = window ? signals.filter((s) => signalReadable(s, window)) : [];
   if (window && readable.length > 0) {
-    lines.push(`watched ${readable.map(signalLabel).join(', ')} for ${secondsText(window.seconds)}: no change`);
+    // Those that moved were drop reasons of other namespaces, quoted above.
+    const still = readable.filter((s) => signalMoves(s, window).length === 0);
+    lines.push(still.length > 0 ? `watched ${still.map(signalLabel).join(', ')} for ${secondsText(window.seconds)}: no change` : 'only system-wide drop reasons moved: not attributed to this host');
     return { kernel: { status: 'not-seen', evidence: lines }, disagreements };
   }
   if (signals.length === 0 && (f.queries ?? []).length === 0) lines.push('no route decision or kernel counter shows this cause on this host');
@@ -121,4 +132,22 @@ export function joinKernelEvidence(findings: readonly Finding[], evidence: Kerne
     out.push(disagreementFinding({ host, args, kernelText: d.answer.text, simulator: [...d.expected], lineNumber: lineOf.get(args) ?? 0, findings: d.findings }));
   }
   return sortFindings(out);
+}
+
+/** The route questions a set of findings rests on (each once), to ask the kernel. */
+export function routeQueriesOf(findings: readonly Finding[]): RouteQuery[] {
+  const seen = new Map<string, RouteQuery>();
+  for (const f of findings) for (const q of f.queries ?? []) seen.set(routeQueryText(q.query), q.query);
+  return [...seen.values()];
+}
+
+/** What the kernel dropped during the window, each tied to the findings that explain it. Pure. */
+export function explainDrops(window: KernelWindow, findings: readonly Finding[]): DropRow[] {
+  const by = (match: (s: KernelSignal) => boolean) => findings.filter((f) => (f.signals ?? []).some(match)).map((f) => f.key);
+  const rows: DropRow[] = [];
+  for (const d of window.drops?.status === 'read' ? window.drops.drops : []) {
+    rows.push({ kind: 'reason', what: `${d.reason} at ${d.location}`, reason: d.reason, location: d.location, count: d.count, explainedBy: by((s) => dropOf(s, d)) });
+  }
+  for (const c of window.counters) rows.push({ kind: 'counter', what: c.name, count: c.delta, explainedBy: by((s) => counterOf(s, c)) });
+  return rows;
 }

@@ -8,6 +8,8 @@ import { evidenceOf, findingKey, uniqueEvidence, type Evidence, type Finding } f
 import type { RouteRecord, RuleRecord } from '../model/records.js';
 import type { HostSnapshot, InterfaceModel } from '../model/snapshot.js';
 import { formatIPv4, formatIPv6, formatPrefix, parsePrefix, PRIVATE_PREFIXES, prefixCovers, prefixesOverlap, type Prefix } from '../net/address.js';
+import { kernelSignals } from '../simulate/kernel-signals.js';
+import { routeQuestion } from '../simulate/route-get.js';
 import { addressOn, leavesByNonUplink, primaryUplink, routeFor } from './routing.js';
 import type { Check, CheckContext } from './types.js';
 import { dockerNetworks, guessedGateway, interfaceByName, knownGateway, peerLabel, routesOnNonUplinks } from './view.js';
@@ -135,6 +137,8 @@ Fix: move the bridge to an unused range (Docker: "bip" and "default-address-pool
         why: `A request from ${peer.address} arrives on ${up?.name ?? 'the uplink'}, but the reply's route lookup (ip route get ${peer.address}${src ? ` from ${src}` : ''}) picks ${r.route.dst} dev ${iface.name} in table ${r.table ?? 'main'}${iface.noCarrier ? ` — ${iface.name} has no carrier (linkdown) and still wins` : ''}. The reply never reaches the peer.`,
         fix: [pinRoute(s, `${peer.address}/${family === 4 ? 32 : 128}`, family), ...ownerFix(s, iface, r.route.dst)].filter((x): x is string => !!x),
         peers: [peer.address],
+        queries: [routeQuestion({ dst: peer.address, src }, r)],
+        signals: kernelSignals({ cause: 'device-capture', device: iface.name }),
       }));
     }
     for (const remote of ctx.remotes) {
@@ -152,7 +156,8 @@ Fix: move the bridge to an unused range (Docker: "bip" and "default-address-pool
         const witness = uncoveredAddress(region, moreSpecific);
         if (!witness) continue;
         const up = primaryUplink(s, rp.family);
-        const r = routeFor(s, { dst: witness, src: addressOn(up, rp.family) });
+        const src = addressOn(up, rp.family);
+        const r = routeFor(s, { dst: witness, src });
         if (r.route !== route) continue;
         capturedRoutes.add(route);
         const subject = `${iface.name} ${route.dst} captures ${remote}`;
@@ -161,6 +166,8 @@ Fix: move the bridge to an unused range (Docker: "bip" and "default-address-pool
           evidence: captureEvidence(r.rule, r.route, iface, r.family),
           why: `For ${witness} (in ${remote}) the route lookup picks ${route.dst} dev ${iface.name}, not the uplink: replies to hosts there go into the bridge.`,
           fix: [pinRoute(s, remote, rp.family), ...ownerFix(s, iface, route.dst)].filter((x): x is string => !!x),
+          queries: [routeQuestion({ dst: witness, src }, r)],
+          signals: kernelSignals({ cause: 'device-capture', device: iface.name }),
         }));
       }
     }

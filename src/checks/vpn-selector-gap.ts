@@ -15,9 +15,12 @@ import type { HostSnapshot } from '../model/snapshot.js';
 import { formatPrefix, parsePrefix, prefixCovers, prefixesOverlap, type Prefix } from '../net/address.js';
 import { mergeSiblings, outermost } from '../net/prefix-set.js';
 import { masked, outPolicies, representative, subtractPrefixes } from '../simulate/path-selectors.js';
+import type { RouteQuestion } from '../model/kernel.js';
+import { routeQuestion } from '../simulate/route-get.js';
 import { routeFor } from './routing.js';
 import type { Check, CheckContext } from './types.js';
 import { sysctls } from './view.js';
+import { kernelSignals } from '../simulate/kernel-signals.js';
 
 const ID = 'vpn-selector-gap';
 /** How many uncovered ranges a summary lists before "and N more". */
@@ -147,7 +150,7 @@ function sourceCandidates(ctx: CheckContext, remote: Prefix): SourceCandidate[] 
 }
 
 interface GapResult {
-  loops: { uncovered: Prefix[]; candidate: SourceCandidate; dev: string; via?: string; route?: RouteRecord; rule?: RouteRecordRule }[];
+  loops: { uncovered: Prefix[]; candidate: SourceCandidate; dev: string; via?: string; route?: RouteRecord; rule?: RouteRecordRule; queries: RouteQuestion[] }[];
   clear: { uncovered: Prefix[]; candidate: SourceCandidate; dev: string; route?: RouteRecord }[];
 }
 type RouteRecordRule = NonNullable<ReturnType<typeof routeFor>['rule']>;
@@ -164,7 +167,9 @@ function followGaps(s: HostSnapshot, pr: ProtectedRemote, candidates: SourceCand
     if (back.type !== 'unicast' || !back.dev) continue;
     const fwd = routeFor(s, { dst, src: witness, iif: back.dev });
     if (fwd.type !== 'unicast' || !fwd.dev) continue;
-    if (fwd.dev === back.dev) out.loops.push({ uncovered, candidate: c, dev: fwd.dev, via: fwd.via, route: fwd.route, rule: fwd.rule });
+    // The route back to the source and the forwarded packet's route: the loop the kernel can confirm.
+    const queries = [routeQuestion({ dst: witness }, back), routeQuestion({ dst, src: witness, iif: back.dev }, fwd)];
+    if (fwd.dev === back.dev) out.loops.push({ uncovered, candidate: c, dev: fwd.dev, via: fwd.via, route: fwd.route, rule: fwd.rule, queries });
     else out.clear.push({ uncovered, candidate: c, dev: fwd.dev, route: fwd.route });
   }
   return out;
@@ -306,6 +311,8 @@ way are merged; the finding names the first six uncovered ones, counts the rest,
           why: `A packet from ${representative(missing[0])} to ${representative(pr.remote)} arrives on ${first.dev}; no out policy selects it, so it is routed in clear, and the route (${first.route?.dst ?? r}${first.via ? ` via ${first.via}` : ''} dev ${first.dev}) sends it back where it came from. If the router there routes ${r} to this gateway, the packet bounces until its TTL is spent: "Time to live exceeded" from this gateway's address, traceroute repeating it to the last hop. Sources: ${listText(gaps.loops.map((g) => `${text(g.candidate.prefix)} (${g.candidate.how})`), '; ')}.`,
           fix: fixSteps(s, pr, missing, conns),
           peers: [r, ...missing.slice(0, PEERS_MAX).map(text)],
+          queries: first.queries,
+          signals: kernelSignals({ cause: 'routing-loop' }),
         });
       }
       if (gaps.clear.length > 0) {

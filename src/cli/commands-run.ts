@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { hostcheckVersion, loadBundle } from '../collect/collect.js';
 import { UsageError } from '../collect/errors.js';
+import { askRoutes, RouteAsker } from '../collect/route-ask.js';
 import type { HostcheckConfig, Peer } from '../model/config.js';
 import { parseAddress } from '../net/address.js';
 import { printJson, repeatable, useColor } from './io.js';
@@ -36,7 +37,7 @@ export async function loadConfig(path: string | undefined): Promise<HostcheckCon
   return config;
 }
 
-interface RunFlags {
+export interface RunFlags {
   peer: string[];
   remote: string[];
   port: string[];
@@ -46,6 +47,22 @@ interface RunFlags {
   name?: string;
   json?: boolean;
   quiet?: boolean;
+  /** false with --no-kernel: ask the kernel nothing. */
+  kernel?: boolean;
+  watch?: string;
+  dropReasons?: boolean;
+}
+
+/** --watch SECONDS as a number, checked with --drop-reasons and --bundle. */
+function watchSeconds(flags: RunFlags): number | undefined {
+  if (flags.watch === undefined) {
+    if (flags.dropReasons) throw new UsageError('--drop-reasons counts drops during a window: give --watch SECONDS too');
+    return undefined;
+  }
+  const s = Number(flags.watch);
+  if (!Number.isFinite(s) || s <= 0 || s > 3600) throw new UsageError(`--watch ${flags.watch}: expected seconds, more than 0 and at most 3600`);
+  if (flags.bundle) throw new UsageError('--watch reads this host\'s kernel counters: it cannot be used with --bundle');
+  return s;
 }
 
 /**
@@ -68,7 +85,7 @@ function plainFlags(flags: RunFlags): HostcheckConfig | undefined {
 }
 
 /** The config file merged with the flags, validated like the file (errors name the flag). */
-async function runConfig(flags: RunFlags): Promise<{ config: HostcheckConfig; flagConfig: HostcheckConfig }> {
+export async function runConfig(flags: RunFlags): Promise<{ config: HostcheckConfig; flagConfig: HostcheckConfig }> {
   const config = await loadConfig(flags.config);
   const plain = plainFlags(flags);
   if (plain) return { config, flagConfig: plain };
@@ -83,12 +100,40 @@ async function runConfig(flags: RunFlags): Promise<{ config: HostcheckConfig; fl
   return { config, flagConfig: flagConfig.config };
 }
 
+/** The config file's peers, remotes, ports and ignore rules with the flags'. */
+export function mergedAnalysisOptions(config: HostcheckConfig, flagConfig: HostcheckConfig): { peers: Peer[]; remotes: string[]; ports: string[]; ignore: string[] } {
+  const uniquePeers = new Map<string, Peer>();
+  for (const p of [...config.peers, ...flagConfig.peers]) uniquePeers.set(p.address, { ...uniquePeers.get(p.address), ...p });
+  return {
+    peers: [...uniquePeers.values()],
+    remotes: [...new Set([...config.remotes, ...flagConfig.remotes])],
+    ports: [...new Set([...config.ports, ...flagConfig.ports])],
+    ignore: [...config.ignore, ...flagConfig.ignore],
+  };
+}
+
 export async function runOneShot(flags: RunFlags): Promise<number> {
   const { config, flagConfig } = await runConfig(flags);
+  const watch = watchSeconds(flags);
+  const live = !flags.bundle;
+  // ip -batch starts now and waits for the findings' route questions (docs/kernel.md).
+  const asker = live && flags.kernel !== false ? RouteAsker.start() : undefined;
+  const window = live && watch !== undefined
+    ? new (await import('../collect/kernel-window.js')).CounterWindow({ seconds: watch, dropReasons: flags.dropReasons })
+    : undefined;
+  try {
+    return await analyzeAndReport(flags, config, flagConfig, asker, window);
+  } finally {
+    asker?.cancel();
+    window?.abandon();
+  }
+}
+
+async function analyzeAndReport(flags: RunFlags, config: HostcheckConfig, flagConfig: HostcheckConfig, asker: RouteAsker | undefined, window: import('../collect/kernel-window.js').CounterWindow | undefined): Promise<number> {
   // The collection's commands run while the parsers, checks and report load.
   const bundlePromise = loadBundle({ bundle: flags.bundle, name: flags.name, purpose: 'analyze' });
-  const [{ buildSnapshot }, { analyzeSnapshot }, { buildReport }, { renderText }] = await Promise.all([
-    import('../collect/snapshot.js'), import('../checks/analyze.js'), import('../report/json.js'), import('../report/text.js'),
+  const [{ buildSnapshot }, { analyzeSnapshot }, { joinKernelEvidence, routeQueriesOf }, { buildReport, reportKernel }, { renderText }] = await Promise.all([
+    import('../collect/snapshot.js'), import('../checks/analyze.js'), import('../checks/kernel-join.js'), import('../report/json.js'), import('../report/text.js'),
   ]);
   const bundle = await bundlePromise;
   const snapshot = buildSnapshot(bundle);
@@ -96,15 +141,18 @@ export async function runOneShot(flags: RunFlags): Promise<number> {
     process.stderr.write(`hostcheck: nothing could be collected:\n${snapshot.sources.map((s) => `  ${s.name}: ${s.message ?? s.status}`).join('\n')}\n`);
     return 2;
   }
-  const uniquePeers = new Map<string, Peer>();
-  for (const p of [...config.peers, ...flagConfig.peers]) uniquePeers.set(p.address, { ...uniquePeers.get(p.address), ...p });
-  const analysis = analyzeSnapshot(snapshot, {
-    peers: [...uniquePeers.values()],
-    remotes: [...new Set([...config.remotes, ...flagConfig.remotes])],
-    ports: [...new Set([...config.ports, ...flagConfig.ports])],
-    ignore: [...config.ignore, ...flagConfig.ignore],
-  });
-  const report = buildReport({ version: hostcheckVersion(), snapshot, ...analysis });
+  if (window) {
+    window.open(snapshot);
+    process.stderr.write(`hostcheck: watching the kernel's drop counters${flags.dropReasons ? ' and drop reasons' : ''} for ${flags.watch} s\n`);
+  }
+  const analysis = analyzeSnapshot(snapshot, mergedAnalysisOptions(config, flagConfig));
+  // A bundle: nothing to ask. Live: the route answers, then the rest of the window.
+  const evidence = flags.bundle ? undefined : {
+    ...(asker ? { routes: await askRoutes(asker, routeQueriesOf(analysis.findings)) } : {}),
+    ...(window ? { window: await window.finish(snapshot) } : {}),
+  };
+  const findings = joinKernelEvidence(analysis.findings, evidence, snapshot.identity.name);
+  const report = buildReport({ version: hostcheckVersion(), snapshot, ...analysis, findings, kernel: reportKernel(evidence, findings) });
   if (flags.json) printJson(report);
   else {
     const commands = new Map(bundle.meta.sources.map((s) => [s.name, s.argv?.join(' ') ?? s.path]));
@@ -124,7 +172,10 @@ export function addRunOptions(cmd: Command): Command {
     .option('--bundle <dir>', 'analyse a bundle written by "hostcheck capture" instead of this host')
     .option('--name <name>', 'the name this host goes by in findings (default: its hostname)')
     .option('--json', 'print the report as JSON (docs/report-schema.md)')
-    .option('--quiet', 'print only errors and the verdict');
+    .option('--quiet', 'print only errors and the verdict')
+    .option('--watch <seconds>', 'read the kernel\'s drop counters, wait SECONDS, read again: counters tied to a finding that moved confirm it (docs/kernel.md)')
+    .option('--drop-reasons', 'with --watch: also count skb:kfree_skb drop reasons in a tracefs instance of its own (system-wide)')
+    .option('--no-kernel', 'do not ask the kernel the route questions findings rest on (asked by default on a live host)');
 }
 
 export function runCommand(): Command {

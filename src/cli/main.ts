@@ -15,6 +15,7 @@ const SUBCOMMANDS: Record<SubcommandName, () => Promise<Command>> = {
   explain: async () => (await import('./commands-engine.js')).explainCommand(),
   trace: async () => (await import('./commands-trace.js')).traceCommand(),
   path: async () => (await import('./commands-path.js')).pathCommand(),
+  drops: async () => (await import('./commands-drops.js')).dropsCommand(),
   agent: async () => (await import('./commands-agent.js')).agentCommand(),
   serve: async () => (await import('./commands-serve.js')).serveCommand(),
   topology: async () => (await import('./commands-topology.js')).topologyCommand(),

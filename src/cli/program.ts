@@ -10,7 +10,7 @@ import { addRunOptions, runOneShot } from './commands-run.js';
 
 /** Subcommand names in help order (main.ts loads each only when it runs, or for the help). */
 export const SUBCOMMAND_NAMES = [
-  'run', 'capture', 'parse', 'snapshot', 'route', 'explain', 'trace', 'path', 'agent', 'serve', 'topology', 'install', 'uninstall',
+  'run', 'capture', 'parse', 'snapshot', 'route', 'explain', 'trace', 'path', 'drops', 'agent', 'serve', 'topology', 'install', 'uninstall',
 ] as const;
 export type SubcommandName = (typeof SUBCOMMAND_NAMES)[number];
 

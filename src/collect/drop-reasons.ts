@@ -9,7 +9,7 @@
  * tracefs is system-wide (the event has no network namespace): drops of every namespace count.
  * hostcheck never mounts anything: without tracefs at /sys/kernel/tracing it says what is missing.
  */
-import { closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmdirSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseEventFormat, parseTraceLine } from '../../parsers/kfree-skb.js';
 import type { DropCount, DropReasons } from '../model/kernel.js';
@@ -59,6 +59,47 @@ export function sweepStaleInstances(root = TRACEFS, ownPid = process.pid): strin
     if (removeInstance(join(dir, name))) removed.push(name);
   }
   return removed;
+}
+
+/**
+ * How many network namespaces other than this process's the machine has (those of running
+ * processes, and those `ip netns` keeps in /run/netns): drop reasons cannot tell them apart.
+ */
+export function otherNetworkNamespaces(proc = '/proc', runNetns = '/run/netns'): number {
+  const inode = (link: string) => /\[(\d+)\]/.exec(link)?.[1];
+  let own: string | undefined;
+  try {
+    own = inode(readlinkSync(join(proc, 'self/ns/net')));
+  } catch {
+    return 0;
+  }
+  const seen = new Set<string>();
+  for (const pid of safeReaddir(proc)) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const n = inode(readlinkSync(join(proc, pid, 'ns/net')));
+      if (n) seen.add(n);
+    } catch {
+      // Gone, or not ours to read.
+    }
+  }
+  for (const name of safeReaddir(runNetns)) {
+    try {
+      seen.add(String(statSync(join(runNetns, name)).ino));
+    } catch {
+      // Not a namespace file.
+    }
+  }
+  if (own) seen.delete(own);
+  return seen.size;
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
 }
 
 function processAlive(pid: number): boolean {
@@ -227,7 +268,7 @@ export class DropTracer {
       const [reason, location] = k.split('\t');
       return { reason, location, count };
     }).sort((a, b) => b.count - a.count || (a.reason < b.reason ? -1 : a.reason > b.reason ? 1 : a.location < b.location ? -1 : 1));
-    const result: DropReasons = { status: 'read', drops, systemWide: true };
+    const result: DropReasons = { status: 'read', drops, systemWide: true, otherNamespaces: otherNetworkNamespaces() };
     if (this.secondsCapped > 0) result.sampled = { capPerSecond: this.cap, secondsCapped: this.secondsCapped, eventsRead: this.eventsRead };
     this.counts = new Map();
     this.eventsRead = 0;

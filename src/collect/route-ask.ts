@@ -102,3 +102,10 @@ export function answersOf(asked: readonly RouteQuery[], stdout: string, stderr: 
   });
   return { status: 'asked', answers };
 }
+
+/** Ask `queries` (none: let ip end and record that nothing needed asking). */
+export async function askRoutes(asker: RouteAsker, queries: readonly RouteQuery[]): Promise<RouteAsk> {
+  if (queries.length > 0) return asker.ask(queries);
+  asker.cancel();
+  return { status: 'asked', answers: [] };
+}

@@ -108,6 +108,12 @@ export interface DropReasons {
   sampled?: { capPerSecond: number; secondsCapped: number; eventsRead: number };
   /** tracefs has no network namespaces: drops of every namespace on the machine are counted. */
   systemWide: true;
+  /**
+   * Network namespaces on the machine besides this one (processes', and /run/netns). With any,
+   * a drop reason cannot be attributed to this host: it is evidence beside the counters, never a
+   * confirmation alone.
+   */
+  otherNamespaces?: number;
 }
 
 /** Counters (and optionally drop reasons) read at the start and end of a window. */
@@ -192,4 +198,16 @@ export interface DropEventRecord {
   /** Ethertype (2048 IPv4, 34525 IPv6, 2054 ARP). */
   protocol?: number;
   origin: Origin;
+}
+
+/** One row of `hostcheck drops`: a drop reason at a location, or a drop counter, and what explains it. */
+export interface DropRow {
+  kind: 'reason' | 'counter';
+  /** `IP_RPFILTER at ip_rcv_finish_core`, `TcpExtIPReversePathFilter`, a rule's label. */
+  what: string;
+  reason?: string;
+  location?: string;
+  count: number;
+  /** Keys of the findings whose cause moves this; empty: unexplained. */
+  explainedBy: string[];
 }

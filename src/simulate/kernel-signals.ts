@@ -16,6 +16,8 @@ export type KernelCause =
   | { cause: 'xfrm-block'; dir: 'in' | 'out' | 'fwd' }
   /** Packets routed into a device that does not deliver them (a bridge without a carrier). */
   | { cause: 'device-capture'; device: string }
+  /** Forwarded packets that come back until their TTL runs out (on whichever host it reaches 1). */
+  | { cause: 'routing-loop' }
   /** Nothing on this host drops: the packet leaves and is dropped elsewhere (a cloud's source check). */
   | { cause: 'dropped-elsewhere' };
 
@@ -41,6 +43,9 @@ export function kernelSignals(c: KernelCause): KernelSignal[] {
       return [{ kind: 'counter', name: 'XfrmInPolBlock' }, { kind: 'reason', reason: 'XFRM_POLICY' }];
     case 'device-capture':
       return [{ kind: 'device', device: c.device, counter: 'tx_dropped' }, { kind: 'reason', reason: 'QDISC_DROP', locations: ['__dev_queue_xmit'] }];
+    case 'routing-loop':
+      // Only where the TTL reaches 1: this host or the router across the loop, by the TTL's parity.
+      return [{ kind: 'counter', name: 'IpInHdrErrors' }, { kind: 'reason', reason: 'IP_INHDR', locations: ['ip_forward'] }];
     case 'dropped-elsewhere':
       return [];
   }

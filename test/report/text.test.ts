@@ -6,7 +6,7 @@ import { renderText } from '../../src/report/text.js';
 function report(sources: Report['sources']): Report {
   return {
     schemaVersion: 1, hostcheckVersion: '0.0.0', host: 'h', collectedAt: '2026-01-01T00:00:00Z', complete: true, sources,
-    notes: [], findings: [], ignored: [], exitCode: 0, summary: { error: 0, warning: 0, info: 0 },
+    notes: [], findings: [], ignored: [], exitCode: 0, summary: { error: 0, warning: 0, info: 0 }, kernel: { source: 'live' },
   };
 }
 
