@@ -1,24 +1,10 @@
 /** The simulator, built once per snapshot, and the lookups checks ask of it. */
 import type { HostSnapshot, InterfaceModel } from '../model/snapshot.js';
-import { buildFib, fibContextFrom, lookup, type Fib, type RouteLookupResult, type RouteQuery } from '../simulate/route-lookup.js';
-import { defaultRoutes, interfaceByName, sysctls } from './view.js';
+import type { RouteLookupResult } from '../simulate/route-lookup.js';
+import { defaultRoutes, interfaceByName } from './view.js';
 
-const fibs = new WeakMap<HostSnapshot, Fib>();
-
-export function fibOf(s: HostSnapshot): Fib {
-  let fib = fibs.get(s);
-  if (!fib) {
-    const ctx = fibContextFrom(s.interfaces.map((i) => ({ link: { name: i.name }, addresses: i.addresses })), sysctls(s));
-    fib = buildFib(s.routes, s.rules, ctx);
-    fibs.set(s, fib);
-  }
-  return fib;
-}
-
-/** A lookup with its trace (which rules were tried), for evidence. */
-export function routeFor(s: HostSnapshot, q: RouteQuery): RouteLookupResult {
-  return lookup(fibOf(s), q, { trace: true });
-}
+// One FIB per snapshot, shared with the path tracer and `route get` (src/simulate/snapshot-fib.ts).
+export { fibOf, routeFor } from '../simulate/snapshot-fib.js';
 
 /** The uplink peers reach this host through: the main default route's device, else the first uplink. */
 export function primaryUplink(s: HostSnapshot, family: 4 | 6 = 4): InterfaceModel | undefined {

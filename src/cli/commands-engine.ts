@@ -1,10 +1,11 @@
 /** `hostcheck route get` and `hostcheck explain`: the simulator and the checks, one question at a time. */
 import { Command } from 'commander';
 import { hostChecks } from '../checks/index.js';
-import { fibOf } from '../checks/routing.js';
+import { fibOf } from '../simulate/snapshot-fib.js';
 import { UsageError } from '../collect/errors.js';
 import { loadSnapshot } from '../collect/index.js';
 import { parseAddress } from '../net/address.js';
+import { safeJson, safeText } from '../report/terminal.js';
 import { lookup, type RouteLookupResult } from '../simulate/route-lookup.js';
 import { printJson, readInput } from './io.js';
 
@@ -59,6 +60,7 @@ export function routeGetJson(dst: string, r: RouteLookupResult) {
   };
 }
 
+/** `ip route get`'s answer, with the rule and route lines that decide it. */
 function routeGetText(dst: string, r: RouteLookupResult): string {
   const lines: string[] = [];
   if (r.type in ERRORS) lines.push(ERRORS[r.type]);
@@ -69,7 +71,8 @@ function routeGetText(dst: string, r: RouteLookupResult): string {
   if (r.rule) lines.push(`  rule:  ${r.rule.origin.lineNumber > 0 ? r.rule.origin.text.replace(/\t/g, ' ') : `${r.rule.priority}: ${r.rule.origin.text}`}`);
   if (r.route) lines.push(`  route: ${r.route.origin.text.trim()}  (${r.route.origin.source ?? 'routes'} line ${r.route.origin.lineNumber})`);
   for (const t of r.trace ?? []) if (t.outcome !== 'no-match' && t.outcome !== 'decided') lines.push(`  tried: rule ${t.rule.priority} -> ${t.outcome}${t.route ? ` (${t.route.dst})` : ''}`);
-  return lines.join('\n') + '\n';
+  // Device names, tables and the quoted rule and route lines come from the bundle.
+  return lines.map(safeText).join('\n') + '\n';
 }
 
 export function routeCommand(): Command {
@@ -94,9 +97,9 @@ export function routeCommand(): Command {
           if (w.length === 0) return;
           try {
             const bq = parseRouteGetArgs(w);
-            out.push(JSON.stringify({ line: i + 1, ...routeGetJson(bq.dst, lookup(fib, bq)) }));
+            out.push(safeJson({ line: i + 1, ...routeGetJson(bq.dst, lookup(fib, bq)) }));
           } catch (err) {
-            out.push(JSON.stringify({ line: i + 1, error: (err as Error).message }));
+            out.push(safeJson({ line: i + 1, error: (err as Error).message }));
           }
         });
         process.stdout.write(out.join('\n') + (out.length ? '\n' : ''));

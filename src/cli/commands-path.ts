@@ -6,6 +6,8 @@ import { buildSnapshot } from '../collect/snapshot.js';
 import type { Finding } from '../model/finding.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 import { parseAddress } from '../net/address.js';
+import { renderFinding } from '../report/text.js';
+import { safeText } from '../report/terminal.js';
 import { PathQueryError, tracePath, type PathLeg, type PathResult } from '../simulate/path.js';
 import { topologySelectorGaps } from '../simulate/path-topology-gaps.js';
 import { printJson, repeatable, topologyOption } from './io.js';
@@ -21,8 +23,6 @@ interface PathFlags {
   json?: boolean;
 }
 
-
-
 function legText(title: string, leg: PathLeg): string[] {
   const lines = [`${title} ${leg.src} → ${leg.dst}: ${leg.outcome.toUpperCase()}`];
   leg.hops.forEach((h, i) => {
@@ -36,18 +36,18 @@ function legText(title: string, leg: PathLeg): string[] {
   return lines;
 }
 
-/** The human form of a path result plus the fleet findings. */
+/**
+ * The human form of a path result plus the fleet findings (laid out as the one-shot's). Names,
+ * notes and evidence come from bundles: each line is made safe for the terminal.
+ */
 export function renderPathText(r: PathResult, findings: Finding[]): string {
   const q = r.query;
   const lines = [`path ${q.from} → ${q.to} (${q.port ?? 'icmp'})`, ...legText('request', r.forward)];
   if (r.reply) lines.push(...legText('reply', r.reply));
   for (const n of r.notes) lines.push(`note: ${n}`);
-  for (const f of findings) {
-    lines.push('', `${f.severity.toUpperCase()} ${f.check} [${f.host}] ${f.summary}`, `  why: ${f.why}`);
-    for (const e of f.evidence) lines.push(`  evidence: ${e.text}`);
-    for (const s of f.fix) lines.push(`  fix: ${s}`);
-  }
-  return lines.join('\n') + '\n';
+  const out = lines.map(safeText);
+  for (const f of findings) out.push('', renderFinding(f));
+  return out.join('\n') + '\n';
 }
 
 /** 0: delivered both ways; 1: not delivered (or the reply is not) or a fleet error; 2: usage. */

@@ -10,6 +10,7 @@ import { UsageError } from '../collect/errors.js';
 import { askRoutes, RouteAsker } from '../collect/route-ask.js';
 import type { HostcheckConfig, Peer } from '../model/config.js';
 import { parseAddress } from '../net/address.js';
+import { safeText } from '../report/terminal.js';
 import { printJson, repeatable, useColor } from './io.js';
 
 export const DEFAULT_CONFIG = '/etc/hostcheck/config.json';
@@ -138,7 +139,7 @@ async function analyzeAndReport(flags: RunFlags, config: HostcheckConfig, flagCo
   const bundle = await bundlePromise;
   const snapshot = buildSnapshot(bundle);
   if (snapshot.sources.every((s) => s.status !== 'collected')) {
-    process.stderr.write(`hostcheck: nothing could be collected:\n${snapshot.sources.map((s) => `  ${s.name}: ${s.message ?? s.status}`).join('\n')}\n`);
+    process.stderr.write(`hostcheck: nothing could be collected:\n${snapshot.sources.map((s) => safeText(`  ${s.name}: ${s.message ?? s.status}`)).join('\n')}\n`);
     return 2;
   }
   if (window) {

@@ -4,6 +4,7 @@ import { parserFor, parsers } from '../../parsers/index.js';
 import { collectBundle, loadSnapshot, writeBundle } from '../collect/index.js';
 import { UsageError } from '../collect/errors.js';
 import { routesByTable, type HostSnapshot } from '../model/snapshot.js';
+import { safeJson, safeText } from '../report/terminal.js';
 import { printJson, readInput } from './io.js';
 
 export function captureCommand(): Command {
@@ -18,7 +19,7 @@ export function captureCommand(): Command {
       await writeBundle(opts.out, bundle);
       const bad = bundle.meta.sources.filter((s) => s.status !== 'collected');
       process.stdout.write(`wrote ${bundle.meta.sources.length - bad.length} sources to ${opts.out}\n`);
-      for (const s of bad) process.stdout.write(`  ${s.name}: ${s.status}: ${s.message ?? ''}\n`);
+      for (const s of bad) process.stdout.write(`  ${s.name}: ${s.status}: ${safeText(s.message ?? '')}\n`);
     });
 }
 
@@ -37,12 +38,13 @@ export function parseCommand(): Command {
       const text = await readInput(file);
       const result = parser.parse(text, { family: opts.family ? (Number(opts.family) as 4 | 6) : undefined });
       if (opts.json) return printJson({ format, form: result.form, records: result.records, warnings: result.warnings });
-      for (const r of result.records) process.stdout.write(JSON.stringify(r) + '\n');
-      for (const w of result.warnings) process.stderr.write(`warning: line ${w.lineNumber}: ${w.reason}: ${w.text}\n`);
+      for (const r of result.records) process.stdout.write(safeJson(r) + '\n');
+      for (const w of result.warnings) process.stderr.write(safeText(`warning: line ${w.lineNumber}: ${w.reason}: ${w.text}`) + '\n');
       process.stderr.write(`${format}${result.form ? ` (${result.form})` : ''}: ${result.records.length} records, ${result.warnings.length} warnings\n`);
     });
 }
 
+/** The snapshot in a few lines per part; names, states and messages come from the bundle and are made safe. */
 function printSnapshot(s: HostSnapshot): void {
   const out: string[] = [];
   out.push(`host ${s.identity.name}${s.identity.os ? ` (${s.identity.os}, kernel ${s.identity.kernel ?? '?'})` : ''}, collected ${s.collectedAt}`);
@@ -58,7 +60,7 @@ function printSnapshot(s: HostSnapshot): void {
   out.push(`rules: ${s.rules.length}`);
   out.push('', `sources (${s.complete ? 'complete' : 'INCOMPLETE'}):`);
   for (const src of s.sources) out.push(`  ${src.name.padEnd(18)} ${src.status.padEnd(11)} ${src.warnings ? `${src.warnings} warnings ` : ''}${src.message ?? ''}`);
-  process.stdout.write(out.join('\n') + '\n');
+  process.stdout.write(out.map(safeText).join('\n') + '\n');
 }
 
 export function snapshotCommand(): Command {

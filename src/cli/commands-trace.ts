@@ -7,6 +7,7 @@ import { CommandFailedError, UsageError } from '../collect/errors.js';
 import { loadSnapshot } from '../collect/index.js';
 import { parseAddress } from '../net/address.js';
 import type { HostSnapshot } from '../model/snapshot.js';
+import { safeText } from '../report/terminal.js';
 import { analyzeTrace } from '../trace/analyze.js';
 import { addressNamer, type FleetHostAddresses } from '../trace/names.js';
 import { pathFromTraceroute, type TracePath } from '../trace/path.js';
@@ -78,7 +79,7 @@ async function pathToAnalyze(dst: string | undefined, flags: TraceFlags, maxHops
   if (dst === undefined) {
     const text = await readInput(typeof flags.analyze === 'string' ? flags.analyze : '-');
     const result = parseTraceroute(text);
-    for (const w of result.warnings) process.stderr.write(`warning: line ${w.lineNumber}: ${w.reason}: ${w.text}\n`);
+    for (const w of result.warnings) process.stderr.write(safeText(`warning: line ${w.lineNumber}: ${w.reason}: ${w.text}`) + '\n');
     if (result.records.length === 0) throw new UsageError('no traceroute hops in the input (see "hostcheck parse traceroute" for what could be read)');
     return { path: pathFromTraceroute(result, { ...(flags.source && { source: flags.source }) }), notes: [], tool: 'traceroute' };
   }

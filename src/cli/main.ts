@@ -1,10 +1,12 @@
 /** The commander program: every face of hostcheck from one entry. */
 import type { Command } from 'commander';
-import { programBase, runProgram, subcommandsFor, type SubcommandName } from './program.js';
+import { safeLines } from '../report/terminal.js';
+import { programBase, runProgram, SUBCOMMAND_NAMES, subcommandsFor, type SubcommandName } from './program.js';
 
 /**
- * Subcommands, each loaded only when it runs (or for the program's help): some faces import
- * heavy modules (ws, better-sqlite3), and the one-shot needs none of them.
+ * Each subcommand's loader (keyed by program.ts's list), run only when the subcommand runs (or
+ * for the program's help): some faces import heavy modules (ws, better-sqlite3), and the
+ * one-shot needs none of them.
  */
 const SUBCOMMANDS: Record<SubcommandName, () => Promise<Command>> = {
   run: async () => (await import('./commands-run.js')).runCommand(),
@@ -26,7 +28,7 @@ const SUBCOMMANDS: Record<SubcommandName, () => Promise<Command>> = {
 export { subcommandsFor };
 
 /** The whole program, every subcommand loaded (help, tests). */
-export async function buildProgram(names: readonly SubcommandName[] = Object.keys(SUBCOMMANDS) as SubcommandName[]): Promise<Command> {
+export async function buildProgram(names: readonly SubcommandName[] = SUBCOMMAND_NAMES): Promise<Command> {
   const program = programBase();
   const commands = await Promise.all(names.map((n) => SUBCOMMANDS[n]()));
   for (const c of commands) program.addCommand(c);
@@ -38,7 +40,7 @@ export async function runCli(argv: string[]): Promise<number> {
   try {
     return await runProgram(await buildProgram(subcommandsFor(programBase(), argv.slice(2))), argv);
   } catch (err) {
-    process.stderr.write(`hostcheck: ${(err as Error).stack ?? String(err)}\n`);
+    process.stderr.write(`hostcheck: ${safeLines((err as Error).stack ?? String(err))}\n`);
     return 2;
   }
 }

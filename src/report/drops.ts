@@ -1,7 +1,7 @@
 /** `hostcheck drops`: what the kernel dropped during a window, each row tied to the finding that explains it. */
 import type { Finding } from '../model/finding.js';
 import type { DropRow, KernelWindow } from '../model/kernel.js';
-import { safeText } from './text.js';
+import { safeText } from './terminal.js';
 
 export interface DropsReport {
   host: string;

@@ -1,6 +1,9 @@
 /** The human report: reads like an expert's answer — the finding, the evidence quoted, why, the fix. */
 import type { Finding } from '../model/finding.js';
 import type { Report, ReportKernel } from './json.js';
+import { safeText } from './terminal.js';
+
+export { safeText };
 
 interface Palette {
   red(s: string): string;
@@ -19,19 +22,15 @@ const ansi: Palette = {
   bold: (s) => `\x1b[1m${s}\x1b[0m`,
 };
 
-/** Replace control characters so untrusted text (interface names, comments) cannot drive the terminal. */
-export function safeText(s: string): string {
-  return s.replace(/[\x00-\x08\x0b-\x1f\x7f\x9b]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
-
-function renderFinding(f: Finding, c: Palette, sourceCommand: (source: string) => string | undefined): string {
+/** One finding as the human report shows it (the one-shot, `trace`, `path`): every field from the bundle made safe. */
+export function renderFinding(f: Finding, c: Palette = plain, sourceCommand: (source: string) => string | undefined = () => undefined): string {
   const sev = f.severity === 'error' ? c.red('ERROR') : f.severity === 'warning' ? c.yellow('WARNING') : c.cyan('INFO');
-  const out = [`${sev} ${c.bold(safeText(f.summary))}  ${c.dim(`[${f.check}]`)}`];
+  const out = [`${sev} ${c.bold(safeText(f.summary))}  ${c.dim(`[${safeText(f.check)}]`)}`];
   if (f.evidence.length) {
     out.push('  evidence:');
     for (const e of f.evidence) {
       const cmd = sourceCommand(e.source);
-      out.push(`    ${c.dim(`${e.source}${cmd ? ` (${cmd})` : ''} line ${e.lineNumber}:`)}`);
+      out.push(`    ${c.dim(`${safeText(e.source)}${cmd ? ` (${safeText(cmd)})` : ''} line ${e.lineNumber}:`)}`);
       out.push(`      ${safeText(e.text)}`);
     }
   }
@@ -74,13 +73,13 @@ export function renderText(report: Report, opts: { color: boolean; quiet?: boole
   const cmd = opts.sourceCommand ?? (() => undefined);
   const out: string[] = [];
   const shown = opts.quiet ? report.findings.filter((f) => f.severity === 'error') : report.findings;
-  if (!opts.quiet) out.push(c.dim(`hostcheck ${report.hostcheckVersion} on ${safeText(report.host)} at ${report.collectedAt}`), '');
+  if (!opts.quiet) out.push(c.dim(`hostcheck ${report.hostcheckVersion} on ${safeText(report.host)} at ${safeText(report.collectedAt)}`), '');
   for (const f of shown) out.push(renderFinding(f, c, cmd), '');
   if (!opts.quiet) {
-    for (const n of report.notes) out.push(c.dim(`note: ${n}`));
+    for (const n of report.notes) out.push(c.dim(`note: ${safeText(n)}`));
     const unread = report.sources.filter((s) => s.status !== 'collected' && (s.required || s.status === 'failed'));
-    for (const s of unread) out.push(c.yellow(`not read: ${s.name}: ${s.status}${s.message ? ` — ${s.message}` : ''}`));
-    for (const s of partlyRead(report)) out.push(c.yellow(`partly read: ${s.name}: ${s.warnings} line(s) hostcheck could not read (hostcheck snapshot lists them)`));
+    for (const s of unread) out.push(c.yellow(`not read: ${safeText(`${s.name}: ${s.status}${s.message ? ` — ${s.message}` : ''}`)}`));
+    for (const s of partlyRead(report)) out.push(c.yellow(`partly read: ${safeText(s.name)}: ${s.warnings} line(s) hostcheck could not read (hostcheck snapshot lists them)`));
     if (report.ignored.length) out.push(c.dim(`ignored: ${report.ignored.length} finding(s) (--ignore)`));
     for (const line of kernelLines(report.kernel)) out.push(c.dim(safeText(line)));
   }

@@ -9,6 +9,7 @@
  */
 import type { XfrmPolicyRecord } from '../../model/xfrm.js';
 import { findingKey, uniqueEvidence, type Evidence } from '../../model/finding.js';
+import { memo, memoKey } from '../../model/memo.js';
 import type { HostSnapshot } from '../../model/snapshot.js';
 import { knownCidrOf, routeFor as tableRouteFor, type Topology } from '../../model/topology.js';
 import { formatPrefix, parseAddress, parsePrefix, prefixContains, type Prefix } from '../../net/address.js';
@@ -120,17 +121,17 @@ function routerOf(name: string, s: HostSnapshot | undefined): Router | undefined
 }
 
 /** The fleet's routers and gateway hosts, kept per view and updated for the reporting host only. */
-const routerCache = new WeakMap<FleetView, Map<string, Router>>();
+const ROUTERS = memoKey<FleetView, Map<string, Router>>('fleet vpn-selector-gap: routers');
 
 function routersOf(fleet: FleetView, host: string | undefined): Map<string, Router> {
-  let routers = routerCache.get(fleet);
-  if (!routers || host === undefined) {
-    routers = new Map();
+  let fresh = false;
+  const routers = memo(fleet, ROUTERS, () => ((fresh = true), new Map<string, Router>()));
+  if (fresh || host === undefined) {
+    routers.clear();
     for (const h of fleet.hosts()) {
       const r = routerOf(h, fleet.snapshot(h));
       if (r) routers.set(h, r);
     }
-    routerCache.set(fleet, routers);
     return routers;
   }
   for (const h of [host, ...routers.keys()]) {

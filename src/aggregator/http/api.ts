@@ -5,17 +5,17 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { formatConfigErrors } from '../model/config.js';
-import { serveEvents } from '../dashboard/events.js';
-import { hostSummary, openFindingCounts } from '../dashboard/host-summary.js';
-import { fleetPath } from '../dashboard/path-api.js';
-import { serveDashboard, type DashboardOptions } from '../dashboard/serve-static.js';
-import { viewerCookie } from '../dashboard/viewer-cookie.js';
-import { PathQueryError } from '../simulate/path-types.js';
-import { isLoopbackAddress } from './auth.js';
-import type { Aggregator } from './aggregator.js';
-import { brokenPairs } from './pairs.js';
-import type { FindingFilter } from './store.js';
+import { formatConfigErrors } from '../../model/config.js';
+import { PathQueryError } from '../../simulate/path-types.js';
+import { isLoopbackAddress } from '../auth.js';
+import type { Aggregator } from '../aggregator.js';
+import { brokenPairs, pairVerdict } from '../pairs.js';
+import type { FindingFilter } from '../store.js';
+import { serveDashboard, type DashboardOptions } from './dashboard.js';
+import { serveEvents } from './events.js';
+import { hostSummary, openFindingCounts } from './host-summary.js';
+import { fleetPath } from './path.js';
+import { viewerCookie } from './viewer-cookie.js';
 
 const MAX_BODY = 64 * 1024;
 
@@ -137,11 +137,11 @@ async function route(agg: Aggregator, req: IncomingMessage, res: ServerResponse,
     const from = url.searchParams.get('from') ?? undefined;
     const to = url.searchParams.get('to') ?? undefined;
     for (const n of [from, to]) if (n !== undefined && !agg.store.host(n)) throw new HttpError(404, `no host "${n}"`);
-    if (from && to) return json(res, 200, { pairs: [agg.pair(from, to)] });
+    if (from && to) return json(res, 200, { pairs: [pairVerdict(agg, from, to)] });
     if (from || to) {
       const one = (from ?? to)!;
       const others = agg.store.hosts().map((h) => h.name).filter((n) => n !== one).slice(0, 10_000);
-      return json(res, 200, { pairs: others.map((o) => (from ? agg.pair(one, o) : agg.pair(o, one))) });
+      return json(res, 200, { pairs: others.map((o) => (from ? pairVerdict(agg, one, o) : pairVerdict(agg, o, one))) });
     }
     return json(res, 200, { pairs: brokenPairs(agg) });
   }

@@ -5,10 +5,10 @@
  * the topology's cloud nodes (VPN gateways, VPC routers) are on the path; without one a packet
  * that leaves every reporting host is "left" at that hop.
  */
-import type { HostSnapshot } from '../model/snapshot.js';
-import type { Topology } from '../model/topology.js';
-import { parseAddress } from '../net/address.js';
-import { PathQueryError, tracePath, type PathResult } from '../simulate/path.js';
+import type { HostSnapshot } from '../../model/snapshot.js';
+import type { Topology } from '../../model/topology.js';
+import { parseAddress } from '../../net/address.js';
+import { PathQueryError, tracePath, type PathResult } from '../../simulate/path.js';
 
 /** What the path route needs from the aggregator. */
 export interface PathFleet {

@@ -6,13 +6,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-
-/** What the aggregator emits on its `change` event. */
-export type FleetEvent =
-  | { type: 'report'; host: string; seq: number; findings: number; found: string[]; resolved: string[] }
-  | { type: 'stale'; hosts: string[] }
-  | { type: 'connection'; host: string; connected: boolean }
-  | { type: 'topology'; found: string[]; resolved: string[] };
+import type { FleetEvent } from '../aggregator.js';
 
 /** Open streams are bounded: a browser tab holds one; more than this is a misbehaving client. */
 const MAX_STREAMS = 256;

@@ -1,5 +1,5 @@
 /**
- * The dashboard's static files (src/dashboard/static, plain ES modules, no build step) with a
+ * The dashboard's static files (src/dashboard, plain ES modules, no build step) with a
  * strict Content-Security-Policy, and the browser's viewer login: `?token=` sets an HttpOnly
  * SameSite=Strict cookie the API then accepts like `Authorization: Bearer`.
  */
@@ -7,7 +7,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SOURCES } from '../collect/sources.js';
+import { SOURCES } from '../../collect/sources.js';
 import { VIEWER_COOKIE, viewerCookieHeader } from './viewer-cookie.js';
 
 /** Scripts, styles and connections only from this origin; no inline code, no framing. */
@@ -27,7 +27,7 @@ const TYPES: Record<string, string> = {
 };
 
 /**
- * Where the static files are: $HOSTCHECK_DASHBOARD_DIR, else src/dashboard/static under the
+ * Where the static files are: $HOSTCHECK_DASHBOARD_DIR, else src/dashboard under the
  * nearest folder above this module holding package.json (works from src/ and build/src/).
  * Resolved on first use, so a bundle without the files (dist/hostcheck.cjs) still loads; it
  * answers 404 naming the variable. null: not found.
@@ -44,7 +44,7 @@ export function staticRoot(): string | null {
       if (up === dir) return (staticRootCache = null);
       dir = up;
     }
-    const root = join(dir, 'src', 'dashboard', 'static');
+    const root = join(dir, 'src', 'dashboard');
     staticRootCache = existsSync(join(root, 'index.html')) ? root : null;
   } catch {
     staticRootCache = null;
@@ -93,7 +93,7 @@ export function serveDashboard(req: IncomingMessage, res: ServerResponse, url: U
     return;
   }
   const root = staticRoot();
-  if (!root) return plain(res, 404, 'the dashboard files are not installed here: set HOSTCHECK_DASHBOARD_DIR to a copy of src/dashboard/static', options);
+  if (!root) return plain(res, 404, 'the dashboard files are not installed here: set HOSTCHECK_DASHBOARD_DIR to a copy of src/dashboard', options);
   let rel: string;
   try {
     rel = url.pathname === '/' ? 'index.html' : decodeURIComponent(url.pathname).replace(/^\/+/, '');

@@ -4,8 +4,8 @@
  * findings counted by severity. Computed from the in-memory fleet index, not the database's
  * snapshot column, so 1,000 hosts cost one findings query.
  */
-import type { Severity } from '../model/finding.js';
-import type { HostSnapshot } from '../model/snapshot.js';
+import type { Severity } from '../../model/finding.js';
+import type { HostSnapshot } from '../../model/snapshot.js';
 
 export interface HostSummary {
   region: string | null;
