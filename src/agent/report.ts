@@ -5,8 +5,10 @@
  */
 import { createHash } from 'node:crypto';
 import type { Finding } from '../model/finding.js';
+import type { KernelWindow } from '../model/kernel.js';
 import { memo, memoKey } from '../model/memo.js';
-import { FULL_SNAPSHOT_MAX_ROUTES, type ReportMessage } from '../model/protocol.js';
+import type { ReportMessage } from '../model/protocol.js';
+import { FULL_SNAPSHOT_MAX_ROUTES } from '../model/protocol-version.js';
 import type { RouteRecord } from '../model/records.js';
 import type { RouteList } from '../model/route-list.js';
 import type { HostSnapshot } from '../model/snapshot.js';
@@ -18,6 +20,11 @@ const COUNTER_TEXT = /\[\d+:\d+\]/g;
 
 function stable(key: string, value: unknown): unknown {
   if (VOLATILE_KEYS.has(key)) return undefined;
+  // A finding's kernel verdict: its status and which signals moved change the report, the counts do not.
+  if (key === 'kernel' && value && typeof value === 'object' && 'status' in value) {
+    const k = value as { status: unknown; evidence?: string[] };
+    return { status: k.status, evidence: (k.evidence ?? []).map((line) => line.replace(/\d+(?:\.\d+)?/g, '#')) };
+  }
   // nft -j: {"counter": {"packets": N, "bytes": N}} inside rule expressions.
   if (key === 'counter' && value && typeof value === 'object' && 'packets' in value) return undefined;
   if (typeof value === 'string' && (key === 'text' || key === 'line')) return value.replace(COUNTER_TEXT, '[]');
@@ -111,9 +118,16 @@ export function wireSnapshot(snapshot: HostSnapshot, maxRoutes = FULL_SNAPSHOT_M
   };
 }
 
+/** The window clamped to the protocol's bounds (a host with thousands of rules moving). */
+export function wireWindow(w: KernelWindow): KernelWindow {
+  const out: KernelWindow = { seconds: w.seconds, counters: w.counters.slice(0, 500), missing: w.missing.slice(0, 20) };
+  if (w.drops) out.drops = { ...w.drops, drops: w.drops.drops.slice(0, 500) };
+  return out;
+}
+
 /** Findings clamped to the protocol's bounds (a check quoting 500 lines must not lose the report). */
 export function wireFindings(findings: readonly Finding[]): ReportMessage['findings'] {
-  return findings.map((f) => ({ ...f, evidence: f.evidence.slice(0, 100), fix: f.fix.slice(0, 50) }));
+  return findings.map((f) => ({ ...f, evidence: f.evidence.slice(0, 100), fix: f.fix.slice(0, 50), ...(f.kernel ? { kernel: { status: f.kernel.status, evidence: f.kernel.evidence.slice(0, 50) } } : {}) }));
 }
 
 export interface BuiltReport {
@@ -122,8 +136,8 @@ export interface BuiltReport {
   findingsDigest: string;
 }
 
-/** A report message for one check's result. */
-export function buildReportMessage(seq: number, snapshot: HostSnapshot, findings: readonly Finding[], opts: { now?: Date; maxRoutes?: number; digests?: { snapshot: string; findings: string } } = {}): BuiltReport {
+/** A report message for one check's result; `kernel`: the drop counters since the previous check. */
+export function buildReportMessage(seq: number, snapshot: HostSnapshot, findings: readonly Finding[], opts: { now?: Date; maxRoutes?: number; digests?: { snapshot: string; findings: string }; kernel?: KernelWindow } = {}): BuiltReport {
   const sDigest = opts.digests?.snapshot ?? snapshotDigest(snapshot);
   const fDigest = opts.digests?.findings ?? findingsDigest(findings);
   return {
@@ -135,6 +149,7 @@ export function buildReportMessage(seq: number, snapshot: HostSnapshot, findings
       snapshot: wireSnapshot(snapshot, opts.maxRoutes),
       findings: wireFindings(findings),
       complete: snapshot.complete,
+      ...(opts.kernel ? { kernel: wireWindow(opts.kernel) } : {}),
     },
     snapshotDigest: sDigest,
     findingsDigest: fDigest,

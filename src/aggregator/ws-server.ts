@@ -8,7 +8,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { agentMessageSchema, PROTOCOL_VERSION, type Hello, type ServerMessage } from '../model/protocol.js';
-import { formatConfigErrors } from '../model/config.js';
+import { formatZodErrors } from '../model/zod-errors.js';
 import { ReportRejectedError, type Aggregator, type AgentLink } from './aggregator.js';
 
 export interface WsOptions {
@@ -139,7 +139,7 @@ export class AgentServer {
         return reject('invalid_json', (err as Error).message.slice(0, 200));
       }
       const parsed = agentMessageSchema.safeParse(raw);
-      if (!parsed.success) return reject('schema', formatConfigErrors(parsed.error).slice(0, 3).join('; '));
+      if (!parsed.success) return reject('schema', formatZodErrors(parsed.error).slice(0, 3).join('; '));
       const msg = parsed.data;
       if (!hello) {
         if (msg.type !== 'hello') return reject('hello_expected', `the first message must be a hello, not ${msg.type}`);

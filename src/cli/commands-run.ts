@@ -8,8 +8,7 @@ import { Command } from 'commander';
 import { hostcheckVersion, loadBundle } from '../collect/collect.js';
 import { UsageError } from '../collect/errors.js';
 import { askRoutes, RouteAsker } from '../collect/route-ask.js';
-import type { HostcheckConfig, Peer } from '../model/config.js';
-import { parseAddress } from '../net/address.js';
+import { parseConfig, parsePeerFlag, type HostcheckConfig, type Peer } from '../model/config.js';
 import { safeText } from '../report/terminal.js';
 import { printJson, repeatable, useColor } from './io.js';
 
@@ -32,7 +31,6 @@ export async function loadConfig(path: string | undefined): Promise<HostcheckCon
   } catch (err) {
     throw new UsageError(`config ${file} is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
-  const { parseConfig } = await import('../model/config.js');
   const { config, errors } = parseConfig(raw);
   if (!config) throw new UsageError(`config ${file} is invalid:\n  ${errors.join('\n  ')}`);
   return config;
@@ -66,31 +64,9 @@ function watchSeconds(flags: RunFlags): number | undefined {
   return s;
 }
 
-/**
- * Flags the config schema plainly accepts (peers IP or IP=NAME, tcp/N or udp/N ports, ignore
- * rules, no --remote), as it would give them; undefined for anything else, which the schema
- * then judges. The one-shot's usual flags so skip loading zod (~95 modules, ~40 ms).
- */
-function plainFlags(flags: RunFlags): HostcheckConfig | undefined {
-  if (flags.remote.length > 0) return undefined;
-  const peers: Peer[] = [];
-  for (const p of flags.peer) {
-    const eq = p.indexOf('=');
-    const address = eq >= 0 ? p.slice(0, eq) : p;
-    if (parseAddress(address) === null) return undefined;
-    peers.push(eq >= 0 && eq < p.length - 1 ? { address, name: p.slice(eq + 1) } : { address });
-  }
-  const portOk = (s: string) => /^(tcp|udp)\/\d{1,5}$/.test(s) && Number(s.split('/')[1]) <= 65535;
-  if (!flags.port.every(portOk) || !flags.ignore.every((s) => s.length > 0)) return undefined;
-  return { peers, remotes: [], ports: [...flags.port], ignore: [...flags.ignore] };
-}
-
 /** The config file merged with the flags, validated like the file (errors name the flag). */
 export async function runConfig(flags: RunFlags): Promise<{ config: HostcheckConfig; flagConfig: HostcheckConfig }> {
   const config = await loadConfig(flags.config);
-  const plain = plainFlags(flags);
-  if (plain) return { config, flagConfig: plain };
-  const { parseConfig, parsePeerFlag } = await import('../model/config.js');
   const flagPeers: Peer[] = flags.peer.map((p) => {
     const peer = parsePeerFlag(p);
     if (!peer) throw new UsageError(`--peer ${p}: expected IP or IP=NAME`);

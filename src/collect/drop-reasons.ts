@@ -39,6 +39,11 @@ export interface DropTracerOptions {
   pollMs?: number;
   /** Instance name suffix; default this process's pid. */
   pid?: number;
+  /**
+   * Remove the instance on SIGINT, SIGTERM and SIGHUP, then die by the signal (default true).
+   * A caller that handles those signals itself (the agent) stops the tracer and says false.
+   */
+  signals?: boolean;
 }
 
 /** Instances of hostcheck processes that are gone; removes them and returns their names. */
@@ -130,13 +135,67 @@ function errText(err: unknown): string {
   return code === 'EACCES' || code === 'EPERM' ? 'permission denied (run as root)' : code ?? (err as Error).message;
 }
 
-/** Counts skb:kfree_skb events in an instance of its own until stopped. */
-export class DropTracer {
+/**
+ * Counts skb:kfree_skb lines by reason and location, at most `cap` events per second (the caller
+ * gives the time): past the cap the rest of that second is not counted and `add` says until when
+ * the event should be off. Pure, so the sampling is tested without a kernel.
+ */
+export class DropTally {
   private counts = new Map<string, number>();
   private eventsRead = 0;
   private secondsCapped = 0;
-  private second = 0;
+  private second = -1;
   private inSecond = 0;
+  private cappedUntil = 0;
+
+  constructor(readonly cap: number) {}
+
+  /** Count the events in `text` (whole lines) read at `now` (ms); returns the time the cap lifts, if reached. */
+  add(text: string, now: number): number | undefined {
+    const second = Math.floor(now / 1000);
+    if (second !== this.second) {
+      this.second = second;
+      this.inSecond = 0;
+    }
+    if (this.cappedUntil !== 0 && now >= this.cappedUntil) this.cappedUntil = 0;
+    let start = 0;
+    while (start < text.length) {
+      let end = text.indexOf('\n', start);
+      if (end < 0) end = text.length;
+      const line = text.slice(start, end);
+      start = end + 1;
+      if (this.cappedUntil !== 0) continue; // Over the cap this second: read, not counted.
+      const e = parseTraceLine(line);
+      if (e === undefined || 'lost' in e || NOT_PACKETS.has(e.location)) continue;
+      this.eventsRead++;
+      const key = `${e.reason}\t${e.location}`;
+      this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+      if (++this.inSecond >= this.cap) {
+        this.secondsCapped++;
+        this.cappedUntil = (second + 1) * 1000;
+      }
+    }
+    return this.cappedUntil !== 0 ? this.cappedUntil : undefined;
+  }
+
+  /** What was counted since the last take, sorted by count; and start over. */
+  take(): Pick<DropReasons, 'drops' | 'sampled'> {
+    const drops: DropCount[] = [...this.counts].map(([k, count]) => {
+      const [reason, location] = k.split('\t');
+      return { reason, location, count };
+    }).sort((a, b) => b.count - a.count || (a.reason < b.reason ? -1 : a.reason > b.reason ? 1 : a.location < b.location ? -1 : a.location > b.location ? 1 : 0));
+    const out: Pick<DropReasons, 'drops' | 'sampled'> = { drops };
+    if (this.secondsCapped > 0) out.sampled = { capPerSecond: this.cap, secondsCapped: this.secondsCapped, eventsRead: this.eventsRead };
+    this.counts = new Map();
+    this.eventsRead = 0;
+    this.secondsCapped = 0;
+    return out;
+  }
+}
+
+/** Counts skb:kfree_skb events in an instance of its own until stopped. */
+export class DropTracer {
+  private readonly tally: DropTally;
   private disabledUntil = 0;
   private partial = '';
   private fd: number | undefined;
@@ -146,7 +205,7 @@ export class DropTracer {
   private readonly onExit = () => this.cleanupSync();
   private readonly onSignal = (signal: NodeJS.Signals) => {
     this.cleanupSync();
-    // Re-raise only when nobody else handles it (the agent stops itself on SIGTERM).
+    // The default action, as if no handler had been installed.
     if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
   };
 
@@ -154,8 +213,10 @@ export class DropTracer {
     private readonly dir: string,
     /** The kernel's reason names by number (from the format file). */
     readonly reasonNames: Map<number, string>,
-    private readonly cap: number,
-  ) {}
+    cap: number,
+  ) {
+    this.tally = new DropTally(cap);
+  }
 
   /** Create the instance and enable the event, or say what is missing. */
   static start(opts: DropTracerOptions = {}): TracerStart {
@@ -179,7 +240,7 @@ export class DropTracer {
     }
     const tracer = new DropTracer(dir, reasons, opts.capPerSecond ?? DEFAULT_CAP_PER_SECOND);
     process.on('exit', tracer.onExit);
-    for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, tracer.onSignal);
+    if (opts.signals !== false) for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, tracer.onSignal);
     try {
       try {
         writeFileSync(join(dir, 'buffer_size_kb'), String(BUFFER_KB));
@@ -204,14 +265,9 @@ export class DropTracer {
     return this.dir;
   }
 
-  /** Read what the buffer holds, within the cap. */
+  /** Read what the buffer holds, within the cap (past it, the event is off until the next second). */
   poll(now = Date.now()): void {
     if (this.fd === undefined) return;
-    const second = Math.floor(now / 1000);
-    if (second !== this.second) {
-      this.second = second;
-      this.inSecond = 0;
-    }
     if (this.disabledUntil !== 0 && now >= this.disabledUntil) {
       this.disabledUntil = 0;
       this.setEnabled(true);
@@ -227,27 +283,10 @@ export class DropTracer {
       const text = this.partial + this.buffer.toString('utf8', 0, n);
       const end = text.lastIndexOf('\n');
       this.partial = end < 0 ? text : text.slice(end + 1);
-      if (end >= 0) this.count(text.slice(0, end), now);
-    }
-  }
-
-  private count(text: string, now: number): void {
-    let start = 0;
-    while (start < text.length) {
-      let end = text.indexOf('\n', start);
-      if (end < 0) end = text.length;
-      const line = text.slice(start, end);
-      start = end + 1;
-      if (this.disabledUntil !== 0) continue; // Over the cap this second: read, not counted.
-      const e = parseTraceLine(line);
-      if (e === undefined || 'lost' in e) continue;
-      if (NOT_PACKETS.has(e.location)) continue;
-      this.eventsRead++;
-      const key = `${e.reason}\t${e.location}`;
-      this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
-      if (++this.inSecond >= this.cap) {
-        this.secondsCapped++;
-        this.disabledUntil = (Math.floor(now / 1000) + 1) * 1000;
+      if (end < 0) continue;
+      const until = this.tally.add(text.slice(0, end), now);
+      if (until !== undefined && this.disabledUntil === 0) {
+        this.disabledUntil = until;
         this.setEnabled(false);
       }
     }
@@ -264,16 +303,7 @@ export class DropTracer {
   /** Drops counted since the last take (or the start), and start over. */
   take(): DropReasons {
     this.poll();
-    const drops: DropCount[] = [...this.counts].map(([k, count]) => {
-      const [reason, location] = k.split('\t');
-      return { reason, location, count };
-    }).sort((a, b) => b.count - a.count || (a.reason < b.reason ? -1 : a.reason > b.reason ? 1 : a.location < b.location ? -1 : 1));
-    const result: DropReasons = { status: 'read', drops, systemWide: true, otherNamespaces: otherNetworkNamespaces() };
-    if (this.secondsCapped > 0) result.sampled = { capPerSecond: this.cap, secondsCapped: this.secondsCapped, eventsRead: this.eventsRead };
-    this.counts = new Map();
-    this.eventsRead = 0;
-    this.secondsCapped = 0;
-    return result;
+    return { status: 'read', ...this.tally.take(), systemWide: true, otherNamespaces: otherNetworkNamespaces() };
   }
 
   /** Read what is left, switch the event off and remove the instance. */

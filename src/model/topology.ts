@@ -7,10 +7,15 @@
  */
 import { z } from 'zod';
 import { parseAddress, parsePrefix, prefixContains, type Prefix } from '../net/address.js';
-import { addressSchema, cidrSchema, formatConfigErrors } from './config.js';
+import { addressProblem, cidrProblem } from './config.js';
+import { formatZodErrors } from './zod-errors.js';
 
-const address = addressSchema;
-export { cidrSchema };
+const address = z.string().refine((s) => addressProblem(s) === undefined, { message: 'not an IPv4 or IPv6 address' });
+/** A CIDR as people type it, with zero host bits (config.ts's cidrProblem). */
+export const cidrSchema = z.string().superRefine((s, ctx) => {
+  const problem = cidrProblem(s);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 const cidr = cidrSchema;
 const id = z.string().min(1);
 
@@ -78,7 +83,7 @@ export type NextHopType = (typeof NEXT_HOP_TYPES)[number];
 /** Validate a parsed topology; errors read `field.path: problem`. */
 export function parseTopology(raw: unknown): { topology?: Topology; errors: string[] } {
   const r = topologySchema.safeParse(raw ?? {});
-  if (!r.success) return { errors: formatConfigErrors(r.error) };
+  if (!r.success) return { errors: formatZodErrors(r.error) };
   const errors = crossReferenceErrors(r.data);
   return errors.length ? { errors } : { topology: r.data, errors: [] };
 }

@@ -7,10 +7,14 @@
  * the machine drop packets too), so each test counts only its own cause's reason and location.
  */
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { execa } from 'execa';
 import { expect, it } from 'vitest';
 import type { Finding } from '../../src/model/finding.js';
 import type { Report } from '../../src/report/json.js';
+import { AgentProtocolPeer, waitFor as waitForPeer } from '../unit/agent-protocol-peer.js';
 import { TWO_NIC, meshWithEcs3, twoNic } from './check-topologies.js';
 import { repoRoot, type Lab } from './lab.js';
 import { describeLab, useLab } from './suite.js';
@@ -221,5 +225,49 @@ describeLab('kernel evidence: tracefs missing, a crashed run swept, hostcheck dr
     expect(reason?.explainedBy).toEqual([key]);
     expect(out.rows.find((x) => x.what === 'TcpExtIPReversePathFilter')).toMatchObject({ kind: 'counter', count: 4, explainedBy: [key] });
     expect(out.dropReasons.systemWide).toBe(true);
+  });
+});
+
+describeLab('kernel evidence: the agent', () => {
+  const lab = useLab(twoNic({ ecs4RpFilter: 1 }));
+  it('keeps the counters between checks and sends what moved with its report; drop reasons from the config field', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hc-kernel-agent-'));
+    writeFileSync(join(dir, 'token'), 'agent-token-0123456789abcdef\n');
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ peers: [{ address: TWO_NIC.client, name: 'client' }], dropReasons: true }));
+    const peer = await AgentProtocolPeer.start({ socketPath: join(dir, 'peer.sock') });
+    let stop: (() => void) | undefined;
+    let pid: number | undefined;
+    let stdout = '';
+    const run = lab().hostcheckWithTracefs('ecs4', ['agent', '--server', peer.url, '--name', 'ecs4', '--no-cloud', '--interval', '3', '--token-file', join(dir, 'token'), '--state-dir', dir, '--config', join(dir, 'config.json')], {
+      onSpawn: (child) => {
+        stop = () => child.kill('SIGTERM');
+        pid = child.pid;
+        child.stdout?.on('data', (c: Buffer) => (stdout += String(c)));
+      },
+    });
+    try {
+      const first = await waitForPeer('the first report', () => peer.reports[0], 30_000);
+      // The first check starts the window: the route answers confirm, no counter window yet.
+      const rp1 = first.findings.find((f) => f.check === 'rp-filter-drop');
+      expect(rp1?.kernel?.status).toBe('confirmed');
+      expect(first.kernel).toBeUndefined();
+      await lab().ping('client', TWO_NIC.ecs4eth1, { count: 4 });
+      const later = await waitForPeer('a report with the counters that moved', () => peer.reports.find((r) => r.kernel?.counters.some((c) => c.name === 'TcpExtIPReversePathFilter')), 20_000);
+      expect(later.kernel?.counters.find((c) => c.name === 'TcpExtIPReversePathFilter')?.delta).toBe(4);
+      expect(later.kernel?.drops?.status).toBe('read');
+      const rp = later.findings.find((f) => f.check === 'rp-filter-drop');
+      expect(rp?.kernel?.evidence).toContain(`ip route get ${TWO_NIC.ecs4eth1} from ${TWO_NIC.client} iif eth1: Invalid argument (the simulator agrees)`);
+      expect(rp?.kernel?.evidence.some((e) => /^TcpExtIPReversePathFilter \+4 in [\d.]+ s$/.test(e))).toBe(true);
+      stop?.();
+      const r = await run;
+      expect(r.exitCode, `${stdout}\n${r.stderr}`).toBe(0);
+      expect(stdout).toContain('"agent stopped"');
+      expect(await instanceExists(`hostcheck-${pid}`)).toBe(false);
+    } finally {
+      stop?.();
+      await run;
+      await peer.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

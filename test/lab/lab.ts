@@ -168,7 +168,7 @@ export class Lab {
    * mounts are untouched. `onSpawn` gets the child (its pid is hostcheck's node process; its
    * stderr streams progress lines as they come).
    */
-  hostcheckWithTracefs(host: string, args: readonly string[], options: ExecOptions & { onSpawn?: (child: { pid?: number; stderr: NodeJS.ReadableStream | null }) => void } = {}): Promise<ExecResult> {
+  hostcheckWithTracefs(host: string, args: readonly string[], options: ExecOptions & { onSpawn?: (child: { pid?: number; stderr: NodeJS.ReadableStream | null; stdout: NodeJS.ReadableStream | null; kill: (signal?: NodeJS.Signals) => boolean }) => void } = {}): Promise<ExecResult> {
     this.assertLive();
     const script = 'mount -t tracefs nodev /sys/kernel/tracing && exec nsenter --net="/run/netns/$0" "$@"';
     const child = execa('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, this.ns(host), hostcheckBin, ...args], {

@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { formatConfigErrors } from '../../model/config.js';
+import { formatZodErrors } from '../../model/zod-errors.js';
 import { PathQueryError } from '../../simulate/path-types.js';
 import { isLoopbackAddress } from '../auth.js';
 import type { Aggregator } from '../aggregator.js';
@@ -118,7 +118,7 @@ async function route(agg: Aggregator, req: IncomingMessage, res: ServerResponse,
   }
   if (path === '/api/findings' && method === 'GET') {
     const q = findingQuerySchema.safeParse(Object.fromEntries(url.searchParams));
-    if (!q.success) throw new HttpError(400, formatConfigErrors(q.error).join('; '));
+    if (!q.success) throw new HttpError(400, formatZodErrors(q.error).join('; '));
     return json(res, 200, { findings: agg.store.findings(q.data as FindingFilter) });
   }
   const ackMatch = /^\/api\/findings\/([^/]+)\/ack$/.exec(path);
@@ -129,7 +129,7 @@ async function route(agg: Aggregator, req: IncomingMessage, res: ServerResponse,
       return json(res, 200, { finding: agg.store.finding(key) });
     }
     const body = ackBodySchema.safeParse(await readBody(req));
-    if (!body.success) throw new HttpError(400, formatConfigErrors(body.error).join('; '));
+    if (!body.success) throw new HttpError(400, formatZodErrors(body.error).join('; '));
     if (!agg.store.setAck(key, body.data)) throw new HttpError(404, `no finding "${key}"`);
     return json(res, 200, { finding: agg.store.finding(key) });
   }
