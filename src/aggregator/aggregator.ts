@@ -7,7 +7,8 @@
 import { EventEmitter } from 'node:events';
 import { findingKey } from '../model/finding.js';
 import type { FleetContext, Hello, ReportMessage, ServerMessage } from '../model/protocol.js';
-import { snapshotFromJson } from '../model/snapshot.js';
+import { snapshotFromJson, type HostSnapshot } from '../model/snapshot.js';
+import { redactLine, redactSnapshotTexts } from '../collect/redact.js';
 import type { Topology } from '../model/topology.js';
 import type { FleetFinding } from '../checks/fleet/types.js';
 import { Authenticator, type AgentAuth, type Credentials } from './auth.js';
@@ -216,6 +217,9 @@ export class Aggregator {
       if (f.key !== findingKey(f.check, f.host, f.subject)) throw new ReportRejectedError('schema', `finding key "${f.key.slice(0, 100)}" is not check|host|subject`);
     }
     if (report.snapshot.identity.name !== host) throw new ReportRejectedError('host_mismatch', `the snapshot names host "${report.snapshot.identity.name}"; this connection is "${host}"`);
+    // An agent older than redaction may send configuration lines with secrets: they are never stored.
+    redactSnapshotTexts(report.snapshot as unknown as HostSnapshot);
+    for (const f of report.findings) for (const e of f.evidence) e.text = redactLine(e.text);
     const snapshot = snapshotFromJson(report.snapshot);
     const previous = this.index.snapshot(host);
     const membershipBefore = this.membershipOf(host);

@@ -81,13 +81,14 @@ export function routeCommand(): Command {
     .command('get')
     .description('Which rule, table and route decide a packet — like "ip route get", for this host or a bundle')
     .argument('[words...]', 'DST [from SRC] [iif IF] [oif IF] [mark M] [tos T] [ipproto P] [sport N] [dport N] [uid N]')
-    .option('--bundle <dir>', 'a bundle written by "hostcheck capture"')
+    .option('--bundle <path>', 'a bundle: "hostcheck capture", a sosreport or calicoctl node diags')
+    .option('--host <name>', 'which host of a bundle holding several (a sosreport\'s NETNS)')
     .option('--json', 'print type, dst, table, dev, via, src, rule and the deciding lines as JSON')
     .option('--batch <file>', 'many lookups: one "DST [from SRC] ..." per line (- for stdin); prints one JSON object per line')
     .addHelpText('after', '\nExamples:\n  hostcheck route get 172.17.0.64 from 172.31.4.18\n  printf "10.0.0.1\\n10.0.0.2 from 10.9.0.5 iif eth1\\n" | hostcheck route get --batch - --bundle ./b\n  hostcheck route get 10.200.1.15 from 10.64.3.22 iif eth1 --bundle ./gw-bundle --json\n\nFailures print what the kernel prints (RTNETLINK answers: ...) and exit 2 as ip does; --json always exits 0 with "type".')
-    .action(async (words: string[], opts: { bundle?: string; json?: boolean; batch?: string }) => {
+    .action(async (words: string[], opts: { bundle?: string; host?: string; json?: boolean; batch?: string }) => {
       if (!opts.batch && words.length === 0) throw new UsageError('route get needs a destination address (or --batch FILE)');
-      const snapshot = await loadSnapshot({ bundle: opts.bundle, only: ['ip-route-v4', 'ip-route-v6', 'ip-rule-v4', 'ip-rule-v6', 'ip-addr', 'sysctl'] });
+      const snapshot = await loadSnapshot({ bundle: opts.bundle, host: opts.host, only: ['ip-route-v4', 'ip-route-v6', 'ip-rule-v4', 'ip-rule-v6', 'ip-addr', 'sysctl'] });
       if (opts.batch) {
         const fib = fibOf(snapshot);
         const lines = (await readInput(opts.batch)).split('\n');

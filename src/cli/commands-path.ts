@@ -1,15 +1,13 @@
 /** `hostcheck path`: follow a packet hop by hop through captured bundles and the topology, sending nothing. */
 import { Command } from 'commander';
-import { readBundle } from '../collect/bundle.js';
 import { UsageError } from '../collect/errors.js';
-import { buildSnapshot } from '../collect/snapshot.js';
 import type { Finding } from '../model/finding.js';
-import type { HostSnapshot } from '../model/snapshot.js';
 import { parseAddress } from '../net/address.js';
 import { renderFinding } from '../report/text.js';
 import { safeText } from '../report/terminal.js';
 import { PathQueryError, tracePath, type PathLeg, type PathResult } from '../simulate/path.js';
 import { topologySelectorGaps } from '../simulate/path-topology-gaps.js';
+import { snapshotsOf } from './bundles.js';
 import { printJson, repeatable, topologyOption } from './io.js';
 
 interface PathFlags {
@@ -56,15 +54,6 @@ export function pathExitCode(r: PathResult, findings: Finding[]): number {
   return ok && !findings.some((f) => f.severity === 'error') ? 0 : 1;
 }
 
-async function snapshotsOf(dirs: string[]): Promise<HostSnapshot[]> {
-  const out: HostSnapshot[] = [];
-  for (const d of dirs) out.push(buildSnapshot(await readBundle(d)));
-  const names = out.map((s) => s.identity.name);
-  const dup = names.find((n, i) => names.indexOf(n) !== i);
-  if (dup) throw new UsageError(`two bundles are both named "${dup}": capture with --name to tell them apart`);
-  return out;
-}
-
 export function pathCommand(): Command {
   return new Command('path')
     .description('Follow a packet hop by hop through bundles and the topology (routing, firewall, IPsec), without sending anything')
@@ -72,7 +61,7 @@ export function pathCommand(): Command {
     .requiredOption('--to <ip>', 'destination address')
     .option('--source <ip>', 'source address (default: what the first host\'s route lookup picks)')
     .option('--port <icmp|tcp/N|udp/N>', 'what to send (default icmp)')
-    .option('--bundle <dir>', 'a bundle from "hostcheck capture --name NAME" (repeat for every host on the path)', repeatable, [])
+    .option('--bundle <path>', 'a bundle from "hostcheck capture --name NAME", a sosreport (every network namespace a host) or calicoctl node diags (repeat for every host on the path)', repeatable, [])
     .option('--ttl <n>', 'TTL of the first packet (default: the first host\'s net.ipv4.ip_default_ttl, else 64), like ping -t')
     .option('--topology <file>', 'cloud topology (YAML/JSON): VPC route tables, VPN gateways, hosts per VPC')
     .option('--json', 'print the hops, outcome, reply and fleet findings as JSON')

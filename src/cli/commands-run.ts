@@ -43,6 +43,7 @@ export interface RunFlags {
   ignore: string[];
   config?: string;
   bundle?: string;
+  host?: string;
   name?: string;
   json?: boolean;
   quiet?: boolean;
@@ -108,7 +109,8 @@ export async function runOneShot(flags: RunFlags): Promise<number> {
 
 async function analyzeAndReport(flags: RunFlags, config: HostcheckConfig, flagConfig: HostcheckConfig, asker: RouteAsker | undefined, window: import('../collect/kernel-window.js').CounterWindow | undefined): Promise<number> {
   // The collection's commands run while the parsers, checks and report load.
-  const bundlePromise = loadBundle({ bundle: flags.bundle, name: flags.name, purpose: 'analyze' });
+  if (flags.host !== undefined && !flags.bundle) throw new UsageError('--host picks a host of a --bundle: give --bundle PATH');
+  const bundlePromise = loadBundle({ bundle: flags.bundle, host: flags.host, name: flags.name, purpose: 'analyze' });
   const [{ buildSnapshot }, { analyzeSnapshot }, { joinKernelEvidence, routeQueriesOf }, { buildReport, reportKernel }, { renderText }] = await Promise.all([
     import('../collect/snapshot.js'), import('../checks/analyze.js'), import('../checks/kernel-join.js'), import('../report/json.js'), import('../report/text.js'),
   ]);
@@ -123,6 +125,7 @@ async function analyzeAndReport(flags: RunFlags, config: HostcheckConfig, flagCo
     process.stderr.write(`hostcheck: watching the kernel's drop counters${flags.dropReasons ? ' and drop reasons' : ''} for ${flags.watch} s\n`);
   }
   const analysis = analyzeSnapshot(snapshot, mergedAnalysisOptions(config, flagConfig));
+  analysis.notes.push(...(bundle.meta.notes ?? []));
   // A bundle: nothing to ask. Live: the route answers, then the rest of the window.
   const evidence = flags.bundle ? undefined : {
     ...(asker ? { routes: await askRoutes(asker, routeQueriesOf(analysis.findings)) } : {}),
@@ -132,10 +135,16 @@ async function analyzeAndReport(flags: RunFlags, config: HostcheckConfig, flagCo
   const report = buildReport({ version: hostcheckVersion(), snapshot, ...analysis, findings, kernel: reportKernel(evidence, findings) });
   if (flags.json) printJson(report);
   else {
-    const commands = new Map(bundle.meta.sources.map((s) => [s.name, s.argv?.join(' ') ?? s.path]));
+    const commands = new Map(bundle.meta.sources.map((s) => [s.name, sourceCommand(s, !!bundle.meta.layout)]));
     process.stdout.write(renderText(report, { color: useColor(), quiet: flags.quiet, sourceCommand: (s) => commands.get(s) }));
   }
   return report.exitCode;
+}
+
+/** How evidence names a source: its command or file, and for another collector's bundle the file it is in. */
+export function sourceCommand(s: { argv?: string[]; path?: string; file: string }, foreign: boolean): string | undefined {
+  const how = s.argv?.join(' ') ?? s.path;
+  return foreign && s.file && s.file !== s.path?.slice(1) ? `${how ? `${how}, ` : ''}${s.file}` : how;
 }
 
 /** Options shared by the default command and `run`. */
@@ -146,7 +155,8 @@ export function addRunOptions(cmd: Command): Command {
     .option('--port <proto/n>', 'a port peers use, checked against the firewall: tcp/N or udp/N (repeatable)', repeatable, [])
     .option('--ignore <check[:subject]>', 'drop findings of a check, or of one subject (repeatable)', repeatable, [])
     .option('--config <file>', `config file (default ${DEFAULT_CONFIG} when it exists)`)
-    .option('--bundle <dir>', 'analyse a bundle written by "hostcheck capture" instead of this host')
+    .option('--bundle <path>', 'analyse a bundle instead of this host: "hostcheck capture" or hostcheck-capture.sh output, a sosreport (directory, .tar.xz, .tar.gz) or calicoctl node diags')
+    .option('--host <name>', 'which host of a bundle holding several (a sosreport\'s NETNS or HOSTNAME:NETNS); default: the stack sos ran in')
     .option('--name <name>', 'the name this host goes by in findings (default: its hostname)')
     .option('--json', 'print the report as JSON (docs/report-schema.md)')
     .option('--quiet', 'print only errors and the verdict')
@@ -158,7 +168,7 @@ export function addRunOptions(cmd: Command): Command {
 export function runCommand(): Command {
   return addRunOptions(new Command('run'))
     .description('Collect, analyze and explain (the default command). Exit 0 ok, 1 errors found, 2 could not run, 3 incomplete collection')
-    .addHelpText('after', '\nExamples:\n  sudo hostcheck --peer 172.17.0.64=ecs1 --peer 172.18.1.22=ecs2\n  sudo hostcheck --remote 10.200.0.0/20 --port tcp/443 --json\n  hostcheck --bundle ./ecs3-bundle --peer 172.17.0.64')
+    .addHelpText('after', '\nExamples:\n  sudo hostcheck --peer 172.17.0.64=ecs1 --peer 172.18.1.22=ecs2\n  sudo hostcheck --remote 10.200.0.0/20 --port tcp/443 --json\n  hostcheck --bundle ./ecs3-bundle --peer 172.17.0.64\n  hostcheck --bundle sosreport-ecs3-2026-11-24-xkqzv.tar.xz --peer 172.17.0.64=ecs1\n  hostcheck --bundle sosreport-ecs3-2026-11-24-xkqzv.tar.xz --host cni-1234 --json')
     .action(async (flags: RunFlags) => {
       process.exitCode = await runOneShot(flags);
     });

@@ -59,19 +59,25 @@ function printSnapshot(s: HostSnapshot): void {
   for (const [table, routes] of routesByTable(s)) out.push(`  ${table.padEnd(16)} ${routes.length}`);
   out.push(`rules: ${s.rules.length}`);
   out.push('', `sources (${s.complete ? 'complete' : 'INCOMPLETE'}):`);
-  for (const src of s.sources) out.push(`  ${src.name.padEnd(18)} ${src.status.padEnd(11)} ${src.warnings ? `${src.warnings} warnings ` : ''}${src.message ?? ''}`);
+  for (const src of s.sources) {
+    const status = src.lacking ? 'lacking' : src.status;
+    const said = [src.file, src.redacted ? `${src.redacted} lines redacted` : '', src.warnings ? `${src.warnings} warnings` : '', src.message].filter(Boolean).join('; ');
+    out.push(`  ${src.name.padEnd(18)} ${status.padEnd(11)} ${said}`);
+  }
   process.stdout.write(out.map(safeText).join('\n') + '\n');
 }
 
 export function snapshotCommand(): Command {
   return new Command('snapshot')
     .description('Show the host model (interfaces, routes per table, rules, firewall, ...) of this host or a bundle')
-    .option('--bundle <dir>', 'a bundle written by "hostcheck capture"')
+    .option('--bundle <path>', 'a bundle: "hostcheck capture", a sosreport (directory or archive) or calicoctl node diags')
+    .option('--host <name>', 'which host of a bundle holding several (a sosreport\'s NETNS or HOSTNAME:NETNS)')
     .option('--name <name>', 'the name this host goes by in reports')
     .option('--json', 'print the whole HostSnapshot as JSON')
-    .addHelpText('after', '\nExamples:\n  sudo hostcheck snapshot\n  hostcheck snapshot --bundle ./ecs3-bundle --json | jq .routes[0]')
-    .action(async (opts: { bundle?: string; name?: string; json?: boolean }) => {
-      const snapshot = await loadSnapshot({ bundle: opts.bundle, name: opts.name });
+    .addHelpText('after', '\nExamples:\n  sudo hostcheck snapshot\n  hostcheck snapshot --bundle ./ecs3-bundle --json | jq .routes[0]\n  hostcheck snapshot --bundle sosreport-ecs3-2026-11-24-xkqzv.tar.xz   # which file gave each source, what the sosreport lacks')
+    .action(async (opts: { bundle?: string; host?: string; name?: string; json?: boolean }) => {
+      if (opts.host !== undefined && !opts.bundle) throw new UsageError('--host picks a host of a --bundle: give --bundle PATH');
+      const snapshot = await loadSnapshot({ bundle: opts.bundle, host: opts.host, name: opts.name });
       if (opts.json) printJson(snapshot);
       else printSnapshot(snapshot);
     });

@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { z } from 'zod';
 import { parse as parseTraceroute } from '../../parsers/traceroute.js';
 import { CommandFailedError, UsageError } from '../collect/errors.js';
-import { loadSnapshot } from '../collect/index.js';
+import { snapshotsOf } from './bundles.js';
 import { parseAddress } from '../net/address.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 import { safeText } from '../report/terminal.js';
@@ -101,7 +101,7 @@ export function traceCommand(): Command {
     .option('--analyze [file]', 'read traceroute output from FILE or - (stdin) instead of running it')
     .option('--source <ip>', 'the trace\'s source address (traceroute -s / ping -I; names the host in findings)')
     .option('--topology <file>', 'cloud topology (YAML/JSON, docs/topology.md) that names gateways and routers')
-    .option('--bundle <dir>', 'a host bundle whose addresses name hops (repeatable)', repeatable, [])
+    .option('--bundle <path>', 'a bundle (hostcheck, sosreport, calicoctl diags) whose hosts\' addresses name hops (repeatable)', repeatable, [])
     .option('--server <url>', 'the aggregator (hostcheck serve) whose fleet names hops: GET /api/hosts')
     .option('--viewer-token-file <file>', 'viewer token for --server (first line; needed off loopback or when serve has viewer tokens)')
     .option('--max-hops <n>', 'hop limit when running the trace', '30')
@@ -117,8 +117,7 @@ Exit codes: 0 no error finding, 1 error findings (a loop, an unreachable ending)
     .action(async (dst: string | undefined, flags: TraceFlags) => {
       const maxHops = checkFlags(dst, flags);
       const topology = await topologyOption(flags.topology);
-      const snapshots: HostSnapshot[] = [];
-      for (const b of flags.bundle) snapshots.push(await loadSnapshot({ bundle: b }));
+      const snapshots: HostSnapshot[] = await snapshotsOf(flags.bundle);
       const fleet = await fleetOf(flags.server, flags.viewerTokenFile);
       const names = addressNamer({ ...(topology && { topology }), snapshots, ...(fleet && { fleet }) });
       const { path, notes, output, tool } = await pathToAnalyze(dst, flags, maxHops);

@@ -15,7 +15,7 @@ import { addRunOptions, runOneShot } from './commands-run.js';
  * must choose between the one-shot file and the full CLI before loading either.
  */
 export const SUBCOMMAND_NAMES = [
-  'run', 'capture', 'parse', 'snapshot', 'route', 'explain', 'trace', 'path', 'drops', 'agent', 'serve', 'topology', 'install', 'uninstall',
+  'run', 'capture', 'parse', 'snapshot', 'route', 'explain', 'trace', 'path', 'fleet', 'drops', 'agent', 'serve', 'topology', 'install', 'uninstall',
 ] as const;
 export type SubcommandName = (typeof SUBCOMMAND_NAMES)[number];
 
@@ -29,7 +29,7 @@ export function programBase(): Command {
     // The protocol version is a constant here so --version does not load zod with protocol.ts.
     .version(`${hostcheckVersion()} (protocol ${PROTOCOL_VERSION})`, '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
-    .addHelpText('after', '\nExamples:\n  sudo hostcheck --peer 172.17.0.64=ecs1 --peer 172.18.1.22=ecs2   # one-shot check of this host\n  sudo hostcheck capture --out ./bundle     # raw outputs of every source, for support\n  hostcheck snapshot --bundle ./bundle       # what hostcheck understood\n  ip rule | hostcheck parse ip-rule -        # one command output');
+    .addHelpText('after', '\nExamples:\n  sudo hostcheck --peer 172.17.0.64=ecs1 --peer 172.18.1.22=ecs2   # one-shot check of this host\n  sudo hostcheck capture --out ./bundle     # raw outputs of every source, for support\n  hostcheck snapshot --bundle ./bundle       # what hostcheck understood\n  hostcheck --bundle sosreport-web7-2026-11-24-xkqzv.tar.xz   # the sosreport a customer sent\n  hostcheck fleet --bundle ./ecs1 --bundle ./ecs3   # bundles matched as serve matches agents\n  ip rule | hostcheck parse ip-rule -        # one command output');
   program.action(async (flags) => {
     process.exitCode = await runOneShot(flags);
   });

@@ -21,7 +21,7 @@ import {
 } from '../model/snapshot.js';
 import type { Bundle } from './bundle.js';
 import { markNftHiddenMatches } from './nft-hidden.js';
-import { SOURCES } from './sources.js';
+import { sourceByName } from './sources.js';
 
 /** Set `origin.source` on every record (and nested records) of a parse result. */
 function stampSource(value: unknown, source: string, depth = 0): void {
@@ -68,6 +68,22 @@ function ownerOf(link: LinkRecord, dockerBridges: Map<string, string>): Interfac
 // A veth can be an uplink (a container's or a lab host's eth0); a bridge port veth has no name like eth*.
 const NON_UPLINK_KINDS = new Set(['loopback', 'bridge', 'vxlan', 'tun', 'tap', 'wireguard', 'gre', 'ipip', 'sit', 'dummy', 'vrf', 'openvswitch']);
 
+/** Interfaces listed in two outputs (calicoctl's `ip -4 addr` and `ip -6 addr`) as one block each. */
+function mergeBlocks(blocks: InterfaceBlock[], more: InterfaceBlock[]): InterfaceBlock[] {
+  if (more.length === 0) return blocks;
+  const byName = new Map(blocks.map((b) => [b.link.name, b]));
+  const out = [...blocks];
+  for (const b of more) {
+    const known = byName.get(b.link.name);
+    if (known) known.addresses = [...known.addresses, ...b.addresses];
+    else {
+      byName.set(b.link.name, b);
+      out.push(b);
+    }
+  }
+  return out;
+}
+
 /** Build the snapshot of one bundle. */
 export function buildSnapshot(bundle: Bundle): HostSnapshot {
   const warnings: SnapshotWarning[] = [];
@@ -75,7 +91,7 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
   const routeLists = new Map<string, RouteList>();
   const sources: SourceReport[] = [];
   for (const meta of bundle.meta.sources) {
-    const spec = SOURCES.find((s) => s.name === meta.name);
+    const spec = sourceByName(meta.name);
     const text = bundle.files.get(meta.name);
     let warningCount = 0;
     if (spec?.format && text !== undefined) {
@@ -95,7 +111,12 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
         parsed.set(meta.name, result);
       }
     }
-    sources.push({ name: meta.name, status: meta.status, message: meta.message, required: meta.required, warnings: warningCount });
+    const report: SourceReport = { name: meta.name, status: meta.status, message: meta.message, required: meta.required, warnings: warningCount };
+    // Only a bundle of another collector names its files: a live run and hostcheck's bundle read alike.
+    if (bundle.meta.layout && meta.file) report.file = meta.file;
+    if (meta.lacking) report.lacking = true;
+    if (meta.redacted) report.redacted = meta.redacted;
+    sources.push(report);
   }
   const records = <T>(name: string): T[] => (parsed.get(name)?.records as T[] | undefined) ?? [];
 
@@ -120,7 +141,7 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
     const r = routes.get(i);
     for (const d of [r.dev, ...r.nexthops.map((n) => n.dev)]) if (d) defaultDevs.add(d);
   }
-  const blocks = records<InterfaceBlock>('ip-addr');
+  const blocks = mergeBlocks(records<InterfaceBlock>('ip-addr'), records<InterfaceBlock>('ip-addr-v6'));
   const links = blocks.length ? blocks.map((b) => b.link) : records<LinkRecord>('ip-link');
   const addressesByIf = new Map<string, AddressRecord[]>();
   for (const b of blocks) addressesByIf.set(b.link.name, b.addresses);
@@ -145,8 +166,9 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
     };
   });
 
-  // Complete: nothing failed, and every required source was read (an optional one may be absent).
-  const complete = sources.every((s) => s.status === 'collected' || (!s.required && s.status === 'unavailable'));
+  // Complete: nothing failed, every required source was read (an optional one may be absent), and
+  // the bundle lacks nothing the snapshot reads.
+  const complete = sources.every((s) => !s.lacking && (s.status === 'collected' || (!s.required && s.status === 'unavailable')));
   const meta = bundle.meta;
   return {
     schemaVersion: SNAPSHOT_SCHEMA_VERSION,

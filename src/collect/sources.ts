@@ -53,6 +53,14 @@ export const SOURCES: SourceSpec[] = [
   { name: 'ipsec-conf', file: 'ipsec.conf', kind: 'file', path: '/etc/ipsec.conf', format: 'ipsec-conf', required: false, absentMeaning: 'absent (no strongSwan/libreswan ipsec.conf)' },
 ];
 
+/**
+ * Sources only other collectors' bundles have: calicoctl node diags keeps `ip -6 addr` apart
+ * from `ip -4 addr`; the snapshot merges its interfaces' addresses into ip-addr's.
+ */
+export const BUNDLE_ONLY_SOURCES: SourceSpec[] = [
+  { name: 'ip-addr-v6', file: 'ip-addr-v6.txt', kind: 'command', argv: ['ip', '-6', 'addr'], format: 'ip-addr', family: 6, required: false },
+];
+
 export function sourceByName(name: string): SourceSpec | undefined {
-  return SOURCES.find((s) => s.name === name);
+  return SOURCES.find((s) => s.name === name) ?? BUNDLE_ONLY_SOURCES.find((s) => s.name === name);
 }

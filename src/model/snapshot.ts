@@ -26,6 +26,12 @@ export interface SourceReport {
   required: boolean;
   /** Lines the parser could not read. */
   warnings: number;
+  /** In a bundle hostcheck did not write (a sosreport, calicoctl diags): the file it was read from. */
+  file?: string;
+  /** That kind of bundle does not carry this source, so nothing is known of it (never a fact about the host). */
+  lacking?: boolean;
+  /** Lines whose secret values were replaced by `<redacted>`. */
+  redacted?: number;
 }
 
 export interface CloudIdentity {

@@ -15,7 +15,9 @@ const UNSAFE_IN_JSON = new RegExp(`[${ABOVE_C0}]`, 'g');
 const hex = (c: string, width: number): string => c.charCodeAt(0).toString(16).padStart(width, '0');
 
 /** One line of untrusted text with every unsafe character written as `\xNN` (`\uNNNN` above 0xff). */
-export function safeText(s: string): string {
+export function safeText(s: string | undefined): string {
+  // A bundle's meta.json may lack a field the types promise (collectedAt, a name): print nothing, never throw.
+  if (typeof s !== 'string') return s === undefined || s === null ? '' : safeText(String(s));
   return s.replace(UNSAFE, (c) => (c.charCodeAt(0) <= 0xff ? `\\x${hex(c, 2)}` : `\\u${hex(c, 4)}`));
 }
 

@@ -5,7 +5,7 @@ import { safeText } from './terminal.js';
 
 export { safeText };
 
-interface Palette {
+export interface Palette {
   red(s: string): string;
   yellow(s: string): string;
   cyan(s: string): string;
@@ -13,8 +13,8 @@ interface Palette {
   bold(s: string): string;
 }
 
-const plain: Palette = { red: (s) => s, yellow: (s) => s, cyan: (s) => s, dim: (s) => s, bold: (s) => s };
-const ansi: Palette = {
+export const plain: Palette = { red: (s) => s, yellow: (s) => s, cyan: (s) => s, dim: (s) => s, bold: (s) => s };
+export const ansi: Palette = {
   red: (s) => `\x1b[31m${s}\x1b[0m`,
   yellow: (s) => `\x1b[33m${s}\x1b[0m`,
   cyan: (s) => `\x1b[36m${s}\x1b[0m`,
@@ -73,12 +73,13 @@ export function renderText(report: Report, opts: { color: boolean; quiet?: boole
   const cmd = opts.sourceCommand ?? (() => undefined);
   const out: string[] = [];
   const shown = opts.quiet ? report.findings.filter((f) => f.severity === 'error') : report.findings;
-  if (!opts.quiet) out.push(c.dim(`hostcheck ${report.hostcheckVersion} on ${safeText(report.host)} at ${safeText(report.collectedAt)}`), '');
+  if (!opts.quiet) out.push(c.dim(`hostcheck ${report.hostcheckVersion} on ${safeText(report.host)} at ${safeText(report.collectedAt ?? 'an unknown time')}`), '');
   for (const f of shown) out.push(renderFinding(f, c, cmd), '');
   if (!opts.quiet) {
     for (const n of report.notes) out.push(c.dim(`note: ${safeText(n)}`));
-    const unread = report.sources.filter((s) => s.status !== 'collected' && (s.required || s.status === 'failed'));
-    for (const s of unread) out.push(c.yellow(`not read: ${safeText(`${s.name}: ${s.status}${s.message ? ` — ${s.message}` : ''}`)}`));
+    const unread = report.sources.filter((s) => s.status !== 'collected' && (s.required || s.status === 'failed' || s.lacking));
+    // A lacking source's message says what the bundle lacks; a status would only repeat it.
+    for (const s of unread) out.push(c.yellow(`not read: ${safeText(s.name)}: ${s.lacking ? safeText(s.message ?? 'not in this bundle') : safeText(`${s.status}${s.message ? ` — ${s.message}` : ''}`)}`));
     for (const s of partlyRead(report)) out.push(c.yellow(`partly read: ${safeText(s.name)}: ${s.warnings} line(s) hostcheck could not read (hostcheck snapshot lists them)`));
     if (report.ignored.length) out.push(c.dim(`ignored: ${report.ignored.length} finding(s) (--ignore)`));
     for (const line of kernelLines(report.kernel)) out.push(c.dim(safeText(line)));

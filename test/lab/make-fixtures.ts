@@ -16,6 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parserFor } from '../../parsers/index.js';
 import { goldenCases } from '../../scripts/golden-cases.js';
 import { SECOND_INCIDENT, secondIncident } from './second-incident-topology.js';
@@ -335,4 +336,5 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+// Other fixture scripts import the helpers above; only running this file captures.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

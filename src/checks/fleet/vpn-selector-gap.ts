@@ -274,17 +274,19 @@ network, swanctl.conf local_ts, ipsec.conf leftsubnet) — or set them to 0.0.0.
     for (const g of topology ? cloudGateways(topology) : []) if (g.tunnels.length) gateways.set(g.node, g);
     for (const r of routers.values()) if (r.gateway) gateways.set(r.gateway.node, r.gateway);
     if (gateways.size === 0) return [];
-    // A router's or gateway's change can move any host's path; anyone else's only its own.
-    const sources = host === undefined || routers.has(host) ? [...fleet.hosts()] : [host];
+    // A router's or gateway's change can move any host's path: every host's findings are made again.
+    const whole = host === undefined || routers.has(host);
+    const sources = whole ? [...fleet.hosts()] : [host];
     const found = new Map<string, FleetFinding>();
     for (const source of sources) {
       const s = fleet.snapshot(source);
       if (!s) continue;
       for (const gap of gapsOf(source, s, fleet, routers, gateways, topology)) {
         const f = findingOf(gap, s, topology);
-        if (!found.has(f.key) && (host === undefined || f.pair.includes(host) || f.via?.includes(host))) found.set(f.key, f);
+        if (!found.has(f.key) && (whole || f.pair.includes(host!) || f.via?.includes(host!))) found.set(f.key, f);
       }
     }
     return [...found.values()];
   },
+  coversFleet: ({ fleet, host }) => host === undefined || routersOf(fleet, host).has(host),
 };

@@ -1,0 +1,54 @@
+/**
+ * Which bundle sources each host check reads. When a bundle lacks them (a sosreport has no
+ * iptables-save for the stack sos ran in) or they failed, the report says which checks could not
+ * decide, and which decided without part of what they read. `needs`: groups of which at least
+ * one source must be read for the check to decide; `uses`: sources it decides better with.
+ */
+import type { HostSnapshot } from '../model/snapshot.js';
+
+interface CheckSources {
+  needs: string[][];
+  uses?: string[];
+}
+
+const ROUTES = ['ip-route-v4', 'ip-route-v6'];
+const RULES = ['ip-rule-v4', 'ip-rule-v6'];
+const ROUTING: CheckSources = { needs: [ROUTES, ['ip-addr']], uses: RULES };
+
+export const CHECK_SOURCES: Record<string, CheckSources> = {
+  'asymmetric-return': ROUTING,
+  'docker-pool-conflict': { needs: [['ip-addr']], uses: ['docker-daemon', 'docker-networks'] },
+  'firewall-blocks-peer': { needs: [['iptables-save', 'ip6tables-save', 'nft']], uses: ['ipset'] },
+  'multi-nic-routing': ROUTING,
+  'route-captures-peer': ROUTING,
+  'route-kills-traffic': { needs: [ROUTES], uses: RULES },
+  'rp-filter-drop': { needs: [['sysctl'], ROUTES], uses: RULES },
+  'ipsec-policy-blocks-peer': { needs: [['ip-xfrm-policy'], ['ip-addr']], uses: ROUTES },
+  'vpn-selector-gap': { needs: [['ip-xfrm-policy', 'swanctl-conf', 'ipsec-conf']], uses: ROUTES },
+};
+
+/** Sources that were not read and matter: lacking from the bundle, failed, or required. */
+function unreadSources(snapshot: HostSnapshot): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const s of snapshot.sources) {
+    if (s.status === 'collected' || !(s.lacking || s.status === 'failed' || s.required)) continue;
+    out.set(s.name, s.lacking ? 'not in this bundle' : s.status);
+  }
+  return out;
+}
+
+/** One note per check that read less than it needs: could not decide, or decided without some sources. */
+export function undecidedNotes(snapshot: HostSnapshot, checks: Iterable<string>): string[] {
+  const unread = unreadSources(snapshot);
+  if (unread.size === 0) return [];
+  const notes: string[] = [];
+  const why = (names: string[]) => [...new Set(names.map((s) => unread.get(s)))].join(', ');
+  for (const id of checks) {
+    const { needs, uses = [] } = CHECK_SOURCES[id] ?? { needs: [] };
+    const missing = needs.filter((g) => g.every((s) => unread.has(s))).flat();
+    const without = [...needs.flat(), ...uses].filter((s) => unread.has(s) && !missing.includes(s));
+    if (missing.length) notes.push(`${id} could not decide: ${missing.join(', ')} not read (${why(missing)})`);
+    else if (without.length) notes.push(`${id} decided without ${without.join(', ')} (${why(without)}): what ${without.length > 1 ? 'they hold' : 'it holds'} was not checked`);
+  }
+  return notes;
+}
