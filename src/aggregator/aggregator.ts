@@ -6,6 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { findingKey } from '../model/finding.js';
+import type { KernelWindow } from '../model/kernel.js';
 import type { FleetContext, Hello, ReportMessage, ServerMessage } from '../model/protocol.js';
 import { snapshotFromJson, type HostSnapshot } from '../model/snapshot.js';
 import { redactLine, redactSnapshotTexts } from '../collect/redact.js';
@@ -75,6 +76,8 @@ export class Aggregator {
   /** `change` events (FleetEvent) for the dashboard's live stream, after each commit. */
   readonly events = new EventEmitter().setMaxListeners(0);
   private readonly links = new Map<string, AgentLink>();
+  /** Per host, the last kernel window its agent sent (kept in memory: the next report brings a new one). */
+  private readonly kernelWindows = new Map<string, { receivedAt: string; window: KernelWindow }>();
   private readonly lastSeen = new Map<string, string>();
   private readonly pendingContext = new Set<string>();
   private contextTimer: NodeJS.Timeout | undefined;
@@ -249,8 +252,15 @@ export class Aggregator {
     };
   }
 
+  /** The drop counters (and reasons) a host's agent last sent: what moved between its last two checks. */
+  kernelWindow(host: string): { receivedAt: string; window: KernelWindow } | undefined {
+    return this.kernelWindows.get(host);
+  }
+
   private afterCommit(p: PreparedReport): void {
     this.metrics.reports.inc();
+    const window = p.input.report.kernel;
+    if (window) this.kernelWindows.set(p.event.host, { receivedAt: p.input.receivedAt, window: window as KernelWindow });
     this.seen(p.event.host);
     this.emit(p.event);
     for (const h of p.context) this.pendingContext.add(h);

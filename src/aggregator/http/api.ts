@@ -114,6 +114,7 @@ async function route(agg: Aggregator, req: IncomingMessage, res: ServerResponse,
     return json(res, 200, {
       host: { ...host, connected: agg.connected(name) }, snapshot: agg.store.snapshot(name),
       findings: agg.store.findings({ host: name }), history: agg.store.reports(name),
+      kernel: agg.kernelWindow(name) ?? null,
     });
   }
   if (path === '/api/findings' && method === 'GET') {
