@@ -94,23 +94,25 @@ export async function runOneShot(flags: RunFlags): Promise<number> {
   const { config, flagConfig } = await runConfig(flags);
   const watch = watchSeconds(flags);
   const live = !flags.bundle;
-  // ip -batch starts now and waits for the findings' route questions (docs/kernel.md).
-  const asker = live && flags.kernel !== false ? RouteAsker.start() : undefined;
   const window = live && watch !== undefined
     ? new (await import('../collect/kernel-window.js')).CounterWindow({ seconds: watch, dropReasons: flags.dropReasons })
     : undefined;
+  const kernel = { ask: live && flags.kernel !== false, asker: undefined as RouteAsker | undefined };
   try {
-    return await analyzeAndReport(flags, config, flagConfig, asker, window);
+    return await analyzeAndReport(flags, config, flagConfig, kernel, window);
   } finally {
-    asker?.cancel();
+    kernel.asker?.cancel();
     window?.abandon();
   }
 }
 
-async function analyzeAndReport(flags: RunFlags, config: HostcheckConfig, flagConfig: HostcheckConfig, asker: RouteAsker | undefined, window: import('../collect/kernel-window.js').CounterWindow | undefined): Promise<number> {
+async function analyzeAndReport(flags: RunFlags, config: HostcheckConfig, flagConfig: HostcheckConfig, kernel: { ask: boolean; asker?: RouteAsker }, window: import('../collect/kernel-window.js').CounterWindow | undefined): Promise<number> {
   // The collection's commands run while the parsers, checks and report load.
   if (flags.host !== undefined && !flags.bundle) throw new UsageError('--host picks a host of a --bundle: give --bundle PATH');
   const bundlePromise = loadBundle({ bundle: flags.bundle, host: flags.host, name: flags.name, purpose: 'analyze' });
+  // Once the collection is under way: ip -batch starts and waits for the findings' route questions (docs/kernel.md).
+  if (kernel.ask) kernel.asker = RouteAsker.start();
+  const asker = kernel.asker;
   const [{ buildSnapshot }, { analyzeSnapshot }, { joinKernelEvidence, routeQueriesOf }, { buildReport, reportKernel }, { renderText }] = await Promise.all([
     import('../collect/snapshot.js'), import('../checks/analyze.js'), import('../checks/kernel-join.js'), import('../report/json.js'), import('../report/text.js'),
   ]);
