@@ -1,23 +1,26 @@
 /**
- * The agent ⇄ aggregator protocol (version 1): what agents send, validated with zod by the
- * aggregator; what the server sends is typed and validated in server-messages.ts (no zod there,
- * so the resident agent does not load it).
+ * The agent ⇄ aggregator protocol (version 2; the server still accepts version 1): what agents
+ * send, validated with zod by the aggregator; what the server sends is typed and validated in
+ * server-messages.ts (no zod there, so the resident agent does not load it).
  * Documented with an example of each message in docs/protocol.md.
  *
- * agent → server: hello, report, heartbeat
+ * agent → server: hello, section (version 2), report, heartbeat
  * server → agent: welcome, ack, context, heartbeat, error
  * Nothing the server sends makes an agent run anything: the agent takes data only (fleet
  * context and acks).
  */
 import { z } from 'zod';
 import type { DropReasons, KernelSignal, NetfilterRuleRef } from './kernel.js';
+import { SECTION_KINDS } from './protocol-version.js';
 
 const SIGNAL_KINDS = new Set<unknown>(['counter', 'device', 'rule', 'reason']);
 
-export { FULL_SNAPSHOT_MAX_ROUTES, PROTOCOL_VERSION } from './protocol-version.js';
+export { FULL_SNAPSHOT_MAX_ROUTES, PROTOCOL_VERSION, SECTION_KINDS, SUPPORTED_PROTOCOLS, type SectionKind } from './protocol-version.js';
 export type { Ack, ContextMessage, ErrorMessage, FleetContext, PeerContext, ServerMessage, Welcome } from './server-messages.js';
 
 const name = z.string().min(1).max(253);
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected a sha256 in hex');
+export const sectionKindSchema = z.enum(SECTION_KINDS);
 
 export const credentialSchema = z.discriminatedUnion('kind', [
   /** A per-host agent token. */
@@ -139,13 +142,30 @@ export const wireSnapshotSchema = z
   })
   .passthrough();
 
+/** A snapshot whose sectioned parts are left out: `routes` may then be missing. */
+const skeletonSnapshotSchema = wireSnapshotSchema.extend({
+  routes: records<{ dst: string; table: string }>({ fields: { dst: 'string', table: 'string' } }).optional(),
+});
+
+/** One piece of a section (version 2): pieces 0 … count−1 in order, then the report that names it. */
+export const sectionSchema = z.object({
+  type: z.literal('section'),
+  kind: sectionKindSchema,
+  digest: sha256,
+  index: z.number().int().nonnegative(),
+  count: z.number().int().positive().max(4096),
+  data: z.string(),
+});
+
 export const reportSchema = z.object({
   type: z.literal('report'),
   seq: z.number().int().positive(),
   sentAt: z.string(),
   /** sha256 of the full snapshot JSON: equal digests mean nothing changed. */
   digest: z.string().length(64),
-  snapshot: wireSnapshotSchema,
+  snapshot: skeletonSnapshotSchema,
+  /** Version 2: the snapshot's parts sent as sections, by kind; each is left out of `snapshot`. */
+  sections: z.partialRecord(sectionKindSchema, sha256).optional(),
   findings: z.array(findingSchema).max(10_000),
   complete: z.boolean(),
   /** Live agents: what the kernel's drop counters did since the previous check. */
@@ -154,8 +174,9 @@ export const reportSchema = z.object({
 
 export const heartbeatSchema = z.object({ type: z.literal('heartbeat'), at: z.string(), seq: z.number().int().nonnegative().optional() });
 
-export const agentMessageSchema = z.discriminatedUnion('type', [helloSchema, reportSchema, heartbeatSchema]);
+export const agentMessageSchema = z.discriminatedUnion('type', [helloSchema, sectionSchema, reportSchema, heartbeatSchema]);
 
 export type Hello = z.infer<typeof helloSchema>;
 export type ReportMessage = z.infer<typeof reportSchema>;
+export type SectionMessage = z.infer<typeof sectionSchema>;
 export type AgentMessage = z.infer<typeof agentMessageSchema>;

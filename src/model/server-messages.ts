@@ -30,6 +30,8 @@ export interface Welcome {
   context: FleetContext;
   maxPayload: number;
   heartbeatSeconds: number;
+  /** Version 2: digests of the sections the server holds for this host (no need to upload them again). */
+  sections?: string[];
 }
 
 export interface Ack { type: 'ack'; seq: number }
@@ -77,6 +79,7 @@ function list<T>(v: unknown, path: string, max: number, item: (x: unknown, p: st
 }
 
 const PORT = /^(tcp|udp)\/\d{1,5}$/;
+const SHA256 = /^[0-9a-f]{64}$/;
 
 export function fleetContextOf(v: unknown, path = 'context'): FleetContext {
   const o = obj(v, path);
@@ -104,6 +107,13 @@ function messageOf(o: Obj): ServerMessage {
         ackedSeq: int(o.ackedSeq, 'ackedSeq', 0), context: fleetContextOf(o.context), maxPayload: int(o.maxPayload, 'maxPayload', 1), heartbeatSeconds: positive(o.heartbeatSeconds, 'heartbeatSeconds'),
       };
       if (o.issuedToken !== undefined) w.issuedToken = str(o.issuedToken, 'issuedToken');
+      if (o.sections !== undefined) {
+        w.sections = list(o.sections, 'sections', 64, (x, p) => {
+          const d = str(x, p);
+          if (!SHA256.test(d)) fail(p, 'a sha256 in hex');
+          return d;
+        });
+      }
       return w;
     }
     case 'ack':

@@ -7,7 +7,7 @@ import type { IpsecConnectionRecord } from './ipsec.js';
 import type { IpsetSet } from './ipset.js';
 import type { IptablesNotice, IptablesTable } from './netfilter.js';
 import type { NftTable } from './nft.js';
-import type { AddressRecord, LinkKind, Origin, RouteRecord, RuleRecord } from './records.js';
+import type { AddressRecord, LinkKind, NeighbourRecord, Origin, RouteRecord, RuleRecord } from './records.js';
 import type { SysctlRecord } from './sysctl.js';
 import type { XfrmPolicyRecord } from './xfrm.js';
 import { RouteList } from './route-list.js';
@@ -101,10 +101,15 @@ export interface HostSnapshot {
   rules: RuleRecord[];
   /** iptables-save / ip6tables-save tables, and the dump's file-level notices. */
   netfilter: { v4: IptablesTable[]; v6: IptablesTable[]; notices: IptablesNotice[] };
-  /** `nft -j list ruleset` tables. */
+  /**
+   * `nft -j list ruleset` tables. Of the tables iptables-nft made only the base chains, without
+   * rules: those rules are `netfilter`'s (nft's view of them marks `nftHidden` there).
+   */
   nft: NftTable[];
   ipsets: IpsetSet[];
   xfrmPolicies: XfrmPolicyRecord[];
+  /** `ip neigh show`: absent in bundles from before hostcheck read it. */
+  neighbours?: NeighbourRecord[];
   /** IPsec connections configured in swanctl.conf and ipsec.conf. */
   ipsecConnections?: IpsecConnectionRecord[];
   sysctls: SysctlRecord[];

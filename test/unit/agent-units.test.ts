@@ -5,7 +5,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { backoffDelay, checkServerUrl } from '../../src/agent/connection.js';
 import { analysisOptions, parseServerMessage } from '../../src/agent/messages.js';
 import { Outbox } from '../../src/agent/outbox.js';
-import { buildReportMessage, fleetRoutes, routesDigest, snapshotDigest, wireSnapshot } from '../../src/agent/report.js';
+import { buildReportMessage, fleetRoutes, prepareSnapshot, routesDigest, snapshotDigest } from '../../src/agent/report.js';
 import { Debouncer } from '../../src/agent/watcher.js';
 import { readBundle } from '../../src/collect/bundle.js';
 import { buildSnapshot } from '../../src/collect/snapshot.js';
@@ -56,7 +56,7 @@ describe('Debouncer', () => {
 describe('Outbox', () => {
   it('drops the oldest beyond capacity and counts them; acks are cumulative', () => {
     const o = new Outbox(3);
-    for (let seq = 1; seq <= 5; seq++) o.push({ seq, text: `r${seq}` });
+    for (let seq = 1; seq <= 5; seq++) o.push({ seq, text: `r${seq}`, sections: [] });
     expect(o.pending().map((e) => e.seq)).toEqual([3, 4, 5]);
     expect(o.dropped).toBe(2);
     expect(o.ack(4)).toEqual([3, 4]);
@@ -67,7 +67,7 @@ describe('Outbox', () => {
 });
 
 describe('digests', () => {
-  it('ignore collectedAt, durations and iptables counters, and see a route change', async () => {
+  it('ignore collectedAt, durations, iptables counters and the neighbour table, and see a route change', async () => {
     const a = await snapshotOf();
     const bundle = await readBundle(ecs3);
     bundle.meta.startedAt = '2030-01-01T00:00:00.000Z';
@@ -76,6 +76,14 @@ describe('digests', () => {
     const b = buildSnapshot(bundle);
     expect(b.collectedAt).not.toBe(a.collectedAt);
     expect(snapshotDigest(b)).toBe(snapshotDigest(a));
+    // The neighbour table's states change with traffic alone.
+    bundle.meta.sources.push({ name: 'ip-neigh', file: 'ip-neigh.txt', kind: 'command', status: 'collected', durationMs: 1, required: false });
+    bundle.files.set('ip-neigh', '172.31.15.253 dev eth0 lladdr 02:00:00:00:00:01 REACHABLE \n');
+    const reachable = buildSnapshot(bundle);
+    bundle.files.set('ip-neigh', '172.31.15.253 dev eth0 lladdr 02:00:00:00:00:01 STALE \n10.9.0.7 dev eth0 FAILED \n');
+    const stale = buildSnapshot(bundle);
+    expect(stale.neighbours).toHaveLength(2);
+    expect(snapshotDigest(stale)).toBe(snapshotDigest(reachable));
     bundle.files.set('ip-route-v4', bundle.files.get('ip-route-v4') + '10.9.0.0/24 dev eth0\n');
     expect(snapshotDigest(buildSnapshot(bundle))).not.toBe(snapshotDigest(a));
   });
@@ -99,16 +107,18 @@ describe('digests', () => {
 });
 
 describe('wire snapshot', () => {
-  it('is the snapshot itself up to the threshold', async () => {
+  it('is the snapshot itself up to the thresholds (no sections on a typical host)', async () => {
     const s = await snapshotOf();
-    expect(wireSnapshot(s)).toBe(s);
+    const p = prepareSnapshot(s, await readBundle(ecs3));
+    expect(p.sections).toEqual([]);
+    expect(JSON.parse(JSON.stringify(p.skeleton))).toEqual(JSON.parse(JSON.stringify(s)));
   });
 
-  it('above it, carries the fleet\'s routes and partial { totalRoutes, sentRoutes, digest }', async () => {
+  it('above maxRoutes, carries the fleet\'s routes and partial { totalRoutes, sentRoutes, digest }', async () => {
     const s = await snapshotOf();
     const bulk: RouteRecord[] = Array.from({ length: 2000 }, (_, i) => ({ family: 4, type: 'unicast', dst: `10.${i >> 8}.${i & 255}.0/24`, table: 'main', via: '172.31.15.253', dev: 'eth0', flags: [], nexthops: [], origin: { lineNumber: 100 + i, text: `10.${i >> 8}.${i & 255}.0/24 via 172.31.15.253 dev eth0` } }));
     const big = { ...s, routes: RouteList.fromRecords([...s.routes, ...bulk]) };
-    const wire = wireSnapshot(big, 1000);
+    const wire = prepareSnapshot(big, undefined, { maxRoutes: 1000 }).skeleton;
     const dsts = (wire.routes as unknown as RouteRecord[]).map((r) => `${r.table} ${r.dst} ${r.dev}`);
     expect(dsts).toContain('main 0.0.0.0/0 eth0');
     expect(dsts).toContain('main 172.17.0.0/16 docker0');
@@ -118,7 +128,7 @@ describe('wire snapshot', () => {
     expect(wire.partial).toMatchObject({ totalRoutes: big.routes.length, sentRoutes: fleetRoutes(big).length });
     expect(wire.partial?.digest).toMatch(/^[0-9a-f]{64}$/);
     expect(wire.rules).toHaveLength(s.rules.length);
-    const { message } = buildReportMessage(1, big, [], { maxRoutes: 1000 });
+    const message = buildReportMessage(1, prepareSnapshot(big, undefined, { maxRoutes: 1000 }), []);
     expect(reportSchema.safeParse(JSON.parse(JSON.stringify(message))).success).toBe(true);
   });
 });
@@ -169,7 +179,7 @@ describe('docs/protocol.md', () => {
     const examples = [...text.matchAll(/```json\n([\s\S]*?)```/g)].map((m) => JSON.parse(m[1]) as { type: string });
     const types = new Set<string>();
     for (const e of examples) {
-      if (['hello', 'report'].includes(e.type)) {
+      if (['hello', 'section', 'report'].includes(e.type)) {
         const r = agentMessageSchema.safeParse(e);
         expect(r.success, `${e.type}: ${JSON.stringify(r.error?.issues)}`).toBe(true);
       } else {
@@ -178,6 +188,6 @@ describe('docs/protocol.md', () => {
       }
       types.add(e.type);
     }
-    expect([...types].sort()).toEqual(['ack', 'context', 'error', 'heartbeat', 'hello', 'report', 'welcome']);
+    expect([...types].sort()).toEqual(['ack', 'context', 'error', 'heartbeat', 'hello', 'report', 'section', 'welcome']);
   });
 });

@@ -1,4 +1,5 @@
 /** The CLI as a user meets it: help with examples, exit codes, config errors, --ignore, colour. */
+import { PROTOCOL_VERSION } from '../../src/model/protocol-version.js';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,7 +31,7 @@ describe('hostcheck CLI', () => {
 
   it('--version prints the version and the protocol version', async () => {
     const r = await run(['--version']);
-    expect(r.stdout.trim()).toBe(`${JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version} (protocol 1)`);
+    expect(r.stdout.trim()).toBe(`${JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version} (protocol ${PROTOCOL_VERSION})`);
   });
 
   it('exit 1 with an error finding, 0 without', async () => {
@@ -90,5 +91,13 @@ describe('hostcheck CLI', () => {
     expect(r.exitCode).toBe(0);
     expect(r.stderr).toContain('warning: line 2');
     expect(r.stderr).toContain('1 records, 1 warnings');
+  });
+
+  it('parse ip-route --table NAME gives the routes of `ip route list table NAME` their table', async () => {
+    const input = 'default via 10.2.0.1 dev eth1\n10.2.0.0/24 dev eth1 scope link src 10.2.0.10\n';
+    const r = await execa(bin, ['parse', 'ip-route', '-', '--table', '100', '--json'], { input, reject: false });
+    expect(r.exitCode).toBe(0);
+    expect(JSON.parse(r.stdout).records.map((x: { table: string }) => x.table)).toEqual(['100', '100']);
+    expect((await execa(bin, ['parse', 'ip-rule', '-', '--table', '100'], { input: '', reject: false })).exitCode).toBe(2);
   });
 });
