@@ -43,7 +43,7 @@ export const DEFAULT_PREAUTH_MAX_PAYLOAD = 64 * 1024;
 
 /** Close codes per reason: 1007 bad data, 1002 protocol order, 1011 server fault, 1009 too big, else 1008 policy. */
 const CLOSE_CODES: Record<string, number> = {
-  invalid_json: 1007, hello_expected: 1002, duplicate_hello: 1002, protocol_version: 1002, store_failed: 1011, replaced: 1000,
+  invalid_json: 1007, hello_expected: 1002, duplicate_hello: 1002, protocol_version: 1002, store_failed: 1011, internal: 1011, replaced: 1000,
   section_too_large: 1009,
 };
 
@@ -295,12 +295,16 @@ export class AgentServer {
         if (!SUPPORTED_PROTOCOLS.includes(msg.protocol)) return reject('protocol_version', `protocol ${msg.protocol} is not supported (server speaks ${SUPPORTED_PROTOCOLS.join(' and ')})`);
         const auth = this.agg.authenticate(msg);
         if (!auth.ok) return reject(auth.reason, auth.detail);
+        try {
+          raiseMessageLimit(ws, this.maxPayload);
+        } catch (err) {
+          return reject('internal', (err as Error).message);
+        }
         const attached = this.agg.attach(msg.name, link);
         if (!attached.ok) return reject('duplicate_name', attached.detail);
         clearTimeout(helloTimer);
         hello = msg;
         leave(true);
-        raiseMessageLimit(ws, this.maxPayload);
         if (msg.protocol >= 2) {
           uploads = new SectionUploads({
             maxChars: this.options.maxSectionChars ?? 64 * 1024 * 1024, limits: this.agg.limits, store: this.agg.store, now: () => new Date().toISOString(),
