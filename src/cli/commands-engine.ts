@@ -1,6 +1,7 @@
 /** `hostcheck route get` and `hostcheck explain`: the simulator and the checks, one question at a time. */
 import { Command } from 'commander';
 import { hostChecks } from '../checks/index.js';
+import { simulatorDisagreesInfo } from '../checks/simulator-disagrees.js';
 import { fibOf } from '../simulate/snapshot-fib.js';
 import { UsageError } from '../collect/errors.js';
 import { loadSnapshot } from '../collect/index.js';
@@ -118,18 +119,21 @@ export function routeCommand(): Command {
   return route;
 }
 
+/** Every check `explain` knows: the host checks and the kernel join's own finding (simulator-disagrees). */
+const explained: Record<string, { id: string; severity: string; title: string; explain: string }> = { ...hostChecks, [simulatorDisagreesInfo.id]: simulatorDisagreesInfo };
+
 export function explainCommand(): Command {
   return new Command('explain')
     .description('What a check looks for, why it breaks traffic, and how to fix it')
-    .argument('[check]', `one of: ${Object.keys(hostChecks).sort().join(', ')}`)
+    .argument('[check]', `one of: ${Object.keys(explained).sort().join(', ')}`)
     .addHelpText('after', '\nExample:\n  hostcheck explain route-captures-peer')
     .action((id?: string) => {
       if (!id) {
-        for (const c of Object.values(hostChecks).sort((a, b) => a.id.localeCompare(b.id))) process.stdout.write(`${c.id.padEnd(22)} ${c.severity.padEnd(8)} ${c.title}\n`);
+        for (const c of Object.values(explained).sort((a, b) => a.id.localeCompare(b.id))) process.stdout.write(`${c.id.padEnd(24)} ${c.severity.padEnd(8)} ${c.title}\n`);
         return;
       }
-      const c = hostChecks[id];
-      if (!c) throw new UsageError(`unknown check "${id}"; checks: ${Object.keys(hostChecks).sort().join(', ')}`);
+      const c = Object.prototype.hasOwnProperty.call(explained, id) ? explained[id] : undefined;
+      if (!c) throw new UsageError(`unknown check "${id}"; checks: ${Object.keys(explained).sort().join(', ')}`);
       process.stdout.write(`${c.id} (${c.severity}): ${c.title}\n\n${c.explain}\n`);
     });
 }
