@@ -287,7 +287,7 @@ async function reaskCost(lab: Lab, host: string, peer: string, options: SectionO
     name: 'one-shot with route re-asks (the default), typical host', value: round(Math.min(...asked)), unit: 's',
     reference: { name: 'the same with --no-kernel', value: round(Math.min(...off)), unit: 's' },
     ratio: round(ratio), target: `ratio <= ${REASK_TARGET_RATIO}`, pass: ratio <= REASK_TARGET_RATIO,
-    note: `best of ${REASK_RUNS}, interleaved (with: ${asked.map(round).join(', ')}; without: ${off.map(round).join(', ')}); ${kernel} (one ip -o -force -batch - started before the collection)`,
+    note: `best of ${REASK_RUNS}, interleaved (with: ${asked.map(round).join(', ')}; without: ${off.map(round).join(', ')}); ${kernel} (one ip -o -force -batch -, started once the collection is under way)`,
   };
 }
 
