@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { AgentProtocolPeer, waitFor } from '../test/unit/agent-protocol-peer.js';
 import { hostcheckBin, type Lab } from '../test/lab/lab.js';
 import { firstIncident } from '../test/lab/topologies.js';
-import { benchTempDir, ipBatchIn, MiB, removeTempDir, withLab, type BenchRow, type SectionOptions } from './netns.js';
+import { benchTempDir, ipBatchIn, MiB, removeTempDir, withLab, type BenchRow, type SectionOptions, stopChild } from './netns.js';
 import { ROUTE_HOST, routeBatch, routeTopology } from './route-parse.js';
 
 const IDLE_RSS_MB = 60;
@@ -43,13 +43,6 @@ function startIn(lab: Lab, host: string, argv: string[]): ChildProcess {
   return child;
 }
 
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-  if (child.exitCode === null) child.kill('SIGKILL');
-}
 
 interface AgentRun {
   agent: ChildProcess;
@@ -103,8 +96,8 @@ async function idle(options: SectionOptions): Promise<BenchRow[]> {
         { name: `agent idle CPU (average over ${seconds} s)`, value: f.agent.cpuPercent, unit: '% of a core', reference: reference(f.node.cpuPercent, '% of a core'), target: `<= ${IDLE_CPU_PERCENT}%`, pass: f.agent.cpuPercent <= IDLE_CPU_PERCENT },
       ];
     } finally {
-      if (run) await stop(run.agent);
-      await stop(bare);
+      if (run) await stopChild(run.agent);
+      await stopChild(bare);
       await run?.peer.close();
       removeTempDir(dir);
     }
@@ -128,7 +121,7 @@ async function peak(options: SectionOptions): Promise<BenchRow[]> {
         note: `first report acknowledged after ${((performance.now() - started) / 1000).toFixed(1)} s`,
       }];
     } finally {
-      if (run) await stop(run.agent);
+      if (run) await stopChild(run.agent);
       await run?.peer.close();
       removeTempDir(dir);
     }

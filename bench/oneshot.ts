@@ -20,7 +20,7 @@ import { ROUTE_HOST, routeBatch, routeTopology } from './route-parse.js';
 
 const RUNS = 3;
 const TYPICAL_TARGET_RATIO = 1.5;
-const ROUTES_TARGET_RATIO = 2.5;
+const ROUTES_TARGET_RATIO = 1.5;
 const PEAK_TARGET_MB = 1000;
 const FULL_ROUTES = 1_000_000;
 const QUICK_ROUTES = 100_000;

@@ -7,6 +7,7 @@
  */
 import { cpus, release, totalmem } from 'node:os';
 import { benchAgent } from './agent.js';
+import { benchBigHost } from './big-host.js';
 import { benchFleet } from './fleet.js';
 import { benchIptablesParse } from './iptables-parse.js';
 import {
@@ -14,6 +15,7 @@ import {
   type BenchRow, type SectionOptions,
 } from './netns.js';
 import { benchOneShot } from './oneshot.js';
+import { benchPreauth } from './preauth.js';
 import { benchRouteParse, ROUTE_HOST, routeTopology } from './route-parse.js';
 
 interface Section {
@@ -28,7 +30,9 @@ const SECTIONS: Section[] = [
   { name: 'lpm', what: 'longest-prefix match lookups/s vs the kernel (ip route get)', run: benchLpmSection },
   { name: 'oneshot', what: 'one-shot hostcheck wall time and peak RSS vs node start-up + raw collection', run: benchOneShot },
   { name: 'fleet', what: 'aggregator: idle memory, connect time, report latency vs a bare ws echo server; fleet match time', run: benchFleet },
+  { name: 'preauth', what: 'aggregator under 1,000 clients attacking before authentication: peak RSS, a good agent\'s ack p99 vs the same agent alone', run: benchPreauth },
   { name: 'agent', what: 'agent idle RSS and CPU vs a bare node process; peak RSS with 100,000 routes', run: benchAgent },
+  { name: 'big-host', what: 'agent on 10k/100k rules and 100k/1M routes: bytes on the wire (first and steady-state report) vs the raw dumps, peak RSS, fleet match', run: benchBigHost },
 ];
 
 // ---------------------------------------------------------------------------------------------

@@ -152,23 +152,78 @@ function lineOf(text: string, offset: number): number {
   return line;
 }
 
+/**
+ * The elements of `{"nftables": [ ... ]}` parsed one at a time, so a big ruleset (a kube-proxy
+ * host's 40 MB) is never one JSON tree; undefined when the text is not exactly that shape (the
+ * whole-document path then gives the same records, or says what is wrong).
+ */
+function elementsOf(text: string): unknown[] | undefined {
+  const head = /^\s*\{\s*"nftables"\s*:\s*\[/.exec(text);
+  if (!head) return undefined;
+  const out: unknown[] = [];
+  let i = head[0].length;
+  const n = text.length;
+  const skipSpace = (): void => {
+    while (i < n && (text.charCodeAt(i) === 32 || text.charCodeAt(i) === 10 || text.charCodeAt(i) === 13 || text.charCodeAt(i) === 9)) i++;
+  };
+  skipSpace();
+  if (text.charCodeAt(i) === 93) i++;
+  else {
+    for (;;) {
+      skipSpace();
+      const start = i;
+      let depth = 0;
+      let inString = false;
+      for (; i < n; i++) {
+        const c = text.charCodeAt(i);
+        if (inString) {
+          if (c === 92) i++;
+          else if (c === 34) inString = false;
+        } else if (c === 34) inString = true;
+        else if (c === 123 || c === 91) depth++;
+        else if (c === 125 || c === 93) {
+          if (depth === 0) break;
+          depth--;
+        } else if (c === 44 && depth === 0) break;
+      }
+      if (i >= n) return undefined;
+      try {
+        out.push(JSON.parse(text.slice(start, i)));
+      } catch {
+        return undefined;
+      }
+      if (text.charCodeAt(i) === 93) { i++; break; }
+      i++;
+    }
+  }
+  skipSpace();
+  if (text.charCodeAt(i) !== 125) return undefined;
+  i++;
+  skipSpace();
+  return i === n ? out : undefined;
+}
+
 function parseBody(text: string): NftParseResult {
   const records: NftTable[] = [];
   const warnings: ParseWarning[] = [];
   if (text.trim() === '') return { records, warnings, form: 'json' };
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (err) {
-    const m = /position (\d+)/.exec((err as Error).message);
-    const lineNumber = m ? lineOf(text, Number(m[1])) : 1;
-    const lines = text.split('\n');
-    return { records, warnings: [{ lineNumber, text: lines[lineNumber - 1] ?? '', reason: `not JSON: ${(err as Error).message}` }], form: 'json' };
-  }
-  const list = isObject(doc) ? doc.nftables : undefined;
-  if (!Array.isArray(list)) {
-    const first = text.split('\n')[0];
-    return { records, warnings: [{ lineNumber: 1, text: first, reason: 'no "nftables" array' }], form: 'json' };
+  let list = elementsOf(text);
+  if (list === undefined) {
+    let doc: unknown;
+    try {
+      doc = JSON.parse(text);
+    } catch (err) {
+      const m = /position (\d+)/.exec((err as Error).message);
+      const lineNumber = m ? lineOf(text, Number(m[1])) : 1;
+      const lines = text.split('\n');
+      return { records, warnings: [{ lineNumber, text: lines[lineNumber - 1] ?? '', reason: `not JSON: ${(err as Error).message}` }], form: 'json' };
+    }
+    const l = isObject(doc) ? doc.nftables : undefined;
+    if (!Array.isArray(l)) {
+      const first = text.split('\n')[0];
+      return { records, warnings: [{ lineNumber: 1, text: first, reason: 'no "nftables" array' }], form: 'json' };
+    }
+    list = l;
   }
   const tables = new Map<string, NftTable>();
   const chains = new Map<string, NftChain>();

@@ -12,11 +12,15 @@ import { PROTOCOL_VERSION, type FleetContext, type Hello, type ServerMessage, ty
 import { backoffDelay, DEFAULT_BACKOFF, openSocket, redactUrl, type BackoffPolicy, type TlsMaterial } from './connection.js';
 import type { AgentLogger } from './log.js';
 import { analysisOptions, EMPTY_CONTEXT, parseServerMessage, sameContext } from './messages.js';
-import { Outbox } from './outbox.js';
-import { buildReportMessage, findingsDigest, snapshotDigest } from './report.js';
-import { readTokenFile, SeqStore, writeTokenFile } from './state.js';
+import { Outbox, type OutboxEntry } from './outbox.js';
+import { buildReportMessage, findingsDigest, prepareSnapshot } from './report.js';
+import { sectionChunks } from './sections.js';
+import { OutboxFiles, readTokenFile, SeqStore, writeTokenFile } from './state.js';
 import { optimizeForRoutes } from './v8-tuning.js';
 import { ChangeWatcher } from './watcher.js';
+
+/** Refusals of a report's content (docs/serve.md): sending it again would be refused again. */
+const REFUSED_CONTENT = /^(schema|bad_snapshot|too_many_routes|too_many_rules|section_too_large|host_mismatch):/;
 
 /** The server's limit until its welcome says otherwise (the aggregator's default). */
 export const DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024;
@@ -69,6 +73,13 @@ export class Agent {
   private seq = 0;
   private readonly seqStore: SeqStore;
   private readonly outbox: Outbox;
+  private readonly outboxFiles: OutboxFiles;
+  /** Sections the server has: listed by its welcome or sent on this connection. */
+  private serverSections = new Set<string>();
+  /** Texts of the sections the last check made, until its report is sent (later: from disk). */
+  private sectionTexts = new Map<string, string>();
+  /** The sections of the last report, to see a server that lost them. */
+  private lastSections: string[] = [];
   private credential: Hello['credential'] | undefined;
   private context: FleetContext = EMPTY_CONTEXT;
   private maxPayload = DEFAULT_MAX_PAYLOAD;
@@ -90,6 +101,7 @@ export class Agent {
   constructor(private readonly opts: AgentOptions) {
     this.seqStore = new SeqStore(opts.stateDir, opts.name);
     this.outbox = new Outbox(opts.outboxCapacity ?? 32);
+    this.outboxFiles = new OutboxFiles(opts.stateDir, opts.name);
   }
 
   get pending(): number {
@@ -104,7 +116,13 @@ export class Agent {
     const { log } = this.opts;
     this.seq = await this.seqStore.load();
     this.credential = await this.loadCredential();
-    log.info({ host: this.opts.name, server: redactUrl(this.opts.server), seq: this.seq, credential: this.credential.kind, intervalMs: this.opts.intervalMs, watch: this.opts.watch }, 'agent starting');
+    // Reports a killed agent had not seen acknowledged: sent again after the next welcome.
+    const stored = await this.outboxFiles.load();
+    for (const path of stored.unreadable) log.warn({ path }, 'ignored an unreadable outbox file');
+    for (const e of stored.entries) this.queue(e);
+    const lastStored = stored.entries.at(-1)?.seq ?? 0;
+    if (lastStored > this.seq) this.seq = lastStored;
+    log.info({ host: this.opts.name, server: redactUrl(this.opts.server), seq: this.seq, unacked: this.outbox.size, credential: this.credential.kind, intervalMs: this.opts.intervalMs, watch: this.opts.watch }, 'agent starting');
     if (this.opts.watch) {
       this.watcher = new ChangeWatcher({ windowMs: this.opts.debounceMs ?? 750, log, argv: this.opts.monitorArgv, onChange: (lines) => this.requestCheck('change', lines) });
       this.watcher.start();
@@ -159,6 +177,7 @@ export class Agent {
     }
     this.ws = ws;
     this.welcomed = false;
+    this.serverSections = new Set();
     ws.on('open', () => {
       this.stats.connections++;
       this.send({ type: 'hello', protocol: PROTOCOL_VERSION, agentVersion: this.opts.agentVersion, name: this.opts.name, identity: this.opts.identity, credential: this.credential!, lastSeq: this.seq } satisfies Hello);
@@ -215,20 +234,32 @@ export class Agent {
     switch (m.type) {
       case 'welcome':
         return this.onWelcome(m);
-      case 'ack':
-        for (const seq of this.outbox.ack(m.seq)) {
+      case 'ack': {
+        const acked = this.outbox.ack(m.seq);
+        for (const seq of acked) {
           this.stats.acked++;
           log.info({ host: this.opts.name, seq }, 'report acknowledged');
         }
-        return;
+        return this.forget(acked);
+      }
       case 'context':
         return this.setContext(m.context, 'fleet context changed');
       case 'heartbeat':
         log.debug({ at: m.at }, 'server heartbeat');
         return;
-      case 'error':
-        log.warn({ reason: m.reason }, 'server reported an error');
+      case 'error': {
+        if (m.reason.startsWith('duplicate_name')) log.error({ reason: m.reason }, 'another agent reports under this name: give each agent its own --name');
+        else log.warn({ reason: m.reason }, 'server reported an error');
+        // A report the server will never take is not sent again and again: the oldest waiting one is the one it read.
+        const refused = this.welcomed && REFUSED_CONTENT.test(m.reason) ? this.outbox.pending()[0] : undefined;
+        if (refused) {
+          this.outbox.remove(refused.seq);
+          this.stats.dropped++;
+          log.error({ seq: refused.seq, reason: m.reason }, 'the server refused the report; dropped');
+          await this.forget([refused.seq]);
+        }
         return;
+      }
     }
   }
 
@@ -251,27 +282,62 @@ export class Agent {
       this.credential = { kind: 'token', token: w.issuedToken };
       log.info({ tokenFile: this.opts.tokenFile }, 'enrolled: stored the issued token (mode 0600)');
     }
-    for (const seq of this.outbox.ack(w.ackedSeq)) log.info({ host: this.opts.name, seq }, 'report acknowledged (by welcome)');
+    const acked = this.outbox.ack(w.ackedSeq);
+    for (const seq of acked) log.info({ host: this.opts.name, seq }, 'report acknowledged (by welcome)');
+    await this.forget(acked);
+    this.serverSections = new Set(w.sections ?? []);
+    // A server that lost this host's sections (a new database) gets a full report at the next check.
+    if (w.sections && this.outbox.size === 0 && this.lastSections.some((d) => !this.serverSections.has(d))) this.last = undefined;
     if (w.ackedSeq > this.seq) {
       // The server has seen later reports of this name (state lost): continue after them.
       this.seq = w.ackedSeq;
       await this.seqStore.save(this.opts.name, this.seq);
     }
     log.info({ host: w.host, ackedSeq: w.ackedSeq, peers: w.context.peers.length, resend: this.outbox.size, maxPayload: w.maxPayload }, 'welcomed');
-    for (const e of this.outbox.pending()) this.sendReport(e.seq, e.text);
+    for (const e of [...this.outbox.pending()]) this.sendReport(e);
     this.startHeartbeats(w.heartbeatSeconds * 1000);
     await this.setContext(w.context, 'fleet context from welcome');
     this.startFirstCheck();
   }
 
-  private sendReport(seq: number, text: string): void {
-    if (Buffer.byteLength(text) > this.maxPayload) {
+  /** Send a report, after the sections it names that the server does not have. */
+  private sendReport(entry: OutboxEntry): void {
+    const { seq, text } = entry;
+    const drop = (why: string, extra: object): void => {
       this.outbox.remove(seq);
       this.stats.dropped++;
-      this.opts.log.error({ seq, bytes: Buffer.byteLength(text), maxPayload: this.maxPayload }, 'report larger than the server accepts; dropped');
-      return;
+      this.opts.log.error({ seq, ...extra }, why);
+      void this.forget([seq]);
+    };
+    if (Buffer.byteLength(text) > this.maxPayload) return drop('report larger than the server accepts; dropped', { bytes: Buffer.byteLength(text), maxPayload: this.maxPayload });
+    for (const s of entry.sections) {
+      if (this.serverSections.has(s.digest)) continue;
+      const content = this.sectionTexts.get(s.digest) ?? this.outboxFiles.readSection(s.digest);
+      if (content === undefined) return drop('a section of the report is missing from the state dir; dropped', { section: s.kind, digest: s.digest });
+      const chunks = sectionChunks(content, this.maxPayload);
+      for (let index = 0; index < chunks.length; index++) {
+        if (!this.send(JSON.stringify({ type: 'section', kind: s.kind, digest: s.digest, index, count: chunks.length, data: chunks[index] }))) return;
+      }
+      this.serverSections.add(s.digest);
+      this.opts.log.debug({ seq, section: s.kind, chars: content.length, chunks: chunks.length }, 'section sent');
     }
     if (this.send(text)) this.opts.log.debug({ seq }, 'report sent');
+  }
+
+  /** Queue a report in memory (the oldest dropped when full, and its file removed). */
+  private queue(entry: OutboxEntry): void {
+    const dropped = this.outbox.push(entry);
+    for (const old of dropped) {
+      this.stats.dropped++;
+      this.opts.log.warn({ seq: old.seq, dropped: this.outbox.dropped }, 'outbox full: dropped the oldest unacknowledged report');
+    }
+    if (dropped.length) void this.forget(dropped.map((e) => e.seq));
+  }
+
+  /** Remove acknowledged or dropped reports from the state dir. */
+  private async forget(seqs: readonly number[]): Promise<void> {
+    if (seqs.length === 0) return;
+    await this.outboxFiles.remove(seqs, this.outbox.pending()).catch((err: Error) => this.opts.log.warn({ err: err.message }, 'cannot remove outbox files'));
   }
 
   private startHeartbeats(everyMs: number): void {
@@ -335,7 +401,8 @@ export class Agent {
     const { findings } = analyzeSnapshot(snapshot, analyze);
     this.stats.checks++;
     if (optimizeForRoutes(snapshot.routes.length)) this.opts.log.info({ routes: snapshot.routes.length }, 'big route table: optimizing compiler on');
-    const digests = { snapshot: snapshotDigest(snapshot), findings: findingsDigest(findings) };
+    const prepared = prepareSnapshot(snapshot, bundle, { maxRoutes: this.opts.maxRoutes });
+    const digests = { snapshot: prepared.digest, findings: findingsDigest(findings) };
     const ms = Math.round(performance.now() - started);
     if (this.last && this.last.snapshot === digests.snapshot && this.last.findings === digests.findings) {
       this.opts.log.debug({ reason, ms }, 'unchanged; heartbeat');
@@ -343,16 +410,20 @@ export class Agent {
       return;
     }
     this.last = digests;
-    this.seq++;
-    await this.seqStore.save(this.opts.name, this.seq);
-    const { message } = buildReportMessage(this.seq, snapshot, findings, { maxRoutes: this.opts.maxRoutes, digests });
-    const text = JSON.stringify(message);
-    for (const old of this.outbox.push({ seq: this.seq, text })) {
-      this.stats.dropped++;
-      this.opts.log.warn({ seq: old.seq, dropped: this.outbox.dropped }, 'outbox full: dropped the oldest unacknowledged report');
-    }
+    const seq = this.seq + 1;
+    const message = buildReportMessage(seq, prepared, findings);
+    const entry: OutboxEntry = { seq, text: JSON.stringify(message), sections: prepared.sections.map((s) => ({ kind: s.kind, digest: s.digest })) };
+    this.sectionTexts = new Map(prepared.sections.map((s) => [s.digest, s.content]));
+    // The report is on disk before the counter moves: a kill -9 leaves no number unaccounted for.
+    await this.outboxFiles.put(entry, this.sectionTexts);
+    this.seq = seq;
+    await this.seqStore.save(this.opts.name, seq);
+    this.lastSections = entry.sections.map((s) => s.digest);
+    this.queue(entry);
     this.stats.reports++;
-    this.opts.log.info({ seq: this.seq, reason, findings: findings.length, routes: snapshot.routes.length, partial: message.snapshot.partial ? true : undefined, bytes: text.length, ms, connected: this.welcomed }, 'report');
-    if (this.welcomed) this.sendReport(this.seq, text);
+    const sectionChars = prepared.sections.reduce((n, s) => n + s.content.length, 0);
+    this.opts.log.info({ seq, reason, findings: findings.length, routes: snapshot.routes.length, partial: message.snapshot.partial ? true : undefined, bytes: entry.text.length, sections: prepared.sections.length || undefined, sectionChars: sectionChars || undefined, ms, connected: this.welcomed }, 'report');
+    if (this.welcomed) this.sendReport(entry);
+    this.sectionTexts = new Map();
   }
 }

@@ -1,12 +1,16 @@
 /**
- * Reports sent but not yet acknowledged, kept across reconnections and resent in order.
- * Bounded: when full, the oldest is dropped and counted (a newer report supersedes it anyway).
+ * Reports sent but not yet acknowledged, kept across reconnections and resent in order (and on
+ * disk, src/agent/state.ts OutboxFiles, across restarts). Bounded: when full, the oldest is
+ * dropped and counted (a newer report supersedes it anyway).
  */
+import type { SectionKind } from '../model/protocol.js';
 
 export interface OutboxEntry {
   seq: number;
   /** The serialized message, so a resend sends the same bytes. */
   text: string;
+  /** The sections the report names, sent before it unless the server has them. */
+  sections: { kind: SectionKind; digest: string }[];
 }
 
 export class Outbox {

@@ -1,10 +1,13 @@
 /**
- * Snapshot → what goes on the wire: the digest that says whether anything changed, and the
- * snapshot itself — whole, or above FULL_SNAPSHOT_MAX_ROUTES routes only the fleet's parts plus
- * `partial` (docs/protocol.md, "A million routes").
+ * Snapshot → what goes on the wire: the digest that says whether anything changed, the sections
+ * of its big parts (src/collect/sections.ts), and the rest of the snapshot — above
+ * FULL_SNAPSHOT_MAX_ROUTES routes with only the fleet's routes plus `partial` (docs/protocol.md,
+ * "Sections" and "A million routes").
  */
 import { createHash } from 'node:crypto';
 import type { Finding } from '../model/finding.js';
+import type { Bundle } from '../collect/bundle.js';
+import { encodeSections, skeletonOf, zeroNftCounterText, type EncodedSection } from '../collect/sections.js';
 import { memo, memoKey } from '../model/memo.js';
 import { FULL_SNAPSHOT_MAX_ROUTES, type ReportMessage } from '../model/protocol.js';
 import type { RouteRecord } from '../model/records.js';
@@ -22,9 +25,9 @@ const COUNTER_TEXT = /\[\d+:\d+\]/g;
 
 function stable(key: string, value: unknown): unknown {
   if (VOLATILE_KEYS.has(key)) return undefined;
-  // nft -j: {"counter": {"packets": N, "bytes": N}} inside rule expressions.
+  // nft -j: {"counter": {"packets": N, "bytes": N}} inside rule expressions (and quoted in their texts).
   if (key === 'counter' && value && typeof value === 'object' && 'packets' in value) return undefined;
-  if (typeof value === 'string' && (key === 'text' || key === 'line')) return value.replace(COUNTER_TEXT, '[]');
+  if (typeof value === 'string' && (key === 'text' || key === 'line')) return zeroNftCounterText(value.replace(COUNTER_TEXT, '[]'));
   return value;
 }
 
@@ -62,10 +65,9 @@ function digestRoutes(routes: RouteList): string {
   return hash.digest('hex');
 }
 
-/** sha256 of the snapshot minus volatile fields (collectedAt, durations, iptables counters). */
-export function snapshotDigest(snapshot: HostSnapshot): string {
-  const { routes, collectedAt: _collectedAt, ...rest } = snapshot;
-  return createHash('sha256').update(stableJson(rest)).update(routesDigest(routes)).digest('hex');
+/** sha256 of the snapshot minus volatile fields (collectedAt, durations, counters); see prepareSnapshot. */
+export function snapshotDigest(snapshot: HostSnapshot, bundle?: Bundle): string {
+  return prepareSnapshot(snapshot, bundle).digest;
 }
 
 export function findingsDigest(findings: readonly Finding[]): string {
@@ -75,19 +77,18 @@ export function findingsDigest(findings: readonly Finding[]): string {
 const REJECT_TYPES = new Set(['blackhole', 'unreachable', 'prohibit', 'throw', 'nat']);
 
 /**
- * The routes the fleet needs from a big table: everything except the plain unicast bulk of
- * main/local through the uplinks (a full BGP table) — routes on bridges, tunnels and other
- * non-uplink devices, defaults, other tables, reject types.
+ * The routes the fleet needs from a big table: everything except the plain unicast bulk through
+ * the uplinks, whatever the table (a full BGP table, a cloud's route injection) — routes on
+ * bridges, tunnels and other non-uplink devices, defaults, reject types.
  */
 export function fleetRoutes(snapshot: HostSnapshot): RouteRecord[] {
   const uplinks = new Set(snapshot.interfaces.filter((i) => i.uplink).map((i) => i.name));
   const routes = snapshot.routes;
   const out: RouteRecord[] = [];
   for (let i = 0; i < routes.length; i++) {
-    // The bulk (a plain route through an uplink in main or local) is decided by column.
-    const table = routes.table(i);
+    // The bulk (a plain route through an uplink) is decided by column.
     const dev = routes.dev(i);
-    if (routes.isPlain(i) && (table === 'main' || table === 'local') && !routes.isDefault(i) && dev !== undefined && uplinks.has(dev)) continue;
+    if (routes.isPlain(i) && !routes.isDefault(i) && dev !== undefined && uplinks.has(dev)) continue;
     const r = routes.get(i);
     if (keepForFleet(r, uplinks)) out.push(r);
   }
@@ -95,7 +96,6 @@ export function fleetRoutes(snapshot: HostSnapshot): RouteRecord[] {
 }
 
 function keepForFleet(r: RouteRecord, uplinks: Set<string>): boolean {
-  if (r.table !== 'main' && r.table !== 'local') return true;
   if (REJECT_TYPES.has(r.type)) return true;
   if (r.dst === '0.0.0.0/0' || r.dst === '::/0') return true;
   const devs = [r.dev, ...r.nexthops.map((n) => n.dev)].filter((d): d is string => !!d);
@@ -104,15 +104,40 @@ function keepForFleet(r: RouteRecord, uplinks: Set<string>): boolean {
 
 export type WireSnapshot = ReportMessage['snapshot'];
 
-/** The snapshot as sent; `maxRoutes` is the protocol's threshold (a parameter for tests). */
-export function wireSnapshot(snapshot: HostSnapshot, maxRoutes = FULL_SNAPSHOT_MAX_ROUTES): WireSnapshot {
-  if (snapshot.routes.length <= maxRoutes) return snapshot as unknown as WireSnapshot;
-  const routes = fleetRoutes(snapshot);
-  return {
-    ...(snapshot as unknown as WireSnapshot),
-    routes: routes as unknown as WireSnapshot['routes'],
-    partial: { totalRoutes: snapshot.routes.length, sentRoutes: routes.length, digest: routesDigest(snapshot.routes) },
-  };
+/** A snapshot ready to report: the sections of its big parts, the rest, and the digest of both. */
+export interface PreparedSnapshot {
+  /** The snapshot without its sectioned parts; above `maxRoutes` routes only the fleet's routes and `partial`. */
+  skeleton: WireSnapshot;
+  sections: EncodedSection[];
+  /** sha256 of the skeleton without volatile fields and of the sections' digests: equal means unchanged. */
+  digest: string;
+}
+
+/**
+ * Split a snapshot for the wire (docs/protocol.md, "Sections"). `bundle` gives the dumps the
+ * netfilter section is made of (without it the rules stay inline); `maxRoutes` is the protocol's
+ * threshold for leaving the bulk of the routes out (a parameter for tests); `inline` gives protocol
+ * 1's form (no sections).
+ */
+export function prepareSnapshot(snapshot: HostSnapshot, bundle?: Bundle, opts: { maxRoutes?: number; inline?: boolean } = {}): PreparedSnapshot {
+  const maxRoutes = opts.maxRoutes ?? FULL_SNAPSHOT_MAX_ROUTES;
+  const fleet = snapshot.routes.length > maxRoutes ? fleetRoutes(snapshot) : undefined;
+  // inline: protocol 1's form, everything in the report (no sections).
+  const sections = opts.inline ? [] : encodeSections(snapshot, { maxRoutes, dumps: bundle?.files, fleetRoutes: fleet });
+  const skeleton = skeletonOf(snapshot, sections) as WireSnapshot & Record<string, unknown>;
+  const hash = createHash('sha256');
+  if (fleet) {
+    if (!sections.some((s) => s.kind === 'routes')) skeleton.routes = fleet as unknown as WireSnapshot['routes'];
+    skeleton.partial = { totalRoutes: snapshot.routes.length, sentRoutes: fleet.length, digest: routesDigest(snapshot.routes) };
+  }
+  // Inline routes are hashed apart from the rest (a million routes never become one string);
+  // of a big table the digest of all its routes is in `partial`.
+  if (fleet) hash.update(JSON.stringify(skeleton.partial));
+  else if (!sections.some((s) => s.kind === 'routes')) hash.update(routesDigest(snapshot.routes));
+  const { routes: _routes, partial: _partial, collectedAt: _collectedAt, ...rest } = skeleton;
+  hash.update(stableJson(rest));
+  for (const s of sections) hash.update(`\n${s.kind} ${s.digest}`);
+  return { skeleton, sections, digest: hash.digest('hex') };
 }
 
 /** Findings clamped to the protocol's bounds (a check quoting 500 lines must not lose the report). */
@@ -120,27 +145,18 @@ export function wireFindings(findings: readonly Finding[]): ReportMessage['findi
   return findings.map((f) => ({ ...f, evidence: f.evidence.slice(0, 100), fix: f.fix.slice(0, 50) }));
 }
 
-export interface BuiltReport {
-  message: ReportMessage;
-  snapshotDigest: string;
-  findingsDigest: string;
-}
-
-/** A report message for one check's result. */
-export function buildReportMessage(seq: number, snapshot: HostSnapshot, findings: readonly Finding[], opts: { now?: Date; maxRoutes?: number; digests?: { snapshot: string; findings: string } } = {}): BuiltReport {
-  const sDigest = opts.digests?.snapshot ?? snapshotDigest(snapshot);
-  const fDigest = opts.digests?.findings ?? findingsDigest(findings);
+/** A report message for one check's result; its sections are sent before it (src/agent/agent.ts). */
+export function buildReportMessage(seq: number, prepared: PreparedSnapshot, findings: readonly Finding[], now = new Date()): ReportMessage {
+  const sections: ReportMessage['sections'] = {};
+  for (const s of prepared.sections) sections[s.kind] = s.digest;
   return {
-    message: {
-      type: 'report',
-      seq,
-      sentAt: (opts.now ?? new Date()).toISOString(),
-      digest: sDigest,
-      snapshot: wireSnapshot(snapshot, opts.maxRoutes),
-      findings: wireFindings(findings),
-      complete: snapshot.complete,
-    },
-    snapshotDigest: sDigest,
-    findingsDigest: fDigest,
+    type: 'report',
+    seq,
+    sentAt: now.toISOString(),
+    digest: prepared.digest,
+    snapshot: prepared.skeleton,
+    ...(prepared.sections.length > 0 ? { sections } : {}),
+    findings: wireFindings(findings),
+    complete: prepared.skeleton.complete,
   };
 }

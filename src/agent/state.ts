@@ -1,9 +1,12 @@
 /**
  * What the agent keeps on disk: the last sequence number per host name (so (host, seq) stays
- * unique across restarts) and the per-host token an enrolment returned (mode 0600).
+ * unique across restarts), the reports not yet acknowledged with the sections they name, and the
+ * per-host token an enrolment returned (mode 0600).
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { access, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import type { OutboxEntry } from './outbox.js';
 
 export const DEFAULT_STATE_DIR = '/var/lib/hostcheck';
 export const DEFAULT_TOKEN_FILE = '/var/lib/hostcheck/token';
@@ -14,6 +17,11 @@ export class AgentStateError extends Error {
     super(message, options);
     this.name = 'AgentStateError';
   }
+}
+
+/** A host name as a file name part: names come from the operator, but must not walk out of the directory. */
+function safeName(host: string): string {
+  return host.replace(/[^A-Za-z0-9._-]/g, '_');
 }
 
 async function writeAtomically(path: string, text: string, mode: number): Promise<void> {
@@ -28,8 +36,7 @@ export class SeqStore {
   readonly path: string;
 
   constructor(dir: string, host: string) {
-    // Names come from the operator, but keep them from walking out of the directory.
-    this.path = join(dir, `seq-${host.replace(/[^A-Za-z0-9._-]/g, '_')}.json`);
+    this.path = join(dir, `seq-${safeName(host)}.json`);
   }
 
   async load(): Promise<number> {
@@ -71,5 +78,99 @@ export async function writeTokenFile(path: string, token: string): Promise<void>
     await writeAtomically(path, token + '\n', 0o600);
   } catch (err) {
     throw new AgentStateError(`cannot write token file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * Unacknowledged reports on disk, so a kill -9 loses none and leaves no gap in the sequence:
+ * `outbox-<name>/<seq>.json` per report and `outbox-<name>/sections/<digest>` per section they
+ * name. A report is written before the sequence counter, so every number the counter reached is
+ * either acknowledged or here; an acknowledged report's file and the sections no waiting report
+ * names are removed.
+ */
+export class OutboxFiles {
+  readonly dir: string;
+  private readonly sectionDir: string;
+
+  constructor(stateDir: string, host: string) {
+    this.dir = join(stateDir, `outbox-${safeName(host)}`);
+    this.sectionDir = join(this.dir, 'sections');
+  }
+
+  /** The waiting reports, oldest first; a file that does not read is skipped and named. */
+  async load(): Promise<{ entries: OutboxEntry[]; unreadable: string[] }> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { entries: [], unreadable: [] };
+      throw new AgentStateError(`cannot read ${this.dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+    }
+    const entries: OutboxEntry[] = [];
+    const unreadable: string[] = [];
+    for (const name of names) {
+      if (!/^\d+\.json$/.test(name)) continue;
+      try {
+        const entry = JSON.parse(await readFile(join(this.dir, name), 'utf8')) as OutboxEntry;
+        if (!Number.isInteger(entry.seq) || typeof entry.text !== 'string' || !Array.isArray(entry.sections)) throw new Error('not an outbox entry');
+        for (const s of entry.sections) await access(this.sectionPath(s.digest));
+        entries.push(entry);
+      } catch {
+        unreadable.push(join(this.dir, name));
+      }
+    }
+    entries.sort((a, b) => a.seq - b.seq);
+    return { entries, unreadable };
+  }
+
+  /** Store a report and the sections it names (those not stored already). */
+  async put(entry: OutboxEntry, contents: ReadonlyMap<string, string>): Promise<void> {
+    try {
+      await mkdir(this.sectionDir, { recursive: true, mode: 0o700 });
+      for (const s of entry.sections) {
+        const path = this.sectionPath(s.digest);
+        const content = contents.get(s.digest);
+        if (content === undefined || (await exists(path))) continue;
+        await writeAtomically(path, content, 0o600);
+      }
+      await writeAtomically(join(this.dir, `${entry.seq}.json`), JSON.stringify(entry), 0o600);
+    } catch (err) {
+      throw new AgentStateError(`cannot write the outbox in ${this.dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Forget reports (acknowledged or dropped) and the sections no waiting report names. */
+  async remove(seqs: readonly number[], waiting: readonly OutboxEntry[]): Promise<void> {
+    for (const seq of seqs) await rm(join(this.dir, `${seq}.json`), { force: true });
+    const keep = new Set(waiting.flatMap((e) => e.sections.map((s) => s.digest)));
+    let names: string[] = [];
+    try {
+      names = await readdir(this.sectionDir);
+    } catch {
+      return;
+    }
+    for (const name of names) if (!keep.has(name)) await rm(join(this.sectionDir, name), { force: true });
+  }
+
+  /** A stored section's text (for a resend after reconnecting). */
+  readSection(digest: string): string | undefined {
+    try {
+      return readFileSync(this.sectionPath(digest), 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+
+  private sectionPath(digest: string): string {
+    return join(this.sectionDir, digest.replace(/[^0-9a-f]/g, ''));
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -6,7 +6,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { findingKey } from '../model/finding.js';
-import type { FleetContext, Hello, ReportMessage, ServerMessage } from '../model/protocol.js';
+import { applySection, decodeSection, SectionError, type DecodedSection, type SectionLimits } from '../collect/sections.js';
+import { SECTION_KINDS, type FleetContext, type Hello, type ReportMessage, type SectionKind, type ServerMessage } from '../model/protocol.js';
 import { snapshotFromJson, type HostSnapshot } from '../model/snapshot.js';
 import { redactLine, redactSnapshotTexts } from '../collect/redact.js';
 import type { Topology } from '../model/topology.js';
@@ -17,7 +18,9 @@ import { FleetIndex } from './fleet-index.js';
 import { FleetMatcher, type FleetDiff } from './fleet-match.js';
 import type { AggregatorMetrics } from './metrics.js';
 import { CommitQueue, type Committed } from './commit-queue.js';
-import type { CommitInput, Store } from './store.js';
+import { ReportRejectedError } from './errors.js';
+import type { SectionUploads } from './section-uploads.js';
+import type { CommitInput, HostSections, Store } from './store.js';
 
 /** What the aggregator emits on its `change` event (streamed to the dashboard as GET /api/events). */
 export type FleetEvent =
@@ -34,19 +37,22 @@ interface PreparedReport {
   context: Set<string>;
 }
 
-/** A report the server will not store; its connection is closed with this reason. */
-export class ReportRejectedError extends Error {
-  override name = 'ReportRejectedError';
-  constructor(readonly reason: string, message: string, options?: ErrorOptions) {
-    super(message, options);
-  }
-}
+export { ReportRejectedError };
 
 /** Where the aggregator sends messages to a connected agent. */
 export interface AgentLink {
   send(msg: ServerMessage): void;
   close(reason: string, detail: string): void;
+  /** The peer's address, for messages that name the connection ("10.0.0.5:51234", "unix socket"). */
+  address: string;
 }
+
+/** What the aggregator accepts in a snapshot (docs/serve.md, "Content limits"). */
+export const DEFAULT_CONTENT_LIMITS: SectionLimits = { maxRoutes: 100_000, maxRules: 250_000, maxDepth: 64 };
+
+/** A host whose connections replaced each other this often within REPLACE_WINDOW_MS is refused the next time. */
+export const MAX_REPLACEMENTS = 3;
+export const REPLACE_WINDOW_MS = 5 * 60_000;
 
 export interface AggregatorOptions {
   store: Store;
@@ -61,6 +67,8 @@ export interface AggregatorOptions {
   ports?: string[];
   /** The cloud topology file (`serve --topology`): fleet checks and /api/path see its cloud nodes. */
   topology?: Topology;
+  /** Routes, rules and nesting a snapshot may have (DEFAULT_CONTENT_LIMITS). */
+  limits?: Partial<SectionLimits>;
   now?: () => number;
 }
 
@@ -76,6 +84,11 @@ export class Aggregator {
   /** `change` events (FleetEvent) for the dashboard's live stream, after each commit. */
   readonly events = new EventEmitter().setMaxListeners(0);
   private readonly links = new Map<string, AgentLink>();
+  /** Per host: when its connections replaced each other lately (duplicate names). */
+  private readonly replacements = new Map<string, number[]>();
+  /** Per host: the sections its indexed snapshot was built from. */
+  private readonly sectionsOf = new Map<string, HostSections>();
+  readonly limits: SectionLimits;
   private readonly lastSeen = new Map<string, string>();
   private readonly pendingContext = new Set<string>();
   private contextTimer: NodeJS.Timeout | undefined;
@@ -93,13 +106,17 @@ export class Aggregator {
     this.staleSeconds = options.staleSeconds ?? 300;
     this.topology = options.topology;
     this.matcher.topology = options.topology;
+    this.limits = { ...DEFAULT_CONTENT_LIMITS, ...options.limits };
   }
 
   /** Rebuild the index from stored snapshots, match the fleet, and reconcile stored fleet findings. */
   load(): void {
-    for (const { name, snapshot } of this.store.snapshots()) {
+    for (const { name, snapshot, sections } of this.store.snapshots()) {
       try {
-        this.index.upsert(name, snapshotFromJson(snapshot));
+        const full = snapshot as Record<string, unknown>;
+        for (const [kind, digest] of Object.entries(sections) as [SectionKind, string][]) applySection(full, this.storedSection(kind, digest));
+        this.index.upsert(name, snapshotFromJson(full));
+        this.sectionsOf.set(name, sections);
       } catch {
         // A snapshot the index cannot read stays stored; the host's next report replaces it.
       }
@@ -144,14 +161,33 @@ export class Aggregator {
     return this.auth.authenticateAgent(hello);
   }
 
-  /** Register an authenticated connection; a newer connection for a host replaces the older. */
-  attach(host: string, link: AgentLink): void {
+  /**
+   * Register an authenticated connection; a newer connection for a host replaces the older.
+   * When a host's connections have replaced each other MAX_REPLACEMENTS times within
+   * REPLACE_WINDOW_MS (two live agents with one name), the newer one is refused instead, naming
+   * the connected one's address.
+   */
+  attach(host: string, link: AgentLink): { ok: true } | { ok: false; detail: string } {
     const old = this.links.get(host);
-    if (old && old !== link) old.close('replaced', 'a newer connection for this host arrived');
+    if (old && old !== link) {
+      const now = this.now();
+      const recent = (this.replacements.get(host) ?? []).filter((t) => now - t < REPLACE_WINDOW_MS);
+      if (recent.length >= MAX_REPLACEMENTS) {
+        this.replacements.set(host, recent);
+        return {
+          ok: false,
+          detail: `host "${host}" is connected from ${old.address}, and its connections replaced each other ${recent.length} times within ${REPLACE_WINDOW_MS / 60_000} minutes: two agents report under this name; give each its own --name`,
+        };
+      }
+      recent.push(now);
+      this.replacements.set(host, recent);
+      old.close('replaced', `a newer connection for this host arrived from ${link.address}`);
+    }
     this.links.set(host, link);
     this.metrics.connectedAgents.set(this.links.size);
     this.seen(host);
     this.emit({ type: 'connection', host, connected: true });
+    return { ok: true };
   }
 
   detach(host: string, link: AgentLink): void {
@@ -181,15 +217,20 @@ export class Aggregator {
     return this.store.lastSeq(host);
   }
 
+  /** The digests of the sections the server holds for a host (the welcome lists them). */
+  welcomeSections(host: string): string[] {
+    return Object.values(this.store.hostSections(host));
+  }
+
   /**
    * Validate, match and commit one report now; returns once it is committed (tests, bulk feeds).
    * Reports waiting in the commit queue are committed first, so the store sees them in order.
    * A report already stored (a resend after reconnect) is acknowledged again without a change.
    */
-  report(hello: Hello, report: ReportMessage, bytes: number): void {
+  report(hello: Hello, report: ReportMessage, bytes: number, uploads?: SectionUploads): void {
     this.commits.flush();
     if (this.store.hasReport(hello.name, report.seq)) return;
-    const prepared = this.prepare(hello, report, bytes);
+    const prepared = this.prepare(hello, report, bytes, uploads);
     this.store.commitReports([prepared.input]);
     this.afterCommit(prepared);
   }
@@ -199,11 +240,11 @@ export class Aggregator {
    * the reports arriving in the same event-loop turn; `done` runs after the commit (the caller
    * acks then) or with the store's error. A resend of a stored or queued report only waits.
    */
-  submit(hello: Hello, report: ReportMessage, bytes: number, done: Committed): void {
+  submit(hello: Hello, report: ReportMessage, bytes: number, done: Committed, uploads?: SectionUploads): void {
     const key = `${hello.name}\n${report.seq}`;
     if (this.commits.join(key, done)) return;
     if (this.store.hasReport(hello.name, report.seq)) return done();
-    this.commits.add(key, this.prepare(hello, report, bytes), done);
+    this.commits.add(key, this.prepare(hello, report, bytes, uploads), done);
   }
 
   /** Commit the reports waiting in the queue (before the store closes). */
@@ -211,7 +252,7 @@ export class Aggregator {
     this.commits.flush();
   }
 
-  private prepare(hello: Hello, report: ReportMessage, bytes: number): PreparedReport {
+  private prepare(hello: Hello, report: ReportMessage, bytes: number, uploads?: SectionUploads): PreparedReport {
     const host = hello.name;
     for (const f of report.findings) {
       if (f.host !== host) throw new ReportRejectedError('host_mismatch', `a finding names host "${f.host}"; this connection is "${host}"`);
@@ -221,8 +262,9 @@ export class Aggregator {
     // An agent older than redaction may send configuration lines with secrets: they are never stored.
     redactSnapshotTexts(report.snapshot as unknown as HostSnapshot);
     for (const f of report.findings) for (const e of f.evidence) e.text = redactLine(e.text);
-    const snapshot = snapshotFromJson(report.snapshot);
     const previous = this.index.snapshot(host);
+    const snapshot = this.withSections(host, report, previous, uploads);
+    checkContentLimits(snapshot, this.limits);
     const membershipBefore = this.membershipOf(host);
     let diff: FleetDiff;
     try {
@@ -233,6 +275,8 @@ export class Aggregator {
       if (previous) this.index.upsert(host, previous); else this.index.remove(host);
       throw new ReportRejectedError('bad_snapshot', `the snapshot cannot be indexed: ${(err as Error).message}`, { cause: err });
     }
+    this.sectionsOf.set(host, report.sections ?? {});
+    if (report.sections) uploads?.release(Object.values(report.sections));
     const small = this.index.size <= (this.options.contextPeersLimit ?? CONTEXT_PEERS_LIMIT);
     const context = new Set<string>();
     const membershipChanged = membershipBefore !== this.membershipOf(host);
@@ -248,6 +292,53 @@ export class Aggregator {
       event: { type: 'report', host, seq: report.seq, findings: report.findings.length, found: diff.found.map((f) => f.key), resolved: diff.resolved.map((f) => f.key) },
       context,
     };
+  }
+
+  /**
+   * The report's snapshot with its sections put back: each from this connection's uploads, the
+   * host's indexed snapshot (unchanged since), or the store (the host's stored sections);
+   * a section found nowhere is refused (`section_missing`).
+   */
+  private withSections(host: string, report: ReportMessage, previous: HostSnapshot | undefined, uploads?: SectionUploads): HostSnapshot {
+    const snapshot: Record<string, unknown> = { ...report.snapshot };
+    const refs = report.sections ?? {};
+    const before = this.sectionsOf.get(host) ?? {};
+    let stored: HostSections | undefined;
+    for (const kind of SECTION_KINDS) {
+      const digest = refs[kind];
+      if (digest === undefined) continue;
+      if (snapshot[kind] !== undefined) throw new ReportRejectedError('schema', `snapshot.${kind}: sent inline and as section ${digest.slice(0, 12)}`);
+      let decoded: DecodedSection | undefined = uploads?.get(digest);
+      if (!decoded && previous && before[kind] === digest) decoded = sectionOf(previous, kind);
+      if (!decoded && (stored ??= this.store.hostSections(host))[kind] === digest) decoded = this.storedSection(kind, digest);
+      if (!decoded) throw new ReportRejectedError('section_missing', `section ${kind} ${digest} was not sent on this connection and is not this host's`);
+      applySection(snapshot, decoded);
+    }
+    if (snapshot.routes === undefined) throw new ReportRejectedError('schema', 'snapshot.routes: neither sent inline nor as a section');
+    return snapshotFromJson(snapshot);
+  }
+
+  /** A stored section, read back; a section the store lost or cannot read is refused like a missing one. */
+  private storedSection(kind: SectionKind, digest: string): DecodedSection {
+    const s = this.store.section(digest);
+    if (!s || s.kind !== kind) throw new ReportRejectedError('section_missing', `section ${kind} ${digest} is not in the store`);
+    try {
+      return decodeSection(kind, s.content, this.limits);
+    } catch (err) {
+      if (err instanceof SectionError) throw new ReportRejectedError(err.reason, err.message, { cause: err });
+      throw err;
+    }
+  }
+
+  /**
+   * A host's snapshot as stored: with its sections read back from the store (the API's
+   * `/api/hosts/NAME`), or undefined.
+   */
+  storedSnapshot(host: string): unknown {
+    const snapshot = this.store.snapshot(host) as Record<string, unknown> | undefined;
+    if (!snapshot) return undefined;
+    for (const [kind, digest] of Object.entries(this.store.hostSections(host)) as [SectionKind, string][]) applySection(snapshot, this.storedSection(kind, digest));
+    return snapshot;
   }
 
   private afterCommit(p: PreparedReport): void {
@@ -290,6 +381,8 @@ export class Aggregator {
     this.store.touch(this.lastSeen);
     this.lastSeen.clear();
     const stale = this.store.markStale(new Date(this.now() - this.staleSeconds * 1000).toISOString());
+    // Sections no host names any more, kept an hour for reports still on their way.
+    this.store.pruneSections(new Date(this.now() - 3_600_000).toISOString());
     this.metrics.staleHosts.set(this.store.hosts().filter((h) => h.stale).length);
     if (stale.length) this.emit({ type: 'stale', hosts: stale });
     return stale;
@@ -298,4 +391,30 @@ export class Aggregator {
   fleetFindings(): FleetFinding[] {
     return this.matcher.findings();
   }
+}
+
+/** The part of a snapshot a section of `kind` stands for, as a decoded section. */
+function sectionOf(s: HostSnapshot, kind: SectionKind): DecodedSection {
+  switch (kind) {
+    case 'routes': return { kind, routes: s.routes };
+    case 'netfilter': return { kind, netfilter: s.netfilter };
+    case 'nft': return { kind, nft: s.nft };
+    case 'ipsets': return { kind, ipsets: s.ipsets };
+  }
+}
+
+function count(list: unknown, each: (x: Record<string, unknown>) => number): number {
+  if (!Array.isArray(list)) return 0;
+  let n = 0;
+  for (const x of list) if (x && typeof x === 'object') n += each(x as Record<string, unknown>);
+  return n;
+}
+
+/** Refuse a snapshot with more routes or rules than the server takes (too_many_routes, too_many_rules). */
+function checkContentLimits(s: HostSnapshot, limits: SectionLimits): void {
+  if (s.routes.length > limits.maxRoutes) throw new ReportRejectedError('too_many_routes', `the snapshot has ${s.routes.length} routes; this server takes at most ${limits.maxRoutes}`);
+  const nf = (s.netfilter ?? {}) as Partial<HostSnapshot['netfilter']>;
+  const rules = count(nf.v4, (t) => (Array.isArray(t.rules) ? t.rules.length : 0)) + count(nf.v6, (t) => (Array.isArray(t.rules) ? t.rules.length : 0))
+    + count(s.nft, (t) => count(t.chains, (c) => (Array.isArray(c.rules) ? c.rules.length : 0)));
+  if (rules > limits.maxRules) throw new ReportRejectedError('too_many_rules', `the snapshot has ${rules} iptables and nft rules; this server takes at most ${limits.maxRules}`);
 }

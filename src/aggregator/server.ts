@@ -6,6 +6,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { connect, type AddressInfo } from 'node:net';
+import type { SectionLimits } from '../collect/sections.js';
 import type { Topology } from '../model/topology.js';
 import { Aggregator } from './aggregator.js';
 import { AuthConfigError, checkListenPolicy, emptyCredentials, parseAgentTokens, parseViewerTokens, type Credentials } from './auth.js';
@@ -35,6 +36,10 @@ export interface ServeOptions extends WsOptions {
   topology?: Topology;
   /** Send the dashboard's Content-Security-Policy (default true; `serve --no-csp` is a testing aid). */
   csp?: boolean;
+  /** Content limits (routes, rules, nesting; docs/serve.md). */
+  limits?: Partial<SectionLimits>;
+  /** Names the HTTP API answers to besides loopback names and IP addresses (`serve --public-name`). */
+  publicNames?: string[];
 }
 
 export interface RunningServer {
@@ -101,10 +106,10 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   checkListenPolicy(tcpTarget?.host, credentials, options.insecure ?? false);
   const store = new Store(options.db, { historyPerHost: options.historyPerHost });
   const metrics = new AggregatorMetrics({ processMetrics: options.processMetrics });
-  const aggregator = new Aggregator({ store, credentials, metrics, staleSeconds: options.staleSeconds, contextDelayMs: options.contextDelayMs, topology: options.topology });
+  const aggregator = new Aggregator({ store, credentials, metrics, staleSeconds: options.staleSeconds, contextDelayMs: options.contextDelayMs, topology: options.topology, limits: options.limits });
   aggregator.load();
   const agents = new AgentServer(aggregator, options);
-  const handler = apiHandler(aggregator, { csp: options.csp ?? true });
+  const handler = apiHandler(aggregator, { csp: options.csp ?? true, publicNames: options.publicNames });
   const servers: Server[] = [];
   const result: RunningServer = { aggregator, close: async () => undefined };
   try {

@@ -24,6 +24,9 @@ export const MIGRATIONS: Migration[] = [
      who TEXT NOT NULL, why TEXT NOT NULL, until TEXT, at TEXT NOT NULL);
    CREATE TABLE issued_tokens (
      host TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, instance_id TEXT, via TEXT NOT NULL, issued_at TEXT NOT NULL);`,
+  // Protocol 2: a snapshot's big parts stored once by digest (content-addressed); a host row names its own.
+  `CREATE TABLE sections (digest TEXT PRIMARY KEY, kind TEXT NOT NULL, bytes INTEGER NOT NULL, content TEXT NOT NULL, stored_at TEXT NOT NULL);
+   ALTER TABLE hosts ADD COLUMN sections TEXT;`,
   oneFindingPerGateway,
 ];
 
@@ -43,7 +46,7 @@ function withPairs(body: Record<string, unknown>, more: [string, string][] = [])
 }
 
 /**
- * Step 2: vpn-selector-gap's fleet finding is the gateway's, one per (gateway, remote network),
+ * Step 3: vpn-selector-gap's fleet finding is the gateway's, one per (gateway, remote network),
  * as the host check keys it: `REMOTE from ADDRESS` becomes `REMOTE` (`REMOTE clear` where the
  * packets went on unencrypted). Rows that meet under one key become one (earliest first seen,
  * latest last seen, open if any was, the latest body with every pair); their acknowledgements

@@ -2,11 +2,12 @@
  * The aggregator's store: one SQLite file (better-sqlite3, WAL). Per host: identity, latest
  * snapshot, a bounded report history; findings with first seen, last seen and resolved, from
  * the host's own report, the fleet match, or both (one row per key); acks and silences; tokens
- * issued at enrolment (hashes only). A report is committed in one transaction before its ack.
+ * issued at enrolment (hashes only); sections (a version 2 snapshot's big parts) by digest. A
+ * report is committed in one transaction before its ack.
  */
 import Database from 'better-sqlite3';
 import type { Finding, Severity } from '../model/finding.js';
-import type { Hello, ReportMessage } from '../model/protocol.js';
+import type { Hello, ReportMessage, SectionKind } from '../model/protocol.js';
 import { MIGRATIONS } from './store-migrations.js';
 
 export type FindingState = 'open' | 'resolved' | 'acknowledged' | 'silenced';
@@ -60,6 +61,29 @@ export interface FindingFilter {
   limit?: number;
 }
 
+/** A host's sections by kind (what its stored snapshot leaves out). */
+export type HostSections = Partial<Record<SectionKind, string>>;
+
+export interface StoredSection {
+  kind: SectionKind;
+  content: string;
+}
+
+/**
+ * What the aggregator asks of a store about sections. Whatever a report's digest names must
+ * resolve here, not in one process's memory: a store shared by several aggregators (PostgreSQL
+ * replicas) answers for all of them.
+ */
+export interface SectionStore {
+  /** Store a section under its digest (a digest already stored is kept as it is). */
+  putSection(digest: string, kind: SectionKind, content: string, now: string): void;
+  section(digest: string): StoredSection | undefined;
+  /** The sections of the host's stored snapshot. */
+  hostSections(host: string): HostSections;
+  /** Remove sections stored before `cutoff` that no host's snapshot names; returns how many. */
+  pruneSections(cutoff: string): number;
+}
+
 export interface CommitInput {
   hello: Hello;
   report: ReportMessage;
@@ -80,7 +104,7 @@ interface FindingDbRow {
   ack_state: 'acknowledged' | 'silenced' | null; who: string | null; why: string | null; until: string | null; at: string | null;
 }
 
-export class Store {
+export class Store implements SectionStore {
   readonly db: Database.Database;
   private readonly historyPerHost: number;
   private readonly stmts: ReturnType<Store['prepare']>;
@@ -115,10 +139,16 @@ export class Store {
   private prepare() {
     const db = this.db;
     return {
-      upsertHost: db.prepare(`INSERT INTO hosts (name, hostname, machine_id, instance_id, agent_version, first_seen, last_seen, last_seq, digest, snapshot, complete, stale)
-        VALUES (@name, @hostname, @machineId, @instanceId, @agentVersion, @now, @now, @seq, @digest, @snapshot, @complete, 0)
+      upsertHost: db.prepare(`INSERT INTO hosts (name, hostname, machine_id, instance_id, agent_version, first_seen, last_seen, last_seq, digest, snapshot, sections, complete, stale)
+        VALUES (@name, @hostname, @machineId, @instanceId, @agentVersion, @now, @now, @seq, @digest, @snapshot, @sections, @complete, 0)
         ON CONFLICT (name) DO UPDATE SET hostname = @hostname, machine_id = @machineId, instance_id = @instanceId, agent_version = @agentVersion,
-          last_seen = @now, last_seq = max(last_seq, @seq), digest = @digest, snapshot = coalesce(@snapshot, snapshot), complete = @complete, stale = 0`),
+          last_seen = @now, last_seq = max(last_seq, @seq), digest = @digest, sections = CASE WHEN @snapshot IS NULL THEN sections ELSE @sections END,
+          snapshot = coalesce(@snapshot, snapshot), complete = @complete, stale = 0`),
+      putSection: db.prepare('INSERT OR IGNORE INTO sections (digest, kind, bytes, content, stored_at) VALUES (?, ?, ?, ?, ?)'),
+      section: db.prepare('SELECT kind, content FROM sections WHERE digest = ?'),
+      hostSections: db.prepare('SELECT sections FROM hosts WHERE name = ?'),
+      pruneSections: db.prepare(`DELETE FROM sections WHERE stored_at < ? AND digest NOT IN
+        (SELECT j.value FROM hosts, json_each(hosts.sections) j WHERE hosts.sections IS NOT NULL)`),
       insertReport: db.prepare(`INSERT OR IGNORE INTO reports (host, seq, sent_at, received_at, digest, bytes, findings, complete)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
       trimReports: db.prepare(`DELETE FROM reports WHERE host = ? AND seq <= (SELECT seq FROM reports WHERE host = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)`),
@@ -139,7 +169,7 @@ export class Store {
       hosts: db.prepare('SELECT * FROM hosts ORDER BY name'),
       host: db.prepare('SELECT * FROM hosts WHERE name = ?'),
       snapshot: db.prepare('SELECT snapshot FROM hosts WHERE name = ?'),
-      snapshots: db.prepare('SELECT name, snapshot FROM hosts WHERE snapshot IS NOT NULL'),
+      snapshots: db.prepare('SELECT name, snapshot, sections FROM hosts WHERE snapshot IS NOT NULL'),
       reports: db.prepare('SELECT * FROM reports WHERE host = ? ORDER BY seq DESC'),
       hasReport: db.prepare('SELECT 1 FROM reports WHERE host = ? AND seq = ?'),
       ack: db.prepare(`INSERT INTO acks (key, state, who, why, until, at) VALUES (@key, @state, @who, @why, @until, @at)
@@ -177,7 +207,7 @@ export class Store {
     this.stmts.upsertHost.run({
       name, hostname: hello.identity.hostname, machineId: hello.identity.machineId ?? null, instanceId: hello.identity.instanceId ?? null,
       agentVersion: hello.agentVersion, now, seq: report.seq, digest: report.digest, complete: report.complete ? 1 : 0,
-      snapshot: withSnapshot ? JSON.stringify(report.snapshot) : null,
+      snapshot: withSnapshot ? JSON.stringify(report.snapshot) : null, sections: report.sections ? JSON.stringify(report.sections) : null,
     });
     this.stmts.insertReport.run(name, report.seq, report.sentAt, now, report.digest, input.bytes, report.findings.length, report.complete ? 1 : 0);
     this.stmts.trimReports.run(name, name, this.historyPerHost);
@@ -247,9 +277,28 @@ export class Store {
     return r?.snapshot ? JSON.parse(r.snapshot) : undefined;
   }
 
-  /** Every stored snapshot, to rebuild the fleet index at start-up. */
-  *snapshots(): Generator<{ name: string; snapshot: unknown }> {
-    for (const r of this.stmts.snapshots.iterate() as Iterable<{ name: string; snapshot: string }>) yield { name: r.name, snapshot: JSON.parse(r.snapshot) };
+  /** Every stored snapshot (without its sections) and the sections it names, to rebuild the fleet index at start-up. */
+  *snapshots(): Generator<{ name: string; snapshot: unknown; sections: HostSections }> {
+    for (const r of this.stmts.snapshots.iterate() as Iterable<{ name: string; snapshot: string; sections: string | null }>) {
+      yield { name: r.name, snapshot: JSON.parse(r.snapshot), sections: r.sections ? (JSON.parse(r.sections) as HostSections) : {} };
+    }
+  }
+
+  putSection(digest: string, kind: SectionKind, content: string, now: string): void {
+    this.stmts.putSection.run(digest, kind, Buffer.byteLength(content), content, now);
+  }
+
+  section(digest: string): StoredSection | undefined {
+    return this.stmts.section.get(digest) as StoredSection | undefined;
+  }
+
+  hostSections(host: string): HostSections {
+    const r = this.stmts.hostSections.get(host) as { sections: string | null } | undefined;
+    return r?.sections ? (JSON.parse(r.sections) as HostSections) : {};
+  }
+
+  pruneSections(cutoff: string): number {
+    return this.stmts.pruneSections.run(cutoff).changes;
   }
 
   reports(host: string): ReportRow[] {

@@ -1,18 +1,35 @@
 /**
- * The agent endpoint: a ws WebSocketServer (permessage-deflate, bounded payload) attached to the
- * HTTP servers' upgrade. Every message is rate-limited, parsed and schema-checked; the first
- * must be a hello with a valid credential. A bad message closes its connection with a reason
- * (sent as an error message and as the close reason) and is counted; others are unaffected.
+ * The agent endpoint: a ws WebSocketServer (permessage-deflate) attached to the HTTP servers'
+ * upgrade. Until a hello is accepted a connection is a stranger: few of them are let in (per
+ * server and per source address) and each may send only a small message (preAuthMaxPayload);
+ * after it, messages up to maxPayload. Every message is rate-limited, depth-checked, parsed and
+ * schema-checked; the first must be a hello with a valid credential. A bad message closes its
+ * connection with a reason (sent as an error message and as the close reason) and is counted;
+ * others are unaffected.
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { agentMessageSchema, PROTOCOL_VERSION, type Hello, type ServerMessage } from '../model/protocol.js';
+import { jsonTooDeep } from '../model/json-depth.js';
+import { agentMessageSchema, SUPPORTED_PROTOCOLS, type Hello, type ServerMessage } from '../model/protocol.js';
 import { formatConfigErrors } from '../model/config.js';
-import { ReportRejectedError, type Aggregator, type AgentLink } from './aggregator.js';
+import type { Aggregator, AgentLink } from './aggregator.js';
+import { ReportRejectedError } from './errors.js';
+import { SectionUploads } from './section-uploads.js';
+import { raiseMessageLimit } from './ws-limits.js';
 
 export interface WsOptions {
   maxPayload?: number;
+  /** Largest message before the hello is accepted (default 64 KiB). */
+  preAuthMaxPayload?: number;
+  /** Connections without an accepted hello the server holds at once (default 256). */
+  maxUnauthenticated?: number;
+  /** The same per source address (default 16; the unix socket counts only against the server's). */
+  maxUnauthenticatedPerAddress?: number;
+  /** Proxies whose X-Forwarded-For names the agent's address (`serve --trusted-proxy`). */
+  trustedProxies?: string[];
+  /** Characters of sections a connection may have in progress (default 64 Mi). */
+  maxSectionChars?: number;
   /** Messages per second a connection may send on average, and the burst above it. */
   ratePerSecond?: number;
   burst?: number;
@@ -20,9 +37,12 @@ export interface WsOptions {
   heartbeatSeconds?: number;
 }
 
-/** Close codes per reason: 1007 bad data, 1002 protocol order, 1011 server fault, else 1008 policy. */
+export const DEFAULT_PREAUTH_MAX_PAYLOAD = 64 * 1024;
+
+/** Close codes per reason: 1007 bad data, 1002 protocol order, 1011 server fault, 1009 too big, else 1008 policy. */
 const CLOSE_CODES: Record<string, number> = {
   invalid_json: 1007, hello_expected: 1002, duplicate_hello: 1002, protocol_version: 1002, store_failed: 1011, replaced: 1000,
+  section_too_large: 1009,
 };
 
 /** A token bucket: `rate` per second on average, `burst` at once. */
@@ -42,20 +62,60 @@ class RateLimit {
   }
 }
 
+/** Connections without an accepted hello, counted per server and per source address. */
+class Strangers {
+  total = 0;
+  private readonly byAddress = new Map<string, number>();
+
+  constructor(private readonly max: number, private readonly perAddress: number) {}
+
+  /** Let one in; false when the server or the address has its fill. */
+  admit(address: string | undefined): boolean {
+    if (this.total >= this.max) return false;
+    if (address !== undefined && (this.byAddress.get(address) ?? 0) >= this.perAddress) return false;
+    this.total++;
+    if (address !== undefined) this.byAddress.set(address, (this.byAddress.get(address) ?? 0) + 1);
+    return true;
+  }
+
+  /** Once per admitted connection: its hello was accepted or it closed. */
+  leave(address: string | undefined): void {
+    this.total--;
+    if (address === undefined) return;
+    const n = (this.byAddress.get(address) ?? 1) - 1;
+    if (n <= 0) this.byAddress.delete(address);
+    else this.byAddress.set(address, n);
+  }
+}
+
+/** The agent's address: the TCP peer, or behind a trusted proxy the last address it forwarded; undefined for the unix socket. */
+export function sourceAddress(req: IncomingMessage, trusted: ReadonlySet<string>): string | undefined {
+  const peer = req.socket.remoteAddress;
+  if (peer === undefined) return undefined;
+  const plain = peer.startsWith('::ffff:') ? peer.slice(7) : peer;
+  if (!trusted.has(plain)) return plain;
+  const forwarded = String(req.headers['x-forwarded-for'] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  return forwarded.at(-1) ?? plain;
+}
+
 export class AgentServer {
   readonly wss: WebSocketServer;
   readonly maxPayload: number;
   private readonly heartbeat: NodeJS.Timeout;
+  private readonly strangers: Strangers;
+  private readonly trusted: ReadonlySet<string>;
 
   constructor(private readonly agg: Aggregator, private readonly options: WsOptions = {}) {
     this.maxPayload = options.maxPayload ?? 16 * 1024 * 1024;
+    this.strangers = new Strangers(options.maxUnauthenticated ?? 256, options.maxUnauthenticatedPerAddress ?? 16);
+    this.trusted = new Set(options.trustedProxies ?? []);
     this.wss = new WebSocketServer({
       noServer: true,
-      maxPayload: this.maxPayload,
+      // Until a hello is accepted only a small message is read (or inflated); raised per connection after it.
+      maxPayload: Math.min(this.maxPayload, options.preAuthMaxPayload ?? DEFAULT_PREAUTH_MAX_PAYLOAD),
       // Snapshots are repetitive JSON: compress them, but keep per-connection zlib memory small.
       perMessageDeflate: { threshold: 1024, zlibDeflateOptions: { memLevel: 7 }, serverMaxWindowBits: 12, concurrencyLimit: 4 },
     });
-    this.wss.on('connection', (ws: WebSocket, req: IncomingMessage) => this.onConnection(ws, req));
     const seconds = options.heartbeatSeconds ?? 30;
     // Drop connections that answered no ping for a whole interval.
     this.heartbeat = setInterval(() => {
@@ -76,8 +136,36 @@ export class AgentServer {
         socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
         return;
       }
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req));
+      // Agents send no Origin; a browser always does: no page may open an agent connection.
+      if (req.headers.origin !== undefined) {
+        this.agg.metrics.rejected.inc({ reason: 'browser_origin' });
+        socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
+      const address = sourceAddress(req, this.trusted);
+      const admitted = this.strangers.admit(address);
+      this.agg.metrics.unauthenticated.set(this.strangers.total);
+      if (!admitted) {
+        this.agg.metrics.rejected.inc({ reason: 'preauth_limit' });
+        socket.end('HTTP/1.1 503 Service Unavailable\r\nRetry-After: 10\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
+      // Counted until the hello is accepted or the socket closes, whichever comes first.
+      let counted = true;
+      const leave = (): void => {
+        if (!counted) return;
+        counted = false;
+        this.strangers.leave(address);
+        this.agg.metrics.unauthenticated.set(this.strangers.total);
+      };
+      socket.once('close', leave);
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, req, address, leave));
     });
+  }
+
+  /** Connections without an accepted hello right now. */
+  get unauthenticated(): number {
+    return this.strangers.total;
   }
 
   close(): void {
@@ -86,9 +174,12 @@ export class AgentServer {
     this.wss.close();
   }
 
-  private onConnection(ws: WebSocket, _req: IncomingMessage): void {
+  private onConnection(ws: WebSocket, req: IncomingMessage, source: string | undefined, welcomed: () => void): void {
     const limit = new RateLimit(this.options.ratePerSecond ?? 20, this.options.burst ?? 40);
+    const peer = req.socket.remoteAddress?.replace(/^::ffff:/, '');
+    const address = peer === undefined ? 'the unix socket' : source === peer ? `${peer}:${req.socket.remotePort}` : `${source} (via ${peer})`;
     let hello: Hello | undefined;
+    let uploads: SectionUploads | undefined;
     let closed = false;
     (ws as WebSocket & { alive?: boolean }).alive = true;
     ws.on('pong', () => { (ws as WebSocket & { alive?: boolean }).alive = true; });
@@ -105,6 +196,7 @@ export class AgentServer {
     };
     const link: AgentLink = {
       send,
+      address,
       close: (reason, detail) => {
         if (closed) return;
         closed = true;
@@ -118,12 +210,15 @@ export class AgentServer {
       // ws closes the socket itself (1009 for too large, 1007 for bad UTF-8); count why.
       if (closed) return;
       closed = true;
-      const reason = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'too_large' : 'bad_frame';
+      const reason = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? (hello ? 'too_large' : 'preauth_too_large') : 'bad_frame';
       this.agg.metrics.rejected.inc({ reason });
+      // A stranger gets no closing handshake: ws would read (and drop) what it keeps sending meanwhile.
+      if (!hello) ws.terminate();
     });
     ws.on('close', () => {
       closed = true;
       clearTimeout(helloTimer);
+      welcomed();
       if (hello) this.agg.detach(hello.name, link);
     });
     ws.on('message', (data: RawData, isBinary: boolean) => {
@@ -134,7 +229,11 @@ export class AgentServer {
       let raw: unknown;
       try {
         if (isBinary) throw new Error('binary frames are not accepted');
-        raw = JSON.parse(rawText(data));
+        const text = rawText(data);
+        // Nesting is refused as data before anything recursive (parse, schema, store) sees it.
+        const deep = jsonTooDeep(text, this.agg.limits.maxDepth);
+        if (deep) return reject('schema', `nested deeper than ${this.agg.limits.maxDepth} levels (at character ${deep.offset})`);
+        raw = JSON.parse(text);
       } catch (err) {
         return reject('invalid_json', (err as Error).message.slice(0, 200));
       }
@@ -143,16 +242,25 @@ export class AgentServer {
       const msg = parsed.data;
       if (!hello) {
         if (msg.type !== 'hello') return reject('hello_expected', `the first message must be a hello, not ${msg.type}`);
-        if (msg.protocol !== PROTOCOL_VERSION) return reject('protocol_version', `protocol ${msg.protocol} is not supported (server speaks ${PROTOCOL_VERSION})`);
+        if (!SUPPORTED_PROTOCOLS.includes(msg.protocol)) return reject('protocol_version', `protocol ${msg.protocol} is not supported (server speaks ${SUPPORTED_PROTOCOLS.join(' and ')})`);
         const auth = this.agg.authenticate(msg);
         if (!auth.ok) return reject(auth.reason, auth.detail);
+        const attached = this.agg.attach(msg.name, link);
+        if (!attached.ok) return reject('duplicate_name', attached.detail);
         clearTimeout(helloTimer);
         hello = msg;
-        this.agg.attach(msg.name, link);
+        welcomed();
+        raiseMessageLimit(ws, this.maxPayload);
+        if (msg.protocol >= 2) {
+          uploads = new SectionUploads({
+            maxChars: this.options.maxSectionChars ?? 64 * 1024 * 1024, limits: this.agg.limits, store: this.agg.store, now: () => new Date().toISOString(),
+            received: (kind, chars) => (this.agg.metrics.sections.inc({ kind }), this.agg.metrics.sectionChars.inc(chars)),
+          });
+        }
         send({
-          type: 'welcome', protocol: PROTOCOL_VERSION, host: msg.name, ...(auth.issuedToken ? { issuedToken: auth.issuedToken } : {}),
+          type: 'welcome', protocol: msg.protocol, host: msg.name, ...(auth.issuedToken ? { issuedToken: auth.issuedToken } : {}),
           ackedSeq: this.agg.welcomeSeq(msg.name), context: this.agg.contextFor(msg.name), maxPayload: this.maxPayload,
-          heartbeatSeconds: this.options.heartbeatSeconds ?? 30,
+          heartbeatSeconds: this.options.heartbeatSeconds ?? 30, ...(uploads ? { sections: this.agg.welcomeSections(msg.name) } : {}),
         });
         return;
       }
@@ -162,10 +270,21 @@ export class AgentServer {
         send({ type: 'heartbeat', at: new Date().toISOString() });
         return;
       }
+      if (msg.type === 'section') {
+        if (!uploads) return reject('protocol_version', 'sections need protocol 2');
+        try {
+          uploads.add(msg);
+        } catch (err) {
+          if (err instanceof ReportRejectedError) return reject(err.reason, err.message);
+          return reject('store_failed', (err as Error).message.slice(0, 200));
+        }
+        return;
+      }
+      if (msg.sections && !uploads) return reject('protocol_version', 'sections need protocol 2');
       const seq = msg.seq;
       try {
         // The ack goes out once the report's transaction has committed.
-        this.agg.submit(hello, msg, bytes, (err) => (err ? reject('store_failed', err.message.slice(0, 200)) : send({ type: 'ack', seq })));
+        this.agg.submit(hello, msg, bytes, (err) => (err ? reject('store_failed', err.message.slice(0, 200)) : send({ type: 'ack', seq })), uploads);
       } catch (err) {
         if (err instanceof ReportRejectedError) return reject(err.reason, err.message);
         return reject('store_failed', (err as Error).message.slice(0, 200));

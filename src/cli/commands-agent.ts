@@ -62,7 +62,7 @@ export async function runAgent(flags: AgentFlags): Promise<number> {
       tls,
       stateDir: flags.stateDir ?? config.stateDir ?? DEFAULT_STATE_DIR,
       config,
-      collect: bundleDir ? () => readBundle(bundleDir) : () => collectBundle({ name, noCloud: !flags.cloud, argv: ['agent'] }),
+      collect: bundleDir ? () => readBundle(bundleDir) : () => collectBundle({ name, noCloud: !flags.cloud, argv: ['agent'], purpose: 'analyze' }),
       watch: !bundleDir,
       intervalMs: Math.round(interval * 1000),
       outboxCapacity: Math.floor(outboxCapacity),

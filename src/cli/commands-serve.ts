@@ -18,6 +18,13 @@ interface ServeFlags {
   insecure?: boolean;
   staleSeconds: string;
   maxPayload: string;
+  preauthMaxPayload: string;
+  maxUnauthenticated: string;
+  maxUnauthenticatedPerAddress: string;
+  trustedProxy: string[];
+  publicName: string[];
+  maxRoutes: string;
+  maxRules: string;
   rate: string;
   csp: boolean;
   topology?: string;
@@ -43,6 +50,13 @@ export function serveCommand(): Command {
     .option('--insecure', 'allow a non-loopback address without agent tokens (viewer tokens stay required off loopback)')
     .option('--stale-seconds <n>', 'mark hosts silent for this long stale', '300')
     .option('--max-payload <bytes>', 'largest message accepted', String(16 * 1024 * 1024))
+    .option('--preauth-max-payload <bytes>', 'largest message before a hello is accepted', String(64 * 1024))
+    .option('--max-unauthenticated <n>', 'connections without an accepted hello, at once', '256')
+    .option('--max-unauthenticated-per-address <n>', 'the same per source address', '16')
+    .option('--public-name <name>', 'a name the HTTP API answers to besides loopback names and IP addresses, e.g. a load balancer\'s (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--trusted-proxy <address>', 'a proxy whose X-Forwarded-For names the agent (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--max-routes <n>', 'routes a snapshot may send (content limit too_many_routes)', '100000')
+    .option('--max-rules <n>', 'iptables and nft rules a snapshot may have (content limit too_many_rules)', '250000')
     .option('--rate <n>', 'messages per second per connection (burst twice that)', '20')
     .option('--topology <file>', 'cloud topology (YAML/JSON, docs/topology.md): VPN gateways and VPC route tables for fleet checks and /api/path; read at start and on SIGHUP')
     .option('--no-csp', 'testing aid: serve the dashboard without its Content-Security-Policy (docs/dashboard.md)')
@@ -57,6 +71,9 @@ export function serveCommand(): Command {
           listen: flags.listen, socket: flags.socket, db: flags.db, tokensFile: flags.tokens, viewerTokensFile: flags.viewerTokens,
           insecure: flags.insecure, tls: flags.tlsCert && flags.tlsKey ? { cert: flags.tlsCert, key: flags.tlsKey } : undefined, staleSeconds: positive('--stale-seconds', flags.staleSeconds), maxPayload: positive('--max-payload', flags.maxPayload),
           ratePerSecond: rate, burst: rate * 2, processMetrics: true, csp: flags.csp, topology,
+          preAuthMaxPayload: positive('--preauth-max-payload', flags.preauthMaxPayload), maxUnauthenticated: positive('--max-unauthenticated', flags.maxUnauthenticated),
+          maxUnauthenticatedPerAddress: positive('--max-unauthenticated-per-address', flags.maxUnauthenticatedPerAddress), trustedProxies: flags.trustedProxy, publicNames: flags.publicName,
+          limits: { maxRoutes: positive('--max-routes', flags.maxRoutes), maxRules: positive('--max-rules', flags.maxRules) },
         });
       } catch (err) {
         if (err instanceof AuthConfigError || err instanceof StoreError) throw new UsageError(err.message, { cause: err });

@@ -5,7 +5,7 @@
  * checks them — so the fleet findings, merged findings and pair verdicts are serve's, by the same
  * code. Nothing a running fleet adds (first/last seen, state, acknowledgements) is kept.
  */
-import { buildReportMessage } from '../agent/report.js';
+import { buildReportMessage, prepareSnapshot } from '../agent/report.js';
 import { analysisOptions } from '../agent/messages.js';
 import { Aggregator } from '../aggregator/aggregator.js';
 import { emptyCredentials } from '../aggregator/auth.js';
@@ -51,7 +51,7 @@ export function matchOffline(bundles: Bundle[], opts: { topology?: Topology; con
       const { rejected: _rejected, ...analyze } = analysisOptions(config, agg.contextFor(name), { name, addresses });
       const analysis = analyzeSnapshot(snapshot, analyze);
       analysis.notes.push(...(bundles[i].meta.notes ?? []));
-      const { message } = buildReportMessage(1, snapshot, analysis.findings);
+      const message = buildReportMessage(1, prepareSnapshot(snapshot, bundles[i], { inline: true }), analysis.findings);
       const hello = { type: 'hello' as const, protocol: 1, agentVersion: hostcheckVersion(), name, identity: { hostname: snapshot.identity.hostname }, credential: { kind: 'token' as const, token: 'offline' }, lastSeq: 0 };
       // What the wire carries: the message as JSON, as the aggregator receives it.
       agg.report(hello, JSON.parse(JSON.stringify(message)) as ReportMessage, 0);

@@ -8,6 +8,7 @@
  */
 import type { IptablesNotice, IptablesTable } from '../model/netfilter.js';
 import type { NftRule, NftTable } from '../model/nft.js';
+import type { Origin } from '../model/records.js';
 
 /**
  * The set or map a rule's match looks up (JSON of its expressions), which iptables-save cannot
@@ -48,42 +49,75 @@ function hiddenReason(rule: NftRule, table: string, chain: string, position: num
   return `nft shows ${table}/${chain} rule ${position} as "${rule.text}": its lookup of ${set} is missing from iptables-save (iptables-nft does not print native nft matches)`;
 }
 
+/** What nft's view of iptables-nft's chains says, by "family table" and chain: rule count and, per position, a lookup iptables-save cannot print. */
+export type NftLookups = Map<string, Map<string, { count: number; hidden: ({ reason: string; origin: Origin } | undefined)[] }>>;
+
+/**
+ * The lookups of iptables-nft's tables, read from nft's records once; the snapshot keeps these
+ * instead of nft's copy of every iptables rule (src/collect/snapshot.ts).
+ */
+export function nftLookups(nft: readonly NftTable[]): NftLookups {
+  const out: NftLookups = new Map();
+  for (const nt of nft) {
+    if (nt.managedBy !== 'iptables-nft') continue;
+    const chains = new Map<string, { count: number; hidden: ({ reason: string; origin: Origin } | undefined)[] }>();
+    for (const chain of nt.chains) {
+      const hidden = chain.rules.map((r, k) => {
+        const reason = hiddenReason(r, nt.name, chain.name, k + 1);
+        return reason === undefined ? undefined : { reason, origin: r.origin };
+      });
+      chains.set(chain.name, { count: chain.rules.length, hidden });
+    }
+    out.set(`${nt.family} ${nt.name}`, chains);
+  }
+  return out;
+}
+
 /**
  * Mark the rules of `tables` (one family's iptables-save tables) that nft shows with a set
  * lookup; returns a notice per marked rule. In a chain whose rule count differs between the two
  * (they cannot be paired) every rule is marked.
  */
-export function markNftHiddenMatches(tables: IptablesTable[], nft: NftTable[], family: 4 | 6): IptablesNotice[] {
+export function markNftHiddenMatches(tables: IptablesTable[], nft: readonly NftTable[] | NftLookups, family: 4 | 6): IptablesNotice[] {
+  const lookups = nft instanceof Map ? nft : nftLookups(nft);
   const nftFamily = family === 4 ? 'ip' : 'ip6';
   const notices: IptablesNotice[] = [];
   for (const t of tables) {
-    const nt = nft.find((x) => x.family === nftFamily && x.name === t.name && x.managedBy === 'iptables-nft');
-    if (!nt) continue;
+    const chains = lookups.get(`${nftFamily} ${t.name}`);
+    if (!chains) continue;
     const byChain = new Map<string, IptablesTable['rules']>();
     for (const r of t.rules) {
       let list = byChain.get(r.chain);
       if (!list) byChain.set(r.chain, (list = []));
       list.push(r);
     }
-    for (const chain of nt.chains) {
-      const rules = byChain.get(chain.name) ?? [];
-      const hidden = chain.rules.map((r, k) => hiddenReason(r, t.name, chain.name, k + 1));
-      if (!hidden.some(Boolean)) continue;
-      if (rules.length !== chain.rules.length) {
+    for (const [chainName, chain] of chains) {
+      const rules = byChain.get(chainName) ?? [];
+      const first = chain.hidden.find(Boolean);
+      if (!first) continue;
+      if (rules.length !== chain.count) {
         // Which printed rule lacks the lookup cannot be told: none of the chain's rules is trusted.
-        const reason = `nft shows a set lookup in ${t.name}/${chain.name} that iptables-save does not print, and the two list ${chain.rules.length} and ${rules.length} rules, so the rule that lacks it cannot be told`;
-        const origin = chain.rules[hidden.findIndex(Boolean)].origin;
-        for (const r of rules) r.nftHidden = { reason, origin };
+        const reason = `nft shows a set lookup in ${t.name}/${chainName} that iptables-save does not print, and the two list ${chain.count} and ${rules.length} rules, so the rule that lacks it cannot be told`;
+        for (const r of rules) r.nftHidden = { reason, origin: first.origin };
         notices.push({ kind: 'nft-hidden-match', lineNumber: t.origin.lineNumber, text: reason });
         continue;
       }
       for (let k = 0; k < rules.length; k++) {
-        const reason = hidden[k];
-        if (!reason) continue;
-        rules[k].nftHidden = { reason, origin: chain.rules[k].origin };
+        const h = chain.hidden[k];
+        if (!h) continue;
+        rules[k].nftHidden = { reason: h.reason, origin: h.origin };
         notices.push({ kind: 'nft-hidden-match', lineNumber: rules[k].origin.lineNumber, text: rules[k].origin.text });
       }
     }
   }
   return notices;
+}
+
+/**
+ * nft tables as a snapshot keeps them: of iptables-nft's tables only the base chains, without
+ * rules (iptables-save has those rules and chains; nft's copy only gave the nftHidden marks, and
+ * a kube-proxy host's copy is ~1 KB of JSON a rule).
+ */
+export function withoutIptablesNftRules(tables: readonly NftTable[]): NftTable[] {
+  return tables.map((t) => (t.managedBy === 'iptables-nft' ? { ...t, chains: t.chains.filter((c) => c.hook !== undefined).map((c) => ({ ...c, rules: [] })) } : t));
 }

@@ -4,7 +4,8 @@
  */
 import { parserFor } from '../../parsers/index.js';
 import { parseRoutes } from '../../parsers/ip-route.js';
-import type { ParseResult } from '../../parsers/types.js';
+import { parseIptables } from '../../parsers/iptables-save.js';
+import type { ParseResult, ParseWarning } from '../../parsers/types.js';
 import type { DockerDaemonConfig, DockerNetworkRecord } from '../model/docker.js';
 import type { IpsecConnectionRecord } from '../model/ipsec.js';
 import type { IptablesNotice, IptablesTable } from '../model/netfilter.js';
@@ -20,7 +21,7 @@ import {
   type SourceReport,
 } from '../model/snapshot.js';
 import type { Bundle } from './bundle.js';
-import { markNftHiddenMatches } from './nft-hidden.js';
+import { markNftHiddenMatches, nftLookups, withoutIptablesNftRules, type NftLookups } from './nft-hidden.js';
 import { sourceByName } from './sources.js';
 
 /** Set `origin.source` on every record (and nested records) of a parse result. */
@@ -55,9 +56,20 @@ function stampFlat(records: { origin: Origin }[], source: string): void {
  * ip-route-v4 too: while ip-route-v6 was read they are dropped there (each route once, quoted from
  * its own file); without it they are kept, quoted from ip-route-v4 where they are.
  */
-function routeFamilyKept(bundle: Bundle, family: 4 | 6 | undefined): 4 | 6 | undefined {
+export function routeFamilyKept(family: 4 | 6 | undefined, v6Read: boolean): 4 | 6 | undefined {
   if (family === 6) return 6;
-  return bundle.files.has('ip-route-v6') ? family : undefined;
+  return v6Read ? family : undefined;
+}
+
+/**
+ * One iptables-save / ip6tables-save dump as the snapshot holds it: tables whose records carry
+ * the source name, and the dump's notices. The aggregator reads a netfilter section with it too
+ * (src/collect/sections.ts), so both ends hold the same records.
+ */
+export function netfilterDump(source: string, text: string): { tables: IptablesTable[]; notices: IptablesNotice[]; warnings: ParseWarning[] } {
+  const result = parseIptables(text);
+  stampSource(result.records, source);
+  return { tables: result.records, notices: result.notices.map((x) => ({ ...x, source })), warnings: result.warnings };
 }
 
 const UPLINK_NAME = /^(eth|ens|enp|eno|em|bond|team|wlan|wlp|p\d)/;
@@ -99,19 +111,40 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
   const warnings: SnapshotWarning[] = [];
   const parsed = new Map<string, ParseResult<unknown>>();
   const routeLists = new Map<string, RouteList>();
+  const dumpNotices: IptablesNotice[] = [];
   const sources: SourceReport[] = [];
+  // nft first: of iptables-nft's tables only their lookups are kept (markNftHiddenMatches), so a
+  // kube-proxy host's ~1 KB of JSON a rule is garbage before the other sources are parsed.
+  let lookups: NftLookups = new Map();
+  const nftText = bundle.files.get('nft');
+  if (nftText !== undefined && bundle.meta.sources.some((m) => m.name === 'nft')) {
+    const result = parserFor('nft')!.parse(nftText) as ParseResult<NftTable>;
+    stampSource(result.records, 'nft');
+    lookups = nftLookups(result.records);
+    parsed.set('nft', { ...result, records: withoutIptablesNftRules(result.records) });
+  }
   for (const meta of bundle.meta.sources) {
     const spec = sourceByName(meta.name);
     const text = bundle.files.get(meta.name);
     let warningCount = 0;
-    if (spec?.format && text !== undefined) {
+    if (meta.name === 'nft' && parsed.has('nft')) {
+      const result = parsed.get('nft')!;
+      for (const w of result.warnings) warnings.push({ source: meta.name, lineNumber: w.lineNumber, text: w.text, reason: w.reason });
+      warningCount = result.warnings.length;
+    } else if (spec?.format && text !== undefined) {
       const parser = parserFor(spec.format);
       if (spec.format === 'ip-route') {
         // Routes stay a RouteList (a million of them are not made records up front).
-        const result = parseRoutes(text, { family: spec.family, source: meta.name, only: routeFamilyKept(bundle, spec.family) });
+        const result = parseRoutes(text, { family: spec.family, source: meta.name, only: routeFamilyKept(spec.family, bundle.files.has('ip-route-v6')) });
         for (const w of result.warnings) warnings.push({ source: meta.name, lineNumber: w.lineNumber, text: w.text, reason: w.reason });
         warningCount = result.warnings.length;
         routeLists.set(meta.name, result.routes);
+      } else if (spec.format === 'iptables-save') {
+        const dump = netfilterDump(meta.name, text);
+        for (const w of dump.warnings) warnings.push({ source: meta.name, lineNumber: w.lineNumber, text: w.text, reason: w.reason });
+        warningCount = dump.warnings.length;
+        parsed.set(meta.name, { records: dump.tables, warnings: dump.warnings });
+        dumpNotices.push(...dump.notices);
       } else if (parser) {
         const result = parser.parse(text, { family: spec.family });
         if (spec.format === 'ip-rule') stampFlat(result.records as { origin: Origin }[], meta.name);
@@ -137,8 +170,8 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
   // Rules iptables-nft printed without a native nft match nft -j shows: evaluated as undecided.
   const nft = records<NftTable>('nft');
   const nftHidden = [
-    ...markNftHiddenMatches(records<IptablesTable>('iptables-save'), nft, 4).map((n) => ({ ...n, source: 'iptables-save' })),
-    ...markNftHiddenMatches(records<IptablesTable>('ip6tables-save'), nft, 6).map((n) => ({ ...n, source: 'ip6tables-save' })),
+    ...markNftHiddenMatches(records<IptablesTable>('iptables-save'), lookups, 4).map((n) => ({ ...n, source: 'iptables-save' })),
+    ...markNftHiddenMatches(records<IptablesTable>('ip6tables-save'), lookups, 6).map((n) => ({ ...n, source: 'ip6tables-save' })),
   ];
 
   const dockerNetworks = records<DockerNetworkRecord>('docker-networks');
@@ -198,10 +231,7 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
       v4: records('iptables-save'),
       v6: records('ip6tables-save'),
       // "iptables-legacy tables present" and similar: rules this view cannot show.
-      notices: [
-        ...['iptables-save', 'ip6tables-save'].flatMap((n) => ((parsed.get(n) as { notices?: IptablesNotice[] } | undefined)?.notices ?? []).map((x) => ({ ...x, source: n }))),
-        ...nftHidden,
-      ],
+      notices: [...dumpNotices, ...nftHidden],
     },
     nft,
     ipsets: records('ipset'),

@@ -1,20 +1,30 @@
 /**
- * The agent ⇄ aggregator protocol (version 1), validated with zod at both ends.
- * Documented with an example of each message in docs/protocol.md.
+ * The agent ⇄ aggregator protocol (version 2; the server still accepts version 1), validated
+ * with zod at both ends. Documented with an example of each message in docs/protocol.md.
  *
- * agent → server: hello, report, heartbeat
+ * agent → server: hello, section (version 2), report, heartbeat
  * server → agent: welcome, ack, context, heartbeat, error
  * Nothing the server sends makes an agent run anything: the agent takes data only (fleet
  * context and acks).
  */
 import { z } from 'zod';
 
-export { PROTOCOL_VERSION } from './protocol-version.js';
+export { PROTOCOL_VERSION, SUPPORTED_PROTOCOLS } from './protocol-version.js';
 
 /** Above this many routes a report carries the fleet's parts of the snapshot plus a digest. */
 export const FULL_SNAPSHOT_MAX_ROUTES = 50_000;
 
 const name = z.string().min(1).max(253);
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected a sha256 in hex');
+
+/**
+ * The parts of a snapshot that grow with the host (routes, iptables rules, nft, ipsets): a
+ * version 2 agent sends a big one as a section, content-addressed by its sha256, in `section`
+ * chunks, and the report names it instead of carrying it (src/collect/sections.ts).
+ */
+export const SECTION_KINDS = ['routes', 'netfilter', 'nft', 'ipsets'] as const;
+export type SectionKind = (typeof SECTION_KINDS)[number];
+export const sectionKindSchema = z.enum(SECTION_KINDS);
 const ip = z.string().min(2).max(45);
 const cidr = z.string().min(3).max(49);
 
@@ -65,6 +75,8 @@ export const welcomeSchema = z.object({
   context: fleetContextSchema,
   maxPayload: z.number().int().positive(),
   heartbeatSeconds: z.number().positive(),
+  /** Version 2: digests of the sections the server holds for this host (no need to upload them again). */
+  sections: z.array(sha256).max(64).optional(),
 });
 
 const evidenceSchema = z.object({ source: z.string(), lineNumber: z.number().int(), text: z.string() });
@@ -146,13 +158,30 @@ export const wireSnapshotSchema = z
   })
   .passthrough();
 
+/** A snapshot whose sectioned parts are left out: `routes` may then be missing. */
+const skeletonSnapshotSchema = wireSnapshotSchema.extend({
+  routes: records<{ dst: string; table: string }>({ fields: { dst: 'string', table: 'string' } }).optional(),
+});
+
+/** One piece of a section (version 2): pieces 0 … count−1 in order, then the report that names it. */
+export const sectionSchema = z.object({
+  type: z.literal('section'),
+  kind: sectionKindSchema,
+  digest: sha256,
+  index: z.number().int().nonnegative(),
+  count: z.number().int().positive().max(4096),
+  data: z.string(),
+});
+
 export const reportSchema = z.object({
   type: z.literal('report'),
   seq: z.number().int().positive(),
   sentAt: z.string(),
   /** sha256 of the full snapshot JSON: equal digests mean nothing changed. */
   digest: z.string().length(64),
-  snapshot: wireSnapshotSchema,
+  snapshot: skeletonSnapshotSchema,
+  /** Version 2: the snapshot's parts sent as sections, by kind; each is left out of `snapshot`. */
+  sections: z.partialRecord(sectionKindSchema, sha256).optional(),
   findings: z.array(findingSchema).max(10_000),
   complete: z.boolean(),
 });
@@ -162,11 +191,12 @@ export const ackSchema = z.object({ type: z.literal('ack'), seq: z.number().int(
 export const contextSchema = z.object({ type: z.literal('context'), context: fleetContextSchema });
 export const errorSchema = z.object({ type: z.literal('error'), reason: z.string().max(1024) });
 
-export const agentMessageSchema = z.discriminatedUnion('type', [helloSchema, reportSchema, heartbeatSchema]);
+export const agentMessageSchema = z.discriminatedUnion('type', [helloSchema, sectionSchema, reportSchema, heartbeatSchema]);
 export const serverMessageSchema = z.discriminatedUnion('type', [welcomeSchema, ackSchema, contextSchema, heartbeatSchema, errorSchema]);
 
 export type Hello = z.infer<typeof helloSchema>;
 export type Welcome = z.infer<typeof welcomeSchema>;
 export type ReportMessage = z.infer<typeof reportSchema>;
+export type SectionMessage = z.infer<typeof sectionSchema>;
 export type AgentMessage = z.infer<typeof agentMessageSchema>;
 export type ServerMessage = z.infer<typeof serverMessageSchema>;

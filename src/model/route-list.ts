@@ -275,6 +275,41 @@ export class RouteList implements Iterable<RouteRecord> {
 
   // ---- columns (no records made) ------------------------------------------------------------------
 
+  /**
+   * Indices of the routes of one family by table name, in listed order, leaving out those whose
+   * flags `skip` accepts. Plain routes are decided once per shared tail, so a million-route table
+   * costs one array read a route.
+   */
+  indicesByTable(family: 4 | 6, skip: (flags: readonly string[]) => boolean): Map<string, Int32Array> {
+    const lists = new Map<string, { ids: Int32Array; n: number }>();
+    const add = (table: string, i: number): void => {
+      let l = lists.get(table);
+      if (!l) lists.set(table, (l = { ids: new Int32Array(64), n: 0 }));
+      if (l.n === l.ids.length) {
+        const more = new Int32Array(l.ids.length * 2);
+        more.set(l.ids);
+        l.ids = more;
+      }
+      l.ids[l.n++] = i;
+    };
+    // Per tail: its table when its routes are kept, null when skipped (plain routes are IPv4).
+    const tailTable: (string | null | undefined)[] = new Array(this.tails.length);
+    for (let i = 0; i < this.n; i++) {
+      const t = this.tailOf[i];
+      if (t >= 0) {
+        let table = tailTable[t];
+        if (table === undefined) tailTable[t] = table = family === 4 && !skip(this.tails[t].flags) ? this.tails[t].table : null;
+        if (table !== null) add(table, i);
+        continue;
+      }
+      const r = this.records.get(i)!;
+      if (r.family === family && !skip(r.flags)) add(r.table, i);
+    }
+    const out = new Map<string, Int32Array>();
+    for (const [table, l] of lists) out.set(table, l.ids.subarray(0, l.n));
+    return out;
+  }
+
   /** True when route i is a plain IPv4 unicast route kept by column (no nexthops, no extras). */
   isPlain(i: number): boolean {
     return this.tailOf[i] >= 0;

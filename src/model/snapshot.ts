@@ -101,7 +101,10 @@ export interface HostSnapshot {
   rules: RuleRecord[];
   /** iptables-save / ip6tables-save tables, and the dump's file-level notices. */
   netfilter: { v4: IptablesTable[]; v6: IptablesTable[]; notices: IptablesNotice[] };
-  /** `nft -j list ruleset` tables. */
+  /**
+   * `nft -j list ruleset` tables. Of the tables iptables-nft made only the base chains, without
+   * rules: those rules are `netfilter`'s (nft's view of them marks `nftHidden` there).
+   */
   nft: NftTable[];
   ipsets: IpsetSet[];
   xfrmPolicies: XfrmPolicyRecord[];

@@ -144,11 +144,12 @@ interface PrefixEntries {
 }
 
 /**
- * IPv4 prefix entries of a table's routes, numbered in order of first appearance. The kernel
+ * IPv4 prefix entries of a table's routes (`prefixKeys[i]`: route ids[i]'s prefix as value * 64 + len,
+ * -1 when unreadable), numbered in order of first appearance. The kernel
  * lists a table in ascending prefix order, so a repeated prefix is one of the same start
  * address just before; a Map of every prefix is built only when the input is out of that order.
  */
-function prefixEntries4(list: RouteList, ids: Int32Array, unreadable: RouteRecord[]): PrefixEntries {
+function prefixEntries4(ids: Int32Array, prefixKeys: Float64Array): PrefixEntries {
   const n = ids.length;
   const entryOf = new Int32Array(n);
   const starts = new Uint32Array(n);
@@ -161,13 +162,8 @@ function prefixEntries4(list: RouteList, ids: Int32Array, unreadable: RouteRecor
   let runFirst = 0;
   for (let i = 0; i < n; i++) {
     const id = ids[i];
-    // A plain route carries its prefix as a number; any other is read from its dst text.
-    let key = list.plainKey4(id);
-    if (key < 0) key = prefixKey4(list.dst(id));
-    if (key < 0) {
-      unreadable.push(list.get(id));
-      continue;
-    }
+    const key = prefixKeys[i];
+    if (key < 0) continue;
     const len = key % 64;
     const start = (key - len) / 64;
     let e = -1;
@@ -217,35 +213,73 @@ function prefixEntries6(list: RouteList, ids: Int32Array, unreadable: RouteRecor
   return { kept: Int32Array.from(kept), entryOf, starts4: [], starts6, lens };
 }
 
-/** Routes of one table and family, indexed for longest-prefix search. */
+/** Lookups an IPv4 table answers by scanning its routes before it builds its index. */
+export const SCANS_BEFORE_INDEX = 32;
+
+/** 2^(32 − len): the size of an IPv4 prefix of each length. */
+const PREFIX_SIZE = Array.from({ length: 33 }, (_, len) => 2 ** (32 - len));
+
+/** The built index of a table: prefix entries in an LPM, each entry's routes in the kernel's order. */
+interface TableIndex {
+  /** The table's routes with readable prefixes (indices into the list), in listed order. */
+  ids: Int32Array;
+  lpm4: Lpm4 | null;
+  lpm6: Lpm6 | null;
+  /** Per prefix entry: its routes are routeOrder[groupStart[e] .. groupStart[e + 1]). */
+  groupStart: Int32Array;
+  routeOrder: Int32Array;
+  routeTos: Float64Array;
+}
+
+/**
+ * Routes of one table and family, searched as the kernel does. An IPv4 table answers its first
+ * SCANS_BEFORE_INDEX lookups by one pass over its routes' prefix columns and only then builds its
+ * LPM: a one-shot on a million-route host asks a handful of lookups, and the index costs more
+ * than the parse (docs/benchmarks.md, oneshot). IPv6 tables are indexed at once.
+ */
 export class RouteTable {
   readonly family: 4 | 6;
   /** Routes whose prefix could not be read (kept out of the search, reported by the builder). */
   readonly unreadable: RouteRecord[];
   private readonly list: RouteList;
-  /** The table's routes (indices into `list`) in listed order. */
-  private readonly ids: Int32Array;
-  private readonly lpm4: Lpm4 | null;
-  private readonly lpm6: Lpm6 | null;
-  /** Per prefix entry: its routes are routeOrder[groupStart[e] .. groupStart[e + 1]). */
-  private readonly groupStart: Int32Array;
-  private readonly routeOrder: Int32Array;
-  private readonly routeTos: Float64Array;
+  /** The table's routes (indices into `list`) in listed order, unreadable ones included. */
+  private readonly all: Int32Array;
+  /** IPv4: each route's prefix as value * 64 + len (-1: unreadable), in the order of `all`. */
+  private readonly keys: Float64Array;
+  private index: TableIndex | null = null;
+  private scans = 0;
 
   /** The routes `ids` of `list` (all of this family and table), in listed order. */
-  constructor(family: 4 | 6, list: RouteList, ids: Int32Array) {
+  constructor(family: 4 | 6, list: RouteList, ids: Int32Array, private readonly scansBeforeIndex = SCANS_BEFORE_INDEX) {
     this.family = family;
-    this.unreadable = [];
-    const { kept, entryOf, starts4, starts6, lens } = family === 4 ? prefixEntries4(list, ids, this.unreadable) : prefixEntries6(list, ids, this.unreadable);
     this.list = list;
-    this.ids = kept;
-    this.lpm4 = family === 4 ? Lpm4.build(starts4, lens) : null;
-    this.lpm6 = family === 6 ? Lpm6.build(starts6, lens) : null;
-    this.routeTos = new Float64Array(kept.length);
+    this.all = ids;
+    this.unreadable = [];
+    this.keys = new Float64Array(family === 4 ? ids.length : 0);
+    if (family === 6) {
+      this.index = this.build();
+      return;
+    }
+    for (let i = 0; i < ids.length; i++) {
+      // A plain route carries its prefix as a number; any other is read from its dst text.
+      let key = list.plainKey4(ids[i]);
+      if (key < 0) key = prefixKey4(list.dst(ids[i]));
+      this.keys[i] = key;
+      if (key < 0) this.unreadable.push(list.get(ids[i]));
+    }
+  }
+
+  private build(): TableIndex {
+    const list = this.list;
+    const family = this.family;
+    const unreadable: RouteRecord[] = [];
+    const { kept, entryOf, starts4, starts6, lens } = family === 4 ? prefixEntries4(this.all, this.keys) : prefixEntries6(list, this.all, unreadable);
+    if (family === 6) this.unreadable.push(...unreadable);
+    const routeTos = new Float64Array(kept.length);
     const metric = new Float64Array(kept.length);
     const defaultMetric = family === 6 ? 1024 : 0;
     for (let i = 0; i < kept.length; i++) {
-      this.routeTos[i] = parseDsfield(list.tos(kept[i]));
+      routeTos[i] = parseDsfield(list.tos(kept[i]));
       metric[i] = list.metric(kept[i]) ?? defaultMetric;
     }
     // Group routes by prefix (counting sort keeps the listed order), then order each group.
@@ -256,52 +290,105 @@ export class RouteTable {
     const fill = start.slice(0, groups);
     const order = new Int32Array(kept.length);
     for (let i = 0; i < kept.length; i++) order[fill[entryOf[i]]++] = i;
-    const tos = this.routeTos;
     for (let e = 0; e < groups; e++) {
       const a = start[e];
       const b = start[e + 1];
       if (b - a < 2) continue;
       const group = Array.from(order.subarray(a, b));
-      // Unreadable TOS (NaN) sorts last; it never matches a flow anyway.
-      group.sort((x, y) => (tos[y] || 0) - (tos[x] || 0) || metric[x] - metric[y] || x - y);
+      group.sort((x, y) => kernelOrder(routeTos[x], metric[x], x, routeTos[y], metric[y], y));
       order.set(group, a);
     }
-    this.groupStart = start;
-    this.routeOrder = order;
+    return {
+      ids: kept, groupStart: start, routeOrder: order, routeTos,
+      lpm4: family === 4 ? Lpm4.build(starts4, lens) : null,
+      lpm6: family === 6 ? Lpm6.build(starts6, lens) : null,
+    };
+  }
+
+  private indexed(): TableIndex {
+    this.index ??= this.build();
+    return this.index;
   }
 
   get size(): number {
-    return this.ids.length;
+    return this.all.length - (this.family === 4 ? this.unreadable.length : 0);
   }
 
-  /** The table's i-th route (listed order) as a record. */
+  /** The route to an IPv4 address as fib_table_lookup finds it (backing off to shorter prefixes), or null. */
+  lookup4(addr: number, flow: TableSearch): TableHit | null {
+    if (this.index === null && this.scans < this.scansBeforeIndex) {
+      this.scans++;
+      return this.scan4(addr, flow);
+    }
+    return this.search(this.longest4(addr), flow);
+  }
+
+  /**
+   * lookup4 without the index: one pass over the routes keeps those whose prefix holds the
+   * address, then they are tried longest prefix first, each prefix's routes in the kernel's order.
+   */
+  private scan4(addr: number, flow: TableSearch): TableHit | null {
+    const list = this.list;
+    const ids = this.all;
+    const keys = this.keys;
+    const hits: { at: number; len: number; tos: number; metric: number }[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      const key = keys[i];
+      if (key < 0) continue;
+      const len = key % 64;
+      const start = (key - len) / 64;
+      if (addr >= start && addr < start + PREFIX_SIZE[len]) hits.push({ at: i, len, tos: 0, metric: 0 });
+    }
+    for (const h of hits) {
+      h.tos = parseDsfield(list.tos(ids[h.at]));
+      h.metric = list.metric(ids[h.at]) ?? 0;
+    }
+    hits.sort((a, b) => b.len - a.len || kernelOrder(a.tos, a.metric, a.at, b.tos, b.metric, b.at));
+    for (let k = 0; k < hits.length;) {
+      const len = hits[k].len;
+      let end = k;
+      while (end < hits.length && hits[end].len === len) end++;
+      for (; k < end; k++) {
+        const hit = tryRoute4(list.get(ids[hits[k].at]), hits[k].tos, len, null, flow);
+        if (hit !== undefined) return hit;
+      }
+    }
+    return null;
+  }
+
+  /** The table's i-th indexed route (listed order) as a record. */
   private route(i: number): RouteRecord {
-    return this.list.get(this.ids[i]);
+    return this.list.get(this.indexed().ids[i]);
   }
 
   /** Longest prefix entry containing an IPv4 address, or -1. */
   longest4(addr: number): number {
-    return this.lpm4 ? this.lpm4.lookup(addr) : -1;
+    const lpm = this.indexed().lpm4;
+    return lpm ? lpm.lookup(addr) : -1;
   }
 
   /** Longest prefix entry containing an IPv6 address given as four words, or -1. */
   longest6(w: Uint32Array): number {
-    return this.lpm6 ? this.lpm6.lookupAt(w, 0) : -1;
+    const lpm = this.indexed().lpm6;
+    return lpm ? lpm.lookupAt(w, 0) : -1;
   }
 
   /** The next shorter prefix entry containing entry `e`, or -1. */
   parent(e: number): number {
-    return this.lpm4 ? this.lpm4.parent(e) : this.lpm6!.parent(e);
+    const x = this.indexed();
+    return x.lpm4 ? x.lpm4.parent(e) : x.lpm6!.parent(e);
   }
 
   prefixLength(e: number): number {
-    return this.lpm4 ? this.lpm4.prefixLength(e) : this.lpm6!.prefixLength(e);
+    const x = this.indexed();
+    return x.lpm4 ? x.lpm4.prefixLength(e) : x.lpm6!.prefixLength(e);
   }
 
   /** Routes at prefix entry `e`, in the kernel's order. */
   routesAt(e: number): RouteRecord[] {
+    const x = this.indexed();
     const out: RouteRecord[] = [];
-    for (let k = this.groupStart[e]; k < this.groupStart[e + 1]; k++) out.push(this.route(this.routeOrder[k]));
+    for (let k = x.groupStart[e]; k < x.groupStart[e + 1]; k++) out.push(this.route(x.routeOrder[k]));
     return out;
   }
 
@@ -314,18 +401,13 @@ export class RouteTable {
     return null;
   }
 
-  /** fib_table_lookup at one prefix: the first route (in order) that matches the TOS and can carry the packet. */
+  /** fib_table_lookup at one prefix entry: its routes in the kernel's order. */
   private searchAt4(e: number, flow: TableSearch): TableHit | null {
-    for (let k = this.groupStart[e]; k < this.groupStart[e + 1]; k++) {
-      const i = this.routeOrder[k];
-      const tos = this.routeTos[i];
-      if (tos !== 0 && tos !== flow.tos) continue;
-      const route = this.route(i);
-      // Error routes decide before their nexthops are looked at (fib_props[type].error).
-      if (isRejectType(route.type)) return { route, prefixLen: this.prefixLength(e), nexthops: [] };
-      if (route.flags.includes('dead')) continue;
-      const nexthops = usableNexthops(route, flow);
-      if (nexthops.length > 0) return { route, prefixLen: this.prefixLength(e), nexthops };
+    const x = this.indexed();
+    for (let k = x.groupStart[e]; k < x.groupStart[e + 1]; k++) {
+      const i = x.routeOrder[k];
+      const hit = tryRoute4(this.route(i), x.routeTos[i], e, this, flow);
+      if (hit !== undefined) return hit;
     }
     return null;
   }
@@ -337,16 +419,17 @@ export class RouteTable {
    * through lo here, so a strict oif passes them over and a preferred one ranks them low.
    */
   private searchAt6(e: number, flow: TableSearch): TableHit | null {
-    const end = this.groupStart[e + 1];
-    let k = this.groupStart[e];
+    const x = this.indexed();
+    const end = x.groupStart[e + 1];
+    let k = x.groupStart[e];
     if (k === end) return null;
     const metricOf = (r: RouteRecord): number => r.metric ?? 1024;
-    const firstMetric = metricOf(this.route(this.routeOrder[k]));
+    const firstMetric = metricOf(this.route(x.routeOrder[k]));
     let best: TableHit | null = null;
     let bestScore = -1;
     for (let pass = 0; pass < 2 && !best; pass++) {
       for (; k < end; k++) {
-        const route = this.route(this.routeOrder[k]);
+        const route = this.route(x.routeOrder[k]);
         if (pass === 0 && metricOf(route) !== firstMetric) break;
         let nexthops: UsableNexthop[];
         let devs: (string | undefined)[];
@@ -370,4 +453,24 @@ export class RouteTable {
     }
     return best;
   }
+}
+
+/** The kernel's order of the routes at one prefix: TOS routes first (unreadable TOS, NaN, last), the lowest metric, the listed order. */
+function kernelOrder(tosA: number, metricA: number, a: number, tosB: number, metricB: number, b: number): number {
+  return (tosB || 0) - (tosA || 0) || metricA - metricB || a - b;
+}
+
+/**
+ * fib_table_lookup's test of one route at a prefix (tried in the kernel's order): the hit when it
+ * matches the TOS and can carry the packet (or is an error route), else undefined. The prefix
+ * length is `len`, or entry `len` of `table`'s index when one is given.
+ */
+function tryRoute4(route: RouteRecord, tos: number, len: number, table: RouteTable | null, flow: TableSearch): TableHit | undefined {
+  if (tos !== 0 && tos !== flow.tos) return undefined;
+  const prefixLen = (): number => (table ? table.prefixLength(len) : len);
+  // Error routes decide before their nexthops are looked at (fib_props[type].error).
+  if (isRejectType(route.type)) return { route, prefixLen: prefixLen(), nexthops: [] };
+  if (route.flags.includes('dead')) return undefined;
+  const nexthops = usableNexthops(route, flow);
+  return nexthops.length > 0 ? { route, prefixLen: prefixLen(), nexthops } : undefined;
 }

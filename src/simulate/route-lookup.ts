@@ -117,22 +117,21 @@ export function buildFib(routes: RouteList | readonly RouteRecord[], rules: Rule
   const devices = ctx.devices ? new Set(Object.keys(ctx.devices)) : undefined;
   const unreadableRoutes: RouteRecord[] = [];
   const list = RouteList.of(routes);
-  // Table text -> key; a million routes name a handful of tables.
-  const keyOf = new Map<string, string>();
   const family = (f: 4 | 6): FamilyFib => {
-    const byTable = new Map<string, number[]>();
-    for (let i = 0; i < list.length; i++) {
-      if (list.family(i) !== f || list.flags(i).includes('cache')) continue;
-      const table = list.table(i);
-      let key = keyOf.get(table);
-      if (key === undefined) keyOf.set(table, (key = tableKey(table)));
-      let ids = byTable.get(key);
-      if (!ids) { ids = []; byTable.set(key, ids); }
-      ids.push(i);
+    // By table key: "main" and "254" are one table (their routes merged in listed order).
+    const byTable = new Map<string, Int32Array>();
+    for (const [table, ids] of list.indicesByTable(f, (flags) => flags.includes('cache'))) {
+      const key = tableKey(table);
+      const before = byTable.get(key);
+      if (!before) { byTable.set(key, ids); continue; }
+      const merged = new Int32Array(before.length + ids.length);
+      merged.set(before);
+      merged.set(ids, before.length);
+      byTable.set(key, merged.sort());
     }
     const tables = new Map<string, RouteTable>();
     for (const [key, ids] of byTable) {
-      const t = new RouteTable(f, list, Int32Array.from(ids));
+      const t = new RouteTable(f, list, ids);
       unreadableRoutes.push(...t.unreadable);
       tables.set(key, t);
     }
@@ -309,7 +308,7 @@ function localDevice4(fib: Fib, a: Address): string | undefined {
   if (own !== undefined) return own;
   const local = fib.v4.tables.get('255');
   if (!local) return undefined;
-  const hit = local.search(local.longest4(a.value as number), { tos: 0, ignoresLinkdown: () => false });
+  const hit = local.lookup4(a.value as number, { tos: 0, ignoresLinkdown: () => false });
   return hit?.route.type === 'local' ? hit.nexthops[0]?.dev ?? hit.route.dev : undefined;
 }
 
@@ -349,8 +348,7 @@ function decide(
     }
     const table = ff.tables.get(rule.table);
     if (!table) { trace?.push({ rule: r, outcome: 'no-table' }); continue; }
-    const first = flow.family === 4 ? table.longest4(flow.dst4) : table.longest6(words!);
-    const hit = table.search(first, search);
+    const hit = flow.family === 4 ? table.lookup4(flow.dst4, search) : table.search(table.longest6(words!), search);
     if (!hit) { trace?.push({ rule: r, outcome: 'no-route' }); continue; }
     if (hit.route.type === 'throw') { trace?.push({ rule: r, outcome: 'throw', route: hit.route }); continue; }
     // Suppression applies to successful answers only (fib4_rule_suppress runs when err == 0).

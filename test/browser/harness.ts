@@ -16,10 +16,11 @@ import { hello, reportOf } from '../unit/aggregator-client.js';
 export const CHROMIUM = '/usr/bin/chromium';
 export const SCREENSHOTS = join(repoRoot, 'test-results', 'dashboard');
 
-export async function launchBrowser(): Promise<Browser> {
+/** Chromium; `args` adds flags (e.g. --host-resolver-rules for a name that resolves to loopback). */
+export async function launchBrowser(args: string[] = []): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', ...args],
   });
 }
 

@@ -31,12 +31,12 @@ describeLab('hostcheck agent in a namespace', () => {
     try {
       const first = await waitFor('first report', () => peer.reports[0], 20_000);
       expect(first.snapshot.identity.name).toBe('lab-a');
-      expect(first.snapshot.routes.some((r) => r.dst === '10.123.0.0/24')).toBe(false);
+      expect((first.snapshot.routes ?? []).some((r) => r.dst === '10.123.0.0/24')).toBe(false);
       await waitFor('ip monitor running', () => stdout.includes('"welcomed"'));
       await new Promise((r) => setTimeout(r, 300));
       const changedAt = Date.now();
       await lab().exec('a', ['ip', 'route', 'add', '10.123.0.0/24', 'via', '10.77.0.2'], { check: true });
-      const second = await waitFor('report with the new route', () => peer.reports.find((r) => r.snapshot.routes.some((x) => x.dst === '10.123.0.0/24')), 5000);
+      const second = await waitFor('report with the new route', () => peer.reports.find((r) => (r.snapshot.routes ?? []).some((x) => x.dst === '10.123.0.0/24')), 5000);
       const latencyMs = Date.now() - changedAt;
       console.log(`[agent-lab] route change → report in ${latencyMs} ms`);
       expect(latencyMs).toBeLessThan(4000); // debounce is well inside 2 s; headroom for a loaded CI machine

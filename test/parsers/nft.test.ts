@@ -118,3 +118,24 @@ describe('nft: properties', () => {
     fc.assert(fc.property(fc.jsonValue(), (v) => void parse(JSON.stringify({ nftables: [v, { rule: v }, { chain: v }, { table: v }] }))), { numRuns: 200 });
   });
 });
+
+describe('nft: element by element', () => {
+  // The usual shape is read one element at a time; anything else goes through one JSON.parse.
+  const whole = (text: string): string => text.replace(/^\s*\{/, '{"other": 0, ');
+  it('gives what one JSON.parse of the document gives, for the fixtures and for generated documents', () => {
+    for (const name of ['captured-iptables-nft-and-native', 'written-firewalld', 'written-errors']) {
+      const text = readFileSync(join(repoRoot, 'fixtures', 'nft', `${name}.in.json`), 'utf8');
+      expect(parse(text)).toEqual(parse(whole(text)));
+    }
+    const value = fc.oneof(fc.string(), fc.integer(), fc.constant(null), fc.array(fc.string({ maxLength: 3 }), { maxLength: 3 }));
+    const el = fc.oneof(
+      fc.constant(table('ip', 'filter')), fc.constant(base('ip', 'filter', 'INPUT', 'input', 0)),
+      fc.record({ rule: fc.record({ family: fc.constant('ip'), table: fc.constant('filter'), chain: fc.constant('INPUT'), comment: fc.string(), expr: fc.array(fc.dictionary(fc.string({ maxLength: 4 }), value), { maxLength: 3 }) }) }),
+      value,
+    );
+    fc.assert(fc.property(fc.array(el, { maxLength: 8 }), fc.constantFrom('', ' ', '\n  '), (els, space) => {
+      const text = JSON.stringify({ nftables: els }, null, space.length > 1 ? 2 : undefined);
+      expect(parse(text)).toEqual(parse(whole(text)));
+    }), { numRuns: 300 });
+  });
+});

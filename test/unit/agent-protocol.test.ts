@@ -206,6 +206,8 @@ describe('hostcheck agent ⇄ protocol peer', () => {
     const a = startAgent(peer.url, { stateDir });
     await a.agent.start();
     await waitFor('first report', () => peer.reports[0]);
+    // Acknowledged before the stop: an unacknowledged one would be sent again first (the outbox is on disk).
+    await waitFor('first report acknowledged', () => a.agent.pending === 0);
     await a.agent.stop();
     const b = startAgent(peer.url, { stateDir, peer });
     await b.agent.start();

@@ -5,7 +5,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { backoffDelay, checkServerUrl } from '../../src/agent/connection.js';
 import { analysisOptions, parseServerMessage } from '../../src/agent/messages.js';
 import { Outbox } from '../../src/agent/outbox.js';
-import { buildReportMessage, fleetRoutes, routesDigest, snapshotDigest, wireSnapshot } from '../../src/agent/report.js';
+import { buildReportMessage, fleetRoutes, prepareSnapshot, routesDigest, snapshotDigest } from '../../src/agent/report.js';
 import { Debouncer } from '../../src/agent/watcher.js';
 import { readBundle } from '../../src/collect/bundle.js';
 import { buildSnapshot } from '../../src/collect/snapshot.js';
@@ -55,7 +55,7 @@ describe('Debouncer', () => {
 describe('Outbox', () => {
   it('drops the oldest beyond capacity and counts them; acks are cumulative', () => {
     const o = new Outbox(3);
-    for (let seq = 1; seq <= 5; seq++) o.push({ seq, text: `r${seq}` });
+    for (let seq = 1; seq <= 5; seq++) o.push({ seq, text: `r${seq}`, sections: [] });
     expect(o.pending().map((e) => e.seq)).toEqual([3, 4, 5]);
     expect(o.dropped).toBe(2);
     expect(o.ack(4)).toEqual([3, 4]);
@@ -106,16 +106,18 @@ describe('digests', () => {
 });
 
 describe('wire snapshot', () => {
-  it('is the snapshot itself up to the threshold', async () => {
+  it('is the snapshot itself up to the thresholds (no sections on a typical host)', async () => {
     const s = await snapshotOf();
-    expect(wireSnapshot(s)).toBe(s);
+    const p = prepareSnapshot(s, await readBundle(ecs3));
+    expect(p.sections).toEqual([]);
+    expect(JSON.parse(JSON.stringify(p.skeleton))).toEqual(JSON.parse(JSON.stringify(s)));
   });
 
-  it('above it, carries the fleet\'s routes and partial { totalRoutes, sentRoutes, digest }', async () => {
+  it('above maxRoutes, carries the fleet\'s routes and partial { totalRoutes, sentRoutes, digest }', async () => {
     const s = await snapshotOf();
     const bulk: RouteRecord[] = Array.from({ length: 2000 }, (_, i) => ({ family: 4, type: 'unicast', dst: `10.${i >> 8}.${i & 255}.0/24`, table: 'main', via: '172.31.15.253', dev: 'eth0', flags: [], nexthops: [], origin: { lineNumber: 100 + i, text: `10.${i >> 8}.${i & 255}.0/24 via 172.31.15.253 dev eth0` } }));
     const big = { ...s, routes: RouteList.fromRecords([...s.routes, ...bulk]) };
-    const wire = wireSnapshot(big, 1000);
+    const wire = prepareSnapshot(big, undefined, { maxRoutes: 1000 }).skeleton;
     const dsts = (wire.routes as unknown as RouteRecord[]).map((r) => `${r.table} ${r.dst} ${r.dev}`);
     expect(dsts).toContain('main 0.0.0.0/0 eth0');
     expect(dsts).toContain('main 172.17.0.0/16 docker0');
@@ -125,7 +127,7 @@ describe('wire snapshot', () => {
     expect(wire.partial).toMatchObject({ totalRoutes: big.routes.length, sentRoutes: fleetRoutes(big).length });
     expect(wire.partial?.digest).toMatch(/^[0-9a-f]{64}$/);
     expect(wire.rules).toHaveLength(s.rules.length);
-    const { message } = buildReportMessage(1, big, [], { maxRoutes: 1000 });
+    const message = buildReportMessage(1, prepareSnapshot(big, undefined, { maxRoutes: 1000 }), []);
     expect(reportSchema.safeParse(JSON.parse(JSON.stringify(message))).success).toBe(true);
   });
 });
@@ -176,10 +178,10 @@ describe('docs/protocol.md', () => {
     const examples = [...text.matchAll(/```json\n([\s\S]*?)```/g)].map((m) => JSON.parse(m[1]) as { type: string });
     const types = new Set<string>();
     for (const e of examples) {
-      const r = ['hello', 'report'].includes(e.type) ? agentMessageSchema.safeParse(e) : serverMessageSchema.safeParse(e);
+      const r = ['hello', 'section', 'report'].includes(e.type) ? agentMessageSchema.safeParse(e) : serverMessageSchema.safeParse(e);
       expect(r.success, `${e.type}: ${JSON.stringify(r.error?.issues)}`).toBe(true);
       types.add(e.type);
     }
-    expect([...types].sort()).toEqual(['ack', 'context', 'error', 'heartbeat', 'hello', 'report', 'welcome']);
+    expect([...types].sort()).toEqual(['ack', 'context', 'error', 'heartbeat', 'hello', 'report', 'section', 'welcome']);
   });
 });

@@ -109,7 +109,22 @@ describe('aggregator protocol', () => {
     },
     { name: 'report before hello', reason: /^hello_expected/, code: 1002, act: (a) => a.send(reportOf(1, tinySnapshot('a1', '10.1.0.1'))) },
     // ws answers a too-big frame itself: close code 1009 (RFC 6455 "message too big"), no reason text.
-    { name: 'oversized message', reason: /^$/, code: 1009, act: (a) => a.send(JSON.stringify({ type: 'hello', pad: 'x'.repeat(300 * 1024) })) },
+    // Before the hello the limit is the small pre-authentication one (64 KiB), after it --max-payload.
+    { name: 'oversized message before hello', reason: /^$/, code: 1009, act: (a) => a.send(JSON.stringify({ type: 'hello', pad: 'x'.repeat(70 * 1024) })) },
+    {
+      name: 'oversized message after hello', reason: /^$/, code: 1009,
+      act: async (a) => { a.send(hello('a1', T('a1'))); await a.next('welcome'); a.send(JSON.stringify({ type: 'heartbeat', at: 'x'.repeat(300 * 1024) })); },
+    },
+    {
+      // It used to reach the store and fail there: store_failed, 1011 (a server fault).
+      name: 'a snapshot nested 6,000 levels deep', reason: /^schema: nested deeper than 64 levels/, code: 1008,
+      act: async (a) => {
+        a.send(hello('a1', T('a1')));
+        await a.next('welcome');
+        a.send(JSON.stringify(reportOf(1, tinySnapshot('a1', '10.1.0.1'))).replace('"identity":{', `"identity":{"deep":${'['.repeat(6000)}${']'.repeat(6000)},`));
+      },
+    },
+    { name: 'a message nested 6,000 levels deep', reason: /^schema: nested deeper than 64 levels/, code: 1008, act: (a) => a.send(`{"type":"hello","x":${'['.repeat(6000)}${']'.repeat(6000)}}`) },
     {
       name: 'message flood', reason: /^rate_limit: more than 20 messages\/s/, code: 1008,
       act: async (a) => { a.send(hello('a1', T('a1'))); await a.next('welcome'); for (let i = 0; i < 100; i++) a.send({ type: 'heartbeat', at: new Date().toISOString() }); },
@@ -130,7 +145,7 @@ describe('aggregator protocol', () => {
 
   it('counts rejections by reason and rejects agent tokens on the API', async () => {
     const metrics = await server.aggregator.metrics.text();
-    for (const r of ['auth_failed', 'host_mismatch', 'enrol_expired', 'invalid_json', 'schema', 'hello_expected', 'too_large', 'rate_limit', 'viewer_token', 'hello_timeout']) {
+    for (const r of ['auth_failed', 'host_mismatch', 'enrol_expired', 'invalid_json', 'schema', 'hello_expected', 'preauth_too_large', 'too_large', 'rate_limit', 'viewer_token', 'hello_timeout']) {
       expect(metrics).toMatch(new RegExp(`hostcheck_rejected_messages_total\\{reason="${r}"\\} [1-9]`));
     }
     const api = `http://127.0.0.1:${server.tcp!.port}/api/hosts`;

@@ -1,5 +1,5 @@
 /**
- * Store schema step 2 on a real SQLite file written as schema 1 wrote it: vpn-selector-gap's
+ * Store schema step 3 on real SQLite files written as schemas 1 and 2 wrote them: vpn-selector-gap's
  * per-source fleet findings (`REMOTE from ADDRESS`) become the gateway's finding (`REMOTE`, or
  * `REMOTE clear`), rows that meet under one key are merged with their acknowledgements, and every
  * stored `pair` becomes `pairs`. Then the aggregator opens the migrated file with the topology
@@ -24,12 +24,14 @@ const CAPTURE = 'route-captures-peer|ecs3|docker0 172.17.0.0/16 captures 172.17.
 
 interface Row { key: string; host: string; subject: string; check: string; severity?: string; fromHost?: number; fromFleet?: number; body: Record<string, unknown>; first: string; last: string; resolved?: string | null }
 
-/** A schema-1 file: the tables of step 1, the rows the old code wrote. */
-function writeSchema1(file: string, rows: Row[], acks: { key: string; state: string; who: string; why: string; until?: string; at: string }[], snapshots: Record<string, unknown>): void {
+/** A file of schema `steps` (1: the first tables; 2: with protocol 2's sections), the rows the old code wrote. */
+function writeOldSchema(file: string, steps: 1 | 2, rows: Row[], acks: { key: string; state: string; who: string; why: string; until?: string; at: string }[], snapshots: Record<string, unknown>): void {
   const db = new Database(file);
   db.exec('CREATE TABLE migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
-  db.exec(MIGRATIONS[0] as string);
-  db.prepare('INSERT INTO migrations VALUES (1, ?)').run('2025-01-01T00:00:00.000Z');
+  for (let i = 0; i < steps; i++) {
+    db.exec(MIGRATIONS[i] as string);
+    db.prepare('INSERT INTO migrations VALUES (?, ?)').run(i + 1, '2025-01-01T00:00:00.000Z');
+  }
   const ins = db.prepare(`INSERT INTO findings (key, check_id, host, subject, severity, from_host, from_fleet, body, first_seen, last_seen, resolved_at)
     VALUES (@key, @check, @host, @subject, @severity, @fromHost, @fromFleet, @body, @first, @last, @resolved)`);
   for (const r of rows) ins.run({ severity: 'error', fromHost: 0, fromFleet: 1, resolved: null, ...r, body: JSON.stringify({ check: r.check, severity: 'error', host: r.host, subject: r.subject, key: r.key, ...r.body }) });
@@ -40,14 +42,14 @@ function writeSchema1(file: string, rows: Row[], acks: { key: string; state: str
   db.close();
 }
 
-describe('store schema step 2: one vpn-selector-gap finding per gateway, pairs', () => {
+describe('store schema step 3: one vpn-selector-gap finding per gateway, pairs', () => {
   const tmp = tempDir();
   afterAll(() => tmp.remove());
   const loops = (who: string) => ({ summary: `${who}'s traffic to 10.200.0.0/20 reaches VPN gateway ${GW} (to-other-cloud) 10.100.1.18, but IPsec connection vco-bp1conn0000000000001 selects only 10.16.0.0/16: it is not encrypted and loops until its TTL runs out; add …`, evidence: [], why: 'old words', fix: ['old fix'] });
 
-  it('rewrites keys, merges rows and acknowledgements, and turns pair into pairs', async () => {
+  it('rewrites keys, merges rows and acknowledgements, and turns pair into pairs (a schema-2 file)', async () => {
     const file = join(tmp.dir, 'old.db');
-    writeSchema1(file, [
+    writeOldSchema(file, 2, [
       { key: OLD_CLIENT, check: 'vpn-selector-gap', host: GW, subject: '10.200.0.0/20 from 10.64.3.22', body: { ...loops('client 10.64.3.22'), pair: ['client', GW], via: ['vpcrouter'] }, first: '2025-01-01T00:00:00.000Z', last: '2025-01-03T00:00:00.000Z' },
       { key: OLD_ROUTER, check: 'vpn-selector-gap', host: GW, subject: '10.200.0.0/20 from 10.100.1.253', body: { ...loops('vpcrouter 10.100.1.253'), pair: ['vpcrouter', GW] }, first: '2024-12-30T00:00:00.000Z', last: '2025-01-02T00:00:00.000Z', resolved: '2025-01-02T00:00:00.000Z' },
       // A Linux gateway: its own host finding and the fleet's per-source one meet under one key.
@@ -64,7 +66,7 @@ describe('store schema step 2: one vpn-selector-gap finding per gateway, pairs',
 
     const store = new Store(file);
     const raw = store.db;
-    expect((raw.prepare('SELECT version FROM migrations ORDER BY version').all() as { version: number }[]).map((r) => r.version)).toEqual([1, 2]);
+    expect((raw.prepare('SELECT version FROM migrations ORDER BY version').all() as { version: number }[]).map((r) => r.version)).toEqual([1, 2, 3]);
     const keys = (raw.prepare('SELECT key FROM findings ORDER BY key').all() as { key: string }[]).map((r) => r.key);
     expect(keys).toEqual([CAPTURE, 'rp-filter-drop|ecs2|eth1 172.18.1.22', 'vpn-selector-gap|gateway|10.200.0.0/20', 'vpn-selector-gap|gw2|10.50.0.0/16 clear', NEW]);
 
@@ -97,10 +99,10 @@ describe('store schema step 2: one vpn-selector-gap finding per gateway, pairs',
     again.close();
   });
 
-  it('the aggregator opening a migrated file matches the same key: the finding stays acknowledged, its words renewed', async () => {
+  it('the aggregator opening a schema-1 file (steps 2 and 3 run) matches the same key: the finding stays acknowledged, its words renewed', async () => {
     const file = join(tmp.dir, 'serve.db');
     const snapshots = { client: await scenarioSnapshot('second-incident', 'client'), vpcrouter: await scenarioSnapshot('second-incident', 'vpcrouter') };
-    writeSchema1(file, [
+    writeOldSchema(file, 1, [
       { key: OLD_CLIENT, check: 'vpn-selector-gap', host: GW, subject: '10.200.0.0/20 from 10.64.3.22', body: { ...loops('client 10.64.3.22'), pair: ['client', GW], via: ['vpcrouter'] }, first: '2025-01-01T00:00:00.000Z', last: '2025-01-03T00:00:00.000Z' },
       { key: OLD_ROUTER, check: 'vpn-selector-gap', host: GW, subject: '10.200.0.0/20 from 10.100.1.253', body: { ...loops('vpcrouter 10.100.1.253'), pair: ['vpcrouter', GW] }, first: '2024-12-30T00:00:00.000Z', last: '2025-01-03T00:00:00.000Z' },
     ], [{ key: OLD_CLIENT, state: 'acknowledged', who: 'alice', why: 'widening on Friday', at: '2025-01-02T09:00:00.000Z' }], snapshots);

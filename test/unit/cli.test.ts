@@ -1,4 +1,5 @@
 /** The CLI as a user meets it: help with examples, exit codes, config errors, --ignore, colour. */
+import { PROTOCOL_VERSION } from '../../src/model/protocol-version.js';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,7 +50,7 @@ describe('hostcheck CLI', () => {
 
   it('--version prints the version and the protocol version', async () => {
     const r = await run(['--version']);
-    expect(r.stdout.trim()).toBe(`${JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version} (protocol 1)`);
+    expect(r.stdout.trim()).toBe(`${JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version} (protocol ${PROTOCOL_VERSION})`);
   });
 
   it('exit 1 with an error finding, 0 without', async () => {

@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildReportMessage } from '../../src/agent/report.js';
+import { buildReportMessage, prepareSnapshot } from '../../src/agent/report.js';
 import { Aggregator } from '../../src/aggregator/aggregator.js';
 import { emptyCredentials } from '../../src/aggregator/auth.js';
 import { AggregatorMetrics } from '../../src/aggregator/metrics.js';
@@ -131,7 +131,9 @@ describe('no secrets in what hostcheck keeps or sends', () => {
     const bundle = await collectBundle({ only: Object.keys(filePaths), filePaths, noCloud: true });
     const snapshot = buildSnapshot(bundle);
     const { findings } = analyzeSnapshot(snapshot, { peers: [], remotes: ['10.200.0.0/20'], ports: [], ignore: [] });
-    expectNoSecret('agent report', JSON.stringify(buildReportMessage(1, snapshot, findings).message));
+    const prepared = prepareSnapshot(snapshot, bundle);
+    expectNoSecret('agent report', JSON.stringify(buildReportMessage(1, prepared, findings)));
+    for (const s of prepared.sections) expectNoSecret(`agent report's ${s.kind} section`, s.content);
   });
 
   it('a bundle written before redaction, read again', async () => {

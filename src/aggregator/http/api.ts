@@ -1,7 +1,9 @@
 /**
  * The HTTP API on the agents' port (docs/api.md): hosts, findings, pairs, acks, health and
  * metrics. JSON in and out, errors as `{ "error": "..." }`. Viewer tokens (Bearer) are
- * required off loopback, always; on loopback only when viewer tokens are configured.
+ * required off loopback, always; on loopback only when viewer tokens are configured. Every
+ * request must name this server in its Host, and a state-changing one must be JSON from no
+ * other origin (guard.ts: DNS rebinding and cross-site requests).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
@@ -15,6 +17,7 @@ import { serveDashboard, type DashboardOptions } from './dashboard.js';
 import { serveEvents } from './events.js';
 import { hostSummary, openFindingCounts } from './host-summary.js';
 import { fleetPath } from './path.js';
+import { crossSiteRefusal, hostRefusal } from './guard.js';
 import { viewerCookie } from './viewer-cookie.js';
 
 const MAX_BODY = 64 * 1024;
@@ -68,10 +71,30 @@ function bearer(req: IncomingMessage): string | undefined {
   return m ? m[1] : viewerCookie(req);
 }
 
+/** A path segment percent-decoded; a malformed escape is the client's error (400), not the server's. */
+function decodePart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new HttpError(400, `malformed percent-encoding in ${JSON.stringify(part.slice(0, 200))}`);
+  }
+}
+
+export interface HttpOptions extends DashboardOptions {
+  /** Names besides loopback ones and IP addresses this server answers to (`serve --public-name`). */
+  publicNames?: readonly string[];
+}
+
 /** A request handler for node:http, bound to one aggregator. */
-export function apiHandler(agg: Aggregator, dashboard: DashboardOptions = {}): (req: IncomingMessage, res: ServerResponse) => void {
+export function apiHandler(agg: Aggregator, options: HttpOptions = {}): (req: IncomingMessage, res: ServerResponse) => void {
+  const publicNames = new Set((options.publicNames ?? []).map((n) => n.toLowerCase().replace(/\.$/, '')));
   return (req, res) => {
-    route(agg, req, res, dashboard).catch((err: unknown) => {
+    const refused = hostRefusal(req, publicNames);
+    if (refused) {
+      agg.metrics.httpRefused.inc({ reason: refused.reason });
+      return json(res, refused.status, { error: refused.detail });
+    }
+    route(agg, req, res, options).catch((err: unknown) => {
       if (err instanceof HttpError) json(res, err.status, { error: err.message });
       else json(res, 500, { error: (err as Error).message });
     });
@@ -84,9 +107,16 @@ async function route(agg: Aggregator, req: IncomingMessage, res: ServerResponse,
   if (path === '/healthz') return json(res, 200, { ok: true, hosts: agg.index.size, connected: agg.connectedCount });
   const loopback = isLoopbackAddress(req.socket.remoteAddress);
   if (path !== '/metrics' && path !== '/api' && !path.startsWith('/api/')) return serveDashboard(req, res, url, (t) => agg.auth.viewerAllowed(t, loopback), bearer(req), dashboard);
+  const method = req.method ?? 'GET';
+  if (method !== 'GET' && method !== 'HEAD') {
+    const refused = crossSiteRefusal(req, method !== 'DELETE');
+    if (refused) {
+      agg.metrics.httpRefused.inc({ reason: refused.reason });
+      return json(res, refused.status, { error: refused.detail });
+    }
+  }
   const allowed = agg.auth.viewerAllowed(bearer(req), loopback);
   if (!allowed.ok) return json(res, allowed.status, { error: allowed.detail });
-  const method = req.method ?? 'GET';
   if (path === '/metrics' && method === 'GET') {
     const text = await agg.metrics.text();
     res.writeHead(200, { 'content-type': agg.metrics.registry.contentType });
@@ -108,11 +138,11 @@ async function route(agg: Aggregator, req: IncomingMessage, res: ServerResponse,
   }
   const hostMatch = /^\/api\/hosts\/([^/]+)$/.exec(path);
   if (hostMatch && method === 'GET') {
-    const name = decodeURIComponent(hostMatch[1]);
+    const name = decodePart(hostMatch[1]);
     const host = agg.store.host(name);
     if (!host) throw new HttpError(404, `no host "${name}"`);
     return json(res, 200, {
-      host: { ...host, connected: agg.connected(name) }, snapshot: agg.store.snapshot(name),
+      host: { ...host, connected: agg.connected(name) }, snapshot: agg.storedSnapshot(name),
       findings: agg.store.findings({ host: name }), history: agg.store.reports(name),
     });
   }
@@ -123,7 +153,7 @@ async function route(agg: Aggregator, req: IncomingMessage, res: ServerResponse,
   }
   const ackMatch = /^\/api\/findings\/([^/]+)\/ack$/.exec(path);
   if (ackMatch && (method === 'POST' || method === 'DELETE')) {
-    const key = decodeURIComponent(ackMatch[1]);
+    const key = decodePart(ackMatch[1]);
     if (method === 'DELETE') {
       if (!agg.store.clearAck(key)) throw new HttpError(404, `no acknowledgement for "${key}"`);
       return json(res, 200, { finding: agg.store.finding(key) });
