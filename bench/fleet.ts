@@ -24,7 +24,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { FleetIndex } from '../src/aggregator/fleet-index.js';
 import { FleetMatcher } from '../src/aggregator/fleet-match.js';
 import { startServer } from '../src/aggregator/server.js';
-import { verifyCaptures, verifyWithSimulator } from '../src/checks/fleet/route-captures-peer.js';
+import { verifyCaptures, verifyWithSimulator } from '../src/checks/route-captures-peer/fleet.js';
 import type { HostSnapshot } from '../src/model/snapshot.js';
 import { collectGarbage, type BenchRow, type SectionOptions } from './netns.js';
 import { RouteList } from '../src/model/route-list.js';

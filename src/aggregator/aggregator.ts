@@ -11,7 +11,8 @@ import { SECTION_KINDS, type FleetContext, type Hello, type ReportMessage, type 
 import { snapshotFromJson, type HostSnapshot } from '../model/snapshot.js';
 import { redactLine, redactSnapshotTexts } from '../collect/redact.js';
 import type { Topology } from '../model/topology.js';
-import type { FleetFinding } from '../checks/fleet/types.js';
+import { CONTEXT_PEERS_LIMIT, contextFor, contextNames } from '../checks/fleet-context.js';
+import type { FleetFinding } from '../checks/types.js';
 import { Authenticator, type AgentAuth, type Credentials } from './auth.js';
 import { FleetIndex } from './fleet-index.js';
 import { FleetMatcher, type FleetDiff } from './fleet-match.js';
@@ -276,7 +277,7 @@ export class Aggregator {
     }
     this.sectionsOf.set(host, report.sections ?? {});
     if (report.sections) uploads?.release(Object.values(report.sections));
-    const small = this.index.size <= (this.options.contextPeersLimit ?? 1000);
+    const small = this.index.size <= (this.options.contextPeersLimit ?? CONTEXT_PEERS_LIMIT);
     const context = new Set<string>();
     const membershipChanged = membershipBefore !== this.membershipOf(host);
     if (membershipChanged && small) {
@@ -367,24 +368,11 @@ export class Aggregator {
 
   /** What an agent should check against: its peers' addresses and the other VPCs' CIDRs. */
   contextFor(host: string): FleetContext {
-    const small = this.index.size <= (this.options.contextPeersLimit ?? 1000);
-    const names = new Set<string>();
-    if (small) for (const h of this.index.hosts()) names.add(h);
-    else {
-      for (const r of this.index.routesOf(host)) for (const a of this.index.addressesIn(r.prefix)) names.add(a.host);
-      for (const f of this.matcher.findingsOf(host)) for (const h of f.pair) names.add(h);
-    }
+    const names = contextNames(this.index, host, this.options.contextPeersLimit);
+    // Above the limit a host also gets the hosts its fleet findings pair it with.
+    if (this.index.size > (this.options.contextPeersLimit ?? CONTEXT_PEERS_LIMIT)) for (const f of this.matcher.findingsOf(host)) for (const p of f.pairs) if (p.includes(host)) for (const h of p) names.add(h);
     names.delete(host);
-    const own = new Set(this.index.vpcOf(host));
-    const remotes = new Set<string>();
-    const peers: FleetContext['peers'] = [];
-    for (const name of [...names].sort()) {
-      const addresses = this.index.addressesOf(name).map((a) => a.address).slice(0, 64);
-      const vpcs = this.index.vpcOf(name);
-      for (const c of vpcs) if (!own.has(c)) remotes.add(c);
-      if (addresses.length) peers.push({ name, addresses, ...(vpcs[0] ? { vpc: vpcs[0] } : {}) });
-    }
-    return { peers, remotes: [...remotes].sort().slice(0, 10_000), ports: this.options.ports ?? [] };
+    return { ...contextFor(this.index, host, names), ports: this.options.ports ?? [] };
   }
 
   /** Persist heartbeat times and mark hosts silent for longer than staleSeconds. */

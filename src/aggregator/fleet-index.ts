@@ -4,7 +4,7 @@
  * Address queries use sorted arrays (binary search); "routes containing an address" uses one
  * hash map per prefix length in use, so a query is at most 33 (or 129) lookups.
  */
-import type { FleetView, IndexedAddress, IndexedRoute } from '../checks/fleet/types.js';
+import type { FleetView, IndexedAddress, IndexedRoute } from '../checks/types.js';
 import { interfaceByName, uplinkAddresses } from '../checks/view.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 import { maskV4, maskV6, parseAddress, parsePrefix, type Prefix } from '../net/address.js';

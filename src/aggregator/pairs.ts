@@ -1,6 +1,6 @@
 /**
- * Reachability verdicts for host pairs: broken when a fleet finding or an error finding of either
- * host names the other; unknown when either side has no usable, current snapshot; else ok.
+ * Reachability verdicts for host pairs: broken when a fleet finding pairs them or an error finding
+ * of either host names the other; unknown when either side has no usable, current snapshot; else ok.
  */
 import type { Aggregator } from './aggregator.js';
 
@@ -21,8 +21,8 @@ export function pairVerdict(agg: Aggregator, from: string, to: string): PairVerd
     if (row.stale) return { ...base, verdict: 'unknown', cause: `${name} is stale: silent since ${row.lastSeen}`, findings: [] };
     if (!agg.index.snapshot(name)) return { ...base, verdict: 'unknown', cause: `${name}'s snapshot could not be read`, findings: [] };
   }
-  const fleet = agg.matcher.findingsOf(from).filter((f) => f.pair.includes(to));
-  if (fleet.length) return { ...base, verdict: 'broken', cause: fleet.map((f) => f.summary).join('; '), findings: fleet.map((f) => f.key) };
+  const fleet = agg.matcher.findingsOf(from).filter((f) => f.pairs.some((p) => p.includes(from) && p.includes(to)));
+  if (fleet.length) return { ...base, verdict: 'broken', cause: fleet.map((f) => `${f.host}: ${f.summary}`).join('; '), findings: fleet.map((f) => f.key) };
   const hostSide = [...hostFindingsNaming(agg, from, to), ...hostFindingsNaming(agg, to, from)];
   if (hostSide.length) return { ...base, verdict: 'broken', cause: hostSide.map((f) => `${f.host}: ${f.summary}`).join('; '), findings: hostSide.map((f) => f.key) };
   const incomplete = [from, to].filter((n) => !agg.store.host(n)!.complete);
@@ -51,7 +51,7 @@ export function brokenPairs(agg: Aggregator): PairVerdict[] {
     seen.add(k);
     out.push(pairVerdict(agg, a, b));
   };
-  for (const f of agg.fleetFindings()) consider(f.pair[0], f.pair[1]);
+  for (const f of agg.fleetFindings()) for (const [a, b] of f.pairs) consider(a, b);
   for (const s of agg.store.findings({ severity: 'error' })) {
     if (s.state === 'resolved') continue;
     for (const p of s.finding.peers ?? []) {

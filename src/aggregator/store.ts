@@ -8,30 +8,7 @@
 import Database from 'better-sqlite3';
 import type { Finding, Severity } from '../model/finding.js';
 import type { Hello, ReportMessage, SectionKind } from '../model/protocol.js';
-
-/** Numbered schema steps; the migrations table records which ran. Append, never edit. */
-const MIGRATIONS: string[] = [
-  `CREATE TABLE hosts (
-     name TEXT PRIMARY KEY, hostname TEXT NOT NULL, machine_id TEXT, instance_id TEXT, agent_version TEXT,
-     first_seen TEXT NOT NULL, last_seen TEXT NOT NULL, last_seq INTEGER NOT NULL DEFAULT 0,
-     digest TEXT, snapshot TEXT, complete INTEGER NOT NULL DEFAULT 0, stale INTEGER NOT NULL DEFAULT 0);
-   CREATE TABLE reports (
-     host TEXT NOT NULL, seq INTEGER NOT NULL, sent_at TEXT NOT NULL, received_at TEXT NOT NULL, digest TEXT NOT NULL,
-     bytes INTEGER NOT NULL, findings INTEGER NOT NULL, complete INTEGER NOT NULL, PRIMARY KEY (host, seq));
-   CREATE TABLE findings (
-     key TEXT PRIMARY KEY, check_id TEXT NOT NULL, host TEXT NOT NULL, subject TEXT NOT NULL, severity TEXT NOT NULL,
-     from_host INTEGER NOT NULL DEFAULT 0, from_fleet INTEGER NOT NULL DEFAULT 0, body TEXT NOT NULL,
-     first_seen TEXT NOT NULL, last_seen TEXT NOT NULL, resolved_at TEXT);
-   CREATE INDEX findings_host ON findings (host);
-   CREATE TABLE acks (
-     key TEXT PRIMARY KEY, state TEXT NOT NULL CHECK (state IN ('acknowledged', 'silenced')),
-     who TEXT NOT NULL, why TEXT NOT NULL, until TEXT, at TEXT NOT NULL);
-   CREATE TABLE issued_tokens (
-     host TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, instance_id TEXT, via TEXT NOT NULL, issued_at TEXT NOT NULL);`,
-  // Protocol 2: a snapshot's big parts stored once by digest (content-addressed); a host row names its own.
-  `CREATE TABLE sections (digest TEXT PRIMARY KEY, kind TEXT NOT NULL, bytes INTEGER NOT NULL, content TEXT NOT NULL, stored_at TEXT NOT NULL);
-   ALTER TABLE hosts ADD COLUMN sections TEXT;`,
-];
+import { MIGRATIONS } from './store-migrations.js';
 
 export type FindingState = 'open' | 'resolved' | 'acknowledged' | 'silenced';
 
@@ -150,10 +127,10 @@ export class Store implements SectionStore {
   private migrate(): void {
     this.db.exec('CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
     const done = new Set((this.db.prepare('SELECT version FROM migrations').all() as { version: number }[]).map((r) => r.version));
-    MIGRATIONS.forEach((sql, i) => {
+    MIGRATIONS.forEach((step, i) => {
       if (done.has(i + 1)) return;
       this.db.transaction(() => {
-        this.db.exec(sql);
+        if (typeof step === 'string') this.db.exec(step); else step(this.db);
         this.db.prepare('INSERT INTO migrations (version, applied_at) VALUES (?, ?)').run(i + 1, new Date().toISOString());
       })();
     });
@@ -336,12 +313,12 @@ export class Store implements SectionStore {
     const args: Record<string, unknown> = { now };
     if (filter.severity) { where.push('f.severity = @severity'); args.severity = filter.severity; }
     if (filter.check) { where.push('f.check_id = @check'); args.check = filter.check; }
-    if (filter.host) { where.push('(f.host = @host OR f.body LIKE @hostLike)'); args.host = filter.host; args.hostLike = `%"pair":[%"${filter.host.replace(/[%_"\\]/g, '')}"%`; }
+    if (filter.host) { where.push('(f.host = @host OR f.body LIKE @hostLike)'); args.host = filter.host; args.hostLike = `%"pairs":[%"${filter.host.replace(/[%_"\\]/g, '')}"%`; }
     const sql = `SELECT f.*, a.state AS ack_state, a.who, a.why, a.until, a.at FROM findings f
       LEFT JOIN acks a ON a.key = f.key AND (a.until IS NULL OR a.until > @now)
       ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY f.resolved_at IS NOT NULL, f.host, f.check_id, f.subject`;
     let rows = (this.db.prepare(sql).all(args) as FindingDbRow[]).map(storedFinding);
-    if (filter.host) rows = rows.filter((r) => r.finding.host === filter.host || (r.finding as Finding & { pair?: string[] }).pair?.includes(filter.host!));
+    if (filter.host) rows = rows.filter((r) => r.finding.host === filter.host || (r.finding as Finding & { pairs?: string[][] }).pairs?.some((p) => p.includes(filter.host!)));
     if (filter.state) rows = rows.filter((r) => r.state === filter.state);
     return filter.limit ? rows.slice(0, filter.limit) : rows;
   }

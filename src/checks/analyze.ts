@@ -1,10 +1,10 @@
-/** Snapshot + what matters (peers, remotes, ports) → sorted findings. Pure. */
+/** The host family: snapshot + what matters (peers, remotes, ports) → sorted findings. Pure. */
 import type { Peer } from '../model/config.js';
 import { sortFindings, type Finding } from '../model/finding.js';
 import type { HostSnapshot } from '../model/snapshot.js';
-import { hostChecks } from './index.js';
+import { checksOf } from './index.js';
 import { undecidedNotes } from './needs.js';
-import type { CheckContext } from './types.js';
+import type { HostContext } from './types.js';
 
 export interface AnalyzeOptions {
   peers: Peer[];
@@ -29,18 +29,18 @@ function isIgnored(f: Finding, ignore: string[]): boolean {
 }
 
 export function analyzeSnapshot(snapshot: HostSnapshot, opts: AnalyzeOptions): Analysis {
-  const ctx: CheckContext = { host: snapshot.identity.name, snapshot, peers: opts.peers, remotes: opts.remotes, ports: opts.ports };
+  const ctx: HostContext = { host: snapshot.identity.name, snapshot, peers: opts.peers, remotes: opts.remotes, ports: opts.ports };
   const all: Finding[] = [];
   const notes: string[] = [];
-  for (const check of Object.values(hostChecks)) {
+  for (const check of checksOf('host')) {
     try {
-      all.push(...check.run(ctx));
+      all.push(...check.families.host!(ctx));
     } catch (err) {
       // A bug in one check must not hide the others' findings; say so plainly.
       notes.push(`check ${check.id} failed: ${(err as Error).message}`);
     }
   }
-  notes.push(...undecidedNotes(snapshot, Object.keys(hostChecks)));
+  notes.push(...undecidedNotes(snapshot, checksOf('host').map((c) => c.id)));
   if (opts.peers.length === 0 && opts.remotes.length === 0) {
     notes.push('no peers or remote networks given (--peer, --remote, config, fleet): only local address-space findings were possible');
   }

@@ -30,35 +30,37 @@ the same way (a NAT gateway's eth1 10.0.1.1/24).
 Fix: give the NIC its own route table and a rule for its address:
   ip route add default via <gateway> dev eth1 table <N>
   ip rule add from <eth1 address>/32 lookup <N>`,
-  run(ctx) {
-    const s = ctx.snapshot;
-    const out: Finding[] = [];
-    for (const family of [4, 6] as const) {
-      const local = uplinkAddresses(s, family);
-      if (new Set(local.map((l) => l.iface.name)).size < 2) continue;
-      for (const peer of ctx.peers) {
-        if ((peer.address.includes(':') ? 6 : 4) !== family) continue;
-        for (const { iface, address, ip } of local) {
-          // The host routes this subnet itself (a NAT gateway's LAN side): off-subnet peers come in by the reply's way.
-          if (routesItsOwnSubnet(s, iface, address)) continue;
-          const r = routeFor(s, { dst: peer.address, src: ip });
-          if (r.type !== 'unicast' || !r.dev || r.dev === iface.name) continue;
-          // A peer on-link on the reply's interface sends everything in through that interface.
-          if (!r.via) continue;
-          const out2 = interfaceByName(s, r.dev);
-          if (!out2?.uplink) continue; // a bridge is route-captures-peer's finding
-          const subject = `${ip} ${iface.name}>${r.dev} ${peer.address}`;
-          out.push({
-            check: ID, severity: 'error', host: ctx.host, subject, key: findingKey(ID, ctx.host, subject),
-            summary: `replies from ${ip} (${iface.name}) to ${peerLabel(peer)} leave through ${r.dev}: asymmetric return`,
-            evidence: uniqueEvidence([...evidenceOf(address.origin), ...(r.rule && r.rule.priority !== 32766 ? evidenceOf(r.rule.origin) : []), ...evidenceOf(r.route?.origin)]),
-            why: `Traffic from ${peer.address} to ${ip} arrives on ${iface.name}; the reply's lookup (ip route get ${peer.address} from ${ip}) picks ${r.route?.dst ?? 'a route'} dev ${r.dev}. It leaves ${r.dev} with source ${ip}, which the network drops (cloud source check, strict rp_filter).`,
-            fix: sourceTableFix(s, iface, ip, `replies from ${ip} leave by ${iface.name}`),
-            peers: [peer.address],
-          });
+  families: {
+    host(ctx) {
+      const s = ctx.snapshot;
+      const out: Finding[] = [];
+      for (const family of [4, 6] as const) {
+        const local = uplinkAddresses(s, family);
+        if (new Set(local.map((l) => l.iface.name)).size < 2) continue;
+        for (const peer of ctx.peers) {
+          if ((peer.address.includes(':') ? 6 : 4) !== family) continue;
+          for (const { iface, address, ip } of local) {
+            // The host routes this subnet itself (a NAT gateway's LAN side): off-subnet peers come in by the reply's way.
+            if (routesItsOwnSubnet(s, iface, address)) continue;
+            const r = routeFor(s, { dst: peer.address, src: ip });
+            if (r.type !== 'unicast' || !r.dev || r.dev === iface.name) continue;
+            // A peer on-link on the reply's interface sends everything in through that interface.
+            if (!r.via) continue;
+            const out2 = interfaceByName(s, r.dev);
+            if (!out2?.uplink) continue; // a bridge is route-captures-peer's finding
+            const subject = `${ip} ${iface.name}>${r.dev} ${peer.address}`;
+            out.push({
+              check: ID, severity: 'error', host: ctx.host, subject, key: findingKey(ID, ctx.host, subject),
+              summary: `replies from ${ip} (${iface.name}) to ${peerLabel(peer)} leave through ${r.dev}: asymmetric return`,
+              evidence: uniqueEvidence([...evidenceOf(address.origin), ...(r.rule && r.rule.priority !== 32766 ? evidenceOf(r.rule.origin) : []), ...evidenceOf(r.route?.origin)]),
+              why: `Traffic from ${peer.address} to ${ip} arrives on ${iface.name}; the reply's lookup (ip route get ${peer.address} from ${ip}) picks ${r.route?.dst ?? 'a route'} dev ${r.dev}. It leaves ${r.dev} with source ${ip}, which the network drops (cloud source check, strict rp_filter).`,
+              fix: sourceTableFix(s, iface, ip, `replies from ${ip} leave by ${iface.name}`),
+              peers: [peer.address],
+            });
+          }
         }
       }
-    }
-    return out;
+      return out;
+    },
   },
 };

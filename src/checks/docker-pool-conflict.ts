@@ -4,7 +4,7 @@
  */
 import { evidenceOf, findingKey, type Finding } from '../model/finding.js';
 import { formatIPv4, formatPrefix, parseAddress, parsePrefix, prefixesOverlap, type Prefix } from '../net/address.js';
-import type { Check, CheckContext } from './types.js';
+import type { Check, HostContext } from './types.js';
 import { dockerDaemon, dockerNetworks, maskPrefix, peerLabel } from './view.js';
 
 /** Docker's built-in pools when daemon.json sets none: 172.17-31.0.0/16 and 192.168.0.0/16 in /20s. */
@@ -19,12 +19,12 @@ interface Pool {
   origin?: Finding['evidence'][number];
 }
 
-function dockerPresent(ctx: CheckContext): boolean {
+function dockerPresent(ctx: HostContext): boolean {
   const s = ctx.snapshot;
   return dockerNetworks(s).length > 0 || dockerDaemon(s) !== undefined || s.interfaces.some((i) => i.owner?.type === 'docker');
 }
 
-function poolsOf(ctx: CheckContext): Pool[] {
+function poolsOf(ctx: HostContext): Pool[] {
   const daemon = dockerDaemon(ctx.snapshot);
   const pools: Pool[] = [];
   if (daemon?.bip) {
@@ -62,54 +62,56 @@ the day someone starts a compose project.
 
 Fix: set "bip" and "default-address-pools" in /etc/docker/daemon.json to a range no remote
 network or peer uses, then restart Docker (existing networks keep their subnets until recreated).`,
-  run(ctx) {
-    if (!dockerPresent(ctx)) return [];
-    const used = [
-      ...dockerNetworks(ctx.snapshot).flatMap((n) => n.ipam.config.map((c) => (c.subnet ? parsePrefix(c.subnet) : null))),
-      ...ctx.snapshot.interfaces.filter((i) => i.owner?.type === 'docker').flatMap((i) => i.addresses.map((a) => parsePrefix(a.cidr, a.family, true))).map((p) => (p ? maskPrefix(p) : null)),
-    ].filter((p): p is Prefix => !!p);
-    const targets: { label: string; prefix: Prefix; peer?: string }[] = [];
-    for (const r of ctx.remotes) {
-      const p = parsePrefix(r, r.includes(':') ? 6 : 4);
-      if (p) targets.push({ label: `remote network ${r}`, prefix: p });
-    }
-    for (const peer of ctx.peers) {
-      const a = parseAddress(peer.address);
-      if (a) targets.push({ label: `peer ${peerLabel(peer)}`, prefix: a.family === 4 ? { family: 4, value: a.value, len: 32 } : { family: 6, value: a.value, len: 128 }, peer: peer.address });
-    }
-    const avoid = [...targets.map((t) => t.prefix), ...used, ...ctx.snapshot.interfaces.flatMap((i) => i.addresses.map((a) => parsePrefix(a.cidr, a.family, true)).filter((p): p is Prefix => !!p).map(maskPrefix))];
-    const findings: Finding[] = [];
-    const pools = poolsOf(ctx);
-    const poolsInUse = pools.map((p) => p.prefix);
-    for (const pool of pools) {
-      for (const t of targets) {
-        if (!prefixesOverlap(pool.prefix, t.prefix)) continue;
-        // A subnet Docker already uses is route-captures-peer's business, not a future conflict.
-        if (used.some((u) => prefixesOverlap(u, t.prefix) && prefixesOverlap(u, pool.prefix))) continue;
-        // The built-in pools hand out whole /16s (172.x) and /20s (192.168.x): name the one at risk.
-        const atRisk = pool.builtin ? maskPrefix({ ...t.prefix, len: Math.min(t.prefix.len, t.prefix.family === 4 && (t.prefix.value >>> 16) === 0xc0a8 ? 20 : 16) } as Prefix) : pool.prefix;
-        const subject = `${formatPrefix(atRisk)}~${formatPrefix(t.prefix)}`;
-        const [bipRange, newPool] = freePools([...avoid, ...poolsInUse]);
-        findings.push({
-          check: 'docker-pool-conflict',
-          severity: 'warning',
-          host: ctx.host,
-          subject,
-          key: findingKey('docker-pool-conflict', ctx.host, subject),
-          summary: pool.builtin
-            ? `Docker's built-in address pools include ${formatPrefix(atRisk)}, which holds ${t.label}: the next Docker network may take it and capture that traffic`
-            : `Docker's ${pool.label} overlaps ${t.label}: the next Docker network may take it and capture that traffic`,
-          evidence: pool.origin ? [pool.origin] : [],
-          why: `Docker assigns new bridge networks from ${pool.builtin ? pool.label : formatPrefix(pool.prefix)}. A network created there gets a connected route that wins over the uplink for ${formatPrefix(t.prefix)}, so replies to ${t.label} would leave into the bridge.`,
-          fix: [
-            `# set non-overlapping pools in /etc/docker/daemon.json, e.g. {"bip": "${bipFor(bipRange)}", "default-address-pools": [{"base": "${newPool}", "size": 24}]}`,
-            '# then: systemctl restart docker (existing networks keep their subnets until recreated)',
-          ],
-          peers: t.peer ? [t.peer] : undefined,
-        });
+  families: {
+    host(ctx) {
+      if (!dockerPresent(ctx)) return [];
+      const used = [
+        ...dockerNetworks(ctx.snapshot).flatMap((n) => n.ipam.config.map((c) => (c.subnet ? parsePrefix(c.subnet) : null))),
+        ...ctx.snapshot.interfaces.filter((i) => i.owner?.type === 'docker').flatMap((i) => i.addresses.map((a) => parsePrefix(a.cidr, a.family, true))).map((p) => (p ? maskPrefix(p) : null)),
+      ].filter((p): p is Prefix => !!p);
+      const targets: { label: string; prefix: Prefix; peer?: string }[] = [];
+      for (const r of ctx.remotes) {
+        const p = parsePrefix(r, r.includes(':') ? 6 : 4);
+        if (p) targets.push({ label: `remote network ${r}`, prefix: p });
       }
-    }
-    return findings;
+      for (const peer of ctx.peers) {
+        const a = parseAddress(peer.address);
+        if (a) targets.push({ label: `peer ${peerLabel(peer)}`, prefix: a.family === 4 ? { family: 4, value: a.value, len: 32 } : { family: 6, value: a.value, len: 128 }, peer: peer.address });
+      }
+      const avoid = [...targets.map((t) => t.prefix), ...used, ...ctx.snapshot.interfaces.flatMap((i) => i.addresses.map((a) => parsePrefix(a.cidr, a.family, true)).filter((p): p is Prefix => !!p).map(maskPrefix))];
+      const findings: Finding[] = [];
+      const pools = poolsOf(ctx);
+      const poolsInUse = pools.map((p) => p.prefix);
+      for (const pool of pools) {
+        for (const t of targets) {
+          if (!prefixesOverlap(pool.prefix, t.prefix)) continue;
+          // A subnet Docker already uses is route-captures-peer's business, not a future conflict.
+          if (used.some((u) => prefixesOverlap(u, t.prefix) && prefixesOverlap(u, pool.prefix))) continue;
+          // The built-in pools hand out whole /16s (172.x) and /20s (192.168.x): name the one at risk.
+          const atRisk = pool.builtin ? maskPrefix({ ...t.prefix, len: Math.min(t.prefix.len, t.prefix.family === 4 && (t.prefix.value >>> 16) === 0xc0a8 ? 20 : 16) } as Prefix) : pool.prefix;
+          const subject = `${formatPrefix(atRisk)}~${formatPrefix(t.prefix)}`;
+          const [bipRange, newPool] = freePools([...avoid, ...poolsInUse]);
+          findings.push({
+            check: 'docker-pool-conflict',
+            severity: 'warning',
+            host: ctx.host,
+            subject,
+            key: findingKey('docker-pool-conflict', ctx.host, subject),
+            summary: pool.builtin
+              ? `Docker's built-in address pools include ${formatPrefix(atRisk)}, which holds ${t.label}: the next Docker network may take it and capture that traffic`
+              : `Docker's ${pool.label} overlaps ${t.label}: the next Docker network may take it and capture that traffic`,
+            evidence: pool.origin ? [pool.origin] : [],
+            why: `Docker assigns new bridge networks from ${pool.builtin ? pool.label : formatPrefix(pool.prefix)}. A network created there gets a connected route that wins over the uplink for ${formatPrefix(t.prefix)}, so replies to ${t.label} would leave into the bridge.`,
+            fix: [
+              `# set non-overlapping pools in /etc/docker/daemon.json, e.g. {"bip": "${bipFor(bipRange)}", "default-address-pools": [{"base": "${newPool}", "size": 24}]}`,
+              '# then: systemctl restart docker (existing networks keep their subnets until recreated)',
+            ],
+            peers: t.peer ? [t.peer] : undefined,
+          });
+        }
+      }
+      return findings;
+    },
   },
 };
 

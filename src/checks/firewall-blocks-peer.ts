@@ -10,7 +10,7 @@ import type { HostSnapshot } from '../model/snapshot.js';
 import { evaluatePacket } from '../simulate/netfilter.js';
 import type { NetfilterBranch, NetfilterPacket, NetfilterResult, PacketPath } from '../simulate/netfilter-types.js';
 import { addressOn, primaryUplink, routeFor } from './routing.js';
-import type { Check, CheckContext } from './types.js';
+import type { Check, HostContext } from './types.js';
 import { peerLabel } from './view.js';
 
 const ID = 'firewall-blocks-peer';
@@ -33,7 +33,7 @@ function deleteCommand(family: 4 | 6, table: string, text: string): string {
   return `${family === 6 ? 'ip6tables' : 'iptables'} -t ${table} ${spec}`;
 }
 
-function probesFor(ctx: CheckContext, peer: Peer): Probe[] {
+function probesFor(ctx: HostContext, peer: Peer): Probe[] {
   const s = ctx.snapshot;
   const family: 4 | 6 = peer.address.includes(':') ? 6 : 4;
   const up = primaryUplink(s, family);
@@ -144,64 +144,66 @@ anything.
 Fix: delete or narrow the rule (the printed iptables -D command), or insert an ACCEPT for the
 peer before it; persist the change where the firewall is managed (iptables-persistent,
 firewalld, cloud-init).`,
-  run(ctx) {
-    const s = ctx.snapshot;
-    const out: Finding[] = [];
-    const ipsets = s.ipsets;
-    const nftTables = s.nft;
-    for (const peer of ctx.peers) {
-      const family: 4 | 6 = peer.address.includes(':') ? 6 : 4;
-      const ruleset = { tables: tables(s, family), ipsets, nftTables };
-      if (ruleset.tables.length === 0 && !nftTables.some((t) => t.managedBy === 'native')) continue;
-      const localAddresses = s.interfaces.flatMap((i) => i.addresses.filter((a) => a.family === family).map((a) => ({ cidr: a.cidr, dev: i.name })));
-      for (const probe of probesFor(ctx, peer)) {
-        // A peer sends more than one packet: a rate limit may let the first through and not the rest.
-        const r = evaluatePacket(ruleset, probe.packet, { path: probe.path, localAddresses, rateLimits: 'undecided' });
-        if (r.verdict === 'accept') continue;
-        const d = r.decidedBy;
-        const where = placeOf(d);
-        const subject = probe.subject;
-        if (r.verdict === 'undecided') {
+  families: {
+    host(ctx) {
+      const s = ctx.snapshot;
+      const out: Finding[] = [];
+      const ipsets = s.ipsets;
+      const nftTables = s.nft;
+      for (const peer of ctx.peers) {
+        const family: 4 | 6 = peer.address.includes(':') ? 6 : 4;
+        const ruleset = { tables: tables(s, family), ipsets, nftTables };
+        if (ruleset.tables.length === 0 && !nftTables.some((t) => t.managedBy === 'native')) continue;
+        const localAddresses = s.interfaces.flatMap((i) => i.addresses.filter((a) => a.family === family).map((a) => ({ cidr: a.cidr, dev: i.name })));
+        for (const probe of probesFor(ctx, peer)) {
+          // A peer sends more than one packet: a rate limit may let the first through and not the rest.
+          const r = evaluatePacket(ruleset, probe.packet, { path: probe.path, localAddresses, rateLimits: 'undecided' });
+          if (r.verdict === 'accept') continue;
+          const d = r.decidedBy;
+          const where = placeOf(d);
+          const subject = probe.subject;
+          if (r.verdict === 'undecided') {
+            out.push({
+              check: ID, severity: 'warning', host: ctx.host, subject, key: findingKey(ID, ctx.host, subject),
+              summary: undecidedSummary(probe.label, r),
+              evidence: uniqueEvidence([...evidenceOfDecision(s, family, r), ...branchEvidence(s, family, r)]),
+              why: r.branches
+                ? `${probe.label} (${probe.packet.src} → ${probe.packet.dst}) reaches ${where}, and the verdict depends on whether that rule matches, which the host's state does not say; other peers whose packets never reach it are decided.`
+                : 'A match or target hostcheck cannot evaluate from the host state (or a native nftables chain on the same hook) stands in the way; it does not guess.',
+              fix: [`# check by hand: ${family === 6 ? 'ip6tables' : 'iptables'}-save -c and nft list ruleset; counters show what matched`],
+              peers: [peer.address],
+            });
+            continue;
+          }
+          const rule = d?.rule;
           out.push({
-            check: ID, severity: 'warning', host: ctx.host, subject, key: findingKey(ID, ctx.host, subject),
-            summary: undecidedSummary(probe.label, r),
-            evidence: uniqueEvidence([...evidenceOfDecision(s, family, r), ...branchEvidence(s, family, r)]),
-            why: r.branches
-              ? `${probe.label} (${probe.packet.src} → ${probe.packet.dst}) reaches ${where}, and the verdict depends on whether that rule matches, which the host's state does not say; other peers whose packets never reach it are decided.`
-              : 'A match or target hostcheck cannot evaluate from the host state (or a native nftables chain on the same hook) stands in the way; it does not guess.',
-            fix: [`# check by hand: ${family === 6 ? 'ip6tables' : 'iptables'}-save -c and nft list ruleset; counters show what matched`],
+            check: ID, severity: 'error', host: ctx.host, subject, key: findingKey(ID, ctx.host, subject),
+            summary: `the firewall ${r.verdict === 'reject' ? 'rejects' : 'drops'} ${probe.label}: ${where}${rule?.target ? ` -j ${rule.target.name}` : d?.policy ? ` ${r.verdict === 'drop' ? 'DROP' : 'REJECT'}` : ''}`,
+            evidence: evidenceOfDecision(s, family, r),
+            why: `${probe.label} (${probe.packet.src} → ${probe.packet.dst}${probe.packet.dport ? ` port ${probe.packet.dport}` : ''}, ${probe.packet.ctstate}) ${d?.policy ? `reaches the end of ${d.chain} in table ${d.table} without an ACCEPT, and the policy drops it` : `matches rule ${rule?.position} of ${d?.chain} in table ${d?.table}, which ${r.verdict}s it`}${r.rejectWith ? ` (${r.rejectWith})` : ''}.`,
+            fix: rule ? [deleteCommand(family, d!.table, rule.origin.text), `# or let the peer in before it: ${probe.allow}`] : [probe.allow],
             peers: [peer.address],
           });
-          continue;
         }
-        const rule = d?.rule;
-        out.push({
-          check: ID, severity: 'error', host: ctx.host, subject, key: findingKey(ID, ctx.host, subject),
-          summary: `the firewall ${r.verdict === 'reject' ? 'rejects' : 'drops'} ${probe.label}: ${where}${rule?.target ? ` -j ${rule.target.name}` : d?.policy ? ` ${r.verdict === 'drop' ? 'DROP' : 'REJECT'}` : ''}`,
-          evidence: evidenceOfDecision(s, family, r),
-          why: `${probe.label} (${probe.packet.src} → ${probe.packet.dst}${probe.packet.dport ? ` port ${probe.packet.dport}` : ''}, ${probe.packet.ctstate}) ${d?.policy ? `reaches the end of ${d.chain} in table ${d.table} without an ACCEPT, and the policy drops it` : `matches rule ${rule?.position} of ${d?.chain} in table ${d?.table}, which ${r.verdict}s it`}${r.rejectWith ? ` (${r.rejectWith})` : ''}.`,
-          fix: rule ? [deleteCommand(family, d!.table, rule.origin.text), `# or let the peer in before it: ${probe.allow}`] : [probe.allow],
-          peers: [peer.address],
-        });
       }
-    }
-    // A DROP policy nothing accepts: all inbound traffic dies, whoever the peers are.
-    for (const family of [4, 6] as const) {
-      for (const t of tables(s, family)) {
-        if (t.name !== 'filter') continue;
-        const input = t.chains.find((c) => c.name === 'INPUT');
-        if (!input || (input.policy !== 'DROP' && input.policy !== 'REJECT')) continue;
-        if (t.rules.some((r) => r.target && r.target.name !== 'DROP' && r.target.name !== 'REJECT' && r.target.name !== 'LOG')) continue;
-        const subject = `${family === 6 ? 'ip6tables' : 'iptables'} filter INPUT policy`;
-        out.push({
-          check: ID, severity: 'error', host: ctx.host, subject, key: findingKey(ID, ctx.host, subject),
-          summary: `${family === 6 ? 'ip6tables' : 'iptables'} filter INPUT policy is ${input.policy} and no rule accepts anything: all inbound IPv${family} traffic is dropped`,
-          evidence: uniqueEvidence([...evidenceOf(t.origin), ...evidenceOf(input.origin)]),
-          why: 'Every packet to this host, replies to its own connections included, reaches the policy.',
-          fix: [`${family === 6 ? 'ip6tables' : 'iptables'} -t filter -I INPUT 1 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`, '# then accept what peers need (ICMP, the service ports) before the policy'],
-        });
+      // A DROP policy nothing accepts: all inbound traffic dies, whoever the peers are.
+      for (const family of [4, 6] as const) {
+        for (const t of tables(s, family)) {
+          if (t.name !== 'filter') continue;
+          const input = t.chains.find((c) => c.name === 'INPUT');
+          if (!input || (input.policy !== 'DROP' && input.policy !== 'REJECT')) continue;
+          if (t.rules.some((r) => r.target && r.target.name !== 'DROP' && r.target.name !== 'REJECT' && r.target.name !== 'LOG')) continue;
+          const subject = `${family === 6 ? 'ip6tables' : 'iptables'} filter INPUT policy`;
+          out.push({
+            check: ID, severity: 'error', host: ctx.host, subject, key: findingKey(ID, ctx.host, subject),
+            summary: `${family === 6 ? 'ip6tables' : 'iptables'} filter INPUT policy is ${input.policy} and no rule accepts anything: all inbound IPv${family} traffic is dropped`,
+            evidence: uniqueEvidence([...evidenceOf(t.origin), ...evidenceOf(input.origin)]),
+            why: 'Every packet to this host, replies to its own connections included, reaches the policy.',
+            fix: [`${family === 6 ? 'ip6tables' : 'iptables'} -t filter -I INPUT 1 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`, '# then accept what peers need (ICMP, the service ports) before the policy'],
+          });
+        }
       }
-    }
-    return out;
+      return out;
+    },
   },
 };

@@ -1,18 +1,22 @@
 /**
- * The check registry: keys are check ids, equal to the file names in this folder.
- * A test asserts keys = files = fixture folders = docs entries.
+ * The check registry: every check of every family (host, fleet, trace), keyed by its id, which
+ * is its file name (`src/checks/<id>.ts`) or folder name (`src/checks/<id>/index.ts`).
+ * test/checks/registry.test.ts asserts keys = files = fixture folders = docs/checks.md entries.
  */
 import { asymmetricReturn } from './asymmetric-return.js';
 import { dockerPoolConflict } from './docker-pool-conflict.js';
 import { firewallBlocksPeer } from './firewall-blocks-peer.js';
 import { multiNicRouting } from './multi-nic-routing.js';
-import { routeCapturesPeer } from './route-captures-peer.js';
+import { routeCapturesPeer } from './route-captures-peer/index.js';
 import { routeKillsTraffic } from './route-kills-traffic.js';
 import { rpFilterDrop } from './rp-filter-drop.js';
-import type { Check } from './types.js';
-import { vpnSelectorGap } from './vpn-selector-gap.js';
+import { tracerouteLoop } from './traceroute-loop.js';
+import { tracerouteStops } from './traceroute-stops.js';
+import { tracerouteUnreachable } from './traceroute-unreachable.js';
+import type { Check, Family } from './types.js';
+import { vpnSelectorGap } from './vpn-selector-gap/index.js';
 
-export const hostChecks: Record<string, Check> = {
+export const checks: Record<string, Check> = {
   'asymmetric-return': asymmetricReturn,
   'docker-pool-conflict': dockerPoolConflict,
   'firewall-blocks-peer': firewallBlocksPeer,
@@ -20,5 +24,13 @@ export const hostChecks: Record<string, Check> = {
   'route-captures-peer': routeCapturesPeer,
   'route-kills-traffic': routeKillsTraffic,
   'rp-filter-drop': rpFilterDrop,
+  'traceroute-loop': tracerouteLoop,
+  'traceroute-stops': tracerouteStops,
+  'traceroute-unreachable': tracerouteUnreachable,
   'vpn-selector-gap': vpnSelectorGap,
 };
+
+/** The checks that run in a family, in id order. */
+export function checksOf(family: Family): Check[] {
+  return Object.values(checks).filter((c) => c.families[family] !== undefined);
+}

@@ -20,7 +20,8 @@ export const CHECK_SOURCES: Record<string, CheckSources> = {
   'docker-pool-conflict': { needs: [['ip-addr']], uses: ['docker-daemon', 'docker-networks'] },
   'firewall-blocks-peer': { needs: [['iptables-save', 'ip6tables-save', 'nft']], uses: ['ipset'] },
   'multi-nic-routing': ROUTING,
-  'route-captures-peer': ROUTING,
+  // The neighbour table tells a peer that lives on a bridge from one whose replies it captures.
+  'route-captures-peer': { ...ROUTING, uses: [...RULES, 'ip-neigh'] },
   'route-kills-traffic': { needs: [ROUTES], uses: RULES },
   'rp-filter-drop': { needs: [['sysctl'], ROUTES], uses: RULES },
   'vpn-selector-gap': { needs: [['ip-xfrm-policy', 'swanctl-conf', 'ipsec-conf']], uses: ROUTES },

@@ -50,31 +50,33 @@ kernel answers "Network is unreachable"). It checks the reply route to every pee
 network, from the host's primary address, as the kernel would.
 
 Fix: remove or narrow the rule or route, or add the missing route to the table the rule uses.`,
-  run(ctx) {
-    const s = ctx.snapshot;
-    const targets: (Peer & { subject?: string })[] = [...ctx.peers];
-    for (const r of ctx.remotes) {
-      const h = firstHost(r);
-      if (h) targets.push({ address: h, name: `remote ${r}`, subject: r });
-    }
-    const out: Finding[] = [];
-    for (const t of targets) {
-      const family = t.address.includes(':') ? 6 : 4;
-      const src = addressOn(primaryUplink(s, family), family);
-      const r = routeFor(s, { dst: t.address, src });
-      if (!KILLS.has(r.type)) continue;
-      const subject = t.subject ?? t.address;
-      const emptyTables = [...new Set((r.trace ?? []).filter((x) => x.outcome === 'no-route' || x.outcome === 'no-table').map((x) => x.rule.table).filter((x) => x !== 'local'))];
-      const decidedBy = r.route ? `decided by route ${r.route.type} ${r.route.dst} in table ${r.route.table}` : r.rule && r.type !== 'none' ? `decided by rule ${r.rule.priority} (${r.rule.action})` : `no route in table ${emptyTables.join(', ') || 'main'}`;
-      out.push({
-        check: ID, severity: 'error', host: ctx.host, subject, key: findingKey(ID, ctx.host, subject),
-        summary: `traffic to ${peerLabel(t)} is ${r.type === 'none' ? 'unroutable' : r.type}: ${decidedBy}`,
-        evidence: evidenceFor(r),
-        why: `ip route get ${t.address}${src ? ` from ${src}` : ''}: packets are ${WHAT[r.type]}. Replies to the peer never leave this host.`,
-        fix: fixFor(r, t.address),
-        peers: ctx.peers.some((p) => p.address === t.address) ? [t.address] : undefined,
-      });
-    }
-    return out;
+  families: {
+    host(ctx) {
+      const s = ctx.snapshot;
+      const targets: (Peer & { subject?: string })[] = [...ctx.peers];
+      for (const r of ctx.remotes) {
+        const h = firstHost(r);
+        if (h) targets.push({ address: h, name: `remote ${r}`, subject: r });
+      }
+      const out: Finding[] = [];
+      for (const t of targets) {
+        const family = t.address.includes(':') ? 6 : 4;
+        const src = addressOn(primaryUplink(s, family), family);
+        const r = routeFor(s, { dst: t.address, src });
+        if (!KILLS.has(r.type)) continue;
+        const subject = t.subject ?? t.address;
+        const emptyTables = [...new Set((r.trace ?? []).filter((x) => x.outcome === 'no-route' || x.outcome === 'no-table').map((x) => x.rule.table).filter((x) => x !== 'local'))];
+        const decidedBy = r.route ? `decided by route ${r.route.type} ${r.route.dst} in table ${r.route.table}` : r.rule && r.type !== 'none' ? `decided by rule ${r.rule.priority} (${r.rule.action})` : `no route in table ${emptyTables.join(', ') || 'main'}`;
+        out.push({
+          check: ID, severity: 'error', host: ctx.host, subject, key: findingKey(ID, ctx.host, subject),
+          summary: `traffic to ${peerLabel(t)} is ${r.type === 'none' ? 'unroutable' : r.type}: ${decidedBy}`,
+          evidence: evidenceFor(r),
+          why: `ip route get ${t.address}${src ? ` from ${src}` : ''}: packets are ${WHAT[r.type]}. Replies to the peer never leave this host.`,
+          fix: fixFor(r, t.address),
+          peers: ctx.peers.some((p) => p.address === t.address) ? [t.address] : undefined,
+        });
+      }
+      return out;
+    },
   },
 };

@@ -34,37 +34,39 @@ by eth0, so strict mode silently drops everything the peer sends to eth1 (no ICM
 
 Fix: loose mode on that interface (sysctl -w net.ipv4.conf.<if>.rp_filter=2, persisted in
 /etc/sysctl.d/), or source-based routing so the route back leaves by the same NIC.`,
-  run(ctx) {
-    const s = ctx.snapshot;
-    const records = sysctls(s);
-    if (records.length === 0) return [];
-    const sources: (Peer & { subject?: string })[] = [...ctx.peers.filter((p) => !p.address.includes(':'))];
-    for (const r of ctx.remotes) {
-      const h = firstHost(r);
-      if (h && !h.includes(':')) sources.push({ address: h, name: `remote ${r}`, subject: r });
-    }
-    const out: Finding[] = [];
-    for (const { iface, ip } of uplinkAddresses(s, 4)) {
-      const mode = effectiveRpFilter(records, iface.name);
-      if (!mode) continue;
-      const lines = records.filter((x) => x.family === 4 && x.name === 'rp_filter' && (x.device === 'all' || x.device === iface.name));
-      for (const peer of sources) {
-        // fib_validate_source: the route from this address back to the packet's source.
-        const r = routeFor(s, { dst: peer.address, src: ip });
-        const back = r.type === 'unicast' || r.type === 'local' ? r.dev : undefined;
-        const dropped = mode === 1 ? back !== iface.name : back === undefined;
-        if (!dropped) continue;
-        const subject = `${iface.name} ${peer.subject ?? peer.address}`;
-        out.push({
-          check: ID, severity: 'error', host: ctx.host, subject, key: findingKey(ID, ctx.host, subject),
-          summary: `rp_filter=${mode} (${mode === 1 ? 'strict' : 'loose'}) on ${iface.name} drops packets from ${peerLabel(peer)}: the route back ${back ? `leaves by ${back}` : 'does not exist'}`,
-          evidence: uniqueEvidence([...lines.flatMap((l) => evidenceOf(l.origin)), ...evidenceOf(r.route?.origin ?? (r.type !== 'unicast' ? r.rule?.origin : undefined))]),
-          why: `A packet from ${peer.address} to ${ip} arrives on ${iface.name}. The kernel checks the reverse path (ip route get ${peer.address} from ${ip}): ${back ? `it leaves by ${back}, not ${iface.name}` : `there is no usable route (${r.type})`}, so with effective rp_filter ${mode} the packet is dropped before any firewall rule or socket sees it.`,
-          fix: mode === 1 ? strictFix(s, iface, ip, peer.address) : [`# add a route back to ${peer.address}`],
-          peers: ctx.peers.some((p) => p.address === peer.address) ? [peer.address] : undefined,
-        });
+  families: {
+    host(ctx) {
+      const s = ctx.snapshot;
+      const records = sysctls(s);
+      if (records.length === 0) return [];
+      const sources: (Peer & { subject?: string })[] = [...ctx.peers.filter((p) => !p.address.includes(':'))];
+      for (const r of ctx.remotes) {
+        const h = firstHost(r);
+        if (h && !h.includes(':')) sources.push({ address: h, name: `remote ${r}`, subject: r });
       }
-    }
-    return out;
+      const out: Finding[] = [];
+      for (const { iface, ip } of uplinkAddresses(s, 4)) {
+        const mode = effectiveRpFilter(records, iface.name);
+        if (!mode) continue;
+        const lines = records.filter((x) => x.family === 4 && x.name === 'rp_filter' && (x.device === 'all' || x.device === iface.name));
+        for (const peer of sources) {
+          // fib_validate_source: the route from this address back to the packet's source.
+          const r = routeFor(s, { dst: peer.address, src: ip });
+          const back = r.type === 'unicast' || r.type === 'local' ? r.dev : undefined;
+          const dropped = mode === 1 ? back !== iface.name : back === undefined;
+          if (!dropped) continue;
+          const subject = `${iface.name} ${peer.subject ?? peer.address}`;
+          out.push({
+            check: ID, severity: 'error', host: ctx.host, subject, key: findingKey(ID, ctx.host, subject),
+            summary: `rp_filter=${mode} (${mode === 1 ? 'strict' : 'loose'}) on ${iface.name} drops packets from ${peerLabel(peer)}: the route back ${back ? `leaves by ${back}` : 'does not exist'}`,
+            evidence: uniqueEvidence([...lines.flatMap((l) => evidenceOf(l.origin)), ...evidenceOf(r.route?.origin ?? (r.type !== 'unicast' ? r.rule?.origin : undefined))]),
+            why: `A packet from ${peer.address} to ${ip} arrives on ${iface.name}. The kernel checks the reverse path (ip route get ${peer.address} from ${ip}): ${back ? `it leaves by ${back}, not ${iface.name}` : `there is no usable route (${r.type})`}, so with effective rp_filter ${mode} the packet is dropped before any firewall rule or socket sees it.`,
+            fix: mode === 1 ? strictFix(s, iface, ip, peer.address) : [`# add a route back to ${peer.address}`],
+            peers: ctx.peers.some((p) => p.address === peer.address) ? [peer.address] : undefined,
+          });
+        }
+      }
+      return out;
+    },
   },
 };

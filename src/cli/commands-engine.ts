@@ -1,6 +1,7 @@
 /** `hostcheck route get` and `hostcheck explain`: the simulator and the checks, one question at a time. */
 import { Command } from 'commander';
-import { hostChecks } from '../checks/index.js';
+import { checks } from '../checks/index.js';
+import { familiesOf } from '../checks/types.js';
 import { fibOf } from '../simulate/snapshot-fib.js';
 import { UsageError } from '../collect/errors.js';
 import { loadSnapshot } from '../collect/index.js';
@@ -119,17 +120,18 @@ export function routeCommand(): Command {
 }
 
 export function explainCommand(): Command {
+  const ids = Object.keys(checks).sort();
   return new Command('explain')
-    .description('What a check looks for, why it breaks traffic, and how to fix it')
-    .argument('[check]', `one of: ${Object.keys(hostChecks).sort().join(', ')}`)
-    .addHelpText('after', '\nExample:\n  hostcheck explain route-captures-peer')
+    .description('What a check looks for, where it runs (host, fleet, trace), why it breaks traffic, and how to fix it')
+    .argument('[check]', `one of: ${ids.join(', ')}`)
+    .addHelpText('after', '\nFamilies: host (hostcheck, --bundle, the agent), fleet (hostcheck serve, hostcheck path), trace (hostcheck trace).\n\nExample:\n  hostcheck explain route-captures-peer')
     .action((id?: string) => {
       if (!id) {
-        for (const c of Object.values(hostChecks).sort((a, b) => a.id.localeCompare(b.id))) process.stdout.write(`${c.id.padEnd(22)} ${c.severity.padEnd(8)} ${c.title}\n`);
+        for (const c of ids.map((k) => checks[k])) process.stdout.write(`${c.id.padEnd(23)} ${familiesOf(c).join(', ').padEnd(12)} ${c.severity.padEnd(8)} ${c.title}\n`);
         return;
       }
-      const c = hostChecks[id];
-      if (!c) throw new UsageError(`unknown check "${id}"; checks: ${Object.keys(hostChecks).sort().join(', ')}`);
-      process.stdout.write(`${c.id} (${c.severity}): ${c.title}\n\n${c.explain}\n`);
+      const c = checks[id];
+      if (!c) throw new UsageError(`unknown check "${id}"; checks: ${ids.join(', ')}`);
+      process.stdout.write(`${c.id} (${c.severity}; ${familiesOf(c).join(', ')}): ${c.title}\n\n${c.explain}\n`);
     });
 }

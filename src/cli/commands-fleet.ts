@@ -22,7 +22,8 @@ function renderFleet(f: OfflineFleet, bundles: Bundle[], color: boolean): string
   const out = [c.dim(`hostcheck fleet: ${f.hosts.length} hosts: ${f.hosts.map((h) => safeText(h.host)).join(', ')}`), ''];
   for (const { finding, sources } of f.findings) {
     out.push(`${renderFinding(finding, c, (s) => commands.get(finding.host)?.get(s))}`);
-    out.push(c.dim(`  host: ${safeText(finding.host)}; found by: ${sources.join(' and ')}${'pair' in finding ? `; pair: ${(finding as { pair: string[] }).pair.map(safeText).join(' ← ')}` : ''}`), '');
+    const pairs = (finding as { pairs?: [string, string][] }).pairs ?? [];
+    out.push(c.dim(`  host: ${safeText(finding.host)}; found by: ${sources.join(' and ')}${pairs.length ? `; pairs: ${pairs.map((p) => p.map(safeText).join(' ← ')).join(', ')}` : ''}`), '');
   }
   const shown = f.pairs.filter((p) => p.verdict !== 'ok');
   out.push(`pairs${f.matrix === 'full' ? ` (${f.pairs.length}, ${f.pairs.length - shown.length} ok)` : ' not ok'}:`);

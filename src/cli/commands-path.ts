@@ -1,12 +1,16 @@
 /** `hostcheck path`: follow a packet hop by hop through captured bundles and the topology, sending nothing. */
 import { Command } from 'commander';
+import { FleetIndex } from '../aggregator/fleet-index.js';
+import { analyzeFleet } from '../checks/analyze-fleet.js';
+import type { FleetFinding } from '../checks/types.js';
 import { UsageError } from '../collect/errors.js';
 import type { Finding } from '../model/finding.js';
+import type { HostSnapshot } from '../model/snapshot.js';
+import type { Topology } from '../model/topology.js';
 import { parseAddress } from '../net/address.js';
 import { renderFinding } from '../report/text.js';
 import { safeText } from '../report/terminal.js';
 import { PathQueryError, tracePath, type PathLeg, type PathResult } from '../simulate/path.js';
-import { topologySelectorGaps } from '../simulate/path-topology-gaps.js';
 import { snapshotsOf } from './bundles.js';
 import { printJson, repeatable, topologyOption } from './io.js';
 
@@ -38,13 +42,18 @@ function legText(title: string, leg: PathLeg): string[] {
  * The human form of a path result plus the fleet findings (laid out as the one-shot's). Names,
  * notes and evidence come from bundles: each line is made safe for the terminal.
  */
-export function renderPathText(r: PathResult, findings: Finding[]): string {
+export function renderPathText(r: PathResult, findings: (Finding & { pairs?: [string, string][] })[]): string {
   const q = r.query;
   const lines = [`path ${q.from} → ${q.to} (${q.port ?? 'icmp'})`, ...legText('request', r.forward)];
   if (r.reply) lines.push(...legText('reply', r.reply));
   for (const n of r.notes) lines.push(`note: ${n}`);
   const out = lines.map(safeText);
-  for (const f of findings) out.push('', renderFinding(f));
+  for (const f of findings) {
+    // Which host the finding is on, and the hosts it breaks (the fleet's pairs), under its first line.
+    const [head, ...rest] = renderFinding(f).split('\n');
+    const pairs = f.pairs?.length ? `; breaks ${f.pairs.map(([a, b]) => `${a} ↔ ${b}`).join(', ')}` : '';
+    out.push('', head, safeText(`  on ${f.host}${pairs}`), ...rest);
+  }
   return out.join('\n') + '\n';
 }
 
@@ -52,6 +61,13 @@ export function renderPathText(r: PathResult, findings: Finding[]): string {
 export function pathExitCode(r: PathResult, findings: Finding[]): number {
   const ok = r.forward.outcome === 'delivered' && (r.reply === undefined || r.reply.outcome === 'delivered');
   return ok && !findings.some((f) => f.severity === 'error') ? 0 : 1;
+}
+
+/** The fleet checks over the bundles and the topology, as `hostcheck serve` would give them for the same hosts. */
+export function fleetFindings(snapshots: readonly HostSnapshot[], topology: Topology | undefined): FleetFinding[] {
+  const fleet = new FleetIndex();
+  for (const s of snapshots) fleet.upsert(s.identity.name, s);
+  return analyzeFleet(fleet, topology);
 }
 
 export function pathCommand(): Command {
@@ -65,7 +81,7 @@ export function pathCommand(): Command {
     .option('--ttl <n>', 'TTL of the first packet (default: the first host\'s net.ipv4.ip_default_ttl, else 64), like ping -t')
     .option('--topology <file>', 'cloud topology (YAML/JSON): VPC route tables, VPN gateways, hosts per VPC')
     .option('--json', 'print the hops, outcome, reply and fleet findings as JSON')
-    .addHelpText('after', '\nExamples:\n  hostcheck path --from client --to 10.200.1.15 --source 10.64.3.22 --bundle ./client --bundle ./vpcrouter --bundle ./gateway\n  hostcheck path --from 10.64.3.22 --to 10.200.1.15 --bundle ./client --bundle ./vpcrouter --topology cloud.yaml --json\n\nOutcomes: delivered, loop (with the cycle and who sends "Time to live exceeded"), blackhole, dropped (by which rule), left (where).\nExit 0 when the request and its reply are delivered, 1 otherwise or when the topology shows a VPN selector gap, 2 on a usage error.')
+    .addHelpText('after', '\nExamples:\n  hostcheck path --from client --to 10.200.1.15 --source 10.64.3.22 --bundle ./client --bundle ./vpcrouter --bundle ./gateway\n  hostcheck path --from 10.64.3.22 --to 10.200.1.15 --bundle ./client --bundle ./vpcrouter --topology cloud.yaml --json\n\nOutcomes: delivered, loop (with the cycle and who sends "Time to live exceeded"), blackhole, dropped (by which rule), left (where).\nFindings: the fleet checks over the bundles and the topology (hostcheck explain lists them), the same findings hostcheck serve gives for those hosts.\nExit 0 when the request and its reply are delivered and no fleet finding is an error, 1 otherwise, 2 on a usage error.')
     .action(async (flags: PathFlags) => {
       if (!parseAddress(flags.to)) throw new UsageError(`--to "${flags.to}" is not an address`);
       if (flags.source !== undefined && !parseAddress(flags.source)) throw new UsageError(`--source "${flags.source}" is not an address`);
@@ -80,8 +96,7 @@ export function pathCommand(): Command {
         if (err instanceof PathQueryError) throw new UsageError(err.message, { cause: err });
         throw err;
       }
-      const sources = [...new Set([result.forward.src, ...(topology?.hosts.flatMap((h) => h.addresses) ?? [])])];
-      const findings = topology ? topologySelectorGaps(topology, sources) : [];
+      const findings = fleetFindings(snapshots, topology);
       if (flags.json) printJson({ ...result, findings });
       else process.stdout.write(renderPathText(result, findings));
       process.exitCode = pathExitCode(result, findings);

@@ -8,7 +8,7 @@ import { snapshotsOf } from './bundles.js';
 import { parseAddress } from '../net/address.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 import { safeText } from '../report/terminal.js';
-import { analyzeTrace } from '../trace/analyze.js';
+import { analyzeTrace } from '../checks/analyze-trace.js';
 import { addressNamer, type FleetHostAddresses } from '../trace/names.js';
 import { pathFromTraceroute, type TracePath } from '../trace/path.js';
 import { renderTraceText } from './trace-render.js';

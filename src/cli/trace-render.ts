@@ -1,8 +1,8 @@
 /** The human answer of `hostcheck trace`: the path with every address named, then the findings. */
 import { renderFinding } from '../report/text.js';
 import { safeText } from '../report/terminal.js';
-import type { TraceAnalysis } from '../trace/analyze.js';
-import type { AddressNamer } from '../trace/types.js';
+import type { TraceAnalysis } from '../checks/analyze-trace.js';
+import type { AddressNamer } from '../trace/names.js';
 
 export function renderTraceText(a: TraceAnalysis, names: AddressNamer, notes: readonly string[] = []): string {
   const p = a.path;

@@ -104,7 +104,7 @@ export interface Fib {
 const BUILTIN_ORIGIN = { lineNumber: 0, text: 'built-in default rule (no rules were given for this family)' };
 
 /** The rules a fresh kernel has, used when the input has none for a family. */
-function defaultRules(family: 4 | 6): RuleRecord[] {
+export function defaultRules(family: 4 | 6): RuleRecord[] {
   const all = family === 4 ? '0.0.0.0/0' : '::/0';
   const rule = (priority: number, table: string): RuleRecord => ({
     family, priority, not: false, from: all, action: 'lookup', table, flags: [], origin: BUILTIN_ORIGIN,

@@ -1,7 +1,9 @@
 /** Who an address on the path is: from the topology file, then from hosts' bundles, then from the aggregator's fleet. */
 import type { HostSnapshot } from '../model/snapshot.js';
 import { describeAddress, type Topology } from '../model/topology.js';
-import type { AddressNamer } from './types.js';
+
+/** What an address is, as far as the topology file, bundles or the fleet know (undefined: unknown). */
+export type AddressNamer = (address: string) => string | undefined;
 
 /** `an address of host ecs3 (eth0)` for every address of every snapshot. */
 function snapshotNames(snapshots: readonly HostSnapshot[]): Map<string, string> {

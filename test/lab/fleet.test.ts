@@ -127,9 +127,10 @@ describeLab('fleet: agents in the first incident report to one aggregator', () =
     const foundMs = Date.now() - started;
     console.log(`[fleet-lab] agents started → fleet finding in ${foundMs} ms`);
     expect(foundMs).toBeLessThan(10_000);
-    expect(found.finding.summary).toBe(`ecs3's docker0 172.17.0.0/16 captures replies to ecs1 ${FIRST_INCIDENT.ecs1}: ecs1 ↔ ecs3 broken`);
+    // The host check's words (the agent on ecs3 has ecs1 as a peer): one text from every face.
+    expect(found.finding.summary).toBe(`docker0 172.17.0.0/16 (Docker network "bridge") captures replies to ecs1 ${FIRST_INCIDENT.ecs1}: they leave into docker0 instead of eth0`);
     expect(found.finding.evidence.map((e) => e.text).join('\n')).toMatch(/172\.17\.0\.0\/16 dev docker0/);
-    expect((found.finding as { pair?: string[] }).pair).toEqual(['ecs1', 'ecs3']);
+    expect((found.finding as { pairs?: string[][] }).pairs).toEqual([['ecs1', 'ecs3']]);
     // Agents connect independently: ecs2 may arrive a moment after the finding.
     await waitFor('all three agents connected', async () => {
       const hosts = await fleet.get<{ hosts: Array<{ name: string; connected: boolean }> }>('/api/hosts');

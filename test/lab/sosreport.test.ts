@@ -61,11 +61,11 @@ describeLab('a sosreport of the first incident, analysed anywhere', () => {
   it('hostcheck fleet over that one sosreport finds the pair across its namespaces; path follows the reply into docker0', async () => {
     const r = await execa(hostcheckBin, ['fleet', '--bundle', sos.archive, '--json'], { reject: false });
     expect(r.exitCode, String(r.stderr)).toBe(1);
-    const fleet = JSON.parse(String(r.stdout)) as { findings: { finding: Finding & { pair?: string[] }; sources: string[] }[]; pairs: { from: string; to: string; verdict: string }[] };
+    const fleet = JSON.parse(String(r.stdout)) as { findings: { finding: Finding & { pairs?: string[][] }; sources: string[] }[]; pairs: { from: string; to: string; verdict: string }[] };
     const name = (host: string) => fleet.pairs.flatMap((p) => [p.from, p.to]).find((n) => n.endsWith(`:${lab().ns(host)}`))!;
     const captured = fleet.findings.find((f) => f.finding.key === `route-captures-peer|${name('ecs3')}|docker0 172.17.0.0/16 captures ${addr.ecs1}`);
     expect(captured?.sources).toEqual(['host', 'fleet']);
-    expect(captured?.finding.pair).toEqual([name('ecs1'), name('ecs3')]);
+    expect(captured?.finding.pairs).toEqual([[name('ecs1'), name('ecs3')]]);
     expect(fleet.pairs.find((p) => [p.from, p.to].sort().join() === [name('ecs1'), name('ecs3')].sort().join())?.verdict).toBe('broken');
     const path = await execa(hostcheckBin, ['path', '--from', name('ecs1'), '--to', addr.ecs3, '--bundle', sos.archive, '--json'], { reject: false });
     const result = JSON.parse(String(path.stdout)) as { forward: { outcome: string; hops: { node: string }[] }; reply: { outcome: string } };

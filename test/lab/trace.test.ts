@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { parse } from '../../parsers/traceroute.js';
 import { topologyFromText } from '../../src/collect/topology-file.js';
-import { analyzeTrace } from '../../src/trace/analyze.js';
+import { analyzeTrace } from '../../src/checks/analyze-trace.js';
 import { addressNamer } from '../../src/trace/names.js';
 import { pathFromTraceroute } from '../../src/trace/path.js';
 import { repoRoot, type Topology } from './lab.js';

@@ -47,10 +47,11 @@ describe('aggregator fleet', () => {
     tmp.remove();
   });
 
-  it('finds ecs3 docker0 capturing ecs1, naming both sides', async () => {
+  it('finds ecs3 docker0 capturing ecs1, in the host check\'s words, paired ecs1 ↔ ecs3', async () => {
     const f = (await findings('?check=route-captures-peer&severity=error')).find((x) => x.finding.key === KEY);
     expect(f).toMatchObject({ state: 'open', sources: ['fleet'], resolvedAt: null });
-    expect(f!.finding.summary).toBe("ecs3's docker0 172.17.0.0/16 captures replies to ecs1 172.17.0.64: ecs1 ↔ ecs3 broken");
+    expect(f!.finding.summary).toBe('docker0 172.17.0.0/16 (Docker network "bridge") captures replies to ecs1 172.17.0.64: they leave into docker0 instead of eth0');
+    expect((f!.finding as { pairs?: unknown }).pairs).toEqual([['ecs1', 'ecs3']]);
     expect(f!.finding.evidence.map((e) => e.text).join('\n')).toContain('172.17.0.0/16 dev docker0');
     expect((await findings('?host=ecs1')).map((x) => x.finding.key)).toContain(KEY);
   });
@@ -69,7 +70,10 @@ describe('aggregator fleet', () => {
     const merged = (await findings()).filter((x) => x.finding.key === KEY);
     expect(merged).toHaveLength(1);
     expect(merged[0].sources).toEqual(['host', 'fleet']);
-    expect(merged[0].finding.summary).toContain('ecs1 ↔ ecs3 broken');
+    // One text: the agent's own finding and the fleet's are the same but for the fleet's pairs.
+    const { pairs, ...words } = merged[0].finding as typeof merged[0]['finding'] & { pairs?: unknown };
+    expect(pairs).toEqual([['ecs1', 'ecs3']]);
+    expect(words).toEqual(JSON.parse(JSON.stringify(own.find((f) => f.key === KEY))));
   });
 
   it('gives each pair a verdict with its cause', async () => {

@@ -2,20 +2,22 @@
  * The second incident through the aggregator with a topology file: `serve --topology` rejects an
  * invalid file (exit 2, the field named); test agents report the lab's client and VPC router over
  * real WebSockets; /api/path shows the loop at the topology's VPN gateway; the fleet finding
- * vpn-selector-gap names client 10.64.3.22, the gateway, the connection and 10.64.0.0/16, clears
- * when the client's or the router's report changes and when the connection is widened and the
- * server restarted; `hostcheck trace --analyze --server` names the looping address from the fleet.
+ * vpn-selector-gap is the gateway's (one per gateway and remote network), names the connection and
+ * the networks it leaves out (10.64.0.0/16, 10.100.0.0/16), and pairs the client and the router
+ * with the gateway; a pair goes when that host's report or the topology no longer shows its
+ * packets looping, the finding when the connection selects every network the VPC routes to it;
+ * `hostcheck trace --analyze --server` names the looping address from the fleet.
  */
 import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { emptyCredentials, parseAgentTokens, parseViewerTokens } from '../../src/aggregator/auth.js';
 import { startServer, type RunningServer } from '../../src/aggregator/server.js';
 import type { StoredFinding } from '../../src/aggregator/store.js';
-import { runCli } from '../../src/cli/main.js';
 import { loadTopology } from '../../src/collect/topology-file.js';
 import type { PathResult } from '../../src/simulate/path-types.js';
+import { cliInProcess } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/samples.js';
 import { scenarioSnapshot, tempDir, TestAgent } from './aggregator-client.js';
 import { RouteList } from '../../src/model/route-list.js';
@@ -24,24 +26,12 @@ const HOSTS = ['client', 'vpcrouter', 'gateway'];
 const T = (s: string) => `${s}-token-0123456789abcdef`;
 const VIEWER = 'viewer-token-0123456789abcdef';
 const GW = 'vpn-bp1gw000000000000001';
-const KEY = `vpn-selector-gap|${GW}|10.200.0.0/20 from 10.64.3.22`;
-const ROUTER_KEY = `vpn-selector-gap|${GW}|10.200.0.0/20 from 10.100.1.253`;
+const KEY = `vpn-selector-gap|${GW}|10.200.0.0/20`;
+const CLIENT: [string, string] = ['client', GW];
+const ROUTER: [string, string] = ['vpcrouter', GW];
+const pairsOf = (f: StoredFinding | undefined): unknown => (f?.finding as { pairs?: unknown } | undefined)?.pairs;
 
-/** Runs the CLI in-process and keeps what it printed. */
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((c) => { out.push(String(c)); return true; });
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((c) => { err.push(String(c)); return true; });
-  const before = process.exitCode;
-  try {
-    return { code: await runCli(['node', 'hostcheck', ...args]), stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-    process.exitCode = before;
-  }
-}
+const cli = cliInProcess;
 
 describe('aggregator with a topology: the second incident', () => {
   const tmp = tempDir();
@@ -103,56 +93,70 @@ describe('aggregator with a topology: the second incident', () => {
     expect(ok.forward.hops.at(-1)).toMatchObject({ node: `vpn-gateway ${GW}`, action: 'encrypt' });
   });
 
-  it('the fleet finding names the source, the gateway, the connection and the missing CIDR', async () => {
+  it("the fleet finding is the gateway's: the connection, the networks it leaves out, and the hosts whose packets loop", async () => {
     const f = await finding(KEY);
     expect(f).toMatchObject({ state: 'open', sources: ['fleet'], resolvedAt: null });
-    expect(f!.finding.summary).toBe(`client 10.64.3.22's traffic to 10.200.0.0/20 reaches VPN gateway ${GW} (to-other-cloud) 10.100.1.18, but IPsec connection vco-bp1conn0000000000001 (other-cloud-10-200) selects only 10.16.0.0/16: 10.64.3.22 is not encrypted and loops until its TTL runs out; add 10.64.0.0/16 to the connection's local subnets`);
+    expect(f!.finding.summary).toBe(`IPsec connection vco-bp1conn0000000000001 (other-cloud-10-200) of VPN gateway ${GW} (to-other-cloud) 10.100.1.18 covers only 10.16.0.0/16: traffic to 10.200.0.0/20 from 10.64.0.0/16, 10.100.0.0/16 is not encrypted and goes back to the VPC router, whose route sends it to the gateway again — a loop until the TTL runs out`);
     expect(f!.finding.evidence).toEqual([
-      { source: 'client:ip-route-v4', lineNumber: 1, text: 'default via 10.64.3.254 dev eth0 ' },
-      { source: 'vpcrouter:ip-route-v4', lineNumber: 4, text: '10.200.0.0/20 via 10.100.1.18 dev eth0 ' },
+      { source: 'topology', lineNumber: 0, text: `route table vtb-bp1system0000000001 (vpc-bp1transit0000000001): 10.200.0.0/20 → vpn-gateway ${GW}` },
+      { source: 'topology', lineNumber: 0, text: 'route table vtb-bp1system0000000001 (vpc-bp1transit0000000001): 10.64.0.0/16 → router-interface ri-bp1idc000000000000001' },
+      { source: 'topology', lineNumber: 0, text: 'VPC vpc-bp1transit0000000001 (transit-vpc): 10.100.0.0/16' },
       { source: 'topology', lineNumber: 0, text: 'VPN connection vco-bp1conn0000000000001: 10.16.0.0/16 === 10.200.0.0/20' },
     ]);
-    expect(f!.finding.fix[0]).toContain('Add 10.64.0.0/16 to the local subnets of IPsec connection vco-bp1conn0000000000001');
+    expect(f!.finding.fix[0]).toContain('Add 10.64.0.0/16, 10.100.0.0/16 to the local subnets of IPsec connection vco-bp1conn0000000000001');
     expect(f!.finding.fix[0]).toContain('0.0.0.0/0');
-    // The client's 10.16.1.5 is selected; the client's host view lists the finding by its pair.
-    expect((await get<{ findings: StoredFinding[] }>('/api/findings?check=vpn-selector-gap')).findings.map((x) => x.finding.key).sort()).toEqual([ROUTER_KEY, KEY]);
+    // The client (10.64.3.22; its 10.16.1.5 is selected) and the router's own 10.100.1.253 loop there.
+    expect(pairsOf(f)).toEqual([CLIENT, ROUTER]);
+    expect((await get<{ findings: StoredFinding[] }>('/api/findings?check=vpn-selector-gap')).findings.map((x) => x.finding.key)).toEqual([KEY]);
     expect((await get<{ findings: StoredFinding[] }>('/api/findings?host=client')).findings.map((x) => x.finding.key)).toContain(KEY);
+    expect((await get<{ pairs: { verdict: string; findings: string[] }[] }>('/api/pairs?from=client&to=vpcrouter')).pairs[0].findings).not.toContain(KEY);
   });
 
-  it("clears when the client's report no longer holds 10.64.3.22, and comes back with it", async () => {
+  it("the client's pair goes when its report no longer holds 10.64.3.22, and comes back with it", async () => {
     const snap = await scenarioSnapshot('second-incident', 'client');
     for (const i of snap.interfaces) i.addresses = i.addresses.filter((a) => !a.cidr.startsWith('10.64.3.22/'));
     await agents.get('client')!.report(snap);
-    expect((await finding(KEY))!.state).toBe('resolved');
+    expect(await finding(KEY)).toMatchObject({ state: 'open' });
+    expect(pairsOf(await finding(KEY))).toEqual([ROUTER]);
     await agents.get('client')!.report(await scenarioSnapshot('second-incident', 'client'));
-    expect((await finding(KEY))!.state).toBe('open');
+    expect(pairsOf(await finding(KEY))).toEqual([CLIENT, ROUTER]);
   });
 
-  it("clears when the router between them stops routing 10.200.0.0/20 to the gateway (the router's report)", async () => {
+  it("the client's pair goes when the router between them stops routing 10.200.0.0/20 to the gateway (the router's report)", async () => {
     const snap = await scenarioSnapshot('second-incident', 'vpcrouter');
     snap.routes = RouteList.fromRecords(snap.routes.filter((r) => r.dst !== '10.200.0.0/20'));
     await agents.get('vpcrouter')!.report(snap);
-    expect((await finding(KEY))!.state).toBe('resolved');
+    expect(pairsOf(await finding(KEY))).not.toContainEqual(CLIENT);
     await agents.get('vpcrouter')!.report(await scenarioSnapshot('second-incident', 'vpcrouter'));
-    expect((await finding(KEY))!.state).toBe('open');
+    expect(pairsOf(await finding(KEY))).toEqual([CLIENT, ROUTER]);
   });
 
-  it('clears when a widened topology is set while serving (what serve does on SIGHUP), and comes back when narrowed again', async () => {
+  it('a widened topology set while serving (what serve does on SIGHUP) drops the client and 10.64.0.0/16; narrowed again, they come back', async () => {
     const narrow = readFileSync(topologyFile, 'utf8');
     const widenedFile = join(tmp.dir, 'widened.yaml');
     writeFileSync(widenedFile, narrow.replace('localSubnets: [10.16.0.0/16]', 'localSubnets: [10.16.0.0/16, 10.64.0.0/16]'));
     const events: string[] = [];
     server!.aggregator.events.on('change', (e: { type: string }) => events.push(e.type));
     const widened = server!.aggregator.setTopology(await loadTopology(widenedFile));
-    expect(widened.resolved.map((f) => f.key)).toContain(KEY);
-    expect((await finding(KEY))!.state).toBe('resolved');
-    expect((await finding(ROUTER_KEY))!.state).toBe('open');
+    expect(widened.found.map((f) => f.key)).toEqual([KEY]);
+    const f = await finding(KEY);
+    expect(f!.state).toBe('open');
+    expect(f!.finding.summary).toContain('from 10.100.0.0/16 is not encrypted');
+    // The router's own 10.100.1.253 is still outside the widened selector.
+    expect(pairsOf(f)).toEqual([ROUTER]);
     const p = await get<PathResult>('/api/path?from=client&to=10.200.1.15&source=10.64.3.22');
     expect(p.forward.hops.at(-1)).toMatchObject({ node: `vpn-gateway ${GW}`, action: 'encrypt' });
     const narrowed = server!.aggregator.setTopology(await loadTopology(topologyFile));
-    expect(narrowed.found.map((f) => f.key)).toContain(KEY);
-    expect((await finding(KEY))!.state).toBe('open');
+    expect(narrowed.found.map((x) => x.key)).toEqual([KEY]);
+    expect(pairsOf(await finding(KEY))).toEqual([CLIENT, ROUTER]);
     expect(events.filter((t) => t === 'topology')).toHaveLength(2);
+    // Every network the VPC routes to the gateway selected: resolved.
+    const all = join(tmp.dir, 'all.yaml');
+    writeFileSync(all, narrow.replace('localSubnets: [10.16.0.0/16]', 'localSubnets: [10.16.0.0/16, 10.64.0.0/16, 10.100.0.0/16]'));
+    expect(server!.aggregator.setTopology(await loadTopology(all)).resolved.map((x) => x.key)).toEqual([KEY]);
+    expect((await finding(KEY))!.state).toBe('resolved');
+    server!.aggregator.setTopology(await loadTopology(topologyFile));
+    expect((await finding(KEY))!.state).toBe('open');
   });
 
   it('serve re-reads --topology on SIGHUP, and keeps the current one when the file is invalid', async () => {
@@ -176,7 +180,7 @@ describe('aggregator with a topology: the second incident', () => {
       await waitFor(/not re-read, the previous one stays: .*invalid/);
       writeFileSync(file, good.replace('localSubnets: [10.16.0.0/16]', 'localSubnets: [10.16.0.0/16, 10.64.0.0/16]'));
       child.kill('SIGHUP');
-      await waitFor(/topology .*hup\.yaml re-read: 1 VPN gateways, \d+ route tables; fleet findings 0 current, 0 resolved/);
+      await waitFor(/topology .*hup\.yaml re-read: 1 VPN gateways, \d+ route tables; fleet findings 1 current, 0 resolved/);
     } finally {
       if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
@@ -187,16 +191,17 @@ describe('aggregator with a topology: the second incident', () => {
     expect(child.exitCode).toBe(0);
   });
 
-  it('clears when the connection is widened to 10.64.0.0/16 and serve restarted; the path is then encrypted', async () => {
+  it('after the connection is widened to 10.64.0.0/16 and serve restarted, only the router is paired; the path is encrypted', async () => {
     for (const a of agents.values()) a.close();
     agents.clear();
     await server!.close();
     server = undefined;
     writeFileSync(topologyFile, readFileSync(topologyFile, 'utf8').replace('localSubnets: [10.16.0.0/16]', 'localSubnets: [10.16.0.0/16, 10.64.0.0/16]'));
     await start();
-    expect((await finding(KEY))!.state).toBe('resolved');
+    const f = await finding(KEY);
+    expect(f!.state).toBe('open');
     // The router's own 10.100.1.253 is still outside the widened selector.
-    expect((await finding(ROUTER_KEY))!.state).toBe('open');
+    expect(pairsOf(f)).toEqual([ROUTER]);
     const p = await get<PathResult>('/api/path?from=client&to=10.200.1.15&source=10.64.3.22');
     expect(p.forward.hops.at(-1)).toMatchObject({ node: `vpn-gateway ${GW}`, action: 'encrypt' });
   });

@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
+import { checks } from '../../src/checks/index.js';
+import { familiesOf } from '../../src/checks/types.js';
 import { SUBCOMMAND_NAMES } from '../../src/cli/program.js';
 import { repoRoot } from '../helpers/samples.js';
 
@@ -27,6 +29,23 @@ describe('hostcheck CLI', () => {
       const sub = c === 'route' ? await run(['route', 'get', '--help']) : await run([c, '--help']);
       expect(sub.stdout, c).toMatch(/Examples?:/);
     }
+  });
+
+  it('explain lists every check of the registry with its families; explain ID works for each family', async () => {
+    const list = await run(['explain']);
+    expect(list.exitCode).toBe(0);
+    const rows = list.stdout.trim().split('\n').map((l) => l.split(/ {2,}/));
+    expect(rows.map((r) => r[0])).toEqual(Object.keys(checks).sort());
+    for (const [id, families] of rows) expect(families, id).toBe(familiesOf(checks[id]).join(', '));
+    expect(rows.find((r) => r[0] === 'vpn-selector-gap')![1]).toBe('host, fleet');
+    for (const id of ['rp-filter-drop', 'route-captures-peer', 'traceroute-loop']) {
+      const one = await run(['explain', id]);
+      expect(one.stdout, id).toContain(`${id} (${checks[id].severity}; ${familiesOf(checks[id]).join(', ')}): ${checks[id].title}`);
+      expect(one.stdout, id).toContain(checks[id].explain);
+    }
+    const unknown = await run(['explain', 'no-such-check']);
+    expect(unknown.exitCode).toBe(2);
+    expect(unknown.stderr).toContain('traceroute-unreachable');
   });
 
   it('--version prints the version and the protocol version', async () => {

@@ -109,7 +109,9 @@ describe('hostcheck fleet gives what serve gives', () => {
 
   it('the second incident with its cloud topology: the VPN selector gap', async () => {
     const seen = await compare(scenario('second-incident'), join(repoRoot, 'fixtures', 'topology', 'second-incident.yaml'));
-    expect(seen.findings.map((f) => (f.finding as { key: string }).key)).toContain('vpn-selector-gap|gateway|10.200.0.0/20 from 10.64.3.22');
+    // The gateway host's finding (one per gateway and remote network), paired with the hosts that loop.
+    const gap = seen.findings.find((f) => (f.finding as { key: string }).key === 'vpn-selector-gap|gateway|10.200.0.0/20');
+    expect((gap?.finding as { pairs?: unknown } | undefined)?.pairs).toEqual([['client', 'gateway'], ['vpcrouter', 'gateway']]);
   }, 60_000);
 
   it('every namespace of one real sosreport (sos 4.0): the pair across namespaces', async () => {

@@ -12,7 +12,7 @@ import { parseTopology, type Topology } from '../../src/model/topology.js';
 import { formatIPv4, formatPrefix, parseAddress, parsePrefix, prefixContains, type Prefix } from '../../src/net/address.js';
 import { PathQueryError, tracePath } from '../../src/simulate/path.js';
 import { subtractPrefixes } from '../../src/simulate/path-selectors.js';
-import { topologySelectorGaps } from '../../src/simulate/path-topology-gaps.js';
+import { cloudGaps } from '../../src/checks/vpn-selector-gap/cloud.js';
 import { SECOND_INCIDENT as a, SECOND_INCIDENT_POLICY, secondIncidentCloud } from '../lab/second-incident-topology.js';
 
 interface HostText {
@@ -154,15 +154,20 @@ describe('the topology: the gateway as a cloud node', () => {
     expect(r.forward.cycle).toEqual(['vpn-gateway vpn-cloud2']);
   });
 
-  it('topologySelectorGaps names the source, the gateway, the connection and the missing CIDR', () => {
-    const findings = topologySelectorGaps(topology, [a.looping, a.working]);
-    expect(findings).toHaveLength(1);
-    const f = findings[0];
-    expect(f).toMatchObject({ check: 'vpn-selector-gap', severity: 'error', host: 'vpn-cloud2', peers: [a.looping, a.remote] });
-    for (const word of [a.looping, 'vpn-cloud2', 'vco-cloud2', a.covered, `add ${a.uncovered}`]) expect(f.summary).toContain(word);
+  it('vpn-selector-gap from the topology alone: one finding for the gateway and remote, naming the connection and what it leaves out', () => {
+    const gaps = cloudGaps(topology);
+    expect(gaps).toHaveLength(1);
+    const f = gaps[0].finding;
+    expect(f).toMatchObject({ check: 'vpn-selector-gap', severity: 'error', host: 'vpn-cloud2', subject: a.remote, key: `vpn-selector-gap|vpn-cloud2|${a.remote}` });
+    // The IDC network the route table reaches through the router interface, and the VPC's own CIDR.
+    expect(gaps[0].missing.map(formatPrefix)).toEqual([a.uncovered, '10.100.0.0/16']);
+    for (const word of ['vco-cloud2', 'vpn-cloud2', a.covered, a.uncovered, '10.100.0.0/16']) expect(f.summary).toContain(word);
+    expect(f.fix[1]).toBe(`Alibaba Cloud CLI: aliyun vpc ModifyVpnConnectionAttribute --RegionId <region> --VpnConnectionId vco-cloud2 --LocalSubnet ${a.covered},${a.uncovered},10.100.0.0/16`);
     const widened = structuredClone(topology);
     widened.vpnGateways[0].connections[0].localSubnets.push(a.uncovered);
-    expect(topologySelectorGaps(widened, [a.looping, a.working])).toEqual([]);
+    expect(cloudGaps(widened).map((g) => g.missing.map(formatPrefix))).toEqual([['10.100.0.0/16']]);
+    widened.vpnGateways[0].connections[0].localSubnets.push('10.100.0.0/16');
+    expect(cloudGaps(widened)).toEqual([]);
   });
 });
 

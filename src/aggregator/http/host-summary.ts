@@ -14,12 +14,12 @@ export interface HostSummary {
   findings: Record<Severity, number>;
 }
 
-/** Open (not resolved) findings by host: a fleet finding counts for both hosts of its pair. */
-export function openFindingCounts(findings: { finding: { host: string; severity: Severity; pair?: string[] }; state: string }[]): Map<string, Record<Severity, number>> {
+/** Open (not resolved) findings by host: a fleet finding counts for every host of its pairs. */
+export function openFindingCounts(findings: { finding: { host: string; severity: Severity; pairs?: string[][] }; state: string }[]): Map<string, Record<Severity, number>> {
   const counts = new Map<string, Record<Severity, number>>();
   for (const f of findings) {
     if (f.state === 'resolved') continue;
-    for (const host of new Set([f.finding.host, ...(f.finding.pair ?? [])])) {
+    for (const host of new Set([f.finding.host, ...(f.finding.pairs ?? []).flat()])) {
       let c = counts.get(host);
       if (!c) counts.set(host, (c = { error: 0, warning: 0, info: 0 }));
       c[f.finding.severity]++;

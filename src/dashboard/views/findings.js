@@ -95,7 +95,7 @@ export async function renderFinding(main, key) {
   const s = findings.find((x) => x.finding.key === key);
   if (!s) return mount(main, h('h1', {}, 'Finding'), errorBox(new Error(`no finding "${key}"`)), h('p', {}, h('a', { href: '#/findings' }, '← all findings')));
   const f = s.finding;
-  const pair = f.pair;
+  const pairs = f.pairs ?? [];
   mount(main, h('article', { class: `finding state-${s.state}`, id: 'finding', dataset: { key: f.key, state: s.state } },
     h('p', { class: 'crumbs' }, h('a', { href: '#/findings' }, '← findings')),
     h('h1', { class: 'finding-summary' }, severityBadge(f.severity), ' ', f.summary),
@@ -103,8 +103,8 @@ export async function renderFinding(main, key) {
       h('dt', {}, 'state'), h('dd', { class: 'finding-state' }, stateBadge(s.state)),
       h('dt', {}, 'check'), h('dd', { class: 'mono' }, f.check),
       h('dt', {}, 'host'), h('dd', {}, h('a', { href: hostHref(f.host) }, f.host)),
-      pair ? [h('dt', {}, 'pair'), h('dd', {}, h('a', { href: hostHref(pair[0]) }, pair[0]), ' ↔ ', h('a', { href: hostHref(pair[1]) }, pair[1]), ' · ',
-        h('a', { href: pathHref(pair[0], pair[1]), class: 'trace-link' }, 'trace the path'))] : null,
+      pairs.length ? [h('dt', {}, pairs.length === 1 ? 'pair' : 'pairs'), pairs.map((pair) => h('dd', { class: 'pair' }, h('a', { href: hostHref(pair[0]) }, pair[0]), ' ↔ ', h('a', { href: hostHref(pair[1]) }, pair[1]), ' · ',
+        h('a', { href: pathHref(pair[0], pair[1]), class: 'trace-link' }, 'trace the path')))] : null,
       h('dt', {}, 'subject'), h('dd', { class: 'mono' }, f.subject),
       h('dt', {}, 'reported by'), h('dd', {}, s.sources.length ? s.sources.join(' and ') : 'nobody (resolved)'),
       h('dt', {}, 'first seen'), h('dd', {}, when(s.firstSeen), ` (${s.firstSeen})`),
