@@ -196,15 +196,16 @@ docker_networks() {
 STARTED_AT=$(date -u +%Y-%m-%dT%H:%M:%S.000Z)
 T0=$(now_ms)
 # Same order and argv as SOURCES in src/collect/sources.ts.
-cmd ip-route-v4 ip-route-v4.txt true '' '' ip route show table all
+cmd ip-route-v4 ip-route-v4.txt true '' '' ip -4 route show table all
 cmd ip-route-v6 ip-route-v6.txt true '' '' ip -6 route show table all
-cmd ip-rule-v4 ip-rule-v4.txt true '' '' ip rule show
+cmd ip-rule-v4 ip-rule-v4.txt true '' '' ip -4 rule show
 cmd ip-rule-v6 ip-rule-v6.txt true '' '' ip -6 rule show
 cmd ip-addr ip-addr.txt true '' '' ip -d addr show
 cmd ip-link ip-link.txt true '' '' ip -d link show
-cmd ip-route-v4-json ip-route-v4.json false '' 'iproute2 older than 4.17 has no usable -j' ip -j route show table all
+cmd ip-neigh ip-neigh.txt false '' '' ip neigh show
+cmd ip-route-v4-json ip-route-v4.json false '' 'iproute2 older than 4.17 has no usable -j' ip -4 -j route show table all
 cmd ip-route-v6-json ip-route-v6.json false '' '' ip -6 -j route show table all
-cmd ip-rule-v4-json ip-rule-v4.json false '' '' ip -j rule show
+cmd ip-rule-v4-json ip-rule-v4.json false '' '' ip -4 -j rule show
 cmd ip-rule-v6-json ip-rule-v6.json false '' '' ip -6 -j rule show
 cmd ip-addr-json ip-addr.json false '' '' ip -d -j addr show
 cmd ip-link-json ip-link.json false '' '' ip -d -j link show

@@ -14,8 +14,12 @@ import type { RouteRecord } from '../model/records.js';
 import type { RouteList } from '../model/route-list.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 
-/** Fields that change on every collection without the host changing. */
-const VOLATILE_KEYS = new Set(['collectedAt', 'durationMs', 'counters']);
+/**
+ * Fields that change on every collection without the host changing. The neighbour table's states
+ * flip (REACHABLE, STALE, DELAY) as traffic comes and goes; what the checks read from it shows in
+ * the findings, whose digest still sends a report.
+ */
+const VOLATILE_KEYS = new Set(['collectedAt', 'durationMs', 'counters', 'neighbours']);
 // iptables-save -c prints `[packets:bytes]` on chain and rule lines; evidence quotes them.
 const COUNTER_TEXT = /\[\d+:\d+\]/g;
 

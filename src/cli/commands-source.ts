@@ -31,12 +31,15 @@ export function parseCommand(): Command {
     .argument('[file]', 'input file, or - for standard input', '-')
     .option('--json', 'print records and warnings as JSON')
     .addOption(new Option('--family <n>', 'address family when the input does not say (ip -6 rule)').choices(['4', '6']))
-    .addHelpText('after', '\nExamples:\n  ip route show table all | hostcheck parse ip-route -\n  hostcheck parse iptables-save rules.txt --json')
-    .action(async (format: string, file: string, opts: { json?: boolean; family?: string }) => {
+    .option('--table <name>', 'ip-route: the table of routes whose line names none (ip route list table NAME prints no "table NAME")')
+    .addHelpText('after', '\nExamples:\n  ip -4 route show table all | hostcheck parse ip-route -\n  ip route list table 100 | hostcheck parse ip-route - --table 100\n  hostcheck parse iptables-save rules.txt --json')
+    .action(async (format: string, file: string, opts: { json?: boolean; family?: string; table?: string }) => {
       const parser = parserFor(format);
       if (!parser) throw new UsageError(`unknown format "${format}"; formats: ${formats.join(', ')}`);
+      if (opts.table !== undefined && format !== 'ip-route') throw new UsageError(`--table is for ip-route output, not ${format}`);
+      if (opts.table !== undefined && !/^[^\s]+$/.test(opts.table)) throw new UsageError(`--table "${opts.table}": give a table name or number, e.g. --table 100`);
       const text = await readInput(file);
-      const result = parser.parse(text, { family: opts.family ? (Number(opts.family) as 4 | 6) : undefined });
+      const result = parser.parse(text, { family: opts.family ? (Number(opts.family) as 4 | 6) : undefined, table: opts.table });
       if (opts.json) return printJson({ format, form: result.form, records: result.records, warnings: result.warnings });
       for (const r of result.records) process.stdout.write(safeJson(r) + '\n');
       for (const w of result.warnings) process.stderr.write(safeText(`warning: line ${w.lineNumber}: ${w.reason}: ${w.text}`) + '\n');

@@ -25,7 +25,7 @@ import type { SectionKind } from '../model/protocol.js';
 import { RouteList } from '../model/route-list.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 import { withoutIptablesNftRules } from './nft-hidden.js';
-import { netfilterDump } from './snapshot.js';
+import { netfilterDump, routeFamilyKept } from './snapshot.js';
 import { sourceByName } from './sources.js';
 
 /** A part of a snapshot ready to send: its kind, its text and the text's sha256. */
@@ -252,8 +252,11 @@ export function decodeSection(kind: SectionKind, content: string, limits: Sectio
       }
       const lists: RouteList[] = [];
       let n = 0;
+      // As the snapshot read them: IPv6 routes in an ip-route-v4 text captured before `-4` count once.
+      const v6Read = parts.some(({ part }) => part.family === 6);
       for (const { part, text } of parts) {
-        const list = parseRoutes(text, { family: part.family === 6 ? 6 : 4, source: part.source }).routes;
+        const family = part.family === 6 ? 6 : 4;
+        const list = parseRoutes(text, { family, source: part.source, only: routeFamilyKept(family, v6Read) }).routes;
         n += list.length;
         if (n > limits.maxRoutes) throw new SectionError('too_many_routes', `section routes: more than ${limits.maxRoutes} routes`);
         lists.push(list);

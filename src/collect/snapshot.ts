@@ -10,7 +10,7 @@ import type { DockerDaemonConfig, DockerNetworkRecord } from '../model/docker.js
 import type { IpsecConnectionRecord } from '../model/ipsec.js';
 import type { IptablesNotice, IptablesTable } from '../model/netfilter.js';
 import type { NftTable } from '../model/nft.js';
-import type { AddressRecord, InterfaceBlock, LinkRecord, Origin, RuleRecord } from '../model/records.js';
+import type { AddressRecord, InterfaceBlock, LinkRecord, NeighbourRecord, Origin, RuleRecord } from '../model/records.js';
 import { RouteList } from '../model/route-list.js';
 import {
   SNAPSHOT_SCHEMA_VERSION,
@@ -49,6 +49,16 @@ function stampFlat(records: { origin: Origin }[], source: string): void {
     const o = r.origin;
     r.origin = { lineNumber: o.lineNumber, text: o.text, source };
   }
+}
+
+/**
+ * The family a route source keeps. A bundle captured before `-4` was passed holds IPv6 routes in
+ * ip-route-v4 too: while ip-route-v6 was read they are dropped there (each route once, quoted from
+ * its own file); without it they are kept, quoted from ip-route-v4 where they are.
+ */
+export function routeFamilyKept(family: 4 | 6 | undefined, v6Read: boolean): 4 | 6 | undefined {
+  if (family === 6) return 6;
+  return v6Read ? family : undefined;
 }
 
 /**
@@ -125,7 +135,7 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
       const parser = parserFor(spec.format);
       if (spec.format === 'ip-route') {
         // Routes stay a RouteList (a million of them are not made records up front).
-        const result = parseRoutes(text, { family: spec.family, source: meta.name });
+        const result = parseRoutes(text, { family: spec.family, source: meta.name, only: routeFamilyKept(spec.family, bundle.files.has('ip-route-v6')) });
         for (const w of result.warnings) warnings.push({ source: meta.name, lineNumber: w.lineNumber, text: w.text, reason: w.reason });
         warningCount = result.warnings.length;
         routeLists.set(meta.name, result.routes);
@@ -226,6 +236,7 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
     nft,
     ipsets: records('ipset'),
     xfrmPolicies: records('ip-xfrm-policy'),
+    ...(parsed.has('ip-neigh') && { neighbours: records<NeighbourRecord>('ip-neigh') }),
     ipsecConnections: [...records<IpsecConnectionRecord>('swanctl-conf'), ...records<IpsecConnectionRecord>('ipsec-conf')],
     sysctls: records('sysctl'),
     docker: { daemon: records<DockerDaemonConfig>('docker-daemon')[0], networks: dockerNetworks },

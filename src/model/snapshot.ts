@@ -7,7 +7,7 @@ import type { IpsecConnectionRecord } from './ipsec.js';
 import type { IpsetSet } from './ipset.js';
 import type { IptablesNotice, IptablesTable } from './netfilter.js';
 import type { NftTable } from './nft.js';
-import type { AddressRecord, LinkKind, Origin, RouteRecord, RuleRecord } from './records.js';
+import type { AddressRecord, LinkKind, NeighbourRecord, Origin, RouteRecord, RuleRecord } from './records.js';
 import type { SysctlRecord } from './sysctl.js';
 import type { XfrmPolicyRecord } from './xfrm.js';
 import { RouteList } from './route-list.js';
@@ -108,6 +108,8 @@ export interface HostSnapshot {
   nft: NftTable[];
   ipsets: IpsetSet[];
   xfrmPolicies: XfrmPolicyRecord[];
+  /** `ip neigh show`: absent in bundles from before hostcheck read it. */
+  neighbours?: NeighbourRecord[];
   /** IPsec connections configured in swanctl.conf and ipsec.conf. */
   ipsecConnections?: IpsecConnectionRecord[];
   sysctls: SysctlRecord[];

@@ -20,7 +20,10 @@ import type { Action } from './netfilter-targets.js';
 import {
   NO,
   UNKNOWN,
+  YES,
   type Decision,
+  type IptablesRule,
+  type NetfilterBranch,
   type EvaluateOptions,
   type Hook,
   type NatRecord,
@@ -63,18 +66,55 @@ type Step =
 interface Outcome {
   verdict: Verdict;
   chain: string;
-  rule?: import('../model/netfilter.js').IptablesRule;
+  rule?: IptablesRule;
   policy?: boolean;
   reason?: string;
   rejectWith?: string;
+  /** Undecided because a match of `rule` could not be told (not its target): the fork can try both answers. */
+  undecidedMatch?: boolean;
 }
 
-/** Evaluates `packet` against `ruleset` along `opts.path`. */
+/** Undecidable matches assumed one way or the other in one evaluation; past this many the verdict stays undecided. */
+const MAX_ASSUMPTIONS = 4;
+
+/**
+ * Evaluates `packet` against `ruleset` along `opts.path`. A match it cannot tell (a missing set,
+ * -m recent, a rate) is tried both ways: when both give the same verdict it stands (with a note),
+ * else the verdict is undecided with both outcomes in `branches`.
+ */
 export function evaluatePacket(ruleset: NetfilterRuleset, packet: NetfilterPacket, opts: EvaluateOptions): NetfilterResult {
+  return evaluateAssuming(ruleset, packet, opts, new Map());
+}
+
+function evaluateAssuming(ruleset: NetfilterRuleset, packet: NetfilterPacket, opts: EvaluateOptions, assume: Map<IptablesRule, boolean>): NetfilterResult {
+  // The rule whose match left the walk undecided, kept out of the result (and its JSON).
+  const fork: { rule?: IptablesRule } = {};
+  const r = evaluateOnce(ruleset, packet, opts, assume, fork);
+  const rule = fork.rule;
+  if (rule === undefined || assume.size >= MAX_ASSUMPTIONS) return r;
+  const ifMatches = evaluateAssuming(ruleset, packet, opts, new Map(assume).set(rule, true));
+  const ifNot = evaluateAssuming(ruleset, packet, opts, new Map(assume).set(rule, false));
+  if (ifNot.verdict !== 'undecided' && ifNot.verdict === ifMatches.verdict && ifNot.rejectWith === ifMatches.rejectWith) {
+    const where = `${r.decidedBy?.table}/${r.decidedBy?.chain} rule ${rule.position}`;
+    return { ...ifNot, notes: [...(ifNot.notes ?? []), `${where} cannot be decided (${r.reason}), but the verdict is ${ifNot.verdict} whether it matches or not`] };
+  }
+  return { ...r, branches: { ifMatches: branchOf(ifMatches), ifNot: branchOf(ifNot) } };
+}
+
+function branchOf(r: NetfilterResult): NetfilterBranch {
+  const b: NetfilterBranch = { verdict: r.verdict };
+  if (r.decidedBy !== undefined) b.decidedBy = r.decidedBy;
+  if (r.rejectWith !== undefined) b.rejectWith = r.rejectWith;
+  if (r.reason !== undefined) b.reason = r.reason;
+  return b;
+}
+
+/** One walk of the hooks, with undecidable matches of the rules in `assume` taken as given; `fork.rule` is set when a match left it undecided. */
+function evaluateOnce(ruleset: NetfilterRuleset, packet: NetfilterPacket, opts: EvaluateOptions, assume: Map<IptablesRule, boolean>, fork: { rule?: IptablesRule }): NetfilterResult {
   const p = initialState(ruleset, packet, opts);
   const trace: TraceEntry[] = [];
   const limit = opts.traceLimit ?? 1000;
-  const run: Run = { p, trace, limit, truncated: false, nat: [] };
+  const run: Run = { p, trace, limit, truncated: false, nat: [], assume };
   const decisions: Decision[] = [];
   const finish = (verdict: Verdict, extra: Partial<NetfilterResult> = {}): NetfilterResult => result(run, decisions, verdict, extra);
   if (typeof p === 'string') {
@@ -119,6 +159,7 @@ export function evaluatePacket(ruleset: NetfilterRuleset, packet: NetfilterPacke
         const extra: Partial<NetfilterResult> = { decidedBy };
         if (outcome.reason !== undefined) extra.reason = outcome.reason;
         if (outcome.verdict === 'reject') extra.rejectWith = outcome.rejectWith ?? (packet.family === 4 ? 'icmp-port-unreachable' : 'icmp6-port-unreachable');
+        if (outcome.undecidedMatch && outcome.rule !== undefined) fork.rule = outcome.rule;
         return finish(outcome.verdict, extra);
       }
     }
@@ -132,6 +173,8 @@ interface Run {
   limit: number;
   truncated: boolean;
   nat: NatRecord[];
+  /** Undecidable matches taken as matching (true) or not (false) in this walk. */
+  assume: Map<IptablesRule, boolean>;
 }
 
 function result(run: Run, decisions: Decision[], verdict: Verdict, extra: Partial<NetfilterResult>): NetfilterResult {
@@ -233,7 +276,7 @@ function initialState(ruleset: NetfilterRuleset, packet: NetfilterPacket, opts: 
     mark: (packet.mark ?? 0) >>> 0, ctmark: (packet.ctmark ?? 0) >>> 0,
     physdev: packet.physdev, hook: 'PREROUTING', table: '', dstUncertain: false,
     origSrc4: 0, origDst4: 0, origSrc6: 0n, origDst6: 0n, origSport: packet.sport ?? -1, origDport: packet.dport ?? -1,
-    why: '', notes: new Set(), sets: compileIpsets(ruleset.ipsets),
+    why: '', notes: new Set(), rateLimits: opts.rateLimits ?? 'match', sets: compileIpsets(ruleset.ipsets),
     addressType: addressTypeLookup(opts),
   };
   if (packet.family === 4) {
@@ -291,7 +334,11 @@ function runChain(run: Run, compiled: CompiledTable, base: CompiledChain, hook: 
       continue;
     }
     const cr = rules[i++];
-    const m = cr.test === undefined ? 1 : cr.test(p);
+    let m = cr.test === undefined ? 1 : cr.test(p);
+    if (m === UNKNOWN) {
+      const assumed = run.assume.get(cr.rule);
+      if (assumed !== undefined) m = assumed ? YES : NO;
+    }
     if (m === NO) {
       record(run, { hook, table, chain: chain.name, rule: cr.rule.position, matched: false }, false);
       continue;
@@ -300,7 +347,7 @@ function runChain(run: Run, compiled: CompiledTable, base: CompiledChain, hook: 
     const action = cr.action;
     if (m === UNKNOWN) {
       if (action.kind === 'continue') continue;
-      return { verdict: 'undecided', chain: chain.name, rule: cr.rule, reason: p.why };
+      return { verdict: 'undecided', chain: chain.name, rule: cr.rule, reason: p.why, undecidedMatch: true };
     }
     switch (action.kind) {
       case 'accept':

@@ -83,16 +83,19 @@ describe('aggregator fleet', () => {
     expect((await fetch(`${api}/api/pairs?from=nobody`)).status).toBe(404);
   });
 
+  // State-changing API calls carry a JSON body (docs/api.md: cross-site requests are refused).
+  const JSON_BODY = { 'content-type': 'application/json' };
+
   it('silences and acknowledges by key, and the silenced finding stays visible', async () => {
     const url = `${api}/api/findings/${encodeURIComponent(KEY)}/ack`;
     const until = new Date(Date.now() + 3600_000).toISOString();
-    const r = await fetch(url, { method: 'POST', body: JSON.stringify({ state: 'silenced', who: 'alice', why: 'docker0 moves in the next window', until }) });
+    const r = await fetch(url, { method: 'POST', headers: JSON_BODY, body: JSON.stringify({ state: 'silenced', who: 'alice', why: 'docker0 moves in the next window', until }) });
     expect(r.status).toBe(200);
     const silenced = await findings('?state=silenced');
     expect(silenced.map((f) => f.finding.key)).toEqual([KEY]);
     expect(silenced[0].ack).toMatchObject({ state: 'silenced', who: 'alice', until });
-    expect((await fetch(url, { method: 'POST', body: '{"who": ""}' })).status).toBe(400);
-    expect((await fetch(`${api}/api/findings/nope/ack`, { method: 'POST', body: '{"who":"a","why":"b"}' })).status).toBe(404);
+    expect((await fetch(url, { method: 'POST', headers: JSON_BODY, body: '{"who": ""}' })).status).toBe(400);
+    expect((await fetch(`${api}/api/findings/nope/ack`, { method: 'POST', headers: JSON_BODY, body: '{"who":"a","why":"b"}' })).status).toBe(404);
     expect((await fetch(url, { method: 'DELETE' })).status).toBe(200);
     expect((await findings('?state=open')).map((f) => f.finding.key)).toContain(KEY);
   });

@@ -92,4 +92,12 @@ describe('hostcheck CLI', () => {
     expect(r.stderr).toContain('warning: line 2');
     expect(r.stderr).toContain('1 records, 1 warnings');
   });
+
+  it('parse ip-route --table NAME gives the routes of `ip route list table NAME` their table', async () => {
+    const input = 'default via 10.2.0.1 dev eth1\n10.2.0.0/24 dev eth1 scope link src 10.2.0.10\n';
+    const r = await execa(bin, ['parse', 'ip-route', '-', '--table', '100', '--json'], { input, reject: false });
+    expect(r.exitCode).toBe(0);
+    expect(JSON.parse(r.stdout).records.map((x: { table: string }) => x.table)).toEqual(['100', '100']);
+    expect((await execa(bin, ['parse', 'ip-rule', '-', '--table', '100'], { input: '', reject: false })).exitCode).toBe(2);
+  });
 });

@@ -19,7 +19,7 @@ import type { HostSnapshot, InterfaceModel } from '../../model/snapshot.js';
 import { maskV4, maskV6, parseAddress, parsePrefix, type Address } from '../../net/address.js';
 import { isRejectType, parseDsfield, tableKey, usableNexthops, type TableSearch, type UsableNexthop } from '../../simulate/fib.js';
 import { fibContextFrom } from '../../simulate/route-lookup.js';
-import { captureEvidence, ownerFix, routeCapturesPeer } from '../route-captures-peer.js';
+import { captureEvidence, livesOnInterface, ownerFix, routeCapturesPeer } from '../route-captures-peer.js';
 import { addressOn, primaryUplink } from '../routing.js';
 import { guessedGateway, interfaceByName, knownGateway, sysctls } from '../view.js';
 import type { FleetCheck, FleetCheckContext, FleetFinding, FleetView } from './types.js';
@@ -241,7 +241,7 @@ function lightVerify(capturer: string, h: LightHost, address: string, victim: st
   const w = winner(v, a);
   if (w === undefined) return undefined;
   const iface = w?.dev === undefined ? undefined : interfaceByName(h.s, w.dev);
-  if (!w || !iface || iface.uplink || iface.kind === 'loopback') return null;
+  if (!w || !iface || iface.uplink || iface.kind === 'loopback' || livesOnInterface(h.s, iface, address)) return null;
   const { up, src, gw } = uplinkOf(h.s, v, a.family);
   const { evidence, ownerFix: moveFix } = piecesOf(h, w.rule, w.route, iface, a.family);
   const subject = `${iface.name} ${w.route.dst} captures ${address}`;
