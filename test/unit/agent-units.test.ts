@@ -178,10 +178,10 @@ describe('docs/protocol.md', () => {
     const examples = [...text.matchAll(/```json\n([\s\S]*?)```/g)].map((m) => JSON.parse(m[1]) as { type: string });
     const types = new Set<string>();
     for (const e of examples) {
-      const r = ['hello', 'report'].includes(e.type) ? agentMessageSchema.safeParse(e) : serverMessageSchema.safeParse(e);
+      const r = ['hello', 'section', 'report'].includes(e.type) ? agentMessageSchema.safeParse(e) : serverMessageSchema.safeParse(e);
       expect(r.success, `${e.type}: ${JSON.stringify(r.error?.issues)}`).toBe(true);
       types.add(e.type);
     }
-    expect([...types].sort()).toEqual(['ack', 'context', 'error', 'heartbeat', 'hello', 'report', 'welcome']);
+    expect([...types].sort()).toEqual(['ack', 'context', 'error', 'heartbeat', 'hello', 'report', 'section', 'welcome']);
   });
 });
