@@ -165,7 +165,12 @@ async function serverChild(kind: string, db: string): Promise<{ port: number; cl
     await new Promise((r) => wss.once('listening', r));
     return { port: (wss.address() as { port: number }).port, close: async () => { for (const c of wss.clients) c.terminate(); wss.close(); } };
   }
-  const s = await startServer({ listen: '127.0.0.1:0', db, processMetrics: false, sweepSeconds: 3600, contextDelayMs: 50 });
+  // Every simulated agent comes from 127.0.0.1, 200 handshakes at a time: the per-address
+  // stranger limits (meant for one address, one agent) are opened up for this fleet of one address.
+  const s = await startServer({
+    listen: '127.0.0.1:0', db, processMetrics: false, sweepSeconds: 3600, contextDelayMs: 50,
+    maxUnauthenticated: 1000, maxUnauthenticatedPerAddress: 1000, preAuthRate: 100_000,
+  });
   return { port: s.tcp!.port, close: () => s.close() };
 }
 

@@ -6,7 +6,8 @@
 import { hostileClients } from '../test/helpers/hostile-clients.js';
 
 const [port, clients] = process.argv.slice(2).map(Number);
-const attack = hostileClients({ port, clients, addresses: 50, retryMs: 1000 });
+// Each client streams its 15 MiB frame at 1 MiB/s (an upload over a WAN) and comes back a second after being cut.
+const attack = hostileClients({ port, clients, addresses: 50, retryMs: 1000, bytesPerSecond: 1024 * 1024 });
 // The clients' retry timers do not hold the process: this does, until SIGTERM.
 const alive = setInterval(() => undefined, 1 << 30);
 process.stdout.write('attacking\n');

@@ -1,8 +1,8 @@
 /**
  * preauth: `hostcheck serve` (a child process) while 1,000 clients (100 with --quick) attack it
- * before authenticating — each upgrades to WebSocket, announces a 15 MiB frame and streams it,
- * and comes back a second after being cut or refused (test/helpers/hostile-clients.ts, run in a
- * process of its own). Meanwhile a good agent reports 10 times a second and times each ack.
+ * before authenticating — each upgrades to WebSocket, announces a 15 MiB frame and streams it at
+ * 1 MiB/s, and comes back a second after being cut or refused (test/helpers/hostile-clients.ts,
+ * run in a process of its own; 50 source addresses, 127.0.0.2 …). Meanwhile a good agent reports 10 times a second and times each ack.
  * Reference, same run: the good agent's ack times with no attacker. Targets (issue 22): the
  * server's peak RSS under 300 MB and the good agent's ack p99 ≤ 100 ms under attack.
  */

@@ -26,6 +26,8 @@ export interface WsOptions {
   maxUnauthenticated?: number;
   /** The same per source address (default 16; the unix socket counts only against the server's). */
   maxUnauthenticatedPerAddress?: number;
+  /** Connections per second a source address may lose before their hello is accepted, on average (default 5, bursts of 20). */
+  preAuthRate?: number;
   /** Proxies whose X-Forwarded-For names the agent's address (`serve --trusted-proxy`). */
   trustedProxies?: string[];
   /** Characters of sections a connection may have in progress (default 64 Mi). */
@@ -41,7 +43,7 @@ export const DEFAULT_PREAUTH_MAX_PAYLOAD = 64 * 1024;
 
 /** Close codes per reason: 1007 bad data, 1002 protocol order, 1011 server fault, 1009 too big, else 1008 policy. */
 const CLOSE_CODES: Record<string, number> = {
-  invalid_json: 1007, hello_expected: 1002, duplicate_hello: 1002, protocol_version: 1002, store_failed: 1011, replaced: 1000,
+  invalid_json: 1007, hello_expected: 1002, duplicate_hello: 1002, protocol_version: 1002, store_failed: 1011, internal: 1011, replaced: 1000,
   section_too_large: 1009,
 };
 
@@ -53,35 +55,74 @@ class RateLimit {
     this.tokens = burst;
   }
   take(): boolean {
-    const now = performance.now();
-    this.tokens = Math.min(this.burst, this.tokens + ((now - this.at) / 1000) * this.rate);
-    this.at = now;
+    this.refill();
     if (this.tokens < 1) return false;
     this.tokens -= 1;
     return true;
   }
+  /** Take one even when none is left (a debt, down to −burst). */
+  spend(): void {
+    this.refill();
+    this.tokens = Math.max(-this.burst, this.tokens - 1);
+  }
+  empty(): boolean {
+    this.refill();
+    return this.tokens < 1;
+  }
+  /** True when nothing was taken lately: the bucket is as good as new. */
+  full(): boolean {
+    this.refill();
+    return this.tokens >= this.burst;
+  }
+  private refill(): void {
+    const now = performance.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.at) / 1000) * this.rate);
+    this.at = now;
+  }
 }
 
-/** Connections without an accepted hello, counted per server and per source address. */
+/**
+ * Connections without an accepted hello, counted per server and per source address; and the
+ * ones an address lost before their hello was accepted (cut, refused, silent), per second: each
+ * cost a WebSocket handshake, and a client that comes back the moment it is cut must not make
+ * the server do a thousand a second. Agents whose hellos are accepted are not counted.
+ */
 class Strangers {
   total = 0;
   private readonly byAddress = new Map<string, number>();
+  private readonly rates = new Map<string, RateLimit>();
+  private sweep = 0;
 
-  constructor(private readonly max: number, private readonly perAddress: number) {}
+  constructor(private readonly max: number, private readonly perAddress: number, private readonly rate: number) {}
 
-  /** Let one in; false when the server or the address has its fill. */
+  /** Let one in; false when the server or the address has its fill, or the address came too often. */
   admit(address: string | undefined): boolean {
     if (this.total >= this.max) return false;
     if (address !== undefined && (this.byAddress.get(address) ?? 0) >= this.perAddress) return false;
+    if (address !== undefined) {
+      // Buckets of addresses that stopped coming are dropped now and then (a full bucket is a fresh one).
+      if (++this.sweep % 4096 === 0) for (const [a, r] of this.rates) if (r.full()) this.rates.delete(a);
+      if (this.rates.get(address)?.empty() === true) return false;
+    }
     this.total++;
     if (address !== undefined) this.byAddress.set(address, (this.byAddress.get(address) ?? 0) + 1);
     return true;
   }
 
-  /** Once per admitted connection: its hello was accepted or it closed. */
-  leave(address: string | undefined): void {
+  /** True while an address has lost more strangers than its rate allows (its new connections are dropped at once). */
+  shut(address: string): boolean {
+    return this.rates.get(address)?.empty() === true;
+  }
+
+  /** Once per admitted connection: its hello was accepted (`welcomed`) or it closed before. */
+  leave(address: string | undefined, welcomed: boolean): void {
     this.total--;
     if (address === undefined) return;
+    if (!welcomed) {
+      let r = this.rates.get(address);
+      if (!r) this.rates.set(address, (r = new RateLimit(this.rate, this.rate * 4)));
+      r.spend();
+    }
     const n = (this.byAddress.get(address) ?? 1) - 1;
     if (n <= 0) this.byAddress.delete(address);
     else this.byAddress.set(address, n);
@@ -107,7 +148,7 @@ export class AgentServer {
 
   constructor(private readonly agg: Aggregator, private readonly options: WsOptions = {}) {
     this.maxPayload = options.maxPayload ?? 16 * 1024 * 1024;
-    this.strangers = new Strangers(options.maxUnauthenticated ?? 256, options.maxUnauthenticatedPerAddress ?? 16);
+    this.strangers = new Strangers(options.maxUnauthenticated ?? 256, options.maxUnauthenticatedPerAddress ?? 16, options.preAuthRate ?? 5);
     this.trusted = new Set(options.trustedProxies ?? []);
     this.wss = new WebSocketServer({
       noServer: true,
@@ -131,6 +172,15 @@ export class AgentServer {
 
   /** Take WebSocket upgrades of an HTTP server (any path outside /api). */
   attach(server: Server): void {
+    // An address over its rate of lost strangers is dropped on accept, before any HTTP is read:
+    // refusing a flood with 503s still costs a request parse each.
+    server.on('connection', (socket: Duplex & { remoteAddress?: string }) => {
+      const peer = socket.remoteAddress?.replace(/^::ffff:/, '');
+      if (peer !== undefined && !this.trusted.has(peer) && this.strangers.shut(peer)) {
+        this.agg.metrics.rejected.inc({ reason: 'preauth_limit' });
+        socket.destroy();
+      }
+    });
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       if (req.url?.startsWith('/api')) {
         socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
@@ -152,13 +202,13 @@ export class AgentServer {
       }
       // Counted until the hello is accepted or the socket closes, whichever comes first.
       let counted = true;
-      const leave = (): void => {
+      const leave = (welcomed: boolean): void => {
         if (!counted) return;
         counted = false;
-        this.strangers.leave(address);
+        this.strangers.leave(address, welcomed);
         this.agg.metrics.unauthenticated.set(this.strangers.total);
       };
-      socket.once('close', leave);
+      socket.once('close', () => leave(false));
       this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, req, address, leave));
     });
   }
@@ -174,7 +224,7 @@ export class AgentServer {
     this.wss.close();
   }
 
-  private onConnection(ws: WebSocket, req: IncomingMessage, source: string | undefined, welcomed: () => void): void {
+  private onConnection(ws: WebSocket, req: IncomingMessage, source: string | undefined, leave: (welcomed: boolean) => void): void {
     const limit = new RateLimit(this.options.ratePerSecond ?? 20, this.options.burst ?? 40);
     const peer = req.socket.remoteAddress?.replace(/^::ffff:/, '');
     const address = peer === undefined ? 'the unix socket' : source === peer ? `${peer}:${req.socket.remotePort}` : `${source} (via ${peer})`;
@@ -218,7 +268,7 @@ export class AgentServer {
     ws.on('close', () => {
       closed = true;
       clearTimeout(helloTimer);
-      welcomed();
+      leave(false);
       if (hello) this.agg.detach(hello.name, link);
     });
     ws.on('message', (data: RawData, isBinary: boolean) => {
@@ -245,12 +295,16 @@ export class AgentServer {
         if (!SUPPORTED_PROTOCOLS.includes(msg.protocol)) return reject('protocol_version', `protocol ${msg.protocol} is not supported (server speaks ${SUPPORTED_PROTOCOLS.join(' and ')})`);
         const auth = this.agg.authenticate(msg);
         if (!auth.ok) return reject(auth.reason, auth.detail);
+        try {
+          raiseMessageLimit(ws, this.maxPayload);
+        } catch (err) {
+          return reject('internal', (err as Error).message);
+        }
         const attached = this.agg.attach(msg.name, link);
         if (!attached.ok) return reject('duplicate_name', attached.detail);
         clearTimeout(helloTimer);
         hello = msg;
-        welcomed();
-        raiseMessageLimit(ws, this.maxPayload);
+        leave(true);
         if (msg.protocol >= 2) {
           uploads = new SectionUploads({
             maxChars: this.options.maxSectionChars ?? 64 * 1024 * 1024, limits: this.agg.limits, store: this.agg.store, now: () => new Date().toISOString(),

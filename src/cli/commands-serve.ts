@@ -21,6 +21,7 @@ interface ServeFlags {
   preauthMaxPayload: string;
   maxUnauthenticated: string;
   maxUnauthenticatedPerAddress: string;
+  preauthRate: string;
   trustedProxy: string[];
   publicName: string[];
   maxRoutes: string;
@@ -53,6 +54,7 @@ export function serveCommand(): Command {
     .option('--preauth-max-payload <bytes>', 'largest message before a hello is accepted', String(64 * 1024))
     .option('--max-unauthenticated <n>', 'connections without an accepted hello, at once', '256')
     .option('--max-unauthenticated-per-address <n>', 'the same per source address', '16')
+    .option('--preauth-rate <n>', 'connections per second a source address may lose before their hello is accepted (bursts of 4x)', '5')
     .option('--public-name <name>', 'a name the HTTP API answers to besides loopback names and IP addresses, e.g. a load balancer\'s (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--trusted-proxy <address>', 'a proxy whose X-Forwarded-For names the agent (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--max-routes <n>', 'routes a snapshot may send (content limit too_many_routes)', '100000')
@@ -73,6 +75,7 @@ export function serveCommand(): Command {
           ratePerSecond: rate, burst: rate * 2, processMetrics: true, csp: flags.csp, topology,
           preAuthMaxPayload: positive('--preauth-max-payload', flags.preauthMaxPayload), maxUnauthenticated: positive('--max-unauthenticated', flags.maxUnauthenticated),
           maxUnauthenticatedPerAddress: positive('--max-unauthenticated-per-address', flags.maxUnauthenticatedPerAddress), trustedProxies: flags.trustedProxy, publicNames: flags.publicName,
+          preAuthRate: positive('--preauth-rate', flags.preauthRate),
           limits: { maxRoutes: positive('--max-routes', flags.maxRoutes), maxRules: positive('--max-rules', flags.maxRules) },
         });
       } catch (err) {

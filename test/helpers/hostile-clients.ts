@@ -28,6 +28,8 @@ export interface HostileOptions {
   announce?: number;
   /** Wait before coming back after being cut or refused (default 200 ms). */
   retryMs?: number;
+  /** Each client's sending rate (default: as fast as the socket takes it). */
+  bytesPerSecond?: number;
 }
 
 const CHUNK = randomBytes(64 * 1024);
@@ -47,12 +49,17 @@ export function hostileClients(o: HostileOptions): { stats: HostileStats; stop: 
     let head = '';
     let sent = 0;
     const pump = (): void => {
-      // Stream the payload as fast as the server takes it, stopping one byte short of the frame.
+      // Stream the payload (paced, or as fast as the server takes it), stopping one byte short of the frame.
       while (upgraded && !socket.destroyed && sent < announce - 1) {
         const n = Math.min(CHUNK.length, announce - 1 - sent);
         sent += n;
         stats.bytes += n;
-        if (!socket.write(n === CHUNK.length ? CHUNK : CHUNK.subarray(0, n))) return;
+        const more = socket.write(n === CHUNK.length ? CHUNK : CHUNK.subarray(0, n));
+        if (o.bytesPerSecond !== undefined) {
+          setTimeout(pump, (1000 * n) / o.bytesPerSecond).unref();
+          return;
+        }
+        if (!more) return;
       }
     };
     socket.on('connect', () => {
@@ -79,12 +86,13 @@ export function hostileClients(o: HostileOptions): { stats: HostileStats; stop: 
       socket.write(header);
       pump();
     });
-    socket.on('drain', pump);
+    if (o.bytesPerSecond === undefined) socket.on('drain', pump);
     socket.on('error', () => undefined);
     socket.on('close', () => {
       sockets.delete(socket);
       if (upgraded) stats.cut++;
-      if (!stopped) setTimeout(() => attack(k), o.retryMs ?? 200).unref();
+      // Back after retryMs, give or take half of it (clients that are not in step with each other).
+      if (!stopped) setTimeout(() => attack(k), (o.retryMs ?? 200) * (0.5 + Math.random())).unref();
     });
   };
 

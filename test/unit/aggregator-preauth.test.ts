@@ -97,6 +97,36 @@ describe('aggregator before authentication', () => {
     }
   });
 
+  it('an address that keeps losing connections before their hello is shut for a moment; others are not', async () => {
+    const s = await startServer({ listen: '127.0.0.1:0', db: join(tmp.dir, 'rate.db'), preAuthRate: 5 });
+    try {
+      // A client that says something other than hello: upgraded (101), then cut (hello_expected).
+      const attempt = (localAddress: string) => new Promise<'upgraded' | 'dropped'>((resolve) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${s.tcp!.port}/agent`, { localAddress });
+        ws.on('open', () => { ws.send('{"type":"heartbeat","at":"now"}'); resolve('upgraded'); });
+        ws.on('error', () => resolve('dropped'));
+        ws.on('close', () => resolve('dropped'));
+      });
+      const outcomes: string[] = [];
+      const started = performance.now();
+      for (let i = 0; i < 40; i++) {
+        outcomes.push(await attempt('127.0.0.5'));
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      const seconds = (performance.now() - started) / 1000;
+      const upgraded = outcomes.filter((o) => o === 'upgraded').length;
+      // A burst of 20 (4 × the rate), then 5 a second; the rest dropped on accept.
+      expect(upgraded).toBeGreaterThanOrEqual(20);
+      expect(upgraded).toBeLessThanOrEqual(Math.min(40, 21 + Math.ceil(5 * seconds)));
+      if (seconds < 3) expect(outcomes).toContain('dropped');
+      expect(await attempt('127.0.0.6')).toBe('upgraded');
+      const metrics = await s.aggregator.metrics.text();
+      expect(metrics).toMatch(/hostcheck_rejected_messages_total\{reason="preauth_limit"\} [1-9]/);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('counts the agent behind a trusted proxy by the address the proxy forwards', () => {
     const req = (peer: string, xff?: string) => ({ socket: { remoteAddress: peer }, headers: xff ? { 'x-forwarded-for': xff } : {} }) as unknown as IncomingMessage;
     const trusted = new Set(['10.0.0.9']);
