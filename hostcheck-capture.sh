@@ -5,6 +5,7 @@
 # elsewhere with `hostcheck --bundle DIR`. Only reads: never changes the host, asks no network.
 #
 #   sudo sh hostcheck-capture.sh --out DIR [--name NAME]
+#   sh hostcheck-capture.sh --redact < FILE    # what a copied file keeps: secrets become <redacted>
 set -u
 
 VERSION=0.1.0            # hostcheck's version this script matches (test/lab/capture-script.test.ts)
@@ -12,21 +13,71 @@ BUNDLE_FORMAT=1
 NET_ADMIN_HINT='run as root, or grant CAP_NET_ADMIN and CAP_NET_RAW'
 OUT=
 NAME=
+REDACT_ONLY=
 ARGV_JSON=
 for a in "$@"; do ARGV_JSON="${ARGV_JSON:+$ARGV_JSON, }$(printf '%s' "$a" | sed 's/\\/\\\\/g; s/"/\\"/g; s/^/"/; s/$/"/')"; done
 while [ $# -gt 0 ]; do
   case $1 in
     --out) OUT=${2:-}; shift 2 || break ;;
     --name) NAME=${2:-}; shift 2 || break ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    --redact) REDACT_ONLY=1; shift ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "hostcheck-capture.sh: unknown argument $1 (--out DIR [--name NAME])" >&2; exit 2 ;;
   esac
 done
-[ -n "$OUT" ] || { echo "hostcheck-capture.sh: --out DIR is required" >&2; exit 2; }
-mkdir -p "$OUT" || exit 2
+[ -n "$OUT$REDACT_ONLY" ] || { echo "hostcheck-capture.sh: --out DIR is required" >&2; exit 2; }
 LC_ALL=C; export LC_ALL
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/hostcheck-capture.XXXXXX") || exit 2
 trap 'rm -rf "$TMP"' EXIT INT TERM
+
+# The secrets rules of src/collect/redact.ts, line by line (PSKs, private keys, swanctl secret/pin,
+# credentials in URLs and JSON): each secret value becomes <redacted>, the lines stay.
+REDACT_AWK='
+function urls(s,   out, m, p) {
+  out = ""
+  while (match(s, /[A-Za-z][A-Za-z0-9+.-]*:\/\/[^\/@"'\'' \t]+@/)) {
+    m = substr(s, RSTART, RLENGTH); p = index(m, "://")
+    out = out substr(s, 1, RSTART - 1) substr(m, 1, p + 2) R "@"
+    s = substr(s, RSTART + RLENGTH)
+  }
+  return out s
+}
+function jsonkeys(s,   out, m, i, q) {
+  out = ""
+  while (match(tolower(s), /"[^"]*(pass|secret|token|credential|auth)[^"]*"[ \t]*:[ \t]*"[^"]*"/)) {
+    m = substr(s, RSTART, RLENGTH - 1); q = 0
+    for (i = length(m); i > 0; i--) if (substr(m, i, 1) == "\"") { q = i; break }
+    out = out substr(s, 1, RSTART - 1) substr(m, 1, q) R "\""
+    s = substr(s, RSTART + RLENGTH)
+  }
+  return out s
+}
+BEGIN { R = "<redacted>"; n = 0; pem = 0 }
+{
+  line = $0
+  if (pem) { if (line ~ /-----END [A-Z0-9 ]*PRIVATE KEY-----/) pem = 0; else line = R }
+  else {
+    if (line ~ /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/) pem = 1
+    if (match(line, /(^|[ \t{])(secret|pin)([ \t]*=[ \t]*|[ \t]+)[^ \t]/)) {
+      e = RSTART + RLENGTH - 1; rest = substr(line, e); t = ""
+      if (match(rest, /[ \t]}[ \t]*$/)) t = substr(rest, RSTART)
+      line = substr(line, 1, e - 1) R t
+    }
+    else if (match(toupper(line), /^(.*[ \t])?:[ \t]*(PSK|RSA|ECDSA|EAP|XAUTH|NTLM|P12|PKCS8|PIN|PPK|BLISS)[ \t]/)) line = substr(line, 1, RLENGTH - 1) " " R
+    else if (match(line, /^[ \t]*(PrivateExponent|Prime1|Prime2|Exponent1|Exponent2|Coefficient)[ \t]*:[ \t]*[^ \t]/)) line = substr(line, 1, RLENGTH - 1) R
+    line = jsonkeys(urls(line))
+  }
+  if (line != $0) n++
+  printf "%s%s", (NR > 1 ? "\n" : ""), line
+}
+END { if (nl) printf "\n"; print n > cnt }'
+# redact FILE: the file with its secrets redacted on stdout; the number of lines changed in $TMP/redacted.
+redact() {
+  nl=0; [ -s "$1" ] && [ "$(tail -c 1 "$1" | od -An -c | tr -d ' ')" = '\n' ] && nl=1
+  awk -v nl=$nl -v cnt="$TMP/redacted" "$REDACT_AWK" "$1"
+}
+if [ -n "$REDACT_ONLY" ]; then cat > "$TMP/in" && redact "$TMP/in"; exit $?; fi
+mkdir -p "$OUT" || exit 2
 
 # Milliseconds since the epoch (GNU date; whole seconds where %N is not supported).
 now_ms() { t=$(date +%s%N); case $t in *N) echo $(( $(date +%s) * 1000 )) ;; *) echo $(( t / 1000000 )) ;; esac; }
@@ -88,8 +139,9 @@ file_source() {
   base="\"name\": \"$name\", \"file\": \"$file\", \"kind\": \"file\", \"required\": false, \"path\": $(json_str "$path")"
   if [ ! -e "$path" ]; then
     add_source "$base, \"status\": \"unavailable\", \"message\": $(json_str "$path: $absent"), \"durationMs\": $(( $(now_ms) - started ))"
-  elif cat "$path" > "$OUT/$file" 2>/dev/null; then
-    add_source "$base, \"status\": \"collected\", \"durationMs\": $(( $(now_ms) - started ))"
+  elif [ -r "$path" ] && redact "$path" > "$OUT/$file" 2>/dev/null; then
+    r=$(cat "$TMP/redacted"); [ "$r" = 0 ] && r= || r=", \"redacted\": $r"
+    add_source "$base, \"status\": \"collected\"$r, \"durationMs\": $(( $(now_ms) - started ))"
   else
     rm -f "$OUT/$file"
     add_source "$base, \"status\": \"failed\", \"message\": $(json_str "$path: permission denied — run as root"), \"durationMs\": $(( $(now_ms) - started ))"
@@ -144,15 +196,16 @@ docker_networks() {
 STARTED_AT=$(date -u +%Y-%m-%dT%H:%M:%S.000Z)
 T0=$(now_ms)
 # Same order and argv as SOURCES in src/collect/sources.ts.
-cmd ip-route-v4 ip-route-v4.txt true '' '' ip route show table all
+cmd ip-route-v4 ip-route-v4.txt true '' '' ip -4 route show table all
 cmd ip-route-v6 ip-route-v6.txt true '' '' ip -6 route show table all
-cmd ip-rule-v4 ip-rule-v4.txt true '' '' ip rule show
+cmd ip-rule-v4 ip-rule-v4.txt true '' '' ip -4 rule show
 cmd ip-rule-v6 ip-rule-v6.txt true '' '' ip -6 rule show
 cmd ip-addr ip-addr.txt true '' '' ip -d addr show
 cmd ip-link ip-link.txt true '' '' ip -d link show
-cmd ip-route-v4-json ip-route-v4.json false '' 'iproute2 older than 4.17 has no usable -j' ip -j route show table all
+cmd ip-neigh ip-neigh.txt false '' '' ip neigh show
+cmd ip-route-v4-json ip-route-v4.json false '' 'iproute2 older than 4.17 has no usable -j' ip -4 -j route show table all
 cmd ip-route-v6-json ip-route-v6.json false '' '' ip -6 -j route show table all
-cmd ip-rule-v4-json ip-rule-v4.json false '' '' ip -j rule show
+cmd ip-rule-v4-json ip-rule-v4.json false '' '' ip -4 -j rule show
 cmd ip-rule-v6-json ip-rule-v6.json false '' '' ip -6 -j rule show
 cmd ip-addr-json ip-addr.json false '' '' ip -d -j addr show
 cmd ip-link-json ip-link.json false '' '' ip -d -j link show

@@ -6,6 +6,7 @@ import { parser as dockerDaemon } from './docker-daemon.js';
 import { parser as dockerNetwork } from './docker-network.js';
 import { parser as ipAddr } from './ip-addr.js';
 import { parser as ipLink } from './ip-link.js';
+import { parser as ipNeigh } from './ip-neigh.js';
 import { parser as ipRoute } from './ip-route.js';
 import { parser as ipRule } from './ip-rule.js';
 import { parser as ipXfrm } from './ip-xfrm.js';
@@ -25,6 +26,7 @@ export const parsers: Record<string, Parser> = {
   'docker-network': dockerNetwork,
   'ip-addr': ipAddr,
   'ip-link': ipLink,
+  'ip-neigh': ipNeigh,
   'ip-route': ipRoute,
   'ip-rule': ipRule,
   'ip-xfrm': ipXfrm,

@@ -176,7 +176,15 @@ interface OpenBlock {
   stats: boolean;
   /** The address a `valid_lft` line belongs to; 'failed' after an unreadable address line. */
   lastAddress: AddressRecord | 'failed' | null;
+  /** The header's `NAME@PARENT` word when it holds an `@`: which `@` splits it is decided last. */
+  atName?: string;
 }
+
+/** Kinds (`-d`'s info_kind) whose devices have no lower device, so iproute2 prints no `@PARENT` for them. */
+const PARENTLESS_KINDS = new Set(['bridge', 'bond', 'team', 'dummy', 'tun', 'wireguard', 'vrf', 'ifb', 'nlmon']);
+
+/** `ip -o` joins a record's lines with a backslash before the next line's indent; a backslash inside a name (`a\b`) is followed by no blank. */
+const ONELINE_JOIN = /\\(?=[ \t]|$)/;
 
 /** Reads text line by line; one instance per parse, state in fields (no per-line closures). */
 class InterfaceTextReader {
@@ -195,11 +203,11 @@ class InterfaceTextReader {
       const line = lines[i];
       const lineNumber = i + 1;
       let reason: string | null = null;
-      if (line.indexOf('\\') < 0) {
+      if (line.indexOf('\\') < 0 || !ONELINE_JOIN.test(line)) {
         reason = this.readLine(line, lineNumber, line);
       } else {
         // `ip -o` and some captures join a record's lines with `\`: each piece is a line of its own.
-        const pieces = line.split('\\');
+        const pieces = line.split(ONELINE_JOIN);
         for (const piece of pieces) {
           const r = this.readLine(piece, lineNumber, line);
           if (reason === null) reason = r;
@@ -207,7 +215,45 @@ class InterfaceTextReader {
       }
       if (reason !== null) this.warnings.push({ lineNumber, text: line, reason });
     }
+    this.splitAtNames();
     for (const ob of this.opened) ob.block.link.kind = resolveKind(ob.block.link, ob.ev);
+  }
+
+  /**
+   * `x@y@a\b:` is interface "x@y" on parent "a\b", and `q@r:` is a bridge named "q@r": an `@`
+   * splits a header where what follows names an interface of the same dump (or `ifN`, a peer in
+   * another namespace, or NONE); failing that, a device whose kind (`-d`) never has a parent
+   * keeps its whole name, and any other splits at its last `@` as before.
+   */
+  private splitAtNames(): void {
+    const ambiguous = this.opened.filter((ob) => ob.atName !== undefined);
+    if (ambiguous.length === 0) return;
+    const names = new Set<string>();
+    for (const ob of this.opened) {
+      if (ob.atName === undefined) { names.add(ob.block.link.name); continue; }
+      names.add(ob.atName);
+      for (let at = ob.atName.indexOf('@', 1); at > 0; at = ob.atName.indexOf('@', at + 1)) names.add(ob.atName.slice(0, at));
+    }
+    for (const ob of ambiguous) {
+      const word = ob.atName as string;
+      let split = -1;
+      for (let at = word.lastIndexOf('@'); at > 0 && split < 0; at = word.lastIndexOf('@', at - 1)) {
+        const parent = word.slice(at + 1);
+        if (parent === 'NONE' || /^if\d+$/.test(parent) || (parent !== word.slice(0, at) && names.has(parent))) split = at;
+      }
+      if (split < 0 && !(ob.ev.kindText !== undefined && PARENTLESS_KINDS.has(ob.ev.kindText))) split = word.lastIndexOf('@');
+      const link = ob.block.link;
+      if (split <= 0) {
+        link.name = word;
+        delete link.parent;
+      } else {
+        link.name = word.slice(0, split);
+        const parent = word.slice(split + 1);
+        if (parent === 'NONE' || parent === '') delete link.parent;
+        else link.parent = parent;
+      }
+      for (const a of ob.block.addresses) a.ifname = link.name;
+    }
   }
 
   private readLine(piece: string, lineNumber: number, text: string): string | null {
@@ -296,7 +342,8 @@ class InterfaceTextReader {
         link.xdp = { mode: key.split('/')[0], programs: [], origin: { lineNumber, text } };
       }
     }
-    this.startBlock(link);
+    const ob = this.startBlock(link);
+    if (parent !== undefined || name.indexOf('@') > 0) ob.atName = nameTok.slice(0, -1);
     return reason;
   }
 

@@ -14,6 +14,17 @@ import { jsonArrayOf, guard, type ParseResult, type ParseWarning, type Parser } 
 export interface IpRouteOptions {
   /** Family for lines that name no address at all (`unreachable default dev lo ...`). */
   family?: 4 | 6;
+  /**
+   * Keep only routes of this family and drop the others without a warning: `ip route show` without
+   * `-4` (iproute2 6.1, bundles captured before hostcheck passed it) prints IPv6 routes too, which
+   * the `-6` source already holds.
+   */
+  only?: 4 | 6;
+  /**
+   * Table of routes whose line names none: `ip route list table NAME` leaves out `table NAME`
+   * (default "main", as `ip route show` prints main's routes).
+   */
+  table?: string;
 }
 
 /** Parse `ip route` text or `ip -j route` JSON (detected by a leading `[`), every route a record. */
@@ -36,19 +47,27 @@ export interface RouteParse {
  */
 export function parseRoutes(text: string, opts?: IpRouteOptions & { source?: string }): RouteParse {
   const hint = opts?.family === 4 || opts?.family === 6 ? opts.family : undefined;
-  return guard(text, (t): RouteParse => {
-    if (firstNonSpace(t) !== 91) return parseText(t, hint, opts?.source);
-    const json = parseJson(t, hint);
-    const routes = RouteList.fromRecords(json.records);
-    if (opts?.source !== undefined) routes.stampSource(opts.source);
-    return { routes, warnings: json.warnings, form: 'json' };
-  }, (w) => ({ routes: new RouteList(16), warnings: [w] }));
+  defaultTable = opts?.table ?? 'main';
+  try {
+    return guard(text, (t): RouteParse => {
+      if (firstNonSpace(t) !== 91) return parseText(t, hint, opts?.source, opts?.only);
+      const json = parseJson(t, hint);
+      const routes = RouteList.fromRecords(opts?.only === undefined ? json.records : json.records.filter((r) => r.family === opts.only));
+      if (opts?.source !== undefined) routes.stampSource(opts.source);
+      return { routes, warnings: json.warnings, form: 'json' };
+    }, (w) => ({ routes: new RouteList(16), warnings: [w] }));
+  } finally {
+    defaultTable = 'main';
+  }
 }
+
+/** The table of a route whose line names none, for the parse under way (IpRouteOptions.table). */
+let defaultTable = 'main';
 
 export const parser: Parser<RouteRecord> = {
   name: 'ip-route',
   description: 'ip route show table all / ip route get (text or ip -j JSON)',
-  parse: (text: string, opts?: { family?: 4 | 6 }) => parse(text, opts),
+  parse: (text: string, opts?: { family?: 4 | 6; table?: string }) => parse(text, opts),
 };
 
 const ROUTE_TYPES = new Set<string>([
@@ -98,7 +117,7 @@ function pushNexthop(r: RouteRecord, nh: Nexthop): void {
 
 function newRoute(lineNumber: number, text: string): RouteRecord {
   return {
-    family: 4, type: 'unicast', dst: '', table: 'main',
+    family: 4, type: 'unicast', dst: '', table: defaultTable,
     via: undefined, dev: undefined, src: undefined, proto: undefined, scope: undefined,
     metric: undefined, tos: undefined, pref: undefined, flags: NO_FLAGS, nexthops: NO_NEXTHOPS,
     nhid: undefined, mtu: undefined, expires: undefined, extra: undefined,
@@ -174,7 +193,7 @@ let unknownSeen = '';
  * Lines are read in place from `text` (no `split`): a line string is sliced only for the records
  * and warnings that quote it. `\n` ends a line and one `\r` before it is dropped, like splitLines.
  */
-function parseText(text: string, hint: 4 | 6 | undefined, source: string | undefined): RouteParse {
+function parseText(text: string, hint: 4 | 6 | undefined, source: string | undefined, only: 4 | 6 | undefined): RouteParse {
   resetWords();
   const list = new RouteList();
   list.addText(text, source);
@@ -182,6 +201,8 @@ function parseText(text: string, hint: 4 | 6 | undefined, source: string | undef
   /** The last route (for its `nexthop` and `cache` lines), -1 before the first. */
   let last = -1;
   let lastGuessed = false;
+  /** True while the lines belong to a route of the family `only` drops (its nexthop and cache lines too). */
+  let dropping = false;
   let prevFamily: 4 | 6 | undefined;
   const len = text.length;
   let pos = 0;
@@ -195,8 +216,9 @@ function parseText(text: string, hint: 4 | 6 | undefined, source: string | undef
     const lineStart = pos;
     pos = next;
     const c0 = text.charCodeAt(lineStart);
-    if (c0 >= 48 && c0 <= 57) {
+    if (c0 >= 48 && c0 <= 57 && only !== 6) {
       if (fastRoute(list, text, lineStart, end, lineNumber)) {
+        dropping = false;
         prevFamily = 4;
         last = list.length - 1;
         lastGuessed = false;
@@ -210,6 +232,7 @@ function parseText(text: string, hint: 4 | 6 | undefined, source: string | undef
     failure = '';
     unknownSeen = '';
     if (first === 'nexthop' || first === 'cache') {
+      if (dropping) continue;
       if (last < 0) {
         warnings.push({ lineNumber, text: line, reason: `'${first}' line without a route before it` });
         continue;
@@ -232,6 +255,7 @@ function parseText(text: string, hint: 4 | 6 | undefined, source: string | undef
       continue;
     }
     const r = newRoute(lineNumber, line);
+    dropping = false;
     let j = 0;
     if (ROUTE_TYPES.has(first)) {
       r.type = first as RouteType;
@@ -262,12 +286,17 @@ function parseText(text: string, hint: 4 | 6 | undefined, source: string | undef
     if (family === 0) {
       family = familyOfRoute(r);
       if (family === 0) {
-        family = hint ?? prevFamily ?? 4;
+        // After IPv6 routes (a mixed listing prints them last) a line without an address is IPv6 too.
+        family = (prevFamily === 6 ? prevFamily : hint) ?? prevFamily ?? 4;
         guessed = hint === undefined;
       }
     }
     setFamily(r, family);
     if (!guessed) prevFamily = family;
+    if (only !== undefined && family !== only) {
+      dropping = true;
+      continue;
+    }
     list.addRecord(r, true);
     if (unknownSeen) warnings.push({ lineNumber, text: line, reason: `unknown route attribute '${unknownSeen}'` });
     last = list.length - 1;
@@ -495,7 +524,7 @@ function fastRoute(list: RouteList, text: string, s: number, e: number, lineNumb
   const tailStart = p;
   let via: string | undefined;
   let dev: string | undefined;
-  let table = 'main';
+  let table = defaultTable;
   let proto: string | undefined;
   let scope: string | undefined;
   let src: string | undefined;

@@ -217,7 +217,8 @@ function consumePolicyTokens(b: PolicyBlock, tokens: string[]): string | null {
         i += 1;
         continue;
       case 'spi': case 'reqid': case 'mode':
-        if (b.phase !== 'tmpl' || !b.tmpl || v === undefined) return `unexpected ${t}`;
+        if (b.phase !== 'tmpl' || !b.tmpl) return `unexpected ${t}`;
+        if (v === undefined) return `${t} without a value`;
         if (t === 'spi') b.tmpl.spi = stripEcho(v);
         else if (t === 'mode') b.tmpl.mode = v;
         else {
@@ -272,6 +273,22 @@ function newPolicyBlock(lineNumber: number, text: string): PolicyBlock {
   };
 }
 
+/** The modes iproute2 prints by name (strxf_mode); any other is printed as a number. */
+const TEMPLATE_MODES = new Set(['transport', 'tunnel', 'ro', 'in_trigger', 'beet']);
+
+/**
+ * Why a policy's templates are not complete: iproute2 prints a mode for every template, so a
+ * template without one (a cut-off paste, `mode` without a value) or with a number it had no name
+ * for cannot say whether packets are tunnelled. Such a policy is warned about, never recorded
+ * as if it were read.
+ */
+function unreadModeReason(templates: XfrmTemplate[]): string | null {
+  const t = templates.find((x) => x.mode === undefined || !TEMPLATE_MODES.has(x.mode));
+  if (!t) return null;
+  const which = `tmpl src ${t.src} dst ${t.dst}`;
+  return t.mode === undefined ? `${which} without a mode (tunnel or transport could not be read)` : `${which} has mode ${t.mode}, which is not tunnel, transport, ro, in_trigger or beet`;
+}
+
 function finishPolicy(b: PolicyBlock, records: XfrmPolicyRecord[], warnings: ParseWarning[]): void {
   if (b.broken) return;
   let reason: string | null = null;
@@ -279,6 +296,7 @@ function finishPolicy(b: PolicyBlock, records: XfrmPolicyRecord[], warnings: Par
   else if (!b.hasDir) reason = 'policy without dir or socket';
   else if (!b.hasPriority) reason = 'policy without priority';
   else if (b.rec.templates.some((t) => t.src === '' || t.dst === '')) reason = 'tmpl without src and dst';
+  else reason = unreadModeReason(b.rec.templates);
   if (reason) {
     warnings.push({ lineNumber: b.lineNumber, text: b.text, reason });
     return;

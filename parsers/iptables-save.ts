@@ -23,6 +23,8 @@ export interface IptablesParseResult extends ParseResult<IptablesTable> {
 export interface IptablesParseOptions {
   /** Table for rules that no `*table` line introduced (the `iptables -t nat -S` listing). */
   defaultTable?: string;
+  /** 4 for an iptables dump, 6 for ip6tables (the header says so too): addresses of the other family are warned about. */
+  family?: 4 | 6;
 }
 
 /**
@@ -145,6 +147,9 @@ function tokenizeRange(text: string, from: number, to: number): string | null {
   const hasTab = tab >= 0 && tab < to;
   let nextQuote = quoteFrom(text, from);
   if (nextQuote < 0 || nextQuote > to) nextQuote = to;
+  // The next blank at or after pos, found again only once pos passes it (a line of quoted parts
+  // without blanks would otherwise be searched to its end once per part).
+  let nextSpace = -1;
   let pos = from;
   while (pos < to) {
     const c = text.charCodeAt(pos);
@@ -162,8 +167,11 @@ function tokenizeRange(text: string, from: number, to: number): string | null {
           end++;
         }
       } else {
-        end = text.indexOf(' ', pos);
-        if (end < 0 || end > to) end = to;
+        if (nextSpace < pos) {
+          nextSpace = text.indexOf(' ', pos);
+          if (nextSpace < 0 || nextSpace > to) nextSpace = to;
+        }
+        end = nextSpace;
       }
       if (nextQuote >= end) {
         pushToken(pos, end, null);
@@ -623,7 +631,7 @@ function parseHeader(line: string): Header {
 export function parseIptables(text: string, options: IptablesParseOptions = {}): IptablesParseResult {
   const res = guarded(text, (t) => {
     try {
-      return parseBody(t, options.defaultTable ?? 'filter');
+      return parseBody(t, options.defaultTable ?? 'filter', options.family);
     } finally {
       // The caches hold slices of the text: never keep it alive after the parse.
       clearCaches();
@@ -635,8 +643,8 @@ export function parseIptables(text: string, options: IptablesParseOptions = {}):
   return full;
 }
 
-export function parse(text: string): IptablesParseResult {
-  return parseIptables(text);
+export function parse(text: string, opts?: { family?: 4 | 6 }): IptablesParseResult {
+  return parseIptables(text, { family: opts?.family });
 }
 
 /** Words of text[from, to) split on single spaces, empty ones dropped: their offsets, at most `max` + 1. */
@@ -690,7 +698,7 @@ function countAt(text: string, from: number, to: number): number | null {
   return n > 15 ? Number(text.slice(from, to)) : v;
 }
 
-function parseBody(text: string, defaultTable: string): IptablesParseResult {
+function parseBody(text: string, defaultTable: string, family: 4 | 6 | undefined): IptablesParseResult {
   resetScan();
   const records: IptablesTable[] = [];
   const warnings: ParseWarning[] = [];
@@ -892,8 +900,60 @@ function parseBody(text: string, defaultTable: string): IptablesParseResult {
     }
     warnings.push({ lineNumber, text: line, reason: 'not an iptables-save line' });
   }
+  warnings.push(...inconsistentRules(records, family ?? header.family));
+  if (warnings.length > 1) warnings.sort((a, b) => a.lineNumber - b.lineNumber);
   const form = sawSave && sawRules ? 'mixed' : sawRules ? 'rules' : 'save';
   return { records, warnings, notices, form };
+}
+
+/** Targets of iptables and its extensions; any other -j/-g name must be a chain of the table. */
+const KNOWN_TARGETS = new Set([
+  'ACCEPT', 'DROP', 'REJECT', 'RETURN', 'QUEUE', 'NFQUEUE', 'LOG', 'NFLOG', 'ULOG', 'TRACE', 'AUDIT', 'MARK',
+  'CONNMARK', 'DNAT', 'SNAT', 'MASQUERADE', 'REDIRECT', 'NETMAP', 'DNPT', 'SNPT', 'CT', 'NOTRACK', 'TPROXY',
+  'SET', 'SYNPROXY', 'TCPMSS', 'TCPOPTSTRIP', 'CHECKSUM', 'CLASSIFY', 'DSCP', 'TOS', 'TTL', 'HL', 'ECN',
+  'SECMARK', 'CONNSECMARK', 'IDLETIMER', 'LED', 'RATEEST', 'TEE', 'HMARK', 'CLUSTERIP', 'MIRROR',
+]);
+
+/**
+ * What iptables-restore would refuse, found after the parse: an address of the other family
+ * (an ip6tables dump with IPv4 addresses), a rule in a chain the dump never declares, a jump to
+ * a name that is neither a chain of the table nor a target. The rules stay records (the
+ * evaluator says "undecided" where it cannot follow them); each problem is one warning at its
+ * first line.
+ */
+function inconsistentRules(tables: IptablesTable[], family: 4 | 6 | undefined): ParseWarning[] {
+  const out: ParseWarning[] = [];
+  for (const t of tables) {
+    if (t.incompatible) continue;
+    // Rule lines alone (a pasted fragment) declare nothing to hold them against; their family still counts.
+    const checkNames = t.chains.length > 0;
+    const declared = new Set<string>();
+    for (const c of t.chains) declared.add(c.name);
+    const reported = new Set<string>();
+    const once = (key: string, rule: IptablesRule, reason: string): void => {
+      if (reported.has(key)) return;
+      reported.add(key);
+      out.push({ lineNumber: rule.origin.lineNumber, text: rule.origin.text, reason });
+    };
+    for (const rule of t.rules) {
+      if (checkNames && !declared.has(rule.chain)) {
+        once(`chain ${rule.chain}`, rule, `rule appended to chain ${rule.chain}, which table ${t.name} does not declare (${t.form === 'save' ? `no :${rule.chain} line` : `no -N or -P ${rule.chain}`})`);
+      }
+      const target = rule.target;
+      if (checkNames && target !== undefined && !declared.has(target.name) && !KNOWN_TARGETS.has(target.name)) {
+        once(`target ${target.name}`, rule, `${target.kind === 'goto' ? '-g' : '-j'} ${target.name}: neither a chain of table ${t.name} nor an iptables target`);
+      }
+      if (family === undefined) continue;
+      for (const v of [rule.source, rule.destination]) {
+        const f = familyOf(v);
+        if (f !== undefined && f !== family) {
+          out.push({ lineNumber: rule.origin.lineNumber, text: rule.origin.text, reason: `IPv${f} address ${v!.value} in an ${family === 6 ? 'ip6tables' : 'iptables'} dump` });
+          break;
+        }
+      }
+    }
+  }
+  return out;
 }
 
 export const parser: Parser<IptablesTable> = {

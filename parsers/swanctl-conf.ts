@@ -105,6 +105,41 @@ export function selectorList(v: string): { ts: string[]; bad: string[] } {
   return { ts, bad };
 }
 
+const BRACE_OPEN = 0x7b;
+const BRACE_CLOSE = 0x7d;
+/** `name {` or `name : template {` at the cursor (sticky: it never scans ahead). */
+const SECTION_OPEN = /([^\s{}=:]+)\s*(?::[^{}=]*)?\{/y;
+
+function isSpace(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0d || c === 0x0b || c === 0x0c;
+}
+
+function skipSpaces(s: string, from: number, end: number): number {
+  while (from < end && isSpace(s.charCodeAt(from))) from++;
+  return from;
+}
+
+function trimmedEnd(s: string): number {
+  let end = s.length;
+  while (end > 0 && isSpace(s.charCodeAt(end - 1))) end--;
+  return end;
+}
+
+/** `value } }` → the value and how many sections the braces close, in one pass from the end. */
+function trailingBraces(value: string): { value: string; closes: number } {
+  let end = value.length;
+  let closes = 0;
+  for (;;) {
+    let e = end;
+    while (e > 0 && isSpace(value.charCodeAt(e - 1))) e--;
+    if (e > 0 && value.charCodeAt(e - 1) === BRACE_CLOSE) {
+      closes++;
+      end = e - 1;
+    } else break;
+  }
+  return { value: value.slice(0, end).trimEnd(), closes };
+}
+
 function parseSwanctl(text: string): ParseResult<IpsecConnectionRecord> {
   const records: IpsecConnectionRecord[] = [];
   const warnings: ParseWarning[] = [];
@@ -115,13 +150,15 @@ function parseSwanctl(text: string): ParseResult<IpsecConnectionRecord> {
   // A section name on its own line, opened by `{` on the next.
   let pendingName: Section | undefined;
   const lines = splitLines(text);
+  // Only the first levels matter (connections > NAME > children > CHILD): checked by index, not
+  // by building the path, so deep nesting stays linear.
+  const inConnections = (): boolean => stack.length >= 2 && stack[0].name === 'connections';
   const open = (s: Section): void => {
     stack.push(s);
-    const path = stack.map((x) => x.name);
-    if (path.length === 2 && path[0] === 'connections') {
+    if (stack.length === 2 && stack[0].name === 'connections') {
       conn = { name: s.name, localAddrs: [], remoteAddrs: [], origin: { lineNumber: s.lineNumber, text: s.text }, children: [] };
       conns.push(conn);
-    } else if (path.length === 4 && path[0] === 'connections' && path[2] === 'children' && conn) {
+    } else if (stack.length === 4 && inConnections() && stack[2].name === 'children' && conn) {
       child = {
         conn,
         rec: {
@@ -142,13 +179,12 @@ function parseSwanctl(text: string): ParseResult<IpsecConnectionRecord> {
     if (stack.length === 1) conn = undefined;
   };
   const setting = (key: string, value: string, origin: Origin): string | null => {
-    const path = stack.map((x) => x.name);
-    if (path.length === 2 && path[0] === 'connections' && conn) {
+    if (stack.length === 2 && inConnections() && conn) {
       if (key === 'local_addrs') conn.localAddrs = splitList(value);
       else if (key === 'remote_addrs') conn.remoteAddrs = splitList(value);
       return null;
     }
-    if (path.length === 4 && child) {
+    if (stack.length === 4 && child) {
       if (key === 'local_ts' || key === 'remote_ts') {
         const { ts, bad } = selectorList(value);
         if (key === 'local_ts') { child.rec.localTs = ts; child.rec.localTsOrigin = origin; } else { child.rec.remoteTs = ts; child.rec.remoteTsOrigin = origin; }
@@ -161,35 +197,40 @@ function parseSwanctl(text: string): ParseResult<IpsecConnectionRecord> {
   for (let n = 0; n < lines.length; n++) {
     const lineNumber = n + 1;
     const raw = lines[n];
-    let rest = stripComment(raw).trim();
-    if (rest === '') continue;
-    if (pendingName && !rest.startsWith('{')) {
+    const line = stripComment(raw);
+    const end = trimmedEnd(line);
+    let pos = skipSpaces(line, 0, end);
+    if (pos === end) continue;
+    if (pendingName && line.charCodeAt(pos) !== BRACE_OPEN) {
       warnings.push({ lineNumber: pendingName.lineNumber, text: pendingName.text, reason: 'a name without "=" or "{"' });
       pendingName = undefined;
     }
     if (pendingName) {
       open(pendingName);
       pendingName = undefined;
-      rest = rest.slice(1).trim();
-      if (rest === '') continue;
+      pos = skipSpaces(line, pos + 1, end);
+      if (pos === end) continue;
     }
     // A line may close and open sections and hold a setting: `} }`, `a { b { key = value } }`.
-    while (rest !== '') {
-      if (rest.startsWith('}')) {
+    // The line is read with a cursor (no slice per step), so `a { a { ...` stays linear.
+    while (pos < end) {
+      if (line.charCodeAt(pos) === BRACE_CLOSE) {
         close(lineNumber, raw);
-        rest = rest.slice(1).trim();
+        pos = skipSpaces(line, pos + 1, end);
         continue;
       }
-      if (rest.startsWith('include ') || rest === 'include') {
-        warnings.push({ lineNumber, text: raw, reason: `include not followed (${rest.slice(8).trim() || 'no file'}): its connections are not read` });
+      if (line.startsWith('include', pos) && (pos + 7 === end || /\s/.test(line[pos + 7]))) {
+        warnings.push({ lineNumber, text: raw, reason: `include not followed (${line.slice(pos + 7, end).trim() || 'no file'}): its connections are not read` });
         break;
       }
-      const opened = /^([^\s{}=:]+)\s*(?::[^{}=]*)?\{/.exec(rest);
-      if (opened) {
+      SECTION_OPEN.lastIndex = pos;
+      const opened = SECTION_OPEN.exec(line);
+      if (opened && SECTION_OPEN.lastIndex <= end) {
         open({ name: opened[1], lineNumber, text: raw });
-        rest = rest.slice(opened[0].length).trim();
+        pos = skipSpaces(line, SECTION_OPEN.lastIndex, end);
         continue;
       }
+      const rest = line.slice(pos, end);
       const eq = rest.indexOf('=');
       if (eq > 0) {
         const key = rest.slice(0, eq).trim();
@@ -197,12 +238,14 @@ function parseSwanctl(text: string): ParseResult<IpsecConnectionRecord> {
         // Closing braces after a value on the same line (`a { key = value }`).
         let closes = 0;
         if (value.startsWith('"')) {
-          let end = 1;
-          while (end < value.length && !(value[end] === '"' && value[end - 1] !== '\\')) end++;
-          const tail = value.slice(end + 1);
-          if (/^[\s}]*$/.test(tail)) { closes = tail.split('}').length - 1; value = value.slice(0, end + 1); }
+          let q = 1;
+          while (q < value.length && !(value[q] === '"' && value[q - 1] !== '\\')) q++;
+          const tail = value.slice(q + 1);
+          if (/^[\s}]*$/.test(tail)) { closes = tail.split('}').length - 1; value = value.slice(0, q + 1); }
         } else {
-          while (/\s*}$/.test(value)) { value = value.replace(/\s*}$/, ''); closes++; }
+          const kept = trailingBraces(value);
+          closes = kept.closes;
+          value = kept.value;
         }
         if (!/^[^\s{}]+$/.test(key)) warnings.push({ lineNumber, text: raw, reason: 'bad key' });
         else {

@@ -9,7 +9,9 @@
  *     inet eth0 forwarding on rp_filter strict mc_forwarding off proxy_neigh off ignore_routes_with_linkdown off
  *     ipv4 dev eth0 forwarding on rp_filter strict mc_forwarding 0 proxy_neigh off   (older iproute2)
  *
- * `sysctl: permission denied on key ...` and other `sysctl:` messages become warnings.
+ * `sysctl: permission denied on key ...` and other `sysctl:` messages become warnings, and so do
+ * the C structures BSD's `sysctl -a` prints (`kern.clockrate: { hz = 100, ... }`, a `{` value whose
+ * members follow on their own lines until `}`): their members are not settings.
  */
 import type { ParseResult, ParseWarning, Parser } from './types.js';
 import type { Origin } from '../src/model/records.js';
@@ -106,17 +108,35 @@ function netconfLine(tokens: string[], origin: Origin, out: SysctlRecord[]): str
   return problem;
 }
 
+/** `kern.clockrate: { hz = 100, ... }` or `key = {`: BSD prints a C structure, not one setting. */
+const BRACE_VALUE = /^[A-Za-z][^\s=:]*\s*(?::|=)\s*\{/;
+/** A line that is a setting of its own (a dotted key), which ends a `{` block left open. */
+const DOTTED_KEY = /^[A-Za-z][\w-]*[./][^\s=]*\s*=/;
+
 function parseText(text: string): ParseResult<SysctlRecord> {
   const records: SysctlRecord[] = [];
   const warnings: ParseWarning[] = [];
   const lines = splitLines(text);
   let sawSysctl = false;
   let sawNetconf = false;
+  /** Inside a `{` value that did not close on its line: its members (`hz = 100,`) are not settings. */
+  let inBrace = false;
   for (let n = 0; n < lines.length; n++) {
     const line = lines[n];
     const lineNumber = n + 1;
     const trimmed = line.trim();
     if (trimmed.length === 0 || trimmed.charCodeAt(0) === 35 || trimmed.charCodeAt(0) === 59) continue;
+    if (inBrace && !DOTTED_KEY.test(trimmed)) {
+      if (trimmed.startsWith('}')) inBrace = false;
+      warnings.push({ lineNumber, text: line, reason: 'inside a { } value (BSD sysctl -a), not a setting' });
+      continue;
+    }
+    inBrace = false;
+    if (BRACE_VALUE.test(trimmed)) {
+      inBrace = !trimmed.includes('}');
+      warnings.push({ lineNumber, text: line, reason: 'a { } structure value (BSD sysctl -a), not a setting' });
+      continue;
+    }
     if (trimmed.startsWith('sysctl:') || trimmed.startsWith('error:')) {
       warnings.push({ lineNumber, text: line, reason: trimmed });
       continue;

@@ -250,12 +250,42 @@ function readTracertProbes(tokens: string[], hop: TracerouteHop): string | null 
   return null;
 }
 
-/** tracepath: ` 3:  host (addr)  12.3ms asymm 4` / ` 5:  no reply`. */
+/** What iputils tracepath prints after a hop's time: ETIMEDOUT prints nothing, the others one word or two. */
+const TRACEPATH_ENDINGS = new Set(['reached', '!H', '!N', '!A', '!P']);
+const BROKEN_ROUTER = ['(This', 'broken', 'router', 'returned', 'corrupted', 'payload)'];
+
+/**
+ * tracepath's notes after the time: `asymm N` (the reply came back over N hops; a `N?:` guessed hop
+ * has no time before it), then `pmtu N`, `reached` or `!H` `!N` `!A` `!P` (older iputils print
+ * `asymm` before those too). '' when all was read, else the reason.
+ */
+function readTracepathNotes(rest: string[], p: TracerouteProbe): string {
+  let i = 0;
+  const notes: string[] = [];
+  if (rest[i] === 'asymm') {
+    if (!isDigits(rest[i + 1] ?? '')) return `tracepath 'asymm' without a hop count`;
+    notes.push(`asymm ${Number(rest[i + 1])}`);
+    i += 2;
+  }
+  if (rest[i] === 'pmtu') {
+    if (!isDigits(rest[i + 1] ?? '')) return `tracepath 'pmtu' without a size`;
+    notes.push(`pmtu ${Number(rest[i + 1])}`);
+    i += 2;
+  } else if (rest[i] !== undefined && TRACEPATH_ENDINGS.has(rest[i])) {
+    notes.push(rest[i++]);
+  }
+  if (i < rest.length) return `unknown tracepath note ${rest.slice(i).join(' ')}`;
+  if (notes.length > 0) p.annotation = notes.join(' ');
+  return '';
+}
+
+/** tracepath: ` 3:  host (addr)  12.3ms asymm  4` / ` 4?: host  asymm  5` / ` 5:  no reply`. */
 function readTracepathProbe(tokens: string[]): TracerouteProbe | string {
   if (tokens.length === 3 && tokens[1] === 'no' && tokens[2] === 'reply') return {};
   let i = 1;
   const t = tokens[i];
   if (t === undefined) return 'no responder';
+  if (t === 'send' && tokens[2] === 'failed') return 'tracepath could not send the probe (send failed)';
   const p: TracerouteProbe = isAddress(t) ? { address: t } : { name: t };
   i++;
   const paren = tokens[i];
@@ -264,15 +294,16 @@ function readTracepathProbe(tokens: string[]): TracerouteProbe | string {
     i++;
   }
   const time = tokens[i];
-  if (time === undefined || !time.endsWith('ms') || Number.isNaN(decimal(time.slice(0, -2)))) return 'tracepath line without a time';
-  p.rttMs = decimal(time.slice(0, -2));
-  i++;
-  if (i < tokens.length) {
-    const rest = tokens.slice(i);
-    const ok = (rest.length === 1 && rest[0] === 'reached') || (rest.length === 2 && (rest[0] === 'asymm' || rest[0] === 'pmtu') && isDigits(rest[1]));
-    if (!ok) return `unknown tracepath note ${rest.join(' ')}`;
-    p.annotation = rest.join(' ');
+  const hasTime = time !== undefined && time.endsWith('ms') && !Number.isNaN(decimal(time.slice(0, -2)));
+  if (hasTime) {
+    p.rttMs = decimal(time.slice(0, -2));
+    i++;
+    if (tokens[i] === BROKEN_ROUTER[0] && BROKEN_ROUTER.every((w, k) => tokens[i + k] === w)) i += BROKEN_ROUTER.length;
   }
+  const reason = readTracepathNotes(tokens.slice(i), p);
+  if (reason) return reason;
+  // A hop without a time says something after it (a guessed `N?:` hop's asymm, an ending).
+  if (!hasTime && p.annotation === undefined) return 'tracepath line without a time';
   return p;
 }
 
@@ -306,9 +337,11 @@ function parseText(text: string): TracerouteResult {
       records.push(hop);
       continue;
     }
-    if (first.length >= 2 && first.endsWith(':') && isDigits(first.slice(0, -1))) {
+    // ` 3:  host ...`, and ` 3?: host ...` where tracepath could not tell the probe's TTL (not [LOCALHOST]).
+    const guessedHop = first.endsWith('?:') && isDigits(first.slice(0, -2)) && tokens[1] !== '[LOCALHOST]' && !(tokens[1] === 'reply' && tokens[2] === 'received');
+    if (guessedHop || (first.length >= 2 && first.endsWith(':') && isDigits(first.slice(0, -1)))) {
       form = 'tracepath';
-      const number = Number(first.slice(0, -1));
+      const number = Number(first.slice(0, guessedHop ? -2 : -1));
       const probe = readTracepathProbe(tokens);
       if (typeof probe === 'string') { pushWarning(warnings, lineNumber, line, probe); continue; }
       const current = hop as TracerouteHop | null;
@@ -359,7 +392,7 @@ function parseText(text: string): TracerouteResult {
     if (form === 'tracert' && line.trim() === 'Trace complete.') continue;
     if (first.endsWith('?:') && isDigits(first.slice(0, -2))) {
       form = 'tracepath';
-      pushWarning(warnings, lineNumber, line, 'tracepath path-MTU line, not a hop');
+      pushWarning(warnings, lineNumber, line, tokens[1] === 'reply' ? 'tracepath got a reply to its probe, not a hop' : 'tracepath path-MTU line, not a hop');
       continue;
     }
     if (form === 'tracepath' && (first === 'Resume:' || (first === 'Too' && tokens[1] === 'many'))) {

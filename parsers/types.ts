@@ -30,6 +30,8 @@ export interface Parser<T = unknown> {
 export interface ParseOptions {
   /** Address family when the input does not say (e.g. `ip -6 rule` prints `from all`). */
   family?: 4 | 6;
+  /** ip-route: the table of routes whose line names none (`ip route list table NAME` output). */
+  table?: string;
 }
 
 /** Split text into lines without allocating per-line regexes; keeps a trailing partial line. */

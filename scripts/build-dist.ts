@@ -11,6 +11,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, s
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
+import { ONE_SHOT_SUBCOMMANDS as ONESHOT_SUBCOMMANDS, SUBCOMMAND_NAMES } from '../src/cli/program.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
@@ -107,6 +108,8 @@ async function bundleCjs(entry: string, outfile: string, shebang: string, extern
 /** The one-shot alone (src/cli/oneshot.ts), which bin/hostcheck runs from V8's code cache. */
 export const ONESHOT_BUNDLE = join(dist, 'oneshot.cjs');
 export const ONESHOT_CODE_CACHE = join(dist, 'oneshot.cache');
+/** The subcommand list for bin/hostcheck (CommonJS, reads it before loading any module): from src/cli/program.ts. */
+export const SUBCOMMANDS_JSON = join(dist, 'subcommands.json');
 /**
  * Dependencies the one-shot loads only now and then (zod for a config file or
  * --remote, systeminformation without /etc/machine-id): required from node_modules when they
@@ -125,6 +128,8 @@ const CODE_CACHE_TRAINING_BUNDLE = join(root, 'fixtures', 'scenarios', 'first-in
  * (another node) costs nothing but the speed.
  */
 export async function buildOneShot(): Promise<{ bundleBytes: number; cacheBytes: number }> {
+  mkdirSync(dist, { recursive: true });
+  writeFileSync(SUBCOMMANDS_JSON, JSON.stringify({ subcommands: SUBCOMMAND_NAMES, oneShot: ONESHOT_SUBCOMMANDS }) + '\n');
   await bundleCjs(`export { runOneShotCli } from './src/cli/oneshot.ts';\n`, ONESHOT_BUNDLE, '', ONESHOT_EXTERNAL);
   rmSync(ONESHOT_CODE_CACHE, { force: true });
   // Peers as in the first incident: route lookups, an error finding and its fix run too.

@@ -5,13 +5,18 @@
  */
 import { createHash } from 'node:crypto';
 import type { Finding } from '../model/finding.js';
+import { memo, memoKey } from '../model/memo.js';
 import { FULL_SNAPSHOT_MAX_ROUTES, type ReportMessage } from '../model/protocol.js';
 import type { RouteRecord } from '../model/records.js';
 import type { RouteList } from '../model/route-list.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 
-/** Fields that change on every collection without the host changing. */
-const VOLATILE_KEYS = new Set(['collectedAt', 'durationMs', 'counters']);
+/**
+ * Fields that change on every collection without the host changing. The neighbour table's states
+ * flip (REACHABLE, STALE, DELAY) as traffic comes and goes; what the checks read from it shows in
+ * the findings, whose digest still sends a report.
+ */
+const VOLATILE_KEYS = new Set(['collectedAt', 'durationMs', 'counters', 'neighbours']);
 // iptables-save -c prints `[packets:bytes]` on chain and rule lines; evidence quotes them.
 const COUNTER_TEXT = /\[\d+:\d+\]/g;
 
@@ -29,7 +34,7 @@ export function stableJson(value: unknown): string {
 }
 
 // Route records carry no volatile field, so they skip the (slow) replacer: 1M routes in ~1 s.
-const routeDigests = new WeakMap<RouteList, string>();
+const ROUTES_DIGEST = memoKey<RouteList, string>('agent: routes digest');
 
 /**
  * sha256 of the routes: of the command outputs they were parsed from when those say everything
@@ -37,16 +42,16 @@ const routeDigests = new WeakMap<RouteList, string>();
  * route's JSON, element by element (a million routes never become one string).
  */
 export function routesDigest(routes: RouteList): string {
-  let digest = routeDigests.get(routes);
-  if (digest) return digest;
+  return memo(routes, ROUTES_DIGEST, digestRoutes);
+}
+
+function digestRoutes(routes: RouteList): string {
   const hash = createHash('sha256');
   const texts = routes.texts();
   if (texts !== undefined) {
     hash.update('route texts\n');
     for (const t of texts) hash.update(`${t.source ?? ''}\n${t.text.length}\n`).update(t.text);
-    digest = hash.digest('hex');
-    routeDigests.set(routes, digest);
-    return digest;
+    return hash.digest('hex');
   }
   const chunk: string[] = [];
   for (let i = 0; i < routes.length; i += 1000) {
@@ -54,9 +59,7 @@ export function routesDigest(routes: RouteList): string {
     for (let k = i; k < Math.min(i + 1000, routes.length); k++) chunk.push(JSON.stringify(routes.get(k)));
     hash.update(chunk.join('\n')).update('\n');
   }
-  digest = hash.digest('hex');
-  routeDigests.set(routes, digest);
-  return digest;
+  return hash.digest('hex');
 }
 
 /** sha256 of the snapshot minus volatile fields (collectedAt, durations, iptables counters). */

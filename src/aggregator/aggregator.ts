@@ -1,22 +1,29 @@
 /**
  * The aggregator's core: authenticates hellos, validates and commits reports, keeps the fleet
  * index and fleet findings current, marks silent hosts stale, and decides which agents get new
- * context. Sockets live in ws-server.ts and http-api.ts; the clock is passed in.
+ * context. Sockets live in ws-server.ts and http/; the clock is passed in. Pair verdicts
+ * (pairs.ts) and the HTTP API (http/) read it; it imports neither.
  */
 import { EventEmitter } from 'node:events';
-import type { FleetEvent } from '../dashboard/events.js';
 import { findingKey } from '../model/finding.js';
 import type { FleetContext, Hello, ReportMessage, ServerMessage } from '../model/protocol.js';
-import { snapshotFromJson } from '../model/snapshot.js';
+import { snapshotFromJson, type HostSnapshot } from '../model/snapshot.js';
+import { redactLine, redactSnapshotTexts } from '../collect/redact.js';
 import type { Topology } from '../model/topology.js';
 import type { FleetFinding } from '../checks/fleet/types.js';
 import { Authenticator, type AgentAuth, type Credentials } from './auth.js';
 import { FleetIndex } from './fleet-index.js';
 import { FleetMatcher, type FleetDiff } from './fleet-match.js';
 import type { AggregatorMetrics } from './metrics.js';
-import { pairVerdict, type PairVerdict } from './pairs.js';
 import { CommitQueue, type Committed } from './commit-queue.js';
 import type { CommitInput, Store } from './store.js';
+
+/** What the aggregator emits on its `change` event (streamed to the dashboard as GET /api/events). */
+export type FleetEvent =
+  | { type: 'report'; host: string; seq: number; findings: number; found: string[]; resolved: string[] }
+  | { type: 'stale'; hosts: string[] }
+  | { type: 'connection'; host: string; connected: boolean }
+  | { type: 'topology'; found: string[]; resolved: string[] };
 
 /** A validated, matched report waiting for its commit, and what follows the commit. */
 interface PreparedReport {
@@ -210,6 +217,9 @@ export class Aggregator {
       if (f.key !== findingKey(f.check, f.host, f.subject)) throw new ReportRejectedError('schema', `finding key "${f.key.slice(0, 100)}" is not check|host|subject`);
     }
     if (report.snapshot.identity.name !== host) throw new ReportRejectedError('host_mismatch', `the snapshot names host "${report.snapshot.identity.name}"; this connection is "${host}"`);
+    // An agent older than redaction may send configuration lines with secrets: they are never stored.
+    redactSnapshotTexts(report.snapshot as unknown as HostSnapshot);
+    for (const f of report.findings) for (const e of f.evidence) e.text = redactLine(e.text);
     const snapshot = snapshotFromJson(report.snapshot);
     const previous = this.index.snapshot(host);
     const membershipBefore = this.membershipOf(host);
@@ -299,9 +309,5 @@ export class Aggregator {
 
   fleetFindings(): FleetFinding[] {
     return this.matcher.findings();
-  }
-
-  pair(from: string, to: string): PairVerdict {
-    return pairVerdict(this, from, to);
   }
 }

@@ -41,9 +41,18 @@ export class FleetMatcher {
     return [...this.keysOf(host)].map((k) => this.current.get(k)!);
   }
 
-  /** Re-match everything involving `host` (after its report). */
+  /**
+   * Re-match everything involving `host` (after its report); a check whose run for this host
+   * remakes every host's findings (a router reported) also resolves its findings not found again.
+   */
   matchHost(host: string): FleetDiff {
-    return this.apply(new Set(this.keysOf(host)), this.run(host));
+    const covered = new Set(this.keysOf(host));
+    const ctx = { fleet: this.fleet, host, topology: this.topology };
+    for (const check of this.checks) {
+      if (!check.coversFleet?.(ctx)) continue;
+      for (const [key, f] of this.current) if (f.check === check.id) covered.add(key);
+    }
+    return this.apply(covered, this.run(host));
   }
 
   /** Re-match the whole fleet: the found findings replace the current ones. */

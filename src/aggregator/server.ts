@@ -9,7 +9,7 @@ import { connect, type AddressInfo } from 'node:net';
 import type { Topology } from '../model/topology.js';
 import { Aggregator } from './aggregator.js';
 import { AuthConfigError, checkListenPolicy, emptyCredentials, parseAgentTokens, parseViewerTokens, type Credentials } from './auth.js';
-import { apiHandler } from './http-api.js';
+import { apiHandler } from './http/api.js';
 import { AggregatorMetrics } from './metrics.js';
 import { Store } from './store.js';
 import { AgentServer, type WsOptions } from './ws-server.js';

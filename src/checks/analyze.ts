@@ -3,6 +3,7 @@ import type { Peer } from '../model/config.js';
 import { sortFindings, type Finding } from '../model/finding.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 import { hostChecks } from './index.js';
+import { undecidedNotes } from './needs.js';
 import type { CheckContext } from './types.js';
 
 export interface AnalyzeOptions {
@@ -41,6 +42,7 @@ export function analyzeSnapshot(snapshot: HostSnapshot, opts: AnalyzeOptions): A
       notes.push(`check ${check.id} failed: ${(err as Error).message}`);
     }
   }
+  notes.push(...undecidedNotes(snapshot, Object.keys(hostChecks)));
   if (opts.peers.length === 0 && opts.remotes.length === 0) {
     notes.push('no peers or remote networks given (--peer, --remote, config, fleet): only local address-space findings were possible');
   }

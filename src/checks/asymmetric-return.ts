@@ -4,8 +4,8 @@
  * strict rp_filter on the path.
  */
 import { evidenceOf, findingKey, uniqueEvidence, type Finding } from '../model/finding.js';
-import { routesForDevice } from './datapath/router.js';
-import { routeFor } from './routing.js';
+import { gatewayOfRoutedNetwork } from './datapath/router.js';
+import { routeFor, routesItsOwnSubnet } from './routing.js';
 import type { Check } from './types.js';
 import { interfaceByName, peerLabel, sourceTableFix, uplinkAddresses } from './view.js';
 
@@ -21,6 +21,13 @@ routing, follows the main table out of the first NIC with the second NIC's addre
 source. Cloud networks drop such packets (the NIC's source check), and so does a router with
 strict rp_filter. The peer sees a timeout.
 
+A peer on the NIC's own subnet is answered through that NIC (its on-link route), and a router's
+own LAN side is not such a NIC: when the host forwards IPv4, holds the first or last host
+address of the NIC's subnet (where the LAN's gateway sits; clouds keep those addresses for their
+own router, so an ENI never has them) and no route names another gateway in that subnet, peers
+off the subnet reach that address only through the host's other NICs, and the reply goes back
+the same way (a NAT gateway's eth1 10.0.1.1/24).
+
 Fix: give the NIC its own route table and a rule for its address:
   ip route add default via <gateway> dev eth1 table <N>
   ip rule add from <eth1 address>/32 lookup <N>`,
@@ -28,12 +35,14 @@ Fix: give the NIC its own route table and a rule for its address:
     const s = ctx.snapshot;
     const out: Finding[] = [];
     for (const family of [4, 6] as const) {
-      // A router's routed networks sit behind it: their device is not a second NIC.
-      const local = uplinkAddresses(s, family).filter((l) => !routesForDevice(ctx, l.iface.name));
+      // A router's routed networks sit behind it: its address there is their gateway, not a second NIC's.
+      const local = uplinkAddresses(s, family).filter((l) => !gatewayOfRoutedNetwork(ctx, l.iface.name, l.address));
       if (new Set(local.map((l) => l.iface.name)).size < 2) continue;
       for (const peer of ctx.peers) {
         if ((peer.address.includes(':') ? 6 : 4) !== family) continue;
         for (const { iface, address, ip } of local) {
+          // The host routes this subnet itself (a NAT gateway's LAN side): off-subnet peers come in by the reply's way.
+          if (routesItsOwnSubnet(s, iface, address)) continue;
           const r = routeFor(s, { dst: peer.address, src: ip });
           if (r.type !== 'unicast' || !r.dev || r.dev === iface.name) continue;
           // A peer on-link on the reply's interface sends everything in through that interface.

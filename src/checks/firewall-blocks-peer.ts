@@ -8,7 +8,7 @@ import { evidenceOf, findingKey, uniqueEvidence, type Evidence, type Finding } f
 import type { Peer } from '../model/config.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 import { evaluatePacket } from '../simulate/netfilter.js';
-import type { NetfilterPacket, NetfilterResult, PacketPath } from '../simulate/netfilter-types.js';
+import type { NetfilterBranch, NetfilterPacket, NetfilterResult, PacketPath } from '../simulate/netfilter-types.js';
 import { deleteRuleCommand } from './datapath/evidence.js';
 import { addressOn, primaryUplink, routeFor } from './routing.js';
 import type { Check, CheckContext } from './types.js';
@@ -79,6 +79,38 @@ function evidenceOfDecision(s: HostSnapshot, family: 4 | 6, r: NetfilterResult):
   return uniqueEvidence([...evidenceOf(table?.origin), ...evidenceOf(chain?.origin)]);
 }
 
+/** Where a decision was made: "filter/INPUT rule 3", "filter/INPUT policy", "inet firewalld/filter_INPUT (native nft)". */
+function placeOf(d: NetfilterResult['decidedBy']): string {
+  if (!d) return 'the firewall';
+  return `${d.table}/${d.chain}${d.rule ? ` rule ${d.rule.position}` : d.policy ? ' policy' : ''}${d.nft ? ' (native nft)' : ''}`;
+}
+
+/** One branch of an undecidable match in words: "filter/INPUT rule 4 drops it". */
+function branchText(b: NetfilterBranch): string {
+  if (b.verdict === 'accept') return 'it is accepted';
+  if (b.verdict === 'undecided') return `still undecided at ${placeOf(b.decidedBy)}`;
+  return `${placeOf(b.decidedBy)} ${b.verdict === 'drop' ? 'drops' : 'rejects'} it`;
+}
+
+/**
+ * The undecided finding's summary: the rule that cannot be decided, why (its reason names the
+ * kind: a rate, a set missing from the listing, traffic seen before), and what each answer
+ * would mean for this peer's packet.
+ */
+function undecidedSummary(label: string, r: NetfilterResult): string {
+  const b = r.branches;
+  const outcomes = b ? `: if it matches, ${branchText(b.ifMatches)}; if not, ${branchText(b.ifNot)}` : '';
+  return `cannot decide whether the firewall lets ${label} through: ${placeOf(r.decidedBy)}${r.reason ? ` (${r.reason})` : ''}${outcomes}`;
+}
+
+/** The lines of the rules (or policy) that would drop or reject the packet in a branch, after the undecidable rule's own. */
+function branchEvidence(s: HostSnapshot, family: 4 | 6, r: NetfilterResult): Evidence[] {
+  if (!r.branches) return [];
+  return [r.branches.ifMatches, r.branches.ifNot]
+    .filter((b) => b.verdict === 'drop' || b.verdict === 'reject')
+    .flatMap((b) => (b.decidedBy?.rule ? evidenceOf(b.decidedBy.rule.origin) : evidenceOfDecision(s, family, { ...r, decidedBy: b.decidedBy })));
+}
+
 export const firewallBlocksPeer: Check = {
   id: ID,
   title: "The host's firewall drops or rejects a peer's traffic",
@@ -90,6 +122,16 @@ multiport, icmp-type, addrtype, mark, set, ... matches) as the kernel would, and
 chain and rule line that drops or rejects it — or the chain policy it falls through to. A
 match it cannot decide, or a native nftables table on the same hook (firewalld, Alibaba Cloud
 Linux 3), makes the answer "undecided" (a warning naming the rule or table); it never guesses.
+
+Undecided is scoped and explained: only a peer whose packet reaches the rule (every other
+match of the rule holds for it) and whose verdict depends on that rule's answer is undecided;
+the warning quotes the rule (table/chain and rule number, and its line), says why it cannot be
+told (a rate: -m limit, -m hashlimit; a byte or connection count: -m quota, -m connlimit; what
+the host saw before: -m recent; a set missing from the ipset listing; chance: -m statistic),
+and what happens to the peer's packet if it matches and if it does not. A rule whose answer
+does not change the verdict (an ACCEPT for a set that is missing, followed by an ACCEPT for the
+peer anyway) leaves the verdict decided. A rate limit counts as a question here, since a peer
+sends more than one packet: accepted under the rate, dropped above it.
 
 Without peers it still reports a built-in chain whose policy is DROP while no rule accepts
 anything.
@@ -108,17 +150,20 @@ firewalld, cloud-init).`,
       if (ruleset.tables.length === 0 && !nftTables.some((t) => t.managedBy === 'native')) continue;
       const localAddresses = s.interfaces.flatMap((i) => i.addresses.filter((a) => a.family === family).map((a) => ({ cidr: a.cidr, dev: i.name })));
       for (const probe of probesFor(ctx, peer)) {
-        const r = evaluatePacket(ruleset, probe.packet, { path: probe.path, localAddresses });
+        // A peer sends more than one packet: a rate limit may let the first through and not the rest.
+        const r = evaluatePacket(ruleset, probe.packet, { path: probe.path, localAddresses, rateLimits: 'undecided' });
         if (r.verdict === 'accept') continue;
         const d = r.decidedBy;
-        const where = d ? `${d.table}/${d.chain}${d.rule ? ` rule ${d.rule.position}` : d.policy ? ' policy' : ''}${d.nft ? ' (native nft)' : ''}` : 'the firewall';
+        const where = placeOf(d);
         const subject = probe.subject;
         if (r.verdict === 'undecided') {
           out.push({
             check: ID, severity: 'warning', host: ctx.host, subject, key: findingKey(ID, ctx.host, subject),
-            summary: `cannot decide whether the firewall lets ${probe.label} through: ${r.reason ?? where}`,
-            evidence: evidenceOfDecision(s, family, r),
-            why: 'A match hostcheck cannot evaluate from the host state (or a native nftables chain on the same hook) stands in the way; it does not guess.',
+            summary: undecidedSummary(probe.label, r),
+            evidence: uniqueEvidence([...evidenceOfDecision(s, family, r), ...branchEvidence(s, family, r)]),
+            why: r.branches
+              ? `${probe.label} (${probe.packet.src} → ${probe.packet.dst}) reaches ${where}, and the verdict depends on whether that rule matches, which the host's state does not say; other peers whose packets never reach it are decided.`
+              : 'A match or target hostcheck cannot evaluate from the host state (or a native nftables chain on the same hook) stands in the way; it does not guess.',
             fix: [`# check by hand: ${family === 6 ? 'ip6tables' : 'iptables'}-save -c and nft list ruleset; counters show what matched`],
             peers: [peer.address],
           });

@@ -151,7 +151,8 @@ device the packets arrive on (net.ipv4.conf.<dev>.forwarding), and strict rp_fil
 forwarded packet whose source routes back by another device.
 
 The networks a host routes for are those it shows — a bridge with ports, a SNAT/MASQUERADE
-rule for them, a FORWARD rule naming their device, a gateway route into them — and those
+rule for them, a FORWARD rule naming their device; Docker's, CNI and Kubernetes bridges aside, whose
+owner writes their rules — and those
 --route-for (config "routeFor") names. The check walks their clients' new connections to the
 peers, the remote networks and the internet (stood for by 198.51.100.1), the replies, peers on
 different sides of the router (inbound from the uplink side only for --port), and every port

@@ -4,10 +4,11 @@
  */
 import { evidenceOf, findingKey, type Finding } from '../model/finding.js';
 import type { RuleRecord } from '../model/records.js';
-import { parseAddress, parsePrefix, prefixContains } from '../net/address.js';
-import { routesForDevice } from './datapath/router.js';
+import { formatPrefix, parseAddress, parsePrefix, prefixContains } from '../net/address.js';
+import { gatewayOfRoutedNetwork } from './datapath/router.js';
+import { routesItsOwnSubnet } from './routing.js';
 import type { Check, CheckContext } from './types.js';
-import { defaultRoutes, interfaceByName, sourceTableFix, uplinkAddresses } from './view.js';
+import { defaultRoutes, interfaceByName, networkOf, sourceTableFix, uplinkAddresses } from './view.js';
 
 function finding(ctx: CheckContext, severity: Finding['severity'], subject: string, f: Omit<Finding, 'check' | 'severity' | 'host' | 'subject' | 'key'>): Finding {
   return { check: 'multi-nic-routing', severity, host: ctx.host, subject, key: findingKey('multi-nic-routing', ctx.host, subject), ...f };
@@ -31,7 +32,11 @@ export const multiNicRouting: Check = {
   explain: `Cloud instances with a second NIC (ENI) need source-based routing: traffic from the second
 NIC's address must leave through that NIC, or the cloud's source check and rp_filter drop it.
 Without its own route table and an "ip rule from <address> lookup <table>", replies from the
-second address follow the main table's default route out of eth0.
+second address follow the main table's default route out of eth0 (replies to peers on the
+NIC's own subnet leave by the NIC: its connected route). Not reported for a router's own LAN
+side: a host that forwards IPv4 and holds the first or last host address of that NIC's subnet,
+with no route naming another gateway there, is that subnet's gateway (a NAT gateway's eth1),
+not an ENI.
 
 It also reports more than one default route in the main table (the kernel uses the lowest
 metric, then the first; the other NIC's replies follow it) and a default route through a
@@ -72,10 +77,13 @@ Fix: per NIC, a table with its own default route and a from rule:
     for (const { iface, address, ip } of uplinkAddresses(s, 4)) {
       if (iface.name === mainDev) continue;
       if (sourceRuleFor(s.rules, ip)) continue;
-      // A router's routed network: its clients' traffic is forwarded, not answered from this address.
-      if (routesForDevice(ctx, iface.name)) continue;
+      // A router's own LAN side (a NAT gateway's eth1): peers off that subnet come in through the other NICs.
+      if (routesItsOwnSubnet(s, iface, address)) continue;
+      // The gateway of a network this router routes for (forward-blocked walks its clients' traffic).
+      if (gatewayOfRoutedNetwork(ctx, iface.name, address)) continue;
+      const subnet = networkOf(address);
       out.push(finding(ctx, 'warning', `no-source-table-${iface.name}`, {
-        summary: `secondary NIC ${iface.name} (${ip}) has no route table and from rule of its own: its replies leave through ${mainDev}`,
+        summary: `secondary NIC ${iface.name} (${ip}) has no route table and from rule of its own: its replies to peers outside ${subnet ? formatPrefix(subnet) : 'its subnet'} leave through ${mainDev}`,
         evidence: [...evidenceOf(address.origin), ...defaultRoutes(s, 4).flatMap((r) => evidenceOf(r.origin))],
         why: `Traffic to ${ip} arrives on ${iface.name}, but the reply is routed by the main table's default route out of ${mainDev}: the cloud's source check drops it, and strict rp_filter on ${iface.name} drops the requests.`,
         fix: sourceTableFix(s, iface, ip),

@@ -4,13 +4,15 @@
  * the bridge instead of the uplink. The first incident: ECS3's docker0 172.17.0.0/16 captures
  * replies to ECS1 172.17.0.64.
  */
+import type { Peer } from '../model/config.js';
 import { evidenceOf, findingKey, uniqueEvidence, type Evidence, type Finding } from '../model/finding.js';
-import type { RouteRecord, RuleRecord } from '../model/records.js';
+import { memo, memoKey } from '../model/memo.js';
+import type { NeighbourRecord, RouteRecord, RuleRecord } from '../model/records.js';
 import type { HostSnapshot, InterfaceModel } from '../model/snapshot.js';
-import { formatIPv4, formatIPv6, formatPrefix, parsePrefix, PRIVATE_PREFIXES, prefixCovers, prefixesOverlap, type Prefix } from '../net/address.js';
-import { addressOn, leavesByNonUplink, primaryUplink, routeFor } from './routing.js';
+import { formatAddress, formatIPv4, formatIPv6, formatPrefix, parseAddress, parsePrefix, PRIVATE_PREFIXES, prefixContains, prefixCovers, prefixesOverlap, type Prefix } from '../net/address.js';
+import { addressOn, fibOf, leavesByNonUplink, primaryUplink, routeFor } from './routing.js';
 import type { Check, CheckContext } from './types.js';
-import { dockerNetworks, guessedGateway, interfaceByName, knownGateway, peerLabel, routesOnNonUplinks } from './view.js';
+import { dockerNetworks, guessedGateway, interfaceByName, knownGateway, peerLabel, routesOnNonUplinks, sysctls } from './view.js';
 
 export const ID = 'route-captures-peer';
 
@@ -48,6 +50,42 @@ export function ownerFix(s: HostSnapshot, iface: InterfaceModel, avoid: string):
   if (iface.owner?.type === 'libvirt') return [`# then readdress the libvirt network on ${iface.name} (virsh net-edit) to a range that avoids ${avoid}`];
   if (iface.owner?.type === 'cni' || iface.owner?.type === 'kubernetes') return [`# then move the pod/service CIDR of the CNI on ${iface.name} off ${avoid} (cluster network configuration)`];
   return [`# then readdress ${iface.name} so its routes no longer cover ${avoid}`];
+}
+
+/** Resolved neighbour entries by `dev address` (canonical text), built once per snapshot. */
+const RESOLVED_NEIGHBOURS = memoKey<HostSnapshot, Map<string, NeighbourRecord>>('checks: resolved neighbours by device and address');
+
+function resolvedNeighbours(s: HostSnapshot): Map<string, NeighbourRecord> {
+  const index = new Map<string, NeighbourRecord>();
+  for (const n of s.neighbours ?? []) {
+    const a = parseAddress(n.address);
+    // Resolved: the kernel has its link-layer address (it answered ARP/ND, or was set by hand).
+    if (a && n.dev && n.lladdr !== undefined && !n.states.includes('INCOMPLETE') && !n.states.includes('FAILED')) index.set(`${n.dev} ${formatAddress(a)}`, n);
+  }
+  return index;
+}
+
+function resolvedNeighbour(s: HostSnapshot, dev: string, address: string): NeighbourRecord | undefined {
+  const index = memo(s, RESOLVED_NEIGHBOURS, resolvedNeighbours);
+  const a = parseAddress(address);
+  return a ? index.get(`${dev} ${formatAddress(a)}`) : undefined;
+}
+
+/**
+ * The neighbour entry that shows `address` lives on `iface` (a VM or container on the host's
+ * bridge), so the route into `iface` reaches it instead of capturing its replies: `iface` has
+ * carrier (a bridge without ports holds nobody: the first incident's docker0 is NO-CARRIER),
+ * the kernel has resolved the address there, and the address is not declared as reached through
+ * the uplink (inside a --remote network). Shared with the fleet check.
+ */
+export function livesOnInterface(s: HostSnapshot, iface: InterfaceModel, address: string, remotes: readonly string[] = []): NeighbourRecord | undefined {
+  if (iface.noCarrier) return undefined;
+  const a = parseAddress(address);
+  if (!a || remotes.some((r) => {
+    const p = parsePrefix(r, r.includes(':') ? 6 : 4);
+    return p !== null && p.family === a.family && prefixContains(p, a);
+  })) return undefined;
+  return resolvedNeighbour(s, iface.name, address);
 }
 
 function pinRoute(s: HostSnapshot, target: string, family: 4 | 6): string | undefined {
@@ -99,6 +137,65 @@ function make(ctx: CheckContext, severity: Finding['severity'], subject: string,
   return { check: ID, severity, host: ctx.host, subject, key: findingKey(ID, ctx.host, subject), ...f };
 }
 
+/** How the kernel reaches a peer inside a bridge's range that the bridge does not capture. */
+interface ReachedPeer {
+  peer: Peer;
+  /** The resolved neighbour entry when the peer lives on the bridge itself. */
+  neighbour?: NeighbourRecord;
+  /** Else the route that takes it elsewhere (a more specific route, or the one left when a linkdown route is skipped). */
+  route?: RouteRecord;
+  dev?: string;
+}
+
+/** The ignore_routes_with_linkdown lines (all, and the device's) that are on. */
+function linkdownSettings(s: HostSnapshot, family: 4 | 6, dev: string): ReturnType<typeof sysctls> {
+  return sysctls(s).filter((x) => x.name === 'ignore_routes_with_linkdown' && x.family === family && (x.device === 'all' || x.device === dev) && x.value.trim() !== '0');
+}
+
+/** True when the kernel skips `route` now: its device has no carrier and ignore_routes_with_linkdown is on. */
+function linkdownSkipped(s: HostSnapshot, route: RouteRecord, iface: InterfaceModel): boolean {
+  return iface.noCarrier && route.flags.includes('linkdown') && fibOf(s).ctx.devices?.[iface.name]?.ignoreRoutesWithLinkdown?.[route.family] === true;
+}
+
+/**
+ * The info finding's summary and why for a private range a bridge or tunnel holds: the plain risk,
+ * or, where the kernel reaches given peers inside it (they live there, a more specific route takes
+ * them, ignore_routes_with_linkdown skips the route), what it really does (never "unreachable").
+ */
+function rangeInfoText(s: HostSnapshot, route: RouteRecord, iface: InterfaceModel, reached: ReachedPeer[]): { summary: string; why: string } {
+  const holder = `${iface.name} (${ownerText(iface)}) holds ${route.dst}`;
+  const how = reached.map((x) => x.neighbour
+    ? `${peerLabel(x.peer)} lives on ${iface.name} (neighbour entry ${x.neighbour.states.join(' ')})`
+    : `${peerLabel(x.peer)} is reached through ${x.dev ?? 'another interface'}${x.route ? ` (${x.route.dst})` : ''}`);
+  const peersNote = how.length > 0 ? `; ${how.join(', ')}` : '';
+  if (linkdownSkipped(s, route, iface)) {
+    return {
+      summary: `${holder}, but it has no carrier and ignore_routes_with_linkdown=1: the kernel skips the route while ${iface.name} is down${peersNote}; once ${iface.name} has a port (a container, a VM), replies to addresses in the range leave into it`,
+      why: `net.ipv${route.family}.conf.${iface.name}.ignore_routes_with_linkdown (or .all) makes the kernel pass over ${route.dst} while ${iface.name} is NO-CARRIER; when a port comes up the route is used again and wins over the uplink for the whole range.`,
+    };
+  }
+  if (how.length > 0) {
+    return {
+      summary: `${holder}${peersNote}: replies to other addresses in the range leave into ${iface.name}`,
+      why: `The kernel reaches the peers named here as said; any other address in ${route.dst} is routed into ${iface.name}. That is right for its own containers or tunnel peers, and wrong for a VM elsewhere that uses the same range.`,
+    };
+  }
+  return {
+    summary: `${holder}: any peer or remote network in this range would be unreachable from here`,
+    why: `Replies to addresses in ${route.dst} leave into ${iface.name}. That is right for its own containers or tunnel peers, and wrong for a VM elsewhere that uses the same range.`,
+  };
+}
+
+/** The given peers inside `route`'s range that the kernel reaches (not captured by it), and how. */
+function reachedInRange(route: RouteRecord, reached: ReachedPeer[]): ReachedPeer[] {
+  const p = parsePrefix(route.dst, route.family);
+  if (!p) return [];
+  return reached.filter((x) => {
+    const a = parseAddress(x.peer.address);
+    return a !== null && a.family === p.family && prefixContains(p, a);
+  });
+}
+
 export const routeCapturesPeer: Check = {
   id: ID,
   title: 'A bridge or tunnel route captures traffic for a peer or remote network',
@@ -114,19 +211,34 @@ It checks every peer (--peer, config, fleet) with the same lookup the kernel mak
 reply, and every remote network (--remote) for any address a bridge route wins. Without peers
 or remotes it reports, as info, the private address space bridges and tunnels hold.
 
+A peer that lives on the bridge (a VM or container on br0, docker0, virbr0) is reached there,
+not captured: the bridge has carrier, the kernel has resolved the peer's address on it (a
+neighbour entry with a link-layer address, from ip neigh), and the peer is not inside a
+--remote network. A peer elsewhere whose replies go into the bridge never answers its ARP
+there (FAILED or no entry), and a bridge without ports (NO-CARRIER) holds nobody.
+
 Fix: move the bridge to an unused range (Docker: "bip" and "default-address-pools" in
 /etc/docker/daemon.json), or add a more specific route for the peer through the uplink.`,
   run(ctx) {
     const s = ctx.snapshot;
     const out: Finding[] = [];
     const capturedRoutes = new Set<RouteRecord>();
+    const reached: ReachedPeer[] = [];
     for (const peer of ctx.peers) {
       const family = peer.address.includes(':') ? 6 : 4;
       const up = primaryUplink(s, family);
       const src = addressOn(up, family);
       const r = routeFor(s, { dst: peer.address, src });
       const iface = leavesByNonUplink(s, r);
-      if (!iface || !r.route) continue;
+      if (!iface || !r.route) {
+        reached.push({ peer, route: r.route, dev: r.dev });
+        continue;
+      }
+      const neighbour = livesOnInterface(s, iface, peer.address, ctx.remotes);
+      if (neighbour) {
+        reached.push({ peer, neighbour });
+        continue;
+      }
       capturedRoutes.add(r.route);
       const subject = `${iface.name} ${r.route.dst} captures ${peer.address}`;
       out.push(make(ctx, 'error', subject, {
@@ -174,10 +286,17 @@ Fix: move the bridge to an unused range (Docker: "bip" and "default-address-pool
       if (!PRIVATE_PREFIXES.some((pp) => prefixCovers(pp, p))) continue;
       if (iface.kind === 'veth' && (route.family === 4 ? p.len === 32 : p.len === 128)) continue; // per-pod host routes
       const subject = `${iface.name} ${route.dst}`;
+      const inRange = reachedInRange(route, reached);
+      const text = rangeInfoText(s, route, iface, inRange);
       out.push(make(ctx, 'info', subject, {
-        summary: `${iface.name} (${ownerText(iface)}) holds ${route.dst}: any peer or remote network in this range would be unreachable from here`,
-        evidence: uniqueEvidence([...evidenceOf(route.origin), ...iface.addresses.filter((a) => a.family === route.family).flatMap((a) => evidenceOf(a.origin))]),
-        why: `Replies to addresses in ${route.dst} leave into ${iface.name}. That is right for its own containers or tunnel peers, and wrong for a VM elsewhere that uses the same range.`,
+        summary: text.summary,
+        evidence: uniqueEvidence([
+          ...evidenceOf(route.origin),
+          ...iface.addresses.filter((a) => a.family === route.family).flatMap((a) => evidenceOf(a.origin)),
+          ...inRange.flatMap((x) => evidenceOf(x.neighbour?.origin ?? x.route?.origin)),
+          ...(linkdownSkipped(s, route, iface) ? linkdownSettings(s, route.family, iface.name).flatMap((x) => evidenceOf(x.origin)) : []),
+        ]),
+        why: text.why,
         fix: [`# nothing to do unless a peer or remote network uses ${route.dst}; check with --peer IP or --remote CIDR.`],
       }));
     }

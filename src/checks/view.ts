@@ -3,6 +3,7 @@ import type { DockerDaemonConfig } from '../model/docker.js';
 import type { DockerNetworkRecord } from '../model/docker.js';
 import type { SysctlRecord } from '../model/sysctl.js';
 import type { Peer } from '../model/config.js';
+import { memo, memoKey } from '../model/memo.js';
 import type { AddressRecord, RouteRecord } from '../model/records.js';
 import type { HostSnapshot, InterfaceModel } from '../model/snapshot.js';
 import { formatIPv4, formatIPv6, formatPrefix, maskV4, maskV6, parseAddress, parsePrefix, type Prefix } from '../net/address.js';
@@ -57,17 +58,16 @@ export function familyOf(ip: string): 4 | 6 {
 }
 
 /** Every unicast default route of a snapshot, found in one pass (a big table is walked once). */
-const allDefaults = new WeakMap<HostSnapshot, RouteRecord[]>();
+const ALL_DEFAULTS = memoKey<HostSnapshot, RouteRecord[]>('checks: unicast default routes');
 
 /** Main-table default routes of a family. */
 export function defaultRoutes(s: HostSnapshot, family: 4 | 6 = 4, table = 'main'): RouteRecord[] {
-  let defaults = allDefaults.get(s);
-  if (!defaults) {
-    defaults = [];
+  const defaults = memo(s, ALL_DEFAULTS, () => {
+    const found: RouteRecord[] = [];
     const routes = s.routes;
-    for (let i = 0; i < routes.length; i++) if (routes.isDefault(i) && routes.type(i) === 'unicast') defaults.push(routes.get(i));
-    allDefaults.set(s, defaults);
-  }
+    for (let i = 0; i < routes.length; i++) if (routes.isDefault(i) && routes.type(i) === 'unicast') found.push(routes.get(i));
+    return found;
+  });
   const dst = family === 4 ? '0.0.0.0/0' : '::/0';
   return defaults.filter((r) => r.family === family && r.table === table && r.dst === dst);
 }
@@ -90,11 +90,13 @@ export function knownGateway(s: HostSnapshot, iface: InterfaceModel): string | u
  * loopback (a bridge, tunnel, ...) by the route's dev or a nexthop's: the candidates of the
  * capture checks, found without making a record of the uplink bulk of a big table.
  */
-const nonUplinkRoutes = new WeakMap<HostSnapshot, number[]>();
+const NON_UPLINK_ROUTES = memoKey<HostSnapshot, number[]>('checks: routes on non-uplinks');
 export function routesOnNonUplinks(s: HostSnapshot): number[] {
-  let out = nonUplinkRoutes.get(s);
-  if (out) return out;
-  out = [];
+  return memo(s, NON_UPLINK_ROUTES, findRoutesOnNonUplinks);
+}
+
+function findRoutesOnNonUplinks(s: HostSnapshot): number[] {
+  const out: number[] = [];
   const candidate = new Set(s.interfaces.filter((i) => !i.uplink && i.kind !== 'loopback').map((i) => i.name));
   const routes = s.routes;
   for (let i = 0; i < routes.length; i++) {
@@ -102,7 +104,6 @@ export function routesOnNonUplinks(s: HostSnapshot): number[] {
     if (dev !== undefined && candidate.has(dev)) out.push(i);
     else if (routes.hasNexthops(i) && routes.get(i).nexthops.some((n) => n.dev !== undefined && candidate.has(n.dev))) out.push(i);
   }
-  nonUplinkRoutes.set(s, out);
   return out;
 }
 

@@ -1,10 +1,11 @@
 /** `hostcheck route get` and `hostcheck explain`: the simulator and the checks, one question at a time. */
 import { Command } from 'commander';
 import { hostChecks } from '../checks/index.js';
-import { fibOf } from '../checks/routing.js';
+import { fibOf } from '../simulate/snapshot-fib.js';
 import { UsageError } from '../collect/errors.js';
 import { loadSnapshot } from '../collect/index.js';
 import { parseAddress } from '../net/address.js';
+import { safeJson, safeText } from '../report/terminal.js';
 import { lookup, type RouteLookupResult } from '../simulate/route-lookup.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 import type { WalkPacket } from '../simulate/walk-types.js';
@@ -61,6 +62,7 @@ export function routeGetJson(dst: string, r: RouteLookupResult) {
   };
 }
 
+/** `ip route get`'s answer, with the rule and route lines that decide it. */
 function routeGetText(dst: string, r: RouteLookupResult): string {
   const lines: string[] = [];
   if (r.type in ERRORS) lines.push(ERRORS[r.type]);
@@ -71,7 +73,8 @@ function routeGetText(dst: string, r: RouteLookupResult): string {
   if (r.rule) lines.push(`  rule:  ${r.rule.origin.lineNumber > 0 ? r.rule.origin.text.replace(/\t/g, ' ') : `${r.rule.priority}: ${r.rule.origin.text}`}`);
   if (r.route) lines.push(`  route: ${r.route.origin.text.trim()}  (${r.route.origin.source ?? 'routes'} line ${r.route.origin.lineNumber})`);
   for (const t of r.trace ?? []) if (t.outcome !== 'no-match' && t.outcome !== 'decided') lines.push(`  tried: rule ${t.rule.priority} -> ${t.outcome}${t.route ? ` (${t.route.dst})` : ''}`);
-  return lines.join('\n') + '\n';
+  // Device names, tables and the quoted rule and route lines come from the bundle.
+  return lines.map(safeText).join('\n') + '\n';
 }
 
 export function routeCommand(): Command {
@@ -80,20 +83,21 @@ export function routeCommand(): Command {
     .command('get')
     .description('Which rule, table and route decide a packet — like "ip route get", for this host or a bundle')
     .argument('[words...]', 'DST [from SRC] [iif IF] [oif IF] [mark M] [tos T] [ipproto P] [sport N] [dport N] [uid N]')
-    .option('--bundle <dir>', 'a bundle written by "hostcheck capture"')
+    .option('--bundle <path>', 'a bundle: "hostcheck capture", a sosreport or calicoctl node diags')
+    .option('--host <name>', 'which host of a bundle holding several (a sosreport\'s NETNS)')
     .option('--json', 'print type, dst, table, dev, via, src, rule and the deciding lines as JSON')
     .option('--batch <file>', 'many lookups: one "DST [from SRC] ..." per line (- for stdin); prints one JSON object per line')
     .option('--walk', 'walk the packet through netfilter and routing in the kernel\'s order (marks, NAT, conntrack, rp_filter, forwarding) and its reply; prints each stage that decides')
     .addHelpText('after', '\nExamples:\n  hostcheck route get 172.17.0.64 from 172.31.4.18\n  printf "10.0.0.1\\n10.0.0.2 from 10.9.0.5 iif eth1\\n" | hostcheck route get --batch - --bundle ./b\n  hostcheck route get 10.200.1.15 from 10.64.3.22 iif eth1 --bundle ./gw-bundle --json\n  hostcheck route get 172.18.1.22 --walk\n  hostcheck route get 8.8.8.8 from 192.168.10.5 iif eth1 ipproto tcp dport 443 --walk\n\nFailures print what the kernel prints (RTNETLINK answers: ...) and exit 2 as ip does; --json always exits 0 with "type".\nWith --walk the packet is an ICMP echo request unless ipproto says tcp/udp (a TCP SYN); exit 0 when it and its reply get through, 1 when not.')
-    .action(async (words: string[], opts: { bundle?: string; json?: boolean; batch?: string; walk?: boolean }) => {
+    .action(async (words: string[], opts: { bundle?: string; host?: string; json?: boolean; batch?: string; walk?: boolean }) => {
       if (!opts.batch && words.length === 0) throw new UsageError('route get needs a destination address (or --batch FILE)');
       if (opts.walk) {
         if (opts.batch) throw new UsageError('--walk takes one packet, not --batch');
-        const snapshot = await loadSnapshot({ bundle: opts.bundle, purpose: 'analyze' });
+        const snapshot = await loadSnapshot({ bundle: opts.bundle, host: opts.host, purpose: 'analyze' });
         process.exitCode = await walkCommand(snapshot, parseRouteGetArgs(words), opts.json === true);
         return;
       }
-      const snapshot = await loadSnapshot({ bundle: opts.bundle, only: ['ip-route-v4', 'ip-route-v6', 'ip-rule-v4', 'ip-rule-v6', 'ip-addr', 'sysctl'] });
+      const snapshot = await loadSnapshot({ bundle: opts.bundle, host: opts.host, only: ['ip-route-v4', 'ip-route-v6', 'ip-rule-v4', 'ip-rule-v6', 'ip-addr', 'sysctl'] });
       if (opts.batch) {
         const fib = fibOf(snapshot);
         const lines = (await readInput(opts.batch)).split('\n');
@@ -103,9 +107,9 @@ export function routeCommand(): Command {
           if (w.length === 0) return;
           try {
             const bq = parseRouteGetArgs(w);
-            out.push(JSON.stringify({ line: i + 1, ...routeGetJson(bq.dst, lookup(fib, bq)) }));
+            out.push(safeJson({ line: i + 1, ...routeGetJson(bq.dst, lookup(fib, bq)) }));
           } catch (err) {
-            out.push(JSON.stringify({ line: i + 1, error: (err as Error).message }));
+            out.push(safeJson({ line: i + 1, error: (err as Error).message }));
           }
         });
         process.stdout.write(out.join('\n') + (out.length ? '\n' : ''));

@@ -1,13 +1,13 @@
 /** `hostcheck path`: follow a packet hop by hop through captured bundles and the topology, sending nothing. */
 import { Command } from 'commander';
-import { readBundle } from '../collect/bundle.js';
 import { UsageError } from '../collect/errors.js';
-import { buildSnapshot } from '../collect/snapshot.js';
 import type { Finding } from '../model/finding.js';
-import type { HostSnapshot } from '../model/snapshot.js';
 import { parseAddress } from '../net/address.js';
+import { renderFinding } from '../report/text.js';
+import { safeText } from '../report/terminal.js';
 import { PathQueryError, tracePath, type PathLeg, type PathResult } from '../simulate/path.js';
 import { topologySelectorGaps } from '../simulate/path-topology-gaps.js';
+import { snapshotsOf } from './bundles.js';
 import { printJson, repeatable, topologyOption } from './io.js';
 
 interface PathFlags {
@@ -20,8 +20,6 @@ interface PathFlags {
   ttl?: string;
   json?: boolean;
 }
-
-
 
 function legText(title: string, leg: PathLeg): string[] {
   const lines = [`${title} ${leg.src} → ${leg.dst}: ${leg.outcome.toUpperCase()}`];
@@ -36,33 +34,24 @@ function legText(title: string, leg: PathLeg): string[] {
   return lines;
 }
 
-/** The human form of a path result plus the fleet findings. */
+/**
+ * The human form of a path result plus the fleet findings (laid out as the one-shot's). Names,
+ * notes and evidence come from bundles: each line is made safe for the terminal.
+ */
 export function renderPathText(r: PathResult, findings: Finding[]): string {
   const q = r.query;
   const lines = [`path ${q.from} → ${q.to} (${q.port ?? 'icmp'})`, ...legText('request', r.forward)];
   if (r.reply) lines.push(...legText('reply', r.reply));
   for (const n of r.notes) lines.push(`note: ${n}`);
-  for (const f of findings) {
-    lines.push('', `${f.severity.toUpperCase()} ${f.check} [${f.host}] ${f.summary}`, `  why: ${f.why}`);
-    for (const e of f.evidence) lines.push(`  evidence: ${e.text}`);
-    for (const s of f.fix) lines.push(`  fix: ${s}`);
-  }
-  return lines.join('\n') + '\n';
+  const out = lines.map(safeText);
+  for (const f of findings) out.push('', renderFinding(f));
+  return out.join('\n') + '\n';
 }
 
 /** 0: delivered both ways; 1: not delivered (or the reply is not) or a fleet error; 2: usage. */
 export function pathExitCode(r: PathResult, findings: Finding[]): number {
   const ok = r.forward.outcome === 'delivered' && (r.reply === undefined || r.reply.outcome === 'delivered');
   return ok && !findings.some((f) => f.severity === 'error') ? 0 : 1;
-}
-
-async function snapshotsOf(dirs: string[]): Promise<HostSnapshot[]> {
-  const out: HostSnapshot[] = [];
-  for (const d of dirs) out.push(buildSnapshot(await readBundle(d)));
-  const names = out.map((s) => s.identity.name);
-  const dup = names.find((n, i) => names.indexOf(n) !== i);
-  if (dup) throw new UsageError(`two bundles are both named "${dup}": capture with --name to tell them apart`);
-  return out;
 }
 
 export function pathCommand(): Command {
@@ -72,7 +61,7 @@ export function pathCommand(): Command {
     .requiredOption('--to <ip>', 'destination address')
     .option('--source <ip>', 'source address (default: what the first host\'s route lookup picks)')
     .option('--port <icmp|tcp/N|udp/N>', 'what to send (default icmp)')
-    .option('--bundle <dir>', 'a bundle from "hostcheck capture --name NAME" (repeat for every host on the path)', repeatable, [])
+    .option('--bundle <path>', 'a bundle from "hostcheck capture --name NAME", a sosreport (every network namespace a host) or calicoctl node diags (repeat for every host on the path)', repeatable, [])
     .option('--ttl <n>', 'TTL of the first packet (default: the first host\'s net.ipv4.ip_default_ttl, else 64), like ping -t')
     .option('--topology <file>', 'cloud topology (YAML/JSON): VPC route tables, VPN gateways, hosts per VPC')
     .option('--json', 'print the hops, outcome, reply and fleet findings as JSON')

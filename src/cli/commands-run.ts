@@ -9,6 +9,7 @@ import { hostcheckVersion, loadBundle } from '../collect/collect.js';
 import { UsageError } from '../collect/errors.js';
 import type { HostcheckConfig, Peer } from '../model/config.js';
 import { parseAddress } from '../net/address.js';
+import { safeText } from '../report/terminal.js';
 import { printJson, repeatable, useColor } from './io.js';
 
 export const DEFAULT_CONFIG = '/etc/hostcheck/config.json';
@@ -44,6 +45,7 @@ interface RunFlags {
   ignore: string[];
   config?: string;
   bundle?: string;
+  host?: string;
   name?: string;
   json?: boolean;
   quiet?: boolean;
@@ -87,14 +89,15 @@ async function runConfig(flags: RunFlags): Promise<{ config: HostcheckConfig; fl
 export async function runOneShot(flags: RunFlags): Promise<number> {
   const { config, flagConfig } = await runConfig(flags);
   // The collection's commands run while the parsers, checks and report load.
-  const bundlePromise = loadBundle({ bundle: flags.bundle, name: flags.name, purpose: 'analyze' });
+  if (flags.host !== undefined && !flags.bundle) throw new UsageError('--host picks a host of a --bundle: give --bundle PATH');
+  const bundlePromise = loadBundle({ bundle: flags.bundle, host: flags.host, name: flags.name, purpose: 'analyze' });
   const [{ buildSnapshot }, { analyzeSnapshot }, { buildReport }, { renderText }] = await Promise.all([
     import('../collect/snapshot.js'), import('../checks/analyze.js'), import('../report/json.js'), import('../report/text.js'),
   ]);
   const bundle = await bundlePromise;
   const snapshot = buildSnapshot(bundle);
   if (snapshot.sources.every((s) => s.status !== 'collected')) {
-    process.stderr.write(`hostcheck: nothing could be collected:\n${snapshot.sources.map((s) => `  ${s.name}: ${s.message ?? s.status}`).join('\n')}\n`);
+    process.stderr.write(`hostcheck: nothing could be collected:\n${snapshot.sources.map((s) => safeText(`  ${s.name}: ${s.message ?? s.status}`)).join('\n')}\n`);
     return 2;
   }
   const uniquePeers = new Map<string, Peer>();
@@ -106,13 +109,20 @@ export async function runOneShot(flags: RunFlags): Promise<number> {
     routeFor: [...new Set([...(config.routeFor ?? []), ...(flagConfig.routeFor ?? [])])],
     ignore: [...config.ignore, ...flagConfig.ignore],
   });
+  analysis.notes.push(...(bundle.meta.notes ?? []));
   const report = buildReport({ version: hostcheckVersion(), snapshot, ...analysis });
   if (flags.json) printJson(report);
   else {
-    const commands = new Map(bundle.meta.sources.map((s) => [s.name, s.argv?.join(' ') ?? s.path]));
+    const commands = new Map(bundle.meta.sources.map((s) => [s.name, sourceCommand(s, !!bundle.meta.layout)]));
     process.stdout.write(renderText(report, { color: useColor(), quiet: flags.quiet, sourceCommand: (s) => commands.get(s) }));
   }
   return report.exitCode;
+}
+
+/** How evidence names a source: its command or file, and for another collector's bundle the file it is in. */
+export function sourceCommand(s: { argv?: string[]; path?: string; file: string }, foreign: boolean): string | undefined {
+  const how = s.argv?.join(' ') ?? s.path;
+  return foreign && s.file && s.file !== s.path?.slice(1) ? `${how ? `${how}, ` : ''}${s.file}` : how;
 }
 
 /** Options shared by the default command and `run`. */
@@ -124,7 +134,8 @@ export function addRunOptions(cmd: Command): Command {
     .option('--route-for <cidr>', 'a network this host routes for (a NAT gateway\'s private subnet), when it cannot tell by itself (repeatable)', repeatable, [])
     .option('--ignore <check[:subject]>', 'drop findings of a check, or of one subject (repeatable)', repeatable, [])
     .option('--config <file>', `config file (default ${DEFAULT_CONFIG} when it exists)`)
-    .option('--bundle <dir>', 'analyse a bundle written by "hostcheck capture" instead of this host')
+    .option('--bundle <path>', 'analyse a bundle instead of this host: "hostcheck capture" or hostcheck-capture.sh output, a sosreport (directory, .tar.xz, .tar.gz) or calicoctl node diags')
+    .option('--host <name>', 'which host of a bundle holding several (a sosreport\'s NETNS or HOSTNAME:NETNS); default: the stack sos ran in')
     .option('--name <name>', 'the name this host goes by in findings (default: its hostname)')
     .option('--json', 'print the report as JSON (docs/report-schema.md)')
     .option('--quiet', 'print only errors and the verdict');
@@ -133,7 +144,7 @@ export function addRunOptions(cmd: Command): Command {
 export function runCommand(): Command {
   return addRunOptions(new Command('run'))
     .description('Collect, analyze and explain (the default command). Exit 0 ok, 1 errors found, 2 could not run, 3 incomplete collection')
-    .addHelpText('after', '\nExamples:\n  sudo hostcheck --peer 172.17.0.64=ecs1 --peer 172.18.1.22=ecs2\n  sudo hostcheck --remote 10.200.0.0/20 --port tcp/443 --json\n  hostcheck --bundle ./ecs3-bundle --peer 172.17.0.64')
+    .addHelpText('after', '\nExamples:\n  sudo hostcheck --peer 172.17.0.64=ecs1 --peer 172.18.1.22=ecs2\n  sudo hostcheck --remote 10.200.0.0/20 --port tcp/443 --json\n  hostcheck --bundle ./ecs3-bundle --peer 172.17.0.64\n  hostcheck --bundle sosreport-ecs3-2026-11-24-xkqzv.tar.xz --peer 172.17.0.64=ecs1\n  hostcheck --bundle sosreport-ecs3-2026-11-24-xkqzv.tar.xz --host cni-1234 --json')
     .action(async (flags: RunFlags) => {
       process.exitCode = await runOneShot(flags);
     });

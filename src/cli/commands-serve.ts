@@ -4,6 +4,7 @@ import { UsageError } from '../collect/errors.js';
 import { AuthConfigError } from '../aggregator/auth.js';
 import { startServer } from '../aggregator/server.js';
 import { StoreError } from '../aggregator/store.js';
+import { safeLines } from '../report/terminal.js';
 import { topologyOption } from './io.js';
 
 interface ServeFlags {
@@ -75,7 +76,7 @@ export function serveCommand(): Command {
           const diff = server.aggregator.setTopology(next);
           process.stderr.write(`hostcheck serve: topology ${flags.topology} re-read: ${next!.vpnGateways.length} VPN gateways, ${next!.routeTables.length} route tables; fleet findings ${diff.found.length} current, ${diff.resolved.length} resolved\n`);
         }, (err: unknown) => {
-          process.stderr.write(`hostcheck serve: topology ${flags.topology} not re-read, the previous one stays: ${(err as Error).message}\n`);
+          process.stderr.write(`hostcheck serve: topology ${flags.topology} not re-read, the previous one stays: ${safeLines((err as Error).message)}\n`);
         });
       };
       process.on('SIGHUP', reload);

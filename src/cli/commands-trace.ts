@@ -4,9 +4,10 @@ import { Command } from 'commander';
 import { z } from 'zod';
 import { parse as parseTraceroute } from '../../parsers/traceroute.js';
 import { CommandFailedError, UsageError } from '../collect/errors.js';
-import { loadSnapshot } from '../collect/index.js';
+import { snapshotsOf } from './bundles.js';
 import { parseAddress } from '../net/address.js';
 import type { HostSnapshot } from '../model/snapshot.js';
+import { safeText } from '../report/terminal.js';
 import { analyzeTrace } from '../trace/analyze.js';
 import { addressNamer, type FleetHostAddresses } from '../trace/names.js';
 import { pathFromTraceroute, type TracePath } from '../trace/path.js';
@@ -78,7 +79,7 @@ async function pathToAnalyze(dst: string | undefined, flags: TraceFlags, maxHops
   if (dst === undefined) {
     const text = await readInput(typeof flags.analyze === 'string' ? flags.analyze : '-');
     const result = parseTraceroute(text);
-    for (const w of result.warnings) process.stderr.write(`warning: line ${w.lineNumber}: ${w.reason}: ${w.text}\n`);
+    for (const w of result.warnings) process.stderr.write(safeText(`warning: line ${w.lineNumber}: ${w.reason}: ${w.text}`) + '\n');
     if (result.records.length === 0) throw new UsageError('no traceroute hops in the input (see "hostcheck parse traceroute" for what could be read)');
     return { path: pathFromTraceroute(result, { ...(flags.source && { source: flags.source }) }), notes: [], tool: 'traceroute' };
   }
@@ -100,7 +101,7 @@ export function traceCommand(): Command {
     .option('--analyze [file]', 'read traceroute output from FILE or - (stdin) instead of running it')
     .option('--source <ip>', 'the trace\'s source address (traceroute -s / ping -I; names the host in findings)')
     .option('--topology <file>', 'cloud topology (YAML/JSON, docs/topology.md) that names gateways and routers')
-    .option('--bundle <dir>', 'a host bundle whose addresses name hops (repeatable)', repeatable, [])
+    .option('--bundle <path>', 'a bundle (hostcheck, sosreport, calicoctl diags) whose hosts\' addresses name hops (repeatable)', repeatable, [])
     .option('--server <url>', 'the aggregator (hostcheck serve) whose fleet names hops: GET /api/hosts')
     .option('--viewer-token-file <file>', 'viewer token for --server (first line; needed off loopback or when serve has viewer tokens)')
     .option('--max-hops <n>', 'hop limit when running the trace', '30')
@@ -116,8 +117,7 @@ Exit codes: 0 no error finding, 1 error findings (a loop, an unreachable ending)
     .action(async (dst: string | undefined, flags: TraceFlags) => {
       const maxHops = checkFlags(dst, flags);
       const topology = await topologyOption(flags.topology);
-      const snapshots: HostSnapshot[] = [];
-      for (const b of flags.bundle) snapshots.push(await loadSnapshot({ bundle: b }));
+      const snapshots: HostSnapshot[] = await snapshotsOf(flags.bundle);
       const fleet = await fleetOf(flags.server, flags.viewerTokenFile);
       const names = addressNamer({ ...(topology && { topology }), snapshots, ...(fleet && { fleet }) });
       const { path, notes, output, tool } = await pathToAnalyze(dst, flags, maxHops);

@@ -1,6 +1,7 @@
 /** Small helpers the commands share: reading FILE|-, printing JSON, colour on a TTY only. */
 import { readFile } from 'node:fs/promises';
 import { UsageError } from '../collect/errors.js';
+import { safeJson } from '../report/terminal.js';
 
 export async function readInput(file: string | undefined): Promise<string> {
   if (!file || file === '-') {
@@ -16,8 +17,9 @@ export async function readInput(file: string | undefined): Promise<string> {
   }
 }
 
+/** Indented JSON on stdout, safe for a terminal (src/report/terminal.ts). */
 export function printJson(value: unknown): void {
-  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+  process.stdout.write(safeJson(value, 2) + '\n');
 }
 
 /** Colour only on a TTY, and never with NO_COLOR set. */

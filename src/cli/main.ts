@@ -1,10 +1,12 @@
 /** The commander program: every face of hostcheck from one entry. */
 import type { Command } from 'commander';
-import { programBase, runProgram, subcommandsFor, type SubcommandName } from './program.js';
+import { safeLines } from '../report/terminal.js';
+import { programBase, runProgram, SUBCOMMAND_NAMES, subcommandsFor, type SubcommandName } from './program.js';
 
 /**
- * Subcommands, each loaded only when it runs (or for the program's help): some faces import
- * heavy modules (ws, better-sqlite3), and the one-shot needs none of them.
+ * Each subcommand's loader (keyed by program.ts's list), run only when the subcommand runs (or
+ * for the program's help): some faces import heavy modules (ws, better-sqlite3), and the
+ * one-shot needs none of them.
  */
 const SUBCOMMANDS: Record<SubcommandName, () => Promise<Command>> = {
   run: async () => (await import('./commands-run.js')).runCommand(),
@@ -15,6 +17,7 @@ const SUBCOMMANDS: Record<SubcommandName, () => Promise<Command>> = {
   explain: async () => (await import('./commands-engine.js')).explainCommand(),
   trace: async () => (await import('./commands-trace.js')).traceCommand(),
   path: async () => (await import('./commands-path.js')).pathCommand(),
+  fleet: async () => (await import('./commands-fleet.js')).fleetCommand(),
   agent: async () => (await import('./commands-agent.js')).agentCommand(),
   serve: async () => (await import('./commands-serve.js')).serveCommand(),
   topology: async () => (await import('./commands-topology.js')).topologyCommand(),
@@ -25,7 +28,7 @@ const SUBCOMMANDS: Record<SubcommandName, () => Promise<Command>> = {
 export { subcommandsFor };
 
 /** The whole program, every subcommand loaded (help, tests). */
-export async function buildProgram(names: readonly SubcommandName[] = Object.keys(SUBCOMMANDS) as SubcommandName[]): Promise<Command> {
+export async function buildProgram(names: readonly SubcommandName[] = SUBCOMMAND_NAMES): Promise<Command> {
   const program = programBase();
   const commands = await Promise.all(names.map((n) => SUBCOMMANDS[n]()));
   for (const c of commands) program.addCommand(c);
@@ -37,7 +40,7 @@ export async function runCli(argv: string[]): Promise<number> {
   try {
     return await runProgram(await buildProgram(subcommandsFor(programBase(), argv.slice(2))), argv);
   } catch (err) {
-    process.stderr.write(`hostcheck: ${(err as Error).stack ?? String(err)}\n`);
+    process.stderr.write(`hostcheck: ${safeLines((err as Error).stack ?? String(err))}\n`);
     return 2;
   }
 }

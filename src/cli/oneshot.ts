@@ -3,14 +3,14 @@
  * the program without subcommands. Start-up is most of a typical one-shot's time; this entry
  * bundles only what `hostcheck [run] [options]` needs. Any other argv is not its business.
  */
-import { programBase, runProgram, subcommandsFor } from './program.js';
+import { ONE_SHOT_SUBCOMMANDS, programBase, runProgram, subcommandsFor } from './program.js';
 import { runCommand } from './commands-run.js';
 
 /** Run argv if it is a one-shot (`hostcheck [options]`, `hostcheck run [options]`); else undefined. */
 export async function runOneShotCli(argv: string[]): Promise<number | undefined> {
   const program = programBase();
   const needs = subcommandsFor(program, argv.slice(2));
-  if (needs.length > 1 || (needs.length === 1 && needs[0] !== 'run')) return undefined;
+  if (needs.length > 1 || (needs.length === 1 && !ONE_SHOT_SUBCOMMANDS.includes(needs[0]))) return undefined;
   if (needs.length === 1) program.addCommand(runCommand());
   return runProgram(program, argv);
 }

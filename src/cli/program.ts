@@ -6,13 +6,21 @@ import { Command, CommanderError } from 'commander';
 import { hostcheckVersion } from '../collect/collect.js';
 import { UsageError } from '../collect/errors.js';
 import { PROTOCOL_VERSION } from '../model/protocol-version.js';
+import { safeLines } from '../report/terminal.js';
 import { addRunOptions, runOneShot } from './commands-run.js';
 
-/** Subcommand names in help order (main.ts loads each only when it runs, or for the help). */
+/**
+ * Subcommand names in help order: the one list. main.ts maps each to its loader (typed by
+ * this list), and npm run build writes it to dist/subcommands.json for bin/hostcheck, which
+ * must choose between the one-shot file and the full CLI before loading either.
+ */
 export const SUBCOMMAND_NAMES = [
-  'run', 'capture', 'parse', 'snapshot', 'route', 'explain', 'trace', 'path', 'agent', 'serve', 'topology', 'install', 'uninstall',
+  'run', 'capture', 'parse', 'snapshot', 'route', 'explain', 'trace', 'path', 'fleet', 'agent', 'serve', 'topology', 'install', 'uninstall',
 ] as const;
 export type SubcommandName = (typeof SUBCOMMAND_NAMES)[number];
+
+/** The subcommands the one-shot file (oneshot.ts) runs itself; every other one is the full CLI's. */
+export const ONE_SHOT_SUBCOMMANDS: readonly SubcommandName[] = ['run'];
 
 /** The program with its own options and action, and no subcommands yet. */
 export function programBase(): Command {
@@ -21,7 +29,7 @@ export function programBase(): Command {
     // The protocol version is a constant here so --version does not load zod with protocol.ts.
     .version(`${hostcheckVersion()} (protocol ${PROTOCOL_VERSION})`, '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
-    .addHelpText('after', '\nExamples:\n  sudo hostcheck --peer 172.17.0.64=ecs1 --peer 172.18.1.22=ecs2   # one-shot check of this host\n  sudo hostcheck capture --out ./bundle     # raw outputs of every source, for support\n  hostcheck snapshot --bundle ./bundle       # what hostcheck understood\n  ip rule | hostcheck parse ip-rule -        # one command output');
+    .addHelpText('after', '\nExamples:\n  sudo hostcheck --peer 172.17.0.64=ecs1 --peer 172.18.1.22=ecs2   # one-shot check of this host\n  sudo hostcheck capture --out ./bundle     # raw outputs of every source, for support\n  hostcheck snapshot --bundle ./bundle       # what hostcheck understood\n  hostcheck --bundle sosreport-web7-2026-11-24-xkqzv.tar.xz   # the sosreport a customer sent\n  hostcheck fleet --bundle ./ecs1 --bundle ./ecs3   # bundles matched as serve matches agents\n  ip rule | hostcheck parse ip-rule -        # one command output');
   program.action(async (flags) => {
     process.exitCode = await runOneShot(flags);
   });
@@ -66,11 +74,12 @@ export async function runProgram(program: Command, argv: string[]): Promise<numb
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
       return 2;
     }
+    // Messages can quote a bundle (a host name, a source's error): made safe, line by line.
     if (err instanceof UsageError) {
-      process.stderr.write(`hostcheck: ${err.message}\n`);
+      process.stderr.write(`hostcheck: ${safeLines(err.message)}\n`);
       return 2;
     }
-    process.stderr.write(`hostcheck: ${(err as Error).stack ?? String(err)}\n`);
+    process.stderr.write(`hostcheck: ${safeLines((err as Error).stack ?? String(err))}\n`);
     return 2;
   }
 }

@@ -1,33 +1,22 @@
 /** The human answer of `hostcheck trace`: the path with every address named, then the findings. */
-import type { Finding } from '../model/finding.js';
-import { safeText } from '../report/text.js';
+import { renderFinding } from '../report/text.js';
+import { safeText } from '../report/terminal.js';
 import type { TraceAnalysis } from '../trace/analyze.js';
 import type { AddressNamer } from '../trace/types.js';
 
-function renderFinding(f: Finding): string[] {
-  const out = [`${f.severity.toUpperCase()} ${safeText(f.summary)}  [${f.check}]`];
-  if (f.evidence.length) {
-    out.push('  evidence:');
-    for (const e of f.evidence) out.push(`    ${e.source} line ${e.lineNumber}:`, `      ${safeText(e.text)}`);
-  }
-  out.push(`  why: ${safeText(f.why)}`);
-  if (f.fix.length) out.push('  fix:', ...f.fix.map((s) => `    ${safeText(s)}`));
-  return out;
-}
-
 export function renderTraceText(a: TraceAnalysis, names: AddressNamer, notes: readonly string[] = []): string {
   const p = a.path;
-  const out = [`trace ${p.source ? `from ${p.source} ` : ''}to ${p.destination ?? '(destination unknown)'}: ${p.hops.length} hops${p.reached ? ', reached' : ', not reached'}`];
+  const out = [`trace ${p.source ? `from ${safeText(p.source)} ` : ''}to ${safeText(p.destination ?? '(destination unknown)')}: ${p.hops.length} hops${p.reached ? ', reached' : ', not reached'}`];
   for (const h of p.hops) {
     const who = h.responders.map((r) => {
       const what = names(r);
       return what ? `${r} (${what})` : r;
     });
     const marks = h.endings.map((e) => e.annotation);
-    out.push(`  ${String(h.hop).padStart(2)}  ${safeText(who.join(', ') || '*')}${marks.length ? ` ${[...new Set(marks)].join(' ')}` : ''}`);
+    out.push(`  ${String(h.hop).padStart(2)}  ${safeText(who.join(', ') || '*')}${marks.length ? ` ${safeText([...new Set(marks)].join(' '))}` : ''}`);
   }
   out.push('');
-  for (const f of a.findings) out.push(...renderFinding(f), '');
+  for (const f of a.findings) out.push(renderFinding(f), '');
   for (const n of [...notes, ...a.notes]) out.push(`note: ${safeText(n)}`);
   const errors = a.findings.filter((f) => f.severity === 'error').length;
   const warnings = a.findings.filter((f) => f.severity === 'warning').length;

@@ -1,5 +1,6 @@
 /** `hostcheck route get ... --walk`: the packet walk's stages that decide, one line each, with the lines that decide. */
 import type { Origin } from '../model/records.js';
+import { safeLines } from '../report/terminal.js';
 import type { RouteLookupResult } from '../simulate/route-lookup.js';
 import type { Walk, WalkStage } from '../simulate/walk.js';
 
@@ -66,7 +67,7 @@ const OUTCOME: Record<Walk['outcome'], string> = {
   undecided: 'undecided',
 };
 
-/** The walk as text: a head line with the outcome, then each stage that decides. */
+/** The walk as text: a head line with the outcome, then each stage that decides (every line made safe for a terminal). */
 export function renderWalk(title: string, w: Walk): string {
   const p = w.final;
   const leaves = w.outDev ? ` by ${w.outDev}${w.via ? ` via ${w.via}` : ''}` : '';
@@ -81,5 +82,5 @@ export function renderWalk(title: string, w: Walk): string {
     lines.push(`  ${'packet'.padEnd(14)}${p.srcUncertain ? '(translated)' : p.src}${p.sport !== undefined ? `:${p.sport}` : ''} → ${p.dstUncertain ? '(translated)' : p.dst}${p.dport !== undefined ? `:${p.dport}` : ''}${p.mark ? ` mark ${hex(p.mark)}` : ''}${p.ctmark ? ` ctmark ${hex(p.ctmark)}` : ''}`);
   }
   for (const n of w.notes) lines.push(`  note: ${n}`);
-  return lines.join('\n') + '\n';
+  return lines.map(safeLines).join('\n') + '\n';
 }

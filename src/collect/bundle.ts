@@ -2,10 +2,13 @@
  * The raw bundle: one file per source exactly as the command printed it, plus meta.json.
  * `hostcheck capture --out DIR` writes it; `--bundle DIR` reads it anywhere.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SourceStatus } from '../model/snapshot.js';
+import { safeEntryPath } from './archive-tar.js';
+import { DirectoryTree, type BundleTree } from './bundle-tree.js';
 import { UsageError } from './errors.js';
+import { REDACTED_SOURCES, redactSecrets } from './redact.js';
 
 export const BUNDLE_FORMAT_VERSION = 1;
 
@@ -22,6 +25,19 @@ export interface SourceMeta {
   message?: string;
   durationMs: number;
   required: boolean;
+  /** Lines whose secret values were replaced by `<redacted>` (copied configuration files). */
+  redacted?: number;
+  /** A bundle hostcheck did not write lacks this source: nothing is known of it. */
+  lacking?: boolean;
+}
+
+/** Where a bundle hostcheck did not write came from (absent for hostcheck's own bundles). */
+export interface BundleLayout {
+  kind: 'sosreport' | 'calicoctl-node-diags';
+  /** The collector's version, when the bundle says (sos 4.0, 3.9.1). */
+  version?: string;
+  /** For a sosreport: the network namespace this host is, when it is one. */
+  netns?: string;
 }
 
 export interface BundleMeta {
@@ -39,6 +55,9 @@ export interface BundleMeta {
   toolVersions: Record<string, string>;
   cloud?: unknown;
   sources: SourceMeta[];
+  layout?: BundleLayout;
+  /** What reading the bundle found worth saying (a report lists them with its notes). */
+  notes?: string[];
 }
 
 /** A bundle in memory: source name → exact text, plus meta. */
@@ -59,28 +78,32 @@ export async function writeBundle(dir: string, bundle: Bundle): Promise<void> {
 
 /** Read a bundle written by writeBundle or by hostcheck-capture.sh. */
 export async function readBundle(dir: string): Promise<Bundle> {
-  let metaText: string;
-  try {
-    metaText = await readFile(join(dir, 'meta.json'), 'utf8');
-  } catch (err) {
-    throw new UsageError(`${dir} is not a hostcheck bundle: no readable meta.json (write one with "hostcheck capture --out DIR")`, { cause: err });
-  }
+  return hostcheckBundleFromTree(new DirectoryTree(dir));
+}
+
+/**
+ * A hostcheck bundle from a tree (a directory, or an archive read in memory). Each source's file
+ * is read only inside the tree, whatever meta.json names; copied configuration files are redacted
+ * again, in case an older hostcheck wrote them.
+ */
+export function hostcheckBundleFromTree(tree: BundleTree): Bundle {
+  const dir = tree.origin;
+  const metaText = tree.text('meta.json');
+  if (metaText === undefined) throw new UsageError(`${dir} is not a hostcheck bundle: no readable meta.json (write one with "hostcheck capture --out DIR")`);
   let meta: BundleMeta;
   try {
     meta = JSON.parse(metaText) as BundleMeta;
   } catch (err) {
     throw new UsageError(`${dir}/meta.json is not valid JSON`, { cause: err });
   }
-  if (!meta || !Array.isArray(meta.sources)) throw new UsageError(`${dir}/meta.json has no sources list`);
+  if (!meta || typeof meta !== 'object' || !Array.isArray(meta.sources)) throw new UsageError(`${dir}/meta.json has no sources list`);
   const files = new Map<string, string>();
-  await Promise.all(
-    meta.sources.map(async (s) => {
-      try {
-        files.set(s.name, (await readFile(join(dir, s.file))).toString('utf8'));
-      } catch {
-        // A source that was not collected has no file; its meta says why.
-      }
-    }),
-  );
+  for (const s of meta.sources) {
+    if (!s || typeof s.name !== 'string' || typeof s.file !== 'string') throw new UsageError(`${dir}/meta.json: a source without a name or file`);
+    // A source that was not collected has no file; its meta says why.
+    const text = tree.text(safeEntryPath(s.file, `${dir}/meta.json: source ${s.name}'s file`));
+    if (text === undefined) continue;
+    files.set(s.name, REDACTED_SOURCES.has(s.name) ? redactSecrets(text).text : text);
+  }
   return { meta, files };
 }

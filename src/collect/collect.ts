@@ -5,10 +5,11 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Bundle, BundleMeta, SourceMeta } from './bundle.js';
-import { BUNDLE_FORMAT_VERSION, readBundle } from './bundle.js';
+import { BUNDLE_FORMAT_VERSION } from './bundle.js';
 import { collectCloudIdentity } from './cloud.js';
 import { collectDockerNetworks } from './docker.js';
 import { collectIdentity } from './identity.js';
+import { redactSecrets } from './redact.js';
 import { runCommandBatch } from './run-batch.js';
 import { runCommand, type CommandOutcome } from './run-command.js';
 import { SOURCES, type SourceSpec } from './sources.js';
@@ -19,6 +20,8 @@ export interface CollectOptions {
   /** Override paths (tests): Docker socket, daemon.json, /proc/sys, DMI root, metadata base URL. */
   dockerSocket?: string;
   dockerDaemonJson?: string;
+  /** Override the path of any copied file, by source name (tests: swanctl-conf, ipsec-conf). */
+  filePaths?: Record<string, string>;
   procSys?: string;
   dmiRoot?: string;
   metadataBase?: string;
@@ -61,11 +64,12 @@ async function collectOne(spec: SourceSpec, opts: CollectOptions, batch?: Map<So
     return { meta: { ...base, path: opts.procSys ?? '/proc/sys', status: r.status, message: r.message, durationMs: r.durationMs }, text: r.text };
   }
   if (spec.kind === 'file') {
-    const path = spec.name === 'docker-daemon' && opts.dockerDaemonJson ? opts.dockerDaemonJson : spec.path!;
+    const path = opts.filePaths?.[spec.name] ?? (spec.name === 'docker-daemon' && opts.dockerDaemonJson ? opts.dockerDaemonJson : spec.path!);
     const started = performance.now();
     try {
-      const text = readFileSync(path, 'utf8');
-      return { meta: { ...base, path, status: 'collected', durationMs: Math.round(performance.now() - started) }, text };
+      // Secrets (PSKs, private keys, registry and proxy credentials) never leave the host.
+      const { text, count } = redactSecrets(readFileSync(path, 'utf8'));
+      return { meta: { ...base, path, status: 'collected', ...(count > 0 && { redacted: count }), durationMs: Math.round(performance.now() - started) }, text };
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       const durationMs = Math.round(performance.now() - started);
@@ -138,9 +142,13 @@ export async function collectBundle(opts: CollectOptions = {}): Promise<Bundle> 
   return { meta, files };
 }
 
-/** The bundle of `--bundle DIR`, or of the live host. */
-export async function loadBundle(opts: CollectOptions & { bundle?: string }): Promise<Bundle> {
-  const bundle = opts.bundle ? await readBundle(opts.bundle) : await collectBundle(opts);
+/**
+ * The bundle of `--bundle PATH` (any layout bundle-open.ts reads; `host` picks one of several),
+ * or of the live host.
+ */
+export async function loadBundle(opts: CollectOptions & { bundle?: string; host?: string }): Promise<Bundle> {
+  // Loaded only for a bundle: the live one-shot never needs the archive and layout readers.
+  const bundle = opts.bundle ? await (await import('./bundle-open.js')).openBundle(opts.bundle, opts.host) : await collectBundle(opts);
   if (opts.bundle && opts.name) bundle.meta.name = opts.name;
   return bundle;
 }

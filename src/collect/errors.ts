@@ -26,3 +26,11 @@ export class UsageError extends Error {
     this.name = 'UsageError';
   }
 }
+
+/** A bundle or archive refused because reading it could reach outside it (exit code 2). */
+export class UnsafeBundleError extends UsageError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'UnsafeBundleError';
+  }
+}

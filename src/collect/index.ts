@@ -8,6 +8,6 @@ import { loadBundle, type CollectOptions } from './collect.js';
 import { buildSnapshot } from './snapshot.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 
-export async function loadSnapshot(opts: CollectOptions & { bundle?: string }): Promise<HostSnapshot> {
+export async function loadSnapshot(opts: CollectOptions & { bundle?: string; host?: string }): Promise<HostSnapshot> {
   return buildSnapshot(await loadBundle(opts));
 }

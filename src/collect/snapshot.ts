@@ -9,7 +9,7 @@ import type { DockerDaemonConfig, DockerNetworkRecord } from '../model/docker.js
 import type { IpsecConnectionRecord } from '../model/ipsec.js';
 import type { IptablesNotice, IptablesTable } from '../model/netfilter.js';
 import type { NftTable } from '../model/nft.js';
-import type { AddressRecord, InterfaceBlock, LinkRecord, Origin, RuleRecord } from '../model/records.js';
+import type { AddressRecord, InterfaceBlock, LinkRecord, NeighbourRecord, Origin, RuleRecord } from '../model/records.js';
 import { RouteList } from '../model/route-list.js';
 import {
   SNAPSHOT_SCHEMA_VERSION,
@@ -21,7 +21,7 @@ import {
 } from '../model/snapshot.js';
 import type { Bundle } from './bundle.js';
 import { markNftHiddenMatches } from './nft-hidden.js';
-import { SOURCES } from './sources.js';
+import { sourceByName } from './sources.js';
 
 /** Set `origin.source` on every record (and nested records) of a parse result. */
 function stampSource(value: unknown, source: string, depth = 0): void {
@@ -50,6 +50,16 @@ function stampFlat(records: { origin: Origin }[], source: string): void {
   }
 }
 
+/**
+ * The family a route source keeps. A bundle captured before `-4` was passed holds IPv6 routes in
+ * ip-route-v4 too: while ip-route-v6 was read they are dropped there (each route once, quoted from
+ * its own file); without it they are kept, quoted from ip-route-v4 where they are.
+ */
+function routeFamilyKept(bundle: Bundle, family: 4 | 6 | undefined): 4 | 6 | undefined {
+  if (family === 6) return 6;
+  return bundle.files.has('ip-route-v6') ? family : undefined;
+}
+
 const UPLINK_NAME = /^(eth|ens|enp|eno|em|bond|team|wlan|wlp|p\d)/;
 
 /** Who made an interface, from Docker's networks and well-known names. */
@@ -68,6 +78,22 @@ function ownerOf(link: LinkRecord, dockerBridges: Map<string, string>): Interfac
 // A veth can be an uplink (a container's or a lab host's eth0); a bridge port veth has no name like eth*.
 const NON_UPLINK_KINDS = new Set(['loopback', 'bridge', 'vxlan', 'tun', 'tap', 'wireguard', 'gre', 'ipip', 'sit', 'dummy', 'vrf', 'openvswitch']);
 
+/** Interfaces listed in two outputs (calicoctl's `ip -4 addr` and `ip -6 addr`) as one block each. */
+function mergeBlocks(blocks: InterfaceBlock[], more: InterfaceBlock[]): InterfaceBlock[] {
+  if (more.length === 0) return blocks;
+  const byName = new Map(blocks.map((b) => [b.link.name, b]));
+  const out = [...blocks];
+  for (const b of more) {
+    const known = byName.get(b.link.name);
+    if (known) known.addresses = [...known.addresses, ...b.addresses];
+    else {
+      byName.set(b.link.name, b);
+      out.push(b);
+    }
+  }
+  return out;
+}
+
 /** Build the snapshot of one bundle. */
 export function buildSnapshot(bundle: Bundle): HostSnapshot {
   const warnings: SnapshotWarning[] = [];
@@ -75,14 +101,14 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
   const routeLists = new Map<string, RouteList>();
   const sources: SourceReport[] = [];
   for (const meta of bundle.meta.sources) {
-    const spec = SOURCES.find((s) => s.name === meta.name);
+    const spec = sourceByName(meta.name);
     const text = bundle.files.get(meta.name);
     let warningCount = 0;
     if (spec?.format && text !== undefined) {
       const parser = parserFor(spec.format);
       if (spec.format === 'ip-route') {
         // Routes stay a RouteList (a million of them are not made records up front).
-        const result = parseRoutes(text, { family: spec.family, source: meta.name });
+        const result = parseRoutes(text, { family: spec.family, source: meta.name, only: routeFamilyKept(bundle, spec.family) });
         for (const w of result.warnings) warnings.push({ source: meta.name, lineNumber: w.lineNumber, text: w.text, reason: w.reason });
         warningCount = result.warnings.length;
         routeLists.set(meta.name, result.routes);
@@ -95,7 +121,12 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
         parsed.set(meta.name, result);
       }
     }
-    sources.push({ name: meta.name, status: meta.status, message: meta.message, required: meta.required, warnings: warningCount });
+    const report: SourceReport = { name: meta.name, status: meta.status, message: meta.message, required: meta.required, warnings: warningCount };
+    // Only a bundle of another collector names its files: a live run and hostcheck's bundle read alike.
+    if (bundle.meta.layout && meta.file) report.file = meta.file;
+    if (meta.lacking) report.lacking = true;
+    if (meta.redacted) report.redacted = meta.redacted;
+    sources.push(report);
   }
   const records = <T>(name: string): T[] => (parsed.get(name)?.records as T[] | undefined) ?? [];
 
@@ -120,7 +151,7 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
     const r = routes.get(i);
     for (const d of [r.dev, ...r.nexthops.map((n) => n.dev)]) if (d) defaultDevs.add(d);
   }
-  const blocks = records<InterfaceBlock>('ip-addr');
+  const blocks = mergeBlocks(records<InterfaceBlock>('ip-addr'), records<InterfaceBlock>('ip-addr-v6'));
   const links = blocks.length ? blocks.map((b) => b.link) : records<LinkRecord>('ip-link');
   const addressesByIf = new Map<string, AddressRecord[]>();
   for (const b of blocks) addressesByIf.set(b.link.name, b.addresses);
@@ -146,8 +177,9 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
     };
   });
 
-  // Complete: nothing failed, and every required source was read (an optional one may be absent).
-  const complete = sources.every((s) => s.status === 'collected' || (!s.required && s.status === 'unavailable'));
+  // Complete: nothing failed, every required source was read (an optional one may be absent), and
+  // the bundle lacks nothing the snapshot reads.
+  const complete = sources.every((s) => !s.lacking && (s.status === 'collected' || (!s.required && s.status === 'unavailable')));
   const meta = bundle.meta;
   return {
     schemaVersion: SNAPSHOT_SCHEMA_VERSION,
@@ -175,6 +207,7 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
     nft,
     ipsets: records('ipset'),
     xfrmPolicies: records('ip-xfrm-policy'),
+    ...(parsed.has('ip-neigh') && { neighbours: records<NeighbourRecord>('ip-neigh') }),
     ipsecConnections: [...records<IpsecConnectionRecord>('swanctl-conf'), ...records<IpsecConnectionRecord>('ipsec-conf')],
     sysctls: records('sysctl'),
     tcFilters: records('tc-filter'),

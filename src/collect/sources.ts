@@ -31,16 +31,18 @@ const NET_ADMIN_HINT = 'run as root, or grant CAP_NET_ADMIN and CAP_NET_RAW';
 export const TC_FILTERS = 'for d in $(ls /sys/class/net); do for dir in ingress egress; do out=$(tc filter show dev "$d" $dir 2>/dev/null) && [ -n "$out" ] && printf "dev %s %s\\n%s\\n" "$d" "$dir" "$out"; done; done; true';
 
 export const SOURCES: SourceSpec[] = [
-  { name: 'ip-route-v4', file: 'ip-route-v4.txt', kind: 'command', argv: ['ip', 'route', 'show', 'table', 'all'], format: 'ip-route', family: 4, required: true },
+  { name: 'ip-route-v4', file: 'ip-route-v4.txt', kind: 'command', argv: ['ip', '-4', 'route', 'show', 'table', 'all'], format: 'ip-route', family: 4, required: true },
   { name: 'ip-route-v6', file: 'ip-route-v6.txt', kind: 'command', argv: ['ip', '-6', 'route', 'show', 'table', 'all'], format: 'ip-route', family: 6, required: true },
-  { name: 'ip-rule-v4', file: 'ip-rule-v4.txt', kind: 'command', argv: ['ip', 'rule', 'show'], format: 'ip-rule', family: 4, required: true },
+  { name: 'ip-rule-v4', file: 'ip-rule-v4.txt', kind: 'command', argv: ['ip', '-4', 'rule', 'show'], format: 'ip-rule', family: 4, required: true },
   { name: 'ip-rule-v6', file: 'ip-rule-v6.txt', kind: 'command', argv: ['ip', '-6', 'rule', 'show'], format: 'ip-rule', family: 6, required: true },
   { name: 'ip-addr', file: 'ip-addr.txt', kind: 'command', argv: ['ip', '-d', 'addr', 'show'], format: 'ip-addr', required: true },
   { name: 'ip-link', file: 'ip-link.txt', kind: 'command', argv: ['ip', '-d', 'link', 'show'], format: 'ip-link', required: true },
+  // Who lives on a bridge (a VM, a container) answers ARP/ND there: the capture check tells them from a captured peer.
+  { name: 'ip-neigh', file: 'ip-neigh.txt', kind: 'command', argv: ['ip', 'neigh', 'show'], format: 'ip-neigh', required: false },
   // JSON forms: kept in the bundle for tools and for the form-equivalence tests; the snapshot uses the text.
-  { name: 'ip-route-v4-json', file: 'ip-route-v4.json', kind: 'command', argv: ['ip', '-j', 'route', 'show', 'table', 'all'], required: false, absentMeaning: 'iproute2 older than 4.17 has no usable -j' },
+  { name: 'ip-route-v4-json', file: 'ip-route-v4.json', kind: 'command', argv: ['ip', '-4', '-j', 'route', 'show', 'table', 'all'], required: false, absentMeaning: 'iproute2 older than 4.17 has no usable -j' },
   { name: 'ip-route-v6-json', file: 'ip-route-v6.json', kind: 'command', argv: ['ip', '-6', '-j', 'route', 'show', 'table', 'all'], required: false },
-  { name: 'ip-rule-v4-json', file: 'ip-rule-v4.json', kind: 'command', argv: ['ip', '-j', 'rule', 'show'], required: false },
+  { name: 'ip-rule-v4-json', file: 'ip-rule-v4.json', kind: 'command', argv: ['ip', '-4', '-j', 'rule', 'show'], required: false },
   { name: 'ip-rule-v6-json', file: 'ip-rule-v6.json', kind: 'command', argv: ['ip', '-6', '-j', 'rule', 'show'], required: false },
   { name: 'ip-addr-json', file: 'ip-addr.json', kind: 'command', argv: ['ip', '-d', '-j', 'addr', 'show'], required: false },
   { name: 'ip-link-json', file: 'ip-link.json', kind: 'command', argv: ['ip', '-d', '-j', 'link', 'show'], required: false },
@@ -59,6 +61,14 @@ export const SOURCES: SourceSpec[] = [
   { name: 'ipsec-conf', file: 'ipsec.conf', kind: 'file', path: '/etc/ipsec.conf', format: 'ipsec-conf', required: false, absentMeaning: 'absent (no strongSwan/libreswan ipsec.conf)' },
 ];
 
+/**
+ * Sources only other collectors' bundles have: calicoctl node diags keeps `ip -6 addr` apart
+ * from `ip -4 addr`; the snapshot merges its interfaces' addresses into ip-addr's.
+ */
+export const BUNDLE_ONLY_SOURCES: SourceSpec[] = [
+  { name: 'ip-addr-v6', file: 'ip-addr-v6.txt', kind: 'command', argv: ['ip', '-6', 'addr'], format: 'ip-addr', family: 6, required: false },
+];
+
 export function sourceByName(name: string): SourceSpec | undefined {
-  return SOURCES.find((s) => s.name === name);
+  return SOURCES.find((s) => s.name === name) ?? BUNDLE_ONLY_SOURCES.find((s) => s.name === name);
 }

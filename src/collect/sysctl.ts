@@ -23,32 +23,45 @@ export interface SysctlOutcome {
   durationMs: number;
 }
 
-// Synchronous on purpose: /proc/sys answers at once, and a promise per file costs more than the read.
-function tryRead(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8').trim();
-  } catch {
-    return undefined;
-  }
+/** Where the values are read from: /proc/sys itself, or a copy of it in a bundle. */
+export interface SysctlTree {
+  /** A value file's trimmed text, undefined when unreadable. */
+  read(path: string): string | undefined;
+  /** A directory's names; throws when it cannot be read. */
+  list(dir: string): string[];
 }
 
-export async function collectSysctls(procSys = '/proc/sys'): Promise<SysctlOutcome> {
-  const started = performance.now();
+// Synchronous on purpose: /proc/sys answers at once, and a promise per file costs more than the read.
+function procTree(procSys: string): SysctlTree {
+  return {
+    read(path) {
+      try {
+        return readFileSync(join(procSys, path), 'utf8').trim();
+      } catch {
+        return undefined;
+      }
+    },
+    list: (dir) => readdirSync(join(procSys, dir)),
+  };
+}
+
+/** The `sysctl -a` lines of the routing-relevant keys; `failed` says why net/ipv4/conf was unreadable. */
+export function sysctlText(tree: SysctlTree, where: string): { text: string; failed?: string } {
   const out: string[] = [];
   for (const key of GLOBAL_KEYS) {
-    const v = tryRead(join(procSys, key));
+    const v = tree.read(key);
     if (v !== undefined) out.push(`${key.replaceAll('/', '.')} = ${v}`);
   }
   let failed: string | undefined;
   for (const [fam, keys] of [['ipv4', CONF_KEYS_V4], ['ipv6', CONF_KEYS_V6]] as const) {
     let devices: string[];
     try {
-      devices = readdirSync(join(procSys, 'net', fam, 'conf')).sort();
+      devices = tree.list(join('net', fam, 'conf')).sort();
     } catch (err) {
-      if (fam === 'ipv4') failed = `sysctl: cannot read ${procSys}/net/ipv4/conf: ${(err as Error).message}`;
+      if (fam === 'ipv4') failed = `sysctl: cannot read ${where}/net/ipv4/conf: ${(err as Error).message}`;
       continue;
     }
-    const values = devices.flatMap((dev) => keys.map((k) => tryRead(join(procSys, 'net', fam, 'conf', dev, k))));
+    const values = devices.flatMap((dev) => keys.map((k) => tree.read(join('net', fam, 'conf', dev, k))));
     let i = 0;
     for (const dev of devices) {
       for (const k of keys) {
@@ -57,7 +70,18 @@ export async function collectSysctls(procSys = '/proc/sys'): Promise<SysctlOutco
       }
     }
   }
-  const durationMs = Math.round(performance.now() - started);
-  if (failed) return { status: 'failed', text: out.join('\n') + '\n', message: failed, durationMs };
-  return { status: 'collected', text: out.join('\n') + '\n', durationMs };
+  return { text: out.join('\n') + '\n', failed };
 }
+
+export async function collectSysctls(procSys = '/proc/sys'): Promise<SysctlOutcome> {
+  const started = performance.now();
+  const { text, failed } = sysctlText(procTree(procSys), procSys);
+  const durationMs = Math.round(performance.now() - started);
+  if (failed) return { status: 'failed', text, message: failed, durationMs };
+  return { status: 'collected', text, durationMs };
+}
+
+/** The /proc/sys paths sysctlText reads (a bundle reader keeps these files of an archive). */
+export const SYSCTL_PATH = new RegExp(
+  `^(${GLOBAL_KEYS.join('|')}|net/ipv4/conf/[^/]+/(${CONF_KEYS_V4.join('|')})|net/ipv6/conf/[^/]+/(${CONF_KEYS_V6.join('|')}))$`,
+);

@@ -144,3 +144,18 @@ export interface Origin {
   lineNumber: number;
   text: string;
 }
+
+/** One entry of the neighbour table (`ip neigh show`): who the kernel found on a link. */
+export interface NeighbourRecord {
+  family: 4 | 6;
+  /** The neighbour's address as printed ("192.168.50.11", "fe80::1"). */
+  address: string;
+  dev?: string;
+  /** Link-layer address; absent while unresolved (INCOMPLETE, FAILED). */
+  lladdr?: string;
+  /** NUD states as printed: REACHABLE, STALE, DELAY, PROBE, INCOMPLETE, FAILED, NOARP, PERMANENT, NONE. */
+  states: string[];
+  /** `router` (an IPv6 neighbour that advertises itself as a router), `proxy`, `extern_learn`, `offload`. */
+  flags: string[];
+  origin: Origin;
+}

@@ -8,7 +8,7 @@ import type { IpsetSet } from './ipset.js';
 import type { IptablesNotice, IptablesTable } from './netfilter.js';
 import type { NftTable } from './nft.js';
 import type { IpvsServiceRecord, TcFilterRecord } from './datapath.js';
-import type { AddressRecord, LinkKind, Origin, RouteRecord, RuleRecord, XdpAttachment } from './records.js';
+import type { AddressRecord, LinkKind, NeighbourRecord, Origin, RouteRecord, RuleRecord, XdpAttachment } from './records.js';
 import type { SysctlRecord } from './sysctl.js';
 import type { XfrmPolicyRecord } from './xfrm.js';
 import { RouteList } from './route-list.js';
@@ -27,6 +27,12 @@ export interface SourceReport {
   required: boolean;
   /** Lines the parser could not read. */
   warnings: number;
+  /** In a bundle hostcheck did not write (a sosreport, calicoctl diags): the file it was read from. */
+  file?: string;
+  /** That kind of bundle does not carry this source, so nothing is known of it (never a fact about the host). */
+  lacking?: boolean;
+  /** Lines whose secret values were replaced by `<redacted>`. */
+  redacted?: number;
 }
 
 export interface CloudIdentity {
@@ -102,6 +108,8 @@ export interface HostSnapshot {
   nft: NftTable[];
   ipsets: IpsetSet[];
   xfrmPolicies: XfrmPolicyRecord[];
+  /** `ip neigh show`: absent in bundles from before hostcheck read it. */
+  neighbours?: NeighbourRecord[];
   /** IPsec connections configured in swanctl.conf and ipsec.conf. */
   ipsecConnections?: IpsecConnectionRecord[];
   sysctls: SysctlRecord[];

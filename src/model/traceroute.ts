@@ -6,7 +6,7 @@ export interface TracerouteProbe {
   address?: string;
   name?: string;
   rttMs?: number;
-  /** `!H`, `!N`, `!P`, `!X`, `!S`, `!F-1500`, `!<10>`, `!`; tracepath: `asymm 3`, `reached`. */
+  /** `!H`, `!N`, `!P`, `!X`, `!S`, `!F-1500`, `!<10>`, `!`; tracepath: `asymm 3`, `reached`, `pmtu 1400`, `asymm 3 !H`. */
   annotation?: string;
   /** Origin AS as printed without brackets (`AS15169`); absent for `[*]`. */
   asn?: string;

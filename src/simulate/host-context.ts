@@ -3,10 +3,12 @@
  * rulesets per family, its local addresses and its settings by key. The route lookups of checks,
  * the path tracer and the packet walk all read this one copy.
  */
+import { memo, memoKey } from '../model/memo.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 import type { SysctlRecord } from '../model/sysctl.js';
 import type { NetfilterRuleset } from './netfilter-types.js';
-import { buildFib, fibContextFrom, type Fib } from './route-lookup.js';
+import type { Fib } from './route-lookup.js';
+import { fibOf } from './snapshot-fib.js';
 
 export interface HostContext {
   snapshot: HostSnapshot;
@@ -19,18 +21,20 @@ export interface HostContext {
   sysctls: Map<string, SysctlRecord>;
 }
 
-const contexts = new WeakMap<HostSnapshot, HostContext>();
+const CONTEXT = memoKey<HostSnapshot, HostContext>('host-context');
 
-/** The host's simulator state (cached per snapshot object). */
+/** The host's simulator state (once per snapshot object; its FIB is the one every layer shares). */
 export function hostContext(s: HostSnapshot): HostContext {
-  let ctx = contexts.get(s);
-  if (ctx !== undefined) return ctx;
-  const fib = buildFib(s.routes, s.rules, fibContextFrom(s.interfaces.map((i) => ({ link: { name: i.name }, addresses: i.addresses })), s.sysctls));
+  return memo(s, CONTEXT, build);
+}
+
+function build(s: HostSnapshot): HostContext {
+  const fib = fibOf(s);
   const locals = (family: 4 | 6): { cidr: string; dev: string }[] =>
     s.interfaces.flatMap((i) => i.addresses.filter((a) => a.family === family).map((a) => ({ cidr: a.cidr, dev: i.name })));
   const sysctls = new Map<string, SysctlRecord>();
   for (const r of s.sysctls) sysctls.set(r.key, r);
-  ctx = {
+  return {
     snapshot: s,
     fib,
     ruleset: {
@@ -40,8 +44,6 @@ export function hostContext(s: HostSnapshot): HostContext {
     localAddresses: { 4: locals(4), 6: locals(6) },
     sysctls,
   };
-  contexts.set(s, ctx);
-  return ctx;
 }
 
 /** A sysctl's value as a number, or undefined when it was not collected or is not a number. */

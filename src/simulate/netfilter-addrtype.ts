@@ -4,6 +4,7 @@
  * primary prefix's last address (prefixes shorter than /31), MULTICAST for 224.0.0.0/4, else
  * UNICAST. With a device (`--limit-iface-in/out`) a local entry of another device is UNICAST.
  */
+import { memo, memoKey } from '../model/memo.js';
 import { formatIPv4, formatIPv6, maskV4, parseIPv4, parseIPv6 } from '../net/address.js';
 import { ADDRESS_TYPES } from './netfilter-names.js';
 import type { EvaluateOptions, LocalAddress, PacketState } from './netfilter-types.js';
@@ -16,7 +17,7 @@ interface LocalTable {
   host6: Map<bigint, string | undefined>;
 }
 
-const cache = new WeakMap<LocalAddress[], LocalTable>();
+const LOCAL_TABLE = memoKey<LocalAddress[], LocalTable>('netfilter: addrtype local table');
 
 const unknown: Lookup = () => undefined;
 
@@ -32,12 +33,7 @@ export function addressTypeLookup(opts: EvaluateOptions): Lookup {
   }
   const locals = opts.localAddresses;
   if (locals === undefined) return unknown;
-  let table = cache.get(locals);
-  if (table === undefined) {
-    table = buildLocalTable(locals);
-    cache.set(locals, table);
-  }
-  const t = table;
+  const t = memo(locals, LOCAL_TABLE, buildLocalTable);
   return (p, dst, dev) => (p.family === 4 ? type4(t, dst ? p.dst4 : p.src4, dev) : type6(t, dst ? p.dst6 : p.src6, dev));
 }
 

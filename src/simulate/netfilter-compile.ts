@@ -3,6 +3,7 @@
  * WeakMap), so evaluating a packet against 240,000 rules is one pass of cheap calls.
  */
 import type { IptablesMatch, IptablesRule, IptablesTable } from '../model/netfilter.js';
+import { memo, memoKey } from '../model/memo.js';
 import { compileAddress, compileFragment, compileInterface, compileProtocol, unknownMatch } from './netfilter-core.js';
 import { compileModule } from './netfilter-matches.js';
 import { compileTarget, type Action } from './netfilter-targets.js';
@@ -29,16 +30,11 @@ export interface CompiledTable {
   chains: Map<string, CompiledChain>;
 }
 
-const cache = new WeakMap<IptablesTable, CompiledTable>();
+const COMPILED_TABLE = memoKey<IptablesTable, CompiledTable>('netfilter: compiled table');
 
 /** The chains of `table` (indexed on first use; each chain's rules compile when first reached). */
 export function compileTable(table: IptablesTable): CompiledTable {
-  let compiled = cache.get(table);
-  if (compiled === undefined) {
-    compiled = index(table);
-    cache.set(table, compiled);
-  }
-  return compiled;
+  return memo(table, COMPILED_TABLE, index);
 }
 
 /** The compiled rules of `chain`: a packet of a 240,000-rule ruleset compiles only the chains it reaches. */

@@ -6,6 +6,7 @@
  * hash:net,port,net, hash:net,net, bitmap:ip, bitmap:port, list:set; other types are undecided.
  */
 import type { IpsetPart, IpsetSet } from '../model/ipset.js';
+import { memo, memoKey } from '../model/memo.js';
 import { maskV4, maskV6, parseIPv4, parseIPv6 } from '../net/address.js';
 import { icmpTypeSpec, parseUint, protocolNumber } from './netfilter-names.js';
 import { NO, UNKNOWN, YES, type PacketState, type SetTest, type Tri } from './netfilter-types.js';
@@ -25,18 +26,16 @@ interface Entry {
   nomatch: boolean;
 }
 
-const cache = new WeakMap<IpsetSet[], Map<string, SetTest>>();
+const COMPILED_SETS = memoKey<IpsetSet[], Map<string, SetTest>>('netfilter: compiled ipsets');
 
 /** The compiled tests of `sets` by name (cached per array). */
 export function compileIpsets(sets: IpsetSet[] | undefined): Map<string, SetTest> {
   if (sets === undefined) return new Map();
-  let compiled = cache.get(sets);
-  if (compiled !== undefined) return compiled;
-  compiled = new Map();
-  const byName = compiled;
-  for (const set of sets) byName.set(set.name, compileSet(set, byName));
-  cache.set(sets, compiled);
-  return compiled;
+  return memo(sets, COMPILED_SETS, () => {
+    const byName = new Map<string, SetTest>();
+    for (const set of sets) byName.set(set.name, compileSet(set, byName));
+    return byName;
+  });
 }
 
 function unsupported(reason: string): SetTest {

@@ -42,11 +42,17 @@ export function compileModule(m: IptablesMatch, family: 4 | 6): MatchFn[] {
       return m.options.map((o) => (o.name === 'mark' ? markTest(o, m.module === 'connmark') : unknownOption(m, o)));
     case 'comment':
       return [];
-    case 'limit':
+    case 'limit': {
+      const rate = m.options.map((o) => `--${o.name} ${o.args.join(' ')}`.trim()).join(' ');
       return [(p) => {
+        if (p.rateLimits === 'undecided') {
+          p.why = `-m limit ${rate}: matches while the packets stay under the rate, not above it`;
+          return UNKNOWN;
+        }
         p.notes.add('-m limit is treated as matching (rates are not simulated)');
         return YES;
       }];
+    }
     case 'physdev':
       return [compilePhysdev(m)];
     case 'set':
@@ -54,9 +60,21 @@ export function compileModule(m: IptablesMatch, family: 4 | 6): MatchFn[] {
     case 'iprange':
       return m.options.map((o) => iprangeTest(m, o, family));
     default:
-      return [unknownMatch(`-m ${m.module} is not evaluated`)];
+      return [unknownMatch(HISTORY_MODULES[m.module] ? `-m ${m.module}: ${HISTORY_MODULES[m.module]}` : `-m ${m.module} is not evaluated`)];
   }
 }
+
+/** Modules whose answer depends on traffic before this packet, a rate, the clock or chance: no snapshot holds it. */
+const HISTORY_MODULES: Record<string, string> = {
+  recent: 'depends on which addresses this host saw before, in its recent lists',
+  hashlimit: 'depends on the packet rate per address or flow',
+  quota: 'depends on how many bytes passed before',
+  connlimit: 'depends on how many connections are open',
+  connbytes: 'depends on how much the connection carried before',
+  statistic: 'matches by chance or every n-th packet',
+  nth: 'matches every n-th packet',
+  time: 'depends on the time of day',
+};
 
 function unknownOption(m: IptablesMatch, o: IptablesOption): MatchFn {
   return unknownMatch(`-m ${m.module} --${o.name} is not evaluated`);

@@ -84,6 +84,11 @@ export interface EvaluateOptions {
   addressType?: (addr: string, family: 4 | 6, dev?: string) => string | undefined;
   /** Skip native nft chains on the packet's hooks instead of answering undecided. */
   ignoreNativeNft?: boolean;
+  /**
+   * `-m limit`: 'match' (default) treats it as matching, as the kernel does for a first packet
+   * under any limit; 'undecided' asks, as for a flow whose later packets may be over the rate.
+   */
+  rateLimits?: 'match' | 'undecided';
   /** Most trace entries kept (default 1000); `traceTruncated` says when more were dropped. */
   traceLimit?: number;
   /**
@@ -107,6 +112,8 @@ export interface ChainOutcome {
   policy?: boolean;
   reason?: string;
   rejectWith?: string;
+  /** Undecided because a match of `rule` could not be told (not its target): the fork can try both answers. */
+  undecidedMatch?: boolean;
 }
 
 /**
@@ -167,6 +174,12 @@ export interface NetfilterResult {
   rejectWith?: string;
   /** Why the verdict is undecided. */
   reason?: string;
+  /**
+   * For a verdict left undecided by a match (not by a target or a native nft chain): what
+   * happens if the rule matches and if it does not. A match whose answer would not change the
+   * verdict leaves it decided instead (and says so in `notes`).
+   */
+  branches?: { ifMatches: NetfilterBranch; ifNot: NetfilterBranch };
   /** Things assumed on the way (limit treated as matching, DNAT changing the route ...). */
   notes?: string[];
   /** Addresses and ports after NAT. */
@@ -178,6 +191,9 @@ export interface NetfilterResult {
   /** The destination after NAT is one of several (DNAT to a range) or not known. */
   dstUncertain?: boolean;
 }
+
+/** The outcome of one assumption about an undecidable match. */
+export type NetfilterBranch = Pick<NetfilterResult, 'verdict' | 'decidedBy' | 'rejectWith' | 'reason'>;
 
 /** 0 no, 1 yes, 2 cannot tell. */
 export type Tri = 0 | 1 | 2;
@@ -242,6 +258,8 @@ export interface PacketState {
   origDport: number;
   why: string;
   notes: Set<string>;
+  /** EvaluateOptions.rateLimits. */
+  rateLimits: 'match' | 'undecided';
   sets: Map<string, SetTest>;
   /** RTN type of the current source (dst false) or destination address, seen on `dev` when given. */
   addressType: (p: PacketState, dst: boolean, dev: string | undefined) => number | undefined;

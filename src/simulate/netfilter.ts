@@ -25,7 +25,9 @@ import type { Action, NatRewrite } from './netfilter-targets.js';
 import {
   NO,
   UNKNOWN,
+  YES,
   type Decision,
+  type NetfilterBranch,
   type EvaluateOptions,
   type Hook,
   type NatRecord,
@@ -80,15 +82,47 @@ export interface PacketView {
   untracked?: boolean;
 }
 
-/** Evaluates `packet` against `ruleset` along `opts.path`. */
+/** Undecidable matches assumed one way or the other in one evaluation; past this many the verdict stays undecided. */
+const MAX_ASSUMPTIONS = 4;
+
+/**
+ * Evaluates `packet` against `ruleset` along `opts.path`. A match it cannot tell (a missing set,
+ * -m recent, a rate) is tried both ways: when both give the same verdict it stands (with a note),
+ * else the verdict is undecided with both outcomes in `branches`.
+ */
 export function evaluatePacket(ruleset: NetfilterRuleset, packet: NetfilterPacket, opts: EvaluateOptions): NetfilterResult {
-  const run = new NetfilterRun(ruleset, packet, opts);
+  return evaluateAssuming(ruleset, packet, opts, new Map());
+}
+
+function evaluateAssuming(ruleset: NetfilterRuleset, packet: NetfilterPacket, opts: EvaluateOptions, assume: Map<IptablesRule, boolean>): NetfilterResult {
+  const run = new NetfilterRun(ruleset, packet, opts, assume);
   const devices: HookDevices = { inIf: packet.inIf, outIf: packet.outIf };
+  let r: NetfilterResult | undefined;
   for (const hook of PATH_HOOKS[opts.path]) {
-    const r = run.runHook(hook, devices);
-    if (r.verdict !== 'accept') return run.result(r);
+    const h = run.runHook(hook, devices);
+    if (h.verdict !== 'accept') {
+      r = run.result(h);
+      break;
+    }
   }
-  return run.result();
+  r ??= run.result();
+  const rule = run.forkRule;
+  if (rule === undefined || assume.size >= MAX_ASSUMPTIONS) return r;
+  const ifMatches = evaluateAssuming(ruleset, packet, opts, new Map(assume).set(rule, true));
+  const ifNot = evaluateAssuming(ruleset, packet, opts, new Map(assume).set(rule, false));
+  if (ifNot.verdict !== 'undecided' && ifNot.verdict === ifMatches.verdict && ifNot.rejectWith === ifMatches.rejectWith) {
+    const where = `${r.decidedBy?.table}/${r.decidedBy?.chain} rule ${rule.position}`;
+    return { ...ifNot, notes: [...(ifNot.notes ?? []), `${where} cannot be decided (${r.reason}), but the verdict is ${ifNot.verdict} whether it matches or not`] };
+  }
+  return { ...r, branches: { ifMatches: branchOf(ifMatches), ifNot: branchOf(ifNot) } };
+}
+
+function branchOf(r: NetfilterResult): NetfilterBranch {
+  const b: NetfilterBranch = { verdict: r.verdict };
+  if (r.decidedBy !== undefined) b.decidedBy = r.decidedBy;
+  if (r.rejectWith !== undefined) b.rejectWith = r.rejectWith;
+  if (r.reason !== undefined) b.reason = r.reason;
+  return b;
 }
 
 /** One packet's way through the hooks: state (marks, NAT, conntrack) carries from hook to hook. */
@@ -101,11 +135,15 @@ export class NetfilterRun {
   private readonly changes: PacketChange[] = [];
   private truncated = false;
   private readonly limit: number;
+  /** The rule whose undecidable match (not its target) ended a hook undecided: the fork can try both answers. */
+  forkRule: IptablesRule | undefined;
 
+  /** `assume`: undecidable matches of these rules taken as matching (true) or not (false). */
   constructor(
     private readonly ruleset: NetfilterRuleset,
     private readonly packet: NetfilterPacket,
     private readonly opts: EvaluateOptions,
+    private readonly assume: Map<IptablesRule, boolean> = new Map(),
   ) {
     this.limit = opts.traceLimit ?? 1000;
     const p = initialState(ruleset, packet, opts);
@@ -186,6 +224,7 @@ export class NetfilterRun {
         const extra: Partial<HookResult> = { decidedBy };
         if (outcome.reason !== undefined) extra.reason = outcome.reason;
         if (outcome.verdict === 'reject') extra.rejectWith = outcome.rejectWith ?? (p.family === 4 ? 'icmp-port-unreachable' : 'icmp6-port-unreachable');
+        if (outcome.undecidedMatch && outcome.rule !== undefined) this.forkRule = outcome.rule;
         return finish(outcome.verdict, extra);
       }
       const stop = opts.afterEntry?.(entry, before!);
@@ -258,7 +297,11 @@ export class NetfilterRun {
         continue;
       }
       const cr = rules[i++];
-      const m = cr.test === undefined ? 1 : cr.test(p);
+      let m = cr.test === undefined ? YES : cr.test(p);
+      if (m === UNKNOWN) {
+        const assumed = this.assume.get(cr.rule);
+        if (assumed !== undefined) m = assumed ? YES : NO;
+      }
       if (m === NO) {
         this.record({ hook, table, chain: chain.name, rule: cr.rule.position, matched: false }, false);
         continue;
@@ -267,7 +310,7 @@ export class NetfilterRun {
       const action = cr.action;
       if (m === UNKNOWN) {
         if (action.kind === 'continue') continue;
-        return { verdict: 'undecided', chain: chain.name, rule: cr.rule, reason: p.why };
+        return { verdict: 'undecided', chain: chain.name, rule: cr.rule, reason: p.why, undecidedMatch: true };
       }
       switch (action.kind) {
         case 'accept':
@@ -503,7 +546,7 @@ function initialState(ruleset: NetfilterRuleset, packet: NetfilterPacket, opts: 
     mark: (packet.mark ?? 0) >>> 0, ctmark: (packet.ctmark ?? 0) >>> 0,
     physdev: packet.physdev, hook: 'PREROUTING', table: '', dstUncertain: false, srcUncertain: false,
     origSrc4: 0, origDst4: 0, origSrc6: 0n, origDst6: 0n, origSport: packet.sport ?? -1, origDport: packet.dport ?? -1,
-    why: '', notes: new Set(), sets: compileIpsets(ruleset.ipsets),
+    why: '', notes: new Set(), rateLimits: opts.rateLimits ?? 'match', sets: compileIpsets(ruleset.ipsets),
     addressType: addressTypeLookup(opts),
   };
   const orig = packet.ctOrig ?? packet;

@@ -5,19 +5,7 @@
  */
 import type { Evidence } from '../model/finding.js';
 import { longestMatch, routeFor, vpnGatewayAt, type Topology, type TopologyRouteTable, type VpnGateway } from '../model/topology.js';
-import type { PathHop } from './path-types.js';
-import type { Packet, PathNode, Step } from './path.js';
-
-export interface CloudNode {
-  /** `vpn-gateway vpn-x` or `vpc-router vsw-y`: unique, used in hops and cycles. */
-  name: string;
-  kind: 'vpn-gateway' | 'vpc-router';
-  /** The node's private address (what traceroute shows). */
-  address?: string;
-  gateway?: VpnGateway;
-  vpc?: string;
-  vswitch?: string;
-}
+import type { CloudNode, Packet, PathHop, PathNode, Step } from './path-types.js';
 
 function vpnNode(g: VpnGateway): CloudNode {
   return { name: `vpn-gateway ${g.id}`, kind: 'vpn-gateway', address: g.privateIps[0], gateway: g, vpc: g.vpc, vswitch: g.vswitch };

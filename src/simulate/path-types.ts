@@ -1,5 +1,10 @@
-/** The path tracer's question and answer (`hostcheck path`, later `GET /api/path`). */
+/**
+ * The path tracer's question and answer (`hostcheck path`, `GET /api/path`), and the walk's own
+ * types that path.ts (hosts) and path-cloud.ts (cloud nodes) share.
+ */
 import type { Evidence } from '../model/finding.js';
+import type { HostSnapshot } from '../model/snapshot.js';
+import type { VpnGateway } from '../model/topology.js';
 
 export interface PathQuery {
   /** A host's name (as its snapshot or the topology knows it) or an IP address. */
@@ -57,4 +62,39 @@ export interface PathResult {
 /** The query could not be answered (unknown start host, bad address). */
 export class PathQueryError extends Error {
   override name = 'PathQueryError';
+}
+
+// The walk (path.ts, path-cloud.ts).
+
+/** A topology node on the path: a VPN gateway or a VPC router. */
+export interface CloudNode {
+  /** `vpn-gateway vpn-x` or `vpc-router vsw-y`: unique, used in hops and cycles. */
+  name: string;
+  kind: 'vpn-gateway' | 'vpc-router';
+  /** The node's private address (what traceroute shows). */
+  address?: string;
+  gateway?: VpnGateway;
+  vpc?: string;
+  vswitch?: string;
+}
+
+/** Where a packet is: a host (with the interface it arrived on) or a cloud node. */
+export type PathNode = { kind: 'host'; snapshot: HostSnapshot; iif?: string } | { kind: 'cloud'; node: CloudNode; iif?: string };
+
+/** What one node did: the hop, and where the packet goes next (if anywhere). */
+export interface Step {
+  hop: PathHop;
+  next?: PathNode;
+  outcome?: PathLeg['outcome'];
+  detail?: string;
+}
+
+export interface Packet {
+  src: string;
+  dst: string;
+  proto: 'icmp' | 'tcp' | 'udp';
+  dport?: number;
+  ttl: number;
+  /** A reply (echo reply, ESTABLISHED) rather than a new request. */
+  reply?: boolean;
 }

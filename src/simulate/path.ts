@@ -5,46 +5,23 @@
  * Outcomes: delivered, loop (with the cycle and who answers "Time to live exceeded"),
  * blackhole, dropped (by which rule), or left the known network (where). Documented in docs/path.md.
  */
+import { memo, memoKey } from '../model/memo.js';
 import { evidenceOf, uniqueEvidence, type Evidence } from '../model/finding.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 import type { Topology } from '../model/topology.js';
 import { parseAddress } from '../net/address.js';
-import { cloudStep, cloudNodeAt, cloudStart, type CloudNode } from './path-cloud.js';
+import { cloudStep, cloudNodeAt, cloudStart } from './path-cloud.js';
 import { outPolicyFor } from './path-selectors.js';
-import { PathQueryError, type PathHop, type PathLeg, type PathQuery, type PathResult } from './path-types.js';
+import { PathQueryError, type Packet, type PathHop, type PathLeg, type PathNode, type PathQuery, type PathResult, type Step } from './path-types.js';
 import { evaluatePacket } from './netfilter.js';
-import type { NetfilterPacket } from './netfilter-types.js';
-import { hostContext } from './host-context.js';
-import { lookup, type Fib } from './route-lookup.js';
+import type { LocalAddress, NetfilterPacket } from './netfilter-types.js';
+import { lookup } from './route-lookup.js';
+import { fibOf } from './snapshot-fib.js';
 
 export * from './path-types.js';
 
-/** Where a packet is: a host (with the interface it arrived on) or a cloud node. */
-export type PathNode = { kind: 'host'; snapshot: HostSnapshot; iif?: string } | { kind: 'cloud'; node: CloudNode; iif?: string };
-
-/** What one node did: the hop, and where the packet goes next (if anywhere). */
-export interface Step {
-  hop: PathHop;
-  next?: PathNode;
-  outcome?: PathLeg['outcome'];
-  detail?: string;
-}
-
-export interface Packet {
-  src: string;
-  dst: string;
-  proto: 'icmp' | 'tcp' | 'udp';
-  dport?: number;
-  ttl: number;
-  /** A reply (echo reply, ESTABLISHED) rather than a new request. */
-  reply?: boolean;
-}
-
 /** Hops followed before giving up without a repeated state (a path longer than any real one). */
 const MAX_HOPS = 64;
-function fibOf(s: HostSnapshot): Fib {
-  return hostContext(s).fib;
-}
 
 const hostName = (s: HostSnapshot): string => s.identity.name;
 
@@ -60,12 +37,14 @@ type Holder = { snapshot: HostSnapshot; iface: string };
  * built once per snapshot list, so each hop of a path costs a lookup, not a scan of the fleet.
  * The lists path queries pass are built for the query and not changed while it runs.
  */
-const holders = new WeakMap<readonly HostSnapshot[], Map<string, Holder[]>>();
+const HOLDERS = memoKey<readonly HostSnapshot[], Map<string, Holder[]>>('path: address holders');
 
 function holdersOf(snapshots: readonly HostSnapshot[]): Map<string, Holder[]> {
-  let index = holders.get(snapshots);
-  if (index) return index;
-  index = new Map();
+  return memo(snapshots, HOLDERS, indexHolders);
+}
+
+function indexHolders(snapshots: readonly HostSnapshot[]): Map<string, Holder[]> {
+  const index = new Map<string, Holder[]>();
   for (const s of snapshots) {
     for (const i of s.interfaces) {
       for (const a of i.addresses) {
@@ -76,7 +55,6 @@ function holdersOf(snapshots: readonly HostSnapshot[]): Map<string, Holder[]> {
       }
     }
   }
-  holders.set(snapshots, index);
   return index;
 }
 
@@ -102,12 +80,16 @@ function firewall(s: HostSnapshot, p: Packet, path: 'input' | 'output' | 'forwar
     ...(p.proto === 'icmp' ? { icmpType: p.reply ? (family === 4 ? 0 : 129) : (family === 4 ? 8 : 128), icmpCode: 0 } : { sport: p.reply ? p.dport : 40000, dport: p.reply ? 40000 : p.dport, tcpFlags: p.reply ? 0x12 : 2 }),
     inIf, outIf, ctstate: p.reply ? 'ESTABLISHED' : 'NEW',
   };
-  const localAddresses = s.interfaces.flatMap((i) => i.addresses.map((a) => ({ cidr: a.cidr, dev: i.name })));
-  const r = evaluatePacket({ tables, ipsets: s.ipsets, nftTables: s.nft }, packet, { path, localAddresses });
+  const r = evaluatePacket({ tables, ipsets: s.ipsets, nftTables: s.nft }, packet, { path, localAddresses: localAddressesOf(s) });
   const d = r.decidedBy;
   const where = d ? `${d.table}/${d.chain}${d.rule ? ` rule ${d.rule.position}` : d.policy ? ' policy' : ''}` : undefined;
   return { verdict: r.verdict, where, evidence: d?.rule ? evidenceOf(d.rule.origin) : [] };
 }
+
+/** The host's addresses with their devices, one array per snapshot (so `-m addrtype`'s local table is built once too). */
+const LOCAL_ADDRESSES = memoKey<HostSnapshot, LocalAddress[]>('path: local addresses');
+const localAddressesOf = (s: HostSnapshot): LocalAddress[] =>
+  memo(s, LOCAL_ADDRESSES, () => s.interfaces.flatMap((i) => i.addresses.map((a) => ({ cidr: a.cidr, dev: i.name }))));
 
 /** The next node behind a gateway address (or the destination itself when on-link). */
 function neighbour(snapshots: readonly HostSnapshot[], topology: Topology | undefined, from: HostSnapshot | undefined, nextIp: string): PathNode | undefined {

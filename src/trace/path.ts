@@ -48,7 +48,7 @@ export function pathFromTraceroute(result: TracerouteRecords, opts: { source?: s
   const evidenceSource = opts.evidenceSource ?? 'traceroute';
   const hops = [...result.records].sort((a, b) => a.hop - b.hop).map((h) => pathHop(h, evidenceSource));
   const destination = opts.destination ?? result.header?.address ?? result.header?.destination;
-  const reachedByNote = result.records.some((h) => h.probes.some((p) => p.annotation === 'reached'));
+  const reachedByNote = result.records.some((h) => h.probes.some((p) => p.annotation !== undefined && p.annotation.split(' ').includes('reached')));
   const path: TracePath = { hops, reached: reachedByNote || (destination !== undefined && hops.some((h) => h.responders.includes(destination))) };
   if (destination !== undefined) path.destination = destination;
   const source = opts.source ?? result.header?.source;

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DASHBOARD_CSP } from '../../src/dashboard/serve-static.js';
+import { DASHBOARD_CSP } from '../../src/aggregator/http/dashboard.js';
 import { findingKey, type Finding } from '../../src/model/finding.js';
 import type { HostSnapshot } from '../../src/model/snapshot.js';
 import { tinySnapshot } from '../unit/aggregator-client.js';

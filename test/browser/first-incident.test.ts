@@ -79,7 +79,7 @@ describeLab('dashboard: the first incident with real agents', () => {
     await row.locator('a.summary').click();
     await page.locator('#finding[data-state="open"]').waitFor();
     const evidence = await page.locator('.evidence li').allTextContents();
-    expect(evidence.some((e) => e.includes('ip route show table all : line') && e.includes('172.17.0.0/16 dev docker0'))).toBe(true);
+    expect(evidence.some((e) => e.includes('ip -4 route show table all : line') && e.includes('172.17.0.0/16 dev docker0'))).toBe(true);
     expect(await page.locator('pre.fix').textContent()).toMatch(/docker|bip|route/);
     console.log(`[browser-lab] finding: ${await screenshot(page, 'finding')}`);
   });

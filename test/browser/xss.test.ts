@@ -8,7 +8,7 @@
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DASHBOARD_CSP } from '../../src/dashboard/serve-static.js';
+import { DASHBOARD_CSP } from '../../src/aggregator/http/dashboard.js';
 import { findingKey, type Finding } from '../../src/model/finding.js';
 import { TestAgent, tinySnapshot } from '../unit/aggregator-client.js';
 import { launchBrowser, recordDialogs, startTestServer, type TestServer } from './harness.js';

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parseRouteGetArgs } from '../../src/cli/commands-engine.js';
-import { fibOf } from '../../src/checks/routing.js';
+import { fibOf } from '../../src/simulate/snapshot-fib.js';
 import { loadSnapshot } from '../../src/collect/index.js';
 import { parseAddress } from '../../src/net/address.js';
 import { lookup, type Fib } from '../../src/simulate/route-lookup.js';

@@ -3,7 +3,8 @@
  * inside the same lab namespace: every source file byte for byte, and meta.json field by field.
  * Volatile, and normalised before the comparison: iptables-save's "# Generated/Completed … on
  * DATE" comments and its [packets:bytes] counters (the kernel bumps them between the two runs),
- * and a bridge's running timers (gc_timer, hello_timer…) in `ip -d link/addr` text and JSON.
+ * a bridge's running timers (gc_timer, hello_timer…) in `ip -d link/addr` text and JSON, nft's
+ * rule counters (packets and bytes) and a neighbour entry's state (REACHABLE turns STALE with time).
  * Needs a build (`npm run build`): bin/hostcheck runs build/.
  */
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -24,6 +25,8 @@ const IP_DETAILS = new Set(['ip-addr.txt', 'ip-addr.json', 'ip-link.txt', 'ip-li
 const TIMES = new Set(['startedAt', 'durationMs', 'argv']);
 
 function stableText(file: string, text: string): string {
+  if (file === 'nft.json') return text.replace(/("(?:packets|bytes)":\s*)\d+/g, (_, key: string) => `${key}0`);
+  if (file === 'ip-neigh.txt') return text.replace(/\b(REACHABLE|STALE|DELAY|PROBE)\b/g, 'STATE');
   if (IP_DETAILS.has(file)) return text.replace(/("?(?:hello|tcn|topology_change|gc)_timer"?:?\s*)[\d.]+/g, '$1T');
   if (!IPTABLES.has(file)) return text;
   return text

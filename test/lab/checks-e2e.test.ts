@@ -50,6 +50,29 @@ describeLab('e2e: route-captures-peer (the first incident)', () => {
   });
 });
 
+describeLab('e2e: route-captures-peer when docker0 has a container (carrier), beside a peer that lives on it', () => {
+  const topology = firstIncident();
+  topology.hosts.ctr = { routes: ['default via 172.17.0.1 dev eth0'] };
+  topology.links!.push({ a: { host: 'ecs3', iface: 'veth0c1d2e3', bridge: 'docker0' }, b: { host: 'ctr', iface: 'eth0', addresses: ['172.17.0.2/16'] } });
+  const lab = useLab(topology);
+  it('ecs1 is still captured (it never answers ARP on docker0); the container is not', async () => {
+    expect((await lab().ping('ecs3', '172.17.0.2')).ok).toBe(true);
+    expect((await lab().ping('ecs1', fi.ecs3)).ok).toBe(false);
+    const neigh = await lab().exec('ecs3', ['ip', 'neigh', 'show', 'dev', 'docker0']);
+    expect(neigh.stdout).toMatch(/^172\.17\.0\.2 lladdr \S+ (REACHABLE|STALE|DELAY)/m);
+    const { report, exitCode } = await hostcheck(lab(), 'ecs3', ['--peer', `${fi.ecs1}=ecs1`, '--peer', '172.17.0.2=ctr']);
+    expect(exitCode).toBe(1);
+    expect(errors(report).map((f) => f.subject)).toEqual([`docker0 172.17.0.0/16 captures ${fi.ecs1}`]);
+    const info = report.findings.find((f) => f.check === 'route-captures-peer' && f.severity === 'info');
+    expect(info?.summary).toBeUndefined(); // the range is captured for ecs1: an error, not an info
+    await applyPrintedFix(lab(), 'ecs3', errors(report)[0]);
+    expect((await lab().ping('ecs1', fi.ecs3)).ok).toBe(true);
+    const after = await hostcheck(lab(), 'ecs3', ['--peer', `${fi.ecs1}=ecs1`, '--peer', '172.17.0.2=ctr']);
+    expect(errors(after.report)).toEqual([]);
+    expect(after.report.findings.find((f) => f.check === 'route-captures-peer')?.summary).toMatch(/ecs1 172\.17\.0\.64 is reached through eth0 .*ctr 172\.17\.0\.2 lives on docker0/);
+  });
+});
+
 describeLab('e2e: the same findings live and from a bundle', () => {
   const lab = useLab(firstIncident());
   it('capture inside ECS3, then --bundle: identical findings', async () => {

@@ -121,3 +121,36 @@ describeLab('text and JSON forms of ip give the same records (rich lab host)', (
     });
   });
 });
+
+describeLab('interface names with a backslash or an @ read the same as text and JSON', () => {
+  const lab = useLab({ hosts: { odd: {} } });
+  const NAMES: [string, string[]][] = [
+    ['a\\b', ['type', 'veth', 'peer', 'name', 'x@y']],
+    ['q@r', ['type', 'bridge']],
+    ['ok', ['link', 'x@y', 'type', 'macvlan']],
+  ];
+
+  beforeAll(async () => {
+    for (const [name, args] of NAMES) await lab().exec('odd', ['ip', 'link', 'add', name, ...args], { check: true });
+    await lab().exec('odd', ['ip', 'address', 'add', '10.9.9.1/24', 'dev', 'a\\b'], { check: true });
+  });
+
+  for (const [format, argv] of [['ip-addr', ['ip', '-d', 'addr', 'show']], ['ip-link', ['ip', '-d', 'link', 'show']]] as const) {
+    it(`${format}: every interface keeps its name, its parent and its addresses`, async () => {
+      const parser = parserFor(format)!;
+      const text = parser.parse((await lab().exec('odd', argv, { check: true })).stdout);
+      const json = parser.parse((await lab().exec('odd', [argv[0], '-j', ...argv.slice(1)], { check: true })).stdout);
+      expect(text.warnings).toEqual([]);
+      const links = (records: unknown[]) => (format === 'ip-addr' ? records.map((b) => (b as { link: Link }).link) : (records as Link[]));
+      const named = (records: unknown[]) => links(records).map((l) => `${l.name}${(l as { parent?: string }).parent ? ` on ${(l as { parent?: string }).parent}` : ''}`).sort();
+      expect(named(text.records)).toEqual(['a\\b on x@y', 'lo', 'ok on x@y', 'q@r', 'x@y on a\\b']);
+      expect(named(text.records)).toEqual(named(json.records));
+      if (format === 'ip-addr') {
+        const blocks = text.records as { link: Link; addresses: { ifname: string; cidr: string }[] }[];
+        const owner = blocks.find((b) => b.addresses.some((a) => a.cidr === '10.9.9.1/24'));
+        expect(owner?.link.name).toBe('a\\b');
+        expect(owner?.addresses.map((a) => a.ifname)).toEqual(['a\\b']);
+      }
+    });
+  }
+});

@@ -14,7 +14,7 @@ import { normaliseFile } from './fixture-normalise.js';
 import { Lab, repoRoot } from './lab.js';
 
 /** The outputs the checks read; a file the capture did not write is left out. */
-const FILES = ['ip-addr.txt', 'ip-link.txt', 'ip-route-v4.txt', 'ip-route-v6.txt', 'ip-rule-v4.txt', 'ip-rule-v6.txt', 'iptables-save.txt', 'ip6tables-save.txt', 'sysctl.txt', 'tc-filter.txt', 'ipvs.txt'];
+const FILES = ['ip-addr.txt', 'ip-link.txt', 'ip-neigh.txt', 'ip-route-v4.txt', 'ip-route-v6.txt', 'ip-rule-v4.txt', 'ip-rule-v6.txt', 'iptables-save.txt', 'ip6tables-save.txt', 'sysctl.txt', 'tc-filter.txt', 'ipvs.txt'];
 
 async function capture(c: CheckFixtureCase): Promise<void> {
   const lab = await Lab.create(c.topology());

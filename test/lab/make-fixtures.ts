@@ -11,17 +11,20 @@
  *
  *   tsx test/lab/make-fixtures.ts            rewrite the fixtures
  *   tsx test/lab/make-fixtures.ts --check    capture into a temp dir and list files that differ (exit 1)
+ *   ... --only NAME[,NAME]                   only these scenarios (with --check: the others count as differing)
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parserFor } from '../../parsers/index.js';
 import { goldenCases } from '../../scripts/golden-cases.js';
 import { SECOND_INCIDENT, secondIncident } from './second-incident-topology.js';
 import { richHost, settleIpv6 } from './fixture-topologies.js';
 import { Lab, labPrerequisites, repoRoot, type Topology } from './lab.js';
 import { FIXED_ISO, FIXED_MACHINE_ID, FIXTURE_PREFIX, NORMALISED, normaliseFile } from './fixture-normalise.js';
+import { HEALTHY } from './healthy-topologies.js';
 import { firstIncident } from './topologies.js';
 
 export { FIXTURE_PREFIX, NORMALISED, normaliseFile };
@@ -32,6 +35,8 @@ export interface Scenario {
   topology: () => Topology;
   /** Hosts whose bundle is captured. */
   hosts: string[];
+  /** Traffic before the capture (e.g. pings that fill the neighbour table, as running VMs do). */
+  warmUp?: (lab: Lab) => Promise<void>;
 }
 
 /**
@@ -74,6 +79,15 @@ export const SCENARIOS: Scenario[] = [
     description: 'the VPN selector gap: client 10.64.3.22 loops between vpcrouter and the gateway, whose out policy selects only 10.16.0.0/16',
     topology: () => withoutDad(secondIncident()),
     hosts: ['client', 'vpcrouter', 'gateway'],
+  },
+  {
+    name: 'vms-on-bridge',
+    description: 'a KVM host (`host`) whose VMs vm1 192.168.50.11 and vm2 .12 sit on its bridge br0 192.168.50.0/24: the bridge reaches them, it captures nothing',
+    topology: () => withoutDad(HEALTHY['vms-on-own-bridge'].topology()),
+    hosts: ['host', 'vm1', 'vm2'],
+    warmUp: async (lab) => {
+      for (const vm of ['192.168.50.11', '192.168.50.12']) if (!(await lab.ping('host', vm)).ok) throw new Error(`vms-on-bridge: host cannot ping ${vm}`);
+    },
   },
   {
     name: 'second-incident-widened',
@@ -160,6 +174,7 @@ async function captureScenario(scenario: Scenario, root: string): Promise<void> 
   const lab = await Lab.create(scenario.topology());
   try {
     await settleIpv6(lab);
+    await scenario.warmUp?.(lab);
     const raw = mkdtempSync(join(tmpdir(), 'hc-fixtures-'));
     try {
       for (const host of scenario.hosts) {
@@ -270,13 +285,17 @@ function listFiles(dir: string): string[] {
 
 async function main(): Promise<void> {
   const check = process.argv.includes('--check');
+  const onlyAt = process.argv.indexOf('--only');
+  const only = onlyAt >= 0 ? (process.argv[onlyAt + 1] ?? '').split(',') : undefined;
+  const unknown = only?.filter((n) => !SCENARIOS.some((sc) => sc.name === n)) ?? [];
+  if (unknown.length) throw new Error(`--only: no scenario ${unknown.join(', ')} (scenarios: ${SCENARIOS.map((sc) => sc.name).join(', ')})`);
   const prerequisites = labPrerequisites();
   if (!prerequisites.ok) throw new Error(`cannot build the lab: ${prerequisites.reason}`);
   if (!existsSync(join(repoRoot, 'build', 'src', 'cli', 'main.js'))) execFileSync('npm', ['run', 'build'], { cwd: repoRoot, stdio: 'inherit' });
   const fixtures = join(repoRoot, 'fixtures');
   const root = check ? mkdtempSync(join(tmpdir(), 'hc-fixtures-check-')) : fixtures;
   try {
-    for (const scenario of SCENARIOS) await captureScenario(scenario, root);
+    for (const scenario of SCENARIOS) if (!only || only.includes(scenario.name)) await captureScenario(scenario, root);
     writeFileSync(join(root, 'scenarios', 'README.md'), scenariosReadme());
     if (!check) {
       copyGoldenInputs(root);
@@ -301,4 +320,5 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+// Other fixture scripts import the helpers above; only running this file captures.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

@@ -405,7 +405,9 @@ function render(links: ModelLink[]): Rendered {
     const index = i + 1;
     const name = `${l.name}x${index}`; // unique names
     const flags = l.linkType === 'loopback' ? ['LOOPBACK', ...l.flags] : l.flags;
-    const parent = l.parent === 'ifN' ? `if${index + 100}` : l.parent === 'named' ? `p${l.name}` : undefined;
+    // A bridge, bond or tun/tap has no lower device, so iproute2 prints no `@NAME` for it (and the parser keeps such a name whole).
+    const parentless = l.detailed && (l.kind === 'bridge' || l.kind === 'bond' || l.kind === 'tun' || l.kind === 'tap');
+    const parent = l.parent === 'ifN' ? `if${index + 100}` : l.parent === 'named' && !parentless ? `p${l.name}` : undefined;
     const hasMac = l.linkType !== 'none';
     const link: LinkRecord = { ifindex: index, name, kind: expectedKind(l, flags), flags, mtu: l.mtu, state: l.state, linkType: l.linkType, origin: { lineNumber: 0, text: '' } };
     if (parent) link.parent = parent;

@@ -54,6 +54,17 @@ describe('ip-route text: examples', () => {
     },
   );
 
+  it('table: the table of every line that names none (ip route list table NAME), text and JSON', () => {
+    // `ip route list table 100` as iproute2 6.1 prints it: no `table 100` on any line.
+    const text = 'default via 10.2.0.1 dev eth1\n10.2.0.0/24 dev eth1 scope link src 10.2.0.10\nblackhole 10.66.0.0/16\nlocal 10.9.0.1 dev lo table local proto kernel scope host src 10.9.0.1\n';
+    const r = parse(text, { table: '100' });
+    expect(r.warnings).toEqual([]);
+    expect(r.records.map((x) => [x.dst, x.table])).toEqual([['0.0.0.0/0', '100'], ['10.2.0.0/24', '100'], ['10.66.0.0/16', '100'], ['10.9.0.1/32', 'local']]);
+    expect(parse(text).records.map((x) => x.table)).toEqual(['main', 'main', 'main', 'local']);
+    const json = parse('[{"dst":"default","gateway":"10.2.0.1","dev":"eth1","flags":[]},{"dst":"10.3.0.0/16","dev":"eth1","table":"200","flags":[]}]', { table: '100' });
+    expect(json.records.map((x) => x.table)).toEqual(['100', '200']);
+  });
+
   it('reads route flags', () => {
     const r = one('10.7.0.5 via 10.1.0.1 dev d1 proto bird onlink dead pervasive offload trap notify linkdown unresolved rt_offload rt_trap rt_offload_failed');
     expect(r.flags).toEqual(['onlink', 'dead', 'pervasive', 'offload', 'trap', 'notify', 'linkdown', 'unresolved', 'rt_offload', 'rt_trap', 'rt_offload_failed']);

@@ -102,6 +102,23 @@ describe('ip-xfrm: examples', () => {
     expect(r.warnings.map((w) => w.lineNumber)).toEqual([1, 2, 3]);
   });
 
+  it('a template whose mode could not be read is warned about, not recorded as if complete', () => {
+    const policy = (net: string, tmplTail: string[]): string[] => [`src ${net} dst 10.200.0.0/20 `, `${T}dir out priority 1 ptype main `, `${T}tmpl src 10.100.1.19 dst 198.51.100.7`, ...tmplTail];
+    const r = parse([
+      ...policy('10.16.0.0/16', [`${T}${T}proto esp reqid 1 mode transport`]),
+      ...policy('10.17.0.0/16', []),
+      ...policy('10.18.0.0/16', [`${T}${T}proto esp reqid 3 mode`]),
+      ...policy('10.19.0.0/16', [`${T}${T}proto esp reqid 4 mode 7`]),
+    ].join('\n'));
+    expect(r.records.map((x) => [x.selector.src, x.templates[0].mode])).toEqual([['10.16.0.0/16', 'transport']]);
+    expect(r.warnings.map((w) => [w.lineNumber, w.reason])).toEqual([
+      [5, 'tmpl src 10.100.1.19 dst 198.51.100.7 without a mode (tunnel or transport could not be read)'],
+      [8, 'tmpl src 10.100.1.19 dst 198.51.100.7 without a mode (tunnel or transport could not be read)'],
+      [11, 'mode without a value'],
+      [12, 'tmpl src 10.100.1.19 dst 198.51.100.7 has mode 7, which is not tunnel, transport, ro, in_trigger or beet'],
+    ]);
+  });
+
   it('parses `ip xfrm state` without keeping key material', () => {
     const text = [
       'src 192.168.1.2 dst 192.168.2.2',

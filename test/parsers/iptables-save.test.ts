@@ -181,6 +181,22 @@ describe('iptables-save: examples', () => {
     expect(r.records[0].rules.map((x) => x.origin.lineNumber)).toEqual([13]);
   });
 
+  it('warns about what iptables-restore would refuse, and keeps the rules: other-family addresses, undeclared chains, unknown targets', () => {
+    const ip6 = parseIptables(['*filter', ':INPUT ACCEPT [0:0]', '-A INPUT -s 10.16.0.0/16 -j ACCEPT', '-A INPUT -d 10.200.1.15/32 -j DROP', '-A INPUT -s 2001:db8::/32 -j ACCEPT', 'COMMIT'].join('\n'), { family: 6 });
+    expect(ip6.records[0].rules).toHaveLength(3);
+    expect(ip6.warnings.map((w) => [w.lineNumber, w.reason])).toEqual([[3, 'IPv4 address 10.16.0.0/16 in an ip6tables dump'], [4, 'IPv4 address 10.200.1.15/32 in an ip6tables dump']]);
+    const v4 = parser.parse('*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -s 2001:db8::/32 -j ACCEPT\nCOMMIT\n', { family: 4 });
+    expect(v4.warnings.map((w) => w.reason)).toEqual(['IPv6 address 2001:db8::/32 in an iptables dump']);
+    const listing = parse(['-P INPUT ACCEPT', '-N APP', '-A INPUT -j APP', '-A INPUT -j KUBE-FIREWALL', '-A INPUT -j KUBE-FIREWALL', '-A OTHER -j ACCEPT', '-A OTHER -j ACCEPT', '-A APP -j LOG', '-A APP -j DNAT --to-destination 10.0.0.1'].join('\n'));
+    expect(listing.records[0].rules).toHaveLength(7);
+    expect(listing.warnings.map((w) => [w.lineNumber, w.reason])).toEqual([
+      [4, '-j KUBE-FIREWALL: neither a chain of table filter nor an iptables target'],
+      [6, 'rule appended to chain OTHER, which table filter does not declare (no -N or -P OTHER)'],
+    ]);
+    // Rule lines alone (no declarations at all) are a fragment: nothing to hold them against.
+    expect(parse('-A INPUT -j SOMEWHERE\n').warnings).toEqual([]);
+  });
+
   it('tokenizes like iptables-restore', () => {
     const t: Tokens = { list: [], quoted: new Uint8Array(4), count: 0 };
     const words = (line: string): string[] => {

@@ -7,7 +7,7 @@ import { repoRoot } from '../helpers/samples.js';
 
 const NOT_FORMATS = new Set(['index.ts', 'types.ts']);
 /** fixtures/ folders that are not parser formats. */
-const NOT_FORMAT_FIXTURES = new Set(['scenarios', 'checks', 'fleet-checks', 'topology', 'alibaba']);
+const NOT_FORMAT_FIXTURES = new Set(['bundles', 'scenarios', 'checks', 'fleet-checks', 'topology', 'alibaba']);
 
 describe('parser registry', () => {
   const keys = Object.keys(parsers).sort();
@@ -18,7 +18,7 @@ describe('parser registry', () => {
   it('each parser names itself by its key', () => {
     for (const k of keys) expect(parsers[k].name).toBe(k);
   });
-  it('keys = fixture folders (other than scenarios, checks, topologies)', () => {
+  it('keys = fixture folders (other than scenarios, checks, topologies, other collectors\' bundles)', () => {
     const dirs = readdirSync(join(repoRoot, 'fixtures'), { withFileTypes: true }).filter((d) => d.isDirectory() && !NOT_FORMAT_FIXTURES.has(d.name)).map((d) => d.name).sort();
     expect(dirs).toEqual(keys);
   });

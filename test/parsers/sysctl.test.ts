@@ -41,6 +41,14 @@ describe('sysctl: examples', () => {
     expect(r.warnings[0].reason).toContain('permission denied');
   });
 
+  it('warns about BSD { } structure values and their member lines instead of recording them', () => {
+    const r = parse('kern.boottime = {\n\tsec = 1700000000,\n\tusec = 0\n}\nkern.clockrate: { hz = 100, tick = 10000 }\nkern.open = {\n\thz = 100\nnet.ipv4.ip_forward = 1\n');
+    expect(r.records.map((x) => [x.key, x.value])).toEqual([['net.ipv4.ip_forward', '1']]);
+    expect(r.warnings.map((w) => w.lineNumber)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(r.warnings[0].reason).toBe('a { } structure value (BSD sysctl -a), not a setting');
+    expect(r.warnings[1].reason).toBe('inside a { } value (BSD sysctl -a), not a setting');
+  });
+
   it('maps ip netconf (new and old forms) to the same records as sysctl', () => {
     const r = parse([
       'inet eth0 forwarding on rp_filter strict mc_forwarding off proxy_neigh off ignore_routes_with_linkdown off ',

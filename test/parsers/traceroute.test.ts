@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { TracerouteProbe } from '../../src/model/traceroute.js';
 import { parse, parser } from '../../parsers/traceroute.js';
+import { pathFromTraceroute } from '../../src/trace/path.js';
 import { describeSamples } from '../helpers/samples.js';
 
 describe('traceroute: examples', () => {
@@ -74,6 +75,49 @@ describe('traceroute: examples', () => {
     expect(r.records.map((h) => [h.hop, h.probes.length])).toEqual([[1, 2], [2, 1], [3, 1]]);
     expect(r.records[1].probes[0]).toEqual({ address: '10.0.0.1', rttMs: 1.2, annotation: 'asymm 3' });
     expect(r.warnings.map((w) => w.lineNumber)).toEqual([1, 6]);
+  });
+
+  it('reads tracepath asymm N on timed and guessed (N?:) hops, with pmtu, reached and !H after it', () => {
+    const r = parse([
+      ' 1?: [LOCALHOST]                      pmtu 1500',
+      ' 2:  10.0.4.2      0.802ms asymm  3 ',
+      ' 3?: 10.0.5.1      asymm  4 ',
+      ' 4:  gw (192.0.2.9)   1.104ms (This broken router returned corrupted payload) asymm  5 ',
+      ' 5:  10.0.6.1      1.300ms pmtu 1400',
+      ' 6:  10.0.7.2      1.522ms asymm  7 reached',
+      ' 7:  10.0.7.3      1.6ms !N',
+      ' 8:  send failed',
+      ' 9?: reply received 8)',
+      '10:  10.0.7.4      1.6ms asymm',
+      '11:  10.0.7.5      1.6ms asymm 3 pmtu',
+      '12:  10.0.7.6      1.6ms sideways',
+      '13:  10.0.7.7 ',
+    ].join('\n'));
+    expect(r.records.map((h) => [h.hop, h.probes[0]])).toEqual([
+      [2, { address: '10.0.4.2', rttMs: 0.802, annotation: 'asymm 3' }],
+      [3, { address: '10.0.5.1', annotation: 'asymm 4' }],
+      [4, { name: 'gw', address: '192.0.2.9', rttMs: 1.104, annotation: 'asymm 5' }],
+      [5, { address: '10.0.6.1', rttMs: 1.3, annotation: 'pmtu 1400' }],
+      [6, { address: '10.0.7.2', rttMs: 1.522, annotation: 'asymm 7 reached' }],
+      [7, { address: '10.0.7.3', rttMs: 1.6, annotation: '!N' }],
+    ]);
+    expect(r.warnings.map((w) => [w.lineNumber, w.reason])).toEqual([
+      [1, 'tracepath path-MTU line, not a hop'],
+      [8, 'tracepath could not send the probe (send failed)'],
+      [9, 'tracepath got a reply to its probe, not a hop'],
+      [10, "tracepath 'asymm' without a hop count"],
+      [11, "tracepath 'pmtu' without a size"],
+      [12, 'unknown tracepath note sideways'],
+      [13, 'tracepath line without a time'],
+    ]);
+  });
+
+  it('a tracepath that ends with asymm N reached counts as reached; asymm N !H as an unreachable ending', () => {
+    const reached = pathFromTraceroute(parse(' 1:  10.0.1.1   0.1ms \n 2:  10.0.7.2   1.5ms asymm  3 reached\n'));
+    expect(reached.reached).toBe(true);
+    const unreachable = pathFromTraceroute(parse(' 1:  10.0.1.1   0.1ms \n 2:  10.0.4.2   0.9ms asymm  3 !H\n'));
+    expect(unreachable.reached).toBe(false);
+    expect(unreachable.hops[1].endings).toEqual([{ responder: '10.0.4.2', annotation: '!H' }]);
   });
 
   it('warns on unreadable lines: one warning each', () => {

@@ -66,7 +66,7 @@ describe('Outbox', () => {
 });
 
 describe('digests', () => {
-  it('ignore collectedAt, durations and iptables counters, and see a route change', async () => {
+  it('ignore collectedAt, durations, iptables counters and the neighbour table, and see a route change', async () => {
     const a = await snapshotOf();
     const bundle = await readBundle(ecs3);
     bundle.meta.startedAt = '2030-01-01T00:00:00.000Z';
@@ -75,6 +75,14 @@ describe('digests', () => {
     const b = buildSnapshot(bundle);
     expect(b.collectedAt).not.toBe(a.collectedAt);
     expect(snapshotDigest(b)).toBe(snapshotDigest(a));
+    // The neighbour table's states change with traffic alone.
+    bundle.meta.sources.push({ name: 'ip-neigh', file: 'ip-neigh.txt', kind: 'command', status: 'collected', durationMs: 1, required: false });
+    bundle.files.set('ip-neigh', '172.31.15.253 dev eth0 lladdr 02:00:00:00:00:01 REACHABLE \n');
+    const reachable = buildSnapshot(bundle);
+    bundle.files.set('ip-neigh', '172.31.15.253 dev eth0 lladdr 02:00:00:00:00:01 STALE \n10.9.0.7 dev eth0 FAILED \n');
+    const stale = buildSnapshot(bundle);
+    expect(stale.neighbours).toHaveLength(2);
+    expect(snapshotDigest(stale)).toBe(snapshotDigest(reachable));
     bundle.files.set('ip-route-v4', bundle.files.get('ip-route-v4') + '10.9.0.0/24 dev eth0\n');
     expect(snapshotDigest(buildSnapshot(bundle))).not.toBe(snapshotDigest(a));
   });

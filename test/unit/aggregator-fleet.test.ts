@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Aggregator } from '../../src/aggregator/aggregator.js';
 import { emptyCredentials, parseAgentTokens } from '../../src/aggregator/auth.js';
 import { AggregatorMetrics } from '../../src/aggregator/metrics.js';
+import { pairVerdict } from '../../src/aggregator/pairs.js';
 import { startServer, type RunningServer } from '../../src/aggregator/server.js';
 import { Store, type StoredFinding } from '../../src/aggregator/store.js';
 import { analyzeSnapshot } from '../../src/checks/analyze.js';
@@ -144,7 +145,7 @@ describe('stale marking', () => {
     now += 61_000;
     expect(agg.sweep()).toEqual(['h1']);
     expect(store.host('h1')!.stale).toBe(true);
-    expect(agg.pair('h1', 'h1').verdict).toBe('unknown');
+    expect(pairVerdict(agg, 'h1', 'h1').verdict).toBe('unknown');
     agg.report(h, { type: 'report', seq: 2, sentAt: '', digest: 'b'.repeat(64), snapshot: snap as never, findings: [], complete: true }, 10);
     expect(store.host('h1')!.stale).toBe(false);
     store.close();

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
+import { SUBCOMMAND_NAMES } from '../../src/cli/program.js';
 import { repoRoot } from '../helpers/samples.js';
 
 const bin = join(repoRoot, 'bin', 'hostcheck');
@@ -17,8 +18,10 @@ describe('hostcheck CLI', () => {
     const top = await run(['--help']);
     expect(top.exitCode).toBe(0);
     expect(top.stdout).toContain('Examples:');
-    const commands = [...top.stdout.matchAll(/^ {2}([a-z]+) /gm)].map((m) => m[1]).filter((c) => c !== 'help');
-    expect(commands).toEqual(expect.arrayContaining(['run', 'capture', 'parse', 'snapshot', 'route', 'explain']));
+    const listed = top.stdout.slice(top.stdout.indexOf('Commands:'), top.stdout.indexOf('Examples:'));
+    const commands = [...listed.matchAll(/^ {2}([a-z]+) /gm)].map((m) => m[1]).filter((c) => c !== 'help');
+    // Every subcommand of program.ts's one list, in its order, and nothing else.
+    expect(commands).toEqual([...SUBCOMMAND_NAMES]);
     for (const c of commands) {
       const sub = c === 'route' ? await run(['route', 'get', '--help']) : await run([c, '--help']);
       expect(sub.stdout, c).toMatch(/Examples?:/);
@@ -87,5 +90,13 @@ describe('hostcheck CLI', () => {
     expect(r.exitCode).toBe(0);
     expect(r.stderr).toContain('warning: line 2');
     expect(r.stderr).toContain('1 records, 1 warnings');
+  });
+
+  it('parse ip-route --table NAME gives the routes of `ip route list table NAME` their table', async () => {
+    const input = 'default via 10.2.0.1 dev eth1\n10.2.0.0/24 dev eth1 scope link src 10.2.0.10\n';
+    const r = await execa(bin, ['parse', 'ip-route', '-', '--table', '100', '--json'], { input, reject: false });
+    expect(r.exitCode).toBe(0);
+    expect(JSON.parse(r.stdout).records.map((x: { table: string }) => x.table)).toEqual(['100', '100']);
+    expect((await execa(bin, ['parse', 'ip-rule', '-', '--table', '100'], { input: '', reject: false })).exitCode).toBe(2);
   });
 });

@@ -229,6 +229,38 @@ describe('state, marks and other modules', () => {
     expect(decide(['INPUT -p udp -m recent --rcheck -j DROP', 'INPUT -j ACCEPT'], tcp())).toMatch(/^accept INPUT -j ACCEPT/);
     expect(decide(['INPUT -m recent --rcheck -j LOG', 'INPUT -j ACCEPT'], tcp())).toMatch(/^accept INPUT -j ACCEPT/);
   });
+
+  it('an undecidable match is tried both ways: the same verdict either way stands, with a note', () => {
+    const r = run(ruleset(['INPUT -m set --match-set nosuch src -j ACCEPT', 'INPUT -s 192.168.0.0/16 -j ACCEPT']), tcp());
+    expect(r.verdict).toBe('accept');
+    expect(r.decidedBy?.rule?.position).toBe(2);
+    expect(r.notes).toContainEqual(expect.stringMatching(/^filter\/INPUT rule 1 cannot be decided \(-m set --match-set nosuch: the set is not in the ipset listing\), but the verdict is accept whether it matches or not$/));
+    expect(r.branches).toBeUndefined();
+  });
+
+  it('an undecidable match that changes the verdict: undecided, naming the rule, its reason and both outcomes', () => {
+    const r = run(ruleset(['INPUT -m recent --rcheck --seconds 60 --name ssh -j DROP', 'INPUT -s 192.168.0.0/16 -j ACCEPT']), tcp());
+    expect(r.verdict).toBe('undecided');
+    expect(r.decidedBy?.rule?.position).toBe(1);
+    expect(r.reason).toBe('-m recent: depends on which addresses this host saw before, in its recent lists');
+    expect(r.branches?.ifMatches).toMatchObject({ verdict: 'drop', decidedBy: { chain: 'INPUT', rule: { position: 1 } } });
+    expect(r.branches?.ifNot).toMatchObject({ verdict: 'accept', decidedBy: { chain: 'INPUT', rule: { position: 2 } } });
+    // Two undecidable rules in a row: each answer of the first is tried with both of the second.
+    const two = run(ruleset(['INPUT -m quota --quota 1000 -j ACCEPT', 'INPUT -m connlimit --connlimit-above 3 -j REJECT', 'INPUT -j ACCEPT']), tcp());
+    expect(two.verdict).toBe('undecided');
+    expect(two.branches?.ifMatches.verdict).toBe('accept');
+    expect(two.branches?.ifNot).toMatchObject({ verdict: 'undecided', decidedBy: { rule: { position: 2 } } });
+  });
+
+  it('rateLimits undecided: a -m limit rule is a question, not a match (a flow may go over the rate)', () => {
+    const rules = ['INPUT -p tcp -m limit --limit 1/sec --limit-burst 5 -j ACCEPT', 'INPUT -p tcp -j DROP'];
+    expect(decide(rules, tcp())).toBe('accept INPUT -p tcp -m limit --limit 1/sec --limit-burst 5 -j ACCEPT');
+    const r = run(ruleset(rules), tcp(), { rateLimits: 'undecided' });
+    expect(r.verdict).toBe('undecided');
+    expect(r.reason).toBe('-m limit --limit 1/sec --limit-burst 5: matches while the packets stay under the rate, not above it');
+    expect(r.branches?.ifNot.verdict).toBe('drop');
+    expect(run(ruleset(['INPUT -p tcp -m limit --limit 1/sec -j ACCEPT'], { policy: 'ACCEPT' }), tcp(), { rateLimits: 'undecided' }).verdict).toBe('accept');
+  });
 });
 
 describe('ipset matches', () => {

@@ -4,11 +4,12 @@
  * one-shot's argv, and its cache must be one this node accepts.
  */
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { ONE_SHOT_SUBCOMMANDS, SUBCOMMAND_NAMES } from '../../src/cli/program.js';
 import { repoRoot } from '../helpers/samples.js';
 
 const run = promisify(execFile);
@@ -42,6 +43,11 @@ describe('the one-shot from dist/oneshot.cjs and its code cache', () => {
   it('is built by npm run build', () => {
     expect(existsSync(join(repoRoot, 'dist', 'oneshot.cjs'))).toBe(true);
     expect(existsSync(join(repoRoot, 'dist', 'oneshot.cache'))).toBe(true);
+  });
+
+  it('is steered by dist/subcommands.json, program.ts\'s one subcommand list', () => {
+    const written = JSON.parse(readFileSync(join(repoRoot, 'dist', 'subcommands.json'), 'utf8'));
+    expect(written).toEqual({ subcommands: [...SUBCOMMAND_NAMES], oneShot: [...ONE_SHOT_SUBCOMMANDS] });
   });
 
   it.each([

@@ -5,6 +5,7 @@
  * router routes for (forward-flows.ts).
  */
 import type { Peer } from '../../model/config.js';
+import { memo, memoKey } from '../../model/memo.js';
 import { parseAddress } from '../../net/address.js';
 import { hostContext } from '../../simulate/host-context.js';
 import { lookup } from '../../simulate/route-lookup.js';
@@ -29,13 +30,15 @@ export interface Flow {
   reply?: Walk;
 }
 
-const cache = new WeakMap<CheckContext, Flow[]>();
+const FLOWS = memoKey<CheckContext, Flow[]>('datapath peer flows');
 
 /** The packets of this host's conversations with its peers and remote networks, walked. */
 export function peerFlows(ctx: CheckContext): Flow[] {
-  let flows = cache.get(ctx);
-  if (flows !== undefined) return flows;
-  flows = [];
+  return memo(ctx, FLOWS, buildPeerFlows);
+}
+
+function buildPeerFlows(ctx: CheckContext): Flow[] {
+  const flows: Flow[] = [];
   const targets: Peer[] = [...ctx.peers];
   for (const r of ctx.remotes) {
     const h = firstHost(r);
@@ -55,7 +58,6 @@ export function peerFlows(ctx: CheckContext): Flow[] {
       flows.push(withReply(ctx, { src: peer.address, dst: back.src, iif: back.dev, ...service.packet }, 'in', peer, service));
     }
   }
-  cache.set(ctx, flows);
   return flows;
 }
 

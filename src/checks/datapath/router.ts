@@ -2,11 +2,12 @@
  * What a router forwards, and the packets the forwarding checks walk through it. A host with
  * forwarding on and more than one network is a router: peers on different sides of it are
  * checked through FORWARD. The networks it routes for are those it shows (a bridge with ports,
- * a SNAT/MASQUERADE rule for them, a FORWARD rule naming their device, a gateway route into
- * them) and those --route-for names; their clients' new connections outward, their replies,
+ * a SNAT/MASQUERADE rule for them, a FORWARD rule naming their device; not Docker's, CNI's or
+ * Kubernetes' own bridges, whose owner writes their rules) and those --route-for names; their clients' new connections outward, their replies,
  * inbound connections to published ports (DNAT) and to --port, are walked.
  */
 import type { Peer } from '../../model/config.js';
+import { memo, memoKey } from '../../model/memo.js';
 import { evidenceOf, type Evidence } from '../../model/finding.js';
 import type { IptablesRule } from '../../model/netfilter.js';
 import type { HostSnapshot, InterfaceModel } from '../../model/snapshot.js';
@@ -60,8 +61,8 @@ export interface RouterView {
   uplinks: Set<string>;
 }
 
-const views = new WeakMap<CheckContext, RouterView>();
-const flowCache = new WeakMap<CheckContext, RouterFlow[]>();
+const VIEW = memoKey<CheckContext, RouterView>('router view');
+const ROUTER_FLOWS = memoKey<CheckContext, RouterFlow[]>('router flows');
 
 function sysctl(s: HostSnapshot, key: string): { value?: string; evidence: Evidence[] } {
   const r = s.sysctls.find((x) => x.key === key);
@@ -85,8 +86,10 @@ function clientIn(p: Prefix, locals: Set<string>): string | undefined {
 
 /** What this host is as a router. */
 export function routerView(ctx: CheckContext): RouterView {
-  const cached = views.get(ctx);
-  if (cached !== undefined) return cached;
+  return memo(ctx, VIEW, buildRouterView);
+}
+
+function buildRouterView(ctx: CheckContext): RouterView {
   const s = ctx.snapshot;
   const v4 = sysctl(s, 'net.ipv4.ip_forward');
   const v6 = sysctl(s, 'net.ipv6.conf.all.forwarding');
@@ -129,13 +132,14 @@ export function routerView(ctx: CheckContext): RouterView {
   }
   for (const c of connected) {
     if (!forwarding[c.family] || uplinks.has(c.dev.name)) continue;
+    // Docker's, CNI's and Kubernetes' own bridges: their owner writes their forwarding and NAT rules.
+    const owner = c.dev.owner?.type;
+    if (owner === 'docker' || owner === 'cni' || owner === 'kubernetes') continue;
     const evidence = routingEvidence(s, c.family, c.prefix, c.dev.name);
     if ((ports.get(c.dev.name) ?? 0) > 0) add(c.family, c.prefix, c.dev.name, `${c.dev.name} is a bridge with ${ports.get(c.dev.name)} port(s)`, c.origin);
     else if (evidence !== undefined) add(c.family, c.prefix, c.dev.name, evidence.because, [...c.origin, ...evidence.lines]);
   }
-  const view: RouterView = { forwarding, forwardingEvidence: { 4: v4.evidence, 6: v6.evidence }, networks, routed, uplinks };
-  views.set(ctx, view);
-  return view;
+  return { forwarding, forwardingEvidence: { 4: v4.evidence, 6: v6.evidence }, networks, routed, uplinks };
 }
 
 /** A SNAT/MASQUERADE rule for the network, or a FORWARD rule naming its device: this host routes for it. */
@@ -156,11 +160,20 @@ function routingEvidence(s: HostSnapshot, family: 4 | 6, prefix: Prefix, dev: st
 }
 
 /**
- * True when `dev` carries a network this host routes for: it is that network's gateway, not a
- * second NIC of the host, so the second-NIC checks leave it alone.
+ * True when `address` is the gateway of a network this host routes for (it holds the network's
+ * first or last address, on the network's device): a router's LAN side, not a second NIC, so the
+ * second-NIC checks leave it alone. IPv6 alike (routing.ts's routesItsOwnSubnet reads IPv4).
  */
-export function routesForDevice(ctx: CheckContext, dev: string): boolean {
-  return routerView(ctx).routed.some((r) => r.dev === dev);
+export function gatewayOfRoutedNetwork(ctx: CheckContext, dev: string, address: { cidr: string; family: 4 | 6 }): boolean {
+  const own = parseAddress(address.cidr.split('/')[0]);
+  if (own === null) return false;
+  return routerView(ctx).routed.some((r) => {
+    if (r.dev !== dev || r.family !== own.family || !prefixContains(r.prefix, own)) return false;
+    const bits = own.family === 4 ? 32 : 128;
+    const first = own.family === 4 ? (r.prefix.value as number) + 1 : (r.prefix.value as bigint) + 1n;
+    const last = own.family === 4 ? (r.prefix.value as number) + 2 ** (bits - r.prefix.len) - 2 : (r.prefix.value as bigint) + (1n << BigInt(bits - r.prefix.len)) - 2n;
+    return own.value === first || own.value === last;
+  });
 }
 
 /**
@@ -175,8 +188,10 @@ export function isPrivate(ip: string, routed: readonly RoutedNetwork[] = []): bo
 
 /** The packets this router's checks walk, each with its reply (made once per context). */
 export function routerFlows(ctx: CheckContext): RouterFlow[] {
-  const cached = flowCache.get(ctx);
-  if (cached !== undefined) return cached;
+  return memo(ctx, ROUTER_FLOWS, buildRouterFlows);
+}
+
+function buildRouterFlows(ctx: CheckContext): RouterFlow[] {
   const s = ctx.snapshot;
   const view = routerView(ctx);
   const fib = hostContext(s).fib;
@@ -246,7 +261,6 @@ export function routerFlows(ctx: CheckContext): RouterFlow[] {
       push('dnat', { src: INTERNET[family], dst: f.dst, iif: f.iif, ...svc.packet }, { address: INTERNET[family], name: 'the internet' }, `${f.dst}:${f.dport} on ${f.iif}`, svc, { dnat: rule });
     }
   }
-  flowCache.set(ctx, flows);
   return flows;
 }
 

@@ -13,12 +13,13 @@
  */
 import { findingKey, type Evidence, type Finding } from '../../model/finding.js';
 import type { Peer } from '../../model/config.js';
+import { memo, memoKey } from '../../model/memo.js';
 import type { RouteRecord, RuleRecord } from '../../model/records.js';
 import type { HostSnapshot, InterfaceModel } from '../../model/snapshot.js';
 import { maskV4, maskV6, parseAddress, parsePrefix, type Address } from '../../net/address.js';
 import { isRejectType, parseDsfield, tableKey, usableNexthops, type TableSearch, type UsableNexthop } from '../../simulate/fib.js';
 import { fibContextFrom } from '../../simulate/route-lookup.js';
-import { captureEvidence, ownerFix, routeCapturesPeer } from '../route-captures-peer.js';
+import { captureEvidence, livesOnInterface, ownerFix, routeCapturesPeer } from '../route-captures-peer.js';
 import { addressOn, primaryUplink } from '../routing.js';
 import { guessedGateway, interfaceByName, knownGateway, sysctls } from '../view.js';
 import type { FleetCheck, FleetCheckContext, FleetFinding, FleetView } from './types.js';
@@ -91,7 +92,7 @@ interface CapturePieces { evidence: Evidence[]; ownerFix: string[] }
 /** A host's light view, built once per snapshot (a report replaces the snapshot object). */
 interface LightHost { s: HostSnapshot; families: Partial<Record<4 | 6, LightFamily>>; pieces?: Map<RouteRecord, CapturePieces> }
 
-const views = new WeakMap<HostSnapshot, LightHost>();
+const LIGHT_HOST = memoKey<HostSnapshot, LightHost>('fleet route-captures-peer: light host');
 const BUILTIN = { lineNumber: 0, text: 'built-in default rule (no rules were given for this family)' };
 const builtin = (family: 4 | 6, priority: number, table: string): RuleRecord => ({
   family, priority, not: false, from: family === 4 ? '0.0.0.0/0' : '::/0', action: 'lookup', table, flags: [], origin: BUILTIN,
@@ -143,9 +144,7 @@ function lightFamily(h: LightHost, family: 4 | 6): LightFamily {
 }
 
 function lightHost(s: HostSnapshot): LightHost {
-  let h = views.get(s);
-  if (!h) views.set(s, (h = { s, families: {} }));
-  return h;
+  return memo(s, LIGHT_HOST, () => ({ s, families: {} }));
 }
 
 /** The table's entries whose prefix contains `a`. */
@@ -242,7 +241,7 @@ function lightVerify(capturer: string, h: LightHost, address: string, victim: st
   const w = winner(v, a);
   if (w === undefined) return undefined;
   const iface = w?.dev === undefined ? undefined : interfaceByName(h.s, w.dev);
-  if (!w || !iface || iface.uplink || iface.kind === 'loopback') return null;
+  if (!w || !iface || iface.uplink || iface.kind === 'loopback' || livesOnInterface(h.s, iface, address)) return null;
   const { up, src, gw } = uplinkOf(h.s, v, a.family);
   const { evidence, ownerFix: moveFix } = piecesOf(h, w.rule, w.route, iface, a.family);
   const subject = `${iface.name} ${w.route.dst} captures ${address}`;

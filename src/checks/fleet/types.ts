@@ -59,4 +59,10 @@ export interface FleetCheck {
   severity: Severity;
   explain: string;
   run(ctx: FleetCheckContext): FleetFinding[];
+  /**
+   * True when a run for `ctx.host` recomputes this check's findings of every host (the host's
+   * change can move any host's result, e.g. a router's): the matcher then resolves whatever of this
+   * check that run did not find again, so the result does not depend on the order hosts report in.
+   */
+  coversFleet?(ctx: FleetCheckContext): boolean;
 }

@@ -9,6 +9,7 @@
  */
 import type { XfrmPolicyRecord } from '../../model/xfrm.js';
 import { findingKey, uniqueEvidence, type Evidence } from '../../model/finding.js';
+import { memo, memoKey } from '../../model/memo.js';
 import type { HostSnapshot } from '../../model/snapshot.js';
 import { knownCidrOf, routeFor as tableRouteFor, type Topology } from '../../model/topology.js';
 import { formatPrefix, parseAddress, parsePrefix, prefixContains, type Prefix } from '../../net/address.js';
@@ -120,17 +121,17 @@ function routerOf(name: string, s: HostSnapshot | undefined): Router | undefined
 }
 
 /** The fleet's routers and gateway hosts, kept per view and updated for the reporting host only. */
-const routerCache = new WeakMap<FleetView, Map<string, Router>>();
+const ROUTERS = memoKey<FleetView, Map<string, Router>>('fleet vpn-selector-gap: routers');
 
 function routersOf(fleet: FleetView, host: string | undefined): Map<string, Router> {
-  let routers = routerCache.get(fleet);
-  if (!routers || host === undefined) {
-    routers = new Map();
+  let fresh = false;
+  const routers = memo(fleet, ROUTERS, () => ((fresh = true), new Map<string, Router>()));
+  if (fresh || host === undefined) {
+    routers.clear();
     for (const h of fleet.hosts()) {
       const r = routerOf(h, fleet.snapshot(h));
       if (r) routers.set(h, r);
     }
-    routerCache.set(fleet, routers);
     return routers;
   }
   for (const h of [host, ...routers.keys()]) {
@@ -273,17 +274,19 @@ network, swanctl.conf local_ts, ipsec.conf leftsubnet) — or set them to 0.0.0.
     for (const g of topology ? cloudGateways(topology) : []) if (g.tunnels.length) gateways.set(g.node, g);
     for (const r of routers.values()) if (r.gateway) gateways.set(r.gateway.node, r.gateway);
     if (gateways.size === 0) return [];
-    // A router's or gateway's change can move any host's path; anyone else's only its own.
-    const sources = host === undefined || routers.has(host) ? [...fleet.hosts()] : [host];
+    // A router's or gateway's change can move any host's path: every host's findings are made again.
+    const whole = host === undefined || routers.has(host);
+    const sources = whole ? [...fleet.hosts()] : [host];
     const found = new Map<string, FleetFinding>();
     for (const source of sources) {
       const s = fleet.snapshot(source);
       if (!s) continue;
       for (const gap of gapsOf(source, s, fleet, routers, gateways, topology)) {
         const f = findingOf(gap, s, topology);
-        if (!found.has(f.key) && (host === undefined || f.pair.includes(host) || f.via?.includes(host))) found.set(f.key, f);
+        if (!found.has(f.key) && (whole || f.pair.includes(host!) || f.via?.includes(host!))) found.set(f.key, f);
       }
     }
     return [...found.values()];
   },
+  coversFleet: ({ fleet, host }) => host === undefined || routersOf(fleet, host).has(host),
 };

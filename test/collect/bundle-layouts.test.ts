@@ -1,0 +1,193 @@
+/**
+ * Other collectors' bundles (src/collect/bundle-sos.ts, bundle-calico.ts) from fixtures/bundles:
+ * Debian's real sos 4.0 archive of the first incident, the sos 3.9.1 and calicoctl node diags
+ * layouts built from those tools' sources, and a sos 4.5 layout (namespaces/ subdirectories,
+ * manifest exit codes) built here from the 3.9.1 one. Each names, per source, the file that gave
+ * it or why it is lacking, and the first incident's cause comes out as from hostcheck's own bundle.
+ */
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { analyzeSnapshot } from '../../src/checks/analyze.js';
+import { READ_SOURCES } from '../../src/collect/bundle-foreign.js';
+import { openBundles } from '../../src/collect/bundle-open.js';
+import { sosCommandFile } from '../../src/collect/bundle-sos.js';
+import { readBundle, type Bundle } from '../../src/collect/bundle.js';
+import { buildSnapshot } from '../../src/collect/snapshot.js';
+import type { Finding } from '../../src/model/finding.js';
+import { repoRoot } from '../helpers/samples.js';
+
+const bundles = join(repoRoot, 'fixtures', 'bundles');
+const sos40 = join(bundles, 'sos-4.0', 'first-incident.tar.xz');
+const sos391 = join(bundles, 'sos-3.9.1-layout', 'sosreport-sos-lab.0-19700101000000');
+const ecs3Own = join(repoRoot, 'fixtures', 'scenarios', 'first-incident', 'ecs3');
+const tmp = mkdtempSync(join(tmpdir(), 'hc-layouts-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+const source = (b: Bundle, name: string) => b.meta.sources.find((s) => s.name === name)!;
+
+/** The first incident's finding on ECS3, without what names the host (and, `lines: false`, the line numbers). */
+function ecs3Cause(b: Bundle, lines = true): Omit<Finding, 'host' | 'key'>[] {
+  const { findings } = analyzeSnapshot(buildSnapshot(b), { peers: [{ address: '172.17.0.64', name: 'ecs1' }], remotes: [], ports: [], ignore: [] });
+  return findings
+    .filter((f) => f.severity === 'error')
+    .map(({ host: _h, key: _k, ...rest }) => ({ ...rest, evidence: rest.evidence.map((e) => (lines ? e : { ...e, lineNumber: 0 })) }));
+}
+
+describe('Debian sos 4.0, the real archive', () => {
+  it('one host per namespace; sos ran inside ecs3, whose two views are kept once', async () => {
+    const hosts = await openBundles(sos40);
+    const netns = hosts.map((h) => h.meta.layout?.netns ?? '');
+    const labHosts = netns.map((n) => n.replace(/^hclab-[0-9a-z]+-[0-9a-z]{4}-/, ''));
+    expect(labHosts[0]).toBe('ecs3');
+    expect(labHosts.slice(1).sort()).toEqual(['ecs1', 'ecs2', 'router']);
+    const hostname = hosts[0].meta.hostname;
+    expect(hosts.map((h) => h.meta.name)).toEqual(netns.map((n) => `${hostname}:${n}`));
+    expect(hosts[0].meta.layout).toEqual({ kind: 'sosreport', version: '4.0', netns: netns[0] });
+    expect(hosts[0].meta.notes?.[0]).toMatch(/^sos ran inside network namespace hclab-\S+-ecs3: its own outputs and .* analysed once as /);
+  });
+
+  it('per source: the file and the command (from the manifest), or why this sosreport lacks it', async () => {
+    const [main, ...others] = await openBundles(sos40);
+    const ecs1 = others.find((h) => h.meta.name!.endsWith('-ecs1'))!;
+    expect(source(main, 'ip-route-v4')).toMatchObject({ status: 'collected', file: 'sos_commands/networking/ip_route_show_table_all', argv: ['ip', 'route', 'show', 'table', 'all'], exitCode: 0 });
+    expect(source(main, 'ip-addr')).toMatchObject({ status: 'collected', file: 'sos_commands/networking/ip_-d_address' });
+    expect(source(main, 'ip-link')).toMatchObject({ status: 'collected', file: 'sos_commands/networking/ip_-s_-d_link' });
+    expect(source(main, 'ip-rule-v4')).toMatchObject({ status: 'collected', file: 'sos_commands/networking/ip_-4_rule' });
+    // sos never runs iptables-save for the stack it ran in; ecs3's namespace view has it.
+    expect(source(main, 'iptables-save').file).toMatch(/^sos_commands\/networking\/ip_netns_exec_hclab-\S+-ecs3_iptables-save$/);
+    expect(source(main, 'ip6tables-save')).toMatchObject({ status: 'unavailable', lacking: true });
+    expect(source(main, 'ip6tables-save').message).toMatch(/^not in this sosreport \(sos 4.0\): sos lists the rules .* -nvL/);
+    for (const s of ['nft', 'ipset', 'ip-xfrm-policy', 'sysctl', 'docker-daemon', 'docker-networks', 'swanctl-conf', 'ipsec-conf']) expect(source(main, s), s).toMatchObject({ lacking: true, file: '' });
+    expect(source(ecs1, 'ip-rule-v4')).toMatchObject({ lacking: true });
+    expect(source(ecs1, 'ip-rule-v4').message).toMatch(/for network namespace hclab-\S+-ecs1: no `ip rule` for this namespace \(sos records it from 4.1\)/);
+    expect(source(ecs1, 'ip-route-v6')).toMatchObject({ status: 'collected', file: source(ecs1, 'ip-route-v4').file, message: "read with ip-route-v4: its output holds both" });
+    expect(source(ecs1, 'docker-daemon')).toMatchObject({ status: 'unavailable', message: expect.stringMatching(/a file of the machine, not of network namespace/) });
+    expect(source(ecs1, 'docker-daemon').lacking).toBeUndefined();
+    const snapshot = buildSnapshot(main);
+    expect(snapshot.complete).toBe(false);
+    expect(snapshot.sources.find((s) => s.name === 'ip-addr')).toMatchObject({ file: 'sos_commands/networking/ip_-d_address', status: 'collected' });
+  });
+
+  it('names the first incident\'s cause as hostcheck\'s own bundle of the same host does', async () => {
+    const [main] = await openBundles(sos40);
+    const fromSos = ecs3Cause(main);
+    expect(fromSos.map((f) => f.check)).toEqual(['route-captures-peer']);
+    expect(fromSos).toEqual(ecs3Cause(await readBundle(ecs3Own)));
+  });
+
+  it('the report says what could not be decided for want of a source', async () => {
+    const [main] = await openBundles(sos40);
+    const { notes } = analyzeSnapshot(buildSnapshot(main), { peers: [{ address: '172.17.0.64' }], remotes: [], ports: [], ignore: [] });
+    expect(notes).toContain('vpn-selector-gap could not decide: ip-xfrm-policy, swanctl-conf, ipsec-conf not read (not in this bundle)');
+    expect(notes).toContain('rp-filter-drop could not decide: sysctl not read (not in this bundle)');
+    expect(notes).toContain('firewall-blocks-peer decided without ip6tables-save, nft, ipset (not in this bundle): what they hold was not checked');
+  });
+
+  it('the same sosreport extracted into a directory reads the same', async () => {
+    const dir = join(tmp, 'sos40');
+    mkdirSync(dir);
+    execFileSync('tar', ['-xJf', sos40, '-C', dir]);
+    const [fromDir, fromArchive] = [await openBundles(join(dir, readdirSync(dir)[0])), await openBundles(sos40)];
+    expect(fromDir.map((b) => b.meta)).toEqual(fromArchive.map((b) => b.meta));
+    expect(fromDir.map((b) => b.files)).toEqual(fromArchive.map((b) => b.files));
+  });
+});
+
+describe('sos 3.9.1 layout (built from its source)', () => {
+  it('reads sysctl -a of the kernel plugin, rules, and the per-namespace files', async () => {
+    const hosts = await openBundles(sos391);
+    expect(hosts.map((h) => h.meta.name)).toEqual(['ecs3', 'ecs1', 'ecs2', 'router'].map((h) => `sos-lab:hclab-0-0000-${h}`));
+    const [main, ecs1] = hosts;
+    expect(main.meta.layout).toEqual({ kind: 'sosreport', version: '3.9.1', netns: 'hclab-0-0000-ecs3' });
+    expect(source(main, 'sysctl')).toMatchObject({ status: 'collected', file: 'sos_commands/kernel/sysctl_-a', argv: ['sysctl', '-a'] });
+    expect(buildSnapshot(main).sysctls.some((s) => s.key === 'net.ipv4.conf.eth0.rp_filter')).toBe(true);
+    expect(source(main, 'ip-rule-v6')).toMatchObject({ status: 'collected', file: 'sos_commands/networking/ip_-6_rule' });
+    expect(source(ecs1, 'ip-addr')).toMatchObject({ file: 'sos_commands/networking/ip_netns_exec_hclab-0-0000-ecs1_ip_address_show', argv: ['ip', 'netns', 'exec', 'hclab-0-0000-ecs1', 'ip', 'address', 'show'] });
+    expect(ecs3Cause(main)).toEqual(ecs3Cause(await readBundle(ecs3Own)));
+  });
+});
+
+describe('sos 4.5 layout: namespaces/NS/, ip -4 rule list, sysctl -a per namespace, manifest exit codes', () => {
+  /** The 3.9.1 layout moved to where sos 4.5 writes each output, with a manifest. */
+  function sos45(): string {
+    const top = join(tmp, 'sosreport-lab-2026-01-01-abcdefg');
+    cpSync(sos391, top, { recursive: true, verbatimSymlinks: true });
+    const net = join(top, 'sos_commands', 'networking');
+    renameSync(join(net, 'ip_-4_rule'), join(net, sosCommandFile('ip -4 rule list')));
+    renameSync(join(net, 'ip_-6_rule'), join(net, sosCommandFile('ip -6 rule list')));
+    const commands: { exec: string; filepath: string; return_code: number }[] = [];
+    for (const host of ['ecs1', 'ecs2', 'ecs3', 'router']) {
+      const ns = `hclab-0-0000-${host}`;
+      const dir = join(net, 'namespaces', ns);
+      mkdirSync(dir, { recursive: true });
+      const move = (from: string, to: string, code = 0) => {
+        const name = sosCommandFile(`ip netns exec ${ns}  ${to}`);
+        renameSync(join(net, sosCommandFile(`ip netns exec ${ns} ${from}`)), join(dir, name));
+        commands.push({ exec: `ip netns exec ${ns}  ${to}`, filepath: `sos_commands/networking/namespaces/${ns}/${name}`, return_code: code });
+      };
+      move('ip address show', 'ip -d address show');
+      move('ip route show table all', 'ip route show table all');
+      move('iptables-save', 'iptables-save');
+      writeFileSync(join(dir, sosCommandFile(`ip netns exec ${ns} ip -4 rule list`)), '0:\tfrom all lookup local\n32766:\tfrom all lookup main\n32767:\tfrom all lookup default\n');
+      writeFileSync(join(dir, sosCommandFile(`ip netns exec ${ns} ip6tables-save`)), 'ip6tables-save: command not found\n');
+      commands.push({ exec: `ip netns exec ${ns} ip6tables-save`, filepath: `sos_commands/networking/namespaces/${ns}/${sosCommandFile(`ip netns exec ${ns} ip6tables-save`)}`, return_code: 127 });
+    }
+    rmSync(join(top, 'version.txt'));
+    mkdirSync(join(top, 'sos_reports'));
+    writeFileSync(join(top, 'sos_reports', 'manifest.json'), JSON.stringify({ version: '4.5.0', start_time: '2026-01-01 00:00:00.000000', components: { report: { plugins: { networking: { commands } } } } }));
+    return top;
+  }
+
+  it('reads each namespace from its directory; a command that failed is a failed source with its output', async () => {
+    const hosts = await openBundles(sos45());
+    expect(hosts.map((h) => h.meta.name)).toEqual(['ecs3', 'ecs1', 'ecs2', 'router'].map((h) => `sos-lab:hclab-0-0000-${h}`));
+    const ecs1 = hosts[1];
+    expect(source(ecs1, 'ip-addr').file).toBe('sos_commands/networking/namespaces/hclab-0-0000-ecs1/ip_netns_exec_hclab-0-0000-ecs1_ip_-d_address_show');
+    expect(source(ecs1, 'ip-rule-v4')).toMatchObject({ status: 'collected', file: 'sos_commands/networking/namespaces/hclab-0-0000-ecs1/ip_netns_exec_hclab-0-0000-ecs1_ip_-4_rule_list' });
+    expect(source(ecs1, 'ip6tables-save')).toMatchObject({ status: 'failed', exitCode: 127 });
+    expect(source(ecs1, 'ip6tables-save').message).toMatch(/exit code 127: ip6tables-save: command not found/);
+    expect(source(hosts[0], 'ip-rule-v4').file).toBe('sos_commands/networking/ip_-4_rule_list');
+    expect(hosts[0].meta.startedAt).toBe('2026-01-01T00:00:00.000000');
+    expect(ecs3Cause(hosts[0])).toEqual(ecs3Cause(await readBundle(ecs3Own)));
+  });
+});
+
+describe('docs/bundle.md', () => {
+  it('the mapping table has a row for every source a foreign bundle accounts for', () => {
+    const doc = readFileSync(join(repoRoot, 'docs', 'bundle.md'), 'utf8');
+    const table = doc.slice(doc.indexOf('### Another collector\'s bundle: the mapping'), doc.indexOf('### Namespaces are hosts'));
+    const rows = [...table.matchAll(/^\| `([a-z0-9-]+)` \|/gm)].map((m) => m[1]);
+    expect(rows).toEqual(READ_SOURCES);
+  });
+});
+
+describe('calicoctl node diags layout (built from its source)', () => {
+  function diags(host: string): string {
+    const file = join(tmp, `diags-${host}.tar.gz`);
+    execFileSync('tar', ['-czf', file, '-C', join(bundles, 'calicoctl-node-diags-layout', host), 'diagnostics']);
+    return file;
+  }
+
+  it('reads routes, IPv4 and IPv6 addresses, iptables-save -c and ipset list; the rest is lacking', async () => {
+    const [b] = await openBundles(diags('ecs3'));
+    expect(b.meta).toMatchObject({ name: 'ecs3', hostname: 'ecs3', layout: { kind: 'calicoctl-node-diags' } });
+    expect(source(b, 'ip-route-v4')).toMatchObject({ status: 'collected', file: 'diagnostics/ipv4_route', argv: ['ip', '-4', 'route'], message: expect.stringMatching(/main table only/) });
+    expect(source(b, 'iptables-save')).toMatchObject({ status: 'collected', file: 'diagnostics/ipv4_tables' });
+    expect(source(b, 'ipset')).toMatchObject({ status: 'collected', file: 'diagnostics/ipsets', argv: ['ipset', 'list'] });
+    expect(source(b, 'ip-rule-v4')).toMatchObject({ lacking: true, message: expect.stringMatching(/^not in calicoctl node diags: calicoctl does not run `ip rule`/) });
+    const eth0 = buildSnapshot(b).interfaces.find((i) => i.name === 'eth0')!;
+    expect(eth0.addresses.map((a) => a.cidr)).toEqual(['172.31.4.18/20', expect.stringMatching(/^fe80::/)]);
+    // calicoctl's ip -4 addr has no link lines: the same lines quoted, at other line numbers.
+    expect(ecs3Cause(b, false)).toEqual(ecs3Cause(await readBundle(ecs3Own), false));
+  });
+
+  it('is told apart from a sosreport and a hostcheck bundle by its files, not its name', async () => {
+    const renamed = join(tmp, 'customer-upload.bin');
+    cpSync(diags('ecs1'), renamed);
+    expect((await openBundles(renamed))[0].meta.layout?.kind).toBe('calicoctl-node-diags');
+    expect(readFileSync(renamed).subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
+  });
+});
