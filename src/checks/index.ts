@@ -11,6 +11,7 @@ import { firewallBlocksPeer } from './firewall-blocks-peer.js';
 import { forwardBlocked } from './forward-blocked.js';
 import { markRouting } from './mark-routing.js';
 import { multiNicRouting } from './multi-nic-routing.js';
+import { ndBlocked } from './nd-blocked.js';
 import { routeCapturesPeer } from './route-captures-peer.js';
 import { routeKillsTraffic } from './route-kills-traffic.js';
 import { rpFilterDrop } from './rp-filter-drop.js';
@@ -28,6 +29,7 @@ export const hostChecks: Record<string, Check> = {
   'forward-blocked': forwardBlocked,
   'mark-routing': markRouting,
   'multi-nic-routing': multiNicRouting,
+  'nd-blocked': ndBlocked,
   'route-captures-peer': routeCapturesPeer,
   'route-kills-traffic': routeKillsTraffic,
   'rp-filter-drop': rpFilterDrop,

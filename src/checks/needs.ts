@@ -30,6 +30,7 @@ export const CHECK_SOURCES: Record<string, CheckSources> = {
   'forward-blocked': FORWARDING,
   'mark-routing': { needs: [ROUTES, ['ip-addr'], RULES, FIREWALL], uses: WALK.uses },
   'multi-nic-routing': ROUTING,
+  'nd-blocked': { needs: [['ip-addr'], ['ip6tables-save', 'nft']], uses: WALK.uses },
   'route-captures-peer': ROUTING,
   'route-kills-traffic': { needs: [ROUTES], uses: RULES },
   'rp-filter-drop': { needs: [['sysctl'], ROUTES], uses: RULES },

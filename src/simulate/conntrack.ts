@@ -5,7 +5,8 @@
  * this kernel was seen to give (test/kernel/netfilter-diff.test.ts sends each kind and counts):
  * a TCP SYN, a bare ACK and PSH+ACK start a connection (NEW, nf_conntrack_tcp_loose=1), other
  * TCP flag sets are INVALID; ICMP echo and timestamp requests are NEW, ICMP replies and errors
- * about no known connection INVALID; UDP and other protocols NEW.
+ * about no known connection INVALID; neighbour discovery and MLD UNTRACKED; UDP and other
+ * protocols NEW.
  */
 import type { CtState } from './netfilter-types.js';
 
@@ -45,6 +46,8 @@ export interface ConntrackContext {
 
 const ICMP_NEW_V4 = new Set([8, 13, 15, 17]);
 const ICMP_NEW_V6 = new Set([128, 139]);
+/** Neighbour discovery and MLD: conntrack leaves them untracked (nf_conntrack_proto_icmpv6's noct_valid_new; measured: an NS matches --ctstate UNTRACKED). */
+const ICMP_UNTRACKED_V6 = new Set([130, 131, 132, 133, 134, 135, 136, 143]);
 
 /** The state of a packet that belongs to no connection conntrack knows. */
 export function stateWithoutEntry(p: { family: 4 | 6; proto: string | number; tcpFlags?: number; icmpType?: number }): CtState {
@@ -54,7 +57,10 @@ export function stateWithoutEntry(p: { family: 4 | 6; proto: string | number; tc
     return flags === 0x02 || flags === 0x10 || flags === 0x18 ? 'NEW' : 'INVALID';
   }
   if (proto === 1) return p.icmpType !== undefined && ICMP_NEW_V4.has(p.icmpType) ? 'NEW' : 'INVALID';
-  if (proto === 58) return p.icmpType !== undefined && ICMP_NEW_V6.has(p.icmpType) ? 'NEW' : 'INVALID';
+  if (proto === 58) {
+    if (p.icmpType !== undefined && ICMP_UNTRACKED_V6.has(p.icmpType)) return 'UNTRACKED';
+    return p.icmpType !== undefined && ICMP_NEW_V6.has(p.icmpType) ? 'NEW' : 'INVALID';
+  }
   return 'NEW';
 }
 

@@ -144,7 +144,9 @@ class Walker {
     if (now.dstUncertain) return this.end('undecided', this.last(), 'the destination was translated to one of several addresses: the route cannot be followed', now, run);
     const q: RouteQuery = { dst: now.dst, src: now.src, iif, mark: now.mark, tos: p.tos, ipproto: ipprotoOf(p.proto), sport: now.sport, dport: now.dport };
     const r = this.lookup(q, 'input');
-    const local = r.type === 'local' || r.type === 'broadcast';
+    // A multicast destination is taken as a group this host joined (all-nodes, solicited-node): delivered here.
+    const local = r.type === 'local' || r.type === 'broadcast' || r.type === 'multicast';
+    if (r.type === 'multicast') this.notes.push(`${now.dst} is multicast: delivered here as a group this host joined`);
     if (!local) {
       const fwd = this.forwarding(iif);
       if (fwd !== undefined) return this.end('dropped', fwd, `forwarding is off on ${iif}: the kernel drops packets it would have to route`, now, run);

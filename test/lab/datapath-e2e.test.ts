@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { writeBpfObject } from './bpf-object.js';
 import { FIRST_INCIDENT as fi } from './topologies.js';
-import { DUALWAN, KVM, MESH6, NATGW, dualWan, kvmHost, markIntoBlackhole, meshWithDropProgram, natGateway } from './datapath-topologies.js';
+import { DUALWAN, KVM, MESH6, NATGW, dualWan, ipv6Link, kvmHost, markIntoBlackhole, meshWithDropProgram, natGateway } from './datapath-topologies.js';
 import type { Lab } from './lab.js';
 import { applyPrintedFix, errorsOf, hostcheckReport } from './e2e-helpers.js';
 import { describeLab, useLab } from './suite.js';
@@ -283,3 +283,32 @@ for (const kind of ['tc', 'xdp'] as const) {
     });
   });
 }
+
+describeLab('e2e: nd-blocked (an ip6tables INPUT that forgets neighbour discovery)', () => {
+  const lab = useLab(ipv6Link());
+  it('symptom, diagnosis, printed accept lines, recovery', async () => {
+    expect(await reach(lab(), 'peer', '2001:db8:6::1')).toBe(false);
+    const { report, exitCode } = await hostcheckReport(lab(), 'h', ['--peer', '2001:db8:6::2=peer']);
+    expect(exitCode).toBe(1);
+    const f = report.findings.find((x) => x.check === 'nd-blocked');
+    expect(f, JSON.stringify(report.findings, null, 2)).toBeDefined();
+    expect(f!.summary).toContain("a neighbour's solicitation for 2001:db8:6::1");
+    expect(f!.summary).toContain('filter/INPUT policy');
+    expect(f!.evidence.some((e) => /^:INPUT DROP/.test(e.text))).toBe(true);
+    await applyPrintedFix(lab(), 'h', f!);
+    expect(await reach(lab(), 'peer', '2001:db8:6::1')).toBe(true);
+    const after = await hostcheckReport(lab(), 'h', ['--peer', '2001:db8:6::2=peer']);
+    expect(errorsOf(after.report)).toEqual([]);
+    expect(after.exitCode).toBe(0);
+  });
+});
+
+describeLab('e2e: nd-blocked stays silent when neighbour discovery is accepted', () => {
+  const lab = useLab(ipv6Link({ nd: true }));
+  it('the same firewall with ND accepted: the peer pings, no error', async () => {
+    expect(await reach(lab(), 'peer', '2001:db8:6::1')).toBe(true);
+    const { report, exitCode } = await hostcheckReport(lab(), 'h', ['--peer', '2001:db8:6::2=peer']);
+    expect(errorsOf(report)).toEqual([]);
+    expect(exitCode).toBe(0);
+  });
+});

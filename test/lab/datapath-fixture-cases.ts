@@ -1,6 +1,6 @@
 /** The lab cases test/lab/make-check-fixtures.ts captures into fixtures/checks/<check>/<case>/. */
 import { writeBpfObject } from './bpf-object.js';
-import { dualStackMesh, dualWan, kvmHost, markIntoBlackhole, meshWithDropProgram, MESH6, NATGW, natGateway } from './datapath-topologies.js';
+import { dualStackMesh, dualWan, ipv6Link, kvmHost, markIntoBlackhole, meshWithDropProgram, MESH6, NATGW, natGateway } from './datapath-topologies.js';
 import type { Topology } from './topology.js';
 import { FIRST_INCIDENT as fi } from './topologies.js';
 
@@ -44,4 +44,6 @@ export const CHECK_FIXTURE_CASES: CheckFixtureCase[] = [
     extraFiles: { 'ipvs.txt': 'IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port Forward Weight ActiveConn InActConn\nTCP  AC1F0412:01BB rr\n  -> 0AF40105:2B67      Masq    1      0          0\n' },
   },
   { check: 'datapath-unseen', name: 'negative-nothing-on-the-way', topology: () => dualStackMesh(), host: 'ecs3', options: { host: 'ecs3', peers: MESH_PEERS, ports: ['tcp/443'] } },
+  { check: 'nd-blocked', name: 'positive-input-forgets-neighbour-discovery', topology: () => ipv6Link(), host: 'h', options: { host: 'h', peers: [{ address: '2001:db8:6::2', name: 'peer' }] } },
+  { check: 'nd-blocked', name: 'negative-neighbour-discovery-accepted', topology: () => ipv6Link({ nd: true }), host: 'h', options: { host: 'h', peers: [{ address: '2001:db8:6::2', name: 'peer' }] } },
 ];

@@ -236,3 +236,17 @@ export function meshWithDropProgram(kind: 'tc' | 'xdp', object: string): Topolog
     : [`ip link set dev eth0 xdpgeneric obj ${object} sec xdp`];
   return dualStackMesh({ setup: attach });
 }
+
+/**
+ * Two hosts on one IPv6 link; `h`'s ip6tables INPUT drops by policy and accepts RELATED,ESTABLISHED
+ * and pings — and, `nd`, neighbour solicitations and advertisements.
+ */
+export function ipv6Link(opts: { nd?: boolean } = {}): Topology {
+  const rules = ['*filter', ':INPUT DROP [0:0]', ':FORWARD DROP [0:0]', ':OUTPUT ACCEPT [0:0]', '-A INPUT -i lo -j ACCEPT',
+    ...(opts.nd ? ['-A INPUT -p ipv6-icmp -m icmp6 --icmpv6-type neighbour-solicitation -j ACCEPT', '-A INPUT -p ipv6-icmp -m icmp6 --icmpv6-type neighbour-advertisement -j ACCEPT'] : []),
+    '-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT', '-A INPUT -p ipv6-icmp -m icmp6 --icmpv6-type echo-request -j ACCEPT', 'COMMIT', ''];
+  return {
+    hosts: { h: { sysctls: NO_DAD, ip6tables: rules.join('\n') }, peer: { sysctls: NO_DAD } },
+    links: [{ a: { host: 'h', iface: 'eth0', addresses: ['2001:db8:6::1/64'] }, b: { host: 'peer', iface: 'eth0', addresses: ['2001:db8:6::2/64'] } }],
+  };
+}
