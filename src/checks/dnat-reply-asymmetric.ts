@@ -8,7 +8,9 @@ import type { Walk } from '../simulate/walk.js';
 import { routeEvidence } from './datapath/evidence.js';
 import { routerFlows, routerView, type RouterFlow } from './datapath/router.js';
 import type { Check, CheckContext } from './types.js';
-import { guessedGateway, interfaceByName, knownGateway } from './view.js';
+import type { InterfaceModel } from '../model/snapshot.js';
+import { formatPrefix } from '../net/address.js';
+import { firstHost, guessedGateway, interfaceByName, networkOf } from './view.js';
 
 const ID = 'dnat-reply-asymmetric';
 
@@ -25,6 +27,26 @@ export function asymmetricForwards(ctx: CheckContext): { flow: RouterFlow; reply
     out.push({ flow: f, reply: f.reply });
   }
   return out;
+}
+
+/**
+ * The gateway behind `iface` for `family`: a route of that family through it names one, else an
+ * IPv6 neighbour there that advertises itself as a router, else (a guess) the first address of
+ * its subnet.
+ */
+function gatewayOn(ctx: CheckContext, iface: InterfaceModel, family: 4 | 6): { address?: string; guessed: boolean } {
+  const s = ctx.snapshot;
+  for (const r of s.routes) {
+    if (r.family !== family) continue;
+    if (r.dev === iface.name && r.via !== undefined) return { address: r.via, guessed: false };
+    for (const n of r.nexthops) if (n.dev === iface.name && n.via !== undefined) return { address: n.via, guessed: false };
+  }
+  const router = family === 6 ? (s.neighbours ?? []).find((n) => n.family === 6 && n.dev === iface.name && n.flags.includes('router')) : undefined;
+  if (router !== undefined) return { address: router.address, guessed: false };
+  if (family === 4) return { address: guessedGateway(iface), guessed: true };
+  const a = iface.addresses.find((x) => x.family === 6 && (x.scope === undefined || x.scope === 'global'));
+  const net = a ? networkOf(a) : null;
+  return { address: net ? firstHost(formatPrefix(net)) : undefined, guessed: true };
 }
 
 /** A mark no rule or iptables rule of the host uses yet (0x100 + the device's index). */
@@ -50,7 +72,8 @@ export function dnatReplyAsymmetricFindings(ctx: CheckContext): Finding[] {
     const tool = family === 6 ? 'ip6tables' : 'iptables';
     const ip = family === 6 ? 'ip -6' : 'ip';
     const iface = interfaceByName(ctx.snapshot, inDev);
-    const gw = iface ? knownGateway(ctx.snapshot, iface) ?? guessedGateway(iface) : undefined;
+    const gateway = iface ? gatewayOn(ctx, iface, family) : { guessed: false };
+    const gw = gateway.address;
     const mark = freeMark(ctx, inDev);
     const hex = `0x${mark.toString(16)}`;
     const table = 100 + (iface?.ifindex ?? 0);
@@ -66,7 +89,7 @@ export function dnatReplyAsymmetricFindings(ctx: CheckContext): Finding[] {
         `${tool} -t mangle -A PREROUTING -i ${lanDev} -m conntrack --ctstate ESTABLISHED,RELATED -j CONNMARK --restore-mark`,
         `${ip} route add default ${gw ? `via ${gw} ` : ''}dev ${inDev} table ${table}`,
         `${ip} rule add fwmark ${hex} lookup ${table} priority 1000`,
-        ...(iface && !knownGateway(ctx.snapshot, iface) && gw ? [`# ${gw} is a guess (first address of ${inDev}'s subnet): use the provider's real gateway`] : []),
+        ...(gateway.guessed && gw ? [`# ${gw} is a guess (first address of ${inDev}'s subnet): use the provider's real gateway`] : []),
         `# connections that came in on ${inDev} are marked, their replies get the mark back and leave by ${inDev}`,
       ],
     });

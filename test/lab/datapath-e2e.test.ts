@@ -203,8 +203,9 @@ describeLab('e2e: snat-missing stays silent when the gateway translates', () => 
 });
 
 /** A TCP connection from the client's public address to the port forward on wan2: true when the server answered. */
-async function portForwardWorks(lab: Lab): Promise<boolean> {
-  const code = `import socket\ns=socket.create_connection(('${DUALWAN.wan2}',${DUALWAN.port}),timeout=2,source_address=('${DUALWAN.client}',0))\nprint(s.recv(2).decode())`;
+async function portForwardWorks(lab: Lab, v6 = false): Promise<boolean> {
+  const [to, from] = v6 ? [DUALWAN.wan2v6, DUALWAN.client6] : [DUALWAN.wan2, DUALWAN.client];
+  const code = `import socket\ns=socket.create_connection(('${to}',${DUALWAN.port}),timeout=2,source_address=('${from}',0))\nprint(s.recv(2).decode())`;
   const r = await lab.exec('cli', ['python3', '-c', code], { timeoutMs: 5000 });
   return r.exitCode === 0 && r.stdout.trim() === 'ok';
 }
@@ -308,6 +309,37 @@ describeLab('e2e: nd-blocked stays silent when neighbour discovery is accepted',
   it('the same firewall with ND accepted: the peer pings, no error', async () => {
     expect(await reach(lab(), 'peer', '2001:db8:6::1')).toBe(true);
     const { report, exitCode } = await hostcheckReport(lab(), 'h', ['--peer', '2001:db8:6::2=peer']);
+    expect(errorsOf(report)).toEqual([]);
+    expect(exitCode).toBe(0);
+  });
+});
+
+describeLab('e2e: dnat-reply-asymmetric over IPv6 (a NAT66 port forward on the second uplink)', () => {
+  const lab = useLab(dualWan({ v6: true }));
+  it('symptom in both families, diagnosis, the printed CONNMARK lines for each, recovery', async () => {
+    expect(await portForwardWorks(lab(), true)).toBe(false);
+    const { report, exitCode } = await hostcheckReport(lab(), 'r', []);
+    expect(exitCode).toBe(1);
+    const found = report.findings.filter((f) => f.check === 'dnat-reply-asymmetric');
+    const six = found.find((f) => f.subject.includes(DUALWAN.wan2v6));
+    expect(six, JSON.stringify(report.findings, null, 2)).toBeDefined();
+    expect(six!.summary).toContain(`arrives on wan2, but its replies leave by wan1 with wan2's address ${DUALWAN.wan2v6}`);
+    expect(six!.fix[0]).toMatch(/^ip6tables -t mangle -A PREROUTING -i wan2 -m conntrack --ctstate NEW -j CONNMARK --set-mark 0x[0-9a-f]+$/);
+    expect(six!.fix[2]).toBe(`ip -6 route add default via ${DUALWAN.isp2v6} dev wan2 table 103`);
+    for (const f of found) await applyPrintedFix(lab(), 'r', f);
+    expect(await portForwardWorks(lab(), true)).toBe(true);
+    expect(await portForwardWorks(lab())).toBe(true);
+    const after = await hostcheckReport(lab(), 'r', []);
+    expect(errorsOf(after.report)).toEqual([]);
+    expect(after.exitCode).toBe(0);
+  });
+});
+
+describeLab('e2e: dual WAN with CONNMARK routing in both families stays silent', () => {
+  const lab = useLab(dualWan({ v6: true, connmark: true }));
+  it('the IPv6 port forward works and no check reports an error', async () => {
+    expect(await portForwardWorks(lab(), true)).toBe(true);
+    const { report, exitCode } = await hostcheckReport(lab(), 'r', []);
     expect(errorsOf(report)).toEqual([]);
     expect(exitCode).toBe(0);
   });

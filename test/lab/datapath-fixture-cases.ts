@@ -46,4 +46,5 @@ export const CHECK_FIXTURE_CASES: CheckFixtureCase[] = [
   { check: 'datapath-unseen', name: 'negative-nothing-on-the-way', topology: () => dualStackMesh(), host: 'ecs3', options: { host: 'ecs3', peers: MESH_PEERS, ports: ['tcp/443'] } },
   { check: 'nd-blocked', name: 'positive-input-forgets-neighbour-discovery', topology: () => ipv6Link(), host: 'h', options: { host: 'h', peers: [{ address: '2001:db8:6::2', name: 'peer' }] } },
   { check: 'nd-blocked', name: 'negative-neighbour-discovery-accepted', topology: () => ipv6Link({ nd: true }), host: 'h', options: { host: 'h', peers: [{ address: '2001:db8:6::2', name: 'peer' }] } },
+  { check: 'dnat-reply-asymmetric', name: 'positive-port-forward-on-second-uplink-ipv6', topology: () => dualWan({ v6: true }), host: 'r', options: { host: 'r' } },
 ];

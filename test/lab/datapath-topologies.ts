@@ -182,6 +182,13 @@ export const DUALWAN = {
   server: '192.168.10.5',
   client: '192.0.2.50',
   port: 8080,
+  wan1v6: '2001:db8:1::2',
+  isp1v6: '2001:db8:1::1',
+  wan2v6: '2001:db8:2::2',
+  isp2v6: '2001:db8:2::1',
+  lan6: 'fd00:10::1',
+  server6: 'fd00:10::5',
+  client6: '2001:db8:99::50',
 } as const;
 
 /**
@@ -191,37 +198,58 @@ export const DUALWAN = {
  * client 192.0.2.50 reaches wan2 through isp2 and wan1 through isp1; each provider filters
  * sources that are not its customer's (rp_filter=1 toward the router). `connmark` adds the
  * CONNMARK routing that sends replies back by wan2; `wan2RpFilter` sets r's rp_filter on wan2.
+ * `v6` adds the same in IPv6 (2001:db8:1::/64, 2001:db8:2::/64, a ULA LAN fd00:10::/64 with
+ * NAT66, the client 2001:db8:99::50; the providers filter by an ip6tables FORWARD rule).
  */
-export function dualWan(opts: { connmark?: boolean; wan2RpFilter?: 0 | 1 | 2 } = {}): Topology {
+export function dualWan(opts: { connmark?: boolean; wan2RpFilter?: 0 | 1 | 2; v6?: boolean } = {}): Topology {
   const d = DUALWAN;
+  const v6 = opts.v6 === true;
   const mangle = opts.connmark
     ? ['*mangle', '-A PREROUTING -i wan2 -m conntrack --ctstate NEW -j CONNMARK --set-mark 0x102', '-A PREROUTING -i lan -m conntrack --ctstate ESTABLISHED,RELATED -j CONNMARK --restore-mark', 'COMMIT']
     : [];
-  const server = "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('0.0.0.0',8080))\ns.listen(16)\nwhile True:\n  c,_=s.accept()\n  c.sendall(b'ok')\n  c.close()";
+  const server = "import socket\ns=socket.socket(socket.AF_INET6)\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.setsockopt(socket.IPPROTO_IPV6,socket.IPV6_V6ONLY,0)\ns.bind(('::',8080))\ns.listen(16)\nwhile True:\n  c,_=s.accept()\n  c.sendall(b'ok')\n  c.close()";
+  const isp = (n: 1 | 2): HostSpec => ({
+    router: true,
+    sysctls: { ...NO_DAD, 'net.ipv4.conf.all.rp_filter': 0, 'net.ipv4.conf.eth0.rp_filter': 1 },
+    routes: [`default via 10.9${n}.0.2 dev eth1`, ...(v6 ? [`default via 2001:db8:9${n}::2 dev eth1`] : [])],
+    // BCP 38 for IPv6 (no rp_filter there): only the customer's own prefix comes in from it.
+    ...(v6 ? { ip6tables: `*filter\n-A FORWARD -i eth0 ! -s 2001:db8:${n}::/64 -j DROP\nCOMMIT\n` } : {}),
+  });
+  const nat6 = ['*nat', `-A PREROUTING -i wan2 -p tcp --dport ${d.port} -j DNAT --to-destination ${d.server6}`, '-A POSTROUTING -s fd00:10::/64 -o wan1 -j MASQUERADE', '-A POSTROUTING -s fd00:10::/64 -o wan2 -j MASQUERADE', 'COMMIT'];
+  const six = (a: string, len = 64): string[] => (v6 ? [`${a}/${len}`] : []);
   return {
     hosts: {
       r: {
         router: true,
-        sysctls: { 'net.ipv4.conf.all.rp_filter': 0, ...(opts.wan2RpFilter !== undefined ? { 'net.ipv4.conf.wan2.rp_filter': opts.wan2RpFilter } : {}) },
-        routes: [`default via ${d.isp1} dev wan1`, ...(opts.connmark ? [`default via ${d.isp2} dev wan2 table 102`] : [])],
+        sysctls: { ...NO_DAD, 'net.ipv4.conf.all.rp_filter': 0, ...(opts.wan2RpFilter !== undefined ? { 'net.ipv4.conf.wan2.rp_filter': opts.wan2RpFilter } : {}) },
+        routes: [
+          `default via ${d.isp1} dev wan1`, ...(opts.connmark ? [`default via ${d.isp2} dev wan2 table 102`] : []),
+          ...(v6 ? [`default via ${d.isp1v6} dev wan1`, ...(opts.connmark ? [`default via ${d.isp2v6} dev wan2 table 102`] : [])] : []),
+        ],
         rules: opts.connmark ? ['fwmark 0x102 lookup 102 pref 1000'] : [],
+        setup: opts.connmark && v6 ? ['ip -6 rule add fwmark 0x102 lookup 102 pref 1000'] : [],
         iptables: [...mangle, '*nat', `-A PREROUTING -i wan2 -p tcp --dport ${d.port} -j DNAT --to-destination ${d.server}`, '-A POSTROUTING -s 192.168.10.0/24 -o wan1 -j MASQUERADE', '-A POSTROUTING -s 192.168.10.0/24 -o wan2 -j MASQUERADE', 'COMMIT', ''].join('\n'),
+        ...(v6 ? { ip6tables: [...mangle, ...nat6, ''].join('\n') } : {}),
       },
-      srv: { routes: [`default via ${d.lan} dev eth0`], setup: [`python3 -c "${server}" >/dev/null 2>&1 &`] },
-      isp1: { router: true, sysctls: { 'net.ipv4.conf.all.rp_filter': 0, 'net.ipv4.conf.eth0.rp_filter': 1 }, routes: ['default via 10.91.0.2 dev eth1'] },
-      isp2: { router: true, sysctls: { 'net.ipv4.conf.all.rp_filter': 0, 'net.ipv4.conf.eth0.rp_filter': 1 }, routes: ['default via 10.92.0.2 dev eth1'] },
+      srv: { sysctls: NO_DAD, routes: [`default via ${d.lan} dev eth0`, ...(v6 ? [`default via ${d.lan6} dev eth0`] : [])], setup: [`python3 -c "${server}" >/dev/null 2>&1 &`] },
+      isp1: isp(1),
+      isp2: isp(2),
       cli: {
         router: true,
-        addresses: [`${d.client}/32 dev lo`],
-        routes: [`203.0.113.0/24 via 10.92.0.1 dev eth0`, `198.18.1.0/24 via 10.91.0.1 dev eth1`],
+        sysctls: NO_DAD,
+        addresses: [`${d.client}/32 dev lo`, ...(v6 ? [`${d.client6}/128 dev lo`] : [])],
+        routes: [
+          '203.0.113.0/24 via 10.92.0.1 dev eth0', '198.18.1.0/24 via 10.91.0.1 dev eth1',
+          ...(v6 ? ['2001:db8:2::/64 via 2001:db8:92::1 dev eth0', '2001:db8:1::/64 via 2001:db8:91::1 dev eth1'] : []),
+        ],
       },
     },
     links: [
-      { a: { host: 'r', iface: 'wan1', addresses: [`${d.wan1}/24`] }, b: { host: 'isp1', iface: 'eth0', addresses: [`${d.isp1}/24`] } },
-      { a: { host: 'r', iface: 'wan2', addresses: [`${d.wan2}/24`] }, b: { host: 'isp2', iface: 'eth0', addresses: [`${d.isp2}/24`] } },
-      { a: { host: 'r', iface: 'lan', addresses: [`${d.lan}/24`] }, b: { host: 'srv', iface: 'eth0', addresses: [`${d.server}/24`] } },
-      { a: { host: 'isp1', iface: 'eth1', addresses: ['10.91.0.1/30'] }, b: { host: 'cli', iface: 'eth1', addresses: ['10.91.0.2/30'] } },
-      { a: { host: 'isp2', iface: 'eth1', addresses: ['10.92.0.1/30'] }, b: { host: 'cli', iface: 'eth0', addresses: ['10.92.0.2/30'] } },
+      { a: { host: 'r', iface: 'wan1', addresses: [`${d.wan1}/24`, ...six(d.wan1v6)] }, b: { host: 'isp1', iface: 'eth0', addresses: [`${d.isp1}/24`, ...six(d.isp1v6)] } },
+      { a: { host: 'r', iface: 'wan2', addresses: [`${d.wan2}/24`, ...six(d.wan2v6)] }, b: { host: 'isp2', iface: 'eth0', addresses: [`${d.isp2}/24`, ...six(d.isp2v6)] } },
+      { a: { host: 'r', iface: 'lan', addresses: [`${d.lan}/24`, ...six(d.lan6)] }, b: { host: 'srv', iface: 'eth0', addresses: [`${d.server}/24`, ...six(d.server6)] } },
+      { a: { host: 'isp1', iface: 'eth1', addresses: ['10.91.0.1/30', ...six('2001:db8:91::1')] }, b: { host: 'cli', iface: 'eth1', addresses: ['10.91.0.2/30', ...six('2001:db8:91::2')] } },
+      { a: { host: 'isp2', iface: 'eth1', addresses: ['10.92.0.1/30', ...six('2001:db8:92::1')] }, b: { host: 'cli', iface: 'eth0', addresses: ['10.92.0.2/30', ...six('2001:db8:92::2')] } },
     ],
   };
 }

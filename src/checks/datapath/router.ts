@@ -258,7 +258,7 @@ function buildRouterFlows(ctx: CheckContext): RouterFlow[] {
       const f = dnatFlow(s, family, rule, view);
       if (f === undefined) continue;
       const svc = { what: `${f.proto.toUpperCase()} ${f.dport}`, service: `${f.proto}/${f.dport}`, packet: { proto: f.proto, sport: 40000, dport: f.dport, ...(f.proto === 'tcp' && { tcpFlags: 0x02 }) } };
-      push('dnat', { src: INTERNET[family], dst: f.dst, iif: f.iif, ...svc.packet }, { address: INTERNET[family], name: 'the internet' }, `${f.dst}:${f.dport} on ${f.iif}`, svc, { dnat: rule });
+      push('dnat', { src: INTERNET[family], dst: f.dst, iif: f.iif, ...svc.packet }, { address: INTERNET[family], name: 'the internet' }, `${family === 6 ? `[${f.dst}]` : f.dst}:${f.dport} on ${f.iif}`, svc, { dnat: rule });
     }
   }
   return flows;
