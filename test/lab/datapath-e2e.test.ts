@@ -297,6 +297,8 @@ describeLab('e2e: nd-blocked (an ip6tables INPUT that forgets neighbour discover
     expect(f!.summary).toContain('filter/INPUT policy');
     expect(f!.evidence.some((e) => /^:INPUT DROP/.test(e.text))).toBe(true);
     await applyPrintedFix(lab(), 'h', f!);
+    // The peer's neighbour cache still holds the failed resolution: let it ask again now.
+    await lab().exec('peer', ['ip', '-6', 'neigh', 'flush', 'dev', 'eth0']);
     expect(await reach(lab(), 'peer', '2001:db8:6::1')).toBe(true);
     const after = await hostcheckReport(lab(), 'h', ['--peer', '2001:db8:6::2=peer']);
     expect(errorsOf(after.report)).toEqual([]);
