@@ -156,7 +156,7 @@ sysctls() {
   done
   for fam in ipv4 ipv6; do
     if [ $fam = ipv4 ]; then keys='rp_filter forwarding ignore_routes_with_linkdown accept_local src_valid_mark proxy_arp arp_filter log_martians'
-    else keys='forwarding ignore_routes_with_linkdown disable_ipv6'; fi
+    else keys='forwarding force_forwarding ignore_routes_with_linkdown disable_ipv6'; fi
     [ -d "/proc/sys/net/$fam/conf" ] || continue
     for dir in /proc/sys/net/$fam/conf/*; do
       dev=${dir##*/}
@@ -220,6 +220,10 @@ if [ -d /proc/sys/net/ipv4/conf ]; then
 else
   add_source "\"name\": \"sysctl\", \"file\": \"sysctl.txt\", \"kind\": \"sysctl\", \"required\": true, \"path\": \"/proc/sys\", \"status\": \"failed\", \"message\": \"sysctl: cannot read /proc/sys/net/ipv4/conf\", \"durationMs\": 0"
 fi
+# TC_FILTERS in src/collect/sources.ts: every device's ingress and egress tc filters.
+TC_FILTERS='for d in $(ls /sys/class/net); do for dir in ingress egress; do out=$(tc filter show dev "$d" $dir 2>/dev/null) && [ -n "$out" ] && printf "dev %s %s\n%s\n" "$d" "$dir" "$out"; done; done; true'
+cmd tc-filter tc-filter.txt false "$NET_ADMIN_HINT" '' sh -c "$TC_FILTERS"
+file_source ipvs ipvs.txt /proc/net/ip_vs 'absent (no IPVS here: kube-proxy does not run in ipvs mode)'
 file_source docker-daemon docker-daemon.json /etc/docker/daemon.json 'absent (Docker defaults apply if Docker is installed)'
 docker_networks
 file_source swanctl-conf swanctl.conf /etc/swanctl/swanctl.conf 'absent (no strongSwan swanctl configuration)'

@@ -11,11 +11,13 @@ import { parser as ipRoute } from './ip-route.js';
 import { parser as ipRule } from './ip-rule.js';
 import { parser as ipXfrm } from './ip-xfrm.js';
 import { parser as ipsecConf } from './ipsec-conf.js';
+import { parser as ipvs } from './ipvs.js';
 import { parser as ipset } from './ipset.js';
 import { parser as iptablesSave } from './iptables-save.js';
 import { parser as nft } from './nft.js';
 import { parser as swanctlConf } from './swanctl-conf.js';
 import { parser as sysctl } from './sysctl.js';
+import { parser as tcFilter } from './tc-filter.js';
 import { parser as traceroute } from './traceroute.js';
 import type { Parser } from './types.js';
 
@@ -29,11 +31,13 @@ export const parsers: Record<string, Parser> = {
   'ip-rule': ipRule,
   'ip-xfrm': ipXfrm,
   'ipsec-conf': ipsecConf,
+  ipvs,
   ipset,
   'iptables-save': iptablesSave,
   nft,
   'swanctl-conf': swanctlConf,
   sysctl,
+  'tc-filter': tcFilter,
   traceroute,
 };
 

@@ -9,7 +9,10 @@
  *
  * The interface-block reader here is shared with ip-addr.ts, which plugs in address lines.
  */
-import type { AddressRecord, InterfaceBlock, LinkKind, LinkRecord, Origin } from '../src/model/records.js';
+import type { AddressRecord, InterfaceBlock, LinkKind, LinkRecord, Origin, XdpAttachment } from '../src/model/records.js';
+
+/** The XDP words an interface header can carry after the mtu. */
+const XDP_MODES = new Set(['xdp', 'xdpgeneric', 'xdpoffload', 'xdpmulti', 'xdpdrv']);
 import { guarded, splitLines, type ParseResult, type ParseWarning, type Parser } from './types.js';
 
 /** Parse `ip link` text or `ip -j link` JSON into one LinkRecord per interface. */
@@ -286,7 +289,7 @@ class InterfaceTextReader {
         return null; // interface alias text and SR-IOV VF lines: valid, not modelled
     }
     if (first.startsWith('link/')) return this.linkLine(ob, tokens);
-    if (first.startsWith('prog/')) return null; // attached XDP program
+    if (first.startsWith('prog/')) return this.xdpProgram(ob, tokens, lineNumber, text);
     if (INFO_KINDS.has(first)) return this.kindLine(ob, tokens);
     if (first.endsWith('_slave') && INFO_KINDS.has(first.slice(0, -6))) return this.slaveLine(ob, tokens);
     if (ob.stats && allDigits(tokens)) return null; // -s counters under an RX:/TX: header
@@ -334,11 +337,32 @@ class InterfaceTextReader {
       } else if (key === 'master') {
         if (value !== undefined) link.master = value;
         j++;
+      } else if (XDP_MODES.has(key.split('/')[0])) {
+        // `ip addr` prints `xdpgeneric/id:101`, `ip link` `xdpgeneric`.
+        link.xdp = { mode: key.split('/')[0], programs: [], origin: { lineNumber, text } };
       }
     }
     const ob = this.startBlock(link);
     if (parent !== undefined || name.indexOf('@') > 0) ob.atName = nameTok.slice(0, -1);
     return reason;
+  }
+
+  /** `prog/xdp id 27 name xdp_lb tag 3b18... jited` under a header that named an XDP mode. */
+  private xdpProgram(ob: OpenBlock, tokens: string[], lineNumber: number, text: string): string | null {
+    const link = ob.block.link;
+    const mode = tokens[0].slice('prog/'.length);
+    const prog: XdpAttachment['programs'][number] = {};
+    if (mode !== 'xdp') prog.mode = mode;
+    for (let j = 1; j < tokens.length; j++) {
+      const key = tokens[j];
+      const value = tokens[j + 1];
+      if (key === 'id' && value !== undefined && isDigits(value)) { prog.id = Number(value); j++; }
+      else if (key === 'name' && value !== undefined) { prog.name = value; j++; }
+      else if (key === 'tag' && value !== undefined) { prog.tag = value; j++; }
+    }
+    link.xdp ??= { mode, programs: [], origin: { lineNumber, text } };
+    link.xdp.programs.push(prog);
+    return null;
   }
 
   private startBlock(link: LinkRecord): OpenBlock {
@@ -604,6 +628,8 @@ function linkFromJson(o: Record<string, unknown>, origin: Origin): LinkRecord | 
     const alt = o.altnames.filter((a): a is string => typeof a === 'string');
     if (alt.length) link.altnames = alt;
   }
+  const xdp = xdpFromJson(o.xdp, origin);
+  if (xdp !== undefined) link.xdp = xdp;
   link.kind = resolveKind(link, ev);
   return link;
 }
@@ -655,4 +681,26 @@ export function parseInterfaceJson(text: string, reader?: AddressReader): ParseR
     }
   }
   return { records, warnings, form: 'json' };
+}
+
+/** `"xdp": {"mode": 2, "prog": {"id": 27, "name": "xdp_lb", "tag": "..."}}` (mode: 1 drv, 2 generic, 3 offload, 4 multi). */
+function xdpFromJson(v: unknown, origin: Origin): XdpAttachment | undefined {
+  if (v === null || typeof v !== 'object') return undefined;
+  const x = v as Record<string, unknown>;
+  const modes: Record<number, string> = { 1: 'xdp', 2: 'xdpgeneric', 3: 'xdpoffload', 4: 'xdpmulti' };
+  if (typeof x.mode !== 'number' || modes[x.mode] === undefined) return undefined;
+  const programs: XdpAttachment['programs'] = [];
+  const add = (p: unknown, mode?: string): void => {
+    if (p === null || typeof p !== 'object') return;
+    const q = p as Record<string, unknown>;
+    const prog: XdpAttachment['programs'][number] = {};
+    if (typeof q.id === 'number') prog.id = q.id;
+    if (typeof q.name === 'string') prog.name = q.name;
+    if (typeof q.tag === 'string') prog.tag = q.tag;
+    if (mode !== undefined) prog.mode = mode;
+    programs.push(prog);
+  };
+  add(x.prog);
+  if (Array.isArray(x.attached)) for (const a of x.attached) if (a && typeof a === 'object') add((a as Record<string, unknown>).prog, modes[(a as Record<string, unknown>).mode as number]);
+  return { mode: modes[x.mode], programs, origin };
 }

@@ -4,7 +4,7 @@
  * A case names its family in case.json (default host):
  *
  * - host: command outputs (bundle file names, e.g. ip-route-v4.txt, ip-addr.txt) beside
- *   `case.json` ({ host, peers, remotes, ports });
+ *   `case.json` ({ host, peers, remotes, ports, routeFor });
  * - fleet: `{ "family": "fleet", "scenario": "../../../scenarios/<name>", "hosts"?: [...], "topology"?: FILE }`
  *   — the scenario's host bundles (all, or the listed ones) matched as `hostcheck serve` matches them;
  * - trace: `{ "family": "trace", "trace": FILE, "source"?: IP, "topology"?: FILE }` — traceroute output
@@ -45,6 +45,7 @@ interface CaseFile {
   peers?: { address: string; name?: string }[];
   remotes?: string[];
   ports?: string[];
+  routeFor?: string[];
   // fleet
   scenario?: string;
   hosts?: string[];
@@ -98,7 +99,7 @@ export async function runCheckCase(k: CheckCase): Promise<Finding[]> {
     return analyzeTrace(path, { names: addressNamer({ ...(topology && { topology }) }), ...(topology && { topology }) }).findings.filter((f) => f.check === k.check);
   }
   const snapshot = buildSnapshot(bundleFromFolder(k.dir, c.host ?? 'host'));
-  const analysis = analyzeSnapshot(snapshot, { peers: c.peers ?? [], remotes: c.remotes ?? [], ports: c.ports ?? [], ignore: [] });
+  const analysis = analyzeSnapshot(snapshot, { peers: c.peers ?? [], remotes: c.remotes ?? [], ports: c.ports ?? [], routeFor: c.routeFor ?? [], ignore: [] });
   if (analysis.notes.some((n) => n.startsWith('check '))) throw new Error(analysis.notes.join('; '));
   return analysis.findings.filter((f) => f.check === k.check);
 }

@@ -59,6 +59,7 @@ export function analysisOptions(config: HostcheckConfig, context: FleetContext, 
     peers: [...peers.values()],
     remotes: [...remotes],
     ports: [...new Set([...config.ports, ...context.ports])],
+    routeFor: config.routeFor ?? [],
     ignore: config.ignore,
     rejected,
   };

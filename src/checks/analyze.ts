@@ -10,6 +10,8 @@ export interface AnalyzeOptions {
   peers: Peer[];
   remotes: string[];
   ports: string[];
+  /** Networks this host routes for (--route-for, config routeFor). */
+  routeFor?: string[];
   /** CHECK or CHECK:SUBJECT */
   ignore: string[];
 }
@@ -29,7 +31,7 @@ function isIgnored(f: Finding, ignore: string[]): boolean {
 }
 
 export function analyzeSnapshot(snapshot: HostSnapshot, opts: AnalyzeOptions): Analysis {
-  const ctx: HostContext = { host: snapshot.identity.name, snapshot, peers: opts.peers, remotes: opts.remotes, ports: opts.ports };
+  const ctx: HostContext = { host: snapshot.identity.name, snapshot, peers: opts.peers, remotes: opts.remotes, ports: opts.ports, routeFor: opts.routeFor ?? [] };
   const all: Finding[] = [];
   const notes: string[] = [];
   for (const check of checksOf('host')) {

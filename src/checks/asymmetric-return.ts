@@ -4,6 +4,7 @@
  * strict rp_filter on the path.
  */
 import { evidenceOf, findingKey, uniqueEvidence, type Finding } from '../model/finding.js';
+import { gatewayOfRoutedNetwork } from './datapath/router.js';
 import { routeFor, routesItsOwnSubnet } from './routing.js';
 import type { Check } from './types.js';
 import { interfaceByName, peerLabel, sourceTableFix, uplinkAddresses } from './view.js';
@@ -35,7 +36,8 @@ Fix: give the NIC its own route table and a rule for its address:
       const s = ctx.snapshot;
       const out: Finding[] = [];
       for (const family of [4, 6] as const) {
-        const local = uplinkAddresses(s, family);
+        // A router's routed networks sit behind it: its address there is their gateway, not a second NIC's.
+        const local = uplinkAddresses(s, family).filter((l) => !gatewayOfRoutedNetwork(ctx, l.iface.name, l.address));
         if (new Set(local.map((l) => l.iface.name)).size < 2) continue;
         for (const peer of ctx.peers) {
           if ((peer.address.includes(':') ? 6 : 4) !== family) continue;

@@ -9,6 +9,7 @@ import type { Peer } from '../model/config.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 import { evaluatePacket } from '../simulate/netfilter.js';
 import type { NetfilterBranch, NetfilterPacket, NetfilterResult, PacketPath } from '../simulate/netfilter-types.js';
+import { deleteRuleCommand } from './datapath/evidence.js';
 import { addressOn, primaryUplink, routeFor } from './routing.js';
 import type { Check, HostContext } from './types.js';
 import { peerLabel } from './view.js';
@@ -25,12 +26,6 @@ interface Probe {
 
 function tables(s: HostSnapshot, family: 4 | 6): IptablesTable[] {
   return family === 4 ? s.netfilter.v4 : s.netfilter.v6;
-}
-
-/** The iptables command that deletes a rule, from its iptables-save line. */
-function deleteCommand(family: 4 | 6, table: string, text: string): string {
-  const spec = text.replace(/^\[\d+:\d+\]\s+/, '').replace(/^-A\s+/, '-D ');
-  return `${family === 6 ? 'ip6tables' : 'iptables'} -t ${table} ${spec}`;
 }
 
 function probesFor(ctx: HostContext, peer: Peer): Probe[] {
@@ -181,7 +176,7 @@ firewalld, cloud-init).`,
             summary: `the firewall ${r.verdict === 'reject' ? 'rejects' : 'drops'} ${probe.label}: ${where}${rule?.target ? ` -j ${rule.target.name}` : d?.policy ? ` ${r.verdict === 'drop' ? 'DROP' : 'REJECT'}` : ''}`,
             evidence: evidenceOfDecision(s, family, r),
             why: `${probe.label} (${probe.packet.src} → ${probe.packet.dst}${probe.packet.dport ? ` port ${probe.packet.dport}` : ''}, ${probe.packet.ctstate}) ${d?.policy ? `reaches the end of ${d.chain} in table ${d.table} without an ACCEPT, and the policy drops it` : `matches rule ${rule?.position} of ${d?.chain} in table ${d?.table}, which ${r.verdict}s it`}${r.rejectWith ? ` (${r.rejectWith})` : ''}.`,
-            fix: rule ? [deleteCommand(family, d!.table, rule.origin.text), `# or let the peer in before it: ${probe.allow}`] : [probe.allow],
+            fix: rule ? [deleteRuleCommand(family, d!.table, rule.origin.text), `# or let the peer in before it: ${probe.allow}`] : [probe.allow],
             peers: [peer.address],
           });
         }

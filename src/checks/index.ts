@@ -4,12 +4,19 @@
  * test/checks/registry.test.ts asserts keys = files = fixture folders = docs/checks.md entries.
  */
 import { asymmetricReturn } from './asymmetric-return.js';
+import { bridgeForwardBlocked } from './bridge-forward-blocked.js';
+import { datapathUnseen } from './datapath-unseen.js';
+import { dnatReplyAsymmetric } from './dnat-reply-asymmetric.js';
 import { dockerPoolConflict } from './docker-pool-conflict.js';
 import { firewallBlocksPeer } from './firewall-blocks-peer.js';
+import { forwardBlocked } from './forward-blocked.js';
+import { markRouting } from './mark-routing.js';
 import { multiNicRouting } from './multi-nic-routing.js';
+import { ndBlocked } from './nd-blocked.js';
 import { routeCapturesPeer } from './route-captures-peer/index.js';
 import { routeKillsTraffic } from './route-kills-traffic.js';
 import { rpFilterDrop } from './rp-filter-drop.js';
+import { snatMissing } from './snat-missing.js';
 import { tracerouteLoop } from './traceroute-loop.js';
 import { tracerouteStops } from './traceroute-stops.js';
 import { tracerouteUnreachable } from './traceroute-unreachable.js';
@@ -18,12 +25,19 @@ import { vpnSelectorGap } from './vpn-selector-gap/index.js';
 
 export const checks: Record<string, Check> = {
   'asymmetric-return': asymmetricReturn,
+  'bridge-forward-blocked': bridgeForwardBlocked,
+  'datapath-unseen': datapathUnseen,
+  'dnat-reply-asymmetric': dnatReplyAsymmetric,
   'docker-pool-conflict': dockerPoolConflict,
   'firewall-blocks-peer': firewallBlocksPeer,
+  'forward-blocked': forwardBlocked,
+  'mark-routing': markRouting,
   'multi-nic-routing': multiNicRouting,
+  'nd-blocked': ndBlocked,
   'route-captures-peer': routeCapturesPeer,
   'route-kills-traffic': routeKillsTraffic,
   'rp-filter-drop': rpFilterDrop,
+  'snat-missing': snatMissing,
   'traceroute-loop': tracerouteLoop,
   'traceroute-stops': tracerouteStops,
   'traceroute-unreachable': tracerouteUnreachable,

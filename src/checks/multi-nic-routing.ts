@@ -5,6 +5,7 @@
 import { evidenceOf, findingKey, type Finding } from '../model/finding.js';
 import type { RuleRecord } from '../model/records.js';
 import { formatPrefix, parseAddress, parsePrefix, prefixContains } from '../net/address.js';
+import { gatewayOfRoutedNetwork } from './datapath/router.js';
 import { routesItsOwnSubnet } from './routing.js';
 import type { Check, HostContext } from './types.js';
 import { defaultRoutes, interfaceByName, networkOf, sourceTableFix, uplinkAddresses } from './view.js';
@@ -79,6 +80,8 @@ Fix: per NIC, a table with its own default route and a from rule:
         if (sourceRuleFor(s.rules, ip)) continue;
         // A router's own LAN side (a NAT gateway's eth1): peers off that subnet come in through the other NICs.
         if (routesItsOwnSubnet(s, iface, address)) continue;
+        // The gateway of a network this router routes for (forward-blocked walks its clients' traffic).
+        if (gatewayOfRoutedNetwork(ctx, iface.name, address)) continue;
         const subnet = networkOf(address);
         out.push(finding(ctx, 'warning', `no-source-table-${iface.name}`, {
           summary: `secondary NIC ${iface.name} (${ip}) has no route table and from rule of its own: its replies to peers outside ${subnet ? formatPrefix(subnet) : 'its subnet'} leave through ${mainDev}`,

@@ -14,16 +14,28 @@ interface CheckSources {
 const ROUTES = ['ip-route-v4', 'ip-route-v6'];
 const RULES = ['ip-rule-v4', 'ip-rule-v6'];
 const ROUTING: CheckSources = { needs: [ROUTES, ['ip-addr']], uses: RULES };
+const FIREWALL = ['iptables-save', 'ip6tables-save', 'nft'];
+/** The packet walk: routes and addresses, and the firewall, settings and what it cannot evaluate. */
+const WALK: CheckSources = { needs: [ROUTES, ['ip-addr']], uses: [...RULES, ...FIREWALL, 'ipset', 'sysctl', 'tc-filter', 'ipvs'] };
+/** The forwarding checks also need the settings that make a router (ip_forward, bridge-nf-call-*). */
+const FORWARDING: CheckSources = { needs: [ROUTES, ['ip-addr'], ['sysctl']], uses: WALK.uses };
 
 export const CHECK_SOURCES: Record<string, CheckSources> = {
   'asymmetric-return': ROUTING,
+  'bridge-forward-blocked': { needs: [['ip-addr'], ['sysctl'], FIREWALL], uses: ['ipset', 'tc-filter'] },
+  'datapath-unseen': { needs: [ROUTES, ['ip-addr'], ['tc-filter', 'ipvs', 'ip-link']], uses: WALK.uses },
+  'dnat-reply-asymmetric': { needs: [ROUTES, ['ip-addr'], ['sysctl'], FIREWALL], uses: WALK.uses },
   'docker-pool-conflict': { needs: [['ip-addr']], uses: ['docker-daemon', 'docker-networks'] },
-  'firewall-blocks-peer': { needs: [['iptables-save', 'ip6tables-save', 'nft']], uses: ['ipset'] },
+  'firewall-blocks-peer': { needs: [FIREWALL], uses: ['ipset'] },
+  'forward-blocked': FORWARDING,
+  'mark-routing': { needs: [ROUTES, ['ip-addr'], RULES, FIREWALL], uses: WALK.uses },
   'multi-nic-routing': ROUTING,
+  'nd-blocked': { needs: [['ip-addr'], ['ip6tables-save', 'nft']], uses: WALK.uses },
   // The neighbour table tells a peer that lives on a bridge from one whose replies it captures.
   'route-captures-peer': { ...ROUTING, uses: [...RULES, 'ip-neigh'] },
   'route-kills-traffic': { needs: [ROUTES], uses: RULES },
   'rp-filter-drop': { needs: [['sysctl'], ROUTES], uses: RULES },
+  'snat-missing': FORWARDING,
   'vpn-selector-gap': { needs: [['ip-xfrm-policy', 'swanctl-conf', 'ipsec-conf']], uses: ROUTES },
 };
 

@@ -6,6 +6,7 @@
 import { effectiveRpFilter } from '../simulate/rp-filter.js';
 import { evidenceOf, findingKey, uniqueEvidence, type Finding } from '../model/finding.js';
 import type { Peer } from '../model/config.js';
+import { gatewayOfRoutedNetwork } from './datapath/router.js';
 import { routeFor } from './routing.js';
 import type { Check } from './types.js';
 import type { HostSnapshot, InterfaceModel } from '../model/snapshot.js';
@@ -45,7 +46,9 @@ Fix: loose mode on that interface (sysctl -w net.ipv4.conf.<if>.rp_filter=2, per
         if (h && !h.includes(':')) sources.push({ address: h, name: `remote ${r}`, subject: r });
       }
       const out: Finding[] = [];
-      for (const { iface, ip } of uplinkAddresses(s, 4)) {
+      for (const { iface, ip, address } of uplinkAddresses(s, 4)) {
+        // Peers do not reach a router's LAN-side address from outside: forward-blocked walks that path.
+        if (gatewayOfRoutedNetwork(ctx, iface.name, address)) continue;
         const mode = effectiveRpFilter(records, iface.name);
         if (!mode) continue;
         const lines = records.filter((x) => x.family === 4 && x.name === 'rp_filter' && (x.device === 'all' || x.device === iface.name));

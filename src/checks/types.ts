@@ -34,6 +34,8 @@ export interface HostContext {
   remotes: string[];
   /** tcp/N and udp/N that peers use. */
   ports: string[];
+  /** Networks this host routes for, beyond what it shows by itself (--route-for, config routeFor). */
+  routeFor?: string[];
 }
 
 /** A host's address peers reach it by (global scope, on an uplink). */

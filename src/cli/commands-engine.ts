@@ -8,6 +8,8 @@ import { loadSnapshot } from '../collect/index.js';
 import { parseAddress } from '../net/address.js';
 import { safeJson, safeText } from '../report/terminal.js';
 import { lookup, type RouteLookupResult } from '../simulate/route-lookup.js';
+import type { HostSnapshot } from '../model/snapshot.js';
+import type { WalkPacket } from '../simulate/walk-types.js';
 import { printJson, readInput } from './io.js';
 
 /** `ip route get`'s words: DST [from SRC] [iif IF] [oif IF] [mark M] [tos T] [ipproto P] [sport N] [dport N] [uid N]. */
@@ -86,9 +88,16 @@ export function routeCommand(): Command {
     .option('--host <name>', 'which host of a bundle holding several (a sosreport\'s NETNS)')
     .option('--json', 'print type, dst, table, dev, via, src, rule and the deciding lines as JSON')
     .option('--batch <file>', 'many lookups: one "DST [from SRC] ..." per line (- for stdin); prints one JSON object per line')
-    .addHelpText('after', '\nExamples:\n  hostcheck route get 172.17.0.64 from 172.31.4.18\n  printf "10.0.0.1\\n10.0.0.2 from 10.9.0.5 iif eth1\\n" | hostcheck route get --batch - --bundle ./b\n  hostcheck route get 10.200.1.15 from 10.64.3.22 iif eth1 --bundle ./gw-bundle --json\n\nFailures print what the kernel prints (RTNETLINK answers: ...) and exit 2 as ip does; --json always exits 0 with "type".')
-    .action(async (words: string[], opts: { bundle?: string; host?: string; json?: boolean; batch?: string }) => {
+    .option('--walk', 'walk the packet through netfilter and routing in the kernel\'s order (marks, NAT, conntrack, rp_filter, forwarding) and its reply; prints each stage that decides')
+    .addHelpText('after', '\nExamples:\n  hostcheck route get 172.17.0.64 from 172.31.4.18\n  printf "10.0.0.1\\n10.0.0.2 from 10.9.0.5 iif eth1\\n" | hostcheck route get --batch - --bundle ./b\n  hostcheck route get 10.200.1.15 from 10.64.3.22 iif eth1 --bundle ./gw-bundle --json\n  hostcheck route get 172.18.1.22 --walk\n  hostcheck route get 8.8.8.8 from 192.168.10.5 iif eth1 ipproto tcp dport 443 --walk\n\nFailures print what the kernel prints (RTNETLINK answers: ...) and exit 2 as ip does; --json always exits 0 with "type".\nWith --walk the packet is an ICMP echo request unless ipproto says tcp/udp (a TCP SYN); exit 0 when it and its reply get through, 1 when not.')
+    .action(async (words: string[], opts: { bundle?: string; host?: string; json?: boolean; batch?: string; walk?: boolean }) => {
       if (!opts.batch && words.length === 0) throw new UsageError('route get needs a destination address (or --batch FILE)');
+      if (opts.walk) {
+        if (opts.batch) throw new UsageError('--walk takes one packet, not --batch');
+        const snapshot = await loadSnapshot({ bundle: opts.bundle, host: opts.host, purpose: 'analyze' });
+        process.exitCode = await walkCommand(snapshot, parseRouteGetArgs(words), opts.json === true);
+        return;
+      }
       const snapshot = await loadSnapshot({ bundle: opts.bundle, host: opts.host, only: ['ip-route-v4', 'ip-route-v6', 'ip-rule-v4', 'ip-rule-v6', 'ip-addr', 'sysctl'] });
       if (opts.batch) {
         const fib = fibOf(snapshot);
@@ -117,6 +126,35 @@ export function routeCommand(): Command {
       } else process.stdout.write(text);
     });
   return route;
+}
+
+/** `route get ... --walk`: the request's walk and, when it gets through, its reply's. */
+async function walkCommand(snapshot: HostSnapshot, q: ReturnType<typeof parseRouteGetArgs>, json: boolean): Promise<number> {
+  const [{ walkPacket }, { replyTo }, { renderWalk }] = await Promise.all([import('../simulate/walk.js'), import('../simulate/walk-reply.js'), import('./walk-render.js')]);
+  const family = parseAddress(q.dst)!.family;
+  const named = ['tcp', 'udp', 'icmp', 'icmpv6'] as const;
+  const proto: WalkPacket['proto'] | undefined = q.ipproto === undefined ? (family === 4 ? 'icmp' : 'icmpv6')
+    : named.find((n) => n === q.ipproto) ?? (Number.isInteger(Number(q.ipproto)) ? Number(q.ipproto) : undefined);
+  if (proto === undefined) throw new UsageError(`ipproto "${q.ipproto}": give tcp, udp, icmp, icmpv6 or a number with --walk`);
+  const icmp = proto === 'icmp' || proto === 'icmpv6';
+  const packet: WalkPacket = {
+    dst: q.dst, proto,
+    ...(q.src !== undefined && { src: q.src }), ...(q.iif !== undefined && { iif: q.iif }), ...(q.oif !== undefined && { oif: q.oif }),
+    ...(q.mark !== undefined && { mark: q.mark }), ...(q.tos !== undefined && { tos: q.tos }), ...(q.uid !== undefined && { uid: q.uid }),
+    ...(icmp ? { icmpType: family === 4 ? 8 : 128, icmpCode: 0 } : { sport: q.sport ?? 40000, ...(q.dport !== undefined && { dport: q.dport }) }),
+  };
+  const request = walkPacket(snapshot, packet);
+  const next = replyTo(request);
+  const reply = 'packet' in next ? walkPacket(snapshot, next.packet) : undefined;
+  const through = (w: typeof request | undefined): boolean => w !== undefined && ['delivered', 'sent', 'forwarded', 'bridged'].includes(w.outcome);
+  if (json) printJson({ request, reply: reply ?? null, ...('none' in next && { noReply: next.none }) });
+  else {
+    let text = renderWalk(`${q.src ?? 'this host'} → ${q.dst}${q.iif ? ` (arriving on ${q.iif})` : ''}`, request);
+    if (reply) text += renderWalk(`reply ${reply.packet.src} → ${reply.packet.dst}${reply.packet.iif ? ` (arriving on ${reply.packet.iif})` : ''}`, reply);
+    else if (through(request)) text += `reply: not followed — ${'none' in next ? next.none : ''}\n`;
+    process.stdout.write(text);
+  }
+  return through(request) && (reply === undefined ? 'none' in next : through(reply)) ? 0 : 1;
 }
 
 export function explainCommand(): Command {

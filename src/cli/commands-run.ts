@@ -41,6 +41,7 @@ interface RunFlags {
   peer: string[];
   remote: string[];
   port: string[];
+  routeFor: string[];
   ignore: string[];
   config?: string;
   bundle?: string;
@@ -56,7 +57,7 @@ interface RunFlags {
  * then judges. The one-shot's usual flags so skip loading zod (~95 modules, ~40 ms).
  */
 function plainFlags(flags: RunFlags): HostcheckConfig | undefined {
-  if (flags.remote.length > 0) return undefined;
+  if (flags.remote.length > 0 || flags.routeFor.length > 0) return undefined;
   const peers: Peer[] = [];
   for (const p of flags.peer) {
     const eq = p.indexOf('=');
@@ -80,8 +81,8 @@ async function runConfig(flags: RunFlags): Promise<{ config: HostcheckConfig; fl
     if (!peer) throw new UsageError(`--peer ${p}: expected IP or IP=NAME`);
     return peer;
   });
-  const flagConfig = parseConfig({ peers: flagPeers, remotes: flags.remote, ports: flags.port, ignore: flags.ignore });
-  if (!flagConfig.config) throw new UsageError(flagConfig.errors.map((e) => e.replace(/^peers/, '--peer').replace(/^remotes/, '--remote').replace(/^ports/, '--port').replace(/^ignore/, '--ignore')).join('; '));
+  const flagConfig = parseConfig({ peers: flagPeers, remotes: flags.remote, ports: flags.port, routeFor: flags.routeFor, ignore: flags.ignore });
+  if (!flagConfig.config) throw new UsageError(flagConfig.errors.map((e) => e.replace(/^peers/, '--peer').replace(/^remotes/, '--remote').replace(/^ports/, '--port').replace(/^routeFor/, '--route-for').replace(/^ignore/, '--ignore')).join('; '));
   return { config, flagConfig: flagConfig.config };
 }
 
@@ -105,6 +106,7 @@ export async function runOneShot(flags: RunFlags): Promise<number> {
     peers: [...uniquePeers.values()],
     remotes: [...new Set([...config.remotes, ...flagConfig.remotes])],
     ports: [...new Set([...config.ports, ...flagConfig.ports])],
+    routeFor: [...new Set([...(config.routeFor ?? []), ...(flagConfig.routeFor ?? [])])],
     ignore: [...config.ignore, ...flagConfig.ignore],
   });
   analysis.notes.push(...(bundle.meta.notes ?? []));
@@ -129,6 +131,7 @@ export function addRunOptions(cmd: Command): Command {
     .option('--peer <ip[=name]>', 'a host this one must reach and be reached by (repeatable)', repeatable, [])
     .option('--remote <cidr>', 'a remote network (other VPC, IDC) whose traffic must not be captured here (repeatable)', repeatable, [])
     .option('--port <proto/n>', 'a port peers use, checked against the firewall: tcp/N or udp/N (repeatable)', repeatable, [])
+    .option('--route-for <cidr>', 'a network this host routes for (a NAT gateway\'s private subnet), when it cannot tell by itself (repeatable)', repeatable, [])
     .option('--ignore <check[:subject]>', 'drop findings of a check, or of one subject (repeatable)', repeatable, [])
     .option('--config <file>', `config file (default ${DEFAULT_CONFIG} when it exists)`)
     .option('--bundle <path>', 'analyse a bundle instead of this host: "hostcheck capture" or hostcheck-capture.sh output, a sosreport (directory, .tar.xz, .tar.gz) or calicoctl node diags')

@@ -205,6 +205,7 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
       uplink,
       owner,
       addresses: addressesByIf.get(link.name) ?? [],
+      ...(link.xdp !== undefined && { xdp: link.xdp }),
       origin: link.origin,
     };
   });
@@ -239,6 +240,8 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
     ...(parsed.has('ip-neigh') && { neighbours: records<NeighbourRecord>('ip-neigh') }),
     ipsecConnections: [...records<IpsecConnectionRecord>('swanctl-conf'), ...records<IpsecConnectionRecord>('ipsec-conf')],
     sysctls: records('sysctl'),
+    tcFilters: records('tc-filter'),
+    ipvs: records('ipvs'),
     docker: { daemon: records<DockerDaemonConfig>('docker-daemon')[0], networks: dockerNetworks },
     sources,
     complete,

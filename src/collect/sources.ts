@@ -27,6 +27,9 @@ export interface SourceSpec {
 
 const NET_ADMIN_HINT = 'run as root, or grant CAP_NET_ADMIN and CAP_NET_RAW';
 
+/** Every device's ingress and egress tc filters, each under a `dev DEV ingress|egress` line (hostcheck-capture.sh runs the same). */
+export const TC_FILTERS = 'for d in $(ls /sys/class/net); do for dir in ingress egress; do out=$(tc filter show dev "$d" $dir 2>/dev/null) && [ -n "$out" ] && printf "dev %s %s\\n%s\\n" "$d" "$dir" "$out"; done; done; true';
+
 export const SOURCES: SourceSpec[] = [
   { name: 'ip-route-v4', file: 'ip-route-v4.txt', kind: 'command', argv: ['ip', '-4', 'route', 'show', 'table', 'all'], format: 'ip-route', family: 4, required: true },
   { name: 'ip-route-v6', file: 'ip-route-v6.txt', kind: 'command', argv: ['ip', '-6', 'route', 'show', 'table', 'all'], format: 'ip-route', family: 6, required: true },
@@ -49,6 +52,9 @@ export const SOURCES: SourceSpec[] = [
   { name: 'ipset', file: 'ipset.txt', kind: 'command', argv: ['ipset', 'save'], format: 'ipset', required: false, permissionHint: NET_ADMIN_HINT, absentMeaning: 'ipset not installed' },
   { name: 'ip-xfrm-policy', file: 'ip-xfrm-policy.txt', kind: 'command', argv: ['ip', 'xfrm', 'policy', 'show'], format: 'ip-xfrm', required: true, permissionHint: NET_ADMIN_HINT },
   { name: 'sysctl', file: 'sysctl.txt', kind: 'sysctl', format: 'sysctl', required: true },
+  // tc filters on every device's ingress and egress (Cilium, Calico eBPF): hostcheck names them, it does not evaluate them.
+  { name: 'tc-filter', file: 'tc-filter.txt', kind: 'command', argv: ['sh', '-c', TC_FILTERS], format: 'tc-filter', required: false, permissionHint: NET_ADMIN_HINT },
+  { name: 'ipvs', file: 'ipvs.txt', kind: 'file', path: '/proc/net/ip_vs', format: 'ipvs', required: false, absentMeaning: 'absent (no IPVS here: kube-proxy does not run in ipvs mode)' },
   { name: 'docker-daemon', file: 'docker-daemon.json', kind: 'file', path: '/etc/docker/daemon.json', format: 'docker-daemon', required: false, absentMeaning: 'absent (Docker defaults apply if Docker is installed)' },
   { name: 'docker-networks', file: 'docker-networks.json', kind: 'docker-api', path: '/var/run/docker.sock', format: 'docker-network', required: false, absentMeaning: 'Docker not installed or not running' },
   { name: 'swanctl-conf', file: 'swanctl.conf', kind: 'file', path: '/etc/swanctl/swanctl.conf', format: 'swanctl-conf', required: false, absentMeaning: 'absent (no strongSwan swanctl configuration)' },

@@ -6,7 +6,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 const CONF_KEYS_V4 = ['rp_filter', 'forwarding', 'ignore_routes_with_linkdown', 'accept_local', 'src_valid_mark', 'proxy_arp', 'arp_filter', 'log_martians'];
-const CONF_KEYS_V6 = ['forwarding', 'ignore_routes_with_linkdown', 'disable_ipv6'];
+const CONF_KEYS_V6 = ['forwarding', 'force_forwarding', 'ignore_routes_with_linkdown', 'disable_ipv6'];
 const GLOBAL_KEYS = [
   'net/ipv4/ip_forward',
   'net/ipv4/fwmark_reflect',

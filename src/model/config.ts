@@ -37,6 +37,8 @@ export const configSchema = z
     remotes: z.array(cidr).default([]),
     /** Ports peers use, checked against the firewall. */
     ports: z.array(port).default([]),
+    /** Networks this host routes for (a NAT gateway's private subnets) when it cannot tell by itself. */
+    routeFor: z.array(cidr).optional(),
     /** Findings to ignore: CHECK or CHECK:SUBJECT. */
     ignore: z.array(z.string().min(1)).default([]),
     /** Agent: the aggregator's URL (ws://, wss://, ws+unix:///path). */

@@ -100,6 +100,15 @@ export interface LinkRecord {
   /** vxlan id, local, dev, dstport ... and other `-d` details. */
   details?: Record<string, string>;
   altnames?: string[];
+  /** An XDP program attached to the device (`xdp`, `xdpgeneric`, `xdpoffload`, `xdpmulti` in the header). */
+  xdp?: XdpAttachment;
+  origin: Origin;
+}
+
+/** XDP on a device: the mode the header names and the programs `-d` lists (`prog/xdp id 27 name xdp_lb tag ...`). */
+export interface XdpAttachment {
+  mode: string;
+  programs: { id?: number; name?: string; tag?: string; mode?: string }[];
   origin: Origin;
 }
 

@@ -7,7 +7,8 @@ import type { IpsecConnectionRecord } from './ipsec.js';
 import type { IpsetSet } from './ipset.js';
 import type { IptablesNotice, IptablesTable } from './netfilter.js';
 import type { NftTable } from './nft.js';
-import type { AddressRecord, LinkKind, NeighbourRecord, Origin, RouteRecord, RuleRecord } from './records.js';
+import type { IpvsServiceRecord, TcFilterRecord } from './datapath.js';
+import type { AddressRecord, LinkKind, NeighbourRecord, Origin, RouteRecord, RuleRecord, XdpAttachment } from './records.js';
 import type { SysctlRecord } from './sysctl.js';
 import type { XfrmPolicyRecord } from './xfrm.js';
 import { RouteList } from './route-list.js';
@@ -79,6 +80,8 @@ export interface InterfaceModel {
   uplink: boolean;
   owner?: InterfaceOwner;
   addresses: AddressRecord[];
+  /** An XDP program attached to it. */
+  xdp?: XdpAttachment;
   origin: Origin;
 }
 
@@ -113,6 +116,9 @@ export interface HostSnapshot {
   /** IPsec connections configured in swanctl.conf and ipsec.conf. */
   ipsecConnections?: IpsecConnectionRecord[];
   sysctls: SysctlRecord[];
+  /** tc filters on devices' ingress and egress, and IPVS virtual services: detected, not evaluated (absent in older snapshots). */
+  tcFilters?: TcFilterRecord[];
+  ipvs?: IpvsServiceRecord[];
   docker: { daemon?: DockerDaemonConfig; networks: DockerNetworkRecord[] };
   /** Per source: collected / unavailable / failed. */
   sources: SourceReport[];

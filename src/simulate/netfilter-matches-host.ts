@@ -37,7 +37,13 @@ export function stateTest(o: IptablesOption): MatchFn {
   const mask = stateMask(o.args);
   if (mask === null) return unknownMatch(`--${o.name} ${o.args.join(',')}: unknown state`);
   const negated = o.negated;
-  return (p) => (((mask & (p.ctBit | p.natBits)) !== 0) !== negated ? YES : NO);
+  return (p) => {
+    if (p.ctUnknown !== undefined && p.ctBit !== CT_STATES.UNTRACKED) {
+      p.why = `--${o.name} ${o.args.join(',')}: ${p.ctUnknown}`;
+      return UNKNOWN;
+    }
+    return ((mask & (p.ctBit | p.natBits)) !== 0) !== negated ? YES : NO;
+  };
 }
 
 /** True when the packet has a conntrack entry (not INVALID, not UNTRACKED). */
@@ -48,10 +54,23 @@ function hasConntrack(p: PacketState): boolean {
 export function compileConntrackOption(o: IptablesOption): MatchFn {
   if (o.name === 'ctstate') return stateTest(o);
   const negated = o.negated;
+  if (o.name === 'ctdir') {
+    const reply = (o.args[0] ?? '').toUpperCase() === 'REPLY';
+    if (!reply && (o.args[0] ?? '').toUpperCase() !== 'ORIGINAL') return unknownMatch(`--ctdir ${o.args.join(' ')}: unknown direction`);
+    // xt_conntrack: a packet without an entry fails --ctdir either way.
+    return (p) => {
+      if (!hasConntrack(p)) return NO;
+      if (p.ctUnknown !== undefined) {
+        p.why = `--ctdir: ${p.ctUnknown}`;
+        return UNKNOWN;
+      }
+      return (p.ctReply === reply) !== negated ? YES : NO;
+    };
+  }
   // Without an entry every option other than --ctstate fails (xt_conntrack).
   const withEntry = (test: (p: PacketState) => Tri): MatchFn => (p) => {
     if (!hasConntrack(p)) return NO;
-    if (p.ctBit !== CT_STATES.NEW) {
+    if (!p.ctOrigKnown) {
       p.why = `--${o.name}: the connection's original tuple is not known for a ${p.ctBit === CT_STATES.ESTABLISHED ? 'ESTABLISHED' : 'RELATED'} packet`;
       return UNKNOWN;
     }
@@ -184,7 +203,16 @@ export function markTest(o: IptablesOption, connmark: boolean): MatchFn {
   if (mm === null) return unknownMatch(`--mark ${o.args.join(' ')}: cannot read the mark`);
   const { value, mask } = mm;
   const negated = o.negated;
-  if (connmark) return (p) => (!hasConntrack(p) ? NO : ((p.ctmark & mask) >>> 0 === value) !== negated ? YES : NO);
+  if (connmark) {
+    return (p) => {
+      if (!hasConntrack(p)) return NO;
+      if (p.ctUnknown !== undefined) {
+        p.why = `-m connmark --mark ${o.args.join(' ')}: ${p.ctUnknown}`;
+        return UNKNOWN;
+      }
+      return ((p.ctmark & mask) >>> 0 === value) !== negated ? YES : NO;
+    };
+  }
   return (p) => (((p.mark & mask) >>> 0 === value) !== negated ? YES : NO);
 }
 

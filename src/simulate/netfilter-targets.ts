@@ -19,15 +19,24 @@ export type Action =
   | { kind: 'nat'; target: string; to?: string; rewrite?: NatRewrite }
   | { kind: 'undecided'; reason: string };
 
-/** How a DNAT-like target rewrites the destination: one address/port, or a range (uncertain). */
+/**
+ * How a NAT target rewrites the address it translates (the destination for DNAT/REDIRECT, the
+ * source for SNAT/MASQUERADE; NETMAP either by hook): one address/port, or a range (uncertain).
+ */
 export interface NatRewrite {
   addr4?: number;
   addr6?: bigint;
   port?: number;
-  /** The new destination is one of several, or not known (REDIRECT). */
+  /** The new address is one of several, or not known. */
   uncertain: boolean;
   /** NETMAP: keep the host bits, replace the prefix. */
   netmap?: { value: number; mask: number };
+  /** REDIRECT: the input device's address (loopback on OUTPUT). */
+  redirect?: boolean;
+  /** MASQUERADE: the output device's address toward the nexthop. */
+  masquerade?: boolean;
+  /** The address is known but the port is one of a range (`a:p-q`). */
+  portUncertain?: boolean;
 }
 
 /** Targets that neither end the chain nor change anything a decided match reads. */
@@ -131,11 +140,18 @@ function compileNat(target: IptablesTarget): Action {
   const toOption = target.options.filter((o) => o.name === 'to-destination' || o.name === 'to-source' || o.name === 'to-ports' || o.name === 'to');
   const to = toOption.map((o) => o.args.join(' ')).join(' ') || undefined;
   const action: Action = to === undefined ? { kind: 'nat', target: name } : { kind: 'nat', target: name, to };
-  if (name === 'DNAT') action.rewrite = toOption.length === 1 ? parseDestination(toOption[0].args[0] ?? '') : { uncertain: true };
-  else if (name === 'REDIRECT') {
+  if (name === 'DNAT' || name === 'SNAT') action.rewrite = toOption.length === 1 ? parseDestination(toOption[0].args[0] ?? '') : { uncertain: true };
+  else if (name === 'REDIRECT' || name === 'MASQUERADE') {
     const ports = toOption[0]?.args[0];
     const port = ports === undefined ? undefined : parseUint(ports, 65535);
-    action.rewrite = port === null ? { uncertain: true } : { uncertain: true, port };
+    // A port range: one of several ports, so the port (and what matches it later) is not known.
+    const rewrite: NatRewrite = { uncertain: false, ...(name === 'REDIRECT' ? { redirect: true } : { masquerade: true }) };
+    if (port === null) {
+      if (/^\d{1,5}-\d{1,5}$/.test(ports ?? '')) rewrite.portUncertain = true;
+      else rewrite.uncertain = true;
+    }
+    if (port !== null && port !== undefined) rewrite.port = port;
+    action.rewrite = rewrite;
   } else if (name === 'NETMAP') {
     const slash = (to ?? '').indexOf('/');
     const value = parseIPv4(slash >= 0 ? to!.slice(0, slash) : (to ?? ''));
@@ -160,8 +176,9 @@ function parseDestination(text: string): NatRewrite {
   const out: NatRewrite = { uncertain: false };
   if (portText !== undefined) {
     const port = parseUint(portText, 65535);
-    if (port === null) out.uncertain = true;
-    else out.port = port;
+    if (port !== null) out.port = port;
+    else if (/^\d{1,5}-\d{1,5}$/.test(portText)) out.portUncertain = true;
+    else out.uncertain = true;
   }
   if (addrText === '') return out;
   if (addrText.indexOf('-') >= 0) {

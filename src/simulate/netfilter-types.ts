@@ -4,12 +4,16 @@
  */
 import type { IpsetSet } from '../model/ipset.js';
 import type { IptablesRule, IptablesTable } from '../model/netfilter.js';
-import type { NftTable } from '../model/nft.js';
+import type { NftChain, NftTable } from '../model/nft.js';
 
 export type Hook = 'PREROUTING' | 'INPUT' | 'FORWARD' | 'OUTPUT' | 'POSTROUTING';
 
-/** input: PREROUTING → INPUT; output: OUTPUT → POSTROUTING; forward: PREROUTING → FORWARD → POSTROUTING. */
-export type PacketPath = 'input' | 'output' | 'forward';
+/**
+ * input: PREROUTING → INPUT; output: OUTPUT → POSTROUTING; forward: PREROUTING → FORWARD →
+ * POSTROUTING; bridge: the same hooks for a bridged packet (bridge-nf-call-iptables=1), where
+ * `-i`/`-o` name the bridge and `-m physdev` its ports.
+ */
+export type PacketPath = 'input' | 'output' | 'forward' | 'bridge';
 
 export type CtState = 'NEW' | 'ESTABLISHED' | 'RELATED' | 'INVALID' | 'UNTRACKED';
 
@@ -43,6 +47,18 @@ export interface NetfilterPacket {
   fragment?: boolean;
   /** Bridge ports; `null` = not bridged; absent = unknown (physdev matches undecided). */
   physdev?: PhysdevInfo | null;
+  /** The packet goes in its connection's reply direction (`--ctdir REPLY`); default false. */
+  ctReply?: boolean;
+  /** The connection's original tuple when the packet is not its first (a reply the walk followed). */
+  ctOrig?: { src: string; dst: string; sport?: number; dport?: number };
+  /** The state depends on history hostcheck cannot see: state, ctdir and connmark matches are undecided with this reason. */
+  ctUnknown?: string;
+  /**
+   * Conntrack's NAT mapping for a packet of a translated connection that is not its first: the
+   * destination it rewrites at the destination-NAT priority (PREROUTING, OUTPUT) and the source
+   * at the source-NAT one (POSTROUTING, INPUT). nat chains never see such a packet.
+   */
+  ctNat?: { dst?: { addr: string; port?: number }; src?: { addr: string; port?: number } };
 }
 
 export interface NetfilterRuleset {
@@ -75,6 +91,37 @@ export interface EvaluateOptions {
   rateLimits?: 'match' | 'undecided';
   /** Most trace entries kept (default 1000); `traceTruncated` says when more were dropped. */
   traceLimit?: number;
+  /**
+   * The address MASQUERADE gives a packet leaving by `dev` toward `nexthop` (the route's gateway
+   * or the destination); without it the new source is not known.
+   */
+  masqueradeSource?: (dev: string, nexthop: string, family: 4 | 6) => string | undefined;
+  /** The gateway of the packet's route (MASQUERADE picks its address by it). */
+  nexthop?: string;
+  /** The address REDIRECT sends a packet arriving on `dev` to (its first address); OUTPUT uses loopback. */
+  redirectAddress?: (dev: string, family: 4 | 6) => string | undefined;
+  /** An evaluator for native nft base chains; without one they make the verdict undecided. */
+  nftEvaluator?: ChainEvaluator;
+}
+
+/** What one ruleset decided on a hook. */
+export interface ChainOutcome {
+  verdict: Verdict;
+  chain: string;
+  rule?: IptablesRule;
+  policy?: boolean;
+  reason?: string;
+  rejectWith?: string;
+  /** Undecided because a match of `rule` could not be told (not its target): the fork can try both answers. */
+  undecidedMatch?: boolean;
+}
+
+/**
+ * An evaluator for a native nft base chain, the hook model's plug-in point: without one such a
+ * chain makes the verdict undecided.
+ */
+export interface ChainEvaluator {
+  run(table: NftTable, chain: NftChain, state: PacketState, hook: Hook): ChainOutcome;
 }
 
 export type Verdict = 'accept' | 'drop' | 'reject' | 'undecided';
@@ -100,6 +147,8 @@ export interface Decision {
   policy?: boolean;
   /** Set for a native nft chain. */
   nft?: boolean;
+  /** Which iptables backend's table decided, when known. */
+  backend?: 'legacy' | 'nf_tables';
 }
 
 export interface NatRecord {
@@ -135,6 +184,12 @@ export interface NetfilterResult {
   notes?: string[];
   /** Addresses and ports after NAT. */
   final: { src: string; dst: string; sport?: number; dport?: number };
+  /** The connection mark at the end. */
+  ctmark: number;
+  /** The source after NAT is one of several (SNAT to a range) or not known (MASQUERADE without a route). */
+  srcUncertain?: boolean;
+  /** The destination after NAT is one of several (DNAT to a range) or not known. */
+  dstUncertain?: boolean;
 }
 
 /** The outcome of one assumption about an undecidable match. */
@@ -186,6 +241,14 @@ export interface PacketState {
   table: string;
   /** A translation to a range happened: destination matches cannot tell. */
   dstUncertain: boolean;
+  /** A source translation to a range (or MASQUERADE without a known address) happened. */
+  srcUncertain: boolean;
+  /** The packet goes in the connection's reply direction. */
+  ctReply: boolean;
+  /** The conntrack entry's original tuple (orig* fields) is known: a first packet, or a reply the walk followed. */
+  ctOrigKnown: boolean;
+  /** Set when the connection's state depends on history hostcheck cannot see: state matches answer undecided with this reason. */
+  ctUnknown: string | undefined;
   /** The tuple conntrack recorded (before NAT). */
   origSrc4: number;
   origDst4: number;

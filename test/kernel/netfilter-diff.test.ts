@@ -12,15 +12,13 @@
  * HOSTCHECK_KERNEL_SETUPS (rulesets, default 50), HOSTCHECK_KERNEL_SEED (first seed, default 1)
  * and HOSTCHECK_KERNEL_PACKETS (packets per ruleset, default 60) run more.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
 import { expect, it } from 'vitest';
 import { parse as parseIpset } from '../../parsers/ipset.js';
 import { parse as parseIptables } from '../../parsers/iptables-save.js';
 import { evaluatePacket, type NetfilterPacket, type NetfilterResult, type NetfilterRuleset } from '../../src/simulate/netfilter.js';
 import type { Topology } from '../lab/topology.js';
 import { describeLab, useLab } from '../lab/suite.js';
+import { Agent, onPath } from './agent.js';
 import { generateCase, LAB, type GeneratedCase, type GeneratedRule } from './netfilter-gen.js';
 
 const SETUPS = Number(process.env.HOSTCHECK_KERNEL_SETUPS ?? 50);
@@ -42,109 +40,6 @@ const topology: Topology = {
     { a: { host: 'tx', iface: 'eth1', addresses: ['10.2.0.100/24'], mac: MAC.txEth1 }, b: { host: 'rx', iface: 'eth1', addresses: ['10.2.0.1/24'], mac: MAC.rxEth1 } },
   ],
 };
-
-/**
- * A line-per-request agent inside a namespace: `send` writes one Ethernet frame (IPv4 with
- * correct checksums) on an interface, `flush` empties the conntrack table over ctnetlink,
- * `run` runs a command. Python because Node has no packet or netlink sockets.
- */
-const AGENT = String.raw`
-import json, socket, struct, subprocess, sys, time
-def csum(b):
-    if len(b) % 2: b += b'\0'
-    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
-    while s >> 16: s = (s & 0xffff) + (s >> 16)
-    return (~s) & 0xffff
-socks = {}
-def mac(s): return bytes(int(x, 16) for x in s.split(':'))
-def send(p):
-    iface = p['iface']
-    if iface not in socks:
-        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-        s.bind((iface, 0))
-        socks[iface] = s
-    src = socket.inet_aton(p['src']); dst = socket.inet_aton(p['dst']); proto = p['proto']
-    if proto == 6:
-        hdr = struct.pack('!HHIIBBHHH', p['sport'], p['dport'], 1000, 0, 5 << 4, p['flags'], 65535, 0, 0)
-        c = csum(src + dst + struct.pack('!BBH', 0, 6, len(hdr)) + hdr)
-        l4 = hdr[:16] + struct.pack('!H', c) + hdr[18:]
-    elif proto == 17:
-        payload = b'hostcheck'
-        hdr = struct.pack('!HHHH', p['sport'], p['dport'], 8 + len(payload), 0)
-        c = csum(src + dst + struct.pack('!BBH', 0, 17, len(hdr) + len(payload)) + hdr + payload) or 0xffff
-        l4 = hdr[:6] + struct.pack('!H', c) + payload
-    elif proto == 1:
-        body = struct.pack('!BBHHH', p['icmpType'], p['icmpCode'], 0, p['id'], 1) + b'hostcheck'
-        l4 = body[:2] + struct.pack('!H', csum(body)) + body[4:]
-    else:
-        l4 = b'hostcheck'
-    ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(l4), p['id'], 0x4000, 64, proto, 0, src, dst)
-    ip = ip[:10] + struct.pack('!H', csum(ip)) + ip[12:]
-    socks[iface].send(mac(p['dstMac']) + mac(p['srcMac']) + b'\x08\x00' + ip + l4)
-def flush():
-    s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 12)
-    s.bind((0, 0))
-    s.send(struct.pack('=IHHII', 20, (1 << 8) | 2, 1 | 4, 1, 0) + struct.pack('=BBH', 2, 0, 0))
-    err = struct.unpack('=i', s.recv(4096)[16:20])[0]
-    s.close()
-    if err != 0: raise Exception('conntrack flush failed: %d' % err)
-for line in sys.stdin:
-    req = json.loads(line)
-    try:
-        if req['op'] == 'send':
-            send(req); time.sleep(0.002); out = {'ok': True}
-        elif req['op'] == 'flush':
-            flush(); out = {'ok': True}
-        else:
-            r = subprocess.run(req['argv'], input=req.get('input', ''), capture_output=True, text=True)
-            out = {'ok': r.returncode == 0, 'stdout': r.stdout, 'stderr': r.stderr}
-    except Exception as e:
-        out = {'ok': False, 'stderr': repr(e)}
-    print(json.dumps(out), flush=True)
-`;
-
-interface AgentReply {
-  ok: boolean;
-  stdout?: string;
-  stderr?: string;
-}
-
-class Agent {
-  private readonly proc: ChildProcessWithoutNullStreams;
-  private buffer = '';
-  private readonly waiting: ((reply: AgentReply) => void)[] = [];
-
-  constructor(namespace: string) {
-    this.proc = spawn('ip', ['netns', 'exec', namespace, 'python3', '-u', '-c', AGENT]);
-    this.proc.stdout.setEncoding('utf8');
-    this.proc.stdout.on('data', (chunk: string) => {
-      this.buffer += chunk;
-      let nl: number;
-      while ((nl = this.buffer.indexOf('\n')) >= 0) {
-        const line = this.buffer.slice(0, nl);
-        this.buffer = this.buffer.slice(nl + 1);
-        this.waiting.shift()?.(JSON.parse(line) as AgentReply);
-      }
-    });
-  }
-
-  request(message: Record<string, unknown>): Promise<AgentReply> {
-    return new Promise((resolve) => {
-      this.waiting.push(resolve);
-      this.proc.stdin.write(`${JSON.stringify(message)}\n`);
-    });
-  }
-
-  async run(argv: string[], input = ''): Promise<string> {
-    const reply = await this.request({ op: 'run', argv, input });
-    if (!reply.ok) throw new Error(`${argv.join(' ')} failed: ${reply.stderr}`);
-    return reply.stdout ?? '';
-  }
-
-  close(): void {
-    this.proc.stdin.end();
-  }
-}
 
 /** Packet counters of every rule (`table/chain/position`) and every chain's policy (`table/chain`). */
 interface Counters {
@@ -335,17 +230,4 @@ async function reproduce(gen: GeneratedCase, index: number, packet: NetfilterPac
     `ruleset (shrunk from ${gen.ruleList.length} to ${rules.length} rules):\n${ruleset}`,
     gen.ipsets ? `ipsets:\n${gen.ipsets}` : 'ipsets: none',
   ].join('\n');
-}
-
-function onPath(command: string): boolean {
-  for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(delimiter)) {
-    if (!dir) continue;
-    try {
-      accessSync(join(dir, command), constants.X_OK);
-      return true;
-    } catch {
-      // Not here.
-    }
-  }
-  return false;
 }

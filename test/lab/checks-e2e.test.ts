@@ -4,32 +4,13 @@
  * real packets then flow and hostcheck exits 0.
  */
 import { expect, it } from 'vitest';
-import type { Finding } from '../../src/model/finding.js';
-import type { Report } from '../../src/report/json.js';
-import type { Lab } from './lab.js';
+import { applyPrintedFix, errorsOf, hostcheckReport } from './e2e-helpers.js';
 import { TWO_NIC, meshWithEcs3, twoNic } from './check-topologies.js';
 import { describeLab, useLab } from './suite.js';
 import { FIRST_INCIDENT as fi, firstIncident } from './topologies.js';
 
-async function hostcheck(lab: Lab, host: string, args: string[]): Promise<{ report: Report; exitCode: number }> {
-  const r = await lab.hostcheck(host, ['--json', '--name', host, ...args]);
-  let report: Report;
-  try {
-    report = JSON.parse(r.stdout) as Report;
-  } catch {
-    throw new Error(`hostcheck in ${host} printed no JSON (exit ${r.exitCode}):\n${r.stdout}\n${r.stderr}`);
-  }
-  return { report, exitCode: r.exitCode };
-}
-
-const errors = (r: Report): Finding[] => r.findings.filter((f) => f.severity === 'error');
-
-/** Run every fix step that is a command (steps starting with # are explanations). */
-async function applyPrintedFix(lab: Lab, host: string, f: Finding): Promise<string[]> {
-  const steps = f.fix.filter((s) => !s.trimStart().startsWith('#'));
-  for (const step of steps) await lab.applyFix(host, step);
-  return steps;
-}
+const hostcheck = hostcheckReport;
+const errors = errorsOf;
 
 describeLab('e2e: route-captures-peer (the first incident)', () => {
   const lab = useLab(firstIncident());

@@ -45,7 +45,8 @@ function check(): LabPrerequisites {
   return { ok: true };
 }
 
-function onPath(command: string): boolean {
+/** True when `command` is an executable on PATH. */
+export function onPath(command: string): boolean {
   for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(delimiter)) {
     if (!dir) continue;
     try {

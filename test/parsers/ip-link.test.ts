@@ -6,6 +6,8 @@ import { describeSamples } from '../helpers/samples.js';
 
 function dropOrigin(r: LinkRecord): Omit<LinkRecord, 'origin'> {
   const { origin: _origin, ...rest } = r;
+  // The XDP attachment quotes its header line (text) or its interface's object (JSON).
+  if (rest.xdp) rest.xdp = { ...rest.xdp, origin: { lineNumber: 0, text: '' } };
   return rest;
 }
 
@@ -262,7 +264,8 @@ function render(links: ModelLink[]): { lines: string[]; headerAt: number[]; json
     const k = l.kind ? KINDS[l.kind] : undefined;
     const s = l.slave ? SLAVES[l.slave] : undefined;
     const none = l.kind === 'wireguard';
-    const header = `${index}: ${name}: <${l.flags.join(',')}> mtu ${l.mtu} qdisc noqueue${l.master ? ` master ${l.master}` : ''} state ${l.state} mode DEFAULT group default qlen 1000`;
+    // iproute2 names the XDP mode after the mtu when a program is attached.
+    const header = `${index}: ${name}: <${l.flags.join(',')}> mtu ${l.mtu}${l.xdp ? ' xdp' : ''} qdisc noqueue${l.master ? ` master ${l.master}` : ''} state ${l.state} mode DEFAULT group default qlen 1000`;
     headerAt.push(lines.length);
     lines.push(header);
     lines.push(`    link/${none ? 'none ' : `ether ${l.mac} brd ff:ff:ff:ff:ff:ff`} promiscuity 0 allmulti 0 minmtu 68 maxmtu 65535`);
@@ -279,6 +282,7 @@ function render(links: ModelLink[]): { lines: string[]; headerAt: number[]; json
     if (l.kind) rec.kindText = l.kind;
     if (k?.details || s) rec.details = { ...k?.details, ...s?.details };
     if (l.altnames.length) rec.altnames = l.altnames;
+    if (l.xdp) rec.xdp = { mode: 'xdp', programs: [{ id: 17, tag: '3b185187f1855c4c' }], origin: rec.origin };
     expected.push(rec);
 
     const o: Record<string, unknown> = { ifindex: index, ifname: name, flags: l.flags, mtu: l.mtu, qdisc: 'noqueue' };
@@ -293,6 +297,7 @@ function render(links: ModelLink[]): { lines: string[]; headerAt: number[]; json
       o.linkinfo = info;
     }
     if (l.altnames.length) o.altnames = l.altnames;
+    if (l.xdp) o.xdp = { mode: 1, prog: { id: 17, tag: '3b185187f1855c4c', jited: 1 } };
     if (l.stats) o.stats64 = { rx: { bytes: 0, packets: 0 }, tx: { bytes: 0, packets: 0 } };
     json.push(o);
   });

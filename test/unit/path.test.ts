@@ -5,51 +5,16 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BUNDLE_FORMAT_VERSION, type Bundle } from '../../src/collect/bundle.js';
-import { buildSnapshot } from '../../src/collect/snapshot.js';
 import type { HostSnapshot } from '../../src/model/snapshot.js';
 import { parseTopology, type Topology } from '../../src/model/topology.js';
 import { formatIPv4, formatPrefix, parseAddress, parsePrefix, prefixContains, type Prefix } from '../../src/net/address.js';
 import { PathQueryError, tracePath } from '../../src/simulate/path.js';
 import { subtractPrefixes } from '../../src/simulate/path-selectors.js';
 import { cloudGaps } from '../../src/checks/vpn-selector-gap/cloud.js';
+import { hostSnapshot } from '../helpers/host-snapshot.js';
 import { SECOND_INCIDENT as a, SECOND_INCIDENT_POLICY, secondIncidentCloud } from '../lab/second-incident-topology.js';
 
-interface HostText {
-  addrs: Record<string, string[]>;
-  routes: string[];
-  rules?: string[];
-  xfrm?: string;
-  iptables?: string;
-  forward?: boolean;
-}
-
-/** A snapshot as buildSnapshot makes it from a bundle with these command outputs. */
-function host(name: string, h: HostText): HostSnapshot {
-  const ifaces = Object.entries({ lo: ['127.0.0.1/8'], ...h.addrs });
-  const addr = ifaces.map(([dev, cidrs], i) => [
-    `${i + 1}: ${dev}: <${dev === 'lo' ? 'LOOPBACK' : 'BROADCAST,MULTICAST'},UP,LOWER_UP> mtu 1500 state UP`,
-    `    link/ether 02:00:00:00:00:0${i} brd ff:ff:ff:ff:ff:ff`,
-    ...cidrs.map((c) => `    inet ${c} scope ${dev === 'lo' ? 'host' : 'global'} ${dev}`),
-  ].join('\n')).join('\n');
-  const local = ifaces.flatMap(([dev, cidrs]) => cidrs.map((c) => `local ${c.split('/')[0]} dev ${dev} table local proto kernel scope host src ${c.split('/')[0]}`));
-  const files = new Map<string, string>([
-    ['ip-addr', addr + '\n'],
-    ['ip-route-v4', [...h.routes, ...local].join('\n') + '\n'],
-    ['ip-rule-v4', ['0:\tfrom all lookup local', ...(h.rules ?? []), '32766:\tfrom all lookup main', '32767:\tfrom all lookup default'].join('\n') + '\n'],
-    ['sysctl', `net.ipv4.ip_forward = ${h.forward ? 1 : 0}\nnet.ipv4.ip_default_ttl = 64\n`],
-    ['ip-xfrm-policy', h.xfrm ?? ''],
-    ['iptables-save', h.iptables ?? ''],
-  ]);
-  const bundle: Bundle = {
-    meta: {
-      bundleFormat: BUNDLE_FORMAT_VERSION, hostcheckVersion: 'test', argv: [], hostname: name, name, startedAt: '2026-01-01T00:00:00.000Z', durationMs: 0, toolVersions: {},
-      sources: [...files.keys()].map((n) => ({ name: n, file: n, kind: 'command', status: 'collected' as const, durationMs: 0, required: true })),
-    },
-    files,
-  };
-  return buildSnapshot(bundle);
-}
+const host = hostSnapshot;
 
 const xfrmText = (policy: string): string => {
   const m = /^src (\S+) dst (\S+) dir out priority (\d+) tmpl src (\S+) dst (\S+) proto esp reqid (\d+) mode tunnel$/.exec(policy)!;

@@ -1,0 +1,66 @@
+/** The lines that prove what a walk's stages decided: rules, routes, policy rules and settings. */
+import { evidenceOf, uniqueEvidence, type Evidence } from '../../model/finding.js';
+import type { IptablesRule } from '../../model/netfilter.js';
+import type { HostSnapshot } from '../../model/snapshot.js';
+import type { RouteLookupResult } from '../../simulate/route-lookup.js';
+import type { Walk, WalkStage } from '../../simulate/walk.js';
+
+/** The rule (unless it is the default `lookup main`) and the route that decided a lookup. */
+export function routeEvidence(r: RouteLookupResult): Evidence[] {
+  const rule = r.rule && r.rule.origin.lineNumber > 0 && !(r.rule.priority === 32766 && r.rule.table === 'main') && !(r.rule.priority === 0 && r.rule.table === 'local') ? evidenceOf(r.rule.origin) : [];
+  return uniqueEvidence([...rule, ...evidenceOf(r.route?.origin)]);
+}
+
+/** The lines behind one stage. */
+export function stageEvidence(s: HostSnapshot, stage: WalkStage): Evidence[] {
+  switch (stage.kind) {
+    case 'route':
+      return routeEvidence(stage.result);
+    case 'hook': {
+      const lines: Evidence[] = stage.changes.flatMap((c) => evidenceOf(c.rule.origin));
+      const d = stage.decidedBy;
+      if (d?.rule) lines.push(...evidenceOf(d.rule.origin), ...evidenceOf(d.rule.nftHidden?.origin));
+      else if (d?.policy) lines.push(...policyEvidence(s, d.table, d.chain, stage.hook));
+      return uniqueEvidence(lines);
+    }
+    case 'rp-filter':
+      return uniqueEvidence([...stage.evidence.flatMap((r) => evidenceOf(r.origin)), ...routeEvidence(stage.reverse)]);
+    case 'forwarding':
+    case 'bridge-nf':
+      return stage.evidence.flatMap((r) => evidenceOf(r.origin));
+    case 'unseen':
+      return uniqueEvidence(stage.origins.flatMap((o) => evidenceOf(o)));
+    default:
+      return [];
+  }
+}
+
+/** The table header and the chain's policy line of an iptables chain. */
+export function policyEvidence(s: HostSnapshot, table: string, chain: string, hook: string): Evidence[] {
+  const family = s.netfilter.v4.some((t) => t.name === table && t.chains.some((c) => c.name === chain)) ? s.netfilter.v4 : s.netfilter.v6;
+  const t = family.find((x) => x.name === table);
+  const c = t?.chains.find((x) => x.name === chain);
+  void hook;
+  return uniqueEvidence([...evidenceOf(c?.origin)]);
+}
+
+/** The rules that set the packet's mark on its way (MARK, CONNMARK --restore-mark, ...). */
+export function markRules(w: Walk): IptablesRule[] {
+  const out: IptablesRule[] = [];
+  for (const st of w.stages) {
+    if (st.kind !== 'hook') continue;
+    for (const c of st.changes) if (c.what.startsWith('mark ') && !out.includes(c.rule)) out.push(c.rule);
+  }
+  return out;
+}
+
+/** The iptables command that deletes a rule, from its iptables-save line. */
+export function deleteRuleCommand(family: 4 | 6, table: string, text: string): string {
+  const spec = text.replace(/^\[\d+:\d+\]\s+/, '').replace(/^-A\s+/, '-D ');
+  return `${family === 6 ? 'ip6tables' : 'iptables'} -t ${table} ${spec}`;
+}
+
+/** "mangle/OUTPUT rule 1" for a rule. */
+export function ruleName(r: IptablesRule): string {
+  return `${r.table}/${r.chain} rule ${r.position}`;
+}

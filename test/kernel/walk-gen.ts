@@ -1,0 +1,273 @@
+/**
+ * Random setups for the packet walk's differential test (walk-diff.test.ts): a router namespace
+ * "r" with three links to a peer namespace "s", policy routing with fwmark rules (masks, `not`),
+ * tables with unicast, blackhole, unreachable, prohibit and throw routes, rp_filter,
+ * src_valid_mark and per-device forwarding, and an iptables ruleset that marks (MARK, CONNMARK
+ * --save/--restore/--set), translates (DNAT, REDIRECT, SNAT, MASQUERADE, nat OUTPUT) and
+ * filters; plus packets that arrive on r from s, or that r's own sockets send. Deterministic
+ * from a seed; each part records its features for the coverage report.
+ *
+ * r: eth0 10.0.0.1/24, eth1 10.0.1.1/24, eth2 10.0.2.1/24, 10.9.0.1/32 on lo.
+ * s: eth0 10.0.0.254, eth1 10.0.1.254, eth2 10.0.2.254 (r's gateways; permanent neighbours on r).
+ */
+import { prng } from '../helpers/prng.js';
+
+export const WALK_LAB = {
+  devs: ['eth0', 'eth1', 'eth2'] as const,
+  rAddr: ['10.0.0.1', '10.0.1.1', '10.0.2.1'],
+  gateways: ['10.0.0.254', '10.0.1.254', '10.0.2.254'],
+  loopback: '10.9.0.1',
+  /** Remote destinations, all routed through a gateway (never ARPed for). */
+  remotes: ['198.51.100.7', '198.51.100.200', '203.0.113.5', '192.0.2.10', '172.18.1.22', '172.18.9.9', '10.20.0.5', '10.20.1.5', '8.8.8.8', '100.64.0.5'],
+  /** Sources of arriving packets (10.0.1.1 is r's own address: a martian). */
+  sources: ['192.168.10.5', '192.168.10.77', '172.18.1.22', '10.20.0.5', '203.0.113.9', '100.64.0.5', '10.0.0.254', '10.0.1.254', '198.51.100.7'],
+  prefixes: ['198.51.100.0/24', '198.51.100.0/25', '203.0.113.0/24', '192.0.2.0/24', '172.18.0.0/16', '172.18.1.0/24', '10.20.0.0/16', '10.20.1.0/24', '8.0.0.0/8', '100.64.0.0/10', '192.168.10.0/24', '0.0.0.0/0'],
+  marks: ['0x1', '0x2', '0x66', '0x100', '0x3'],
+  masks: ['0xff', '0xf', '0x100', '0xff00', '0x1'],
+};
+
+export interface WalkProbe {
+  /** Arriving on r's `iif` (sent by s on the same-numbered link), or sent by r's own socket. */
+  kind: 'arrive' | 'local';
+  iif?: string;
+  src?: string;
+  dst: string;
+  proto: 'tcp' | 'udp' | 'icmp';
+  sport?: number;
+  dport?: number;
+  ttl?: number;
+  /** Socket mark for local probes. */
+  mark?: number;
+  /** Follow the reply (sent by s for forwarded/sent packets; the kernel's own echo reply for delivered ones). */
+  reply: boolean;
+  /**
+   * For a packet that leaves r: instead of the reply, the next router answers with an ICMP error
+   * about it (port unreachable or fragmentation needed), which r's conntrack calls RELATED.
+   */
+  error?: { type: 3; code: 3 | 4 };
+}
+
+export interface WalkSetup {
+  seed: number;
+  /** `ip -batch` lines: routes and rules (after the flush lines). */
+  ipBatch: string[];
+  /** sysctl writes key → value. */
+  sysctls: Record<string, string>;
+  /** iptables-restore input. */
+  iptables: string;
+  probes: WalkProbe[];
+  features: string[];
+}
+
+const pick = <T>(r: () => number, items: readonly T[]): T => items[Math.floor(r() * items.length)];
+const chance = (r: () => number, p: number): boolean => r() < p;
+const int = (r: () => number, lo: number, hi: number): number => lo + Math.floor(r() * (hi - lo + 1));
+
+/** One route of a table: mostly via a gateway, some error routes and throws. */
+function route(r: () => number, prefix: string, table: string, features: Set<string>): string {
+  const t = table === 'main' ? '' : ` table ${table}`;
+  const kind = pick(r, ['via', 'via', 'via', 'via', 'blackhole', 'unreachable', 'prohibit', 'throw']);
+  if (kind !== 'via') {
+    features.add(`route ${kind}`);
+    return `route add ${kind} ${prefix}${t}`;
+  }
+  const n = int(r, 0, 2);
+  return `route add ${prefix} via ${WALK_LAB.gateways[n]} dev eth${n}${t}`;
+}
+
+function mark(r: () => number): string {
+  return pick(r, WALK_LAB.marks);
+}
+
+/** A policy rule: fwmark (with a mask, sometimes `not`), from, to, iif; lookup or an error action. */
+function rule(r: () => number, pref: number, tables: string[], features: Set<string>): string {
+  const sel: string[] = [];
+  const kind = pick(r, ['fwmark', 'fwmark', 'fwmark', 'from', 'to', 'iif', 'fwmark-iif']);
+  if (kind.startsWith('fwmark')) {
+    const masked = chance(r, 0.4);
+    sel.push(`fwmark ${mark(r)}${masked ? `/${pick(r, WALK_LAB.masks)}` : ''}`);
+    features.add(masked ? 'fwmark rule mask' : 'fwmark rule');
+  }
+  if (kind === 'from') sel.push(`from ${pick(r, WALK_LAB.prefixes.filter((p) => p !== '0.0.0.0/0'))}`);
+  if (kind === 'to') sel.push(`to ${pick(r, WALK_LAB.prefixes.filter((p) => p !== '0.0.0.0/0'))}`);
+  if (kind === 'iif' || kind === 'fwmark-iif') sel.push(`iif ${pick(r, ['eth0', 'eth1', 'eth2', 'lo'])}`);
+  const not = chance(r, 0.12) ? 'not ' : '';
+  if (not) features.add('not rule');
+  const action = chance(r, 0.12) ? pick(r, ['blackhole', 'prohibit', 'unreachable']) : `lookup ${pick(r, tables)}`;
+  if (!action.startsWith('lookup')) features.add(`rule ${action}`);
+  return `rule add ${not}${sel.join(' ')} ${action} pref ${pref}`;
+}
+
+const MATCH_PORTS = [22, 53, 80, 443, 8080];
+
+/** A few matches for a rule on `hook` of `table`. */
+function matches(r: () => number, hook: string, features: Set<string>): { text: string; proto?: 'tcp' | 'udp' | 'icmp' } {
+  const parts: string[] = [];
+  let proto: 'tcp' | 'udp' | 'icmp' | undefined;
+  const n = int(r, 0, 2);
+  const kinds = new Set<string>();
+  for (let i = 0; i < n; i++) kinds.add(pick(r, ['src', 'dst', 'dst', 'in', 'out', 'proto', 'proto', 'mark', 'mark', 'connmark', 'ctstate']));
+  if (kinds.has('proto')) {
+    proto = pick(r, ['tcp', 'udp', 'icmp'] as const);
+    parts.push(`-p ${proto}`);
+    if (proto !== 'icmp' && chance(r, 0.5)) parts.push(`--dport ${pick(r, MATCH_PORTS)}`);
+  }
+  if (kinds.has('src')) parts.push(`${chance(r, 0.15) ? '! ' : ''}-s ${pick(r, [...WALK_LAB.prefixes.slice(0, 11), '10.0.0.0/16', '10.9.0.1/32'])}`);
+  if (kinds.has('dst')) parts.push(`${chance(r, 0.15) ? '! ' : ''}-d ${pick(r, [...WALK_LAB.prefixes.slice(0, 11), '10.0.0.0/16', '10.9.0.1/32'])}`);
+  const hasIn = hook === 'PREROUTING' || hook === 'INPUT' || hook === 'FORWARD';
+  const hasOut = hook === 'OUTPUT' || hook === 'FORWARD' || hook === 'POSTROUTING';
+  if (kinds.has('in') && hasIn) parts.push(`-i ${pick(r, ['eth0', 'eth1', 'eth2', 'eth+'])}`);
+  if (kinds.has('out') && hasOut) parts.push(`-o ${pick(r, ['eth0', 'eth1', 'eth2', 'eth+', 'lo'])}`);
+  if (kinds.has('mark')) {
+    parts.push(`-m mark ${chance(r, 0.15) ? '! ' : ''}--mark ${mark(r)}${chance(r, 0.3) ? `/${pick(r, WALK_LAB.masks)}` : ''}`);
+    features.add('-m mark');
+  }
+  if (kinds.has('connmark')) {
+    parts.push(`-m connmark --mark ${mark(r)}`);
+    features.add('-m connmark');
+  }
+  if (kinds.has('ctstate')) parts.push(`-m conntrack --ctstate ${pick(r, ['NEW', 'ESTABLISHED', 'RELATED,ESTABLISHED', 'DNAT', 'SNAT'])}`);
+  return proto === undefined ? { text: parts.join(' ') } : { text: parts.join(' '), proto };
+}
+
+function markTarget(r: () => number, features: Set<string>): string {
+  const kind = pick(r, ['set', 'set', 'xset', 'or', 'and', 'xor', 'save', 'restore', 'restore', 'ctset']);
+  switch (kind) {
+    case 'set': features.add('MARK'); return `-j MARK --set-mark ${mark(r)}`;
+    case 'xset': features.add('MARK'); return `-j MARK --set-xmark ${mark(r)}/${pick(r, WALK_LAB.masks)}`;
+    case 'or': features.add('MARK'); return `-j MARK --or-mark ${mark(r)}`;
+    case 'and': features.add('MARK'); return `-j MARK --and-mark ${pick(r, ['0xff', '0xf00', '0x0'])}`;
+    case 'xor': features.add('MARK'); return `-j MARK --xor-mark ${mark(r)}`;
+    case 'save': features.add('CONNMARK --save-mark'); return `-j CONNMARK --save-mark${chance(r, 0.3) ? ` --mask ${pick(r, WALK_LAB.masks)}` : ''}`;
+    case 'restore': features.add('CONNMARK --restore-mark'); return `-j CONNMARK --restore-mark${chance(r, 0.3) ? ` --mask ${pick(r, WALK_LAB.masks)}` : ''}`;
+    default: features.add('CONNMARK --set-mark'); return `-j CONNMARK --set-mark ${mark(r)}`;
+  }
+}
+
+/** The nat target for a rule on `hook` (ports only with a port protocol). */
+function natTarget(r: () => number, hook: string, proto: string | undefined, features: Set<string>): string {
+  const ported = proto === 'tcp' || proto === 'udp';
+  if (hook === 'POSTROUTING') {
+    if (chance(r, 0.5)) { features.add('MASQUERADE'); return '-j MASQUERADE'; }
+    features.add('SNAT');
+    return `-j SNAT --to-source ${pick(r, ['10.0.0.1', '10.0.2.1', '10.9.0.1', '10.0.1.1'])}${ported && chance(r, 0.3) ? ':2000' : ''}`;
+  }
+  if (hook === 'PREROUTING' && ported && chance(r, 0.2)) { features.add('REDIRECT'); return '-j REDIRECT --to-ports 8080'; }
+  features.add(hook === 'OUTPUT' ? 'DNAT OUTPUT' : 'DNAT');
+  const to = pick(r, [...WALK_LAB.remotes.slice(0, 6), '10.9.0.1', '10.0.1.1']);
+  return `-j DNAT --to-destination ${to}${ported && chance(r, 0.4) ? `:${pick(r, [80, 8443])}` : ''}`;
+}
+
+function filterTarget(r: () => number, hook: string, proto: string | undefined, features: Set<string>): string {
+  const t = pick(r, ['ACCEPT', 'ACCEPT', 'DROP', 'DROP', 'REJECT', 'RETURN']);
+  // REJECT in OUTPUT answers a local socket through OUTPUT again: counters would not compare.
+  if (t === 'REJECT' && hook === 'OUTPUT') return '-j DROP';
+  features.add(`filter ${t}`);
+  if (t === 'REJECT' && proto === 'tcp' && chance(r, 0.5)) return '-j REJECT --reject-with tcp-reset';
+  return `-j ${t}`;
+}
+
+const CHAINS: Record<string, string[]> = {
+  raw: ['PREROUTING', 'OUTPUT'],
+  mangle: ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'],
+  nat: ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'],
+  filter: ['INPUT', 'FORWARD', 'OUTPUT'],
+  security: ['INPUT', 'FORWARD', 'OUTPUT'],
+};
+
+function ruleset(r: () => number, features: Set<string>): string {
+  const lines: string[] = [];
+  for (const table of ['raw', 'mangle', 'nat', 'filter', 'security']) {
+    lines.push(`*${table}`);
+    const policies: Record<string, string> = {};
+    if (table === 'filter') for (const c of CHAINS.filter) policies[c] = chance(r, c === 'FORWARD' ? 0.3 : 0.12) ? 'DROP' : 'ACCEPT';
+    for (const c of CHAINS[table]) lines.push(`:${c} ${policies[c] ?? 'ACCEPT'} [0:0]`);
+    if (policies.FORWARD === 'DROP') features.add('FORWARD policy DROP');
+    for (const hook of CHAINS[table]) {
+      if (table === 'security') continue;
+      const count = table === 'raw' ? int(r, 0, 1) : table === 'nat' ? (hook === 'INPUT' ? 0 : int(r, 0, 3)) : table === 'mangle' ? int(r, 0, hook === 'PREROUTING' || hook === 'OUTPUT' ? 4 : 2) : int(r, 0, 4);
+      for (let i = 0; i < count; i++) {
+        const m = matches(r, hook, features);
+        let t: string;
+        if (table === 'raw') { t = chance(r, 0.5) ? '-j CT --notrack' : ''; if (t) features.add('NOTRACK'); }
+        else if (table === 'mangle') t = chance(r, 0.85) ? markTarget(r, features) : pick(r, ['-j ACCEPT', '-j RETURN', '']);
+        else if (table === 'nat') {
+          // A nat rule matching every packet hides the rest: nat rules always match something.
+          if (m.text === '') { lines.push(`-A ${hook} -d ${pick(r, WALK_LAB.prefixes.slice(0, 8))} ${natTarget(r, hook, undefined, features)}`); continue; }
+          t = natTarget(r, hook, m.proto, features);
+        } else t = m.text === '' && chance(r, 0.7) ? '-j ACCEPT' : filterTarget(r, hook, m.proto, features);
+        const text = [m.text, t].filter((x) => x !== '').join(' ');
+        lines.push(`-A ${hook}${text ? ` ${text}` : ''}`);
+      }
+    }
+    if (table === 'security') lines.push('-A INPUT -m comment --comment delivered');
+    // r's ICMP errors to its own address (a probe with a martian source) must not loop back in and count.
+    if (table === 'raw') lines.push('-A OUTPUT -d 10.0.1.1/32 -p icmp -m icmp ! --icmp-type 8 -j DROP');
+    lines.push('COMMIT');
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function probe(r: () => number): WalkProbe {
+  const proto = pick(r, ['tcp', 'tcp', 'udp', 'icmp', 'icmp'] as const);
+  const ports = proto === 'icmp' ? {} : { sport: int(r, 20000, 60000), dport: pick(r, [...MATCH_PORTS, 9999]) };
+  if (chance(r, 0.3)) {
+    const dst = chance(r, 0.85) ? pick(r, WALK_LAB.remotes) : pick(r, [WALK_LAB.loopback, ...WALK_LAB.rAddr]);
+    const p: WalkProbe = { kind: 'local', dst, proto, ...ports, reply: proto !== 'tcp' && chance(r, 0.85) };
+    if (p.reply && chance(r, 0.35)) p.error = { type: 3, code: pick(r, [3, 4] as const) };
+    if (chance(r, 0.25)) p.src = pick(r, [...WALK_LAB.rAddr, WALK_LAB.loopback]);
+    if (chance(r, 0.2)) p.mark = Number(mark(r));
+    return p;
+  }
+  const iif = pick(r, WALK_LAB.devs);
+  const local = chance(r, 0.25);
+  const dst = local ? pick(r, [WALK_LAB.loopback, ...WALK_LAB.rAddr]) : pick(r, WALK_LAB.remotes);
+  const src = chance(r, 0.04) ? '10.0.1.1' : pick(r, WALK_LAB.sources);
+  const p: WalkProbe = { kind: 'arrive', iif, src, dst, proto, ...ports, reply: chance(r, 0.85) };
+  if (p.reply && chance(r, 0.35)) p.error = { type: 3, code: pick(r, [3, 4] as const) };
+  if (chance(r, 0.05)) p.ttl = 1;
+  return p;
+}
+
+export function generateWalkSetup(seed: number, probeCount: number): WalkSetup {
+  const r = prng(seed);
+  const features = new Set<string>();
+  const tables = ['100', '101', '102', 'main'];
+  const ipBatch: string[] = [];
+  // main keeps its connected routes; the test routes come on top, mostly with a default route.
+  for (const table of tables) {
+    const n = int(r, table === 'main' ? 1 : 0, 5);
+    const used = new Set<string>();
+    if (table === 'main' && chance(r, 0.8)) {
+      const g = int(r, 0, 2);
+      ipBatch.push(`route add default via ${WALK_LAB.gateways[g]} dev eth${g}`);
+      used.add('0.0.0.0/0');
+    }
+    for (let i = 0; i < n; i++) {
+      const prefix = pick(r, WALK_LAB.prefixes);
+      if (used.has(prefix)) continue;
+      used.add(prefix);
+      ipBatch.push(route(r, prefix, table, features));
+    }
+  }
+  const prefs = new Set<number>();
+  const ruleCount = int(r, 1, 5);
+  for (let i = 0; i < ruleCount; i++) {
+    let pref = int(r, 10, 300) * 10;
+    while (prefs.has(pref)) pref += 1;
+    prefs.add(pref);
+    ipBatch.push(rule(r, pref, tables.filter((t) => t !== 'main').concat('main'), features));
+  }
+  const sysctls: Record<string, string> = {};
+  const rp = pick(r, ['0', '0', '0', '1', '2']);
+  sysctls['net.ipv4.conf.all.rp_filter'] = rp;
+  for (const dev of WALK_LAB.devs) sysctls[`net.ipv4.conf.${dev}.rp_filter`] = chance(r, 0.3) ? pick(r, ['0', '1', '2']) : '0';
+  if (rp !== '0' || Object.values(sysctls).some((v) => v !== '0')) features.add('rp_filter');
+  const validMark = chance(r, 0.3) ? '1' : '0';
+  for (const dev of ['all', ...WALK_LAB.devs]) sysctls[`net.ipv4.conf.${dev}.src_valid_mark`] = dev === 'all' ? validMark : '0';
+  for (const dev of WALK_LAB.devs) sysctls[`net.ipv4.conf.${dev}.forwarding`] = chance(r, 0.08) ? '0' : '1';
+  if (Object.entries(sysctls).some(([k, v]) => k.endsWith('.forwarding') && v === '0')) features.add('forwarding off on a device');
+  const iptables = ruleset(r, features);
+  const probes = Array.from({ length: probeCount }, () => probe(r));
+  return { seed, ipBatch, sysctls, iptables, probes, features: [...features] };
+}
