@@ -8,13 +8,16 @@ import { parser as ipAddr } from './ip-addr.js';
 import { parser as ipLink } from './ip-link.js';
 import { parser as ipNeigh } from './ip-neigh.js';
 import { parser as ipRoute } from './ip-route.js';
+import { parser as ipRouteGet } from './ip-route-get.js';
 import { parser as ipRule } from './ip-rule.js';
 import { parser as ipXfrm } from './ip-xfrm.js';
 import { parser as ipsecConf } from './ipsec-conf.js';
 import { parser as ipvs } from './ipvs.js';
 import { parser as ipset } from './ipset.js';
 import { parser as iptablesSave } from './iptables-save.js';
+import { parser as kfreeSkb } from './kfree-skb.js';
 import { parser as nft } from './nft.js';
+import { parser as procNetCounters } from './proc-net-counters.js';
 import { parser as swanctlConf } from './swanctl-conf.js';
 import { parser as sysctl } from './sysctl.js';
 import { parser as tcFilter } from './tc-filter.js';
@@ -28,13 +31,16 @@ export const parsers: Record<string, Parser> = {
   'ip-link': ipLink,
   'ip-neigh': ipNeigh,
   'ip-route': ipRoute,
+  'ip-route-get': ipRouteGet,
   'ip-rule': ipRule,
   'ip-xfrm': ipXfrm,
   'ipsec-conf': ipsecConf,
   ipvs,
   ipset,
   'iptables-save': iptablesSave,
+  'kfree-skb': kfreeSkb,
   nft,
+  'proc-net-counters': procNetCounters,
   'swanctl-conf': swanctlConf,
   sysctl,
   'tc-filter': tcFilter,

@@ -5,10 +5,20 @@
  */
 import type WebSocket from 'ws';
 import { analyzeSnapshot } from '../checks/analyze.js';
+import { joinKernelEvidence, routeQueriesOf } from '../checks/kernel-join.js';
 import type { Bundle } from '../collect/bundle.js';
+import { ruleCounters, sampleWith, type CounterSample } from '../collect/counters.js';
+import { DropTracer } from '../collect/drop-reasons.js';
+import { windowOf } from '../collect/kernel-window.js';
+import { askRoutes, RouteAsker } from '../collect/route-ask.js';
 import { buildSnapshot } from '../collect/snapshot.js';
 import type { HostcheckConfig } from '../model/config.js';
-import { PROTOCOL_VERSION, type FleetContext, type Hello, type ServerMessage, type Welcome } from '../model/protocol.js';
+import type { Finding } from '../model/finding.js';
+import type { DropReasons, KernelEvidence } from '../model/kernel.js';
+import type { HostSnapshot } from '../model/snapshot.js';
+import type { Hello } from '../model/protocol.js';
+import { PROTOCOL_VERSION } from '../model/protocol-version.js';
+import type { FleetContext, ServerMessage, Welcome } from '../model/server-messages.js';
 import { backoffDelay, DEFAULT_BACKOFF, openSocket, redactUrl, type BackoffPolicy, type TlsMaterial } from './connection.js';
 import type { AgentLogger } from './log.js';
 import { analysisOptions, EMPTY_CONTEXT, parseServerMessage, sameContext } from './messages.js';
@@ -40,6 +50,11 @@ export interface AgentOptions {
   collect: () => Promise<Bundle>;
   /** Watch `ip monitor` for changes (off for bundle mode). */
   watch: boolean;
+  /**
+   * Ask the live kernel (off for bundle mode): route questions and drop counters every check
+   * (deltas since the previous check), drop reasons when `dropReasons` (config "dropReasons").
+   */
+  kernel?: { dropReasons: boolean };
   intervalMs: number;
   log: AgentLogger;
   debounceMs?: number;
@@ -94,6 +109,10 @@ export class Agent {
   private watcher: ChangeWatcher | undefined;
   private timers = new Set<NodeJS.Timeout>();
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  /** The previous check's counters: the next check's window starts there. */
+  private counters: CounterSample | undefined;
+  private tracer: DropTracer | undefined;
+  private tracerMissing: string | undefined;
   private resolveDone!: () => void;
   /** Resolves when the agent has stopped. */
   readonly done = new Promise<void>((r) => (this.resolveDone = r));
@@ -123,6 +142,15 @@ export class Agent {
     const lastStored = stored.entries.at(-1)?.seq ?? 0;
     if (lastStored > this.seq) this.seq = lastStored;
     log.info({ host: this.opts.name, server: redactUrl(this.opts.server), seq: this.seq, unacked: this.outbox.size, credential: this.credential.kind, intervalMs: this.opts.intervalMs, watch: this.opts.watch }, 'agent starting');
+    if (this.opts.kernel?.dropReasons) {
+      // The agent stops on SIGTERM/SIGINT itself, and stop() removes the instance.
+      const t = DropTracer.start({ signals: false });
+      if ('tracer' in t) this.tracer = t.tracer;
+      else {
+        this.tracerMissing = t.unavailable;
+        log.warn({ reason: t.unavailable }, 'drop reasons unavailable');
+      }
+    }
     if (this.opts.watch) {
       this.watcher = new ChangeWatcher({ windowMs: this.opts.debounceMs ?? 750, log, argv: this.opts.monitorArgv, onChange: (lines) => this.requestCheck('change', lines) });
       this.watcher.start();
@@ -140,6 +168,7 @@ export class Agent {
     this.timers.clear();
     this.stopHeartbeats();
     this.watcher?.stop();
+    this.tracer?.stop();
     const ws = this.ws;
     if (ws && ws.readyState !== ws.CLOSED) {
       const closed = new Promise<void>((r) => ws.once('close', () => r()));
@@ -398,7 +427,10 @@ export class Agent {
     const addresses = new Set(snapshot.interfaces.flatMap((i) => i.addresses.map((a) => a.cidr.split('/')[0])));
     const { rejected, ...analyze } = analysisOptions(this.opts.config, this.context, { name: this.opts.name, addresses });
     if (rejected.length) this.opts.log.warn({ rejected: rejected.slice(0, 10) }, 'ignored invalid entries in the fleet context');
-    const { findings } = analyzeSnapshot(snapshot, analyze);
+    const analysis = analyzeSnapshot(snapshot, analyze);
+    const evidence = this.opts.kernel ? await this.kernelEvidence(snapshot, analysis.findings) : undefined;
+    if (this.stopped) return;
+    const findings = joinKernelEvidence(analysis.findings, evidence, this.opts.name);
     this.stats.checks++;
     if (optimizeForRoutes(snapshot.routes.length)) this.opts.log.info({ routes: snapshot.routes.length }, 'big route table: optimizing compiler on');
     const prepared = prepareSnapshot(snapshot, bundle, { maxRoutes: this.opts.maxRoutes });
@@ -411,7 +443,7 @@ export class Agent {
     }
     this.last = digests;
     const seq = this.seq + 1;
-    const message = buildReportMessage(seq, prepared, findings);
+    const message = buildReportMessage(seq, prepared, findings, new Date(), evidence?.window);
     const entry: OutboxEntry = { seq, text: JSON.stringify(message), sections: prepared.sections.map((s) => ({ kind: s.kind, digest: s.digest })) };
     this.sectionTexts = new Map(prepared.sections.map((s) => [s.digest, s.content]));
     // The report is on disk before the counter moves: a kill -9 leaves no number unaccounted for.
@@ -425,5 +457,18 @@ export class Agent {
     this.opts.log.info({ seq, reason, findings: findings.length, routes: snapshot.routes.length, partial: message.snapshot.partial ? true : undefined, bytes: entry.text.length, sections: prepared.sections.length || undefined, sectionChars: sectionChars || undefined, ms, connected: this.welcomed }, 'report');
     if (this.welcomed) this.sendReport(entry);
     this.sectionTexts = new Map();
+  }
+
+  /**
+   * The kernel's side of this check: the findings' route questions, and the drop counters (and
+   * drop reasons) since the previous check — the first check only starts the window.
+   */
+  private async kernelEvidence(snapshot: HostSnapshot, findings: readonly Finding[]): Promise<KernelEvidence> {
+    const routes = await askRoutes(RouteAsker.start(), routeQueriesOf(findings));
+    const sample = sampleWith(ruleCounters(snapshot.netfilter, snapshot.nft));
+    const drops: DropReasons | undefined = this.tracer ? this.tracer.take() : this.tracerMissing ? { status: 'unavailable', message: this.tracerMissing, drops: [], systemWide: true } : undefined;
+    const before = this.counters;
+    this.counters = sample;
+    return before ? { routes, window: windowOf(before, sample, drops) } : { routes };
   }
 }

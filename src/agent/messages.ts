@@ -1,11 +1,11 @@
 /**
  * What the agent takes from the server: data only. A server message is parsed and validated
- * against the protocol schema; anything else (bad JSON, an unknown type, a field the schema does
+ * (src/model/server-messages.ts); anything else (bad JSON, an unknown type, a field the schema does
  * not know) is ignored and logged. There is no message that runs anything.
  */
 import type { AnalyzeOptions } from '../checks/analyze.js';
 import type { HostcheckConfig, Peer } from '../model/config.js';
-import { serverMessageSchema, type FleetContext, type ServerMessage } from '../model/protocol.js';
+import { validateServerMessage, type FleetContext, type ServerMessage } from '../model/server-messages.js';
 import { parseAddress, parsePrefix } from '../net/address.js';
 
 export type ParsedServerMessage = { ok: true; message: ServerMessage } | { ok: false; type?: string; reason: string };
@@ -21,9 +21,8 @@ export function parseServerMessage(data: string): ParsedServerMessage {
   }
   const type = raw && typeof raw === 'object' && typeof (raw as { type?: unknown }).type === 'string' ? String((raw as { type: string }).type).slice(0, 64) : undefined;
   if (!type || !KNOWN_TYPES.has(type)) return { ok: false, type, reason: type ? `unknown message type "${type}"` : 'no message type' };
-  const r = serverMessageSchema.safeParse(raw);
-  if (!r.success) return { ok: false, type, reason: r.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ') };
-  return { ok: true, message: r.data };
+  const r = validateServerMessage(raw);
+  return r.ok ? r : { ok: false, type, reason: r.reason };
 }
 
 export const EMPTY_CONTEXT: FleetContext = { peers: [], remotes: [], ports: [] };

@@ -6,10 +6,12 @@
  */
 import { createHash } from 'node:crypto';
 import type { Finding } from '../model/finding.js';
+import type { KernelWindow } from '../model/kernel.js';
 import type { Bundle } from '../collect/bundle.js';
 import { encodeSections, skeletonOf, zeroNftCounterText, type EncodedSection } from '../collect/sections.js';
 import { memo, memoKey } from '../model/memo.js';
-import { FULL_SNAPSHOT_MAX_ROUTES, type ReportMessage } from '../model/protocol.js';
+import type { ReportMessage } from '../model/protocol.js';
+import { FULL_SNAPSHOT_MAX_ROUTES } from '../model/protocol-version.js';
 import type { RouteRecord } from '../model/records.js';
 import type { RouteList } from '../model/route-list.js';
 import type { HostSnapshot } from '../model/snapshot.js';
@@ -25,6 +27,11 @@ const COUNTER_TEXT = /\[\d+:\d+\]/g;
 
 function stable(key: string, value: unknown): unknown {
   if (VOLATILE_KEYS.has(key)) return undefined;
+  // A finding's kernel verdict: its status and which signals moved change the report, the counts do not.
+  if (key === 'kernel' && value && typeof value === 'object' && 'status' in value) {
+    const k = value as { status: unknown; evidence?: string[] };
+    return { status: k.status, evidence: (k.evidence ?? []).map((line) => line.replace(/\d+(?:\.\d+)?/g, '#')) };
+  }
   // nft -j: {"counter": {"packets": N, "bytes": N}} inside rule expressions (and quoted in their texts).
   if (key === 'counter' && value && typeof value === 'object' && 'packets' in value) return undefined;
   if (typeof value === 'string' && (key === 'text' || key === 'line')) return zeroNftCounterText(value.replace(COUNTER_TEXT, '[]'));
@@ -140,13 +147,23 @@ export function prepareSnapshot(snapshot: HostSnapshot, bundle?: Bundle, opts: {
   return { skeleton, sections, digest: hash.digest('hex') };
 }
 
-/** Findings clamped to the protocol's bounds (a check quoting 500 lines must not lose the report). */
-export function wireFindings(findings: readonly Finding[]): ReportMessage['findings'] {
-  return findings.map((f) => ({ ...f, evidence: f.evidence.slice(0, 100), fix: f.fix.slice(0, 50) }));
+/** The window clamped to the protocol's bounds (a host with thousands of rules moving). */
+export function wireWindow(w: KernelWindow): KernelWindow {
+  const out: KernelWindow = { seconds: w.seconds, counters: w.counters.slice(0, 500), missing: w.missing.slice(0, 20) };
+  if (w.drops) out.drops = { ...w.drops, drops: w.drops.drops.slice(0, 500) };
+  return out;
 }
 
-/** A report message for one check's result; its sections are sent before it (src/agent/agent.ts). */
-export function buildReportMessage(seq: number, prepared: PreparedSnapshot, findings: readonly Finding[], now = new Date()): ReportMessage {
+/** Findings clamped to the protocol's bounds (a check quoting 500 lines must not lose the report). */
+export function wireFindings(findings: readonly Finding[]): ReportMessage['findings'] {
+  return findings.map((f) => ({ ...f, evidence: f.evidence.slice(0, 100), fix: f.fix.slice(0, 50), ...(f.kernel ? { kernel: { status: f.kernel.status, evidence: f.kernel.evidence.slice(0, 50) } } : {}) }));
+}
+
+/**
+ * A report message for one check's result; its sections are sent before it (src/agent/agent.ts).
+ * `kernel`: what the drop counters did since the previous check (docs/kernel.md).
+ */
+export function buildReportMessage(seq: number, prepared: PreparedSnapshot, findings: readonly Finding[], now = new Date(), kernel?: KernelWindow): ReportMessage {
   const sections: ReportMessage['sections'] = {};
   for (const s of prepared.sections) sections[s.kind] = s.digest;
   return {
@@ -158,5 +175,6 @@ export function buildReportMessage(seq: number, prepared: PreparedSnapshot, find
     ...(prepared.sections.length > 0 ? { sections } : {}),
     findings: wireFindings(findings),
     complete: prepared.skeleton.complete,
+    ...(kernel ? { kernel: wireWindow(kernel) as ReportMessage['kernel'] } : {}),
   };
 }

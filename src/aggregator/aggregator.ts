@@ -6,6 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { findingKey } from '../model/finding.js';
+import type { KernelWindow } from '../model/kernel.js';
 import { applySection, decodeSection, SectionError, type DecodedSection, type SectionLimits } from '../collect/sections.js';
 import { SECTION_KINDS, type FleetContext, type Hello, type ReportMessage, type SectionKind, type ServerMessage } from '../model/protocol.js';
 import { snapshotFromJson, type HostSnapshot } from '../model/snapshot.js';
@@ -84,6 +85,8 @@ export class Aggregator {
   /** `change` events (FleetEvent) for the dashboard's live stream, after each commit. */
   readonly events = new EventEmitter().setMaxListeners(0);
   private readonly links = new Map<string, AgentLink>();
+  /** Per host, the last kernel window its agent sent (kept in memory: the next report brings a new one). */
+  private readonly kernelWindows = new Map<string, { receivedAt: string; window: KernelWindow }>();
   /** Per host: when its connections replaced each other lately (duplicate names). */
   private readonly replacements = new Map<string, number[]>();
   /** Per host: the sections its indexed snapshot was built from. */
@@ -294,6 +297,11 @@ export class Aggregator {
     };
   }
 
+  /** The drop counters (and reasons) a host's agent last sent: what moved between its last two checks. */
+  kernelWindow(host: string): { receivedAt: string; window: KernelWindow } | undefined {
+    return this.kernelWindows.get(host);
+  }
+
   /**
    * The report's snapshot with its sections put back: each from this connection's uploads, the
    * host's indexed snapshot (unchanged since), or the store (the host's stored sections);
@@ -343,6 +351,8 @@ export class Aggregator {
 
   private afterCommit(p: PreparedReport): void {
     this.metrics.reports.inc();
+    const window = p.input.report.kernel;
+    if (window) this.kernelWindows.set(p.event.host, { receivedAt: p.input.receivedAt, window: window as KernelWindow });
     this.seen(p.event.host);
     this.emit(p.event);
     for (const h of p.context) this.pendingContext.add(h);

@@ -237,9 +237,13 @@ export class Store implements SectionStore {
       this.stmts.insertFinding.run({ key: f.key, check: f.check, host: f.host, subject: f.subject, severity: f.severity, fromHost, fromFleet, body: JSON.stringify(f), now });
       return;
     }
-    // The fleet's text names both sides: it wins over the host's while the fleet reports it.
+    // The fleet's text names both sides: it wins over the host's while the fleet reports it. The
+    // host's kernel verdict is the only one (the fleet asks no kernel): it is kept either way.
     const keepFleetBody = source === 'host' && row.from_fleet === 1;
-    const body = keepFleetBody ? (this.stmts.findingBody.get(f.key) as { body: string }).body : JSON.stringify(f);
+    const stored = keepFleetBody || (source === 'fleet' && row.from_host === 1) ? JSON.parse((this.stmts.findingBody.get(f.key) as { body: string }).body) as Finding : undefined;
+    const kernel = source === 'host' ? f.kernel : stored?.kernel;
+    const base = keepFleetBody ? stored! : f;
+    const body = JSON.stringify(kernel ? { ...base, kernel } : base);
     this.stmts.reopenFinding.run({ key: f.key, severity: f.severity, body, now, fromHost, fromFleet });
   }
 

@@ -12,7 +12,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { jsonTooDeep } from '../model/json-depth.js';
 import { agentMessageSchema, SUPPORTED_PROTOCOLS, type Hello, type ServerMessage } from '../model/protocol.js';
-import { formatConfigErrors } from '../model/config.js';
+import { formatZodErrors } from '../model/zod-errors.js';
 import type { Aggregator, AgentLink } from './aggregator.js';
 import { ReportRejectedError } from './errors.js';
 import { SectionUploads } from './section-uploads.js';
@@ -288,7 +288,7 @@ export class AgentServer {
         return reject('invalid_json', (err as Error).message.slice(0, 200));
       }
       const parsed = agentMessageSchema.safeParse(raw);
-      if (!parsed.success) return reject('schema', formatConfigErrors(parsed.error).slice(0, 3).join('; '));
+      if (!parsed.success) return reject('schema', formatZodErrors(parsed.error).slice(0, 3).join('; '));
       const msg = parsed.data;
       if (!hello) {
         if (msg.type !== 'hello') return reject('hello_expected', `the first message must be a hello, not ${msg.type}`);

@@ -4,6 +4,8 @@
  * strict rp_filter on the path.
  */
 import { evidenceOf, findingKey, uniqueEvidence, type Finding } from '../model/finding.js';
+import { kernelSignals } from '../simulate/kernel-signals.js';
+import { routeQuestion } from '../simulate/route-get.js';
 import { gatewayOfRoutedNetwork } from './datapath/router.js';
 import { routeFor, routesItsOwnSubnet } from './routing.js';
 import type { Check } from './types.js';
@@ -58,6 +60,9 @@ Fix: give the NIC its own route table and a rule for its address:
               why: `Traffic from ${peer.address} to ${ip} arrives on ${iface.name}; the reply's lookup (ip route get ${peer.address} from ${ip}) picks ${r.route?.dst ?? 'a route'} dev ${r.dev}. It leaves ${r.dev} with source ${ip}, which the network drops (cloud source check, strict rp_filter).`,
               fix: sourceTableFix(s, iface, ip, `replies from ${ip} leave by ${iface.name}`),
               peers: [peer.address],
+              queries: [routeQuestion({ dst: peer.address, src: ip }, r)],
+              // The network drops it (cloud source check, a router's rp_filter): nothing moves here.
+              signals: kernelSignals({ cause: 'dropped-elsewhere' }),
             });
           }
         }

@@ -7,6 +7,8 @@ import type { IptablesTable } from '../model/netfilter.js';
 import { evidenceOf, findingKey, uniqueEvidence, type Evidence, type Finding } from '../model/finding.js';
 import type { Peer } from '../model/config.js';
 import type { HostSnapshot } from '../model/snapshot.js';
+import type { KernelSignal } from '../model/kernel.js';
+import { kernelSignals } from '../simulate/kernel-signals.js';
 import { evaluatePacket } from '../simulate/netfilter.js';
 import type { NetfilterBranch, NetfilterPacket, NetfilterResult, PacketPath } from '../simulate/netfilter-types.js';
 import { deleteRuleCommand } from './datapath/evidence.js';
@@ -77,6 +79,15 @@ function evidenceOfDecision(s: HostSnapshot, family: 4 | 6, r: NetfilterResult):
   const table = tables(s, family).find((t) => t.name === d.table);
   const chain = table?.chains.find((c) => c.name === d.chain);
   return uniqueEvidence([...evidenceOf(table?.origin), ...evidenceOf(chain?.origin)]);
+}
+
+/** The counters that show the decision biting: the deciding rule's (or policy's), the hook's, NETFILTER_DROP. */
+function firewallSignals(family: 4 | 6, d: NetfilterResult['decidedBy'], path: PacketPath): KernelSignal[] {
+  const tool = family === 6 ? 'ip6tables' : 'iptables';
+  const hook = path === 'output' ? 'output' : path === 'forward' ? 'forward' : 'input';
+  if (!d || d.nft) return kernelSignals({ cause: 'netfilter-drop', hook });
+  const rule = d.rule ? d.rule.origin.text.replace(/^\[\d+:\d+\]\s+/, '').trim() : undefined;
+  return kernelSignals({ cause: 'netfilter-drop', hook, rule: { tool, table: d.table, chain: d.chain, ...(rule !== undefined ? { rule } : {}) } });
 }
 
 /** Where a decision was made: "filter/INPUT rule 3", "filter/INPUT policy", "inet firewalld/filter_INPUT (native nft)". */
@@ -178,6 +189,7 @@ firewalld, cloud-init).`,
             why: `${probe.label} (${probe.packet.src} → ${probe.packet.dst}${probe.packet.dport ? ` port ${probe.packet.dport}` : ''}, ${probe.packet.ctstate}) ${d?.policy ? `reaches the end of ${d.chain} in table ${d.table} without an ACCEPT, and the policy drops it` : `matches rule ${rule?.position} of ${d?.chain} in table ${d?.table}, which ${r.verdict}s it`}${r.rejectWith ? ` (${r.rejectWith})` : ''}.`,
             fix: rule ? [deleteRuleCommand(family, d!.table, rule.origin.text), `# or let the peer in before it: ${probe.allow}`] : [probe.allow],
             peers: [peer.address],
+          signals: firewallSignals(family, d, probe.path),
           });
         }
       }
@@ -195,6 +207,7 @@ firewalld, cloud-init).`,
             evidence: uniqueEvidence([...evidenceOf(t.origin), ...evidenceOf(input.origin)]),
             why: 'Every packet to this host, replies to its own connections included, reaches the policy.',
             fix: [`${family === 6 ? 'ip6tables' : 'iptables'} -t filter -I INPUT 1 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`, '# then accept what peers need (ICMP, the service ports) before the policy'],
+          signals: kernelSignals({ cause: 'netfilter-drop', hook: 'input', rule: { tool: family === 6 ? 'ip6tables' : 'iptables', table: 'filter', chain: 'INPUT' } }),
           });
         }
       }

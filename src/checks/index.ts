@@ -10,6 +10,7 @@ import { dnatReplyAsymmetric } from './dnat-reply-asymmetric.js';
 import { dockerPoolConflict } from './docker-pool-conflict.js';
 import { firewallBlocksPeer } from './firewall-blocks-peer.js';
 import { forwardBlocked } from './forward-blocked.js';
+import { ipsecPolicyBlocksPeer } from './ipsec-policy-blocks-peer.js';
 import { markRouting } from './mark-routing.js';
 import { multiNicRouting } from './multi-nic-routing.js';
 import { ndBlocked } from './nd-blocked.js';
@@ -31,6 +32,7 @@ export const checks: Record<string, Check> = {
   'docker-pool-conflict': dockerPoolConflict,
   'firewall-blocks-peer': firewallBlocksPeer,
   'forward-blocked': forwardBlocked,
+  'ipsec-policy-blocks-peer': ipsecPolicyBlocksPeer,
   'mark-routing': markRouting,
   'multi-nic-routing': multiNicRouting,
   'nd-blocked': ndBlocked,

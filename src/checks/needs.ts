@@ -28,6 +28,7 @@ export const CHECK_SOURCES: Record<string, CheckSources> = {
   'docker-pool-conflict': { needs: [['ip-addr']], uses: ['docker-daemon', 'docker-networks'] },
   'firewall-blocks-peer': { needs: [FIREWALL], uses: ['ipset'] },
   'forward-blocked': FORWARDING,
+  'ipsec-policy-blocks-peer': { needs: [['ip-xfrm-policy'], ['ip-addr']], uses: ROUTES },
   'mark-routing': { needs: [ROUTES, ['ip-addr'], RULES, FIREWALL], uses: WALK.uses },
   'multi-nic-routing': ROUTING,
   'nd-blocked': { needs: [['ip-addr'], ['ip6tables-save', 'nft']], uses: WALK.uses },

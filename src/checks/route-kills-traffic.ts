@@ -3,11 +3,12 @@
  * traffic into a table with no route for it, takes a peer's or remote network's traffic.
  */
 import { evidenceOf, findingKey, uniqueEvidence, type Evidence, type Finding } from '../model/finding.js';
-import type { Peer } from '../model/config.js';
+import { kernelSignals } from '../simulate/kernel-signals.js';
+import { routeQuestion } from '../simulate/route-get.js';
 import type { RouteLookupResult } from '../simulate/route-lookup.js';
 import { addressOn, primaryUplink, routeFor } from './routing.js';
 import type { Check } from './types.js';
-import { firstHost, peerLabel } from './view.js';
+import { peerLabel, peersAndRemotes } from './view.js';
 
 const ID = 'route-kills-traffic';
 
@@ -53,11 +54,7 @@ Fix: remove or narrow the rule or route, or add the missing route to the table t
   families: {
     host(ctx) {
       const s = ctx.snapshot;
-      const targets: (Peer & { subject?: string })[] = [...ctx.peers];
-      for (const r of ctx.remotes) {
-        const h = firstHost(r);
-        if (h) targets.push({ address: h, name: `remote ${r}`, subject: r });
-      }
+    const targets = peersAndRemotes(ctx.peers, ctx.remotes);
       const out: Finding[] = [];
       for (const t of targets) {
         const family = t.address.includes(':') ? 6 : 4;
@@ -74,6 +71,8 @@ Fix: remove or narrow the rule or route, or add the missing route to the table t
           why: `ip route get ${t.address}${src ? ` from ${src}` : ''}: packets are ${WHAT[r.type]}. Replies to the peer never leave this host.`,
           fix: fixFor(r, t.address),
           peers: ctx.peers.some((p) => p.address === t.address) ? [t.address] : undefined,
+        queries: [routeQuestion({ dst: t.address, src }, r)],
+        signals: kernelSignals({ cause: 'reply-route-rejected' }),
         });
       }
       return out;

@@ -3,6 +3,8 @@
  * whose reverse route for a peer leaves elsewhere — the second-NIC failure; or loose with no
  * route back at all.
  */
+import { kernelSignals } from '../simulate/kernel-signals.js';
+import { routeQuestion, rpFilterQuestion } from '../simulate/route-get.js';
 import { effectiveRpFilter } from '../simulate/rp-filter.js';
 import { evidenceOf, findingKey, uniqueEvidence, type Finding } from '../model/finding.js';
 import type { Peer } from '../model/config.js';
@@ -66,6 +68,9 @@ Fix: loose mode on that interface (sysctl -w net.ipv4.conf.<if>.rp_filter=2, per
             why: `A packet from ${peer.address} to ${ip} arrives on ${iface.name}. The kernel checks the reverse path (ip route get ${peer.address} from ${ip}): ${back ? `it leaves by ${back}, not ${iface.name}` : `there is no usable route (${r.type})`}, so with effective rp_filter ${mode} the packet is dropped before any firewall rule or socket sees it.`,
             fix: mode === 1 ? strictFix(s, iface, ip, peer.address) : [`# add a route back to ${peer.address}`],
             peers: ctx.peers.some((p) => p.address === peer.address) ? [peer.address] : undefined,
+          // The reverse route, and the packet itself as the kernel's input path sees it.
+          queries: [routeQuestion({ dst: peer.address, src: ip }, r), rpFilterQuestion(ip, peer.address, iface.name, true)],
+          signals: kernelSignals({ cause: 'rp-filter' }),
           });
         }
       }

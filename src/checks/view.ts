@@ -45,6 +45,16 @@ export function maskPrefix(p: Prefix): Prefix {
   return { family: 6, value: p.value & maskV6(p.len), len: p.len };
 }
 
+/** Every peer, and each remote network as its first host (`subject` is the network). */
+export function peersAndRemotes(peers: readonly Peer[], remotes: readonly string[]): (Peer & { subject?: string })[] {
+  const targets: (Peer & { subject?: string })[] = [...peers];
+  for (const r of remotes) {
+    const h = firstHost(r);
+    if (h) targets.push({ address: h, name: `remote ${r}`, subject: r });
+  }
+  return targets;
+}
+
 /** Representative address of a remote CIDR for lookups: its first host. */
 export function firstHost(cidr: string): string | undefined {
   const p = parsePrefix(cidr, cidr.includes(':') ? 6 : 4);

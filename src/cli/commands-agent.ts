@@ -22,6 +22,7 @@ interface AgentFlags {
   stateDir?: string;
   bundle?: string;
   cloud: boolean;
+  dropReasons?: boolean;
   outbox: string;
   logLevel: string;
 }
@@ -64,6 +65,7 @@ export async function runAgent(flags: AgentFlags): Promise<number> {
       config,
       collect: bundleDir ? () => readBundle(bundleDir) : () => collectBundle({ name, noCloud: !flags.cloud, argv: ['agent'], purpose: 'analyze' }),
       watch: !bundleDir,
+      kernel: bundleDir ? undefined : { dropReasons: flags.dropReasons ?? config.dropReasons ?? false },
       intervalMs: Math.round(interval * 1000),
       outboxCapacity: Math.floor(outboxCapacity),
       log,
@@ -100,6 +102,7 @@ export function agentCommand(): Command {
     .option('--state-dir <dir>', `where sequence numbers persist (default ${DEFAULT_STATE_DIR})`)
     .option('--bundle <dir>', 'report a captured bundle instead of this host (demos, tests); no change watching')
     .option('--no-cloud', 'never ask a cloud metadata service, even when DMI names a cloud')
+    .option('--drop-reasons', 'count skb:kfree_skb drop reasons between checks in a tracefs instance of its own (config "dropReasons"; docs/kernel.md)')
     .addOption(new Option('--outbox <n>', 'unacknowledged reports kept while disconnected').default('32'))
     .addOption(new Option('--log-level <level>', 'pino log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
     .addHelpText('after', '\nExamples:\n  sudo hostcheck agent --server wss://hostcheck.internal:8443 --ca /etc/hostcheck/ca.pem\n  sudo hostcheck agent --server ws+unix:///run/hostcheck.sock --name ecs3 --enrol-token-file /etc/hostcheck/enrol\n\nLogs are JSON lines (pino) on stdout. SIGTERM or SIGINT stops it (exit 0).')

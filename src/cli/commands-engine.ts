@@ -1,6 +1,7 @@
 /** `hostcheck route get` and `hostcheck explain`: the simulator and the checks, one question at a time. */
 import { Command } from 'commander';
 import { checks } from '../checks/index.js';
+import { simulatorDisagreesInfo } from '../checks/simulator-disagrees.js';
 import { familiesOf } from '../checks/types.js';
 import { fibOf } from '../simulate/snapshot-fib.js';
 import { UsageError } from '../collect/errors.js';
@@ -157,19 +158,25 @@ async function walkCommand(snapshot: HostSnapshot, q: ReturnType<typeof parseRou
   return through(request) && (reply === undefined ? 'none' in next : through(reply)) ? 0 : 1;
 }
 
+/** Every check `explain` knows: the registry's, and the kernel join's own finding (simulator-disagrees, in the host family). */
+const explained: Record<string, { id: string; severity: string; title: string; explain: string; families: string[] }> = {
+  ...Object.fromEntries(Object.values(checks).map((c) => [c.id, { id: c.id, severity: c.severity, title: c.title, explain: c.explain, families: familiesOf(c) }])),
+  [simulatorDisagreesInfo.id]: { ...simulatorDisagreesInfo, families: ['host'] },
+};
+
 export function explainCommand(): Command {
-  const ids = Object.keys(checks).sort();
+  const ids = Object.keys(explained).sort();
   return new Command('explain')
     .description('What a check looks for, where it runs (host, fleet, trace), why it breaks traffic, and how to fix it')
     .argument('[check]', `one of: ${ids.join(', ')}`)
     .addHelpText('after', '\nFamilies: host (hostcheck, --bundle, the agent), fleet (hostcheck serve, hostcheck path), trace (hostcheck trace).\n\nExample:\n  hostcheck explain route-captures-peer')
     .action((id?: string) => {
       if (!id) {
-        for (const c of ids.map((k) => checks[k])) process.stdout.write(`${c.id.padEnd(23)} ${familiesOf(c).join(', ').padEnd(12)} ${c.severity.padEnd(8)} ${c.title}\n`);
+        for (const c of ids.map((k) => explained[k])) process.stdout.write(`${c.id.padEnd(25)} ${c.families.join(', ').padEnd(12)} ${c.severity.padEnd(8)} ${c.title}\n`);
         return;
       }
-      const c = checks[id];
+      const c = Object.prototype.hasOwnProperty.call(explained, id) ? explained[id] : undefined;
       if (!c) throw new UsageError(`unknown check "${id}"; checks: ${ids.join(', ')}`);
-      process.stdout.write(`${c.id} (${c.severity}; ${familiesOf(c).join(', ')}): ${c.title}\n\n${c.explain}\n`);
+      process.stdout.write(`${c.id} (${c.severity}; ${c.families.join(', ')}): ${c.title}\n\n${c.explain}\n`);
     });
 }

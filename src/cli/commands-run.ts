@@ -7,8 +7,8 @@ import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { hostcheckVersion, loadBundle } from '../collect/collect.js';
 import { UsageError } from '../collect/errors.js';
-import type { HostcheckConfig, Peer } from '../model/config.js';
-import { parseAddress } from '../net/address.js';
+import { askRoutes, RouteAsker } from '../collect/route-ask.js';
+import { parseConfig, parsePeerFlag, type HostcheckConfig, type Peer } from '../model/config.js';
 import { safeText } from '../report/terminal.js';
 import { printJson, repeatable, useColor } from './io.js';
 
@@ -31,13 +31,12 @@ export async function loadConfig(path: string | undefined): Promise<HostcheckCon
   } catch (err) {
     throw new UsageError(`config ${file} is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
-  const { parseConfig } = await import('../model/config.js');
   const { config, errors } = parseConfig(raw);
   if (!config) throw new UsageError(`config ${file} is invalid:\n  ${errors.join('\n  ')}`);
   return config;
 }
 
-interface RunFlags {
+export interface RunFlags {
   peer: string[];
   remote: string[];
   port: string[];
@@ -49,33 +48,27 @@ interface RunFlags {
   name?: string;
   json?: boolean;
   quiet?: boolean;
+  /** false with --no-kernel: ask the kernel nothing. */
+  kernel?: boolean;
+  watch?: string;
+  dropReasons?: boolean;
 }
 
-/**
- * Flags the config schema plainly accepts (peers IP or IP=NAME, tcp/N or udp/N ports, ignore
- * rules, no --remote), as it would give them; undefined for anything else, which the schema
- * then judges. The one-shot's usual flags so skip loading zod (~95 modules, ~40 ms).
- */
-function plainFlags(flags: RunFlags): HostcheckConfig | undefined {
-  if (flags.remote.length > 0 || flags.routeFor.length > 0) return undefined;
-  const peers: Peer[] = [];
-  for (const p of flags.peer) {
-    const eq = p.indexOf('=');
-    const address = eq >= 0 ? p.slice(0, eq) : p;
-    if (parseAddress(address) === null) return undefined;
-    peers.push(eq >= 0 && eq < p.length - 1 ? { address, name: p.slice(eq + 1) } : { address });
+/** --watch SECONDS as a number, checked with --drop-reasons and --bundle. */
+function watchSeconds(flags: RunFlags): number | undefined {
+  if (flags.watch === undefined) {
+    if (flags.dropReasons) throw new UsageError('--drop-reasons counts drops during a window: give --watch SECONDS too');
+    return undefined;
   }
-  const portOk = (s: string) => /^(tcp|udp)\/\d{1,5}$/.test(s) && Number(s.split('/')[1]) <= 65535;
-  if (!flags.port.every(portOk) || !flags.ignore.every((s) => s.length > 0)) return undefined;
-  return { peers, remotes: [], ports: [...flags.port], ignore: [...flags.ignore] };
+  const s = Number(flags.watch);
+  if (!Number.isFinite(s) || s <= 0 || s > 3600) throw new UsageError(`--watch ${flags.watch}: expected seconds, more than 0 and at most 3600`);
+  if (flags.bundle) throw new UsageError('--watch reads this host\'s kernel counters: it cannot be used with --bundle');
+  return s;
 }
 
 /** The config file merged with the flags, validated like the file (errors name the flag). */
-async function runConfig(flags: RunFlags): Promise<{ config: HostcheckConfig; flagConfig: HostcheckConfig }> {
+export async function runConfig(flags: RunFlags): Promise<{ config: HostcheckConfig; flagConfig: HostcheckConfig }> {
   const config = await loadConfig(flags.config);
-  const plain = plainFlags(flags);
-  if (plain) return { config, flagConfig: plain };
-  const { parseConfig, parsePeerFlag } = await import('../model/config.js');
   const flagPeers: Peer[] = flags.peer.map((p) => {
     const peer = parsePeerFlag(p);
     if (!peer) throw new UsageError(`--peer ${p}: expected IP or IP=NAME`);
@@ -86,13 +79,44 @@ async function runConfig(flags: RunFlags): Promise<{ config: HostcheckConfig; fl
   return { config, flagConfig: flagConfig.config };
 }
 
+/** The config file's peers, remotes, ports, routed networks and ignore rules with the flags'. */
+export function mergedAnalysisOptions(config: HostcheckConfig, flagConfig: HostcheckConfig): { peers: Peer[]; remotes: string[]; ports: string[]; routeFor: string[]; ignore: string[] } {
+  const uniquePeers = new Map<string, Peer>();
+  for (const p of [...config.peers, ...flagConfig.peers]) uniquePeers.set(p.address, { ...uniquePeers.get(p.address), ...p });
+  return {
+    peers: [...uniquePeers.values()],
+    remotes: [...new Set([...config.remotes, ...flagConfig.remotes])],
+    ports: [...new Set([...config.ports, ...flagConfig.ports])],
+    routeFor: [...new Set([...(config.routeFor ?? []), ...(flagConfig.routeFor ?? [])])],
+    ignore: [...config.ignore, ...flagConfig.ignore],
+  };
+}
+
 export async function runOneShot(flags: RunFlags): Promise<number> {
   const { config, flagConfig } = await runConfig(flags);
+  const watch = watchSeconds(flags);
+  const live = !flags.bundle;
+  const window = live && watch !== undefined
+    ? new (await import('../collect/kernel-window.js')).CounterWindow({ seconds: watch, dropReasons: flags.dropReasons })
+    : undefined;
+  const kernel = { ask: live && flags.kernel !== false, asker: undefined as RouteAsker | undefined };
+  try {
+    return await analyzeAndReport(flags, config, flagConfig, kernel, window);
+  } finally {
+    kernel.asker?.cancel();
+    window?.abandon();
+  }
+}
+
+async function analyzeAndReport(flags: RunFlags, config: HostcheckConfig, flagConfig: HostcheckConfig, kernel: { ask: boolean; asker?: RouteAsker }, window: import('../collect/kernel-window.js').CounterWindow | undefined): Promise<number> {
   // The collection's commands run while the parsers, checks and report load.
   if (flags.host !== undefined && !flags.bundle) throw new UsageError('--host picks a host of a --bundle: give --bundle PATH');
   const bundlePromise = loadBundle({ bundle: flags.bundle, host: flags.host, name: flags.name, purpose: 'analyze' });
-  const [{ buildSnapshot }, { analyzeSnapshot }, { buildReport }, { renderText }] = await Promise.all([
-    import('../collect/snapshot.js'), import('../checks/analyze.js'), import('../report/json.js'), import('../report/text.js'),
+  // Once the collection is under way: ip -batch starts and waits for the findings' route questions (docs/kernel.md).
+  if (kernel.ask) kernel.asker = RouteAsker.start();
+  const asker = kernel.asker;
+  const [{ buildSnapshot }, { analyzeSnapshot }, { joinKernelEvidence, routeQueriesOf }, { buildReport, reportKernel }, { renderText }] = await Promise.all([
+    import('../collect/snapshot.js'), import('../checks/analyze.js'), import('../checks/kernel-join.js'), import('../report/json.js'), import('../report/text.js'),
   ]);
   const bundle = await bundlePromise;
   const snapshot = buildSnapshot(bundle);
@@ -100,17 +124,19 @@ export async function runOneShot(flags: RunFlags): Promise<number> {
     process.stderr.write(`hostcheck: nothing could be collected:\n${snapshot.sources.map((s) => safeText(`  ${s.name}: ${s.message ?? s.status}`)).join('\n')}\n`);
     return 2;
   }
-  const uniquePeers = new Map<string, Peer>();
-  for (const p of [...config.peers, ...flagConfig.peers]) uniquePeers.set(p.address, { ...uniquePeers.get(p.address), ...p });
-  const analysis = analyzeSnapshot(snapshot, {
-    peers: [...uniquePeers.values()],
-    remotes: [...new Set([...config.remotes, ...flagConfig.remotes])],
-    ports: [...new Set([...config.ports, ...flagConfig.ports])],
-    routeFor: [...new Set([...(config.routeFor ?? []), ...(flagConfig.routeFor ?? [])])],
-    ignore: [...config.ignore, ...flagConfig.ignore],
-  });
+  if (window) {
+    window.open(snapshot);
+    process.stderr.write(`hostcheck: watching the kernel's drop counters${flags.dropReasons ? ' and drop reasons' : ''} for ${flags.watch} s\n`);
+  }
+  const analysis = analyzeSnapshot(snapshot, mergedAnalysisOptions(config, flagConfig));
   analysis.notes.push(...(bundle.meta.notes ?? []));
-  const report = buildReport({ version: hostcheckVersion(), snapshot, ...analysis });
+  // A bundle: nothing to ask. Live: the route answers, then the rest of the window.
+  const evidence = flags.bundle ? undefined : {
+    ...(asker ? { routes: await askRoutes(asker, routeQueriesOf(analysis.findings)) } : {}),
+    ...(window ? { window: await window.finish(snapshot) } : {}),
+  };
+  const findings = joinKernelEvidence(analysis.findings, evidence, snapshot.identity.name);
+  const report = buildReport({ version: hostcheckVersion(), snapshot, ...analysis, findings, kernel: reportKernel(evidence, findings) });
   if (flags.json) printJson(report);
   else {
     const commands = new Map(bundle.meta.sources.map((s) => [s.name, sourceCommand(s, !!bundle.meta.layout)]));
@@ -138,7 +164,10 @@ export function addRunOptions(cmd: Command): Command {
     .option('--host <name>', 'which host of a bundle holding several (a sosreport\'s NETNS or HOSTNAME:NETNS); default: the stack sos ran in')
     .option('--name <name>', 'the name this host goes by in findings (default: its hostname)')
     .option('--json', 'print the report as JSON (docs/report-schema.md)')
-    .option('--quiet', 'print only errors and the verdict');
+    .option('--quiet', 'print only errors and the verdict')
+    .option('--watch <seconds>', 'read the kernel\'s drop counters, wait SECONDS, read again: counters tied to a finding that moved confirm it (docs/kernel.md)')
+    .option('--drop-reasons', 'with --watch: also count skb:kfree_skb drop reasons in a tracefs instance of its own (system-wide)')
+    .option('--no-kernel', 'do not ask the kernel the route questions findings rest on (asked by default on a live host)');
 }
 
 export function runCommand(): Command {

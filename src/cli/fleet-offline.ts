@@ -13,6 +13,7 @@ import { AggregatorMetrics } from '../aggregator/metrics.js';
 import { brokenPairs, pairVerdict, type PairVerdict } from '../aggregator/pairs.js';
 import { Store } from '../aggregator/store.js';
 import { analyzeSnapshot } from '../checks/analyze.js';
+import { joinKernelEvidence } from '../checks/kernel-join.js';
 import type { Bundle } from '../collect/bundle.js';
 import { hostcheckVersion } from '../collect/collect.js';
 import { buildSnapshot } from '../collect/snapshot.js';
@@ -51,6 +52,8 @@ export function matchOffline(bundles: Bundle[], opts: { topology?: Topology; con
       const { rejected: _rejected, ...analyze } = analysisOptions(config, agg.contextFor(name), { name, addresses });
       const analysis = analyzeSnapshot(snapshot, analyze);
       analysis.notes.push(...(bundles[i].meta.notes ?? []));
+      // Bundles: no kernel was asked (every finding says so), as an agent reporting a bundle says.
+      analysis.findings = joinKernelEvidence(analysis.findings, undefined, name);
       const message = buildReportMessage(1, prepareSnapshot(snapshot, bundles[i], { inline: true }), analysis.findings);
       const hello = { type: 'hello' as const, protocol: 1, agentVersion: hostcheckVersion(), name, identity: { hostname: snapshot.identity.hostname }, credential: { kind: 'token' as const, token: 'offline' }, lastSeq: 0 };
       // What the wire carries: the message as JSON, as the aggregator receives it.

@@ -17,6 +17,7 @@ const SUBCOMMANDS: Record<SubcommandName, () => Promise<Command>> = {
   explain: async () => (await import('./commands-engine.js')).explainCommand(),
   trace: async () => (await import('./commands-trace.js')).traceCommand(),
   path: async () => (await import('./commands-path.js')).pathCommand(),
+  drops: async () => (await import('./commands-drops.js')).dropsCommand(),
   fleet: async () => (await import('./commands-fleet.js')).fleetCommand(),
   agent: async () => (await import('./commands-agent.js')).agentCommand(),
   serve: async () => (await import('./commands-serve.js')).serveCommand(),

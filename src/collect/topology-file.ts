@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { LineCounter, parseDocument } from 'yaml';
-import { parseTopology, type Topology } from '../model/topology.js';
+import { parseTopology, type Topology } from '../model/topology-schema.js';
 
 /** The topology file could not be read or is invalid; `problems` holds one line per field. */
 export class TopologyFileError extends Error {

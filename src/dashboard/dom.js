@@ -85,6 +85,20 @@ export function stateBadge(state) {
   return h('span', { class: `state state-${state}` }, `${STATE_SYMBOL[state] ?? ''} ${state}`);
 }
 
+const KERNEL_SYMBOL = { confirmed: '✔', 'not-seen': '○', contradicted: '✖', unavailable: '–' };
+const KERNEL_TITLE = {
+  confirmed: 'the kernel confirms it: its route answer agrees, or a counter tied to the cause moved',
+  'not-seen': 'counters tied to the cause were watched and did not move',
+  contradicted: "the kernel's route answer differs from hostcheck's simulation",
+  unavailable: 'the kernel could not be asked about it',
+};
+
+/** Whether the kernel agrees with a finding (docs/kernel.md): symbol and word, never colour alone. */
+export function kernelBadge(kernel) {
+  const status = kernel?.status ?? 'unavailable';
+  return h('span', { class: `kernel kernel-${status}`, title: KERNEL_TITLE[status] ?? status }, `${KERNEL_SYMBOL[status] ?? ''} ${status}`);
+}
+
 export function errorBox(err) {
   return h('p', { class: 'error-box', role: 'alert' }, `⚠ ${err instanceof Error ? err.message : String(err)}`);
 }

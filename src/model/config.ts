@@ -1,83 +1,156 @@
 /**
  * The config file shared by the one-shot and the agent (/etc/hostcheck/config.json by default),
- * validated with zod; errors name the field and the problem.
+ * validated strictly; errors name the field and the problem (`peers[1].address: not an IPv4 or
+ * IPv6 address`). Written without zod: the resident agent reads it, and zod alone costs it ~7 MB
+ * of RSS (docs/agent.md, "Memory"). The address and CIDR checks are shared with the topology
+ * file's schema (topology.ts).
  */
-import { z } from 'zod';
-import IPCIDR from 'ip-cidr';
 import { formatPrefix, maskV4, parseAddress, parsePrefix } from '../net/address.js';
 
-export const addressSchema = z.string().refine((s) => parseAddress(s) !== null, { message: 'not an IPv4 or IPv6 address' });
-const address = addressSchema;
-/** A CIDR as people type it (ip-cidr), with zero host bits (our parser); shared with topology files. */
-export const cidrSchema = z.string().superRefine((s, ctx) => {
-  if (!IPCIDR.isValidCIDR(s)) {
-    ctx.addIssue({ code: 'custom', message: `"${s}" is not a CIDR (e.g. 10.16.0.0/16)` });
-    return;
-  }
-  if (parsePrefix(s) === null) {
-    const loose = parsePrefix(s, 4, true);
-    const fixed = loose?.family === 4 ? formatPrefix({ ...loose, value: (loose.value & maskV4(loose.len)) >>> 0 }) : undefined;
-    ctx.addIssue({ code: 'custom', message: `"${s}" has host bits set${fixed ? `; did you mean ${fixed}?` : ''}` });
-  }
-});
-const cidr = cidrSchema;
-const port = z.string().regex(/^(tcp|udp)\/\d{1,5}$/, { message: 'must be tcp/N or udp/N' }).refine((s) => Number(s.split('/')[1]) <= 65535, { message: 'port above 65535' });
-
-// ws://host:port/path, wss://…, ws+unix:///run/hostcheck.sock (ws's form; a path after ':' optional).
-const serverUrl = z.string().refine((s) => /^(wss?:\/\/[^/\s]+|ws\+unix:\/\/\/\S+)/.test(s), { message: 'must be a ws://, wss:// or ws+unix:/// URL' });
-const filePath = z.string().min(1).refine((s) => s.startsWith('/') || s.startsWith('.'), { message: 'must be a path (absolute, or starting with ./)' });
-
-export const peerSchema = z.object({ address, name: z.string().min(1).optional() }).strict();
-
-export const configSchema = z
-  .object({
-    /** Hosts this host must reach and be reached by. */
-    peers: z.array(peerSchema).default([]),
-    /** Remote networks (other VPCs, the IDC) whose traffic must not be captured locally. */
-    remotes: z.array(cidr).default([]),
-    /** Ports peers use, checked against the firewall. */
-    ports: z.array(port).default([]),
-    /** Networks this host routes for (a NAT gateway's private subnets) when it cannot tell by itself. */
-    routeFor: z.array(cidr).optional(),
-    /** Findings to ignore: CHECK or CHECK:SUBJECT. */
-    ignore: z.array(z.string().min(1)).default([]),
-    /** Agent: the aggregator's URL (ws://, wss://, ws+unix:///path). */
-    server: serverUrl.optional(),
-    /** Agent: the name this host goes by in the fleet (default: hostname plus machine id). */
-    name: z.string().min(1).max(253).optional(),
-    /** Agent: where the per-host token is (read, or written after enrolment). */
-    tokenFile: filePath.optional(),
-    /** Agent: an enrolment token, exchanged on first contact for a per-host token. */
-    enrolTokenFile: filePath.optional(),
-    /** Agent: CA certificate (PEM) that signed the aggregator's certificate, for wss://. */
-    ca: filePath.optional(),
-    /** Agent: client certificate and key (PEM) when the aggregator asks for one. */
-    clientCert: filePath.optional(),
-    clientKey: filePath.optional(),
-    /** Agent: seconds between full checks (changes are checked at once). */
-    interval: z.number().min(0.1, { message: 'must be at least 0.1 seconds' }).max(86_400, { message: 'must be at most 86400 seconds (a day)' }).optional(),
-    /** Agent: where sequence numbers persist across restarts. */
-    stateDir: filePath.optional(),
-  })
-  .strict()
-  .superRefine((c, ctx) => {
-    if (!!c.clientCert !== !!c.clientKey) ctx.addIssue({ code: 'custom', path: [c.clientCert ? 'clientKey' : 'clientCert'], message: 'clientCert and clientKey go together' });
-  });
-
-export type HostcheckConfig = z.infer<typeof configSchema>;
-export type Peer = z.infer<typeof peerSchema>;
-
-/** Turn zod issues into lines like `peers[1].address: not an IPv4 or IPv6 address`. */
-export function formatConfigErrors(error: z.ZodError): string[] {
-  return error.issues.map((i) => {
-    const path = i.path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)), '');
-    return `${path || '(top level)'}: ${i.message}`;
-  });
+export interface Peer {
+  address: string;
+  name?: string;
 }
 
+export interface HostcheckConfig {
+  /** Hosts this host must reach and be reached by. */
+  peers: Peer[];
+  /** Remote networks (other VPCs, the IDC) whose traffic must not be captured locally. */
+  remotes: string[];
+  /** Ports peers use, checked against the firewall. */
+  ports: string[];
+  /** Networks this host routes for (a NAT gateway's private subnets) when it cannot tell by itself. */
+  routeFor?: string[];
+  /** Findings to ignore: CHECK or CHECK:SUBJECT. */
+  ignore: string[];
+  /** Agent: the aggregator's URL (ws://, wss://, ws+unix:///path). */
+  server?: string;
+  /** Agent: the name this host goes by in the fleet (default: hostname plus machine id). */
+  name?: string;
+  /** Agent: where the per-host token is (read, or written after enrolment). */
+  tokenFile?: string;
+  /** Agent: an enrolment token, exchanged on first contact for a per-host token. */
+  enrolTokenFile?: string;
+  /** Agent: CA certificate (PEM) that signed the aggregator's certificate, for wss://. */
+  ca?: string;
+  /** Agent: client certificate and key (PEM) when the aggregator asks for one. */
+  clientCert?: string;
+  clientKey?: string;
+  /** Agent: seconds between full checks (changes are checked at once). */
+  interval?: number;
+  /** Agent: where sequence numbers persist across restarts. */
+  stateDir?: string;
+  /** Agent: count skb:kfree_skb drop reasons between checks (tracefs, docs/kernel.md). */
+  dropReasons?: boolean;
+}
+
+/** Why a string is not an IP address, or undefined. */
+export function addressProblem(s: string): string | undefined {
+  return parseAddress(s) === null ? 'not an IPv4 or IPv6 address' : undefined;
+}
+
+/** Why a string is not a CIDR as people type it (ADDRESS/LEN, no host bits), or undefined. */
+export function cidrProblem(s: string): string | undefined {
+  const slash = s.indexOf('/');
+  const loose = slash > 0 && /^\d{1,3}$/.test(s.slice(slash + 1)) ? parsePrefix(s, s.includes(':') ? 6 : 4, true) : null;
+  if (!loose) return `"${s}" is not a CIDR (e.g. 10.16.0.0/16)`;
+  if (parsePrefix(s, loose.family) !== null) return undefined;
+  const fixed = loose.family === 4 ? formatPrefix({ ...loose, value: (loose.value & maskV4(loose.len)) >>> 0 }) : undefined;
+  return `"${s}" has host bits set${fixed ? `; did you mean ${fixed}?` : ''}`;
+}
+
+/** What a value is, in the words of the errors (`received number`). */
+function received(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  return typeof v;
+}
+
+type Check<T> = (v: unknown, path: string, errors: string[]) => T | undefined;
+
+const fail = (errors: string[], path: string, message: string): undefined => {
+  errors.push(`${path || '(top level)'}: ${message}`);
+  return undefined;
+};
+
+function string(refine?: (s: string) => string | undefined): Check<string> {
+  return (v, path, errors) => {
+    if (typeof v !== 'string') return fail(errors, path, `Invalid input: expected string, received ${received(v)}`);
+    const problem = refine?.(v);
+    return problem ? fail(errors, path, problem) : v;
+  };
+}
+
+function array<T>(item: Check<T>): Check<T[]> {
+  return (v, path, errors) => {
+    if (!Array.isArray(v)) return fail(errors, path, `Invalid input: expected array, received ${received(v)}`);
+    const before = errors.length;
+    const out = v.map((x, i) => item(x, `${path}[${i}]`, errors));
+    return errors.length === before ? (out as T[]) : undefined;
+  };
+}
+
+const nonEmpty = (s: string) => (s.length === 0 ? 'Too small: expected string to have >=1 characters' : undefined);
+const port = (s: string) => (!/^(tcp|udp)\/\d{1,5}$/.test(s) ? 'must be tcp/N or udp/N' : Number(s.split('/')[1]) > 65535 ? 'port above 65535' : undefined);
+// ws://host:port/path, wss://…, ws+unix:///run/hostcheck.sock (ws's form; a path after ':' optional).
+const serverUrl = (s: string) => (/^(wss?:\/\/[^/\s]+|ws\+unix:\/\/\/\S+)/.test(s) ? undefined : 'must be a ws://, wss:// or ws+unix:/// URL');
+const filePath = (s: string) => nonEmpty(s) ?? (s.startsWith('/') || s.startsWith('.') ? undefined : 'must be a path (absolute, or starting with ./)');
+
+const peer: Check<Peer> = (v, path, errors) => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return fail(errors, path, `Invalid input: expected object, received ${received(v)}`);
+  const o = v as Record<string, unknown>;
+  const extra = Object.keys(o).filter((k) => k !== 'address' && k !== 'name');
+  if (extra.length) fail(errors, path, unrecognized(extra));
+  const address = string(addressProblem)(o.address, `${path}.address`, errors);
+  const name = o.name === undefined ? undefined : string(nonEmpty)(o.name, `${path}.name`, errors);
+  if (address === undefined || extra.length) return undefined;
+  return name === undefined ? { address } : { address, name };
+};
+
+function unrecognized(keys: string[]): string {
+  return `Unrecognized key${keys.length === 1 ? '' : 's'}: ${keys.map((k) => JSON.stringify(k)).join(', ')}`;
+}
+
+const LISTS = { peers: array(peer), remotes: array(string(cidrProblem)), ports: array(string(port)), ignore: array(string(nonEmpty)) };
+const OPTIONAL: Record<string, Check<unknown>> = {
+  routeFor: array(string(cidrProblem)),
+  server: string(serverUrl),
+  name: string((s) => nonEmpty(s) ?? (s.length > 253 ? 'Too big: expected string to have <=253 characters' : undefined)),
+  tokenFile: string(filePath),
+  enrolTokenFile: string(filePath),
+  ca: string(filePath),
+  clientCert: string(filePath),
+  clientKey: string(filePath),
+  stateDir: string(filePath),
+  interval: (v, path, errors) => {
+    if (typeof v !== 'number' || !Number.isFinite(v)) return fail(errors, path, `Invalid input: expected number, received ${received(v)}`);
+    if (v < 0.1) return fail(errors, path, 'must be at least 0.1 seconds');
+    if (v > 86_400) return fail(errors, path, 'must be at most 86400 seconds (a day)');
+    return v;
+  },
+  dropReasons: (v, path, errors) => (typeof v === 'boolean' ? v : fail(errors, path, `Invalid input: expected boolean, received ${received(v)}`)),
+};
+
+/** Validate a parsed config file (or flags given as one); errors read `field.path: problem`. */
 export function parseConfig(raw: unknown): { config?: HostcheckConfig; errors: string[] } {
-  const r = configSchema.safeParse(raw);
-  return r.success ? { config: r.data, errors: [] } : { errors: formatConfigErrors(r.error) };
+  const errors: string[] = [];
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { errors: [`(top level): Invalid input: expected object, received ${received(raw)}`] };
+  const o = raw as Record<string, unknown>;
+  const extra = Object.keys(o).filter((k) => !(k in LISTS) && !(k in OPTIONAL));
+  if (extra.length) fail(errors, '', unrecognized(extra));
+  const config: HostcheckConfig = { peers: [], remotes: [], ports: [], ignore: [] };
+  for (const [key, check] of Object.entries(LISTS)) {
+    if (o[key] === undefined) continue;
+    const v = check(o[key], key, errors);
+    if (v !== undefined) (config as unknown as Record<string, unknown>)[key] = v;
+  }
+  for (const [key, check] of Object.entries(OPTIONAL)) {
+    if (o[key] === undefined) continue;
+    const v = check(o[key], key, errors);
+    if (v !== undefined) (config as unknown as Record<string, unknown>)[key] = v;
+  }
+  if (!!o.clientCert !== !!o.clientKey) fail(errors, o.clientCert ? 'clientKey' : 'clientCert', 'clientCert and clientKey go together');
+  return errors.length ? { errors } : { config, errors };
 }
 
 /** `--peer IP[=NAME]` */

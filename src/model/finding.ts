@@ -3,6 +3,7 @@
  * prove it, why it breaks traffic, and the fix. The same finding comes out of a live run, a
  * bundle and the aggregator, with the same `key`.
  */
+import type { FindingKernel, KernelSignal, RouteQuestion } from './kernel.js';
 import type { Origin } from './records.js';
 
 export type Severity = 'error' | 'warning' | 'info';
@@ -29,6 +30,12 @@ export interface Finding {
   fix: string[];
   /** Peers or remotes this finding names (for the fleet's pair verdicts). */
   peers?: string[];
+  /** The route decisions it rests on, with the simulator's answers: a live host asks the kernel the same. */
+  queries?: RouteQuestion[];
+  /** The counters and drop reasons its cause moves when it bites (docs/kernel.md). */
+  signals?: KernelSignal[];
+  /** What the live kernel said (set when the report is made; `unavailable` for a bundle). */
+  kernel?: FindingKernel;
 }
 
 const SEVERITY_ORDER: Record<Severity, number> = { error: 0, warning: 1, info: 2 };

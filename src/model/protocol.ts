@@ -1,6 +1,8 @@
 /**
- * The agent ⇄ aggregator protocol (version 2; the server still accepts version 1), validated
- * with zod at both ends. Documented with an example of each message in docs/protocol.md.
+ * The agent ⇄ aggregator protocol (version 2; the server still accepts version 1): what agents
+ * send, validated with zod by the aggregator; what the server sends is typed and validated in
+ * server-messages.ts (no zod there, so the resident agent does not load it).
+ * Documented with an example of each message in docs/protocol.md.
  *
  * agent → server: hello, section (version 2), report, heartbeat
  * server → agent: welcome, ack, context, heartbeat, error
@@ -8,39 +10,17 @@
  * context and acks).
  */
 import { z } from 'zod';
+import type { DropReasons, KernelSignal, NetfilterRuleRef } from './kernel.js';
+import { SECTION_KINDS } from './protocol-version.js';
 
-export { PROTOCOL_VERSION, SUPPORTED_PROTOCOLS } from './protocol-version.js';
+const SIGNAL_KINDS = new Set<unknown>(['counter', 'device', 'rule', 'reason']);
 
-/** Above this many routes a report carries the fleet's parts of the snapshot plus a digest. */
-export const FULL_SNAPSHOT_MAX_ROUTES = 50_000;
+export { FULL_SNAPSHOT_MAX_ROUTES, PROTOCOL_VERSION, SECTION_KINDS, SUPPORTED_PROTOCOLS, type SectionKind } from './protocol-version.js';
+export type { Ack, ContextMessage, ErrorMessage, FleetContext, PeerContext, ServerMessage, Welcome } from './server-messages.js';
 
 const name = z.string().min(1).max(253);
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected a sha256 in hex');
-
-/**
- * The parts of a snapshot that grow with the host (routes, iptables rules, nft, ipsets): a
- * version 2 agent sends a big one as a section, content-addressed by its sha256, in `section`
- * chunks, and the report names it instead of carrying it (src/collect/sections.ts).
- */
-export const SECTION_KINDS = ['routes', 'netfilter', 'nft', 'ipsets'] as const;
-export type SectionKind = (typeof SECTION_KINDS)[number];
 export const sectionKindSchema = z.enum(SECTION_KINDS);
-const ip = z.string().min(2).max(45);
-const cidr = z.string().min(3).max(49);
-
-export const peerContextSchema = z.object({
-  name,
-  addresses: z.array(ip).max(64),
-  vpc: z.string().max(128).optional(),
-});
-
-/** What the fleet tells an agent so its own findings name its peers. */
-export const fleetContextSchema = z.object({
-  peers: z.array(peerContextSchema).max(100_000),
-  remotes: z.array(cidr).max(10_000),
-  ports: z.array(z.string().regex(/^(tcp|udp)\/\d{1,5}$/)).max(1000),
-});
-export type FleetContext = z.infer<typeof fleetContextSchema>;
 
 export const credentialSchema = z.discriminatedUnion('kind', [
   /** A per-host agent token. */
@@ -64,22 +44,12 @@ export const helloSchema = z.object({
   lastSeq: z.number().int().nonnegative(),
 });
 
-export const welcomeSchema = z.object({
-  type: z.literal('welcome'),
-  protocol: z.number().int(),
-  host: name,
-  /** Set when an enrolment token was exchanged: the agent stores it and uses it from now on. */
-  issuedToken: z.string().optional(),
-  /** The highest sequence number the server has committed for this host. */
-  ackedSeq: z.number().int().nonnegative(),
-  context: fleetContextSchema,
-  maxPayload: z.number().int().positive(),
-  heartbeatSeconds: z.number().positive(),
-  /** Version 2: digests of the sections the server holds for this host (no need to upload them again). */
-  sections: z.array(sha256).max(64).optional(),
-});
-
 const evidenceSchema = z.object({ source: z.string(), lineNumber: z.number().int(), text: z.string() });
+const routeQuerySchema = z.object({ dst: z.string().max(64), src: z.string().max(64).optional(), iif: z.string().max(64).optional(), mark: z.number().int().nonnegative().optional() });
+const routeAnswerSchema = z.union([
+  z.object({ kind: z.literal('route'), type: z.string().max(32), nexthops: z.array(z.object({ dev: z.string().max(64).optional(), via: z.string().max(64).optional() })).max(64) }),
+  z.object({ kind: z.literal('error'), error: z.string().max(256) }),
+]);
 
 export const findingSchema = z.object({
   check: z.string().min(1).max(64),
@@ -92,6 +62,20 @@ export const findingSchema = z.object({
   why: z.string().max(8192),
   fix: z.array(z.string().max(4096)).max(50),
   peers: z.array(z.string()).optional(),
+  /** The route questions it rests on and the simulator's answers (docs/kernel.md). */
+  queries: z.array(z.object({ query: routeQuerySchema, expect: routeAnswerSchema })).max(64).optional(),
+  /** The kernel counters and drop reasons its cause moves. */
+  signals: z.array(z.custom<KernelSignal>((v) => typeof v === 'object' && v !== null && SIGNAL_KINDS.has((v as { kind?: unknown }).kind))).max(32).optional(),
+  /** What the agent's kernel said about it. */
+  kernel: z.object({ status: z.enum(['confirmed', 'not-seen', 'contradicted', 'unavailable']), evidence: z.array(z.string().max(1024)).max(50) }).optional(),
+});
+
+/** The drop counters (and drop reasons) that moved since the agent's previous check (docs/kernel.md). */
+export const kernelWindowSchema = z.object({
+  seconds: z.number().nonnegative(),
+  counters: z.array(z.object({ name: z.string().max(1024), delta: z.number(), device: z.string().max(64).optional(), rule: z.custom<NetfilterRuleRef>((v) => typeof v === 'object' && v !== null).optional() })).max(500),
+  missing: z.array(z.string().max(1024)).max(20),
+  drops: z.custom<DropReasons>((v) => typeof v === 'object' && v !== null && Array.isArray((v as { drops?: unknown }).drops) && (v as { drops: unknown[] }).drops.length <= 500).optional(),
 });
 
 type FieldType = 'string' | 'number';
@@ -184,19 +168,15 @@ export const reportSchema = z.object({
   sections: z.partialRecord(sectionKindSchema, sha256).optional(),
   findings: z.array(findingSchema).max(10_000),
   complete: z.boolean(),
+  /** Live agents: what the kernel's drop counters did since the previous check. */
+  kernel: kernelWindowSchema.optional(),
 });
 
 export const heartbeatSchema = z.object({ type: z.literal('heartbeat'), at: z.string(), seq: z.number().int().nonnegative().optional() });
-export const ackSchema = z.object({ type: z.literal('ack'), seq: z.number().int().positive() });
-export const contextSchema = z.object({ type: z.literal('context'), context: fleetContextSchema });
-export const errorSchema = z.object({ type: z.literal('error'), reason: z.string().max(1024) });
 
 export const agentMessageSchema = z.discriminatedUnion('type', [helloSchema, sectionSchema, reportSchema, heartbeatSchema]);
-export const serverMessageSchema = z.discriminatedUnion('type', [welcomeSchema, ackSchema, contextSchema, heartbeatSchema, errorSchema]);
 
 export type Hello = z.infer<typeof helloSchema>;
-export type Welcome = z.infer<typeof welcomeSchema>;
 export type ReportMessage = z.infer<typeof reportSchema>;
 export type SectionMessage = z.infer<typeof sectionSchema>;
 export type AgentMessage = z.infer<typeof agentMessageSchema>;
-export type ServerMessage = z.infer<typeof serverMessageSchema>;

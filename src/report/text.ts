@@ -1,6 +1,6 @@
 /** The human report: reads like an expert's answer — the finding, the evidence quoted, why, the fix. */
 import type { Finding } from '../model/finding.js';
-import type { Report } from './json.js';
+import type { Report, ReportKernel } from './json.js';
 import { safeText } from './terminal.js';
 
 export { safeText };
@@ -39,7 +39,33 @@ export function renderFinding(f: Finding, c: Palette = plain, sourceCommand: (so
     out.push('  fix:');
     for (const step of f.fix) out.push(`    ${safeText(step)}`);
   }
+  if (f.kernel) {
+    const status = f.kernel.status === 'confirmed' ? c.bold('confirmed') : f.kernel.status === 'contradicted' ? c.yellow('CONTRADICTED') : f.kernel.status;
+    out.push(`  kernel: ${status}${f.kernel.evidence.length ? ` — ${safeText(f.kernel.evidence.join('; '))}` : ''}`);
+  }
   return out.join('\n');
+}
+
+/** The run's kernel lines: what was asked and watched, what could not be read. */
+export function kernelLines(k: ReportKernel): string[] {
+  if (k.source === 'bundle') return ['kernel: a bundle: nothing was asked of a kernel (every finding: unavailable)'];
+  const out: string[] = [];
+  const r = k.routes;
+  if (!r) out.push('kernel: route questions not asked (--no-kernel)');
+  else if (r.status === 'failed') out.push(`kernel: route questions could not be asked: ${r.message ?? 'ip failed'}`);
+  else if (r.asked > 0) out.push(`kernel: ${r.asked} route question(s) asked with ip route get: ${r.agreed} agree with the simulator, ${r.contradicted} contradict it`);
+  const w = k.window;
+  if (w) {
+    out.push(`kernel: counters watched for ${Number(w.seconds.toPrecision(3))} s: ${w.counters.length === 0 ? 'no drop counter moved' : w.counters.map((x) => `${x.name} +${x.delta}`).join(', ')}`);
+    for (const m of w.missing) out.push(`kernel: not read: ${m}`);
+    const d = w.drops;
+    if (d?.status === 'unavailable') out.push(`kernel: drop reasons unavailable: ${d.message ?? 'unknown'}`);
+    else if (d) {
+      out.push(`kernel: drop reasons (skb:kfree_skb) are system-wide: tracefs has no network namespaces, so drops in every namespace on this machine count${d.drops.length ? '' : '; none seen'}`);
+      if (d.sampled) out.push(`kernel: drop reasons sampled: the cap of ${d.sampled.capPerSecond} events/s was reached in ${d.sampled.secondsCapped} second(s) (the event was off for the rest of each; ${d.sampled.eventsRead} events counted)`);
+    }
+  }
+  return out;
 }
 
 export function renderText(report: Report, opts: { color: boolean; quiet?: boolean; sourceCommand?: (source: string) => string | undefined }): string {
@@ -56,6 +82,7 @@ export function renderText(report: Report, opts: { color: boolean; quiet?: boole
     for (const s of unread) out.push(c.yellow(`not read: ${safeText(s.name)}: ${s.lacking ? safeText(s.message ?? 'not in this bundle') : safeText(`${s.status}${s.message ? ` — ${s.message}` : ''}`)}`));
     for (const s of partlyRead(report)) out.push(c.yellow(`partly read: ${safeText(s.name)}: ${s.warnings} line(s) hostcheck could not read (hostcheck snapshot lists them)`));
     if (report.ignored.length) out.push(c.dim(`ignored: ${report.ignored.length} finding(s) (--ignore)`));
+    for (const line of kernelLines(report.kernel)) out.push(c.dim(safeText(line)));
   }
   const { error, warning, info } = report.summary;
   const verdict = error ? c.red(`${error} error(s)`) : c.bold('no errors');

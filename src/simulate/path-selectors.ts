@@ -57,6 +57,22 @@ export function outPolicyFor(policies: XfrmPolicyRecord[], pkt: SelectorPacket):
   return best;
 }
 
+/**
+ * The global policy of a direction the kernel applies to a packet: the lowest priority value
+ * whose selector matches (allow, with or without templates, or block). Marked policies are left
+ * out: only marked packets hit them.
+ */
+export function policyFor(policies: XfrmPolicyRecord[], dir: 'in' | 'out' | 'fwd', pkt: SelectorPacket): XfrmPolicyRecord | undefined {
+  let best: XfrmPolicyRecord | undefined;
+  for (const p of policies) {
+    if (p.dir !== dir || p.socket !== undefined) continue;
+    if (p.mark !== undefined && p.mark.mask !== 0 && p.mark.value !== 0) continue;
+    if (!selectorMatches(p, pkt)) continue;
+    if (!best || p.priority < best.priority) best = p;
+  }
+  return best;
+}
+
 /** The prefix's number of host bits as a bigint-safe span [first, last]. */
 function span(p: Prefix): [bigint, bigint] {
   const bits = p.family === 4 ? 32 : 128;

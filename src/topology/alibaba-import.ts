@@ -11,8 +11,8 @@
  * malformed ones are errors naming the file and field.
  */
 import { z } from 'zod';
-import { cidrSchema, parseTopology, type NextHopType, type Topology } from '../model/topology.js';
-import { formatConfigErrors } from '../model/config.js';
+import { cidrSchema, parseTopology, type NextHopType, type Topology } from '../model/topology-schema.js';
+import { formatZodErrors } from '../model/zod-errors.js';
 
 const str = z.string();
 const opt = str.optional();
@@ -92,7 +92,7 @@ function nextHopType(apiType: string): NextHopType {
 function read<T>(schema: z.ZodType<T>, raw: unknown, label: string, problems: string[]): T | undefined {
   if (raw === undefined) return undefined;
   const r = schema.safeParse(raw);
-  if (!r.success) problems.push(...formatConfigErrors(r.error).map((e) => `${label}: ${e}`));
+  if (!r.success) problems.push(...formatZodErrors(r.error).map((e) => `${label}: ${e}`));
   return r.success ? r.data : undefined;
 }
 

@@ -81,7 +81,19 @@ describeLab('dashboard: the first incident with real agents', () => {
     const evidence = await page.locator('.evidence li').allTextContents();
     expect(evidence.some((e) => e.includes('ip -4 route show table all : line') && e.includes('172.17.0.0/16 dev docker0'))).toBe(true);
     expect(await page.locator('pre.fix').textContent()).toMatch(/docker|bip|route/);
+    // ECS3's agent asked its kernel the reply's route: docker0, as the simulator said.
+    expect(await page.locator('#kernel .kernel').textContent()).toContain('confirmed');
+    const kernel = await page.locator('#kernel .kernel-evidence li').allTextContents();
+    expect(kernel.some((e) => /^ip route get 172\.17\.0\.64 from 172\.31\.4\.18: .*dev docker0.* \(the simulator agrees\)$/.test(e)), kernel.join('\n')).toBe(true);
     console.log(`[browser-lab] finding: ${await screenshot(page, 'finding')}`);
+  });
+
+  it('the host page shows each finding\'s kernel status and the counters window', async () => {
+    await page.goto(`${url}/#/host/ecs3`);
+    const row = page.locator(`#host tr.finding-row[data-key="${findingKey}"]`);
+    await row.waitFor();
+    expect(await row.locator('.kernel').textContent()).toContain('confirmed');
+    expect(await page.locator('#host h2', { hasText: 'Kernel counters' }).count()).toBe(1);
   });
 
   it('the matrix shows ecs1 → ecs3 broken, with its cause on hover and on click', async () => {

@@ -34,6 +34,7 @@ function evilFinding(): Finding {
     check: 'firewall-drops-peer', severity: 'error', host: EVIL_HOST, subject, key: findingKey('firewall-drops-peer', EVIL_HOST, subject),
     summary: `${EVIL_HOST} drops peer 10.9.0.6 <b>bold</b>`, evidence: [{ source: 'iptables-save', lineNumber: 7, text: EVIL_COMMENT }, { source: 'ip-route-v4', lineNumber: 2, text: EVIL_ROUTE }],
     why: '<a href="javascript:alert(7)">why</a>', fix: ['<script>alert(3)</script>', `iptables -D INPUT -s 10.9.0.6/32 -j DROP # ${EVIL_IFACE}`], peers: ['10.9.0.6'],
+    kernel: { status: 'confirmed', evidence: [`${EVIL_COMMENT}: +3 packets in 5 s`] },
   };
 }
 
@@ -100,6 +101,7 @@ for (const csp of [true, false]) {
       expect(await page.locator('.evidence-source').first().textContent()).toBe('iptables-save -c : line 7');
       expect(await page.locator('p.why').textContent()).toBe('<a href="javascript:alert(7)">why</a>');
       expect(await page.locator('pre.fix').textContent()).toContain('<script>alert(3)</script>');
+      expect(await page.locator('#kernel .kernel-evidence li').allTextContents()).toEqual([`${EVIL_COMMENT}: +3 packets in 5 s`]);
       await assertInert(page, dialogs);
     });
 

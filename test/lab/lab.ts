@@ -161,6 +161,27 @@ export class Lab {
     return this.exec(host, [hostcheckBin, ...args], options);
   }
 
+  /**
+   * Runs bin/hostcheck in `host`'s network namespace only (`nsenter --net`), inside a private
+   * mount namespace of its own where tracefs is mounted at /sys/kernel/tracing: `ip netns exec`
+   * remounts /sys, which hides tracefs. The mount goes away with the process; the machine's
+   * mounts are untouched. `onSpawn` gets the child (its pid is hostcheck's node process; its
+   * stderr streams progress lines as they come).
+   */
+  hostcheckWithTracefs(host: string, args: readonly string[], options: ExecOptions & { onSpawn?: (child: { pid?: number; stderr: NodeJS.ReadableStream | null; stdout: NodeJS.ReadableStream | null; kill: (signal?: NodeJS.Signals) => boolean }) => void } = {}): Promise<ExecResult> {
+    this.assertLive();
+    const script = 'mount -t tracefs nodev /sys/kernel/tracing && exec nsenter --net="/run/netns/$0" "$@"';
+    const child = execa('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, this.ns(host), hostcheckBin, ...args], {
+      reject: false, input: options.input, timeout: options.timeoutMs, env: options.env,
+    });
+    options.onSpawn?.(child);
+    return child.then((result) => {
+      const outcome = { stdout: String(result.stdout), stderr: String(result.stderr), exitCode: result.exitCode ?? -1 };
+      if (options.check && outcome.exitCode !== 0) throw new LabCommandError(args, outcome.exitCode, outcome.stderr, { cause: result });
+      return outcome;
+    });
+  }
+
   /** Removes every namespace of the lab (idempotent). */
   async destroy(): Promise<void> {
     if (this.removed) return;

@@ -10,7 +10,8 @@ import { Debouncer } from '../../src/agent/watcher.js';
 import { readBundle } from '../../src/collect/bundle.js';
 import { buildSnapshot } from '../../src/collect/snapshot.js';
 import { parseConfig } from '../../src/model/config.js';
-import { agentMessageSchema, reportSchema, serverMessageSchema } from '../../src/model/protocol.js';
+import { agentMessageSchema, reportSchema } from '../../src/model/protocol.js';
+import { validateServerMessage } from '../../src/model/server-messages.js';
 import type { RouteRecord } from '../../src/model/records.js';
 import { repoRoot } from '../helpers/samples.js';
 import { RouteList } from '../../src/model/route-list.js';
@@ -178,8 +179,13 @@ describe('docs/protocol.md', () => {
     const examples = [...text.matchAll(/```json\n([\s\S]*?)```/g)].map((m) => JSON.parse(m[1]) as { type: string });
     const types = new Set<string>();
     for (const e of examples) {
-      const r = ['hello', 'section', 'report'].includes(e.type) ? agentMessageSchema.safeParse(e) : serverMessageSchema.safeParse(e);
-      expect(r.success, `${e.type}: ${JSON.stringify(r.error?.issues)}`).toBe(true);
+      if (['hello', 'section', 'report'].includes(e.type)) {
+        const r = agentMessageSchema.safeParse(e);
+        expect(r.success, `${e.type}: ${JSON.stringify(r.error?.issues)}`).toBe(true);
+      } else {
+        const r = validateServerMessage(e);
+        expect(r, e.type).toMatchObject({ ok: true, message: e });
+      }
       types.add(e.type);
     }
     expect([...types].sort()).toEqual(['ack', 'context', 'error', 'heartbeat', 'hello', 'report', 'section', 'welcome']);

@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { HostSnapshot } from '../../src/model/snapshot.js';
-import { parseTopology, type Topology } from '../../src/model/topology.js';
+import { parseTopology, type Topology } from '../../src/model/topology-schema.js';
 import { formatIPv4, formatPrefix, parseAddress, parsePrefix, prefixContains, type Prefix } from '../../src/net/address.js';
 import { PathQueryError, tracePath } from '../../src/simulate/path.js';
 import { subtractPrefixes } from '../../src/simulate/path-selectors.js';

@@ -7,7 +7,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { formatConfigErrors } from '../../model/config.js';
+import { formatZodErrors } from '../../model/zod-errors.js';
 import { PathQueryError } from '../../simulate/path-types.js';
 import { isLoopbackAddress } from '../auth.js';
 import type { Aggregator } from '../aggregator.js';
@@ -144,11 +144,12 @@ async function route(agg: Aggregator, req: IncomingMessage, res: ServerResponse,
     return json(res, 200, {
       host: { ...host, connected: agg.connected(name) }, snapshot: agg.storedSnapshot(name),
       findings: agg.store.findings({ host: name }), history: agg.store.reports(name),
+      kernel: agg.kernelWindow(name) ?? null,
     });
   }
   if (path === '/api/findings' && method === 'GET') {
     const q = findingQuerySchema.safeParse(Object.fromEntries(url.searchParams));
-    if (!q.success) throw new HttpError(400, formatConfigErrors(q.error).join('; '));
+    if (!q.success) throw new HttpError(400, formatZodErrors(q.error).join('; '));
     return json(res, 200, { findings: agg.store.findings(q.data as FindingFilter) });
   }
   const ackMatch = /^\/api\/findings\/([^/]+)\/ack$/.exec(path);
@@ -159,7 +160,7 @@ async function route(agg: Aggregator, req: IncomingMessage, res: ServerResponse,
       return json(res, 200, { finding: agg.store.finding(key) });
     }
     const body = ackBodySchema.safeParse(await readBody(req));
-    if (!body.success) throw new HttpError(400, formatConfigErrors(body.error).join('; '));
+    if (!body.success) throw new HttpError(400, formatZodErrors(body.error).join('; '));
     if (!agg.store.setAck(key, body.data)) throw new HttpError(404, `no finding "${key}"`);
     return json(res, 200, { finding: agg.store.finding(key) });
   }

@@ -10,6 +10,8 @@ import { memo, memoKey } from '../../model/memo.js';
 import type { NeighbourRecord, RouteRecord } from '../../model/records.js';
 import type { HostSnapshot, InterfaceModel } from '../../model/snapshot.js';
 import { formatAddress, formatIPv4, formatIPv6, formatPrefix, parseAddress, parsePrefix, PRIVATE_PREFIXES, prefixContains, prefixCovers, prefixesOverlap, type Prefix } from '../../net/address.js';
+import { kernelSignals } from '../../simulate/kernel-signals.js';
+import { routeQuestion } from '../../simulate/route-get.js';
 import { fibOf, leavesByNonUplink, routeFor } from '../routing.js';
 import type { HostContext } from '../types.js';
 import { interfaceByName, peerLabel, routesOnNonUplinks, sysctls } from '../view.js';
@@ -173,10 +175,14 @@ export function capturesOnHost(ctx: HostContext): Finding[] {
       continue;
     }
     capturedRoutes.add(r.route);
-    out.push(peerCaptureFinding({
-      host: ctx.host, peer, family: r.family, rule: r.rule, route: r.route, table: r.table, iface, uplink: withUplinkGateway(s, uplink),
-      evidence: captureEvidence(r.rule, r.route, iface, r.family), ownerFix: ownerFix(s, iface, r.route.dst),
-    }));
+    out.push({
+      ...peerCaptureFinding({
+        host: ctx.host, peer, family: r.family, rule: r.rule, route: r.route, table: r.table, iface, uplink: withUplinkGateway(s, uplink),
+        evidence: captureEvidence(r.rule, r.route, iface, r.family), ownerFix: ownerFix(s, iface, r.route.dst),
+      }),
+      queries: [routeQuestion({ dst: peer.address, src: uplink.src }, r)],
+      signals: kernelSignals({ cause: 'device-capture', device: iface.name }),
+    });
   }
   for (const remote of ctx.remotes) {
     const rp = parsePrefix(remote, remote.includes(':') ? 6 : 4);
@@ -192,7 +198,8 @@ export function capturesOnHost(ctx: HostContext): Finding[] {
       const moreSpecific = longerPrefixes(s, idx, p.len);
       const witness = uncoveredAddress(region, moreSpecific);
       if (!witness) continue;
-      const r = routeFor(s, { dst: witness, src: replyUplink(s, rp.family, false).src });
+      const src = replyUplink(s, rp.family, false).src;
+      const r = routeFor(s, { dst: witness, src });
       if (r.route !== route) continue;
       capturedRoutes.add(route);
       const subject = `${iface.name} ${route.dst} captures ${remote}`;
@@ -201,6 +208,8 @@ export function capturesOnHost(ctx: HostContext): Finding[] {
         evidence: captureEvidence(r.rule, r.route, iface, r.family),
         why: `For ${witness} (in ${remote}) the route lookup picks ${route.dst} dev ${iface.name}, not the uplink: replies to hosts there go into the bridge.`,
         fix: [pinRouteStep(remote, replyUplink(s, rp.family)), ...ownerFix(s, iface, route.dst)].filter((x): x is string => !!x),
+        queries: [routeQuestion({ dst: witness, src }, r)],
+        signals: kernelSignals({ cause: 'device-capture', device: iface.name }),
       }));
     }
   }

@@ -15,6 +15,9 @@ import type { XfrmPolicyRecord } from '../../model/xfrm.js';
 import { parsePrefix, prefixCovers, prefixesOverlap, type Prefix } from '../../net/address.js';
 import { mergeSiblings, outermost } from '../../net/prefix-set.js';
 import { masked, outPolicies, representative, subtractPrefixes } from '../../simulate/path-selectors.js';
+import type { RouteQuestion } from '../../model/kernel.js';
+import { kernelSignals } from '../../simulate/kernel-signals.js';
+import { routeQuestion } from '../../simulate/route-get.js';
 import { routeFor } from '../routing.js';
 import type { HostContext } from '../types.js';
 import { sysctls } from '../view.js';
@@ -137,7 +140,7 @@ function sourceCandidates(ctx: HostContext, remote: Prefix): SourceCandidate[] {
 }
 
 interface GapResult {
-  loops: { uncovered: Prefix[]; candidate: SourceCandidate; dev: string; via?: string; route?: RouteRecord; rule?: RouteRecordRule }[];
+  loops: { uncovered: Prefix[]; candidate: SourceCandidate; dev: string; via?: string; route?: RouteRecord; rule?: RouteRecordRule; queries: RouteQuestion[] }[];
   clear: { uncovered: Prefix[]; candidate: SourceCandidate; dev: string; route?: RouteRecord }[];
 }
 type RouteRecordRule = NonNullable<ReturnType<typeof routeFor>['rule']>;
@@ -154,7 +157,9 @@ function followGaps(s: HostSnapshot, pr: ProtectedRemote, candidates: SourceCand
     if (back.type !== 'unicast' || !back.dev) continue;
     const fwd = routeFor(s, { dst, src: witness, iif: back.dev });
     if (fwd.type !== 'unicast' || !fwd.dev) continue;
-    if (fwd.dev === back.dev) out.loops.push({ uncovered, candidate: c, dev: fwd.dev, via: fwd.via, route: fwd.route, rule: fwd.rule });
+    // The route back to the source and the forwarded packet's route: the loop the kernel can confirm.
+    const queries = [routeQuestion({ dst: witness }, back), routeQuestion({ dst, src: witness, iif: back.dev }, fwd)];
+    if (fwd.dev === back.dev) out.loops.push({ uncovered, candidate: c, dev: fwd.dev, via: fwd.via, route: fwd.route, rule: fwd.rule, queries });
     else out.clear.push({ uncovered, candidate: c, dev: fwd.dev, route: fwd.route });
   }
   return out;
@@ -271,6 +276,8 @@ export function gatewayGaps(ctx: HostContext, conns = orientedConnections(ctx.sn
           why: kernelLoopWhy(words(missing), { dev: first.dev, via: first.via, route: first.route?.dst }, gaps.loops.map((g) => g.candidate)),
           fix: kernelFix(fixInput(s, pr, missing, conns)),
           peers: [r, ...missing.slice(0, PEERS_MAX).map(text)],
+          queries: first.queries,
+          signals: kernelSignals({ cause: 'routing-loop' }),
         },
       });
     }

@@ -2,7 +2,7 @@
 // each opens to its summary, evidence lines (monospace, with the command and line number), why,
 // the fix, first seen / resolved, and acknowledge or silence.
 import { ApiError, getJson, sendJson, sources } from '../api.js';
-import { errorBox, findingHref, h, hostHref, mount, pathHref, severityBadge, stateBadge, when } from '../dom.js';
+import { errorBox, findingHref, h, hostHref, kernelBadge, mount, pathHref, severityBadge, stateBadge, when } from '../dom.js';
 
 const FILTERS = ['severity', 'check', 'host', 'state'];
 const CHOICES = { severity: ['error', 'warning', 'info'], state: ['open', 'resolved', 'acknowledged', 'silenced'] };
@@ -35,6 +35,7 @@ function findingRow(s) {
     h('td', {}, stateBadge(s.state)),
     h('td', {}, h('a', { href: hostHref(f.host) }, f.host)),
     h('td', { class: 'mono' }, f.check),
+    h('td', { class: 'kernel-cell' }, kernelBadge(f.kernel)),
     h('td', {}, h('a', { class: 'summary', href: findingHref(f.key) }, f.summary)),
     h('td', {}, s.resolvedAt ? ['resolved ', when(s.resolvedAt)] : when(s.firstSeen)));
 }
@@ -47,8 +48,16 @@ export async function renderFindings(main, params) {
   findings.sort(newestFirst);
   mount(main, filterBar(params, checks),
     findings.length === 0 ? h('p', { class: 'empty' }, 'No findings match.') : h('table', { class: 'grid findings', id: 'findings' },
-      h('thead', {}, h('tr', {}, ['Severity', 'State', 'Host', 'Check', 'Summary', 'Seen'].map((t) => h('th', {}, t)))),
+      h('thead', {}, h('tr', {}, ['Severity', 'State', 'Host', 'Check', 'Kernel', 'Summary', 'Seen'].map((t) => h('th', {}, t)))),
       h('tbody', {}, findings.map(findingRow))));
+}
+
+/** What the host's kernel said about a finding: its status and one line per piece of evidence. */
+export function kernelSection(kernel) {
+  return h('section', { class: 'kernel-verdict', id: 'kernel' },
+    h('h2', {}, 'Kernel ', kernelBadge(kernel)),
+    kernel ? h('ul', { class: 'kernel-evidence' }, kernel.evidence.map((line) => h('li', {}, h('code', {}, line))))
+      : h('p', { class: 'empty' }, 'A fleet finding: matched across hosts\' snapshots, not asked of a kernel.'));
 }
 
 /** One evidence line: the command it came from and its line number, then the text as written. */
@@ -110,6 +119,7 @@ export async function renderFinding(main, key) {
       h('dt', {}, 'first seen'), h('dd', {}, when(s.firstSeen), ` (${s.firstSeen})`),
       h('dt', {}, 'resolved'), h('dd', { class: 'finding-resolved' }, s.resolvedAt ? [when(s.resolvedAt), ` (${s.resolvedAt})`] : 'not resolved')),
     h('h2', {}, 'Evidence'), evidenceList(f.evidence, commands),
+    kernelSection(f.kernel),
     h('h2', {}, 'Why'), h('p', { class: 'why' }, f.why),
     h('h2', {}, 'Fix'), h('pre', { class: 'fix' }, f.fix.join('\n')),
     f.peers?.length ? h('p', { class: 'peers' }, 'Names: ', f.peers.join(', ')) : null,

@@ -1,7 +1,7 @@
 // A host: interfaces with kind and owner (Docker network, CNI, libvirt), addresses, routes per
 // table and rules, with the lines open findings cite highlighted; its findings and report history.
 import { getJson, sources } from '../api.js';
-import { findingHref, h, mount, severityBadge, stateBadge, when } from '../dom.js';
+import { findingHref, h, kernelBadge, mount, severityBadge, stateBadge, when } from '../dom.js';
 
 const lineId = (origin) => `${origin?.source ?? ''}:${origin?.lineNumber ?? 0}`;
 
@@ -41,11 +41,26 @@ function routesByTable(routes) {
 function findingsTable(findings) {
   if (!findings.length) return h('p', { class: 'empty' }, 'No findings, ever.');
   return h('table', { class: 'grid findings' },
-    h('thead', {}, h('tr', {}, ['Severity', 'State', 'Summary', 'First seen', 'Resolved'].map((t) => h('th', {}, t)))),
-    h('tbody', {}, findings.map((s) => h('tr', { class: `finding-row state-${s.state}` },
-      h('td', {}, severityBadge(s.finding.severity)), h('td', {}, stateBadge(s.state)),
+    h('thead', {}, h('tr', {}, ['Severity', 'State', 'Kernel', 'Summary', 'First seen', 'Resolved'].map((t) => h('th', {}, t)))),
+    h('tbody', {}, findings.map((s) => h('tr', { class: `finding-row state-${s.state}`, dataset: { key: s.finding.key } },
+      h('td', {}, severityBadge(s.finding.severity)), h('td', {}, stateBadge(s.state)), h('td', { class: 'kernel-cell' }, kernelBadge(s.finding.kernel)),
       h('td', {}, h('a', { href: findingHref(s.finding.key) }, s.finding.summary)),
       h('td', {}, when(s.firstSeen)), h('td', {}, s.resolvedAt ? when(s.resolvedAt) : '–')))));
+}
+
+/** The drop counters (and reasons) that moved between the agent's last two checks. */
+function kernelWindow(k) {
+  if (!k) return h('p', { class: 'empty' }, 'No counter window yet: the agent sends one from its second check on (or it reports a bundle).');
+  const w = k.window;
+  const drops = w.drops;
+  return h('div', { class: 'kernel-window', id: 'kernel-window' },
+    h('p', {}, `Between the agent's last two checks (${Number(w.seconds.toPrecision(3))} s, received `, when(k.receivedAt), ')'),
+    w.counters.length ? h('ul', { class: 'kernel-counters' }, w.counters.map((c) => h('li', {}, h('code', {}, `${c.name} +${c.delta}`))))
+      : h('p', { class: 'empty' }, 'No drop counter moved.'),
+    drops?.status === 'read' ? [h('p', {}, 'Drop reasons (skb:kfree_skb, system-wide: every network namespace on that machine):'),
+      drops.drops.length ? h('ul', { class: 'kernel-drops' }, drops.drops.slice(0, 50).map((d) => h('li', {}, h('code', {}, `${d.reason} at ${d.location}: ${d.count}`)))) : h('p', { class: 'empty' }, 'none')]
+      : drops ? h('p', { class: 'empty' }, `Drop reasons unavailable: ${drops.message ?? 'unknown'}`) : null,
+    w.missing.length ? h('p', { class: 'dim' }, `Not read: ${w.missing.join('; ')}`) : null);
 }
 
 function historyTable(history) {
@@ -57,7 +72,7 @@ function historyTable(history) {
 
 export async function renderHost(main, name) {
   const [data, commands] = await Promise.all([getJson(`/api/hosts/${encodeURIComponent(name)}`), sources()]);
-  const { host, snapshot, findings, history } = data;
+  const { host, snapshot, findings, history, kernel } = data;
   // Only open findings' evidence is highlighted: resolved ones cite lines that may be gone.
   const cited = new Set();
   for (const s of findings) if (s.state !== 'resolved' && s.finding.host === name) for (const e of s.finding.evidence) cited.add(`${e.source}:${e.lineNumber}`);
@@ -72,6 +87,7 @@ export async function renderHost(main, name) {
     h('p', { class: 'facts-line' }, `${host.connected ? '● connected' : '○ not connected'} · agent ${host.agentVersion ?? '?'} · last report `, when(host.lastSeen),
       host.complete ? '' : ' · ✗ incomplete collection', snapshot?.identity?.cloud ? ` · ${snapshot.identity.cloud.region ?? ''} ${snapshot.identity.cloud.vpcId ?? ''}` : ''),
     h('h2', {}, 'Findings and their history'), findingsTable(findings),
+    h('h2', {}, 'Kernel counters'), kernelWindow(kernel),
     ...sections,
     h('h2', {}, 'Reports'), historyTable(history)));
 }
