@@ -103,8 +103,14 @@ describeLab('dashboard: the first incident with real agents', () => {
     expect(await cell.getAttribute('data-verdict')).toBe('broken');
     expect(await cell.textContent()).toBe('✗');
     expect(await page.locator('#matrix td[data-from="ecs2"][data-to="ecs3"]').getAttribute('data-verdict')).toBe('ok');
-    await cell.hover();
-    expect(await cell.getAttribute('title')).toContain('docker0');
+    // Hover fills the title; a live update may re-render the matrix in between (a new cell, no
+    // title yet), so move off and hover again until the cell under the pointer has it.
+    const title = await waitFor('the hovered cell\'s title', async () => {
+      await page.locator('#matrix th.corner').hover();
+      await cell.hover();
+      return (await cell.getAttribute('title')) ?? undefined;
+    });
+    expect(title).toContain('docker0');
     await cell.click();
     await page.locator('#cell-detail[data-verdict="broken"]').waitFor();
     expect(await page.locator('#cell-detail .cause').textContent()).toContain('docker0 172.17.0.0/16');
