@@ -1,0 +1,85 @@
+/**
+ * Topologies where path MTU black holes really happen in the kernel (mtu-black-hole): a jumbo
+ * uplink toward a peer behind a 1500-byte link, and containers on a bridge over a vxlan whose
+ * MTU is larger than the device below carries.
+ */
+import { NO_DAD } from './datapath-topologies.js';
+import type { Topology } from './topology.js';
+
+/** Addresses of the jumbo-uplink topology. */
+export const JUMBO = {
+  host: '10.1.0.2',
+  host6: '2001:db8:1::2',
+  gw: '10.1.0.1',
+  gw6: '2001:db8:1::1',
+  peer: '10.2.0.2',
+  peer6: '2001:db8:2::2',
+  peerGw: '10.2.0.1',
+  peerGw6: '2001:db8:2::1',
+} as const;
+
+/**
+ * Issue 16's example: `h` has eth0 mtu 9001 (as EC2 sets inside a VPC) and a default route via
+ * router `r`, whose link to `p` carries 1500; `p`'s own end is 9001, so TCP from `h` uses
+ * 8961-byte segments. h's INPUT (both families) drops by policy and accepts only ESTABLISHED
+ * (IPv6 also neighbour discovery) — or, `related`, also RELATED.
+ */
+export function jumboUplink(opts: { related?: boolean } = {}): Topology {
+  const a = JUMBO;
+  const state = opts.related ? 'RELATED,ESTABLISHED' : 'ESTABLISHED';
+  const input = (nd: string[]): string => ['*filter', ':INPUT DROP [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', '-A INPUT -i lo -j ACCEPT', ...nd, `-A INPUT -m conntrack --ctstate ${state} -j ACCEPT`, 'COMMIT', ''].join('\n');
+  return {
+    hosts: {
+      h: {
+        sysctls: NO_DAD,
+        routes: [`default via ${a.gw} dev eth0`, `default via ${a.gw6} dev eth0`],
+        iptables: input([]),
+        ip6tables: input(['-A INPUT -p ipv6-icmp --icmpv6-type neighbour-solicitation -j ACCEPT', '-A INPUT -p ipv6-icmp --icmpv6-type neighbour-advertisement -j ACCEPT']),
+      },
+      r: { router: true, sysctls: NO_DAD },
+      p: { sysctls: NO_DAD, routes: [`default via ${a.peerGw} dev eth0`, `default via ${a.peerGw6} dev eth0`] },
+    },
+    links: [
+      { a: { host: 'h', iface: 'eth0', mtu: 9001, addresses: [`${a.host}/24`, `${a.host6}/64`] }, b: { host: 'r', iface: 'eth0', mtu: 9001, addresses: [`${a.gw}/24`, `${a.gw6}/64`] } },
+      { a: { host: 'r', iface: 'eth1', mtu: 1500, addresses: [`${a.peerGw}/24`, `${a.peerGw6}/64`] }, b: { host: 'p', iface: 'eth0', mtu: 9001, addresses: [`${a.peer}/24`, `${a.peer6}/64`] } },
+    ],
+  };
+}
+
+/** Addresses of the vxlan-bridge topology. */
+export const VXLAN = {
+  /** The container behind the bridge on `v`. */
+  container: '10.50.0.2',
+  /** The far end of the overlay, on `w`'s vxlan0. */
+  remote: '10.50.0.3',
+  v: '10.1.0.2',
+  w: '10.1.0.1',
+} as const;
+
+/**
+ * Containers on a bridge over vxlan: on `v`, br0 has the container `c`'s veth c0 and vxlan0
+ * (mtu 1500, no `dev`, over eth0 1500: it carries 1450). `w` ends the overlay at 10.50.0.3.
+ * v's FORWARD drops by policy, accepts RELATED,ESTABLISHED and what the container sends — or,
+ * `icmpAccepted`, also ICMP "fragmentation needed" first.
+ */
+export function vxlanBridge(opts: { icmpAccepted?: boolean } = {}): Topology {
+  const a = VXLAN;
+  const forward = ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD DROP [0:0]', ':OUTPUT ACCEPT [0:0]',
+    ...(opts.icmpAccepted ? ['-A FORWARD -p icmp -m icmp --icmp-type 3/4 -j ACCEPT'] : []),
+    '-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT', '-A FORWARD -m physdev --physdev-in c0 -j ACCEPT', 'COMMIT', ''].join('\n');
+  return {
+    hosts: {
+      v: {
+        bridges: [{ name: 'br0' }],
+        devices: [{ name: 'vxlan0', link: `mtu 1500 type vxlan id 42 dstport 4789 local ${a.v} remote ${a.w}`, bridge: 'br0' }],
+        iptables: forward,
+      },
+      w: { devices: [{ name: 'vxlan0', link: `mtu 1500 type vxlan id 42 dstport 4789 local ${a.w} remote ${a.v}`, addresses: [`${a.remote}/24`] }] },
+      c: {},
+    },
+    links: [
+      { a: { host: 'v', iface: 'eth0', addresses: [`${a.v}/24`] }, b: { host: 'w', iface: 'eth0', addresses: [`${a.w}/24`] } },
+      { a: { host: 'v', iface: 'c0', bridge: 'br0' }, b: { host: 'c', iface: 'eth0', addresses: [`${a.container}/24`] } },
+    ],
+  };
+}
