@@ -16,12 +16,18 @@ export const JUMBO = {
   peer6: '2001:db8:2::2',
   peerGw: '10.2.0.1',
   peerGw6: '2001:db8:2::1',
+  /** The 1500-byte link between the two routers. */
+  r1: '10.3.0.1',
+  r16: '2001:db8:3::1',
+  r2: '10.3.0.2',
+  r26: '2001:db8:3::2',
 } as const;
 
 /**
  * Issue 16's example: `h` has eth0 mtu 9001 (as EC2 sets inside a VPC) and a default route via
- * router `r`, whose link to `p` carries 1500; `p`'s own end is 9001, so TCP from `h` uses
- * 8961-byte segments. h's INPUT (both families) drops by policy and accepts only ESTABLISHED
+ * router `r`; `r` reaches `p` through router `r2` over a link that carries 1500 (a VPN, the
+ * internet); `p`'s own link is 9001 again, so TCP from `h` uses 8961-byte segments, and `p`
+ * learns the path MTU for its replies from `r2`. h's INPUT (both families) drops by policy and accepts only ESTABLISHED
  * (IPv6 also neighbour discovery) — or, `related`, also RELATED.
  */
 export function jumboUplink(opts: { related?: boolean } = {}): Topology {
@@ -36,12 +42,14 @@ export function jumboUplink(opts: { related?: boolean } = {}): Topology {
         iptables: input([]),
         ip6tables: input(['-A INPUT -p ipv6-icmp --icmpv6-type neighbour-solicitation -j ACCEPT', '-A INPUT -p ipv6-icmp --icmpv6-type neighbour-advertisement -j ACCEPT']),
       },
-      r: { router: true, sysctls: NO_DAD },
+      r: { router: true, sysctls: NO_DAD, routes: [`10.2.0.0/24 via ${a.r2} dev eth1`, `2001:db8:2::/64 via ${a.r26} dev eth1`] },
+      r2: { router: true, sysctls: NO_DAD, routes: [`default via ${a.r1} dev eth0`, `default via ${a.r16} dev eth0`] },
       p: { sysctls: NO_DAD, routes: [`default via ${a.peerGw} dev eth0`, `default via ${a.peerGw6} dev eth0`] },
     },
     links: [
       { a: { host: 'h', iface: 'eth0', mtu: 9001, addresses: [`${a.host}/24`, `${a.host6}/64`] }, b: { host: 'r', iface: 'eth0', mtu: 9001, addresses: [`${a.gw}/24`, `${a.gw6}/64`] } },
-      { a: { host: 'r', iface: 'eth1', mtu: 1500, addresses: [`${a.peerGw}/24`, `${a.peerGw6}/64`] }, b: { host: 'p', iface: 'eth0', mtu: 9001, addresses: [`${a.peer}/24`, `${a.peer6}/64`] } },
+      { a: { host: 'r', iface: 'eth1', mtu: 1500, addresses: [`${a.r1}/24`, `${a.r16}/64`] }, b: { host: 'r2', iface: 'eth0', mtu: 1500, addresses: [`${a.r2}/24`, `${a.r26}/64`] } },
+      { a: { host: 'r2', iface: 'eth1', mtu: 9001, addresses: [`${a.peerGw}/24`, `${a.peerGw6}/64`] }, b: { host: 'p', iface: 'eth0', mtu: 9001, addresses: [`${a.peer}/24`, `${a.peer6}/64`] } },
     ],
   };
 }
