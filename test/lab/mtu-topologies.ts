@@ -68,9 +68,10 @@ export const VXLAN = {
  * Containers on a bridge over vxlan: on `v`, br0 has the container `c`'s veth c0 and vxlan0
  * (mtu 1500, no `dev`, over eth0 1500: it carries 1450). `w` ends the overlay at 10.50.0.3.
  * v's FORWARD drops by policy, accepts RELATED,ESTABLISHED and what the container sends — or,
- * `icmpAccepted`, also ICMP "fragmentation needed" first.
+ * `icmpAccepted`, also ICMP "fragmentation needed" first. `vxlanMtu` 1450 makes vxlan0 carry
+ * what it says, below c0's 1500.
  */
-export function vxlanBridge(opts: { icmpAccepted?: boolean } = {}): Topology {
+export function vxlanBridge(opts: { icmpAccepted?: boolean; vxlanMtu?: number } = {}): Topology {
   const a = VXLAN;
   const forward = ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD DROP [0:0]', ':OUTPUT ACCEPT [0:0]',
     ...(opts.icmpAccepted ? ['-A FORWARD -p icmp -m icmp --icmp-type 3/4 -j ACCEPT'] : []),
@@ -79,7 +80,7 @@ export function vxlanBridge(opts: { icmpAccepted?: boolean } = {}): Topology {
     hosts: {
       v: {
         bridges: [{ name: 'br0' }],
-        devices: [{ name: 'vxlan0', link: `mtu 1500 type vxlan id 42 dstport 4789 local ${a.v} remote ${a.w}`, bridge: 'br0' }],
+        devices: [{ name: 'vxlan0', link: `mtu ${opts.vxlanMtu ?? 1500} type vxlan id 42 dstport 4789 local ${a.v} remote ${a.w}`, bridge: 'br0' }],
         iptables: forward,
       },
       w: { devices: [{ name: 'vxlan0', link: `mtu 1500 type vxlan id 42 dstport 4789 local ${a.w} remote ${a.v}`, addresses: [`${a.remote}/24`] }] },

@@ -171,7 +171,11 @@ function bridgedSenderFindings(ctx: HostContext): Finding[] {
       const deviceEvidence = uniqueEvidence([...evidenceOf(tunnel.origin), ...cap.underlay.evidence, ...senders.flatMap((p) => evidenceOf(p.origin))]);
       const largest = Math.min(tunnel.mtu, cap.mtu);
       const capWords = `${tunnel.name} (${tunnel.kindText ?? tunnel.kind}) over ${cap.underlay.dev.name} carries ${cap.mtu} bytes (${cap.underlay.dev.name} mtu ${cap.underlay.dev.mtu} less ${cap.overhead.bytes}: ${cap.overhead.what})`;
-      const senderFix = (names: string[]): string => `# or give the senders on ${names.join(', ')} an MTU of ${largest} at their end (inside the container or VM: ip link set eth0 mtu ${largest}; Docker: "mtu": ${largest} in /etc/docker/daemon.json or the network's com.docker.network.driver.mtu)`;
+      // The senders' own end decides what they send; the bridge's end must match for the bridge to take it.
+      const senderFix = (ports: InterfaceModel[]): string[] => [
+        `# give the senders on ${ports.map((p) => p.name).join(', ')} an MTU of ${largest} at their end: inside the container or VM ip link set eth0 mtu ${largest}; Docker: "mtu": ${largest} in /etc/docker/daemon.json or the network's com.docker.network.driver.mtu`,
+        ...ports.map((p) => `ip link set ${p.name} mtu ${largest}`),
+      ];
       if (tooBigForBridge.length > 0) {
         const names = tooBigForBridge.map((p) => p.name);
         const subject = `${bridge.name} ${tunnel.name} port MTU`;
@@ -180,7 +184,7 @@ function bridgedSenderFindings(ctx: HostContext): Finding[] {
           summary: `${bridge.name}'s port${names.length > 1 ? 's' : ''} ${names.join(', ')} take frames of up to ${Math.max(...tooBigForBridge.map((p) => p.mtu!))} bytes, but its port ${tunnel.name} has mtu ${tunnel.mtu}: the bridge drops larger frames toward ${tunnel.name} silently, no error goes back — the largest packet that gets through is ${largest} bytes`,
           evidence: deviceEvidence,
           why: `A Linux bridge does not fragment or answer: a frame longer than the MTU of the port it leaves by is dropped as it is sent (is_skb_forwardable), without an ICMP error, so the senders behind ${names.join(', ')} never learn to send smaller. ${capWords}.`,
-          fix: [senderFix(names).replace(/^# or /, '# ')],
+          fix: senderFix(tooBigForBridge),
           signals: [],
         });
       }
@@ -209,7 +213,7 @@ function bridgedSenderFindings(ctx: HostContext): Finding[] {
         why: `${capWords}. A frame from ${names.join(', ')} of up to ${tunnel.mtu} bytes enters ${tunnel.name}; one above ${cap.mtu} with DF set is dropped there and the driver answers the sender with ${TOO_BIG[4].name}, which crosses FORWARD (bridge-nf-call-iptables) from ${tunnel.name} to the sender's port. That error carries the conntrack state of the packet it answers — NEW for a first ping or datagram, never RELATED — so a rule accepting RELATED,ESTABLISHED does not let it through, and ${where} drops it: containers or VMs behind the bridge lose every larger packet without a word. Senders on this host itself learn the smaller MTU locally and are not hit.`,
         fix: [
           acceptTooBig(family, chainFor(s, family, first)),
-          senderFix(names),
+          ...senderFix(blocked.map((b) => b.port)).map((line) => (line.startsWith('#') ? line.replace(/^# /, '# or ') : `# ${line}`)),
         ],
         signals: signalsOf(family, first),
       });
