@@ -54,5 +54,6 @@ export const CHECK_FIXTURE_CASES: CheckFixtureCase[] = [
   { check: 'mtu-black-hole', name: 'positive-jumbo-uplink-established-only', topology: () => jumboUplink(), host: 'h', options: { host: 'h', peers: [{ address: JUMBO.peer, name: 'p' }, { address: JUMBO.peer6, name: 'p' }] } },
   { check: 'mtu-black-hole', name: 'negative-jumbo-uplink-related-accepted', topology: () => jumboUplink({ related: true }), host: 'h', options: { host: 'h', peers: [{ address: JUMBO.peer, name: 'p' }, { address: JUMBO.peer6, name: 'p' }] } },
   { check: 'mtu-black-hole', name: 'positive-bridge-over-vxlan', topology: () => vxlanBridge(), host: 'v', options: { host: 'v' }, before: [BRIDGE_UP] },
+  { check: 'mtu-black-hole', name: 'positive-bridge-port-above-vxlan-mtu', topology: () => vxlanBridge({ vxlanMtu: 1450 }), host: 'v', options: { host: 'v' }, before: [BRIDGE_UP] },
   { check: 'mtu-black-hole', name: 'negative-bridge-over-vxlan-icmp-accepted', topology: () => vxlanBridge({ icmpAccepted: true }), host: 'v', options: { host: 'v' }, before: [BRIDGE_UP] },
 ];

@@ -162,13 +162,16 @@ describeLab('e2e: mtu-black-hole, a bridge port that takes larger frames than th
   it('the bridge drops them without a word; the senders\' MTU at both ends fixes it', async () => {
     expect(await pingReplies(lab(), 'c', VXLAN.remote, 1422, { count: 1 })).toBe(1);
     expect(await pingReplies(lab(), 'c', VXLAN.remote, 1460)).toBe(0);
-    const found = mtuFindings((await hostcheckReport(lab(), 'v', [])).report);
+    const found = mtuFindings(await watchedReport(lab(), 'v', [], () => pingReplies(lab(), 'c', VXLAN.remote, 1460, { count: 12 })));
     expect(found.map((f) => f.subject)).toEqual(['br0 vxlan0 port MTU']);
     const f = found[0];
     expect(f.severity).toBe('error');
     expect(f.summary).toContain("br0's port c0 take frames of up to 1500 bytes, but its port vxlan0 has mtu 1450");
     expect(f.summary).toContain('the largest packet that gets through is 1450 bytes');
     expect(f.fix[0]).toContain('inside the container or VM ip link set eth0 mtu 1450');
+    // br_netfilter tries to fragment the frame for the smaller port and cannot (DF).
+    expect(f.kernel?.status, JSON.stringify(f.kernel)).toBe('confirmed');
+    expect(f.kernel?.evidence.join('\n')).toMatch(/IpFragFails \+\d+/);
     // The senders' end (here the container's eth0) first, then the printed command on the host.
     await lab().applyFix('c', 'ip link set eth0 mtu 1450');
     expect(await applyPrintedFix(lab(), 'v', f)).toEqual(['ip link set c0 mtu 1450']);

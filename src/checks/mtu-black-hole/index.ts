@@ -118,27 +118,26 @@ function localSenderFindings(ctx: HostContext): Finding[] {
     if (send === undefined) continue;
     const path = pathMtuOf(ctx, target, r.via, send.dev);
     if (path === undefined || send.mtu <= path.mtu) continue;
-    // Mode 1 and 2: IPv4 leaves without DF, so a router fragments it instead of answering.
-    if (family === 4 && (nopmtu.value === 1 || nopmtu.value === 2)) continue;
+    // Any mode: sockets default to IP_PMTUDISC_DONT, IPv4 leaves without DF and a router fragments it (measured for 1, 2, 3: ping and TCP).
+    if (family === 4 && nopmtu !== 0) continue;
     const request = walkPacket(s, { dst: target.address, proto: family === 4 ? 'icmp' : 'icmpv6', icmpType: family === 4 ? 8 : 128, icmpCode: 0 });
     if (request.outcome !== 'sent') continue;
     const tooBig = TOO_BIG[family];
     const error = icmpErrorAbout(request, { type: tooBig.type, code: tooBig.code, from: r.via ?? target.address, by: 'router' });
     if (!('packet' in error)) continue;
     const back = walkPacket(s, error.packet);
-    const v4Ignored = family === 4 && nopmtu.value === 3;
-    if ((passed(back) && !v4Ignored) || back.outcome === 'undecided') continue;
-    if (!v4Ignored && clampCovers(s, family, target.address, path.mtu)) continue;
+    if (passed(back) || back.outcome === 'undecided') continue;
+    if (clampCovers(s, family, target.address, path.mtu)) continue;
     const label = target.subject ?? peerLabel(target);
     const subject = `${target.subject ?? target.address} path MTU`;
-    const where = v4Ignored ? 'net.ipv4.ip_no_pmtu_disc = 3 (errors honoured for TCP only)' : placeOf(back);
+    const where = placeOf(back);
     const chain = chainFor(s, family, back);
     const dest = target.subject ?? `${target.address}/${family === 4 ? 32 : 128}`;
     const routeFix = `ip ${family === 6 ? '-6 ' : ''}route replace ${dest}${r.via ? ` via ${r.via}` : ''} dev ${send.dev.name} mtu ${path.mtu}`;
     out.push({
       check: ID, severity: 'warning', host: ctx.host, subject, key: findingKey(ID, ctx.host, subject), peers: [target.address],
       summary: `path MTU black hole toward ${label}: this host sends packets of up to ${send.mtu} bytes by ${send.dev.name}${send.byRoute ? ' (the route\'s mtu)' : ''}, the path beyond carries ${path.how}, and the ${tooBig.name} that would say so is dropped by ${where} — the largest packet that gets through is ${path.mtu} bytes (ping -s ${pingSize(path.mtu, family)}, TCP MSS ${mssOf(path.mtu, family)}); larger ones are lost without a word`,
-      evidence: uniqueEvidence([...send.evidence, ...evidenceOf(r.route?.origin), ...(v4Ignored ? nopmtu.evidence : back.decidedBy ? stageEvidence(s, back.decidedBy) : [])]),
+      evidence: uniqueEvidence([...send.evidence, ...evidenceOf(r.route?.origin), ...(back.decidedBy ? stageEvidence(s, back.decidedBy) : [])]),
       why: `A router on the way that cannot forward a ${send.mtu}-byte packet with DF set onto a ${path.mtu}-byte link drops it and answers with ${tooBig.name}; this host then sends smaller (path MTU discovery)${family === 6 ? ' — IPv6 routers never fragment, so IPv6 cannot do without it' : ''}. That error arrives RELATED to the connection, and ${where} drops it: the sender never learns, and every packet above ${path.mtu} bytes — a large ping, a TCP segment of a bulk transfer, a big DNS answer — is lost while small ones and handshakes work.`,
       fix: [
         acceptTooBig(family, chain),
@@ -146,13 +145,13 @@ function localSenderFindings(ctx: HostContext): Finding[] {
         `# or clamp TCP only: ${family === 6 ? 'ip6tables' : 'iptables'} -t mangle -A POSTROUTING -o ${send.dev.name} -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss ${mssOf(path.mtu, family)}`,
       ],
       queries: [routeQuestion({ dst: target.address }, r)],
-      signals: v4Ignored ? [] : signalsOf(family, back),
+      signals: signalsOf(family, back),
     });
   }
   return out;
 }
 
-/** Senders on a bridge whose vxlan (geneve, gretap) port carries less than its MTU says. */
+/** Senders on a bridge whose vxlan port carries less than its MTU says. */
 function bridgedSenderFindings(ctx: HostContext): Finding[] {
   const s = ctx.snapshot;
   const out: Finding[] = [];
@@ -183,9 +182,9 @@ function bridgedSenderFindings(ctx: HostContext): Finding[] {
           check: ID, severity: 'error', host: ctx.host, subject, key: findingKey(ID, ctx.host, subject),
           summary: `${bridge.name}'s port${names.length > 1 ? 's' : ''} ${names.join(', ')} take frames of up to ${Math.max(...tooBigForBridge.map((p) => p.mtu!))} bytes, but its port ${tunnel.name} has mtu ${tunnel.mtu}: the bridge drops larger frames toward ${tunnel.name} silently, no error goes back — the largest packet that gets through is ${largest} bytes`,
           evidence: deviceEvidence,
-          why: `A Linux bridge does not fragment or answer: a frame longer than the MTU of the port it leaves by is dropped as it is sent (is_skb_forwardable), without an ICMP error, so the senders behind ${names.join(', ')} never learn to send smaller. ${capWords}.`,
+          why: `A Linux bridge does not answer: a frame with DF set longer than the MTU of the port it leaves by is dropped as it is sent (br_netfilter cannot fragment it), without an ICMP error, so the senders behind ${names.join(', ')} never learn to send smaller. ${capWords}.`,
           fix: senderFix(tooBigForBridge),
-          signals: [],
+          signals: kernelSignals({ cause: 'bridge-frame-too-big' }),
         });
       }
       if (needError.length === 0 || tunnel.mtu <= cap.mtu) continue;
@@ -239,15 +238,15 @@ driver's error, which carries the state of the packet it answers, never RELATED)
 RELATED,ESTABLISHED — pings and handshakes work while every larger packet is lost without a word.
 
 The check knows the MTU of the devices a peer's traffic takes (the route's mtu, else the
-device's; a bridge's ports; a vxlan, geneve or gretap port's overhead over the device below it)
+device's; a bridge's ports; a vxlan port's 50 bytes (70 over IPv6) over the device below it)
 and what the path beyond carries: the peer's or remote's pathMtu in the config, the device's own
 MTU on its link or inside the VPC (cloud metadata), else 1500, which it names as an assumption.
 It walks the error back through the firewall with the state the kernel gives it (docs/walk.md),
-and takes net.ipv4.ip_no_pmtu_disc (1 and 2 send IPv4 without DF; 3 honours errors for TCP
-only) and MSS clamping (iptables TCPMSS --set-mss, nft maxseg) into account. It states the
+and takes net.ipv4.ip_no_pmtu_disc (any non-zero value sends IPv4 without DF, so routers
+fragment: measured for 1, 2 and 3) and MSS clamping (iptables TCPMSS --set-mss, nft maxseg) into account. It states the
 largest packet that gets through.
 
-Error: this host's own devices prove it — a bridge's vxlan (geneve, gretap) port whose MTU is
+Error: this host's own devices prove it — a bridge's vxlan port whose MTU is
 above what the device below carries, with the driver's error dropped in FORWARD, or a bridge
 port that takes larger frames than its tunnel port's MTU (the bridge drops them silently).
 Warning: it rests on a path MTU beyond this host (assumed or configured).
