@@ -66,6 +66,23 @@ describe('mtu-black-hole on the captured jumbo-uplink host', () => {
   });
 });
 
+describe('mtu-black-hole on the captured bridge-over-vxlan host', () => {
+  const VX = join(repoRoot, 'fixtures', 'checks', 'mtu-black-hole', 'positive-bridge-over-vxlan');
+  const summaryWith = (edit: (t: string) => string): string[] => {
+    const dir = mkdtempSync(join(work, 'vx-'));
+    cpSync(VX, dir, { recursive: true });
+    writeFileSync(join(dir, 'iptables-save.txt'), edit(readFileSync(join(dir, 'iptables-save.txt'), 'utf8')));
+    const a = analyzeSnapshot(buildSnapshot(bundleFromFolder(dir, 'v')), { peers: [], remotes: [], ports: [], ignore: [] });
+    return a.findings.filter((f) => f.check === 'mtu-black-hole').map((f) => f.summary);
+  };
+
+  it('says TCP gets through where ESTABLISHED is accepted, and is lost too where it is not', () => {
+    expect(summaryWith((t) => t)).toEqual([expect.stringContaining('larger pings and datagrams are lost (TCP of an established connection gets its error as ESTABLISHED')]);
+    expect(summaryWith((t) => t.replace(/.*--ctstate RELATED,ESTABLISHED -j ACCEPT\n/, ''))).toEqual([expect.stringContaining('every larger packet — pings, datagrams and TCP segments alike — is lost')]);
+    expect(summaryWith((t) => t.replace(':FORWARD DROP [0:0]', ':FORWARD DROP [0:0]\n-A FORWARD -p icmp -m icmp --icmp-type 3/4 -j ACCEPT'))).toEqual([]);
+  });
+});
+
 describe('pathMtu in the config', () => {
   it('takes it on peers and on remotes given as objects; remotes stay CIDRs', () => {
     const { config, errors } = parseConfig({ peers: [{ address: '10.2.0.2', pathMtu: 1400 }], remotes: ['10.200.0.0/20', { cidr: '10.201.0.0/20', pathMtu: 1380 }] });

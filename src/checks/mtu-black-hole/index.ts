@@ -191,25 +191,31 @@ function bridgedSenderFindings(ctx: HostContext): Finding[] {
       const family = 4;
       const addrs = bridgeMembers(bridge, family);
       if (addrs === undefined) continue;
-      const blocked: { port: InterfaceModel; walk: Walk }[] = [];
+      // The driver's error carries the state of the packet it answers: NEW for a ping or a first
+      // datagram, ESTABLISHED for a segment of an established TCP connection (measured).
+      const blocked: { port: InterfaceModel; walk: Walk; established: boolean }[] = [];
       for (const port of needError) {
         const request = walkPacket(s, { src: addrs[0], dst: addrs[1], proto: 'icmp', icmpType: 8, icmpCode: 0, bridged: { bridge: bridge.name, inPort: port.name, outPort: tunnel.name } });
         if (request.outcome !== 'bridged') continue;
         const error = icmpErrorAbout(request, { ...TOO_BIG[4], from: addrs[1], by: 'vxlan' });
         if (!('packet' in error)) continue;
-        const back = walkPacket(s, error.packet);
-        if (back.outcome === 'dropped' || back.outcome === 'rejected') blocked.push({ port, walk: back });
+        for (const state of ['NEW', 'ESTABLISHED'] as const) {
+          const back = walkPacket(s, { ...error.packet, conntrack: { ...error.packet.conntrack!, state } });
+          if (back.outcome === 'dropped' || back.outcome === 'rejected') blocked.push({ port, walk: back, established: state === 'ESTABLISHED' });
+        }
       }
       if (blocked.length === 0) continue;
       const first = blocked[0].walk;
       const where = placeOf(first);
-      const names = blocked.map((b) => b.port.name);
+      const names = [...new Set(blocked.map((b) => b.port.name))];
+      const tcpToo = blocked.some((b) => b.established);
+      const lost = tcpToo ? 'every larger packet — pings, datagrams and TCP segments alike — is lost' : 'larger pings and datagrams are lost (TCP of an established connection gets its error as ESTABLISHED, which passes here)';
       const subject = `${bridge.name} ${tunnel.name} MTU`;
       out.push({
         check: ID, severity: 'error', host: ctx.host, subject, key: findingKey(ID, ctx.host, subject),
-        summary: `path MTU black hole on ${bridge.name}: ${tunnel.name} has mtu ${tunnel.mtu} but carries only ${cap.mtu} over ${cap.underlay.dev.name}, and the "fragmentation needed" the ${tunnel.kindText ?? tunnel.kind} driver sends back to the senders on ${names.join(', ')} is dropped by ${where} — the largest packet that gets through is ${cap.mtu} bytes (ping -s ${pingSize(cap.mtu, family)}, TCP MSS ${mssOf(cap.mtu, family)})`,
+        summary: `path MTU black hole on ${bridge.name}: ${tunnel.name} has mtu ${tunnel.mtu} but carries only ${cap.mtu} over ${cap.underlay.dev.name}, and the "fragmentation needed" the ${tunnel.kindText ?? tunnel.kind} driver sends back to the senders on ${names.join(', ')} is dropped by ${where} — the largest packet that gets through is ${cap.mtu} bytes (ping -s ${pingSize(cap.mtu, family)}, TCP MSS ${mssOf(cap.mtu, family)}); ${lost}`,
         evidence: uniqueEvidence([...deviceEvidence, ...(first.decidedBy ? stageEvidence(s, first.decidedBy) : [])]),
-        why: `${capWords}. A frame from ${names.join(', ')} of up to ${tunnel.mtu} bytes enters ${tunnel.name}; one above ${cap.mtu} with DF set is dropped there and the driver answers the sender with ${TOO_BIG[4].name}, which crosses FORWARD (bridge-nf-call-iptables) from ${tunnel.name} to the sender's port. That error carries the conntrack state of the packet it answers — NEW for a first ping or datagram, never RELATED — so a rule accepting RELATED,ESTABLISHED does not let it through, and ${where} drops it: containers or VMs behind the bridge lose every larger packet without a word. Senders on this host itself learn the smaller MTU locally and are not hit.`,
+        why: `${capWords}. A frame from ${names.join(', ')} of up to ${tunnel.mtu} bytes enters ${tunnel.name}; one above ${cap.mtu} with DF set is dropped there and the driver answers the sender with ${TOO_BIG[4].name}, which crosses FORWARD (bridge-nf-call-iptables) from ${tunnel.name} to the sender's port. That error carries the conntrack state of the packet it answers — NEW for a ping or a first datagram, ESTABLISHED for a TCP segment, never RELATED — so a rule accepting RELATED does not let it through, and ${where} drops it: containers or VMs behind the bridge lose ${tcpToo ? 'every larger packet' : 'larger pings and datagrams'} without a word. Senders on this host itself learn the smaller MTU locally and are not hit.`,
         fix: [
           acceptTooBig(family, chainFor(s, family, first)),
           ...senderFix(blocked.map((b) => b.port)).map((line) => (line.startsWith('#') ? line.replace(/^# /, '# or ') : `# ${line}`)),
