@@ -60,6 +60,8 @@ export const VXLAN = {
   container: '10.50.0.2',
   /** The far end of the overlay, on `w`'s vxlan0. */
   remote: '10.50.0.3',
+  container6: '2001:db8:50::2',
+  remote6: '2001:db8:50::3',
   v: '10.1.0.2',
   w: '10.1.0.1',
 } as const;
@@ -76,19 +78,26 @@ export function vxlanBridge(opts: { icmpAccepted?: boolean; vxlanMtu?: number } 
   const forward = ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD DROP [0:0]', ':OUTPUT ACCEPT [0:0]',
     ...(opts.icmpAccepted ? ['-A FORWARD -p icmp -m icmp --icmp-type 3/4 -j ACCEPT'] : []),
     '-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT', '-A FORWARD -m physdev --physdev-in c0 -j ACCEPT', 'COMMIT', ''].join('\n');
+  // IPv6 alike; neighbour discovery is UNTRACKED and must be let through the bridge by itself.
+  const forward6 = ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD DROP [0:0]', ':OUTPUT ACCEPT [0:0]',
+    ...(opts.icmpAccepted ? ['-A FORWARD -p ipv6-icmp -m icmp6 --icmpv6-type 2 -j ACCEPT'] : []),
+    '-A FORWARD -p ipv6-icmp -m icmp6 --icmpv6-type 135 -j ACCEPT', '-A FORWARD -p ipv6-icmp -m icmp6 --icmpv6-type 136 -j ACCEPT',
+    '-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT', '-A FORWARD -m physdev --physdev-in c0 -j ACCEPT', 'COMMIT', ''].join('\n');
   return {
     hosts: {
       v: {
         bridges: [{ name: 'br0' }],
         devices: [{ name: 'vxlan0', link: `mtu ${opts.vxlanMtu ?? 1500} type vxlan id 42 dstport 4789 local ${a.v} remote ${a.w}`, bridge: 'br0' }],
         iptables: forward,
+        ip6tables: forward6,
+        sysctls: NO_DAD,
       },
-      w: { devices: [{ name: 'vxlan0', link: `mtu 1500 type vxlan id 42 dstport 4789 local ${a.w} remote ${a.v}`, addresses: [`${a.remote}/24`] }] },
-      c: {},
+      w: { sysctls: NO_DAD, devices: [{ name: 'vxlan0', link: `mtu 1500 type vxlan id 42 dstport 4789 local ${a.w} remote ${a.v}`, addresses: [`${a.remote}/24`, `${a.remote6}/64`] }] },
+      c: { sysctls: NO_DAD },
     },
     links: [
       { a: { host: 'v', iface: 'eth0', addresses: [`${a.v}/24`] }, b: { host: 'w', iface: 'eth0', addresses: [`${a.w}/24`] } },
-      { a: { host: 'v', iface: 'c0', bridge: 'br0' }, b: { host: 'c', iface: 'eth0', addresses: [`${a.container}/24`] } },
+      { a: { host: 'v', iface: 'c0', bridge: 'br0' }, b: { host: 'c', iface: 'eth0', addresses: [`${a.container}/24`, `${a.container6}/64`] } },
     ],
   };
 }
