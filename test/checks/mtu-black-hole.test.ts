@@ -48,11 +48,13 @@ describe('mtu-black-hole on the captured jumbo-uplink host', () => {
     expect(subjectsWith({ 'ip-route-v4.txt': (t) => `10.2.0.2 via 10.1.0.1 dev eth0 mtu 1500 \n${t}` })).toEqual(['2001:db8:2::2 path MTU']);
   });
 
-  it('takes MSS clamping with --set-mss that fits as covering, --clamp-mss-to-pmtu (the route\'s 9001) not', () => {
-    const mangle = (target: string) => (t: string): string => `*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -o eth0 -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS ${target}\nCOMMIT\n${t}`;
+  it('takes MSS clamping of the peer\'s SYN-ACK with --set-mss that fits as covering; --clamp-mss-to-pmtu (the route\'s 9001) and a clamp on the way out not', () => {
+    const mangle = (target: string, chain = 'PREROUTING -i eth0') => (t: string): string => `*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A ${chain} -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS ${target}\nCOMMIT\n${t}`;
     expect(subjectsWith({ 'iptables-save.txt': mangle('--set-mss 1460') })).toEqual(['2001:db8:2::2 path MTU']);
     expect(subjectsWith({ 'iptables-save.txt': mangle('--set-mss 1461') })).toEqual(BOTH);
     expect(subjectsWith({ 'iptables-save.txt': mangle('--clamp-mss-to-pmtu') })).toEqual(BOTH);
+    // On the way out it clamps what the peer sends, not what this host sends.
+    expect(subjectsWith({ 'iptables-save.txt': mangle('--set-mss 1460', 'POSTROUTING -o eth0') })).toEqual(BOTH);
   });
 
   it('net.ipv4.ip_no_pmtu_disc (any non-zero mode) sends IPv4 without DF: silent for IPv4 only', () => {

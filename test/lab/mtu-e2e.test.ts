@@ -189,3 +189,40 @@ describeLab('e2e: mtu-black-hole, a bridge port that takes larger frames than th
     expect(mtuFindings((await hostcheckReport(lab(), 'v', [])).report)).toEqual([]);
   });
 });
+
+/** The command of a `# or ...: COMMAND (...)` alternative in a finding's fix. */
+function alternative(f: Finding, what: string): string {
+  const line = f.fix.find((l) => l.startsWith(`# or ${what}`));
+  const m = line === undefined ? null : /^# or [^:]+: (.+?)(?: \(|;|$)/.exec(line);
+  if (m === null) throw new Error(`no "${what}" alternative in ${JSON.stringify(f.fix)}`);
+  return m[1];
+}
+
+describeLab('e2e: mtu-black-hole, the printed alternatives: a route mtu, MSS clamping', () => {
+  const lab = useLab(jumboUplink());
+
+  it('clamping the peer\'s SYN-ACK makes TCP flow, a route mtu large pings; both silence the finding', async () => {
+    const found = mtuFindings((await hostcheckReport(lab(), 'h', peers)).report);
+    const v4 = found.find((f) => f.subject === `${JUMBO.peer} path MTU`)!;
+    const v6 = found.find((f) => f.subject === `${JUMBO.peer6} path MTU`)!;
+    await startSink(lab(), 'p');
+
+    // Clamping: TCP flows at once; pings stay lost (the error is still dropped), and the IPv4 finding goes.
+    const clamp = alternative(v4, 'clamp TCP');
+    expect(clamp).toBe('iptables -t mangle -A PREROUTING -i eth0 -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss 1460');
+    await lab().applyFix('h', clamp);
+    expect(await upload(lab(), 'h', JUMBO.peer)).toBe(0);
+    expect(await pingReplies(lab(), 'h', JUMBO.peer, 8000)).toBe(0);
+    expect(mtuFindings((await hostcheckReport(lab(), 'h', peers)).report).map((f) => f.subject)).toEqual([`${JUMBO.peer6} path MTU`]);
+
+    // A route mtu: this host fragments large pings itself from the first one on (the peer's first large reply teaches the peer).
+    for (const f of [v4, v6]) {
+      const route = alternative(f, 'send smaller');
+      expect(route).toMatch(/^ip (-6 )?route replace \S+ via \S+ dev eth0 mtu 1500$/);
+      await lab().applyFix('h', route);
+    }
+    expect(await largePingsFlow(lab(), 'h', JUMBO.peer, 8000)).toBe(3);
+    expect(await largePingsFlow(lab(), 'h', JUMBO.peer6, 8000)).toBe(3);
+    expect(mtuFindings((await hostcheckReport(lab(), 'h', peers)).report)).toEqual([]);
+  });
+});

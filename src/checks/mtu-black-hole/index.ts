@@ -4,13 +4,12 @@
  * dropped by this host's firewall, or never sent. Small packets, pings and handshakes work.
  */
 import { evidenceOf, findingKey, uniqueEvidence, type Finding } from '../../model/finding.js';
-import type { IptablesRule } from '../../model/netfilter.js';
 import type { HostSnapshot, InterfaceModel } from '../../model/snapshot.js';
 import { parseAddress, parsePrefix, prefixContains } from '../../net/address.js';
 import { kernelSignals } from '../../simulate/kernel-signals.js';
 import { routeQuestion } from '../../simulate/route-get.js';
 import { walkPacket, type Walk } from '../../simulate/walk.js';
-import { icmpErrorAbout } from '../../simulate/walk-reply.js';
+import { icmpErrorAbout, replyTo } from '../../simulate/walk-reply.js';
 import { bridgeMembers } from '../bridge-forward-blocked.js';
 import { stageEvidence } from '../datapath/evidence.js';
 import { passed } from '../datapath/flows.js';
@@ -64,23 +63,25 @@ function chainFor(s: HostSnapshot, family: 4 | 6, w: Walk): string {
   return hook === 'FORWARD' && dockerManaged(s, family) ? 'DOCKER-USER' : hook;
 }
 
-/** A TCPMSS (or nft maxseg) rule the SYN toward `dst` meets that makes its MSS fit `mtu`: TCP then never needs the error. */
+/**
+ * A TCPMSS (or nft maxseg) rule that makes the peer's SYN-ACK announce an MSS that fits `mtu`:
+ * this host's segments are sized by the MSS the peer announces, so the clamp must meet the
+ * peer's packets on their way in (PREROUTING, INPUT); TCP then never needs the error.
+ */
 function clampCovers(s: HostSnapshot, family: 4 | 6, dst: string, mtu: number): boolean {
   const syn = walkPacket(s, { dst, proto: 'tcp', sport: 40000, dport: 443, tcpFlags: 0x02 });
+  const next = replyTo(syn);
+  const synAck = 'packet' in next ? walkPacket(s, next.packet) : undefined;
   const tables = family === 4 ? s.netfilter.v4 : s.netfilter.v6;
-  const rules: IptablesRule[] = [];
-  for (const t of syn.trace) {
+  for (const t of synAck?.trace ?? []) {
     if (t.matched !== true || t.rule === undefined) continue;
     const r = tables.find((x) => x.name === t.table)?.rules.find((x) => x.chain === t.chain && x.position === t.rule);
-    if (r?.target?.name === 'TCPMSS') rules.push(r);
-  }
-  for (const r of rules) {
-    const set = r.target!.options.find((o) => o.name === 'set-mss');
+    const set = r?.target?.name === 'TCPMSS' ? r.target.options.find((o) => o.name === 'set-mss') : undefined;
     // --clamp-mss-to-pmtu clamps to the route's MTU, which is the too-large one here.
     if (set !== undefined && Number(set.args[0]) <= mssOf(mtu, family)) return true;
   }
-  // nft: `tcp option maxseg size set N` in a native chain (the walk does not run native chains).
-  return s.nft.some((t) => t.managedBy === 'native' && t.chains.some((c) => c.rules.some((r) => {
+  // nft: `tcp option maxseg size set N` in a native prerouting or input chain (the walk does not run native chains).
+  return s.nft.some((t) => t.managedBy === 'native' && t.chains.some((c) => (c.hook === 'prerouting' || c.hook === 'input') && c.rules.some((r) => {
     const m = /maxseg size set (\d+)/.exec(r.text);
     return m !== null && Number(m[1]) <= mssOf(mtu, family);
   })));
@@ -142,7 +143,7 @@ function localSenderFindings(ctx: HostContext): Finding[] {
       fix: [
         acceptTooBig(family, chain),
         `# or send smaller toward it: ${routeFix} (TCP then advertises MSS ${mssOf(path.mtu, family)} too); persist where the network is configured`,
-        `# or clamp TCP only: ${family === 6 ? 'ip6tables' : 'iptables'} -t mangle -A POSTROUTING -o ${send.dev.name} -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss ${mssOf(path.mtu, family)}`,
+        `# or clamp TCP only: ${family === 6 ? 'ip6tables' : 'iptables'} -t mangle -A PREROUTING -i ${send.dev.name} -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss ${mssOf(path.mtu, family)} (the peer's SYN and SYN-ACK then announce what the path carries, and this host sends no larger)`,
       ],
       queries: [routeQuestion({ dst: target.address }, r)],
       signals: signalsOf(family, back),
