@@ -7,6 +7,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { analysisOptions } from '../../src/agent/messages.js';
 import { analyzeSnapshot } from '../../src/checks/analyze.js';
 import { encapOverhead } from '../../src/checks/mtu-black-hole/mtu.js';
 import { bundleFromFolder } from '../../src/collect/bundle-dir.js';
@@ -92,6 +93,13 @@ describe('pathMtu in the config', () => {
     expect(config?.peers).toEqual([{ address: '10.2.0.2', pathMtu: 1400 }]);
     expect(config?.remotes).toEqual(['10.200.0.0/20', '10.201.0.0/20']);
     expect(config?.remotePathMtu).toEqual({ '10.201.0.0/20': 1380 });
+  });
+
+  it('reaches the agent\'s analysis with the fleet\'s peers merged', () => {
+    const config = parseConfig({ peers: [{ address: '10.2.0.2', name: 'p', pathMtu: 1400 }], remotes: [{ cidr: '10.201.0.0/20', pathMtu: 1380 }] }).config!;
+    const o = analysisOptions(config, { peers: [{ name: 'p', addresses: ['10.2.0.2'] }], remotes: [], ports: [] }, { name: 'me', addresses: new Set() });
+    expect(o.peers).toEqual([{ address: '10.2.0.2', name: 'p', pathMtu: 1400 }]);
+    expect(o.remotePathMtu).toEqual({ '10.201.0.0/20': 1380 });
   });
 
   it('names the field of a bad value', () => {
