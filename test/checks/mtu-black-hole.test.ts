@@ -22,11 +22,12 @@ const work = mkdtempSync(join(tmpdir(), 'hc-mtu-unit-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 /** The captured host with `edit` applied to its files; the mtu-black-hole subjects it reports. */
-function subjectsWith(edit: Record<string, (text: string) => string>, opts: { peers?: typeof PEERS; remotes?: string[]; remotePathMtu?: Record<string, number> } = {}): string[] {
+function subjectsWith(edit: Record<string, (text: string) => string>, opts: { peers?: typeof PEERS; remotes?: string[]; remotePathMtu?: Record<string, number>; vpcCidrs?: string[] } = {}): string[] {
   const dir = mkdtempSync(join(work, 'case-'));
   cpSync(JUMBO, dir, { recursive: true });
   for (const [file, f] of Object.entries(edit)) writeFileSync(join(dir, file), f(readFileSync(join(dir, file), 'utf8')));
   const s = buildSnapshot(bundleFromFolder(dir, 'h'));
+  if (opts.vpcCidrs) s.identity.cloud = { provider: 'aws', vpcCidrs: opts.vpcCidrs, subnetCidrs: [], privateIps: [] };
   const a = analyzeSnapshot(s, { peers: opts.peers ?? PEERS, remotes: opts.remotes ?? [], ports: [], ignore: [], ...(opts.remotePathMtu && { remotePathMtu: opts.remotePathMtu }) });
   return a.findings.filter((f) => f.check === 'mtu-black-hole').map((f) => f.subject).sort();
 }
@@ -43,6 +44,16 @@ describe('mtu-black-hole on the captured jumbo-uplink host', () => {
     expect(subjectsWith({}, { peers: PEERS.map((p) => ({ ...p, pathMtu: 9001 })) })).toEqual([]);
     expect(subjectsWith({}, { peers: [], remotes: ['10.2.0.0/24'], remotePathMtu: { '10.2.0.0/24': 9001 } })).toEqual([]);
     expect(subjectsWith({}, { peers: [], remotes: ['10.2.0.0/24'] })).toEqual(['10.2.0.0/24 path MTU']);
+  });
+
+  it('takes a peer inside the VPC (cloud metadata) to carry the uplink\'s MTU, and says "beyond the VPC" otherwise', () => {
+    expect(subjectsWith({}, { vpcCidrs: ['10.0.0.0/8'] })).toEqual(['2001:db8:2::2 path MTU']);
+    const dir = mkdtempSync(join(work, 'vpc-'));
+    cpSync(JUMBO, dir, { recursive: true });
+    const s = buildSnapshot(bundleFromFolder(dir, 'h'));
+    s.identity.cloud = { provider: 'aws', vpcCidrs: ['10.1.0.0/16'], subnetCidrs: [], privateIps: [] };
+    const f = analyzeSnapshot(s, { peers: PEERS, remotes: [], ports: [], ignore: [] }).findings.find((x) => x.subject === '10.2.0.2 path MTU');
+    expect(f?.summary).toContain('1500 (assumed: a path beyond the VPC is taken to carry 1500; set pathMtu');
   });
 
   it('is silent when a route mtu sends small enough (the printed alternative)', () => {

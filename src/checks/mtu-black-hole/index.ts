@@ -102,7 +102,7 @@ function pathMtuOf(ctx: HostContext, target: { address: string; pathMtu?: number
   const a = parseAddress(target.address);
   const vpc = ctx.snapshot.identity.cloud?.vpcCidrs ?? [];
   if (a !== null && vpc.some((c) => { const p = parsePrefix(c, a.family, true); return p !== null && prefixContains(p, a); })) return undefined;
-  return { mtu: ASSUMED_PATH_MTU, how: `${ASSUMED_PATH_MTU} (assumed: beyond ${vpc.length > 0 ? 'the VPC' : 'this host\'s link'} paths carry 1500; set pathMtu for this peer or remote if it carries more)` };
+  return { mtu: ASSUMED_PATH_MTU, how: `${ASSUMED_PATH_MTU} (assumed: a path beyond ${vpc.length > 0 ? 'the VPC' : 'this host\'s link'} is taken to carry 1500; set pathMtu for this peer or remote if it carries more)` };
 }
 
 /** This host's own packets toward a peer or remote: larger than the path carries, and the error that says so is dropped here. */
