@@ -153,37 +153,37 @@ describe('sos 3.9.1 layout (built from its source)', () => {
   });
 });
 
-describe('sos 4.5 layout: namespaces/NS/, ip -4 rule list, sysctl -a per namespace, manifest exit codes', () => {
-  /** The 3.9.1 layout moved to where sos 4.5 writes each output, with a manifest. */
-  function sos45(): string {
-    const top = join(tmp, 'sosreport-lab-2026-01-01-abcdefg');
-    cpSync(sos391, top, { recursive: true, verbatimSymlinks: true });
-    const net = join(top, 'sos_commands', 'networking');
-    renameSync(join(net, 'ip_-4_rule'), join(net, sosCommandFile('ip -4 rule list')));
-    renameSync(join(net, 'ip_-6_rule'), join(net, sosCommandFile('ip -6 rule list')));
-    const commands: { exec: string; filepath: string; return_code: number }[] = [];
-    for (const host of ['ecs1', 'ecs2', 'ecs3', 'router']) {
-      const ns = `hclab-0-0000-${host}`;
-      const dir = join(net, 'namespaces', ns);
-      mkdirSync(dir, { recursive: true });
-      const move = (from: string, to: string, code = 0) => {
-        const name = sosCommandFile(`ip netns exec ${ns}  ${to}`);
-        renameSync(join(net, sosCommandFile(`ip netns exec ${ns} ${from}`)), join(dir, name));
-        commands.push({ exec: `ip netns exec ${ns}  ${to}`, filepath: `sos_commands/networking/namespaces/${ns}/${name}`, return_code: code });
-      };
-      move('ip address show', 'ip -d address show');
-      move('ip route show table all', 'ip route show table all');
-      move('iptables-save', 'iptables-save');
-      writeFileSync(join(dir, sosCommandFile(`ip netns exec ${ns} ip -4 rule list`)), '0:\tfrom all lookup local\n32766:\tfrom all lookup main\n32767:\tfrom all lookup default\n');
-      writeFileSync(join(dir, sosCommandFile(`ip netns exec ${ns} ip6tables-save`)), 'ip6tables-save: command not found\n');
-      commands.push({ exec: `ip netns exec ${ns} ip6tables-save`, filepath: `sos_commands/networking/namespaces/${ns}/${sosCommandFile(`ip netns exec ${ns} ip6tables-save`)}`, return_code: 127 });
-    }
-    rmSync(join(top, 'version.txt'));
-    mkdirSync(join(top, 'sos_reports'));
-    writeFileSync(join(top, 'sos_reports', 'manifest.json'), JSON.stringify({ version: '4.5.0', start_time: '2026-01-01 00:00:00.000000', components: { report: { plugins: { networking: { commands } } } } }));
-    return top;
+/** The 3.9.1 layout moved to where sos 4.5 writes each output, with a manifest. */
+function sos45(): string {
+  const top = join(tmp, 'sosreport-lab-2026-01-01-abcdefg');
+  cpSync(sos391, top, { recursive: true, verbatimSymlinks: true });
+  const net = join(top, 'sos_commands', 'networking');
+  renameSync(join(net, 'ip_-4_rule'), join(net, sosCommandFile('ip -4 rule list')));
+  renameSync(join(net, 'ip_-6_rule'), join(net, sosCommandFile('ip -6 rule list')));
+  const commands: { exec: string; filepath: string; return_code: number }[] = [];
+  for (const host of ['ecs1', 'ecs2', 'ecs3', 'router']) {
+    const ns = `hclab-0-0000-${host}`;
+    const dir = join(net, 'namespaces', ns);
+    mkdirSync(dir, { recursive: true });
+    const move = (from: string, to: string, code = 0) => {
+      const name = sosCommandFile(`ip netns exec ${ns}  ${to}`);
+      renameSync(join(net, sosCommandFile(`ip netns exec ${ns} ${from}`)), join(dir, name));
+      commands.push({ exec: `ip netns exec ${ns}  ${to}`, filepath: `sos_commands/networking/namespaces/${ns}/${name}`, return_code: code });
+    };
+    move('ip address show', 'ip -d address show');
+    move('ip route show table all', 'ip route show table all');
+    move('iptables-save', 'iptables-save');
+    writeFileSync(join(dir, sosCommandFile(`ip netns exec ${ns} ip -4 rule list`)), '0:\tfrom all lookup local\n32766:\tfrom all lookup main\n32767:\tfrom all lookup default\n');
+    writeFileSync(join(dir, sosCommandFile(`ip netns exec ${ns} ip6tables-save`)), 'ip6tables-save: command not found\n');
+    commands.push({ exec: `ip netns exec ${ns} ip6tables-save`, filepath: `sos_commands/networking/namespaces/${ns}/${sosCommandFile(`ip netns exec ${ns} ip6tables-save`)}`, return_code: 127 });
   }
+  rmSync(join(top, 'version.txt'));
+  mkdirSync(join(top, 'sos_reports'));
+  writeFileSync(join(top, 'sos_reports', 'manifest.json'), JSON.stringify({ version: '4.5.0', start_time: '2026-01-01 00:00:00.000000', components: { report: { plugins: { networking: { commands } } } } }));
+  return top;
+}
 
+describe('sos 4.5 layout: namespaces/NS/, ip -4 rule list, sysctl -a per namespace, manifest exit codes', () => {
   it('reads each namespace from its directory; a command that failed is a failed source with its output', async () => {
     const hosts = await openBundles(sos45());
     expect(hosts.map((h) => h.meta.name)).toEqual(['ecs3', 'ecs1', 'ecs2', 'router'].map((h) => `sos-lab:hclab-0-0000-${h}`));
@@ -195,6 +195,53 @@ describe('sos 4.5 layout: namespaces/NS/, ip -4 rule list, sysctl -a per namespa
     expect(source(hosts[0], 'ip-rule-v4').file).toBe('sos_commands/networking/ip_-4_rule_list');
     expect(hosts[0].meta.startedAt).toBe('2026-01-01T00:00:00.000000');
     expect(ecs3Cause(hosts[0])).toEqual(ecs3Cause(await readBundle(ecs3Own)));
+  });
+});
+
+describe('sos 4.1+ firewall_tables: iptables -vnxL and -t TABLE -nvL, nft -a list ruleset', () => {
+  /** The 4.5 layout with the firewall_tables plugin's files: the lab's real listings, one per table. */
+  function withFirewallTables(namespaces: boolean): string {
+    const top = join(tmp, `sosreport-fw-${namespaces ? 'ns' : 'alone'}-2026-01-01-abcdefg`);
+    rmSync(top, { recursive: true, force: true });
+    rmSync(join(tmp, 'sosreport-lab-2026-01-01-abcdefg'), { recursive: true, force: true });
+    renameSync(sos45(), top);
+    if (!namespaces) {
+      rmSync(join(top, 'sos_commands', 'networking', 'namespaces'), { recursive: true });
+      rmSync(join(top, 'sos_commands', 'networking', 'ip_netns'));
+    }
+    const fw = join(top, 'sos_commands', 'firewall_tables');
+    mkdirSync(fw, { recursive: true });
+    const listing = readFileSync(join(repoRoot, 'fixtures', 'iptables-list', 'captured-every-table-nvL.txt'), 'utf8');
+    const tables = Object.fromEntries(listing.split(/^# iptables -t (\w+) -nvL\n/m).slice(1).reduce<[string, string][]>((out, part, i, all) => (i % 2 === 0 ? [...out, [part, all[i + 1]]] : out), []));
+    writeFileSync(join(fw, sosCommandFile('iptables -vnxL')), tables.filter);
+    writeFileSync(join(fw, sosCommandFile('iptables -t nat -nvL')), tables.nat);
+    writeFileSync(join(fw, sosCommandFile('iptables -t mangle -nvL')), 'iptables v1.8.9 (nf_tables): table `mangle\' is incompatible, use \'nft\' tool.\n');
+    writeFileSync(join(fw, sosCommandFile('nft -a list ruleset')), ['filter', 'nat', 'mangle', 'raw'].map((t) => `table ip ${t} { # handle 1\n\tchain ${t === 'nat' ? 'POSTROUTING' : 'PREROUTING'} { # handle 1\n\t}\n}\n`).join('') + 'table inet firewalld { # handle 9\n\tchain filter_INPUT { # handle 1\n\t}\n}\n');
+    const manifest = JSON.parse(readFileSync(join(top, 'sos_reports', 'manifest.json'), 'utf8')) as { components: { report: { plugins: Record<string, unknown> } } };
+    manifest.components.report.plugins.firewall_tables = { commands: [{ exec: 'iptables -t mangle -nvL', filepath: 'sos_commands/firewall_tables/iptables_-t_mangle_-nvL', return_code: 1 }] };
+    writeFileSync(join(top, 'sos_reports', 'manifest.json'), JSON.stringify(manifest));
+    return top;
+  }
+
+  it('sos inside a namespace it recorded: that namespace\'s iptables-save serves, not the listing of the same stack', async () => {
+    const [main] = await openBundles(withFirewallTables(true));
+    expect(source(main, 'iptables-save').file).toBe('sos_commands/networking/namespaces/hclab-0-0000-ecs3/ip_netns_exec_hclab-0-0000-ecs3_iptables-save');
+    expect(source(main, 'iptables-save').format).toBeUndefined();
+  });
+
+  it('alone: the listings of every table sos listed, the failed and the unlisted ones named; nft names its native table', async () => {
+    const [main] = await openBundles(withFirewallTables(false));
+    const fw = source(main, 'iptables-save');
+    expect(fw).toMatchObject({ status: 'collected', format: 'iptables-list', file: 'sos_commands/firewall_tables/iptables_-vnxL, sos_commands/firewall_tables/iptables_-t_nat_-nvL' });
+    expect(fw.message).toMatch(/^read from sos's `iptables -nvL` listings, not iptables-save \(sos runs none for the stack it ran in\): filter: sos_commands\/firewall_tables\/iptables_-vnxL \(lines 2–\d+\); nat: sos_commands\/firewall_tables\/iptables_-t_nat_-nvL \(lines \d+–\d+\)/);
+    expect(fw.message).toContain('failed: sos_commands/firewall_tables/iptables_-t_mangle_-nvL (exit code 1: iptables v1.8.9 (nf_tables): table `mangle\' is incompatible');
+    expect(fw.message).toContain('tables mangle, raw exist (nft list ruleset shows table ip mangle, table ip raw) but sos did not list them: their rules are not known');
+    expect(source(main, 'nft').message).toMatch(/nft_-a_list_ruleset is `nft list ruleset` as text .*: the rules of its native table inet firewalld are not evaluated/);
+    const snapshot = buildSnapshot(main);
+    expect(snapshot.netfilter.v4.map((t) => [t.name, t.rules.length])).toEqual([['filter', 50], ['nat', 11]]);
+    // The line numbers are the joined text's; the message says which lines came from which file.
+    const dnat = snapshot.netfilter.v4[1].rules.find((r) => r.target?.name === 'DNAT')!;
+    expect(main.files.get('iptables-save')!.split('\n')[dnat.origin.lineNumber - 1]).toBe(dnat.origin.text);
   });
 });
 
