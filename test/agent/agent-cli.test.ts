@@ -6,7 +6,7 @@ import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openBundles } from '../../src/collect/bundle-open.js';
 import { repoRoot } from '../helpers/samples.js';
-import { AgentProtocolPeer, waitFor } from './agent-protocol-peer.js';
+import { AgentProtocolPeer, waitFor } from '../helpers/agent-protocol-peer.js';
 
 const bin = join(repoRoot, 'bin', 'hostcheck');
 const ecs3 = join(repoRoot, 'fixtures', 'scenarios', 'first-incident', 'ecs3');
