@@ -118,6 +118,18 @@ export function kernelBadge(kernel) {
   return h('span', { class: `kernel kernel-${status}`, title: KERNEL_TITLE[status] ?? status }, `${KERNEL_SYMBOL[status] ?? ''} ${status}`);
 }
 
+/**
+ * Record when a view finished building its DOM and when the browser next got to run after
+ * painting it (window.__hcRendered[view] = { built, painted }, ms since navigation start): the
+ * bench's render time (bench/dashboard.ts). Tests check content, never these.
+ */
+export function markRendered(view) {
+  const marks = (window.__hcRendered ??= {});
+  const mark = { built: performance.now() };
+  marks[view] = mark;
+  requestAnimationFrame(() => setTimeout(() => { mark.painted = performance.now(); }, 0));
+}
+
 export function errorBox(err) {
   return h('p', { class: 'error-box', role: 'alert' }, `⚠ ${err instanceof Error ? err.message : String(err)}`);
 }

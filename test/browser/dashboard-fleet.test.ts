@@ -127,6 +127,39 @@ describe('dashboard over a 1,000-host fleet', () => {
     await page.close();
   });
 
+  it('draws the topology map of 1,000 hosts grouped by VPC and subnet; search and the VPC picker find hosts in it', async () => {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await page.goto(`${srv.url}/#/map`);
+    const svg = page.locator('svg#topology');
+    await svg.waitFor();
+    // Compact nodes (squares, the name on hover) at this size, every host on the map.
+    expect(await svg.getAttribute('class')).toContain('compact');
+    expect(await svg.locator('a.host').count()).toBe(HOSTS);
+    expect(await svg.locator('g.group.vpc').count()).toBe(4);
+    expect(await svg.locator('g.group.subnet').count()).toBe(16);
+    expect(await svg.locator('g.group.subnet[data-vpc="vpc-2"][data-subnet="10.2.1.0/24"]').count()).toBe(1);
+    expect(await svg.locator('a.host.s-stale').count()).toBe(5);
+    expect(await svg.locator('a.host.s-warning').count()).toBe(10);
+    expect(await svg.locator('a.host[data-host="web-0422"] > title').textContent()).toContain('web-0422 · 10.2.1.0/24 · vpc-2');
+    await page.fill('#map-search', 'web-0422');
+    await expect.poll(() => svg.locator('a.host.match').evaluateAll((a) => a.map((x) => (x as SVGElement).dataset.host))).toEqual(['web-0422']);
+    await page.fill('#map-search', '10.3.3.0/24');
+    await expect.poll(() => svg.locator('a.host.match').count()).toBe(63);
+    expect(await page.locator('#map-count').textContent()).toContain('63 matches');
+    await page.fill('#map-search', '');
+    await page.selectOption('#map-vpc', 'vpc-1');
+    await expect.poll(() => svg.locator('a.host').count()).toBe(250);
+    expect(await svg.locator('g.group.vpc').evaluateAll((g) => g.map((x) => (x as SVGElement).dataset.group))).toEqual(['vpc-1']);
+    // 250 hosts: full nodes with their names.
+    expect(await svg.getAttribute('class')).not.toContain('compact');
+    expect(await svg.locator('a.host[data-host="web-0001"] text.name').textContent()).toBe('◌ web-0001');
+    console.log(`[browser] ${await screenshot(page, 'fleet-map-vpc-1')}`);
+    await page.selectOption('#map-vpc', '');
+    await page.fill('#map-search', 'web-0422');
+    console.log(`[browser] ${await screenshot(page, 'fleet-map-1000')}`);
+    await page.close();
+  });
+
   it('needs a viewer token when tokens are configured: ?token= sets an HttpOnly SameSite=Strict cookie', async () => {
     const file = join(tmpdir(), `hc-viewers-${process.pid}`);
     writeFileSync(file, 'viewer-token-0123456789abcdef alice\n');

@@ -5,12 +5,12 @@
 // to squares, a VPC picker shows one VPC, and the search box lights up hosts by name, address
 // or CIDR. Every agent-supplied string is a text node (dom.js s()).
 import { getJson } from '../api.js';
-import { findingHref, h, hostHref, mount, pathHref, s } from '../dom.js';
+import { findingHref, h, hostHref, markRendered, mount, pathHref, s } from '../dom.js';
 import { holds, parsePrefix } from '../net.js';
 
 /** Above this many hosts on the map, nodes are squares without labels (the name is on hover). */
-const COMPACT = 200;
-const FULL = { w: 168, h: 46, gap: 10, cols: 4 };
+const COMPACT = 300;
+const FULL = { w: 168, h: 46, gap: 10, cols: 8 };
 const SMALL = { w: 14, h: 14, gap: 4, cols: 24 };
 const PAD = 10;
 const HEAD = 22;
@@ -214,7 +214,7 @@ function hostNode(x, at, compact, matched) {
     return s('a', { href: hostHref(x.name), class: cls, dataset: { host: x.name, status } },
       s('title', {}, title), s('rect', { x: at.x, y: at.y, width: at.w, height: at.h, rx: 2 }));
   }
-  const mark = { error: '✖ ', warning: '▲ ', stale: '⏸ ', ok: '' }[status];
+  const mark = { error: '✖ ', warning: '▲ ', stale: '◌ ', ok: '' }[status];
   return s('a', { href: hostHref(x.name), class: cls, dataset: { host: x.name, status } },
     s('title', {}, title),
     s('rect', { x: at.x, y: at.y, width: at.w, height: at.h, rx: 4 }),
@@ -302,8 +302,8 @@ export async function renderMap(main, params) {
       h('button', { type: 'button', id: 'map-zoom-reset', title: 'actual size', onclick: zoom(1) }, '1:1'),
       h('button', { type: 'button', id: 'map-zoom-in', title: 'zoom in', onclick: zoom(1.25) }, '+'), count),
     h('p', { class: 'legend' }, h('span', { class: 'key k-broken' }, '━ broken pair'), h('span', { class: 'key k-tunnel' }, '┅ tunnel'),
-      h('span', { class: 'key' }, '■ bridge'), h('span', { class: 'key' }, '◆ tunnel device'), h('span', { class: 'key' }, '✖ error ▲ warning ⏸ stale'), h('span', { class: 'key' }, '☁ outside the fleet')),
+      h('span', { class: 'key' }, '■ bridge'), h('span', { class: 'key' }, '◆ tunnel device'), h('span', { class: 'key' }, '✖ error ▲ warning ◌ stale'), h('span', { class: 'key' }, '☁ outside the fleet')),
     h('div', { class: 'map-layout' }, holder, detail));
   draw();
-  window.__hcMapRenderedAt = performance.now();
+  markRendered('map');
 }

@@ -3,7 +3,7 @@
 // box that finds a host by name, by an address it holds or by a CIDR. Above it, what is wrong:
 // the open errors' summaries, newest first, each linked to its finding.
 import { getJson } from '../api.js';
-import { ago, findingHref, h, hostHref, mount, severityBadge, when } from '../dom.js';
+import { ago, findingHref, h, hostHref, markRendered, mount, severityBadge, when } from '../dom.js';
 import { holds, parsePrefix } from '../net.js';
 
 /** Kept across renders so a live refresh keeps the user's sort, filter and search. */
@@ -113,4 +113,5 @@ export async function renderOverview(main, params) {
     h('table', { class: 'grid hosts', id: 'hosts' }, h('thead', {}, head), body));
   fill();
   window.__hcOverviewRenderedAt = performance.now();
+  markRendered('overview');
 }

@@ -3,7 +3,7 @@
 // loops and drops are marked with a symbol and colour. Nothing is sent: the
 // aggregator's tracer (/api/path) simulates it over the hosts' reported snapshots.
 import { getJson, sources } from '../api.js';
-import { errorBox, h, hostHref, mount } from '../dom.js';
+import { errorBox, h, hostHref, markRendered, mount } from '../dom.js';
 import { evidenceList } from './findings.js';
 import { legDiagram } from './path-diagram.js';
 
@@ -62,7 +62,7 @@ export async function renderPath(main, params) {
       legView('request', r.forward, commands),
       r.reply ? legView('reply', r.reply, commands) : null,
       r.notes.length ? h('ul', { class: 'notes' }, r.notes.map((n) => h('li', {}, n))) : null);
-    window.__hcPathRenderedAt = performance.now();
+    markRendered('path');
   } catch (err) {
     mount(result, errorBox(err));
   }
