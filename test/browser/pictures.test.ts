@@ -37,7 +37,7 @@ function laterError(host: string): Finding {
   const subject = 'eth0 mtu';
   return {
     check: 'route-kills-traffic', severity: 'error', host, subject, key: findingKey('route-kills-traffic', host, subject),
-    summary: `${host}: a made-up later error, opened after ECS3's`, evidence: [], why: 'to order the overview', fix: [],
+    summary: `${host}: blackhole 10.99.0.0/24 drops the WireGuard overlay (a synthetic finding the test adds)`, evidence: [], why: 'to order the overview', fix: [],
   };
 }
 

@@ -63,7 +63,7 @@ function byFirstSeen(a, b) {
 }
 
 /** The open errors' summaries: what is wrong right now, each a link to its finding. */
-function openErrors(findings) {
+function openErrors(findings, hostNames) {
   const open = findings.filter((f) => f.state === 'open').sort(byFirstSeen);
   if (!open.length) return h('section', { class: 'open-errors none-open', id: 'open-errors', dataset: { count: 0 } }, h('p', { class: 'none' }, '✓ no open errors'));
   const more = open.length - ERRORS_SHOWN;
@@ -72,7 +72,8 @@ function openErrors(findings) {
     h('ol', { class: 'error-list' }, open.slice(0, ERRORS_SHOWN).map((f) => h('li', { class: 'open-error', dataset: { key: f.finding.key, host: f.finding.host } },
       severityBadge('error'),
       h('a', { class: 'summary', href: findingHref(f.finding.key) }, f.finding.summary),
-      h('span', { class: 'meta' }, h('a', { href: hostHref(f.finding.host) }, f.finding.host), ' · ', h('span', { class: 'mono' }, f.finding.check), ' · opened ', when(f.firstSeen))))),
+      // A fleet finding's host may be a topology node (a VPN gateway) with no page of its own.
+      h('span', { class: 'meta' }, hostNames.has(f.finding.host) ? h('a', { href: hostHref(f.finding.host) }, f.finding.host) : f.finding.host, ' · ', h('span', { class: 'mono' }, f.finding.check), ' · opened ', when(f.firstSeen))))),
     more > 0 ? h('p', {}, h('a', { class: 'more-errors', href: '#/findings?severity=error&state=open' }, `and ${more} more open error${more === 1 ? '' : 's'} →`)) : null);
 }
 
@@ -108,7 +109,7 @@ export async function renderOverview(main, params) {
   const filter = h('select', { id: 'host-filter', 'aria-label': 'filter hosts', onchange: (e) => { state.filter = e.target.value; fill(); } },
     Object.entries(FILTERS).map(([v, label]) => h('option', { value: v, selected: v === state.filter }, label)));
   mount(main,
-    openErrors(findings),
+    openErrors(findings, new Set(hosts.map((x) => x.name))),
     h('div', { class: 'toolbar' }, h('h1', {}, 'Fleet'), search, filter, count),
     h('table', { class: 'grid hosts', id: 'hosts' }, h('thead', {}, head), body));
   fill();
