@@ -204,12 +204,12 @@ function chips(x, at) {
   return out;
 }
 
-function hostNode(x, at, compact, matched) {
+function hostNode(x, at, compact) {
   const status = hostStatus(x);
   const f = x.findings;
   const title = `${x.name} · ${x.subnet ?? 'no subnet'}${x.vpc ? ` · ${x.vpc}` : ''}\n${x.addresses.slice(0, 4).join(' ')}${f.error || f.warning ? `\n${f.error} error(s), ${f.warning} warning(s)` : ''}${x.stale ? '\nstale' : ''}${
     x.bridges.length ? `\nbridges: ${x.bridges.map((b) => b.name).join(', ')}` : ''}${x.tunnels.length ? `\ntunnels: ${x.tunnels.map((t) => t.name).join(', ')}` : ''}`;
-  const cls = `host s-${status}${matched === true ? ' match' : matched === false ? ' unmatched' : ''}`;
+  const cls = `host s-${status}`;
   if (compact) {
     return s('a', { href: hostHref(x.name), class: cls, dataset: { host: x.name, status } },
       s('title', {}, title), s('rect', { x: at.x, y: at.y, width: at.w, height: at.h, rx: 2 }));
@@ -234,7 +234,7 @@ function box(b) {
     s('text', { x: b.x + 8, y: b.y + 15 }, short(label, Math.max(8, Math.floor(b.w / 7)))));
 }
 
-function picture(hosts, all, pairs, findings, query, search, detail) {
+function picture(hosts, all, pairs, findings, detail) {
   const compact = hosts.length > COMPACT;
   const { broken, tunnels, externals } = edgesOf(hosts, all, pairs, findings);
   const { pos, boxes, width, height } = layout(groupHosts(hosts), externals, compact ? SMALL : FULL, hosts.length === all.length ? 'outside the fleet' : 'outside this view');
@@ -259,7 +259,7 @@ function picture(hosts, all, pairs, findings, query, search, detail) {
     s('path', { class: 'edge-hit', d: curve(a, b) })));
   }
   const nodeLayer = s('g', { class: 'nodes' });
-  for (const x of hosts) nodeLayer.appendChild(hostNode(x, pos.get(x), compact, search ? matchesHost(x, search, query) : undefined));
+  for (const x of hosts) nodeLayer.appendChild(hostNode(x, pos.get(x), compact));
   for (const e of externals) nodeLayer.appendChild(externalNode(e, pos.get(e)));
   const svg = s('svg', { class: `pic map${compact ? ' compact' : ''}`, id: 'topology', width: Math.ceil(width * state.zoom), height: Math.ceil(height * state.zoom),
     viewBox: `0 0 ${Math.ceil(width)} ${Math.ceil(height)}`, role: 'img', 'aria-label': `topology of ${hosts.length} hosts` },
@@ -281,20 +281,37 @@ export async function renderMap(main, params) {
   const holder = h('div', { class: 'map-scroll', id: 'map-scroll' });
   const detail = h('aside', { class: 'map-detail', id: 'map-detail' }, h('p', { class: 'dim' }, 'Hover a red edge for the cause of the broken pair; click it for its finding. Click a host for its page.'));
   const count = h('span', { class: 'count', id: 'map-count' });
-  const draw = () => {
+  let drawn = { hosts: [], nodes: [], counts: { broken: 0, tunnels: 0 } };
+  /** Light up the hosts the search matches (no redraw: a keystroke at 1,000 hosts only toggles classes). */
+  const applySearch = () => {
     const search = state.search.trim();
+    const query = parsePrefix(search);
+    let matched = 0;
+    let first;
+    drawn.hosts.forEach((x, i) => {
+      const m = search ? matchesHost(x, search, query) : undefined;
+      drawn.nodes[i].classList.toggle('match', m === true);
+      drawn.nodes[i].classList.toggle('unmatched', m === false);
+      if (m) {
+        matched++;
+        first ??= drawn.nodes[i];
+      }
+    });
+    const { broken, tunnels } = drawn.counts;
+    count.textContent = `${drawn.hosts.length} hosts · ${broken} broken pair${broken === 1 ? '' : 's'} · ${tunnels} tunnel${tunnels === 1 ? '' : 's'}${search ? ` · ${matched} match${matched === 1 ? '' : 'es'}` : ''}`;
+    if (first && typeof first.scrollIntoView === 'function') first.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+  };
+  const draw = () => {
     const hosts = state.vpc ? all.filter((x) => (x.vpc ?? 'no VPC') === state.vpc) : all;
-    const { svg, counts } = picture(hosts, all, pairs, findings, parsePrefix(search), search, detail);
+    const { svg, counts } = picture(hosts, all, pairs, findings, detail);
     holder.replaceChildren(svg);
-    const matched = search ? svg.querySelectorAll('.host.match').length : null;
-    count.textContent = `${hosts.length} hosts · ${counts.broken} broken pair${counts.broken === 1 ? '' : 's'} · ${counts.tunnels} tunnel${counts.tunnels === 1 ? '' : 's'}${matched === null ? '' : ` · ${matched} match${matched === 1 ? '' : 'es'}`}`;
-    const first = svg.querySelector('.host.match');
-    if (first && typeof first.scrollIntoView === 'function') first.scrollIntoView({ block: 'center', inline: 'center' });
+    drawn = { hosts, nodes: [...svg.querySelectorAll('a.host')], counts };
+    applySearch();
   };
   const search = h('input', { type: 'search', id: 'map-search', placeholder: 'host name, address or CIDR', value: state.search, 'aria-label': 'search the map',
-    oninput: (e) => { state.search = e.target.value; draw(); } });
+    oninput: (e) => { state.search = e.target.value; applySearch(); } });
   const vpc = h('select', { id: 'map-vpc', 'aria-label': 'VPC', onchange: (e) => { state.vpc = e.target.value; draw(); } },
-    h('option', { value: '' }, `all VPCs (${all.length} hosts)`), vpcs.map((v) => h('option', { value: v, selected: v === state.vpc }, `VPC ${v} (${all.filter((x) => (x.vpc ?? 'no VPC') === v).length})`)));
+    h('option', { value: '' }, `all VPCs (${all.length} hosts)`), vpcs.map((v) => h('option', { value: v, selected: v === state.vpc }, `${v === 'no VPC' ? v : `VPC ${v}`} (${all.filter((x) => (x.vpc ?? 'no VPC') === v).length})`)));
   const zoom = (z) => () => { state.zoom = Math.min(4, Math.max(0.25, z === 1 ? 1 : state.zoom * z)); draw(); };
   mount(main,
     h('div', { class: 'toolbar' }, h('h1', {}, 'Topology'), search, vpc,
