@@ -7,7 +7,8 @@
  * - the overview leads with the open errors, newest first, each linked to its finding;
  * - the topology map groups hosts by VPC and subnet, shows bridges and tunnels, draws the broken
  *   pairs red with their cause on hover, and searches by name, address and CIDR;
- * - the path diagram shows each hop with its deciding route or rule, the break, the loop.
+ * - the path diagram shows each hop with its deciding route or rule, the break, the loop, the
+ *   packet encrypted at the VPN gateway leaving the known fleet.
  */
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -174,6 +175,7 @@ describe('dashboard pictures', () => {
   });
 
   it('path diagram: ecs1 → ecs3 is delivered hop by hop; the reply breaks at ECS3\'s docker0 route, marked', async () => {
+    await page.goto('about:blank'); // a hash change alone would leave the last diagram up while the new one loads
     await page.goto(`${srv.url}/#/path?from=ecs1&to=ecs3`);
     const diagrams = page.locator('#path-result svg.path-diagram');
     await diagrams.nth(1).waitFor();
@@ -197,6 +199,7 @@ describe('dashboard pictures', () => {
   });
 
   it('path diagram: 10.64.3.22 loops at the VPN gateway — a cloud node, and the arrow back', async () => {
+    await page.goto('about:blank'); // a hash change alone would leave the last diagram up while the new one loads
     await page.goto(`${srv.url}/#/path?from=client&to=10.200.1.15&source=10.64.3.22`);
     const diagram = page.locator('#path-result svg.path-diagram').first();
     await diagram.waitFor();
@@ -207,5 +210,19 @@ describe('dashboard pictures', () => {
     expect(await diagram.locator('g.loop-arrow text').textContent()).toMatch(/^↻ loops back to vpn-gateway /);
     expect(await diagram.locator('g.loop-arrow title').textContent()).toMatch(/^loop: vpn-gateway .* → vpcrouter → vpn-gateway /);
     console.log(`[pictures] ${await screenshot(page, 'pictures-path-loop')}`);
+  });
+
+  it('path diagram: 10.16.1.5 inside the selector is encrypted at the VPN gateway and leaves the known fleet', async () => {
+    await page.goto('about:blank'); // a hash change alone would leave the last diagram up while the new one loads
+    await page.goto(`${srv.url}/#/path?from=client&to=10.200.1.15&source=10.16.1.5`);
+    const diagram = page.locator('#path-result svg.path-diagram').first();
+    await diagram.waitFor();
+    expect(await diagram.getAttribute('data-outcome')).toBe('left');
+    const last = diagram.locator('g.hop').last();
+    expect(await last.getAttribute('data-action')).toBe('encrypt');
+    expect(await last.getAttribute('class')).toContain('cloud');
+    expect(await last.locator('text.act').textContent()).toContain('🔒 encrypt');
+    expect(await diagram.locator('g.left-mark text.node').textContent()).toBe('↗ left the known fleet');
+    expect(await diagram.locator('g.hop.break, g.break-mark, g.loop-arrow').count()).toBe(0);
   });
 });
