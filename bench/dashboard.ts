@@ -14,7 +14,7 @@ import { analyzeSnapshot } from '../src/checks/analyze.js';
 import { findingKey, type Finding } from '../src/model/finding.js';
 import type { HostSnapshot } from '../src/model/snapshot.js';
 import { CHROMIUM, feed, launchBrowser, startTestServer, type TestServer } from '../test/browser/harness.js';
-import { scenarioSnapshot, tinySnapshot } from '../test/unit/aggregator-client.js';
+import { scenarioSnapshot, tinySnapshot } from '../test/helpers/aggregator-client.js';
 import { SectionSkipped, type BenchRow, type SectionOptions } from './netns.js';
 
 const HOSTS = 1000;

@@ -19,7 +19,7 @@ import { loadTopology } from '../../src/collect/topology-file.js';
 import { findingKey, type Finding } from '../../src/model/finding.js';
 import type { HostSnapshot } from '../../src/model/snapshot.js';
 import { repoRoot } from '../helpers/samples.js';
-import { scenarioSnapshot, tempDir, tinySnapshot } from '../unit/aggregator-client.js';
+import { scenarioSnapshot, tempDir, tinySnapshot } from '../helpers/aggregator-client.js';
 import { feed, launchBrowser, screenshot, startTestServer, type TestServer } from './harness.js';
 
 const uplinkAddresses = (s: HostSnapshot): string[] => s.interfaces.filter((i) => i.uplink).flatMap((i) => i.addresses).filter((a) => a.family === 4).map((a) => a.cidr.split('/')[0]);

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostSummary, networkOf } from '../../src/aggregator/http/host-summary.js';
 import { startServer, type RunningServer } from '../../src/aggregator/server.js';
-import { scenarioSnapshot, tempDir, TestAgent, tinySnapshot } from './aggregator-client.js';
+import { scenarioSnapshot, tempDir, TestAgent, tinySnapshot } from '../helpers/aggregator-client.js';
 
 describe('host summary: subnet, bridges, tunnels', () => {
   it('networkOf masks the host bits and refuses what is not a CIDR', () => {
