@@ -148,6 +148,9 @@ describe('dashboard pictures', () => {
     // The VPN gateway the topology's fleet finding pairs with the client is outside the fleet.
     expect(await svg.locator('g.external').evaluateAll((g) => g.map((x) => (x as SVGElement).dataset.name))).toContain('vpn-bp1gw000000000000001');
     expect(edges).toContain('client-vpn-bp1gw000000000000001');
+    // Keyboard focus on that edge puts its cause in the panel too.
+    await svg.locator('a.edge-link[data-from="client"][data-to="vpn-bp1gw000000000000001"]').focus();
+    await expect.poll(() => page.locator('#map-detail .cause').textContent()).toContain('IPsec connection vco-bp1conn0000000000001');
     console.log(`[pictures] ${await screenshot(page, 'pictures-map')}`);
     await page.mouse.click(point!.x, point!.y);
     await page.locator('#finding').waitFor();

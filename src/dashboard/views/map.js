@@ -252,8 +252,10 @@ function picture(hosts, all, pairs, findings, detail) {
     if (!a || !b) continue;
     const cause = `${e.pair.from} ↔ ${e.pair.to}: broken — ${e.pair.cause}`;
     const href = e.pair.findings.length ? findingHref(e.pair.findings[0]) : pathHref(e.pair.from, e.pair.to);
+    // Hover or keyboard focus puts the cause in the panel beside the map, with a link to trace it.
+    const explain = () => show(h('p', { class: 'cause', dataset: { from: e.pair.from, to: e.pair.to } }, '✗ ', cause, ' ', h('a', { class: 'trace-link', href: pathHref(e.pair.from, e.pair.to) }, 'trace the path →')));
     edgeLayer.appendChild(s('a', { href, class: 'edge-link', dataset: { from: e.pair.from, to: e.pair.to },
-      onmouseover: () => show(h('p', { class: 'cause', dataset: { from: e.pair.from, to: e.pair.to } }, '✗ ', cause, ' ', h('a', { class: 'trace-link', href: pathHref(e.pair.from, e.pair.to) }, 'trace the path →'))) },
+      onmouseover: () => explain(), onfocus: () => explain() },
     s('title', {}, cause),
     s('path', { class: 'edge broken', d: curve(a, b) }),
     s('path', { class: 'edge-hit', d: curve(a, b) })));
