@@ -16,8 +16,11 @@ const PAD = 10;
 const HEAD = 22;
 const MAX_WIDTH = 1800;
 
-/** Kept across renders: a live refresh keeps the search, the VPC shown and the zoom. */
-const state = { search: '', vpc: '', zoom: 1 };
+/**
+ * Kept across renders: a live refresh keeps the search, the VPC shown and the zoom ('fit': the
+ * whole picture as wide as the view at most, never enlarged; else a scale the buttons set).
+ */
+const state = { search: '', vpc: '', zoom: 'fit' };
 
 const short = (text, n) => (text.length > n ? `${text.slice(0, n - 1)}…` : text);
 
@@ -234,7 +237,7 @@ function box(b) {
     s('text', { x: b.x + 8, y: b.y + 15 }, short(label, Math.max(8, Math.floor(b.w / 7)))));
 }
 
-function picture(hosts, all, pairs, findings, detail) {
+function picture(hosts, all, pairs, findings, detail, viewWidth) {
   const compact = hosts.length > COMPACT;
   const { broken, tunnels, externals } = edgesOf(hosts, all, pairs, findings);
   const { pos, boxes, width, height } = layout(groupHosts(hosts), externals, compact ? SMALL : FULL, hosts.length === all.length ? 'outside the fleet' : 'outside this view');
@@ -263,10 +266,11 @@ function picture(hosts, all, pairs, findings, detail) {
   const nodeLayer = s('g', { class: 'nodes' });
   for (const x of hosts) nodeLayer.appendChild(hostNode(x, pos.get(x), compact));
   for (const e of externals) nodeLayer.appendChild(externalNode(e, pos.get(e)));
-  const svg = s('svg', { class: `pic map${compact ? ' compact' : ''}`, id: 'topology', width: Math.ceil(width * state.zoom), height: Math.ceil(height * state.zoom),
+  const scale = state.zoom === 'fit' ? Math.min(1, viewWidth > 0 ? (viewWidth - 4) / width : 1) : state.zoom;
+  const svg = s('svg', { class: `pic map${compact ? ' compact' : ''}`, id: 'topology', width: Math.ceil(width * scale), height: Math.ceil(height * scale), dataset: { scale: scale.toFixed(3) },
     viewBox: `0 0 ${Math.ceil(width)} ${Math.ceil(height)}`, role: 'img', 'aria-label': `topology of ${hosts.length} hosts` },
   s('g', { class: 'groups' }, boxes.map(box)), nodeLayer, edgeLayer);
-  return { svg, counts: { broken: broken.length, tunnels: tunnels.length, externals: externals.length } };
+  return { svg, scale, counts: { broken: broken.length, tunnels: tunnels.length, externals: externals.length } };
 }
 
 function matchesHost(x, search, query) {
@@ -283,7 +287,7 @@ export async function renderMap(main, params) {
   const holder = h('div', { class: 'map-scroll', id: 'map-scroll' });
   const detail = h('aside', { class: 'map-detail', id: 'map-detail' }, h('p', { class: 'dim' }, 'Hover a red edge for the cause of the broken pair; click it for its finding. Click a host for its page.'));
   const count = h('span', { class: 'count', id: 'map-count' });
-  let drawn = { hosts: [], nodes: [], counts: { broken: 0, tunnels: 0 } };
+  let drawn = { hosts: [], nodes: [], counts: { broken: 0, tunnels: 0 }, scale: 1 };
   /** Light up the hosts the search matches (no redraw: a keystroke at 1,000 hosts only toggles classes). */
   const applySearch = () => {
     const search = state.search.trim();
@@ -305,20 +309,20 @@ export async function renderMap(main, params) {
   };
   const draw = () => {
     const hosts = state.vpc ? all.filter((x) => (x.vpc ?? 'no VPC') === state.vpc) : all;
-    const { svg, counts } = picture(hosts, all, pairs, findings, detail);
+    const { svg, counts, scale } = picture(hosts, all, pairs, findings, detail, holder.clientWidth);
     holder.replaceChildren(svg);
-    drawn = { hosts, nodes: [...svg.querySelectorAll('a.host')], counts };
+    drawn = { hosts, nodes: [...svg.querySelectorAll('a.host')], counts, scale };
     applySearch();
   };
   const search = h('input', { type: 'search', id: 'map-search', placeholder: 'host name, address or CIDR', value: state.search, 'aria-label': 'search the map',
     oninput: (e) => { state.search = e.target.value; applySearch(); } });
   const vpc = h('select', { id: 'map-vpc', 'aria-label': 'VPC', onchange: (e) => { state.vpc = e.target.value; draw(); } },
     h('option', { value: '' }, `all VPCs (${all.length} hosts)`), vpcs.map((v) => h('option', { value: v, selected: v === state.vpc }, `${v === 'no VPC' ? v : `VPC ${v}`} (${all.filter((x) => (x.vpc ?? 'no VPC') === v).length})`)));
-  const zoom = (z) => () => { state.zoom = Math.min(4, Math.max(0.25, z === 1 ? 1 : state.zoom * z)); draw(); };
+  const zoom = (z) => () => { state.zoom = z === 'fit' ? 'fit' : Math.min(4, Math.max(0.1, drawn.scale * z)); draw(); };
   mount(main,
     h('div', { class: 'toolbar' }, h('h1', {}, 'Topology'), search, vpc,
       h('button', { type: 'button', id: 'map-zoom-out', title: 'zoom out', onclick: zoom(0.8) }, '−'),
-      h('button', { type: 'button', id: 'map-zoom-reset', title: 'actual size', onclick: zoom(1) }, '1:1'),
+      h('button', { type: 'button', id: 'map-zoom-fit', title: 'fit the width', onclick: zoom('fit') }, 'fit'),
       h('button', { type: 'button', id: 'map-zoom-in', title: 'zoom in', onclick: zoom(1.25) }, '+'), count),
     h('p', { class: 'legend' }, h('span', { class: 'key k-broken' }, '━ broken pair'), h('span', { class: 'key k-tunnel' }, '┅ tunnel'),
       h('span', { class: 'key' }, '■ bridge'), h('span', { class: 'key' }, '◆ tunnel device'), h('span', { class: 'key' }, '✖ error ▲ warning ◌ stale'), h('span', { class: 'key' }, '☁ outside the fleet')),
