@@ -108,7 +108,10 @@ export function renderStatement(e: unknown): string {
   switch (key) {
     case 'match': {
       const op = str(o.op) ?? '==';
-      const right = renderValue(o.right);
+      // nft quotes interface names: `iifname "eth0"`.
+      const left = isObject(o.left) && isObject(o.left.meta) ? str(o.left.meta.key) : undefined;
+      const quoted = left !== undefined && ['iif', 'oif', 'iifname', 'oifname'].includes(left);
+      const right = quoted && typeof o.right === 'string' ? `"${o.right}"` : renderValue(o.right);
       return `${renderValue(o.left)} ${op === '==' || op === 'in' ? '' : `${op} `}${right}`;
     }
     case 'counter':

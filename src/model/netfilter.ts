@@ -61,6 +61,12 @@ export interface IptablesRule {
    * set lookup as nothing), so the rule as printed is not the rule the kernel runs.
    */
   nftHidden?: { reason: string; origin: Origin };
+  /**
+   * Set on the record the nft evaluator (src/simulate/nft-eval.ts) gives a native nft rule so
+   * decisions, traces and findings carry it like an iptables rule: where `nft list ruleset`
+   * shows it, and its text.
+   */
+  nft?: { family: string; table: string; chain: string; handle?: number; text: string };
   origin: Origin;
 }
 
