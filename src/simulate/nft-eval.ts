@@ -76,6 +76,12 @@ export function nftRuleText(table: NftTable, chain: NftChain, rule: NftRule): st
   return `table ${table.family} ${table.name} chain ${chain.name}: ${rule.text}${rule.handle !== undefined ? ` # handle ${rule.handle}` : ''}`;
 }
 
+/** A base chain as `nft list ruleset` heads it: `table inet filter chain input { type filter hook input priority 0; policy drop; }`. */
+export function nftChainText(table: NftTable, chain: NftChain): string {
+  const head = chain.hook !== undefined ? ` type ${chain.type ?? 'filter'} hook ${chain.hook}${chain.device !== undefined ? ` device "${chain.device}"` : ''} priority ${chain.priorityName ?? String(chain.priority ?? 0)}; policy ${chain.policy ?? 'accept'};` : '';
+  return `table ${table.family} ${table.name} chain ${chain.name} {${head} }`;
+}
+
 /** The shell command that deletes an nft rule. */
 export function nftDeleteCommand(rule: IptablesRule): string | undefined {
   const n = rule.nft;

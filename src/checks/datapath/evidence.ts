@@ -4,6 +4,7 @@ import type { IptablesRule } from '../../model/netfilter.js';
 import type { HostSnapshot } from '../../model/snapshot.js';
 import type { RouteLookupResult } from '../../simulate/route-lookup.js';
 import type { Walk, WalkStage } from '../../simulate/walk.js';
+import { nftChainText, nftDeleteCommand } from '../../simulate/nft-eval.js';
 
 /** The rule (unless it is the default `lookup main`) and the route that decided a lookup. */
 export function routeEvidence(r: RouteLookupResult): Evidence[] {
@@ -35,8 +36,11 @@ export function stageEvidence(s: HostSnapshot, stage: WalkStage): Evidence[] {
   }
 }
 
-/** The table header and the chain's policy line of an iptables chain. */
+/** The table header and the chain's policy line of an iptables chain, or the native nft base chain ("inet filter"). */
 export function policyEvidence(s: HostSnapshot, table: string, chain: string, hook: string): Evidence[] {
+  const nt = s.nft.find((t) => t.managedBy === 'native' && `${t.family} ${t.name}` === table);
+  const nc = nt?.chains.find((c) => c.name === chain);
+  if (nt !== undefined && nc !== undefined) return [{ source: nc.origin.source ?? 'nft', lineNumber: nc.origin.lineNumber, text: nftChainText(nt, nc) }];
   const family = s.netfilter.v4.some((t) => t.name === table && t.chains.some((c) => c.name === chain)) ? s.netfilter.v4 : s.netfilter.v6;
   const t = family.find((x) => x.name === table);
   const c = t?.chains.find((x) => x.name === chain);
@@ -54,13 +58,15 @@ export function markRules(w: Walk): IptablesRule[] {
   return out;
 }
 
-/** The iptables command that deletes a rule, from its iptables-save line. */
-export function deleteRuleCommand(family: 4 | 6, table: string, text: string): string {
-  const spec = text.replace(/^\[\d+:\d+\]\s+/, '').replace(/^-A\s+/, '-D ');
-  return `${family === 6 ? 'ip6tables' : 'iptables'} -t ${table} ${spec}`;
+/** The command that deletes a rule: `nft delete rule ... handle N` for a native nft rule, else iptables -D from its iptables-save line. */
+export function deleteRuleCommand(family: 4 | 6, rule: IptablesRule): string {
+  const nft = nftDeleteCommand(rule);
+  if (nft !== undefined) return nft;
+  const spec = rule.origin.text.replace(/^\[\d+:\d+\]\s+/, '').replace(/^-A\s+/, '-D ');
+  return `${family === 6 ? 'ip6tables' : 'iptables'} -t ${rule.table} ${spec}`;
 }
 
-/** "mangle/OUTPUT rule 1" for a rule. */
+/** "mangle/OUTPUT rule 1" for a rule; "inet filter/input handle 4" for a native nft one. */
 export function ruleName(r: IptablesRule): string {
-  return `${r.table}/${r.chain} rule ${r.position}`;
+  return r.nft?.handle !== undefined ? `${r.table}/${r.chain} handle ${r.nft.handle}` : `${r.table}/${r.chain} rule ${r.position}`;
 }
