@@ -169,18 +169,13 @@ export class NftEvaluator implements ChainEvaluator {
           continue;
         }
         if (step.k === 'vmap') {
+          // The rule's matches held; a key the packet lacks stops the rule at its verdict map.
           const v = step.key.read(p);
-          if (v === ABSENT) {
-            matched = false;
-            break;
-          }
+          if (v === ABSENT) break;
           if (v === UNK) return this.undecided(ctx, hook, name, cur, cr, `${step.text}: ${p.why}`);
+          // A key the map does not hold: the rule's matches held, its verdict map gives none (the next rule runs).
           const data = step.map(v);
-          if (data === undefined) {
-            matched = false;
-            break;
-          }
-          verdict = verdictOf(data);
+          if (data !== undefined) verdict = verdictOf(data);
           break;
         }
         if (step.k === 'verdict') {

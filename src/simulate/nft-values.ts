@@ -159,8 +159,12 @@ function payloadReader(protocol: string, field: string): Reader | undefined {
       const protos = PORT_PROTOS[protocol];
       if (protos === undefined || (field !== 'sport' && field !== 'dport')) return undefined;
       const dst = field === 'dport';
+      const raw = protocol === 'th';
       return one('num', (p) => {
-        if (!protos.includes(p.proto) || p.fragment) return ABSENT;
+        if (p.fragment) return ABSENT;
+        // `th` has no protocol dependency: on another protocol it reads that header's bytes (an ICMP checksum ...).
+        if (raw && !protos.includes(p.proto)) return unk(p, `th ${field} reads bytes ${dst ? '2-3' : '0-1'} of a protocol ${p.proto} header, which hostcheck does not know`);
+        if (!protos.includes(p.proto)) return ABSENT;
         const v = dst ? p.dport : p.sport;
         return v < 0 ? unk(p, `the ${field === 'dport' ? 'destination' : 'source'} port is not known`) : v;
       });
@@ -190,8 +194,19 @@ function metaReader(key: string): Reader | undefined {
     case 'mark': return one('num', (p) => p.mark);
     case 'pkttype':
       return one('pkttype', (p) => {
+        // The frame's type: what the destination was before a DNAT of this packet rewrote it.
+        const dnat = (p.natBits & CT_STATES.DNAT) !== 0 && !p.ctReply && p.ctOrigKnown;
+        const saved4 = p.dst4;
+        const saved6 = p.dst6;
+        if (dnat) {
+          p.dst4 = p.origDst4;
+          p.dst6 = p.origDst6;
+        }
         const t = p.addressType(p, true, undefined);
-        if (p.family === 4 ? (p.dst4 >>> 28) === 14 : p.dst6 >> 120n === 0xffn) return 2;
+        const multicast = p.family === 4 ? (p.dst4 >>> 28) === 14 : p.dst6 >> 120n === 0xffn;
+        p.dst4 = saved4;
+        p.dst6 = saved6;
+        if (multicast) return 2;
         if (p.hook === 'OUTPUT' || p.hook === 'POSTROUTING') return 0;
         if (t === undefined) return unk(p, 'whether the destination is a broadcast address is not known');
         return t === ADDRESS_TYPES.BROADCAST ? 1 : 0;
