@@ -468,17 +468,50 @@ function buildLookup(elements: unknown[], kinds: Kind[], isMap: boolean): SetLoo
       if (!exact.has(key)) exact.set(key, data);
     } else intervals.push({ parts, data });
   }
+  const index = concat ? undefined : intervalIndex(intervals);
   return (v) => {
     const key = Array.isArray(v) ? (concat ? v.map(String).join('\u0000') : undefined) : v;
     if (key !== undefined) {
       const hit = exact.get(key);
       if (hit !== undefined) return hit;
     }
+    if (index !== undefined) return Array.isArray(v) ? undefined : index(v);
     for (const iv of intervals) {
       if (concat) {
         if (Array.isArray(v) && v.every((x, k) => within(x, iv.parts[k]))) return iv.data;
       } else if (!Array.isArray(v) && within(v, iv.parts[0])) return iv.data;
     }
+    return undefined;
+  };
+}
+
+/**
+ * Intervals of one kind sorted by their low end, with the highest high end so far: a lookup
+ * finds the last interval starting at or below the value by binary search and walks back only
+ * while an interval could still reach it. Undefined when the elements are name prefixes.
+ */
+function intervalIndex(intervals: { parts: Const[]; data: unknown }[]): ((v: Val) => unknown) | undefined {
+  const list: { lo: Val; hi: Val; data: unknown }[] = [];
+  for (const iv of intervals) {
+    const c = iv.parts[0];
+    if ('prefix' in c) return undefined;
+    list.push({ lo: c.lo, hi: c.hi, data: iv.data });
+  }
+  list.sort((a, b) => (a.lo < b.lo ? -1 : a.lo > b.lo ? 1 : 0));
+  const maxHi: Val[] = [];
+  for (let i = 0; i < list.length; i++) maxHi.push(i === 0 || list[i].hi > maxHi[i - 1] ? list[i].hi : maxHi[i - 1]);
+  return (v) => {
+    let lo = 0;
+    let hi = list.length - 1;
+    let at = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (list[mid].lo <= v) {
+        at = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    for (let i = at; i >= 0 && maxHi[i] >= v; i--) if (typeof list[i].lo === typeof v && list[i].hi >= v) return list[i].data;
     return undefined;
   };
 }
