@@ -81,7 +81,10 @@ export function renderValue(v: unknown): string {
     case 'range':
       return Array.isArray(inner) ? inner.map(renderValue).join('-') : '';
     case 'set':
-      return Array.isArray(inner) ? `{ ${inner.map(renderValue).join(', ')} }` : renderValue(inner);
+      // A map's elements are [key, value]: `{ 80 : accept, 81 : jump web }`.
+      return Array.isArray(inner) ? `{ ${inner.map((x) => (Array.isArray(x) && x.length === 2 ? `${renderValue(x[0])} : ${renderValue(x[1])}` : renderValue(x))).join(', ')} }` : renderValue(inner);
+    case 'jump': case 'goto':
+      return `${key} ${renderValue(o.target)}`;
     case 'concat':
       return Array.isArray(inner) ? inner.map(renderValue).join(' . ') : '';
     case '&': case '|': case '^': case '<<': case '>>':

@@ -4,6 +4,7 @@
  * also a DROP policy that nothing accepts.
  */
 import type { IptablesTable } from '../model/netfilter.js';
+import type { NftRule, NftTable } from '../model/nft.js';
 import { evidenceOf, findingKey, uniqueEvidence, type Evidence, type Finding } from '../model/finding.js';
 import type { Peer } from '../model/config.js';
 import type { HostSnapshot } from '../model/snapshot.js';
@@ -79,14 +80,18 @@ function evidenceOfDecision(s: HostSnapshot, family: 4 | 6, r: NetfilterResult):
   if (!d) return [];
   if (d.nft) {
     if (!d.rule) return policyEvidence(s, d.table, d.chain, d.hook);
-    // The jumps, gotos and verdict maps that led there, then the deciding rule, as nft lists them.
+    // The jumps, gotos and verdict maps that led there (walked back from the deciding chain), then the rule, as nft lists them.
     const table = s.nft.find((t) => t.managedBy === 'native' && `${t.family} ${t.name}` === d.table);
     const path: Evidence[] = [];
-    for (const t of r.trace) {
-      if (t.matched !== true || t.rule === undefined || t.table !== d.table || t.hook !== d.hook) continue;
-      const chain = table?.chains.find((c) => c.name === t.chain);
+    let current = d.chain;
+    for (let i = r.trace.length - 1; i >= 0 && table; i--) {
+      const t = r.trace[i];
+      if (t.matched !== true || t.rule === undefined || t.table !== d.table || t.hook !== d.hook || t.chain === current) continue;
+      const chain = table.chains.find((c) => c.name === t.chain);
       const rule = chain?.rules[t.rule - 1];
-      if (table && chain && rule && /\b(jump|goto|vmap)\b/.test(rule.text)) path.push({ source: rule.origin.source ?? 'nft', lineNumber: rule.origin.lineNumber, text: nftRuleText(table, chain, rule) });
+      if (!chain || !rule || !leadsTo(table, rule, current)) continue;
+      path.unshift({ source: rule.origin.source ?? 'nft', lineNumber: rule.origin.lineNumber, text: nftRuleText(table, chain, rule) });
+      current = t.chain;
     }
     return uniqueEvidence([...path, ...evidenceOf(d.rule.origin)]);
   }
@@ -101,6 +106,15 @@ function evidenceOfDecision(s: HostSnapshot, family: 4 | 6, r: NetfilterResult):
   const table = tables(s, family).find((t) => t.name === d.table);
   const chain = table?.chains.find((c) => c.name === d.chain);
   return uniqueEvidence([...evidenceOf(table?.origin), ...evidenceOf(chain?.origin)]);
+}
+
+/** Whether an nft rule jumps or goes to `chain`, itself or through a verdict map. */
+function leadsTo(table: NftTable, rule: NftRule, chain: string): boolean {
+  const target = new RegExp(`\\b(jump|goto) ${chain.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(\\s|$|,| })`);
+  if (target.test(rule.text)) return true;
+  const m = /vmap @(\S+)/.exec(rule.text);
+  const map = m ? table.sets.find((x) => x.name === m[1]) : undefined;
+  return map !== undefined && JSON.stringify(map.elements).includes(`"target":${JSON.stringify(chain)}`);
 }
 
 /** The counters that show the decision biting: the deciding rule's (or policy's), the hook's, NETFILTER_DROP. */

@@ -540,7 +540,8 @@ function enterHook(p: PacketState, hook: Hook, devices: HookDevices): void {
   p.hook = hook;
   const hasIn = hook === 'PREROUTING' || hook === 'INPUT' || hook === 'FORWARD';
   const hasOut = hook === 'FORWARD' || hook === 'OUTPUT' || hook === 'POSTROUTING';
-  p.inDev = hasIn ? devices.inIf : '';
+  // POSTROUTING sees a forwarded packet's input device too (ip_output passes skb->dev as indev): nft's iifname reads it.
+  p.inDev = hasIn ? devices.inIf : hook === 'POSTROUTING' ? devices.inIf ?? '' : '';
   p.outDev = hasOut ? devices.outIf : '';
   if (devices.physdev !== undefined) p.physdev = devices.physdev;
 }

@@ -267,7 +267,12 @@ function fibReader(o: Json, fib: FibReader | undefined): Reader | undefined {
   if (result === 'type' && flags.includes('daddr')) {
     return {
       kinds: ['addrtype'], bitmask: false,
-      read: (p) => (fib === undefined ? unk(p, 'fib needs the routes, which were not given') : fib.daddrType(p, iif)),
+      read: (p) => {
+        if (fib !== undefined) return fib.daddrType(p, iif);
+        // Without routes the host's own addresses still tell local, broadcast and multicast from unicast.
+        const t = p.addressType(p, true, iif ? p.inDev : undefined);
+        return t === undefined ? unk(p, 'fib needs the routes, which were not given') : t;
+      },
     };
   }
   return undefined;

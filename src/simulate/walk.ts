@@ -174,7 +174,7 @@ class Walker {
     }
     const forward = this.hook(run, run.runHook('FORWARD', { inIf: iif, outIf: r.dev }));
     if (forward !== undefined) return forward;
-    const post = this.hook(run, run.runHook('POSTROUTING', { outIf: r.dev }));
+    const post = this.hook(run, run.runHook('POSTROUTING', { inIf: iif, outIf: r.dev }));
     if (post !== undefined) return post;
     this.unseenOn(r.dev, 'egress');
     return this.end('forwarded', undefined, undefined, run.view(), run);
