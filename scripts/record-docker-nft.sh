@@ -1,6 +1,6 @@
 #!/bin/sh
 # Records the nft ruleset of Docker's nft firewall backend (`"firewall-backend": "nftables"`,
-# tables `ip docker-bridges`) as JSON, for test/unit/nft-docker.test.ts. Docker cannot run here:
+# tables `ip docker-bridges`) as JSON, for test/lab/nft-generators.test.ts. Docker cannot run here:
 # the ruleset is moby's own golden file for its nftabler (one bridge "br-dummy", a published
 # port 8080 -> 192.168.0.2:80, ICC on, masquerade by SNAT), test/lab/nft-rulesets/docker-bridges.nft,
 # copied from github.com/moby/moby at commit b985e2313a8676e18072b442911fc8f64f17d440,

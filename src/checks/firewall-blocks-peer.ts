@@ -167,7 +167,7 @@ function branchEvidence(s: HostSnapshot, family: 4 | 6, r: NetfilterResult): Evi
 /** Delete the rule, or let the peer in before it (in the chain that decided, for native nft). */
 function fixFor(family: 4 | 6, d: NetfilterResult['decidedBy'], probe: Probe): string[] {
   const allow = d?.nft ? `nft insert rule ${d.table} ${d.chain} ${probe.allowNft}` : probe.allow;
-  if (d?.rule) return [deleteRuleCommand(family, d.rule), `# or let the peer in before it: ${allow}`];
+  if (d?.rule) return [deleteRuleCommand(family, d.table, d.rule), `# or let the peer in before it: ${allow}`];
   return [allow];
 }
 

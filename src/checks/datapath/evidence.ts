@@ -58,12 +58,19 @@ export function markRules(w: Walk): IptablesRule[] {
   return out;
 }
 
-/** The command that deletes a rule: `nft delete rule ... handle N` for a native nft rule, else iptables -D from its iptables-save line. */
-export function deleteRuleCommand(family: 4 | 6, rule: IptablesRule): string {
+/**
+ * The iptables command that deletes a rule, from its iptables-save line (a rule read from an -nvL
+ * listing: the line it was read back as; by position when the listing did not print it whole);
+ * for a native nft rule, `nft delete rule ... handle N`.
+ */
+export function deleteRuleCommand(family: 4 | 6, table: string, rule: IptablesRule): string {
+  // A native nft rule: `nft delete rule inet filter input handle 4`.
   const nft = nftDeleteCommand(rule);
   if (nft !== undefined) return nft;
-  const spec = rule.origin.text.replace(/^\[\d+:\d+\]\s+/, '').replace(/^-A\s+/, '-D ');
-  return `${family === 6 ? 'ip6tables' : 'iptables'} -t ${rule.table} ${spec}`;
+  const tool = family === 6 ? 'ip6tables' : 'iptables';
+  if (rule.approximate !== undefined) return `${tool} -t ${table} -D ${rule.chain} ${rule.position}`;
+  const spec = (rule.readBackAs ?? rule.origin.text).replace(/^\[\d+:\d+\]\s+/, '').replace(/^-A\s+/, '-D ');
+  return `${tool} -t ${table} ${spec}`;
 }
 
 /** "mangle/OUTPUT rule 1" for a rule; "inet filter/input handle 4" for a native nft one. */
