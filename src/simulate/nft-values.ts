@@ -227,12 +227,13 @@ function ctReader(key: string, dir: string | undefined): Reader | undefined {
       return one('ctstatus', (p) => (noEntry(p) ? ABSENT : known(p) ? p.natBits : unk(p, p.ctUnknown!)), true);
     case 'direction': return one('ctdir', (p) => (noEntry(p) ? ABSENT : known(p) ? (p.ctReply ? 1 : 0) : unk(p, p.ctUnknown!)));
     case 'mark': return one('num', (p) => (noEntry(p) ? ABSENT : p.ctmark));
-    case 'original saddr': case 'original daddr': case 'original ip saddr': case 'original ip daddr': {
+    case 'original ip saddr': case 'original ip daddr': case 'original ip6 saddr': case 'original ip6 daddr': {
       const src = key.endsWith('saddr');
+      const v6 = key.startsWith('ip6');
       return {
-        kinds: ['ip4'], bitmask: false,
+        kinds: [v6 ? 'ip6' : 'ip4'], bitmask: false,
         read: (p) => {
-          if (noEntry(p)) return ABSENT;
+          if (noEntry(p) || (p.family === 6) !== v6) return ABSENT;
           if (!p.ctOrigKnown) return unk(p, "the connection's original tuple is not known");
           if (p.family === 6) return src ? p.origSrc6 : p.origDst6;
           return src ? p.origSrc4 : p.origDst4;
