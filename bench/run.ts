@@ -11,6 +11,7 @@ import { benchBigHost } from './big-host.js';
 import { benchDashboard } from './dashboard.js';
 import { benchFleet } from './fleet.js';
 import { benchIptablesParse } from './iptables-parse.js';
+import { benchNftEval } from './nft-eval.js';
 import {
   bestOf, ipBatchIn, ipv4, seededRandom, SectionSkipped, withLab,
   type BenchRow, type SectionOptions,
@@ -28,6 +29,7 @@ interface Section {
 const SECTIONS: Section[] = [
   { name: 'route-parse', what: 'ip route text/JSON parse time vs the ip command', run: benchRouteParse },
   { name: 'iptables-parse', what: 'iptables-save dump parse time vs iptables-save', run: benchIptablesParse },
+  { name: 'nft-eval', what: '100,000 packets through a 10,000-rule nft ruleset (sets, verdict maps) vs the iptables evaluator with ipsets', run: benchNftEval },
   { name: 'lpm', what: 'longest-prefix match lookups/s vs the kernel (ip route get)', run: benchLpmSection },
   { name: 'oneshot', what: 'one-shot hostcheck wall time and peak RSS vs node start-up + raw collection', run: benchOneShot },
   { name: 'fleet', what: 'aggregator: idle memory, connect time, report latency vs a bare ws echo server; fleet match time', run: benchFleet },

@@ -4,6 +4,7 @@ import type { IptablesRule } from '../../model/netfilter.js';
 import type { HostSnapshot } from '../../model/snapshot.js';
 import type { RouteLookupResult } from '../../simulate/route-lookup.js';
 import type { Walk, WalkStage } from '../../simulate/walk.js';
+import { nftChainText, nftDeleteCommand } from '../../simulate/nft-eval.js';
 
 /** The rule (unless it is the default `lookup main`) and the route that decided a lookup. */
 export function routeEvidence(r: RouteLookupResult): Evidence[] {
@@ -35,8 +36,14 @@ export function stageEvidence(s: HostSnapshot, stage: WalkStage): Evidence[] {
   }
 }
 
-/** The table header and the chain's policy line of an iptables chain (of the packet's family, when given: both dumps have filter/INPUT). */
+/**
+ * The table header and the chain's policy line of an iptables chain (of the packet's family, when
+ * given: both dumps have filter/INPUT), or the native nft base chain ("inet filter").
+ */
 export function policyEvidence(s: HostSnapshot, table: string, chain: string, hook: string, ipFamily?: 4 | 6): Evidence[] {
+  const nt = s.nft.find((t) => t.managedBy === 'native' && `${t.family} ${t.name}` === table);
+  const nc = nt?.chains.find((c) => c.name === chain);
+  if (nt !== undefined && nc !== undefined) return [{ source: nc.origin.source ?? 'nft', lineNumber: nc.origin.lineNumber, text: nftChainText(nt, nc) }];
   const family = ipFamily !== undefined ? (ipFamily === 4 ? s.netfilter.v4 : s.netfilter.v6) : s.netfilter.v4.some((t) => t.name === table && t.chains.some((c) => c.name === chain)) ? s.netfilter.v4 : s.netfilter.v6;
   const t = family.find((x) => x.name === table);
   const c = t?.chains.find((x) => x.name === chain);
@@ -56,16 +63,20 @@ export function markRules(w: Walk): IptablesRule[] {
 
 /**
  * The iptables command that deletes a rule, from its iptables-save line (a rule read from an -nvL
- * listing: the line it was read back as; by position when the listing did not print it whole).
+ * listing: the line it was read back as; by position when the listing did not print it whole);
+ * for a native nft rule, `nft delete rule ... handle N`.
  */
 export function deleteRuleCommand(family: 4 | 6, table: string, rule: IptablesRule): string {
+  // A native nft rule: `nft delete rule inet filter input handle 4`.
+  const nft = nftDeleteCommand(rule);
+  if (nft !== undefined) return nft;
   const tool = family === 6 ? 'ip6tables' : 'iptables';
   if (rule.approximate !== undefined) return `${tool} -t ${table} -D ${rule.chain} ${rule.position}`;
   const spec = (rule.readBackAs ?? rule.origin.text).replace(/^\[\d+:\d+\]\s+/, '').replace(/^-A\s+/, '-D ');
   return `${tool} -t ${table} ${spec}`;
 }
 
-/** "mangle/OUTPUT rule 1" for a rule. */
+/** "mangle/OUTPUT rule 1" for a rule; "inet filter/input handle 4" for a native nft one. */
 export function ruleName(r: IptablesRule): string {
-  return `${r.table}/${r.chain} rule ${r.position}`;
+  return r.nft?.handle !== undefined ? `${r.table}/${r.chain} handle ${r.nft.handle}` : `${r.table}/${r.chain} rule ${r.position}`;
 }
