@@ -113,21 +113,24 @@ export class Aggregator {
   }
 
   /** Rebuild the index from stored snapshots, match the fleet, and reconcile stored fleet findings. */
-  load(): void {
-    for (const { name, snapshot, sections } of this.store.snapshots()) {
-      try {
-        const full = snapshot as Record<string, unknown>;
-        for (const [kind, digest] of Object.entries(sections) as [SectionKind, string][]) applySection(full, this.storedSection(kind, digest));
-        this.index.upsert(name, snapshotFromJson(full));
-        this.sectionsOf.set(name, sections);
-      } catch {
-        // A snapshot the index cannot read stays stored; the host's next report replaces it.
-      }
-    }
+  async load(): Promise<void> {
+    for await (const { name, snapshot, sections } of this.store.snapshots()) await this.indexStored(name, snapshot, sections);
     const diff = this.timedMatch('full', () => this.matcher.matchAll());
-    const stored = this.store.findings().filter((f) => f.sources.includes('fleet')).map((f) => f.finding.key);
+    const stored = (await this.store.findings()).filter((f) => f.sources.includes('fleet')).map((f) => f.finding.key);
     const found = new Set(diff.found.map((f) => f.key));
-    this.store.commitFleet(diff.found, stored.filter((k) => !found.has(k)), this.isoNow());
+    await this.store.commitFleet(diff.found, stored.filter((k) => !found.has(k)), this.isoNow());
+  }
+
+  /** Put a stored snapshot (its sections read back) in the index. */
+  private async indexStored(name: string, snapshot: unknown, sections: HostSections): Promise<void> {
+    try {
+      const full = snapshot as Record<string, unknown>;
+      for (const [kind, digest] of Object.entries(sections) as [SectionKind, string][]) applySection(full, await this.storedSection(kind, digest));
+      this.index.upsert(name, snapshotFromJson(full));
+      this.sectionsOf.set(name, sections);
+    } catch {
+      // A snapshot the index cannot read stays stored; the host's next report replaces it.
+    }
   }
 
   /**
@@ -135,11 +138,11 @@ export class Aggregator {
    * again, what that finds and resolves is committed, viewers get a `topology` event and the
    * agents whose fleet findings changed a new context.
    */
-  setTopology(topology: Topology | undefined): FleetDiff {
+  async setTopology(topology: Topology | undefined): Promise<FleetDiff> {
     this.topology = topology;
     this.matcher.topology = topology;
     const diff = this.timedMatch('full', () => this.matcher.matchAll());
-    this.store.commitFleet(diff.found, diff.resolved.map((f) => f.key), this.isoNow());
+    await this.store.commitFleet(diff.found, diff.resolved.map((f) => f.key), this.isoNow());
     this.emit({ type: 'topology', found: diff.found.map((f) => f.key), resolved: diff.resolved.map((f) => f.key) });
     for (const h of diff.affected) if (this.links.has(h)) this.pendingContext.add(h);
     this.scheduleContext();
@@ -160,7 +163,7 @@ export class Aggregator {
     }
   }
 
-  authenticate(hello: Hello): AgentAuth {
+  authenticate(hello: Hello): Promise<AgentAuth> {
     return this.auth.authenticateAgent(hello);
   }
 
@@ -216,13 +219,13 @@ export class Aggregator {
     this.lastSeen.set(host, this.isoNow());
   }
 
-  welcomeSeq(host: string): number {
+  welcomeSeq(host: string): Promise<number> {
     return this.store.lastSeq(host);
   }
 
   /** The digests of the sections the server holds for a host (the welcome lists them). */
-  welcomeSections(host: string): string[] {
-    return Object.values(this.store.hostSections(host));
+  async welcomeSections(host: string): Promise<string[]> {
+    return Object.values(await this.store.hostSections(host));
   }
 
   /**
@@ -230,32 +233,33 @@ export class Aggregator {
    * Reports waiting in the commit queue are committed first, so the store sees them in order.
    * A report already stored (a resend after reconnect) is acknowledged again without a change.
    */
-  report(hello: Hello, report: ReportMessage, bytes: number, uploads?: SectionUploads): void {
-    this.commits.flush();
-    if (this.store.hasReport(hello.name, report.seq)) return;
-    const prepared = this.prepare(hello, report, bytes, uploads);
-    this.store.commitReports([prepared.input]);
+  async report(hello: Hello, report: ReportMessage, bytes: number, uploads?: SectionUploads): Promise<void> {
+    await this.commits.flush();
+    if (await this.store.hasReport(hello.name, report.seq)) return;
+    const prepared = await this.prepare(hello, report, bytes, uploads);
+    await this.store.commitReports([prepared.input]);
     this.afterCommit(prepared);
   }
 
   /**
-   * Validate and match one report now (throws ReportRejectedError), and commit it together with
-   * the reports arriving in the same event-loop turn; `done` runs after the commit (the caller
-   * acks then) or with the store's error. A resend of a stored or queued report only waits.
+   * Validate and match one report now (rejects with ReportRejectedError), and commit it together
+   * with the reports arriving meanwhile; `done` runs after the commit (the caller acks then) or
+   * with the store's error. A resend of a stored or queued report only waits.
    */
-  submit(hello: Hello, report: ReportMessage, bytes: number, done: Committed, uploads?: SectionUploads): void {
+  async submit(hello: Hello, report: ReportMessage, bytes: number, done: Committed, uploads?: SectionUploads): Promise<void> {
     const key = `${hello.name}\n${report.seq}`;
     if (this.commits.join(key, done)) return;
-    if (this.store.hasReport(hello.name, report.seq)) return done();
-    this.commits.add(key, this.prepare(hello, report, bytes, uploads), done);
+    if (await this.store.hasReport(hello.name, report.seq)) return done();
+    if (this.commits.join(key, done)) return;
+    this.commits.add(key, await this.prepare(hello, report, bytes, uploads), done);
   }
 
   /** Commit the reports waiting in the queue (before the store closes). */
-  flushReports(): void {
-    this.commits.flush();
+  async flushReports(): Promise<void> {
+    await this.commits.flush();
   }
 
-  private prepare(hello: Hello, report: ReportMessage, bytes: number, uploads?: SectionUploads): PreparedReport {
+  private async prepare(hello: Hello, report: ReportMessage, bytes: number, uploads?: SectionUploads): Promise<PreparedReport> {
     const host = hello.name;
     for (const f of report.findings) {
       if (f.host !== host) throw new ReportRejectedError('host_mismatch', `a finding names host "${f.host}"; this connection is "${host}"`);
@@ -266,7 +270,9 @@ export class Aggregator {
     redactSnapshotTexts(report.snapshot as unknown as HostSnapshot);
     for (const f of report.findings) for (const e of f.evidence) e.text = redactLine(e.text);
     const previous = this.index.snapshot(host);
-    const snapshot = this.withSections(host, report, previous, uploads);
+    const snapshot = await this.withSections(host, report, previous, uploads);
+    // Awaiting the sections let other reports of this host in: match against the index as it is now.
+    const current = this.index.snapshot(host);
     checkContentLimits(snapshot, this.limits);
     const membershipBefore = this.membershipOf(host);
     let diff: FleetDiff;
@@ -275,7 +281,7 @@ export class Aggregator {
       diff = this.timedMatch('incremental', () => this.matcher.matchHost(host));
     } catch (err) {
       // Put the last good snapshot back so the fleet keeps a usable model of this host.
-      if (previous) this.index.upsert(host, previous); else this.index.remove(host);
+      if (current) this.index.upsert(host, current); else this.index.remove(host);
       throw new ReportRejectedError('bad_snapshot', `the snapshot cannot be indexed: ${(err as Error).message}`, { cause: err });
     }
     this.sectionsOf.set(host, report.sections ?? {});
@@ -307,7 +313,7 @@ export class Aggregator {
    * host's indexed snapshot (unchanged since), or the store (the host's stored sections);
    * a section found nowhere is refused (`section_missing`).
    */
-  private withSections(host: string, report: ReportMessage, previous: HostSnapshot | undefined, uploads?: SectionUploads): HostSnapshot {
+  private async withSections(host: string, report: ReportMessage, previous: HostSnapshot | undefined, uploads?: SectionUploads): Promise<HostSnapshot> {
     const snapshot: Record<string, unknown> = { ...report.snapshot };
     const refs = report.sections ?? {};
     const before = this.sectionsOf.get(host) ?? {};
@@ -318,7 +324,7 @@ export class Aggregator {
       if (snapshot[kind] !== undefined) throw new ReportRejectedError('schema', `snapshot.${kind}: sent inline and as section ${digest.slice(0, 12)}`);
       let decoded: DecodedSection | undefined = uploads?.get(digest);
       if (!decoded && previous && before[kind] === digest) decoded = sectionOf(previous, kind);
-      if (!decoded && (stored ??= this.store.hostSections(host))[kind] === digest) decoded = this.storedSection(kind, digest);
+      if (!decoded && (stored ??= await this.store.hostSections(host))[kind] === digest) decoded = await this.storedSection(kind, digest);
       if (!decoded) throw new ReportRejectedError('section_missing', `section ${kind} ${digest} was not sent on this connection and is not this host's`);
       applySection(snapshot, decoded);
     }
@@ -327,8 +333,8 @@ export class Aggregator {
   }
 
   /** A stored section, read back; a section the store lost or cannot read is refused like a missing one. */
-  private storedSection(kind: SectionKind, digest: string): DecodedSection {
-    const s = this.store.section(digest);
+  private async storedSection(kind: SectionKind, digest: string): Promise<DecodedSection> {
+    const s = await this.store.section(digest);
     if (!s || s.kind !== kind) throw new ReportRejectedError('section_missing', `section ${kind} ${digest} is not in the store`);
     try {
       return decodeSection(kind, s.content, this.limits);
@@ -342,10 +348,10 @@ export class Aggregator {
    * A host's snapshot as stored: with its sections read back from the store (the API's
    * `/api/hosts/NAME`), or undefined.
    */
-  storedSnapshot(host: string): unknown {
-    const snapshot = this.store.snapshot(host) as Record<string, unknown> | undefined;
+  async storedSnapshot(host: string): Promise<unknown> {
+    const snapshot = (await this.store.snapshot(host)) as Record<string, unknown> | undefined;
     if (!snapshot) return undefined;
-    for (const [kind, digest] of Object.entries(this.store.hostSections(host)) as [SectionKind, string][]) applySection(snapshot, this.storedSection(kind, digest));
+    for (const [kind, digest] of Object.entries(await this.store.hostSections(host)) as [SectionKind, string][]) applySection(snapshot, await this.storedSection(kind, digest));
     return snapshot;
   }
 
@@ -386,14 +392,21 @@ export class Aggregator {
   }
 
   /** Persist heartbeat times and mark hosts silent for longer than staleSeconds. */
-  sweep(): string[] {
+  async sweep(): Promise<string[]> {
     for (const h of this.links.keys()) this.seen(h);
-    this.store.touch(this.lastSeen);
+    const seen = new Map(this.lastSeen);
     this.lastSeen.clear();
-    const stale = this.store.markStale(new Date(this.now() - this.staleSeconds * 1000).toISOString());
+    try {
+      await this.store.touch(seen);
+    } catch (err) {
+      // Kept for the next sweep (the database may be restarting); newer times win.
+      for (const [h, at] of seen) if (!this.lastSeen.has(h)) this.lastSeen.set(h, at);
+      throw err;
+    }
+    const stale = await this.store.markStale(new Date(this.now() - this.staleSeconds * 1000).toISOString());
     // Sections no host names any more, kept an hour for reports still on their way.
-    this.store.pruneSections(new Date(this.now() - 3_600_000).toISOString());
-    this.metrics.staleHosts.set(this.store.hosts().filter((h) => h.stale).length);
+    await this.store.pruneSections(new Date(this.now() - 3_600_000).toISOString());
+    this.metrics.staleHosts.set((await this.store.hosts()).filter((h) => h.stale).length);
     if (stale.length) this.emit({ type: 'stale', hosts: stale });
     return stale;
   }

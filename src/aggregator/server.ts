@@ -12,13 +12,14 @@ import { Aggregator } from './aggregator.js';
 import { AuthConfigError, checkListenPolicy, emptyCredentials, parseAgentTokens, parseViewerTokens, type Credentials } from './auth.js';
 import { apiHandler } from './http/api.js';
 import { AggregatorMetrics } from './metrics.js';
-import { Store } from './store.js';
+import { openStore } from './store-open.js';
 import { AgentServer, type WsOptions } from './ws-server.js';
 
 export interface ServeOptions extends WsOptions {
   /** HOST:PORT; omitted together with `socket` means 127.0.0.1:7480. */
   listen?: string;
   socket?: string;
+  /** A SQLite file, or a postgres:// URL (replicas share it). */
   db: string;
   tokensFile?: string;
   viewerTokensFile?: string;
@@ -104,10 +105,15 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const credentials = loadCredentials(options);
   const tcpTarget = options.listen ? parseListen(options.listen) : options.socket ? undefined : { host: '127.0.0.1', port: 7480 };
   checkListenPolicy(tcpTarget?.host, credentials, options.insecure ?? false);
-  const store = new Store(options.db, { historyPerHost: options.historyPerHost });
+  const store = await openStore(options.db, { historyPerHost: options.historyPerHost });
   const metrics = new AggregatorMetrics({ processMetrics: options.processMetrics });
   const aggregator = new Aggregator({ store, credentials, metrics, staleSeconds: options.staleSeconds, contextDelayMs: options.contextDelayMs, topology: options.topology, limits: options.limits });
-  aggregator.load();
+  try {
+    await aggregator.load();
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   const agents = new AgentServer(aggregator, options);
   const handler = apiHandler(aggregator, { csp: options.csp ?? true, publicNames: options.publicNames });
   const servers: Server[] = [];
@@ -132,18 +138,18 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   } catch (err) {
     agents.close();
     for (const s of servers) s.close();
-    store.close();
+    await store.close();
     throw err;
   }
-  const sweep = setInterval(() => aggregator.sweep(), (options.sweepSeconds ?? Math.max(1, Math.min(60, aggregator.staleSeconds / 4))) * 1000);
+  const sweep = setInterval(() => void aggregator.sweep().catch(() => undefined), (options.sweepSeconds ?? Math.max(1, Math.min(60, aggregator.staleSeconds / 4))) * 1000);
   sweep.unref();
   result.close = async () => {
     clearInterval(sweep);
     agents.close();
     await Promise.all(servers.map((s) => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); })));
-    aggregator.flushReports();
-    aggregator.sweep();
-    store.close();
+    await aggregator.flushReports().catch(() => undefined);
+    await aggregator.sweep().catch(() => undefined);
+    await store.close();
   };
   return result;
 }

@@ -4,6 +4,7 @@ import { UsageError } from '../collect/errors.js';
 import { AuthConfigError } from '../aggregator/auth.js';
 import { startServer } from '../aggregator/server.js';
 import { StoreError } from '../aggregator/store.js';
+import { redactUrl } from '../aggregator/store-postgres.js';
 import { safeLines } from '../report/terminal.js';
 import { topologyOption } from './io.js';
 
@@ -43,7 +44,7 @@ export function serveCommand(): Command {
     .description('run the aggregator: agents report over WebSocket; fleet findings, pair verdicts and an HTTP API on the same port')
     .option('--listen <host:port>', 'TCP address (default 127.0.0.1:7480 unless only --socket is given)')
     .option('--socket <path>', 'also (or only) listen on this unix socket')
-    .option('--db <file>', 'SQLite database file', './hostcheck.db')
+    .option('--db <file|url>', 'SQLite database file, or a PostgreSQL URL (postgres://USER@HOST/DB) that replicas share (docs/replicas.md)', './hostcheck.db')
     .option('--tokens <file>', 'agent tokens ("TOKEN HOST" lines, "enrol TOKEN EXPIRES" lines, or JSON; docs/serve.md)')
     .option('--viewer-tokens <file>', 'viewer tokens for the API (one per line)')
     .option('--tls-cert <file>', 'TLS certificate (PEM): the TCP port speaks https/wss')
@@ -85,15 +86,15 @@ export function serveCommand(): Command {
       }
       const where = [server.tcp ? `http://${server.tcp.address}:${server.tcp.port}` : undefined, server.socket ? `unix:${server.socket}` : undefined].filter(Boolean).join(' and ');
       const cloud = topology ? `, topology ${flags.topology}: ${topology.vpnGateways.length} VPN gateways, ${topology.routeTables.length} route tables` : '';
-      process.stderr.write(`hostcheck serve: listening on ${where} (database ${flags.db}${cloud})\n`);
+      process.stderr.write(`hostcheck serve: listening on ${where} (database ${redactUrl(flags.db)}${cloud})\n`);
       // SIGHUP: re-read the topology file; an unreadable or invalid one keeps the current topology.
       const reload = (): void => {
         if (!flags.topology) {
           process.stderr.write('hostcheck serve: SIGHUP: no --topology file to re-read\n');
           return;
         }
-        void topologyOption(flags.topology).then((next) => {
-          const diff = server.aggregator.setTopology(next);
+        void topologyOption(flags.topology).then(async (next) => {
+          const diff = await server.aggregator.setTopology(next);
           process.stderr.write(`hostcheck serve: topology ${flags.topology} re-read: ${next!.vpnGateways.length} VPN gateways, ${next!.routeTables.length} route tables; fleet findings ${diff.found.length} current, ${diff.resolved.length} resolved\n`);
         }, (err: unknown) => {
           process.stderr.write(`hostcheck serve: topology ${flags.topology} not re-read, the previous one stays: ${safeLines((err as Error).message)}\n`);
