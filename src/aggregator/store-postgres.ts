@@ -12,7 +12,7 @@ import type { Finding } from '../model/finding.js';
 import type { SectionKind } from '../model/protocol.js';
 import { PG_MIGRATIONS } from './store-migrations.js';
 import {
-  filterFindings, hostLikePattern, hostRow, mergedFindingBody, reportRow, storedFinding, StoreError,
+  filterFindings, hostLikePattern, hostRow, mergedFindingBody, redactUrl, reportRow, storedFinding, StoreError,
   type CommitInput, type FindingDbRow, type FindingFilter, type HostRow, type HostSections, type IssuedToken, type ReportRow, type Store,
   type StoredFinding, type StoredSection, type StoredSnapshot,
 } from './store.js';
@@ -37,10 +37,6 @@ export interface PostgresStoreOptions {
   poolSize?: number;
 }
 
-/** A URL with its password hidden, for messages. */
-export function redactUrl(url: string): string {
-  return url.replace(/(\/\/[^:/@]+:)[^@]*@/, '$1***@');
-}
 
 export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;

@@ -152,6 +152,11 @@ export function isPostgresUrl(db: string): boolean {
   return /^postgres(?:ql)?:\/\//i.test(db);
 }
 
+/** A database URL with its password hidden, for messages and logs. */
+export function redactUrl(url: string): string {
+  return url.replace(/(\/\/[^:/@]+:)[^@]*@/, '$1***@');
+}
+
 /** A finding row as both stores return it (flags are 0/1 on both). */
 export interface FindingDbRow {
   key: string; body: string; from_host: number; from_fleet: number; first_seen: string; last_seen: string; resolved_at: string | null;
