@@ -94,6 +94,10 @@ export class Aggregator {
   readonly limits: SectionLimits;
   private readonly lastSeen = new Map<string, string>();
   private readonly pendingContext = new Set<string>();
+  /** Per host: the digest of the snapshot in the index (what a replica compares after a gap). */
+  private readonly digests = new Map<string, string | null>();
+  private unfollow: (() => Promise<void>) | undefined;
+  private refreshing: Promise<void> = Promise.resolve();
   private contextTimer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
   private readonly commits = new CommitQueue<PreparedReport>({
@@ -114,7 +118,10 @@ export class Aggregator {
 
   /** Rebuild the index from stored snapshots, match the fleet, and reconcile stored fleet findings. */
   async load(): Promise<void> {
-    for await (const { name, snapshot, sections } of this.store.snapshots()) await this.indexStored(name, snapshot, sections);
+    for await (const { name, digest, snapshot, sections } of this.store.snapshots()) {
+      await this.indexStored(name, snapshot, sections);
+      this.digests.set(name, digest);
+    }
     const diff = this.timedMatch('full', () => this.matcher.matchAll());
     const stored = (await this.store.findings()).filter((f) => f.sources.includes('fleet')).map((f) => f.finding.key);
     const found = new Set(diff.found.map((f) => f.key));
@@ -286,9 +293,19 @@ export class Aggregator {
     }
     this.sectionsOf.set(host, report.sections ?? {});
     if (report.sections) uploads?.release(Object.values(report.sections));
+    const context = this.contextChanges(host, membershipBefore !== this.membershipOf(host), diff);
+    this.digests.set(host, report.digest);
+    return {
+      input: { hello, report, bytes, receivedAt: this.isoNow(), fleetFound: diff.found, fleetResolved: diff.resolved },
+      event: { type: 'report', host, seq: report.seq, findings: report.findings.length, found: diff.found.map((f) => f.key), resolved: diff.resolved.map((f) => f.key) },
+      context,
+    };
+  }
+
+  /** The agents whose context changes when `host` changed (its addresses or VPC, or the fleet findings of `diff`). */
+  private contextChanges(host: string, membershipChanged: boolean, diff: FleetDiff): Set<string> {
     const small = this.index.size <= (this.options.contextPeersLimit ?? CONTEXT_PEERS_LIMIT);
     const context = new Set<string>();
-    const membershipChanged = membershipBefore !== this.membershipOf(host);
     if (membershipChanged && small) {
       for (const h of this.links.keys()) if (h !== host) context.add(h);
     } else if (membershipChanged) {
@@ -296,11 +313,76 @@ export class Aggregator {
     }
     // Up to contextPeersLimit hosts a context lists every peer whatever the findings; above, it follows them.
     if (!small) for (const h of diff.affected) context.add(h);
-    return {
-      input: { hello, report, bytes, receivedAt: this.isoNow(), fleetFound: diff.found, fleetResolved: diff.resolved },
-      event: { type: 'report', host, seq: report.seq, findings: report.findings.length, found: diff.found.map((f) => f.key), resolved: diff.resolved.map((f) => f.key) },
-      context,
-    };
+    return context;
+  }
+
+  /**
+   * Follow the replicas that share the store (PostgreSQL): a host another replica committed a
+   * report of is read back, indexed and matched here too, its `report` event goes to this
+   * replica's viewers, and the agents connected here whose context it changes get the new one;
+   * hosts another replica marked stale are announced. After a gap (the database restarted) the
+   * index is compared with the stored digests and brought up to date. A store one process owns
+   * (SQLite) has nothing to follow.
+   */
+  async follow(): Promise<void> {
+    if (!this.store.follow || this.unfollow) return;
+    this.unfollow = await this.store.follow({
+      changed: (kind, hosts) => {
+        if (kind === 'stale') return this.emit({ type: 'stale', hosts });
+        this.enqueueRefresh(hosts);
+      },
+      gap: () => this.enqueueRefresh(undefined),
+    });
+  }
+
+  /** Stop following the other replicas. */
+  async unfollowReplicas(): Promise<void> {
+    const stop = this.unfollow;
+    this.unfollow = undefined;
+    await stop?.();
+  }
+
+  /** Refreshes run one after another; `undefined` is a whole-fleet comparison. */
+  private enqueueRefresh(hosts: string[] | undefined): void {
+    this.refreshing = this.refreshing
+      .then(() => (hosts ? this.refreshHosts(hosts) : this.resync()))
+      .catch(() => {
+        // The database is away: the gap after it returns brings everything up to date.
+      });
+  }
+
+  /** Resolves when the refreshes queued so far are done (tests, shutdown). */
+  get refreshed(): Promise<void> {
+    return this.refreshing;
+  }
+
+  /** Compare every stored digest with the indexed one and read back the hosts that differ. */
+  private async resync(): Promise<void> {
+    const stored = await this.store.hostDigests();
+    const changed = [...stored].filter(([h, d]) => this.digests.get(h) !== d).map(([h]) => h);
+    for (let i = 0; i < changed.length; i += 500) await this.refreshHosts(changed.slice(i, i + 500));
+  }
+
+  /** Read back hosts another replica changed; match them; tell viewers and the agents here. */
+  private async refreshHosts(hosts: string[]): Promise<void> {
+    const rows = new Map<string, { digest: string | null; snapshot: unknown; sections: HostSections }>();
+    for await (const s of this.store.snapshots(hosts)) rows.set(s.name, s);
+    for (const host of new Set(hosts)) {
+      const row = rows.get(host);
+      const changedSnapshot = row !== undefined && this.digests.get(host) !== row.digest;
+      const membershipBefore = this.membershipOf(host);
+      if (changedSnapshot) {
+        await this.indexStored(host, row.snapshot, row.sections);
+        this.digests.set(host, row.digest);
+      }
+      const diff = this.timedMatch('incremental', () => this.matcher.matchHost(host));
+      const [latest] = await this.store.reports(host);
+      this.seen(host);
+      const context = this.contextChanges(host, membershipBefore !== this.membershipOf(host), diff);
+      for (const h of context) this.pendingContext.add(h);
+      if (latest) this.emit({ type: 'report', host, seq: latest.seq, findings: latest.findings, found: diff.found.map((f) => f.key), resolved: diff.resolved.map((f) => f.key) });
+    }
+    this.scheduleContext();
   }
 
   /** The drop counters (and reasons) a host's agent last sent: what moved between its last two checks. */

@@ -109,8 +109,11 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const metrics = new AggregatorMetrics({ processMetrics: options.processMetrics });
   const aggregator = new Aggregator({ store, credentials, metrics, staleSeconds: options.staleSeconds, contextDelayMs: options.contextDelayMs, topology: options.topology, limits: options.limits });
   try {
+    // Follow first: a report another replica commits while this one loads is not missed.
+    await aggregator.follow();
     await aggregator.load();
   } catch (err) {
+    await aggregator.unfollowReplicas();
     await store.close();
     throw err;
   }
@@ -138,6 +141,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   } catch (err) {
     agents.close();
     for (const s of servers) s.close();
+    await aggregator.unfollowReplicas();
     await store.close();
     throw err;
   }
@@ -149,6 +153,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     await Promise.all(servers.map((s) => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); })));
     await aggregator.flushReports().catch(() => undefined);
     await aggregator.sweep().catch(() => undefined);
+    await aggregator.unfollowReplicas();
+    await aggregator.refreshed;
     await store.close();
   };
   return result;

@@ -7,19 +7,23 @@
  * lose each other's source. A committed batch notifies the other replicas with the names of
  * the hosts it changed (NOTIFY hostcheck_changes, docs/replicas.md).
  */
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Finding } from '../model/finding.js';
 import type { SectionKind } from '../model/protocol.js';
 import { PG_MIGRATIONS } from './store-migrations.js';
 import {
   filterFindings, hostLikePattern, hostRow, mergedFindingBody, redactUrl, reportRow, storedFinding, StoreError,
-  type CommitInput, type FindingDbRow, type FindingFilter, type HostRow, type HostSections, type IssuedToken, type ReportRow, type Store,
+  type CommitInput, type FindingDbRow, type FollowHandlers, type FindingFilter, type HostRow, type HostSections, type IssuedToken, type ReportRow, type Store,
   type StoredFinding, type StoredSection, type StoredSnapshot,
 } from './store.js';
 
 /** The advisory lock key migrations hold ("hostchk" in ASCII). */
 const MIGRATION_LOCK = 0x686f737463686b;
-/** The channel replicas LISTEN on; the payload is a JSON array of host names. */
+/**
+ * The channel replicas LISTEN on. A payload is JSON `{"r": REPLICA, "k": "report"|"stale", "h": [HOST...]}`:
+ * ids only; a replica reads what changed from the tables.
+ */
 export const CHANGES_CHANNEL = 'hostcheck_changes';
 /** NOTIFY payloads are limited to 8000 bytes: longer lists go out in parts. */
 const NOTIFY_BYTES = 7000;
@@ -44,6 +48,8 @@ export class PostgresStore implements Store {
   private readonly historyPerHost: number;
   /** Set when the pool saw an error on an idle connection (PostgreSQL restarted); the pool replaces it. */
   lastPoolError: Error | undefined;
+  /** This process's id in notifications (its own are not followed). */
+  readonly replica = randomBytes(6).toString('hex');
 
   private constructor(readonly url: string, options: PostgresStoreOptions) {
     this.historyPerHost = options.historyPerHost ?? 100;
@@ -66,6 +72,8 @@ export class PostgresStore implements Store {
 
   private async migrate(): Promise<void> {
     const c = await this.pool.connect();
+    const lost = (): void => undefined;
+    c.on('error', lost);
     try {
       await c.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
       try {
@@ -89,6 +97,7 @@ export class PostgresStore implements Store {
         await c.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
       }
     } finally {
+      c.off('error', lost);
       c.release();
     }
   }
@@ -101,6 +110,9 @@ export class PostgresStore implements Store {
   private async transaction<R>(fn: (c: pg.PoolClient) => Promise<R>): Promise<R> {
     const c = await this.pool.connect();
     let broken: Error | undefined;
+    // A connection the server ends while it is lent out emits 'error'; the query under way rejects with it too.
+    const lost = (err: Error): void => { broken = err; };
+    c.on('error', lost);
     try {
       await c.query('BEGIN');
       const r = await fn(c);
@@ -111,17 +123,19 @@ export class PostgresStore implements Store {
       throw err;
     } finally {
       // A connection that cannot roll back is dead: the pool drops it instead of lending it again.
+      c.off('error', lost);
       c.release(broken);
     }
   }
 
-  private async notify(c: Queryable, hosts: Iterable<string>): Promise<void> {
+  private async notify(c: Queryable, kind: 'report' | 'stale', hosts: Iterable<string>): Promise<void> {
     let part: string[] = [];
-    let bytes = 2;
+    const empty = JSON.stringify({ r: this.replica, k: kind, h: [] }).length;
+    let bytes = empty;
     const send = async (): Promise<void> => {
-      if (part.length) await c.query('SELECT pg_notify($1, $2)', [CHANGES_CHANNEL, JSON.stringify(part)]);
+      if (part.length) await c.query('SELECT pg_notify($1, $2)', [CHANGES_CHANNEL, JSON.stringify({ r: this.replica, k: kind, h: part })]);
       part = [];
-      bytes = 2;
+      bytes = empty;
     };
     for (const h of hosts) {
       const b = Buffer.byteLength(JSON.stringify(h)) + 1;
@@ -139,14 +153,9 @@ export class PostgresStore implements Store {
       const stored = await this.rows<{ name: string; digest: string | null }>('SELECT name, digest FROM hosts WHERE name = ANY($1)', [[...last.keys()]], c);
       // An unchanged digest means an unchanged snapshot: keep the stored one.
       for (const r of stored) if (last.get(r.name)?.report.digest === r.digest) last.delete(r.name);
-      const changed = new Set<string>();
-      for (const input of inputs) {
-        await this.writeReport(c, input, last.get(input.hello.name) === input);
-        changed.add(input.hello.name);
-        for (const f of [...input.fleetFound, ...input.fleetResolved]) changed.add(f.host);
-      }
+      for (const input of inputs) await this.writeReport(c, input, last.get(input.hello.name) === input);
       // Delivered to the listening replicas when (and only if) this transaction commits.
-      await this.notify(c, changed);
+      await this.notify(c, 'report', new Set(inputs.map((i) => i.hello.name)));
     });
   }
 
@@ -180,7 +189,6 @@ export class PostgresStore implements Store {
     await this.transaction(async (c) => {
       for (const f of found) await this.upsertFinding(c, f, 'fleet', now);
       for (const key of resolved) await this.dropSource(c, key, 'fleet', now);
-      await this.notify(c, new Set([...found.map((f) => f.host), ...resolved.map((k) => k.split('|')[1] ?? '')]));
     });
   }
 
@@ -225,8 +233,13 @@ export class PostgresStore implements Store {
       FROM unnest($1::text[], $2::text[]) AS t(name, at) WHERE hosts.name = t.name`, [[...lastSeen.keys()], [...lastSeen.values()]]);
   }
 
+  /** One replica marks a host stale (the first sweep to see it); the others hear of it. */
   async markStale(cutoff: string): Promise<string[]> {
-    return (await this.rows<{ name: string }>('UPDATE hosts SET stale = 1 WHERE last_seen < $1 AND stale = 0 RETURNING name', [cutoff])).map((r) => r.name);
+    return this.transaction(async (c) => {
+      const names = (await this.rows<{ name: string }>('UPDATE hosts SET stale = 1 WHERE last_seen < $1 AND stale = 0 RETURNING name', [cutoff], c)).map((r) => r.name);
+      await this.notify(c, 'stale', names);
+      return names;
+    });
   }
 
   async hosts(): Promise<HostRow[]> {
@@ -247,17 +260,16 @@ export class PostgresStore implements Store {
   async *snapshots(names?: string[]): AsyncGenerator<StoredSnapshot> {
     let after = '';
     for (;;) {
-      const page = await this.rows<{ name: string; snapshot: string; sections: string | null }>(
-        `SELECT name, snapshot, sections FROM hosts WHERE snapshot IS NOT NULL AND name > $1 ${names ? 'AND name = ANY($2)' : ''} ORDER BY name LIMIT 500`,
+      const page = await this.rows<{ name: string; digest: string | null; snapshot: string; sections: string | null }>(
+        `SELECT name, digest, snapshot, sections FROM hosts WHERE snapshot IS NOT NULL AND name > $1 ${names ? 'AND name = ANY($2)' : ''} ORDER BY name LIMIT 500`,
         names ? [after, names] : [after]);
-      for (const r of page) yield { name: r.name, snapshot: JSON.parse(r.snapshot), sections: r.sections ? (JSON.parse(r.sections) as HostSections) : {} };
+      for (const r of page) yield { name: r.name, digest: r.digest, snapshot: JSON.parse(r.snapshot), sections: r.sections ? (JSON.parse(r.sections) as HostSections) : {} };
       if (page.length < 500) return;
       after = page[page.length - 1].name;
     }
   }
 
-  /** Each host's name and snapshot digest (a replica compares them with its index after missed notifications). */
-  async digests(): Promise<Map<string, string | null>> {
+  async hostDigests(): Promise<Map<string, string | null>> {
     return new Map((await this.rows<{ name: string; digest: string | null }>('SELECT name, digest FROM hosts WHERE snapshot IS NOT NULL')).map((r) => [r.name, r.digest]));
   }
 
@@ -333,6 +345,56 @@ export class PostgresStore implements Store {
   }
 
   private closed = false;
+  private listener: pg.Client | undefined;
+
+  /**
+   * LISTEN on its own connection (not the pool's). When that connection breaks (the database
+   * restarted), it reconnects every second until it can, LISTENs again and reports a gap: what
+   * was notified meanwhile is lost, the caller compares digests instead.
+   */
+  async follow(handlers: FollowHandlers): Promise<() => Promise<void>> {
+    let stopped = false;
+    let retry: NodeJS.Timeout | undefined;
+    const listen = async (): Promise<void> => {
+      const client = new pg.Client({ connectionString: this.url, types, connectionTimeoutMillis: 10_000 });
+      client.on('notification', (n) => {
+        if (n.channel !== CHANGES_CHANNEL || !n.payload) return;
+        let msg: { r?: string; k?: string; h?: unknown };
+        try {
+          msg = JSON.parse(n.payload) as typeof msg;
+        } catch {
+          return;
+        }
+        if (msg.r === this.replica || !Array.isArray(msg.h) || (msg.k !== 'report' && msg.k !== 'stale')) return;
+        handlers.changed(msg.k, msg.h.filter((h): h is string => typeof h === 'string'));
+      });
+      const broken = (): void => {
+        if (this.listener !== client) return;
+        this.listener = undefined;
+        client.end().catch(() => undefined);
+        if (!stopped) retry = setTimeout(reconnect, 1000);
+      };
+      client.on('error', broken);
+      client.on('end', broken);
+      await client.connect();
+      await client.query(`LISTEN ${CHANGES_CHANNEL}`);
+      this.listener = client;
+    };
+    const reconnect = (): void => {
+      retry = undefined;
+      listen().then(() => handlers.gap(), () => {
+        if (!stopped) retry = setTimeout(reconnect, 1000);
+      });
+    };
+    await listen();
+    return async () => {
+      stopped = true;
+      clearTimeout(retry);
+      const l = this.listener;
+      this.listener = undefined;
+      await l?.end().catch(() => undefined);
+    };
+  }
 
   async close(): Promise<void> {
     if (this.closed) return;

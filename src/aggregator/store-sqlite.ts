@@ -80,7 +80,8 @@ export class SqliteStore implements Store {
       hosts: db.prepare('SELECT * FROM hosts ORDER BY name'),
       host: db.prepare('SELECT * FROM hosts WHERE name = ?'),
       snapshot: db.prepare('SELECT snapshot FROM hosts WHERE name = ?'),
-      snapshots: db.prepare('SELECT name, snapshot, sections FROM hosts WHERE snapshot IS NOT NULL'),
+      snapshots: db.prepare('SELECT name, digest, snapshot, sections FROM hosts WHERE snapshot IS NOT NULL AND name > ? ORDER BY name LIMIT 500'),
+      digests: db.prepare('SELECT name, digest FROM hosts WHERE snapshot IS NOT NULL'),
       reports: db.prepare('SELECT * FROM reports WHERE host = ? ORDER BY seq DESC'),
       hasReport: db.prepare('SELECT 1 FROM reports WHERE host = ? AND seq = ?'),
       ack: db.prepare(`INSERT INTO acks (key, state, who, why, until, at) VALUES (@key, @state, @who, @why, @until, @at)
@@ -186,12 +187,23 @@ export class SqliteStore implements Store {
     return r?.snapshot ? JSON.parse(r.snapshot) : undefined;
   }
 
+  /** Pages of 500 by name: no statement stays open while the caller awaits (a write meanwhile would find the connection busy). */
   async *snapshots(names?: string[]): AsyncGenerator<StoredSnapshot> {
     const only = names ? new Set(names) : undefined;
-    for (const r of this.stmts.snapshots.iterate() as Iterable<{ name: string; snapshot: string; sections: string | null }>) {
-      if (only && !only.has(r.name)) continue;
-      yield { name: r.name, snapshot: JSON.parse(r.snapshot), sections: r.sections ? (JSON.parse(r.sections) as HostSections) : {} };
+    let after = '';
+    for (;;) {
+      const page = this.stmts.snapshots.all(after) as { name: string; digest: string | null; snapshot: string; sections: string | null }[];
+      for (const r of page) {
+        if (only && !only.has(r.name)) continue;
+        yield { name: r.name, digest: r.digest, snapshot: JSON.parse(r.snapshot), sections: r.sections ? (JSON.parse(r.sections) as HostSections) : {} };
+      }
+      if (page.length < 500) return;
+      after = page[page.length - 1].name;
     }
+  }
+
+  async hostDigests(): Promise<Map<string, string | null>> {
+    return new Map((this.stmts.digests.all() as { name: string; digest: string | null }[]).map((r) => [r.name, r.digest]));
   }
 
   async putSection(digest: string, kind: SectionKind, content: string, now: string): Promise<void> {

@@ -78,6 +78,8 @@ export interface StoredSection {
 /** A stored snapshot (without its sections) and the sections it names. */
 export interface StoredSnapshot {
   name: string;
+  /** The digest of the report whose snapshot this is. */
+  digest: string | null;
   snapshot: unknown;
   sections: HostSections;
 }
@@ -137,9 +139,23 @@ export interface Store extends SectionStore {
   tokenByHash(hash: string): Promise<IssuedToken | undefined>;
   tokenByHost(host: string): Promise<IssuedToken | undefined>;
   putToken(t: IssuedToken): Promise<void>;
+  /** Each host with a stored snapshot and its digest (a replica compares them with its index after a gap). */
+  hostDigests(): Promise<Map<string, string | null>>;
+  /**
+   * Replicas sharing the store: `changed` gets the hosts whose reports another replica committed
+   * (`report`) or marked stale (`stale`); `gap` runs when notifications may have been missed (the
+   * database restarted), before they flow again. Resolves with a function that stops following.
+   * Absent where one process owns the store (SQLite).
+   */
+  follow?(handlers: FollowHandlers): Promise<() => Promise<void>>;
   /** The highest schema step applied (store-migrations.ts). */
   schemaVersion(): Promise<number>;
   close(): Promise<void>;
+}
+
+export interface FollowHandlers {
+  changed(kind: 'report' | 'stale', hosts: string[]): void;
+  gap(): void;
 }
 
 /** Raised when the database cannot be opened or migrated; keeps the driver's error as cause. */
