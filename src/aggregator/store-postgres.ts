@@ -7,7 +7,7 @@
  * lose each other's source. A committed batch notifies the other replicas with the names of
  * the hosts it changed (NOTIFY hostcheck_changes, docs/replicas.md).
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Finding } from '../model/finding.js';
 import type { SectionKind } from '../model/protocol.js';
@@ -34,6 +34,9 @@ const types = {
 };
 
 type Queryable = pg.Pool | pg.PoolClient;
+
+/** Statement names by SQL text (shared by every store of the process). */
+const statementNames = new Map<string, string>();
 
 export interface PostgresStoreOptions {
   historyPerHost?: number;
@@ -103,7 +106,14 @@ export class PostgresStore implements Store {
   }
 
   private async rows<R>(sql: string, args: unknown[] = [], on: Queryable = this.pool): Promise<R[]> {
-    return (await on.query(sql, args)).rows as R[];
+    return (await this.run(on, sql, args)).rows as R[];
+  }
+
+  /** A query as a named prepared statement: each connection parses and plans it once. */
+  private run(on: Queryable, sql: string, args: unknown[]): Promise<pg.QueryResult> {
+    let name = statementNames.get(sql);
+    if (!name) statementNames.set(sql, (name = `hc_${createHash('sha1').update(sql).digest('hex').slice(0, 20)}`));
+    return on.query({ name, text: sql, values: args });
   }
 
   /** Run `fn` in one transaction on one connection; rolls back and rethrows on error. */
@@ -163,18 +173,23 @@ export class PostgresStore implements Store {
     const { hello, report } = input;
     const now = input.receivedAt;
     const name = hello.name;
-    await c.query(`INSERT INTO hosts (name, hostname, machine_id, instance_id, agent_version, first_seen, last_seen, last_seq, digest, snapshot, sections, complete, stale)
-      VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10, $11, 0)
-      ON CONFLICT (name) DO UPDATE SET hostname = $2, machine_id = $3, instance_id = $4, agent_version = $5,
-        last_seen = $6, last_seq = GREATEST(hosts.last_seq, $7), digest = $8, sections = CASE WHEN $9::text IS NULL THEN hosts.sections ELSE $10 END,
-        snapshot = coalesce($9, hosts.snapshot), complete = $11, stale = 0`, [
+    // One round trip: the host row, the report row, and the keys of the host's own findings
+    // before this report (data-modifying CTEs run whether or not the SELECT reads them).
+    const keys = await this.rows<{ key: string }>(`WITH h AS (
+        INSERT INTO hosts (name, hostname, machine_id, instance_id, agent_version, first_seen, last_seen, last_seq, digest, snapshot, sections, complete, stale)
+        VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10, $11, 0)
+        ON CONFLICT (name) DO UPDATE SET hostname = $2, machine_id = $3, instance_id = $4, agent_version = $5,
+          last_seen = $6, last_seq = GREATEST(hosts.last_seq, $7), digest = $8, sections = CASE WHEN $9::text IS NULL THEN hosts.sections ELSE $10 END,
+          snapshot = coalesce($9, hosts.snapshot), complete = $11, stale = 0 RETURNING 1),
+      r AS (INSERT INTO reports (host, seq, sent_at, received_at, digest, bytes, findings, complete) VALUES ($1, $7, $12, $6, $8, $13, $14, $11)
+        ON CONFLICT DO NOTHING RETURNING 1)
+      SELECT key FROM findings WHERE host = $1 AND from_host = 1`, [
       name, hello.identity.hostname, hello.identity.machineId ?? null, hello.identity.instanceId ?? null, hello.agentVersion, now, report.seq,
       report.digest, withSnapshot ? JSON.stringify(report.snapshot) : null, report.sections ? JSON.stringify(report.sections) : null, report.complete ? 1 : 0,
-    ]);
-    await c.query(`INSERT INTO reports (host, seq, sent_at, received_at, digest, bytes, findings, complete) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-      ON CONFLICT DO NOTHING`, [name, report.seq, report.sentAt, now, report.digest, input.bytes, report.findings.length, report.complete ? 1 : 0]);
-    await c.query('DELETE FROM reports WHERE host = $1 AND seq <= (SELECT seq FROM reports WHERE host = $1 ORDER BY seq DESC LIMIT 1 OFFSET $2)', [name, this.historyPerHost]);
-    const before = new Set((await this.rows<{ key: string }>('SELECT key FROM findings WHERE host = $1 AND from_host = 1', [name], c)).map((r) => r.key));
+      report.sentAt, input.bytes, report.findings.length,
+    ], c);
+    await this.run(c, 'DELETE FROM reports WHERE host = $1 AND seq <= (SELECT seq FROM reports WHERE host = $1 ORDER BY seq DESC LIMIT 1 OFFSET $2)', [name, this.historyPerHost]);
+    const before = new Set(keys.map((r) => r.key));
     for (const f of report.findings) {
       before.delete(f.key);
       await this.upsertFinding(c, f, 'host', now);
@@ -195,7 +210,7 @@ export class PostgresStore implements Store {
   private async dropSource(c: pg.PoolClient, key: string, source: 'host' | 'fleet', now: string): Promise<void> {
     const keepHost = source === 'host' ? 0 : 1;
     const keepFleet = source === 'fleet' ? 0 : 1;
-    await c.query(`UPDATE findings SET from_host = from_host * $2, from_fleet = from_fleet * $3,
+    await this.run(c, `UPDATE findings SET from_host = from_host * $2, from_fleet = from_fleet * $3,
       resolved_at = CASE WHEN from_host * $2 + from_fleet * $3 = 0 THEN $4 ELSE resolved_at END WHERE key = $1`, [key, keepHost, keepFleet, now]);
   }
 
@@ -206,14 +221,14 @@ export class PostgresStore implements Store {
       this.rows('SELECT from_host, from_fleet, body FROM findings WHERE key = $1 FOR UPDATE', [f.key], c);
     let [row] = await lock();
     if (!row) {
-      const inserted = await c.query(`INSERT INTO findings (key, check_id, host, subject, severity, from_host, from_fleet, body, first_seen, last_seen)
+      const inserted = await this.run(c, `INSERT INTO findings (key, check_id, host, subject, severity, from_host, from_fleet, body, first_seen, last_seen)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT (key) DO NOTHING`, [f.key, f.check, f.host, f.subject, f.severity, fromHost, fromFleet, JSON.stringify(f), now]);
       if (inserted.rowCount === 1) return;
       // Another replica inserted the key meanwhile: merge into its row.
       [row] = await lock();
     }
     const body = mergedFindingBody(f, source, row, () => JSON.parse(row.body) as Finding);
-    await c.query(`UPDATE findings SET severity = $2, body = $3, last_seen = $4,
+    await this.run(c, `UPDATE findings SET severity = $2, body = $3, last_seen = $4,
       from_host = GREATEST(from_host, $5), from_fleet = GREATEST(from_fleet, $6),
       first_seen = CASE WHEN resolved_at IS NULL THEN first_seen ELSE $4 END, resolved_at = NULL WHERE key = $1`, [f.key, f.severity, body, now, fromHost, fromFleet]);
   }
