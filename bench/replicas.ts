@@ -15,7 +15,7 @@ import pg from 'pg';
 import WebSocket from 'ws';
 import { startPostgres, type PgCluster } from '../test/helpers/postgres.js';
 import { startServe, type ServeProcess } from '../test/helpers/serve-process.js';
-import { tempDir } from '../test/unit/aggregator-client.js';
+import { tempDir } from '../test/helpers/aggregator-client.js';
 import { syntheticHost } from './fleet.js';
 import type { BenchRow, SectionOptions } from './netns.js';
 

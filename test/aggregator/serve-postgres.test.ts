@@ -12,7 +12,7 @@ import { findingKey, type Finding } from '../../src/model/finding.js';
 import { cliInProcess } from '../helpers/cli.js';
 import { startPostgres, type PgCluster } from '../helpers/postgres.js';
 import { startServe, type ServeProcess } from '../helpers/serve-process.js';
-import { tempDir, TestAgent, tinySnapshot } from './aggregator-client.js';
+import { tempDir, TestAgent, tinySnapshot } from '../helpers/aggregator-client.js';
 
 let cluster: PgCluster;
 const tmp = tempDir();

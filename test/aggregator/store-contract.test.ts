@@ -14,7 +14,7 @@ import { MIGRATIONS, PG_MIGRATIONS } from '../../src/aggregator/store-migrations
 import { CHANGES_CHANNEL, PostgresStore } from '../../src/aggregator/store-postgres.js';
 import { SqliteStore } from '../../src/aggregator/store-sqlite.js';
 import { startPostgres, type PgCluster } from '../helpers/postgres.js';
-import { hello, reportOf, tempDir, tinySnapshot } from './aggregator-client.js';
+import { hello, reportOf, tempDir, tinySnapshot } from '../helpers/aggregator-client.js';
 
 let cluster: PgCluster;
 const tmp = tempDir();

@@ -17,7 +17,7 @@ import type { ServerMessage } from '../../src/model/server-messages.js';
 import { startPostgres, type PgCluster } from '../helpers/postgres.js';
 import { repoRoot } from '../helpers/samples.js';
 import { startServe, type ServeProcess } from '../helpers/serve-process.js';
-import { hello, reportOf, scenarioSnapshot, tempDir, TestAgent, tinySnapshot } from './aggregator-client.js';
+import { hello, reportOf, scenarioSnapshot, tempDir, TestAgent, tinySnapshot } from '../helpers/aggregator-client.js';
 
 let cluster: PgCluster;
 const tmp = tempDir();
