@@ -2,7 +2,7 @@
  * The store's schema steps, numbered from 1; the migrations table records which ran. Append,
  * never edit. A step is SQL, or a function run in the same transaction when SQL cannot say it.
  * MIGRATIONS are SQLite's, PG_MIGRATIONS PostgreSQL's: step N is the same change on both (one
- * list as long as the other; test/unit/store-contract.test.ts checks). Steps are additive (new
+ * list as long as the other; test/aggregator/store-contract.test.ts checks). Steps are additive (new
  * tables, new nullable columns), so replicas of two consecutive versions share one database
  * while an upgrade rolls (docs/replicas.md).
  */

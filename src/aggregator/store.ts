@@ -2,7 +2,7 @@
  * What the aggregator asks of its store, and the two stores that answer: one SQLite file
  * (store-sqlite.ts, the embedded default) and a PostgreSQL database that any number of
  * replicas share (store-postgres.ts). Both hold the same tables (store-migrations.ts) and
- * behave the same; test/unit/store-contract.test.ts runs one suite against each.
+ * behave the same; test/aggregator/store-contract.test.ts runs one suite against each.
  *
  * Per host: identity, latest snapshot, a bounded report history; findings with first seen,
  * last seen and resolved, from the host's own report, the fleet match, or both (one row per
