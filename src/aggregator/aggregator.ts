@@ -97,6 +97,10 @@ export class Aggregator {
   /** Per host: the digest of the snapshot in the index (what a replica compares after a gap). */
   private readonly digests = new Map<string, string | null>();
   private unfollow: (() => Promise<void>) | undefined;
+  /** Per host connected to another replica: when that replica last said so. */
+  private readonly remote = new Map<string, number>();
+  /** A remote connection not renewed for this long counts as gone (its replica died). */
+  remoteTtlMs = 180_000;
   private refreshing: Promise<void> = Promise.resolve();
   private contextTimer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
@@ -200,6 +204,7 @@ export class Aggregator {
     this.metrics.connectedAgents.set(this.links.size);
     this.seen(host);
     this.emit({ type: 'connection', host, connected: true });
+    void this.store.announce?.('connected', [host]).catch(() => undefined);
     return { ok: true };
   }
 
@@ -208,14 +213,18 @@ export class Aggregator {
     this.links.delete(host);
     this.metrics.connectedAgents.set(this.links.size);
     this.emit({ type: 'connection', host, connected: false });
+    void this.store.announce?.('disconnected', [host]).catch(() => undefined);
   }
 
   private emit(event: FleetEvent): void {
     this.events.emit('change', event);
   }
 
+  /** Whether the host's agent is connected here or (replicas) to another replica. */
   connected(host: string): boolean {
-    return this.links.has(host);
+    if (this.links.has(host)) return true;
+    const at = this.remote.get(host);
+    return at !== undefined && this.now() - at < this.remoteTtlMs;
   }
 
   get connectedCount(): number {
@@ -329,10 +338,35 @@ export class Aggregator {
     this.unfollow = await this.store.follow({
       changed: (kind, hosts) => {
         if (kind === 'stale') return this.emit({ type: 'stale', hosts });
-        this.enqueueRefresh(hosts);
+        if (kind === 'report') return this.enqueueRefresh(hosts);
+        if (kind === 'ask') return this.announceLinks();
+        this.remoteLinks(kind, hosts);
       },
-      gap: () => this.enqueueRefresh(undefined),
+      gap: () => {
+        // What the others announced meanwhile is lost: forget their agents and ask them again.
+        this.remote.clear();
+        void this.store.announce?.('ask', ['*']).catch(() => undefined);
+        this.announceLinks();
+        this.enqueueRefresh(undefined);
+      },
     });
+    void this.store.announce?.('ask', ['*']).catch(() => undefined);
+  }
+
+  /** Tell the other replicas which agents are connected here. */
+  private announceLinks(): void {
+    if (this.links.size) void this.store.announce?.('present', [...this.links.keys()]).catch(() => undefined);
+  }
+
+  /** Agents connected to other replicas: `present` renews them (each replica's sweep), `disconnected` ends them. */
+  private remoteLinks(kind: 'connected' | 'disconnected' | 'present', hosts: string[]): void {
+    const now = this.now();
+    for (const host of hosts) {
+      const was = this.connected(host);
+      if (kind === 'disconnected') this.remote.delete(host);
+      else this.remote.set(host, now);
+      if (kind !== 'present' && was !== this.connected(host)) this.emit({ type: 'connection', host, connected: this.connected(host) });
+    }
   }
 
   /** Stop following the other replicas. */
@@ -476,6 +510,8 @@ export class Aggregator {
   /** Persist heartbeat times and mark hosts silent for longer than staleSeconds. */
   async sweep(): Promise<string[]> {
     for (const h of this.links.keys()) this.seen(h);
+    // Replicas: the agents still connected here, so the others keep counting them as connected.
+    this.announceLinks();
     const seen = new Map(this.lastSeen);
     this.lastSeen.clear();
     try {

@@ -14,17 +14,18 @@ import type { SectionKind } from '../model/protocol.js';
 import { PG_MIGRATIONS } from './store-migrations.js';
 import {
   filterFindings, hostLikePattern, hostRow, mergedFindingBody, redactUrl, reportRow, storedFinding, StoreError,
-  type CommitInput, type FindingDbRow, type FollowHandlers, type FindingFilter, type HostRow, type HostSections, type IssuedToken, type ReportRow, type Store,
+  type ChangeKind, type CommitInput, type FindingDbRow, type FollowHandlers, type FindingFilter, type HostRow, type HostSections, type IssuedToken, type ReportRow, type Store,
   type StoredFinding, type StoredSection, type StoredSnapshot,
 } from './store.js';
 
 /** The advisory lock key migrations hold ("hostchk" in ASCII). */
 const MIGRATION_LOCK = 0x686f737463686b;
 /**
- * The channel replicas LISTEN on. A payload is JSON `{"r": REPLICA, "k": "report"|"stale", "h": [HOST...]}`:
+ * The channel replicas LISTEN on. A payload is JSON `{"r": REPLICA, "k": KIND, "h": [HOST...]}` (KIND: ChangeKind):
  * ids only; a replica reads what changed from the tables.
  */
 export const CHANGES_CHANNEL = 'hostcheck_changes';
+const CHANGE_KINDS = new Set<ChangeKind>(['report', 'stale', 'connected', 'disconnected', 'present', 'ask']);
 /** NOTIFY payloads are limited to 8000 bytes: longer lists go out in parts. */
 const NOTIFY_BYTES = 7000;
 
@@ -138,7 +139,7 @@ export class PostgresStore implements Store {
     }
   }
 
-  private async notify(c: Queryable, kind: 'report' | 'stale', hosts: Iterable<string>): Promise<void> {
+  private async notify(c: Queryable, kind: ChangeKind, hosts: Iterable<string>): Promise<void> {
     let part: string[] = [];
     const empty = JSON.stringify({ r: this.replica, k: kind, h: [] }).length;
     let bytes = empty;
@@ -362,6 +363,10 @@ export class PostgresStore implements Store {
   private closed = false;
   private listener: pg.Client | undefined;
 
+  async announce(kind: 'connected' | 'disconnected' | 'present' | 'ask', hosts: string[]): Promise<void> {
+    if (hosts.length) await this.notify(this.pool, kind, hosts);
+  }
+
   /**
    * LISTEN on its own connection (not the pool's). When that connection breaks (the database
    * restarted), it reconnects every second until it can, LISTENs again and reports a gap: what
@@ -380,8 +385,8 @@ export class PostgresStore implements Store {
         } catch {
           return;
         }
-        if (msg.r === this.replica || !Array.isArray(msg.h) || (msg.k !== 'report' && msg.k !== 'stale')) return;
-        handlers.changed(msg.k, msg.h.filter((h): h is string => typeof h === 'string'));
+        if (msg.r === this.replica || !Array.isArray(msg.h) || !CHANGE_KINDS.has(msg.k as ChangeKind)) return;
+        handlers.changed(msg.k as ChangeKind, msg.h.filter((h): h is string => typeof h === 'string'));
       });
       const broken = (): void => {
         if (this.listener !== client) return;

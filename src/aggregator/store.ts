@@ -148,13 +148,21 @@ export interface Store extends SectionStore {
    * Absent where one process owns the store (SQLite).
    */
   follow?(handlers: FollowHandlers): Promise<() => Promise<void>>;
+  /** Tell the other replicas which agents connected to this one, left it, or are still connected (with follow). */
+  announce?(kind: 'connected' | 'disconnected' | 'present' | 'ask', hosts: string[]): Promise<void>;
   /** The highest schema step applied (store-migrations.ts). */
   schemaVersion(): Promise<number>;
   close(): Promise<void>;
 }
 
+/**
+ * What replicas tell each other: reports committed, hosts marked stale, agents connected or gone,
+ * agents still connected, and (`ask`) a request that every replica say which agents it holds.
+ */
+export type ChangeKind = 'report' | 'stale' | 'connected' | 'disconnected' | 'present' | 'ask';
+
 export interface FollowHandlers {
-  changed(kind: 'report' | 'stale', hosts: string[]): void;
+  changed(kind: ChangeKind, hosts: string[]): void;
   gap(): void;
 }
 

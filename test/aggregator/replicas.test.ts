@@ -1,7 +1,7 @@
 /**
  * Replicas of `hostcheck serve` on one real PostgreSQL cluster (started and removed here), all
  * real processes. Two replicas: a host reporting to one is matched, pushed and announced by the
- * other. Three replicas with real `hostcheck agent`s (several --server URLs) and reporters that
+ * other, and counts the other's agents as connected. Three replicas with real `hostcheck agent`s (several --server URLs) and reporters that
  * send a report every 100 ms: the replica holding the most connections is SIGKILLed; every agent
  * is connected to a survivor within 10 s, no acknowledged report is missing, none is stored
  * twice, and the survivors give the same fleet answers. Then PostgreSQL restarts under the load:
@@ -139,11 +139,11 @@ function agentProcess(bundle: string, urls: string[]): ChildProcess {
   return child;
 }
 
-/** What two replicas must agree on: stored findings and hosts (times aside), and the fleet's broken pairs from each one's own index. */
+/** What two replicas must agree on: stored findings and hosts (times aside; connected wherever), and the fleet's broken pairs from each one's own index. */
 async function fleetView(s: ServeProcess): Promise<unknown> {
   const strip = (f: Record<string, unknown>) => { const { firstSeen: _a, lastSeen: _b, resolvedAt: _c, ...rest } = f; return rest; };
   const findings = (await json<{ findings: Record<string, unknown>[] }>(s, '/api/findings')).findings.map(strip);
-  const hosts = (await json<{ hosts: Record<string, unknown>[] }>(s, '/api/hosts')).hosts.map(({ connected: _c, lastSeen: _l, ...h }) => h);
+  const hosts = (await json<{ hosts: Record<string, unknown>[] }>(s, '/api/hosts')).hosts.map(({ lastSeen: _l, ...h }) => h);
   const pairs = (await json<{ pairs: unknown[] }>(s, '/api/pairs')).pairs;
   return { findings, hosts, pairs };
 }
@@ -177,11 +177,15 @@ describe('two replicas on one database', () => {
       return p[0]?.verdict === 'broken' ? p : undefined;
     }, 10_000);
     expect(await json(b, '/api/pairs?from=ecs1&to=ecs3')).toEqual({ pairs: pairsA });
+    // Each replica counts the other's agents as connected.
+    const connectedOn = async (s: ServeProcess) => Object.fromEntries((await json<{ hosts: { name: string; connected: boolean }[] }>(s, '/api/hosts')).hosts.map((h) => [h.name, h.connected]));
+    await until('both replicas see both agents connected', async () => JSON.stringify(await connectedOn(a)) === JSON.stringify({ ecs1: true, ecs3: true }) && JSON.stringify(await connectedOn(b)) === JSON.stringify({ ecs1: true, ecs3: true }), 10_000);
     expect(await fleetView(a)).toEqual(await fleetView(b));
+    ecs3.ws.close();
+    await until('replica a sees ecs3 gone from replica b', async () => (await connectedOn(a)).ecs3 === false, 10_000);
     controller.abort();
     await stream;
     ecs1.ws.close();
-    ecs3.ws.close();
     await a.stop();
     await b.stop();
   }, 60_000);
