@@ -94,6 +94,8 @@ export class Aggregator {
   readonly limits: SectionLimits;
   private readonly lastSeen = new Map<string, string>();
   private readonly pendingContext = new Set<string>();
+  /** Per connected host: the highest sequence number the store holds (from the welcome, then each commit). */
+  private readonly storedUpTo = new Map<string, number>();
   /** Per host: the digest of the snapshot in the index (what a replica compares after a gap). */
   private readonly digests = new Map<string, string | null>();
   private unfollow: (() => Promise<void>) | undefined;
@@ -211,6 +213,7 @@ export class Aggregator {
   detach(host: string, link: AgentLink): void {
     if (this.links.get(host) !== link) return;
     this.links.delete(host);
+    this.storedUpTo.delete(host);
     this.metrics.connectedAgents.set(this.links.size);
     this.emit({ type: 'connection', host, connected: false });
     void this.store.announce?.('disconnected', [host]).catch(() => undefined);
@@ -235,8 +238,10 @@ export class Aggregator {
     this.lastSeen.set(host, this.isoNow());
   }
 
-  welcomeSeq(host: string): Promise<number> {
-    return this.store.lastSeq(host);
+  async welcomeSeq(host: string): Promise<number> {
+    const seq = await this.store.lastSeq(host);
+    this.storedUpTo.set(host, seq);
+    return seq;
   }
 
   /** The digests of the sections the server holds for a host (the welcome lists them). */
@@ -265,7 +270,9 @@ export class Aggregator {
   async submit(hello: Hello, report: ReportMessage, bytes: number, done: Committed, uploads?: SectionUploads): Promise<void> {
     const key = `${hello.name}\n${report.seq}`;
     if (this.commits.join(key, done)) return;
-    if (await this.store.hasReport(hello.name, report.seq)) return done();
+    // Above what the store held at the welcome and what was committed since, a report is new: no lookup.
+    const upTo = this.storedUpTo.get(hello.name);
+    if ((upTo === undefined || report.seq <= upTo) && (await this.store.hasReport(hello.name, report.seq))) return done();
     if (this.commits.join(key, done)) return;
     this.commits.add(key, await this.prepare(hello, report, bytes, uploads), done);
   }
@@ -473,6 +480,8 @@ export class Aggregator {
 
   private afterCommit(p: PreparedReport): void {
     this.metrics.reports.inc();
+    const upTo = this.storedUpTo.get(p.event.host);
+    if (upTo !== undefined && p.event.seq > upTo) this.storedUpTo.set(p.event.host, p.event.seq);
     const window = p.input.report.kernel;
     if (window) this.kernelWindows.set(p.event.host, { receivedAt: p.input.receivedAt, window: window as KernelWindow });
     this.seen(p.event.host);
