@@ -27,8 +27,8 @@ export interface HostcheckConfig {
   routeFor?: string[];
   /** Findings to ignore: CHECK or CHECK:SUBJECT. */
   ignore: string[];
-  /** Agent: the aggregator's URL (ws://, wss://, ws+unix:///path). */
-  server?: string;
+  /** Agent: the aggregator's URL (ws://, wss://, ws+unix:///path), or several (replicas: the agent starts at a random one and moves on when it fails). */
+  server?: string | string[];
   /** Agent: the name this host goes by in the fleet (default: hostname plus machine id). */
   name?: string;
   /** Agent: where the per-host token is (read, or written after enrolment). */
@@ -46,6 +46,8 @@ export interface HostcheckConfig {
   stateDir?: string;
   /** Agent: count skb:kfree_skb drop reasons between checks (tracefs, docs/kernel.md). */
   dropReasons?: boolean;
+  /** Serve: the store, a SQLite file or a postgres:// URL that replicas share (`serve --db`). */
+  db?: string;
 }
 
 /** Why a string is not an IP address, or undefined. */
@@ -98,6 +100,7 @@ const nonEmpty = (s: string) => (s.length === 0 ? 'Too small: expected string to
 const port = (s: string) => (!/^(tcp|udp)\/\d{1,5}$/.test(s) ? 'must be tcp/N or udp/N' : Number(s.split('/')[1]) > 65535 ? 'port above 65535' : undefined);
 // ws://host:port/path, wss://…, ws+unix:///run/hostcheck.sock (ws's form; a path after ':' optional).
 const serverUrl = (s: string) => (/^(wss?:\/\/[^/\s]+|ws\+unix:\/\/\/\S+)/.test(s) ? undefined : 'must be a ws://, wss:// or ws+unix:/// URL');
+const dbSpec = (s: string) => nonEmpty(s) ?? (/^postgres(ql)?:\/\/\S+$/i.test(s) || s.startsWith('/') || s.startsWith('.') ? undefined : 'must be a postgres:// URL or a path (absolute, or starting with ./)');
 const filePath = (s: string) => nonEmpty(s) ?? (s.startsWith('/') || s.startsWith('.') ? undefined : 'must be a path (absolute, or starting with ./)');
 
 /** A path MTU: IPv4's minimum (68) to the largest device MTU Linux takes (65535). */
@@ -141,7 +144,13 @@ function unrecognized(keys: string[]): string {
 const LISTS = { peers: array(peer), remotes: array(remote), ports: array(string(port)), ignore: array(string(nonEmpty)) };
 const OPTIONAL: Record<string, Check<unknown>> = {
   routeFor: array(string(cidrProblem)),
-  server: string(serverUrl),
+  server: (v, path, errors) => {
+    if (!Array.isArray(v)) return string(serverUrl)(v, path, errors);
+    if (v.length === 0) return fail(errors, path, 'Too small: expected array to have >=1 items');
+    const urls = v.map((x, i) => string(serverUrl)(x, `${path}[${i}]`, errors));
+    return urls.every((u) => u !== undefined) ? urls : undefined;
+  },
+  db: string(dbSpec),
   name: string((s) => nonEmpty(s) ?? (s.length > 253 ? 'Too big: expected string to have <=253 characters' : undefined)),
   tokenFile: string(filePath),
   enrolTokenFile: string(filePath),
