@@ -31,6 +31,8 @@ export interface ServeOptions extends WsOptions {
   sweepSeconds?: number;
   contextDelayMs?: number;
   historyPerHost?: number;
+  /** Days the hosts' change logs are kept (`--timeline-days`, default 30). */
+  timelineDays?: number;
   processMetrics?: boolean;
   /** A validated topology file (`serve --topology`, loaded by the caller). */
   topology?: Topology;
@@ -106,7 +108,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   checkListenPolicy(tcpTarget?.host, credentials, options.insecure ?? false);
   const store = new Store(options.db, { historyPerHost: options.historyPerHost });
   const metrics = new AggregatorMetrics({ processMetrics: options.processMetrics });
-  const aggregator = new Aggregator({ store, credentials, metrics, staleSeconds: options.staleSeconds, contextDelayMs: options.contextDelayMs, topology: options.topology, limits: options.limits });
+  const aggregator = new Aggregator({ store, credentials, metrics, staleSeconds: options.staleSeconds, contextDelayMs: options.contextDelayMs, topology: options.topology, limits: options.limits, timelineDays: options.timelineDays });
   aggregator.load();
   const agents = new AgentServer(aggregator, options);
   const handler = apiHandler(aggregator, { csp: options.csp ?? true, publicNames: options.publicNames });

@@ -3,6 +3,7 @@
  * never edit. A step is SQL, or a function run in the same transaction when SQL cannot say it.
  */
 import type Database from 'better-sqlite3';
+import { CHANGES_MIGRATION } from './store-changes.js';
 
 export type Migration = string | ((db: Database.Database) => void);
 
@@ -28,6 +29,8 @@ export const MIGRATIONS: Migration[] = [
   `CREATE TABLE sections (digest TEXT PRIMARY KEY, kind TEXT NOT NULL, bytes INTEGER NOT NULL, content TEXT NOT NULL, stored_at TEXT NOT NULL);
    ALTER TABLE hosts ADD COLUMN sections TEXT;`,
   oneFindingPerGateway,
+  // Protocol 3: the hosts' change logs, and each finding's trigger and resolving change (store-changes.ts).
+  CHANGES_MIGRATION,
 ];
 
 interface FindingRow {

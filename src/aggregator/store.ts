@@ -8,6 +8,8 @@
 import Database from 'better-sqlite3';
 import type { Finding, Severity } from '../model/finding.js';
 import type { Hello, ReportMessage, SectionKind } from '../model/protocol.js';
+import type { FindingTrigger } from '../model/changes.js';
+import { ChangeTable } from './store-changes.js';
 import { MIGRATIONS } from './store-migrations.js';
 
 export type FindingState = 'open' | 'resolved' | 'acknowledged' | 'silenced';
@@ -102,12 +104,15 @@ export class StoreError extends Error {
 interface FindingDbRow {
   key: string; body: string; from_host: number; from_fleet: number; first_seen: string; last_seen: string; resolved_at: string | null;
   ack_state: 'acknowledged' | 'silenced' | null; who: string | null; why: string | null; until: string | null; at: string | null;
+  trigger_change?: string | null; resolved_by?: string | null;
 }
 
 export class Store implements SectionStore {
   readonly db: Database.Database;
   private readonly historyPerHost: number;
   private readonly stmts: ReturnType<Store['prepare']>;
+  /** The hosts' change logs and the findings' triggers (store-changes.ts). */
+  readonly changes: ChangeTable;
 
   constructor(file: string, options: { historyPerHost?: number } = {}) {
     try {
@@ -122,6 +127,7 @@ export class Store implements SectionStore {
     }
     this.historyPerHost = options.historyPerHost ?? 100;
     this.stmts = this.prepare();
+    this.changes = new ChangeTable(this.db);
   }
 
   private migrate(): void {
@@ -158,7 +164,8 @@ export class Store implements SectionStore {
         VALUES (@key, @check, @host, @subject, @severity, @fromHost, @fromFleet, @body, @now, @now)`),
       reopenFinding: db.prepare(`UPDATE findings SET severity = @severity, body = @body, last_seen = @now,
         from_host = max(from_host, @fromHost), from_fleet = max(from_fleet, @fromFleet),
-        first_seen = CASE WHEN resolved_at IS NULL THEN first_seen ELSE @now END, resolved_at = NULL WHERE key = @key`),
+        first_seen = CASE WHEN resolved_at IS NULL THEN first_seen ELSE @now END,
+        trigger_change = CASE WHEN resolved_at IS NULL THEN trigger_change ELSE NULL END, resolved_by = NULL, resolved_at = NULL WHERE key = @key`),
       dropSource: db.prepare(`UPDATE findings SET from_host = from_host * @keepHost, from_fleet = from_fleet * @keepFleet,
         resolved_at = CASE WHEN from_host * @keepHost + from_fleet * @keepFleet = 0 THEN @now ELSE resolved_at END WHERE key = @key`),
       lastSeq: db.prepare('SELECT last_seq FROM hosts WHERE name = ?'),
@@ -211,14 +218,18 @@ export class Store implements SectionStore {
     });
     this.stmts.insertReport.run(name, report.seq, report.sentAt, now, report.digest, input.bytes, report.findings.length, report.complete ? 1 : 0);
     this.stmts.trimReports.run(name, name, this.historyPerHost);
+    if (report.changes) this.changes.insert({ host: name, seq: report.seq, sentAt: report.sentAt, receivedAt: now }, report.changes);
     const before = new Set((this.stmts.hostFindingKeys.all(name) as { key: string }[]).map((r) => r.key));
+    const touched = [...before];
     for (const f of report.findings) {
       before.delete(f.key);
       this.upsertFinding(f, 'host', now);
+      touched.push(f.key);
     }
     for (const key of before) this.stmts.dropSource.run({ key, keepHost: 0, keepFleet: 1, now });
     for (const f of input.fleetFound) this.upsertFinding(f, 'fleet', now);
     for (const f of input.fleetResolved) this.stmts.dropSource.run({ key: f.key, keepHost: 1, keepFleet: 0, now });
+    this.changes.settleTriggers([...touched, ...input.fleetFound.map((f) => f.key), ...input.fleetResolved.map((f) => f.key)], now);
   }
 
   /** Apply a fleet diff on its own (start-up reconciliation, host removal). */
@@ -226,6 +237,7 @@ export class Store implements SectionStore {
     this.db.transaction(() => {
       for (const f of found) this.upsertFinding(f, 'fleet', now);
       for (const key of resolved) this.stmts.dropSource.run({ key, keepHost: 1, keepFleet: 0, now });
+      this.changes.settleTriggers([...found.map((f) => f.key), ...resolved], now);
     })();
   }
 
@@ -373,5 +385,11 @@ function storedFinding(r: FindingDbRow): StoredFinding {
   if (r.from_fleet) sources.push('fleet');
   const ack = r.ack_state ? { state: r.ack_state, who: r.who!, why: r.why!, until: r.until, at: r.at! } : undefined;
   const state: FindingState = r.resolved_at ? 'resolved' : ack ? ack.state : 'open';
-  return { finding: JSON.parse(r.body) as Finding, sources, firstSeen: r.first_seen, lastSeen: r.last_seen, resolvedAt: r.resolved_at, state, ...(ack ? { ack } : {}) };
+  const finding = JSON.parse(r.body) as Finding;
+  // The timeline's word on it: set by the store, never by an agent (a body that carries one is not believed).
+  delete finding.trigger;
+  delete finding.resolvedBy;
+  if (r.trigger_change) finding.trigger = JSON.parse(r.trigger_change) as FindingTrigger;
+  if (r.resolved_by && r.resolved_at) finding.resolvedBy = JSON.parse(r.resolved_by) as FindingTrigger;
+  return { finding, sources, firstSeen: r.first_seen, lastSeen: r.last_seen, resolvedAt: r.resolved_at, state, ...(ack ? { ack } : {}) };
 }
