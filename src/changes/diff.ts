@@ -5,7 +5,7 @@
  * kernel's routes of an address added or removed. The agent's change log and `hostcheck diff`
  * both read this.
  */
-import type { ChangeAction, ChangeKind, ChangeOwner } from '../model/changes.js';
+import type { ChangeAction, ChangeKind, ChangeOwner, HostChange } from '../model/changes.js';
 import type { ChangeState, StateItem } from './state.js';
 
 export interface ChangeItem {
@@ -58,4 +58,14 @@ function fold(items: ChangeItem[], before: ChangeState, after: ChangeState): Cha
     if (i.kind === 'route' && addressDevs.has(i.dev) && kernelRoute(i) && i.action !== 'changed' && /^route (local|broadcast) /.test(i.subject)) return false;
     return true;
   });
+}
+
+/** What changed between two captures of a host (`hostcheck diff`), each change timed at the second capture. */
+export function changesBetween(a: ChangeState, b: ChangeState, at: string): HostChange[] {
+  return diffStates(a, b).map((i) => ({ ...changeOf(i), at }));
+}
+
+/** A difference as a change-log entry, without its time. */
+export function changeOf(i: ChangeItem): Omit<HostChange, 'at'> {
+  return { count: 1, kind: i.kind, action: i.action, subject: i.subject, ...(i.before !== undefined ? { before: i.before } : {}), ...(i.after !== undefined ? { after: i.after } : {}), owner: i.owner };
 }

@@ -7,7 +7,7 @@
  */
 import type { ChangeKind, HostChange } from '../model/changes.js';
 import type { HostSnapshot } from '../model/snapshot.js';
-import { diffStates, type ChangeItem } from './diff.js';
+import { changeOf, diffStates } from './diff.js';
 import { monitorKey, type MonitorKey } from './monitor.js';
 import { routeOwner } from './owner.js';
 import { changeState, type ChangeState, type StateItem } from './state.js';
@@ -73,7 +73,7 @@ export class ChangeLog {
       explained.add(item.match);
       const s = seen.get(item.match);
       const at = s?.first ?? (item.dev !== undefined ? byDev.get(item.dev) : undefined) ?? firstLine ?? now;
-      out.push(hostChange(item, iso(Math.min(at, now))));
+      out.push({ ...changeOf(item), at: iso(Math.min(at, now)) });
     }
     for (const [match, s] of seen) {
       if (explained.has(match) || s.first < lookStarted) continue;
@@ -89,9 +89,6 @@ export class ChangeLog {
   }
 }
 
-function hostChange(item: ChangeItem, at: string): HostChange {
-  return { at, count: 1, kind: item.kind, action: item.action, subject: item.subject, ...(item.before !== undefined ? { before: item.before } : {}), ...(item.after !== undefined ? { after: item.after } : {}), owner: item.owner };
-}
 
 /** Announced records that did not change between the looks, one entry each, grouped when many. */
 function churn(seen: Map<string, Seen>, explained: Set<string>, before: ChangeState, after: ChangeState, iso: (ms: number) => string): HostChange[] {

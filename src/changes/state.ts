@@ -37,7 +37,8 @@ export function changeState(s: HostSnapshot, opts: { maxRoutes?: number } = {}):
   const owners = interfaceOwners(s);
   for (const i of s.interfaces) {
     const owner = owners.get(i.name) ?? { type: 'unknown' };
-    put({ kind: 'link', id: `link|${i.name}`, subject: `link ${i.name}`, line: oneLine(i.origin.text), owner, dev: i.name, match: `link ${i.name}` });
+    // The index the kernel gave the link is no change of the host's.
+    put({ kind: 'link', id: `link|${i.name}`, subject: `link ${i.name}`, line: oneLine(i.origin.text).replace(/^\d+: /, ''), owner, dev: i.name, match: `link ${i.name}` });
     for (const a of i.addresses) {
       const line = oneLine(a.origin.text).replace(/\s+tentative\b/, '');
       put({ kind: 'address', id: `address|${i.name}|${a.cidr}`, subject: `${i.name} ${a.cidr}`, line, owner: addressOwner(a, owner), dev: i.name, match: `address ${i.name} ${a.cidr}` });

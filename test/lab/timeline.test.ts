@@ -3,12 +3,17 @@
  * incident's namespaces, ECS3 without docker0 at first. Changes made with ip inside ECS3 (a route,
  * a policy rule, then a docker0-like bridge with 172.17.0.1/16) reach the aggregator's timeline
  * with their lines and owners; the fleet finding the bridge opens names it as its trigger, and
- * the incident's fix (`ip link del docker0`) as the change that resolved it.
+ * the incident's fix (`ip link del docker0`) as the change that resolved it. `hostcheck diff` over
+ * captures of ECS3 before and after docker0 names the same change and finding.
  */
+import { join } from 'node:path';
+import { execa } from 'execa';
 import { afterAll, expect, it } from 'vitest';
+import type { DiffReport } from '../../src/cli/commands-diff.js';
 import type { StoredFinding } from '../../src/aggregator/store.js';
 import type { Timeline } from '../../src/aggregator/http/timeline.js';
 import { LabFleet, waitFor } from './lab-fleet.js';
+import { hostcheckBin } from './lab.js';
 import { describeLab, useLab } from './suite.js';
 import { FIRST_INCIDENT, firstIncident } from './topologies.js';
 
@@ -45,6 +50,8 @@ describeLab('timeline: changes on a host name the finding they open and the one 
     // The agent's clock and the aggregator's, side by side.
     expect(Date.parse(route.receivedAt)).toBeGreaterThanOrEqual(Date.parse(route.serverAt));
 
+    // hostcheck diff over two captures of ECS3, one before docker0 and one after.
+    await lab().hostcheck('ecs3', ['capture', '--name', 'ecs3', '--out', join(fleet.dir, 'before')], { check: true });
     const added = Date.now();
     await ecs3(['ip', 'link', 'add', 'docker0', 'type', 'bridge']);
     await ecs3(['ip', 'addr', 'add', '172.17.0.1/16', 'dev', 'docker0']);
@@ -56,6 +63,16 @@ describeLab('timeline: changes on a host name the finding they open and the one 
     expect(trigger.change.owner).toEqual({ type: 'docker', name: 'bridge', guess: true });
     expect(trigger.text).toMatch(/^opened [0-5] s after docker0 172\.17\.0\.1\/16 appeared \(Docker network "bridge", guessed from the name\)$/);
     expect(open.finding.resolvedBy).toBeUndefined();
+    await lab().hostcheck('ecs3', ['capture', '--name', 'ecs3', '--out', join(fleet.dir, 'after')], { check: true });
+    const diff = await execa(process.execPath, [hostcheckBin, 'diff', join(fleet.dir, 'before'), join(fleet.dir, 'after'), '--peer', `${FIRST_INCIDENT.ecs1}=ecs1`, '--json'], { reject: false });
+    expect(diff.exitCode).toBe(1);
+    const report = JSON.parse(diff.stdout) as DiffReport;
+    expect(report.changes.filter((c) => c.action === 'added').map((c) => c.text)).toEqual(expect.arrayContaining([
+      'link docker0 appeared (Docker network "bridge", guessed from the name)',
+      'docker0 172.17.0.1/16 appeared (Docker network "bridge", guessed from the name)',
+      'route 172.17.0.0/16 dev docker0 appeared (Docker network "bridge", guessed from the name)',
+    ]));
+    expect(report.findings.opened.map((f) => [f.key, f.trigger?.change.subject])).toEqual([[KEY, 'docker0 172.17.0.1/16']]);
 
     const deleted = Date.now();
     await ecs3(['ip', 'link', 'del', 'docker0']);
