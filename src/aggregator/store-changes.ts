@@ -132,7 +132,7 @@ export class ChangeTable {
   private triggerOf(f: Finding & { pairs?: string[][] }, now: string, verb: 'opened' | 'resolved'): FindingTrigger | undefined {
     const hosts = [...new Set([f.host, ...(f.pairs ?? []).flat()])];
     const rows = this.stmts.candidates.all(JSON.stringify(hosts), now) as ChangeRow[];
-    const candidates: TriggerCandidate[] = rows.map((r) => ({ host: r.host, change: hostChangeOf(r), time: Date.parse(r.last_server_at) }));
+    const candidates: TriggerCandidate[] = rows.map((r) => ({ host: r.host, change: hostChangeOf(r), time: Date.parse(r.last_server_at), look: `${r.host}#${r.seq}` }));
     return pickTrigger(f, candidates, Date.parse(now), verb);
   }
 }

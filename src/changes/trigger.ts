@@ -1,10 +1,11 @@
 /**
  * A finding's likely trigger: of the changes on its hosts that came before it opened (or
- * resolved) — additions, removals and changes; churn left both looks alike — the last one that names something the finding names (a device, or an address or
- * prefix that overlaps one of its own); changes within half a second of each other count as one moment, in
- * which an address beats a route, a route a rule, a rule an xfrm policy, that a link, that a
- * sysctl (an address is what brings its routes). Only when no change within the lookback names
- * anything of the finding is the plain last change named, with `related: false`.
+ * resolved) — additions, removals and changes; churn leaves both looks alike — the last one that
+ * names something the finding names (a device, or an address or prefix overlapping one of its
+ * own). The changes one look found (one report; without looks, those within half a second) are
+ * one moment, in which an address beats a route, a route a rule, a rule an xfrm policy, that a
+ * link, that a sysctl (an address is what brings its routes). Only when no change within the
+ * lookback names anything of the finding is the plain last change named, with `related: false`.
  * The aggregator (src/aggregator/store-changes.ts) and `hostcheck diff` use it.
  */
 import type { ChangeKind, FindingTrigger, HostChange } from '../model/changes.js';
@@ -17,6 +18,8 @@ export interface TriggerCandidate {
   change: HostChange;
   /** The change's time in ms on the clock the finding's time is on (the aggregator's: serverAt). */
   time: number;
+  /** The look it came from (host and report): changes of one look are one moment. */
+  look?: string;
 }
 
 /** Related changes older than this before the finding are not looked at; the last change still is. */
@@ -78,7 +81,8 @@ export function pickTrigger(f: Pick<Finding, 'host' | 'subject' | 'summary' | 'e
   const near = before.filter((c) => c.time >= time - TRIGGER_LOOKBACK_MS && related(names, changeNames(c.change)));
   let pick: TriggerCandidate;
   if (near.length > 0) {
-    const moment = near.filter((c) => c.time >= near[0].time - MOMENT_MS);
+    const latest = near[0];
+    const moment = near.filter((c) => (latest.look !== undefined ? c.look === latest.look : c.time >= latest.time - MOMENT_MS));
     pick = moment.reduce((best, c) => (KIND_RANK[c.change.kind] < KIND_RANK[best.change.kind] ? c : best));
   } else pick = before[0];
   const seconds = Math.max(0, Math.round((time - pick.time) / 1000));
