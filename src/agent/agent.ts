@@ -32,8 +32,8 @@ import { ChangeLog } from '../changes/log.js';
 import { CpuBudget, cpuMs } from './cpu.js';
 
 /** Change-triggered checks keep the agent's CPU (with its commands) to this share of a core, bursts aside. */
-export const CHANGE_CHECK_CPU_SHARE = 0.02;
-const CHANGE_CHECK_BURST_MS = 3000;
+export const CHANGE_CHECK_CPU_SHARE = 0.015;
+const CHANGE_CHECK_BURST_MS = 1000;
 
 /** Refusals of a report's content (docs/serve.md): sending it again would be refused again. */
 const REFUSED_CONTENT = /^(schema|bad_snapshot|too_many_routes|too_many_rules|section_too_large|host_mismatch):/;
