@@ -8,6 +8,7 @@ import { renderHost } from './views/host.js';
 import { renderMatrix } from './views/matrix.js';
 import { renderOverview } from './views/overview.js';
 import { renderPath } from './views/path.js';
+import { renderTimeline } from './views/timeline.js';
 
 const main = document.getElementById('main');
 const live = document.getElementById('live');
@@ -28,6 +29,7 @@ const VIEWS = {
   host: (r) => renderHost(main, r.arg),
   matrix: (r) => renderMatrix(main, r.params),
   path: (r) => renderPath(main, r.params),
+  timeline: (r) => renderTimeline(main, r.params),
 };
 
 let rendering = Promise.resolve();
