@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DASHBOARD_CSP } from '../../src/aggregator/http/dashboard.js';
 import { findingKey, type Finding } from '../../src/model/finding.js';
 import type { HostSnapshot } from '../../src/model/snapshot.js';
-import { tinySnapshot } from '../unit/aggregator-client.js';
+import { tinySnapshot } from '../helpers/aggregator-client.js';
 import { feed, launchBrowser, screenshot, startTestServer, type TestServer } from './harness.js';
 
 const HOSTS = 1000;

@@ -11,7 +11,7 @@ import { changesBetween } from '../../src/changes/diff.js';
 import { changeState } from '../../src/changes/state.js';
 import { analyzeSnapshot } from '../../src/checks/analyze.js';
 import type { HostChange } from '../../src/model/changes.js';
-import { hello, reportOf, scenarioSnapshot } from '../unit/aggregator-client.js';
+import { hello, reportOf, scenarioSnapshot } from '../helpers/aggregator-client.js';
 import { launchBrowser, recordDialogs, screenshot, startTestServer, until, type TestServer } from './harness.js';
 
 const KEY = 'route-captures-peer|ecs3|docker0 172.17.0.0/16 captures 172.17.0.64';

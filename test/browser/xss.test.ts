@@ -10,7 +10,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DASHBOARD_CSP } from '../../src/aggregator/http/dashboard.js';
 import { findingKey, type Finding } from '../../src/model/finding.js';
-import { TestAgent, tinySnapshot } from '../unit/aggregator-client.js';
+import { TestAgent, tinySnapshot } from '../helpers/aggregator-client.js';
 import { launchBrowser, recordDialogs, startTestServer, type TestServer } from './harness.js';
 
 const EVIL_HOST = '<img src=x onerror=alert(1)>';

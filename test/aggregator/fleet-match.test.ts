@@ -9,7 +9,7 @@ import { FleetIndex } from '../../src/aggregator/fleet-index.js';
 import { FleetMatcher } from '../../src/aggregator/fleet-match.js';
 import { findingKey } from '../../src/model/finding.js';
 import type { Check, FleetFinding } from '../../src/checks/types.js';
-import { tinySnapshot } from './aggregator-client.js';
+import { tinySnapshot } from '../helpers/aggregator-client.js';
 
 const KEY = findingKey('gap', 'gw', '10.200.0.0/20');
 

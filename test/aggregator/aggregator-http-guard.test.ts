@@ -10,7 +10,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../src/aggregator/server.js';
 import { findingKey, type Finding } from '../../src/model/finding.js';
-import { tempDir, TestAgent, tinySnapshot } from './aggregator-client.js';
+import { tempDir, TestAgent, tinySnapshot } from '../helpers/aggregator-client.js';
 
 const tmp = tempDir();
 let server: RunningServer;

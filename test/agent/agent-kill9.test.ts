@@ -10,8 +10,8 @@ import { execa, type ResultPromise } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startServer } from '../../src/aggregator/server.js';
 import { repoRoot } from '../helpers/samples.js';
-import { waitFor } from './agent-protocol-peer.js';
-import { tempDir } from './aggregator-client.js';
+import { waitFor } from '../helpers/agent-protocol-peer.js';
+import { tempDir } from '../helpers/aggregator-client.js';
 
 const bin = join(repoRoot, 'bin', 'hostcheck');
 const tmp = tempDir();

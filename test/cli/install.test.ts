@@ -118,7 +118,7 @@ describe('the agent unit', () => {
     expect(serve.get('StateDirectory')).toEqual(['hostcheck-serve']);
     expect(serve.get('ExecStart')?.[0]).toContain('--db /var/lib/hostcheck-serve/hostcheck.db');
   });
-  it('matches the committed systemd/ files (regenerate: HOSTCHECK_WRITE_UNITS=1 npx vitest run test/unit/install.test.ts)', () => {
+  it('matches the committed systemd/ files (regenerate: HOSTCHECK_WRITE_UNITS=1 npx vitest run test/cli/install.test.ts)', () => {
     for (const [name, text] of Object.entries(committedUnits())) {
       const path = join(repoRoot, 'systemd', name);
       if (process.env.HOSTCHECK_WRITE_UNITS === '1') writeFileSync(path, text);

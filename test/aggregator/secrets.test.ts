@@ -22,7 +22,7 @@ import { collectBundle } from '../../src/collect/collect.js';
 import { redactSecrets } from '../../src/collect/redact.js';
 import { buildSnapshot } from '../../src/collect/snapshot.js';
 import { repoRoot } from '../helpers/samples.js';
-import { tinySnapshot } from './aggregator-client.js';
+import { tinySnapshot } from '../helpers/aggregator-client.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'hc-secrets-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { DiffReport } from '../../src/cli/commands-diff.js';
 import { cliInProcess } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/samples.js';
-import { tempDir } from './aggregator-client.js';
+import { tempDir } from '../helpers/aggregator-client.js';
 
 const without = join(repoRoot, 'fixtures/scenarios/first-incident-no-docker0/ecs3');
 const withDocker = join(repoRoot, 'fixtures/scenarios/first-incident/ecs3');

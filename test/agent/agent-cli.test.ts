@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../helpers/samples.js';
-import { AgentProtocolPeer, waitFor } from './agent-protocol-peer.js';
+import { AgentProtocolPeer, waitFor } from '../helpers/agent-protocol-peer.js';
 
 const bin = join(repoRoot, 'bin', 'hostcheck');
 const ecs3 = join(repoRoot, 'fixtures', 'scenarios', 'first-incident', 'ecs3');

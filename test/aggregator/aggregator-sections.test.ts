@@ -12,8 +12,8 @@ import { createAgentLogger } from '../../src/agent/log.js';
 import { startServer, type RunningServer } from '../../src/aggregator/server.js';
 import { buildSnapshot } from '../../src/collect/snapshot.js';
 import { bigBundle } from '../helpers/big-host.js';
-import { hello, reportOf, tempDir, TestAgent, tinySnapshot } from './aggregator-client.js';
-import { LogLines, waitFor } from './agent-protocol-peer.js';
+import { hello, reportOf, tempDir, TestAgent, tinySnapshot } from '../helpers/aggregator-client.js';
+import { LogLines, waitFor } from '../helpers/agent-protocol-peer.js';
 
 const tmp = tempDir();
 afterAll(() => tmp.remove());

@@ -14,8 +14,8 @@ import { startServer } from '../../src/aggregator/server.js';
 import { sourceAddress } from '../../src/aggregator/ws-server.js';
 import { hostileClients } from '../helpers/hostile-clients.js';
 import { repoRoot } from '../helpers/samples.js';
-import { waitFor } from './agent-protocol-peer.js';
-import { hello, reportOf, tempDir, TestAgent, tinySnapshot } from './aggregator-client.js';
+import { waitFor } from '../helpers/agent-protocol-peer.js';
+import { hello, reportOf, tempDir, TestAgent, tinySnapshot } from '../helpers/aggregator-client.js';
 
 const tmp = tempDir();
 afterAll(() => tmp.remove());

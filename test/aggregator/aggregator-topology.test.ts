@@ -19,7 +19,7 @@ import { loadTopology } from '../../src/collect/topology-file.js';
 import type { PathResult } from '../../src/simulate/path-types.js';
 import { cliInProcess } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/samples.js';
-import { scenarioSnapshot, tempDir, TestAgent } from './aggregator-client.js';
+import { scenarioSnapshot, tempDir, TestAgent } from '../helpers/aggregator-client.js';
 import { RouteList } from '../../src/model/route-list.js';
 
 const HOSTS = ['client', 'vpcrouter', 'gateway'];

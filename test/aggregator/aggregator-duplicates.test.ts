@@ -11,8 +11,8 @@ import { MAX_REPLACEMENTS } from '../../src/aggregator/aggregator.js';
 import { startServer } from '../../src/aggregator/server.js';
 import { readBundle } from '../../src/collect/bundle.js';
 import { repoRoot } from '../helpers/samples.js';
-import { LogLines, waitFor } from './agent-protocol-peer.js';
-import { hello, tempDir, TestAgent } from './aggregator-client.js';
+import { LogLines, waitFor } from '../helpers/agent-protocol-peer.js';
+import { hello, tempDir, TestAgent } from '../helpers/aggregator-client.js';
 
 const tmp = tempDir();
 afterAll(() => tmp.remove());

@@ -11,7 +11,7 @@ import { createAgentLogger } from '../../src/agent/log.js';
 import { readBundle } from '../../src/collect/bundle.js';
 import { helloSchema, reportSchema } from '../../src/model/protocol.js';
 import { repoRoot } from '../helpers/samples.js';
-import { AgentProtocolPeer, LogLines, waitFor } from './agent-protocol-peer.js';
+import { AgentProtocolPeer, LogLines, waitFor } from '../helpers/agent-protocol-peer.js';
 
 const ecs3 = join(repoRoot, 'fixtures', 'scenarios', 'first-incident', 'ecs3');
 const tmp = mkdtempSync(join(tmpdir(), 'hc-agent-'));

@@ -12,8 +12,8 @@ import { createAgentLogger } from '../../src/agent/log.js';
 import { readBundle } from '../../src/collect/bundle.js';
 import { PROTOCOL_VERSION } from '../../src/model/protocol.js';
 import { repoRoot } from '../helpers/samples.js';
-import { AgentProtocolPeer, LogLines, waitFor } from './agent-protocol-peer.js';
-import { tempDir } from './aggregator-client.js';
+import { AgentProtocolPeer, LogLines, waitFor } from '../helpers/agent-protocol-peer.js';
+import { tempDir } from '../helpers/aggregator-client.js';
 
 const tmp = tempDir();
 afterAll(() => tmp.remove());

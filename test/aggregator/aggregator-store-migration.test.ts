@@ -14,7 +14,7 @@ import { Store } from '../../src/aggregator/store.js';
 import { MIGRATIONS } from '../../src/aggregator/store-migrations.js';
 import { loadTopology } from '../../src/collect/topology-file.js';
 import { repoRoot } from '../helpers/samples.js';
-import { scenarioSnapshot, tempDir } from './aggregator-client.js';
+import { scenarioSnapshot, tempDir } from '../helpers/aggregator-client.js';
 
 const GW = 'vpn-bp1gw000000000000001';
 const OLD_CLIENT = `vpn-selector-gap|${GW}|10.200.0.0/20 from 10.64.3.22`;

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { Authenticator, checkListenPolicy, emptyCredentials, isLoopbackAddress, matchToken, parseAgentTokens, parseViewerTokens } from '../../src/aggregator/auth.js';
 import { parseListen } from '../../src/aggregator/server.js';
 import { Store } from '../../src/aggregator/store.js';
-import { tempDir } from './aggregator-client.js';
+import { tempDir } from '../helpers/aggregator-client.js';
 
 const TOK = 'abcdefghijklmnop-1';
 

@@ -21,7 +21,7 @@ import type { StoredFinding } from '../../src/aggregator/store.js';
 import { loadTopology } from '../../src/collect/topology-file.js';
 import { openBundles, bundleHostName } from '../../src/collect/bundle-open.js';
 import { repoRoot } from '../helpers/samples.js';
-import { LogLines } from './agent-protocol-peer.js';
+import { LogLines } from '../helpers/agent-protocol-peer.js';
 
 const bin = join(repoRoot, 'bin', 'hostcheck');
 const tmp = mkdtempSync(join(tmpdir(), 'hc-fleet-offline-'));

@@ -13,7 +13,7 @@ import { createAgentLogger } from '../../src/agent/log.js';
 import { startServer, type RunningServer } from '../../src/aggregator/server.js';
 import { readBundle } from '../../src/collect/bundle.js';
 import { repoRoot } from '../helpers/samples.js';
-import { LogLines, waitFor } from './agent-protocol-peer.js';
+import { LogLines, waitFor } from '../helpers/agent-protocol-peer.js';
 
 const ecs3 = join(repoRoot, 'fixtures', 'scenarios', 'first-incident', 'ecs3');
 const tmp = mkdtempSync(join(tmpdir(), 'hc-tls-'));

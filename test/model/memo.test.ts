@@ -11,7 +11,7 @@ import { memo, memoKey } from '../../src/model/memo.js';
 import { fibOf } from '../../src/simulate/snapshot-fib.js';
 import { tracePath } from '../../src/simulate/path.js';
 import { repoRoot } from '../helpers/samples.js';
-import { tinySnapshot } from './aggregator-client.js';
+import { tinySnapshot } from '../helpers/aggregator-client.js';
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {

@@ -13,7 +13,7 @@ import { pairVerdict } from '../../src/aggregator/pairs.js';
 import { startServer, type RunningServer } from '../../src/aggregator/server.js';
 import { Store, type StoredFinding } from '../../src/aggregator/store.js';
 import { analyzeSnapshot } from '../../src/checks/analyze.js';
-import { scenarioSnapshot, tempDir, TestAgent, tinySnapshot } from './aggregator-client.js';
+import { scenarioSnapshot, tempDir, TestAgent, tinySnapshot } from '../helpers/aggregator-client.js';
 
 const HOSTS = ['router', 'ecs1', 'ecs2', 'ecs3'];
 const T = (s: string) => `${s}-token-0123456789abcdef`;

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAgentTokens, parseViewerTokens, emptyCredentials } from '../../src/aggregator/auth.js';
 import { startServer, type RunningServer } from '../../src/aggregator/server.js';
-import { hello, reportOf, tempDir, TestAgent, tinySnapshot } from './aggregator-client.js';
+import { hello, reportOf, tempDir, TestAgent, tinySnapshot } from '../helpers/aggregator-client.js';
 
 const T = (s: string) => `${s}-token-0123456789abcdef`;
 const TOKENS = `# agents

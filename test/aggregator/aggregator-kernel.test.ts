@@ -7,7 +7,7 @@ import { AggregatorMetrics } from '../../src/aggregator/metrics.js';
 import { Store } from '../../src/aggregator/store.js';
 import { findingKey, type Finding } from '../../src/model/finding.js';
 import type { KernelWindow } from '../../src/model/kernel.js';
-import { hello, reportOf, tempDir, tinySnapshot } from './aggregator-client.js';
+import { hello, reportOf, tempDir, tinySnapshot } from '../helpers/aggregator-client.js';
 
 describe('the kernel in the aggregator', () => {
   it('stores a finding with its kernel verdict, keeps the verdict under the fleet\'s body, and serves the last window', () => {

@@ -22,8 +22,8 @@ import type { AgentMessage } from '../../src/model/protocol.js';
 import { loadTopology } from '../../src/collect/topology-file.js';
 import { cliInProcess } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/samples.js';
-import { LogLines, waitFor } from './agent-protocol-peer.js';
-import { tempDir } from './aggregator-client.js';
+import { LogLines, waitFor } from '../helpers/agent-protocol-peer.js';
+import { tempDir } from '../helpers/aggregator-client.js';
 
 const scenarios = join(repoRoot, 'fixtures', 'scenarios');
 const T = (h: string): string => `${h}-token-0123456789abcdef`;

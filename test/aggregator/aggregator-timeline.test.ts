@@ -16,8 +16,8 @@ import type { StoredFinding } from '../../src/aggregator/store.js';
 import { readBundle } from '../../src/collect/bundle.js';
 import type { HostChange } from '../../src/model/changes.js';
 import { repoRoot } from '../helpers/samples.js';
-import { LogLines, waitFor } from './agent-protocol-peer.js';
-import { hello, reportOf, tempDir, TestAgent, tinySnapshot } from './aggregator-client.js';
+import { LogLines, waitFor } from '../helpers/agent-protocol-peer.js';
+import { hello, reportOf, tempDir, TestAgent, tinySnapshot } from '../helpers/aggregator-client.js';
 
 const tmp = tempDir();
 afterAll(() => tmp.remove());
