@@ -29,6 +29,8 @@ import { OutboxFiles, readTokenFile, SeqStore, writeTokenFile } from './state.js
 import { optimizeForRoutes } from './v8-tuning.js';
 import { ChangeWatcher } from './watcher.js';
 import { ChangeLog } from '../changes/log.js';
+import type { HostChange } from '../model/changes.js';
+import { MAX_REPORT_CHANGES } from '../model/protocol-version.js';
 import { CpuBudget, cpuMs } from './cpu.js';
 
 /** Change-triggered checks keep the agent's CPU (with its commands) to this share of a core, bursts aside. */
@@ -121,6 +123,7 @@ export class Agent {
   private tracerMissing: string | undefined;
   /** What the host changed between checks (src/changes/log.ts), sent with the next report. */
   private readonly changeLog = new ChangeLog();
+  private unsentChanges: HostChange[] = [];
   private readonly cpuBudget = new CpuBudget(CHANGE_CHECK_CPU_SHARE, CHANGE_CHECK_BURST_MS);
   private deferredChange: NodeJS.Timeout | undefined;
   private resolveDone!: () => void;
@@ -457,7 +460,10 @@ export class Agent {
     if (this.stopped) return;
     bundle.meta.name = this.opts.name;
     const snapshot = buildSnapshot(bundle);
-    const changes = this.changeLog.settle(snapshot, Date.now(), lookStarted);
+    // Kept until a report holds them: a check that fails after this point loses none.
+    this.unsentChanges.push(...this.changeLog.settle(snapshot, Date.now(), lookStarted));
+    if (this.unsentChanges.length > MAX_REPORT_CHANGES) this.unsentChanges.splice(0, this.unsentChanges.length - MAX_REPORT_CHANGES);
+    const changes = this.unsentChanges;
     const addresses = new Set(snapshot.interfaces.flatMap((i) => i.addresses.map((a) => a.cidr.split('/')[0])));
     const { rejected, ...analyze } = analysisOptions(this.opts.config, this.context, { name: this.opts.name, addresses });
     if (rejected.length) this.opts.log.warn({ rejected: rejected.slice(0, 10) }, 'ignored invalid entries in the fleet context');
@@ -482,6 +488,7 @@ export class Agent {
     this.sectionTexts = new Map(prepared.sections.map((s) => [s.digest, s.content]));
     // The report is on disk before the counter moves: a kill -9 leaves no number unaccounted for.
     await this.outboxFiles.put(entry, this.sectionTexts);
+    this.unsentChanges = [];
     this.seq = seq;
     await this.seqStore.save(this.opts.name, seq);
     this.lastSections = entry.sections.map((s) => s.digest);

@@ -15,3 +15,6 @@ export type SectionKind = (typeof SECTION_KINDS)[number];
 
 /** Above this many routes a report carries the fleet's parts of the snapshot plus a digest. */
 export const FULL_SNAPSHOT_MAX_ROUTES = 50_000;
+
+/** Change-log entries one report may carry (version 3; the agent sends at most 500 a check). */
+export const MAX_REPORT_CHANGES = 2000;

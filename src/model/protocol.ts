@@ -12,7 +12,7 @@
 import { z } from 'zod';
 import { CHANGE_ACTIONS, CHANGE_KINDS, OWNER_TYPES } from './changes.js';
 import type { DropReasons, KernelSignal, NetfilterRuleRef } from './kernel.js';
-import { SECTION_KINDS } from './protocol-version.js';
+import { MAX_REPORT_CHANGES, SECTION_KINDS } from './protocol-version.js';
 
 const SIGNAL_KINDS = new Set<unknown>(['counter', 'device', 'rule', 'reason']);
 
@@ -92,8 +92,6 @@ export const hostChangeSchema = z.object({
   owner: z.object({ type: z.enum(OWNER_TYPES), name: z.string().max(128).optional(), guess: z.boolean().optional() }),
 });
 
-/** Entries one report may carry (the agent sends at most 500 a check; a few checks may wait in one report's place). */
-export const MAX_REPORT_CHANGES = 2000;
 
 type FieldType = 'string' | 'number';
 interface RecordShape {
