@@ -78,14 +78,17 @@ describeLab('timeline: changes on a host name the finding they open and the one 
     await ecs3(['ip', 'link', 'del', 'docker0']);
     const resolved = await waitFor('the finding resolved', async () => (await fleet.findings('?check=route-captures-peer')).find((f) => f.finding.key === KEY && f.state === 'resolved'), 15_000);
     console.log(`[timeline-lab] docker0 deleted → finding resolved in ${Date.now() - deleted} ms`);
-    expect(resolved.finding.resolvedBy).toMatchObject({ host: 'ecs3', related: true, change: { kind: 'link', action: 'removed', subject: 'link docker0' } });
-    expect(resolved.finding.resolvedBy!.text).toMatch(/^resolved [0-5] s after link docker0 went away \(Docker network "bridge", guessed from the name\)$/);
+    // A check that looks while `ip link del` is under way can see the address or route gone before
+    // the link (fleet.test.ts says the same): then that is what resolved it; usually it is the link.
+    expect(resolved.finding.resolvedBy).toMatchObject({ host: 'ecs3', related: true, change: { action: 'removed' } });
+    expect(resolved.finding.resolvedBy!.text).toMatch(/^resolved [0-5] s after (link docker0|docker0 172\.17\.0\.1\/16|route 172\.17\.0\.0\/16 dev docker0) went away \(Docker network "bridge", guessed from the name\)$/);
+    console.log(`[timeline-lab] ${resolved.finding.resolvedBy!.text}`);
     // The trigger that opened it stays.
     expect(resolved.finding.trigger).toEqual(trigger);
 
     // The fleet's timeline: ECS3's changes and the finding, newest first; a window before them is empty.
+    await waitFor('docker0\'s removal on the timeline', async () => (await fleet.get<Timeline>('/api/timeline?host=ecs3')).changes.some((c) => c.text === 'link docker0 went away (Docker network "bridge", guessed from the name)'), 5000);
     const fleetTimeline = await fleet.get<Timeline>(`/api/timeline?host=ecs3&since=${encodeURIComponent(new Date(added - 1000).toISOString())}`);
-    expect(fleetTimeline.changes.map((c) => c.text)).toContain('link docker0 went away (Docker network "bridge", guessed from the name)');
     expect(fleetTimeline.changes.some((c) => c.subject.includes('10.123.0.0/24'))).toBe(false);
     expect(fleetTimeline.findings.find((f) => f.key === KEY)).toMatchObject({ state: 'resolved', trigger, resolvedBy: resolved.finding.resolvedBy });
     const times = fleetTimeline.changes.map((c) => c.serverAt);
