@@ -187,7 +187,7 @@ firewalld, cloud-init).`,
             summary: `the firewall ${r.verdict === 'reject' ? 'rejects' : 'drops'} ${probe.label}: ${where}${rule?.target ? ` -j ${rule.target.name}` : d?.policy ? ` ${r.verdict === 'drop' ? 'DROP' : 'REJECT'}` : ''}`,
             evidence: evidenceOfDecision(s, family, r),
             why: `${probe.label} (${probe.packet.src} → ${probe.packet.dst}${probe.packet.dport ? ` port ${probe.packet.dport}` : ''}, ${probe.packet.ctstate}) ${d?.policy ? `reaches the end of ${d.chain} in table ${d.table} without an ACCEPT, and the policy drops it` : `matches rule ${rule?.position} of ${d?.chain} in table ${d?.table}, which ${r.verdict}s it`}${r.rejectWith ? ` (${r.rejectWith})` : ''}.`,
-            fix: rule ? [deleteRuleCommand(family, d!.table, rule.origin.text), `# or let the peer in before it: ${probe.allow}`] : [probe.allow],
+            fix: rule ? [deleteRuleCommand(family, d!.table, rule), `# or let the peer in before it: ${probe.allow}`] : [probe.allow],
             peers: [peer.address],
           signals: firewallSignals(family, d, probe.path),
           });

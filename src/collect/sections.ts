@@ -138,6 +138,8 @@ function netfilterSection(dumps: ReadonlyMap<string, string>, snapshot: HostSnap
   const texts: string[] = [];
   for (const [source, tables] of [['iptables-save', snapshot.netfilter.v4], ['ip6tables-save', snapshot.netfilter.v6]] as const) {
     const text = dumps.get(source);
+    // Tables read from an -nvL listing: the aggregator reads sections as iptables-save, so they stay inline.
+    if (tables.some((t) => t.form === 'listing')) return undefined;
     if (text === undefined) {
       if (tables.length > 0) return undefined;
       continue;

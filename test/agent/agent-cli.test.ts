@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
+import { openBundles } from '../../src/collect/bundle-open.js';
 import { repoRoot } from '../helpers/samples.js';
 import { AgentProtocolPeer, waitFor } from '../helpers/agent-protocol-peer.js';
 
@@ -34,6 +35,29 @@ describe('hostcheck agent (process)', () => {
     } finally {
       await peer.close();
     }
+  });
+
+  it('--bundle reads what hostcheck --bundle reads: a real sosreport archive, --host picks a namespace', async () => {
+    const sos = join(repoRoot, 'fixtures', 'bundles', 'sos-4.0', 'first-incident.tar.xz');
+    const ecs1 = (await openBundles(sos)).map((b) => b.meta.layout?.netns ?? '').find((n) => n.endsWith('-ecs1'))!;
+    const peer = await AgentProtocolPeer.start({ ackDelayMs: 20 });
+    try {
+      const child = execa(bin, ['agent', '--bundle', sos, '--host', ecs1, '--server', peer.url, '--token-file', join(tmp, 'token'), '--state-dir', join(tmp, 'state-sos'), '--interval', '0.2'], { reject: false });
+      await waitFor('a report', () => peer.reports.length > 0, 15_000);
+      child.kill('SIGTERM');
+      expect((await child).exitCode).toBe(0);
+      const report = peer.reports[0] as unknown as { snapshot: { identity: { name: string }; sources: { name: string; file?: string }[] } };
+      expect(report.snapshot.identity.name.endsWith(`:${ecs1}`)).toBe(true);
+      expect(report.snapshot.sources.find((s) => s.name === 'iptables-save')?.file).toBe(`sos_commands/networking/ip_netns_exec_${ecs1}_iptables-save`);
+    } finally {
+      await peer.close();
+    }
+    const unknown = await execa(bin, ['agent', '--bundle', sos, '--host', 'nowhere', '--server', peer.url], { reject: false });
+    expect(unknown.exitCode).toBe(2);
+    expect(unknown.stderr).toMatch(/holds no host "nowhere"; its hosts: /);
+    const hostAlone = await execa(bin, ['agent', '--host', 'x', '--server', peer.url], { reject: false });
+    expect(hostAlone.exitCode).toBe(2);
+    expect(hostAlone.stderr).toContain('--host picks a host of a --bundle');
   });
 
   it('exits 2 naming the problem: no server, a bad config field, no credential', async () => {

@@ -43,6 +43,16 @@ describe('sections', () => {
     expect(ipsets.kind === 'ipsets' && json(ipsets.ipsets)).toEqual(json(snapshot.ipsets));
   });
 
+  it('leave rules read from an iptables -nvL listing inline (the aggregator reads a netfilter section as iptables-save)', () => {
+    const rules = Array.from({ length: 300 }, (_, i) => `    0     0 DROP       6    --  *      *       10.0.${i >> 8}.${i & 255}          0.0.0.0/0            tcp dpt:22`);
+    const listing = ['Chain INPUT (policy ACCEPT 0 packets, 0 bytes)', ' pkts bytes target     prot opt in     out     source               destination', ...rules, ''].join('\n');
+    const source = { name: 'iptables-save', file: 'sos_commands/networking/iptables_-vnxL', kind: 'command', status: 'collected' as const, durationMs: 0, required: true, format: 'iptables-list' };
+    const bundle = { meta: { bundleFormat: 1, hostcheckVersion: 't', argv: [], hostname: 'h', startedAt: '', durationMs: 0, toolVersions: {}, sources: [source] }, files: new Map([['iptables-save', listing]]) };
+    const snapshot = buildSnapshot(bundle);
+    expect(snapshot.netfilter.v4[0].rules).toHaveLength(300);
+    expect(encodeSections(snapshot, { maxRoutes: 50_000, dumps: bundle.files }).map((x) => x.kind)).toEqual([]);
+  });
+
   it('are far smaller than the records: a rule about its line, not ~1.3 KB of JSON', async () => {
     const bundle = await bigBundle();
     const snapshot = buildSnapshot(bundle);

@@ -54,10 +54,15 @@ export function markRules(w: Walk): IptablesRule[] {
   return out;
 }
 
-/** The iptables command that deletes a rule, from its iptables-save line. */
-export function deleteRuleCommand(family: 4 | 6, table: string, text: string): string {
-  const spec = text.replace(/^\[\d+:\d+\]\s+/, '').replace(/^-A\s+/, '-D ');
-  return `${family === 6 ? 'ip6tables' : 'iptables'} -t ${table} ${spec}`;
+/**
+ * The iptables command that deletes a rule, from its iptables-save line (a rule read from an -nvL
+ * listing: the line it was read back as; by position when the listing did not print it whole).
+ */
+export function deleteRuleCommand(family: 4 | 6, table: string, rule: IptablesRule): string {
+  const tool = family === 6 ? 'ip6tables' : 'iptables';
+  if (rule.approximate !== undefined) return `${tool} -t ${table} -D ${rule.chain} ${rule.position}`;
+  const spec = (rule.readBackAs ?? rule.origin.text).replace(/^\[\d+:\d+\]\s+/, '').replace(/^-A\s+/, '-D ');
+  return `${tool} -t ${table} ${spec}`;
 }
 
 /** "mangle/OUTPUT rule 1" for a rule. */

@@ -39,7 +39,7 @@ function chart(data, hosts, since, until, onZoom) {
   const span = until - since;
   const x = (t) => LEFT + ((Math.min(Math.max(t, since), until) - since) / span) * (WIDTH - LEFT - 10);
   const height = 30 + hosts.length * ROW;
-  const svg = s('svg', { viewBox: `0 0 ${WIDTH} ${height}`, width: '100%', role: 'img', class: 'timeline-chart', 'aria-label': `timeline of ${hosts.length} host(s)` });
+  const svg = s('svg', { viewBox: `0 0 ${WIDTH} ${height}`, width: '100%', role: 'img', class: 'pic timeline-chart', 'aria-label': `timeline of ${hosts.length} host(s)` });
   const axis = s('g', { class: 'axis' });
   for (let i = 0; i <= 4; i++) {
     const t = since + (span * i) / 4;
