@@ -32,7 +32,7 @@ function usable(i: InterfaceModel): boolean {
 }
 
 /** Two addresses of the bridge's network that are not its own, for the members on two ports. */
-function members(bridge: InterfaceModel, family: 4 | 6): [string, string] | undefined {
+export function bridgeMembers(bridge: InterfaceModel, family: 4 | 6): [string, string] | undefined {
   const own = bridge.addresses.find((a) => a.family === family && (a.scope === undefined || a.scope === 'global'));
   const p: Prefix | null = own ? networkOf(own) : parsePrefix(STAND_IN[family], family);
   if (p === null) return undefined;
@@ -56,7 +56,7 @@ export function blockedBridgePairs(ctx: HostContext): Map<string, PairWalk[]> {
     const ports = s.interfaces.filter((i) => i.master === bridge.name && usable(i)).map((i) => i.name).sort();
     if (ports.length < 2) continue;
     for (const family of [4, 6] as const) {
-      const addrs = members(bridge, family);
+      const addrs = bridgeMembers(bridge, family);
       if (addrs === undefined) continue;
       for (const [i, inPort] of ports.entries()) {
         for (const [j, outPort] of ports.entries()) {

@@ -12,6 +12,7 @@ import { firewallBlocksPeer } from './firewall-blocks-peer.js';
 import { forwardBlocked } from './forward-blocked.js';
 import { ipsecPolicyBlocksPeer } from './ipsec-policy-blocks-peer.js';
 import { markRouting } from './mark-routing.js';
+import { mtuBlackHole } from './mtu-black-hole/index.js';
 import { multiNicRouting } from './multi-nic-routing.js';
 import { ndBlocked } from './nd-blocked.js';
 import { routeCapturesPeer } from './route-captures-peer/index.js';
@@ -34,6 +35,7 @@ export const checks: Record<string, Check> = {
   'forward-blocked': forwardBlocked,
   'ipsec-policy-blocks-peer': ipsecPolicyBlocksPeer,
   'mark-routing': markRouting,
+  'mtu-black-hole': mtuBlackHole,
   'multi-nic-routing': multiNicRouting,
   'nd-blocked': ndBlocked,
   'route-captures-peer': routeCapturesPeer,

@@ -30,6 +30,7 @@ export const CHECK_SOURCES: Record<string, CheckSources> = {
   'forward-blocked': FORWARDING,
   'ipsec-policy-blocks-peer': { needs: [['ip-xfrm-policy'], ['ip-addr']], uses: ROUTES },
   'mark-routing': { needs: [ROUTES, ['ip-addr'], RULES, FIREWALL], uses: WALK.uses },
+  'mtu-black-hole': { needs: [ROUTES, ['ip-addr']], uses: [...(WALK.uses ?? []), 'ip-link'] },
   'multi-nic-routing': ROUTING,
   'nd-blocked': { needs: [['ip-addr'], ['ip6tables-save', 'nft']], uses: WALK.uses },
   // The neighbour table tells a peer that lives on a bridge from one whose replies it captures.

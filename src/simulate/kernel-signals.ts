@@ -19,7 +19,9 @@ export type KernelCause =
   /** Forwarded packets that come back until their TTL runs out (on whichever host it reaches 1). */
   | { cause: 'routing-loop' }
   /** Nothing on this host drops: the packet leaves and is dropped elsewhere (a cloud's source check). */
-  | { cause: 'dropped-elsewhere' };
+  | { cause: 'dropped-elsewhere' }
+  /** A bridge (with br_netfilter) drops a frame with DF set that is larger than the port it leaves by. */
+  | { cause: 'bridge-frame-too-big' };
 
 /** The signals of a cause (an empty list: nothing on this host moves for it). */
 export function kernelSignals(c: KernelCause): KernelSignal[] {
@@ -48,6 +50,9 @@ export function kernelSignals(c: KernelCause): KernelSignal[] {
       return [{ kind: 'counter', name: 'IpInHdrErrors' }, { kind: 'reason', reason: 'IP_INHDR', locations: ['ip_forward'] }];
     case 'dropped-elsewhere':
       return [];
+    case 'bridge-frame-too-big':
+      // br_netfilter tries to fragment it, cannot (DF), and frees it.
+      return [{ kind: 'counter', name: 'IpFragFails' }, { kind: 'reason', reason: 'NOT_SPECIFIED', locations: ['br_nf_dev_queue_xmit'] }];
   }
 }
 

@@ -20,7 +20,7 @@ export function stageEvidence(s: HostSnapshot, stage: WalkStage): Evidence[] {
       const lines: Evidence[] = stage.changes.flatMap((c) => evidenceOf(c.rule.origin));
       const d = stage.decidedBy;
       if (d?.rule) lines.push(...evidenceOf(d.rule.origin), ...evidenceOf(d.rule.nftHidden?.origin));
-      else if (d?.policy) lines.push(...policyEvidence(s, d.table, d.chain, stage.hook));
+      else if (d?.policy) lines.push(...policyEvidence(s, d.table, d.chain, stage.hook, stage.before.dst.includes(':') ? 6 : 4));
       return uniqueEvidence(lines);
     }
     case 'rp-filter':
@@ -35,9 +35,9 @@ export function stageEvidence(s: HostSnapshot, stage: WalkStage): Evidence[] {
   }
 }
 
-/** The table header and the chain's policy line of an iptables chain. */
-export function policyEvidence(s: HostSnapshot, table: string, chain: string, hook: string): Evidence[] {
-  const family = s.netfilter.v4.some((t) => t.name === table && t.chains.some((c) => c.name === chain)) ? s.netfilter.v4 : s.netfilter.v6;
+/** The table header and the chain's policy line of an iptables chain (of the packet's family, when given: both dumps have filter/INPUT). */
+export function policyEvidence(s: HostSnapshot, table: string, chain: string, hook: string, ipFamily?: 4 | 6): Evidence[] {
+  const family = ipFamily !== undefined ? (ipFamily === 4 ? s.netfilter.v4 : s.netfilter.v6) : s.netfilter.v4.some((t) => t.name === table && t.chains.some((c) => c.name === chain)) ? s.netfilter.v4 : s.netfilter.v6;
   const t = family.find((x) => x.name === table);
   const c = t?.chains.find((x) => x.name === chain);
   void hook;
