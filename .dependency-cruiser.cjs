@@ -14,10 +14,11 @@ const allowed = {
   checks: ['src/simulate', 'src/trace', 'src/model', 'src/net'],
   report: ['src/model', 'src/net'],
   topology: ['src/model', 'src/net'],
+  changes: ['src/model', 'src/net'],
   collect: ['parsers', 'src/model', 'src/net'],
   install: ['src/collect', 'src/model', 'src/net'],
-  agent: ['src/collect', 'src/simulate', 'src/checks', 'src/trace', 'src/report', 'src/model', 'src/net'],
-  aggregator: ['src/collect', 'src/simulate', 'src/checks', 'src/trace', 'src/report', 'src/model', 'src/net'],
+  agent: ['src/collect', 'src/simulate', 'src/checks', 'src/trace', 'src/changes', 'src/report', 'src/model', 'src/net'],
+  aggregator: ['src/collect', 'src/simulate', 'src/checks', 'src/trace', 'src/changes', 'src/report', 'src/model', 'src/net'],
   dashboard: [],
 };
 const esc = (p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

@@ -4,7 +4,8 @@
  * (30 s with --quick) after the first report was acknowledged, `ip monitor` watching. Targets:
  * ≤ 55 MB RSS (kernel counters and route re-asks on, as always on a live host), ≤ 1% of a core on
  * average. Peak: VmHWM of the agent on a host with 100,000 routes until its first report is
- * acknowledged, ≤ 200 MB. The server is the tests' protocol peer (a real
+ * acknowledged, ≤ 200 MB. Churn (issue 21): a rule and 50 routes rewritten every second, the
+ * agent ≤ 5% of a core with its commands and ip monitor. The server is the tests' protocol peer (a real
  * ws server validating every message with src/model/protocol.ts), not the aggregator.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -130,7 +131,85 @@ async function peak(options: SectionOptions): Promise<BenchRow[]> {
   });
 }
 
+/** Issue 21: under churn the agent (with its commands and ip monitor) stays under 5% of a core. */
+const CHURN_CPU_PERCENT = 5;
+const CHURN_ROUTES = 50;
+
+/** utime+stime of a process and of the children it has waited for, in ticks. */
+function ticksWithChildren(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+}
+
+/** The agent's live children (ip monitor; a collection's commands while they run). */
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Churn: kube-proxy-like rewriting every second inside the agent's namespace — a policy rule
+ * deleted and added again, and 50 routes deleted and added again (each a real netlink change the
+ * agent's ip monitor sees) — for 120 s (30 s with --quick). The agent's CPU counts its own, its
+ * finished commands' and its ip monitor's; the reference is the churn loop's own shell and ip.
+ */
+async function churn(options: SectionOptions): Promise<BenchRow[]> {
+  const seconds = options.quick ? 30 : 120;
+  return withLab(firstIncident(), async (lab) => {
+    const host = 'ecs3';
+    const dir = benchTempDir('agent-churn');
+    let run: AgentRun | undefined;
+    const batch = join(dir, 'churn.batch');
+    const lines = ['rule del pref 100', 'rule add from 10.1.0.0/16 lookup 100 pref 100'];
+    for (let i = 0; i < CHURN_ROUTES; i++) lines.push(`route del 10.200.${i}.0/24`, `route add 10.200.${i}.0/24 via 172.31.15.253 dev eth0 proto static`);
+    writeFileSync(batch, lines.join('\n') + '\n');
+    let loop: ChildProcess | undefined;
+    try {
+      await ipBatchIn(lab, host, ['rule add from 10.1.0.0/16 lookup 100 pref 100', ...Array.from({ length: CHURN_ROUTES }, (_, i) => `route add 10.200.${i}.0/24 via 172.31.15.253 dev eth0 proto static`)].join('\n') + '\n');
+      run = await startAgent(lab, host, dir, 60_000);
+      const agentPid = run.agent.pid!;
+      loop = startIn(lab, host, ['sh', '-c', `while true; do ip -force -batch ${batch}; sleep 1; done`]);
+      await new Promise((r) => setTimeout(r, 3000));
+      const monitor = childrenOf(agentPid).find((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('ip\0monitor'));
+      const agentBefore = ticksWithChildren(agentPid) + (monitor ? ticksWithChildren(monitor) : 0);
+      const loopBefore = ticksWithChildren(loop.pid!);
+      const reportsBefore = run.peer.reports.length;
+      const started = performance.now();
+      options.log(`agent: churning ${CHURN_ROUTES} routes and a rule every second for ${seconds} s`);
+      await new Promise((r) => setTimeout(r, seconds * 1000));
+      const wall = (performance.now() - started) / 1000;
+      const agentTicks = ticksWithChildren(agentPid) + (monitor ? ticksWithChildren(monitor) : 0) - agentBefore;
+      const loopTicks = ticksWithChildren(loop.pid!) - loopBefore;
+      const pct = (ticks: number) => Number(((100 * ticks) / CLK_TCK / wall).toFixed(2));
+      const reports = run.peer.reports.slice(reportsBefore);
+      const changes = reports.flatMap((r) => r.changes ?? []);
+      const folded = changes.filter((c) => c.action === 'rewritten' || c.action === 'transient');
+      const maxCount = Math.max(0, ...folded.map((c) => c.count));
+      return [{
+        name: `agent CPU under churn (${CHURN_ROUTES} routes and a rule rewritten every second, ${seconds} s)`, value: pct(agentTicks), unit: '% of a core',
+        reference: { name: 'the churn loop itself (sh + ip -batch)', value: pct(loopTicks), unit: '% of a core' },
+        target: `<= ${CHURN_CPU_PERCENT}%`, pass: pct(agentTicks) <= CHURN_CPU_PERCENT,
+        note: `${reports.length} reports, ${changes.length} change entries (${folded.length} churn entries, largest count ${maxCount})${monitor ? '' : '; ip monitor not found: its CPU is not counted'}`,
+      }];
+    } finally {
+      if (loop) await stopChild(loop);
+      if (run) await stopChild(run.agent);
+      await run?.peer.close();
+      removeTempDir(dir);
+    }
+  });
+}
+
 /** The `agent` section of bench/run.ts. */
 export async function benchAgent(options: SectionOptions): Promise<BenchRow[]> {
   return [...(await idle(options)), ...(await peak(options))];
+}
+
+/** The `agent-churn` section of bench/run.ts. */
+export async function benchAgentChurn(options: SectionOptions): Promise<BenchRow[]> {
+  return churn(options);
 }

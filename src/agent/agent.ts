@@ -28,6 +28,14 @@ import { sectionChunks } from './sections.js';
 import { OutboxFiles, readTokenFile, SeqStore, writeTokenFile } from './state.js';
 import { optimizeForRoutes } from './v8-tuning.js';
 import { ChangeWatcher } from './watcher.js';
+import { ChangeLog } from '../changes/log.js';
+import type { HostChange } from '../model/changes.js';
+import { MAX_REPORT_CHANGES } from '../model/protocol-version.js';
+import { CpuBudget, cpuMs } from './cpu.js';
+
+/** Change-triggered checks keep the agent's CPU (with its commands) to this share of a core, bursts aside. */
+export const CHANGE_CHECK_CPU_SHARE = 0.015;
+const CHANGE_CHECK_BURST_MS = 1000;
 
 /** Refusals of a report's content (docs/serve.md): sending it again would be refused again. */
 const REFUSED_CONTENT = /^(schema|bad_snapshot|too_many_routes|too_many_rules|section_too_large|host_mismatch):/;
@@ -120,6 +128,11 @@ export class Agent {
   private counters: CounterSample | undefined;
   private tracer: DropTracer | undefined;
   private tracerMissing: string | undefined;
+  /** What the host changed between checks (src/changes/log.ts), sent with the next report. */
+  private readonly changeLog = new ChangeLog();
+  private unsentChanges: HostChange[] = [];
+  private readonly cpuBudget = new CpuBudget(CHANGE_CHECK_CPU_SHARE, CHANGE_CHECK_BURST_MS);
+  private deferredChange: NodeJS.Timeout | undefined;
   private resolveDone!: () => void;
   /** Resolves when the agent has stopped. */
   readonly done = new Promise<void>((r) => (this.resolveDone = r));
@@ -162,7 +175,7 @@ export class Agent {
       }
     }
     if (this.opts.watch) {
-      this.watcher = new ChangeWatcher({ windowMs: this.opts.debounceMs ?? 750, log, argv: this.opts.monitorArgv, onChange: (lines) => this.requestCheck('change', lines) });
+      this.watcher = new ChangeWatcher({ windowMs: this.opts.debounceMs ?? 750, log, argv: this.opts.monitorArgv, onChange: (lines) => this.requestCheck('change', lines), onLine: (line, at) => this.changeLog.observe(line, at) });
       this.watcher.start();
     }
     const periodic = setInterval(() => this.requestCheck('periodic'), this.opts.intervalMs);
@@ -420,7 +433,20 @@ export class Agent {
   requestCheck(reason: string, lines: string[] = []): void {
     if (this.stopped) return;
     if (!this.firstCheckStarted && reason !== 'start') return;
-    if (reason === 'change') this.opts.log.info({ lines: lines.slice(0, 5) }, 'network change seen');
+    if (reason === 'change') {
+      if (lines.length) this.opts.log.info({ lines: lines.slice(0, 5) }, 'network change seen');
+      // Under churn the checks wait for the CPU budget; the change log counts what they missed.
+      const wait = this.cpuBudget.waitMs();
+      if (wait > 0) {
+        if (!this.deferredChange) {
+          this.opts.log.debug({ waitMs: wait }, 'change check deferred (CPU budget)');
+          const t = setTimeout(() => (this.timers.delete(t), (this.deferredChange = undefined), this.requestCheck('change')), wait);
+          this.deferredChange = t;
+          this.timers.add(t);
+        }
+        return;
+      }
+    }
     if (this.checking) {
       this.checkAgain = reason;
       return;
@@ -436,11 +462,25 @@ export class Agent {
   }
 
   private async check(reason: string): Promise<void> {
+    const cpuBefore = cpuMs();
+    try {
+      await this.checkOnce(reason);
+    } finally {
+      this.cpuBudget.spend(cpuMs() - cpuBefore);
+    }
+  }
+
+  private async checkOnce(reason: string): Promise<void> {
     const started = performance.now();
+    const lookStarted = Date.now();
     const bundle = await this.opts.collect();
     if (this.stopped) return;
     bundle.meta.name = this.opts.name;
     const snapshot = buildSnapshot(bundle);
+    // Kept until a report holds them: a check that fails after this point loses none.
+    this.unsentChanges.push(...this.changeLog.settle(snapshot, Date.now(), lookStarted));
+    if (this.unsentChanges.length > MAX_REPORT_CHANGES) this.unsentChanges.splice(0, this.unsentChanges.length - MAX_REPORT_CHANGES);
+    const changes = this.unsentChanges;
     const addresses = new Set(snapshot.interfaces.flatMap((i) => i.addresses.map((a) => a.cidr.split('/')[0])));
     const { rejected, ...analyze } = analysisOptions(this.opts.config, this.context, { name: this.opts.name, addresses });
     if (rejected.length) this.opts.log.warn({ rejected: rejected.slice(0, 10) }, 'ignored invalid entries in the fleet context');
@@ -453,25 +493,26 @@ export class Agent {
     const prepared = prepareSnapshot(snapshot, bundle, { maxRoutes: this.opts.maxRoutes });
     const digests = { snapshot: prepared.digest, findings: findingsDigest(findings) };
     const ms = Math.round(performance.now() - started);
-    if (this.last && this.last.snapshot === digests.snapshot && this.last.findings === digests.findings) {
+    if (changes.length === 0 && this.last && this.last.snapshot === digests.snapshot && this.last.findings === digests.findings) {
       this.opts.log.debug({ reason, ms }, 'unchanged; heartbeat');
       this.sendHeartbeat();
       return;
     }
     this.last = digests;
     const seq = this.seq + 1;
-    const message = buildReportMessage(seq, prepared, findings, new Date(), evidence?.window);
+    const message = buildReportMessage(seq, prepared, findings, new Date(), evidence?.window, changes);
     const entry: OutboxEntry = { seq, text: JSON.stringify(message), sections: prepared.sections.map((s) => ({ kind: s.kind, digest: s.digest })) };
     this.sectionTexts = new Map(prepared.sections.map((s) => [s.digest, s.content]));
     // The report is on disk before the counter moves: a kill -9 leaves no number unaccounted for.
     await this.outboxFiles.put(entry, this.sectionTexts);
+    this.unsentChanges = [];
     this.seq = seq;
     await this.seqStore.save(this.opts.name, seq);
     this.lastSections = entry.sections.map((s) => s.digest);
     this.queue(entry);
     this.stats.reports++;
     const sectionChars = prepared.sections.reduce((n, s) => n + s.content.length, 0);
-    this.opts.log.info({ seq, reason, findings: findings.length, routes: snapshot.routes.length, partial: message.snapshot.partial ? true : undefined, bytes: entry.text.length, sections: prepared.sections.length || undefined, sectionChars: sectionChars || undefined, ms, connected: this.welcomed }, 'report');
+    this.opts.log.info({ seq, reason, findings: findings.length, changes: changes.length || undefined, routes: snapshot.routes.length, partial: message.snapshot.partial ? true : undefined, bytes: entry.text.length, sections: prepared.sections.length || undefined, sectionChars: sectionChars || undefined, ms, connected: this.welcomed }, 'report');
     if (this.welcomed) this.sendReport(entry);
     this.sectionTexts = new Map();
   }

@@ -5,6 +5,7 @@
  * "Sections" and "A million routes").
  */
 import { createHash } from 'node:crypto';
+import type { HostChange } from '../model/changes.js';
 import type { Finding } from '../model/finding.js';
 import type { KernelWindow } from '../model/kernel.js';
 import type { Bundle } from '../collect/bundle.js';
@@ -161,9 +162,10 @@ export function wireFindings(findings: readonly Finding[]): ReportMessage['findi
 
 /**
  * A report message for one check's result; its sections are sent before it (src/agent/agent.ts).
- * `kernel`: what the drop counters did since the previous check (docs/kernel.md).
+ * `kernel`: what the drop counters did since the previous check (docs/kernel.md); `changes`: the
+ * host's change log since the previous check (docs/timeline.md).
  */
-export function buildReportMessage(seq: number, prepared: PreparedSnapshot, findings: readonly Finding[], now = new Date(), kernel?: KernelWindow): ReportMessage {
+export function buildReportMessage(seq: number, prepared: PreparedSnapshot, findings: readonly Finding[], now = new Date(), kernel?: KernelWindow, changes: readonly HostChange[] = []): ReportMessage {
   const sections: ReportMessage['sections'] = {};
   for (const s of prepared.sections) sections[s.kind] = s.digest;
   return {
@@ -176,5 +178,6 @@ export function buildReportMessage(seq: number, prepared: PreparedSnapshot, find
     findings: wireFindings(findings),
     complete: prepared.skeleton.complete,
     ...(kernel ? { kernel: wireWindow(kernel) as ReportMessage['kernel'] } : {}),
+    ...(changes.length > 0 ? { changes: [...changes] } : {}),
   };
 }

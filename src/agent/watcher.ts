@@ -1,6 +1,7 @@
 /**
- * Change detection: `ip monitor route rule link address` as a child process; every line it
- * prints is a change. Changes are debounced into one re-check at most `windowMs` after the first
+ * Change detection: `ip monitor route rule link address netconf` as a child process; every line
+ * it prints is a change (netconf: forwarding and rp_filter, whose sysctls have no other event),
+ * handed with its time to the change log (src/changes/log.ts). Changes are debounced into one re-check at most `windowMs` after the first
  * (a burst of 1,000 route changes is one check, and a change is never waited on longer).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -35,11 +36,13 @@ export class Debouncer {
   }
 }
 
-export const MONITOR_ARGV = ['ip', 'monitor', 'route', 'rule', 'link', 'address'];
+export const MONITOR_ARGV = ['ip', 'monitor', 'route', 'rule', 'link', 'address', 'netconf'];
 
 export interface WatcherOptions {
   windowMs: number;
   onChange: (lines: string[]) => void;
+  /** Every line as it arrives, with its time (ms): the change log's announcements. */
+  onLine?: (line: string, at: number) => void;
   log: AgentLogger;
   argv?: string[];
   /** Delay before restarting a monitor that died. */
@@ -72,6 +75,7 @@ export class ChangeWatcher {
     createInterface({ input: child.stdout }).on('line', (line) => {
       // Keep a few lines for the log; the count is what matters.
       if (this.lines.length < 20) this.lines.push(line);
+      this.opts.onLine?.(line, Date.now());
       this.debouncer.poke();
     });
     child.on('error', (err) => this.opts.log.warn({ err: err.message, argv: this.opts.argv ?? MONITOR_ARGV }, 'cannot run ip monitor; only periodic checks will run'));

@@ -22,6 +22,7 @@ import { CommitQueue, type Committed } from './commit-queue.js';
 import { ReportRejectedError } from './errors.js';
 import type { SectionUploads } from './section-uploads.js';
 import type { CommitInput, HostSections, Store } from './store.js';
+import { DEFAULT_TIMELINE_DAYS } from './store-changes.js';
 
 /** What the aggregator emits on its `change` event (streamed to the dashboard as GET /api/events). */
 export type FleetEvent =
@@ -68,6 +69,8 @@ export interface AggregatorOptions {
   ports?: string[];
   /** The cloud topology file (`serve --topology`): fleet checks and /api/path see its cloud nodes. */
   topology?: Topology;
+  /** Days the hosts' change logs are kept (DEFAULT_TIMELINE_DAYS). */
+  timelineDays?: number;
   /** Routes, rules and nesting a snapshot may have (DEFAULT_CONTENT_LIMITS). */
   limits?: Partial<SectionLimits>;
   now?: () => number;
@@ -533,6 +536,7 @@ export class Aggregator {
     const stale = await this.store.markStale(new Date(this.now() - this.staleSeconds * 1000).toISOString());
     // Sections no host names any more, kept an hour for reports still on their way.
     await this.store.pruneSections(new Date(this.now() - 3_600_000).toISOString());
+    await this.store.changes.prune(new Date(this.now() - (this.options.timelineDays ?? DEFAULT_TIMELINE_DAYS) * 86_400_000).toISOString());
     this.metrics.staleHosts.set((await this.store.hosts()).filter((h) => h.stale).length);
     if (stale.length) this.emit({ type: 'stale', hosts: stale });
     return stale;

@@ -33,6 +33,8 @@ export interface ServeOptions extends WsOptions {
   sweepSeconds?: number;
   contextDelayMs?: number;
   historyPerHost?: number;
+  /** Days the hosts' change logs are kept (`--timeline-days`, default 30). */
+  timelineDays?: number;
   processMetrics?: boolean;
   /** A validated topology file (`serve --topology`, loaded by the caller). */
   topology?: Topology;
@@ -110,7 +112,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   checkListenPolicy(tcpTarget?.host, credentials, options.insecure ?? false);
   const store = await openStore(options.db, { historyPerHost: options.historyPerHost });
   const metrics = new AggregatorMetrics({ processMetrics: options.processMetrics });
-  const aggregator = new Aggregator({ store, credentials, metrics, staleSeconds: options.staleSeconds, contextDelayMs: options.contextDelayMs, topology: options.topology, limits: options.limits });
+  const aggregator = new Aggregator({ store, credentials, metrics, staleSeconds: options.staleSeconds, contextDelayMs: options.contextDelayMs, topology: options.topology, limits: options.limits, timelineDays: options.timelineDays });
   try {
     // Follow first: a report another replica commits while this one loads is not missed.
     await aggregator.follow();

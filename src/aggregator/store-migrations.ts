@@ -7,6 +7,7 @@
  * while an upgrade rolls (docs/replicas.md).
  */
 import type Database from 'better-sqlite3';
+import { CHANGES_MIGRATION } from './store-changes.js';
 
 export type Migration = string | ((db: Database.Database) => void);
 
@@ -32,6 +33,8 @@ export const MIGRATIONS: Migration[] = [
   `CREATE TABLE sections (digest TEXT PRIMARY KEY, kind TEXT NOT NULL, bytes INTEGER NOT NULL, content TEXT NOT NULL, stored_at TEXT NOT NULL);
    ALTER TABLE hosts ADD COLUMN sections TEXT;`,
   oneFindingPerGateway,
+  // Protocol 3: the hosts' change logs, and each finding's trigger and resolving change (store-changes.ts).
+  CHANGES_MIGRATION,
 ];
 
 /** Text compared and sorted bytewise, as SQLite compares it (whatever the cluster's locale). */
@@ -60,6 +63,16 @@ export const PG_MIGRATIONS: string[] = [
   // Step 3 rewrites rows only versions before it wrote; no PostgreSQL store is that old (and
   // `serve migrate` copies a SQLite file migrated to the end first): nothing to change.
   'SELECT 1',
+  // Protocol 3: the hosts' change logs, and each finding's trigger and resolving change (store-changes.ts).
+  `CREATE TABLE changes (
+     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, host ${T} NOT NULL, seq BIGINT NOT NULL, at ${T} NOT NULL, last_at ${T},
+     server_at ${T} NOT NULL, last_server_at ${T} NOT NULL, received_at ${T} NOT NULL, kind ${T} NOT NULL, action ${T} NOT NULL,
+     subject ${T} NOT NULL, line_before TEXT, line_after TEXT, owner TEXT NOT NULL, count INTEGER NOT NULL);
+   CREATE INDEX changes_host_time ON changes (host, last_server_at);
+   CREATE INDEX changes_time ON changes (server_at);
+   CREATE INDEX changes_subject ON changes (host, kind, subject);
+   ALTER TABLE findings ADD COLUMN trigger_change TEXT;
+   ALTER TABLE findings ADD COLUMN resolved_by TEXT;`,
 ];
 
 interface FindingRow {

@@ -11,6 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Finding } from '../model/finding.js';
 import type { SectionKind } from '../model/protocol.js';
+import { PostgresChangeTable } from './store-changes-postgres.js';
 import { PG_MIGRATIONS } from './store-migrations.js';
 import {
   filterFindings, hostLikePattern, hostRow, mergedFindingBody, redactUrl, reportRow, storedFinding, StoreError,
@@ -54,12 +55,15 @@ export class PostgresStore implements Store {
   lastPoolError: Error | undefined;
   /** This process's id in notifications (its own are not followed). */
   readonly replica = randomBytes(6).toString('hex');
+  /** The hosts' change logs and the findings' triggers (store-changes-postgres.ts). */
+  readonly changes: PostgresChangeTable;
 
   private constructor(readonly url: string, options: PostgresStoreOptions) {
     this.historyPerHost = options.historyPerHost ?? 100;
     this.pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 4, types, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 60_000 });
     // An idle connection that the server closed (restart, failover) is dropped from the pool; the next query opens a new one.
     this.pool.on('error', (err) => { this.lastPoolError = err; });
+    this.changes = new PostgresChangeTable(this.pool, (on, sql, args) => this.run(on, sql, args));
   }
 
   /** Connect and bring the schema to the latest step (under the advisory lock). */
@@ -190,14 +194,19 @@ export class PostgresStore implements Store {
       report.sentAt, input.bytes, report.findings.length,
     ], c);
     await this.run(c, 'DELETE FROM reports WHERE host = $1 AND seq <= (SELECT seq FROM reports WHERE host = $1 ORDER BY seq DESC LIMIT 1 OFFSET $2)', [name, this.historyPerHost]);
+    // The changes first: a finding this report opens may name one of them as its trigger.
+    if (report.changes) await this.changes.insert(c, { host: name, seq: report.seq, sentAt: report.sentAt, receivedAt: now }, report.changes);
     const before = new Set(keys.map((r) => r.key));
+    const touched = [...before];
     for (const f of report.findings) {
       before.delete(f.key);
       await this.upsertFinding(c, f, 'host', now);
+      touched.push(f.key);
     }
     for (const key of before) await this.dropSource(c, key, 'host', now);
     for (const f of input.fleetFound) await this.upsertFinding(c, f, 'fleet', now);
     for (const f of input.fleetResolved) await this.dropSource(c, f.key, 'fleet', now);
+    await this.changes.settleTriggers(c, [...touched, ...input.fleetFound.map((f) => f.key), ...input.fleetResolved.map((f) => f.key)], now);
   }
 
   async commitFleet(found: Finding[], resolved: string[], now: string): Promise<void> {
@@ -205,6 +214,7 @@ export class PostgresStore implements Store {
     await this.transaction(async (c) => {
       for (const f of found) await this.upsertFinding(c, f, 'fleet', now);
       for (const key of resolved) await this.dropSource(c, key, 'fleet', now);
+      await this.changes.settleTriggers(c, [...found.map((f) => f.key), ...resolved], now);
     });
   }
 
@@ -231,7 +241,8 @@ export class PostgresStore implements Store {
     const body = mergedFindingBody(f, source, row, () => JSON.parse(row.body) as Finding);
     await this.run(c, `UPDATE findings SET severity = $2, body = $3, last_seen = $4,
       from_host = GREATEST(from_host, $5), from_fleet = GREATEST(from_fleet, $6),
-      first_seen = CASE WHEN resolved_at IS NULL THEN first_seen ELSE $4 END, resolved_at = NULL WHERE key = $1`, [f.key, f.severity, body, now, fromHost, fromFleet]);
+      first_seen = CASE WHEN resolved_at IS NULL THEN first_seen ELSE $4 END,
+      trigger_change = CASE WHEN resolved_at IS NULL THEN trigger_change ELSE NULL END, resolved_by = NULL, resolved_at = NULL WHERE key = $1`, [f.key, f.severity, body, now, fromHost, fromFleet]);
   }
 
   async lastSeq(host: string): Promise<number> {

@@ -7,6 +7,7 @@
 import Database from 'better-sqlite3';
 import type { Finding } from '../model/finding.js';
 import type { SectionKind } from '../model/protocol.js';
+import { SqliteChangeTable } from './store-changes-sqlite.js';
 import { MIGRATIONS } from './store-migrations.js';
 import {
   filterFindings, hostLikePattern, hostRow, mergedFindingBody, reportRow, storedFinding, StoreError,
@@ -19,6 +20,8 @@ export class SqliteStore implements Store {
   readonly db: Database.Database;
   private readonly historyPerHost: number;
   private readonly stmts: ReturnType<SqliteStore['prepare']>;
+  /** The hosts' change logs and the findings' triggers (store-changes-sqlite.ts). */
+  readonly changes: SqliteChangeTable;
 
   constructor(file: string, options: { historyPerHost?: number } = {}) {
     try {
@@ -33,6 +36,7 @@ export class SqliteStore implements Store {
     }
     this.historyPerHost = options.historyPerHost ?? 100;
     this.stmts = this.prepare();
+    this.changes = new SqliteChangeTable(this.db);
   }
 
   private migrate(): void {
@@ -69,7 +73,8 @@ export class SqliteStore implements Store {
         VALUES (@key, @check, @host, @subject, @severity, @fromHost, @fromFleet, @body, @now, @now)`),
       reopenFinding: db.prepare(`UPDATE findings SET severity = @severity, body = @body, last_seen = @now,
         from_host = max(from_host, @fromHost), from_fleet = max(from_fleet, @fromFleet),
-        first_seen = CASE WHEN resolved_at IS NULL THEN first_seen ELSE @now END, resolved_at = NULL WHERE key = @key`),
+        first_seen = CASE WHEN resolved_at IS NULL THEN first_seen ELSE @now END,
+        trigger_change = CASE WHEN resolved_at IS NULL THEN trigger_change ELSE NULL END, resolved_by = NULL, resolved_at = NULL WHERE key = @key`),
       dropSource: db.prepare(`UPDATE findings SET from_host = from_host * @keepHost, from_fleet = from_fleet * @keepFleet,
         resolved_at = CASE WHEN from_host * @keepHost + from_fleet * @keepFleet = 0 THEN @now ELSE resolved_at END WHERE key = @key`),
       lastSeq: db.prepare('SELECT last_seq FROM hosts WHERE name = ?'),
@@ -123,14 +128,19 @@ export class SqliteStore implements Store {
     });
     this.stmts.insertReport.run(name, report.seq, report.sentAt, now, report.digest, input.bytes, report.findings.length, report.complete ? 1 : 0);
     this.stmts.trimReports.run(name, name, this.historyPerHost);
+    // The changes first: a finding this report opens may name one of them as its trigger.
+    if (report.changes) this.changes.insert({ host: name, seq: report.seq, sentAt: report.sentAt, receivedAt: now }, report.changes);
     const before = new Set((this.stmts.hostFindingKeys.all(name) as { key: string }[]).map((r) => r.key));
+    const touched = [...before];
     for (const f of report.findings) {
       before.delete(f.key);
       this.upsertFinding(f, 'host', now);
+      touched.push(f.key);
     }
     for (const key of before) this.stmts.dropSource.run({ key, keepHost: 0, keepFleet: 1, now });
     for (const f of input.fleetFound) this.upsertFinding(f, 'fleet', now);
     for (const f of input.fleetResolved) this.stmts.dropSource.run({ key: f.key, keepHost: 1, keepFleet: 0, now });
+    this.changes.settleTriggers([...touched, ...input.fleetFound.map((f) => f.key), ...input.fleetResolved.map((f) => f.key)], now);
   }
 
   /** Apply a fleet diff on its own (start-up reconciliation, host removal). */
@@ -138,6 +148,7 @@ export class SqliteStore implements Store {
     this.db.transaction(() => {
       for (const f of found) this.upsertFinding(f, 'fleet', now);
       for (const key of resolved) this.stmts.dropSource.run({ key, keepHost: 1, keepFleet: 0, now });
+      this.changes.settleTriggers([...found.map((f) => f.key), ...resolved], now);
     })();
   }
 

@@ -7,7 +7,9 @@
  * Per host: identity, latest snapshot, a bounded report history; findings with first seen,
  * last seen and resolved, from the host's own report, the fleet match, or both (one row per
  * key); acks and silences; tokens issued at enrolment (hashes only); sections (a version 2
- * snapshot's big parts) by digest. A report is committed in one transaction before its ack.
+ * snapshot's big parts) by digest; the hosts' change logs and each finding's trigger and
+ * resolving change (the timeline, store-changes.ts). A report is committed in one transaction
+ * before its ack.
  *
  * Every method is asynchronous (PostgreSQL answers over a socket); the SQLite store answers at
  * once. Adding a table: a step in both migration lists, methods here, both implementations,
@@ -15,6 +17,8 @@
  */
 import type { Finding, Severity } from '../model/finding.js';
 import type { Hello, ReportMessage, SectionKind } from '../model/protocol.js';
+import type { FindingTrigger } from '../model/changes.js';
+import type { ChangeLog } from './store-changes.js';
 
 export type FindingState = 'open' | 'resolved' | 'acknowledged' | 'silenced';
 
@@ -150,6 +154,8 @@ export interface Store extends SectionStore {
   follow?(handlers: FollowHandlers): Promise<() => Promise<void>>;
   /** Tell the other replicas which agents connected to this one, left it, or are still connected (with follow). */
   announce?(kind: 'connected' | 'disconnected' | 'present' | 'ask', hosts: string[]): Promise<void>;
+  /** The hosts' change logs, read by the timeline (written inside commitReports; store-changes.ts). */
+  readonly changes: ChangeLog;
   /** The highest schema step applied (store-migrations.ts). */
   schemaVersion(): Promise<number>;
   close(): Promise<void>;
@@ -185,6 +191,7 @@ export function redactUrl(url: string): string {
 export interface FindingDbRow {
   key: string; body: string; from_host: number; from_fleet: number; first_seen: string; last_seen: string; resolved_at: string | null;
   ack_state: 'acknowledged' | 'silenced' | null; who: string | null; why: string | null; until: string | null; at: string | null;
+  trigger_change?: string | null; resolved_by?: string | null;
 }
 
 export function hostRow(r: Record<string, unknown>): HostRow {
@@ -208,7 +215,13 @@ export function storedFinding(r: FindingDbRow): StoredFinding {
   if (Number(r.from_fleet)) sources.push('fleet');
   const ack = r.ack_state ? { state: r.ack_state, who: r.who!, why: r.why!, until: r.until, at: r.at! } : undefined;
   const state: FindingState = r.resolved_at ? 'resolved' : ack ? ack.state : 'open';
-  return { finding: JSON.parse(r.body) as Finding, sources, firstSeen: r.first_seen, lastSeen: r.last_seen, resolvedAt: r.resolved_at, state, ...(ack ? { ack } : {}) };
+  const finding = JSON.parse(r.body) as Finding;
+  // The timeline's word on it: set by the store, never by an agent (a body that carries one is not believed).
+  delete finding.trigger;
+  delete finding.resolvedBy;
+  if (r.trigger_change) finding.trigger = JSON.parse(r.trigger_change) as FindingTrigger;
+  if (r.resolved_by && r.resolved_at) finding.resolvedBy = JSON.parse(r.resolved_by) as FindingTrigger;
+  return { finding, sources, firstSeen: r.first_seen, lastSeen: r.last_seen, resolvedAt: r.resolved_at, state, ...(ack ? { ack } : {}) };
 }
 
 /**

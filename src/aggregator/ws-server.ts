@@ -345,6 +345,7 @@ export class AgentServer {
         return;
       }
       if (msg.sections && !uploads) return reject('protocol_version', 'sections need protocol 2');
+      if (msg.changes && hello.protocol < 3) return reject('protocol_version', 'a change log needs protocol 3');
       const seq = msg.seq;
       try {
         // The ack goes out once the report's transaction has committed.

@@ -9,7 +9,9 @@ import type { FleetFinding } from './types.js';
 type Copied = 'check' | 'severity' | 'host' | 'subject' | 'key' | 'summary' | 'evidence' | 'why' | 'fix' | 'peers';
 /** Left out: the route questions, counters and verdict of one host's live kernel (the aggregator keeps each host's verdict beside the fleet finding). */
 type HostKernelOnly = 'queries' | 'signals' | 'kernel';
-export const EVERY_FINDING_FIELD_COPIED: [Exclude<keyof Finding, Copied | HostKernelOnly>] extends [never] ? true : never = true;
+/** Left out: the aggregator's timeline sets these on what it stores, never a check. */
+type TimelineOnly = 'trigger' | 'resolvedBy';
+export const EVERY_FINDING_FIELD_COPIED: [Exclude<keyof Finding, Copied | HostKernelOnly | TimelineOnly>] extends [never] ? true : never = true;
 
 /** `f` as a fleet finding: built whole rather than by adding `pairs` to `f` (the fleet match makes a million). */
 export function fleetFinding(f: Finding, pairs: [string, string][], via?: string[]): FleetFinding {

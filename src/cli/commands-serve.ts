@@ -56,6 +56,7 @@ interface ServeFlags {
   rate: string;
   csp: boolean;
   topology?: string;
+  timelineDays: string;
 }
 
 function positive(name: string, v: string): number {
@@ -90,6 +91,7 @@ export function serveCommand(): Command {
     .option('--max-rules <n>', 'iptables and nft rules a snapshot may have (content limit too_many_rules)', '250000')
     .option('--rate <n>', 'messages per second per connection (burst twice that)', '20')
     .option('--topology <file>', 'cloud topology (YAML/JSON, docs/topology.md): VPN gateways and VPC route tables for fleet checks and /api/path; read at start and on SIGHUP')
+    .option('--timeline-days <n>', 'days the hosts\' change logs are kept (docs/timeline.md)', '30')
     .option('--no-csp', 'testing aid: serve the dashboard without its Content-Security-Policy (docs/dashboard.md)')
     .addHelpText('after', '\nExamples:\n  hostcheck serve                                   # 127.0.0.1:7480, ./hostcheck.db\n  hostcheck serve --listen 10.0.0.5:7480 --tokens /etc/hostcheck/tokens --viewer-tokens /etc/hostcheck/viewers\n  hostcheck serve --socket /run/hostcheck.sock     # agents in namespaces reach it through the filesystem\n  hostcheck serve --topology /etc/hostcheck/cloud.yaml   # VPN gateways and VPC routes: vpn-selector-gap, cloud nodes in /api/path\n  hostcheck serve --listen 10.0.0.5:7480 --proxy-protocol --trusted-proxy 10.0.0.2 --tokens /etc/hostcheck/tokens   # behind HAProxy (send-proxy-v2)\n  kill -HUP $(pidof -s hostcheck)                   # after editing the topology file: re-read it, re-match the fleet\n  hostcheck serve --listen 10.0.0.5:7480 --tokens /etc/hostcheck/tokens --db postgres://hostcheck@db.internal/hostcheck   # one of N replicas (docs/replicas.md)\n  hostcheck serve migrate --from ./hostcheck.db --to postgres://hostcheck@db.internal/hostcheck')
     .addCommand(migrateCommand())
@@ -108,6 +110,7 @@ export function serveCommand(): Command {
           maxUnauthenticatedPerAddress: positive('--max-unauthenticated-per-address', flags.maxUnauthenticatedPerAddress), trustedProxies: flags.trustedProxy, publicNames: flags.publicName, proxyProtocol: flags.proxyProtocol,
           preAuthRate: positive('--preauth-rate', flags.preauthRate),
           limits: { maxRoutes: positive('--max-routes', flags.maxRoutes), maxRules: positive('--max-rules', flags.maxRules) },
+          timelineDays: positive('--timeline-days', flags.timelineDays),
         });
       } catch (err) {
         if (err instanceof AuthConfigError || err instanceof StoreError) throw new UsageError(err.message, { cause: err });

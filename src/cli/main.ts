@@ -19,6 +19,7 @@ const SUBCOMMANDS: Record<SubcommandName, () => Promise<Command>> = {
   path: async () => (await import('./commands-path.js')).pathCommand(),
   drops: async () => (await import('./commands-drops.js')).dropsCommand(),
   fleet: async () => (await import('./commands-fleet.js')).fleetCommand(),
+  diff: async () => (await import('./commands-diff.js')).diffCommand(),
   agent: async () => (await import('./commands-agent.js')).agentCommand(),
   serve: async () => (await import('./commands-serve.js')).serveCommand(),
   topology: async () => (await import('./commands-topology.js')).topologyCommand(),

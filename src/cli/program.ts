@@ -15,7 +15,7 @@ import { addRunOptions, runOneShot } from './commands-run.js';
  * must choose between the one-shot file and the full CLI before loading either.
  */
 export const SUBCOMMAND_NAMES = [
-  'run', 'capture', 'parse', 'snapshot', 'route', 'explain', 'trace', 'path', 'fleet', 'drops', 'agent', 'serve', 'topology', 'install', 'uninstall',
+  'run', 'capture', 'parse', 'snapshot', 'route', 'explain', 'trace', 'path', 'fleet', 'diff', 'drops', 'agent', 'serve', 'topology', 'install', 'uninstall',
 ] as const;
 export type SubcommandName = (typeof SUBCOMMAND_NAMES)[number];
 

@@ -9,6 +9,7 @@ import { renderMap } from './views/map.js';
 import { renderMatrix } from './views/matrix.js';
 import { renderOverview } from './views/overview.js';
 import { renderPath } from './views/path.js';
+import { renderTimeline } from './views/timeline.js';
 
 const main = document.getElementById('main');
 const live = document.getElementById('live');
@@ -30,6 +31,7 @@ const VIEWS = {
   matrix: (r) => renderMatrix(main, r.params),
   map: (r) => renderMap(main, r.params),
   path: (r) => renderPath(main, r.params),
+  timeline: (r) => renderTimeline(main, r.params),
 };
 
 let rendering = Promise.resolve();

@@ -3,6 +3,7 @@
  * prove it, why it breaks traffic, and the fix. The same finding comes out of a live run, a
  * bundle and the aggregator, with the same `key`.
  */
+import type { FindingTrigger } from './changes.js';
 import type { FindingKernel, KernelSignal, RouteQuestion } from './kernel.js';
 import type { Origin } from './records.js';
 
@@ -36,6 +37,10 @@ export interface Finding {
   signals?: KernelSignal[];
   /** What the live kernel said (set when the report is made; `unavailable` for a bundle). */
   kernel?: FindingKernel;
+  /** The change that most likely opened it (the aggregator's timeline; `hostcheck diff`). */
+  trigger?: FindingTrigger;
+  /** The change that most likely resolved it (the aggregator, once resolved). */
+  resolvedBy?: FindingTrigger;
 }
 
 const SEVERITY_ORDER: Record<Severity, number> = { error: 0, warning: 1, info: 2 };

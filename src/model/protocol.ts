@@ -1,5 +1,5 @@
 /**
- * The agent ⇄ aggregator protocol (version 2; the server still accepts version 1): what agents
+ * The agent ⇄ aggregator protocol (version 3; the server still accepts versions 1 and 2): what agents
  * send, validated with zod by the aggregator; what the server sends is typed and validated in
  * server-messages.ts (no zod there, so the resident agent does not load it).
  * Documented with an example of each message in docs/protocol.md.
@@ -10,8 +10,9 @@
  * context and acks).
  */
 import { z } from 'zod';
+import { CHANGE_ACTIONS, CHANGE_KINDS, OWNER_TYPES } from './changes.js';
 import type { DropReasons, KernelSignal, NetfilterRuleRef } from './kernel.js';
-import { SECTION_KINDS } from './protocol-version.js';
+import { MAX_REPORT_CHANGES, SECTION_KINDS } from './protocol-version.js';
 
 const SIGNAL_KINDS = new Set<unknown>(['counter', 'device', 'rule', 'reason']);
 
@@ -77,6 +78,20 @@ export const kernelWindowSchema = z.object({
   missing: z.array(z.string().max(1024)).max(20),
   drops: z.custom<DropReasons>((v) => typeof v === 'object' && v !== null && Array.isArray((v as { drops?: unknown }).drops) && (v as { drops: unknown[] }).drops.length <= 500).optional(),
 });
+
+/** One entry of the host's change log (version 3; src/model/changes.ts). */
+export const hostChangeSchema = z.object({
+  at: z.string().max(64).refine((t) => !Number.isNaN(Date.parse(t)), { message: 'not an ISO time' }),
+  lastAt: z.string().max(64).refine((t) => !Number.isNaN(Date.parse(t)), { message: 'not an ISO time' }).optional(),
+  count: z.number().int().positive(),
+  kind: z.enum(CHANGE_KINDS),
+  action: z.enum(CHANGE_ACTIONS),
+  subject: z.string().min(1).max(1024),
+  before: z.string().max(4096).optional(),
+  after: z.string().max(4096).optional(),
+  owner: z.object({ type: z.enum(OWNER_TYPES), name: z.string().max(128).optional(), guess: z.boolean().optional() }),
+});
+
 
 type FieldType = 'string' | 'number';
 interface RecordShape {
@@ -170,6 +185,8 @@ export const reportSchema = z.object({
   complete: z.boolean(),
   /** Live agents: what the kernel's drop counters did since the previous check. */
   kernel: kernelWindowSchema.optional(),
+  /** Version 3: what changed on the host since the previous report (docs/timeline.md). */
+  changes: z.array(hostChangeSchema).max(MAX_REPORT_CHANGES).optional(),
 });
 
 export const heartbeatSchema = z.object({ type: z.literal('heartbeat'), at: z.string(), seq: z.number().int().nonnegative().optional() });

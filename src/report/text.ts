@@ -39,6 +39,8 @@ export function renderFinding(f: Finding, c: Palette = plain, sourceCommand: (so
     out.push('  fix:');
     for (const step of f.fix) out.push(`    ${safeText(step)}`);
   }
+  if (f.trigger) out.push(`  trigger: ${safeText(f.trigger.text)}`);
+  if (f.resolvedBy) out.push(`  resolved: ${safeText(f.resolvedBy.text)}`);
   if (f.kernel) {
     const status = f.kernel.status === 'confirmed' ? c.bold('confirmed') : f.kernel.status === 'contradicted' ? c.yellow('CONTRADICTED') : f.kernel.status;
     out.push(`  kernel: ${status}${f.kernel.evidence.length ? ` — ${safeText(f.kernel.evidence.join('; '))}` : ''}`);

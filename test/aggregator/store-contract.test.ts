@@ -8,6 +8,7 @@
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { HostChange } from '../../src/model/changes.js';
 import { findingKey, type Finding } from '../../src/model/finding.js';
 import type { CommitInput, Store } from '../../src/aggregator/store.js';
 import { MIGRATIONS, PG_MIGRATIONS } from '../../src/aggregator/store-migrations.js';
@@ -65,6 +66,19 @@ function input(name: string, seq: number, s: number, findings: Finding[] = [], f
   };
 }
 
+/** A change the agent saw at `s` (its clock runs with the server's here). */
+function change(s: number, kind: HostChange['kind'], action: HostChange['action'], subject: string, extra: Partial<HostChange> = {}): HostChange {
+  return { at: at(s), count: 1, kind, action, subject, owner: { type: 'unknown' }, ...extra };
+}
+
+/** `i` carrying a change log (protocol 3). */
+function withChanges(i: CommitInput, changes: HostChange[]): CommitInput {
+  return { ...i, report: { ...i.report, changes } };
+}
+
+const CAPTURE = finding('route-captures-peer', 'h1', 'docker0 172.17.0.0/16 captures 172.17.0.64', { summary: 'docker0 172.17.0.0/16 captures the peer 172.17.0.64' });
+const DOCKER0 = change(9, 'address', 'added', 'docker0 172.17.0.1/16', { after: 'inet 172.17.0.1/16 scope global docker0', owner: { type: 'docker', name: 'bridge', guess: true } });
+
 /** A fleet's history: reports, a fleet finding over a host finding, resolutions, a re-open, acks. */
 async function script(store: Store): Promise<unknown> {
   const own = finding('rp-filter-drop', 'web-1', 'eth1 10.0.0.9');
@@ -75,11 +89,14 @@ async function script(store: Store): Promise<unknown> {
   await store.commitReports([input('web-1', 3, 20, [], { resolved: [pairF] })]);
   await store.commitFleet([], [own.key], at(21));
   await store.commitReports([input('B-gw', 2, 30, [], { found: [pairF] })]);
+  await store.commitReports([withChanges(input('h1', 1, 32), [{ ...DOCKER0, at: at(31) }, change(31, 'route', 'added', 'route 172.17.0.0/16 dev docker0')])]);
+  await store.commitReports([withChanges(input('h1', 2, 33, [CAPTURE]), [change(32, 'rule', 'rewritten', 'rule 100: lookup 100', { count: 3 })])]);
+  await store.commitReports([withChanges(input('h1', 3, 34, [CAPTURE]), [change(34, 'rule', 'rewritten', 'rule 100: lookup 100', { count: 4 })])]);
   await store.touch(new Map([['a-db', at(40)]]));
   const stale = await store.markStale(at(25));
   return {
     stale, hosts: await store.hosts(), findings: await store.findings({}, at(50)), web1: await store.findings({ host: 'web-1' }, at(50)),
-    reports: await store.reports('web-1'), lastSeq: await store.lastSeq('web-1'), version: await store.schemaVersion(),
+    reports: await store.reports('web-1'), lastSeq: await store.lastSeq('web-1'), version: await store.schemaVersion(), changes: await store.changes.query(),
   };
 }
 
@@ -233,6 +250,90 @@ describe.each(KINDS)('the $name store', (kind) => {
     }
   });
 
+  it('keeps the change log: times on the server\'s clock, churn folded into one entry, newest first, filtered, pruned by last seen', async () => {
+    const { store } = await kind.open();
+    try {
+      // The agent saw them 2 s before it sent the report; its clock is 1 h ahead of the server's.
+      const ahead = (s: number): string => new Date(Date.parse(at(s)) + 3_600_000).toISOString();
+      const sent = (i: CommitInput): CommitInput => ({ ...i, report: { ...i.report, sentAt: ahead(Date.parse(i.receivedAt) / 1000 - Date.parse(T0) / 1000) } });
+      await store.commitReports([withChanges(sent(input('h1', 1, 10)), [
+        change(8, 'link', 'added', 'link eth1', { at: ahead(8), after: '2: eth1: <UP> mtu 1500' }), change(8, 'address', 'added', 'eth1 10.0.0.9/24', { at: ahead(8), after: 'inet 10.0.0.9/24 scope global eth1' }),
+      ])]);
+      const churn = (count: number, s: number): HostChange => change(s, 'rule', 'rewritten', 'rule 100: lookup 100', { count, before: '100: lookup 100', after: '100: lookup 100' });
+      await store.commitReports([withChanges(input('h1', 2, 20), [churn(3, 19)])]);
+      await store.commitReports([withChanges(input('h1', 3, 30), [{ ...churn(4, 28), lastAt: at(29) }])]);
+      await store.commitReports([withChanges(input('h2', 1, 31), [change(31, 'route', 'removed', 'route 10.1.0.0/16 via 10.0.0.1', { before: '10.1.0.0/16 via 10.0.0.1 dev eth0' })])]);
+      // More than five minutes after the last: a new entry.
+      await store.commitReports([withChanges(input('h1', 4, 400), [churn(2, 400)])]);
+      const all = await store.changes.query();
+      expect(all.map((c) => [c.host, c.seq, c.action, c.subject, c.count, c.serverAt, c.lastServerAt])).toEqual([
+        ['h1', 4, 'rewritten', 'rule 100: lookup 100', 2, at(400), at(400)],
+        ['h2', 1, 'removed', 'route 10.1.0.0/16 via 10.0.0.1', 1, at(31), at(31)],
+        ['h1', 2, 'rewritten', 'rule 100: lookup 100', 7, at(19), at(29)],
+        ['h1', 1, 'added', 'eth1 10.0.0.9/24', 1, at(8), at(8)],
+        ['h1', 1, 'added', 'link eth1', 1, at(8), at(8)],
+      ]);
+      expect(all[2]).toMatchObject({ at: at(19), lastAt: at(29), receivedAt: at(20), before: '100: lookup 100', owner: { type: 'unknown' }, text: 'rule 100: lookup 100 was rewritten 7 times without change' });
+      expect(all[3]).toMatchObject({ at: ahead(8), receivedAt: at(10), after: 'inet 10.0.0.9/24 scope global eth1', text: 'eth1 10.0.0.9/24 appeared' });
+      expect(all[3]).not.toHaveProperty('before');
+      expect(all[3]).not.toHaveProperty('lastAt');
+      expect(new Set(all.map((c) => c.id)).size).toBe(5);
+      expect((await store.changes.query({ hosts: ['h2'] })).map((c) => c.subject)).toEqual(['route 10.1.0.0/16 via 10.0.0.1']);
+      expect((await store.changes.query({ hosts: ['h1', 'h2'], limit: 2 })).map((c) => c.seq)).toEqual([4, 1]);
+      // Its span meets [since, until]: the folded entry runs from 19 to 29 s.
+      expect((await store.changes.query({ since: at(25), until: at(100) })).map((c) => [c.host, c.seq])).toEqual([['h2', 1], ['h1', 2]]);
+      expect(await store.changes.query({ hosts: [] })).toEqual([]);
+      expect(await store.changes.prune(at(30))).toBe(3);
+      expect((await store.changes.query()).map((c) => c.seq)).toEqual([4, 1]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('names a finding\'s trigger and resolving change in its commit; a reopened finding gets a new trigger; a body\'s own is not believed', async () => {
+    const { store } = await kind.open();
+    try {
+      await store.commitReports([withChanges(input('h1', 1, 1), [change(1, 'sysctl', 'changed', 'net.ipv4.ip_forward', { before: 'net.ipv4.ip_forward = 0', after: 'net.ipv4.ip_forward = 1' })])]);
+      const forged = { at: at(0), host: 'h1', change: DOCKER0, related: true, text: 'forged' };
+      await store.commitReports([withChanges(input('h1', 2, 10, [{ ...CAPTURE, trigger: forged, resolvedBy: forged }]), [DOCKER0, change(9, 'route', 'added', 'route 172.17.0.0/16 dev docker0')])]);
+      let s = (await store.finding(CAPTURE.key))!;
+      expect(s.state).toBe('open');
+      expect(s.finding.trigger).toEqual({ at: at(9), host: 'h1', change: DOCKER0, seconds: 1, related: true, text: 'opened 1 s after docker0 172.17.0.1/16 appeared (Docker network "bridge", guessed from the name)' });
+      expect(s.finding.resolvedBy).toBeUndefined();
+      const opened = s.finding.trigger;
+      // Still open: the trigger stays what it was, whatever arrives later.
+      await store.commitReports([withChanges(input('h1', 3, 15, [CAPTURE]), [change(14, 'address', 'added', 'docker0 172.17.0.2/16')])]);
+      expect((await store.finding(CAPTURE.key))!.finding.trigger).toEqual(opened);
+      await store.commitReports([withChanges(input('h1', 4, 20), [change(19, 'link', 'removed', 'link docker0', { before: '3: docker0: <UP> mtu 1500' })])]);
+      s = (await store.finding(CAPTURE.key))!;
+      expect(s.state).toBe('resolved');
+      expect(s.finding.trigger).toEqual(opened);
+      expect(s.finding.resolvedBy).toMatchObject({ host: 'h1', related: true, seconds: 1, change: { kind: 'link', action: 'removed', subject: 'link docker0' }, text: 'resolved 1 s after link docker0 went away' });
+      // Reopened: a new trigger, no resolving change.
+      await store.commitReports([withChanges(input('h1', 5, 30, [CAPTURE]), [change(27, 'link', 'added', 'link docker0'), change(27, 'address', 'added', 'docker0 172.17.0.1/16')])]);
+      s = (await store.finding(CAPTURE.key))!;
+      expect(s).toMatchObject({ state: 'open', firstSeen: at(30) });
+      expect(s.finding.trigger).toMatchObject({ at: at(27), seconds: 3, change: { kind: 'address', subject: 'docker0 172.17.0.1/16' } });
+      expect(s.finding.resolvedBy).toBeUndefined();
+      // A finding no change names: the last change before it, unrelated; none at all: no trigger.
+      const other = finding('rp-filter-drop', 'h1', 'eth9 192.0.2.1');
+      await store.commitReports([input('h1', 6, 40, [CAPTURE, other])]);
+      expect((await store.finding(other.key))!.finding.trigger).toMatchObject({ related: false, change: { subject: 'docker0 172.17.0.1/16' } });
+      const lone = finding('rp-filter-drop', 'h3', 'eth0 192.0.2.3');
+      await store.commitReports([input('h3', 1, 41, [lone])]);
+      expect((await store.finding(lone.key))!.finding.trigger).toBeUndefined();
+      // A fleet finding: the changes of every host of its pairs; a change not yet received at the commit is not looked at.
+      await store.commitReports([withChanges({ ...input('h2', 1, 60), receivedAt: at(60) }, [change(49, 'route', 'added', 'route 172.17.0.0/16 via 10.0.0.1')])]);
+      const fleet = { ...finding('route-captures-peer', 'h2', 'docker0 172.17.0.0/16 captures 10.9.0.1'), pairs: [['h1', 'h2']] } as Finding;
+      await store.commitFleet([fleet], [], at(50));
+      expect((await store.finding(fleet.key))!.finding.trigger).toMatchObject({ host: 'h1', related: true, seconds: 23, text: 'opened 23 s after h1\'s docker0 172.17.0.1/16 appeared' });
+      await store.commitFleet([], [fleet.key], at(70));
+      expect((await store.finding(fleet.key))!.finding.resolvedBy).toMatchObject({ host: 'h2', change: { subject: 'route 172.17.0.0/16 via 10.0.0.1' } });
+    } finally {
+      await store.close();
+    }
+  });
+
   it('records heartbeats, marks silent hosts stale once, and lists stored snapshots (all, or some) in name order', async () => {
     const { store } = await kind.open();
     try {
@@ -266,7 +367,8 @@ describe('both stores', () => {
       }
     }
     expect(results[1]).toEqual(results[0]);
-    expect((results[0] as { findings: unknown[] }).findings.length).toBe(2);
+    expect((results[0] as { findings: unknown[] }).findings.length).toBe(3);
+    expect((results[0] as { changes: unknown[] }).changes.length).toBe(3);
   });
 });
 
@@ -300,6 +402,26 @@ describe('PostgreSQL replicas', () => {
       expect(heard).toHaveLength(20);
     } finally {
       await listener.end();
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('a change committed on one replica gives the same trigger on every replica; two replicas folding churn into one entry add up', async () => {
+    const url = await cluster.createDatabase(`r${++dbs}`);
+    const [a, b] = await Promise.all([PostgresStore.open(url), PostgresStore.open(url)]);
+    try {
+      await a.commitReports([withChanges(input('h1', 1, 10), [DOCKER0])]);
+      await b.commitReports([input('h1', 2, 11, [CAPTURE])]);
+      const [fromA, fromB] = await Promise.all([a.finding(CAPTURE.key), b.finding(CAPTURE.key)]);
+      expect(fromA!.finding.trigger).toMatchObject({ host: 'h1', seconds: 2, change: DOCKER0 });
+      expect(fromB).toEqual(fromA);
+      const churn = (seq: number): CommitInput => withChanges(input('h1', seq, 20 + seq), [change(20, 'rule', 'rewritten', 'rule 100: lookup 100')]);
+      await a.commitReports([churn(3)]);
+      for (let seq = 4; seq < 24; seq += 2) await Promise.all([a.commitReports([churn(seq)]), b.commitReports([churn(seq + 1)])]);
+      const rewritten = (await b.changes.query()).filter((c) => c.action === 'rewritten');
+      expect(rewritten.map((c) => c.count)).toEqual([21]);
+      expect(await a.changes.query()).toEqual(await b.changes.query());
+    } finally {
       await Promise.all([a.close(), b.close()]);
     }
   });

@@ -11,7 +11,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DASHBOARD_CSP } from '../../src/aggregator/http/dashboard.js';
 import { findingKey, type Finding } from '../../src/model/finding.js';
-import { TestAgent, tinySnapshot } from '../helpers/aggregator-client.js';
+import { hello, reportOf, TestAgent, tinySnapshot } from '../helpers/aggregator-client.js';
 import { launchBrowser, recordDialogs, startTestServer, type TestServer } from './harness.js';
 
 const EVIL_HOST = '<img src=x onerror=alert(1)>';
@@ -19,6 +19,10 @@ const EVIL_COMMENT = '-A INPUT -s 10.9.0.6/32 -m comment --comment "<script>aler
 const EVIL_IFACE = '<svg onload=alert(4)>';
 const EVIL_NETWORK = '<iframe src=javascript:alert(5)>';
 const EVIL_ROUTE = '10.66.0.0/16 dev x proto static <script>alert(6)</script>';
+const EVIL_CHANGE = {
+  at: new Date().toISOString(), count: 2, kind: 'route', action: 'changed', subject: `route 10.66.0.0/16 dev ${EVIL_IFACE}`, before: EVIL_ROUTE, after: '<b onmouseover=alert(9)>x</b>',
+  owner: { type: 'docker', name: EVIL_NETWORK, guess: true },
+} as const;
 const EVIL_TUNNEL = '<image href=x onerror=alert(8)>';
 
 function evilSnapshot() {
@@ -82,6 +86,13 @@ for (const csp of [true, false]) {
       await peer.report(withTunnel(tinySnapshot('peer', '10.9.0.6'), 'wg0', '10.77.0.2/24'));
       await evil.report(evilSnapshot(), [evilFinding()]);
       evil.close();
+      // The same host again over protocol 3, with a change log whose every line is hostile.
+      const evil3 = await TestAgent.open(ws, EVIL_HOST);
+      evil3.send({ ...hello(EVIL_HOST, 'evil-token-0123456789abcdef'), protocol: 3, lastSeq: 1 });
+      await evil3.next('welcome');
+      evil3.send({ ...reportOf(2, evilSnapshot(), [evilFinding()]), changes: [EVIL_CHANGE] });
+      await evil3.next('ack');
+      evil3.close();
       peer.close();
       page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
       dialogs = recordDialogs(page);
@@ -174,6 +185,18 @@ for (const csp of [true, false]) {
       await page.locator('#cell-detail a.trace-link').click();
       await page.locator('#path-result section.leg, #path-result .error-box').first().waitFor();
       expect(await page.locator('#path-from option:checked').textContent()).toBe(EVIL_HOST);
+      await assertInert(page, dialogs);
+    });
+
+    it('timeline: the host row, the change\'s words and lines as text', async () => {
+      await page.goto(`${srv.url}/#/timeline`);
+      await page.locator('svg.timeline-chart g.change').first().waitFor();
+      expect(await page.locator('svg.timeline-chart a > title').allTextContents()).toContain(EVIL_HOST);
+      expect(await page.locator('svg.timeline-chart g.change > title').first().textContent()).toContain(`before: ${EVIL_ROUTE}`);
+      const row = page.locator('table.changes tr.change-row').first();
+      expect(await row.textContent()).toContain(`route 10.66.0.0/16 dev ${EVIL_IFACE} changed (Docker network "${EVIL_NETWORK}", guessed from the name)`);
+      expect(await row.locator('td.mono').allTextContents()).toEqual([EVIL_ROUTE, '<b onmouseover=alert(9)>x</b>']);
+      await row.hover();
       await assertInert(page, dialogs);
     });
 

@@ -17,6 +17,7 @@ import { serveDashboard, type DashboardOptions } from './dashboard.js';
 import { serveEvents } from './events.js';
 import { hostSummary, openFindingCounts } from './host-summary.js';
 import { fleetPath } from './path.js';
+import { timelineOf, TimelineQueryError } from './timeline.js';
 import { crossSiteRefusal, hostRefusal } from './guard.js';
 import { viewerCookie } from './viewer-cookie.js';
 
@@ -80,6 +81,16 @@ function decodePart(part: string): string {
   }
 }
 
+/** A timeline, or 400 for its query. */
+async function timeline<T>(read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (err) {
+    if (err instanceof TimelineQueryError) throw new HttpError(400, err.message);
+    throw err;
+  }
+}
+
 export interface HttpOptions extends DashboardOptions {
   /** Names besides loopback ones and IP addresses this server answers to (`serve --public-name`). */
   publicNames?: readonly string[];
@@ -135,6 +146,16 @@ async function route(agg: Aggregator, req: IncomingMessage, res: ServerResponse,
       if (err instanceof PathQueryError) throw new HttpError(400, err.message);
       throw err;
     }
+  }
+  if (path === '/api/timeline' && method === 'GET') {
+    const hosts = url.searchParams.getAll('host').filter((h) => h !== '');
+    return json(res, 200, await timeline(() => timelineOf(agg, url.searchParams, hosts.length ? hosts : undefined)));
+  }
+  const hostTimeline = /^\/api\/hosts\/([^/]+)\/timeline$/.exec(path);
+  if (hostTimeline && method === 'GET') {
+    const name = decodePart(hostTimeline[1]);
+    if (!(await agg.store.host(name))) throw new HttpError(404, `no host "${name}"`);
+    return json(res, 200, { host: name, ...(await timeline(() => timelineOf(agg, url.searchParams, [name]))) });
   }
   const hostMatch = /^\/api\/hosts\/([^/]+)$/.exec(path);
   if (hostMatch && method === 'GET') {

@@ -1,0 +1,93 @@
+/**
+ * What of a snapshot the change log compares: one item per link, address, route, policy rule,
+ * xfrm policy and sysctl, keyed by its identity, with the line `ip` (or sysctl) printed for it,
+ * normalised so that what moves by itself (route lifetimes, DAD's `tentative`) is not a change.
+ */
+import type { ChangeKind, ChangeOwner } from '../model/changes.js';
+import type { RouteRecord } from '../model/records.js';
+import type { HostSnapshot } from '../model/snapshot.js';
+import type { XfrmPolicyRecord } from '../model/xfrm.js';
+import { addressOwner, interfaceOwners, routeOwner } from './owner.js';
+
+export interface StateItem {
+  kind: ChangeKind;
+  /** The identity: the same record in two looks has the same id. */
+  id: string;
+  subject: string;
+  line: string;
+  owner: ChangeOwner;
+  /** The device it belongs to, if any. */
+  dev?: string;
+  /** The key of the `ip monitor` lines that announce it (src/changes/monitor.ts). */
+  match: string;
+  /** A route's protocol (`kernel` routes come and go with their addresses). */
+  proto?: string;
+}
+
+/** Items by id, in the snapshot's order. */
+export type ChangeState = Map<string, StateItem>;
+
+/** Above this many routes only the routes off the uplinks are followed (a BGP table's bulk is not). */
+export const STATE_MAX_ROUTES = 50_000;
+
+/** The part of a snapshot the change log compares. */
+export function changeState(s: HostSnapshot, opts: { maxRoutes?: number } = {}): ChangeState {
+  const state: ChangeState = new Map();
+  const put = (item: StateItem): void => void state.set(item.id, item);
+  const owners = interfaceOwners(s);
+  for (const i of s.interfaces) {
+    const owner = owners.get(i.name) ?? { type: 'unknown' };
+    // The index the kernel gave the link is no change of the host's.
+    put({ kind: 'link', id: `link|${i.name}`, subject: `link ${i.name}`, line: oneLine(i.origin.text).replace(/^\d+: /, ''), owner, dev: i.name, match: `link ${i.name}` });
+    for (const a of i.addresses) {
+      const line = oneLine(a.origin.text).replace(/\s+tentative\b/, '');
+      put({ kind: 'address', id: `address|${i.name}|${a.cidr}`, subject: `${i.name} ${a.cidr}`, line, owner: addressOwner(a, owner), dev: i.name, match: `address ${i.name} ${a.cidr}` });
+    }
+  }
+  const routes = s.routes;
+  const bulk = routes.length > (opts.maxRoutes ?? STATE_MAX_ROUTES) ? new Set(s.interfaces.filter((i) => i.uplink).map((i) => i.name)) : undefined;
+  for (let i = 0; i < routes.length; i++) {
+    if (bulk && routes.isPlain(i) && !routes.isDefault(i) && bulk.has(routes.dev(i) ?? '')) continue;
+    const r = routes.get(i);
+    put(routeItem(r, owners));
+  }
+  for (const r of s.rules) {
+    const line = oneLine(r.origin.text);
+    put({ kind: 'rule', id: `rule|${r.family}|${line}`, subject: `rule ${line}`, line, owner: { type: 'unknown' }, match: `rule ${r.priority}` });
+  }
+  for (const p of s.xfrmPolicies ?? []) put(xfrmItem(p));
+  for (const x of s.sysctls ?? []) {
+    const item: StateItem = { kind: 'sysctl', id: `sysctl|${x.key}`, subject: x.key, line: `${x.key} = ${x.value}`, owner: { type: 'unknown' }, match: `netconf ${x.family ?? 4} ${x.device ?? 'all'}` };
+    if (x.device && x.device !== 'all' && x.device !== 'default') item.dev = x.device;
+    put(item);
+  }
+  return state;
+}
+
+/** One line of text, spaces folded and trimmed; a route's remaining lifetime dropped. */
+function oneLine(text: string): string {
+  return text.replace(/\s+/g, ' ').replace(/ expires -?\d+sec\b/, '').trim();
+}
+
+function routeItem(r: RouteRecord, owners: ReadonlyMap<string, ChangeOwner>): StateItem {
+  const dst = r.dst === '0.0.0.0/0' || r.dst === '::/0' ? 'default' : r.dst;
+  const dev = r.dev ?? r.nexthops.find((n) => n.dev)?.dev;
+  // IPv6 keeps one route per device for the same prefix and metric (fe80::/64 on every link).
+  const id = `route|${r.family}|${r.table}|${r.type}|${r.dst}|${r.metric ?? ''}|${r.tos ?? ''}${r.family === 6 ? `|${dev ?? ''}` : ''}`;
+  const subject = `route ${r.type === 'unicast' ? '' : `${r.type} `}${dst}${r.via ? ` via ${r.via}` : ''}${dev ? ` dev ${dev}` : ''}${r.table === 'main' ? '' : ` table ${r.table}`}`;
+  return { kind: 'route', id, subject, line: oneLine(r.origin.text), owner: routeOwner(r, owners), ...(dev ? { dev } : {}), ...(r.proto ? { proto: r.proto } : {}), match: `route ${r.family} ${r.table} ${r.dst}${r.family === 6 ? ` ${dev ?? ''}` : ''}` };
+}
+
+function xfrmItem(p: XfrmPolicyRecord): StateItem {
+  const sel = p.selector;
+  const dir = p.dir ?? `socket ${p.socket ?? ''}`;
+  const selector = `${sel.src} → ${sel.dst}${sel.proto ? ` ${sel.proto}` : ''}${sel.sport !== undefined ? ` sport ${sel.sport}` : ''}${sel.dport !== undefined ? ` dport ${sel.dport}` : ''}${sel.dev ? ` dev ${sel.dev}` : ''}`;
+  const mark = p.mark ? ` mark ${p.mark.value}/${p.mark.mask}` : '';
+  const templates = p.templates.map((t) => ` tmpl ${t.src} → ${t.dst}${t.proto ? ` ${t.proto}` : ''}${t.mode ? ` ${t.mode}` : ''}${t.reqid !== undefined ? ` reqid ${t.reqid}` : ''}${t.level === 'use' ? ' level use' : ''}`).join('');
+  return {
+    kind: 'xfrm-policy', id: `xfrm-policy|${p.family}|${dir}|${selector}|${p.ptype ?? ''}${mark}|${p.ifId ?? ''}`,
+    subject: `xfrm policy ${dir} ${selector}`, line: `${selector} dir ${dir} priority ${p.priority} ${p.action}${mark}${templates}`,
+    // xfrm policies are an IPsec daemon's (strongSwan, Libreswan): read from what they are, not from a name.
+    owner: { type: 'vpn' }, match: 'xfrm',
+  };
+}
