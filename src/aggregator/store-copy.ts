@@ -3,7 +3,8 @@
  * schema step first, into a PostgreSQL database at the same step, table by table in one
  * transaction (all or nothing). The target must hold no hosts, findings or tokens yet, so a
  * fleet is never merged into another by accident. Rows are copied as stored: first and last
- * seen, acknowledgements, issued token hashes, sections and report history stay as they were.
+ * seen, acknowledgements, issued token hashes, sections, report history, the change log and the
+ * findings' triggers stay as they were (a change gets a new id, in the same order).
  */
 import { existsSync } from 'node:fs';
 import type Database from 'better-sqlite3';
@@ -11,14 +12,21 @@ import { PostgresStore } from './store-postgres.js';
 import { SqliteStore } from './store-sqlite.js';
 import { StoreError } from './store.js';
 
-/** The tables copied, in an order that keeps any reference valid; columns as both schemas name them. */
-export const COPIED_TABLES: { table: string; columns: string[] }[] = [
+/**
+ * The tables copied, in an order that keeps any reference valid; columns as both schemas name
+ * them. `changes.id` is PostgreSQL's to number (an identity column; nothing refers to it).
+ */
+export const COPIED_TABLES: { table: string; columns: string[]; orderBy?: string }[] = [
   { table: 'hosts', columns: ['name', 'hostname', 'machine_id', 'instance_id', 'agent_version', 'first_seen', 'last_seen', 'last_seq', 'digest', 'snapshot', 'complete', 'stale', 'sections'] },
   { table: 'reports', columns: ['host', 'seq', 'sent_at', 'received_at', 'digest', 'bytes', 'findings', 'complete'] },
-  { table: 'findings', columns: ['key', 'check_id', 'host', 'subject', 'severity', 'from_host', 'from_fleet', 'body', 'first_seen', 'last_seen', 'resolved_at'] },
+  { table: 'findings', columns: ['key', 'check_id', 'host', 'subject', 'severity', 'from_host', 'from_fleet', 'body', 'first_seen', 'last_seen', 'resolved_at', 'trigger_change', 'resolved_by'] },
   { table: 'acks', columns: ['key', 'state', 'who', 'why', 'until', 'at'] },
   { table: 'issued_tokens', columns: ['host', 'token_hash', 'instance_id', 'via', 'issued_at'] },
   { table: 'sections', columns: ['digest', 'kind', 'bytes', 'content', 'stored_at'] },
+  {
+    table: 'changes', orderBy: 'id',
+    columns: ['host', 'seq', 'at', 'last_at', 'server_at', 'last_server_at', 'received_at', 'kind', 'action', 'subject', 'line_before', 'line_after', 'owner', 'count'],
+  },
 ];
 
 /** Rows per INSERT (PostgreSQL takes at most 65,535 parameters in one statement). */
@@ -50,7 +58,7 @@ async function copyRows(db: Database.Database, target: PostgresStore, progress?:
       const n = Number((await c.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0].n);
       if (n > 0) throw new StoreError(`the PostgreSQL database already holds ${n} rows in ${table}: migrate into an empty database`);
     }
-    for (const { table, columns } of COPIED_TABLES) {
+    for (const { table, columns, orderBy } of COPIED_TABLES) {
       let batch: unknown[][] = [];
       let copied = 0;
       const flush = async (): Promise<void> => {
@@ -61,7 +69,7 @@ async function copyRows(db: Database.Database, target: PostgresStore, progress?:
         progress?.(table, copied);
         batch = [];
       };
-      for (const row of db.prepare(`SELECT ${columns.join(', ')} FROM ${table}`).raw().iterate() as Iterable<unknown[]>) {
+      for (const row of db.prepare(`SELECT ${columns.join(', ')} FROM ${table}${orderBy ? ` ORDER BY ${orderBy}` : ''}`).raw().iterate() as Iterable<unknown[]>) {
         batch.push(row.map((v) => (typeof v === 'bigint' ? Number(v) : v)));
         if (batch.length >= ROWS_PER_INSERT) await flush();
       }

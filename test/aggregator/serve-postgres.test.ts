@@ -2,7 +2,7 @@
  * `hostcheck serve --db postgres://...` as a real process on a real PostgreSQL cluster (started
  * and removed by this file): agents report, the API answers, a restarted server serves what it
  * stored; the config file's "db" names the database; `serve migrate` moves a SQLite fleet (acks,
- * issued tokens, history) into an empty PostgreSQL database and refuses a non-empty one, and
+ * issued tokens, history, the change log and a finding's trigger) into an empty PostgreSQL database and refuses a non-empty one, and
  * serve on the copy answers the API as serve on the file did.
  */
 import { writeFileSync } from 'node:fs';
@@ -12,7 +12,7 @@ import { findingKey, type Finding } from '../../src/model/finding.js';
 import { cliInProcess } from '../helpers/cli.js';
 import { startPostgres, type PgCluster } from '../helpers/postgres.js';
 import { startServe, type ServeProcess } from '../helpers/serve-process.js';
-import { tempDir, TestAgent, tinySnapshot } from '../helpers/aggregator-client.js';
+import { hello, reportOf, tempDir, TestAgent, tinySnapshot } from '../helpers/aggregator-client.js';
 
 let cluster: PgCluster;
 const tmp = tempDir();
@@ -40,12 +40,25 @@ function finding(host: string, subject: string): Finding {
   return { check: 'rp-filter-drop', severity: 'error', host, subject, key: findingKey('rp-filter-drop', host, subject), summary: `rp_filter drops ${subject}`, evidence: [], why: 'w', fix: ['f'] };
 }
 
-/** Three hosts report (one with a finding), the finding is acknowledged. */
+/** Three hosts report (one with a finding, opened just after its address appeared: protocol 3's change log), the finding is acknowledged. */
 async function feedFleet(s: ServeProcess): Promise<void> {
   for (const [i, name] of ['web-1', 'web-2', 'db-1'].entries()) {
+    if (name === 'web-1') {
+      const a = await TestAgent.open(s.ws, name);
+      a.send({ ...hello(name, `token-of-${name}-0123456789`), protocol: 3 });
+      await a.next('welcome');
+      const f = [finding(name, 'eth1 10.1.0.9')];
+      const changes = [{ at: new Date().toISOString(), count: 1, kind: 'address', action: 'added', subject: 'eth1 10.1.0.9/24', after: 'inet 10.1.0.9/24 scope global eth1', owner: { type: 'unknown' } }];
+      a.send({ ...reportOf(1, tinySnapshot(name, '10.1.0.1'), f), changes });
+      expect((await a.next('ack')).seq).toBe(1);
+      a.send(reportOf(2, tinySnapshot(name, '10.1.0.1'), f));
+      expect((await a.next('ack')).seq).toBe(2);
+      a.ws.close();
+      continue;
+    }
     const a = await TestAgent.connect(s.ws, name, `token-of-${name}-0123456789`);
-    await a.report(tinySnapshot(name, `10.1.0.${i + 1}`), name === 'web-1' ? [finding(name, 'eth1 10.1.0.9')] : []);
-    await a.report(tinySnapshot(name, `10.1.0.${i + 1}`), name === 'web-1' ? [finding(name, 'eth1 10.1.0.9')] : []);
+    await a.report(tinySnapshot(name, `10.1.0.${i + 1}`));
+    await a.report(tinySnapshot(name, `10.1.0.${i + 1}`));
     a.ws.close();
   }
   const key = encodeURIComponent(finding('web-1', 'eth1 10.1.0.9').key);
@@ -58,7 +71,7 @@ async function answers(s: ServeProcess): Promise<unknown> {
   const hosts = (await get(s, '/api/hosts') as { hosts: Record<string, unknown>[] }).hosts.map(({ connected: _c, lastSeen: _l, ...h }) => h);
   const findings = await get(s, '/api/findings');
   const host = await get(s, '/api/hosts/web-1') as Record<string, unknown>;
-  return { hosts, findings, history: host.history, snapshot: host.snapshot };
+  return { hosts, findings, history: host.history, snapshot: host.snapshot, timeline: await get(s, '/api/timeline') };
 }
 
 describe('serve on PostgreSQL', () => {
@@ -69,7 +82,8 @@ describe('serve on PostgreSQL', () => {
     await feedFleet(s1);
     const before = await answers(s1);
     expect((before as { hosts: unknown[] }).hosts).toHaveLength(3);
-    expect((before as { findings: { findings: { state: string }[] } }).findings.findings).toMatchObject([{ state: 'acknowledged' }]);
+    expect((before as { findings: { findings: { state: string }[] } }).findings.findings).toMatchObject([{ state: 'acknowledged', finding: { trigger: { host: 'web-1', related: true, change: { subject: 'eth1 10.1.0.9/24' } } } }]);
+    expect((before as { timeline: { changes: unknown[] } }).timeline.changes).toMatchObject([{ host: 'web-1', seq: 1, text: 'eth1 10.1.0.9/24 appeared' }]);
     await s1.stop();
     const config = join(tmp.dir, 'config.json');
     writeFileSync(config, JSON.stringify({ db: url }));
@@ -97,12 +111,13 @@ describe('serve migrate', () => {
     const lite = await serve(['--db', file]);
     await feedFleet(lite);
     const expected = await answers(lite);
+    expect((expected as { findings: { findings: unknown[] } }).findings.findings).toMatchObject([{ finding: { trigger: { change: { subject: 'eth1 10.1.0.9/24' } } } }]);
     await lite.stop();
     const url = await cluster.createDatabase('migrated');
     const r = await cliInProcess(['serve', 'migrate', '--from', file, '--to', url]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/copied 3 hosts, 6 reports, 1 findings, 1 acks, 3 issued_tokens, 0 sections from .*fleet\.db to postgresql:\/\/hostcheck@\/migrated/);
+    expect(r.stdout).toMatch(/copied 3 hosts, 6 reports, 1 findings, 1 acks, 3 issued_tokens, 0 sections, 1 changes from .*fleet\.db to postgresql:\/\/hostcheck@\/migrated/);
     const pgServe = await serve(['--db', url]);
     expect(await answers(pgServe)).toEqual(expected);
     // The agents' first-use tokens came along: the same token is accepted, another refused.
