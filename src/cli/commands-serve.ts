@@ -119,8 +119,8 @@ export function serveCommand(): Command {
       }
       const where = [server.tcp ? `http://${server.tcp.address}:${server.tcp.port}` : undefined, server.socket ? `unix:${server.socket}` : undefined].filter(Boolean).join(' and ');
       const cloud = topology ? `, topology ${flags.topology}: ${topology.vpnGateways.length} VPN gateways, ${topology.routeTables.length} route tables` : '';
-      process.stderr.write(`hostcheck serve: listening on ${where} (database ${redactUrl(db)}${cloud})\n`);
       // SIGHUP: re-read the topology file; an unreadable or invalid one keeps the current topology.
+      // Handled before "listening on" is printed: a signal sent on seeing it must not find the default action (exit).
       const reload = (): void => {
         if (!flags.topology) {
           process.stderr.write('hostcheck serve: SIGHUP: no --topology file to re-read\n');
@@ -134,6 +134,7 @@ export function serveCommand(): Command {
         });
       };
       process.on('SIGHUP', reload);
+      process.stderr.write(`hostcheck serve: listening on ${where} (database ${redactUrl(db)}${cloud})\n`);
       await new Promise<void>((resolve) => {
         const stop = (): void => {
           process.off('SIGINT', stop);
