@@ -59,6 +59,7 @@ export function analysisOptions(config: HostcheckConfig, context: FleetContext, 
     remotes: [...remotes],
     ports: [...new Set([...config.ports, ...context.ports])],
     routeFor: config.routeFor ?? [],
+    ...(config.conntrackMargin !== undefined && { conntrackMargin: config.conntrackMargin }),
     ignore: config.ignore,
     rejected,
   };

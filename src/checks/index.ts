@@ -5,6 +5,7 @@
  */
 import { asymmetricReturn } from './asymmetric-return.js';
 import { bridgeForwardBlocked } from './bridge-forward-blocked.js';
+import { conntrackTableFull } from './conntrack-table-full.js';
 import { datapathUnseen } from './datapath-unseen.js';
 import { dnatReplyAsymmetric } from './dnat-reply-asymmetric.js';
 import { dockerPoolConflict } from './docker-pool-conflict.js';
@@ -27,6 +28,7 @@ import { vpnSelectorGap } from './vpn-selector-gap/index.js';
 export const checks: Record<string, Check> = {
   'asymmetric-return': asymmetricReturn,
   'bridge-forward-blocked': bridgeForwardBlocked,
+  'conntrack-table-full': conntrackTableFull,
   'datapath-unseen': datapathUnseen,
   'dnat-reply-asymmetric': dnatReplyAsymmetric,
   'docker-pool-conflict': dockerPoolConflict,

@@ -23,6 +23,8 @@ const FORWARDING: CheckSources = { needs: [ROUTES, ['ip-addr'], ['sysctl']], use
 export const CHECK_SOURCES: Record<string, CheckSources> = {
   'asymmetric-return': ROUTING,
   'bridge-forward-blocked': { needs: [['ip-addr'], ['sysctl'], FIREWALL], uses: ['ipset', 'tc-filter'] },
+  // Without nf_conntrack loaded none of these exist, and there is nothing to fill: optional, not needed.
+  'conntrack-table-full': { needs: [], uses: ['conntrack-sysctl', 'conntrack-stat', 'conntrack-stats', 'sysctl'] },
   'datapath-unseen': { needs: [ROUTES, ['ip-addr'], ['tc-filter', 'ipvs', 'ip-link']], uses: WALK.uses },
   'dnat-reply-asymmetric': { needs: [ROUTES, ['ip-addr'], ['sysctl'], FIREWALL], uses: WALK.uses },
   'docker-pool-conflict': { needs: [['ip-addr']], uses: ['docker-daemon', 'docker-networks'] },
