@@ -73,7 +73,8 @@ BEGIN { R = "<redacted>"; n = 0; pem = 0 }
 END { if (nl) printf "\n"; print n > cnt }'
 # redact FILE: the file with its secrets redacted on stdout; the number of lines changed in $TMP/redacted.
 redact() {
-  nl=0; [ -s "$1" ] && [ "$(tail -c 1 "$1" | od -An -c | tr -d ' ')" = '\n' ] && nl=1
+  # No -s test: /proc files (stat/nf_conntrack) report size 0 yet end in a newline.
+  nl=0; [ "$(tail -c 1 "$1" | od -An -c | tr -d ' ')" = '\n' ] && nl=1
   awk -v nl=$nl -v cnt="$TMP/redacted" "$REDACT_AWK" "$1"
 }
 if [ -n "$REDACT_ONLY" ]; then cat > "$TMP/in" && redact "$TMP/in"; exit $?; fi
@@ -227,7 +228,7 @@ TC_FILTERS='for d in $(ls /sys/class/net); do for dir in ingress egress; do out=
 cmd tc-filter tc-filter.txt false "$NET_ADMIN_HINT" '' sh -c "$TC_FILTERS"
 file_source ipvs ipvs.txt /proc/net/ip_vs 'absent (no IPVS here: kube-proxy does not run in ipvs mode)'
 # CONNTRACK_SYSCTLS in src/collect/sources.ts: connection tracking's size and fill as sysctl -a lines.
-CONNTRACK_SYSCTLS='cd /proc/sys/net/netfilter 2>/dev/null || exit 0; for k in nf_conntrack_count nf_conntrack_max nf_conntrack_buckets nf_conntrack_udp_timeout nf_conntrack_udp_timeout_stream nf_conntrack_tcp_timeout_established; do [ -r "$k" ] && echo "net.netfilter.$k = $(cat "$k")"; done; true'
+CONNTRACK_SYSCTLS='cd /proc/sys/net/netfilter 2>/dev/null && for k in nf_conntrack_count nf_conntrack_max nf_conntrack_buckets nf_conntrack_udp_timeout nf_conntrack_udp_timeout_stream nf_conntrack_tcp_timeout_established; do [ -r "$k" ] && echo "net.netfilter.$k = $(cat "$k")"; done; true'
 cmd conntrack-sysctl conntrack-sysctl.txt false '' '' sh -c "$CONNTRACK_SYSCTLS"
 file_source conntrack-stat conntrack-stat.txt /proc/net/stat/nf_conntrack 'absent (nf_conntrack not loaded: no connection tracking here)'
 cmd conntrack-stats conntrack-stats.txt false "$NET_ADMIN_HINT" 'conntrack-tools not installed' conntrack -S

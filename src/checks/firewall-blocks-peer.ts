@@ -11,7 +11,7 @@ import type { KernelSignal } from '../model/kernel.js';
 import { kernelSignals } from '../simulate/kernel-signals.js';
 import { evaluatePacket } from '../simulate/netfilter.js';
 import type { NetfilterBranch, NetfilterPacket, NetfilterResult, PacketPath } from '../simulate/netfilter-types.js';
-import { deleteRuleCommand } from './datapath/evidence.js';
+import { deleteRuleCommand, iptablesTool } from './datapath/evidence.js';
 import { addressOn, primaryUplink, routeFor } from './routing.js';
 import type { Check, HostContext } from './types.js';
 import { peerLabel } from './view.js';
@@ -23,6 +23,7 @@ interface Probe {
   subject: string;
   packet: NetfilterPacket;
   path: PacketPath;
+  /** The ACCEPT rule that lets it in, without the tool's name (`-t filter -I INPUT 1 ...`). */
   allow: string;
 }
 
@@ -40,17 +41,16 @@ function probesFor(ctx: HostContext, peer: Peer): Probe[] {
   const inIf = up.name;
   const outIf = reply.dev ?? up.name;
   const icmp = family === 4 ? 'icmp' : 'icmpv6';
-  const tool = family === 6 ? 'ip6tables' : 'iptables';
   const probes: Probe[] = [
     {
       label: `ICMP echo from ${peerLabel(peer)}`, subject: `${peer.address} icmp-in`, path: 'input',
       packet: { family, src: peer.address, dst: local, proto: icmp, icmpType: family === 4 ? 8 : 128, icmpCode: 0, inIf, ctstate: 'NEW' },
-      allow: `${tool} -t filter -I INPUT 1 -s ${peer.address} -p ${icmp} -j ACCEPT`,
+      allow: `-t filter -I INPUT 1 -s ${peer.address} -p ${icmp} -j ACCEPT`,
     },
     {
       label: `the echo reply to ${peerLabel(peer)}`, subject: `${peer.address} icmp-reply`, path: 'output',
       packet: { family, src: local, dst: peer.address, proto: icmp, icmpType: family === 4 ? 0 : 129, icmpCode: 0, outIf, ctstate: 'ESTABLISHED' },
-      allow: `${tool} -t filter -I OUTPUT 1 -d ${peer.address} -p ${icmp} -j ACCEPT`,
+      allow: `-t filter -I OUTPUT 1 -d ${peer.address} -p ${icmp} -j ACCEPT`,
     },
   ];
   for (const port of ctx.ports) {
@@ -59,10 +59,15 @@ function probesFor(ctx: HostContext, peer: Peer): Probe[] {
     probes.push({
       label: `${proto.toUpperCase()} ${dport} from ${peerLabel(peer)}`, subject: `${peer.address} ${port}`, path: 'input',
       packet: { family, src: peer.address, dst: local, proto: proto as 'tcp' | 'udp', sport: 40000, dport, tcpFlags: 2, inIf, ctstate: 'NEW' },
-      allow: `${tool} -t filter -I INPUT 1 -s ${peer.address} -p ${proto} --dport ${dport} -j ACCEPT`,
+      allow: `-t filter -I INPUT 1 -s ${peer.address} -p ${proto} --dport ${dport} -j ACCEPT`,
     });
   }
   return probes;
+}
+
+/** The table of that name the decision came from: iptables-legacy's or the other backend's. */
+function tableOf(s: HostSnapshot, family: 4 | 6, name: string, backend: 'legacy' | undefined): IptablesTable | undefined {
+  return tables(s, family).find((x) => x.name === name && (x.backend === 'legacy') === (backend === 'legacy'));
 }
 
 function evidenceOfDecision(s: HostSnapshot, family: 4 | 6, r: NetfilterResult): Evidence[] {
@@ -72,11 +77,11 @@ function evidenceOfDecision(s: HostSnapshot, family: 4 | 6, r: NetfilterResult):
     // The jumps that led there (INPUT -j APP ...), then the deciding rule.
     const path = r.trace
       .filter((t) => t.matched === true && t.rule !== undefined && t.table === d.table)
-      .map((t) => tables(s, family).find((x) => x.name === t.table)?.rules.find((x) => x.chain === t.chain && x.position === t.rule))
+      .map((t) => tableOf(s, family, t.table, d.backend)?.rules.find((x) => x.chain === t.chain && x.position === t.rule))
       .filter((x) => x && x !== d.rule && x.target && !['ACCEPT', 'DROP', 'REJECT', 'RETURN', 'LOG', 'MARK'].includes(x.target.name));
     return uniqueEvidence([...path.flatMap((x) => evidenceOf(x!.origin)), ...evidenceOf(d.rule.origin), ...evidenceOf(d.rule.nftHidden?.origin)]);
   }
-  const table = tables(s, family).find((t) => t.name === d.table);
+  const table = tableOf(s, family, d.table, d.backend);
   const chain = table?.chains.find((c) => c.name === d.chain);
   return uniqueEvidence([...evidenceOf(table?.origin), ...evidenceOf(chain?.origin)]);
 }
@@ -85,7 +90,8 @@ function evidenceOfDecision(s: HostSnapshot, family: 4 | 6, r: NetfilterResult):
 function firewallSignals(family: 4 | 6, d: NetfilterResult['decidedBy'], path: PacketPath): KernelSignal[] {
   const tool = family === 6 ? 'ip6tables' : 'iptables';
   const hook = path === 'output' ? 'output' : path === 'forward' ? 'forward' : 'input';
-  if (!d || d.nft) return kernelSignals({ cause: 'netfilter-drop', hook });
+  // A legacy table's counters are iptables-legacy's, which the kernel join does not read.
+  if (!d || d.nft || d.backend === 'legacy') return kernelSignals({ cause: 'netfilter-drop', hook });
   const rule = d.rule ? d.rule.origin.text.replace(/^\[\d+:\d+\]\s+/, '').trim() : undefined;
   return kernelSignals({ cause: 'netfilter-drop', hook, rule: { tool, table: d.table, chain: d.chain, ...(rule !== undefined ? { rule } : {}) } });
 }
@@ -93,7 +99,7 @@ function firewallSignals(family: 4 | 6, d: NetfilterResult['decidedBy'], path: P
 /** Where a decision was made: "filter/INPUT rule 3", "filter/INPUT policy", "inet firewalld/filter_INPUT (native nft)". */
 function placeOf(d: NetfilterResult['decidedBy']): string {
   if (!d) return 'the firewall';
-  return `${d.table}/${d.chain}${d.rule ? ` rule ${d.rule.position}` : d.policy ? ' policy' : ''}${d.nft ? ' (native nft)' : ''}`;
+  return `${d.table}/${d.chain}${d.rule ? ` rule ${d.rule.position}` : d.policy ? ' policy' : ''}${d.nft ? ' (native nft)' : ''}${d.backend === 'legacy' ? ' of iptables-legacy' : ''}`;
 }
 
 /** One branch of an undecidable match in words: "filter/INPUT rule 4 drops it". */
@@ -182,12 +188,16 @@ firewalld, cloud-init).`,
             continue;
           }
           const rule = d?.rule;
+          const legacy = d?.backend === 'legacy';
+          // An ACCEPT in one backend does not stop the other's DROP: the fix goes to the table that drops.
+          const tool = iptablesTool(family, legacy ? 'legacy' : undefined);
+          const allow = `${tool} ${probe.allow}`;
           out.push({
             check: ID, severity: 'error', host: ctx.host, subject, key: findingKey(ID, ctx.host, subject),
-            summary: `the firewall ${r.verdict === 'reject' ? 'rejects' : 'drops'} ${probe.label}: ${where}${rule?.target ? ` -j ${rule.target.name}` : d?.policy ? ` ${r.verdict === 'drop' ? 'DROP' : 'REJECT'}` : ''}`,
+            summary: `${legacy ? 'the legacy iptables (x_tables) firewall, which iptables-nft does not show,' : 'the firewall'} ${r.verdict === 'reject' ? 'rejects' : 'drops'} ${probe.label}: ${where}${rule?.target ? ` -j ${rule.target.name}` : d?.policy ? ` ${r.verdict === 'drop' ? 'DROP' : 'REJECT'}` : ''}`,
             evidence: evidenceOfDecision(s, family, r),
-            why: `${probe.label} (${probe.packet.src} → ${probe.packet.dst}${probe.packet.dport ? ` port ${probe.packet.dport}` : ''}, ${probe.packet.ctstate}) ${d?.policy ? `reaches the end of ${d.chain} in table ${d.table} without an ACCEPT, and the policy drops it` : `matches rule ${rule?.position} of ${d?.chain} in table ${d?.table}, which ${r.verdict}s it`}${r.rejectWith ? ` (${r.rejectWith})` : ''}.`,
-            fix: rule ? [deleteRuleCommand(family, d!.table, rule.origin.text), `# or let the peer in before it: ${probe.allow}`] : [probe.allow],
+            why: `${probe.label} (${probe.packet.src} → ${probe.packet.dst}${probe.packet.dport ? ` port ${probe.packet.dport}` : ''}, ${probe.packet.ctstate}) ${d?.policy ? `reaches the end of ${d.chain} in table ${d.table} without an ACCEPT, and the policy drops it` : `matches rule ${rule?.position} of ${d?.chain} in table ${d?.table}, which ${r.verdict}s it`}${r.rejectWith ? ` (${r.rejectWith})` : ''}.${legacy ? ' The rule is in an iptables-legacy table: the kernel runs it beside the nf_tables rules at the same hook, but iptables (nft), iptables-save and nft list ruleset do not show it; only iptables-legacy-save does.' : ''}`,
+            fix: rule ? [deleteRuleCommand(family, d!.table, rule.origin.text, rule.origin.source), `# or let the peer in before it: ${allow}`] : [allow],
             peers: [peer.address],
           signals: firewallSignals(family, d, probe.path),
           });
@@ -200,14 +210,15 @@ firewalld, cloud-init).`,
           const input = t.chains.find((c) => c.name === 'INPUT');
           if (!input || (input.policy !== 'DROP' && input.policy !== 'REJECT')) continue;
           if (t.rules.some((r) => r.target && r.target.name !== 'DROP' && r.target.name !== 'REJECT' && r.target.name !== 'LOG')) continue;
-          const subject = `${family === 6 ? 'ip6tables' : 'iptables'} filter INPUT policy`;
+          const tool = iptablesTool(family, t.backend === 'legacy' ? 'legacy' : undefined);
+          const subject = `${tool} filter INPUT policy`;
           out.push({
             check: ID, severity: 'error', host: ctx.host, subject, key: findingKey(ID, ctx.host, subject),
-            summary: `${family === 6 ? 'ip6tables' : 'iptables'} filter INPUT policy is ${input.policy} and no rule accepts anything: all inbound IPv${family} traffic is dropped`,
+            summary: `${tool} filter INPUT policy is ${input.policy} and no rule accepts anything: all inbound IPv${family} traffic is dropped`,
             evidence: uniqueEvidence([...evidenceOf(t.origin), ...evidenceOf(input.origin)]),
-            why: 'Every packet to this host, replies to its own connections included, reaches the policy.',
-            fix: [`${family === 6 ? 'ip6tables' : 'iptables'} -t filter -I INPUT 1 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`, '# then accept what peers need (ICMP, the service ports) before the policy'],
-          signals: kernelSignals({ cause: 'netfilter-drop', hook: 'input', rule: { tool: family === 6 ? 'ip6tables' : 'iptables', table: 'filter', chain: 'INPUT' } }),
+            why: `Every packet to this host, replies to its own connections included, reaches the policy.${t.backend === 'legacy' ? ' The table is iptables-legacy\'s: iptables (nft) does not show it.' : ''}`,
+            fix: [`${tool} -t filter -I INPUT 1 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`, '# then accept what peers need (ICMP, the service ports) before the policy'],
+            signals: kernelSignals({ cause: 'netfilter-drop', hook: 'input', ...(t.backend !== 'legacy' && { rule: { tool: family === 6 ? 'ip6tables' : 'iptables', table: 'filter', chain: 'INPUT' } }) }),
           });
         }
       }

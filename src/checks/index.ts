@@ -12,6 +12,7 @@ import { dockerPoolConflict } from './docker-pool-conflict.js';
 import { firewallBlocksPeer } from './firewall-blocks-peer.js';
 import { forwardBlocked } from './forward-blocked.js';
 import { ipsecPolicyBlocksPeer } from './ipsec-policy-blocks-peer.js';
+import { iptablesTwoBackends } from './iptables-two-backends.js';
 import { markRouting } from './mark-routing.js';
 import { multiNicRouting } from './multi-nic-routing.js';
 import { ndBlocked } from './nd-blocked.js';
@@ -35,6 +36,7 @@ export const checks: Record<string, Check> = {
   'firewall-blocks-peer': firewallBlocksPeer,
   'forward-blocked': forwardBlocked,
   'ipsec-policy-blocks-peer': ipsecPolicyBlocksPeer,
+  'iptables-two-backends': iptablesTwoBackends,
   'mark-routing': markRouting,
   'multi-nic-routing': multiNicRouting,
   'nd-blocked': ndBlocked,

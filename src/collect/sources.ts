@@ -31,7 +31,7 @@ const NET_ADMIN_HINT = 'run as root, or grant CAP_NET_ADMIN and CAP_NET_RAW';
 export const TC_FILTERS = 'for d in $(ls /sys/class/net); do for dir in ingress egress; do out=$(tc filter show dev "$d" $dir 2>/dev/null) && [ -n "$out" ] && printf "dev %s %s\\n%s\\n" "$d" "$dir" "$out"; done; done; true';
 
 /** Connection tracking's size and fill, written as `sysctl -a` lines; nothing when nf_conntrack is not loaded (hostcheck-capture.sh runs the same). */
-export const CONNTRACK_SYSCTLS = 'cd /proc/sys/net/netfilter 2>/dev/null || exit 0; for k in nf_conntrack_count nf_conntrack_max nf_conntrack_buckets nf_conntrack_udp_timeout nf_conntrack_udp_timeout_stream nf_conntrack_tcp_timeout_established; do [ -r "$k" ] && echo "net.netfilter.$k = $(cat "$k")"; done; true';
+export const CONNTRACK_SYSCTLS = 'cd /proc/sys/net/netfilter 2>/dev/null && for k in nf_conntrack_count nf_conntrack_max nf_conntrack_buckets nf_conntrack_udp_timeout nf_conntrack_udp_timeout_stream nf_conntrack_tcp_timeout_established; do [ -r "$k" ] && echo "net.netfilter.$k = $(cat "$k")"; done; true';
 
 export const SOURCES: SourceSpec[] = [
   { name: 'ip-route-v4', file: 'ip-route-v4.txt', kind: 'command', argv: ['ip', '-4', 'route', 'show', 'table', 'all'], format: 'ip-route', family: 4, required: true },

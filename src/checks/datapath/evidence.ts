@@ -54,10 +54,15 @@ export function markRules(w: Walk): IptablesRule[] {
   return out;
 }
 
-/** The iptables command that deletes a rule, from its iptables-save line. */
-export function deleteRuleCommand(family: 4 | 6, table: string, text: string): string {
+/** The tool that writes a rule's table: iptables-legacy for a line of iptables-legacy-save, else iptables (ip6tables for IPv6). */
+export function iptablesTool(family: 4 | 6, source?: string): string {
+  return `${family === 6 ? 'ip6tables' : 'iptables'}${source?.includes('legacy') ? '-legacy' : ''}`;
+}
+
+/** The iptables command that deletes a rule, from its iptables-save line (`source`: the dump it came from). */
+export function deleteRuleCommand(family: 4 | 6, table: string, text: string, source?: string): string {
   const spec = text.replace(/^\[\d+:\d+\]\s+/, '').replace(/^-A\s+/, '-D ');
-  return `${family === 6 ? 'ip6tables' : 'iptables'} -t ${table} ${spec}`;
+  return `${iptablesTool(family, source)} -t ${table} ${spec}`;
 }
 
 /** "mangle/OUTPUT rule 1" for a rule. */
