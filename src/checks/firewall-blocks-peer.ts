@@ -10,6 +10,7 @@ import type { HostSnapshot } from '../model/snapshot.js';
 import type { KernelSignal } from '../model/kernel.js';
 import { kernelSignals } from '../simulate/kernel-signals.js';
 import { evaluatePacket } from '../simulate/netfilter.js';
+import { decisionPlace } from '../simulate/netfilter-hooks.js';
 import type { NetfilterBranch, NetfilterPacket, NetfilterResult, PacketPath } from '../simulate/netfilter-types.js';
 import { deleteRuleCommand, iptablesTool } from './datapath/evidence.js';
 import { addressOn, primaryUplink, routeFor } from './routing.js';
@@ -99,7 +100,7 @@ function firewallSignals(family: 4 | 6, d: NetfilterResult['decidedBy'], path: P
 /** Where a decision was made: "filter/INPUT rule 3", "filter/INPUT policy", "inet firewalld/filter_INPUT (native nft)". */
 function placeOf(d: NetfilterResult['decidedBy']): string {
   if (!d) return 'the firewall';
-  return `${d.table}/${d.chain}${d.rule ? ` rule ${d.rule.position}` : d.policy ? ' policy' : ''}${d.nft ? ' (native nft)' : ''}${d.backend === 'legacy' ? ' of iptables-legacy' : ''}`;
+  return `${decisionPlace(d)}${d.nft ? ' (native nft)' : ''}`;
 }
 
 /** One branch of an undecidable match in words: "filter/INPUT rule 4 drops it". */

@@ -6,6 +6,7 @@
  */
 import { findingKey, uniqueEvidence, type Evidence, type Finding } from '../model/finding.js';
 import type { HostSnapshot } from '../model/snapshot.js';
+import { decisionPlace } from '../simulate/netfilter-hooks.js';
 import type { Walk, WalkStage } from '../simulate/walk.js';
 import { deleteRuleCommand, stageEvidence } from './datapath/evidence.js';
 import { blockedWalks, routerFlows, type RouterFlow } from './datapath/router.js';
@@ -33,7 +34,7 @@ function deciderOf(w: Walk): { id: string; text: string } | undefined {
     case 'hook': {
       const d = st.decidedBy;
       if (d === undefined) return { id: st.hook, text: st.reason ?? st.hook };
-      const where = `${d.table}/${d.chain}${d.rule ? ` rule ${d.rule.position}` : d.policy ? ' policy' : ''}`;
+      const where = decisionPlace(d);
       return { id: `${st.hook} ${where}`, text: `${where} ${st.verdict === 'reject' ? 'rejects' : 'drops'} it${d.policy ? ` (policy ${st.verdict === 'drop' ? 'DROP' : 'REJECT'})` : ''}` };
     }
     case 'forwarding':

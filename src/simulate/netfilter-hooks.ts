@@ -124,6 +124,11 @@ function nativeEntries(hook: Hook, family: 4 | 6, path: PacketPath, nft: readonl
   return entries;
 }
 
+/** Where a decision was made: "filter/INPUT rule 3", "filter/INPUT policy", "filter/INPUT rule 1 of iptables-legacy". */
+export function decisionPlace(d: { table: string; chain: string; rule?: { position: number }; policy?: boolean; backend?: 'legacy' | 'nf_tables' }): string {
+  return `${d.table}/${d.chain}${d.rule ? ` rule ${d.rule.position}` : d.policy ? ' policy' : ''}${d.backend === 'legacy' ? ' of iptables-legacy' : ''}`;
+}
+
 /** How a decision names an entry: the iptables table (`filter`) or the nft table (`inet firewalld`). */
 export function entryName(e: HookEntry): string {
   return e.kind === 'nft' ? `${e.table.family} ${e.table.name}` : e.name;
