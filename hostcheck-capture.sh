@@ -231,7 +231,9 @@ file_source ipvs ipvs.txt /proc/net/ip_vs 'absent (no IPVS here: kube-proxy does
 CONNTRACK_SYSCTLS='cd /proc/sys/net/netfilter 2>/dev/null && for k in nf_conntrack_count nf_conntrack_max nf_conntrack_buckets nf_conntrack_udp_timeout nf_conntrack_udp_timeout_stream nf_conntrack_tcp_timeout_established; do [ -r "$k" ] && echo "net.netfilter.$k = $(cat "$k")"; done; true'
 cmd conntrack-sysctl conntrack-sysctl.txt false '' '' sh -c "$CONNTRACK_SYSCTLS"
 file_source conntrack-stat conntrack-stat.txt /proc/net/stat/nf_conntrack 'absent (nf_conntrack not loaded: no connection tracking here)'
-cmd conntrack-stats conntrack-stats.txt false "$NET_ADMIN_HINT" 'conntrack-tools not installed' conntrack -S
+# CONNTRACK_STATS in src/collect/sources.ts: conntrack -S only where nf_conntrack is loaded and conntrack-tools installed.
+CONNTRACK_STATS='if [ -e /proc/net/stat/nf_conntrack ] && command -v conntrack >/dev/null 2>&1; then exec conntrack -S; fi'
+cmd conntrack-stats conntrack-stats.txt false "$NET_ADMIN_HINT" '' sh -c "$CONNTRACK_STATS"
 file_source docker-daemon docker-daemon.json /etc/docker/daemon.json 'absent (Docker defaults apply if Docker is installed)'
 docker_networks
 file_source swanctl-conf swanctl.conf /etc/swanctl/swanctl.conf 'absent (no strongSwan swanctl configuration)'

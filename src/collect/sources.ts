@@ -33,6 +33,12 @@ export const TC_FILTERS = 'for d in $(ls /sys/class/net); do for dir in ingress 
 /** Connection tracking's size and fill, written as `sysctl -a` lines; nothing when nf_conntrack is not loaded (hostcheck-capture.sh runs the same). */
 export const CONNTRACK_SYSCTLS = 'cd /proc/sys/net/netfilter 2>/dev/null && for k in nf_conntrack_count nf_conntrack_max nf_conntrack_buckets nf_conntrack_udp_timeout nf_conntrack_udp_timeout_stream nf_conntrack_tcp_timeout_established; do [ -r "$k" ] && echo "net.netfilter.$k = $(cat "$k")"; done; true';
 
+/**
+ * `conntrack -S` only where nf_conntrack is loaded and conntrack-tools installed: asking ctnetlink
+ * otherwise can load kernel modules, and hostcheck changes nothing on a host (capture script: the same).
+ */
+export const CONNTRACK_STATS = 'if [ -e /proc/net/stat/nf_conntrack ] && command -v conntrack >/dev/null 2>&1; then exec conntrack -S; fi';
+
 export const SOURCES: SourceSpec[] = [
   { name: 'ip-route-v4', file: 'ip-route-v4.txt', kind: 'command', argv: ['ip', '-4', 'route', 'show', 'table', 'all'], format: 'ip-route', family: 4, required: true },
   { name: 'ip-route-v6', file: 'ip-route-v6.txt', kind: 'command', argv: ['ip', '-6', 'route', 'show', 'table', 'all'], format: 'ip-route', family: 6, required: true },
@@ -63,7 +69,7 @@ export const SOURCES: SourceSpec[] = [
   { name: 'ipvs', file: 'ipvs.txt', kind: 'file', path: '/proc/net/ip_vs', format: 'ipvs', required: false, absentMeaning: 'absent (no IPVS here: kube-proxy does not run in ipvs mode)' },
   { name: 'conntrack-sysctl', file: 'conntrack-sysctl.txt', kind: 'command', argv: ['sh', '-c', CONNTRACK_SYSCTLS], format: 'sysctl', required: false },
   { name: 'conntrack-stat', file: 'conntrack-stat.txt', kind: 'file', path: '/proc/net/stat/nf_conntrack', format: 'conntrack-stats', required: false, absentMeaning: 'absent (nf_conntrack not loaded: no connection tracking here)' },
-  { name: 'conntrack-stats', file: 'conntrack-stats.txt', kind: 'command', argv: ['conntrack', '-S'], format: 'conntrack-stats', required: false, permissionHint: NET_ADMIN_HINT, absentMeaning: 'conntrack-tools not installed' },
+  { name: 'conntrack-stats', file: 'conntrack-stats.txt', kind: 'command', argv: ['sh', '-c', CONNTRACK_STATS], format: 'conntrack-stats', required: false, permissionHint: NET_ADMIN_HINT },
   { name: 'docker-daemon', file: 'docker-daemon.json', kind: 'file', path: '/etc/docker/daemon.json', format: 'docker-daemon', required: false, absentMeaning: 'absent (Docker defaults apply if Docker is installed)' },
   { name: 'docker-networks', file: 'docker-networks.json', kind: 'docker-api', path: '/var/run/docker.sock', format: 'docker-network', required: false, absentMeaning: 'Docker not installed or not running' },
   { name: 'swanctl-conf', file: 'swanctl.conf', kind: 'file', path: '/etc/swanctl/swanctl.conf', format: 'swanctl-conf', required: false, absentMeaning: 'absent (no strongSwan swanctl configuration)' },
