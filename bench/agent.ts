@@ -10,7 +10,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AgentProtocolPeer, waitFor } from '../test/unit/agent-protocol-peer.js';
+import { AgentProtocolPeer, waitFor } from '../test/helpers/agent-protocol-peer.js';
 import { hostcheckBin, type Lab } from '../test/lab/lab.js';
 import { firstIncident } from '../test/lab/topologies.js';
 import { benchTempDir, ipBatchIn, MiB, removeTempDir, withLab, type BenchRow, type SectionOptions, stopChild } from './netns.js';

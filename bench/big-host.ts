@@ -19,7 +19,7 @@ import { startServer, type RunningServer } from '../src/aggregator/server.js';
 import { PROTOCOL_VERSION } from '../src/model/protocol.js';
 import { hostcheckBin, type Lab, type Topology } from '../test/lab/lab.js';
 import { kubeProxyDump } from '../test/helpers/kube-proxy-dump.js';
-import { tinySnapshot, reportOf } from '../test/unit/aggregator-client.js';
+import { tinySnapshot, reportOf } from '../test/helpers/aggregator-client.js';
 import { benchTempDir, ipBatchIn, removeTempDir, shIn, withLab, type BenchRow, type SectionOptions, stopChild } from './netns.js';
 import { routeBatch } from './route-parse.js';
 

@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hostcheckBin } from '../test/lab/lab.js';
-import { TestAgent, tinySnapshot } from '../test/unit/aggregator-client.js';
+import { TestAgent, tinySnapshot } from '../test/helpers/aggregator-client.js';
 import { benchTempDir, removeTempDir, type BenchRow, type SectionOptions, stopChild } from './netns.js';
 
 const PEAK_TARGET_MB = 300;

@@ -8,6 +8,7 @@
 import { cpus, release, totalmem } from 'node:os';
 import { benchAgent } from './agent.js';
 import { benchBigHost } from './big-host.js';
+import { benchDashboard } from './dashboard.js';
 import { benchFleet } from './fleet.js';
 import { benchIptablesParse } from './iptables-parse.js';
 import {
@@ -32,6 +33,7 @@ const SECTIONS: Section[] = [
   { name: 'fleet', what: 'aggregator: idle memory, connect time, report latency vs a bare ws echo server; fleet match time', run: benchFleet },
   { name: 'preauth', what: 'aggregator under 1,000 clients attacking before authentication: peak RSS, a good agent\'s ack p99 vs the same agent alone', run: benchPreauth },
   { name: 'agent', what: 'agent idle RSS and CPU vs a bare node process; peak RSS with 100,000 routes', run: benchAgent },
+  { name: 'dashboard', what: 'dashboard views over 1,000 hosts in Chromium (overview, topology map, path diagram): navigation → painted vs fetching their JSON', run: benchDashboard },
   { name: 'big-host', what: 'agent on 10k/100k rules and 100k/1M routes: bytes on the wire (first and steady-state report) vs the raw dumps, peak RSS, fleet match', run: benchBigHost },
 ];
 

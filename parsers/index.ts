@@ -15,6 +15,7 @@ import { parser as ipXfrm } from './ip-xfrm.js';
 import { parser as ipsecConf } from './ipsec-conf.js';
 import { parser as ipvs } from './ipvs.js';
 import { parser as ipset } from './ipset.js';
+import { parser as iptablesList } from './iptables-list.js';
 import { parser as iptablesSave } from './iptables-save.js';
 import { parser as kfreeSkb } from './kfree-skb.js';
 import { parser as nft } from './nft.js';
@@ -39,6 +40,7 @@ export const parsers: Record<string, Parser> = {
   'ipsec-conf': ipsecConf,
   ipvs,
   ipset,
+  'iptables-list': iptablesList,
   'iptables-save': iptablesSave,
   'kfree-skb': kfreeSkb,
   nft,

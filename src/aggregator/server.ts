@@ -5,13 +5,14 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { connect, type AddressInfo } from 'node:net';
+import { connect, type AddressInfo, type Server as NetServer } from 'node:net';
 import type { SectionLimits } from '../collect/sections.js';
 import type { Topology } from '../model/topology.js';
 import { Aggregator } from './aggregator.js';
 import { AuthConfigError, checkListenPolicy, emptyCredentials, parseAgentTokens, parseViewerTokens, type Credentials } from './auth.js';
 import { apiHandler } from './http/api.js';
 import { AggregatorMetrics } from './metrics.js';
+import { proxyProtocolListener } from './proxy-protocol.js';
 import { Store } from './store.js';
 import { AgentServer, type WsOptions } from './ws-server.js';
 
@@ -40,6 +41,8 @@ export interface ServeOptions extends WsOptions {
   limits?: Partial<SectionLimits>;
   /** Names the HTTP API answers to besides loopback names and IP addresses (`serve --public-name`). */
   publicNames?: string[];
+  /** Every TCP connection starts with a PROXY protocol header naming the client (`serve --proxy-protocol`); `trustedProxies`, when given, are the only peers let in. */
+  proxyProtocol?: boolean;
 }
 
 export interface RunningServer {
@@ -88,7 +91,7 @@ function socketAnswers(path: string): Promise<boolean> {
   });
 }
 
-function listenOn(server: Server, target: { host: string; port: number } | string): Promise<void> {
+function listenOn(server: NetServer, target: { host: string; port: number } | string): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     const done = (): void => {
@@ -111,14 +114,24 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const agents = new AgentServer(aggregator, options);
   const handler = apiHandler(aggregator, { csp: options.csp ?? true, publicNames: options.publicNames });
   const servers: Server[] = [];
+  const fronts: NetServer[] = [];
   const result: RunningServer = { aggregator, close: async () => undefined };
   try {
     if (tcpTarget) {
-      const s = options.tls ? createHttpsServer({ cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key) }, handler) : createServer(handler);
+      const tls = options.tls ? { cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key) } : undefined;
+      // Behind PROXY protocol the front listener reads the header and terminates TLS itself.
+      const s = tls && !options.proxyProtocol ? createHttpsServer(tls, handler) : createServer(handler);
       agents.attach(s);
       servers.push(s);
-      await listenOn(s, tcpTarget);
-      result.tcp = s.address() as AddressInfo;
+      if (options.proxyProtocol) {
+        const front = proxyProtocolListener(s, tls, { trusted: new Set(options.trustedProxies ?? []) });
+        fronts.push(front);
+        await listenOn(front, tcpTarget);
+        result.tcp = front.address() as AddressInfo;
+      } else {
+        await listenOn(s, tcpTarget);
+        result.tcp = s.address() as AddressInfo;
+      }
     }
     if (options.socket) {
       // A socket file left by a killed server would block listen; one a live server answers on is kept.
@@ -131,7 +144,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     }
   } catch (err) {
     agents.close();
-    for (const s of servers) s.close();
+    for (const s of [...fronts, ...servers]) s.close();
     store.close();
     throw err;
   }
@@ -140,6 +153,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   result.close = async () => {
     clearInterval(sweep);
     agents.close();
+    for (const f of fronts) f.close();
     await Promise.all(servers.map((s) => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); })));
     aggregator.flushReports();
     aggregator.sweep();

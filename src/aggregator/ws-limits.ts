@@ -3,7 +3,7 @@
  * `maxPayload` per server, for the frame reader and for permessage-deflate's inflater alike; the
  * server is built with the small pre-authentication limit and each authenticated connection gets
  * the full one here. ws keeps both in private fields (`_receiver._maxPayload`, the extension's
- * `_maxPayload`): test/unit/aggregator-preauth.test.ts fails if a ws upgrade moves them.
+ * `_maxPayload`): test/aggregator/aggregator-preauth.test.ts fails if a ws upgrade moves them.
  */
 import type { WebSocket } from 'ws';
 

@@ -102,8 +102,8 @@ export function bridgeForwardBlockedFindings(ctx: HostContext): Finding[] {
     const nfStage = first.walk.stages.find((x) => x.kind === 'bridge-nf');
     const fix: string[] = [];
     if (d?.table === 'filter' && st.hook === 'FORWARD') fix.push(`${tool} -I ${docker ? 'DOCKER-USER' : 'FORWARD'} -i ${bridge} -o ${bridge} -j ACCEPT`);
-    else if (d?.rule) fix.push(deleteRuleCommand(family, d.table, d.rule.origin.text, d.rule.origin.source));
-    if (d?.rule && fix[0] !== undefined && !fix[0].includes(' -D ')) fix.push(`# or remove the rule: ${deleteRuleCommand(family, d.table, d.rule.origin.text, d.rule.origin.source)}`);
+    else if (d?.rule) fix.push(deleteRuleCommand(family, d.table, d.rule));
+    if (d?.rule && fix[0] !== undefined && !fix[0].includes(' -D ')) fix.push(`# or remove the rule: ${deleteRuleCommand(family, d.table, d.rule)}`);
     fix.push(`# or sysctl -w net.bridge.${nf}=0: bridged packets then skip ${tool} entirely (also rules meant for them)`);
     out.push({
       check: ID, severity: 'error', host: ctx.host, subject, key: findingKey(ID, ctx.host, subject),

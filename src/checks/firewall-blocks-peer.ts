@@ -198,7 +198,7 @@ firewalld, cloud-init).`,
             summary: `${legacy ? 'the legacy iptables (x_tables) firewall, which iptables-nft does not show,' : 'the firewall'} ${r.verdict === 'reject' ? 'rejects' : 'drops'} ${probe.label}: ${where}${rule?.target ? ` -j ${rule.target.name}` : d?.policy ? ` ${r.verdict === 'drop' ? 'DROP' : 'REJECT'}` : ''}`,
             evidence: evidenceOfDecision(s, family, r),
             why: `${probe.label} (${probe.packet.src} → ${probe.packet.dst}${probe.packet.dport ? ` port ${probe.packet.dport}` : ''}, ${probe.packet.ctstate}) ${d?.policy ? `reaches the end of ${d.chain} in table ${d.table} without an ACCEPT, and the policy drops it` : `matches rule ${rule?.position} of ${d?.chain} in table ${d?.table}, which ${r.verdict}s it`}${r.rejectWith ? ` (${r.rejectWith})` : ''}.${legacy ? ' The rule is in an iptables-legacy table: the kernel runs it beside the nf_tables rules at the same hook, but iptables (nft), iptables-save and nft list ruleset do not show it; only iptables-legacy-save does.' : ''}`,
-            fix: rule ? [deleteRuleCommand(family, d!.table, rule.origin.text, rule.origin.source), `# or let the peer in before it: ${allow}`] : [allow],
+            fix: rule ? [deleteRuleCommand(family, d!.table, rule), `# or let the peer in before it: ${allow}`] : [allow],
             peers: [peer.address],
           signals: firewallSignals(family, d, probe.path),
           });

@@ -76,9 +76,9 @@ function fixFor(ctx: HostContext, blocked: Blocked[]): string[] {
     }
     if (st.hook !== 'FORWARD' || d?.table !== 'filter') lines.clear();
     out.push(...lines);
-    if (d?.rule && !docker) out.push(`# or remove the rule: ${deleteRuleCommand(family, d.table, d.rule.origin.text, d.rule.origin.source)}`);
+    if (d?.rule && !docker) out.push(`# or remove the rule: ${deleteRuleCommand(family, d.table, d.rule)}`);
     if (docker) out.push('# or "iptables": false in /etc/docker/daemon.json: Docker then leaves the firewall alone (its containers need your own MASQUERADE, and published ports stop working)');
-    if (out.length === 0 && d?.rule) out.push(deleteRuleCommand(family, d.table, d.rule.origin.text, d.rule.origin.source));
+    if (out.length === 0 && d?.rule) out.push(deleteRuleCommand(family, d.table, d.rule));
   } else if (st.kind === 'forwarding') {
     out.push(family === 4 ? `sysctl -w net.ipv4.conf.${st.dev}.forwarding=1` : 'sysctl -w net.ipv6.conf.all.forwarding=1', '# persist it in /etc/sysctl.d/');
   } else if (st.kind === 'rp-filter') {

@@ -88,7 +88,7 @@ function finding(ctx: HostContext, deaths: MarkedDeath[]): Finding {
   const exception = exceptionRule(rule, peer.address, family, unmarkedTable);
   const fix: string[] = [];
   if (exception) fix.push(`${exception}   # route ${peer.address} by table ${unmarkedTable} before the fwmark rule`);
-  for (const m of marks) fix.push(`${exception ? '# or stop marking it: ' : ''}${deleteRuleCommand(family, m.table, m.origin.text, m.origin.source)}`);
+  for (const m of marks) fix.push(`${exception ? '# or stop marking it: ' : ''}${deleteRuleCommand(family, m.table, m)}`);
   if (r.route && r.route.type !== 'unicast') fix.push(`# or give table ${r.route.table} a route for it: ip${family === 6 ? ' -6' : ''} route add ${peer.address} via <gateway> table ${r.route.table}`);
   if (fix.length === 0) fix.push(`# add a route for ${peer.address} to table ${table ?? '?'}, or narrow the fwmark rule`);
   const setBy = marks.length > 0 ? marks.map((m) => ruleName(m)).join(', ') : 'the firewall';

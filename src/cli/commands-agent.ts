@@ -4,7 +4,8 @@ import { Agent, AgentCredentialError } from '../agent/agent.js';
 import { checkServerUrl, ConnectionConfigError, loadTls } from '../agent/connection.js';
 import { createAgentLogger } from '../agent/log.js';
 import { AgentStateError, DEFAULT_STATE_DIR, DEFAULT_TOKEN_FILE } from '../agent/state.js';
-import { collectBundle, hostcheckVersion, readBundle } from '../collect/index.js';
+import { openBundle } from '../collect/bundle-open.js';
+import { collectBundle, hostcheckVersion } from '../collect/index.js';
 import { UsageError } from '../collect/errors.js';
 import { collectIdentity } from '../collect/identity.js';
 import { loadConfig } from './commands-run.js';
@@ -21,6 +22,7 @@ interface AgentFlags {
   config?: string;
   stateDir?: string;
   bundle?: string;
+  host?: string;
   cloud: boolean;
   dropReasons?: boolean;
   outbox: string;
@@ -50,6 +52,9 @@ export async function runAgent(flags: AgentFlags): Promise<number> {
     checkServerUrl(server);
     const tls = await loadTls({ ca: flags.ca ?? config.ca, clientCert: flags.cert ?? config.clientCert, clientKey: flags.key ?? config.clientKey });
     const bundleDir = flags.bundle;
+    if (flags.host !== undefined && !bundleDir) throw new UsageError('--host picks a host of a --bundle: give --bundle PATH');
+    // Every layout --bundle reads elsewhere (hostcheck's, a sosreport, calicoctl diags; directory or archive), opened again for each report.
+    const readBundle = (path: string) => openBundle(path, flags.host);
     const local: { hostname: string; machineId?: string; name?: string } = bundleDir ? (await readBundle(bundleDir)).meta : await collectIdentity();
     const name = flags.name ?? config.name ?? local.name ?? defaultAgentName(local.hostname, local.machineId);
     const log = createAgentLogger({ level: flags.logLevel, base: { host: name } });
@@ -100,12 +105,13 @@ export function agentCommand(): Command {
     .option('--interval <seconds>', `seconds between full checks (default ${DEFAULT_INTERVAL_S})`)
     .option('--config <file>', 'config file (default /etc/hostcheck/config.json when it exists)')
     .option('--state-dir <dir>', `where sequence numbers persist (default ${DEFAULT_STATE_DIR})`)
-    .option('--bundle <dir>', 'report a captured bundle instead of this host (demos, tests); no change watching')
+    .option('--bundle <path>', 'report a bundle instead of this host: hostcheck\'s, a sosreport or calicoctl node diags, directory or archive (support, demos, tests); no change watching')
+    .option('--host <name>', 'which host of a bundle holding several (a sosreport\'s NETNS or HOSTNAME:NETNS); default: the stack sos ran in')
     .option('--no-cloud', 'never ask a cloud metadata service, even when DMI names a cloud')
     .option('--drop-reasons', 'count skb:kfree_skb drop reasons between checks in a tracefs instance of its own (config "dropReasons"; docs/kernel.md)')
     .addOption(new Option('--outbox <n>', 'unacknowledged reports kept while disconnected').default('32'))
     .addOption(new Option('--log-level <level>', 'pino log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
-    .addHelpText('after', '\nExamples:\n  sudo hostcheck agent --server wss://hostcheck.internal:8443 --ca /etc/hostcheck/ca.pem\n  sudo hostcheck agent --server ws+unix:///run/hostcheck.sock --name ecs3 --enrol-token-file /etc/hostcheck/enrol\n\nLogs are JSON lines (pino) on stdout. SIGTERM or SIGINT stops it (exit 0).')
+    .addHelpText('after', '\nExamples:\n  sudo hostcheck agent --server wss://hostcheck.internal:8443 --ca /etc/hostcheck/ca.pem\n  sudo hostcheck agent --server ws+unix:///run/hostcheck.sock --name ecs3 --enrol-token-file /etc/hostcheck/enrol\n  hostcheck agent --server ws://127.0.0.1:8080 --bundle sosreport-web7-2026-11-24-xkqzv.tar.xz --enrol-token-file enrol\n\nLogs are JSON lines (pino) on stdout. SIGTERM or SIGINT stops it (exit 0).')
     .action(async (flags: AgentFlags) => {
       process.exitCode = await runAgent(flags);
     });

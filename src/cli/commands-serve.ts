@@ -23,6 +23,7 @@ interface ServeFlags {
   maxUnauthenticatedPerAddress: string;
   preauthRate: string;
   trustedProxy: string[];
+  proxyProtocol?: boolean;
   publicName: string[];
   maxRoutes: string;
   maxRules: string;
@@ -56,13 +57,14 @@ export function serveCommand(): Command {
     .option('--max-unauthenticated-per-address <n>', 'the same per source address', '16')
     .option('--preauth-rate <n>', 'connections per second a source address may lose before their hello is accepted (bursts of 4x)', '5')
     .option('--public-name <name>', 'a name the HTTP API answers to besides loopback names and IP addresses, e.g. a load balancer\'s (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
-    .option('--trusted-proxy <address>', 'a proxy whose X-Forwarded-For names the agent (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--trusted-proxy <address>', 'a proxy whose X-Forwarded-For names the agent; with --proxy-protocol the only peers let in (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--proxy-protocol', 'every TCP connection starts with a PROXY protocol v1/v2 header naming the client (HAProxy send-proxy-v2, nginx stream proxy_protocol on): limits, logs and the fleet see the agent\'s own address')
     .option('--max-routes <n>', 'routes a snapshot may send (content limit too_many_routes)', '100000')
     .option('--max-rules <n>', 'iptables and nft rules a snapshot may have (content limit too_many_rules)', '250000')
     .option('--rate <n>', 'messages per second per connection (burst twice that)', '20')
     .option('--topology <file>', 'cloud topology (YAML/JSON, docs/topology.md): VPN gateways and VPC route tables for fleet checks and /api/path; read at start and on SIGHUP')
     .option('--no-csp', 'testing aid: serve the dashboard without its Content-Security-Policy (docs/dashboard.md)')
-    .addHelpText('after', '\nExamples:\n  hostcheck serve                                   # 127.0.0.1:7480, ./hostcheck.db\n  hostcheck serve --listen 10.0.0.5:7480 --tokens /etc/hostcheck/tokens --viewer-tokens /etc/hostcheck/viewers\n  hostcheck serve --socket /run/hostcheck.sock     # agents in namespaces reach it through the filesystem\n  hostcheck serve --topology /etc/hostcheck/cloud.yaml   # VPN gateways and VPC routes: vpn-selector-gap, cloud nodes in /api/path\n  kill -HUP $(pidof -s hostcheck)                   # after editing the topology file: re-read it, re-match the fleet')
+    .addHelpText('after', '\nExamples:\n  hostcheck serve                                   # 127.0.0.1:7480, ./hostcheck.db\n  hostcheck serve --listen 10.0.0.5:7480 --tokens /etc/hostcheck/tokens --viewer-tokens /etc/hostcheck/viewers\n  hostcheck serve --socket /run/hostcheck.sock     # agents in namespaces reach it through the filesystem\n  hostcheck serve --topology /etc/hostcheck/cloud.yaml   # VPN gateways and VPC routes: vpn-selector-gap, cloud nodes in /api/path\n  hostcheck serve --listen 10.0.0.5:7480 --proxy-protocol --trusted-proxy 10.0.0.2 --tokens /etc/hostcheck/tokens   # behind HAProxy (send-proxy-v2)\n  kill -HUP $(pidof -s hostcheck)                   # after editing the topology file: re-read it, re-match the fleet')
     .action(async (flags: ServeFlags) => {
       if (!flags.tlsCert !== !flags.tlsKey) throw new UsageError('give both --tls-cert and --tls-key, or neither');
       const rate = positive('--rate', flags.rate);
@@ -74,7 +76,7 @@ export function serveCommand(): Command {
           insecure: flags.insecure, tls: flags.tlsCert && flags.tlsKey ? { cert: flags.tlsCert, key: flags.tlsKey } : undefined, staleSeconds: positive('--stale-seconds', flags.staleSeconds), maxPayload: positive('--max-payload', flags.maxPayload),
           ratePerSecond: rate, burst: rate * 2, processMetrics: true, csp: flags.csp, topology,
           preAuthMaxPayload: positive('--preauth-max-payload', flags.preauthMaxPayload), maxUnauthenticated: positive('--max-unauthenticated', flags.maxUnauthenticated),
-          maxUnauthenticatedPerAddress: positive('--max-unauthenticated-per-address', flags.maxUnauthenticatedPerAddress), trustedProxies: flags.trustedProxy, publicNames: flags.publicName,
+          maxUnauthenticatedPerAddress: positive('--max-unauthenticated-per-address', flags.maxUnauthenticatedPerAddress), trustedProxies: flags.trustedProxy, publicNames: flags.publicName, proxyProtocol: flags.proxyProtocol,
           preAuthRate: positive('--preauth-rate', flags.preauthRate),
           limits: { maxRoutes: positive('--max-routes', flags.maxRoutes), maxRules: positive('--max-rules', flags.maxRules) },
         });

@@ -20,14 +20,17 @@ function routeLine(r: RouteLookupResult): string {
   return `${head.trim()}${rule}${quote(r.route?.origin)}`;
 }
 
+/** A stage's name in its column, with at least one space after a name as wide as the column. */
+const label = (name: string): string => (name.length >= 14 ? `${name} ` : name.padEnd(14));
+
 function stageText(s: WalkStage): string | undefined {
   switch (s.kind) {
     case 'conntrack':
-      return `${'conntrack'.padEnd(14)}${s.state} — ${s.why}`;
+      return `${label('conntrack')}${s.state} — ${s.why}`;
     case 'route': {
       const q = s.query;
       const what = s.why === 'socket' ? 'route (socket)' : s.why === 'input' ? 'route (input)' : 'reroute';
-      return `${what.padEnd(14)}${String(q.dst)}${q.src ? ` from ${String(q.src)}` : ''}${q.iif ? ` iif ${q.iif}` : ''}${q.mark ? ` mark ${hex(q.mark)}` : ''}: ${routeLine(s.result)}`;
+      return `${label(what)}${String(q.dst)}${q.src ? ` from ${String(q.src)}` : ''}${q.iif ? ` iif ${q.iif}` : ''}${q.mark ? ` mark ${hex(q.mark)}` : ''}: ${routeLine(s.result)}`;
     }
     case 'hook': {
       const lines: string[] = [];
@@ -40,7 +43,7 @@ function stageText(s: WalkStage): string | undefined {
       }
       if (s.verdict !== 'accept' && s.decidedBy === undefined && s.reason) lines.push(s.reason);
       if (lines.length === 0) return undefined;
-      return `${s.hook.padEnd(14)}${lines.join(`\n${' '.repeat(16)}`)}`;
+      return `${label(s.hook)}${lines.join(`\n${' '.repeat(16)}`)}`;
     }
     case 'rp-filter':
       return `rp_filter     ${s.mode === 1 ? 'strict' : 'loose'} on ${s.dev}: ${s.pass ? 'passes' : 'drops'} (route back: ${routeLine(s.reverse)})${s.evidence.map((e) => quote(e.origin)).join('')}`;
@@ -53,7 +56,7 @@ function stageText(s: WalkStage): string | undefined {
     case 'bridge-nf':
       return `bridge-nf     ${s.on ? 'bridged packets cross iptables' : 'bridged packets skip iptables'}${s.evidence.map((e) => quote(e.origin)).join('')}`;
     case 'unseen':
-      return `${'not evaluated'.padEnd(14)}${s.where}: ${s.what.join('; ')}${s.origins.map((o) => quote(o)).join('')}`;
+      return `${label('not evaluated')}${s.where}: ${s.what.join('; ')}${s.origins.map((o) => quote(o)).join('')}`;
   }
 }
 

@@ -17,6 +17,8 @@ export interface CollectedFrom {
   exitCode?: number;
   /** What to know about it (e.g. "main table only"). */
   message?: string;
+  /** The parser to read it with when not the source's own (`iptables-list`). */
+  format?: string;
 }
 
 export interface ForeignIdentity {
@@ -54,6 +56,7 @@ export class ForeignBundleBuilder {
     const failed = from.exitCode !== undefined && from.exitCode !== 0;
     const meta: SourceMeta = { ...this.base(name), file, ...(from.argv && { argv: from.argv }), ...(from.path && { path: from.path }), status: failed ? 'failed' : 'collected' };
     if (from.exitCode !== undefined) meta.exitCode = from.exitCode;
+    if (from.format !== undefined) meta.format = from.format;
     if (failed) meta.message = `${from.argv?.join(' ') ?? file}: exit code ${from.exitCode}: ${(text ?? '').trim().split('\n')[0] || 'no output'} (${file})`;
     else if (from.message) meta.message = from.message;
     if (text !== undefined && !failed) {
@@ -84,6 +87,11 @@ export class ForeignBundleBuilder {
     const text = from.files.get(name);
     if (text !== undefined) this.files.set(name, text);
     else this.files.delete(name);
+  }
+
+  /** The parser a source's file is read with when not its own (undefined: its own). */
+  formatOf(name: string): string | undefined {
+    return this.sources.get(name)?.format;
   }
 
   isLacking(name: string): boolean {

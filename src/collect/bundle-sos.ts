@@ -15,9 +15,12 @@
  *   Files: etc/docker/daemon.json, etc/swanctl or etc/strongswan, etc/ipsec.conf (never
  *   ipsec.secrets). Docker networks: sos_commands/docker/docker_network_inspect_*.
  *
- * sos never runs iptables-save, `nft -j` or `ipset save` for the stack it ran in (it lists rules
- * with `iptables -nvL` and `nft list ruleset`): those sources are lacking, unless sos ran inside
- * a namespace it also recorded, whose iptables-save then serves (the same stack seen twice).
+ * sos never runs iptables-save, `nft -j` or `ipset save` for the stack it ran in: it lists the
+ * rules with `iptables -vnxL` (filter) and `iptables -t TABLE -nvL` (the tables
+ * /proc/net/ip_tables_names names) in its networking plugin (4.0) or firewall_tables (4.1+), read
+ * with the listing parser (parsers/iptables-list.ts); `nft list ruleset` text is not read (nft
+ * stays lacking, with the native tables it holds named). When sos ran inside a namespace it also
+ * recorded, that namespace's iptables-save serves instead (the same stack seen twice).
  */
 import { parserFor } from '../../parsers/index.js';
 import { parseRoutes } from '../../parsers/ip-route.js';
@@ -28,6 +31,8 @@ import type { BundleTree } from './bundle-tree.js';
 import { SYSCTL_PATH, sysctlText } from './sysctl.js';
 
 const NET = 'sos_commands/networking';
+/** Where sos writes the firewall listings: firewall_tables (4.1+), networking (before). */
+const FIREWALL_DIRS = ['sos_commands/firewall_tables', NET];
 
 /** The file sos names a command's output (sos/report/plugins/__init__.py `_mangle_command`). */
 export function sosCommandFile(command: string): string {
@@ -42,7 +47,7 @@ export function sosCommandFile(command: string): string {
 /** What of a sosreport an archive reader keeps in memory (paths below the report's top directory). */
 export const SOS_WANTED: RegExp[] = [
   /^sos_commands\/networking\/(namespaces\/[^/]+\/)?(ip_|nft_|iptables|ip6tables)[^/]*$/,
-  /^sos_commands\/(kernel\/(sysctl_-a|uname_-a)|libreswan\/ip_xfrm_policy|docker\/docker_network_(inspect_[^/]+|ls)|host\/hostname|general\/hostname|firewall_tables\/nft_[^/]+|firewalld\/nft_[^/]+)$/,
+  /^sos_commands\/(kernel\/(sysctl_-a|uname_-a)|libreswan\/ip_xfrm_policy|docker\/docker_network_(inspect_[^/]+|ls)|host\/hostname|general\/hostname|firewall_tables\/(nft_|iptables|ip6tables)[^/]+|firewalld\/nft_[^/]+)$/,
   /^(sos_reports\/manifest\.json|version\.txt|hostname)$/,
   /^etc\/(hostname|machine-id|os-release|docker\/daemon\.json|sysctl\.conf|sysctl\.d\/[^/]+|swanctl\/swanctl\.conf|strongswan\/swanctl\/swanctl\.conf|ipsec\.conf|strongswan\/ipsec\.conf)$/,
   /^(run|usr\/lib|usr\/local\/lib|lib)\/sysctl\.d\/[^/]+$/,
@@ -89,6 +94,7 @@ const MAIN_COMMANDS: [string, string[]][] = [
   ['ip-rule-v6', ['ip -6 rule list', 'ip -6 rule']],
   ['ip-addr', ['ip -d address', 'ip address']],
   ['ip-link', ['ip -s -d link', 'ip link']],
+  ['ip-neigh', ['ip -s -s neigh show']],
 ];
 
 /** Per namespace, run as `ip netns exec NS COMMAND`. */
@@ -100,6 +106,7 @@ const NETNS_COMMANDS: [string, string[]][] = [
   ['iptables-save', ['iptables-save']],
   ['ip6tables-save', ['ip6tables-save']],
   ['sysctl', ['sysctl -a']],
+  ['ip-neigh', ['ip -s -s neigh show']],
 ];
 
 const MACHINE_FILES = ['docker-daemon', 'docker-networks', 'swanctl-conf', 'ipsec-conf'];
@@ -129,6 +136,104 @@ class SosReader {
       }
     }
     return false;
+  }
+
+  /**
+   * The stack's `iptables -nvL` listings as one text, a `# COMMAND` line before each table:
+   * filter from `-vnxL` (exact counters) else `-t filter -nvL`, every other table from `-t T -nvL`.
+   */
+  firewallListing(name: 'iptables-save' | 'ip6tables-save', into: ForeignBundleBuilder): boolean {
+    const tool = name === 'iptables-save' ? 'iptables' : 'ip6tables';
+    const parts = new Map<string, { file: string; command: string; text: string }>();
+    const failed: string[] = [];
+    for (const dir of FIREWALL_DIRS) {
+      const add = (table: string, command: string) => {
+        const file = `${dir}/${sosCommandFile(command)}`;
+        const text = this.tree.text(file);
+        if (text === undefined || parts.has(table)) return;
+        const code = this.manifest.commands.get(file)?.returnCode;
+        if (code !== undefined && code !== 0) failed.push(`${file} (exit code ${code}: ${firstLine(text) ?? 'no output'})`);
+        else parts.set(table, { file, command, text });
+      };
+      add('filter', `${tool} -vnxL`);
+      for (const f of this.tree.list(dir)) {
+        const m = new RegExp(`^${tool}_-t_([A-Za-z0-9_]+)_-nvL$`).exec(f);
+        if (m) add(m[1], `${tool} -t ${m[1]} -nvL`);
+      }
+    }
+    if (parts.size === 0) return false;
+    let text = '';
+    let line = 1;
+    const read: string[] = [];
+    for (const [table, p] of parts) {
+      const body = p.text.replace(/\n?$/, '\n');
+      const lines = body.split('\n').length - 1;
+      read.push(`${table}: ${p.file} (lines ${line + 1}–${line + lines})`);
+      text += `# ${p.command}\n${body}`;
+      line += lines + 1;
+    }
+    const family = name === 'iptables-save' ? 'ip' : 'ip6';
+    const nftTables = this.nftTables(family);
+    const unread = nftTables ? nftTables.filter((t) => !parts.has(t)) : ['nat', 'mangle', 'raw', 'security'].filter((t) => !parts.has(t));
+    const missing = unread.length === 0 ? '' : nftTables
+      ? `; ${unread.length > 1 ? 'tables' : 'table'} ${unread.join(', ')} ${unread.length > 1 ? 'exist' : 'exists'} (nft list ruleset shows table ${family} ${unread.join(`, table ${family} `)}) but sos did not list ${unread.length > 1 ? 'them' : 'it'}: ${unread.length > 1 ? 'their' : 'its'} rules are not known`
+      : `; tables ${unread.join(', ')} were not listed (sos lists the tables /proc/net/${family === 'ip' ? 'ip' : 'ip6'}_tables_names names, empty under iptables-nft): whether they hold rules is not known`;
+    into.collected(name, [...parts.values()].map((p) => p.file).join(', '), text, {
+      argv: [tool, '-nvL'],
+      format: 'iptables-list',
+      message: `read from sos's \`${tool} -nvL\` listings, not ${name} (sos runs none for the stack it ran in): ${read.join('; ')}${failed.length ? `; failed: ${failed.join(', ')}` : ''}${missing}`,
+    });
+    return true;
+  }
+
+  /** The `nft list ruleset` text sos wrote, if any. */
+  nftRuleset(): { file: string; text: string } | undefined {
+    for (const dir of ['sos_commands/firewall_tables', NET, 'sos_commands/firewalld']) {
+      for (const command of ['nft -a list ruleset', 'nft list ruleset']) {
+        const file = `${dir}/${sosCommandFile(command)}`;
+        const text = this.tree.text(file);
+        if (text !== undefined) return { file, text };
+      }
+    }
+    return undefined;
+  }
+
+  /** Names of the tables of one family (`ip`, `ip6`, `inet`, ...) in sos's nft ruleset text, or undefined without one. */
+  nftTables(family: string): string[] | undefined {
+    const text = this.nftRuleset()?.text;
+    if (text === undefined) return undefined;
+    return [...text.matchAll(/^table (\S+) (\S+) \{/gm)].filter((m) => m[1] === family).map((m) => m[2]);
+  }
+
+  /**
+   * Tables of the nft ruleset text that iptables-nft did not make: no "managed by iptables-nft"
+   * line before them, and not an ip/ip6 table of an iptables name with chains named after hooks
+   * in capitals (nft 1.0.6 printed no such line for an ip6tables-made table here).
+   */
+  nativeNftTables(): string[] | undefined {
+    const text = this.nftRuleset()?.text;
+    if (text === undefined) return undefined;
+    const out: string[] = [];
+    let managed = false;
+    let table: { name: string; iptablesLike: boolean } | undefined;
+    const close = () => {
+      if (table && !table.iptablesLike) out.push(table.name);
+      table = undefined;
+    };
+    for (const line of text.split('\n')) {
+      if (/^# Warning: table \S+ \S+ is managed by iptables-nft/.test(line)) managed = true;
+      const m = /^table (\S+) (\S+) \{/.exec(line);
+      if (m) {
+        close();
+        table = { name: `${m[1]} ${m[2]}`, iptablesLike: managed };
+        managed = false;
+        continue;
+      }
+      const hookChain = /^\tchain (INPUT|OUTPUT|FORWARD|PREROUTING|POSTROUTING) \{/.test(line);
+      if (table && hookChain && /^(ip|ip6) (filter|nat|mangle|raw|security)$/.test(table.name)) table.iptablesLike = true;
+    }
+    close();
+    return out;
   }
 
   /** A configuration file sos copied, at the first of `paths` present. */
@@ -224,11 +329,16 @@ function stackSignature(addr: string | undefined, routes: string | undefined): s
 }
 
 function lackingMain(reader: SosReader): (source: string) => string {
-  const nft = ['networking', 'firewall_tables', 'firewalld'].map((d) => `sos_commands/${d}/nft_list_ruleset`).find((f) => reader.tree.text(f) !== undefined);
+  const nft = reader.nftRuleset()?.file;
+  const native = reader.nativeNftTables() ?? [];
+  const nftWhy = !nft
+    ? 'no nft ruleset in it'
+    : `${nft} is \`nft list ruleset\` as text and hostcheck reads only \`nft -j list ruleset\`: ${native.length ? `the rules of its native table${native.length > 1 ? 's' : ''} ${native.join(', ')} are not evaluated` : 'it holds no native table (only those iptables-nft made, read through the iptables listings), but set lookups iptables does not print cannot be told'}`;
+  const listing = (tool: string) => `no \`${tool} -vnxL\` or \`${tool} -t TABLE -nvL\` listing (sos runs them only when it finds the iptable_filter or nf_tables module loaded, or with --allow-system-changes), and sos runs no ${tool}-save for the stack it ran in`;
   const why: Record<string, string> = {
-    'iptables-save': 'sos lists the rules of the stack it ran in with `iptables -t TABLE -nvL`, never iptables-save, and hostcheck reads iptables-save',
-    'ip6tables-save': 'sos lists the rules of the stack it ran in with `ip6tables -t TABLE -nvL`, never ip6tables-save, and hostcheck reads ip6tables-save',
-    nft: nft ? `${nft} is \`nft list ruleset\` as text; hostcheck reads \`nft -j list ruleset\`` : 'no nft ruleset in it',
+    'iptables-save': listing('iptables'),
+    'ip6tables-save': listing('ip6tables'),
+    nft: nftWhy,
     ipset: 'sos does not run `ipset save`',
     'ip-xfrm-policy': 'sos runs `ip xfrm policy` only in its libreswan plugin (libreswan installed)',
     'ip-rule-v4': 'no `ip rule` output (sos before 3.5 did not run it); route lookups assume the kernel\'s default rules',
@@ -247,6 +357,7 @@ function lackingNetns(reader: SosReader, ns: string): (source: string) => string
     'ip-rule-v4': 'no `ip rule` for this namespace (sos records it from 4.1); route lookups assume the kernel\'s default rules',
     'ip-rule-v6': 'no `ip -6 rule` for this namespace (sos records it from 4.4); route lookups assume the kernel\'s default rules',
     'ip6tables-save': 'no ip6tables-save for this namespace (sos records it from 4.1)',
+    'ip-neigh': 'no `ip -s -s neigh show` for this namespace (sos records it from 4.1)',
     sysctl: 'no `sysctl -a` for this namespace (sos records it from 4.7)',
   };
   return (source) => `not in this sosreport (${reader.sos}) for network namespace ${ns}: ${why[source] ?? 'sos runs only addresses, routes, rules, iptables-save and sysctl -a in each namespace'}`;
@@ -260,6 +371,8 @@ export function sosreportBundles(tree: BundleTree): Bundle[] {
 
   const main = new ForeignBundleBuilder({ ...layout }, lackingMain(reader));
   for (const [name, commands] of MAIN_COMMANDS) reader.command(name, [NET], commands, main);
+  reader.firewallListing('iptables-save', main);
+  reader.firewallListing('ip6tables-save', main);
   reader.command('ip-xfrm-policy', ['sos_commands/libreswan'], ['ip xfrm policy'], main);
   reader.sysctls(main);
   if (!reader.file('docker-daemon', ['etc/docker/daemon.json'], main) && tree.isDir('sos_commands/docker')) {
@@ -297,7 +410,10 @@ export function sosreportBundles(tree: BundleTree): Bundle[] {
     const twin = twins[0];
     mainName = `${id.hostname}:${twin.ns}`;
     main.layout.netns = twin.ns;
-    for (const name of ['iptables-save', 'ip6tables-save', 'ip-rule-v4', 'ip-rule-v6', 'sysctl']) if (main.isLacking(name) && !twin.builder.isLacking(name)) main.adopt(twin.builder, name);
+    // The namespace's iptables-save is the whole ruleset; sos's own -nvL listing of the same stack is not.
+    for (const name of ['iptables-save', 'ip6tables-save', 'ip-rule-v4', 'ip-rule-v6', 'sysctl', 'ip-neigh']) {
+      if ((main.isLacking(name) || main.formatOf(name) !== undefined) && !twin.builder.isLacking(name)) main.adopt(twin.builder, name);
+    }
     hosts.splice(hosts.indexOf(twin), 1);
     notes.push(`sos ran inside network namespace ${twin.ns}: its own outputs and ${twin.ns}'s describe one network stack (same interfaces, addresses and IPv4 routes), analysed once as ${mainName}`);
   } else if (twins.length > 1) {

@@ -29,6 +29,8 @@ export interface SourceMeta {
   redacted?: number;
   /** A bundle hostcheck did not write lacks this source: nothing is known of it. */
   lacking?: boolean;
+  /** The parser the file is read with when it is not the source's own (a sosreport's `iptables -nvL` listing: `iptables-list`). */
+  format?: string;
 }
 
 /** Where a bundle hostcheck did not write came from (absent for hostcheck's own bundles). */

@@ -139,6 +139,8 @@ const NETFILTER_DUMPS = ['iptables-save', 'iptables-legacy-save', 'ip6tables-sav
 function netfilterSection(dumps: ReadonlyMap<string, string>, snapshot: HostSnapshot): EncodedSection | undefined {
   const parts: Part[] = [];
   const texts: string[] = [];
+  // Tables read from an -nvL listing: the aggregator reads sections as iptables-save, so they stay inline.
+  if ([...snapshot.netfilter.v4, ...snapshot.netfilter.v6].some((t) => t.form === 'listing')) return undefined;
   for (const source of NETFILTER_DUMPS) {
     const family = sourceByName(source)!.family!;
     const text = dumps.get(source);

@@ -4,6 +4,7 @@
  */
 import { parserFor } from '../../parsers/index.js';
 import { parseRoutes } from '../../parsers/ip-route.js';
+import { parseIptablesList } from '../../parsers/iptables-list.js';
 import { parseIptables } from '../../parsers/iptables-save.js';
 import type { ParseResult, ParseWarning } from '../../parsers/types.js';
 import type { ConntrackStatsRecord } from '../model/conntrack.js';
@@ -139,7 +140,19 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
     const spec = sourceByName(meta.name);
     const text = bundle.files.get(meta.name);
     let warningCount = 0;
-    if (meta.name === 'nft' && parsed.has('nft')) {
+    let message = meta.message;
+    if (meta.format === 'iptables-list' && spec?.format === 'iptables-save' && text !== undefined) {
+      // Another collector's `iptables -nvL` listing: the same records, some rules read approximately.
+      const listing = parseIptablesList(text, { family: spec.family });
+      stampSource(listing.records, meta.name);
+      for (const w of listing.warnings) warnings.push({ source: meta.name, lineNumber: w.lineNumber, text: w.text, reason: w.reason });
+      warningCount = listing.warnings.length;
+      parsed.set(meta.name, { records: listing.records, warnings: listing.warnings });
+      dumpNotices.push(...listing.notices.map((x) => ({ ...x, source: meta.name })));
+      const lines = listing.approximate.map((w) => w.lineNumber);
+      const approx = lines.length === 0 ? 'every rule read back whole' : `rule${lines.length > 1 ? 's' : ''} at line${lines.length > 1 ? 's' : ''} ${lines.join(', ')} read approximately (what the listing printed of them is not read back: they are undecided)`;
+      message = `${message ? `${message}; ` : ''}${approx}${listing.abbreviatedCounters ? '; counters abbreviated by the listing (lower bounds)' : ''}`;
+    } else if (meta.name === 'nft' && parsed.has('nft')) {
       const result = parsed.get('nft')!;
       for (const w of result.warnings) warnings.push({ source: meta.name, lineNumber: w.lineNumber, text: w.text, reason: w.reason });
       warningCount = result.warnings.length;
@@ -166,7 +179,7 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
         parsed.set(meta.name, result);
       }
     }
-    const report: SourceReport = { name: meta.name, status: meta.status, message: meta.message, required: meta.required, warnings: warningCount };
+    const report: SourceReport = { name: meta.name, status: meta.status, message, required: meta.required, warnings: warningCount };
     // Only a bundle of another collector names its files: a live run and hostcheck's bundle read alike.
     if (bundle.meta.layout && meta.file) report.file = meta.file;
     if (meta.lacking) report.lacking = true;

@@ -5,6 +5,7 @@ import { subscribe } from './api.js';
 import { errorBox, h, mount } from './dom.js';
 import { renderFinding, renderFindings } from './views/findings.js';
 import { renderHost } from './views/host.js';
+import { renderMap } from './views/map.js';
 import { renderMatrix } from './views/matrix.js';
 import { renderOverview } from './views/overview.js';
 import { renderPath } from './views/path.js';
@@ -27,6 +28,7 @@ const VIEWS = {
   finding: (r) => renderFinding(main, r.arg),
   host: (r) => renderHost(main, r.arg),
   matrix: (r) => renderMatrix(main, r.params),
+  map: (r) => renderMap(main, r.params),
   path: (r) => renderPath(main, r.params),
 };
 

@@ -36,6 +36,25 @@ function safeHref(v) {
   return s.startsWith('#') || s.startsWith('/') ? s : '#';
 }
 
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+/**
+ * s('rect', { x: 1, y: 2, class: 'c', onclick: fn }, 'text', child): an SVG element, built like
+ * h(): strings become text nodes (a `title` child is the hover text), never markup.
+ */
+export function s(tag, attrs, ...children) {
+  const el = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs ?? {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
+    else if (k === 'dataset') Object.assign(el.dataset, v);
+    else if (k === 'href') el.setAttribute('href', safeHref(v));
+    else el.setAttribute(k, String(v));
+  }
+  append(el, children);
+  return el;
+}
+
 /** Replace a node's children. */
 export function mount(el, ...children) {
   el.replaceChildren();
@@ -97,6 +116,18 @@ const KERNEL_TITLE = {
 export function kernelBadge(kernel) {
   const status = kernel?.status ?? 'unavailable';
   return h('span', { class: `kernel kernel-${status}`, title: KERNEL_TITLE[status] ?? status }, `${KERNEL_SYMBOL[status] ?? ''} ${status}`);
+}
+
+/**
+ * Record when a view finished building its DOM and when the browser next got to run after
+ * painting it (window.__hcRendered[view] = { built, painted }, ms since navigation start): the
+ * bench's render time (bench/dashboard.ts). Tests check content, never these.
+ */
+export function markRendered(view) {
+  const marks = (window.__hcRendered ??= {});
+  const mark = { built: performance.now() };
+  marks[view] = mark;
+  requestAnimationFrame(() => setTimeout(() => { mark.painted = performance.now(); }, 0));
 }
 
 export function errorBox(err) {

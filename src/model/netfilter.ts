@@ -61,6 +61,13 @@ export interface IptablesRule {
    * set lookup as nothing), so the rule as printed is not the rule the kernel runs.
    */
   nftHidden?: { reason: string; origin: Origin };
+  /**
+   * Set by the `iptables -nvL` listing parser: what the listing printed that could not be read
+   * back into matches or a target; the rule as read is not the whole rule, so it is undecided.
+   */
+  approximate?: string;
+  /** A rule read from an `-nvL` listing: the iptables-save line it was read back as (`origin` is the listing's line). */
+  readBackAs?: string;
   origin: Origin;
 }
 
@@ -83,8 +90,8 @@ export interface IptablesTable {
   backend?: IptablesBackend;
   /** The header's tool version ("1.8.7"). */
   version?: string;
-  /** `save` for iptables-save, `rules` for the `iptables -S` listing. */
-  form: 'save' | 'rules';
+  /** `save` for iptables-save, `rules` for the `iptables -S` listing, `listing` for `iptables -nvL`. */
+  form: 'save' | 'rules' | 'listing';
   /** iptables-nft could not render the table (`# Table `x' is incompatible, use 'nft' tool.`). */
   incompatible?: boolean;
   chains: IptablesChain[];

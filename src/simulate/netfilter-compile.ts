@@ -83,6 +83,8 @@ export function compileRuleTest(r: IptablesRule, family: 4 | 6): MatchFn | undef
   const fns: MatchFn[] = [];
   // A match only nft shows: whether the rule matches cannot be told from what iptables-save printed.
   if (r.nftHidden !== undefined) fns.push(unknownMatch(r.nftHidden.reason));
+  // Read from an -nvL listing that did not print the whole rule in a form read back.
+  if (r.approximate !== undefined) fns.push(unknownMatch(r.approximate));
   if (r.protocol !== undefined) fns.push(compileProtocol(r.protocol));
   if (r.source !== undefined) fns.push(compileAddress(r.source, false));
   if (r.destination !== undefined) fns.push(compileAddress(r.destination, true));

@@ -7,7 +7,7 @@
  * snapshot, and searched as RouteTable.search does (longest prefix, TOS, metric, listed order,
  * dead and linkdown nexthops, reject types, `throw`). Anything else — rules with selectors,
  * special destinations — answers `undefined`: ask `lookup` (route-lookup.ts). The benchmark's
- * cross-check and test/unit/plain-lookup.test.ts compare the two. The caller keeps a
+ * cross-check and test/simulate/plain-lookup.test.ts compare the two. The caller keeps a
  * PlainRoutes per snapshot (one cache entry beside its own per-snapshot data, not a second).
  */
 import type { RouteRecord, RuleRecord } from '../model/records.js';

@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findingKey, type Finding } from '../../src/model/finding.js';
-import { TestAgent, tinySnapshot } from '../unit/aggregator-client.js';
+import { TestAgent, tinySnapshot } from '../helpers/aggregator-client.js';
 import { launchBrowser, startTestServer, until, type TestServer } from './harness.js';
 
 const VIEWER = 'viewer-token-0123456789abcdef';

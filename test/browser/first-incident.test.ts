@@ -2,8 +2,9 @@
  * The first incident in a real browser: `hostcheck serve` in the root namespace, one real
  * `hostcheck agent` per lab host (ip netns exec, over the aggregator's unix socket), and
  * Debian's Chromium on the aggregator's loopback port. The page shows ECS3's docker0 finding,
- * opens it, shows the matrix cell ecs1 → ecs3 broken with its cause, traces ecs1 → ecs3, and
- * sees the finding resolve live (no reload) after `ip link del docker0` on ECS3.
+ * opens it, shows ECS3's docker0 and the pair ecs1 ↔ ecs3 as a red edge on the topology map, the
+ * matrix cell ecs1 → ecs3 broken with its cause, traces ecs1 → ecs3, and sees the finding resolve
+ * live (no reload) after `ip link del docker0` on ECS3 (and the map lose the edge).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -96,6 +97,18 @@ describeLab('dashboard: the first incident with real agents', () => {
     expect(await page.locator('#host h2', { hasText: 'Kernel counters' }).count()).toBe(1);
   });
 
+  it('the topology map shows ECS3\'s docker0 (no carrier) and the pair ecs1 ↔ ecs3 as a red edge with the cause', async () => {
+    await page.goto(`${url}/#/map`);
+    const svg = page.locator('svg#topology');
+    await expect.poll(() => svg.locator('a.host').count(), { timeout: 15_000 }).toBe(4);
+    const docker0 = svg.locator('a.host[data-host="ecs3"] g.chip.bridge[data-name="docker0"]');
+    expect(await docker0.getAttribute('class')).toContain('no-carrier');
+    const edge = svg.locator('a.edge-link[data-from="ecs1"][data-to="ecs3"], a.edge-link[data-from="ecs3"][data-to="ecs1"]');
+    expect(await edge.locator('> title').textContent()).toContain('docker0 172.17.0.0/16');
+    expect(await edge.getAttribute('href')).toMatch(/^#\/finding\//);
+    console.log(`[browser-lab] map: ${await screenshot(page, 'map')}`);
+  });
+
   it('the matrix shows ecs1 → ecs3 broken, with its cause on hover and on click', async () => {
     await page.goto(`${url}/#/matrix`);
     const cell = page.locator('#matrix td[data-from="ecs1"][data-to="ecs3"]');
@@ -154,5 +167,10 @@ describeLab('dashboard: the first incident with real agents', () => {
     expect(await page.locator('.finding-resolved').textContent()).not.toContain('not resolved');
     await page.goto(`${url}/#/matrix`);
     await page.locator('#matrix td[data-from="ecs1"][data-to="ecs3"][data-verdict="ok"]').waitFor();
+    // The map: docker0 and the red edge are gone.
+    await page.goto(`${url}/#/map`);
+    await page.locator('svg#topology a.host[data-host="ecs3"]').waitFor();
+    expect(await page.locator('svg#topology g.chip[data-name="docker0"]').count()).toBe(0);
+    expect(await page.locator('svg#topology a.edge-link').count()).toBe(0);
   });
 });

@@ -11,7 +11,7 @@ import { startServer, type RunningServer, type ServeOptions } from '../../src/ag
 import type { Finding } from '../../src/model/finding.js';
 import type { HostSnapshot } from '../../src/model/snapshot.js';
 import { repoRoot } from '../helpers/samples.js';
-import { hello, reportOf } from '../unit/aggregator-client.js';
+import { hello, reportOf } from '../helpers/aggregator-client.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const SCREENSHOTS = join(repoRoot, 'test-results', 'dashboard');

@@ -3,14 +3,15 @@
  * with an iptables comment holding `<script>`, hostile interface and Docker network names and
  * route lines, sent over a real agent WebSocket. Every view is opened once with the CSP and once
  * with it off (`csp: false`, what `serve --no-csp` does): nothing runs — no dialog, no element
- * from the payload — and the text shows as written. A control proves the detector: the same
+ * from the payload — and the text shows as written, in the tables and in the SVG pictures (the
+ * overview's open errors, the topology map, the path diagram). A control proves the detector: the same
  * payload put through innerHTML does run without the CSP and is blocked with it.
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DASHBOARD_CSP } from '../../src/aggregator/http/dashboard.js';
 import { findingKey, type Finding } from '../../src/model/finding.js';
-import { TestAgent, tinySnapshot } from '../unit/aggregator-client.js';
+import { TestAgent, tinySnapshot } from '../helpers/aggregator-client.js';
 import { launchBrowser, recordDialogs, startTestServer, type TestServer } from './harness.js';
 
 const EVIL_HOST = '<img src=x onerror=alert(1)>';
@@ -18,6 +19,7 @@ const EVIL_COMMENT = '-A INPUT -s 10.9.0.6/32 -m comment --comment "<script>aler
 const EVIL_IFACE = '<svg onload=alert(4)>';
 const EVIL_NETWORK = '<iframe src=javascript:alert(5)>';
 const EVIL_ROUTE = '10.66.0.0/16 dev x proto static <script>alert(6)</script>';
+const EVIL_TUNNEL = '<image href=x onerror=alert(8)>';
 
 function evilSnapshot() {
   const s = tinySnapshot(EVIL_HOST, '10.9.0.5');
@@ -25,6 +27,14 @@ function evilSnapshot() {
   s.interfaces.push({ name: EVIL_IFACE, kind: 'bridge', flags: ['UP'], noCarrier: false, uplink: false, owner: { type: 'docker', name: EVIL_NETWORK }, origin,
     addresses: [{ ifname: EVIL_IFACE, family: 4, cidr: '10.66.0.1/16', scope: 'global', flags: [], origin }] });
   s.routes.addRecord({ family: 4, type: 'unicast', dst: '10.66.0.0/16', table: 'main', dev: EVIL_IFACE, flags: [], nexthops: [], origin: { lineNumber: 2, text: EVIL_ROUTE, source: 'ip-route-v4' } });
+  return withTunnel(s, EVIL_TUNNEL, '10.77.0.1/24');
+}
+
+/** A WireGuard device in the 10.77.0.0/24 overlay: the map draws a tunnel edge with its name. */
+function withTunnel(s: ReturnType<typeof tinySnapshot>, name: string, cidr: string) {
+  const origin = { lineNumber: 5, text: `11: ${name}: <POINTOPOINT,UP> mtu 1420`, source: 'ip-addr' };
+  s.interfaces.push({ name, kind: 'wireguard', flags: ['UP'], noCarrier: false, uplink: false, origin,
+    addresses: [{ ifname: name, family: 4, cidr, scope: 'global', flags: [], origin }] });
   return s;
 }
 
@@ -38,16 +48,22 @@ function evilFinding(): Finding {
   };
 }
 
-/** Nothing from the payload may exist as an element; the page's only script is app.js. */
+/**
+ * Nothing from the payload may exist as an element; the page's only script is app.js. The
+ * dashboard's own pictures are `svg.pic` (built with createElementNS, text as text nodes): any
+ * other svg, any SVG <image> or <foreignObject>, any on* attribute came from a payload.
+ */
 async function assertInert(page: Page, dialogs: string[]): Promise<void> {
   await page.waitForTimeout(250); // an injected <img onerror> would fire within this (the control shows it does)
   expect(dialogs).toEqual([]);
   const census = await page.evaluate(() => ({
-    img: document.querySelectorAll('img').length, svg: document.querySelectorAll('svg').length, iframe: document.querySelectorAll('iframe').length,
+    img: document.querySelectorAll('img').length, svg: document.querySelectorAll('svg:not(.pic)').length, iframe: document.querySelectorAll('iframe').length,
+    image: document.querySelectorAll('image, foreignObject, svg script').length,
     b: document.querySelectorAll('main b').length, scripts: [...document.scripts].map((s) => s.getAttribute('src')),
-    jsLinks: [...document.querySelectorAll('a')].filter((a) => /^javascript:/i.test(a.getAttribute('href') ?? '')).length,
+    jsLinks: [...document.querySelectorAll('a')].filter((a) => /^javascript:/i.test(a.getAttribute('href') ?? a.getAttribute('xlink:href') ?? '')).length,
+    handlers: [...document.querySelectorAll('*')].flatMap((el) => [...el.attributes].filter((a) => /^on/i.test(a.name)).map((a) => `${el.tagName} ${a.name}`)),
   }));
-  expect(census).toEqual({ img: 0, svg: 0, iframe: 0, b: 0, scripts: ['/app.js'], jsLinks: 0 });
+  expect(census).toEqual({ img: 0, svg: 0, iframe: 0, image: 0, b: 0, scripts: ['/app.js'], jsLinks: 0, handlers: [] });
 }
 
 for (const csp of [true, false]) {
@@ -63,7 +79,7 @@ for (const csp of [true, false]) {
       const ws = `ws://127.0.0.1:${srv.server.tcp!.port}/agent`;
       const evil = await TestAgent.connect(ws, EVIL_HOST, 'evil-token-0123456789abcdef');
       const peer = await TestAgent.connect(ws, 'peer', 'peer-token-0123456789abcdef');
-      await peer.report(tinySnapshot('peer', '10.9.0.6'));
+      await peer.report(withTunnel(tinySnapshot('peer', '10.9.0.6'), 'wg0', '10.77.0.2/24'));
       await evil.report(evilSnapshot(), [evilFinding()]);
       evil.close();
       peer.close();
@@ -86,6 +102,38 @@ for (const csp of [true, false]) {
       expect(await page.locator('#hosts tr.host-row a').allTextContents()).toContain(EVIL_HOST);
       await page.fill('#host-search', '10.66.0.0/16');
       expect(await page.locator('#hosts tr.host-row').count()).toBe(1);
+      // The open errors above the table: the summary as written, linked to its finding.
+      expect(await page.locator('#open-errors a.summary').allTextContents()).toEqual([evilFinding().summary]);
+      expect(await page.locator('#open-errors li.open-error .meta a').first().textContent()).toBe(EVIL_HOST);
+      await assertInert(page, dialogs);
+    });
+
+    it('topology map: host, bridge, Docker network, tunnel and the broken pair\'s cause as text', async () => {
+      await page.goto(`${srv.url}/#/map`);
+      const svg = page.locator('svg#topology');
+      await svg.waitFor();
+      expect(await svg.locator('a.host').evaluateAll((a) => a.map((x) => (x as SVGElement).dataset.host).sort())).toEqual([EVIL_HOST, 'peer'].sort());
+      // The hostile host is the one without the peer's wg0 (its name is no safe CSS attribute value to select by).
+      const host = svg.locator('a.host').filter({ hasNot: page.locator('[data-name="wg0"]') });
+      expect(await host.locator('text.name').textContent()).toBe(`✖ ${EVIL_HOST.slice(0, 21)}…`);
+      expect(await host.locator('> title').textContent()).toContain(EVIL_HOST);
+      expect(await host.locator('g.chip.bridge title').textContent()).toBe(`bridge ${EVIL_IFACE} (docker ${EVIL_NETWORK}) 10.66.0.1/16`);
+      expect(await host.locator('g.chip.tunnel title').textContent()).toBe(`wireguard ${EVIL_TUNNEL} 10.77.0.1/24`);
+      expect(await svg.locator('path.tunnel-edge title').textContent()).toContain(EVIL_TUNNEL);
+      expect(await svg.locator('a.edge-link > title').textContent()).toContain(evilFinding().summary);
+      await page.fill('#map-search', EVIL_HOST);
+      await expect.poll(() => svg.locator('a.host.match').count()).toBe(1);
+      await page.fill('#map-search', '');
+      await assertInert(page, dialogs);
+    });
+
+    it('path diagram: the hostile interface in the deciding route under the hop, as text', async () => {
+      await page.goto(`${srv.url}/#/path?${new URLSearchParams({ from: EVIL_HOST, to: '10.66.0.9' })}`);
+      const diagram = page.locator('#path-result svg.path-diagram').first();
+      await diagram.waitFor();
+      expect(await diagram.locator('g.hop').first().getAttribute('data-node')).toBe(EVIL_HOST);
+      expect(await diagram.locator('g.hop').first().locator('title').first().textContent()).toContain(EVIL_IFACE);
+      expect((await diagram.locator('g.hop text.rule').first().textContent())!.replace(/\s+/g, '')).toContain(EVIL_IFACE.replace(/\s+/g, ''));
       await assertInert(page, dialogs);
     });
 

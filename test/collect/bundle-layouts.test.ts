@@ -36,6 +36,45 @@ function ecs3Cause(b: Bundle, lines = true): Omit<Finding, 'host' | 'key'>[] {
     .map(({ host: _h, key: _k, ...rest }) => ({ ...rest, evidence: rest.evidence.map((e) => (lines ? e : { ...e, lineNumber: 0 })) }));
 }
 
+describe('Debian sos 4.0, the real archive of a firewall sos listed with iptables -vnxL', () => {
+  const archive = join(bundles, 'sos-4.0', 'firewall-listing.tar.xz');
+  const peers = [{ address: '172.17.0.64', name: 'ecs1' }, { address: '172.18.1.22', name: 'ecs2' }];
+
+  it('reads the listing into iptables-save\'s records; the rule it cannot read back is approximate', async () => {
+    const hosts = await openBundles(archive);
+    expect(hosts).toHaveLength(1);
+    const [main] = hosts;
+    expect(source(main, 'iptables-save')).toMatchObject({ status: 'collected', file: 'sos_commands/networking/iptables_-vnxL', format: 'iptables-list' });
+    expect(source(main, 'ip6tables-save')).toMatchObject({ status: 'collected', file: 'sos_commands/networking/ip6tables_-vnxL' });
+    expect(source(main, 'nft')).toMatchObject({ lacking: true });
+    expect(source(main, 'nft').message).toMatch(/nft_list_ruleset is `nft list ruleset` as text and hostcheck reads only `nft -j list ruleset`/);
+    const snapshot = buildSnapshot(main);
+    const filter = snapshot.netfilter.v4.find((t) => t.name === 'filter')!;
+    expect(filter.form).toBe('listing');
+    const peersChain = filter.rules.filter((r) => r.chain === 'PEERS');
+    expect(peersChain.map((r) => r.readBackAs)).toEqual(['[1:84] -A PEERS -s 172.17.0.64/32 -m comment --comment "old monitoring block" -j DROP', '[0:0] -A PEERS -s 172.18.1.22/32 -j DROP']);
+    expect(peersChain[1].approximate).toMatch(/printed "length 2000:3000", which hostcheck does not read back: whether the rule matches is not known/);
+    const status = snapshot.sources.find((x) => x.name === 'iptables-save')!;
+    expect(status.message).toMatch(/^read from sos's `iptables -nvL` listings, not iptables-save .*filter: sos_commands\/networking\/iptables_-vnxL \(lines 2–\d+\).*rule at line (\d+) read approximately/);
+    expect(status.warnings).toBe(1);
+    expect(snapshot.warnings.find((w) => w.source === 'iptables-save')?.reason).toMatch(/^read approximately: /);
+    expect(snapshot.neighbours?.map((n) => [n.address, n.dev, n.states])).toEqual([['172.31.15.253', 'eth0', ['DELAY']]]);
+  });
+
+  it('names the drop of ecs1, and cannot decide ecs2 at the rule whose match was lost', async () => {
+    const [main] = await openBundles(archive);
+    const { findings } = analyzeSnapshot(buildSnapshot(main), { peers, remotes: [], ports: [], ignore: [] });
+    const fw = findings.filter((f) => f.check === 'firewall-blocks-peer');
+    const ecs1 = fw.find((f) => f.subject === '172.17.0.64 icmp-in')!;
+    expect(ecs1.severity).toBe('error');
+    expect(ecs1.fix[0]).toBe('iptables -t filter -D PEERS -s 172.17.0.64/32 -m comment --comment "old monitoring block" -j DROP');
+    const ecs2 = fw.find((f) => f.subject.startsWith('172.18.1.22 '))!;
+    expect(ecs2.severity).toBe('warning');
+    expect(ecs2.summary).toMatch(/length 2000:3000/);
+    expect(findings.filter((f) => f.severity === 'error').map((f) => f.subject)).toEqual(['172.17.0.64 icmp-in']);
+  });
+});
+
 describe('Debian sos 4.0, the real archive', () => {
   it('one host per namespace; sos ran inside ecs3, whose two views are kept once', async () => {
     const hosts = await openBundles(sos40);
@@ -59,7 +98,9 @@ describe('Debian sos 4.0, the real archive', () => {
     // sos never runs iptables-save for the stack it ran in; ecs3's namespace view has it.
     expect(source(main, 'iptables-save').file).toMatch(/^sos_commands\/networking\/ip_netns_exec_hclab-\S+-ecs3_iptables-save$/);
     expect(source(main, 'ip6tables-save')).toMatchObject({ status: 'unavailable', lacking: true });
-    expect(source(main, 'ip6tables-save').message).toMatch(/^not in this sosreport \(sos 4.0\): sos lists the rules .* -nvL/);
+    // This kernel has no modules: sos 4.0 skipped its iptables listings (test/lab/sos.ts).
+    expect(source(main, 'ip6tables-save').message).toMatch(/^not in this sosreport \(sos 4.0\): no `ip6tables -vnxL` or `ip6tables -t TABLE -nvL` listing/);
+    expect(source(main, 'ip-neigh')).toMatchObject({ status: 'collected', file: 'sos_commands/networking/ip_-s_-s_neigh_show' });
     for (const s of ['nft', 'ipset', 'ip-xfrm-policy', 'sysctl', 'docker-daemon', 'docker-networks', 'swanctl-conf', 'ipsec-conf']) expect(source(main, s), s).toMatchObject({ lacking: true, file: '' });
     expect(source(ecs1, 'ip-rule-v4')).toMatchObject({ lacking: true });
     expect(source(ecs1, 'ip-rule-v4').message).toMatch(/for network namespace hclab-\S+-ecs1: no `ip rule` for this namespace \(sos records it from 4.1\)/);
@@ -84,8 +125,8 @@ describe('Debian sos 4.0, the real archive', () => {
     expect(notes).toContain('vpn-selector-gap could not decide: ip-xfrm-policy, swanctl-conf, ipsec-conf not read (not in this bundle)');
     expect(notes).toContain('rp-filter-drop could not decide: sysctl not read (not in this bundle)');
     expect(notes).toContain('firewall-blocks-peer decided without ip6tables-save, nft, ipset, iptables-legacy-save, ip6tables-legacy-save (not in this bundle): what they hold was not checked');
-    // Without the neighbour table a peer living on a bridge cannot be told from a captured one.
-    expect(notes).toContain('route-captures-peer decided without ip-neigh (not in this bundle): what it holds was not checked');
+    // sos's ip -s -s neigh show is the neighbour table.
+    expect(notes.filter((n) => n.includes('ip-neigh'))).toEqual([]);
   });
 
   it('the same sosreport extracted into a directory reads the same', async () => {
@@ -112,37 +153,37 @@ describe('sos 3.9.1 layout (built from its source)', () => {
   });
 });
 
-describe('sos 4.5 layout: namespaces/NS/, ip -4 rule list, sysctl -a per namespace, manifest exit codes', () => {
-  /** The 3.9.1 layout moved to where sos 4.5 writes each output, with a manifest. */
-  function sos45(): string {
-    const top = join(tmp, 'sosreport-lab-2026-01-01-abcdefg');
-    cpSync(sos391, top, { recursive: true, verbatimSymlinks: true });
-    const net = join(top, 'sos_commands', 'networking');
-    renameSync(join(net, 'ip_-4_rule'), join(net, sosCommandFile('ip -4 rule list')));
-    renameSync(join(net, 'ip_-6_rule'), join(net, sosCommandFile('ip -6 rule list')));
-    const commands: { exec: string; filepath: string; return_code: number }[] = [];
-    for (const host of ['ecs1', 'ecs2', 'ecs3', 'router']) {
-      const ns = `hclab-0-0000-${host}`;
-      const dir = join(net, 'namespaces', ns);
-      mkdirSync(dir, { recursive: true });
-      const move = (from: string, to: string, code = 0) => {
-        const name = sosCommandFile(`ip netns exec ${ns}  ${to}`);
-        renameSync(join(net, sosCommandFile(`ip netns exec ${ns} ${from}`)), join(dir, name));
-        commands.push({ exec: `ip netns exec ${ns}  ${to}`, filepath: `sos_commands/networking/namespaces/${ns}/${name}`, return_code: code });
-      };
-      move('ip address show', 'ip -d address show');
-      move('ip route show table all', 'ip route show table all');
-      move('iptables-save', 'iptables-save');
-      writeFileSync(join(dir, sosCommandFile(`ip netns exec ${ns} ip -4 rule list`)), '0:\tfrom all lookup local\n32766:\tfrom all lookup main\n32767:\tfrom all lookup default\n');
-      writeFileSync(join(dir, sosCommandFile(`ip netns exec ${ns} ip6tables-save`)), 'ip6tables-save: command not found\n');
-      commands.push({ exec: `ip netns exec ${ns} ip6tables-save`, filepath: `sos_commands/networking/namespaces/${ns}/${sosCommandFile(`ip netns exec ${ns} ip6tables-save`)}`, return_code: 127 });
-    }
-    rmSync(join(top, 'version.txt'));
-    mkdirSync(join(top, 'sos_reports'));
-    writeFileSync(join(top, 'sos_reports', 'manifest.json'), JSON.stringify({ version: '4.5.0', start_time: '2026-01-01 00:00:00.000000', components: { report: { plugins: { networking: { commands } } } } }));
-    return top;
+/** The 3.9.1 layout moved to where sos 4.5 writes each output, with a manifest. */
+function sos45(): string {
+  const top = join(tmp, 'sosreport-lab-2026-01-01-abcdefg');
+  cpSync(sos391, top, { recursive: true, verbatimSymlinks: true });
+  const net = join(top, 'sos_commands', 'networking');
+  renameSync(join(net, 'ip_-4_rule'), join(net, sosCommandFile('ip -4 rule list')));
+  renameSync(join(net, 'ip_-6_rule'), join(net, sosCommandFile('ip -6 rule list')));
+  const commands: { exec: string; filepath: string; return_code: number }[] = [];
+  for (const host of ['ecs1', 'ecs2', 'ecs3', 'router']) {
+    const ns = `hclab-0-0000-${host}`;
+    const dir = join(net, 'namespaces', ns);
+    mkdirSync(dir, { recursive: true });
+    const move = (from: string, to: string, code = 0) => {
+      const name = sosCommandFile(`ip netns exec ${ns}  ${to}`);
+      renameSync(join(net, sosCommandFile(`ip netns exec ${ns} ${from}`)), join(dir, name));
+      commands.push({ exec: `ip netns exec ${ns}  ${to}`, filepath: `sos_commands/networking/namespaces/${ns}/${name}`, return_code: code });
+    };
+    move('ip address show', 'ip -d address show');
+    move('ip route show table all', 'ip route show table all');
+    move('iptables-save', 'iptables-save');
+    writeFileSync(join(dir, sosCommandFile(`ip netns exec ${ns} ip -4 rule list`)), '0:\tfrom all lookup local\n32766:\tfrom all lookup main\n32767:\tfrom all lookup default\n');
+    writeFileSync(join(dir, sosCommandFile(`ip netns exec ${ns} ip6tables-save`)), 'ip6tables-save: command not found\n');
+    commands.push({ exec: `ip netns exec ${ns} ip6tables-save`, filepath: `sos_commands/networking/namespaces/${ns}/${sosCommandFile(`ip netns exec ${ns} ip6tables-save`)}`, return_code: 127 });
   }
+  rmSync(join(top, 'version.txt'));
+  mkdirSync(join(top, 'sos_reports'));
+  writeFileSync(join(top, 'sos_reports', 'manifest.json'), JSON.stringify({ version: '4.5.0', start_time: '2026-01-01 00:00:00.000000', components: { report: { plugins: { networking: { commands } } } } }));
+  return top;
+}
 
+describe('sos 4.5 layout: namespaces/NS/, ip -4 rule list, sysctl -a per namespace, manifest exit codes', () => {
   it('reads each namespace from its directory; a command that failed is a failed source with its output', async () => {
     const hosts = await openBundles(sos45());
     expect(hosts.map((h) => h.meta.name)).toEqual(['ecs3', 'ecs1', 'ecs2', 'router'].map((h) => `sos-lab:hclab-0-0000-${h}`));
@@ -154,6 +195,53 @@ describe('sos 4.5 layout: namespaces/NS/, ip -4 rule list, sysctl -a per namespa
     expect(source(hosts[0], 'ip-rule-v4').file).toBe('sos_commands/networking/ip_-4_rule_list');
     expect(hosts[0].meta.startedAt).toBe('2026-01-01T00:00:00.000000');
     expect(ecs3Cause(hosts[0])).toEqual(ecs3Cause(await readBundle(ecs3Own)));
+  });
+});
+
+describe('sos 4.1+ firewall_tables: iptables -vnxL and -t TABLE -nvL, nft -a list ruleset', () => {
+  /** The 4.5 layout with the firewall_tables plugin's files: the lab's real listings, one per table. */
+  function withFirewallTables(namespaces: boolean): string {
+    const top = join(tmp, `sosreport-fw-${namespaces ? 'ns' : 'alone'}-2026-01-01-abcdefg`);
+    rmSync(top, { recursive: true, force: true });
+    rmSync(join(tmp, 'sosreport-lab-2026-01-01-abcdefg'), { recursive: true, force: true });
+    renameSync(sos45(), top);
+    if (!namespaces) {
+      rmSync(join(top, 'sos_commands', 'networking', 'namespaces'), { recursive: true });
+      rmSync(join(top, 'sos_commands', 'networking', 'ip_netns'));
+    }
+    const fw = join(top, 'sos_commands', 'firewall_tables');
+    mkdirSync(fw, { recursive: true });
+    const listing = readFileSync(join(repoRoot, 'fixtures', 'iptables-list', 'captured-every-table-nvL.txt'), 'utf8');
+    const tables = Object.fromEntries(listing.split(/^# iptables -t (\w+) -nvL\n/m).slice(1).reduce<[string, string][]>((out, part, i, all) => (i % 2 === 0 ? [...out, [part, all[i + 1]]] : out), []));
+    writeFileSync(join(fw, sosCommandFile('iptables -vnxL')), tables.filter);
+    writeFileSync(join(fw, sosCommandFile('iptables -t nat -nvL')), tables.nat);
+    writeFileSync(join(fw, sosCommandFile('iptables -t mangle -nvL')), 'iptables v1.8.9 (nf_tables): table `mangle\' is incompatible, use \'nft\' tool.\n');
+    writeFileSync(join(fw, sosCommandFile('nft -a list ruleset')), ['filter', 'nat', 'mangle', 'raw'].map((t) => `table ip ${t} { # handle 1\n\tchain ${t === 'nat' ? 'POSTROUTING' : 'PREROUTING'} { # handle 1\n\t}\n}\n`).join('') + 'table inet firewalld { # handle 9\n\tchain filter_INPUT { # handle 1\n\t}\n}\n');
+    const manifest = JSON.parse(readFileSync(join(top, 'sos_reports', 'manifest.json'), 'utf8')) as { components: { report: { plugins: Record<string, unknown> } } };
+    manifest.components.report.plugins.firewall_tables = { commands: [{ exec: 'iptables -t mangle -nvL', filepath: 'sos_commands/firewall_tables/iptables_-t_mangle_-nvL', return_code: 1 }] };
+    writeFileSync(join(top, 'sos_reports', 'manifest.json'), JSON.stringify(manifest));
+    return top;
+  }
+
+  it('sos inside a namespace it recorded: that namespace\'s iptables-save serves, not the listing of the same stack', async () => {
+    const [main] = await openBundles(withFirewallTables(true));
+    expect(source(main, 'iptables-save').file).toBe('sos_commands/networking/namespaces/hclab-0-0000-ecs3/ip_netns_exec_hclab-0-0000-ecs3_iptables-save');
+    expect(source(main, 'iptables-save').format).toBeUndefined();
+  });
+
+  it('alone: the listings of every table sos listed, the failed and the unlisted ones named; nft names its native table', async () => {
+    const [main] = await openBundles(withFirewallTables(false));
+    const fw = source(main, 'iptables-save');
+    expect(fw).toMatchObject({ status: 'collected', format: 'iptables-list', file: 'sos_commands/firewall_tables/iptables_-vnxL, sos_commands/firewall_tables/iptables_-t_nat_-nvL' });
+    expect(fw.message).toMatch(/^read from sos's `iptables -nvL` listings, not iptables-save \(sos runs none for the stack it ran in\): filter: sos_commands\/firewall_tables\/iptables_-vnxL \(lines 2–\d+\); nat: sos_commands\/firewall_tables\/iptables_-t_nat_-nvL \(lines \d+–\d+\)/);
+    expect(fw.message).toContain('failed: sos_commands/firewall_tables/iptables_-t_mangle_-nvL (exit code 1: iptables v1.8.9 (nf_tables): table `mangle\' is incompatible');
+    expect(fw.message).toContain('tables mangle, raw exist (nft list ruleset shows table ip mangle, table ip raw) but sos did not list them: their rules are not known');
+    expect(source(main, 'nft').message).toMatch(/nft_-a_list_ruleset is `nft list ruleset` as text .*: the rules of its native table inet firewalld are not evaluated/);
+    const snapshot = buildSnapshot(main);
+    expect(snapshot.netfilter.v4.map((t) => [t.name, t.rules.length])).toEqual([['filter', 50], ['nat', 11]]);
+    // The line numbers are the joined text's; the message says which lines came from which file.
+    const dnat = snapshot.netfilter.v4[1].rules.find((r) => r.target?.name === 'DNAT')!;
+    expect(main.files.get('iptables-save')!.split('\n')[dnat.origin.lineNumber - 1]).toBe(dnat.origin.text);
   });
 });
 

@@ -10,7 +10,7 @@ import { execa } from 'execa';
 import { afterAll, expect, it } from 'vitest';
 import { describeLab, useLab } from './suite.js';
 import { repoRoot } from '../helpers/samples.js';
-import { AgentProtocolPeer, waitFor } from '../unit/agent-protocol-peer.js';
+import { AgentProtocolPeer, waitFor } from '../helpers/agent-protocol-peer.js';
 
 const bin = join(repoRoot, 'bin', 'hostcheck');
 

@@ -3,7 +3,7 @@
  * as oracle). `firstIncident` lives in topologies.ts; these add the second-NIC and policy cases.
  */
 import type { Topology } from './topology.js';
-import { firstIncident } from './topologies.js';
+import { FIRST_INCIDENT, firstIncident } from './topologies.js';
 
 /** Addresses of the two-NIC topology. */
 export const TWO_NIC = {
@@ -54,4 +54,18 @@ export function meshWithEcs3(extra: { rules?: string[]; routes?: string[]; iptab
   if (extra.iptables) ecs3.iptables = extra.iptables;
   if (extra.bridges) ecs3.bridges = [...(ecs3.bridges ?? []), ...extra.bridges];
   return t;
+}
+
+/**
+ * ECS3's firewall for the sosreport firewall tests: ecs1's ICMP dropped; ecs2's only above 2000
+ * bytes (`-m length`, which `iptables -nvL` prints in a form hostcheck does not read back).
+ */
+export function ecs3PeerFirewall(): Topology {
+  return meshWithEcs3({
+    iptables: ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':PEERS - [0:0]',
+      '-A INPUT -p icmp -j PEERS',
+      `-A PEERS -s ${FIRST_INCIDENT.ecs1}/32 -m comment --comment "old monitoring block" -j DROP`,
+      `-A PEERS -s ${FIRST_INCIDENT.ecs2}/32 -m length --length 2000:3000 -j DROP`,
+      'COMMIT', ''].join('\n'),
+  });
 }

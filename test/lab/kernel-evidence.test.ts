@@ -14,7 +14,7 @@ import { execa } from 'execa';
 import { expect, it } from 'vitest';
 import type { Finding } from '../../src/model/finding.js';
 import type { Report } from '../../src/report/json.js';
-import { AgentProtocolPeer, waitFor as waitForPeer } from '../unit/agent-protocol-peer.js';
+import { AgentProtocolPeer, waitFor as waitForPeer } from '../helpers/agent-protocol-peer.js';
 import { TWO_NIC, meshWithEcs3, twoNic } from './check-topologies.js';
 import { repoRoot, type Lab } from './lab.js';
 import { describeLab, useLab } from './suite.js';

@@ -8,6 +8,10 @@
  * - `sos-3.9.1-layout/sosreport-sos-lab.0-19700101000000/`: the layout sos 3.9.1 writes, built from
  *   its source (sos/plugins/networking.py and kernel.py of tag 3.9.1: the commands, `_mangle_command`
  *   file names, version.txt, the `ip_addr` link) with the lab's real outputs of those commands;
+ * - `sos-4.0/firewall-listing.tar.xz`: the same sos in ecs3 of ecs3PeerFirewall (check-topologies.ts),
+ *   recording no namespace, with --allow-system-changes (test/lab/sos.ts says why): the firewall of
+ *   the stack sos ran in as `iptables -vnxL`, the neighbour table as `ip -s -s neigh show`
+ *   (`npm run fixtures:bundles -- firewall-listing` writes only this one);
  * - `calicoctl-node-diags-layout/{ecs1,ecs3}/diagnostics/`: the layout of `calicoctl node diags`,
  *   built from calicoctl/calicoctl/commands/node/diags.go (projectcalico/calico): one file per
  *   command, stdout and stderr together, from the lab's real outputs.
@@ -22,7 +26,8 @@ import { settleIpv6 } from './fixture-topologies.js';
 import { Lab, labPrerequisites, repoRoot } from './lab.js';
 import { FIXTURE_PREFIX, normaliseFile, withoutDad } from './make-fixtures.js';
 import { sosReport } from './sos.js';
-import { firstIncident } from './topologies.js';
+import { ecs3PeerFirewall } from './check-topologies.js';
+import { FIRST_INCIDENT, firstIncident } from './topologies.js';
 
 const OUT = join(repoRoot, 'fixtures', 'bundles');
 
@@ -83,9 +88,29 @@ async function calicoLayout(lab: Lab): Promise<void> {
   }
 }
 
+/** sos in ecs3 of a host whose INPUT drops a peer, no namespace recorded: the -vnxL listing. */
+async function firewallListing(): Promise<void> {
+  const lab = await Lab.create(withoutDad(ecs3PeerFirewall()));
+  try {
+    await settleIpv6(lab);
+    // ECS3 answers ecs2 (and so learns its gateway's address); ecs1 is dropped.
+    await lab.ping('ecs2', FIRST_INCIDENT.ecs3);
+    await lab.ping('ecs1', FIRST_INCIDENT.ecs3);
+    const sos = await sosReport(lab, 'ecs3', ['networking'], { allowSystemChanges: true, namespaces: false });
+    mkdirSync(join(OUT, 'sos-4.0'), { recursive: true });
+    copyFileSync(sos.archive, join(OUT, 'sos-4.0', 'firewall-listing.tar.xz'));
+    rmSync(sos.dir, { recursive: true, force: true });
+    process.stdout.write(`sos-4.0/firewall-listing.tar.xz (sos ran ${sos.durationMs} ms)\n`);
+  } finally {
+    await lab.destroy();
+  }
+}
+
 async function main(): Promise<void> {
   const prerequisites = labPrerequisites();
   if (!prerequisites.ok) throw new Error(`cannot build the lab: ${prerequisites.reason}`);
+  await firewallListing();
+  if (process.argv[2] === 'firewall-listing') return;
   const lab = await Lab.create(withoutDad(firstIncident()));
   try {
     await settleIpv6(lab);

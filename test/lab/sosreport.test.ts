@@ -27,8 +27,9 @@ describeLab('a sosreport of the first incident, analysed anywhere', () => {
   let sos: SosRun;
 
   beforeAll(async () => {
-    sos = await sosReport(lab(), 'ecs3');
-    console.log(`[sos] sos report --only-plugins networking in ecs3: ${sos.durationMs} ms`);
+    // With its iptables listings (test/lab/sos.ts): the namespace's iptables-save must still serve.
+    sos = await sosReport(lab(), 'ecs3', ['networking'], { allowSystemChanges: true });
+    console.log(`[sos] sos report --only-plugins networking --allow-system-changes in ecs3: ${sos.durationMs} ms`);
   });
   afterAll(() => {
     if (sos) rmSync(sos.dir, { recursive: true, force: true });
@@ -47,6 +48,8 @@ describeLab('a sosreport of the first incident, analysed anywhere', () => {
     expect(b.host).toBe(`${b.host.split(':')[0]}:${lab().ns('ecs3')}`);
     expect(b.notes.some((n) => n.startsWith(`sos ran inside network namespace ${lab().ns('ecs3')}`))).toBe(true);
     expect(b.sources.find((s) => s.name === 'ip-route-v4')).toMatchObject({ status: 'collected', file: 'sos_commands/networking/ip_route_show_table_all' });
+    // sos listed ECS3's rules with iptables -vnxL too; the namespace's iptables-save (the whole rules) is read.
+    expect(b.sources.find((s) => s.name === 'iptables-save')).toMatchObject({ status: 'collected', file: `sos_commands/networking/ip_netns_exec_${lab().ns('ecs3')}_iptables-save` });
   });
 
   it('every lab namespace is a host of the sosreport (--host picks one)', async () => {

@@ -59,10 +59,16 @@ export function iptablesTool(family: 4 | 6, source?: string): string {
   return `${family === 6 ? 'ip6tables' : 'iptables'}${source?.includes('legacy') ? '-legacy' : ''}`;
 }
 
-/** The iptables command that deletes a rule, from its iptables-save line (`source`: the dump it came from). */
-export function deleteRuleCommand(family: 4 | 6, table: string, text: string, source?: string): string {
-  const spec = text.replace(/^\[\d+:\d+\]\s+/, '').replace(/^-A\s+/, '-D ');
-  return `${iptablesTool(family, source)} -t ${table} ${spec}`;
+/**
+ * The iptables command that deletes a rule, from its iptables-save line (a rule read from an -nvL
+ * listing: the line it was read back as; by position when the listing did not print it whole);
+ * iptables-legacy for a rule of iptables-legacy-save.
+ */
+export function deleteRuleCommand(family: 4 | 6, table: string, rule: IptablesRule): string {
+  const tool = iptablesTool(family, rule.origin.source);
+  if (rule.approximate !== undefined) return `${tool} -t ${table} -D ${rule.chain} ${rule.position}`;
+  const spec = (rule.readBackAs ?? rule.origin.text).replace(/^\[\d+:\d+\]\s+/, '').replace(/^-A\s+/, '-D ');
+  return `${tool} -t ${table} ${spec}`;
 }
 
 /** "mangle/OUTPUT rule 1" for a rule. */

@@ -1,8 +1,9 @@
 // Fleet overview: one row per host with region/VPC, addresses, agent version, last report age
 // (stale hosts stand out), open findings by severity; sortable columns, a filter, and a search
-// box that finds a host by name, by an address it holds or by a CIDR.
+// box that finds a host by name, by an address it holds or by a CIDR. Above it, what is wrong:
+// the open errors' summaries, newest first, each linked to its finding.
 import { getJson } from '../api.js';
-import { ago, h, hostHref, mount, severityBadge } from '../dom.js';
+import { ago, findingHref, h, hostHref, markRendered, mount, severityBadge, when } from '../dom.js';
 import { holds, parsePrefix } from '../net.js';
 
 /** Kept across renders so a live refresh keeps the user's sort, filter and search. */
@@ -53,8 +54,31 @@ function row(host, now) {
   );
 }
 
+/** How many open errors the overview lists before linking to the rest. */
+const ERRORS_SHOWN = 12;
+
+/** Newest first: the error that opened last leads. */
+function byFirstSeen(a, b) {
+  return Date.parse(b.firstSeen) - Date.parse(a.firstSeen) || a.finding.key.localeCompare(b.finding.key);
+}
+
+/** The open errors' summaries: what is wrong right now, each a link to its finding. */
+function openErrors(findings, hostNames) {
+  const open = findings.filter((f) => f.state === 'open').sort(byFirstSeen);
+  if (!open.length) return h('section', { class: 'open-errors none-open', id: 'open-errors', dataset: { count: 0 } }, h('p', { class: 'none' }, '✓ no open errors'));
+  const more = open.length - ERRORS_SHOWN;
+  return h('section', { class: 'open-errors', id: 'open-errors', dataset: { count: open.length } },
+    h('h2', {}, `${open.length} open error${open.length === 1 ? '' : 's'}`, h('span', { class: 'dim' }, ' · newest first')),
+    h('ol', { class: 'error-list' }, open.slice(0, ERRORS_SHOWN).map((f) => h('li', { class: 'open-error', dataset: { key: f.finding.key, host: f.finding.host } },
+      severityBadge('error'),
+      h('a', { class: 'summary', href: findingHref(f.finding.key) }, f.finding.summary),
+      // A fleet finding's host may be a topology node (a VPN gateway) with no page of its own.
+      h('span', { class: 'meta' }, hostNames.has(f.finding.host) ? h('a', { href: hostHref(f.finding.host) }, f.finding.host) : f.finding.host, ' · ', h('span', { class: 'mono' }, f.finding.check), ' · opened ', when(f.firstSeen))))),
+    more > 0 ? h('p', {}, h('a', { class: 'more-errors', href: '#/findings?severity=error&state=open' }, `and ${more} more open error${more === 1 ? '' : 's'} →`)) : null);
+}
+
 export async function renderOverview(main, params) {
-  const { hosts } = await getJson('/api/hosts');
+  const [{ hosts }, { findings }] = await Promise.all([getJson('/api/hosts'), getJson('/api/findings?severity=error&state=open')]);
   if (params.get('q') !== null) state.search = params.get('q');
   const body = h('tbody', {});
   const count = h('span', { class: 'count' });
@@ -85,8 +109,10 @@ export async function renderOverview(main, params) {
   const filter = h('select', { id: 'host-filter', 'aria-label': 'filter hosts', onchange: (e) => { state.filter = e.target.value; fill(); } },
     Object.entries(FILTERS).map(([v, label]) => h('option', { value: v, selected: v === state.filter }, label)));
   mount(main,
+    openErrors(findings, new Set(hosts.map((x) => x.name))),
     h('div', { class: 'toolbar' }, h('h1', {}, 'Fleet'), search, filter, count),
     h('table', { class: 'grid hosts', id: 'hosts' }, h('thead', {}, head), body));
   fill();
   window.__hcOverviewRenderedAt = performance.now();
+  markRendered('overview');
 }

@@ -1,9 +1,11 @@
-// Path view: pick from / to / port, see each hop with the rule or route that decided it and its
-// evidence lines; loops and drops are marked with a symbol and colour. Nothing is sent: the
+// Path view: pick from / to / port, see the path as a diagram (path-diagram.js: hop by hop, the
+// deciding rule or route under each, the break marked), then each hop with its evidence lines;
+// loops and drops are marked with a symbol and colour. Nothing is sent: the
 // aggregator's tracer (/api/path) simulates it over the hosts' reported snapshots.
 import { getJson, sources } from '../api.js';
-import { errorBox, h, hostHref, mount } from '../dom.js';
+import { errorBox, h, hostHref, markRendered, mount } from '../dom.js';
 import { evidenceList } from './findings.js';
+import { legDiagram } from './path-diagram.js';
 
 const OUTCOME_SYMBOL = { delivered: '✓', loop: '↻', blackhole: '⛔', dropped: '⛔', left: '↗' };
 const ACTION_SYMBOL = { drop: '⛔', blackhole: '⛔', deliver: '✓', encrypt: '🔒', leave: '↗' };
@@ -13,6 +15,7 @@ function legView(title, leg, commands) {
   const last = leg.hops.length - 1;
   return h('section', { class: `leg outcome-${leg.outcome}`, dataset: { outcome: leg.outcome } },
     h('h2', {}, `${title} ${leg.src} → ${leg.dst} `, h('span', { class: `outcome o-${leg.outcome}` }, `${OUTCOME_SYMBOL[leg.outcome] ?? ''} ${leg.outcome}`)),
+    h('div', { class: 'diagram-scroll' }, legDiagram(leg, title)),
     h('table', { class: 'grid hops' },
       h('thead', {}, h('tr', {}, ['#', 'Node', 'In', 'Action', 'TTL', 'Decided by', 'Next'].map((t) => h('th', {}, t)))),
       h('tbody', {}, leg.hops.map((hop, i) => {
@@ -59,6 +62,7 @@ export async function renderPath(main, params) {
       legView('request', r.forward, commands),
       r.reply ? legView('reply', r.reply, commands) : null,
       r.notes.length ? h('ul', { class: 'notes' }, r.notes.map((n) => h('li', {}, n))) : null);
+    markRendered('path');
   } catch (err) {
     mount(result, errorBox(err));
   }
