@@ -20,7 +20,7 @@ export function stageEvidence(s: HostSnapshot, stage: WalkStage): Evidence[] {
       const lines: Evidence[] = stage.changes.flatMap((c) => evidenceOf(c.rule.origin));
       const d = stage.decidedBy;
       if (d?.rule) lines.push(...evidenceOf(d.rule.origin), ...evidenceOf(d.rule.nftHidden?.origin));
-      else if (d?.policy) lines.push(...policyEvidence(s, d.table, d.chain, stage.hook));
+      else if (d?.policy) lines.push(...policyEvidence(s, d.table, d.chain, stage.before.src.includes(':') ? 6 : 4, d.backend));
       return uniqueEvidence(lines);
     }
     case 'rp-filter':
@@ -35,13 +35,10 @@ export function stageEvidence(s: HostSnapshot, stage: WalkStage): Evidence[] {
   }
 }
 
-/** The table header and the chain's policy line of an iptables chain. */
-export function policyEvidence(s: HostSnapshot, table: string, chain: string, hook: string): Evidence[] {
-  const family = s.netfilter.v4.some((t) => t.name === table && t.chains.some((c) => c.name === chain)) ? s.netfilter.v4 : s.netfilter.v6;
-  const t = family.find((x) => x.name === table);
-  const c = t?.chains.find((x) => x.name === chain);
-  void hook;
-  return uniqueEvidence([...evidenceOf(c?.origin)]);
+/** The chain's policy line of an iptables chain, in the packet's family and the backend whose table decided. */
+export function policyEvidence(s: HostSnapshot, table: string, chain: string, family: 4 | 6, backend?: 'legacy'): Evidence[] {
+  const t = (family === 6 ? s.netfilter.v6 : s.netfilter.v4).find((x) => x.name === table && (x.backend === 'legacy') === (backend === 'legacy'));
+  return evidenceOf(t?.chains.find((x) => x.name === chain)?.origin);
 }
 
 /** The rules that set the packet's mark on its way (MARK, CONNMARK --restore-mark, ...). */
