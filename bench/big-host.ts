@@ -70,9 +70,9 @@ function hwmMB(pid: number): number {
   return Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN) * 1024 / 1e6;
 }
 
-async function waitUntil(what: string, ok: () => boolean, timeoutMs: number): Promise<void> {
+async function waitUntil(what: string, ok: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
   const started = Date.now();
-  while (!ok()) {
+  while (!(await ok())) {
     if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -133,7 +133,7 @@ async function runCase(c: Case, options: SectionOptions): Promise<BenchRow[]> {
       relay = await CountingRelay.start(join(dir, 'relay.sock'), join(dir, 'agg.sock'));
       if (c.matched) peer = await reportPeer(join(dir, 'agg.sock'));
       const url = `ws+unix://${join(dir, 'relay.sock')}:/agent`;
-      const acked = (seq: number) => () => server!.aggregator.store.reports(HOST).some((r) => r.seq === seq);
+      const acked = (seq: number) => async () => (await server!.aggregator.store.reports(HOST)).some((r) => r.seq === seq);
 
       const started = performance.now();
       const first = startAgent(lab, url, dir);
@@ -143,7 +143,7 @@ async function runCase(c: Case, options: SectionOptions): Promise<BenchRow[]> {
       const peakMB = first.peakMB();
       const firstBytes = relay.sent[relay.sent.length - 1];
       options.log(`big-host ${c.label}: connections so far ${JSON.stringify(relay.sent)}`);
-      const firstReceived = server.aggregator.store.reports(HOST)[0].bytes;
+      const firstReceived = (await server.aggregator.store.reports(HOST))[0].bytes;
       const sectionChars = await metric(server, 'hostcheck_section_characters_total');
       const indexed = server.aggregator.index.snapshot(HOST)!;
       const rulesIndexed = indexed.netfilter.v4.reduce((n, t) => n + t.rules.length, 0);
@@ -155,7 +155,7 @@ async function runCase(c: Case, options: SectionOptions): Promise<BenchRow[]> {
       await waitUntil(`${c.label}: the restarted agent's report acknowledged`, acked(2), 10 * 60_000);
       const steadyBytes = relay.sent[relay.sent.length - 1];
       options.log(`big-host ${c.label}: connections so far ${JSON.stringify(relay.sent)}`);
-      const steadyReceived = server.aggregator.store.reports(HOST).find((r) => r.seq === 2)!.bytes;
+      const steadyReceived = (await server.aggregator.store.reports(HOST)).find((r) => r.seq === 2)!.bytes;
       await stopChild(second.child, 10_000);
 
       const reference = { name: 'raw dumps read (iptables-save -c, ip route, ip -6 route)', value: Number((dumpBytes / 1e6).toPrecision(3)), unit: 'MB' };

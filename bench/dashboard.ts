@@ -50,12 +50,12 @@ function errorOf(i: number): Finding {
 }
 
 async function fleet(server: TestServer): Promise<void> {
-  for (let i = 0; i < HOSTS - 4; i++) feed(server.server, fleetHost(i), i % 50 === 11 ? [errorOf(i)] : []);
+  for (let i = 0; i < HOSTS - 4; i++) await feed(server.server, fleetHost(i), i % 50 === 11 ? [errorOf(i)] : []);
   const first = await Promise.all(['router', 'ecs1', 'ecs2', 'ecs3'].map((h) => scenarioSnapshot('first-incident', h)));
   for (const snap of first) {
     const peers = first.filter((o) => o !== snap && o.identity.name !== 'router')
       .flatMap((o) => o.interfaces.filter((i) => i.uplink).flatMap((i) => i.addresses).map((a) => ({ address: a.cidr.split('/')[0], name: o.identity.name })));
-    feed(server.server, snap, analyzeSnapshot(snap, { peers, remotes: [], ports: [], ignore: [] }).findings);
+    await feed(server.server, snap, analyzeSnapshot(snap, { peers, remotes: [], ports: [], ignore: [] }).findings);
   }
 }
 

@@ -11,12 +11,14 @@ import { benchBigHost } from './big-host.js';
 import { benchDashboard } from './dashboard.js';
 import { benchFleet } from './fleet.js';
 import { benchIptablesParse } from './iptables-parse.js';
+import { benchNftEval } from './nft-eval.js';
 import {
   bestOf, ipBatchIn, ipv4, seededRandom, SectionSkipped, withLab,
   type BenchRow, type SectionOptions,
 } from './netns.js';
 import { benchOneShot } from './oneshot.js';
 import { benchPreauth } from './preauth.js';
+import { benchReplicas } from './replicas.js';
 import { benchRouteParse, ROUTE_HOST, routeTopology } from './route-parse.js';
 
 interface Section {
@@ -28,11 +30,13 @@ interface Section {
 const SECTIONS: Section[] = [
   { name: 'route-parse', what: 'ip route text/JSON parse time vs the ip command', run: benchRouteParse },
   { name: 'iptables-parse', what: 'iptables-save dump parse time vs iptables-save', run: benchIptablesParse },
+  { name: 'nft-eval', what: '100,000 packets through a 10,000-rule nft ruleset (sets, verdict maps) vs the iptables evaluator with ipsets', run: benchNftEval },
   { name: 'lpm', what: 'longest-prefix match lookups/s vs the kernel (ip route get)', run: benchLpmSection },
   { name: 'oneshot', what: 'one-shot hostcheck wall time and peak RSS vs node start-up + raw collection', run: benchOneShot },
   { name: 'fleet', what: 'aggregator: idle memory, connect time, report latency vs a bare ws echo server; fleet match time', run: benchFleet },
   { name: 'preauth', what: 'aggregator under 1,000 clients attacking before authentication: peak RSS, a good agent\'s ack p99 vs the same agent alone', run: benchPreauth },
   { name: 'agent', what: 'agent idle RSS and CPU vs a bare node process; peak RSS with 100,000 routes', run: benchAgent },
+  { name: 'replicas', what: 'serve on SQLite vs PostgreSQL: sustained report rate at p99 <= 100 ms, CPU per 1,000 reports; two replicas vs one; LISTEN/NOTIFY propagation; cold start at 100,000 hosts (HOSTCHECK_BENCH_COLD=1)', run: benchReplicas },
   { name: 'dashboard', what: 'dashboard views over 1,000 hosts in Chromium (overview, topology map, path diagram): navigation → painted vs fetching their JSON', run: benchDashboard },
   { name: 'big-host', what: 'agent on 10k/100k rules and 100k/1M routes: bytes on the wire (first and steady-state report) vs the raw dumps, peak RSS, fleet match', run: benchBigHost },
 ];

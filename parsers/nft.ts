@@ -81,7 +81,10 @@ export function renderValue(v: unknown): string {
     case 'range':
       return Array.isArray(inner) ? inner.map(renderValue).join('-') : '';
     case 'set':
-      return Array.isArray(inner) ? `{ ${inner.map(renderValue).join(', ')} }` : renderValue(inner);
+      // A map's elements are [key, value]: `{ 80 : accept, 81 : jump web }`.
+      return Array.isArray(inner) ? `{ ${inner.map((x) => (Array.isArray(x) && x.length === 2 ? `${renderValue(x[0])} : ${renderValue(x[1])}` : renderValue(x))).join(', ')} }` : renderValue(inner);
+    case 'jump': case 'goto':
+      return `${key} ${renderValue(o.target)}`;
     case 'concat':
       return Array.isArray(inner) ? inner.map(renderValue).join(' . ') : '';
     case '&': case '|': case '^': case '<<': case '>>':
@@ -108,7 +111,10 @@ export function renderStatement(e: unknown): string {
   switch (key) {
     case 'match': {
       const op = str(o.op) ?? '==';
-      const right = renderValue(o.right);
+      // nft quotes interface names: `iifname "eth0"`.
+      const left = isObject(o.left) && isObject(o.left.meta) ? str(o.left.meta.key) : undefined;
+      const quoted = left !== undefined && ['iif', 'oif', 'iifname', 'oifname'].includes(left);
+      const right = quoted && typeof o.right === 'string' ? `"${o.right}"` : renderValue(o.right);
       return `${renderValue(o.left)} ${op === '==' || op === 'in' ? '' : `${op} `}${right}`;
     }
     case 'counter':

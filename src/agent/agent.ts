@@ -36,7 +36,11 @@ const REFUSED_CONTENT = /^(schema|bad_snapshot|too_many_routes|too_many_rules|se
 export const DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024;
 
 export interface AgentOptions {
-  server: string;
+  /**
+   * The aggregator, or several replicas of it: the agent starts at a random one, stays while it
+   * answers, and moves on to the next when it fails (jittered backoff between attempts).
+   */
+  server: string | string[];
   /** The host's name in the fleet (resolved: --name, config, hostname plus machine id). */
   name: string;
   identity: Hello['identity'];
@@ -101,6 +105,9 @@ export class Agent {
   private ws: WebSocket | undefined;
   private welcomed = false;
   private attempt = 0;
+  private readonly servers: string[];
+  /** Index into `servers` of the one in use. */
+  private serverIndex: number;
   private stopped = false;
   private firstCheckStarted = false;
   private checking: Promise<void> | undefined;
@@ -118,6 +125,9 @@ export class Agent {
   readonly done = new Promise<void>((r) => (this.resolveDone = r));
 
   constructor(private readonly opts: AgentOptions) {
+    this.servers = typeof opts.server === 'string' ? [opts.server] : [...opts.server];
+    if (this.servers.length === 0) throw new AgentCredentialError('no server URL');
+    this.serverIndex = Math.floor(Math.random() * this.servers.length);
     this.seqStore = new SeqStore(opts.stateDir, opts.name);
     this.outbox = new Outbox(opts.outboxCapacity ?? 32);
     this.outboxFiles = new OutboxFiles(opts.stateDir, opts.name);
@@ -141,7 +151,7 @@ export class Agent {
     for (const e of stored.entries) this.queue(e);
     const lastStored = stored.entries.at(-1)?.seq ?? 0;
     if (lastStored > this.seq) this.seq = lastStored;
-    log.info({ host: this.opts.name, server: redactUrl(this.opts.server), seq: this.seq, unacked: this.outbox.size, credential: this.credential.kind, intervalMs: this.opts.intervalMs, watch: this.opts.watch }, 'agent starting');
+    log.info({ host: this.opts.name, server: redactUrl(this.server), servers: this.servers.length, seq: this.seq, unacked: this.outbox.size, credential: this.credential.kind, intervalMs: this.opts.intervalMs, watch: this.opts.watch }, 'agent starting');
     if (this.opts.kernel?.dropReasons) {
       // The agent stops on SIGTERM/SIGINT itself, and stop() removes the instance.
       const t = DropTracer.start({ signals: false });
@@ -198,7 +208,7 @@ export class Agent {
     const { log } = this.opts;
     let ws: WebSocket;
     try {
-      ws = openSocket(this.opts.server, { tls: this.opts.tls });
+      ws = openSocket(this.server, { tls: this.opts.tls });
     } catch (err) {
       log.error({ err: (err as Error).message }, 'cannot open connection');
       this.scheduleReconnect();
@@ -215,7 +225,7 @@ export class Agent {
       t.unref();
     });
     ws.on('message', (data, isBinary) => this.onMessage(isBinary ? '' : data.toString()));
-    ws.on('error', (err) => log.warn({ err: err.message, server: redactUrl(this.opts.server) }, 'connection error'));
+    ws.on('error', (err) => log.warn({ err: err.message, server: redactUrl(this.server) }, 'connection error'));
     ws.on('close', (code, reason) => {
       if (this.ws === ws) this.ws = undefined;
       this.stopHeartbeats();
@@ -226,10 +236,17 @@ export class Agent {
     });
   }
 
+  /** The server URL in use. */
+  get server(): string {
+    return this.servers[this.serverIndex];
+  }
+
   private scheduleReconnect(): void {
     if (this.stopped) return;
+    // The server in use failed: the next one (of several) is tried after the backoff.
+    this.serverIndex = (this.serverIndex + 1) % this.servers.length;
     const delayMs = backoffDelay(this.attempt++, this.opts.backoff ?? DEFAULT_BACKOFF);
-    this.opts.log.info({ attempt: this.attempt, delayMs }, 'reconnecting after backoff');
+    this.opts.log.info({ attempt: this.attempt, delayMs, server: redactUrl(this.server) }, 'reconnecting after backoff');
     const t = setTimeout(() => (this.timers.delete(t), this.connect()), delayMs);
     this.timers.add(t);
   }

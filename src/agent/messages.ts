@@ -57,6 +57,7 @@ export function analysisOptions(config: HostcheckConfig, context: FleetContext, 
   return {
     peers: [...peers.values()],
     remotes: [...remotes],
+    ...(config.remotePathMtu && { remotePathMtu: config.remotePathMtu }),
     ports: [...new Set([...config.ports, ...context.ports])],
     routeFor: config.routeFor ?? [],
     ...(config.conntrackMargin !== undefined && { conntrackMargin: config.conntrackMargin }),

@@ -94,6 +94,16 @@ export class Aggregator {
   readonly limits: SectionLimits;
   private readonly lastSeen = new Map<string, string>();
   private readonly pendingContext = new Set<string>();
+  /** Per connected host: the highest sequence number the store holds (from the welcome, then each commit). */
+  private readonly storedUpTo = new Map<string, number>();
+  /** Per host: the digest of the snapshot in the index (what a replica compares after a gap). */
+  private readonly digests = new Map<string, string | null>();
+  private unfollow: (() => Promise<void>) | undefined;
+  /** Per host connected to another replica: when that replica last said so. */
+  private readonly remote = new Map<string, number>();
+  /** A remote connection not renewed for this long counts as gone (its replica died). */
+  remoteTtlMs = 180_000;
+  private refreshing: Promise<void> = Promise.resolve();
   private contextTimer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
   private readonly commits = new CommitQueue<PreparedReport>({
@@ -113,21 +123,27 @@ export class Aggregator {
   }
 
   /** Rebuild the index from stored snapshots, match the fleet, and reconcile stored fleet findings. */
-  load(): void {
-    for (const { name, snapshot, sections } of this.store.snapshots()) {
-      try {
-        const full = snapshot as Record<string, unknown>;
-        for (const [kind, digest] of Object.entries(sections) as [SectionKind, string][]) applySection(full, this.storedSection(kind, digest));
-        this.index.upsert(name, snapshotFromJson(full));
-        this.sectionsOf.set(name, sections);
-      } catch {
-        // A snapshot the index cannot read stays stored; the host's next report replaces it.
-      }
+  async load(): Promise<void> {
+    for await (const { name, digest, snapshot, sections } of this.store.snapshots()) {
+      await this.indexStored(name, snapshot, sections);
+      this.digests.set(name, digest);
     }
     const diff = this.timedMatch('full', () => this.matcher.matchAll());
-    const stored = this.store.findings().filter((f) => f.sources.includes('fleet')).map((f) => f.finding.key);
+    const stored = (await this.store.findings()).filter((f) => f.sources.includes('fleet')).map((f) => f.finding.key);
     const found = new Set(diff.found.map((f) => f.key));
-    this.store.commitFleet(diff.found, stored.filter((k) => !found.has(k)), this.isoNow());
+    await this.store.commitFleet(diff.found, stored.filter((k) => !found.has(k)), this.isoNow());
+  }
+
+  /** Put a stored snapshot (its sections read back) in the index. */
+  private async indexStored(name: string, snapshot: unknown, sections: HostSections): Promise<void> {
+    try {
+      const full = snapshot as Record<string, unknown>;
+      for (const [kind, digest] of Object.entries(sections) as [SectionKind, string][]) applySection(full, await this.storedSection(kind, digest));
+      this.index.upsert(name, snapshotFromJson(full));
+      this.sectionsOf.set(name, sections);
+    } catch {
+      // A snapshot the index cannot read stays stored; the host's next report replaces it.
+    }
   }
 
   /**
@@ -135,11 +151,11 @@ export class Aggregator {
    * again, what that finds and resolves is committed, viewers get a `topology` event and the
    * agents whose fleet findings changed a new context.
    */
-  setTopology(topology: Topology | undefined): FleetDiff {
+  async setTopology(topology: Topology | undefined): Promise<FleetDiff> {
     this.topology = topology;
     this.matcher.topology = topology;
     const diff = this.timedMatch('full', () => this.matcher.matchAll());
-    this.store.commitFleet(diff.found, diff.resolved.map((f) => f.key), this.isoNow());
+    await this.store.commitFleet(diff.found, diff.resolved.map((f) => f.key), this.isoNow());
     this.emit({ type: 'topology', found: diff.found.map((f) => f.key), resolved: diff.resolved.map((f) => f.key) });
     for (const h of diff.affected) if (this.links.has(h)) this.pendingContext.add(h);
     this.scheduleContext();
@@ -160,7 +176,7 @@ export class Aggregator {
     }
   }
 
-  authenticate(hello: Hello): AgentAuth {
+  authenticate(hello: Hello): Promise<AgentAuth> {
     return this.auth.authenticateAgent(hello);
   }
 
@@ -190,22 +206,28 @@ export class Aggregator {
     this.metrics.connectedAgents.set(this.links.size);
     this.seen(host);
     this.emit({ type: 'connection', host, connected: true });
+    void this.store.announce?.('connected', [host]).catch(() => undefined);
     return { ok: true };
   }
 
   detach(host: string, link: AgentLink): void {
     if (this.links.get(host) !== link) return;
     this.links.delete(host);
+    this.storedUpTo.delete(host);
     this.metrics.connectedAgents.set(this.links.size);
     this.emit({ type: 'connection', host, connected: false });
+    void this.store.announce?.('disconnected', [host]).catch(() => undefined);
   }
 
   private emit(event: FleetEvent): void {
     this.events.emit('change', event);
   }
 
+  /** Whether the host's agent is connected here or (replicas) to another replica. */
   connected(host: string): boolean {
-    return this.links.has(host);
+    if (this.links.has(host)) return true;
+    const at = this.remote.get(host);
+    return at !== undefined && this.now() - at < this.remoteTtlMs;
   }
 
   get connectedCount(): number {
@@ -216,13 +238,15 @@ export class Aggregator {
     this.lastSeen.set(host, this.isoNow());
   }
 
-  welcomeSeq(host: string): number {
-    return this.store.lastSeq(host);
+  async welcomeSeq(host: string): Promise<number> {
+    const seq = await this.store.lastSeq(host);
+    this.storedUpTo.set(host, seq);
+    return seq;
   }
 
   /** The digests of the sections the server holds for a host (the welcome lists them). */
-  welcomeSections(host: string): string[] {
-    return Object.values(this.store.hostSections(host));
+  async welcomeSections(host: string): Promise<string[]> {
+    return Object.values(await this.store.hostSections(host));
   }
 
   /**
@@ -230,32 +254,35 @@ export class Aggregator {
    * Reports waiting in the commit queue are committed first, so the store sees them in order.
    * A report already stored (a resend after reconnect) is acknowledged again without a change.
    */
-  report(hello: Hello, report: ReportMessage, bytes: number, uploads?: SectionUploads): void {
-    this.commits.flush();
-    if (this.store.hasReport(hello.name, report.seq)) return;
-    const prepared = this.prepare(hello, report, bytes, uploads);
-    this.store.commitReports([prepared.input]);
+  async report(hello: Hello, report: ReportMessage, bytes: number, uploads?: SectionUploads): Promise<void> {
+    await this.commits.flush();
+    if (await this.store.hasReport(hello.name, report.seq)) return;
+    const prepared = await this.prepare(hello, report, bytes, uploads);
+    await this.store.commitReports([prepared.input]);
     this.afterCommit(prepared);
   }
 
   /**
-   * Validate and match one report now (throws ReportRejectedError), and commit it together with
-   * the reports arriving in the same event-loop turn; `done` runs after the commit (the caller
-   * acks then) or with the store's error. A resend of a stored or queued report only waits.
+   * Validate and match one report now (rejects with ReportRejectedError), and commit it together
+   * with the reports arriving meanwhile; `done` runs after the commit (the caller acks then) or
+   * with the store's error. A resend of a stored or queued report only waits.
    */
-  submit(hello: Hello, report: ReportMessage, bytes: number, done: Committed, uploads?: SectionUploads): void {
+  async submit(hello: Hello, report: ReportMessage, bytes: number, done: Committed, uploads?: SectionUploads): Promise<void> {
     const key = `${hello.name}\n${report.seq}`;
     if (this.commits.join(key, done)) return;
-    if (this.store.hasReport(hello.name, report.seq)) return done();
-    this.commits.add(key, this.prepare(hello, report, bytes, uploads), done);
+    // Above what the store held at the welcome and what was committed since, a report is new: no lookup.
+    const upTo = this.storedUpTo.get(hello.name);
+    if ((upTo === undefined || report.seq <= upTo) && (await this.store.hasReport(hello.name, report.seq))) return done();
+    if (this.commits.join(key, done)) return;
+    this.commits.add(key, await this.prepare(hello, report, bytes, uploads), done);
   }
 
   /** Commit the reports waiting in the queue (before the store closes). */
-  flushReports(): void {
-    this.commits.flush();
+  async flushReports(): Promise<void> {
+    await this.commits.flush();
   }
 
-  private prepare(hello: Hello, report: ReportMessage, bytes: number, uploads?: SectionUploads): PreparedReport {
+  private async prepare(hello: Hello, report: ReportMessage, bytes: number, uploads?: SectionUploads): Promise<PreparedReport> {
     const host = hello.name;
     for (const f of report.findings) {
       if (f.host !== host) throw new ReportRejectedError('host_mismatch', `a finding names host "${f.host}"; this connection is "${host}"`);
@@ -266,7 +293,9 @@ export class Aggregator {
     redactSnapshotTexts(report.snapshot as unknown as HostSnapshot);
     for (const f of report.findings) for (const e of f.evidence) e.text = redactLine(e.text);
     const previous = this.index.snapshot(host);
-    const snapshot = this.withSections(host, report, previous, uploads);
+    const snapshot = await this.withSections(host, report, previous, uploads);
+    // Awaiting the sections let other reports of this host in: match against the index as it is now.
+    const current = this.index.snapshot(host);
     checkContentLimits(snapshot, this.limits);
     const membershipBefore = this.membershipOf(host);
     let diff: FleetDiff;
@@ -275,14 +304,24 @@ export class Aggregator {
       diff = this.timedMatch('incremental', () => this.matcher.matchHost(host));
     } catch (err) {
       // Put the last good snapshot back so the fleet keeps a usable model of this host.
-      if (previous) this.index.upsert(host, previous); else this.index.remove(host);
+      if (current) this.index.upsert(host, current); else this.index.remove(host);
       throw new ReportRejectedError('bad_snapshot', `the snapshot cannot be indexed: ${(err as Error).message}`, { cause: err });
     }
     this.sectionsOf.set(host, report.sections ?? {});
     if (report.sections) uploads?.release(Object.values(report.sections));
+    const context = this.contextChanges(host, membershipBefore !== this.membershipOf(host), diff);
+    this.digests.set(host, report.digest);
+    return {
+      input: { hello, report, bytes, receivedAt: this.isoNow(), fleetFound: diff.found, fleetResolved: diff.resolved },
+      event: { type: 'report', host, seq: report.seq, findings: report.findings.length, found: diff.found.map((f) => f.key), resolved: diff.resolved.map((f) => f.key) },
+      context,
+    };
+  }
+
+  /** The agents whose context changes when `host` changed (its addresses or VPC, or the fleet findings of `diff`). */
+  private contextChanges(host: string, membershipChanged: boolean, diff: FleetDiff): Set<string> {
     const small = this.index.size <= (this.options.contextPeersLimit ?? CONTEXT_PEERS_LIMIT);
     const context = new Set<string>();
-    const membershipChanged = membershipBefore !== this.membershipOf(host);
     if (membershipChanged && small) {
       for (const h of this.links.keys()) if (h !== host) context.add(h);
     } else if (membershipChanged) {
@@ -290,11 +329,101 @@ export class Aggregator {
     }
     // Up to contextPeersLimit hosts a context lists every peer whatever the findings; above, it follows them.
     if (!small) for (const h of diff.affected) context.add(h);
-    return {
-      input: { hello, report, bytes, receivedAt: this.isoNow(), fleetFound: diff.found, fleetResolved: diff.resolved },
-      event: { type: 'report', host, seq: report.seq, findings: report.findings.length, found: diff.found.map((f) => f.key), resolved: diff.resolved.map((f) => f.key) },
-      context,
-    };
+    return context;
+  }
+
+  /**
+   * Follow the replicas that share the store (PostgreSQL): a host another replica committed a
+   * report of is read back, indexed and matched here too, its `report` event goes to this
+   * replica's viewers, and the agents connected here whose context it changes get the new one;
+   * hosts another replica marked stale are announced. After a gap (the database restarted) the
+   * index is compared with the stored digests and brought up to date. A store one process owns
+   * (SQLite) has nothing to follow.
+   */
+  async follow(): Promise<void> {
+    if (!this.store.follow || this.unfollow) return;
+    this.unfollow = await this.store.follow({
+      changed: (kind, hosts) => {
+        if (kind === 'stale') return this.emit({ type: 'stale', hosts });
+        if (kind === 'report') return this.enqueueRefresh(hosts);
+        if (kind === 'ask') return this.announceLinks();
+        this.remoteLinks(kind, hosts);
+      },
+      gap: () => {
+        // What the others announced meanwhile is lost: forget their agents and ask them again.
+        this.remote.clear();
+        void this.store.announce?.('ask', ['*']).catch(() => undefined);
+        this.announceLinks();
+        this.enqueueRefresh(undefined);
+      },
+    });
+    void this.store.announce?.('ask', ['*']).catch(() => undefined);
+  }
+
+  /** Tell the other replicas which agents are connected here. */
+  private announceLinks(): void {
+    if (this.links.size) void this.store.announce?.('present', [...this.links.keys()]).catch(() => undefined);
+  }
+
+  /** Agents connected to other replicas: `present` renews them (each replica's sweep), `disconnected` ends them. */
+  private remoteLinks(kind: 'connected' | 'disconnected' | 'present', hosts: string[]): void {
+    const now = this.now();
+    for (const host of hosts) {
+      const was = this.connected(host);
+      if (kind === 'disconnected') this.remote.delete(host);
+      else this.remote.set(host, now);
+      if (kind !== 'present' && was !== this.connected(host)) this.emit({ type: 'connection', host, connected: this.connected(host) });
+    }
+  }
+
+  /** Stop following the other replicas. */
+  async unfollowReplicas(): Promise<void> {
+    const stop = this.unfollow;
+    this.unfollow = undefined;
+    await stop?.();
+  }
+
+  /** Refreshes run one after another; `undefined` is a whole-fleet comparison. */
+  private enqueueRefresh(hosts: string[] | undefined): void {
+    this.refreshing = this.refreshing
+      .then(() => (hosts ? this.refreshHosts(hosts) : this.resync()))
+      .catch(() => {
+        // The database is away: the gap after it returns brings everything up to date.
+      });
+  }
+
+  /** Resolves when the refreshes queued so far are done (tests, shutdown). */
+  get refreshed(): Promise<void> {
+    return this.refreshing;
+  }
+
+  /** Compare every stored digest with the indexed one and read back the hosts that differ. */
+  private async resync(): Promise<void> {
+    const stored = await this.store.hostDigests();
+    const changed = [...stored].filter(([h, d]) => this.digests.get(h) !== d).map(([h]) => h);
+    for (let i = 0; i < changed.length; i += 500) await this.refreshHosts(changed.slice(i, i + 500));
+  }
+
+  /** Read back hosts another replica changed; match them; tell viewers and the agents here. */
+  private async refreshHosts(hosts: string[]): Promise<void> {
+    const rows = new Map<string, { digest: string | null; snapshot: unknown; sections: HostSections }>();
+    for await (const s of this.store.snapshots(hosts)) rows.set(s.name, s);
+    for (const host of new Set(hosts)) {
+      const row = rows.get(host);
+      const changedSnapshot = row !== undefined && this.digests.get(host) !== row.digest;
+      const membershipBefore = this.membershipOf(host);
+      if (changedSnapshot) {
+        await this.indexStored(host, row.snapshot, row.sections);
+        this.digests.set(host, row.digest);
+      }
+      const diff = this.timedMatch('incremental', () => this.matcher.matchHost(host));
+      const [latest] = await this.store.reports(host);
+      this.seen(host);
+      const context = this.contextChanges(host, membershipBefore !== this.membershipOf(host), diff);
+      for (const h of context) this.pendingContext.add(h);
+      if (latest) this.emit({ type: 'report', host, seq: latest.seq, findings: latest.findings, found: diff.found.map((f) => f.key), resolved: diff.resolved.map((f) => f.key) });
+    }
+    this.scheduleContext();
   }
 
   /** The drop counters (and reasons) a host's agent last sent: what moved between its last two checks. */
@@ -307,7 +436,7 @@ export class Aggregator {
    * host's indexed snapshot (unchanged since), or the store (the host's stored sections);
    * a section found nowhere is refused (`section_missing`).
    */
-  private withSections(host: string, report: ReportMessage, previous: HostSnapshot | undefined, uploads?: SectionUploads): HostSnapshot {
+  private async withSections(host: string, report: ReportMessage, previous: HostSnapshot | undefined, uploads?: SectionUploads): Promise<HostSnapshot> {
     const snapshot: Record<string, unknown> = { ...report.snapshot };
     const refs = report.sections ?? {};
     const before = this.sectionsOf.get(host) ?? {};
@@ -318,7 +447,7 @@ export class Aggregator {
       if (snapshot[kind] !== undefined) throw new ReportRejectedError('schema', `snapshot.${kind}: sent inline and as section ${digest.slice(0, 12)}`);
       let decoded: DecodedSection | undefined = uploads?.get(digest);
       if (!decoded && previous && before[kind] === digest) decoded = sectionOf(previous, kind);
-      if (!decoded && (stored ??= this.store.hostSections(host))[kind] === digest) decoded = this.storedSection(kind, digest);
+      if (!decoded && (stored ??= await this.store.hostSections(host))[kind] === digest) decoded = await this.storedSection(kind, digest);
       if (!decoded) throw new ReportRejectedError('section_missing', `section ${kind} ${digest} was not sent on this connection and is not this host's`);
       applySection(snapshot, decoded);
     }
@@ -327,8 +456,8 @@ export class Aggregator {
   }
 
   /** A stored section, read back; a section the store lost or cannot read is refused like a missing one. */
-  private storedSection(kind: SectionKind, digest: string): DecodedSection {
-    const s = this.store.section(digest);
+  private async storedSection(kind: SectionKind, digest: string): Promise<DecodedSection> {
+    const s = await this.store.section(digest);
     if (!s || s.kind !== kind) throw new ReportRejectedError('section_missing', `section ${kind} ${digest} is not in the store`);
     try {
       return decodeSection(kind, s.content, this.limits);
@@ -342,15 +471,17 @@ export class Aggregator {
    * A host's snapshot as stored: with its sections read back from the store (the API's
    * `/api/hosts/NAME`), or undefined.
    */
-  storedSnapshot(host: string): unknown {
-    const snapshot = this.store.snapshot(host) as Record<string, unknown> | undefined;
+  async storedSnapshot(host: string): Promise<unknown> {
+    const snapshot = (await this.store.snapshot(host)) as Record<string, unknown> | undefined;
     if (!snapshot) return undefined;
-    for (const [kind, digest] of Object.entries(this.store.hostSections(host)) as [SectionKind, string][]) applySection(snapshot, this.storedSection(kind, digest));
+    for (const [kind, digest] of Object.entries(await this.store.hostSections(host)) as [SectionKind, string][]) applySection(snapshot, await this.storedSection(kind, digest));
     return snapshot;
   }
 
   private afterCommit(p: PreparedReport): void {
     this.metrics.reports.inc();
+    const upTo = this.storedUpTo.get(p.event.host);
+    if (upTo !== undefined && p.event.seq > upTo) this.storedUpTo.set(p.event.host, p.event.seq);
     const window = p.input.report.kernel;
     if (window) this.kernelWindows.set(p.event.host, { receivedAt: p.input.receivedAt, window: window as KernelWindow });
     this.seen(p.event.host);
@@ -386,14 +517,23 @@ export class Aggregator {
   }
 
   /** Persist heartbeat times and mark hosts silent for longer than staleSeconds. */
-  sweep(): string[] {
+  async sweep(): Promise<string[]> {
     for (const h of this.links.keys()) this.seen(h);
-    this.store.touch(this.lastSeen);
+    // Replicas: the agents still connected here, so the others keep counting them as connected.
+    this.announceLinks();
+    const seen = new Map(this.lastSeen);
     this.lastSeen.clear();
-    const stale = this.store.markStale(new Date(this.now() - this.staleSeconds * 1000).toISOString());
+    try {
+      await this.store.touch(seen);
+    } catch (err) {
+      // Kept for the next sweep (the database may be restarting); newer times win.
+      for (const [h, at] of seen) if (!this.lastSeen.has(h)) this.lastSeen.set(h, at);
+      throw err;
+    }
+    const stale = await this.store.markStale(new Date(this.now() - this.staleSeconds * 1000).toISOString());
     // Sections no host names any more, kept an hour for reports still on their way.
-    this.store.pruneSections(new Date(this.now() - 3_600_000).toISOString());
-    this.metrics.staleHosts.set(this.store.hosts().filter((h) => h.stale).length);
+    await this.store.pruneSections(new Date(this.now() - 3_600_000).toISOString());
+    this.metrics.staleHosts.set((await this.store.hosts()).filter((h) => h.stale).length);
     if (stale.length) this.emit({ type: 'stale', hosts: stale });
     return stale;
   }

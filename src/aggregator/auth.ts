@@ -145,6 +145,8 @@ export type AgentAuth =
   | { ok: true; host: string; issuedToken?: string }
   | { ok: false; reason: 'auth_failed' | 'host_mismatch' | 'enrol_expired' | 'viewer_token'; detail: string };
 
+export type ViewerVerdict = { ok: true } | { ok: false; status: 401 | 403; detail: string };
+
 export class Authenticator {
   constructor(
     private readonly creds: Credentials,
@@ -157,7 +159,7 @@ export class Authenticator {
     return this.creds.agents.size + this.creds.enrolment.size === 0;
   }
 
-  authenticateAgent(hello: Hello): AgentAuth {
+  async authenticateAgent(hello: Hello): Promise<AgentAuth> {
     const { token, kind } = hello.credential;
     const name = hello.name;
     if (matchToken(this.creds.viewers, token)) return { ok: false, reason: 'viewer_token', detail: 'a viewer token is not an agent credential' };
@@ -165,20 +167,20 @@ export class Authenticator {
     const fileEntry = matchToken(this.creds.agents, token);
     if (fileEntry) return fileEntry.name === name ? { ok: true, host: name } : { ok: false, reason: 'host_mismatch', detail: `this token is not valid for host "${name}"` };
     const hash = hashToken(token).toString('hex');
-    const issued = this.store.tokenByHash(hash);
+    const issued = await this.store.tokenByHash(hash);
     if (issued && timingSafeEqual(Buffer.from(issued.tokenHash, 'hex'), Buffer.from(hash, 'hex'))) {
       return issued.host === name ? { ok: true, host: name } : { ok: false, reason: 'host_mismatch', detail: `this token is not valid for host "${name}"` };
     }
     if (this.openMode) {
-      const bound = this.store.tokenByHost(name);
+      const bound = await this.store.tokenByHost(name);
       if (bound) return { ok: false, reason: 'host_mismatch', detail: `host "${name}" is bound to another credential` };
-      this.store.putToken({ host: name, tokenHash: hash, instanceId: hello.identity.instanceId ?? null, via: 'first-use' });
+      await this.store.putToken({ host: name, tokenHash: hash, instanceId: hello.identity.instanceId ?? null, via: 'first-use' });
       return { ok: true, host: name };
     }
     return { ok: false, reason: 'auth_failed', detail: 'unknown agent token' };
   }
 
-  private enrol(hello: Hello): AgentAuth {
+  private async enrol(hello: Hello): Promise<AgentAuth> {
     const entry = matchToken(this.creds.enrolment, hello.credential.token);
     if (!entry) return { ok: false, reason: 'auth_failed', detail: 'unknown enrolment token' };
     if (entry.expiresAt !== undefined && this.now() > entry.expiresAt) {
@@ -186,22 +188,22 @@ export class Authenticator {
     }
     const name = hello.name;
     if ([...this.creds.agents.values()].some((e) => e.name === name)) return { ok: false, reason: 'host_mismatch', detail: `host "${name}" has a per-host token; it cannot enrol` };
-    const existing = this.store.tokenByHost(name);
+    const existing = await this.store.tokenByHost(name);
     const instanceId = hello.identity.instanceId ?? null;
     // Re-enrolment is allowed only for the same cloud instance (an agent that lost its token).
     if (existing && (existing.instanceId === null || existing.instanceId !== instanceId)) {
       return { ok: false, reason: 'host_mismatch', detail: `host "${name}" is already enrolled${existing.instanceId ? ' by another instance' : ''}` };
     }
     const issuedToken = newToken();
-    this.store.putToken({ host: name, tokenHash: hashToken(issuedToken).toString('hex'), instanceId, via: `enrolment:${entry.name}` });
+    await this.store.putToken({ host: name, tokenHash: hashToken(issuedToken).toString('hex'), instanceId, via: `enrolment:${entry.name}` });
     return { ok: true, host: name, issuedToken };
   }
 
   /** May this HTTP request see the API? Viewer tokens when configured; else loopback only. */
-  viewerAllowed(token: string | undefined, fromLoopback: boolean): { ok: true } | { ok: false; status: 401 | 403; detail: string } {
+  async viewerAllowed(token: string | undefined, fromLoopback: boolean): Promise<ViewerVerdict> {
     if (token !== undefined) {
       if (matchToken(this.creds.viewers, token)) return { ok: true };
-      if (matchToken(this.creds.agents, token) || this.store.tokenByHash(hashToken(token).toString('hex'))) {
+      if (matchToken(this.creds.agents, token) || (await this.store.tokenByHash(hashToken(token).toString('hex')))) {
         return { ok: false, status: 403, detail: 'an agent token is not a viewer token' };
       }
       return { ok: false, status: 401, detail: 'unknown viewer token' };

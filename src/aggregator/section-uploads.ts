@@ -26,7 +26,7 @@ export class SectionUploads {
   constructor(private readonly opts: { maxChars: number; limits: SectionLimits; store: SectionStore; now: () => string; received?: (kind: SectionKind, chars: number) => void }) {}
 
   /** Take one piece; throws ReportRejectedError for a piece out of order, too much data, a wrong digest or content. */
-  add(m: SectionMessage): void {
+  async add(m: SectionMessage): Promise<void> {
     let p = this.partial.get(m.digest);
     if (!p) {
       if (m.index !== 0) throw new ReportRejectedError('schema', `section ${m.digest.slice(0, 12)}: piece ${m.index} arrived before piece 0`);
@@ -52,7 +52,7 @@ export class SectionUploads {
       if (err instanceof SectionError) throw new ReportRejectedError(err.reason, err.message, { cause: err });
       throw err;
     }
-    this.opts.store.putSection(m.digest, m.kind, content, this.opts.now());
+    await this.opts.store.putSection(m.digest, m.kind, content, this.opts.now());
     this.opts.received?.(m.kind, content.length);
     if (this.held.size >= MAX_HELD) this.held.delete(this.held.keys().next().value!);
     this.held.set(m.digest, decoded);

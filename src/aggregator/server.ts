@@ -13,13 +13,14 @@ import { AuthConfigError, checkListenPolicy, emptyCredentials, parseAgentTokens,
 import { apiHandler } from './http/api.js';
 import { AggregatorMetrics } from './metrics.js';
 import { proxyProtocolListener } from './proxy-protocol.js';
-import { Store } from './store.js';
+import { openStore } from './store-open.js';
 import { AgentServer, type WsOptions } from './ws-server.js';
 
 export interface ServeOptions extends WsOptions {
   /** HOST:PORT; omitted together with `socket` means 127.0.0.1:7480. */
   listen?: string;
   socket?: string;
+  /** A SQLite file, or a postgres:// URL (replicas share it). */
   db: string;
   tokensFile?: string;
   viewerTokensFile?: string;
@@ -107,10 +108,18 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const credentials = loadCredentials(options);
   const tcpTarget = options.listen ? parseListen(options.listen) : options.socket ? undefined : { host: '127.0.0.1', port: 7480 };
   checkListenPolicy(tcpTarget?.host, credentials, options.insecure ?? false);
-  const store = new Store(options.db, { historyPerHost: options.historyPerHost });
+  const store = await openStore(options.db, { historyPerHost: options.historyPerHost });
   const metrics = new AggregatorMetrics({ processMetrics: options.processMetrics });
   const aggregator = new Aggregator({ store, credentials, metrics, staleSeconds: options.staleSeconds, contextDelayMs: options.contextDelayMs, topology: options.topology, limits: options.limits });
-  aggregator.load();
+  try {
+    // Follow first: a report another replica commits while this one loads is not missed.
+    await aggregator.follow();
+    await aggregator.load();
+  } catch (err) {
+    await aggregator.unfollowReplicas();
+    await store.close();
+    throw err;
+  }
   const agents = new AgentServer(aggregator, options);
   const handler = apiHandler(aggregator, { csp: options.csp ?? true, publicNames: options.publicNames });
   const servers: Server[] = [];
@@ -145,19 +154,22 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   } catch (err) {
     agents.close();
     for (const s of [...fronts, ...servers]) s.close();
-    store.close();
+    await aggregator.unfollowReplicas();
+    await store.close();
     throw err;
   }
-  const sweep = setInterval(() => aggregator.sweep(), (options.sweepSeconds ?? Math.max(1, Math.min(60, aggregator.staleSeconds / 4))) * 1000);
+  const sweep = setInterval(() => void aggregator.sweep().catch(() => undefined), (options.sweepSeconds ?? Math.max(1, Math.min(60, aggregator.staleSeconds / 4))) * 1000);
   sweep.unref();
   result.close = async () => {
     clearInterval(sweep);
     agents.close();
     for (const f of fronts) f.close();
     await Promise.all(servers.map((s) => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); })));
-    aggregator.flushReports();
-    aggregator.sweep();
-    store.close();
+    await aggregator.flushReports().catch(() => undefined);
+    await aggregator.sweep().catch(() => undefined);
+    await aggregator.unfollowReplicas();
+    await aggregator.refreshed;
+    await store.close();
   };
   return result;
 }

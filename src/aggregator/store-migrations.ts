@@ -1,6 +1,10 @@
 /**
  * The store's schema steps, numbered from 1; the migrations table records which ran. Append,
  * never edit. A step is SQL, or a function run in the same transaction when SQL cannot say it.
+ * MIGRATIONS are SQLite's, PG_MIGRATIONS PostgreSQL's: step N is the same change on both (one
+ * list as long as the other; test/aggregator/store-contract.test.ts checks). Steps are additive (new
+ * tables, new nullable columns), so replicas of two consecutive versions share one database
+ * while an upgrade rolls (docs/replicas.md).
  */
 import type Database from 'better-sqlite3';
 
@@ -28,6 +32,34 @@ export const MIGRATIONS: Migration[] = [
   `CREATE TABLE sections (digest TEXT PRIMARY KEY, kind TEXT NOT NULL, bytes INTEGER NOT NULL, content TEXT NOT NULL, stored_at TEXT NOT NULL);
    ALTER TABLE hosts ADD COLUMN sections TEXT;`,
   oneFindingPerGateway,
+];
+
+/** Text compared and sorted bytewise, as SQLite compares it (whatever the cluster's locale). */
+const T = 'TEXT COLLATE "C"';
+
+export const PG_MIGRATIONS: string[] = [
+  `CREATE TABLE hosts (
+     name ${T} PRIMARY KEY, hostname ${T} NOT NULL, machine_id ${T}, instance_id ${T}, agent_version ${T},
+     first_seen ${T} NOT NULL, last_seen ${T} NOT NULL, last_seq BIGINT NOT NULL DEFAULT 0,
+     digest ${T}, snapshot TEXT, complete INTEGER NOT NULL DEFAULT 0, stale INTEGER NOT NULL DEFAULT 0);
+   CREATE TABLE reports (
+     host ${T} NOT NULL, seq BIGINT NOT NULL, sent_at ${T} NOT NULL, received_at ${T} NOT NULL, digest ${T} NOT NULL,
+     bytes BIGINT NOT NULL, findings INTEGER NOT NULL, complete INTEGER NOT NULL, PRIMARY KEY (host, seq));
+   CREATE TABLE findings (
+     key ${T} PRIMARY KEY, check_id ${T} NOT NULL, host ${T} NOT NULL, subject ${T} NOT NULL, severity ${T} NOT NULL,
+     from_host INTEGER NOT NULL DEFAULT 0, from_fleet INTEGER NOT NULL DEFAULT 0, body TEXT NOT NULL,
+     first_seen ${T} NOT NULL, last_seen ${T} NOT NULL, resolved_at ${T});
+   CREATE INDEX findings_host ON findings (host);
+   CREATE TABLE acks (
+     key ${T} PRIMARY KEY, state ${T} NOT NULL CHECK (state IN ('acknowledged', 'silenced')),
+     who TEXT NOT NULL, why TEXT NOT NULL, until ${T}, at ${T} NOT NULL);
+   CREATE TABLE issued_tokens (
+     host ${T} PRIMARY KEY, token_hash ${T} NOT NULL UNIQUE, instance_id ${T}, via TEXT NOT NULL, issued_at ${T} NOT NULL);`,
+  `CREATE TABLE sections (digest ${T} PRIMARY KEY, kind ${T} NOT NULL, bytes BIGINT NOT NULL, content TEXT NOT NULL, stored_at ${T} NOT NULL);
+   ALTER TABLE hosts ADD COLUMN sections TEXT;`,
+  // Step 3 rewrites rows only versions before it wrote; no PostgreSQL store is that old (and
+  // `serve migrate` copies a SQLite file migrated to the end first): nothing to change.
+  'SELECT 1',
 ];
 
 interface FindingRow {

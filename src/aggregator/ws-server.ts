@@ -271,10 +271,17 @@ export class AgentServer {
       leave(false);
       if (hello) this.agg.detach(hello.name, link);
     });
+    // Messages are handled one after another (a hello's credential check and a report's sections
+    // may wait for the store); the rate limit counts them as they arrive.
+    let queue = Promise.resolve();
     ws.on('message', (data: RawData, isBinary: boolean) => {
       if (closed) return;
       (ws as WebSocket & { alive?: boolean }).alive = true;
       if (!limit.take()) return reject('rate_limit', `more than ${this.options.ratePerSecond ?? 20} messages/s`);
+      queue = queue.then(() => handle(data, isBinary)).catch((err: Error) => reject('internal', err.message.slice(0, 200)));
+    });
+    const handle = async (data: RawData, isBinary: boolean): Promise<void> => {
+      if (closed) return;
       const bytes = rawLength(data);
       let raw: unknown;
       try {
@@ -293,7 +300,8 @@ export class AgentServer {
       if (!hello) {
         if (msg.type !== 'hello') return reject('hello_expected', `the first message must be a hello, not ${msg.type}`);
         if (!SUPPORTED_PROTOCOLS.includes(msg.protocol)) return reject('protocol_version', `protocol ${msg.protocol} is not supported (server speaks ${SUPPORTED_PROTOCOLS.join(' and ')})`);
-        const auth = this.agg.authenticate(msg);
+        const auth = await this.agg.authenticate(msg);
+        if (closed) return;
         if (!auth.ok) return reject(auth.reason, auth.detail);
         try {
           raiseMessageLimit(ws, this.maxPayload);
@@ -311,10 +319,12 @@ export class AgentServer {
             received: (kind, chars) => (this.agg.metrics.sections.inc({ kind }), this.agg.metrics.sectionChars.inc(chars)),
           });
         }
+        const ackedSeq = await this.agg.welcomeSeq(msg.name);
+        const sections = uploads ? await this.agg.welcomeSections(msg.name) : undefined;
         send({
           type: 'welcome', protocol: msg.protocol, host: msg.name, ...(auth.issuedToken ? { issuedToken: auth.issuedToken } : {}),
-          ackedSeq: this.agg.welcomeSeq(msg.name), context: this.agg.contextFor(msg.name), maxPayload: this.maxPayload,
-          heartbeatSeconds: this.options.heartbeatSeconds ?? 30, ...(uploads ? { sections: this.agg.welcomeSections(msg.name) } : {}),
+          ackedSeq, context: this.agg.contextFor(msg.name), maxPayload: this.maxPayload,
+          heartbeatSeconds: this.options.heartbeatSeconds ?? 30, ...(sections ? { sections } : {}),
         });
         return;
       }
@@ -327,7 +337,7 @@ export class AgentServer {
       if (msg.type === 'section') {
         if (!uploads) return reject('protocol_version', 'sections need protocol 2');
         try {
-          uploads.add(msg);
+          await uploads.add(msg);
         } catch (err) {
           if (err instanceof ReportRejectedError) return reject(err.reason, err.message);
           return reject('store_failed', (err as Error).message.slice(0, 200));
@@ -338,12 +348,12 @@ export class AgentServer {
       const seq = msg.seq;
       try {
         // The ack goes out once the report's transaction has committed.
-        this.agg.submit(hello, msg, bytes, (err) => (err ? reject('store_failed', err.message.slice(0, 200)) : send({ type: 'ack', seq })), uploads);
+        await this.agg.submit(hello, msg, bytes, (err) => (err ? reject('store_failed', err.message.slice(0, 200)) : send({ type: 'ack', seq })), uploads);
       } catch (err) {
         if (err instanceof ReportRejectedError) return reject(err.reason, err.message);
         return reject('store_failed', (err as Error).message.slice(0, 200));
       }
-    });
+    };
   }
 }
 

@@ -9,6 +9,8 @@ import type { HostContext } from './types.js';
 export interface AnalyzeOptions {
   peers: Peer[];
   remotes: string[];
+  /** The path MTU toward a remote network, by CIDR (config). */
+  remotePathMtu?: Record<string, number>;
   ports: string[];
   /** Networks this host routes for (--route-for, config routeFor). */
   routeFor?: string[];
@@ -33,7 +35,7 @@ function isIgnored(f: Finding, ignore: string[]): boolean {
 }
 
 export function analyzeSnapshot(snapshot: HostSnapshot, opts: AnalyzeOptions): Analysis {
-  const ctx: HostContext = { host: snapshot.identity.name, snapshot, peers: opts.peers, remotes: opts.remotes, ports: opts.ports, routeFor: opts.routeFor ?? [], ...(opts.conntrackMargin !== undefined && { conntrackMargin: opts.conntrackMargin }) };
+  const ctx: HostContext = { host: snapshot.identity.name, snapshot, peers: opts.peers, remotes: opts.remotes, ports: opts.ports, routeFor: opts.routeFor ?? [], ...(opts.remotePathMtu && { remotePathMtu: opts.remotePathMtu }), ...(opts.conntrackMargin !== undefined && { conntrackMargin: opts.conntrackMargin }) };
   const all: Finding[] = [];
   const notes: string[] = [];
   for (const check of checksOf('host')) {

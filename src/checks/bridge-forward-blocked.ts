@@ -33,7 +33,7 @@ function usable(i: InterfaceModel): boolean {
 }
 
 /** Two addresses of the bridge's network that are not its own, for the members on two ports. */
-function members(bridge: InterfaceModel, family: 4 | 6): [string, string] | undefined {
+export function bridgeMembers(bridge: InterfaceModel, family: 4 | 6): [string, string] | undefined {
   const own = bridge.addresses.find((a) => a.family === family && (a.scope === undefined || a.scope === 'global'));
   const p: Prefix | null = own ? networkOf(own) : parsePrefix(STAND_IN[family], family);
   if (p === null) return undefined;
@@ -57,7 +57,7 @@ export function blockedBridgePairs(ctx: HostContext): Map<string, PairWalk[]> {
     const ports = s.interfaces.filter((i) => i.master === bridge.name && usable(i)).map((i) => i.name).sort();
     if (ports.length < 2) continue;
     for (const family of [4, 6] as const) {
-      const addrs = members(bridge, family);
+      const addrs = bridgeMembers(bridge, family);
       if (addrs === undefined) continue;
       for (const [i, inPort] of ports.entries()) {
         for (const [j, outPort] of ports.entries()) {
@@ -103,7 +103,7 @@ export function bridgeForwardBlockedFindings(ctx: HostContext): Finding[] {
     const fix: string[] = [];
     if (d?.table === 'filter' && st.hook === 'FORWARD') fix.push(`${tool} -I ${docker ? 'DOCKER-USER' : 'FORWARD'} -i ${bridge} -o ${bridge} -j ACCEPT`);
     else if (d?.rule) fix.push(deleteRuleCommand(family, d.table, d.rule));
-    if (d?.rule && fix[0] !== undefined && !fix[0].includes(' -D ')) fix.push(`# or remove the rule: ${deleteRuleCommand(family, d.table, d.rule)}`);
+    if (d?.rule && fix[0] !== undefined && !fix[0].includes(' -D ') && !fix[0].startsWith('nft delete ')) fix.push(`# or remove the rule: ${deleteRuleCommand(family, d.table, d.rule)}`);
     fix.push(`# or sysctl -w net.bridge.${nf}=0: bridged packets then skip ${tool} entirely (also rules meant for them)`);
     out.push({
       check: ID, severity: 'error', host: ctx.host, subject, key: findingKey(ID, ctx.host, subject),

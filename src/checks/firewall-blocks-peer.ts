@@ -4,15 +4,18 @@
  * also a DROP policy that nothing accepts.
  */
 import type { IptablesTable } from '../model/netfilter.js';
+import type { NftRule, NftTable } from '../model/nft.js';
 import { evidenceOf, findingKey, uniqueEvidence, type Evidence, type Finding } from '../model/finding.js';
 import type { Peer } from '../model/config.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 import type { KernelSignal } from '../model/kernel.js';
 import { kernelSignals } from '../simulate/kernel-signals.js';
 import { evaluatePacket } from '../simulate/netfilter.js';
-import { decisionPlace } from '../simulate/netfilter-hooks.js';
 import type { NetfilterBranch, NetfilterPacket, NetfilterResult, PacketPath } from '../simulate/netfilter-types.js';
-import { deleteRuleCommand, iptablesTool } from './datapath/evidence.js';
+import { deleteRuleCommand, iptablesTool, policyEvidence, ruleName } from './datapath/evidence.js';
+import { decisionPlace } from '../simulate/netfilter-hooks.js';
+import { hostContext } from '../simulate/host-context.js';
+import { nftRuleText } from '../simulate/nft-eval.js';
 import { addressOn, primaryUplink, routeFor } from './routing.js';
 import type { Check, HostContext } from './types.js';
 import { peerLabel } from './view.js';
@@ -24,8 +27,9 @@ interface Probe {
   subject: string;
   packet: NetfilterPacket;
   path: PacketPath;
-  /** The ACCEPT rule that lets it in, without the tool's name (`-t filter -I INPUT 1 ...`). */
   allow: string;
+  /** The nft rule (after `nft insert rule TABLE CHAIN`) that lets the packet through a native chain. */
+  allowNft: string;
 }
 
 function tables(s: HostSnapshot, family: 4 | 6): IptablesTable[] {
@@ -42,16 +46,21 @@ function probesFor(ctx: HostContext, peer: Peer): Probe[] {
   const inIf = up.name;
   const outIf = reply.dev ?? up.name;
   const icmp = family === 4 ? 'icmp' : 'icmpv6';
+  const tool = family === 6 ? 'ip6tables' : 'iptables';
+  const ipk = family === 6 ? 'ip6' : 'ip';
+  const l4icmp = family === 6 ? 'ipv6-icmp' : 'icmp';
   const probes: Probe[] = [
     {
       label: `ICMP echo from ${peerLabel(peer)}`, subject: `${peer.address} icmp-in`, path: 'input',
       packet: { family, src: peer.address, dst: local, proto: icmp, icmpType: family === 4 ? 8 : 128, icmpCode: 0, inIf, ctstate: 'NEW' },
-      allow: `-t filter -I INPUT 1 -s ${peer.address} -p ${icmp} -j ACCEPT`,
+      allow: `${tool} -t filter -I INPUT 1 -s ${peer.address} -p ${icmp} -j ACCEPT`,
+      allowNft: `${ipk} saddr ${peer.address} meta l4proto ${l4icmp} accept`,
     },
     {
       label: `the echo reply to ${peerLabel(peer)}`, subject: `${peer.address} icmp-reply`, path: 'output',
       packet: { family, src: local, dst: peer.address, proto: icmp, icmpType: family === 4 ? 0 : 129, icmpCode: 0, outIf, ctstate: 'ESTABLISHED' },
-      allow: `-t filter -I OUTPUT 1 -d ${peer.address} -p ${icmp} -j ACCEPT`,
+      allow: `${tool} -t filter -I OUTPUT 1 -d ${peer.address} -p ${icmp} -j ACCEPT`,
+      allowNft: `${ipk} daddr ${peer.address} meta l4proto ${l4icmp} accept`,
     },
   ];
   for (const port of ctx.ports) {
@@ -60,7 +69,8 @@ function probesFor(ctx: HostContext, peer: Peer): Probe[] {
     probes.push({
       label: `${proto.toUpperCase()} ${dport} from ${peerLabel(peer)}`, subject: `${peer.address} ${port}`, path: 'input',
       packet: { family, src: peer.address, dst: local, proto: proto as 'tcp' | 'udp', sport: 40000, dport, tcpFlags: 2, inIf, ctstate: 'NEW' },
-      allow: `-t filter -I INPUT 1 -s ${peer.address} -p ${proto} --dport ${dport} -j ACCEPT`,
+      allow: `${tool} -t filter -I INPUT 1 -s ${peer.address} -p ${proto} --dport ${dport} -j ACCEPT`,
+      allowNft: `${ipk} saddr ${peer.address} ${proto} dport ${dport} accept`,
     });
   }
   return probes;
@@ -74,6 +84,23 @@ function tableOf(s: HostSnapshot, family: 4 | 6, name: string, backend: 'legacy'
 function evidenceOfDecision(s: HostSnapshot, family: 4 | 6, r: NetfilterResult): Evidence[] {
   const d = r.decidedBy;
   if (!d) return [];
+  if (d.nft) {
+    if (!d.rule) return policyEvidence(s, d.table, d.chain, d.hook);
+    // The jumps, gotos and verdict maps that led there (walked back from the deciding chain), then the rule, as nft lists them.
+    const table = s.nft.find((t) => t.managedBy === 'native' && `${t.family} ${t.name}` === d.table);
+    const path: Evidence[] = [];
+    let current = d.chain;
+    for (let i = r.trace.length - 1; i >= 0 && table; i--) {
+      const t = r.trace[i];
+      if (t.matched !== true || t.rule === undefined || t.table !== d.table || t.hook !== d.hook || t.chain === current) continue;
+      const chain = table.chains.find((c) => c.name === t.chain);
+      const rule = chain?.rules[t.rule - 1];
+      if (!chain || !rule || !leadsTo(table, rule, current)) continue;
+      path.unshift({ source: rule.origin.source ?? 'nft', lineNumber: rule.origin.lineNumber, text: nftRuleText(table, chain, rule) });
+      current = t.chain;
+    }
+    return uniqueEvidence([...path, ...evidenceOf(d.rule.origin)]);
+  }
   if (d.rule) {
     // The jumps that led there (INPUT -j APP ...), then the deciding rule.
     const path = r.trace
@@ -87,12 +114,27 @@ function evidenceOfDecision(s: HostSnapshot, family: 4 | 6, r: NetfilterResult):
   return uniqueEvidence([...evidenceOf(table?.origin), ...evidenceOf(chain?.origin)]);
 }
 
+/** Whether an nft rule jumps or goes to `chain`, itself or through a verdict map. */
+function leadsTo(table: NftTable, rule: NftRule, chain: string): boolean {
+  const target = new RegExp(`\\b(jump|goto) ${chain.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(\\s|$|,| })`);
+  if (target.test(rule.text)) return true;
+  const m = /vmap @(\S+)/.exec(rule.text);
+  const map = m ? table.sets.find((x) => x.name === m[1]) : undefined;
+  return map !== undefined && JSON.stringify(map.elements).includes(`"target":${JSON.stringify(chain)}`);
+}
+
 /** The counters that show the decision biting: the deciding rule's (or policy's), the hook's, NETFILTER_DROP. */
 function firewallSignals(family: 4 | 6, d: NetfilterResult['decidedBy'], path: PacketPath): KernelSignal[] {
   const tool = family === 6 ? 'ip6tables' : 'iptables';
   const hook = path === 'output' ? 'output' : path === 'forward' ? 'forward' : 'input';
+  if (d?.nft) {
+    // counters.ts reads the counters of nft rules with a counter statement, by handle.
+    const n = d.rule?.nft;
+    if (n === undefined || !/\bcounter\b/.test(n.text)) return kernelSignals({ cause: 'netfilter-drop', hook });
+    return kernelSignals({ cause: 'netfilter-drop', hook, rule: { tool: 'nft', table: d.table, chain: d.chain, rule: n.text, ...(n.handle !== undefined && { handle: n.handle }) } });
+  }
   // A legacy table's counters are iptables-legacy's, which the kernel join does not read.
-  if (!d || d.nft || d.backend === 'legacy') return kernelSignals({ cause: 'netfilter-drop', hook });
+  if (!d || d.backend === 'legacy') return kernelSignals({ cause: 'netfilter-drop', hook });
   const rule = d.rule ? d.rule.origin.text.replace(/^\[\d+:\d+\]\s+/, '').trim() : undefined;
   return kernelSignals({ cause: 'netfilter-drop', hook, rule: { tool, table: d.table, chain: d.chain, ...(rule !== undefined ? { rule } : {}) } });
 }
@@ -100,7 +142,7 @@ function firewallSignals(family: 4 | 6, d: NetfilterResult['decidedBy'], path: P
 /** Where a decision was made: "filter/INPUT rule 3", "filter/INPUT policy", "inet firewalld/filter_INPUT (native nft)". */
 function placeOf(d: NetfilterResult['decidedBy']): string {
   if (!d) return 'the firewall';
-  return `${decisionPlace(d)}${d.nft ? ' (native nft)' : ''}`;
+  return d.nft ? `${d.rule ? ruleName(d.rule) : `${d.table}/${d.chain}${d.policy ? ' policy' : ''}`} (native nft)` : decisionPlace(d);
 }
 
 /** One branch of an undecidable match in words: "filter/INPUT rule 4 drops it". */
@@ -129,6 +171,14 @@ function branchEvidence(s: HostSnapshot, family: 4 | 6, r: NetfilterResult): Evi
     .flatMap((b) => (b.decidedBy?.rule ? evidenceOf(b.decidedBy.rule.origin) : evidenceOfDecision(s, family, { ...r, decidedBy: b.decidedBy })));
 }
 
+/** Delete the rule, or let the peer in before it (in the chain that decided, for native nft). */
+function fixFor(family: 4 | 6, d: NetfilterResult['decidedBy'], probe: Probe): string[] {
+  // An ACCEPT in one backend does not stop the other's DROP: the ACCEPT goes to the backend that drops.
+  const allow = d?.nft ? `nft insert rule ${d.table} ${d.chain} ${probe.allowNft}` : d?.backend === 'legacy' ? probe.allow.replace(/^(ip6?tables)/, '$1-legacy') : probe.allow;
+  if (d?.rule) return [deleteRuleCommand(family, d.table, d.rule), `# or let the peer in before it: ${allow}`];
+  return [allow];
+}
+
 export const firewallBlocksPeer: Check = {
   id: ID,
   title: "The host's firewall drops or rejects a peer's traffic",
@@ -136,15 +186,18 @@ export const firewallBlocksPeer: Check = {
   explain: `Security groups may allow everything while the host's own firewall does not. This check
 runs a peer's ICMP echo, the echo reply, and each --port (tcp/N, udp/N) through the host's
 iptables/ip6tables rules (raw, mangle, nat, filter; jumps, goto, RETURN, policies; conntrack,
-multiport, icmp-type, addrtype, mark, set, ... matches) as the kernel would, and names the table,
-chain and rule line that drops or rejects it — or the chain policy it falls through to. A
-match it cannot decide, or a native nftables table on the same hook (firewalld, Alibaba Cloud
-Linux 3), makes the answer "undecided" (a warning naming the rule or table); it never guesses.
+multiport, icmp-type, addrtype, mark, set, ... matches) and its native nftables base chains
+(firewalld, nftables.conf, Docker's nft backend: sets, maps, verdict maps, ct state, fib; every
+table's chains on a hook in priority order) as the kernel would, and names the table, chain and
+rule line that drops or rejects it — a native nft rule as "nft -a list ruleset" prints it, with
+its handle — or the chain policy it falls through to. A match it cannot decide makes the answer
+"undecided" (a warning naming the rule); it never guesses. A peer the rules never match is
+decided.
 
 Undecided is scoped and explained: only a peer whose packet reaches the rule (every other
 match of the rule holds for it) and whose verdict depends on that rule's answer is undecided;
 the warning quotes the rule (table/chain and rule number, and its line), says why it cannot be
-told (a rate: -m limit, -m hashlimit; a byte or connection count: -m quota, -m connlimit; what
+told (a rate: -m limit, -m hashlimit, nft limit; a byte or connection count: -m quota, nft quota, -m connlimit; what
 the host saw before: -m recent; a set missing from the ipset listing; chance: -m statistic),
 and what happens to the peer's packet if it matches and if it does not. A rule whose answer
 does not change the verdict (an ACCEPT for a set that is missing, followed by an ACCEPT for the
@@ -154,9 +207,9 @@ sends more than one packet: accepted under the rate, dropped above it.
 Without peers it still reports a built-in chain whose policy is DROP while no rule accepts
 anything.
 
-Fix: delete or narrow the rule (the printed iptables -D command), or insert an ACCEPT for the
-peer before it; persist the change where the firewall is managed (iptables-persistent,
-firewalld, cloud-init).`,
+Fix: delete or narrow the rule (the printed iptables -D or nft delete rule command), or insert
+an ACCEPT for the peer before it; persist the change where the firewall is managed
+(iptables-persistent, nftables.conf, firewalld, cloud-init).`,
   families: {
     host(ctx) {
       const s = ctx.snapshot;
@@ -170,7 +223,7 @@ firewalld, cloud-init).`,
         const localAddresses = s.interfaces.flatMap((i) => i.addresses.filter((a) => a.family === family).map((a) => ({ cidr: a.cidr, dev: i.name })));
         for (const probe of probesFor(ctx, peer)) {
           // A peer sends more than one packet: a rate limit may let the first through and not the rest.
-          const r = evaluatePacket(ruleset, probe.packet, { path: probe.path, localAddresses, rateLimits: 'undecided' });
+          const r = evaluatePacket(ruleset, probe.packet, { path: probe.path, localAddresses, rateLimits: 'undecided', nftEvaluator: hostContext(s).nft });
           if (r.verdict === 'accept') continue;
           const d = r.decidedBy;
           const where = placeOf(d);
@@ -189,16 +242,12 @@ firewalld, cloud-init).`,
             continue;
           }
           const rule = d?.rule;
-          const legacy = d?.backend === 'legacy';
-          // An ACCEPT in one backend does not stop the other's DROP: the fix goes to the table that drops.
-          const tool = iptablesTool(family, legacy ? 'legacy' : undefined);
-          const allow = `${tool} ${probe.allow}`;
           out.push({
             check: ID, severity: 'error', host: ctx.host, subject, key: findingKey(ID, ctx.host, subject),
-            summary: `${legacy ? 'the legacy iptables (x_tables) firewall, which iptables-nft does not show,' : 'the firewall'} ${r.verdict === 'reject' ? 'rejects' : 'drops'} ${probe.label}: ${where}${rule?.target ? ` -j ${rule.target.name}` : d?.policy ? ` ${r.verdict === 'drop' ? 'DROP' : 'REJECT'}` : ''}`,
+            summary: `${d?.backend === 'legacy' ? 'the legacy iptables (x_tables) firewall, which iptables-nft does not show,' : 'the firewall'} ${r.verdict === 'reject' ? 'rejects' : 'drops'} ${probe.label}: ${where}${rule?.nft ? `: ${rule.nft.text}` : rule?.target ? ` -j ${rule.target.name}` : d?.policy ? ` ${r.verdict === 'drop' ? 'DROP' : 'REJECT'}` : ''}`,
             evidence: evidenceOfDecision(s, family, r),
-            why: `${probe.label} (${probe.packet.src} → ${probe.packet.dst}${probe.packet.dport ? ` port ${probe.packet.dport}` : ''}, ${probe.packet.ctstate}) ${d?.policy ? `reaches the end of ${d.chain} in table ${d.table} without an ACCEPT, and the policy drops it` : `matches rule ${rule?.position} of ${d?.chain} in table ${d?.table}, which ${r.verdict}s it`}${r.rejectWith ? ` (${r.rejectWith})` : ''}.${legacy ? ' The rule is in an iptables-legacy table: the kernel runs it beside the nf_tables rules at the same hook, but iptables (nft), iptables-save and nft list ruleset do not show it; only iptables-legacy-save does.' : ''}`,
-            fix: rule ? [deleteRuleCommand(family, d!.table, rule), `# or let the peer in before it: ${allow}`] : [allow],
+            why: `${probe.label} (${probe.packet.src} → ${probe.packet.dst}${probe.packet.dport ? ` port ${probe.packet.dport}` : ''}, ${probe.packet.ctstate}) ${d?.policy ? `reaches the end of ${d.chain} in table ${d.table} without ${d.nft ? 'an accept' : 'an ACCEPT'}, and the policy drops it` : rule?.nft ? `matches "${rule.nft.text}" in chain ${d?.chain} of table ${d?.table} (native nft), which ${r.verdict}s it` : `matches rule ${rule?.position} of ${d?.chain} in table ${d?.table}, which ${r.verdict}s it`}${r.rejectWith ? ` (${r.rejectWith})` : ''}.${d?.backend === 'legacy' ? ' The rule is in an iptables-legacy table: the kernel runs it beside the nf_tables rules at the same hook, but iptables (nft), iptables-save and nft list ruleset do not show it; only iptables-legacy-save does.' : ''}`,
+            fix: fixFor(family, d, probe),
             peers: [peer.address],
           signals: firewallSignals(family, d, probe.path),
           });

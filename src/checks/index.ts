@@ -14,6 +14,7 @@ import { forwardBlocked } from './forward-blocked.js';
 import { ipsecPolicyBlocksPeer } from './ipsec-policy-blocks-peer.js';
 import { iptablesTwoBackends } from './iptables-two-backends.js';
 import { markRouting } from './mark-routing.js';
+import { mtuBlackHole } from './mtu-black-hole/index.js';
 import { multiNicRouting } from './multi-nic-routing.js';
 import { ndBlocked } from './nd-blocked.js';
 import { routeCapturesPeer } from './route-captures-peer/index.js';
@@ -38,6 +39,7 @@ export const checks: Record<string, Check> = {
   'ipsec-policy-blocks-peer': ipsecPolicyBlocksPeer,
   'iptables-two-backends': iptablesTwoBackends,
   'mark-routing': markRouting,
+  'mtu-black-hole': mtuBlackHole,
   'multi-nic-routing': multiNicRouting,
   'nd-blocked': ndBlocked,
   'route-captures-peer': routeCapturesPeer,

@@ -35,6 +35,7 @@ export const CHECK_SOURCES: Record<string, CheckSources> = {
   'ipsec-policy-blocks-peer': { needs: [['ip-xfrm-policy'], ['ip-addr']], uses: ROUTES },
   'iptables-two-backends': { needs: [LEGACY, FIREWALL] },
   'mark-routing': { needs: [ROUTES, ['ip-addr'], RULES, FIREWALL], uses: WALK.uses },
+  'mtu-black-hole': { needs: [ROUTES, ['ip-addr']], uses: [...(WALK.uses ?? []), 'ip-link'] },
   'multi-nic-routing': ROUTING,
   'nd-blocked': { needs: [['ip-addr'], ['ip6tables-save', 'nft']], uses: WALK.uses },
   // The neighbour table tells a peer that lives on a bridge from one whose replies it captures.

@@ -32,6 +32,8 @@ export interface HostContext {
   peers: Peer[];
   /** Remote networks that must not be captured locally. */
   remotes: string[];
+  /** The path MTU toward a remote network, by CIDR (config). */
+  remotePathMtu?: Record<string, number>;
   /** tcp/N and udp/N that peers use. */
   ports: string[];
   /** Networks this host routes for, beyond what it shows by itself (--route-for, config routeFor). */

@@ -11,7 +11,7 @@ import { collectIdentity } from '../collect/identity.js';
 import { loadConfig } from './commands-run.js';
 
 interface AgentFlags {
-  server?: string;
+  server?: string[];
   name?: string;
   tokenFile?: string;
   enrolTokenFile?: string;
@@ -44,12 +44,13 @@ export function defaultAgentName(hostname: string, machineId: string | undefined
 
 export async function runAgent(flags: AgentFlags): Promise<number> {
   const config = await loadConfig(flags.config);
-  const server = flags.server ?? config.server;
-  if (!server) throw new UsageError('no server: give --server URL or "server" in the config file');
+  const configured = config.server === undefined ? undefined : typeof config.server === 'string' ? [config.server] : config.server;
+  const server = flags.server?.length ? flags.server : configured;
+  if (!server?.length) throw new UsageError('no server: give --server URL or "server" in the config file');
   const interval = flags.interval !== undefined ? positive('--interval', flags.interval, 0.1) : config.interval ?? DEFAULT_INTERVAL_S;
   const outboxCapacity = positive('--outbox', flags.outbox, 1);
   try {
-    checkServerUrl(server);
+    for (const url of server) checkServerUrl(url);
     const tls = await loadTls({ ca: flags.ca ?? config.ca, clientCert: flags.cert ?? config.clientCert, clientKey: flags.key ?? config.clientKey });
     const bundleDir = flags.bundle;
     if (flags.host !== undefined && !bundleDir) throw new UsageError('--host picks a host of a --bundle: give --bundle PATH');
@@ -95,7 +96,7 @@ export async function runAgent(flags: AgentFlags): Promise<number> {
 export function agentCommand(): Command {
   return new Command('agent')
     .description('Run continuously: check at start, on every route/rule/link/address change and every --interval; stream reports to the aggregator')
-    .option('--server <url>', 'the aggregator: ws://HOST:PORT, wss://HOST:PORT or ws+unix:///path/to.sock (config "server")')
+    .option('--server <url>', 'the aggregator: ws://HOST:PORT, wss://HOST:PORT or ws+unix:///path/to.sock (config "server"); repeat it for replicas: the agent starts at a random one and moves on when it fails', (v: string, all: string[] | undefined) => [...(all ?? []), v])
     .option('--name <name>', 'this host\'s name in the fleet (default: hostname plus machine id)')
     .option('--token-file <file>', `the per-host token; written after enrolment (default ${DEFAULT_TOKEN_FILE})`)
     .option('--enrol-token-file <file>', 'an enrolment token, exchanged on first contact for a per-host token')
@@ -111,7 +112,7 @@ export function agentCommand(): Command {
     .option('--drop-reasons', 'count skb:kfree_skb drop reasons between checks in a tracefs instance of its own (config "dropReasons"; docs/kernel.md)')
     .addOption(new Option('--outbox <n>', 'unacknowledged reports kept while disconnected').default('32'))
     .addOption(new Option('--log-level <level>', 'pino log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
-    .addHelpText('after', '\nExamples:\n  sudo hostcheck agent --server wss://hostcheck.internal:8443 --ca /etc/hostcheck/ca.pem\n  sudo hostcheck agent --server ws+unix:///run/hostcheck.sock --name ecs3 --enrol-token-file /etc/hostcheck/enrol\n  hostcheck agent --server ws://127.0.0.1:8080 --bundle sosreport-web7-2026-11-24-xkqzv.tar.xz --enrol-token-file enrol\n\nLogs are JSON lines (pino) on stdout. SIGTERM or SIGINT stops it (exit 0).')
+    .addHelpText('after', '\nExamples:\n  sudo hostcheck agent --server wss://hostcheck.internal:8443 --ca /etc/hostcheck/ca.pem\n  sudo hostcheck agent --server ws+unix:///run/hostcheck.sock --name ecs3 --enrol-token-file /etc/hostcheck/enrol\n  hostcheck agent --server ws://127.0.0.1:8080 --bundle sosreport-web7-2026-11-24-xkqzv.tar.xz --enrol-token-file enrol\n  sudo hostcheck agent --server wss://agg1:8443 --server wss://agg2:8443 --server wss://agg3:8443 --ca /etc/hostcheck/ca.pem   # replicas\n\nLogs are JSON lines (pino) on stdout. SIGTERM or SIGINT stops it (exit 0).')
     .action(async (flags: AgentFlags) => {
       process.exitCode = await runAgent(flags);
     });

@@ -57,7 +57,7 @@ Exit codes: 0 no error finding and every collection complete, 1 error findings, 
     .action(async (flags: FleetFlags) => {
       if (flags.bundle.length === 0) throw new UsageError('no hosts: give --bundle PATH (one or more; a sosreport gives one host per network namespace)');
       const [bundles, topology] = await Promise.all([bundlesOf(flags.bundle), topologyOption(flags.topology)]);
-      const fleet = matchOffline(bundles, { topology });
+      const fleet = await matchOffline(bundles, { topology });
       const exitCode = fleetExitCode(fleet);
       if (flags.json) printJson({ schemaVersion: REPORT_SCHEMA_VERSION, hostcheckVersion: hostcheckVersion(), ...fleet, exitCode });
       else process.stdout.write(renderFleet(fleet, bundles, useColor()));

@@ -10,8 +10,8 @@ import { analysisOptions } from '../agent/messages.js';
 import { Aggregator } from '../aggregator/aggregator.js';
 import { emptyCredentials } from '../aggregator/auth.js';
 import { AggregatorMetrics } from '../aggregator/metrics.js';
-import { brokenPairs, pairVerdict, type PairVerdict } from '../aggregator/pairs.js';
-import { Store } from '../aggregator/store.js';
+import { brokenPairs, pairFacts, pairVerdict, type PairVerdict } from '../aggregator/pairs.js';
+import { SqliteStore } from '../aggregator/store-sqlite.js';
 import { analyzeSnapshot } from '../checks/analyze.js';
 import { joinKernelEvidence } from '../checks/kernel-join.js';
 import type { Bundle } from '../collect/bundle.js';
@@ -38,15 +38,16 @@ export interface OfflineFleet {
 
 const EMPTY_CONFIG: HostcheckConfig = { peers: [], remotes: [], ports: [], ignore: [] };
 
-export function matchOffline(bundles: Bundle[], opts: { topology?: Topology; config?: HostcheckConfig } = {}): OfflineFleet {
+export async function matchOffline(bundles: Bundle[], opts: { topology?: Topology; config?: HostcheckConfig } = {}): Promise<OfflineFleet> {
   const config = opts.config ?? EMPTY_CONFIG;
-  const store = new Store(':memory:');
+  const store = new SqliteStore(':memory:');
   try {
     const agg = new Aggregator({ store, credentials: emptyCredentials(), metrics: new AggregatorMetrics(), topology: opts.topology });
     const snapshots = bundles.map(buildSnapshot);
     // Every host is known before any context is made: serve's state once all agents reported.
     for (const s of snapshots) agg.index.upsert(s.identity.name, s);
-    const hosts = snapshots.map((snapshot, i) => {
+    const hosts: Report[] = [];
+    for (const [i, snapshot] of snapshots.entries()) {
       const name = snapshot.identity.name;
       const addresses = new Set(snapshot.interfaces.flatMap((x) => x.addresses.map((a) => a.cidr.split('/')[0])));
       const { rejected: _rejected, ...analyze } = analysisOptions(config, agg.contextFor(name), { name, addresses });
@@ -57,16 +58,17 @@ export function matchOffline(bundles: Bundle[], opts: { topology?: Topology; con
       const message = buildReportMessage(1, prepareSnapshot(snapshot, bundles[i], { inline: true }), analysis.findings);
       const hello = { type: 'hello' as const, protocol: 1, agentVersion: hostcheckVersion(), name, identity: { hostname: snapshot.identity.hostname }, credential: { kind: 'token' as const, token: 'offline' }, lastSeq: 0 };
       // What the wire carries: the message as JSON, as the aggregator receives it.
-      agg.report(hello, JSON.parse(JSON.stringify(message)) as ReportMessage, 0);
-      return buildReport({ version: hostcheckVersion(), snapshot, ...analysis });
-    });
+      await agg.report(hello, JSON.parse(JSON.stringify(message)) as ReportMessage, 0);
+      hosts.push(buildReport({ version: hostcheckVersion(), snapshot, ...analysis }));
+    }
     const names = snapshots.map((s) => s.identity.name);
     const full = names.length <= FULL_MATRIX_HOSTS;
-    const pairs = full ? names.flatMap((a, i) => names.slice(i + 1).map((b) => pairVerdict(agg, a, b))) : brokenPairs(agg);
-    const findings = store.findings().map((s) => ({ finding: s.finding, sources: s.sources }));
+    const facts = await pairFacts(agg);
+    const pairs = full ? names.flatMap((a, i) => names.slice(i + 1).map((b) => pairVerdict(agg, facts, a, b))) : brokenPairs(agg, facts);
+    const findings = (await store.findings()).map((s) => ({ finding: s.finding, sources: s.sources }));
     return { hosts, findings, pairs, matrix: full ? 'full' : 'not-ok' };
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

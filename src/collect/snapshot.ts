@@ -233,6 +233,7 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
       owner,
       addresses: addressesByIf.get(link.name) ?? [],
       ...(link.xdp !== undefined && { xdp: link.xdp }),
+      ...(link.details !== undefined && { details: link.details }),
       origin: link.origin,
     };
   });

@@ -10,6 +10,8 @@ import { formatPrefix, maskV4, parseAddress, parsePrefix } from '../net/address.
 export interface Peer {
   address: string;
   name?: string;
+  /** The largest packet the path to this peer carries beyond this host (config `pathMtu`). */
+  pathMtu?: number;
 }
 
 export interface HostcheckConfig {
@@ -17,6 +19,8 @@ export interface HostcheckConfig {
   peers: Peer[];
   /** Remote networks (other VPCs, the IDC) whose traffic must not be captured locally. */
   remotes: string[];
+  /** The path MTU toward a remote network, by CIDR (a remote given as `{ cidr, pathMtu }`). */
+  remotePathMtu?: Record<string, number>;
   /** Ports peers use, checked against the firewall. */
   ports: string[];
   /** Networks this host routes for (a NAT gateway's private subnets) when it cannot tell by itself. */
@@ -25,8 +29,8 @@ export interface HostcheckConfig {
   conntrackMargin?: number;
   /** Findings to ignore: CHECK or CHECK:SUBJECT. */
   ignore: string[];
-  /** Agent: the aggregator's URL (ws://, wss://, ws+unix:///path). */
-  server?: string;
+  /** Agent: the aggregator's URL (ws://, wss://, ws+unix:///path), or several (replicas: the agent starts at a random one and moves on when it fails). */
+  server?: string | string[];
   /** Agent: the name this host goes by in the fleet (default: hostname plus machine id). */
   name?: string;
   /** Agent: where the per-host token is (read, or written after enrolment). */
@@ -44,6 +48,8 @@ export interface HostcheckConfig {
   stateDir?: string;
   /** Agent: count skb:kfree_skb drop reasons between checks (tracefs, docs/kernel.md). */
   dropReasons?: boolean;
+  /** Serve: the store, a SQLite file or a postgres:// URL that replicas share (`serve --db`). */
+  db?: string;
 }
 
 /** Why a string is not an IP address, or undefined. */
@@ -96,27 +102,57 @@ const nonEmpty = (s: string) => (s.length === 0 ? 'Too small: expected string to
 const port = (s: string) => (!/^(tcp|udp)\/\d{1,5}$/.test(s) ? 'must be tcp/N or udp/N' : Number(s.split('/')[1]) > 65535 ? 'port above 65535' : undefined);
 // ws://host:port/path, wss://…, ws+unix:///run/hostcheck.sock (ws's form; a path after ':' optional).
 const serverUrl = (s: string) => (/^(wss?:\/\/[^/\s]+|ws\+unix:\/\/\/\S+)/.test(s) ? undefined : 'must be a ws://, wss:// or ws+unix:/// URL');
+const dbSpec = (s: string) => nonEmpty(s) ?? (/^postgres(ql)?:\/\/\S+$/i.test(s) || s.startsWith('/') || s.startsWith('.') ? undefined : 'must be a postgres:// URL or a path (absolute, or starting with ./)');
 const filePath = (s: string) => nonEmpty(s) ?? (s.startsWith('/') || s.startsWith('.') ? undefined : 'must be a path (absolute, or starting with ./)');
+
+/** A path MTU: IPv4's minimum (68) to the largest device MTU Linux takes (65535). */
+const pathMtu: Check<number> = (v, path, errors) => {
+  if (typeof v !== 'number' || !Number.isInteger(v)) return fail(errors, path, `Invalid input: expected integer, received ${received(v)}`);
+  return v < 68 || v > 65535 ? fail(errors, path, 'must be between 68 and 65535') : v;
+};
 
 const peer: Check<Peer> = (v, path, errors) => {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return fail(errors, path, `Invalid input: expected object, received ${received(v)}`);
   const o = v as Record<string, unknown>;
-  const extra = Object.keys(o).filter((k) => k !== 'address' && k !== 'name');
+  const extra = Object.keys(o).filter((k) => k !== 'address' && k !== 'name' && k !== 'pathMtu');
   if (extra.length) fail(errors, path, unrecognized(extra));
   const address = string(addressProblem)(o.address, `${path}.address`, errors);
   const name = o.name === undefined ? undefined : string(nonEmpty)(o.name, `${path}.name`, errors);
-  if (address === undefined || extra.length) return undefined;
-  return name === undefined ? { address } : { address, name };
+  const mtu = o.pathMtu === undefined ? undefined : pathMtu(o.pathMtu, `${path}.pathMtu`, errors);
+  if (address === undefined || extra.length || (o.pathMtu !== undefined && mtu === undefined)) return undefined;
+  return { address, ...(name !== undefined && { name }), ...(mtu !== undefined && { pathMtu: mtu }) };
+};
+
+/** A remote: a CIDR, or `{ "cidr": CIDR, "pathMtu": N }`. */
+const remote: Check<{ cidr: string; pathMtu?: number }> = (v, path, errors) => {
+  if (typeof v === 'string') {
+    const cidr = string(cidrProblem)(v, path, errors);
+    return cidr === undefined ? undefined : { cidr };
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return fail(errors, path, `Invalid input: expected CIDR or object, received ${received(v)}`);
+  const o = v as Record<string, unknown>;
+  const extra = Object.keys(o).filter((k) => k !== 'cidr' && k !== 'pathMtu');
+  if (extra.length) fail(errors, path, unrecognized(extra));
+  const cidr = string(cidrProblem)(o.cidr, `${path}.cidr`, errors);
+  const mtu = o.pathMtu === undefined ? undefined : pathMtu(o.pathMtu, `${path}.pathMtu`, errors);
+  if (cidr === undefined || extra.length || (o.pathMtu !== undefined && mtu === undefined)) return undefined;
+  return mtu === undefined ? { cidr } : { cidr, pathMtu: mtu };
 };
 
 function unrecognized(keys: string[]): string {
   return `Unrecognized key${keys.length === 1 ? '' : 's'}: ${keys.map((k) => JSON.stringify(k)).join(', ')}`;
 }
 
-const LISTS = { peers: array(peer), remotes: array(string(cidrProblem)), ports: array(string(port)), ignore: array(string(nonEmpty)) };
+const LISTS = { peers: array(peer), remotes: array(remote), ports: array(string(port)), ignore: array(string(nonEmpty)) };
 const OPTIONAL: Record<string, Check<unknown>> = {
   routeFor: array(string(cidrProblem)),
-  server: string(serverUrl),
+  server: (v, path, errors) => {
+    if (!Array.isArray(v)) return string(serverUrl)(v, path, errors);
+    if (v.length === 0) return fail(errors, path, 'Too small: expected array to have >=1 items');
+    const urls = v.map((x, i) => string(serverUrl)(x, `${path}[${i}]`, errors));
+    return urls.every((u) => u !== undefined) ? urls : undefined;
+  },
+  db: string(dbSpec),
   name: string((s) => nonEmpty(s) ?? (s.length > 253 ? 'Too big: expected string to have <=253 characters' : undefined)),
   tokenFile: string(filePath),
   enrolTokenFile: string(filePath),
@@ -151,6 +187,10 @@ export function parseConfig(raw: unknown): { config?: HostcheckConfig; errors: s
     const v = check(o[key], key, errors);
     if (v !== undefined) (config as unknown as Record<string, unknown>)[key] = v;
   }
+  // Remotes stay CIDRs; the path MTUs some of them carry are kept beside them.
+  const remotes = config.remotes as unknown as { cidr: string; pathMtu?: number }[];
+  config.remotes = remotes.map((r) => r.cidr);
+  for (const r of remotes) if (r.pathMtu !== undefined) config.remotePathMtu = { ...config.remotePathMtu, [r.cidr]: r.pathMtu };
   for (const [key, check] of Object.entries(OPTIONAL)) {
     if (o[key] === undefined) continue;
     const v = check(o[key], key, errors);

@@ -62,6 +62,12 @@ export interface IptablesRule {
    */
   nftHidden?: { reason: string; origin: Origin };
   /**
+   * Set on the record the nft evaluator (src/simulate/nft-eval.ts) gives a native nft rule so
+   * decisions, traces and findings carry it like an iptables rule: where `nft list ruleset`
+   * shows it, and its text.
+   */
+  nft?: { family: string; table: string; chain: string; handle?: number; text: string };
+  /**
    * Set by the `iptables -nvL` listing parser: what the listing printed that could not be read
    * back into matches or a target; the rule as read is not the whole rule, so it is undecided.
    */

@@ -83,6 +83,8 @@ export interface InterfaceModel {
   addresses: AddressRecord[];
   /** An XDP program attached to it. */
   xdp?: XdpAttachment;
+  /** `ip -d` details of its kind: a vxlan's id, local, remote, dev, dstport ... */
+  details?: Record<string, string>;
   origin: Origin;
 }
 

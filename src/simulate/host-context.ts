@@ -9,6 +9,7 @@ import type { SysctlRecord } from '../model/sysctl.js';
 import type { NetfilterRuleset } from './netfilter-types.js';
 import type { Fib } from './route-lookup.js';
 import { fibOf } from './snapshot-fib.js';
+import { NftEvaluator } from './nft-eval.js';
 
 export interface HostContext {
   snapshot: HostSnapshot;
@@ -19,6 +20,8 @@ export interface HostContext {
   localAddresses: Record<4 | 6, { cidr: string; dev: string }[]>;
   /** The last record of each sysctl key. */
   sysctls: Map<string, SysctlRecord>;
+  /** The nft evaluator of this host (its `fib` expressions read this host's routes). */
+  nft: NftEvaluator;
 }
 
 const CONTEXT = memoKey<HostSnapshot, HostContext>('host-context');
@@ -43,6 +46,7 @@ function build(s: HostSnapshot): HostContext {
     },
     localAddresses: { 4: locals(4), 6: locals(6) },
     sysctls,
+    nft: new NftEvaluator({ fib }),
   };
 }
 

@@ -23,7 +23,9 @@ export type KernelCause =
   /** Two packets of one new flow raced to insert one conntrack entry; the loser was dropped. */
   | { cause: 'conntrack-insert-race' }
   /** Nothing on this host drops: the packet leaves and is dropped elsewhere (a cloud's source check). */
-  | { cause: 'dropped-elsewhere' };
+  | { cause: 'dropped-elsewhere' }
+  /** A bridge (with br_netfilter) drops a frame with DF set that is larger than the port it leaves by. */
+  | { cause: 'bridge-frame-too-big' };
 
 /** The signals of a cause (an empty list: nothing on this host moves for it). */
 export function kernelSignals(c: KernelCause): KernelSignal[] {
@@ -56,6 +58,9 @@ export function kernelSignals(c: KernelCause): KernelSignal[] {
       return [{ kind: 'counter', name: 'nf_conntrack insert_failed' }];
     case 'dropped-elsewhere':
       return [];
+    case 'bridge-frame-too-big':
+      // br_netfilter tries to fragment it, cannot (DF), and frees it.
+      return [{ kind: 'counter', name: 'IpFragFails' }, { kind: 'reason', reason: 'NOT_SPECIFIED', locations: ['br_nf_dev_queue_xmit'] }];
   }
 }
 

@@ -87,7 +87,10 @@ export function hookEntries(
   ruleset: NetfilterRuleset, hook: Hook, family: 4 | 6, path: PacketPath, devices: HookDevices, opts: { ignoreNativeNft?: boolean } = {},
 ): HookEntry[] {
   const entries: HookEntry[] = [];
+  const nftFamily = family === 4 ? 'ip' : 'ip6';
   for (const table of iptablesTablesOf(ruleset.tables, family)) {
+    // A table iptables-nft could not list is a native nft table of that name: its chains run below.
+    if (table.incompatible && (ruleset.nftTables ?? []).some((t) => t.managedBy === 'native' && t.family === nftFamily && t.name === table.name)) continue;
     const priority = TABLE_PRIORITIES[table.name]?.[hook];
     if (priority !== undefined) entries.push({ kind: 'iptables', priority, name: table.name, table, backend: table.backend ?? 'unknown' });
   }

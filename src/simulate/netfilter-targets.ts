@@ -7,6 +7,9 @@ import type { IptablesOption, IptablesTarget } from '../model/netfilter.js';
 import { parseIPv4, parseIPv6 } from '../net/address.js';
 import { parseMarkMask } from './netfilter-core.js';
 import { parseUint } from './netfilter-names.js';
+import type { NatRewrite } from './netfilter-types.js';
+
+export type { NatRewrite };
 
 /** What a matching rule does. `mark`: mark = (mark & and) ^ xor. */
 export type Action =
@@ -19,25 +22,6 @@ export type Action =
   | { kind: 'nat'; target: string; to?: string; rewrite?: NatRewrite }
   | { kind: 'undecided'; reason: string };
 
-/**
- * How a NAT target rewrites the address it translates (the destination for DNAT/REDIRECT, the
- * source for SNAT/MASQUERADE; NETMAP either by hook): one address/port, or a range (uncertain).
- */
-export interface NatRewrite {
-  addr4?: number;
-  addr6?: bigint;
-  port?: number;
-  /** The new address is one of several, or not known. */
-  uncertain: boolean;
-  /** NETMAP: keep the host bits, replace the prefix. */
-  netmap?: { value: number; mask: number };
-  /** REDIRECT: the input device's address (loopback on OUTPUT). */
-  redirect?: boolean;
-  /** MASQUERADE: the output device's address toward the nexthop. */
-  masquerade?: boolean;
-  /** The address is known but the port is one of a range (`a:p-q`). */
-  portUncertain?: boolean;
-}
 
 /** Targets that neither end the chain nor change anything a decided match reads. */
 const CONTINUING = new Set([

@@ -6,6 +6,34 @@ import type { IpsetSet } from '../model/ipset.js';
 import type { IptablesRule, IptablesTable } from '../model/netfilter.js';
 import type { NftChain, NftTable } from '../model/nft.js';
 
+/**
+ * How a NAT target rewrites the address it translates (the destination for DNAT/REDIRECT, the
+ * source for SNAT/MASQUERADE; NETMAP either by hook): one address/port, or a range (uncertain).
+ */
+export interface NatRewrite {
+  addr4?: number;
+  addr6?: bigint;
+  port?: number;
+  /** The new address is one of several, or not known. */
+  uncertain: boolean;
+  /** NETMAP: keep the host bits, replace the prefix. */
+  netmap?: { value: number; mask: number };
+  /** REDIRECT: the input device's address (loopback on OUTPUT). */
+  redirect?: boolean;
+  /** MASQUERADE: the output device's address toward the nexthop. */
+  masquerade?: boolean;
+  /** The address is known but the port is one of a range (`a:p-q`). */
+  portUncertain?: boolean;
+}
+
+/** A NAT target or statement: what it translates to. */
+export interface NatAction {
+  kind: 'nat';
+  target: string;
+  to?: string;
+  rewrite?: NatRewrite;
+}
+
 export type Hook = 'PREROUTING' | 'INPUT' | 'FORWARD' | 'OUTPUT' | 'POSTROUTING';
 
 /**
@@ -82,7 +110,7 @@ export interface EvaluateOptions {
   localAddresses?: LocalAddress[];
   /** Overrides the address type lookup: the RTN type name for `addr` (seen on `dev` when limited). */
   addressType?: (addr: string, family: 4 | 6, dev?: string) => string | undefined;
-  /** Skip native nft chains on the packet's hooks instead of answering undecided. */
+  /** Skip native nft chains on the packet's hooks instead of evaluating them. */
   ignoreNativeNft?: boolean;
   /**
    * `-m limit`: 'match' (default) treats it as matching, as the kernel does for a first packet
@@ -100,7 +128,7 @@ export interface EvaluateOptions {
   nexthop?: string;
   /** The address REDIRECT sends a packet arriving on `dev` to (its first address); OUTPUT uses loopback. */
   redirectAddress?: (dev: string, family: 4 | 6) => string | undefined;
-  /** An evaluator for native nft base chains; without one they make the verdict undecided. */
+  /** The evaluator for native nft base chains; default nft-eval.ts's without routes (`fib` undecided). */
   nftEvaluator?: ChainEvaluator;
 }
 
@@ -117,11 +145,23 @@ export interface ChainOutcome {
 }
 
 /**
- * An evaluator for a native nft base chain, the hook model's plug-in point: without one such a
- * chain makes the verdict undecided.
+ * An evaluator for a native nft base chain, the hook model's plug-in point (nft-eval.ts is the
+ * one hostcheck has).
  */
 export interface ChainEvaluator {
-  run(table: NftTable, chain: NftChain, state: PacketState, hook: Hook): ChainOutcome;
+  run(table: NftTable, chain: NftChain, state: PacketState, hook: Hook, ctx?: ChainContext): ChainOutcome;
+}
+
+/** What the run gives a chain evaluator: its trace, the fork's assumptions, NAT and change records. */
+export interface ChainContext {
+  /** The assumption the fork made about an undecidable match of `rule` (true: it matches). */
+  assumed(rule: IptablesRule): boolean | undefined;
+  /** Keeps a trace entry (`important`: a match or a policy). */
+  record(entry: TraceEntry, important: boolean): void;
+  /** Applies and records a NAT statement; a reason when it cannot be followed. */
+  nat(action: NatAction, rule: IptablesRule): string | undefined;
+  /** A rule changed the mark or the connection mark. */
+  changed(rule: IptablesRule, what: string): void;
 }
 
 export type Verdict = 'accept' | 'drop' | 'reject' | 'undecided';

@@ -5,8 +5,9 @@
  * kernel's priority order (raw -300, conntrack -200, mangle -150, nat/dstnat -100, filter 0,
  * security 50, nat/srcnat 100; nat only for the first packet of a connection), and within a
  * table the base chain with jumps, gotos, RETURN and the policy. A match or target it cannot
- * decide makes the verdict `undecided` naming the rule; it never guesses. Native nft chains on
- * a crossed hook are undecided too unless an evaluator is given. Documented in docs/netfilter.md.
+ * decide makes the verdict `undecided` naming the rule; it never guesses. Native nft base chains
+ * on a crossed hook run through the nft evaluator (nft-eval.ts, or `opts.nftEvaluator`).
+ * Documented in docs/netfilter.md.
  *
  * `NetfilterRun` keeps one packet's state across hooks so the packet walk (walk.ts) can route
  * between them; `evaluatePacket` runs a whole path at once.
@@ -15,6 +16,7 @@ import type { IptablesRule, IptablesTable } from '../model/netfilter.js';
 import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../net/address.js';
 import { compileTable, rulesOf, type CompiledChain, type CompiledTable, type CompiledRule } from './netfilter-compile.js';
 import { compileIpsets } from './netfilter-ipset.js';
+import { nftEvaluator } from './nft-eval.js';
 import { addressTypeLookup } from './netfilter-addrtype.js';
 import {
   CONNTRACK_PRIORITY, NAT_DST_PRIORITY, NAT_SRC_PRIORITY, PATH_HOOKS, entryName, hookEntries,
@@ -30,6 +32,8 @@ import {
   type NetfilterBranch,
   type EvaluateOptions,
   type Hook,
+  type ChainContext,
+  type NatAction,
   type NatRecord,
   type NetfilterPacket,
   type NetfilterResult,
@@ -258,8 +262,19 @@ export class NetfilterRun {
   private runEntry(entry: HookEntry, hook: Hook): ChainOutcome | undefined {
     const p = this.p!;
     if (entry.kind === 'nft') {
-      if (this.opts.nftEvaluator !== undefined) return this.opts.nftEvaluator.run(entry.table, entry.chain, p, hook);
-      return { verdict: 'undecided', chain: entry.chain.name, reason: `native nft chain ${entry.chain.name} of table ${entryName(entry)} is attached to the ${hook.toLowerCase()} hook (nft rules are not evaluated)` };
+      const table = entryName(entry);
+      const ctx: ChainContext = {
+        assumed: (rule) => this.assume.get(rule),
+        record: (t, important) => this.record(t, important),
+        nat: (action, rule) => {
+          const before = this.view();
+          const reason = this.applyNat(action, hook, table, entry.chain.name, rule);
+          if (reason === undefined) this.noteChange(before, hook, table, rule.chain, rule);
+          return reason;
+        },
+        changed: (rule, what) => this.changes.push({ hook, table, chain: rule.chain, rule, what }),
+      };
+      return (this.opts.nftEvaluator ?? nftEvaluator).run(entry.table, entry.chain, p, hook, ctx);
     }
     if (entry.table.incompatible) return { verdict: 'undecided', chain: hook, reason: `iptables-nft could not list table ${entry.name} (it holds rules made by nft)` };
     const compiled = compileTable(entry.table);
@@ -375,7 +390,7 @@ export class NetfilterRun {
   }
 
   /** Records a NAT target and rewrites the address it translates; a reason when that cannot be done. */
-  private applyNat(action: Extract<Action, { kind: 'nat' }>, hook: Hook, table: string, chain: string, rule: NatRecord['rule']): string | undefined {
+  private applyNat(action: NatAction, hook: Hook, table: string, chain: string, rule: NatRecord['rule']): string | undefined {
     const p = this.p!;
     const rec: NatRecord = { hook, table, chain, rule, target: action.target };
     if (action.to !== undefined) rec.to = action.to;
@@ -526,7 +541,8 @@ function enterHook(p: PacketState, hook: Hook, devices: HookDevices): void {
   p.hook = hook;
   const hasIn = hook === 'PREROUTING' || hook === 'INPUT' || hook === 'FORWARD';
   const hasOut = hook === 'FORWARD' || hook === 'OUTPUT' || hook === 'POSTROUTING';
-  p.inDev = hasIn ? devices.inIf : '';
+  // POSTROUTING sees a forwarded packet's input device too (ip_output passes skb->dev as indev): nft's iifname reads it.
+  p.inDev = hasIn ? devices.inIf : hook === 'POSTROUTING' ? devices.inIf ?? '' : '';
   p.outDev = hasOut ? devices.outIf : '';
   if (devices.physdev !== undefined) p.physdev = devices.physdev;
 }

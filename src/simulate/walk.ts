@@ -33,9 +33,9 @@ import type { Walk, WalkOutcome, WalkPacket, WalkPath, WalkStage } from './walk-
 export type * from './walk-types.js';
 
 export interface WalkOptions {
-  /** Skip native nft chains instead of answering undecided. */
+  /** Skip native nft chains instead of evaluating them. */
   ignoreNativeNft?: boolean;
-  /** An evaluator for native nft base chains. */
+  /** An evaluator for native nft base chains (default: the host's, src/simulate/nft-eval.ts). */
   nftEvaluator?: ChainEvaluator;
   /** Per-hook trace limit of the netfilter evaluator. */
   traceLimit?: number;
@@ -175,7 +175,7 @@ class Walker {
     }
     const forward = this.hook(run, run.runHook('FORWARD', { inIf: iif, outIf: r.dev }));
     if (forward !== undefined) return forward;
-    const post = this.hook(run, run.runHook('POSTROUTING', { outIf: r.dev }));
+    const post = this.hook(run, run.runHook('POSTROUTING', { inIf: iif, outIf: r.dev }));
     if (post !== undefined) return post;
     this.unseenOn(r.dev, 'egress');
     return this.end('forwarded', undefined, undefined, run.view(), run);
@@ -322,7 +322,7 @@ class Walker {
         return this.ctx.fib.sources.choose(this.family, dev, via, this.dst!);
       },
     };
-    if (this.opts.nftEvaluator !== undefined) opts.nftEvaluator = this.opts.nftEvaluator;
+    opts.nftEvaluator = this.opts.nftEvaluator ?? this.ctx.nft;
     return new NetfilterRun(this.ctx.ruleset[this.family], nf, opts);
   }
 

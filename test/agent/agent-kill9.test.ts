@@ -53,8 +53,8 @@ describe('agent outbox across kill -9', () => {
     const second: ResultPromise = execa(bin, args, { reject: false });
     second.stdout!.on('data', (d: Buffer) => (again += d.toString()));
     try {
-      await waitFor('four reports stored', () => server.aggregator.store.reports('k9').length >= 4, 20_000);
-      expect(server.aggregator.store.reports('k9').map((r) => r.seq).sort((a, b) => a - b)).toEqual([1, 2, 3, 4]);
+      await waitFor('four reports stored', async () => (await server.aggregator.store.reports('k9')).length >= 4, 20_000);
+      expect((await server.aggregator.store.reports('k9')).map((r) => r.seq).sort((a, b) => a - b)).toEqual([1, 2, 3, 4]);
       expect(lines(again).find((l) => l.msg === 'agent starting')).toMatchObject({ seq: 3, unacked: 3 });
       expect(lines(again).find((l) => l.msg === 'welcomed')).toMatchObject({ ackedSeq: 0, resend: 3 });
       // Acknowledged reports leave the state dir.

@@ -63,7 +63,7 @@ describe('agent over wss:// with a CA file', () => {
   it('reports when the agent trusts the CA', async () => {
     const { agent } = await runAgent(join(tmp, 'ca.pem'));
     try {
-      await waitFor('a committed report over wss', () => server.aggregator.store.lastSeq('ecs3') > 0, 10_000);
+      await waitFor('a committed report over wss', async () => (await server.aggregator.store.lastSeq('ecs3')) > 0, 10_000);
     } finally {
       await agent.stop('test over');
     }

@@ -177,6 +177,18 @@ describe('agent config and URLs', () => {
     expect(parseConfig({ serverUrl: 'ws://x' }).errors[0]).toMatch(/serverUrl|Unrecognized/);
   });
 
+  it('takes several servers (replicas) as a list, and serve\'s db as a path or a postgres:// URL', () => {
+    expect(parseConfig({ server: ['wss://agg1:8443', 'wss://agg2:8443'] }).config?.server).toEqual(['wss://agg1:8443', 'wss://agg2:8443']);
+    expect(parseConfig({ server: [] }).errors).toEqual(['server: Too small: expected array to have >=1 items']);
+    expect(parseConfig({ server: ['wss://agg1:8443', 'http://x', 3] }).errors).toEqual([
+      'server[1]: must be a ws://, wss:// or ws+unix:/// URL',
+      'server[2]: Invalid input: expected string, received number',
+    ]);
+    expect(parseConfig({ db: 'postgres://hostcheck@db.internal/hostcheck' }).config?.db).toBe('postgres://hostcheck@db.internal/hostcheck');
+    expect(parseConfig({ db: '/var/lib/hostcheck/hostcheck.db' }).errors).toEqual([]);
+    expect(parseConfig({ db: 'mysql://x/y' }).errors).toEqual(['db: must be a postgres:// URL or a path (absolute, or starting with ./)']);
+  });
+
   it('accepts ws, wss and ws+unix URLs only', () => {
     expect(checkServerUrl('ws+unix:///run/hostcheck.sock').protocol).toBe('ws+unix:');
     expect(() => checkServerUrl('http://x')).toThrow(/scheme must be/);

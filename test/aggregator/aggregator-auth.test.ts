@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Authenticator, checkListenPolicy, emptyCredentials, isLoopbackAddress, matchToken, parseAgentTokens, parseViewerTokens } from '../../src/aggregator/auth.js';
 import { parseListen } from '../../src/aggregator/server.js';
-import { Store } from '../../src/aggregator/store.js';
+import { SqliteStore } from '../../src/aggregator/store-sqlite.js';
 import { tempDir } from '../helpers/aggregator-client.js';
 
 const TOK = 'abcdefghijklmnop-1';
@@ -40,27 +40,27 @@ describe('listen rules', () => {
     expect(() => checkListenPolicy('0.0.0.0', emptyCredentials(), true)).not.toThrow();
     expect(() => checkListenPolicy('10.0.0.5', withAgents, false)).not.toThrow();
   });
-  it('never lets a viewer in off loopback without a viewer token, even --insecure', () => {
+  it('never lets a viewer in off loopback without a viewer token, even --insecure', async () => {
     const tmp = tempDir();
-    const store = new Store(join(tmp.dir, 'a.db'));
+    const store = new SqliteStore(join(tmp.dir, 'a.db'));
     const open = new Authenticator(emptyCredentials(), store);
-    expect(open.viewerAllowed(undefined, true).ok).toBe(true);
-    expect(open.viewerAllowed(undefined, false)).toMatchObject({ ok: false, status: 401 });
+    expect((await open.viewerAllowed(undefined, true)).ok).toBe(true);
+    expect(await open.viewerAllowed(undefined, false)).toMatchObject({ ok: false, status: 401 });
     const viewers = new Authenticator({ ...emptyCredentials(), viewers: parseViewerTokens(`${TOK}v alice`) }, store);
-    expect(viewers.viewerAllowed(undefined, true)).toMatchObject({ ok: false, status: 401 });
-    expect(viewers.viewerAllowed(`${TOK}v`, false).ok).toBe(true);
-    store.close();
+    expect(await viewers.viewerAllowed(undefined, true)).toMatchObject({ ok: false, status: 401 });
+    expect((await viewers.viewerAllowed(`${TOK}v`, false)).ok).toBe(true);
+    await store.close();
     tmp.remove();
   });
-  it('binds a name to its first token when no agent tokens are configured', () => {
+  it('binds a name to its first token when no agent tokens are configured', async () => {
     const tmp = tempDir();
-    const store = new Store(join(tmp.dir, 'a.db'));
+    const store = new SqliteStore(join(tmp.dir, 'a.db'));
     const auth = new Authenticator(emptyCredentials(), store);
     const hello = (token: string) => ({ type: 'hello' as const, protocol: 1, agentVersion: 't', name: 'h', identity: { hostname: 'h' }, credential: { kind: 'token' as const, token }, lastSeq: 0 });
-    expect(auth.authenticateAgent(hello(TOK)).ok).toBe(true);
-    expect(auth.authenticateAgent(hello(TOK)).ok).toBe(true);
-    expect(auth.authenticateAgent(hello(`${TOK}-other`))).toMatchObject({ ok: false, reason: 'host_mismatch' });
-    store.close();
+    expect((await auth.authenticateAgent(hello(TOK))).ok).toBe(true);
+    expect((await auth.authenticateAgent(hello(TOK))).ok).toBe(true);
+    expect(await auth.authenticateAgent(hello(`${TOK}-other`))).toMatchObject({ ok: false, reason: 'host_mismatch' });
+    await store.close();
     tmp.remove();
   });
   it('parses listen addresses and loopback peers', () => {

@@ -9,9 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Aggregator } from '../../src/aggregator/aggregator.js';
 import { emptyCredentials, parseAgentTokens } from '../../src/aggregator/auth.js';
 import { AggregatorMetrics } from '../../src/aggregator/metrics.js';
-import { pairVerdict } from '../../src/aggregator/pairs.js';
+import { pairFacts, pairVerdict } from '../../src/aggregator/pairs.js';
 import { startServer, type RunningServer } from '../../src/aggregator/server.js';
-import { Store, type StoredFinding } from '../../src/aggregator/store.js';
+import type { StoredFinding } from '../../src/aggregator/store.js';
+import { SqliteStore } from '../../src/aggregator/store-sqlite.js';
 import { analyzeSnapshot } from '../../src/checks/analyze.js';
 import { scenarioSnapshot, tempDir, TestAgent, tinySnapshot } from '../helpers/aggregator-client.js';
 
@@ -141,23 +142,23 @@ describe('aggregator fleet', () => {
 });
 
 describe('stale marking', () => {
-  it('marks hosts silent for longer than the stale time, and a report clears it', () => {
+  it('marks hosts silent for longer than the stale time, and a report clears it', async () => {
     const tmp = tempDir();
     let now = Date.parse('2030-01-01T00:00:00Z');
-    const store = new Store(join(tmp.dir, 's.db'));
+    const store = new SqliteStore(join(tmp.dir, 's.db'));
     const agg = new Aggregator({ store, credentials: emptyCredentials(), metrics: new AggregatorMetrics(), staleSeconds: 60, now: () => now });
     const h = { type: 'hello' as const, protocol: 1, agentVersion: 't', name: 'h1', identity: { hostname: 'h1' }, credential: { kind: 'token' as const, token: 'x'.repeat(16) }, lastSeq: 0 };
     const snap = tinySnapshot('h1', '10.0.0.1');
-    agg.report(h, { type: 'report', seq: 1, sentAt: '', digest: 'a'.repeat(64), snapshot: snap as never, findings: [], complete: true }, 10);
+    await agg.report(h, { type: 'report', seq: 1, sentAt: '', digest: 'a'.repeat(64), snapshot: snap as never, findings: [], complete: true }, 10);
     now += 30_000;
-    expect(agg.sweep()).toEqual([]);
+    expect(await agg.sweep()).toEqual([]);
     now += 61_000;
-    expect(agg.sweep()).toEqual(['h1']);
-    expect(store.host('h1')!.stale).toBe(true);
-    expect(pairVerdict(agg, 'h1', 'h1').verdict).toBe('unknown');
-    agg.report(h, { type: 'report', seq: 2, sentAt: '', digest: 'b'.repeat(64), snapshot: snap as never, findings: [], complete: true }, 10);
-    expect(store.host('h1')!.stale).toBe(false);
-    store.close();
+    expect(await agg.sweep()).toEqual(['h1']);
+    expect((await store.host('h1'))!.stale).toBe(true);
+    expect(pairVerdict(agg, await pairFacts(agg), 'h1', 'h1').verdict).toBe('unknown');
+    await agg.report(h, { type: 'report', seq: 2, sentAt: '', digest: 'b'.repeat(64), snapshot: snap as never, findings: [], complete: true }, 10);
+    expect((await store.host('h1'))!.stale).toBe(false);
+    await store.close();
     tmp.remove();
   });
 });

@@ -45,7 +45,7 @@ afterAll(async () => {
 });
 
 const ack = (headers: Record<string, string>, body = JSON.stringify({ who: 'mallory', why: 'quiet' })) => call('POST', `/api/findings/${encodeURIComponent(key)}/ack`, headers, body);
-const state = () => server.aggregator.store.finding(key)!.state;
+const state = async () => (await server.aggregator.store.finding(key))!.state;
 
 describe('HTTP API guards', () => {
   it('answers only to loopback names, IP addresses and --public-name (DNS rebinding)', async () => {
@@ -72,10 +72,10 @@ describe('HTTP API guards', () => {
       expect(JSON.parse(r.body).error).toMatch(/may not change anything here/);
       expect((await call('DELETE', `/api/findings/${encodeURIComponent(key)}/ack`, { origin })).status, origin).toBe(403);
     }
-    expect(state()).toBe('open');
+    expect(await state()).toBe('open');
     // The dashboard's own request (same origin) and a script without Origin are served.
     expect((await ack({ 'content-type': 'application/json; charset=utf-8', origin: `http://127.0.0.1:${port}` })).status).toBe(200);
-    expect(state()).toBe('acknowledged');
+    expect(await state()).toBe('acknowledged');
     expect((await call('DELETE', `/api/findings/${encodeURIComponent(key)}/ack`, {})).status).toBe(200);
     expect((await ack({ 'content-type': 'application/json' })).status).toBe(200);
     const metrics = await server.aggregator.metrics.text();

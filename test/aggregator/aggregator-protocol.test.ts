@@ -64,7 +64,7 @@ describe('aggregator protocol', () => {
     // A resend after reconnect is acknowledged again and stored once.
     again.send(reportOf(seq, tinySnapshot('a1', '10.1.0.1')));
     expect((await again.next('ack')).seq).toBe(seq);
-    expect(server.aggregator.store.reports('a1')).toHaveLength(1);
+    expect(await server.aggregator.store.reports('a1')).toHaveLength(1);
     again.close();
   });
 

@@ -73,7 +73,7 @@ describe('aggregator, protocol 2 (sections)', () => {
     const api = await (await fetch(`http://127.0.0.1:${s.tcp!.port}/api/hosts/rich`)).json() as { snapshot: typeof expected };
     expect(api.snapshot.netfilter.v4.reduce((n, t) => n + t.rules.length, 0)).toBe(rules(expected));
     expect(api.snapshot.routes).toHaveLength(expected.routes.length);
-    const [report1] = s.aggregator.store.reports('rich');
+    const [report1] = await s.aggregator.store.reports('rich');
     expect(report1.bytes).toBeLessThan(64 * 1024);
 
     // The agent restarts: the host did not change, the welcome lists its sections, none is sent again.
@@ -83,7 +83,7 @@ describe('aggregator, protocol 2 (sections)', () => {
     await waitFor('the restarted agent\'s report acknowledged', () => second.agent.stats.acked >= 1, 20_000);
     expect(await metric(s, 'hostcheck_sections_received_total')).toBe(4);
     expect(second.logs.lines.filter((l) => l.msg === 'section sent')).toEqual([]);
-    const reports = s.aggregator.store.reports('rich');
+    const reports = await s.aggregator.store.reports('rich');
     expect(reports.map((r) => r.seq)).toEqual([2, 1]);
     expect(reports[0].bytes).toBeLessThan(64 * 1024);
     await second.agent.stop();

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { emptyCredentials } from '../../src/aggregator/auth.js';
 import { startServer } from '../../src/aggregator/server.js';
-import { Store } from '../../src/aggregator/store.js';
+import { SqliteStore } from '../../src/aggregator/store-sqlite.js';
 import { MIGRATIONS } from '../../src/aggregator/store-migrations.js';
 import { loadTopology } from '../../src/collect/topology-file.js';
 import { repoRoot } from '../helpers/samples.js';
@@ -64,7 +64,7 @@ describe('store schema step 3: one vpn-selector-gap finding per gateway, pairs',
       { key: CAPTURE, state: 'silenced', who: 'carol', why: 'lab host', until: '2099-01-01T00:00:00.000Z', at: '2025-01-01T09:00:00.000Z' },
     ], {});
 
-    const store = new Store(file);
+    const store = new SqliteStore(file);
     const raw = store.db;
     expect((raw.prepare('SELECT version FROM migrations ORDER BY version').all() as { version: number }[]).map((r) => r.version)).toEqual([1, 2, 3]);
     const keys = (raw.prepare('SELECT key FROM findings ORDER BY key').all() as { key: string }[]).map((r) => r.key);
@@ -77,26 +77,26 @@ describe('store schema step 3: one vpn-selector-gap finding per gateway, pairs',
     expect(body).toMatchObject({ key: NEW, subject: '10.200.0.0/20', pairs: [['client', GW], ['vpcrouter', GW]], via: ['vpcrouter'] });
     expect(body).not.toHaveProperty('pair');
     // The latest acknowledgement of the merged rows stands, under the new key; the old keys have none.
-    expect(store.findings().find((f) => f.finding.key === NEW)).toMatchObject({ state: 'acknowledged', ack: { who: 'alice', why: 'widening on Friday' } });
+    expect((await store.findings()).find((f) => f.finding.key === NEW)).toMatchObject({ state: 'acknowledged', ack: { who: 'alice', why: 'widening on Friday' } });
     expect(raw.prepare('SELECT key FROM acks ORDER BY key').all()).toEqual([{ key: CAPTURE }, { key: NEW }]);
 
     // The Linux gateway: host and fleet sources together, the host's first seen kept earliest-wins.
     expect(raw.prepare("SELECT from_host, from_fleet, first_seen, last_seen FROM findings WHERE key = 'vpn-selector-gap|gateway|10.200.0.0/20'").get())
       .toEqual({ from_host: 1, from_fleet: 1, first_seen: '2025-01-01T12:00:00.000Z', last_seen: '2025-01-05T00:00:00.000Z' });
     // Passed on in clear: the host check's `REMOTE clear`.
-    expect(store.findings().find((f) => f.finding.host === 'gw2')!.finding).toMatchObject({ subject: '10.50.0.0/16 clear', key: 'vpn-selector-gap|gw2|10.50.0.0/16 clear' });
+    expect((await store.findings()).find((f) => f.finding.host === 'gw2')!.finding).toMatchObject({ subject: '10.50.0.0/16 clear', key: 'vpn-selector-gap|gw2|10.50.0.0/16 clear' });
     // Other checks keep their keys and acknowledgements; their fleet bodies get pairs.
-    const capture = store.findings().find((f) => f.finding.key === CAPTURE)!;
+    const capture = (await store.findings()).find((f) => f.finding.key === CAPTURE)!;
     expect(capture).toMatchObject({ state: 'silenced', ack: { who: 'carol' } });
     expect(capture.finding).toMatchObject({ pairs: [['ecs1', 'ecs3']] });
     expect(capture.finding).not.toHaveProperty('pair');
-    expect(store.findings({ host: 'ecs1' }).map((f) => f.finding.key)).toEqual([CAPTURE]);
+    expect((await store.findings({ host: 'ecs1' })).map((f) => f.finding.key)).toEqual([CAPTURE]);
     expect(JSON.parse((raw.prepare("SELECT body FROM findings WHERE key LIKE 'rp-filter-drop%'").get() as { body: string }).body)).toEqual({ check: 'rp-filter-drop', severity: 'error', host: 'ecs2', subject: 'eth1 172.18.1.22', key: 'rp-filter-drop|ecs2|eth1 172.18.1.22', summary: 'rp_filter=1 …' });
-    store.close();
+    await store.close();
     // Opening again runs nothing twice.
-    const again = new Store(file);
+    const again = new SqliteStore(file);
     expect((again.db.prepare('SELECT count(*) AS n FROM findings').get() as { n: number }).n).toBe(5);
-    again.close();
+    await again.close();
   });
 
   it('the aggregator opening a schema-1 file (steps 2 and 3 run) matches the same key: the finding stays acknowledged, its words renewed', async () => {
@@ -108,7 +108,7 @@ describe('store schema step 3: one vpn-selector-gap finding per gateway, pairs',
     ], [{ key: OLD_CLIENT, state: 'acknowledged', who: 'alice', why: 'widening on Friday', at: '2025-01-02T09:00:00.000Z' }], snapshots);
     const server = await startServer({ socket: join(tmp.dir, 's.sock'), db: file, credentials: emptyCredentials(), topology: await loadTopology(join(repoRoot, 'fixtures', 'topology', 'second-incident.yaml')) });
     try {
-      const found = server.aggregator.store.findings({ check: 'vpn-selector-gap' });
+      const found = await server.aggregator.store.findings({ check: 'vpn-selector-gap' });
       expect(found.map((f) => f.finding.key)).toEqual([NEW]);
       expect(found[0]).toMatchObject({ state: 'acknowledged', sources: ['fleet'], firstSeen: '2024-12-30T00:00:00.000Z', ack: { who: 'alice' } });
       expect(found[0].finding.summary).toContain('from 10.64.0.0/16, 10.100.0.0/16 is not encrypted');

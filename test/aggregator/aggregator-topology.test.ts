@@ -137,7 +137,7 @@ describe('aggregator with a topology: the second incident', () => {
     writeFileSync(widenedFile, narrow.replace('localSubnets: [10.16.0.0/16]', 'localSubnets: [10.16.0.0/16, 10.64.0.0/16]'));
     const events: string[] = [];
     server!.aggregator.events.on('change', (e: { type: string }) => events.push(e.type));
-    const widened = server!.aggregator.setTopology(await loadTopology(widenedFile));
+    const widened = await server!.aggregator.setTopology(await loadTopology(widenedFile));
     expect(widened.found.map((f) => f.key)).toEqual([KEY]);
     const f = await finding(KEY);
     expect(f!.state).toBe('open');
@@ -146,16 +146,16 @@ describe('aggregator with a topology: the second incident', () => {
     expect(pairsOf(f)).toEqual([ROUTER]);
     const p = await get<PathResult>('/api/path?from=client&to=10.200.1.15&source=10.64.3.22');
     expect(p.forward.hops.at(-1)).toMatchObject({ node: `vpn-gateway ${GW}`, action: 'encrypt' });
-    const narrowed = server!.aggregator.setTopology(await loadTopology(topologyFile));
+    const narrowed = await server!.aggregator.setTopology(await loadTopology(topologyFile));
     expect(narrowed.found.map((x) => x.key)).toEqual([KEY]);
     expect(pairsOf(await finding(KEY))).toEqual([CLIENT, ROUTER]);
     expect(events.filter((t) => t === 'topology')).toHaveLength(2);
     // Every network the VPC routes to the gateway selected: resolved.
     const all = join(tmp.dir, 'all.yaml');
     writeFileSync(all, narrow.replace('localSubnets: [10.16.0.0/16]', 'localSubnets: [10.16.0.0/16, 10.64.0.0/16, 10.100.0.0/16]'));
-    expect(server!.aggregator.setTopology(await loadTopology(all)).resolved.map((x) => x.key)).toEqual([KEY]);
+    expect((await server!.aggregator.setTopology(await loadTopology(all))).resolved.map((x) => x.key)).toEqual([KEY]);
     expect((await finding(KEY))!.state).toBe('resolved');
-    server!.aggregator.setTopology(await loadTopology(topologyFile));
+    await server!.aggregator.setTopology(await loadTopology(topologyFile));
     expect((await finding(KEY))!.state).toBe('open');
   });
 

@@ -1,8 +1,8 @@
 /**
  * CommitQueue on its own, over a real SQLite file: reports added in one event-loop turn are one
  * transaction; each is acknowledged only once it is committed (visible to another connection);
- * one item the database refuses fails alone; `join` waits for the same commit; a full batch
- * commits at once.
+ * one item the database refuses fails alone; `join` waits for the same commit; a batch holds at
+ * most maxBatch items; what arrives during a commit is the next batch.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,7 +24,7 @@ function queue(maxBatch?: number): CommitQueue<Item> {
   const insert = writer.prepare('INSERT INTO reports (host, seq) VALUES (?, ?)');
   const many = writer.transaction((items: Item[]) => { for (const i of items) insert.run(i.host, i.seq); });
   return new CommitQueue<Item>({
-    commit: (items) => {
+    commit: async (items) => {
       const call = { seqs: items.map((i) => i.seq), ok: false };
       calls.push(call);
       many(items);
@@ -117,16 +117,23 @@ describe('CommitQueue', () => {
     expect(q.join('h:5', () => undefined)).toBe(false);
   });
 
-  it('a full batch commits at once, without waiting for the turn to end', async () => {
+  it('a batch holds at most maxBatch items; the rest is the next batch', async () => {
     const q = queue(2);
-    const a = add(q, { seq: 1, host: 'a' });
-    const b = add(q, { seq: 2, host: 'a' });
-    // Committed synchronously inside the second add().
-    expect(visible()).toEqual([1, 2]);
-    expect(calls).toEqual([{ seqs: [1, 2], ok: true }]);
-    const c = add(q, { seq: 3, host: 'a' });
-    expect(visible()).toEqual([1, 2]);
-    await Promise.all([a, b, c]);
+    const all = [add(q, { seq: 1, host: 'a' }), add(q, { seq: 2, host: 'a' }), add(q, { seq: 3, host: 'a' })];
+    expect(visible()).toEqual([]);
+    await Promise.all(all);
     expect(calls.map((x) => x.seqs)).toEqual([[1, 2], [3]]);
+  });
+
+  it('what arrives while a commit runs waits for it and is committed as the next batch', async () => {
+    const q = queue();
+    const first = add(q, { seq: 1, host: 'a' });
+    // Let the first commit start (it resolves on a later microtask), then add two more.
+    await new Promise((r) => setImmediate(r));
+    const more = [add(q, { seq: 2, host: 'a' }), add(q, { seq: 3, host: 'b' })];
+    await Promise.all([first, ...more]);
+    expect(calls.map((x) => x.seqs)).toEqual([[1], [2, 3]]);
+    await q.flush();
+    expect(q.size).toBe(0);
   });
 });

@@ -14,7 +14,7 @@ import { buildReportMessage, prepareSnapshot } from '../../src/agent/report.js';
 import { Aggregator } from '../../src/aggregator/aggregator.js';
 import { emptyCredentials } from '../../src/aggregator/auth.js';
 import { AggregatorMetrics } from '../../src/aggregator/metrics.js';
-import { Store } from '../../src/aggregator/store.js';
+import { SqliteStore } from '../../src/aggregator/store-sqlite.js';
 import { analyzeSnapshot } from '../../src/checks/analyze.js';
 import { openBundles } from '../../src/collect/bundle-open.js';
 import { readBundle, writeBundle } from '../../src/collect/bundle.js';
@@ -168,8 +168,8 @@ describe('no secrets in what hostcheck keeps or sends', () => {
     }
   });
 
-  it('the aggregator\'s store, when an agent sends configuration lines with secrets anyway', () => {
-    const store = new Store(join(tmp, 'agg.db'));
+  it('the aggregator\'s store, when an agent sends configuration lines with secrets anyway', async () => {
+    const store = new SqliteStore(join(tmp, 'agg.db'));
     const agg = new Aggregator({ store, credentials: emptyCredentials(), metrics: new AggregatorMetrics() });
     const snap = tinySnapshot('gw', '10.100.1.18');
     const line = (text: string, n: number) => ({ lineNumber: n, text, source: 'swanctl-conf' });
@@ -182,10 +182,10 @@ describe('no secrets in what hostcheck keeps or sends', () => {
       evidence: [{ source: 'ipsec-conf', lineNumber: 11, text: ': RSA /etc/ipsec.d/private/gw.pem "rsa-key-passphrase"' }],
     };
     const hello = { type: 'hello' as const, protocol: 1, agentVersion: 'old', name: 'gw', identity: { hostname: 'gw' }, credential: { kind: 'token' as const, token: 'x'.repeat(16) }, lastSeq: 0 };
-    agg.report(hello, { type: 'report', seq: 1, sentAt: '', digest: 'a'.repeat(64), snapshot: JSON.parse(JSON.stringify(snap)), findings: [finding], complete: true }, 10);
-    expectNoSecret('stored snapshot', JSON.stringify(store.snapshot('gw')));
-    expectNoSecret('stored findings', JSON.stringify(store.findings()));
-    expect(JSON.stringify(store.snapshot('gw'))).toContain('<redacted>');
-    store.close();
+    await agg.report(hello, { type: 'report', seq: 1, sentAt: '', digest: 'a'.repeat(64), snapshot: JSON.parse(JSON.stringify(snap)), findings: [finding], complete: true }, 10);
+    expectNoSecret('stored snapshot', JSON.stringify(await store.snapshot('gw')));
+    expectNoSecret('stored findings', JSON.stringify(await store.findings()));
+    expect(JSON.stringify(await store.snapshot('gw'))).toContain('<redacted>');
+    await store.close();
   });
 });

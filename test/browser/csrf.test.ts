@@ -87,14 +87,14 @@ describe('cross-site requests from Chromium', () => {
         expect(results).toEqual(['no-cors sent', 'json blocked']);
         // The no-cors fetch and the form reached the server and were refused there.
         await until('both refusals counted', async () => (await refusals(srv)) >= before + 2);
-        expect(srv.server.aggregator.store.finding(finding.key)!.state).toBe('open');
+        expect((await srv.server.aggregator.store.finding(finding.key))!.state).toBe('open');
         // The dashboard's own page (same origin) acknowledges through the same API.
         await page.goto(`${srv.url}/`);
         const status = await page.evaluate(async (key) => (await fetch(`/api/findings/${encodeURIComponent(key)}/ack`, {
           method: 'POST', credentials: 'same-origin', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ who: 'alice', why: 'known' }),
         })).status, finding.key);
         expect(status).toBe(200);
-        expect(srv.server.aggregator.store.finding(finding.key)!.state).toBe('acknowledged');
+        expect((await srv.server.aggregator.store.finding(finding.key))!.state).toBe('acknowledged');
       } finally {
         await context.close();
         await new Promise((r) => attacker.server.close(r));

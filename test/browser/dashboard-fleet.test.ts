@@ -15,6 +15,7 @@ import { DASHBOARD_CSP } from '../../src/aggregator/http/dashboard.js';
 import { findingKey, type Finding } from '../../src/model/finding.js';
 import type { HostSnapshot } from '../../src/model/snapshot.js';
 import { tinySnapshot } from '../helpers/aggregator-client.js';
+import type { SqliteStore } from '../../src/aggregator/store-sqlite.js';
 import { feed, launchBrowser, screenshot, startTestServer, type TestServer } from './harness.js';
 
 const HOSTS = 1000;
@@ -43,11 +44,11 @@ describe('dashboard over a 1,000-host fleet', () => {
   beforeAll(async () => {
     [srv, browser] = await Promise.all([startTestServer(), launchBrowser()]);
     const t = Date.now();
-    for (let i = 0; i < HOSTS; i++) feed(srv.server, fleetHost(i), i % 100 === 7 ? [warningOf(fleetHost(i).identity.name)] : []);
+    for (let i = 0; i < HOSTS; i++) await feed(srv.server, fleetHost(i), i % 100 === 7 ? [warningOf(fleetHost(i).identity.name)] : []);
     // Five hosts silent for long enough to be stale (the first sweep persists the feed's heartbeats).
-    srv.server.aggregator.sweep();
-    srv.server.aggregator.store.db.prepare("UPDATE hosts SET last_seen = '2020-01-01T00:00:00.000Z' WHERE name IN ('web-0001','web-0002','web-0003','web-0004','web-0005')").run();
-    srv.server.aggregator.sweep();
+    await srv.server.aggregator.sweep();
+    (srv.server.aggregator.store as SqliteStore).db.prepare("UPDATE hosts SET last_seen = '2020-01-01T00:00:00.000Z' WHERE name IN ('web-0001','web-0002','web-0003','web-0004','web-0005')").run();
+    await srv.server.aggregator.sweep();
     console.log(`[browser] fed ${HOSTS} reports in ${Date.now() - t} ms`);
   });
   afterAll(async () => {
@@ -104,7 +105,7 @@ describe('dashboard over a 1,000-host fleet', () => {
     await page.click('#ack-form button[type=submit]');
     await expect.poll(() => page.locator('#finding').getAttribute('data-state')).toBe('silenced');
     expect(await page.locator('.ack-current').textContent()).toContain('silenced by alice: rollout of sysctl fix tomorrow');
-    expect(srv.server.aggregator.store.finding(key)?.state).toBe('silenced');
+    expect((await srv.server.aggregator.store.finding(key))?.state).toBe('silenced');
     await page.close();
   });
 

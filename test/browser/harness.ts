@@ -54,12 +54,12 @@ export async function startTestServer(options: Partial<ServeOptions> = {}): Prom
 const seqs = new Map<string, number>();
 
 /** Commit one report for `snapshot`'s host straight into the aggregator (no socket: bulk fleets). */
-export function feed(server: RunningServer, snapshot: HostSnapshot, findings: Finding[] = []): void {
+export async function feed(server: RunningServer, snapshot: HostSnapshot, findings: Finding[] = []): Promise<void> {
   const name = snapshot.identity.name;
   const seq = (seqs.get(`${server.tcp?.port}:${name}`) ?? 0) + 1;
   seqs.set(`${server.tcp?.port}:${name}`, seq);
   const report = reportOf(seq, snapshot, findings);
-  server.aggregator.report(hello(name, 'unused-token-0123456789'), report, JSON.stringify(report).length);
+  await server.aggregator.report(hello(name, 'unused-token-0123456789'), report, JSON.stringify(report).length);
 }
 
 /** Dialogs (alert/confirm/prompt) a page opened: any one in an XSS test means script ran. */

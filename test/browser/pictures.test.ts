@@ -58,17 +58,17 @@ describe('dashboard pictures', () => {
     for (const snap of first) {
       const peers = first.filter((o) => o !== snap && o.identity.name !== 'router').flatMap((o) => uplinkAddresses(o).map((address) => ({ address, name: o.identity.name })));
       const { findings } = analyzeSnapshot(snap, { peers, remotes: [], ports: [], ignore: [] });
-      feed(srv.server, snap, findings);
+      await feed(srv.server, snap, findings);
     }
-    for (const snap of second) feed(srv.server, snap);
-    feed(srv.server, wgHost('wg-a', '192.168.7.10', '10.99.0.1'));
-    feed(srv.server, wgHost('wg-b', '192.168.7.11', '10.99.0.2'));
-    const docker0 = srv.server.aggregator.store.findings({ check: 'route-captures-peer', host: 'ecs3' }).find((f) => f.finding.summary.includes('docker0'));
+    for (const snap of second) await feed(srv.server, snap);
+    await feed(srv.server, wgHost('wg-a', '192.168.7.10', '10.99.0.1'));
+    await feed(srv.server, wgHost('wg-b', '192.168.7.11', '10.99.0.2'));
+    const docker0 = (await srv.server.aggregator.store.findings({ check: 'route-captures-peer', host: 'ecs3' })).find((f) => f.finding.summary.includes('docker0'));
     expect(docker0, 'ECS3\'s docker0 finding from the host checks').toBeDefined();
     docker0Key = docker0!.finding.key;
     // A second error, opened later: the overview must list it first.
     await new Promise((r) => setTimeout(r, 20));
-    feed(srv.server, wgHost('wg-a', '192.168.7.10', '10.99.0.1'), [laterError('wg-a')]);
+    await feed(srv.server, wgHost('wg-a', '192.168.7.10', '10.99.0.1'), [laterError('wg-a')]);
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     page.setDefaultTimeout(10_000);
   });
@@ -82,7 +82,7 @@ describe('dashboard pictures', () => {
     await page.goto(`${srv.url}/#/`);
     const items = page.locator('#open-errors li.open-error');
     await items.nth(1).waitFor();
-    const open = srv.server.aggregator.store.findings({ severity: 'error', state: 'open' })
+    const open = (await srv.server.aggregator.store.findings({ severity: 'error', state: 'open' }))
       .sort((a, b) => Date.parse(b.firstSeen) - Date.parse(a.firstSeen) || a.finding.key.localeCompare(b.finding.key));
     expect(open.length).toBeGreaterThanOrEqual(3);
     expect(open[0].finding.host).toBe('wg-a');

@@ -109,7 +109,7 @@ class Fleet {
 
   /** The stored finding once serve has it from `sources`. */
   async stored(key: string, sources: string[]): Promise<Finding & { pairs?: [string, string][] }> {
-    const s = await waitFor(`${key} from ${sources.join(' and ')}`, () => this.server!.aggregator.store.findings().find((f) => f.finding.key === key && sources.every((x) => f.sources.includes(x as 'host' | 'fleet'))), 15_000);
+    const s = await waitFor(`${key} from ${sources.join(' and ')}`, async () => (await this.server!.aggregator.store.findings()).find((f) => f.finding.key === key && sources.every((x) => f.sources.includes(x as 'host' | 'fleet'))), 15_000);
     return s.finding as Finding & { pairs?: [string, string][] };
   }
 
@@ -161,8 +161,8 @@ describe('the second incident with the gateway as a VPN gateway of the topology:
     const path = await cli(['path', '--from', 'client', '--to', '10.200.1.15', '--source', '10.64.3.22', '--topology', topology, '--json', ...['client', 'vpcrouter'].flatMap((h) => ['--bundle', join(scenarios, 'second-incident', h)])]);
     const fromPath = (JSON.parse(path.stdout) as { findings: (Finding & { pairs: [string, string][] })[] }).findings.filter((f) => f.check === 'vpn-selector-gap');
     expect(fromPath.map((f) => f.key)).toEqual([KEY]);
-    const fromServe = await waitFor('both pairs', () => {
-      const f = fleet.server!.aggregator.store.findings().find((x) => x.finding.key === KEY)?.finding as (Finding & { pairs?: [string, string][] }) | undefined;
+    const fromServe = await waitFor('both pairs', async () => {
+      const f = (await fleet.server!.aggregator.store.findings()).find((x) => x.finding.key === KEY)?.finding as (Finding & { pairs?: [string, string][] }) | undefined;
       return f?.pairs?.length === 2 ? f : undefined;
     }, 15_000);
     expect(words(fromServe)).toEqual(words(fromPath[0]));

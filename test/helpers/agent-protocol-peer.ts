@@ -131,11 +131,11 @@ export class AgentProtocolPeer {
   }
 }
 
-/** Poll until `predicate` returns a value (or true), or fail after `timeoutMs`. */
-export async function waitFor<T>(what: string, predicate: () => T | undefined | false, timeoutMs = 5000): Promise<T> {
+/** Poll until `predicate` returns (or resolves to) a value (or true), or fail after `timeoutMs`. */
+export async function waitFor<T>(what: string, predicate: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 5000): Promise<T> {
   const started = Date.now();
   for (;;) {
-    const v = predicate();
+    const v = await predicate();
     if (v !== undefined && v !== false) return v;
     if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));

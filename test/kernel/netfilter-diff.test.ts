@@ -16,30 +16,14 @@ import { expect, it } from 'vitest';
 import { parse as parseIpset } from '../../parsers/ipset.js';
 import { parse as parseIptables } from '../../parsers/iptables-save.js';
 import { evaluatePacket, type NetfilterPacket, type NetfilterResult, type NetfilterRuleset } from '../../src/simulate/netfilter.js';
-import type { Topology } from '../lab/topology.js';
 import { describeLab, useLab } from '../lab/suite.js';
-import { Agent, onPath } from './agent.js';
+import { Agent } from './agent.js';
 import { generateCase, LAB, type GeneratedCase, type GeneratedRule } from './netfilter-gen.js';
+import { Coverage, evaluatorCounts, frameOf, sameCounts, show, toolsMissing, topology } from './netfilter-lab.js';
 
 const SETUPS = Number(process.env.HOSTCHECK_KERNEL_SETUPS ?? 50);
 const FIRST_SEED = Number(process.env.HOSTCHECK_KERNEL_SEED ?? 1);
 const PACKETS = Number(process.env.HOSTCHECK_KERNEL_PACKETS ?? 60);
-
-const MAC = { txEth0: '02:00:00:0a:00:01', txEth1: '02:00:00:0a:00:02', rxEth0: '02:00:00:0b:00:01', rxEth1: '02:00:00:0b:00:02' };
-
-const topology: Topology = {
-  hosts: {
-    tx: {},
-    rx: {
-      addresses: ['10.9.0.1/32 dev lo', '10.9.0.2/32 dev lo', '10.1.0.2/24 dev eth0'],
-      routes: ['default via 10.1.0.100'],
-    },
-  },
-  links: [
-    { a: { host: 'tx', iface: 'eth0', addresses: ['10.1.0.100/24'], mac: MAC.txEth0 }, b: { host: 'rx', iface: 'eth0', addresses: ['10.1.0.1/24'], mac: MAC.rxEth0 } },
-    { a: { host: 'tx', iface: 'eth1', addresses: ['10.2.0.100/24'], mac: MAC.txEth1 }, b: { host: 'rx', iface: 'eth1', addresses: ['10.2.0.1/24'], mac: MAC.rxEth1 } },
-  ],
-};
 
 /** Packet counters of every rule (`table/chain/position`) and every chain's policy (`table/chain`). */
 interface Counters {
@@ -67,45 +51,6 @@ function kernelCounts(before: Counters, after: Counters): Map<string, number> {
   return out;
 }
 
-/** The same counts as the evaluator's trace predicts them. */
-function evaluatorCounts(result: NetfilterResult): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const t of result.trace) {
-    if (t.matched !== true) continue;
-    const key = t.policy !== undefined ? `${t.table}/${t.chain}/policy` : `${t.table}/${t.chain}/${t.rule}`;
-    out.set(key, (out.get(key) ?? 0) + 1);
-  }
-  return out;
-}
-
-function sameCounts(a: Map<string, number>, b: Map<string, number>): boolean {
-  if (a.size !== b.size) return false;
-  for (const [k, v] of a) if (b.get(k) !== v) return false;
-  return true;
-}
-
-const show = (m: Map<string, number>): string => [...m].map(([k, v]) => (v === 1 ? k : `${k}×${v}`)).join(', ') || '(none)';
-
-function frameOf(packet: NetfilterPacket, id: number): Record<string, unknown> {
-  const broadcast = packet.dst.endsWith('.255');
-  const proto = packet.proto === 'tcp' ? 6 : packet.proto === 'udp' ? 17 : packet.proto === 'icmp' ? 1 : packet.proto;
-  return {
-    op: 'send',
-    iface: packet.inIf,
-    dstMac: broadcast ? 'ff:ff:ff:ff:ff:ff' : packet.inIf === 'eth0' ? MAC.rxEth0 : MAC.rxEth1,
-    srcMac: packet.inIf === 'eth0' ? MAC.txEth0 : MAC.txEth1,
-    src: packet.src,
-    dst: packet.dst,
-    proto,
-    sport: packet.sport ?? 0,
-    dport: packet.dport ?? 0,
-    flags: packet.tcpFlags ?? 2,
-    icmpType: packet.icmpType ?? 8,
-    icmpCode: packet.icmpCode ?? 0,
-    id,
-  };
-}
-
 interface Outcome {
   agree: boolean;
   kernel: Map<string, number>;
@@ -118,16 +63,11 @@ describeLab('netfilter evaluator agrees with the kernel', () => {
   const lab = useLab(topology);
 
   it(`${SETUPS} random rulesets × ${PACKETS} packets (seeds ${FIRST_SEED}..${FIRST_SEED + SETUPS - 1})`, { timeout: 120_000 + SETUPS * PACKETS * 200 }, async () => {
-    const missing = ['python3', 'ipset', 'iptables-save', 'iptables-restore'].filter((c) => !onPath(c));
-    if (missing.length > 0) {
-      if (process.env.CI === 'true') throw new Error(`the differential test needs ${missing.join(', ')} on PATH`);
-      console.warn(`[netfilter-diff] skipped: ${missing.join(', ')} not on PATH`);
-      return;
-    }
+    if (toolsMissing('netfilter-diff', ['python3', 'ipset', 'iptables-save', 'iptables-restore'])) return;
     const rx = new Agent(lab().ns('rx'));
     const tx = new Agent(lab().ns('tx'));
     const started = Date.now();
-    const coverage = new Map<string, { rules: number; hit: number }>();
+    const coverage = new Coverage();
     const failures: string[] = [];
     let packets = 0;
     let frameId = 1;
@@ -182,13 +122,7 @@ describeLab('netfilter evaluator agrees with the kernel', () => {
           else failures.push(`seed ${seed} packet ${index}: ${outcome.why}`);
         }
         for (const rule of gen.ruleList) {
-          const hit = hitRules.has(`${rule.table}/${rule.chain}/${rule.position}`);
-          for (const f of new Set(rule.features)) {
-            const c = coverage.get(f) ?? { rules: 0, hit: 0 };
-            c.rules++;
-            if (hit) c.hit++;
-            coverage.set(f, c);
-          }
+          coverage.add(rule.features, hitRules.has(`${rule.table}/${rule.chain}/${rule.position}`));
         }
       }
     } finally {
@@ -196,7 +130,7 @@ describeLab('netfilter evaluator agrees with the kernel', () => {
       tx.close();
     }
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
-    const lines = [...coverage].sort((a, b) => a[0].localeCompare(b[0])).map(([f, c]) => `  ${f.padEnd(26)} ${String(c.rules).padStart(5)} rules, ${String(c.hit).padStart(5)} matched a packet`);
+    const lines = coverage.lines();
     console.log(`[netfilter-diff] ${SETUPS} rulesets, ${packets} packets, ${failures.length} disagreements, ${seconds} s\n[netfilter-diff] coverage by feature:\n${lines.join('\n')}`);
     expect(failures, failures.join('\n\n')).toEqual([]);
   });

@@ -66,10 +66,10 @@ interface Ctx {
   comment: number;
 }
 
-const pick = <T>(r: () => number, items: readonly T[]): T => items[Math.floor(r() * items.length)];
-const chance = (r: () => number, p: number): boolean => r() < p;
-const int = (r: () => number, lo: number, hi: number): number => lo + Math.floor(r() * (hi - lo + 1));
-function weighted<T extends unknown[]>(r: () => number, items: T[]): T {
+export const pick = <T>(r: () => number, items: readonly T[]): T => items[Math.floor(r() * items.length)];
+export const chance = (r: () => number, p: number): boolean => r() < p;
+export const int = (r: () => number, lo: number, hi: number): number => lo + Math.floor(r() * (hi - lo + 1));
+export function weighted<T extends unknown[]>(r: () => number, items: T[]): T {
   const total = items.reduce((s, i) => s + (i[i.length - 1] as number), 0);
   let x = r() * total;
   for (const i of items) {
@@ -80,12 +80,12 @@ function weighted<T extends unknown[]>(r: () => number, items: T[]): T {
 }
 
 /** One of `items` by weight. */
-function choose<T>(r: () => number, items: [T, number][]): T {
+export function choose<T>(r: () => number, items: [T, number][]): T {
   return weighted(r, items)[0] as T;
 }
 
-const TCP_PORTS = [22, 80, 443, 8080, 3306, 6443];
-const UDP_PORTS = [53, 67, 123, 161, 500, 4500];
+export const TCP_PORTS = [22, 80, 443, 8080, 3306, 6443];
+export const UDP_PORTS = [53, 67, 123, 161, 500, 4500];
 const PORT_RANGES = ['1000:2000', '8000:9000', ':1023', '1024:', '50000:65535', '22:80'];
 
 function port(r: () => number, proto: 'tcp' | 'udp'): string {
@@ -93,7 +93,7 @@ function port(r: () => number, proto: 'tcp' | 'udp'): string {
   return String(pick(r, proto === 'tcp' ? TCP_PORTS : UDP_PORTS));
 }
 
-function prefixAround(r: () => number, addr: string): string {
+export function prefixAround(r: () => number, addr: string): string {
   const len = pick(r, [8, 16, 24, 32, 32, 12, 28]);
   const octets = addr.split('.').map(Number);
   const v = ((octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]) >>> 0;
@@ -330,7 +330,7 @@ function renderRules(rules: GeneratedRule[], userChains: string[], policy: strin
 }
 
 /** Packets with the fields the evaluator needs, ctstate as conntrack will see it. */
-function makePackets(r: () => number, count: number): NetfilterPacket[] {
+export function makePackets(r: () => number, count: number): NetfilterPacket[] {
   const out: NetfilterPacket[] = [];
   for (let i = 0; i < count; i++) {
     const inIf = chance(r, 0.7) ? 'eth0' : 'eth1';

@@ -1,6 +1,7 @@
 /** The lab cases test/lab/make-check-fixtures.ts captures into fixtures/checks/<check>/<case>/. */
 import { writeBpfObject } from './bpf-object.js';
 import { dualStackMesh, dualWan, ipv6Link, kvmHost, markIntoBlackhole, meshWithDropProgram, MESH6, NATGW, natGateway } from './datapath-topologies.js';
+import { JUMBO, jumboUplink, vxlanBridge } from './mtu-topologies.js';
 import type { Topology } from './topology.js';
 import { FIRST_INCIDENT as fi } from './topologies.js';
 
@@ -18,6 +19,9 @@ export interface CheckFixtureCase {
 }
 
 const NAT_CASE = { host: 'gw', peers: [{ address: NATGW.inet, name: 'inet' }, { address: NATGW.inet6, name: 'inet' }], routeFor: [NATGW.lan6] };
+
+/** A new bridge comes up once its ports have carrier: wait for it (at most 5 s) before the capture. */
+const BRIDGE_UP = 'for i in $(seq 50); do ip link show br0 | grep -q "state UP" && break; sleep 0.1; done';
 
 const MESH_PEERS = [{ address: fi.ecs1, name: 'ecs1' }, { address: fi.ecs2, name: 'ecs2' }, { address: MESH6.ecs1, name: 'ecs1' }, { address: MESH6.ecs2, name: 'ecs2' }];
 
@@ -47,4 +51,9 @@ export const CHECK_FIXTURE_CASES: CheckFixtureCase[] = [
   { check: 'nd-blocked', name: 'positive-input-forgets-neighbour-discovery', topology: () => ipv6Link(), host: 'h', options: { host: 'h', peers: [{ address: '2001:db8:6::2', name: 'peer' }] } },
   { check: 'nd-blocked', name: 'negative-neighbour-discovery-accepted', topology: () => ipv6Link({ nd: true }), host: 'h', options: { host: 'h', peers: [{ address: '2001:db8:6::2', name: 'peer' }] } },
   { check: 'dnat-reply-asymmetric', name: 'positive-port-forward-on-second-uplink-ipv6', topology: () => dualWan({ v6: true }), host: 'r', options: { host: 'r' } },
+  { check: 'mtu-black-hole', name: 'positive-jumbo-uplink-established-only', topology: () => jumboUplink(), host: 'h', options: { host: 'h', peers: [{ address: JUMBO.peer, name: 'p' }, { address: JUMBO.peer6, name: 'p' }] } },
+  { check: 'mtu-black-hole', name: 'negative-jumbo-uplink-related-accepted', topology: () => jumboUplink({ related: true }), host: 'h', options: { host: 'h', peers: [{ address: JUMBO.peer, name: 'p' }, { address: JUMBO.peer6, name: 'p' }] } },
+  { check: 'mtu-black-hole', name: 'positive-bridge-over-vxlan', topology: () => vxlanBridge(), host: 'v', options: { host: 'v' }, before: [BRIDGE_UP] },
+  { check: 'mtu-black-hole', name: 'positive-bridge-port-above-vxlan-mtu', topology: () => vxlanBridge({ vxlanMtu: 1450 }), host: 'v', options: { host: 'v' }, before: [BRIDGE_UP] },
+  { check: 'mtu-black-hole', name: 'negative-bridge-over-vxlan-icmp-accepted', topology: () => vxlanBridge({ icmpAccepted: true }), host: 'v', options: { host: 'v' }, before: [BRIDGE_UP] },
 ];

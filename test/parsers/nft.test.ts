@@ -52,7 +52,7 @@ describe('nft: examples', () => {
   });
 
   it('renders common statements', () => {
-    expect(renderStatement({ match: { op: '!=', left: { meta: { key: 'oifname' } }, right: 'docker0' } })).toBe('oifname != docker0');
+    expect(renderStatement({ match: { op: '!=', left: { meta: { key: 'oifname' } }, right: 'docker0' } })).toBe('oifname != "docker0"');
     expect(renderStatement({ match: { op: 'in', left: { ct: { key: 'state' } }, right: ['established', 'related'] } })).toBe('ct state established,related');
     expect(renderStatement({ dnat: { addr: '10.0.0.5', port: 80 } })).toBe('dnat to 10.0.0.5:80');
     expect(renderStatement({ xt: { type: 'target', name: 'MASQUERADE' } })).toBe('xt target MASQUERADE');

@@ -396,23 +396,43 @@ describe('hooks, tables and NAT', () => {
     expect(run(rs, tcp()).verdict).toBe('undecided');
   });
 
-  it('native nft chains on a crossed hook make it undecided (unless ignored); empty accepting ones do not', () => {
+  it('native nft chains on a crossed hook are evaluated (or skipped when ignored); empty accepting ones do not count', () => {
     const origin = { lineNumber: 1, text: '{}' };
+    const drop = { expr: [{ drop: null }], text: 'drop', origin };
     const table = (hook: string, rules: number, policy = 'accept'): NftTable => ({
       family: 'inet', name: 'fw', managedBy: 'native', sets: [], objects: [], origin,
-      chains: [{ name: 'in', type: 'filter', hook, priority: 0, policy, rules: Array.from({ length: rules }, () => ({ expr: [], text: 'accept', origin })), origin }],
+      chains: [{ name: 'in', type: 'filter', hook, priority: 0, policy, rules: Array.from({ length: rules }, () => drop), origin }],
     });
     const base = ruleset(['INPUT -j ACCEPT']);
     const r = run({ ...base, nftTables: [table('input', 1)] }, tcp());
-    expect(r.verdict).toBe('undecided');
-    expect(r.decidedBy).toMatchObject({ table: 'inet fw', chain: 'in', nft: true });
+    expect(r.verdict).toBe('drop');
+    expect(r.decidedBy).toMatchObject({ table: 'inet fw', chain: 'in', nft: true, rule: { position: 1 } });
     expect(run({ ...base, nftTables: [table('input', 1)] }, tcp(), { ignoreNativeNft: true }).verdict).toBe('accept');
     expect(run({ ...base, nftTables: [table('input', 0)] }, tcp()).verdict).toBe('accept');
     expect(run({ ...base, nftTables: [table('output', 3)] }, tcp()).verdict).toBe('accept');
     // filter INPUT (priority 0) drops before a native chain at priority 10 is reached.
-    const late = table('input', 1);
+    const late = table('input', 0, 'accept');
+    late.chains[0].rules = [{ expr: [{ accept: null }], text: 'accept', origin }];
     late.chains[0].priority = 'filter + 10';
     expect(run({ ...ruleset(['INPUT -j DROP']), nftTables: [late] }, tcp()).verdict).toBe('drop');
+    // A statement hostcheck does not know leaves the chain undecided, quoting it.
+    const odd = table('input', 0);
+    odd.chains[0].rules = [{ expr: [{ tproxy: { port: 1 } }], text: 'tproxy', origin }];
+    const u = run({ ...base, nftTables: [odd] }, tcp());
+    expect(u.verdict).toBe('undecided');
+    expect(u.reason).toContain('tproxy');
+  });
+
+  it('a table iptables-nft could not list is read from nft alone when nft shows it', () => {
+    const origin = { lineNumber: 1, text: '{}' };
+    const rs = { tables: parseIptables("# Table `filter' is incompatible, use 'nft' tool.\n").records };
+    const native: NftTable = {
+      family: 'ip', name: 'filter', managedBy: 'native', sets: [], objects: [], origin,
+      chains: [{ name: 'input', type: 'filter', hook: 'input', priority: 0, policy: 'accept', origin,
+        rules: [{ expr: [{ match: { op: '==', left: { payload: { protocol: 'tcp', field: 'dport' } }, right: 22 } }, { drop: null }], text: 'tcp dport 22 drop', origin }] }],
+    };
+    expect(run({ ...rs, nftTables: [native] }, tcp()).verdict).toBe('drop');
+    expect(run({ ...rs, nftTables: [native] }, tcp({ dport: 80 })).verdict).toBe('accept');
   });
 });
 

@@ -11,7 +11,7 @@ import { formatZodErrors } from '../../model/zod-errors.js';
 import { PathQueryError } from '../../simulate/path-types.js';
 import { isLoopbackAddress } from '../auth.js';
 import type { Aggregator } from '../aggregator.js';
-import { brokenPairs, pairVerdict } from '../pairs.js';
+import { brokenPairs, pairFacts, pairVerdict } from '../pairs.js';
 import type { FindingFilter } from '../store.js';
 import { serveDashboard, type DashboardOptions } from './dashboard.js';
 import { serveEvents } from './events.js';
@@ -115,7 +115,7 @@ async function route(agg: Aggregator, req: IncomingMessage, res: ServerResponse,
       return json(res, refused.status, { error: refused.detail });
     }
   }
-  const allowed = agg.auth.viewerAllowed(bearer(req), loopback);
+  const allowed = await agg.auth.viewerAllowed(bearer(req), loopback);
   if (!allowed.ok) return json(res, allowed.status, { error: allowed.detail });
   if (path === '/metrics' && method === 'GET') {
     const text = await agg.metrics.text();
@@ -124,8 +124,8 @@ async function route(agg: Aggregator, req: IncomingMessage, res: ServerResponse,
     return;
   }
   if (path === '/api/hosts' && method === 'GET') {
-    const counts = openFindingCounts(agg.store.findings());
-    return json(res, 200, { hosts: agg.store.hosts().map((h) => ({ ...h, connected: agg.connected(h.name), ...hostSummary(agg.index.snapshot(h.name), agg.index.vpcOf(h.name), counts.get(h.name)) })) });
+    const counts = openFindingCounts(await agg.store.findings());
+    return json(res, 200, { hosts: (await agg.store.hosts()).map((h) => ({ ...h, connected: agg.connected(h.name), ...hostSummary(agg.index.snapshot(h.name), agg.index.vpcOf(h.name), counts.get(h.name)) })) });
   }
   if (path === '/api/events' && method === 'GET') return serveEvents(agg.events, req, res);
   if (path === '/api/path' && method === 'GET') {
@@ -139,42 +139,43 @@ async function route(agg: Aggregator, req: IncomingMessage, res: ServerResponse,
   const hostMatch = /^\/api\/hosts\/([^/]+)$/.exec(path);
   if (hostMatch && method === 'GET') {
     const name = decodePart(hostMatch[1]);
-    const host = agg.store.host(name);
+    const host = await agg.store.host(name);
     if (!host) throw new HttpError(404, `no host "${name}"`);
     return json(res, 200, {
-      host: { ...host, connected: agg.connected(name) }, snapshot: agg.storedSnapshot(name),
-      findings: agg.store.findings({ host: name }), history: agg.store.reports(name),
+      host: { ...host, connected: agg.connected(name) }, snapshot: await agg.storedSnapshot(name),
+      findings: await agg.store.findings({ host: name }), history: await agg.store.reports(name),
       kernel: agg.kernelWindow(name) ?? null,
     });
   }
   if (path === '/api/findings' && method === 'GET') {
     const q = findingQuerySchema.safeParse(Object.fromEntries(url.searchParams));
     if (!q.success) throw new HttpError(400, formatZodErrors(q.error).join('; '));
-    return json(res, 200, { findings: agg.store.findings(q.data as FindingFilter) });
+    return json(res, 200, { findings: await agg.store.findings(q.data as FindingFilter) });
   }
   const ackMatch = /^\/api\/findings\/([^/]+)\/ack$/.exec(path);
   if (ackMatch && (method === 'POST' || method === 'DELETE')) {
     const key = decodePart(ackMatch[1]);
     if (method === 'DELETE') {
-      if (!agg.store.clearAck(key)) throw new HttpError(404, `no acknowledgement for "${key}"`);
-      return json(res, 200, { finding: agg.store.finding(key) });
+      if (!(await agg.store.clearAck(key))) throw new HttpError(404, `no acknowledgement for "${key}"`);
+      return json(res, 200, { finding: await agg.store.finding(key) });
     }
     const body = ackBodySchema.safeParse(await readBody(req));
     if (!body.success) throw new HttpError(400, formatZodErrors(body.error).join('; '));
-    if (!agg.store.setAck(key, body.data)) throw new HttpError(404, `no finding "${key}"`);
-    return json(res, 200, { finding: agg.store.finding(key) });
+    if (!(await agg.store.setAck(key, body.data))) throw new HttpError(404, `no finding "${key}"`);
+    return json(res, 200, { finding: await agg.store.finding(key) });
   }
   if (path === '/api/pairs' && method === 'GET') {
     const from = url.searchParams.get('from') ?? undefined;
     const to = url.searchParams.get('to') ?? undefined;
-    for (const n of [from, to]) if (n !== undefined && !agg.store.host(n)) throw new HttpError(404, `no host "${n}"`);
-    if (from && to) return json(res, 200, { pairs: [pairVerdict(agg, from, to)] });
+    const known = await pairFacts(agg);
+    for (const n of [from, to]) if (n !== undefined && !known.hosts.has(n)) throw new HttpError(404, `no host "${n}"`);
+    if (from && to) return json(res, 200, { pairs: [pairVerdict(agg, known, from, to)] });
     if (from || to) {
       const one = (from ?? to)!;
-      const others = agg.store.hosts().map((h) => h.name).filter((n) => n !== one).slice(0, 10_000);
-      return json(res, 200, { pairs: others.map((o) => (from ? pairVerdict(agg, one, o) : pairVerdict(agg, o, one))) });
+      const others = [...known.hosts.keys()].filter((n) => n !== one).slice(0, 10_000);
+      return json(res, 200, { pairs: others.map((o) => (from ? pairVerdict(agg, known, one, o) : pairVerdict(agg, known, o, one))) });
     }
-    return json(res, 200, { pairs: brokenPairs(agg) });
+    return json(res, 200, { pairs: brokenPairs(agg, known) });
   }
   throw new HttpError(method === 'GET' || method === 'POST' ? 404 : 405, `no route ${method} ${path}`);
 }

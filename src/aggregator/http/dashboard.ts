@@ -19,7 +19,7 @@ export interface DashboardOptions {
 }
 
 /** The viewer check the API applies, passed in so this file needs no aggregator import. */
-export type ViewerCheck = (token: string | undefined) => { ok: true } | { ok: false; status: number; detail: string };
+export type ViewerCheck = (token: string | undefined) => Promise<{ ok: true } | { ok: false; status: number; detail: string }>;
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
@@ -72,12 +72,12 @@ function plain(res: ServerResponse, status: number, text: string, options: Dashb
 }
 
 /** Serve one dashboard request (anything outside /api, /metrics, /healthz). */
-export function serveDashboard(req: IncomingMessage, res: ServerResponse, url: URL, viewer: ViewerCheck, cookieToken: string | undefined, options: DashboardOptions = {}): void {
+export async function serveDashboard(req: IncomingMessage, res: ServerResponse, url: URL, viewer: ViewerCheck, cookieToken: string | undefined, options: DashboardOptions = {}): Promise<void> {
   const method = req.method ?? 'GET';
   if (method !== 'GET' && method !== 'HEAD') return plain(res, 405, `no route ${method} ${url.pathname}`, options);
   const login = url.searchParams.get('token');
   if (login !== null) {
-    const ok = viewer(login);
+    const ok = await viewer(login);
     if (!ok.ok) return plain(res, ok.status, ok.detail, options);
     url.searchParams.delete('token');
     const secure = 'encrypted' in req.socket && Boolean((req.socket as { encrypted?: boolean }).encrypted);
@@ -85,7 +85,7 @@ export function serveDashboard(req: IncomingMessage, res: ServerResponse, url: U
     res.end();
     return;
   }
-  const allowed = viewer(cookieToken);
+  const allowed = await viewer(cookieToken);
   if (!allowed.ok) return plain(res, allowed.status, `${allowed.detail} — open the dashboard once as /?token=VIEWER_TOKEN (sets the ${VIEWER_COOKIE} cookie)`, options);
   if (url.pathname === '/sources.json') {
     res.writeHead(200, headers(options, TYPES['.json']));

@@ -1,0 +1,424 @@
+/**
+ * The shared store: a PostgreSQL (15 or later) database that any number of aggregator replicas
+ * use at once (`serve --db postgres://...`). The same tables and behaviour as the SQLite store
+ * (store.ts, store-migrations.ts); migrations run under an advisory lock, so replicas that start
+ * together apply each step once. A report's rows are written in one transaction; a finding row
+ * is locked (SELECT ... FOR UPDATE) before it is merged, so two replicas writing one key do not
+ * lose each other's source. A committed batch notifies the other replicas with the names of
+ * the hosts it changed (NOTIFY hostcheck_changes, docs/replicas.md).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import pg from 'pg';
+import type { Finding } from '../model/finding.js';
+import type { SectionKind } from '../model/protocol.js';
+import { PG_MIGRATIONS } from './store-migrations.js';
+import {
+  filterFindings, hostLikePattern, hostRow, mergedFindingBody, redactUrl, reportRow, storedFinding, StoreError,
+  type ChangeKind, type CommitInput, type FindingDbRow, type FollowHandlers, type FindingFilter, type HostRow, type HostSections, type IssuedToken, type ReportRow, type Store,
+  type StoredFinding, type StoredSection, type StoredSnapshot,
+} from './store.js';
+
+/** The advisory lock key migrations hold ("hostchk" in ASCII). */
+const MIGRATION_LOCK = 0x686f737463686b;
+/**
+ * The channel replicas LISTEN on. A payload is JSON `{"r": REPLICA, "k": KIND, "h": [HOST...]}` (KIND: ChangeKind):
+ * ids only; a replica reads what changed from the tables.
+ */
+export const CHANGES_CHANNEL = 'hostcheck_changes';
+const CHANGE_KINDS = new Set<ChangeKind>(['report', 'stale', 'connected', 'disconnected', 'present', 'ask']);
+/** NOTIFY payloads are limited to 8000 bytes: longer lists go out in parts. */
+const NOTIFY_BYTES = 7000;
+
+/** BIGINT columns come back as numbers (seq and bytes stay far below 2^53). */
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser,
+};
+
+type Queryable = pg.Pool | pg.PoolClient;
+
+/** Statement names by SQL text (shared by every store of the process). */
+const statementNames = new Map<string, string>();
+
+export interface PostgresStoreOptions {
+  historyPerHost?: number;
+  /** Connections in the pool (default 4). */
+  poolSize?: number;
+}
+
+
+export class PostgresStore implements Store {
+  readonly kind = 'postgres' as const;
+  readonly pool: pg.Pool;
+  private readonly historyPerHost: number;
+  /** Set when the pool saw an error on an idle connection (PostgreSQL restarted); the pool replaces it. */
+  lastPoolError: Error | undefined;
+  /** This process's id in notifications (its own are not followed). */
+  readonly replica = randomBytes(6).toString('hex');
+
+  private constructor(readonly url: string, options: PostgresStoreOptions) {
+    this.historyPerHost = options.historyPerHost ?? 100;
+    this.pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 4, types, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 60_000 });
+    // An idle connection that the server closed (restart, failover) is dropped from the pool; the next query opens a new one.
+    this.pool.on('error', (err) => { this.lastPoolError = err; });
+  }
+
+  /** Connect and bring the schema to the latest step (under the advisory lock). */
+  static async open(url: string, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
+    const store = new PostgresStore(url, options);
+    try {
+      await store.migrate();
+    } catch (err) {
+      await store.pool.end().catch(() => undefined);
+      throw new StoreError(`cannot open the database ${redactUrl(url)}: ${(err as Error).message}`, { cause: err });
+    }
+    return store;
+  }
+
+  private async migrate(): Promise<void> {
+    const c = await this.pool.connect();
+    const lost = (): void => undefined;
+    c.on('error', lost);
+    try {
+      await c.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+      try {
+        const version = Number((await c.query<{ v: string }>("SELECT current_setting('server_version_num') AS v")).rows[0].v);
+        if (version < 150000) throw new Error(`PostgreSQL ${Math.floor(version / 10000)} is too old: hostcheck needs 15 or later`);
+        await c.query('CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
+        const done = new Set((await c.query<{ version: number }>('SELECT version FROM migrations')).rows.map((r) => r.version));
+        for (const [i, step] of PG_MIGRATIONS.entries()) {
+          if (done.has(i + 1)) continue;
+          await c.query('BEGIN');
+          try {
+            await c.query(step);
+            await c.query('INSERT INTO migrations (version, applied_at) VALUES ($1, $2)', [i + 1, new Date().toISOString()]);
+            await c.query('COMMIT');
+          } catch (err) {
+            await c.query('ROLLBACK');
+            throw err;
+          }
+        }
+      } finally {
+        await c.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+      }
+    } finally {
+      c.off('error', lost);
+      c.release();
+    }
+  }
+
+  private async rows<R>(sql: string, args: unknown[] = [], on: Queryable = this.pool): Promise<R[]> {
+    return (await this.run(on, sql, args)).rows as R[];
+  }
+
+  /** A query as a named prepared statement: each connection parses and plans it once. */
+  private run(on: Queryable, sql: string, args: unknown[]): Promise<pg.QueryResult> {
+    let name = statementNames.get(sql);
+    if (!name) statementNames.set(sql, (name = `hc_${createHash('sha1').update(sql).digest('hex').slice(0, 20)}`));
+    return on.query({ name, text: sql, values: args });
+  }
+
+  /** Run `fn` in one transaction on one connection; rolls back and rethrows on error. */
+  private async transaction<R>(fn: (c: pg.PoolClient) => Promise<R>): Promise<R> {
+    const c = await this.pool.connect();
+    let broken: Error | undefined;
+    // A connection the server ends while it is lent out emits 'error'; the query under way rejects with it too.
+    const lost = (err: Error): void => { broken = err; };
+    c.on('error', lost);
+    try {
+      await c.query('BEGIN');
+      const r = await fn(c);
+      await c.query('COMMIT');
+      return r;
+    } catch (err) {
+      await c.query('ROLLBACK').catch((e: Error) => { broken = e; });
+      throw err;
+    } finally {
+      // A connection that cannot roll back is dead: the pool drops it instead of lending it again.
+      c.off('error', lost);
+      c.release(broken);
+    }
+  }
+
+  private async notify(c: Queryable, kind: ChangeKind, hosts: Iterable<string>): Promise<void> {
+    let part: string[] = [];
+    const empty = JSON.stringify({ r: this.replica, k: kind, h: [] }).length;
+    let bytes = empty;
+    const send = async (): Promise<void> => {
+      if (part.length) await c.query('SELECT pg_notify($1, $2)', [CHANGES_CHANNEL, JSON.stringify({ r: this.replica, k: kind, h: part })]);
+      part = [];
+      bytes = empty;
+    };
+    for (const h of hosts) {
+      const b = Buffer.byteLength(JSON.stringify(h)) + 1;
+      if (bytes + b > NOTIFY_BYTES) await send();
+      part.push(h);
+      bytes += b;
+    }
+    await send();
+  }
+
+  async commitReports(inputs: CommitInput[]): Promise<void> {
+    const last = new Map<string, CommitInput>();
+    for (const input of inputs) last.set(input.hello.name, input);
+    await this.transaction(async (c) => {
+      const stored = await this.rows<{ name: string; digest: string | null }>('SELECT name, digest FROM hosts WHERE name = ANY($1)', [[...last.keys()]], c);
+      // An unchanged digest means an unchanged snapshot: keep the stored one.
+      for (const r of stored) if (last.get(r.name)?.report.digest === r.digest) last.delete(r.name);
+      for (const input of inputs) await this.writeReport(c, input, last.get(input.hello.name) === input);
+      // Delivered to the listening replicas when (and only if) this transaction commits.
+      await this.notify(c, 'report', new Set(inputs.map((i) => i.hello.name)));
+    });
+  }
+
+  private async writeReport(c: pg.PoolClient, input: CommitInput, withSnapshot: boolean): Promise<void> {
+    const { hello, report } = input;
+    const now = input.receivedAt;
+    const name = hello.name;
+    // One round trip: the host row, the report row, and the keys of the host's own findings
+    // before this report (data-modifying CTEs run whether or not the SELECT reads them).
+    const keys = await this.rows<{ key: string }>(`WITH h AS (
+        INSERT INTO hosts (name, hostname, machine_id, instance_id, agent_version, first_seen, last_seen, last_seq, digest, snapshot, sections, complete, stale)
+        VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10, $11, 0)
+        ON CONFLICT (name) DO UPDATE SET hostname = $2, machine_id = $3, instance_id = $4, agent_version = $5,
+          last_seen = $6, last_seq = GREATEST(hosts.last_seq, $7), digest = $8, sections = CASE WHEN $9::text IS NULL THEN hosts.sections ELSE $10 END,
+          snapshot = coalesce($9, hosts.snapshot), complete = $11, stale = 0 RETURNING 1),
+      r AS (INSERT INTO reports (host, seq, sent_at, received_at, digest, bytes, findings, complete) VALUES ($1, $7, $12, $6, $8, $13, $14, $11)
+        ON CONFLICT DO NOTHING RETURNING 1)
+      SELECT key FROM findings WHERE host = $1 AND from_host = 1`, [
+      name, hello.identity.hostname, hello.identity.machineId ?? null, hello.identity.instanceId ?? null, hello.agentVersion, now, report.seq,
+      report.digest, withSnapshot ? JSON.stringify(report.snapshot) : null, report.sections ? JSON.stringify(report.sections) : null, report.complete ? 1 : 0,
+      report.sentAt, input.bytes, report.findings.length,
+    ], c);
+    await this.run(c, 'DELETE FROM reports WHERE host = $1 AND seq <= (SELECT seq FROM reports WHERE host = $1 ORDER BY seq DESC LIMIT 1 OFFSET $2)', [name, this.historyPerHost]);
+    const before = new Set(keys.map((r) => r.key));
+    for (const f of report.findings) {
+      before.delete(f.key);
+      await this.upsertFinding(c, f, 'host', now);
+    }
+    for (const key of before) await this.dropSource(c, key, 'host', now);
+    for (const f of input.fleetFound) await this.upsertFinding(c, f, 'fleet', now);
+    for (const f of input.fleetResolved) await this.dropSource(c, f.key, 'fleet', now);
+  }
+
+  async commitFleet(found: Finding[], resolved: string[], now: string): Promise<void> {
+    if (found.length === 0 && resolved.length === 0) return;
+    await this.transaction(async (c) => {
+      for (const f of found) await this.upsertFinding(c, f, 'fleet', now);
+      for (const key of resolved) await this.dropSource(c, key, 'fleet', now);
+    });
+  }
+
+  private async dropSource(c: pg.PoolClient, key: string, source: 'host' | 'fleet', now: string): Promise<void> {
+    const keepHost = source === 'host' ? 0 : 1;
+    const keepFleet = source === 'fleet' ? 0 : 1;
+    await this.run(c, `UPDATE findings SET from_host = from_host * $2, from_fleet = from_fleet * $3,
+      resolved_at = CASE WHEN from_host * $2 + from_fleet * $3 = 0 THEN $4 ELSE resolved_at END WHERE key = $1`, [key, keepHost, keepFleet, now]);
+  }
+
+  private async upsertFinding(c: pg.PoolClient, f: Finding, source: 'host' | 'fleet', now: string): Promise<void> {
+    const fromHost = source === 'host' ? 1 : 0;
+    const fromFleet = source === 'fleet' ? 1 : 0;
+    const lock = (): Promise<{ from_host: number; from_fleet: number; body: string }[]> =>
+      this.rows('SELECT from_host, from_fleet, body FROM findings WHERE key = $1 FOR UPDATE', [f.key], c);
+    let [row] = await lock();
+    if (!row) {
+      const inserted = await this.run(c, `INSERT INTO findings (key, check_id, host, subject, severity, from_host, from_fleet, body, first_seen, last_seen)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT (key) DO NOTHING`, [f.key, f.check, f.host, f.subject, f.severity, fromHost, fromFleet, JSON.stringify(f), now]);
+      if (inserted.rowCount === 1) return;
+      // Another replica inserted the key meanwhile: merge into its row.
+      [row] = await lock();
+    }
+    const body = mergedFindingBody(f, source, row, () => JSON.parse(row.body) as Finding);
+    await this.run(c, `UPDATE findings SET severity = $2, body = $3, last_seen = $4,
+      from_host = GREATEST(from_host, $5), from_fleet = GREATEST(from_fleet, $6),
+      first_seen = CASE WHEN resolved_at IS NULL THEN first_seen ELSE $4 END, resolved_at = NULL WHERE key = $1`, [f.key, f.severity, body, now, fromHost, fromFleet]);
+  }
+
+  async lastSeq(host: string): Promise<number> {
+    return (await this.rows<{ last_seq: number }>('SELECT last_seq FROM hosts WHERE name = $1', [host]))[0]?.last_seq ?? 0;
+  }
+
+  async hasReport(host: string, seq: number): Promise<boolean> {
+    return (await this.rows('SELECT 1 FROM reports WHERE host = $1 AND seq = $2', [host, seq])).length > 0;
+  }
+
+  async touch(lastSeen: Map<string, string>): Promise<void> {
+    if (lastSeen.size === 0) return;
+    // One statement; GREATEST keeps a later time another replica wrote.
+    await this.pool.query(`UPDATE hosts SET last_seen = GREATEST(hosts.last_seen, t.at), stale = 0
+      FROM unnest($1::text[], $2::text[]) AS t(name, at) WHERE hosts.name = t.name`, [[...lastSeen.keys()], [...lastSeen.values()]]);
+  }
+
+  /** One replica marks a host stale (the first sweep to see it); the others hear of it. */
+  async markStale(cutoff: string): Promise<string[]> {
+    return this.transaction(async (c) => {
+      const names = (await this.rows<{ name: string }>('UPDATE hosts SET stale = 1 WHERE last_seen < $1 AND stale = 0 RETURNING name', [cutoff], c)).map((r) => r.name);
+      await this.notify(c, 'stale', names);
+      return names;
+    });
+  }
+
+  async hosts(): Promise<HostRow[]> {
+    return (await this.rows<Record<string, unknown>>('SELECT * FROM hosts ORDER BY name')).map(hostRow);
+  }
+
+  async host(name: string): Promise<HostRow | undefined> {
+    const [r] = await this.rows<Record<string, unknown>>('SELECT * FROM hosts WHERE name = $1', [name]);
+    return r ? hostRow(r) : undefined;
+  }
+
+  async snapshot(name: string): Promise<unknown> {
+    const [r] = await this.rows<{ snapshot: string | null }>('SELECT snapshot FROM hosts WHERE name = $1', [name]);
+    return r?.snapshot ? JSON.parse(r.snapshot) : undefined;
+  }
+
+  /** Pages of 500 by name, so 100,000 snapshots never sit in memory as one result. */
+  async *snapshots(names?: string[]): AsyncGenerator<StoredSnapshot> {
+    let after = '';
+    for (;;) {
+      const page = await this.rows<{ name: string; digest: string | null; snapshot: string; sections: string | null }>(
+        `SELECT name, digest, snapshot, sections FROM hosts WHERE snapshot IS NOT NULL AND name > $1 ${names ? 'AND name = ANY($2)' : ''} ORDER BY name LIMIT 500`,
+        names ? [after, names] : [after]);
+      for (const r of page) yield { name: r.name, digest: r.digest, snapshot: JSON.parse(r.snapshot), sections: r.sections ? (JSON.parse(r.sections) as HostSections) : {} };
+      if (page.length < 500) return;
+      after = page[page.length - 1].name;
+    }
+  }
+
+  async hostDigests(): Promise<Map<string, string | null>> {
+    return new Map((await this.rows<{ name: string; digest: string | null }>('SELECT name, digest FROM hosts WHERE snapshot IS NOT NULL')).map((r) => [r.name, r.digest]));
+  }
+
+  async putSection(digest: string, kind: SectionKind, content: string, now: string): Promise<void> {
+    await this.pool.query('INSERT INTO sections (digest, kind, bytes, content, stored_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING',
+      [digest, kind, Buffer.byteLength(content), content, now]);
+  }
+
+  async section(digest: string): Promise<StoredSection | undefined> {
+    return (await this.rows<StoredSection>('SELECT kind, content FROM sections WHERE digest = $1', [digest]))[0];
+  }
+
+  async hostSections(host: string): Promise<HostSections> {
+    const [r] = await this.rows<{ sections: string | null }>('SELECT sections FROM hosts WHERE name = $1', [host]);
+    return r?.sections ? (JSON.parse(r.sections) as HostSections) : {};
+  }
+
+  async pruneSections(cutoff: string): Promise<number> {
+    const r = await this.pool.query(`DELETE FROM sections WHERE stored_at < $1 AND digest NOT IN
+      (SELECT j.value FROM hosts, jsonb_each_text(hosts.sections::jsonb) j WHERE hosts.sections IS NOT NULL)`, [cutoff]);
+    return r.rowCount ?? 0;
+  }
+
+  async reports(host: string): Promise<ReportRow[]> {
+    return (await this.rows<Record<string, unknown>>('SELECT * FROM reports WHERE host = $1 ORDER BY seq DESC', [host])).map(reportRow);
+  }
+
+  async findings(filter: FindingFilter = {}, now = new Date().toISOString()): Promise<StoredFinding[]> {
+    const where: string[] = [];
+    const args: unknown[] = [now];
+    if (filter.severity) { args.push(filter.severity); where.push(`f.severity = $${args.length}`); }
+    if (filter.check) { args.push(filter.check); where.push(`f.check_id = $${args.length}`); }
+    if (filter.host) {
+      args.push(filter.host, hostLikePattern(filter.host));
+      where.push(`(f.host = $${args.length - 1} OR f.body LIKE $${args.length})`);
+    }
+    const sql = `SELECT f.*, a.state AS ack_state, a.who, a.why, a.until, a.at FROM findings f
+      LEFT JOIN acks a ON a.key = f.key AND (a.until IS NULL OR a.until > $1)
+      ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY f.resolved_at IS NOT NULL, f.host, f.check_id, f.subject`;
+    return filterFindings((await this.rows<FindingDbRow>(sql, args)).map(storedFinding), filter);
+  }
+
+  async finding(key: string): Promise<StoredFinding | undefined> {
+    return (await this.findings({})).find((f) => f.finding.key === key);
+  }
+
+  async setAck(key: string, ack: { state: 'acknowledged' | 'silenced'; who: string; why: string; until?: string }): Promise<boolean> {
+    const r = await this.pool.query(`INSERT INTO acks (key, state, who, why, until, at) SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM findings WHERE key = $1)
+      ON CONFLICT (key) DO UPDATE SET state = $2, who = $3, why = $4, until = $5, at = $6`, [key, ack.state, ack.who, ack.why, ack.until ?? null, new Date().toISOString()]);
+    return r.rowCount === 1;
+  }
+
+  async clearAck(key: string): Promise<boolean> {
+    return ((await this.pool.query('DELETE FROM acks WHERE key = $1', [key])).rowCount ?? 0) > 0;
+  }
+
+  async tokenByHash(hash: string): Promise<IssuedToken | undefined> {
+    return (await this.rows<IssuedToken>('SELECT host, token_hash AS "tokenHash", instance_id AS "instanceId", via FROM issued_tokens WHERE token_hash = $1', [hash]))[0];
+  }
+
+  async tokenByHost(host: string): Promise<IssuedToken | undefined> {
+    return (await this.rows<IssuedToken>('SELECT host, token_hash AS "tokenHash", instance_id AS "instanceId", via FROM issued_tokens WHERE host = $1', [host]))[0];
+  }
+
+  async putToken(t: IssuedToken): Promise<void> {
+    await this.pool.query(`INSERT INTO issued_tokens (host, token_hash, instance_id, via, issued_at) VALUES ($1, $2, $3, $4, $5)
+      ON CONFLICT (host) DO UPDATE SET token_hash = excluded.token_hash, instance_id = excluded.instance_id, via = excluded.via, issued_at = excluded.issued_at`,
+    [t.host, t.tokenHash, t.instanceId, t.via, new Date().toISOString()]);
+  }
+
+  async schemaVersion(): Promise<number> {
+    return (await this.rows<{ v: number | null }>('SELECT max(version) AS v FROM migrations'))[0].v ?? 0;
+  }
+
+  private closed = false;
+  private listener: pg.Client | undefined;
+
+  async announce(kind: 'connected' | 'disconnected' | 'present' | 'ask', hosts: string[]): Promise<void> {
+    if (hosts.length) await this.notify(this.pool, kind, hosts);
+  }
+
+  /**
+   * LISTEN on its own connection (not the pool's). When that connection breaks (the database
+   * restarted), it reconnects every second until it can, LISTENs again and reports a gap: what
+   * was notified meanwhile is lost, the caller compares digests instead.
+   */
+  async follow(handlers: FollowHandlers): Promise<() => Promise<void>> {
+    let stopped = false;
+    let retry: NodeJS.Timeout | undefined;
+    const listen = async (): Promise<void> => {
+      const client = new pg.Client({ connectionString: this.url, types, connectionTimeoutMillis: 10_000 });
+      client.on('notification', (n) => {
+        if (n.channel !== CHANGES_CHANNEL || !n.payload) return;
+        let msg: { r?: string; k?: string; h?: unknown };
+        try {
+          msg = JSON.parse(n.payload) as typeof msg;
+        } catch {
+          return;
+        }
+        if (msg.r === this.replica || !Array.isArray(msg.h) || !CHANGE_KINDS.has(msg.k as ChangeKind)) return;
+        handlers.changed(msg.k as ChangeKind, msg.h.filter((h): h is string => typeof h === 'string'));
+      });
+      const broken = (): void => {
+        if (this.listener !== client) return;
+        this.listener = undefined;
+        client.end().catch(() => undefined);
+        if (!stopped) retry = setTimeout(reconnect, 1000);
+      };
+      client.on('error', broken);
+      client.on('end', broken);
+      await client.connect();
+      await client.query(`LISTEN ${CHANGES_CHANNEL}`);
+      this.listener = client;
+    };
+    const reconnect = (): void => {
+      retry = undefined;
+      listen().then(() => handlers.gap(), () => {
+        if (!stopped) retry = setTimeout(reconnect, 1000);
+      });
+    };
+    await listen();
+    return async () => {
+      stopped = true;
+      clearTimeout(retry);
+      const l = this.listener;
+      this.listener = undefined;
+      await l?.end().catch(() => undefined);
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+}

@@ -1,0 +1,321 @@
+/**
+ * One contract for both stores: the same cases run against a SQLite file and a database in a
+ * real PostgreSQL cluster this file starts (test/helpers/postgres.ts) and removes. A scripted
+ * fleet history written to both gives the same rows. On PostgreSQL also: replicas that start
+ * together migrate once, two replicas merging one finding keep both sources, a commit notifies
+ * the hosts it changed, and a store rides out a server restart.
+ */
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findingKey, type Finding } from '../../src/model/finding.js';
+import type { CommitInput, Store } from '../../src/aggregator/store.js';
+import { MIGRATIONS, PG_MIGRATIONS } from '../../src/aggregator/store-migrations.js';
+import { CHANGES_CHANNEL, PostgresStore } from '../../src/aggregator/store-postgres.js';
+import { SqliteStore } from '../../src/aggregator/store-sqlite.js';
+import { startPostgres, type PgCluster } from '../helpers/postgres.js';
+import { hello, reportOf, tempDir, tinySnapshot } from '../helpers/aggregator-client.js';
+
+let cluster: PgCluster;
+const tmp = tempDir();
+let dbs = 0;
+
+beforeAll(async () => {
+  cluster = await startPostgres();
+}, 60_000);
+
+afterAll(async () => {
+  await cluster?.stop();
+  tmp.remove();
+});
+
+interface Kind {
+  name: 'sqlite' | 'postgres';
+  open(options?: { historyPerHost?: number }): Promise<{ store: Store; reopen(): Promise<Store> }>;
+}
+
+const KINDS: Kind[] = [
+  {
+    name: 'sqlite',
+    async open(options) {
+      const file = join(tmp.dir, `s${++dbs}.db`);
+      return { store: new SqliteStore(file, options), reopen: async () => new SqliteStore(file, options) };
+    },
+  },
+  {
+    name: 'postgres',
+    async open(options) {
+      const url = await cluster.createDatabase(`c${++dbs}`);
+      return { store: await PostgresStore.open(url, options), reopen: () => PostgresStore.open(url, options) };
+    },
+  },
+];
+
+const T0 = '2030-01-01T00:00:00.000Z';
+const at = (s: number): string => new Date(Date.parse(T0) + s * 1000).toISOString();
+
+function finding(check: string, host: string, subject: string, extra: Partial<Finding> = {}): Finding {
+  return { check, severity: 'error', host, subject, key: findingKey(check, host, subject), summary: `${check} on ${host}`, evidence: [], why: 'w', fix: [], ...extra };
+}
+
+function input(name: string, seq: number, s: number, findings: Finding[] = [], fleet: { found?: Finding[]; resolved?: Finding[] } = {}, address = `10.0.${seq % 250}.1`): CommitInput {
+  return {
+    hello: hello(name, 'x'.repeat(16), 'token', { machineId: `m-${name}` }), report: { ...reportOf(seq, { ...tinySnapshot(name, address), collectedAt: at(s) }, findings), sentAt: at(s) },
+    bytes: 100 + seq, receivedAt: at(s), fleetFound: fleet.found ?? [], fleetResolved: fleet.resolved ?? [],
+  };
+}
+
+/** A fleet's history: reports, a fleet finding over a host finding, resolutions, a re-open, acks. */
+async function script(store: Store): Promise<unknown> {
+  const own = finding('rp-filter-drop', 'web-1', 'eth1 10.0.0.9');
+  const pairF = { ...finding('route-captures-peer', 'B-gw', 'docker0 captures'), pairs: [['web-1', 'B-gw']] } as Finding;
+  await store.commitReports([input('web-1', 1, 1, [own]), input('B-gw', 1, 2), input('a-db', 1, 3)]);
+  await store.commitReports([input('web-1', 2, 10, [{ ...own, kernel: { verdict: 'confirmed' } as never }], { found: [pairF] })]);
+  await store.commitFleet([{ ...own, summary: 'fleet words' }], [], at(11));
+  await store.commitReports([input('web-1', 3, 20, [], { resolved: [pairF] })]);
+  await store.commitFleet([], [own.key], at(21));
+  await store.commitReports([input('B-gw', 2, 30, [], { found: [pairF] })]);
+  await store.touch(new Map([['a-db', at(40)]]));
+  const stale = await store.markStale(at(25));
+  return {
+    stale, hosts: await store.hosts(), findings: await store.findings({}, at(50)), web1: await store.findings({ host: 'web-1' }, at(50)),
+    reports: await store.reports('web-1'), lastSeq: await store.lastSeq('web-1'), version: await store.schemaVersion(),
+  };
+}
+
+describe('the migration lists', () => {
+  it('have one PostgreSQL step for each SQLite step', () => {
+    expect(PG_MIGRATIONS).toHaveLength(MIGRATIONS.length);
+  });
+});
+
+describe.each(KINDS)('the $name store', (kind) => {
+  it('migrates to the last step, and opening again runs nothing twice', async () => {
+    const { store, reopen } = await kind.open();
+    expect(await store.schemaVersion()).toBe(MIGRATIONS.length);
+    await store.close();
+    const again = await reopen();
+    expect(await again.schemaVersion()).toBe(MIGRATIONS.length);
+    await again.close();
+  });
+
+  it('stores hosts and reports: history bounded, a resent seq ignored, last seq never goes back, an unchanged digest keeps the snapshot', async () => {
+    const { store } = await kind.open({ historyPerHost: 3 });
+    try {
+      for (let seq = 1; seq <= 5; seq++) await store.commitReports([input('h1', seq, seq)]);
+      expect((await store.reports('h1')).map((r) => r.seq)).toEqual([5, 4, 3]);
+      expect(await store.reports('h1')).toContainEqual({ seq: 5, sentAt: at(5), receivedAt: at(5), digest: input('h1', 5, 5).report.digest, bytes: 105, findings: 0, complete: true });
+      expect(await store.hasReport('h1', 5)).toBe(true);
+      expect(await store.hasReport('h1', 1)).toBe(false);
+      await store.commitReports([input('h1', 5, 6)]);
+      expect(await store.reports('h1')).toHaveLength(3);
+      await store.commitReports([input('h1', 2, 7)]);
+      expect(await store.lastSeq('h1')).toBe(5);
+      expect(await store.lastSeq('nobody')).toBe(0);
+      const h = await store.host('h1');
+      expect(h).toMatchObject({ name: 'h1', hostname: 'h1', machineId: 'm-h1', instanceId: null, agentVersion: 'test', firstSeen: at(1), lastSeen: at(7), lastSeq: 5, complete: true, stale: false });
+      expect(await store.snapshot('h1')).toMatchObject({ identity: { name: 'h1' } });
+      // Two reports of one host in one batch: the last one's snapshot is stored.
+      await store.commitReports([input('h2', 1, 1, [], {}, '10.9.0.1'), input('h2', 2, 2, [], {}, '10.9.0.2')]);
+      expect(JSON.stringify(await store.snapshot('h2'))).toContain('10.9.0.2');
+      expect((await store.hosts()).map((x) => x.name)).toEqual(['h1', 'h2']);
+      expect(await store.host('nobody')).toBeUndefined();
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('merges a finding from the host and the fleet: the fleet\'s words, the host\'s kernel verdict, resolved when both sources drop, reopened with a new first seen', async () => {
+    const { store } = await kind.open();
+    try {
+      const f = finding('rp-filter-drop', 'h1', 'eth1 10.0.0.9');
+      await store.commitReports([input('h1', 1, 1, [{ ...f, kernel: { verdict: 'confirmed' } as never }])]);
+      await store.commitFleet([{ ...f, summary: 'fleet words' }], [], at(2));
+      let [s] = await store.findings({}, at(3));
+      expect(s).toMatchObject({ sources: ['host', 'fleet'], firstSeen: at(1), lastSeen: at(2), resolvedAt: null, state: 'open' });
+      expect(s.finding).toMatchObject({ summary: 'fleet words', kernel: { verdict: 'confirmed' } });
+      await store.commitReports([input('h1', 2, 4, [{ ...f, summary: 'host words' }])]);
+      [s] = await store.findings({}, at(5));
+      expect(s.finding.summary).toBe('fleet words');
+      await store.commitReports([input('h1', 3, 6, [])]);
+      [s] = await store.findings({}, at(7));
+      expect(s).toMatchObject({ sources: ['fleet'], resolvedAt: null });
+      await store.commitFleet([], [f.key], at(8));
+      [s] = await store.findings({}, at(9));
+      expect(s).toMatchObject({ sources: [], resolvedAt: at(8), state: 'resolved' });
+      await store.commitReports([input('h1', 4, 10, [f])]);
+      [s] = await store.findings({}, at(11));
+      expect(s).toMatchObject({ sources: ['host'], firstSeen: at(10), resolvedAt: null, state: 'open' });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('filters and orders findings the same way: severity, check, host (pairs too), state, limit; bytewise order, resolved last', async () => {
+    const { store } = await kind.open();
+    try {
+      const paired = { ...finding('vpn-selector-gap', 'gw', '10.200.0.0/20'), pairs: [['client', 'gw']] } as Finding;
+      await store.commitReports([
+        input('b', 1, 1, [finding('rp-filter-drop', 'b', 'x', { severity: 'warning' })]),
+        input('B', 1, 1, [finding('rp-filter-drop', 'B', 'x')]),
+        input('a', 1, 1, [finding('rp-filter-drop', 'a', 'x'), finding('mtu-mismatch', 'a', 'y')]),
+      ]);
+      await store.commitFleet([paired], [], at(2));
+      await store.commitReports([input('a', 2, 3, [finding('rp-filter-drop', 'a', 'x')])]);
+      const keys = (await store.findings({}, at(4))).map((s) => s.finding.key);
+      expect(keys).toEqual(['rp-filter-drop|B|x', 'rp-filter-drop|a|x', 'rp-filter-drop|b|x', paired.key, 'mtu-mismatch|a|y']);
+      expect((await store.findings({ severity: 'warning' })).map((s) => s.finding.host)).toEqual(['b']);
+      expect((await store.findings({ check: 'vpn-selector-gap' })).map((s) => s.finding.key)).toEqual([paired.key]);
+      expect((await store.findings({ host: 'client' })).map((s) => s.finding.key)).toEqual([paired.key]);
+      expect((await store.findings({ host: 'a' })).map((s) => s.finding.key)).toEqual(['rp-filter-drop|a|x', 'mtu-mismatch|a|y']);
+      expect((await store.findings({ state: 'resolved' })).map((s) => s.finding.key)).toEqual(['mtu-mismatch|a|y']);
+      expect(await store.findings({ limit: 2 })).toHaveLength(2);
+      expect((await store.finding(paired.key))?.finding).toMatchObject({ pairs: [['client', 'gw']] });
+      expect(await store.finding('no|such|key')).toBeUndefined();
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('acknowledges and silences findings until a time, and clears them', async () => {
+    const { store } = await kind.open();
+    try {
+      const f = finding('rp-filter-drop', 'h1', 's');
+      await store.commitReports([input('h1', 1, 1, [f])]);
+      expect(await store.setAck('no|such|key', { state: 'acknowledged', who: 'a', why: 'b' })).toBe(false);
+      expect(await store.setAck(f.key, { state: 'silenced', who: 'alice', why: 'lab', until: at(100) })).toBe(true);
+      expect(await store.findings({}, at(50))).toMatchObject([{ state: 'silenced', ack: { state: 'silenced', who: 'alice', why: 'lab', until: at(100) } }]);
+      expect((await store.findings({}, at(150)))[0].state).toBe('open');
+      expect(await store.setAck(f.key, { state: 'acknowledged', who: 'bob', why: 'known' })).toBe(true);
+      expect(await store.findings({ state: 'acknowledged' }, at(150))).toMatchObject([{ ack: { who: 'bob', until: null } }]);
+      expect(await store.clearAck(f.key)).toBe(true);
+      expect(await store.clearAck(f.key)).toBe(false);
+      expect((await store.findings())[0]).not.toHaveProperty('ack');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('keeps issued tokens by hash and by host; a new one replaces the old', async () => {
+    const { store } = await kind.open();
+    try {
+      await store.putToken({ host: 'h1', tokenHash: 'a'.repeat(64), instanceId: 'i-1', via: 'enrolment:e' });
+      expect(await store.tokenByHash('a'.repeat(64))).toEqual({ host: 'h1', tokenHash: 'a'.repeat(64), instanceId: 'i-1', via: 'enrolment:e' });
+      await store.putToken({ host: 'h1', tokenHash: 'b'.repeat(64), instanceId: null, via: 'first-use' });
+      expect(await store.tokenByHash('a'.repeat(64))).toBeUndefined();
+      expect(await store.tokenByHost('h1')).toEqual({ host: 'h1', tokenHash: 'b'.repeat(64), instanceId: null, via: 'first-use' });
+      expect(await store.tokenByHost('h2')).toBeUndefined();
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('stores sections once by digest, names a host\'s, and prunes only old ones no host names', async () => {
+    const { store } = await kind.open();
+    try {
+      await store.putSection('d1', 'routes', '[1]', at(1));
+      await store.putSection('d1', 'routes', 'other', at(5));
+      await store.putSection('d2', 'nft', '[2]', at(1));
+      await store.putSection('d3', 'ipsets', '[3]', at(10));
+      expect(await store.section('d1')).toEqual({ kind: 'routes', content: '[1]' });
+      expect(await store.section('dx')).toBeUndefined();
+      const named = input('h1', 1, 1);
+      named.report = { ...named.report, sections: { routes: 'd1' } };
+      await store.commitReports([named]);
+      expect(await store.hostSections('h1')).toEqual({ routes: 'd1' });
+      expect(await store.hostSections('nobody')).toEqual({});
+      expect(await store.pruneSections(at(5))).toBe(1);
+      expect(await store.section('d1')).toBeDefined();
+      expect(await store.section('d2')).toBeUndefined();
+      expect(await store.section('d3')).toBeDefined();
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('records heartbeats, marks silent hosts stale once, and lists stored snapshots (all, or some) in name order', async () => {
+    const { store } = await kind.open();
+    try {
+      const names = Array.from({ length: 620 }, (_, i) => `host-${String(i).padStart(4, '0')}`);
+      await store.commitReports(names.map((n, i) => input(n, 1, 1, [], {}, `10.${i >> 8}.${i & 255}.1`)));
+      await store.touch(new Map([['host-0001', at(100)]]));
+      expect(await store.markStale(at(50))).toHaveLength(619);
+      expect(await store.markStale(at(50))).toEqual([]);
+      expect((await store.host('host-0001'))?.stale).toBe(false);
+      const seen: string[] = [];
+      for await (const s of store.snapshots()) seen.push(s.name);
+      expect(seen).toEqual(names);
+      const some: string[] = [];
+      for await (const s of store.snapshots(['host-0600', 'host-0002', 'none'])) some.push(s.name);
+      expect(some).toEqual(['host-0002', 'host-0600']);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('both stores', () => {
+  it('give the same rows for the same fleet history', async () => {
+    const results: unknown[] = [];
+    for (const kind of KINDS) {
+      const { store } = await kind.open();
+      try {
+        results.push(await script(store));
+      } finally {
+        await store.close();
+      }
+    }
+    expect(results[1]).toEqual(results[0]);
+    expect((results[0] as { findings: unknown[] }).findings.length).toBe(2);
+  });
+});
+
+describe('PostgreSQL replicas', () => {
+  it('migrate once when eight start together (the advisory lock)', async () => {
+    const url = await cluster.createDatabase(`r${++dbs}`);
+    const stores = await Promise.all(Array.from({ length: 8 }, () => PostgresStore.open(url)));
+    const rows = (await stores[0].pool.query('SELECT version FROM migrations ORDER BY version')).rows.map((r: { version: number }) => r.version);
+    expect(rows).toEqual(PG_MIGRATIONS.map((_, i) => i + 1));
+    await Promise.all(stores.map((s) => s.close()));
+  });
+
+  it('two replicas merging one finding at once keep one row with both sources; a commit notifies the hosts it changed', async () => {
+    const url = await cluster.createDatabase(`r${++dbs}`);
+    const [a, b] = await Promise.all([PostgresStore.open(url), PostgresStore.open(url)]);
+    const listener = new pg.Client({ connectionString: url });
+    await listener.connect();
+    const heard: string[][] = [];
+    listener.on('notification', (n) => { if (n.channel === CHANGES_CHANNEL) heard.push((JSON.parse(n.payload!) as { h: string[] }).h); });
+    await listener.query(`LISTEN ${CHANGES_CHANNEL}`);
+    try {
+      for (let round = 0; round < 20; round++) {
+        const f = finding('route-captures-peer', `gw${round}`, 's');
+        await Promise.all([a.commitReports([input(`gw${round}`, 1, round, [f])]), b.commitFleet([{ ...f, summary: 'fleet' }], [], at(round))]);
+      }
+      const all = await a.findings();
+      expect(all).toHaveLength(20);
+      for (const s of all) expect(s.sources).toEqual(['host', 'fleet']);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(heard.flat()).toContain('gw7');
+      expect(heard).toHaveLength(20);
+    } finally {
+      await listener.end();
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('a store rides out a server restart: a query in the outage fails, the next one after it works', async () => {
+    const url = await cluster.createDatabase(`r${++dbs}`);
+    const store = await PostgresStore.open(url);
+    try {
+      await store.commitReports([input('h1', 1, 1)]);
+      await cluster.stopServer('immediate');
+      await expect(store.commitReports([input('h1', 2, 2)])).rejects.toThrow();
+      await cluster.startServer();
+      await store.commitReports([input('h1', 3, 3)]);
+      expect((await store.reports('h1')).map((r) => r.seq)).toEqual([3, 1]);
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
+});

@@ -1,0 +1,45 @@
+/** `hostcheck serve` as a real process (bin/hostcheck, so build first): started, waited for, stopped or killed. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { repoRoot } from './samples.js';
+
+export interface ServeProcess {
+  child: ChildProcess;
+  port: number;
+  /** http://127.0.0.1:PORT */
+  http: string;
+  /** ws://127.0.0.1:PORT/agent */
+  ws: string;
+  stderr(): string;
+  /** SIGTERM, and wait for the exit. */
+  stop(): Promise<void>;
+  /** SIGKILL, and wait for the exit. */
+  kill(): Promise<void>;
+}
+
+/** Start `hostcheck serve --listen 127.0.0.1:PORT ARGS...` (port 0 picks one) and wait for its "listening" line. */
+export async function startServe(args: string[], port = 0, timeoutMs = 30_000): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [join(repoRoot, 'bin', 'hostcheck'), 'serve', '--listen', `127.0.0.1:${port}`, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => void (stderr += d.toString()));
+  const deadline = Date.now() + timeoutMs;
+  let m: RegExpExecArray | null;
+  while (!(m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(stderr))) {
+    if (Date.now() > deadline || child.exitCode !== null) {
+      child.kill('SIGKILL');
+      throw new Error(`serve did not start: ${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const bound = Number(m[1]);
+  const end = async (signal: NodeJS.Signals): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill(signal);
+    await exited;
+  };
+  return {
+    child, port: bound, http: `http://127.0.0.1:${bound}`, ws: `ws://127.0.0.1:${bound}/agent`,
+    stderr: () => stderr, stop: () => end('SIGTERM'), kill: () => end('SIGKILL'),
+  };
+}
