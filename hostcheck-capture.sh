@@ -73,7 +73,8 @@ BEGIN { R = "<redacted>"; n = 0; pem = 0 }
 END { if (nl) printf "\n"; print n > cnt }'
 # redact FILE: the file with its secrets redacted on stdout; the number of lines changed in $TMP/redacted.
 redact() {
-  nl=0; [ -s "$1" ] && [ "$(tail -c 1 "$1" | od -An -c | tr -d ' ')" = '\n' ] && nl=1
+  # No -s test: /proc files (stat/nf_conntrack) report size 0 yet end in a newline.
+  nl=0; [ "$(tail -c 1 "$1" | od -An -c | tr -d ' ')" = '\n' ] && nl=1
   awk -v nl=$nl -v cnt="$TMP/redacted" "$REDACT_AWK" "$1"
 }
 if [ -n "$REDACT_ONLY" ]; then cat > "$TMP/in" && redact "$TMP/in"; exit $?; fi
@@ -211,6 +212,8 @@ cmd ip-addr-json ip-addr.json false '' '' ip -d -j addr show
 cmd ip-link-json ip-link.json false '' '' ip -d -j link show
 cmd iptables-save iptables-save.txt true "$NET_ADMIN_HINT" 'iptables not installed' iptables-save -c
 cmd ip6tables-save ip6tables-save.txt true "$NET_ADMIN_HINT" 'iptables not installed' ip6tables-save -c
+cmd iptables-legacy-save iptables-legacy-save.txt false "$NET_ADMIN_HINT" 'iptables-legacy not installed' iptables-legacy-save -c
+cmd ip6tables-legacy-save ip6tables-legacy-save.txt false "$NET_ADMIN_HINT" 'iptables-legacy not installed' ip6tables-legacy-save -c
 cmd nft nft.json false "$NET_ADMIN_HINT" 'nftables CLI not installed; native nft tables cannot be seen' nft -j list ruleset
 cmd ipset ipset.txt false "$NET_ADMIN_HINT" 'ipset not installed' ipset save
 cmd ip-xfrm-policy ip-xfrm-policy.txt true "$NET_ADMIN_HINT" '' ip xfrm policy show
@@ -224,6 +227,13 @@ fi
 TC_FILTERS='for d in $(ls /sys/class/net); do for dir in ingress egress; do out=$(tc filter show dev "$d" $dir 2>/dev/null) && [ -n "$out" ] && printf "dev %s %s\n%s\n" "$d" "$dir" "$out"; done; done; true'
 cmd tc-filter tc-filter.txt false "$NET_ADMIN_HINT" '' sh -c "$TC_FILTERS"
 file_source ipvs ipvs.txt /proc/net/ip_vs 'absent (no IPVS here: kube-proxy does not run in ipvs mode)'
+# CONNTRACK_SYSCTLS in src/collect/sources.ts: connection tracking's size and fill as sysctl -a lines.
+CONNTRACK_SYSCTLS='cd /proc/sys/net/netfilter 2>/dev/null && for k in nf_conntrack_count nf_conntrack_max nf_conntrack_buckets nf_conntrack_udp_timeout nf_conntrack_udp_timeout_stream nf_conntrack_tcp_timeout_established; do [ -r "$k" ] && echo "net.netfilter.$k = $(cat "$k")"; done; true'
+cmd conntrack-sysctl conntrack-sysctl.txt false '' '' sh -c "$CONNTRACK_SYSCTLS"
+file_source conntrack-stat conntrack-stat.txt /proc/net/stat/nf_conntrack 'absent (nf_conntrack not loaded: no connection tracking here)'
+# CONNTRACK_STATS in src/collect/sources.ts: conntrack -S only where nf_conntrack is loaded and conntrack-tools installed.
+CONNTRACK_STATS='if [ -e /proc/net/stat/nf_conntrack ] && command -v conntrack >/dev/null 2>&1; then exec conntrack -S; fi'
+cmd conntrack-stats conntrack-stats.txt false "$NET_ADMIN_HINT" '' sh -c "$CONNTRACK_STATS"
 file_source docker-daemon docker-daemon.json /etc/docker/daemon.json 'absent (Docker defaults apply if Docker is installed)'
 docker_networks
 file_source swanctl-conf swanctl.conf /etc/swanctl/swanctl.conf 'absent (no strongSwan swanctl configuration)'

@@ -2,6 +2,7 @@
  * The parser registry: keys are format names, equal to the file names in this folder and to
  * `hostcheck parse FORMAT`. A test asserts keys = files = fixture folders = docs entries.
  */
+import { parser as conntrackStats } from './conntrack-stats.js';
 import { parser as dockerDaemon } from './docker-daemon.js';
 import { parser as dockerNetwork } from './docker-network.js';
 import { parser as ipAddr } from './ip-addr.js';
@@ -26,6 +27,7 @@ import { parser as traceroute } from './traceroute.js';
 import type { Parser } from './types.js';
 
 export const parsers: Record<string, Parser> = {
+  'conntrack-stats': conntrackStats,
   'docker-daemon': dockerDaemon,
   'docker-network': dockerNetwork,
   'ip-addr': ipAddr,

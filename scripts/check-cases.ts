@@ -46,6 +46,9 @@ interface CaseFile {
   remotes?: string[];
   ports?: string[];
   routeFor?: string[];
+  conntrackMargin?: number;
+  /** Where a case's outputs come from, when they are another host's (read by people, not the runner). */
+  capturedFrom?: string;
   // fleet
   scenario?: string;
   hosts?: string[];
@@ -99,7 +102,7 @@ export async function runCheckCase(k: CheckCase): Promise<Finding[]> {
     return analyzeTrace(path, { names: addressNamer({ ...(topology && { topology }) }), ...(topology && { topology }) }).findings.filter((f) => f.check === k.check);
   }
   const snapshot = buildSnapshot(bundleFromFolder(k.dir, c.host ?? 'host'));
-  const analysis = analyzeSnapshot(snapshot, { peers: c.peers ?? [], remotes: c.remotes ?? [], ports: c.ports ?? [], routeFor: c.routeFor ?? [], ignore: [] });
+  const analysis = analyzeSnapshot(snapshot, { peers: c.peers ?? [], remotes: c.remotes ?? [], ports: c.ports ?? [], routeFor: c.routeFor ?? [], ...(c.conntrackMargin !== undefined && { conntrackMargin: c.conntrackMargin }), ignore: [] });
   if (analysis.notes.some((n) => n.startsWith('check '))) throw new Error(analysis.notes.join('; '));
   return analysis.findings.filter((f) => f.check === k.check);
 }

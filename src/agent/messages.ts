@@ -60,6 +60,7 @@ export function analysisOptions(config: HostcheckConfig, context: FleetContext, 
     ...(config.remotePathMtu && { remotePathMtu: config.remotePathMtu }),
     ports: [...new Set([...config.ports, ...context.ports])],
     routeFor: config.routeFor ?? [],
+    ...(config.conntrackMargin !== undefined && { conntrackMargin: config.conntrackMargin }),
     ignore: config.ignore,
     rejected,
   };

@@ -20,14 +20,17 @@ import type { HostSnapshot } from '../model/snapshot.js';
 /**
  * Fields that change on every collection without the host changing. The neighbour table's states
  * flip (REACHABLE, STALE, DELAY) as traffic comes and goes; what the checks read from it shows in
- * the findings, whose digest still sends a report.
+ * the findings, whose digest still sends a report. So do conntrack's statistics and the table's
+ * count (nf_conntrack_count), which move with every connection.
  */
-const VOLATILE_KEYS = new Set(['collectedAt', 'durationMs', 'counters', 'neighbours']);
+const VOLATILE_KEYS = new Set(['collectedAt', 'durationMs', 'counters', 'neighbours', 'conntrack']);
+const VOLATILE_SYSCTL = 'net.netfilter.nf_conntrack_count';
 // iptables-save -c prints `[packets:bytes]` on chain and rule lines; evidence quotes them.
 const COUNTER_TEXT = /\[\d+:\d+\]/g;
 
 function stable(key: string, value: unknown): unknown {
   if (VOLATILE_KEYS.has(key)) return undefined;
+  if (value !== null && typeof value === 'object' && (value as { key?: unknown }).key === VOLATILE_SYSCTL) return undefined;
   // A finding's kernel verdict: its status and which signals moved change the report, the counts do not.
   if (key === 'kernel' && value && typeof value === 'object' && 'status' in value) {
     const k = value as { status: unknown; evidence?: string[] };

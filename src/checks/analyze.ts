@@ -14,6 +14,8 @@ export interface AnalyzeOptions {
   ports: string[];
   /** Networks this host routes for (--route-for, config routeFor). */
   routeFor?: string[];
+  /** Percent of nf_conntrack_max to warn within (config conntrackMargin). */
+  conntrackMargin?: number;
   /** CHECK or CHECK:SUBJECT */
   ignore: string[];
 }
@@ -33,7 +35,7 @@ function isIgnored(f: Finding, ignore: string[]): boolean {
 }
 
 export function analyzeSnapshot(snapshot: HostSnapshot, opts: AnalyzeOptions): Analysis {
-  const ctx: HostContext = { host: snapshot.identity.name, snapshot, peers: opts.peers, remotes: opts.remotes, ports: opts.ports, routeFor: opts.routeFor ?? [], ...(opts.remotePathMtu && { remotePathMtu: opts.remotePathMtu }) };
+  const ctx: HostContext = { host: snapshot.identity.name, snapshot, peers: opts.peers, remotes: opts.remotes, ports: opts.ports, routeFor: opts.routeFor ?? [], ...(opts.remotePathMtu && { remotePathMtu: opts.remotePathMtu }), ...(opts.conntrackMargin !== undefined && { conntrackMargin: opts.conntrackMargin }) };
   const all: Finding[] = [];
   const notes: string[] = [];
   for (const check of checksOf('host')) {

@@ -6,9 +6,10 @@
 import { findingKey, uniqueEvidence, type Finding } from '../model/finding.js';
 import type { InterfaceModel } from '../model/snapshot.js';
 import { formatIPv4, formatIPv6, parsePrefix, type Prefix } from '../net/address.js';
+import { decisionPlace } from '../simulate/netfilter-hooks.js';
 import { walkPacket, type Walk } from '../simulate/walk.js';
 import { replyTo } from '../simulate/walk-reply.js';
-import { deleteRuleCommand, stageEvidence } from './datapath/evidence.js';
+import { deleteRuleCommand, iptablesTool, stageEvidence } from './datapath/evidence.js';
 import { services } from './datapath/flows.js';
 import { dockerManaged } from './forward-blocked.js';
 import type { Check, HostContext } from './types.js';
@@ -92,9 +93,9 @@ export function bridgeForwardBlockedFindings(ctx: HostContext): Finding[] {
     const st = first.walk.decidedBy;
     if (st?.kind !== 'hook') continue;
     const d = st.decidedBy;
-    const tool = family === 6 ? 'ip6tables' : 'iptables';
-    const docker = dockerManaged(ctx.snapshot, family) && d?.table === 'filter' && st.hook === 'FORWARD';
-    const where = d ? `${d.table}/${d.chain}${d.rule ? ` rule ${d.rule.position}` : d.policy ? ' policy' : ''}` : st.hook;
+    const tool = iptablesTool(family, d?.backend);
+    const docker = dockerManaged(ctx.snapshot, family, d?.backend) && d?.table === 'filter' && st.hook === 'FORWARD';
+    const where = d ? decisionPlace(d) : st.hook;
     const shown = [...new Set(pairs.map((p) => `${p.reply ? 'replies to ' : ''}${p.what} ${p.from} → ${p.to}`))];
     const subject = `${bridge} IPv${family}`;
     const nf = family === 4 ? 'bridge-nf-call-iptables' : 'bridge-nf-call-ip6tables';

@@ -12,7 +12,8 @@ import type { KernelSignal } from '../model/kernel.js';
 import { kernelSignals } from '../simulate/kernel-signals.js';
 import { evaluatePacket } from '../simulate/netfilter.js';
 import type { NetfilterBranch, NetfilterPacket, NetfilterResult, PacketPath } from '../simulate/netfilter-types.js';
-import { deleteRuleCommand, policyEvidence, ruleName } from './datapath/evidence.js';
+import { deleteRuleCommand, iptablesTool, policyEvidence, ruleName } from './datapath/evidence.js';
+import { decisionPlace } from '../simulate/netfilter-hooks.js';
 import { hostContext } from '../simulate/host-context.js';
 import { nftRuleText } from '../simulate/nft-eval.js';
 import { addressOn, primaryUplink, routeFor } from './routing.js';
@@ -75,6 +76,11 @@ function probesFor(ctx: HostContext, peer: Peer): Probe[] {
   return probes;
 }
 
+/** The table of that name the decision came from: iptables-legacy's or the other backend's. */
+function tableOf(s: HostSnapshot, family: 4 | 6, name: string, backend: 'legacy' | undefined): IptablesTable | undefined {
+  return tables(s, family).find((x) => x.name === name && (x.backend === 'legacy') === (backend === 'legacy'));
+}
+
 function evidenceOfDecision(s: HostSnapshot, family: 4 | 6, r: NetfilterResult): Evidence[] {
   const d = r.decidedBy;
   if (!d) return [];
@@ -99,11 +105,11 @@ function evidenceOfDecision(s: HostSnapshot, family: 4 | 6, r: NetfilterResult):
     // The jumps that led there (INPUT -j APP ...), then the deciding rule.
     const path = r.trace
       .filter((t) => t.matched === true && t.rule !== undefined && t.table === d.table)
-      .map((t) => tables(s, family).find((x) => x.name === t.table)?.rules.find((x) => x.chain === t.chain && x.position === t.rule))
+      .map((t) => tableOf(s, family, t.table, d.backend)?.rules.find((x) => x.chain === t.chain && x.position === t.rule))
       .filter((x) => x && x !== d.rule && x.target && !['ACCEPT', 'DROP', 'REJECT', 'RETURN', 'LOG', 'MARK'].includes(x.target.name));
     return uniqueEvidence([...path.flatMap((x) => evidenceOf(x!.origin)), ...evidenceOf(d.rule.origin), ...evidenceOf(d.rule.nftHidden?.origin)]);
   }
-  const table = tables(s, family).find((t) => t.name === d.table);
+  const table = tableOf(s, family, d.table, d.backend);
   const chain = table?.chains.find((c) => c.name === d.chain);
   return uniqueEvidence([...evidenceOf(table?.origin), ...evidenceOf(chain?.origin)]);
 }
@@ -127,7 +133,8 @@ function firewallSignals(family: 4 | 6, d: NetfilterResult['decidedBy'], path: P
     if (n === undefined || !/\bcounter\b/.test(n.text)) return kernelSignals({ cause: 'netfilter-drop', hook });
     return kernelSignals({ cause: 'netfilter-drop', hook, rule: { tool: 'nft', table: d.table, chain: d.chain, rule: n.text, ...(n.handle !== undefined && { handle: n.handle }) } });
   }
-  if (!d) return kernelSignals({ cause: 'netfilter-drop', hook });
+  // A legacy table's counters are iptables-legacy's, which the kernel join does not read.
+  if (!d || d.backend === 'legacy') return kernelSignals({ cause: 'netfilter-drop', hook });
   const rule = d.rule ? d.rule.origin.text.replace(/^\[\d+:\d+\]\s+/, '').trim() : undefined;
   return kernelSignals({ cause: 'netfilter-drop', hook, rule: { tool, table: d.table, chain: d.chain, ...(rule !== undefined ? { rule } : {}) } });
 }
@@ -135,7 +142,7 @@ function firewallSignals(family: 4 | 6, d: NetfilterResult['decidedBy'], path: P
 /** Where a decision was made: "filter/INPUT rule 3", "filter/INPUT policy", "inet firewalld/filter_INPUT (native nft)". */
 function placeOf(d: NetfilterResult['decidedBy']): string {
   if (!d) return 'the firewall';
-  return `${d.rule ? ruleName(d.rule) : `${d.table}/${d.chain}${d.policy ? ' policy' : ''}`}${d.nft ? ' (native nft)' : ''}`;
+  return d.nft ? `${d.rule ? ruleName(d.rule) : `${d.table}/${d.chain}${d.policy ? ' policy' : ''}`} (native nft)` : decisionPlace(d);
 }
 
 /** One branch of an undecidable match in words: "filter/INPUT rule 4 drops it". */
@@ -166,7 +173,8 @@ function branchEvidence(s: HostSnapshot, family: 4 | 6, r: NetfilterResult): Evi
 
 /** Delete the rule, or let the peer in before it (in the chain that decided, for native nft). */
 function fixFor(family: 4 | 6, d: NetfilterResult['decidedBy'], probe: Probe): string[] {
-  const allow = d?.nft ? `nft insert rule ${d.table} ${d.chain} ${probe.allowNft}` : probe.allow;
+  // An ACCEPT in one backend does not stop the other's DROP: the ACCEPT goes to the backend that drops.
+  const allow = d?.nft ? `nft insert rule ${d.table} ${d.chain} ${probe.allowNft}` : d?.backend === 'legacy' ? probe.allow.replace(/^(ip6?tables)/, '$1-legacy') : probe.allow;
   if (d?.rule) return [deleteRuleCommand(family, d.table, d.rule), `# or let the peer in before it: ${allow}`];
   return [allow];
 }
@@ -236,9 +244,9 @@ an ACCEPT for the peer before it; persist the change where the firewall is manag
           const rule = d?.rule;
           out.push({
             check: ID, severity: 'error', host: ctx.host, subject, key: findingKey(ID, ctx.host, subject),
-            summary: `the firewall ${r.verdict === 'reject' ? 'rejects' : 'drops'} ${probe.label}: ${where}${rule?.nft ? `: ${rule.nft.text}` : rule?.target ? ` -j ${rule.target.name}` : d?.policy ? ` ${r.verdict === 'drop' ? 'DROP' : 'REJECT'}` : ''}`,
+            summary: `${d?.backend === 'legacy' ? 'the legacy iptables (x_tables) firewall, which iptables-nft does not show,' : 'the firewall'} ${r.verdict === 'reject' ? 'rejects' : 'drops'} ${probe.label}: ${where}${rule?.nft ? `: ${rule.nft.text}` : rule?.target ? ` -j ${rule.target.name}` : d?.policy ? ` ${r.verdict === 'drop' ? 'DROP' : 'REJECT'}` : ''}`,
             evidence: evidenceOfDecision(s, family, r),
-            why: `${probe.label} (${probe.packet.src} → ${probe.packet.dst}${probe.packet.dport ? ` port ${probe.packet.dport}` : ''}, ${probe.packet.ctstate}) ${d?.policy ? `reaches the end of ${d.chain} in table ${d.table} without ${d.nft ? 'an accept' : 'an ACCEPT'}, and the policy drops it` : rule?.nft ? `matches "${rule.nft.text}" in chain ${d?.chain} of table ${d?.table} (native nft), which ${r.verdict}s it` : `matches rule ${rule?.position} of ${d?.chain} in table ${d?.table}, which ${r.verdict}s it`}${r.rejectWith ? ` (${r.rejectWith})` : ''}.`,
+            why: `${probe.label} (${probe.packet.src} → ${probe.packet.dst}${probe.packet.dport ? ` port ${probe.packet.dport}` : ''}, ${probe.packet.ctstate}) ${d?.policy ? `reaches the end of ${d.chain} in table ${d.table} without ${d.nft ? 'an accept' : 'an ACCEPT'}, and the policy drops it` : rule?.nft ? `matches "${rule.nft.text}" in chain ${d?.chain} of table ${d?.table} (native nft), which ${r.verdict}s it` : `matches rule ${rule?.position} of ${d?.chain} in table ${d?.table}, which ${r.verdict}s it`}${r.rejectWith ? ` (${r.rejectWith})` : ''}.${d?.backend === 'legacy' ? ' The rule is in an iptables-legacy table: the kernel runs it beside the nf_tables rules at the same hook, but iptables (nft), iptables-save and nft list ruleset do not show it; only iptables-legacy-save does.' : ''}`,
             fix: fixFor(family, d, probe),
             peers: [peer.address],
           signals: firewallSignals(family, d, probe.path),
@@ -252,14 +260,15 @@ an ACCEPT for the peer before it; persist the change where the firewall is manag
           const input = t.chains.find((c) => c.name === 'INPUT');
           if (!input || (input.policy !== 'DROP' && input.policy !== 'REJECT')) continue;
           if (t.rules.some((r) => r.target && r.target.name !== 'DROP' && r.target.name !== 'REJECT' && r.target.name !== 'LOG')) continue;
-          const subject = `${family === 6 ? 'ip6tables' : 'iptables'} filter INPUT policy`;
+          const tool = iptablesTool(family, t.backend === 'legacy' ? 'legacy' : undefined);
+          const subject = `${tool} filter INPUT policy`;
           out.push({
             check: ID, severity: 'error', host: ctx.host, subject, key: findingKey(ID, ctx.host, subject),
-            summary: `${family === 6 ? 'ip6tables' : 'iptables'} filter INPUT policy is ${input.policy} and no rule accepts anything: all inbound IPv${family} traffic is dropped`,
+            summary: `${tool} filter INPUT policy is ${input.policy} and no rule accepts anything: all inbound IPv${family} traffic is dropped`,
             evidence: uniqueEvidence([...evidenceOf(t.origin), ...evidenceOf(input.origin)]),
-            why: 'Every packet to this host, replies to its own connections included, reaches the policy.',
-            fix: [`${family === 6 ? 'ip6tables' : 'iptables'} -t filter -I INPUT 1 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`, '# then accept what peers need (ICMP, the service ports) before the policy'],
-          signals: kernelSignals({ cause: 'netfilter-drop', hook: 'input', rule: { tool: family === 6 ? 'ip6tables' : 'iptables', table: 'filter', chain: 'INPUT' } }),
+            why: `Every packet to this host, replies to its own connections included, reaches the policy.${t.backend === 'legacy' ? ' The table is iptables-legacy\'s: iptables (nft) does not show it.' : ''}`,
+            fix: [`${tool} -t filter -I INPUT 1 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`, '# then accept what peers need (ICMP, the service ports) before the policy'],
+            signals: kernelSignals({ cause: 'netfilter-drop', hook: 'input', ...(t.backend !== 'legacy' && { rule: { tool: family === 6 ? 'ip6tables' : 'iptables', table: 'filter', chain: 'INPUT' } }) }),
           });
         }
       }

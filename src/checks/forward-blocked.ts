@@ -6,8 +6,9 @@
  */
 import { findingKey, uniqueEvidence, type Evidence, type Finding } from '../model/finding.js';
 import type { HostSnapshot } from '../model/snapshot.js';
+import { decisionPlace } from '../simulate/netfilter-hooks.js';
 import type { Walk, WalkStage } from '../simulate/walk.js';
-import { deleteRuleCommand, stageEvidence } from './datapath/evidence.js';
+import { deleteRuleCommand, iptablesTool, stageEvidence } from './datapath/evidence.js';
 import { blockedWalks, routerFlows, type RouterFlow } from './datapath/router.js';
 import type { Check, HostContext } from './types.js';
 
@@ -19,9 +20,12 @@ function devices(w: Walk): { inDev: string; outDev: string | undefined } {
   return { inDev: w.packet.iif ?? '?', outDev: route?.kind === 'route' ? route.result.dev : undefined };
 }
 
-/** True when Docker's chains are in the filter table: a FORWARD DROP policy is Docker's, DOCKER-USER is where exceptions go. */
-export function dockerManaged(s: HostSnapshot, family: 4 | 6): boolean {
-  const filter = (family === 4 ? s.netfilter.v4 : s.netfilter.v6).find((t) => t.name === 'filter');
+/**
+ * True when Docker's chains are in the filter table (of the backend that decided, `legacy` for
+ * iptables-legacy's): a FORWARD DROP policy is Docker's, DOCKER-USER is where exceptions go.
+ */
+export function dockerManaged(s: HostSnapshot, family: 4 | 6, backend?: 'legacy'): boolean {
+  const filter = (family === 4 ? s.netfilter.v4 : s.netfilter.v6).find((t) => t.name === 'filter' && (t.backend === 'legacy') === (backend === 'legacy'));
   return filter?.chains.some((c) => c.name === 'DOCKER-USER') ?? false;
 }
 
@@ -33,7 +37,7 @@ function deciderOf(w: Walk): { id: string; text: string } | undefined {
     case 'hook': {
       const d = st.decidedBy;
       if (d === undefined) return { id: st.hook, text: st.reason ?? st.hook };
-      const where = `${d.table}/${d.chain}${d.rule ? ` rule ${d.rule.position}` : d.policy ? ' policy' : ''}`;
+      const where = decisionPlace(d);
       return { id: `${st.hook} ${where}`, text: `${where} ${st.verdict === 'reject' ? 'rejects' : 'drops'} it${d.policy ? ` (policy ${st.verdict === 'drop' ? 'DROP' : 'REJECT'})` : ''}` };
     }
     case 'forwarding':
@@ -57,12 +61,13 @@ interface Blocked {
 function fixFor(ctx: HostContext, blocked: Blocked[]): string[] {
   const first = blocked[0];
   const family = first.walk.packet.family;
-  const tool = family === 6 ? 'ip6tables' : 'iptables';
   const st = first.walk.decidedBy as WalkStage;
   const out: string[] = [];
   if (st.kind === 'hook') {
     const d = st.decidedBy;
-    const docker = dockerManaged(ctx.snapshot, family) && d?.table === 'filter' && st.hook === 'FORWARD';
+    // An ACCEPT in one backend does not stop the other's DROP: the lines go to the backend that drops.
+    const tool = iptablesTool(family, d?.backend);
+    const docker = dockerManaged(ctx.snapshot, family, d?.backend) && d?.table === 'filter' && st.hook === 'FORWARD';
     const chain = docker ? 'DOCKER-USER' : 'FORWARD';
     const lines = new Set<string>();
     for (const b of blocked) {

@@ -5,12 +5,14 @@
  */
 import { asymmetricReturn } from './asymmetric-return.js';
 import { bridgeForwardBlocked } from './bridge-forward-blocked.js';
+import { conntrackTableFull } from './conntrack-table-full.js';
 import { datapathUnseen } from './datapath-unseen.js';
 import { dnatReplyAsymmetric } from './dnat-reply-asymmetric.js';
 import { dockerPoolConflict } from './docker-pool-conflict.js';
 import { firewallBlocksPeer } from './firewall-blocks-peer.js';
 import { forwardBlocked } from './forward-blocked.js';
 import { ipsecPolicyBlocksPeer } from './ipsec-policy-blocks-peer.js';
+import { iptablesTwoBackends } from './iptables-two-backends.js';
 import { markRouting } from './mark-routing.js';
 import { mtuBlackHole } from './mtu-black-hole/index.js';
 import { multiNicRouting } from './multi-nic-routing.js';
@@ -28,12 +30,14 @@ import { vpnSelectorGap } from './vpn-selector-gap/index.js';
 export const checks: Record<string, Check> = {
   'asymmetric-return': asymmetricReturn,
   'bridge-forward-blocked': bridgeForwardBlocked,
+  'conntrack-table-full': conntrackTableFull,
   'datapath-unseen': datapathUnseen,
   'dnat-reply-asymmetric': dnatReplyAsymmetric,
   'docker-pool-conflict': dockerPoolConflict,
   'firewall-blocks-peer': firewallBlocksPeer,
   'forward-blocked': forwardBlocked,
   'ipsec-policy-blocks-peer': ipsecPolicyBlocksPeer,
+  'iptables-two-backends': iptablesTwoBackends,
   'mark-routing': markRouting,
   'mtu-black-hole': mtuBlackHole,
   'multi-nic-routing': multiNicRouting,

@@ -6,6 +6,7 @@
 import { findingKey, uniqueEvidence, type Finding } from '../model/finding.js';
 import type { InterfaceModel } from '../model/snapshot.js';
 import { formatIPv6, parseIPv6 } from '../net/address.js';
+import { decisionPlace } from '../simulate/netfilter-hooks.js';
 import { walkPacket, type Walk } from '../simulate/walk.js';
 import { stageEvidence } from './datapath/evidence.js';
 import type { Check, HostContext } from './types.js';
@@ -59,7 +60,7 @@ export function ndBlockedFindings(ctx: HostContext): Finding[] {
   for (const [dev, blocked] of byIface) {
     const st = blocked[0].walk.decidedBy;
     const d = st?.kind === 'hook' ? st.decidedBy : undefined;
-    const where = d ? `${d.table}/${d.chain}${d.rule ? ` rule ${d.rule.position}` : d.policy ? ' policy' : ''}` : blocked[0].walk.reason ?? 'the firewall';
+    const where = d ? decisionPlace(d) : blocked[0].walk.reason ?? 'the firewall';
     const subject = `${dev} neighbour discovery`;
     out.push({
       check: ID, severity: 'error', host: ctx.host, subject, key: findingKey(ID, ctx.host, subject),

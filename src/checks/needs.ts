@@ -15,20 +15,25 @@ const ROUTES = ['ip-route-v4', 'ip-route-v6'];
 const RULES = ['ip-rule-v4', 'ip-rule-v6'];
 const ROUTING: CheckSources = { needs: [ROUTES, ['ip-addr']], uses: RULES };
 const FIREWALL = ['iptables-save', 'ip6tables-save', 'nft'];
+/** The legacy backend's tables: where present, the firewall verdicts evaluate them too. */
+const LEGACY = ['iptables-legacy-save', 'ip6tables-legacy-save'];
 /** The packet walk: routes and addresses, and the firewall, settings and what it cannot evaluate. */
-const WALK: CheckSources = { needs: [ROUTES, ['ip-addr']], uses: [...RULES, ...FIREWALL, 'ipset', 'sysctl', 'tc-filter', 'ipvs'] };
+const WALK: CheckSources = { needs: [ROUTES, ['ip-addr']], uses: [...RULES, ...FIREWALL, ...LEGACY, 'ipset', 'sysctl', 'tc-filter', 'ipvs'] };
 /** The forwarding checks also need the settings that make a router (ip_forward, bridge-nf-call-*). */
 const FORWARDING: CheckSources = { needs: [ROUTES, ['ip-addr'], ['sysctl']], uses: WALK.uses };
 
 export const CHECK_SOURCES: Record<string, CheckSources> = {
   'asymmetric-return': ROUTING,
   'bridge-forward-blocked': { needs: [['ip-addr'], ['sysctl'], FIREWALL], uses: ['ipset', 'tc-filter'] },
+  // Without nf_conntrack loaded none of these exist, and there is nothing to fill: optional, not needed.
+  'conntrack-table-full': { needs: [], uses: ['conntrack-sysctl', 'conntrack-stat', 'conntrack-stats', 'sysctl'] },
   'datapath-unseen': { needs: [ROUTES, ['ip-addr'], ['tc-filter', 'ipvs', 'ip-link']], uses: WALK.uses },
   'dnat-reply-asymmetric': { needs: [ROUTES, ['ip-addr'], ['sysctl'], FIREWALL], uses: WALK.uses },
   'docker-pool-conflict': { needs: [['ip-addr']], uses: ['docker-daemon', 'docker-networks'] },
-  'firewall-blocks-peer': { needs: [FIREWALL], uses: ['ipset'] },
+  'firewall-blocks-peer': { needs: [FIREWALL], uses: ['ipset', ...LEGACY] },
   'forward-blocked': FORWARDING,
   'ipsec-policy-blocks-peer': { needs: [['ip-xfrm-policy'], ['ip-addr']], uses: ROUTES },
+  'iptables-two-backends': { needs: [LEGACY, FIREWALL] },
   'mark-routing': { needs: [ROUTES, ['ip-addr'], RULES, FIREWALL], uses: WALK.uses },
   'mtu-black-hole': { needs: [ROUTES, ['ip-addr']], uses: [...(WALK.uses ?? []), 'ip-link'] },
   'multi-nic-routing': ROUTING,

@@ -38,6 +38,8 @@ export interface HostContext {
   ports: string[];
   /** Networks this host routes for, beyond what it shows by itself (--route-for, config routeFor). */
   routeFor?: string[];
+  /** Warn when the conntrack table is within this many percent of full (config conntrackMargin). */
+  conntrackMargin?: number;
 }
 
 /** A host's address peers reach it by (global scope, on an uplink). */

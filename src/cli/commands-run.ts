@@ -80,7 +80,7 @@ export async function runConfig(flags: RunFlags): Promise<{ config: HostcheckCon
 }
 
 /** The config file's peers, remotes, ports, routed networks and ignore rules with the flags'. */
-export function mergedAnalysisOptions(config: HostcheckConfig, flagConfig: HostcheckConfig): { peers: Peer[]; remotes: string[]; remotePathMtu?: Record<string, number>; ports: string[]; routeFor: string[]; ignore: string[] } {
+export function mergedAnalysisOptions(config: HostcheckConfig, flagConfig: HostcheckConfig): { peers: Peer[]; remotes: string[]; remotePathMtu?: Record<string, number>; ports: string[]; routeFor: string[]; conntrackMargin?: number; ignore: string[] } {
   const uniquePeers = new Map<string, Peer>();
   for (const p of [...config.peers, ...flagConfig.peers]) uniquePeers.set(p.address, { ...uniquePeers.get(p.address), ...p });
   return {
@@ -89,6 +89,7 @@ export function mergedAnalysisOptions(config: HostcheckConfig, flagConfig: Hostc
     ...(config.remotePathMtu && { remotePathMtu: config.remotePathMtu }),
     ports: [...new Set([...config.ports, ...flagConfig.ports])],
     routeFor: [...new Set([...(config.routeFor ?? []), ...(flagConfig.routeFor ?? [])])],
+    ...(config.conntrackMargin !== undefined && { conntrackMargin: config.conntrackMargin }),
     ignore: [...config.ignore, ...flagConfig.ignore],
   };
 }

@@ -120,7 +120,6 @@ export function serveCommand(): Command {
       const where = [server.tcp ? `http://${server.tcp.address}:${server.tcp.port}` : undefined, server.socket ? `unix:${server.socket}` : undefined].filter(Boolean).join(' and ');
       const cloud = topology ? `, topology ${flags.topology}: ${topology.vpnGateways.length} VPN gateways, ${topology.routeTables.length} route tables` : '';
       // SIGHUP: re-read the topology file; an unreadable or invalid one keeps the current topology.
-      // Handled before "listening on" is printed: a signal sent on seeing it must not find the default action (exit).
       const reload = (): void => {
         if (!flags.topology) {
           process.stderr.write('hostcheck serve: SIGHUP: no --topology file to re-read\n');
@@ -134,7 +133,8 @@ export function serveCommand(): Command {
         });
       };
       process.on('SIGHUP', reload);
-      process.stderr.write(`hostcheck serve: listening on ${where} (database ${redactUrl(db)}${cloud})\n`);
+      // The signal handlers are in place before "listening on" is printed: a supervisor (or a
+      // test) that signals as soon as it reads the line must not meet the default action.
       await new Promise<void>((resolve) => {
         const stop = (): void => {
           process.off('SIGINT', stop);
@@ -144,6 +144,7 @@ export function serveCommand(): Command {
         };
         process.on('SIGINT', stop);
         process.on('SIGTERM', stop);
+        process.stderr.write(`hostcheck serve: listening on ${where} (database ${redactUrl(db)}${cloud})\n`);
       });
     });
 }

@@ -1,6 +1,7 @@
 /** `hostcheck route get ... --walk`: the packet walk's stages that decide, one line each, with the lines that decide. */
 import type { Origin } from '../model/records.js';
 import { safeLines } from '../report/terminal.js';
+import { decisionPlace } from '../simulate/netfilter-hooks.js';
 import type { RouteLookupResult } from '../simulate/route-lookup.js';
 import type { Walk, WalkStage } from '../simulate/walk.js';
 
@@ -37,7 +38,7 @@ function stageText(s: WalkStage): string | undefined {
       for (const d of s.decisions) {
         if (d.rule === undefined && !(d.policy && d.verdict !== 'accept') && d.verdict !== 'undecided') continue;
         if (d.rule !== undefined && s.changes.some((c) => c.rule === d.rule) && d.verdict === 'accept') continue;
-        const where = `${d.table}/${d.chain}${d.rule ? ` rule ${d.rule.position}` : d.policy ? ' policy' : ''}`;
+        const where = decisionPlace(d);
         lines.push(`${where}: ${d.verdict}${d.verdict === 'undecided' && s.reason ? ` (${s.reason})` : ''}${quote(d.rule?.origin)}`);
       }
       if (s.verdict !== 'accept' && s.decidedBy === undefined && s.reason) lines.push(s.reason);

@@ -25,7 +25,7 @@ import type { SectionKind } from '../model/protocol.js';
 import { RouteList } from '../model/route-list.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 import { withoutIptablesNftRules } from './nft-hidden.js';
-import { netfilterDump, routeFamilyKept } from './snapshot.js';
+import { netfilterDump, routeFamilyKept, withLegacyTables } from './snapshot.js';
 import { sourceByName } from './sources.js';
 
 /** A part of a snapshot ready to send: its kind, its text and the text's sha256. */
@@ -132,20 +132,24 @@ function routesSection(routes: RouteList): EncodedSection | undefined {
   return section({ kind: 'routes', parts: texts.map((t) => ({ source: t.source!, family: sourceByName(t.source!)?.family, length: t.text.length })) }, texts.map((t) => t.text));
 }
 
+/** The dumps a netfilter section carries, in the snapshot's order (each family's iptables-save before its legacy tables). */
+const NETFILTER_DUMPS = ['iptables-save', 'iptables-legacy-save', 'ip6tables-save', 'ip6tables-legacy-save'] as const;
+
 /** The netfilter tables as a section: the dumps they were parsed from, when the bundle has them. */
 function netfilterSection(dumps: ReadonlyMap<string, string>, snapshot: HostSnapshot): EncodedSection | undefined {
   const parts: Part[] = [];
   const texts: string[] = [];
-  for (const [source, tables] of [['iptables-save', snapshot.netfilter.v4], ['ip6tables-save', snapshot.netfilter.v6]] as const) {
+  // Tables read from an -nvL listing: the aggregator reads sections as iptables-save, so they stay inline.
+  if ([...snapshot.netfilter.v4, ...snapshot.netfilter.v6].some((t) => t.form === 'listing')) return undefined;
+  for (const source of NETFILTER_DUMPS) {
+    const family = sourceByName(source)!.family!;
     const text = dumps.get(source);
-    // Tables read from an -nvL listing: the aggregator reads sections as iptables-save, so they stay inline.
-    if (tables.some((t) => t.form === 'listing')) return undefined;
     if (text === undefined) {
-      if (tables.length > 0) return undefined;
+      if ((family === 6 ? snapshot.netfilter.v6 : snapshot.netfilter.v4).some((t) => t.origin.source === source)) return undefined;
       continue;
     }
     const zeroed = zeroDumpCounters(text);
-    parts.push({ source, family: source === 'iptables-save' ? 4 : 6, length: zeroed.length });
+    parts.push({ source, family, length: zeroed.length });
     texts.push(zeroed);
   }
   const hidden: NonNullable<Header['hidden']> = [];
@@ -272,7 +276,8 @@ export function decodeSection(kind: SectionKind, content: string, limits: Sectio
         const dump = netfilterDump(part.source, text);
         n += ruleCount(dump.tables);
         if (n > limits.maxRules) throw new SectionError('too_many_rules', `section netfilter: more than ${limits.maxRules} rules`);
-        (part.family === 6 ? netfilter.v6 : netfilter.v4).push(...dump.tables);
+        const family = part.family === 6 ? 'v6' : 'v4';
+        netfilter[family] = part.source.includes('legacy') ? withLegacyTables(netfilter[family], dump.tables) : [...netfilter[family], ...dump.tables];
         netfilter.notices.push(...dump.notices);
       }
       for (const h of header.hidden ?? []) {

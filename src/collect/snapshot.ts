@@ -7,10 +7,12 @@ import { parseRoutes } from '../../parsers/ip-route.js';
 import { parseIptablesList } from '../../parsers/iptables-list.js';
 import { parseIptables } from '../../parsers/iptables-save.js';
 import type { ParseResult, ParseWarning } from '../../parsers/types.js';
+import type { ConntrackStatsRecord } from '../model/conntrack.js';
 import type { DockerDaemonConfig, DockerNetworkRecord } from '../model/docker.js';
 import type { IpsecConnectionRecord } from '../model/ipsec.js';
 import type { IptablesNotice, IptablesTable } from '../model/netfilter.js';
 import type { NftTable } from '../model/nft.js';
+import type { SysctlRecord } from '../model/sysctl.js';
 import type { AddressRecord, InterfaceBlock, LinkRecord, NeighbourRecord, Origin, RuleRecord } from '../model/records.js';
 import { RouteList } from '../model/route-list.js';
 import {
@@ -71,6 +73,16 @@ export function netfilterDump(source: string, text: string): { tables: IptablesT
   const result = parseIptables(text);
   stampSource(result.records, source);
   return { tables: result.records, notices: result.notices.map((x) => ({ ...x, source })), warnings: result.warnings };
+}
+
+/**
+ * iptables-save's tables and those iptables-legacy-save printed: the kernel runs both. Where
+ * iptables-save is itself the legacy tool, the legacy dump repeats its tables and is left out.
+ */
+export function withLegacyTables(main: IptablesTable[], legacy: IptablesTable[]): IptablesTable[] {
+  if (legacy.length === 0) return main;
+  const seen = new Set(main.filter((t) => t.backend === 'legacy').map((t) => t.name));
+  return [...main, ...legacy.filter((t) => !seen.has(t.name)).map((t) => ({ ...t, backend: 'legacy' as const }))];
 }
 
 const UPLINK_NAME = /^(eth|ens|enp|eno|em|bond|team|wlan|wlp|p\d)/;
@@ -187,6 +199,8 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
     ...markNftHiddenMatches(records<IptablesTable>('ip6tables-save'), lookups, 6).map((n) => ({ ...n, source: 'ip6tables-save' })),
   ];
 
+  const conntrackStats = [...records<ConntrackStatsRecord>('conntrack-stat'), ...records<ConntrackStatsRecord>('conntrack-stats')];
+
   const dockerNetworks = records<DockerNetworkRecord>('docker-networks');
   const dockerBridges = new Map<string, string>();
   for (const n of dockerNetworks) if (n.bridgeName) dockerBridges.set(n.bridgeName, n.name);
@@ -243,8 +257,8 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
     routes,
     rules,
     netfilter: {
-      v4: records('iptables-save'),
-      v6: records('ip6tables-save'),
+      v4: withLegacyTables(records('iptables-save'), records('iptables-legacy-save')),
+      v6: withLegacyTables(records('ip6tables-save'), records('ip6tables-legacy-save')),
       // "iptables-legacy tables present" and similar: rules this view cannot show.
       notices: [...dumpNotices, ...nftHidden],
     },
@@ -253,7 +267,8 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
     xfrmPolicies: records('ip-xfrm-policy'),
     ...(parsed.has('ip-neigh') && { neighbours: records<NeighbourRecord>('ip-neigh') }),
     ipsecConnections: [...records<IpsecConnectionRecord>('swanctl-conf'), ...records<IpsecConnectionRecord>('ipsec-conf')],
-    sysctls: records('sysctl'),
+    sysctls: [...records<SysctlRecord>('sysctl'), ...records<SysctlRecord>('conntrack-sysctl')],
+    ...(conntrackStats.length > 0 && { conntrack: { stats: conntrackStats } }),
     tcFilters: records('tc-filter'),
     ipvs: records('ipvs'),
     docker: { daemon: records<DockerDaemonConfig>('docker-daemon')[0], networks: dockerNetworks },

@@ -25,6 +25,8 @@ export interface HostcheckConfig {
   ports: string[];
   /** Networks this host routes for (a NAT gateway's private subnets) when it cannot tell by itself. */
   routeFor?: string[];
+  /** Warn when the conntrack table is within this many percent of nf_conntrack_max (1–99, default 20). */
+  conntrackMargin?: number;
   /** Findings to ignore: CHECK or CHECK:SUBJECT. */
   ignore: string[];
   /** Agent: the aggregator's URL (ws://, wss://, ws+unix:///path), or several (replicas: the agent starts at a random one and moves on when it fails). */
@@ -162,6 +164,11 @@ const OPTIONAL: Record<string, Check<unknown>> = {
     if (typeof v !== 'number' || !Number.isFinite(v)) return fail(errors, path, `Invalid input: expected number, received ${received(v)}`);
     if (v < 0.1) return fail(errors, path, 'must be at least 0.1 seconds');
     if (v > 86_400) return fail(errors, path, 'must be at most 86400 seconds (a day)');
+    return v;
+  },
+  conntrackMargin: (v, path, errors) => {
+    if (typeof v !== 'number' || !Number.isFinite(v)) return fail(errors, path, `Invalid input: expected number, received ${received(v)}`);
+    if (v < 1 || v > 99) return fail(errors, path, 'must be a percentage from 1 to 99');
     return v;
   },
   dropReasons: (v, path, errors) => (typeof v === 'boolean' ? v : fail(errors, path, `Invalid input: expected boolean, received ${received(v)}`)),

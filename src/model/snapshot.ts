@@ -5,6 +5,7 @@
 import type { DockerDaemonConfig, DockerNetworkRecord } from './docker.js';
 import type { IpsecConnectionRecord } from './ipsec.js';
 import type { IpsetSet } from './ipset.js';
+import type { ConntrackStatsRecord } from './conntrack.js';
 import type { IptablesNotice, IptablesTable } from './netfilter.js';
 import type { NftTable } from './nft.js';
 import type { IpvsServiceRecord, TcFilterRecord } from './datapath.js';
@@ -104,7 +105,7 @@ export interface HostSnapshot {
    */
   routes: RouteList;
   rules: RuleRecord[];
-  /** iptables-save / ip6tables-save tables, and the dump's file-level notices. */
+  /** iptables-save / ip6tables-save tables (with iptables-legacy-save's beside them, `backend: 'legacy'`), and the dumps' file-level notices. */
   netfilter: { v4: IptablesTable[]; v6: IptablesTable[]; notices: IptablesNotice[] };
   /**
    * `nft -j list ruleset` tables. Of the tables iptables-nft made only the base chains, without
@@ -118,6 +119,8 @@ export interface HostSnapshot {
   /** IPsec connections configured in swanctl.conf and ipsec.conf. */
   ipsecConnections?: IpsecConnectionRecord[];
   sysctls: SysctlRecord[];
+  /** Connection tracking's per-CPU statistics (/proc/net/stat/nf_conntrack, `conntrack -S`); absent where neither was read. */
+  conntrack?: { stats: ConntrackStatsRecord[] };
   /** tc filters on devices' ingress and egress, and IPVS virtual services: detected, not evaluated (absent in older snapshots). */
   tcFilters?: TcFilterRecord[];
   ipvs?: IpvsServiceRecord[];

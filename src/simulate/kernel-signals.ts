@@ -18,6 +18,10 @@ export type KernelCause =
   | { cause: 'device-capture'; device: string }
   /** Forwarded packets that come back until their TTL runs out (on whichever host it reaches 1). */
   | { cause: 'routing-loop' }
+  /** The conntrack table was full: new connections' packets dropped, unreplied entries evicted. */
+  | { cause: 'conntrack-full' }
+  /** Two packets of one new flow raced to insert one conntrack entry; the loser was dropped. */
+  | { cause: 'conntrack-insert-race' }
   /** Nothing on this host drops: the packet leaves and is dropped elsewhere (a cloud's source check). */
   | { cause: 'dropped-elsewhere' }
   /** A bridge (with br_netfilter) drops a frame with DF set that is larger than the port it leaves by. */
@@ -48,6 +52,10 @@ export function kernelSignals(c: KernelCause): KernelSignal[] {
     case 'routing-loop':
       // Only where the TTL reaches 1: this host or the router across the loop, by the TTL's parity.
       return [{ kind: 'counter', name: 'IpInHdrErrors' }, { kind: 'reason', reason: 'IP_INHDR', locations: ['ip_forward'] }];
+    case 'conntrack-full':
+      return [{ kind: 'counter', name: 'nf_conntrack drop' }, { kind: 'counter', name: 'nf_conntrack early_drop' }];
+    case 'conntrack-insert-race':
+      return [{ kind: 'counter', name: 'nf_conntrack insert_failed' }];
     case 'dropped-elsewhere':
       return [];
     case 'bridge-frame-too-big':

@@ -203,7 +203,8 @@ export interface NatRecord {
 
 export interface NetfilterResult {
   verdict: Verdict;
-  decidedBy?: { hook: Hook; table: string; chain: string; rule?: IptablesRule; policy?: boolean; nft?: boolean };
+  /** `backend: 'legacy'` when an iptables-legacy (x_tables) table decided: a table iptables-nft does not show. */
+  decidedBy?: { hook: Hook; table: string; chain: string; rule?: IptablesRule; policy?: boolean; nft?: boolean; backend?: 'legacy' };
   /** Every base chain's decision in the order crossed. */
   decisions: Decision[];
   trace: TraceEntry[];

@@ -225,6 +225,7 @@ export class NetfilterRun {
         if (outcome.rule !== undefined) decidedBy.rule = outcome.rule;
         if (outcome.policy) decidedBy.policy = true;
         if (entry.kind === 'nft') decidedBy.nft = true;
+        else if (entry.backend === 'legacy') decidedBy.backend = 'legacy';
         const extra: Partial<HookResult> = { decidedBy };
         if (outcome.reason !== undefined) extra.reason = outcome.reason;
         if (outcome.verdict === 'reject') extra.rejectWith = outcome.rejectWith ?? (p.family === 4 ? 'icmp-port-unreachable' : 'icmp6-port-unreachable');

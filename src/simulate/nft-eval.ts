@@ -120,8 +120,11 @@ export function fibReaderOf(fib: Fib): FibReader {
 /** The evaluator; `fib` answers `fib` expressions (without it they are undecided). */
 export class NftEvaluator implements ChainEvaluator {
   private readonly fib: FibReader | undefined;
-  /** Compiled tables of this evaluator (their `fib` reads its routes). */
-  private readonly tables = new WeakMap<NftTable, CompiledTable>();
+  /**
+   * Compiled tables of this evaluator (their `fib` reads its routes): instance state that lives as
+   * long as the evaluator, which the host context keeps through memo() (src/model/memo.ts).
+   */
+  private readonly tables = new Map<NftTable, CompiledTable>();
 
   constructor(opts: { fib?: Fib | FibReader } = {}) {
     const f = opts.fib;

@@ -23,6 +23,7 @@ import type { SysctlRecord } from '../model/sysctl.js';
 import { parseAddress, type Address } from '../net/address.js';
 import { stateWithoutEntry, type ConnectionEntry, type ConntrackContext } from './conntrack.js';
 import { hostContext, type HostContext } from './host-context.js';
+import { decisionPlace } from './netfilter-hooks.js';
 import { NetfilterRun, type ChainEvaluator, type HookEntry, type HookResult, type NetfilterPacket, type PacketView } from './netfilter.js';
 import type { EvaluateOptions } from './netfilter-types.js';
 import { lookup, type RouteLookupResult, type RouteQuery } from './route-lookup.js';
@@ -366,7 +367,7 @@ class Walker {
     if (r.verdict === 'accept') return undefined;
     const outcome: WalkOutcome = r.verdict === 'drop' ? 'dropped' : r.verdict === 'reject' ? 'rejected' : 'undecided';
     const decider = r.decidedBy === undefined && after.length > 0 ? after[after.length - 1] : stage;
-    const where = r.decidedBy ? `${r.decidedBy.table}/${r.decidedBy.chain}${r.decidedBy.rule ? ` rule ${r.decidedBy.rule.position}` : r.decidedBy.policy ? ' policy' : ''} on ${r.hook}` : r.hook;
+    const where = r.decidedBy ? `${decisionPlace(r.decidedBy)} on ${r.hook}` : r.hook;
     const reason = r.decidedBy === undefined ? r.reason ?? where : `${where} ${r.verdict === 'drop' ? 'drops' : r.verdict === 'reject' ? `rejects (${r.rejectWith})` : 'cannot be decided'}${r.verdict === 'undecided' && r.reason ? `: ${r.reason}` : ''}`;
     return this.end(outcome, decider, reason, afterView, run);
   }

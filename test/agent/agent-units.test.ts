@@ -84,6 +84,18 @@ describe('digests', () => {
     const stale = buildSnapshot(bundle);
     expect(stale.neighbours).toHaveLength(2);
     expect(snapshotDigest(stale)).toBe(snapshotDigest(reachable));
+    // Conntrack's count and counters move with every connection; its maximum is configuration.
+    const conntrack = (count: number, drops: number, max = 262144) => {
+      bundle.files.set('conntrack-sysctl', `net.netfilter.nf_conntrack_count = ${count}\nnet.netfilter.nf_conntrack_max = ${max}\n`);
+      bundle.files.set('conntrack-stats', `cpu=0 found=0 invalid=0 insert=0 insert_failed=0 drop=${drops} early_drop=0 error=0 search_restart=0\n`);
+      return snapshotDigest(buildSnapshot(bundle));
+    };
+    bundle.meta.sources.push(
+      { name: 'conntrack-sysctl', file: 'conntrack-sysctl.txt', kind: 'command', status: 'collected', durationMs: 1, required: false },
+      { name: 'conntrack-stats', file: 'conntrack-stats.txt', kind: 'command', status: 'collected', durationMs: 1, required: false },
+    );
+    expect(conntrack(40, 0)).toBe(conntrack(41000, 7));
+    expect(conntrack(40, 0, 524288)).not.toBe(conntrack(40, 0));
     bundle.files.set('ip-route-v4', bundle.files.get('ip-route-v4') + '10.9.0.0/24 dev eth0\n');
     expect(snapshotDigest(buildSnapshot(bundle))).not.toBe(snapshotDigest(a));
   });

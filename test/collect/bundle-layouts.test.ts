@@ -124,7 +124,7 @@ describe('Debian sos 4.0, the real archive', () => {
     const { notes } = analyzeSnapshot(buildSnapshot(main), { peers: [{ address: '172.17.0.64' }], remotes: [], ports: [], ignore: [] });
     expect(notes).toContain('vpn-selector-gap could not decide: ip-xfrm-policy, swanctl-conf, ipsec-conf not read (not in this bundle)');
     expect(notes).toContain('rp-filter-drop could not decide: sysctl not read (not in this bundle)');
-    expect(notes).toContain('firewall-blocks-peer decided without ip6tables-save, nft, ipset (not in this bundle): what they hold was not checked');
+    expect(notes).toContain('firewall-blocks-peer decided without ip6tables-save, nft, ipset, iptables-legacy-save, ip6tables-legacy-save (not in this bundle): what they hold was not checked');
     // sos's ip -s -s neigh show is the neighbour table.
     expect(notes.filter((n) => n.includes('ip-neigh'))).toEqual([]);
   });

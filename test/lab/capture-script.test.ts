@@ -4,7 +4,8 @@
  * Volatile, and normalised before the comparison: iptables-save's "# Generated/Completed … on
  * DATE" comments and its [packets:bytes] counters (the kernel bumps them between the two runs),
  * a bridge's running timers (gc_timer, hello_timer…) in `ip -d link/addr` text and JSON, nft's
- * rule counters (packets and bytes) and a neighbour entry's state (REACHABLE turns STALE with time).
+ * rule counters (packets and bytes), a neighbour entry's state (REACHABLE turns STALE with time) and
+ * conntrack's count and counters (the table's entries column, nf_conntrack_count, conntrack -S).
  * Needs a build (`npm run build`): bin/hostcheck runs build/.
  */
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -19,7 +20,9 @@ import { describeLab, useLab } from './suite.js';
 
 const SCRIPT = join(repoRoot, 'hostcheck-capture.sh');
 /** Sources whose text holds counters, timers or the time of the dump. */
-const IPTABLES = new Set(['iptables-save.txt', 'ip6tables-save.txt']);
+const IPTABLES = new Set(['iptables-save.txt', 'ip6tables-save.txt', 'iptables-legacy-save.txt', 'ip6tables-legacy-save.txt']);
+/** Connection tracking's figures: the table's count and the per-CPU counters move between the two runs. */
+const CONNTRACK = new Set(['conntrack-sysctl.txt', 'conntrack-stat.txt', 'conntrack-stats.txt']);
 const IP_DETAILS = new Set(['ip-addr.txt', 'ip-addr.json', 'ip-link.txt', 'ip-link.json']);
 /** meta.json fields that differ by nature: when, how long, and the command line each was given. */
 const TIMES = new Set(['startedAt', 'durationMs', 'argv']);
@@ -28,6 +31,7 @@ function stableText(file: string, text: string): string {
   if (file === 'nft.json') return text.replace(/("(?:packets|bytes)":\s*)\d+/g, (_, key: string) => `${key}0`);
   if (file === 'ip-neigh.txt') return text.replace(/\b(REACHABLE|STALE|DELAY|PROBE)\b/g, 'STATE');
   if (IP_DETAILS.has(file)) return text.replace(/("?(?:hello|tcn|topology_change|gc)_timer"?:?\s*)[\d.]+/g, '$1T');
+  if (CONNTRACK.has(file)) return text.replace(/(nf_conntrack_count = )\d+/, '$1N').replace(/\b[0-9a-f]{8}\b/g, 'N').replace(/=\d+/g, '=N');
   if (!IPTABLES.has(file)) return text;
   return text
     .replace(/^# (Generated|Completed)( by \S+ v[\d.]+(?: \(\w+\))?)? on .*$/gm, '# $1$2 on DATE')
