@@ -1,21 +1,12 @@
 /** The host family: snapshot + what matters (peers, remotes, ports) → sorted findings. Pure. */
-import type { Peer } from '../model/config.js';
+import type { WhatMatters } from '../model/config.js';
 import { sortFindings, type Finding } from '../model/finding.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 import { checksOf } from './index.js';
 import { undecidedNotes } from './needs.js';
 import type { HostContext } from './types.js';
 
-export interface AnalyzeOptions {
-  peers: Peer[];
-  remotes: string[];
-  /** The path MTU toward a remote network, by CIDR (config). */
-  remotePathMtu?: Record<string, number>;
-  ports: string[];
-  /** Networks this host routes for (--route-for, config routeFor). */
-  routeFor?: string[];
-  /** Percent of nf_conntrack_max to warn within (config conntrackMargin). */
-  conntrackMargin?: number;
+export interface AnalyzeOptions extends WhatMatters {
   /** CHECK or CHECK:SUBJECT */
   ignore: string[];
 }

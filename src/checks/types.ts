@@ -8,7 +8,7 @@
  *
  * Checks never see text: only the model, the simulator and the traceroute's path.
  */
-import type { Peer } from '../model/config.js';
+import type { WhatMatters } from '../model/config.js';
 import type { Finding, Severity } from '../model/finding.js';
 import type { RouteRecord } from '../model/records.js';
 import type { HostSnapshot } from '../model/snapshot.js';
@@ -23,23 +23,11 @@ export type Family = 'host' | 'fleet' | 'trace';
 /** The families in the order `hostcheck explain` and the docs name them. */
 export const FAMILIES: readonly Family[] = ['host', 'fleet', 'trace'];
 
-/** What a host check receives. */
-export interface HostContext {
+/** What a host check receives: what matters to the analysis (config, flags, fleet context) and the host. */
+export interface HostContext extends WhatMatters {
   /** The host's name in findings. */
   host: string;
   snapshot: HostSnapshot;
-  /** Hosts this host must reach and be reached by (config, flags, fleet context). */
-  peers: Peer[];
-  /** Remote networks that must not be captured locally. */
-  remotes: string[];
-  /** The path MTU toward a remote network, by CIDR (config). */
-  remotePathMtu?: Record<string, number>;
-  /** tcp/N and udp/N that peers use. */
-  ports: string[];
-  /** Networks this host routes for, beyond what it shows by itself (--route-for, config routeFor). */
-  routeFor?: string[];
-  /** Warn when the conntrack table is within this many percent of full (config conntrackMargin). */
-  conntrackMargin?: number;
 }
 
 /** A host's address peers reach it by (global scope, on an uplink). */

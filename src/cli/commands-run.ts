@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { hostcheckVersion, loadBundle } from '../collect/collect.js';
+import type { AnalyzeOptions } from '../checks/analyze.js';
 import { UsageError } from '../collect/errors.js';
 import { askRoutes, RouteAsker } from '../collect/route-ask.js';
 import { parseConfig, parsePeerFlag, type HostcheckConfig, type Peer } from '../model/config.js';
@@ -80,7 +81,7 @@ export async function runConfig(flags: RunFlags): Promise<{ config: HostcheckCon
 }
 
 /** The config file's peers, remotes, ports, routed networks and ignore rules with the flags'. */
-export function mergedAnalysisOptions(config: HostcheckConfig, flagConfig: HostcheckConfig): { peers: Peer[]; remotes: string[]; remotePathMtu?: Record<string, number>; ports: string[]; routeFor: string[]; conntrackMargin?: number; ignore: string[] } {
+export function mergedAnalysisOptions(config: HostcheckConfig, flagConfig: HostcheckConfig): AnalyzeOptions {
   const uniquePeers = new Map<string, Peer>();
   for (const p of [...config.peers, ...flagConfig.peers]) uniquePeers.set(p.address, { ...uniquePeers.get(p.address), ...p });
   return {

@@ -52,6 +52,13 @@ export interface HostcheckConfig {
   db?: string;
 }
 
+/**
+ * What an analysis is about, as the config declares it: the peers, remote networks and ports,
+ * and the settings the checks read. A host check's context and the analysis options are this
+ * plus their own fields, so a new field is declared here once.
+ */
+export type WhatMatters = Pick<HostcheckConfig, 'peers' | 'remotes' | 'remotePathMtu' | 'ports' | 'routeFor' | 'conntrackMargin'>;
+
 /** Why a string is not an IP address, or undefined. */
 export function addressProblem(s: string): string | undefined {
   return parseAddress(s) === null ? 'not an IPv4 or IPv6 address' : undefined;
