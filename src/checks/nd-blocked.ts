@@ -36,8 +36,10 @@ export function blockedNeighbourDiscovery(ctx: HostContext): Blocked[] {
   if (s.netfilter.v6.length === 0 && !s.nft.some((t) => t.managedBy === 'native')) return out;
   for (const iface of s.interfaces) {
     if (iface.kind === 'loopback' || iface.noCarrier || iface.state === 'DOWN') continue;
-    const global = iface.addresses.find((a) => a.family === 6 && (a.scope === undefined || a.scope === 'global'));
-    const linkLocal = iface.addresses.find((a) => a.family === 6 && a.scope === 'link');
+    // A tentative address (DAD still running) has no local route yet: nothing is delivered to it.
+    const settled = iface.addresses.filter((a) => a.family === 6 && !a.flags.includes('tentative') && !a.flags.includes('dadfailed'));
+    const global = settled.find((a) => a.scope === undefined || a.scope === 'global');
+    const linkLocal = settled.find((a) => a.scope === 'link');
     if (global === undefined) continue;
     const target = global.cidr.split('/')[0];
     const group = solicitedNode(target);
@@ -46,7 +48,8 @@ export function blockedNeighbourDiscovery(ctx: HostContext): Blocked[] {
     if (linkLocal !== undefined) probes.push(["a neighbour's advertisement answering this host's solicitation", linkLocal.cidr.split('/')[0], 136]);
     for (const [what, dst, type] of probes) {
       const walk = walkPacket(s, { src: NEIGHBOUR, dst, iif: iface.name, proto: 'icmpv6', icmpType: type, icmpCode: 0, ttl: 255 });
-      if (walk.outcome === 'dropped' || walk.outcome === 'rejected') out.push({ iface, what, walk });
+      // Only the firewall's drops are this check's: forwarding or a route stopping the walk is not neighbour discovery's fault.
+      if ((walk.outcome === 'dropped' || walk.outcome === 'rejected') && walk.decidedBy?.kind === 'hook') out.push({ iface, what, walk });
     }
   }
   return out;
