@@ -33,7 +33,7 @@ function cpuSeconds(pid: number): number {
 interface StreamResult { rate: number; sent: number; acked: number; p99: number; cpuPer1000: number }
 
 /** 100 agents over `servers`; one hello each; then `rate` reports/s for `seconds`, latency = send → ack. */
-async function stream(servers: ServeProcess[], rate: number, seconds: number, prefix: string): Promise<StreamResult> {
+export async function stream(servers: ServeProcess[], rate: number, seconds: number, prefix: string): Promise<StreamResult> {
   const n = 100;
   const sockets: WebSocket[] = [];
   const pending: number[][] = [];

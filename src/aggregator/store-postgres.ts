@@ -11,6 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Finding } from '../model/finding.js';
 import type { SectionKind } from '../model/protocol.js';
+import { commitGroup, FindingInsertRace, type GroupCommit } from './store-commit-postgres.js';
 import { PostgresChangeTable } from './store-changes-postgres.js';
 import { PG_MIGRATIONS } from './store-migrations.js';
 import {
@@ -144,69 +145,53 @@ export class PostgresStore implements Store {
   }
 
   private async notify(c: Queryable, kind: ChangeKind, hosts: Iterable<string>): Promise<void> {
+    for (const payload of this.payloads(kind, hosts)) await c.query('SELECT pg_notify($1, $2)', [CHANGES_CHANNEL, payload]);
+  }
+
+  /** The NOTIFY payloads naming `hosts`, in parts below PostgreSQL's limit. */
+  private payloads(kind: ChangeKind, hosts: Iterable<string>): string[] {
+    const out: string[] = [];
     let part: string[] = [];
     const empty = JSON.stringify({ r: this.replica, k: kind, h: [] }).length;
     let bytes = empty;
-    const send = async (): Promise<void> => {
-      if (part.length) await c.query('SELECT pg_notify($1, $2)', [CHANGES_CHANNEL, JSON.stringify({ r: this.replica, k: kind, h: part })]);
+    const send = (): void => {
+      if (part.length) out.push(JSON.stringify({ r: this.replica, k: kind, h: part }));
       part = [];
       bytes = empty;
     };
     for (const h of hosts) {
       const b = Buffer.byteLength(JSON.stringify(h)) + 1;
-      if (bytes + b > NOTIFY_BYTES) await send();
+      if (bytes + b > NOTIFY_BYTES) send();
       part.push(h);
       bytes += b;
     }
-    await send();
+    send();
+    return out;
   }
 
+  /**
+   * A group of reports in one transaction and a constant number of round trips
+   * (store-commit-postgres.ts). When another replica inserted one of the group's new finding
+   * keys meanwhile, the transaction rolls back and runs again, merging that replica's row.
+   */
   async commitReports(inputs: CommitInput[]): Promise<void> {
-    const last = new Map<string, CommitInput>();
-    for (const input of inputs) last.set(input.hello.name, input);
-    await this.transaction(async (c) => {
-      const stored = await this.rows<{ name: string; digest: string | null }>('SELECT name, digest FROM hosts WHERE name = ANY($1)', [[...last.keys()]], c);
-      // An unchanged digest means an unchanged snapshot: keep the stored one.
-      for (const r of stored) if (last.get(r.name)?.report.digest === r.digest) last.delete(r.name);
-      for (const input of inputs) await this.writeReport(c, input, last.get(input.hello.name) === input);
-      // Delivered to the listening replicas when (and only if) this transaction commits.
-      await this.notify(c, 'report', new Set(inputs.map((i) => i.hello.name)));
-    });
-  }
-
-  private async writeReport(c: pg.PoolClient, input: CommitInput, withSnapshot: boolean): Promise<void> {
-    const { hello, report } = input;
-    const now = input.receivedAt;
-    const name = hello.name;
-    // One round trip: the host row, the report row, and the keys of the host's own findings
-    // before this report (data-modifying CTEs run whether or not the SELECT reads them).
-    const keys = await this.rows<{ key: string }>(`WITH h AS (
-        INSERT INTO hosts (name, hostname, machine_id, instance_id, agent_version, first_seen, last_seen, last_seq, digest, snapshot, sections, complete, stale)
-        VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10, $11, 0)
-        ON CONFLICT (name) DO UPDATE SET hostname = $2, machine_id = $3, instance_id = $4, agent_version = $5,
-          last_seen = $6, last_seq = GREATEST(hosts.last_seq, $7), digest = $8, sections = CASE WHEN $9::text IS NULL THEN hosts.sections ELSE $10 END,
-          snapshot = coalesce($9, hosts.snapshot), complete = $11, stale = 0 RETURNING 1),
-      r AS (INSERT INTO reports (host, seq, sent_at, received_at, digest, bytes, findings, complete) VALUES ($1, $7, $12, $6, $8, $13, $14, $11)
-        ON CONFLICT DO NOTHING RETURNING 1)
-      SELECT key FROM findings WHERE host = $1 AND from_host = 1`, [
-      name, hello.identity.hostname, hello.identity.machineId ?? null, hello.identity.instanceId ?? null, hello.agentVersion, now, report.seq,
-      report.digest, withSnapshot ? JSON.stringify(report.snapshot) : null, report.sections ? JSON.stringify(report.sections) : null, report.complete ? 1 : 0,
-      report.sentAt, input.bytes, report.findings.length,
-    ], c);
-    await this.run(c, 'DELETE FROM reports WHERE host = $1 AND seq <= (SELECT seq FROM reports WHERE host = $1 ORDER BY seq DESC LIMIT 1 OFFSET $2)', [name, this.historyPerHost]);
-    // The changes first: a finding this report opens may name one of them as its trigger.
-    if (report.changes) await this.changes.insert(c, { host: name, seq: report.seq, sentAt: report.sentAt, receivedAt: now }, report.changes);
-    const before = new Set(keys.map((r) => r.key));
-    const touched = [...before];
-    for (const f of report.findings) {
-      before.delete(f.key);
-      await this.upsertFinding(c, f, 'host', now);
-      touched.push(f.key);
+    if (inputs.length === 0) return;
+    const group: GroupCommit = {
+      run: (c, sql, args) => this.run(c, sql, args),
+      historyPerHost: this.historyPerHost,
+      channel: CHANGES_CHANNEL,
+      // Delivered to the listening replicas when (and only if) the transaction commits.
+      payloads: this.payloads('report', new Set(inputs.map((i) => i.hello.name))),
+      insertChanges: (c, i) => this.changes.insert(c, { host: i.hello.name, seq: i.report.seq, sentAt: i.report.sentAt, receivedAt: i.receivedAt }, i.report.changes!),
+    };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.transaction((c) => commitGroup(c, inputs, group));
+        return;
+      } catch (err) {
+        if (!(err instanceof FindingInsertRace) || attempt >= 5) throw err;
+      }
     }
-    for (const key of before) await this.dropSource(c, key, 'host', now);
-    for (const f of input.fleetFound) await this.upsertFinding(c, f, 'fleet', now);
-    for (const f of input.fleetResolved) await this.dropSource(c, f.key, 'fleet', now);
-    await this.changes.settleTriggers(c, [...touched, ...input.fleetFound.map((f) => f.key), ...input.fleetResolved.map((f) => f.key)], now);
   }
 
   async commitFleet(found: Finding[], resolved: string[], now: string): Promise<void> {
