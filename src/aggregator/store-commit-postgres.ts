@@ -157,7 +157,10 @@ const WRITE_REPORTS_SQL = `WITH n AS (
     ON CONFLICT DO NOTHING RETURNING 1),
   d AS (DELETE FROM reports USING k WHERE reports.host = k.host AND reports.seq = k.seq AND k.rank > $9 RETURNING 1),
   h AS (INSERT INTO hosts (name, hostname, machine_id, instance_id, agent_version, first_seen, last_seen, last_seq, digest, snapshot, sections, complete, stale)
-    SELECT t.*, 0 FROM unnest($10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::bigint[], $18::text[], $19::text[], $20::text[], $21::int[]) AS t
+    SELECT t.name, t.hostname, t.machine_id, t.instance_id, t.agent_version, t.first_seen, t.last_seen, t.last_seq, t.digest, s.snapshot::text, t.sections, t.complete, 0
+    FROM unnest($10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::bigint[], $18::text[], $20::text[], $21::int[]) WITH ORDINALITY
+      AS t(name, hostname, machine_id, instance_id, agent_version, first_seen, last_seen, last_seq, digest, sections, complete, o)
+    JOIN json_array_elements($19::json) WITH ORDINALITY AS s(snapshot, o) ON s.o = t.o
     ON CONFLICT (name) DO UPDATE SET hostname = excluded.hostname, machine_id = excluded.machine_id, instance_id = excluded.instance_id,
       agent_version = excluded.agent_version, last_seen = excluded.last_seen, last_seq = GREATEST(hosts.last_seq, excluded.last_seq), digest = excluded.digest,
       snapshot = CASE WHEN hosts.digest IS NOT DISTINCT FROM excluded.digest THEN hosts.snapshot ELSE excluded.snapshot END,
@@ -218,7 +221,8 @@ export async function commitGroup(c: pg.PoolClient, inputs: CommitInput[], g: Gr
     hosts, hostRows.map((h) => h.last.hello.identity.hostname), hostRows.map((h) => h.last.hello.identity.machineId ?? null),
     hostRows.map((h) => h.last.hello.identity.instanceId ?? null), hostRows.map((h) => h.last.hello.agentVersion), hostRows.map((h) => h.first.receivedAt),
     hostRows.map((h) => h.last.receivedAt), hostRows.map((h) => h.seq), hostRows.map((h) => h.last.report.digest),
-    hostRows.map((h) => JSON.stringify(h.last.report.snapshot)), hostRows.map((h) => (h.last.report.sections ? JSON.stringify(h.last.report.sections) : null)),
+    // One JSON array of the snapshots' texts as they are: no array literal to escape 22 KB into (json keeps each element's text verbatim).
+    `[${hostRows.map((h) => JSON.stringify(h.last.report.snapshot)).join(',')}]`, hostRows.map((h) => (h.last.report.sections ? JSON.stringify(h.last.report.sections) : null)),
     hostRows.map((h) => (h.last.report.complete ? 1 : 0)),
     g.channel, g.payloads, [...keys], hosts,
   ])).rows as { stored: [string, number][] | null; findings: FindingRowState[] | null }[];
