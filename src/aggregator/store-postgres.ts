@@ -61,7 +61,9 @@ export class PostgresStore implements Store {
 
   private constructor(readonly url: string, options: PostgresStoreOptions) {
     this.historyPerHost = options.historyPerHost ?? 100;
-    this.pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 4, types, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 60_000 });
+    const size = options.poolSize ?? 4;
+    // The pool keeps its connections open (min = max): a report waits on no new connection (a fork on the server) after a quiet minute.
+    this.pool = new pg.Pool({ connectionString: url, max: size, min: size, types, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 60_000 });
     // An idle connection that the server closed (restart, failover) is dropped from the pool; the next query opens a new one.
     this.pool.on('error', (err) => { this.lastPoolError = err; });
     this.changes = new PostgresChangeTable(this.pool, (on, sql, args) => this.run(on, sql, args));
@@ -72,6 +74,10 @@ export class PostgresStore implements Store {
     const store = new PostgresStore(url, options);
     try {
       await store.migrate();
+      // Open the pool's connections now, before the replica says it listens.
+      const clients = await Promise.allSettled(Array.from({ length: store.pool.options.max }, () => store.pool.connect()));
+      for (const c of clients) if (c.status === 'fulfilled') c.value.release();
+      for (const c of clients) if (c.status === 'rejected') throw c.reason;
     } catch (err) {
       await store.pool.end().catch(() => undefined);
       throw new StoreError(`cannot open the database ${redactUrl(url)}: ${(err as Error).message}`, { cause: err });
@@ -268,16 +274,25 @@ export class PostgresStore implements Store {
     return r?.snapshot ? JSON.parse(r.snapshot) : undefined;
   }
 
-  /** Pages of 500 by name, so 100,000 snapshots never sit in memory as one result. */
+  /**
+   * Pages of 500 by name, so 100,000 snapshots never sit in memory as one result. The next page
+   * is read while the caller works through this one (a replica's start indexes as it reads).
+   */
   async *snapshots(names?: string[]): AsyncGenerator<StoredSnapshot> {
-    let after = '';
-    for (;;) {
-      const page = await this.rows<{ name: string; digest: string | null; snapshot: string; sections: string | null }>(
-        `SELECT name, digest, snapshot, sections FROM hosts WHERE snapshot IS NOT NULL AND name > $1 ${names ? 'AND name = ANY($2)' : ''} ORDER BY name LIMIT 500`,
-        names ? [after, names] : [after]);
-      for (const r of page) yield { name: r.name, digest: r.digest, snapshot: JSON.parse(r.snapshot), sections: r.sections ? (JSON.parse(r.sections) as HostSections) : {} };
-      if (page.length < 500) return;
-      after = page[page.length - 1].name;
+    type Row = { name: string; digest: string | null; snapshot: string; sections: string | null };
+    const page = (after: string): Promise<Row[]> => this.rows<Row>(
+      `SELECT name, digest, snapshot, sections FROM hosts WHERE snapshot IS NOT NULL AND name > $1 ${names ? 'AND name = ANY($2)' : ''} ORDER BY name LIMIT 500`,
+      names ? [after, names] : [after]);
+    let next: Promise<Row[]> | undefined = page('');
+    try {
+      while (next) {
+        const rows: Row[] = await next;
+        next = rows.length === 500 ? page(rows[rows.length - 1].name) : undefined;
+        for (const r of rows) yield { name: r.name, digest: r.digest, snapshot: JSON.parse(r.snapshot), sections: r.sections ? (JSON.parse(r.sections) as HostSections) : {} };
+      }
+    } finally {
+      // A caller that stops early leaves the page under way unread.
+      next?.catch(() => undefined);
     }
   }
 
