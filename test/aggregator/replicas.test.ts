@@ -143,7 +143,9 @@ function agentProcess(bundle: string, urls: string[]): ChildProcess {
 async function fleetView(s: ServeProcess): Promise<unknown> {
   const strip = (f: Record<string, unknown>) => { const { firstSeen: _a, lastSeen: _b, resolvedAt: _c, ...rest } = f; return rest; };
   const findings = (await json<{ findings: Record<string, unknown>[] }>(s, '/api/findings')).findings.map(strip);
-  const hosts = (await json<{ hosts: Record<string, unknown>[] }>(s, '/api/hosts')).hosts.map(({ lastSeen: _l, ...h }) => h);
+  // lastSeen and lastSeq move with every report the agents (still running) send every 2 s: between
+  // the two replicas' answers another report may be committed.
+  const hosts = (await json<{ hosts: Record<string, unknown>[] }>(s, '/api/hosts')).hosts.map(({ lastSeen: _l, lastSeq: _s, ...h }) => h);
   const pairs = (await json<{ pairs: unknown[] }>(s, '/api/pairs')).pairs;
   return { findings, hosts, pairs };
 }
@@ -248,7 +250,14 @@ describe('three replicas, one SIGKILLed while agents report; then PostgreSQL res
       await db.end();
     }
     // The survivors agree.
-    await until('the survivors agree', async () => JSON.stringify(await fleetView(alive[0])) === JSON.stringify(await fleetView(alive[1])), 10_000);
+    let views: string[] = [];
+    await until('the survivors agree', async () => {
+      views = [JSON.stringify(await fleetView(alive[0])), JSON.stringify(await fleetView(alive[1]))];
+      return views[0] === views[1];
+    }, 10_000).catch((err: Error) => {
+      const at = [...views[0]].findIndex((c, i) => c !== views[1][i]);
+      throw new Error(`${err.message}: they first differ at ${at}: ${views.map((v) => v.slice(Math.max(0, at - 300), at + 200)).join(' | ')}`);
+    });
     expect(await fleetView(alive[0])).toEqual(await fleetView(alive[1]));
     process.stdout.write(`[replicas] reconnected within ${reconnectMs} ms of the SIGKILL; reporters done ${recoverMs} ms after the PostgreSQL restart; ${reporters.map((r) => r.connections).join('/')} connections per reporter\n`);
     for (const r of reporters) r.stop();
