@@ -82,8 +82,13 @@ class Reporter {
       const m = JSON.parse(d.toString()) as ServerMessage;
       if (m.type === 'welcome') {
         this.connections++;
-        // What the server committed is not resent; the rest is, in order.
-        for (const seq of [...this.unacked.keys()]) if (seq <= m.ackedSeq) this.unacked.delete(seq);
+        // What the server committed is not resent (the welcome's ackedSeq acknowledges it: its ack
+        // may have been lost with the connection); the rest is, in order.
+        for (const seq of [...this.unacked.keys()]) {
+          if (seq > m.ackedSeq) continue;
+          this.acked.add(seq);
+          this.unacked.delete(seq);
+        }
         for (const text of this.unacked.values()) ws.send(text);
       } else if (m.type === 'ack') {
         this.acked.add(m.seq);
@@ -256,9 +261,10 @@ describe('three replicas, one SIGKILLed while agents report; then PostgreSQL res
       return views[0] === views[1];
     }, 10_000).catch((err: Error) => {
       const at = [...views[0]].findIndex((c, i) => c !== views[1][i]);
-      throw new Error(`${err.message}: they first differ at ${at}: ${views.map((v) => v.slice(Math.max(0, at - 300), at + 200)).join(' | ')}`);
+      throw new Error(`${err.message}: they first differ at ${at}: ${views.map((v) => v.slice(Math.max(0, at - 300), at + 200)).join(' | ')}; replicas said: ${alive.map((r) => r.stderr().slice(-800)).join(' | ')}`);
     });
-    expect(await fleetView(alive[0])).toEqual(await fleetView(alive[1]));
+    // (No second comparison after that: an agent backing off from a failed commit during the
+    // restart may still move between the survivors, and each says so only once it has.)
     process.stdout.write(`[replicas] reconnected within ${reconnectMs} ms of the SIGKILL; reporters done ${recoverMs} ms after the PostgreSQL restart; ${reporters.map((r) => r.connections).join('/')} connections per reporter\n`);
     for (const r of reporters) r.stop();
   }, 180_000);
