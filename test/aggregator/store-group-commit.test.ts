@@ -237,7 +237,13 @@ describe('the aggregator on PostgreSQL, group commits under load', () => {
       // All of a report or none of it: its report row and its change together, once.
       for (const k of first.reports) expect(first.changes.get(k), `${k}'s change`).toBe(1);
       for (const k of first.changes.keys()) expect(first.reports.has(k), `${k} has a report row`).toBe(true);
-      // The agents send what was not acknowledged again (after their reconnect).
+      // No gap: a host's reports after one that failed were not committed past it.
+      for (const h of hosts) {
+        const seqs = [...first.reports].filter((k) => k.startsWith(`${h}#`)).map((k) => Number(k.split('#')[1])).sort((x, y) => x - y);
+        expect(seqs, `${h}'s stored reports`).toEqual(seqs.map((_, i) => i + 1));
+      }
+      // The agents reconnect (a welcome each) and send what was not acknowledged again.
+      for (const h of hosts) await agg.welcomeSeq(h);
       const again = [...failed].map((k) => k.split('#')).map(([h, s]) => submit(h, Number(s)));
       failed.clear();
       await Promise.all(again);
