@@ -170,12 +170,16 @@ const WRITE_REPORTS_SQL = `WITH n AS (
     (SELECT json_agg(json_build_array(host, seq)) FROM old WHERE (host, seq) IN (SELECT host, seq FROM n)) AS stored,
     (SELECT count(pg_notify($22, p)) FROM unnest($23::text[]) p) AS notified,
     (SELECT json_agg(f) FROM (SELECT key, check_id, host, subject, severity, from_host, from_fleet, body, first_seen, last_seen, resolved_at, trigger_change, resolved_by
-      FROM findings WHERE key = ANY($24::text[]) OR (host = ANY($25::text[]) AND from_host = 1) ORDER BY key FOR UPDATE) f) AS findings`;
+      FROM findings WHERE key = ANY($24::text[]) OR (host = ANY($25::text[]) AND from_host = 1) ORDER BY key FOR UPDATE) f) AS findings,
+    (SELECT json_agg(x) FROM (${candidatesSql('$26', '$27')}) x) AS candidates`;
 
-/** The trigger candidates of several findings at once: per request, its hosts' latest changes that had arrived by its time. */
-const CANDIDATES_SQL = `SELECT q.i, c.* FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS q(hosts, now, i)
+/** The trigger candidates of several findings at once: per ask (hosts as JSON, a time), those hosts' latest changes that had arrived by then. */
+function candidatesSql(hosts: string, now: string): string {
+  return `SELECT q.i, c.* FROM unnest(${hosts}::text[], ${now}::text[]) WITH ORDINALITY AS q(hosts, now, i)
   CROSS JOIN LATERAL (SELECT * FROM changes WHERE host IN (SELECT jsonb_array_elements_text(q.hosts::jsonb)) AND received_at <= q.now COLLATE "C"
     ORDER BY last_server_at DESC, id DESC LIMIT ${TRIGGER_CANDIDATES}) c`;
+}
+const CANDIDATES_SQL = candidatesSql('$1', '$2');
 
 /** Statement 3: the finding rows that changed (updated where they were read, inserted where new). */
 const WRITE_FINDINGS_SQL = `WITH u AS (UPDATE findings SET severity = t.severity, from_host = t.from_host, from_fleet = t.from_fleet, body = t.body,
@@ -214,6 +218,23 @@ export async function commitGroup(c: pg.PoolClient, inputs: CommitInput[], g: Gr
   const keys = new Set<string>();
   for (const i of inputs) for (const f of [...i.report.findings, ...i.fleetFound, ...i.fleetResolved]) keys.add(f.key);
   const hostRows = hosts.map((name) => last.get(name)!);
+  // Runs of reports: a report with a change log starts one (its changes go in before its findings settle).
+  const runs: CommitInput[][] = [];
+  for (const input of inputs) {
+    if (runs.length === 0 || input.report.changes?.length) runs.push([]);
+    runs[runs.length - 1].push(input);
+  }
+  // The trigger candidates the first run will most likely ask for (a finding's hosts as it arrives), read by the
+  // first statement when no change log goes in before them; what the findings' stored bodies ask besides is read after.
+  const predicted = new Map<string, Ask>();
+  if (!runs[0][0].report.changes?.length) {
+    for (const i of runs[0]) {
+      for (const f of [...i.report.findings, ...i.fleetFound, ...i.fleetResolved]) {
+        const hosts = JSON.stringify([...new Set([f.host, ...((f as Finding & { pairs?: string[][] }).pairs ?? []).flat()])]);
+        predicted.set(`${hosts}\n${i.receivedAt}`, { hosts, now: i.receivedAt });
+      }
+    }
+  }
   const [s1] = (await g.run(c, WRITE_REPORTS_SQL, [
     inputs.map((i) => i.hello.name), inputs.map((i) => i.report.seq), inputs.map((i) => i.report.sentAt), inputs.map((i) => i.receivedAt),
     inputs.map((i) => i.report.digest), inputs.map((i) => i.bytes), inputs.map((i) => i.report.findings.length), inputs.map((i) => (i.report.complete ? 1 : 0)),
@@ -224,22 +245,17 @@ export async function commitGroup(c: pg.PoolClient, inputs: CommitInput[], g: Gr
     // One JSON array of the snapshots' texts as they are: no array literal to escape 22 KB into (json keeps each element's text verbatim).
     `[${hostRows.map((h) => JSON.stringify(h.last.report.snapshot)).join(',')}]`, hostRows.map((h) => (h.last.report.sections ? JSON.stringify(h.last.report.sections) : null)),
     hostRows.map((h) => (h.last.report.complete ? 1 : 0)),
-    g.channel, g.payloads, [...keys], hosts,
-  ])).rows as { stored: [string, number][] | null; findings: FindingRowState[] | null }[];
+    g.channel, g.payloads, [...keys], hosts, [...predicted.values()].map((a) => a.hosts), [...predicted.values()].map((a) => a.now),
+  ])).rows as { stored: [string, number][] | null; findings: FindingRowState[] | null; candidates: (ChangeRow & { i: number })[] | null }[];
   const stored = new Set((s1.stored ?? []).map(([h, s]) => `${h}\n${s}`));
   const state = new FindingRows(s1.findings ?? []);
-  // Runs of reports: a report with a change log starts one (its changes go in before its findings settle).
-  const runs: CommitInput[][] = [];
-  for (const input of inputs) {
-    if (runs.length === 0 || input.report.changes?.length) runs.push([]);
-    runs[runs.length - 1].push(input);
-  }
+  const read = byAsk(s1.candidates ?? [], [...predicted.values()]);
   for (const run of runs) {
     const head = run[0];
     // A report already stored (its group's commit answer was lost, then it came again) keeps the change log it has.
     if (head.report.changes?.length && !stored.has(`${head.hello.name}\n${head.report.seq}`)) await g.insertChanges(c, head);
     // Which findings settle depends on the triggers found; trying the run without any gives every one that may.
-    const asks = new Map<string, { hosts: string; now: string }>();
+    const asks = new Map<string, Ask>();
     const trial = state.clone();
     for (const input of run) {
       trial.apply(input, (row, _verb, now) => {
@@ -248,7 +264,9 @@ export async function commitGroup(c: pg.PoolClient, inputs: CommitInput[], g: Gr
         return undefined;
       });
     }
-    const candidates = await readCandidates(c, g.run, [...asks.values()]);
+    const candidates = run === runs[0] ? read : new Map<string, ChangeRow[]>();
+    const more = [...asks].filter(([k]) => !candidates.has(k)).map(([, a]) => a);
+    if (more.length) for (const [k, rows] of byAsk((await g.run(c, CANDIDATES_SQL, [more.map((a) => a.hosts), more.map((a) => a.now)])).rows as (ChangeRow & { i: number })[], more)) candidates.set(k, rows);
     for (const input of run) {
       state.apply(input, (row, verb, now) => {
         const { finding, hosts } = triggerHosts(row.body);
@@ -268,16 +286,17 @@ export async function commitGroup(c: pg.PoolClient, inputs: CommitInput[], g: Gr
   if (Number(w.inserted) !== insert.length) throw new FindingInsertRace(`another replica inserted ${insert.length - Number(w.inserted)} of this group's new findings`);
 }
 
-/** The candidates of each ask, by `hosts\nnow`; one statement for all. */
-async function readCandidates(c: pg.PoolClient, run: PgRun, asks: { hosts: string; now: string }[]): Promise<Map<string, ChangeRow[]>> {
+/** What a trigger asks the change log: the finding's hosts (as JSON) and the commit's time. */
+interface Ask { hosts: string; now: string }
+
+/** Candidate rows (numbered by ask, from 1) by `hosts\nnow`, in the order the sequential commit reads them. */
+function byAsk(rows: (ChangeRow & { i: number })[], asks: Ask[]): Map<string, ChangeRow[]> {
+  const lists = asks.map(() => [] as ChangeRow[]);
+  for (const { i, ...r } of rows) lists[Number(i) - 1].push(r);
   const out = new Map<string, ChangeRow[]>();
-  if (asks.length === 0) return out;
-  const rows = (await run(c, CANDIDATES_SQL, [asks.map((a) => a.hosts), asks.map((a) => a.now)])).rows as (ChangeRow & { i: number })[];
-  const byAsk = asks.map(() => [] as ChangeRow[]);
-  for (const { i, ...r } of rows) byAsk[Number(i) - 1].push(r);
   for (const [n, a] of asks.entries()) {
-    // The order the sequential commit reads them in (a lateral join's rows need not keep it).
-    out.set(`${a.hosts}\n${a.now}`, byAsk[n].sort((x, y) => (x.last_server_at < y.last_server_at ? 1 : x.last_server_at > y.last_server_at ? -1 : Number(y.id) - Number(x.id))));
+    // A lateral join's rows need not keep the subquery's order.
+    out.set(`${a.hosts}\n${a.now}`, lists[n].sort((x, y) => (x.last_server_at < y.last_server_at ? 1 : x.last_server_at > y.last_server_at ? -1 : Number(y.id) - Number(x.id))));
   }
   return out;
 }
