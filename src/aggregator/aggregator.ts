@@ -464,7 +464,8 @@ export class Aggregator {
         this.digests.set(host, row.digest);
       }
       const diff = this.timedMatch('incremental', () => this.matcher.matchHost(host));
-      const [latest] = await this.store.reports(host);
+      // The newest report only (a host's history holds up to 100).
+      const [latest] = await this.store.reports(host, 1);
       this.seen(host);
       const context = this.contextChanges(host, membershipBefore !== this.membershipOf(host), diff);
       for (const h of context) this.pendingContext.add(h);

@@ -320,8 +320,9 @@ export class PostgresStore implements Store {
     return r.rowCount ?? 0;
   }
 
-  async reports(host: string): Promise<ReportRow[]> {
-    return (await this.rows<Record<string, unknown>>('SELECT * FROM reports WHERE host = $1 ORDER BY seq DESC', [host])).map(reportRow);
+  async reports(host: string, limit?: number): Promise<ReportRow[]> {
+    // LIMIT NULL is no limit.
+    return (await this.rows<Record<string, unknown>>('SELECT * FROM reports WHERE host = $1 ORDER BY seq DESC LIMIT $2', [host, limit ?? null])).map(reportRow);
   }
 
   async findings(filter: FindingFilter = {}, now = new Date().toISOString()): Promise<StoredFinding[]> {

@@ -234,8 +234,8 @@ export class SqliteStore implements Store {
     return this.stmts.pruneSections.run(cutoff).changes;
   }
 
-  async reports(host: string): Promise<ReportRow[]> {
-    return (this.stmts.reports.all(host) as Record<string, unknown>[]).map(reportRow);
+  async reports(host: string, limit?: number): Promise<ReportRow[]> {
+    return (this.stmts.reports.all(host) as Record<string, unknown>[]).slice(0, limit).map(reportRow);
   }
 
   async findings(filter: FindingFilter = {}, now = new Date().toISOString()): Promise<StoredFinding[]> {

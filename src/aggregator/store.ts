@@ -134,7 +134,8 @@ export interface Store extends SectionStore {
   snapshot(name: string): Promise<unknown>;
   /** Every stored snapshot (without its sections), to rebuild the fleet index at start-up; `names` limits it to those hosts. */
   snapshots(names?: string[]): AsyncIterable<StoredSnapshot>;
-  reports(host: string): Promise<ReportRow[]>;
+  /** The host's report history, newest first; `limit`: only the newest so many. */
+  reports(host: string, limit?: number): Promise<ReportRow[]>;
   findings(filter?: FindingFilter, now?: string): Promise<StoredFinding[]>;
   finding(key: string): Promise<StoredFinding | undefined>;
   /** Acknowledge or silence a finding by key; false when no such finding. */

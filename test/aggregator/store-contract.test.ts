@@ -121,6 +121,7 @@ describe.each(KINDS)('the $name store', (kind) => {
     try {
       for (let seq = 1; seq <= 5; seq++) await store.commitReports([input('h1', seq, seq)]);
       expect((await store.reports('h1')).map((r) => r.seq)).toEqual([5, 4, 3]);
+      expect((await store.reports('h1', 1)).map((r) => r.seq)).toEqual([5]);
       expect(await store.reports('h1')).toContainEqual({ seq: 5, sentAt: at(5), receivedAt: at(5), digest: input('h1', 5, 5).report.digest, bytes: 105, findings: 0, complete: true });
       expect(await store.hasReport('h1', 5)).toBe(true);
       expect(await store.hasReport('h1', 1)).toBe(false);
