@@ -282,9 +282,17 @@ export class Aggregator {
     if (this.commits.join(key, done)) return;
     // Above what the store held at the welcome and what was committed since, a report is new: no lookup.
     const upTo = this.storedUpTo.get(hello.name);
-    if ((upTo === undefined || report.seq <= upTo) && (await this.store.hasReport(hello.name, report.seq))) return done();
-    if (this.commits.join(key, done)) return;
-    this.commits.add(key, await this.prepare(hello, report, bytes, uploads), done);
+    let prepared: PreparedReport;
+    try {
+      if ((upTo === undefined || report.seq <= upTo) && (await this.store.hasReport(hello.name, report.seq))) return done();
+      if (this.commits.join(key, done)) return;
+      prepared = await this.prepare(hello, report, bytes, uploads);
+    } catch (err) {
+      // The store failed before the report reached the queue: its host's later reports must not commit past it either.
+      if (!(err instanceof ReportRejectedError)) this.commits.failGroup(hello.name, err as Error);
+      throw err;
+    }
+    this.commits.add(key, prepared, done);
   }
 
   /** Commit the reports waiting in the queue (before the store closes). */

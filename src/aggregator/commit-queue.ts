@@ -129,8 +129,11 @@ export class CommitQueue<T> {
     for (const e of batch) this.finish(e);
   }
 
-  /** Mark a group failed and fail its items still waiting. */
-  private failGroup(group: string, err: Error): void {
+  /**
+   * Mark a group failed and fail its items still waiting (also when one of its items failed
+   * before it reached the queue: the store could not be asked whether it was new).
+   */
+  failGroup(group: string, err: Error): void {
     this.failed.set(group, err);
     const waiting = this.entries.filter((e) => this.options.group!(e.item) === group);
     if (waiting.length === 0) return;

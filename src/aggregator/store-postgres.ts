@@ -5,7 +5,8 @@
  * together apply each step once. A report's rows are written in one transaction; a finding row
  * is locked (SELECT ... FOR UPDATE) before it is merged, so two replicas writing one key do not
  * lose each other's source. A committed batch notifies the other replicas with the names of
- * the hosts it changed (NOTIFY hostcheck_changes, docs/replicas.md).
+ * the hosts it changed (NOTIFY hostcheck_changes, docs/replicas.md). A group of reports is
+ * written in a few statements whatever its size (store-commit-postgres.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -280,19 +281,19 @@ export class PostgresStore implements Store {
    */
   async *snapshots(names?: string[]): AsyncGenerator<StoredSnapshot> {
     type Row = { name: string; digest: string | null; snapshot: string; sections: string | null };
-    const page = (after: string): Promise<Row[]> => this.rows<Row>(
-      `SELECT name, digest, snapshot, sections FROM hosts WHERE snapshot IS NOT NULL AND name > $1 ${names ? 'AND name = ANY($2)' : ''} ORDER BY name LIMIT 500`,
-      names ? [after, names] : [after]);
+    const page = (after: string): Promise<Row[]> => {
+      const p = this.rows<Row>(
+        `SELECT name, digest, snapshot, sections FROM hosts WHERE snapshot IS NOT NULL AND name > $1 ${names ? 'AND name = ANY($2)' : ''} ORDER BY name LIMIT 500`,
+        names ? [after, names] : [after]);
+      // Failing while the caller is still on the page before (or gone), it is not an unhandled rejection; awaited, it still throws.
+      p.catch(() => undefined);
+      return p;
+    };
     let next: Promise<Row[]> | undefined = page('');
-    try {
-      while (next) {
-        const rows: Row[] = await next;
-        next = rows.length === 500 ? page(rows[rows.length - 1].name) : undefined;
-        for (const r of rows) yield { name: r.name, digest: r.digest, snapshot: JSON.parse(r.snapshot), sections: r.sections ? (JSON.parse(r.sections) as HostSections) : {} };
-      }
-    } finally {
-      // A caller that stops early leaves the page under way unread.
-      next?.catch(() => undefined);
+    while (next) {
+      const rows: Row[] = await next;
+      next = rows.length === 500 ? page(rows[rows.length - 1].name) : undefined;
+      for (const r of rows) yield { name: r.name, digest: r.digest, snapshot: JSON.parse(r.snapshot), sections: r.sections ? (JSON.parse(r.sections) as HostSections) : {} };
     }
   }
 
