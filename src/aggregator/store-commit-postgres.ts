@@ -1,19 +1,21 @@
 /**
- * A group of reports committed on PostgreSQL in a constant number of round trips, whatever the
- * group's size (PostgresStore.commitReports; the group is what arrived while the previous commit
+ * A group of reports committed on PostgreSQL in a number of round trips that does not grow with
+ * the group (PostgresStore.commitReports; the group is what arrived while the previous commit
  * ran, commit-queue.ts). Per group, inside one transaction:
  *
  * 1. one statement writes every host row (one per host: the last report's), every report row
- *    and the history trim, sends the NOTIFY, and locks and reads back the finding rows the group
- *    can touch (its findings' keys and the hosts' own), in key order;
+ *    and the history trim, sends the NOTIFY, locks and reads back the finding rows the group can
+ *    touch (its findings' keys and the hosts' own) in key order, and reads the trigger candidates
+ *    the group's findings most likely ask for;
  * 2. the reports' findings, fleet diffs and triggers are applied to those rows in memory, report
- *    after report, exactly as the sequential steps of store-sqlite.ts would (FindingRows);
- *    the trigger candidates of every finding that opens or resolves are read in one statement
- *    (per run of reports that starts with one carrying a change log: its changes are inserted
- *    first, as the sequential order has it);
+ *    after report, exactly as the sequential steps of store-sqlite.ts would (FindingRows); the
+ *    candidates a settling finding asks for besides are read in one statement per run of reports
+ *    (a run starts with a report carrying a change log: its changes are inserted first, as the
+ *    sequential order has it; two statements per entry, store-changes-postgres.ts);
  * 3. one statement writes the finding rows that changed.
  *
- * A finding key that another replica inserted between 1 and 3 (the INSERT finds it) makes the
+ * A report already in its host's history (its group's commit answer was lost and it came again)
+ * keeps the change log it has: nothing is stored twice. A finding key that another replica inserted between 1 and 3 (the INSERT finds it) makes the
  * transaction roll back and run again: the retry locks and merges that replica's row.
  */
 import type pg from 'pg';
