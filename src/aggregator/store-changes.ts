@@ -93,9 +93,23 @@ export interface TriggerFindingRow { body: string; first_seen: string; resolved_
 
 /** Whether a commit at `now` opened the finding (a trigger to name) or resolved it (a resolving change to name). */
 export function settling(row: TriggerFindingRow, now: string): 'opened' | 'resolved' | undefined {
-  if (row.resolved_at === null && row.first_seen === now && row.trigger_change === null) return 'opened';
-  if (row.resolved_at === now && row.resolved_by === null) return 'resolved';
+  if (row.resolved_at === null && row.first_seen === now && !triggerFor(row.trigger_change, now)) return 'opened';
+  if (row.resolved_at === now && !triggerFor(row.resolved_by, now)) return 'resolved';
   return undefined;
+}
+
+/**
+ * A stored trigger (or resolving change) if it is the one of the opening (or resolution) at `at`,
+ * the finding's first_seen (or resolved_at): triggerOf stamps each with that time as `settledAt`.
+ * A replica of the previous version (store steps 1-3, while an upgrade rolls; docs/replicas.md)
+ * reopens and resolves findings without knowing these columns, and leaves the last opening's
+ * trigger and resolving change behind: those are not this opening's. Stored before the stamp
+ * (no `settledAt`): taken as it is.
+ */
+export function triggerFor(stored: string | null | undefined, at: string | null): FindingTrigger | undefined {
+  if (!stored || !at) return undefined;
+  const { settledAt, ...trigger } = JSON.parse(stored) as FindingTrigger & { settledAt?: string };
+  return settledAt === undefined || settledAt === at ? trigger : undefined;
 }
 
 /** The hosts whose changes may have opened or resolved a finding: its host and, for a fleet finding, every host of its pairs. */
@@ -104,11 +118,11 @@ export function triggerHosts(body: string): { finding: Finding; hosts: string[] 
   return { finding, hosts: [...new Set([finding.host, ...(finding.pairs ?? []).flat()])] };
 }
 
-/** The trigger among `rows` (the candidates: those hosts' latest changes that had arrived by `now`), as stored JSON. */
+/** The trigger among `rows` (the candidates: those hosts' latest changes that had arrived by `now`), as stored JSON, stamped with `now` (triggerFor). */
 export function triggerOf(finding: Finding, rows: ChangeRow[], now: string, verb: 'opened' | 'resolved'): string | undefined {
   const candidates: TriggerCandidate[] = rows.map((r) => ({ host: r.host, change: hostChangeOf(r), time: Date.parse(r.last_server_at), look: `${r.host}#${r.seq}` }));
   const trigger: FindingTrigger | undefined = pickTrigger(finding, candidates, Date.parse(now), verb);
-  return trigger ? JSON.stringify(trigger) : undefined;
+  return trigger ? JSON.stringify({ ...trigger, settledAt: now }) : undefined;
 }
 
 function hostChangeOf(r: ChangeRow): HostChange {
