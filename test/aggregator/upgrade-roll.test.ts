@@ -5,13 +5,15 @@
  * A and B; B is replaced on its address by the current version N, whose start applies step 4
  * while A runs; agents of both versions report to both; A restarts on the migrated database;
  * then A is replaced too. At every stage both replicas answer the same hosts (who is connected
- * included) and findings, and the cross-replica fleet finding and the pushed context hold.
+ * included) and findings, and the cross-replica fleet finding and the pushed context hold. Also:
+ * a SQLite file the previous version wrote, opened by the current serve in its place (the one-
+ * server upgrade), and a finding the older replica reopens between the newer one's triggers.
  *
  * Behind HOSTCHECK_TEST_UPGRADE=1: it needs the git history (CI may clone shallow) and builds the
  * previous version (about 25 s here) before a minute of its own; docs/replicas.md has its figures.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -63,6 +65,7 @@ async function freePort(): Promise<number> {
 }
 
 async function replica(bin: string, port: number, db = url): Promise<ServeProcess> {
+  // db: a PostgreSQL URL or a SQLite file.
   const s = await startServe(['--db', db, '--stale-seconds', '600'], port, 30_000, bin);
   processes.push(s);
   return s;
@@ -70,10 +73,11 @@ async function replica(bin: string, port: number, db = url): Promise<ServeProces
 
 interface AgentProcess { name: string; child: ChildProcess; out(): string; acks(): number }
 
-function agent(bin: string, name: string, bundle: string, ports: number[]): AgentProcess {
-  writeFileSync(join(tmp.dir, `${name}.token`), `roll-token-${name}-0123456789\n`);
+function agent(bin: string, name: string, bundle: string, ports: number[], dir = tmp.dir): AgentProcess {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `${name}.token`), `roll-token-${name}-0123456789\n`);
   const child = spawn(process.execPath, [bin, 'agent', '--bundle', bundle, '--name', name, ...ports.flatMap((p) => ['--server', `ws://127.0.0.1:${p}/agent`]),
-    '--token-file', join(tmp.dir, `${name}.token`), '--state-dir', join(tmp.dir, `state-${name}`), '--interval', '1', '--no-cloud'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    '--token-file', join(dir, `${name}.token`), '--state-dir', join(dir, `state-${name}`), '--interval', '1', '--no-cloud'], { stdio: ['ignore', 'pipe', 'ignore'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   processes.push({ kill: async () => void (child.exitCode === null && child.kill('SIGTERM')) });
@@ -203,6 +207,35 @@ describe.skipIf(!enabled)('a rolling upgrade from the previous version on one Po
     expect([errors(ecs1), errors(ecs2), errors(ecs3)]).toEqual([0, 0, 0]);
     process.stderr.write(`upgrade-roll: the roll took ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
   }, 240_000);
+
+  it('a SQLite fleet upgraded in place: the file the previous version wrote keeps its hosts, sequence numbers and findings (first seen too), and its agents carry on', async () => {
+    const file = join(tmp.dir, 'in-place.db');
+    const port = await freePort();
+    const dir = join(tmp.dir, 'in-place');
+    let s = await replica(prev.bin, port, file);
+    const agents = [agent(prev.bin, 'ecs1', join(scenario, 'ecs1'), [port], dir), agent(prev.bin, 'ecs3', join(scenario, 'ecs3'), [port], dir), agent(prev.bin, 'ecs2', ecs2Bundle, [port], dir)];
+    const firstSeen = async (x: ServeProcess) => (await json<{ findings: { finding: { key: string }; firstSeen: string; state: string }[] }>(x, '/api/findings')).findings
+      .map((f) => `${f.finding.key} ${f.state} ${f.firstSeen}`).sort();
+    const before = await agreeing(s, s, ['ecs1', 'ecs2', 'ecs3']);
+    const seenBefore = await firstSeen(s);
+    await s.stop();
+    s = await replica(current, port, file);
+    // Every agent back (their backoff is at most a few seconds here), nothing stored twice, nothing lost.
+    const after = await agreeing(s, s, ['ecs1', 'ecs2', 'ecs3']);
+    expect(after).toEqual(before);
+    expect(await firstSeen(s)).toEqual(seenBefore);
+    // Each agent welcomed again by the current serve with the sequence number the file held: nothing to resend.
+    for (const a of agents) {
+      const lines = a.out().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg: string; ackedSeq?: number; resend?: number; seq?: number });
+      const welcomes = lines.filter((l) => l.msg === 'welcomed');
+      expect(welcomes.length, a.name).toBeGreaterThanOrEqual(2);
+      const lastAcked = Math.max(...lines.filter((l) => l.msg === 'report acknowledged').map((l) => l.seq!));
+      expect(welcomes.at(-1), a.name).toMatchObject({ ackedSeq: lastAcked, resend: 0 });
+      expect(after.hosts.find((h) => h.name === a.name)!.lastSeq).toBe(lastAcked);
+    }
+    await s.stop();
+    for (const a of agents) a.child.kill('SIGTERM');
+  }, 90_000);
 
   it('a finding an older replica reopens and a newer one resolves: no trigger of another opening, the resolving change of this one', async () => {
     const db = await cluster.createDatabase('triggers');
