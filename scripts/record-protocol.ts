@@ -18,7 +18,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import WebSocket, { WebSocketServer } from 'ws';
 import { buildPrevious, PREVIOUS_COMMIT } from '../test/helpers/previous-version.js';
@@ -26,7 +26,7 @@ import { repoRoot } from '../test/helpers/samples.js';
 
 const { values } = parseArgs({ options: { commit: { type: 'string' }, out: { type: 'string' }, 'prev-dir': { type: 'string' } } });
 const commit = values.commit ?? PREVIOUS_COMMIT;
-const out = join(repoRoot, values.out ?? 'fixtures/protocol/v2');
+const out = resolve(repoRoot, values.out ?? 'fixtures/protocol/v2');
 const scenario = join(repoRoot, 'fixtures', 'scenarios', 'first-incident');
 const EXTRA_ROUTES = 300;
 
