@@ -7,7 +7,8 @@
  * then A is replaced too. At every stage both replicas answer the same hosts (who is connected
  * included) and findings, and the cross-replica fleet finding and the pushed context hold. Also:
  * a SQLite file the previous version wrote, opened by the current serve in its place (the one-
- * server upgrade), and a finding the older replica reopens between the newer one's triggers.
+ * server upgrade), an agent upgraded with reports still queued in its state dir, and a finding
+ * the older replica reopens between the newer one's triggers.
  *
  * Behind HOSTCHECK_TEST_UPGRADE=1: it needs the git history (CI may clone shallow) and builds the
  * previous version (about 25 s here) before a minute of its own; docs/replicas.md has its figures.
@@ -236,6 +237,30 @@ describe.skipIf(!enabled)('a rolling upgrade from the previous version on one Po
     await s.stop();
     for (const a of agents) a.child.kill('SIGTERM');
   }, 90_000);
+
+  it('an agent upgraded in place: the current agent sends the report and the section the previous one queued in its state dir', async () => {
+    const port = await freePort();
+    const dir = join(tmp.dir, 'agent-in-place');
+    // The previous agent, its server away: the report waits in the outbox (and on disk).
+    const old = agent(prev.bin, 'ecs2', ecs2Bundle, [port], dir);
+    const logged = (p: AgentProcess) => p.out().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg: string; seq?: number; sections?: number });
+    const queued = await until('a queued report', () => logged(old).find((l) => l.msg === 'report'));
+    expect(queued).toMatchObject({ seq: 1, sections: 1 });
+    const exited = new Promise((r) => old.child.once('exit', r));
+    old.child.kill('SIGTERM');
+    await exited;
+    const stoppedAt = new Date().toISOString();
+    const s = await replica(current, port, join(tmp.dir, 'agent-in-place.db'));
+    const now = agent(current, 'ecs2', ecs2Bundle, [port], dir);
+    await until('seq 1 acknowledged', () => logged(now).some((l) => l.msg === 'report acknowledged' && l.seq === 1));
+    const host = await json<{ host: { agentVersion: string }; snapshot: { routes: { table?: string }[] }; history: { seq: number; sentAt: string }[] }>(s, '/api/hosts/ecs2');
+    // Seq 1 is the previous agent's report (sent before it stopped), not a new one of the current agent's.
+    expect(host.history.find((r) => r.seq === 1)!.sentAt < stoppedAt).toBe(true);
+    expect(host.snapshot.routes.filter((r) => String(r.table) === '200')).toHaveLength(300);
+    expect(logged(now).filter((l) => /refused|error/.test(l.msg))).toEqual([]);
+    now.child.kill('SIGTERM');
+    await s.stop();
+  }, 60_000);
 
   it('a finding an older replica reopens and a newer one resolves: no trigger of another opening, the resolving change of this one', async () => {
     const db = await cluster.createDatabase('triggers');
