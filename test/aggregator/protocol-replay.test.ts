@@ -3,8 +3,10 @@
  * messages real protocol 2 agents sent (fixtures/protocol/v2, recorded from commit 93dae31 by
  * scripts/record-protocol.ts; its README says how) are replayed over real WebSockets to the
  * current `hostcheck serve` on SQLite and on PostgreSQL. Every hello is welcomed at protocol 2,
- * every section taken, every report acknowledged, and the API shows the hosts and findings the
- * current agent's reports of the same bundles give (times and what only protocol 3 carries aside).
+ * every section taken, every report acknowledged, each welcome carries every field the previous
+ * server's did, each host's last pushed context is the one the previous server pushed, and the
+ * API shows the hosts and findings the current agent's reports of the same bundles give (times
+ * aside).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -122,6 +124,16 @@ describe(`protocol ${PROTOCOL_VERSION - 1} agents, recorded, on the current serv
         expect([...replay.connections.values()].filter((c) => c.closed)).toEqual([]);
         // Heartbeats are answered.
         expect(replay.of('heartbeat').length).toBe(recording.filter((l) => l.from === 'agent' && l.message.type === 'heartbeat').length);
+        // What the previous agent reads of the server's messages is all there: each welcome has
+        // every field the previous server's had, and the last context each host got is the one the
+        // previous server pushed last (the same peers).
+        const recorded = (host: string, type: string) => recording.filter((l) => l.from === 'server' && l.host === host && l.message.type === type).map((l) => l.message);
+        for (const { host, message } of replay.of('welcome')) expect(Object.keys(message)).toEqual(expect.arrayContaining(Object.keys(recorded(host, 'welcome')[0])));
+        const lastContext = (msgs: { type: string; context?: unknown }[]) => msgs.filter((m) => m.type === 'welcome' || m.type === 'context').at(-1)?.context;
+        await settled(async () => [...replay.connections.values()].map((c) => lastContext(c.received)));
+        for (const c of replay.connections.values()) {
+          expect(lastContext(c.received), c.host).toEqual(lastContext(recording.filter((l) => l.from === 'server' && l.host === c.host).map((l) => l.message)));
+        }
         // Not an empty fleet on both sides: ecs3's docker0 captures ecs1 (a fleet finding) and Docker's pools hold ecs2 (from the pushed context).
         expect(expected.findings.map((f) => f.key)).toEqual(['docker-pool-conflict|ecs3|172.18.0.0/16~172.18.1.22/32', 'route-captures-peer|ecs3|docker0 172.17.0.0/16 captures 172.17.0.64']);
         const got = await settled(() => fleetView(s));
