@@ -97,6 +97,9 @@ beforeAll(async () => {
   const s = await startServe(['--db', join(tmp.dir, 'current.db')]);
   processes.push(s);
   await currentAgents(s);
+  // ecs3 reports again once the context names ecs2 (docker-pool-conflict): a loaded machine may take a few seconds.
+  const deadline = Date.now() + 30_000;
+  while (!(await fleetView(s)).findings.some((f) => f.check === 'docker-pool-conflict' && f.state === 'open') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
   expected = await settled(() => fleetView(s));
 }, 90_000);
 
