@@ -70,10 +70,12 @@ function chart(data, hosts, since, until, onZoom) {
       svg.append(link(findingHref(f.key), s('rect', { x: x1, y: y - 13, width: Math.max(3, x2 - x1), height: 6, class: `finding-bar sev-${f.severity}`, 'data-key': f.key }, s('title', {}, words))));
     }
     for (const c of changesOf.get(host) ?? []) {
-      const words = [c.text, `${c.at} (agent clock)${c.count > 1 ? `, ${c.count} times until ${c.lastAt}` : ''}`, c.before !== undefined ? `before: ${c.before}` : '', c.after !== undefined ? `after: ${c.after}` : ''].filter(Boolean).join('\n');
-      // A folded entry (churn) spans its first to its last time.
-      const span = c.lastServerAt && c.lastServerAt !== c.serverAt ? s('line', { x1: x(timeOf(c.serverAt)), x2: x(timeOf(c.lastServerAt)), y1: y + 6, y2: y + 6, class: 'span' }) : null;
-      const g = s('g', { class: `change kind-${c.kind} action-${c.action}`, 'data-id': c.id }, span, mark(c.kind, x(timeOf(c.serverAt)), y + 6), s('title', {}, words));
+      const words = [c.text, `${c.between ? 'found at the agent\'s start ' : ''}${c.at} (agent clock)${c.count > 1 ? `, ${c.count} times until ${c.lastAt}` : ''}`, c.before !== undefined ? `before: ${c.before}` : '', c.after !== undefined ? `after: ${c.after}` : ''].filter(Boolean).join('\n');
+      // A folded entry (churn) spans its first to its last time; one found at the agent's start, dashed, the time it was stopped.
+      const at = timeOf(c.serverAt);
+      const span = c.between ? s('line', { x1: x(at - (timeOf(c.between.until) - timeOf(c.between.from))), x2: x(at), y1: y + 6, y2: y + 6, class: 'span stopped' })
+        : c.lastServerAt && c.lastServerAt !== c.serverAt ? s('line', { x1: x(at), x2: x(timeOf(c.lastServerAt)), y1: y + 6, y2: y + 6, class: 'span' }) : null;
+      const g = s('g', { class: `change kind-${c.kind} action-${c.action}${c.between ? ' while-stopped' : ''}`, 'data-id': c.id }, span, mark(c.kind, x(at), y + 6), s('title', {}, words));
       svg.append(g);
     }
   });
