@@ -48,7 +48,11 @@ describe('dashboard: the timeline', () => {
         { at: iso(5 * 3_600_000), lastAt: iso(1_800_000), count: 10, kind: 'route', action: 'rewritten', subject: 'route default via 172.17.0.1 dev eth0', before: 'default via 172.17.0.1 dev eth0 proto dhcp metric 100', after: 'default via 172.17.0.1 dev eth0 proto dhcp metric 100', owner: { type: 'dhcp' } },
         { at: iso(2 * 3_600_000), count: 1, kind: 'route', action: 'added', subject: 'route 10.200.0.0/20 via 172.17.0.1 dev eth0', after: '10.200.0.0/20 via 172.17.0.1 dev eth0 proto bird metric 32', owner: { type: 'routing-daemon', name: 'bird' } },
       ]],
-      ['ecs2', [{ at: iso(3 * 3_600_000), count: 1, kind: 'sysctl', action: 'changed', subject: 'net.ipv4.conf.all.rp_filter', before: 'net.ipv4.conf.all.rp_filter = 0', after: 'net.ipv4.conf.all.rp_filter = 1', owner: { type: 'unknown' } }]],
+      ['ecs2', [
+        { at: iso(3 * 3_600_000), count: 1, kind: 'sysctl', action: 'changed', subject: 'net.ipv4.conf.all.rp_filter', before: 'net.ipv4.conf.all.rp_filter = 0', after: 'net.ipv4.conf.all.rp_filter = 1', owner: { type: 'unknown' } },
+        // Found at the agent's start: made while it was stopped, between 2 h and 1 h ago.
+        { at: iso(3_600_000), between: { from: iso(2 * 3_600_000), until: iso(3_600_000) }, count: 1, kind: 'route', action: 'added', subject: 'route 10.9.0.0/24 via 172.18.1.253 dev eth0', after: '10.9.0.0/24 via 172.18.1.253 dev eth0 proto static', owner: { type: 'unknown' } },
+      ]],
     ];
     for (const [name, log] of others) await feed(server.server, await scenarioSnapshot('first-incident', name), [], log);
     fleetChanges = changes.length + others.reduce((n, [, log]) => n + log.length, 0);
@@ -91,6 +95,14 @@ describe('dashboard: the timeline', () => {
     const titles = await page.locator('svg.timeline-chart g.change > title').allTextContents();
     expect(titles.some((x) => x.startsWith('route 10.200.0.0/20 via 172.17.0.1 dev eth0 appeared (a routing daemon (bird))\n'))).toBe(true);
     expect(titles.some((x) => x.includes('10 times until'))).toBe(true);
+    // The change found at ECS2's agent's start: its words say so, a dashed line spans the hour it may have happened in.
+    const stopped = page.locator('svg.timeline-chart g.change.while-stopped');
+    expect(await stopped.count()).toBe(1);
+    expect(await stopped.locator('title').textContent()).toMatch(/^route 10\.9\.0\.0\/24 via 172\.18\.1\.253 dev eth0 appeared, while the agent was stopped \(some time between .+, agent clock\)\nfound at the agent's start /);
+    const span = stopped.locator('line.span.stopped');
+    const width = Number(await span.getAttribute('x2')) - Number(await span.getAttribute('x1'));
+    // One hour of the six the window shows: a sixth of the 850 units of the axis.
+    expect(Math.abs(width - 850 / 6)).toBeLessThan(3);
     await screenshot(page, 'timeline-fleet');
     await page.locator('.timeline-zoom button', { hasText: '15 min' }).click();
     await until('the 15-minute window', async () => page.url().includes('window=900000') && (await page.locator('svg.timeline-chart g.change').count()) === changes.length);
