@@ -1,7 +1,8 @@
 /**
  * A fleet in the lab: `hostcheck serve` in the root namespace listening only on a unix socket,
  * real agents (`bin/hostcheck agent`) inside lab namespaces reaching it through the socket file,
- * and the API read over that socket (test/lab/fleet.test.ts, test/lab/timeline.test.ts).
+ * and the API read over that socket (test/lab/fleet.test.ts, test/lab/timeline.test.ts,
+ * test/lab/timeline-stopped.test.ts).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
