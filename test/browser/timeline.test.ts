@@ -137,10 +137,12 @@ describe('dashboard: the timeline', () => {
     expect(await page.locator('table.changes tbody tr').count()).toBe(200);
     expect(await page.locator('.table-more').textContent()).toContain(`The newest 200 of ${total} changes.`);
     await page.locator('.table-more button').click();
-    await until('every change listed', async () => (await page.locator('table.changes tbody tr').count()) === total);
+    await until('every change listed', async () => page.url().includes('changes=all') && (await page.locator('table.changes tbody tr').count()) === total);
     await page.locator('.timeline-pager button', { hasText: 'hosts 51–63 →' }).click();
     await until('the second page of hosts', async () => page.url().includes('rows=50') && (await page.locator('svg.timeline-chart text.host-name').count()) === 13);
+    // The window and "show all" stay in the address, so a live update's re-read keeps them.
     expect(page.url()).toContain('window=86400000');
+    expect(await page.locator('table.changes tbody tr').count()).toBe(total);
     expect((await page.locator('svg.timeline-chart text.host-name').allTextContents()).slice(-2)).toEqual(['ecs1', 'ecs2']);
     expect(await page.locator('.timeline-pager').textContent()).toMatch(/^Hosts 51–63 of 63/);
   });

@@ -104,8 +104,8 @@ function hostsByActivity(data) {
   return [...latest.keys()].sort((a, b) => (latest.get(a) === latest.get(b) ? (a < b ? -1 : 1) : latest.get(a) > latest.get(b) ? -1 : 1));
 }
 
-/** The newest TABLE_ROWS changes, and a button that lists them all. */
-function changesTable(changes, all = false) {
+/** The newest TABLE_ROWS changes and a button that lists them all (`showAll`), or all of them. */
+function changesTable(changes, all, showAll) {
   if (!changes.length) return h('p', { class: 'empty' }, 'No changes in this window.');
   const shown = all ? changes : changes.slice(0, TABLE_ROWS);
   const table = h('table', { class: 'grid changes' },
@@ -115,10 +115,8 @@ function changesTable(changes, all = false) {
       h('td', {}, c.text, c.count > 1 ? h('span', { class: 'dim' }, ` ×${c.count}`) : null),
       h('td', { class: 'mono' }, c.before ?? '–'), h('td', { class: 'mono' }, c.after ?? '–')))));
   if (shown.length === changes.length) return table;
-  const box = h('div', {}, table);
-  box.append(h('p', { class: 'dim table-more' }, `The newest ${shown.length} of ${changes.length} changes. `,
-    h('button', { type: 'button', onclick: () => box.replaceWith(changesTable(changes, true)) }, `show all ${changes.length}`)));
-  return box;
+  return h('div', {}, table, h('p', { class: 'dim table-more' }, `The newest ${shown.length} of ${changes.length} changes. `,
+    h('button', { type: 'button', onclick: showAll }, `show all ${changes.length}`)));
 }
 
 function findingsList(findings) {
@@ -129,7 +127,7 @@ function findingsList(findings) {
     f.resolvedBy ? h('div', { class: 'trigger' }, f.resolvedBy.text) : null)));
 }
 
-/** #/timeline[?host=NAME][&since=MS&until=MS][&window=MS] */
+/** #/timeline[?host=NAME][&since=MS&until=MS][&window=MS][&rows=N][&changes=all] */
 export async function renderTimeline(main, params) {
   const host = params.get('host') ?? undefined;
   const until = Number(params.get('until')) || Date.now();
@@ -149,7 +147,8 @@ export async function renderTimeline(main, params) {
     if (host) p.set('host', host);
     location.hash = `#/timeline?${p}`;
   };
-  const chosen = Object.fromEntries(['window', 'since', 'until'].filter((k) => params.has(k)).map((k) => [k, params.get(k)]));
+  // What the address keeps (a live update re-reads the view from it): the window, the rows, all changes.
+  const chosen = Object.fromEntries(['window', 'since', 'until', 'changes'].filter((k) => params.has(k)).map((k) => [k, params.get(k)]));
   const page = (at) => h('button', { type: 'button', onclick: () => go({ ...chosen, rows: String(at) }) }, at < first ? `← hosts ${at + 1}–${at + HOSTS_PER_PAGE}` : `hosts ${at + 1}–${Math.min(at + HOSTS_PER_PAGE, active.length)} →`);
   const pager = active.length > HOSTS_PER_PAGE
     ? h('p', { class: 'timeline-pager' }, `Hosts ${first + 1}–${first + hosts.length} of ${active.length}, latest activity first. `,
@@ -166,6 +165,6 @@ export async function renderTimeline(main, params) {
     hosts.length ? chart(data, hosts, since, until, zoom) : h('p', { class: 'empty' }, 'Nothing happened in this window.'),
     findingsList(data.findings),
     h('h2', {}, 'Changes'),
-    changesTable(data.changes));
+    changesTable(data.changes, params.get('changes') === 'all', () => go({ ...chosen, ...(first ? { rows: String(first) } : {}), changes: 'all' })));
   markRendered('timeline');
 }
