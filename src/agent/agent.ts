@@ -172,7 +172,7 @@ export class Agent {
     const baseline = await this.baselineFile.load();
     if (baseline === 'unreadable') log.warn({ path: this.baselineFile.path }, 'ignored an unreadable change-log baseline: changes made while the agent was stopped are not logged this time');
     else if (baseline) this.changeLog = new ChangeLog(baseline);
-    log.info({ host: this.opts.name, server: redactUrl(this.server), servers: this.servers.length, seq: this.seq, unacked: this.outbox.size, credential: this.credential.kind, intervalMs: this.opts.intervalMs, watch: this.opts.watch }, 'agent starting');
+    log.info({ host: this.opts.name, server: redactUrl(this.server), servers: this.servers.length, seq: this.seq, unacked: this.outbox.size, credential: this.credential.kind, intervalMs: this.opts.intervalMs, watch: this.opts.watch, lastCheck: typeof baseline === 'object' ? new Date(baseline.at).toISOString() : undefined }, 'agent starting');
     if (this.opts.kernel?.dropReasons) {
       // The agent stops on SIGTERM/SIGINT itself, and stop() removes the instance.
       const t = DropTracer.start({ signals: false });
