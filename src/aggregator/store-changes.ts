@@ -41,6 +41,8 @@ export interface ChangeLog {
 export interface ChangeRow {
   id: number; host: string; seq: number; at: string; last_at: string | null; server_at: string; last_server_at: string; received_at: string;
   kind: string; action: string; subject: string; line_before: string | null; line_after: string | null; owner: string; count: number;
+  /** Schema step 5: JSON {from, until} for a change found at the agent's start; null otherwise (and in rows of older versions). */
+  stopped_between?: string | null;
 }
 
 /** The report a change came with: its host, number and times. */
@@ -55,6 +57,8 @@ export interface ChangeSource {
 export interface ChangeValues {
   host: string; seq: number; at: string; lastAt: string | null; foldLastAt: string; serverAt: string; lastServerAt: string; receivedAt: string;
   kind: string; action: string; subject: string; before: string | null; after: string | null; owner: string; count: number;
+  /** JSON of the change's `between` (found at the agent's start), else null. */
+  stoppedBetween: string | null;
   /** A churn entry (rewritten, transient): it may fold into the host's last entry about the same record. */
   churn: boolean;
 }
@@ -78,7 +82,8 @@ export function changeValues(source: ChangeSource, changes: readonly HostChange[
     return {
       host: source.host, seq: source.seq, at: c.at, lastAt: c.lastAt ?? null, foldLastAt: c.lastAt ?? c.at, serverAt, lastServerAt: c.lastAt ? onServer(c.lastAt) : serverAt,
       receivedAt: source.receivedAt, kind: c.kind, action: c.action, subject: c.subject, before: c.before ?? null, after: c.after ?? null,
-      owner: JSON.stringify(c.owner), count: c.count, churn: c.action === 'rewritten' || c.action === 'transient',
+      owner: JSON.stringify(c.owner), count: c.count, stoppedBetween: c.between ? JSON.stringify({ from: c.between.from, until: c.between.until }) : null,
+      churn: c.action === 'rewritten' || c.action === 'transient',
     };
   });
 }
@@ -129,6 +134,7 @@ function hostChangeOf(r: ChangeRow): HostChange {
   return {
     at: r.at, ...(r.last_at ? { lastAt: r.last_at } : {}), count: Number(r.count), kind: r.kind as HostChange['kind'], action: r.action as HostChange['action'], subject: r.subject,
     ...(r.line_before !== null ? { before: r.line_before } : {}), ...(r.line_after !== null ? { after: r.line_after } : {}), owner: JSON.parse(r.owner) as HostChange['owner'],
+    ...(r.stopped_between ? { between: JSON.parse(r.stopped_between) as NonNullable<HostChange['between']> } : {}),
   };
 }
 
@@ -141,6 +147,9 @@ export function servedChange(r: ChangeRow): ServedChange {
 export function changeLimit(filter: ChangeFilter): number {
   return Math.max(1, Math.min(filter.limit ?? 1000, 100_000));
 }
+
+/** Schema step 5, the same on both stores: where a change found at the agent's start keeps its `between`. */
+export const STOPPED_BETWEEN_MIGRATION = 'ALTER TABLE changes ADD COLUMN stopped_between TEXT';
 
 /** The schema step that adds the timeline to SQLite (store-migrations.ts appends it). */
 export const CHANGES_MIGRATION = `CREATE TABLE changes (

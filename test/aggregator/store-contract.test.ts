@@ -401,6 +401,22 @@ describe.each(KINDS)('the $name store', (kind) => {
     }
   });
 
+  it('keeps the range of a change found at the agent\'s start (schema step 5) and says so in a trigger naming it', async () => {
+    const { store } = await kind.open();
+    try {
+      const between = { from: at(-3600), until: at(9) };
+      await store.commitReports([withChanges(input('h1', 1, 10, [CAPTURE]), [{ ...DOCKER0, between }, change(9, 'route', 'added', 'route 10.9.0.0/24 via 10.0.0.1')])]);
+      const [route, docker0] = await store.changes.query();
+      expect(docker0).toMatchObject({ subject: 'docker0 172.17.0.1/16', between, text: 'docker0 172.17.0.1/16 appeared (Docker network "bridge", guessed from the name), while the agent was stopped (some time between 2029-12-31 23:00:00 and 2030-01-01 00:00:09, agent clock)' });
+      expect(route).not.toHaveProperty('between');
+      expect((await store.finding(CAPTURE.key))!.finding.trigger).toMatchObject({
+        change: { between }, text: 'opened 1 s after the agent\'s start found that docker0 172.17.0.1/16 appeared (Docker network "bridge", guessed from the name), while the agent was stopped (some time between 2029-12-31 23:00:00 and 2030-01-01 00:00:09, agent clock)',
+      });
+    } finally {
+      await store.close();
+    }
+  });
+
   it('records heartbeats, marks silent hosts stale once, and lists stored snapshots (all, or some) in name order', async () => {
     const { store } = await kind.open();
     try {
