@@ -4,6 +4,7 @@
  * dropped by this host's firewall, or never sent. Small packets, pings and handshakes work.
  */
 import { evidenceOf, findingKey, uniqueEvidence, type Finding } from '../../model/finding.js';
+import type { Peer } from '../../model/config.js';
 import type { HostSnapshot, InterfaceModel } from '../../model/snapshot.js';
 import { parseAddress, parsePrefix, prefixContains } from '../../net/address.js';
 import { kernelSignals } from '../../simulate/kernel-signals.js';
@@ -91,18 +92,34 @@ interface PathMtu {
   mtu: number;
   /** How it is known, for the summary. */
   how: string;
+  /** Where the figure comes from. */
+  source: 'config' | 'assumed' | 'fleet';
 }
 
-/** What the path beyond this host carries toward a target, or undefined where it carries what this host sends (on-link, inside the VPC). */
-function pathMtuOf(ctx: HostContext, target: { address: string; pathMtu?: number; subject?: string }, via: string | undefined, dev: InterfaceModel): PathMtu | undefined {
+/**
+ * What the path beyond this host carries toward a target, or undefined where it carries what this
+ * host sends (on-link, inside the VPC): the config's pathMtu, else the assumption beyond the VPC;
+ * a smaller MTU the peer reported to the fleet for the device holding its address caps either.
+ */
+function pathMtuOf(ctx: HostContext, target: Peer & { subject?: string }, via: string | undefined, dev: InterfaceModel): PathMtu | undefined {
+  const beyond = beyondHost(ctx, target, via, dev);
+  const peer = target.reportedMtu;
+  // On the peer's own link a smaller MTU drops frames without any error: not this check's case.
+  if (peer === undefined || via === undefined) return beyond;
+  if (beyond !== undefined && beyond.mtu <= peer.mtu) return beyond;
+  const otherwise = beyond === undefined ? '' : beyond.source === 'config' ? `; below the pathMtu ${beyond.mtu} in the config` : `; below the ${beyond.mtu} assumed beyond the host`;
+  return { mtu: peer.mtu, how: `${peer.mtu} (the mtu of ${target.name ?? target.address}'s ${peer.dev}, as it reported to the fleet${otherwise})`, source: 'fleet' };
+}
+
+function beyondHost(ctx: HostContext, target: Peer & { subject?: string }, via: string | undefined, dev: InterfaceModel): PathMtu | undefined {
   const configured = target.pathMtu ?? (target.subject !== undefined ? ctx.remotePathMtu?.[target.subject] : undefined);
-  if (configured !== undefined) return { mtu: configured, how: `${configured} (pathMtu in the config)` };
+  if (configured !== undefined) return { mtu: configured, how: `${configured} (pathMtu in the config)`, source: 'config' };
   // On the link itself, or through a tunnel of this host: the device's MTU is the path's.
   if (via === undefined || !dev.uplink) return undefined;
   const a = parseAddress(target.address);
   const vpc = ctx.snapshot.identity.cloud?.vpcCidrs ?? [];
   if (a !== null && vpc.some((c) => { const p = parsePrefix(c, a.family, true); return p !== null && prefixContains(p, a); })) return undefined;
-  return { mtu: ASSUMED_PATH_MTU, how: `${ASSUMED_PATH_MTU} (assumed: a path beyond ${vpc.length > 0 ? 'the VPC' : 'this host\'s link'} is taken to carry 1500; set pathMtu for this peer or remote if it carries more)` };
+  return { mtu: ASSUMED_PATH_MTU, how: `${ASSUMED_PATH_MTU} (assumed: a path beyond ${vpc.length > 0 ? 'the VPC' : 'this host\'s link'} is taken to carry 1500; set pathMtu for this peer or remote if it carries more)`, source: 'assumed' };
 }
 
 /** This host's own packets toward a peer or remote: larger than the path carries, and the error that says so is dropped here. */
@@ -247,7 +264,9 @@ RELATED,ESTABLISHED — pings and handshakes work while every larger packet is l
 The check knows the MTU of the devices a peer's traffic takes (the route's mtu, else the
 device's; a bridge's ports; a vxlan port's 50 bytes (70 over IPv6) over the device below it)
 and what the path beyond carries: the peer's or remote's pathMtu in the config, the device's own
-MTU on its link or inside the VPC (cloud metadata), else 1500, which it names as an assumption.
+MTU on its link or inside the VPC (cloud metadata), else 1500, which it names as an assumption;
+a fleet peer's MTU on the device holding its address (the aggregator's context) caps a routed
+path, and the finding says where its figure came from.
 It walks the error back through the firewall with the state the kernel gives it (docs/walk.md),
 and takes net.ipv4.ip_no_pmtu_disc (any non-zero value sends IPv4 without DF, so routers
 fragment: measured for 1, 2 and 3) and MSS clamping (iptables TCPMSS --set-mss, nft maxseg) into account. It states the
