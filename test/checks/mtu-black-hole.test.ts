@@ -60,6 +60,25 @@ describe('mtu-black-hole on the captured jumbo-uplink host', () => {
     expect(subjectsWith({ 'ip-route-v4.txt': (t) => `10.2.0.2 via 10.1.0.1 dev eth0 mtu 1500 \n${t}` })).toEqual(['2001:db8:2::2 path MTU']);
   });
 
+  it('a locked route mtu sends IPv4 without DF (silent for IPv4, whatever its size); a route advmss changes nothing of what this host sends', () => {
+    expect(subjectsWith({ 'ip-route-v4.txt': (t) => `10.2.0.2 via 10.1.0.1 dev eth0 mtu lock 9001 \n${t}` })).toEqual(['2001:db8:2::2 path MTU']);
+    expect(subjectsWith({ 'ip-route-v6.txt': (t) => `2001:db8:2::2 via 2001:db8:1::1 dev eth0 metric 1024 mtu lock 9001 pref medium\n${t}` })).toEqual(BOTH);
+    // advmss is what this host announces (what the peer sends toward it), not what it sends.
+    expect(subjectsWith({ 'ip-route-v4.txt': (t) => `10.2.0.2 via 10.1.0.1 dev eth0 advmss 1360 \n${t}` })).toEqual(BOTH);
+    expect(subjectsWith({ 'ip-route-v4.txt': (t) => `10.2.0.2 via 10.1.0.1 dev eth0 mtu 1500 advmss 8961 \n${t}` })).toEqual(['2001:db8:2::2 path MTU']);
+  });
+
+  it('names a route advmss above what the path carries in the finding\'s why, with the route as evidence', () => {
+    const dir = mkdtempSync(join(work, 'advmss-'));
+    cpSync(JUMBO, dir, { recursive: true });
+    writeFileSync(join(dir, 'ip-route-v4.txt'), `10.2.0.2 via 10.1.0.1 dev eth0 advmss 8961 \n${readFileSync(join(dir, 'ip-route-v4.txt'), 'utf8')}`);
+    const f = analyzeSnapshot(buildSnapshot(bundleFromFolder(dir, 'h')), { peers: PEERS, remotes: [], ports: [], ignore: [] }).findings.find((x) => x.subject === '10.2.0.2 path MTU')!;
+    expect(f.why).toContain("The route's advmss 8961 also makes this host announce MSS 8961, so the peer's TCP segments toward this host (up to 9001 bytes) are larger than the path carries as well");
+    expect(f.evidence.map((e) => e.text.trim())).toContain('10.2.0.2 via 10.1.0.1 dev eth0 advmss 8961');
+    const plain = analyzeSnapshot(buildSnapshot(bundleFromFolder(JUMBO, 'h')), { peers: PEERS, remotes: [], ports: [], ignore: [] }).findings.find((x) => x.subject === '10.2.0.2 path MTU')!;
+    expect(plain.why).not.toContain('advmss');
+  });
+
   it('takes MSS clamping of the peer\'s SYN-ACK with --set-mss that fits as covering; --clamp-mss-to-pmtu (the route\'s 9001) and a clamp on the way out not', () => {
     const mangle = (target: string, chain = 'PREROUTING -i eth0') => (t: string): string => `*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A ${chain} -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS ${target}\nCOMMIT\n${t}`;
     expect(subjectsWith({ 'iptables-save.txt': mangle('--set-mss 1460') })).toEqual(['2001:db8:2::2 path MTU']);

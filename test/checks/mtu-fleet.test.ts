@@ -53,7 +53,7 @@ describe('mtu-black-hole with the peer\'s MTU from the fleet', () => {
     const store = new SqliteStore(':memory:');
     try {
       const agg = new Aggregator({ store, credentials: emptyCredentials(), metrics: new AggregatorMetrics() });
-      for (const b of [bundle('h'), bundle('p', 1400)]) agg.index.upsert(b.meta.name, buildSnapshot(b));
+      for (const b of [bundle('h'), bundle('p', 1400)]) { const s = buildSnapshot(b); agg.index.upsert(s.identity.name, s); }
       const context = fleetContextOf(JSON.parse(JSON.stringify(agg.contextFor('h'))));
       expect(context.peers).toEqual([{ name: 'p', addresses: ['10.2.0.2', '2001:db8:2::2'], mtus: [{ address: '10.2.0.2', dev: 'eth0', mtu: 1400 }, { address: '2001:db8:2::2', dev: 'eth0', mtu: 1400 }] }]);
       const o = analysisOptions({ peers: [{ address: '10.2.0.2', name: 'mine', pathMtu: 9001 }], remotes: [], ports: [], ignore: [] }, context, { name: 'h', addresses: new Set(['10.1.0.2']) });

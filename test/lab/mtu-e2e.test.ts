@@ -27,6 +27,24 @@ const SINK = `require('net').createServer((s) => { let n = 0; s.on('data', (d) =
 /** Uploads BYTES to HOST:5001 and exits 0 when the sink counted them all, 2 when it stalls for 4 s. */
 const UPLOAD = `const [host, bytes] = process.argv.slice(2); const s = require('net').connect(5001, host); let got = ''; s.on('connect', () => s.end(Buffer.alloc(Number(bytes)))); s.on('data', (d) => { got += d; }); s.on('end', () => process.exit(got === bytes ? 0 : 1)); s.on('error', () => process.exit(1)); setTimeout(() => process.exit(2), 4000);`;
 
+/** Sends BYTES to whoever connects on port 5002; exits by itself after 60 s. */
+const SOURCE = `const n = Number(process.argv[2]); require('net').createServer((s) => { s.on('error', () => {}); s.end(Buffer.alloc(n)); }).listen(5002, '::'); setTimeout(() => process.exit(0), 60000);`;
+/** Downloads from HOST:5002 and exits 0 when BYTES arrived, 2 when it stalls for 4 s. */
+const DOWNLOAD = `const [host, bytes] = process.argv.slice(2); const s = require('net').connect(5002, host); let n = 0; s.on('data', (d) => { n += d.length; }); s.on('end', () => process.exit(n === Number(bytes) ? 0 : 1)); s.on('error', () => process.exit(1)); setTimeout(() => process.exit(2), 4000);`;
+
+async function startSource(lab: Lab, host: string, bytes = 300_000): Promise<void> {
+  const file = join(work, 'source.cjs');
+  writeFileSync(file, SOURCE);
+  await lab.exec(host, ['sh', '-c', `node ${file} ${bytes} >/dev/null 2>&1 &`], { check: true });
+  await new Promise((r) => setTimeout(r, 300));
+}
+
+async function download(lab: Lab, host: string, src: string, bytes = 300_000): Promise<number> {
+  const file = join(work, 'download.cjs');
+  writeFileSync(file, DOWNLOAD);
+  return (await lab.exec(host, ['node', file, src, String(bytes)])).exitCode;
+}
+
 async function startSink(lab: Lab, host: string): Promise<void> {
   const file = join(work, 'sink.cjs');
   writeFileSync(file, SINK);
@@ -229,5 +247,40 @@ describeLab('e2e: mtu-black-hole, the printed alternatives: a route mtu, MSS cla
     expect(await largePingsFlow(lab(), 'h', JUMBO.peer, 8000)).toBe(3);
     expect(await largePingsFlow(lab(), 'h', JUMBO.peer6, 8000)).toBe(3);
     expect(mtuFindings((await hostcheckReport(lab(), 'h', peers)).report)).toEqual([]);
+  });
+});
+
+describeLab('e2e: mtu-black-hole, route metrics: a locked mtu, advmss', () => {
+  const lab = useLab(jumboUplink());
+
+  it('mtu lock sends IPv4 without DF (routers fragment, silent); advmss sizes what the peer sends, not what this host sends', async () => {
+    const route = `ip route replace ${JUMBO.peer} via ${JUMBO.gw} dev eth0`;
+    await startSink(lab(), 'p');
+    // A locked route mtu: IPv4 leaves without DF, r fragments it onto the 1500-byte link; ping -M do still sets DF.
+    await lab().applyFix('h', `${route} mtu lock 9001`);
+    expect(await pingReplies(lab(), 'h', JUMBO.peer, 8000)).toBe(3);
+    expect(await pingReplies(lab(), 'h', JUMBO.peer, 8000, { doNotFragment: true })).toBe(0);
+    expect(await upload(lab(), 'h', JUMBO.peer)).toBe(0);
+    expect(mtuFindings((await hostcheckReport(lab(), 'h', peers)).report).map((f) => f.subject)).toEqual([`${JUMBO.peer6} path MTU`]);
+
+    // advmss alone: h still sends 8961-byte segments, lost as before, and the finding names the advmss.
+    await lab().applyFix('h', `${route} advmss 8961`);
+    expect(await upload(lab(), 'h', JUMBO.peer)).toBe(2);
+    const f = mtuFindings((await hostcheckReport(lab(), 'h', peers)).report).find((x) => x.subject === `${JUMBO.peer} path MTU`);
+    expect(f?.why).toContain("The route's advmss 8961 also makes this host announce MSS 8961");
+
+    // A route mtu 1500 with advmss 8961: h sends no more than 1500 (upload flows, silent), but
+    // announces 8961, so p's segments toward h are 9001 bytes: p learns the path from r2 (p's
+    // route cache shows mtu 1500 after the download); with the route's own advmss (1460) it never has to.
+    await startSource(lab(), 'p');
+    await lab().applyFix('h', `${route} mtu 1500 advmss 8961`);
+    expect(await upload(lab(), 'h', JUMBO.peer)).toBe(0);
+    expect(await download(lab(), 'h', JUMBO.peer)).toBe(0);
+    expect((await lab().exec('p', ['ip', 'route', 'get', JUMBO.host])).stdout).toMatch(/mtu 1500/);
+    expect(mtuFindings((await hostcheckReport(lab(), 'h', peers)).report).map((f) => f.subject)).toEqual([`${JUMBO.peer6} path MTU`]);
+    await lab().applyFix('p', 'ip route flush cache');
+    await lab().applyFix('h', `${route} mtu 1500`);
+    expect(await download(lab(), 'h', JUMBO.peer)).toBe(0);
+    expect((await lab().exec('p', ['ip', 'route', 'get', JUMBO.host])).stdout).not.toMatch(/mtu 1500/);
   });
 });

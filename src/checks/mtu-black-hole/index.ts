@@ -18,7 +18,7 @@ import { dockerManaged } from '../forward-blocked.js';
 import { routeFor } from '../routing.js';
 import type { Check, HostContext } from '../types.js';
 import { peerLabel, peersAndRemotes } from '../view.js';
-import { isL2Tunnel, mssOf, noPmtuDisc, pingSize, sendMtu, tunnelCapacity } from './mtu.js';
+import { IP_HEADER, isL2Tunnel, mssOf, mtuLocked, noPmtuDisc, pingSize, routeAdvmss, sendMtu, tunnelCapacity } from './mtu.js';
 
 const ID = 'mtu-black-hole';
 
@@ -138,6 +138,8 @@ function localSenderFindings(ctx: HostContext): Finding[] {
     if (path === undefined || send.mtu <= path.mtu) continue;
     // Any mode: sockets default to IP_PMTUDISC_DONT, IPv4 leaves without DF and a router fragments it (measured for 1, 2, 3: ping and TCP).
     if (family === 4 && nopmtu !== 0) continue;
+    // A locked route mtu: IPv4 sockets in the default mode send without DF by it, and routers fragment (measured: ping and TCP).
+    if (family === 4 && mtuLocked(r)) continue;
     const request = walkPacket(s, { dst: target.address, proto: family === 4 ? 'icmp' : 'icmpv6', icmpType: family === 4 ? 8 : 128, icmpCode: 0 });
     if (request.outcome !== 'sent') continue;
     const tooBig = TOO_BIG[family];
@@ -151,12 +153,16 @@ function localSenderFindings(ctx: HostContext): Finding[] {
     const where = placeOf(back);
     const chain = chainFor(s, family, back);
     const dest = target.subject ?? `${target.address}/${family === 4 ? 32 : 128}`;
+    const advmss = routeAdvmss(r);
+    const advmssWords = advmss !== undefined && advmss > mssOf(path.mtu, family)
+      ? ` The route's advmss ${advmss} also makes this host announce MSS ${advmss}, so the peer's TCP segments toward this host (up to ${advmss + IP_HEADER[family] + 20} bytes) are larger than the path carries as well: they rely on the peer's own path MTU discovery.`
+      : '';
     const routeFix = `ip ${family === 6 ? '-6 ' : ''}route replace ${dest}${r.via ? ` via ${r.via}` : ''} dev ${send.dev.name} mtu ${path.mtu}`;
     out.push({
       check: ID, severity: 'warning', host: ctx.host, subject, key: findingKey(ID, ctx.host, subject), peers: [target.address],
       summary: `path MTU black hole toward ${label}: this host sends packets of up to ${send.mtu} bytes by ${send.dev.name}${send.byRoute ? ' (the route\'s mtu)' : ''}, the path beyond carries ${path.how}, and the ${tooBig.name} that would say so is dropped by ${where} — the largest packet that gets through is ${path.mtu} bytes (ping -s ${pingSize(path.mtu, family)}, TCP MSS ${mssOf(path.mtu, family)}); larger ones are lost without a word`,
       evidence: uniqueEvidence([...send.evidence, ...evidenceOf(r.route?.origin), ...(back.decidedBy ? stageEvidence(s, back.decidedBy) : [])]),
-      why: `A router on the way that cannot forward a ${send.mtu}-byte packet with DF set onto a ${path.mtu}-byte link drops it and answers with ${tooBig.name}; this host then sends smaller (path MTU discovery)${family === 6 ? ' — IPv6 routers never fragment, so IPv6 cannot do without it' : ''}. That error arrives RELATED to the connection, and ${where} drops it: the sender never learns, and every packet above ${path.mtu} bytes — a large ping, a big DNS answer, the TCP segments of a bulk transfer to a peer that announces a large MSS — is lost while small ones and handshakes work.`,
+      why: `A router on the way that cannot forward a ${send.mtu}-byte packet with DF set onto a ${path.mtu}-byte link drops it and answers with ${tooBig.name}; this host then sends smaller (path MTU discovery)${family === 6 ? ' — IPv6 routers never fragment, so IPv6 cannot do without it' : ''}. That error arrives RELATED to the connection, and ${where} drops it: the sender never learns, and every packet above ${path.mtu} bytes — a large ping, a big DNS answer, the TCP segments of a bulk transfer to a peer that announces a large MSS — is lost while small ones and handshakes work.${advmssWords}`,
       fix: [
         acceptTooBig(family, chain),
         `# or send smaller toward it: ${routeFix} (TCP then advertises MSS ${mssOf(path.mtu, family)} too); persist where the network is configured`,
@@ -262,7 +268,8 @@ driver's error, which carries the state of the packet it answers, never RELATED)
 RELATED,ESTABLISHED — pings and handshakes work while every larger packet is lost without a word.
 
 The check knows the MTU of the devices a peer's traffic takes (the route's mtu, else the
-device's; a bridge's ports; a vxlan port's 50 bytes (70 over IPv6) over the device below it)
+device's; a locked route mtu sends IPv4 without DF, so routers fragment; a bridge's ports; a
+vxlan port's 50 bytes (70 over IPv6) over the device below it)
 and what the path beyond carries: the peer's or remote's pathMtu in the config, the device's own
 MTU on its link or inside the VPC (cloud metadata), else 1500, which it names as an assumption;
 a fleet peer's MTU on the device holding its address (the aggregator's context) caps a routed
