@@ -116,6 +116,39 @@ describe('mtu-black-hole on the captured bridge-over-vxlan host', () => {
   });
 });
 
+describe('mtu-black-hole on the captured router for a LAN (FORWARD accepts ESTABLISHED only)', () => {
+  const ROUTED = join(repoRoot, 'fixtures', 'checks', 'mtu-black-hole', 'positive-routed-lan-established-only');
+  const found = (edit: Record<string, (t: string) => string> = {}) => {
+    const dir = mkdtempSync(join(work, 'routed-'));
+    cpSync(ROUTED, dir, { recursive: true });
+    for (const [file, f] of Object.entries(edit)) writeFileSync(join(dir, file), f(readFileSync(join(dir, file), 'utf8')));
+    return analyzeSnapshot(buildSnapshot(bundleFromFolder(dir, 'h')), { peers: PEERS, remotes: [], ports: [], ignore: [] }).findings.filter((f) => f.check === 'mtu-black-hole');
+  };
+  const ROUTED_BOTH = ['10.4.0.0/24 to 10.2.0.2 path MTU', '2001:db8:4::/64 to 2001:db8:2::2 path MTU'];
+
+  it('prints the accept, TCP clamping on the SYN-ACK and the senders\' MTU; the clamp it prints silences its family', () => {
+    const f = found();
+    expect(f.map((x) => x.subject).sort()).toEqual(ROUTED_BOTH);
+    const v4 = f.find((x) => x.subject === ROUTED_BOTH[0])!;
+    expect(v4.fix).toEqual([
+      'iptables -I FORWARD -p icmp --icmp-type fragmentation-needed -j ACCEPT',
+      '# or clamp their TCP only: iptables -t mangle -A FORWARD -i eth0 -o lan0 -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss 1460 (the SYN-ACK then announces what the path carries)',
+      '# or give the senders on 10.4.0.0/24 an MTU of 1500 (ip link set lan0 mtu 1500 here, and the senders\' own devices)',
+    ]);
+    expect(v4.evidence.map((e) => e.text.replace(/\[\d+:\d+\]/, '').trim())).toEqual(expect.arrayContaining([':FORWARD DROP', '-A FORWARD -i lan0 -o eth0 -j ACCEPT']));
+    const clamp = '*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A FORWARD -i eth0 -o lan0 -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss 1460\nCOMMIT\n';
+    expect(found({ 'iptables-save.txt': (t) => clamp + t }).map((x) => x.subject)).toEqual([ROUTED_BOTH[1]]);
+  });
+
+  it('is silent where the LAN\'s MTU fits the path, where it exceeds the device out (this host answers itself), and with forwarding off', () => {
+    const lanMtu = (mtu: number) => (t: string): string => t.replace(/(lan0@if\d+: <[^>]*> mtu )9001/, `$1${mtu}`);
+    expect(found({ 'ip-link.txt': lanMtu(1500), 'ip-addr.txt': lanMtu(1500) })).toEqual([]);
+    const eth0 = (t: string): string => t.replace(/(eth0@if\d+: <[^>]*> mtu )9001/, '$11500');
+    expect(found({ 'ip-link.txt': eth0, 'ip-addr.txt': eth0 })).toEqual([]);
+    expect(found({ 'sysctl.txt': (t) => t.replace('net.ipv4.ip_forward = 1', 'net.ipv4.ip_forward = 0') }).map((x) => x.subject)).toEqual([ROUTED_BOTH[1]]);
+  });
+});
+
 describe('pathMtu in the config', () => {
   it('takes it on peers and on remotes given as objects; remotes stay CIDRs', () => {
     const { config, errors } = parseConfig({ peers: [{ address: '10.2.0.2', pathMtu: 1400 }], remotes: ['10.200.0.0/20', { cidr: '10.201.0.0/20', pathMtu: 1380 }] });

@@ -12,7 +12,7 @@ import type { Finding } from '../../src/model/finding.js';
 import type { Report } from '../../src/report/json.js';
 import { applyPrintedFix, hostcheckReport } from './e2e-helpers.js';
 import type { Lab } from './lab.js';
-import { JUMBO, jumboUplink, VXLAN, vxlanBridge } from './mtu-topologies.js';
+import { JUMBO, jumboRouter, jumboUplink, VXLAN, vxlanBridge } from './mtu-topologies.js';
 import { describeLab, useLab } from './suite.js';
 
 const ID = 'mtu-black-hole';
@@ -282,5 +282,52 @@ describeLab('e2e: mtu-black-hole, route metrics: a locked mtu, advmss', () => {
     await lab().applyFix('h', `${route} mtu 1500`);
     expect(await download(lab(), 'h', JUMBO.peer)).toBe(0);
     expect((await lab().exec('p', ['ip', 'route', 'get', JUMBO.host])).stdout).not.toMatch(/mtu 1500/);
+  });
+});
+
+describeLab('e2e: mtu-black-hole, routed senders behind the host (FORWARD accepts ESTABLISHED, not RELATED)', () => {
+  const lab = useLab(jumboRouter());
+
+  it('symptom on the LAN, the finding on the router, the printed fix, large packets and TCP flow', async () => {
+    expect(await pingReplies(lab(), 'c', JUMBO.peer, 1400, { count: 1, doNotFragment: true })).toBe(1);
+    expect(await pingReplies(lab(), 'c', JUMBO.peer, 8000)).toBe(0);
+    expect(await pingReplies(lab(), 'c', JUMBO.peer6, 1400, { count: 1 })).toBe(1);
+    expect(await pingReplies(lab(), 'c', JUMBO.peer6, 8000)).toBe(0);
+    await startSink(lab(), 'p');
+    expect(await upload(lab(), 'c', JUMBO.peer, 1000)).toBe(0);
+    expect(await upload(lab(), 'c', JUMBO.peer)).toBe(2);
+    // The router itself learns: its own large pings pass (INPUT accepts the error).
+    expect(await largePingsFlow(lab(), 'h', JUMBO.peer, 8000)).toBe(3);
+
+    const report = await watchedReport(lab(), 'h', peers, () => Promise.all([pingReplies(lab(), 'c', JUMBO.peer, 8000, { count: 12 }), pingReplies(lab(), 'c', JUMBO.peer6, 8000, { count: 12 })]));
+    const found = mtuFindings(report);
+    expect(found.map((f) => f.subject).sort()).toEqual([`${JUMBO.lan} to ${JUMBO.peer} path MTU`, `${JUMBO.lan6} to ${JUMBO.peer6} path MTU`].sort());
+    for (const f of found) {
+      expect(f.severity).toBe('warning');
+      expect(f.summary).toContain('(lan0, mtu 9001)');
+      expect(f.summary).toContain('forwards their packets of up to 9001 bytes by eth0');
+      expect(f.summary).toContain('is dropped by filter/FORWARD policy DROP as it crosses this host');
+      expect(f.kernel?.status, JSON.stringify(f.kernel)).toBe('confirmed');
+      expect(f.kernel?.evidence.join('\n')).toMatch(/FORWARD policy: \+\d+ packets/);
+    }
+    const v4 = found.find((f) => f.subject.includes(JUMBO.peer + ' '))!;
+    expect(v4.summary).toContain('the largest packet that gets through is 1500 bytes (ping -s 1472, TCP MSS 1460)');
+
+    for (const f of found) expect(await applyPrintedFix(lab(), 'h', f)).toEqual([expect.stringMatching(/^ip6?tables -I FORWARD -p (icmp|ipv6-icmp) --icmp(v6)?-type (fragmentation-needed|packet-too-big) -j ACCEPT$/)]);
+    expect(await largePingsFlow(lab(), 'c', JUMBO.peer, 8000)).toBe(3);
+    expect(await largePingsFlow(lab(), 'c', JUMBO.peer6, 8000)).toBe(3);
+    expect(await upload(lab(), 'c', JUMBO.peer)).toBe(0);
+    expect(mtuFindings((await hostcheckReport(lab(), 'h', peers)).report)).toEqual([]);
+  });
+});
+
+describeLab('e2e: mtu-black-hole, routed senders behind a host whose FORWARD accepts RELATED', () => {
+  const lab = useLab(jumboRouter({ related: true }));
+  it('the router\'s error reaches the LAN: large packets and TCP flow, no finding', async () => {
+    expect(await largePingsFlow(lab(), 'c', JUMBO.peer, 8000)).toBe(3);
+    expect(await largePingsFlow(lab(), 'c', JUMBO.peer6, 8000)).toBe(3);
+    await startSink(lab(), 'p');
+    expect(await upload(lab(), 'c', JUMBO.peer)).toBe(0);
+    expect(mtuFindings((await hostcheckReport(lab(), 'h', peers)).report)).toEqual([]);
   });
 });

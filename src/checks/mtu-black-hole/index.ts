@@ -13,11 +13,12 @@ import { walkPacket, type Walk } from '../../simulate/walk.js';
 import { icmpErrorAbout, replyTo } from '../../simulate/walk-reply.js';
 import { bridgeMembers } from '../bridge-forward-blocked.js';
 import { stageEvidence } from '../datapath/evidence.js';
+import { routerView } from '../datapath/router.js';
 import { passed } from '../datapath/flows.js';
 import { dockerManaged } from '../forward-blocked.js';
 import { routeFor } from '../routing.js';
 import type { Check, HostContext } from '../types.js';
-import { peerLabel, peersAndRemotes } from '../view.js';
+import { interfaceByName, peerLabel, peersAndRemotes } from '../view.js';
 import { IP_HEADER, isL2Tunnel, mssOf, mtuLocked, noPmtuDisc, pingSize, routeAdvmss, sendMtu, tunnelCapacity } from './mtu.js';
 
 const ID = 'mtu-black-hole';
@@ -69,8 +70,8 @@ function chainFor(s: HostSnapshot, family: 4 | 6, w: Walk): string {
  * this host's segments are sized by the MSS the peer announces, so the clamp must meet the
  * peer's packets on their way in (PREROUTING, INPUT); TCP then never needs the error.
  */
-function clampCovers(s: HostSnapshot, family: 4 | 6, dst: string, mtu: number): boolean {
-  const syn = walkPacket(s, { dst, proto: 'tcp', sport: 40000, dport: 443, tcpFlags: 0x02 });
+function clampCovers(s: HostSnapshot, family: 4 | 6, from: { dst: string; src?: string; iif?: string }, mtu: number): boolean {
+  const syn = walkPacket(s, { ...from, proto: 'tcp', sport: 40000, dport: 443, tcpFlags: 0x02 });
   const next = replyTo(syn);
   const synAck = 'packet' in next ? walkPacket(s, next.packet) : undefined;
   const tables = family === 4 ? s.netfilter.v4 : s.netfilter.v6;
@@ -86,6 +87,20 @@ function clampCovers(s: HostSnapshot, family: 4 | 6, dst: string, mtu: number): 
     const m = /maxseg size set (\d+)/.exec(r.text);
     return m !== null && Number(m[1]) <= mssOf(mtu, family);
   })));
+}
+
+/**
+ * A ping from `from` walked out (`outcome`: this host's own, or forwarded), and the router's
+ * too-big error about it walked back: that walk where this host stops it, else undefined.
+ */
+function routerErrorStopped(s: HostSnapshot, family: 4 | 6, from: { dst: string; src?: string; iif?: string }, outcome: 'sent' | 'forwarded', router: string): Walk | undefined {
+  const request = walkPacket(s, { ...from, proto: family === 4 ? 'icmp' : 'icmpv6', icmpType: family === 4 ? 8 : 128, icmpCode: 0 });
+  if (request.outcome !== outcome) return undefined;
+  const tooBig = TOO_BIG[family];
+  const error = icmpErrorAbout(request, { type: tooBig.type, code: tooBig.code, from: router, by: 'router' });
+  if (!('packet' in error)) return undefined;
+  const back = walkPacket(s, error.packet);
+  return passed(back) || back.outcome === 'undecided' ? undefined : back;
 }
 
 interface PathMtu {
@@ -140,14 +155,9 @@ function localSenderFindings(ctx: HostContext): Finding[] {
     if (family === 4 && nopmtu !== 0) continue;
     // A locked route mtu: IPv4 sockets in the default mode send without DF by it, and routers fragment (measured: ping and TCP).
     if (family === 4 && mtuLocked(r)) continue;
-    const request = walkPacket(s, { dst: target.address, proto: family === 4 ? 'icmp' : 'icmpv6', icmpType: family === 4 ? 8 : 128, icmpCode: 0 });
-    if (request.outcome !== 'sent') continue;
+    const back = routerErrorStopped(s, family, { dst: target.address }, 'sent', r.via ?? target.address);
+    if (back === undefined || clampCovers(s, family, { dst: target.address }, path.mtu)) continue;
     const tooBig = TOO_BIG[family];
-    const error = icmpErrorAbout(request, { type: tooBig.type, code: tooBig.code, from: r.via ?? target.address, by: 'router' });
-    if (!('packet' in error)) continue;
-    const back = walkPacket(s, error.packet);
-    if (passed(back) || back.outcome === 'undecided') continue;
-    if (clampCovers(s, family, target.address, path.mtu)) continue;
     const label = target.subject ?? peerLabel(target);
     const subject = `${target.subject ?? target.address} path MTU`;
     const where = placeOf(back);
@@ -171,6 +181,58 @@ function localSenderFindings(ctx: HostContext): Finding[] {
       queries: [routeQuestion({ dst: target.address }, r)],
       signals: signalsOf(family, back),
     });
+  }
+  return out;
+}
+
+/**
+ * Senders on a network this host routes for (a LAN, a VM or container network it forwards):
+ * they send what their link carries, this host forwards it by a device that carries as much,
+ * and the router beyond that cannot forward it answers them — through this host's FORWARD,
+ * RELATED to their connection.
+ */
+function routedSenderFindings(ctx: HostContext): Finding[] {
+  const s = ctx.snapshot;
+  const out: Finding[] = [];
+  const view = routerView(ctx);
+  for (const net of view.routed) {
+    if (!view.forwarding[net.family]) continue;
+    const lan = interfaceByName(s, net.dev);
+    if (lan?.mtu === undefined) continue;
+    for (const target of peersAndRemotes(ctx.peers, ctx.remotes)) {
+      const a = parseAddress(target.address);
+      if (a === null || a.family !== net.family || prefixContains(net.prefix, a)) continue;
+      const family = net.family;
+      const r = routeFor(s, { dst: target.address, src: net.client, iif: net.dev });
+      const send = sendMtu(s, r);
+      if (send === undefined || send.dev.name === net.dev) continue;
+      // A sender larger than the device out gets its error from this host itself (locally made, OUTPUT).
+      const size = Math.min(lan.mtu, send.mtu);
+      if (lan.mtu > send.mtu) continue;
+      const path = pathMtuOf(ctx, target, r.via, send.dev);
+      if (path === undefined || size <= path.mtu) continue;
+      const from = { src: net.client, dst: target.address, iif: net.dev };
+      const back = routerErrorStopped(s, family, from, 'forwarded', r.via ?? target.address);
+      if (back === undefined || clampCovers(s, family, from, path.mtu)) continue;
+      const tooBig = TOO_BIG[family];
+      const label = target.subject ?? peerLabel(target);
+      const subject = `${net.cidr} to ${target.subject ?? target.address} path MTU`;
+      const where = placeOf(back);
+      const tool = family === 6 ? 'ip6tables' : 'iptables';
+      out.push({
+        check: ID, severity: 'warning', host: ctx.host, subject, key: findingKey(ID, ctx.host, subject), peers: [target.address],
+        summary: `path MTU black hole for the senders on ${net.cidr} (${net.dev}, mtu ${lan.mtu}) toward ${label}: this host forwards their packets of up to ${size} bytes by ${send.dev.name}${send.byRoute ? ' (the route\'s mtu)' : ''}, the path beyond carries ${path.how}, and the ${tooBig.name} the router sends back to them is dropped by ${where} as it crosses this host — the largest packet that gets through is ${path.mtu} bytes (ping -s ${pingSize(path.mtu, family)}, TCP MSS ${mssOf(path.mtu, family)}); larger ones are lost without a word`,
+        evidence: uniqueEvidence([...evidenceOf(lan.origin), ...net.evidence, ...send.evidence, ...evidenceOf(r.route?.origin), ...(back.decidedBy ? stageEvidence(s, back.decidedBy) : [])]),
+        why: `This host routes for ${net.cidr} (${net.because}). Its senders send packets as large as their link, ${lan.mtu} bytes, with DF set; this host forwards them by ${send.dev.name}, which carries them, and a router beyond that cannot forward them onto a ${path.mtu}-byte link drops them and answers the sender with ${tooBig.name}. That error crosses this host's FORWARD chain RELATED to the sender's connection, and ${where} drops it: the senders never learn, and every packet above ${path.mtu} bytes is lost while small ones and handshakes work. Senders on this host itself are not affected by this chain.`,
+        fix: [
+          acceptTooBig(family, chainFor(s, family, back)),
+          `# or clamp their TCP only: ${tool} -t mangle -A FORWARD -i ${send.dev.name} -o ${net.dev} -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss ${mssOf(path.mtu, family)} (the SYN-ACK then announces what the path carries)`,
+          `# or give the senders on ${net.cidr} an MTU of ${path.mtu} (ip link set ${net.dev} mtu ${path.mtu} here, and the senders' own devices)`,
+        ],
+        queries: [routeQuestion({ dst: target.address, src: net.client, iif: net.dev }, r)],
+        signals: signalsOf(family, back),
+      });
+    }
   }
   return out;
 }
@@ -253,7 +315,7 @@ function bridgedSenderFindings(ctx: HostContext): Finding[] {
 
 /** The findings of mtu-black-hole for one host. */
 export function mtuBlackHoleFindings(ctx: HostContext): Finding[] {
-  return [...bridgedSenderFindings(ctx), ...localSenderFindings(ctx)];
+  return [...bridgedSenderFindings(ctx), ...localSenderFindings(ctx), ...routedSenderFindings(ctx)];
 }
 
 export const mtuBlackHole: Check = {
@@ -274,7 +336,9 @@ and what the path beyond carries: the peer's or remote's pathMtu in the config, 
 MTU on its link or inside the VPC (cloud metadata), else 1500, which it names as an assumption;
 a fleet peer's MTU on the device holding its address (the aggregator's context) caps a routed
 path, and the finding says where its figure came from.
-It walks the error back through the firewall with the state the kernel gives it (docs/walk.md),
+Senders behind this host on a network it routes for (a LAN, VMs, containers it forwards) send
+what their link carries; the router beyond answers them through this host's FORWARD, RELATED to
+their connection. It walks the error back through the firewall with the state the kernel gives it (docs/walk.md),
 and takes net.ipv4.ip_no_pmtu_disc (any non-zero value sends IPv4 without DF, so routers
 fragment: measured for 1, 2 and 3) and MSS clamping (iptables TCPMSS --set-mss, nft maxseg) into account. It states the
 largest packet that gets through.
@@ -285,7 +349,7 @@ port that takes larger frames than its tunnel port's MTU (the bridge drops them 
 Warning: it rests on a path MTU beyond this host (assumed or configured).
 
 Fix: accept the error before the state rules (iptables -I INPUT -p icmp --icmp-type
-fragmentation-needed -j ACCEPT; FORWARD, or DOCKER-USER, for bridged senders; ip6tables
+fragmentation-needed -j ACCEPT; FORWARD, or DOCKER-USER, for bridged or routed senders; ip6tables
 --icmpv6-type packet-too-big), or send smaller (a route mtu toward the peer; the senders' MTU
 behind a bridge), or clamp TCP's MSS.`,
   families: { host: mtuBlackHoleFindings },
