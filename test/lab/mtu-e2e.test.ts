@@ -285,6 +285,24 @@ describeLab('e2e: mtu-black-hole, route metrics: a locked mtu, advmss', () => {
   });
 });
 
+/**
+ * The router h's findings for the LAN's senders while c sends large pings (both families): one per
+ * family, with `words`, the largest packet 1500 bytes, and the kernel's `hook` policy counter moving.
+ */
+async function routedFindings(lab: Lab, expected: { severity: Finding['severity']; hook: string; words: string[] }): Promise<Finding[]> {
+  const report = await watchedReport(lab, 'h', peers, () => Promise.all([pingReplies(lab, 'c', JUMBO.peer, 8000, { count: 12 }), pingReplies(lab, 'c', JUMBO.peer6, 8000, { count: 12 })]));
+  const found = mtuFindings(report);
+  expect(found.map((f) => f.subject).sort()).toEqual([`${JUMBO.lan} to ${JUMBO.peer} path MTU`, `${JUMBO.lan6} to ${JUMBO.peer6} path MTU`].sort());
+  for (const f of found) {
+    expect(f.severity).toBe(expected.severity);
+    for (const w of ['(lan0, mtu 9001)', ...expected.words]) expect(f.summary).toContain(w);
+    expect(f.kernel?.status, JSON.stringify(f.kernel)).toBe('confirmed');
+    expect(f.kernel?.evidence.join('\n')).toMatch(new RegExp(`${expected.hook} policy: \\+\\d+ packets`));
+  }
+  expect(found.find((f) => f.subject.includes(`${JUMBO.peer} `))?.summary).toContain('the largest packet that gets through is 1500 bytes (ping -s 1472, TCP MSS 1460)');
+  return found;
+}
+
 describeLab('e2e: mtu-black-hole, routed senders behind the host (FORWARD accepts ESTABLISHED, not RELATED)', () => {
   const lab = useLab(jumboRouter());
 
@@ -299,19 +317,7 @@ describeLab('e2e: mtu-black-hole, routed senders behind the host (FORWARD accept
     // The router itself learns: its own large pings pass (INPUT accepts the error).
     expect(await largePingsFlow(lab(), 'h', JUMBO.peer, 8000)).toBe(3);
 
-    const report = await watchedReport(lab(), 'h', peers, () => Promise.all([pingReplies(lab(), 'c', JUMBO.peer, 8000, { count: 12 }), pingReplies(lab(), 'c', JUMBO.peer6, 8000, { count: 12 })]));
-    const found = mtuFindings(report);
-    expect(found.map((f) => f.subject).sort()).toEqual([`${JUMBO.lan} to ${JUMBO.peer} path MTU`, `${JUMBO.lan6} to ${JUMBO.peer6} path MTU`].sort());
-    for (const f of found) {
-      expect(f.severity).toBe('warning');
-      expect(f.summary).toContain('(lan0, mtu 9001)');
-      expect(f.summary).toContain('forwards their packets of up to 9001 bytes by eth0');
-      expect(f.summary).toContain('is dropped by filter/FORWARD policy DROP as it crosses this host');
-      expect(f.kernel?.status, JSON.stringify(f.kernel)).toBe('confirmed');
-      expect(f.kernel?.evidence.join('\n')).toMatch(/FORWARD policy: \+\d+ packets/);
-    }
-    const v4 = found.find((f) => f.subject.includes(JUMBO.peer + ' '))!;
-    expect(v4.summary).toContain('the largest packet that gets through is 1500 bytes (ping -s 1472, TCP MSS 1460)');
+    const found = await routedFindings(lab(), { severity: 'warning', hook: 'FORWARD', words: ['forwards their packets of up to 9001 bytes by eth0', 'is dropped by filter/FORWARD policy DROP as it crosses this host'] });
 
     for (const f of found) expect(await applyPrintedFix(lab(), 'h', f)).toEqual([expect.stringMatching(/^ip6?tables -I FORWARD -p (icmp|ipv6-icmp) --icmp(v6)?-type (fragmentation-needed|packet-too-big) -j ACCEPT$/)]);
     expect(await largePingsFlow(lab(), 'c', JUMBO.peer, 8000)).toBe(3);
@@ -327,6 +333,26 @@ describeLab('e2e: mtu-black-hole, routed senders behind a host whose FORWARD acc
     expect(await largePingsFlow(lab(), 'c', JUMBO.peer, 8000)).toBe(3);
     expect(await largePingsFlow(lab(), 'c', JUMBO.peer6, 8000)).toBe(3);
     await startSink(lab(), 'p');
+    expect(await upload(lab(), 'c', JUMBO.peer)).toBe(0);
+    expect(mtuFindings((await hostcheckReport(lab(), 'h', peers)).report)).toEqual([]);
+  });
+});
+
+describeLab('e2e: mtu-black-hole, routed senders larger than the router\'s uplink, the router\'s own error dropped in OUTPUT', () => {
+  const lab = useLab(jumboRouter({ outputEstablished: true }));
+
+  it('symptom on the LAN, an error finding on the router, the printed OUTPUT accept, large packets and TCP flow', async () => {
+    expect(await pingReplies(lab(), 'c', JUMBO.peer, 1400, { count: 1, doNotFragment: true })).toBe(1);
+    expect(await pingReplies(lab(), 'c', JUMBO.peer, 8000)).toBe(0);
+    expect(await pingReplies(lab(), 'c', JUMBO.peer6, 8000)).toBe(0);
+    await startSink(lab(), 'p');
+    expect(await upload(lab(), 'c', JUMBO.peer)).toBe(2);
+
+    const found = await routedFindings(lab(), { severity: 'error', hook: 'OUTPUT', words: ['by eth0, which carries 1500 bytes', 'it sends the senders itself is dropped by filter/OUTPUT policy DROP'] });
+
+    for (const f of found) expect(await applyPrintedFix(lab(), 'h', f)).toEqual([expect.stringMatching(/^ip6?tables -I OUTPUT -p (icmp|ipv6-icmp) --icmp(v6)?-type (fragmentation-needed|packet-too-big) -j ACCEPT$/)]);
+    expect(await largePingsFlow(lab(), 'c', JUMBO.peer, 8000)).toBe(3);
+    expect(await largePingsFlow(lab(), 'c', JUMBO.peer6, 8000)).toBe(3);
     expect(await upload(lab(), 'c', JUMBO.peer)).toBe(0);
     expect(mtuFindings((await hostcheckReport(lab(), 'h', peers)).report)).toEqual([]);
   });

@@ -9,11 +9,12 @@ import type { HostSnapshot, InterfaceModel } from '../../model/snapshot.js';
 import { parseAddress, parsePrefix, prefixContains } from '../../net/address.js';
 import { kernelSignals } from '../../simulate/kernel-signals.js';
 import { routeQuestion } from '../../simulate/route-get.js';
+import type { RouteLookupResult } from '../../simulate/route-lookup.js';
 import { walkPacket, type Walk } from '../../simulate/walk.js';
 import { icmpErrorAbout, replyTo } from '../../simulate/walk-reply.js';
 import { bridgeMembers } from '../bridge-forward-blocked.js';
 import { stageEvidence } from '../datapath/evidence.js';
-import { routerView } from '../datapath/router.js';
+import { routerView, type RoutedNetwork } from '../datapath/router.js';
 import { passed } from '../datapath/flows.js';
 import { dockerManaged } from '../forward-blocked.js';
 import { routeFor } from '../routing.js';
@@ -207,8 +208,12 @@ function routedSenderFindings(ctx: HostContext): Finding[] {
       const send = sendMtu(s, r);
       if (send === undefined || send.dev.name === net.dev) continue;
       // A sender larger than the device out gets its error from this host itself (locally made, OUTPUT).
-      const size = Math.min(lan.mtu, send.mtu);
-      if (lan.mtu > send.mtu) continue;
+      if (lan.mtu > send.mtu) {
+        const own = ownErrorFinding(ctx, net, lan, lan.mtu, send, target, r);
+        if (own !== undefined) out.push(own);
+        continue;
+      }
+      const size = lan.mtu;
       const path = pathMtuOf(ctx, target, r.via, send.dev);
       if (path === undefined || size <= path.mtu) continue;
       const from = { src: net.client, dst: target.address, iif: net.dev };
@@ -235,6 +240,35 @@ function routedSenderFindings(ctx: HostContext): Finding[] {
     }
   }
   return out;
+}
+
+/**
+ * A routed sender whose link is larger than the device this host forwards by: this host drops
+ * the packet itself and sends the error, which leaves through OUTPUT, RELATED to the sender's
+ * connection. Dropped there, this host's own devices prove the black hole: an error.
+ */
+function ownErrorFinding(ctx: HostContext, net: RoutedNetwork, lan: InterfaceModel, lanMtu: number, send: NonNullable<ReturnType<typeof sendMtu>>, target: Peer & { subject?: string }, r: RouteLookupResult): Finding | undefined {
+  const s = ctx.snapshot;
+  const family = net.family;
+  const request = walkPacket(s, { src: net.client, dst: target.address, iif: net.dev, proto: family === 4 ? 'icmp' : 'icmpv6', icmpType: family === 4 ? 8 : 128, icmpCode: 0 });
+  if (request.outcome !== 'forwarded' || request.connection === undefined) return undefined;
+  const tooBig = TOO_BIG[family];
+  const back = walkPacket(s, { dst: net.client, proto: family === 4 ? 'icmp' : 'icmpv6', icmpType: tooBig.type, icmpCode: tooBig.code, conntrack: { state: 'RELATED', reply: true, entry: request.connection } });
+  if (passed(back) || back.outcome === 'undecided') return undefined;
+  const where = placeOf(back);
+  const subject = `${net.cidr} to ${target.subject ?? target.address} path MTU`;
+  return {
+    check: ID, severity: 'error', host: ctx.host, subject, key: findingKey(ID, ctx.host, subject), peers: [target.address],
+    summary: `path MTU black hole for the senders on ${net.cidr} (${net.dev}, mtu ${lanMtu}) toward ${target.subject ?? peerLabel(target)}: this host forwards to it by ${send.dev.name}, which carries ${send.mtu} bytes${send.byRoute ? ' (the route\'s mtu)' : ''}, and the ${tooBig.name} it sends the senders itself is dropped by ${where} — the largest packet that gets through is ${send.mtu} bytes (ping -s ${pingSize(send.mtu, family)}, TCP MSS ${mssOf(send.mtu, family)}); larger ones are lost without a word`,
+    evidence: uniqueEvidence([...evidenceOf(lan.origin), ...net.evidence, ...send.evidence, ...evidenceOf(r.route?.origin), ...(back.decidedBy ? stageEvidence(s, back.decidedBy) : [])]),
+    why: `This host routes for ${net.cidr} (${net.because}); its senders send packets as large as their link, ${lanMtu} bytes, with DF set, and this host cannot forward one above ${send.mtu} bytes by ${send.dev.name}: it drops it and answers the sender with ${tooBig.name}. That error is this host's own packet — it leaves through OUTPUT, RELATED to the sender's connection — and ${where} drops it, so the senders never learn.`,
+    fix: [
+      acceptTooBig(family, 'OUTPUT'),
+      `# or give the senders on ${net.cidr} an MTU of ${send.mtu} (ip link set ${net.dev} mtu ${send.mtu} here, and the senders' own devices)`,
+    ],
+    queries: [routeQuestion({ dst: target.address, src: net.client, iif: net.dev }, r)],
+    signals: signalsOf(family, back),
+  };
 }
 
 /** Senders on a bridge whose vxlan port carries less than its MTU says. */
@@ -338,14 +372,16 @@ a fleet peer's MTU on the device holding its address (the aggregator's context) 
 path, and the finding says where its figure came from.
 Senders behind this host on a network it routes for (a LAN, VMs, containers it forwards) send
 what their link carries; the router beyond answers them through this host's FORWARD, RELATED to
-their connection. It walks the error back through the firewall with the state the kernel gives it (docs/walk.md),
+their connection — or, where their link is larger than the device out, this host answers them
+itself, through its OUTPUT. It walks the error back through the firewall with the state the kernel gives it (docs/walk.md),
 and takes net.ipv4.ip_no_pmtu_disc (any non-zero value sends IPv4 without DF, so routers
 fragment: measured for 1, 2 and 3) and MSS clamping (iptables TCPMSS --set-mss, nft maxseg) into account. It states the
 largest packet that gets through.
 
 Error: this host's own devices prove it — a bridge's vxlan port whose MTU is
-above what the device below carries, with the driver's error dropped in FORWARD, or a bridge
-port that takes larger frames than its tunnel port's MTU (the bridge drops them silently).
+above what the device below carries, with the driver's error dropped in FORWARD, a bridge
+port that takes larger frames than its tunnel port's MTU (the bridge drops them silently), or a
+routed network larger than the device out with this host's own error dropped in OUTPUT.
 Warning: it rests on a path MTU beyond this host (assumed or configured).
 
 Fix: accept the error before the state rules (iptables -I INPUT -p icmp --icmp-type
