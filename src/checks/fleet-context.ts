@@ -40,7 +40,7 @@ export function contextFor(fleet: FleetView, host: string, names: Iterable<strin
 }
 
 /** The MTU of the device each address is on, as the host reported it (its route's mtu is the host's own business). */
-function peerMtus(fleet: FleetView, name: string, addresses: readonly IndexedAddress[]): PeerMtu[] {
+export function peerMtus(fleet: FleetView, name: string, addresses: readonly IndexedAddress[]): PeerMtu[] {
   const s = fleet.snapshot(name);
   if (s === undefined) return [];
   const out: PeerMtu[] = [];

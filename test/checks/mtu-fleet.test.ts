@@ -10,6 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { analysisOptions } from '../../src/agent/messages.js';
+import { parseAgentTokens } from '../../src/aggregator/auth.js';
+import { startServer } from '../../src/aggregator/server.js';
+import { analyzeSnapshot } from '../../src/checks/analyze.js';
+import { tempDir, TestAgent } from '../helpers/aggregator-client.js';
 import { Aggregator } from '../../src/aggregator/aggregator.js';
 import { emptyCredentials } from '../../src/aggregator/auth.js';
 import { AggregatorMetrics } from '../../src/aggregator/metrics.js';
@@ -61,6 +65,37 @@ describe('mtu-black-hole with the peer\'s MTU from the fleet', () => {
       expect(() => fleetContextOf({ peers: [{ name: 'p', addresses: ['10.2.0.2'], mtus: [{ address: '10.2.0.2', dev: 'eth0', mtu: 40 }] }], remotes: [], ports: [] })).toThrow('context.peers.0.mtus.0.mtu: expected integer >= 68');
     } finally {
       await store.close();
+    }
+  });
+
+  it('a real server: the agent of h gets p\'s MTU in its context, and a new context when p reports another MTU', async () => {
+    const tmp = tempDir();
+    const socket = join(tmp.dir, 'fleet.sock');
+    const token = (h: string): string => `${h}-token-0123456789abcdef`;
+    const server = await startServer({ socket, db: join(tmp.dir, 'fleet.db'), credentials: { ...emptyCredentials(), ...parseAgentTokens(['h', 'p'].map((x) => `${token(x)} ${x}`).join('\n')) }, contextDelayMs: 10 });
+    const agents: TestAgent[] = [];
+    try {
+      for (const x of ['h', 'p']) agents.push(await TestAgent.connect(`ws+unix://${socket}:/agent`, x, token(x)));
+      const [h, p] = agents;
+      await h.report(buildSnapshot(bundle('h')));
+      await p.report(buildSnapshot(bundle('p', 9001)));
+      /** h's next context that lists p with `mtu`, and the mtu-black-hole verdict h's agent makes of it. */
+      const verdict = async (mtu: number): Promise<string[]> => {
+        let ctx = (await h.next('context')).context;
+        while (ctx.peers[0]?.mtus?.[0]?.mtu !== mtu) ctx = (await h.next('context')).context;
+        const o = analysisOptions({ peers: [], remotes: [], ports: [], ignore: [] }, ctx, { name: 'h', addresses: new Set(['10.1.0.2', '2001:db8:1::2']) });
+        const s = buildSnapshot(bundle('h'));
+        s.identity.cloud = { provider: 'aws', vpcCidrs: ['10.0.0.0/8'], subnetCidrs: [], privateIps: [] };
+        return analyzeSnapshot(s, o).findings.filter((f) => f.check === 'mtu-black-hole').map((f) => f.summary.replace(/^.*the path beyond carries (\d+ \([^)]*\)).*$/, '$1'));
+      };
+      // Inside h's VPC p at 9001 leaves IPv4 silent; p at 1400 is named, from its report.
+      expect(await verdict(9001)).toEqual([expect.stringContaining('1500 (assumed')]);
+      await p.report(buildSnapshot(bundle('p', 1400)));
+      expect((await verdict(1400)).sort()).toEqual(["1400 (the mtu of p's eth0, as it reported to the fleet)", "1400 (the mtu of p's eth0, as it reported to the fleet; below the 1500 assumed beyond the host)"]);
+    } finally {
+      for (const a of agents) a.close();
+      await server.close();
+      tmp.remove();
     }
   });
 
