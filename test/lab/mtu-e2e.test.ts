@@ -319,6 +319,14 @@ describeLab('e2e: mtu-black-hole, routed senders behind the host (FORWARD accept
 
     const found = await routedFindings(lab(), { severity: 'warning', hook: 'FORWARD', words: ['forwards their packets of up to 9001 bytes by eth0', 'is dropped by filter/FORWARD policy DROP as it crosses this host'] });
 
+    // The printed TCP clamp on the SYN-ACK going to the LAN: the upload passes at once, large pings stay lost, the IPv4 finding goes.
+    const clamp = alternative(found.find((f) => f.subject.includes(`${JUMBO.peer} `))!, 'clamp their TCP');
+    expect(clamp).toBe('iptables -t mangle -A FORWARD -i eth0 -o lan0 -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss 1460');
+    await lab().applyFix('h', clamp);
+    expect(await upload(lab(), 'c', JUMBO.peer)).toBe(0);
+    expect(await pingReplies(lab(), 'c', JUMBO.peer, 8000)).toBe(0);
+    expect(mtuFindings((await hostcheckReport(lab(), 'h', peers)).report).map((f) => f.subject)).toEqual([`${JUMBO.lan6} to ${JUMBO.peer6} path MTU`]);
+
     for (const f of found) expect(await applyPrintedFix(lab(), 'h', f)).toEqual([expect.stringMatching(/^ip6?tables -I FORWARD -p (icmp|ipv6-icmp) --icmp(v6)?-type (fragmentation-needed|packet-too-big) -j ACCEPT$/)]);
     expect(await largePingsFlow(lab(), 'c', JUMBO.peer, 8000)).toBe(3);
     expect(await largePingsFlow(lab(), 'c', JUMBO.peer6, 8000)).toBe(3);
