@@ -168,7 +168,8 @@ export interface Store extends SectionStore {
 export type ChangeKind = 'report' | 'stale' | 'connected' | 'disconnected' | 'present' | 'ask';
 
 export interface FollowHandlers {
-  changed(kind: ChangeKind, hosts: string[]): void;
+  /** `replica`: the id of the replica that said it (an agent's `disconnected` from one replica does not undo its `connected` on another). */
+  changed(kind: ChangeKind, hosts: string[], replica?: string): void;
   gap(): void;
 }
 

@@ -49,7 +49,8 @@ async function startSink(lab: Lab, host: string): Promise<void> {
   const file = join(work, 'sink.cjs');
   writeFileSync(file, SINK);
   await lab.exec(host, ['sh', '-c', `node ${file} >/dev/null 2>&1 &`], { check: true });
-  await new Promise((r) => setTimeout(r, 300));
+  // Node may take a while to start on a loaded machine: wait until the port listens (at most 10 s).
+  await lab.exec(host, ['sh', '-c', "for i in $(seq 200); do ss -Hltn 'sport = :5001' | grep -q . && exit 0; sleep 0.05; done; exit 1"], { check: true });
 }
 
 async function upload(lab: Lab, host: string, dst: string, bytes = 300_000): Promise<number> {
