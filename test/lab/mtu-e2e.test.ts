@@ -33,10 +33,7 @@ const SOURCE = `const n = Number(process.argv[2]); require('net').createServer((
 const DOWNLOAD = `const [host, bytes] = process.argv.slice(2); const s = require('net').connect(5002, host); let n = 0; s.on('data', (d) => { n += d.length; }); s.on('end', () => process.exit(n === Number(bytes) ? 0 : 1)); s.on('error', () => process.exit(1)); setTimeout(() => process.exit(2), 4000);`;
 
 async function startSource(lab: Lab, host: string, bytes = 300_000): Promise<void> {
-  const file = join(work, 'source.cjs');
-  writeFileSync(file, SOURCE);
-  await lab.exec(host, ['sh', '-c', `node ${file} ${bytes} >/dev/null 2>&1 &`], { check: true });
-  await new Promise((r) => setTimeout(r, 300));
+  await startListener(lab, host, 'source.cjs', SOURCE, [String(bytes)], 5002);
 }
 
 async function download(lab: Lab, host: string, src: string, bytes = 300_000): Promise<number> {
@@ -45,12 +42,17 @@ async function download(lab: Lab, host: string, src: string, bytes = 300_000): P
   return (await lab.exec(host, ['node', file, src, String(bytes)])).exitCode;
 }
 
-async function startSink(lab: Lab, host: string): Promise<void> {
-  const file = join(work, 'sink.cjs');
-  writeFileSync(file, SINK);
-  await lab.exec(host, ['sh', '-c', `node ${file} >/dev/null 2>&1 &`], { check: true });
+/** Starts `script` (written to `name`) with `args` in the background on `host` and waits until it listens on `port`. */
+async function startListener(lab: Lab, host: string, name: string, script: string, args: string[], port: number): Promise<void> {
+  const file = join(work, name);
+  writeFileSync(file, script);
+  await lab.exec(host, ['sh', '-c', `node ${file} ${args.join(' ')} >/dev/null 2>&1 &`], { check: true });
   // Node may take a while to start on a loaded machine: wait until the port listens (at most 10 s).
-  await lab.exec(host, ['sh', '-c', "for i in $(seq 200); do ss -Hltn 'sport = :5001' | grep -q . && exit 0; sleep 0.05; done; exit 1"], { check: true });
+  await lab.exec(host, ['sh', '-c', `for i in $(seq 200); do ss -Hltn 'sport = :${port}' | grep -q . && exit 0; sleep 0.05; done; exit 1`], { check: true });
+}
+
+async function startSink(lab: Lab, host: string): Promise<void> {
+  await startListener(lab, host, 'sink.cjs', SINK, [], 5001);
 }
 
 async function upload(lab: Lab, host: string, dst: string, bytes = 300_000): Promise<number> {
