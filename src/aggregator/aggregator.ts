@@ -12,7 +12,7 @@ import { SECTION_KINDS, type FleetContext, type Hello, type ReportMessage, type 
 import { snapshotFromJson, type HostSnapshot } from '../model/snapshot.js';
 import { redactLine, redactSnapshotTexts } from '../collect/redact.js';
 import type { Topology } from '../model/topology.js';
-import { CONTEXT_PEERS_LIMIT, contextFor, contextNames, peerMtus } from '../checks/fleet-context.js';
+import { CONTEXT_PEERS_LIMIT, contextFor, contextNames } from '../checks/fleet-context.js';
 import type { FleetFinding } from '../checks/types.js';
 import { Authenticator, type AgentAuth, type Credentials } from './auth.js';
 import { FleetIndex } from './fleet-index.js';
@@ -540,7 +540,7 @@ export class Aggregator {
   private membershipOf(host: string): string {
     const addresses = this.index.addressesOf(host);
     // The MTUs go into other hosts' contexts too (mtu-black-hole): a changed MTU is a changed context.
-    return JSON.stringify([addresses.map((a) => a.address), this.index.vpcOf(host), peerMtus(this.index, host, addresses).map((m) => m.mtu)]);
+    return JSON.stringify([addresses.map((a) => a.address), this.index.vpcOf(host), addresses.map((a) => a.mtu ?? null)]);
   }
 
   private scheduleContext(): void {

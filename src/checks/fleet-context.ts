@@ -33,21 +33,16 @@ export function contextFor(fleet: FleetView, host: string, names: Iterable<strin
     const addresses = indexed.map((a) => a.address);
     const vpcs = fleet.vpcOf(name);
     for (const c of vpcs) if (!own.has(c)) remotes.add(c);
-    const mtus = peerMtus(fleet, name, indexed);
+    const mtus = peerMtus(indexed);
     if (addresses.length) peers.push({ name, addresses, ...(vpcs[0] ? { vpc: vpcs[0] } : {}), ...(mtus.length > 0 && { mtus }) });
   }
   return { peers, remotes: [...remotes].sort().slice(0, REMOTES_MAX) };
 }
 
 /** The MTU of the device each address is on, as the host reported it (its route's mtu is the host's own business). */
-export function peerMtus(fleet: FleetView, name: string, addresses: readonly IndexedAddress[]): PeerMtu[] {
-  const s = fleet.snapshot(name);
-  if (s === undefined) return [];
+export function peerMtus(addresses: readonly IndexedAddress[]): PeerMtu[] {
   const out: PeerMtu[] = [];
-  for (const a of addresses) {
-    const mtu = s.interfaces.find((i) => i.name === a.iface)?.mtu;
-    if (mtu !== undefined) out.push({ address: a.address, dev: a.iface, mtu });
-  }
+  for (const a of addresses) if (a.mtu !== undefined) out.push({ address: a.address, dev: a.iface, mtu: a.mtu });
   return out;
 }
 
