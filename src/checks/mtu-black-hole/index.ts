@@ -376,16 +376,18 @@ their connection — or, where their link is larger than the device out, this ho
 itself, through its OUTPUT. It walks the error back through the firewall with the state the kernel gives it (docs/walk.md),
 and takes net.ipv4.ip_no_pmtu_disc (any non-zero value sends IPv4 without DF, so routers
 fragment: measured for 1, 2 and 3) and MSS clamping (iptables TCPMSS --set-mss, nft maxseg) into account. It states the
-largest packet that gets through.
+largest packet that gets through, and names a route advmss above what the path carries (it
+sizes what the peer sends).
 
 Error: this host's own devices prove it — a bridge's vxlan port whose MTU is
 above what the device below carries, with the driver's error dropped in FORWARD, a bridge
 port that takes larger frames than its tunnel port's MTU (the bridge drops them silently), or a
 routed network larger than the device out with this host's own error dropped in OUTPUT.
-Warning: it rests on a path MTU beyond this host (assumed or configured).
+Warning: it rests on a path MTU beyond this host (assumed, configured or reported by the fleet).
 
 Fix: accept the error before the state rules (iptables -I INPUT -p icmp --icmp-type
-fragmentation-needed -j ACCEPT; FORWARD, or DOCKER-USER, for bridged or routed senders; ip6tables
+fragmentation-needed -j ACCEPT; FORWARD, or DOCKER-USER, for bridged or routed senders, OUTPUT
+where this host answers them itself; ip6tables
 --icmpv6-type packet-too-big), or send smaller (a route mtu toward the peer; the senders' MTU
 behind a bridge), or clamp TCP's MSS.`,
   families: { host: mtuBlackHoleFindings },
