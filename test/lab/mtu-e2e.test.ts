@@ -278,6 +278,7 @@ describeLab('e2e: mtu-black-hole, route metrics: a locked mtu, advmss', () => {
     await startSource(lab(), 'p');
     await lab().applyFix('h', `${route} mtu 1500 advmss 8961`);
     expect(await upload(lab(), 'h', JUMBO.peer)).toBe(0);
+    expect(await pingReplies(lab(), 'h', JUMBO.peer, 8000)).toBe(3);
     expect(await download(lab(), 'h', JUMBO.peer)).toBe(0);
     expect((await lab().exec('p', ['ip', 'route', 'get', JUMBO.host])).stdout).toMatch(/mtu 1500/);
     expect(mtuFindings((await hostcheckReport(lab(), 'h', peers)).report).map((f) => f.subject)).toEqual([`${JUMBO.peer6} path MTU`]);
