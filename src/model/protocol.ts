@@ -17,7 +17,7 @@ import { MAX_REPORT_CHANGES, SECTION_KINDS } from './protocol-version.js';
 const SIGNAL_KINDS = new Set<unknown>(['counter', 'device', 'rule', 'reason']);
 
 export { FULL_SNAPSHOT_MAX_ROUTES, PROTOCOL_VERSION, SECTION_KINDS, SUPPORTED_PROTOCOLS, type SectionKind } from './protocol-version.js';
-export type { Ack, ContextMessage, ErrorMessage, FleetContext, PeerContext, ServerMessage, Welcome } from './server-messages.js';
+export type { Ack, ContextMessage, ErrorMessage, FleetContext, PeerContext, PeerMtu, ServerMessage, Welcome } from './server-messages.js';
 
 const name = z.string().min(1).max(253);
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected a sha256 in hex');
