@@ -547,7 +547,9 @@ export class Aggregator {
   }
 
   private membershipOf(host: string): string {
-    return JSON.stringify([this.index.addressesOf(host).map((a) => a.address), this.index.vpcOf(host)]);
+    const addresses = this.index.addressesOf(host);
+    // The MTUs go into other hosts' contexts too (mtu-black-hole): a changed MTU is a changed context.
+    return JSON.stringify([addresses.map((a) => a.address), this.index.vpcOf(host), addresses.map((a) => a.mtu ?? null)]);
   }
 
   private scheduleContext(): void {
