@@ -6,6 +6,7 @@ import { parserFor } from '../../parsers/index.js';
 import { parseRoutes } from '../../parsers/ip-route.js';
 import { parseIptablesList } from '../../parsers/iptables-list.js';
 import { parseIptables } from '../../parsers/iptables-save.js';
+import { parse as parseNft } from '../../parsers/nft.js';
 import type { ParseResult, ParseWarning } from '../../parsers/types.js';
 import type { ConntrackStatsRecord } from '../model/conntrack.js';
 import type { DockerDaemonConfig, DockerNetworkRecord } from '../model/docker.js';
@@ -126,15 +127,18 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
   const routeLists = new Map<string, RouteList>();
   const dumpNotices: IptablesNotice[] = [];
   const sources: SourceReport[] = [];
-  // nft first: of iptables-nft's tables only their lookups are kept (markNftHiddenMatches), so a
-  // kube-proxy host's ~1 KB of JSON a rule is garbage before the other sources are parsed.
+  // nft first: of iptables-nft's tables only their lookups are kept (markNftHiddenMatches), and
+  // the parser makes no records of their rules (a kube-proxy host's ~1 KB of JSON a rule).
   let lookups: NftLookups = new Map();
   const nftText = bundle.files.get('nft');
   if (nftText !== undefined && bundle.meta.sources.some((m) => m.name === 'nft')) {
-    const result = parserFor('nft')!.parse(nftText) as ParseResult<NftTable>;
+    const result = parseNft(nftText, { summarizeIptablesNft: true });
     stampSource(result.records, 'nft');
-    lookups = nftLookups(result.records);
-    parsed.set('nft', { ...result, records: withoutIptablesNftRules(result.records) });
+    for (const chains of result.iptablesNftRules?.values() ?? []) {
+      for (const chain of chains.values()) for (const rule of chain.lookups.values()) rule.origin.source = 'nft';
+    }
+    lookups = nftLookups(result.records, result.iptablesNftRules);
+    parsed.set('nft', { records: withoutIptablesNftRules(result.records), warnings: result.warnings });
   }
   for (const meta of bundle.meta.sources) {
     const spec = sourceByName(meta.name);
