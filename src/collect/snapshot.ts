@@ -120,8 +120,40 @@ function mergeBlocks(blocks: InterfaceBlock[], more: InterfaceBlock[]): Interfac
   return out;
 }
 
+/** The dumps a netfilter section is made of (src/collect/sections.ts), kept in the bundle by `release`. */
+const KEPT_TEXTS = new Set(['iptables-save', 'iptables-legacy-save', 'ip6tables-save', 'ip6tables-legacy-save']);
+
+/**
+ * nft's tables as the snapshot keeps them and the lookups of iptables-nft's rules. A function of
+ * its own so that, with `release`, nothing but the bundle held the text while the rest is parsed.
+ */
+function readNft(bundle: Bundle, release: boolean): { result: ParseResult<NftTable>; lookups: NftLookups } | undefined {
+  const text = bundle.files.get('nft');
+  if (text === undefined) return undefined;
+  if (release) bundle.files.delete('nft');
+  const result = parseNft(text, { summarizeIptablesNft: true });
+  stampSource(result.records, 'nft');
+  for (const chains of result.iptablesNftRules?.values() ?? []) {
+    for (const chain of chains.values()) for (const rule of chain.lookups.values()) rule.origin.source = 'nft';
+  }
+  return { result: { records: withoutIptablesNftRules(result.records), warnings: result.warnings }, lookups: nftLookups(result.records, result.iptablesNftRules) };
+}
+
 /** Build the snapshot of one bundle. */
 export function buildSnapshot(bundle: Bundle): HostSnapshot {
+  return snapshotOf(bundle, false);
+}
+
+/**
+ * The same for the agent, which needs no more of the bundle than the iptables dumps its netfilter
+ * section is made of: each other text leaves the bundle once it is parsed, so a big host's 40 MB
+ * of `nft -j` is garbage before iptables-save is read (the routes' texts stay in the RouteList).
+ */
+export function buildSnapshotReleasing(bundle: Bundle): HostSnapshot {
+  return snapshotOf(bundle, true);
+}
+
+function snapshotOf(bundle: Bundle, release: boolean): HostSnapshot {
   const warnings: SnapshotWarning[] = [];
   const parsed = new Map<string, ParseResult<unknown>>();
   const routeLists = new Map<string, RouteList>();
@@ -129,17 +161,9 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
   const sources: SourceReport[] = [];
   // nft first: of iptables-nft's tables only their lookups are kept (markNftHiddenMatches), and
   // the parser makes no records of their rules (a kube-proxy host's ~1 KB of JSON a rule).
-  let lookups: NftLookups = new Map();
-  const nftText = bundle.files.get('nft');
-  if (nftText !== undefined && bundle.meta.sources.some((m) => m.name === 'nft')) {
-    const result = parseNft(nftText, { summarizeIptablesNft: true });
-    stampSource(result.records, 'nft');
-    for (const chains of result.iptablesNftRules?.values() ?? []) {
-      for (const chain of chains.values()) for (const rule of chain.lookups.values()) rule.origin.source = 'nft';
-    }
-    lookups = nftLookups(result.records, result.iptablesNftRules);
-    parsed.set('nft', { records: withoutIptablesNftRules(result.records), warnings: result.warnings });
-  }
+  const nftPart = bundle.meta.sources.some((m) => m.name === 'nft') ? readNft(bundle, release) : undefined;
+  const lookups: NftLookups = nftPart?.lookups ?? new Map();
+  if (nftPart) parsed.set('nft', nftPart.result);
   for (const meta of bundle.meta.sources) {
     const spec = sourceByName(meta.name);
     const text = bundle.files.get(meta.name);
@@ -183,6 +207,7 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
         parsed.set(meta.name, result);
       }
     }
+    if (release && !KEPT_TEXTS.has(meta.name)) bundle.files.delete(meta.name);
     const report: SourceReport = { name: meta.name, status: meta.status, message, required: meta.required, warnings: warningCount };
     // Only a bundle of another collector names its files: a live run and hostcheck's bundle read alike.
     if (bundle.meta.layout && meta.file) report.file = meta.file;
