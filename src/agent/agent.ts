@@ -11,7 +11,8 @@ import { ruleCounters, sampleWith, type CounterSample } from '../collect/counter
 import { DropTracer } from '../collect/drop-reasons.js';
 import { windowOf } from '../collect/kernel-window.js';
 import { askRoutes, RouteAsker } from '../collect/route-ask.js';
-import { buildSnapshot } from '../collect/snapshot.js';
+import { snapshotRuleCount } from '../collect/sections.js';
+import { buildSnapshotReleasing } from '../collect/snapshot.js';
 import type { HostcheckConfig } from '../model/config.js';
 import type { Finding } from '../model/finding.js';
 import type { DropReasons, KernelEvidence } from '../model/kernel.js';
@@ -26,7 +27,7 @@ import { Outbox, type OutboxEntry } from './outbox.js';
 import { buildReportMessage, findingsDigest, prepareSnapshot } from './report.js';
 import { sectionChunks } from './sections.js';
 import { OutboxFiles, readTokenFile, SeqStore, writeTokenFile } from './state.js';
-import { optimizeForRoutes } from './v8-tuning.js';
+import { collectGarbage, COLLECT_ABOVE_RULES, OPTIMIZE_ABOVE_ROUTES, optimizeForRoutes } from './v8-tuning.js';
 import { ChangeWatcher } from './watcher.js';
 import { ChangeLog } from '../changes/log.js';
 import type { HostChange } from '../model/changes.js';
@@ -476,7 +477,12 @@ export class Agent {
     const bundle = await this.opts.collect();
     if (this.stopped) return;
     bundle.meta.name = this.opts.name;
-    const snapshot = buildSnapshot(bundle);
+    const snapshot = buildSnapshotReleasing(bundle);
+    const big = snapshot.routes.length > OPTIMIZE_ABOVE_ROUTES || snapshotRuleCount(snapshot) > COLLECT_ABOVE_RULES;
+    const betweenSteps = (): void => {
+      if (big) collectGarbage();
+    };
+    betweenSteps();
     // Kept until a report holds them: a check that fails after this point loses none.
     this.unsentChanges.push(...this.changeLog.settle(snapshot, Date.now(), lookStarted));
     if (this.unsentChanges.length > MAX_REPORT_CHANGES) this.unsentChanges.splice(0, this.unsentChanges.length - MAX_REPORT_CHANGES);
@@ -490,6 +496,7 @@ export class Agent {
     const findings = joinKernelEvidence(analysis.findings, evidence, this.opts.name);
     this.stats.checks++;
     if (optimizeForRoutes(snapshot.routes.length)) this.opts.log.info({ routes: snapshot.routes.length }, 'big route table: optimizing compiler on');
+    betweenSteps();
     const prepared = prepareSnapshot(snapshot, bundle, { maxRoutes: this.opts.maxRoutes });
     const digests = { snapshot: prepared.digest, findings: findingsDigest(findings) };
     const ms = Math.round(performance.now() - started);
@@ -503,8 +510,10 @@ export class Agent {
     const message = buildReportMessage(seq, prepared, findings, new Date(), evidence?.window, changes);
     const entry: OutboxEntry = { seq, text: JSON.stringify(message), sections: prepared.sections.map((s) => ({ kind: s.kind, digest: s.digest })) };
     this.sectionTexts = new Map(prepared.sections.map((s) => [s.digest, s.content]));
+    betweenSteps();
     // The report is on disk before the counter moves: a kill -9 leaves no number unaccounted for.
     await this.outboxFiles.put(entry, this.sectionTexts);
+    betweenSteps();
     this.unsentChanges = [];
     this.seq = seq;
     await this.seqStore.save(this.opts.name, seq);
