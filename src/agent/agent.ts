@@ -11,8 +11,7 @@ import { ruleCounters, sampleWith, type CounterSample } from '../collect/counter
 import { DropTracer } from '../collect/drop-reasons.js';
 import { windowOf } from '../collect/kernel-window.js';
 import { askRoutes, RouteAsker } from '../collect/route-ask.js';
-import { snapshotRuleCount } from '../collect/sections.js';
-import { buildSnapshotReleasing } from '../collect/snapshot.js';
+import { buildSnapshotReleasing, bundleCharacters } from '../collect/snapshot.js';
 import type { HostcheckConfig } from '../model/config.js';
 import type { Finding } from '../model/finding.js';
 import type { DropReasons, KernelEvidence } from '../model/kernel.js';
@@ -27,7 +26,7 @@ import { Outbox, type OutboxEntry } from './outbox.js';
 import { buildReportMessage, findingsDigest, prepareSnapshot } from './report.js';
 import { sectionChunks } from './sections.js';
 import { OutboxFiles, readTokenFile, SeqStore, writeTokenFile } from './state.js';
-import { collectGarbage, COLLECT_ABOVE_RULES, OPTIMIZE_ABOVE_ROUTES, optimizeForRoutes } from './v8-tuning.js';
+import { collectGarbage, COLLECT_ABOVE_CHARACTERS, optimizeForRoutes } from './v8-tuning.js';
 import { ChangeWatcher } from './watcher.js';
 import { ChangeLog } from '../changes/log.js';
 import type { HostChange } from '../model/changes.js';
@@ -477,11 +476,11 @@ export class Agent {
     const bundle = await this.opts.collect();
     if (this.stopped) return;
     bundle.meta.name = this.opts.name;
-    const snapshot = buildSnapshotReleasing(bundle);
-    const big = snapshot.routes.length > OPTIMIZE_ABOVE_ROUTES || snapshotRuleCount(snapshot) > COLLECT_ABOVE_RULES;
+    const big = bundleCharacters(bundle) > COLLECT_ABOVE_CHARACTERS;
     const betweenSteps = (): void => {
       if (big) collectGarbage();
     };
+    const snapshot = buildSnapshotReleasing(bundle, betweenSteps);
     betweenSteps();
     // Kept until a report holds them: a check that fails after this point loses none.
     this.unsentChanges.push(...this.changeLog.settle(snapshot, Date.now(), lookStarted));

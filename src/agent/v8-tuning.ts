@@ -31,15 +31,15 @@ export function optimizeForRoutes(routes: number): boolean {
   return true;
 }
 
-/** Above this many iptables and nft rules a check collects its garbage between steps (like OPTIMIZE_ABOVE_ROUTES routes). */
-export const COLLECT_ABOVE_RULES = 20_000;
+/** A check whose dumps hold more characters than this collects its garbage between steps (~50,000 routes or ~10,000 rules with nft -j). */
+export const COLLECT_ABOVE_CHARACTERS = 8_000_000;
 
 let fullGc: (() => void) | undefined;
 
 /**
  * A full garbage collection now. On a big host each step of a check (the snapshot's parse, the
  * analysis, the report's sections, the outbox) leaves tens of MB of garbage that V8 collects only
- * once the heap has grown past it; collected between the steps, the agent's peak is its live set
+ * once the heap has grown past it; collected after each big dump's parse and between the steps, the agent's peak is its live set
  * plus one step's garbage, not plus several (docs/benchmarks.md, big-host). A few hundred ms a
  * check, on such hosts only.
  */

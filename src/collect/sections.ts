@@ -145,11 +145,6 @@ function nftRuleCount(tables: readonly NftTable[]): number {
   return n;
 }
 
-/** The iptables rules of both families and the nft rules a snapshot holds. */
-export function snapshotRuleCount(snapshot: HostSnapshot): number {
-  return ruleCount(snapshot.netfilter.v4) + ruleCount(snapshot.netfilter.v6) + nftRuleCount(snapshot.nft);
-}
-
 /** The routes as a section: their texts, when every route came from them. */
 function routesSection(routes: RouteList): EncodedSection | undefined {
   const texts = routes.texts();
