@@ -25,7 +25,7 @@ import { analysisOptions, EMPTY_CONTEXT, parseServerMessage, sameContext } from 
 import { Outbox, type OutboxEntry } from './outbox.js';
 import { buildReportMessage, findingsDigest, prepareSnapshot } from './report.js';
 import { sectionChunks } from './sections.js';
-import { OutboxFiles, readTokenFile, SeqStore, writeTokenFile } from './state.js';
+import { BaselineFile, OutboxFiles, readTokenFile, SeqStore, writeTokenFile } from './state.js';
 import { collectGarbage, COLLECT_ABOVE_CHARACTERS, optimizeForRoutes } from './v8-tuning.js';
 import { ChangeWatcher } from './watcher.js';
 import { ChangeLog } from '../changes/log.js';
@@ -128,8 +128,11 @@ export class Agent {
   private counters: CounterSample | undefined;
   private tracer: DropTracer | undefined;
   private tracerMissing: string | undefined;
-  /** What the host changed between checks (src/changes/log.ts), sent with the next report. */
-  private readonly changeLog = new ChangeLog();
+  /** What the host changed between checks (src/changes/log.ts), sent with the next report; started from the saved baseline. */
+  private changeLog = new ChangeLog();
+  private readonly baselineFile: BaselineFile;
+  /** The change log's state differs from the saved baseline: saved once a report holds the changes. */
+  private baselineDirty = false;
   private unsentChanges: HostChange[] = [];
   private readonly cpuBudget = new CpuBudget(CHANGE_CHECK_CPU_SHARE, CHANGE_CHECK_BURST_MS);
   private deferredChange: NodeJS.Timeout | undefined;
@@ -144,6 +147,7 @@ export class Agent {
     this.seqStore = new SeqStore(opts.stateDir, opts.name);
     this.outbox = new Outbox(opts.outboxCapacity ?? 32);
     this.outboxFiles = new OutboxFiles(opts.stateDir, opts.name);
+    this.baselineFile = new BaselineFile(opts.stateDir, opts.name);
   }
 
   get pending(): number {
@@ -164,7 +168,11 @@ export class Agent {
     for (const e of stored.entries) this.queue(e);
     const lastStored = stored.entries.at(-1)?.seq ?? 0;
     if (lastStored > this.seq) this.seq = lastStored;
-    log.info({ host: this.opts.name, server: redactUrl(this.server), servers: this.servers.length, seq: this.seq, unacked: this.outbox.size, credential: this.credential.kind, intervalMs: this.opts.intervalMs, watch: this.opts.watch }, 'agent starting');
+    // What the host looked like at the last check before the agent stopped: the first check logs what changed since.
+    const baseline = await this.baselineFile.load();
+    if (baseline === 'unreadable') log.warn({ path: this.baselineFile.path }, 'ignored an unreadable change-log baseline: changes made while the agent was stopped are not logged this time');
+    else if (baseline) this.changeLog = new ChangeLog(baseline);
+    log.info({ host: this.opts.name, server: redactUrl(this.server), servers: this.servers.length, seq: this.seq, unacked: this.outbox.size, credential: this.credential.kind, intervalMs: this.opts.intervalMs, watch: this.opts.watch, lastCheck: typeof baseline === 'object' ? new Date(baseline.at).toISOString() : undefined }, 'agent starting');
     if (this.opts.kernel?.dropReasons) {
       // The agent stops on SIGTERM/SIGINT itself, and stop() removes the instance.
       const t = DropTracer.start({ signals: false });
@@ -484,6 +492,7 @@ export class Agent {
     betweenSteps();
     // Kept until a report holds them: a check that fails after this point loses none.
     this.unsentChanges.push(...this.changeLog.settle(snapshot, Date.now(), lookStarted));
+    if (this.changeLog.changed) this.baselineDirty = true;
     if (this.unsentChanges.length > MAX_REPORT_CHANGES) this.unsentChanges.splice(0, this.unsentChanges.length - MAX_REPORT_CHANGES);
     const changes = this.unsentChanges;
     const addresses = new Set(snapshot.interfaces.flatMap((i) => i.addresses.map((a) => a.cidr.split('/')[0])));
@@ -502,6 +511,7 @@ export class Agent {
     if (changes.length === 0 && this.last && this.last.snapshot === digests.snapshot && this.last.findings === digests.findings) {
       this.opts.log.debug({ reason, ms }, 'unchanged; heartbeat');
       this.sendHeartbeat();
+      await this.saveBaseline();
       return;
     }
     this.last = digests;
@@ -514,6 +524,8 @@ export class Agent {
     await this.outboxFiles.put(entry, this.sectionTexts);
     betweenSteps();
     this.unsentChanges = [];
+    // Only now, with the changes on disk in a report, is the new state the baseline.
+    await this.saveBaseline();
     this.seq = seq;
     await this.seqStore.save(this.opts.name, seq);
     this.lastSections = entry.sections.map((s) => s.digest);
@@ -523,6 +535,21 @@ export class Agent {
     this.opts.log.info({ seq, reason, findings: findings.length, changes: changes.length || undefined, routes: snapshot.routes.length, partial: message.snapshot.partial ? true : undefined, bytes: entry.text.length, sections: prepared.sections.length || undefined, sectionChars: sectionChars || undefined, ms, connected: this.welcomed }, 'report');
     if (this.welcomed) this.sendReport(entry);
     this.sectionTexts = new Map();
+  }
+
+  /** Save the change log's state as the baseline when it changed, else mark the saved one as still true now. */
+  private async saveBaseline(): Promise<void> {
+    const state = this.changeLog.state;
+    if (!state) return;
+    try {
+      if (this.baselineDirty) await this.baselineFile.save(state);
+      else await this.baselineFile.confirm(Date.now());
+      this.baselineDirty = false;
+    } catch (err) {
+      // A missing file (removed by hand) is written again at the next check.
+      this.baselineDirty = true;
+      this.opts.log.warn({ err: (err as Error).message }, 'cannot save the change-log baseline');
+    }
   }
 
   /**

@@ -4,6 +4,7 @@
  * not know) is ignored and logged. There is no message that runs anything.
  */
 import type { AnalyzeOptions } from '../checks/analyze.js';
+import { peerOfContext } from '../checks/fleet-context.js';
 import type { HostcheckConfig, Peer } from '../model/config.js';
 import { validateServerMessage, type FleetContext, type ServerMessage } from '../model/server-messages.js';
 import { parseAddress, parsePrefix } from '../net/address.js';
@@ -44,7 +45,7 @@ export function analysisOptions(config: HostcheckConfig, context: FleetContext, 
     for (const address of p.addresses) {
       if (self.addresses.has(address)) continue;
       if (parseAddress(address) === null) rejected.push(`peer ${p.name} address ${address}`);
-      else peers.set(address, { address, name: p.name });
+      else peers.set(address, peerOfContext(p, address));
     }
   }
   // The config file is this host's own word: it wins over the fleet's name for an address.

@@ -1,11 +1,14 @@
 /**
  * What the agent keeps on disk: the last sequence number per host name (so (host, seq) stays
- * unique across restarts), the reports not yet acknowledged with the sections they name, and the
- * per-host token an enrolment returned (mode 0600).
+ * unique across restarts), the reports not yet acknowledged with the sections they name, the
+ * per-host token an enrolment returned (mode 0600), and the change log's baseline: the host's
+ * state at the last check, so a start can tell what changed while the agent was stopped.
  */
 import { readFileSync } from 'node:fs';
-import { access, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import type { ChangeBaseline } from '../changes/log.js';
+import { stateFromJson, stateToJson, type ChangeState } from '../changes/state.js';
 import type { OutboxEntry } from './outbox.js';
 
 export const DEFAULT_STATE_DIR = '/var/lib/hostcheck';
@@ -57,6 +60,50 @@ export class SeqStore {
       await writeAtomically(this.path, JSON.stringify({ host, seq }) + '\n', 0o600);
     } catch (err) {
       throw new AgentStateError(`cannot write ${this.path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+    }
+  }
+}
+
+/**
+ * The change log's baseline, `changes-<name>.json`: the state of the last check that changed it,
+ * written (atomically) only then; a check that finds nothing new only sets the file's time, which
+ * is therefore the last check's time — where a start's "while the agent was stopped" begins.
+ */
+export class BaselineFile {
+  readonly path: string;
+
+  constructor(dir: string, host: string) {
+    this.path = join(dir, `changes-${safeName(host)}.json`);
+  }
+
+  /** The saved state and when it was last confirmed; undefined when none, `unreadable` for a file of another format or damaged. */
+  async load(): Promise<ChangeBaseline | 'unreadable' | undefined> {
+    let text: string;
+    let at: number;
+    try {
+      [text, at] = await Promise.all([readFile(this.path, 'utf8'), stat(this.path).then((s) => s.mtimeMs)]);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new AgentStateError(`cannot read ${this.path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+    }
+    const state = stateFromJson(text);
+    return state ? { state, at: Math.round(at) } : 'unreadable';
+  }
+
+  async save(state: ChangeState): Promise<void> {
+    try {
+      await writeAtomically(this.path, stateToJson(state), 0o600);
+    } catch (err) {
+      throw new AgentStateError(`cannot write ${this.path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** The state is still the saved one at `at` (ms): the file's time says so. */
+  async confirm(at: number): Promise<void> {
+    try {
+      await utimes(this.path, at / 1000, at / 1000);
+    } catch (err) {
+      throw new AgentStateError(`cannot touch ${this.path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
     }
   }
 }

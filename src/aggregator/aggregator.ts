@@ -74,6 +74,8 @@ export interface AggregatorOptions {
   /** Routes, rules and nesting a snapshot may have (DEFAULT_CONTENT_LIMITS). */
   limits?: Partial<SectionLimits>;
   now?: () => number;
+  /** Where the aggregator says what went wrong in the background (serve: its stderr). */
+  warn?: (message: string) => void;
 }
 
 export class Aggregator {
@@ -102,8 +104,10 @@ export class Aggregator {
   /** Per host: the digest of the snapshot in the index (what a replica compares after a gap). */
   private readonly digests = new Map<string, string | null>();
   private unfollow: (() => Promise<void>) | undefined;
-  /** Per host connected to another replica: when that replica last said so. */
-  private readonly remote = new Map<string, number>();
+  /** Per host connected to another replica: which one, and when it last said so. */
+  private readonly remote = new Map<string, { at: number; replica?: string }>();
+  /** Announcements go out one after another: each NOTIFY commits, so the others hear them in this order. */
+  private announcing: Promise<void> = Promise.resolve();
   /** A remote connection not renewed for this long counts as gone (its replica died). */
   remoteTtlMs = 180_000;
   private refreshing: Promise<void> = Promise.resolve();
@@ -112,6 +116,7 @@ export class Aggregator {
   private readonly commits = new CommitQueue<PreparedReport>({
     commit: (batch) => this.store.commitReports(batch.map((p) => p.input)),
     committed: (p) => this.afterCommit(p),
+    group: (p) => p.input.hello.name,
   });
 
   constructor(private readonly options: AggregatorOptions) {
@@ -209,7 +214,7 @@ export class Aggregator {
     this.metrics.connectedAgents.set(this.links.size);
     this.seen(host);
     this.emit({ type: 'connection', host, connected: true });
-    void this.store.announce?.('connected', [host]).catch(() => undefined);
+    this.announce('connected', [host]);
     return { ok: true };
   }
 
@@ -219,7 +224,7 @@ export class Aggregator {
     this.storedUpTo.delete(host);
     this.metrics.connectedAgents.set(this.links.size);
     this.emit({ type: 'connection', host, connected: false });
-    void this.store.announce?.('disconnected', [host]).catch(() => undefined);
+    this.announce('disconnected', [host]);
   }
 
   private emit(event: FleetEvent): void {
@@ -229,7 +234,7 @@ export class Aggregator {
   /** Whether the host's agent is connected here or (replicas) to another replica. */
   connected(host: string): boolean {
     if (this.links.has(host)) return true;
-    const at = this.remote.get(host);
+    const at = this.remote.get(host)?.at;
     return at !== undefined && this.now() - at < this.remoteTtlMs;
   }
 
@@ -242,6 +247,8 @@ export class Aggregator {
   }
 
   async welcomeSeq(host: string): Promise<number> {
+    // A new connection resends from what the store holds: reports after a failed one are taken again.
+    this.commits.reopen(host);
     const seq = await this.store.lastSeq(host);
     this.storedUpTo.set(host, seq);
     return seq;
@@ -346,35 +353,47 @@ export class Aggregator {
   async follow(): Promise<void> {
     if (!this.store.follow || this.unfollow) return;
     this.unfollow = await this.store.follow({
-      changed: (kind, hosts) => {
+      changed: (kind, hosts, replica) => {
         if (kind === 'stale') return this.emit({ type: 'stale', hosts });
         if (kind === 'report') return this.enqueueRefresh(hosts);
         if (kind === 'ask') return this.announceLinks();
-        this.remoteLinks(kind, hosts);
+        this.remoteLinks(kind, hosts, replica);
       },
       gap: () => {
         // What the others announced meanwhile is lost: forget their agents and ask them again.
         this.remote.clear();
-        void this.store.announce?.('ask', ['*']).catch(() => undefined);
+        this.announce('ask', ['*']);
         this.announceLinks();
         this.enqueueRefresh(undefined);
       },
     });
-    void this.store.announce?.('ask', ['*']).catch(() => undefined);
+    this.announce('ask', ['*']);
+  }
+
+  /**
+   * Tell the other replicas, in order: a `connected` and the `disconnected` that follows it, sent
+   * at once on two pooled connections, could commit the other way round and leave the agent
+   * counted as connected elsewhere until remoteTtlMs.
+   */
+  private announce(kind: 'connected' | 'disconnected' | 'present' | 'ask', hosts: string[]): void {
+    const store = this.store;
+    if (!store.announce) return;
+    this.announcing = this.announcing.then(() => store.announce!(kind, hosts)).catch(() => undefined);
   }
 
   /** Tell the other replicas which agents are connected here. */
   private announceLinks(): void {
-    if (this.links.size) void this.store.announce?.('present', [...this.links.keys()]).catch(() => undefined);
+    if (this.links.size) this.announce('present', [...this.links.keys()]);
   }
 
   /** Agents connected to other replicas: `present` renews them (each replica's sweep), `disconnected` ends them. */
-  private remoteLinks(kind: 'connected' | 'disconnected' | 'present', hosts: string[]): void {
+  private remoteLinks(kind: 'connected' | 'disconnected' | 'present', hosts: string[], replica?: string): void {
     const now = this.now();
     for (const host of hosts) {
       const was = this.connected(host);
-      if (kind === 'disconnected') this.remote.delete(host);
-      else this.remote.set(host, now);
+      if (kind !== 'disconnected') this.remote.set(host, { at: now, ...(replica !== undefined && { replica }) });
+      // The agent may already have moved on to another replica, whose `connected` came first.
+      else if (replica === undefined || this.remote.get(host)?.replica === undefined || this.remote.get(host)?.replica === replica) this.remote.delete(host);
       if (kind !== 'present' && was !== this.connected(host)) this.emit({ type: 'connection', host, connected: this.connected(host) });
     }
   }
@@ -383,16 +402,41 @@ export class Aggregator {
   async unfollowReplicas(): Promise<void> {
     const stop = this.unfollow;
     this.unfollow = undefined;
+    clearTimeout(this.resyncTimer);
+    this.resyncTimer = undefined;
     await stop?.();
   }
 
-  /** Refreshes run one after another; `undefined` is a whole-fleet comparison. */
+  /**
+   * Refreshes run one after another; `undefined` is a whole-fleet comparison. One that fails (the
+   * database went away in the middle) is not lost: the whole fleet is compared again after a
+   * pause (1 s, doubling to 30 s while it keeps failing), since the stored digests say what changed.
+   */
   private enqueueRefresh(hosts: string[] | undefined): void {
     this.refreshing = this.refreshing
-      .then(() => (hosts ? this.refreshHosts(hosts) : this.resync()))
-      .catch(() => {
-        // The database is away: the gap after it returns brings everything up to date.
+      .then(async () => {
+        if (hosts) return this.refreshHosts(hosts);
+        await this.resync();
+        this.resyncDelayMs = 1000;
+      })
+      .catch((err: Error) => {
+        if (!this.unfollow) return;
+        this.options.warn?.(`replicas: reading back ${hosts ? `${hosts.length} host${hosts.length === 1 ? '' : 's'} another replica changed` : 'the fleet'} failed (${err.message.slice(0, 200)}); comparing the whole fleet again in ${this.resyncDelayMs / 1000} s`);
+        this.retryResync();
       });
+  }
+
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private resyncDelayMs = 1000;
+
+  private retryResync(): void {
+    if (this.resyncTimer) return;
+    this.resyncTimer = setTimeout(() => {
+      this.resyncTimer = undefined;
+      this.enqueueRefresh(undefined);
+    }, this.resyncDelayMs);
+    this.resyncTimer.unref();
+    this.resyncDelayMs = Math.min(this.resyncDelayMs * 2, 30_000);
   }
 
   /** Resolves when the refreshes queued so far are done (tests, shutdown). */
@@ -494,7 +538,9 @@ export class Aggregator {
   }
 
   private membershipOf(host: string): string {
-    return JSON.stringify([this.index.addressesOf(host).map((a) => a.address), this.index.vpcOf(host)]);
+    const addresses = this.index.addressesOf(host);
+    // The MTUs go into other hosts' contexts too (mtu-black-hole): a changed MTU is a changed context.
+    return JSON.stringify([addresses.map((a) => a.address), this.index.vpcOf(host), addresses.map((a) => a.mtu ?? null)]);
   }
 
   private scheduleContext(): void {

@@ -23,7 +23,16 @@ export interface CommitQueueOptions<T> {
   committed(item: T): void;
   /** A batch holds at most this many items. */
   maxBatch?: number;
+  /**
+   * The sequence an item belongs to (a host's reports). Once one item of a group fails, the
+   * group's later items fail too, those waiting and those added until `reopen`: a later report
+   * committed after an earlier one failed would leave a gap the welcome's ackedSeq hides for good.
+   */
+  group?(item: T): string;
 }
+
+/** Why a group's later items are not committed. */
+export class EarlierItemFailedError extends Error {}
 
 export class CommitQueue<T> {
   private entries: Entry<T>[] = [];
@@ -50,7 +59,12 @@ export class CommitQueue<T> {
     return e !== undefined;
   }
 
+  /** Groups that failed: their items are refused until reopened. */
+  private readonly failed = new Map<string, Error>();
+
   add(key: string, item: T, done: Committed): void {
+    const failed = this.options.group && this.failed.get(this.options.group(item));
+    if (failed) return done(new EarlierItemFailedError(`an earlier report was not stored (${failed.message.slice(0, 120)}): not committed after it`));
     const e = { key, item, done: [done] };
     this.entries.push(e);
     this.byKey.set(key, e);
@@ -84,17 +98,28 @@ export class CommitQueue<T> {
     return this.running;
   }
 
+  /** A group failed before: its items are accepted again (a new connection starts from what the store holds). */
+  reopen(group: string): void {
+    this.failed.delete(group);
+  }
+
   private async commitBatch(batch: Entry<T>[]): Promise<void> {
     try {
       await this.options.commit(batch.map((e) => e.item));
     } catch {
-      // One item the store refuses must not fail the others: commit each on its own.
+      // One item the store refuses must not fail the others: commit each on its own; but never an
+      // item after a failed one of its group.
       for (const e of batch) {
+        const failed = this.options.group && this.failed.get(this.options.group(e.item));
+        if (failed) {
+          this.fail(e, new EarlierItemFailedError(`an earlier report was not stored (${failed.message.slice(0, 120)}): not committed after it`));
+          continue;
+        }
         try {
           await this.options.commit([e.item]);
         } catch (err) {
-          this.forget(e);
-          for (const d of e.done) d(err as Error);
+          this.fail(e, err as Error);
+          if (this.options.group) this.failGroup(this.options.group(e.item), err as Error);
           continue;
         }
         this.finish(e);
@@ -102,6 +127,20 @@ export class CommitQueue<T> {
       return;
     }
     for (const e of batch) this.finish(e);
+  }
+
+  /** Mark a group failed and fail its items still waiting. */
+  private failGroup(group: string, err: Error): void {
+    this.failed.set(group, err);
+    const waiting = this.entries.filter((e) => this.options.group!(e.item) === group);
+    if (waiting.length === 0) return;
+    this.entries = this.entries.filter((e) => this.options.group!(e.item) !== group);
+    for (const e of waiting) this.fail(e, new EarlierItemFailedError(`an earlier report was not stored (${err.message.slice(0, 120)}): not committed after it`));
+  }
+
+  private fail(e: Entry<T>, err: Error): void {
+    this.forget(e);
+    for (const d of e.done) d(err);
   }
 
   private forget(e: Entry<T>): void {

@@ -86,7 +86,7 @@ export interface HostIndexEntry {
 export function indexEntryOf(host: string, s: HostSnapshot): HostIndexEntry {
   const addresses: IndexedAddress[] = [];
   for (const family of [4, 6] as const) {
-    for (const u of uplinkAddresses(s, family)) addresses.push({ host, address: u.ip, iface: u.iface.name });
+    for (const u of uplinkAddresses(s, family)) addresses.push({ host, address: u.ip, iface: u.iface.name, ...(u.iface.mtu !== undefined && { mtu: u.iface.mtu }) });
   }
   const routes: IndexedRoute[] = [];
   for (const route of s.routes) {

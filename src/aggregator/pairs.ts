@@ -34,7 +34,7 @@ export function pairVerdict(agg: Aggregator, facts: PairFacts, from: string, to:
     if (row.stale) return { ...base, verdict: 'unknown', cause: `${name} is stale: silent since ${row.lastSeen}`, findings: [] };
     if (!agg.index.snapshot(name)) return { ...base, verdict: 'unknown', cause: `${name}'s snapshot could not be read`, findings: [] };
   }
-  const fleet = agg.matcher.findingsOf(from).filter((f) => f.pairs.some((p) => p.includes(from) && p.includes(to)));
+  const fleet = agg.matcher.findingsOf(from).filter((f) => f.pairs.some((p) => p.includes(from) && p.includes(to))).sort((x, y) => (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
   if (fleet.length) return { ...base, verdict: 'broken', cause: fleet.map((f) => `${f.host}: ${f.summary}`).join('; '), findings: fleet.map((f) => f.key) };
   const hostSide = [...hostFindingsNaming(agg, facts, from, to), ...hostFindingsNaming(agg, facts, to, from)];
   if (hostSide.length) return { ...base, verdict: 'broken', cause: hostSide.map((f) => `${f.host}: ${f.summary}`).join('; '), findings: hostSide.map((f) => f.key) };
@@ -63,13 +63,15 @@ export function brokenPairs(agg: Aggregator, facts: PairFacts): PairVerdict[] {
     seen.add(k);
     out.push(pairVerdict(agg, facts, a, b));
   };
-  for (const f of agg.fleetFindings()) for (const [a, b] of f.pairs) consider(a, b);
-  for (const s of facts.errors) {
+  // In key order, and the answer sorted: every replica gives the same list whatever order its index was filled in.
+  const byKey = <T>(list: T[], key: (t: T) => string): T[] => list.sort((x, y) => (key(x) < key(y) ? -1 : key(x) > key(y) ? 1 : 0));
+  for (const f of byKey([...agg.fleetFindings()], (f) => f.key)) for (const [a, b] of f.pairs) consider(a, b);
+  for (const s of byKey([...facts.errors], (e) => e.finding.key)) {
     if (s.state === 'resolved') continue;
     for (const p of s.finding.peers ?? []) {
       const other = byAddress.get(p);
       if (other) consider(s.finding.host, other);
     }
   }
-  return out.filter((p) => p.verdict !== 'ok');
+  return byKey(out.filter((p) => p.verdict !== 'ok'), (p) => `${p.from}\u0000${p.to}`);
 }

@@ -112,7 +112,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   checkListenPolicy(tcpTarget?.host, credentials, options.insecure ?? false);
   const store = await openStore(options.db, { historyPerHost: options.historyPerHost });
   const metrics = new AggregatorMetrics({ processMetrics: options.processMetrics });
-  const aggregator = new Aggregator({ store, credentials, metrics, staleSeconds: options.staleSeconds, contextDelayMs: options.contextDelayMs, topology: options.topology, limits: options.limits, timelineDays: options.timelineDays });
+  const aggregator = new Aggregator({ store, credentials, metrics, staleSeconds: options.staleSeconds, contextDelayMs: options.contextDelayMs, topology: options.topology, limits: options.limits, timelineDays: options.timelineDays,
+    warn: (m) => process.stderr.write(`hostcheck serve: ${m}\n`) });
   try {
     // Follow first: a report another replica commits while this one loads is not missed.
     await aggregator.follow();

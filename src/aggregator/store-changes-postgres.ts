@@ -35,9 +35,9 @@ export class PostgresChangeTable implements ChangeLog {
           [last.id, v.count, v.foldLastAt, v.lastServerAt, v.before, v.after]);
         continue;
       }
-      await this.run(c, `INSERT INTO changes (host, seq, at, last_at, server_at, last_server_at, received_at, kind, action, subject, line_before, line_after, owner, count)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-      [v.host, v.seq, v.at, v.lastAt, v.serverAt, v.lastServerAt, v.receivedAt, v.kind, v.action, v.subject, v.before, v.after, v.owner, v.count]);
+      await this.run(c, `INSERT INTO changes (host, seq, at, last_at, server_at, last_server_at, received_at, kind, action, subject, line_before, line_after, owner, count, stopped_between)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+      [v.host, v.seq, v.at, v.lastAt, v.serverAt, v.lastServerAt, v.receivedAt, v.kind, v.action, v.subject, v.before, v.after, v.owner, v.count, v.stoppedBetween]);
     }
   }
 

@@ -22,8 +22,8 @@ export class SqliteChangeTable implements ChangeLog {
     return {
       latestOf: db.prepare('SELECT id, action, owner, last_server_at FROM changes WHERE host = ? AND kind = ? AND subject = ? ORDER BY id DESC LIMIT 1'),
       fold: db.prepare('UPDATE changes SET count = count + @count, last_at = @lastAt, last_server_at = @lastServerAt, line_before = @before, line_after = @after WHERE id = @id'),
-      insert: db.prepare(`INSERT INTO changes (host, seq, at, last_at, server_at, last_server_at, received_at, kind, action, subject, line_before, line_after, owner, count)
-        VALUES (@host, @seq, @at, @lastAt, @serverAt, @lastServerAt, @receivedAt, @kind, @action, @subject, @before, @after, @owner, @count)`),
+      insert: db.prepare(`INSERT INTO changes (host, seq, at, last_at, server_at, last_server_at, received_at, kind, action, subject, line_before, line_after, owner, count, stopped_between)
+        VALUES (@host, @seq, @at, @lastAt, @serverAt, @lastServerAt, @receivedAt, @kind, @action, @subject, @before, @after, @owner, @count, @stoppedBetween)`),
       candidates: db.prepare(`SELECT * FROM changes WHERE host IN (SELECT value FROM json_each(?)) AND received_at <= ?
         ORDER BY last_server_at DESC, id DESC LIMIT ${TRIGGER_CANDIDATES}`),
       finding: db.prepare('SELECT body, first_seen, resolved_at, trigger_change, resolved_by FROM findings WHERE key = ?'),

@@ -41,6 +41,8 @@ export interface ChangeLog {
 export interface ChangeRow {
   id: number; host: string; seq: number; at: string; last_at: string | null; server_at: string; last_server_at: string; received_at: string;
   kind: string; action: string; subject: string; line_before: string | null; line_after: string | null; owner: string; count: number;
+  /** Schema step 5: JSON {from, until} for a change found at the agent's start; null otherwise (and in rows of older versions). */
+  stopped_between?: string | null;
 }
 
 /** The report a change came with: its host, number and times. */
@@ -55,6 +57,8 @@ export interface ChangeSource {
 export interface ChangeValues {
   host: string; seq: number; at: string; lastAt: string | null; foldLastAt: string; serverAt: string; lastServerAt: string; receivedAt: string;
   kind: string; action: string; subject: string; before: string | null; after: string | null; owner: string; count: number;
+  /** JSON of the change's `between` (found at the agent's start), else null. */
+  stoppedBetween: string | null;
   /** A churn entry (rewritten, transient): it may fold into the host's last entry about the same record. */
   churn: boolean;
 }
@@ -78,7 +82,8 @@ export function changeValues(source: ChangeSource, changes: readonly HostChange[
     return {
       host: source.host, seq: source.seq, at: c.at, lastAt: c.lastAt ?? null, foldLastAt: c.lastAt ?? c.at, serverAt, lastServerAt: c.lastAt ? onServer(c.lastAt) : serverAt,
       receivedAt: source.receivedAt, kind: c.kind, action: c.action, subject: c.subject, before: c.before ?? null, after: c.after ?? null,
-      owner: JSON.stringify(c.owner), count: c.count, churn: c.action === 'rewritten' || c.action === 'transient',
+      owner: JSON.stringify(c.owner), count: c.count, stoppedBetween: c.between ? JSON.stringify({ from: c.between.from, until: c.between.until }) : null,
+      churn: c.action === 'rewritten' || c.action === 'transient',
     };
   });
 }
@@ -93,9 +98,23 @@ export interface TriggerFindingRow { body: string; first_seen: string; resolved_
 
 /** Whether a commit at `now` opened the finding (a trigger to name) or resolved it (a resolving change to name). */
 export function settling(row: TriggerFindingRow, now: string): 'opened' | 'resolved' | undefined {
-  if (row.resolved_at === null && row.first_seen === now && row.trigger_change === null) return 'opened';
-  if (row.resolved_at === now && row.resolved_by === null) return 'resolved';
+  if (row.resolved_at === null && row.first_seen === now && !triggerFor(row.trigger_change, now)) return 'opened';
+  if (row.resolved_at === now && !triggerFor(row.resolved_by, now)) return 'resolved';
   return undefined;
+}
+
+/**
+ * A stored trigger (or resolving change) if it is the one of the opening (or resolution) at `at`,
+ * the finding's first_seen (or resolved_at): triggerOf stamps each with that time as `settledAt`.
+ * A replica of the previous version (store steps 1-3, while an upgrade rolls; docs/replicas.md)
+ * reopens and resolves findings without knowing these columns, and leaves the last opening's
+ * trigger and resolving change behind: those are not this opening's. Stored before the stamp
+ * (no `settledAt`): taken as it is.
+ */
+export function triggerFor(stored: string | null | undefined, at: string | null): FindingTrigger | undefined {
+  if (!stored || !at) return undefined;
+  const { settledAt, ...trigger } = JSON.parse(stored) as FindingTrigger & { settledAt?: string };
+  return settledAt === undefined || settledAt === at ? trigger : undefined;
 }
 
 /** The hosts whose changes may have opened or resolved a finding: its host and, for a fleet finding, every host of its pairs. */
@@ -104,17 +123,18 @@ export function triggerHosts(body: string): { finding: Finding; hosts: string[] 
   return { finding, hosts: [...new Set([finding.host, ...(finding.pairs ?? []).flat()])] };
 }
 
-/** The trigger among `rows` (the candidates: those hosts' latest changes that had arrived by `now`), as stored JSON. */
+/** The trigger among `rows` (the candidates: those hosts' latest changes that had arrived by `now`), as stored JSON, stamped with `now` (triggerFor). */
 export function triggerOf(finding: Finding, rows: ChangeRow[], now: string, verb: 'opened' | 'resolved'): string | undefined {
   const candidates: TriggerCandidate[] = rows.map((r) => ({ host: r.host, change: hostChangeOf(r), time: Date.parse(r.last_server_at), look: `${r.host}#${r.seq}` }));
   const trigger: FindingTrigger | undefined = pickTrigger(finding, candidates, Date.parse(now), verb);
-  return trigger ? JSON.stringify(trigger) : undefined;
+  return trigger ? JSON.stringify({ ...trigger, settledAt: now }) : undefined;
 }
 
 function hostChangeOf(r: ChangeRow): HostChange {
   return {
     at: r.at, ...(r.last_at ? { lastAt: r.last_at } : {}), count: Number(r.count), kind: r.kind as HostChange['kind'], action: r.action as HostChange['action'], subject: r.subject,
     ...(r.line_before !== null ? { before: r.line_before } : {}), ...(r.line_after !== null ? { after: r.line_after } : {}), owner: JSON.parse(r.owner) as HostChange['owner'],
+    ...(r.stopped_between ? { between: JSON.parse(r.stopped_between) as NonNullable<HostChange['between']> } : {}),
   };
 }
 
@@ -127,6 +147,9 @@ export function servedChange(r: ChangeRow): ServedChange {
 export function changeLimit(filter: ChangeFilter): number {
   return Math.max(1, Math.min(filter.limit ?? 1000, 100_000));
 }
+
+/** Schema step 5, the same on both stores: where a change found at the agent's start keeps its `between`. */
+export const STOPPED_BETWEEN_MIGRATION = 'ALTER TABLE changes ADD COLUMN stopped_between TEXT';
 
 /** The schema step that adds the timeline to SQLite (store-migrations.ts appends it). */
 export const CHANGES_MIGRATION = `CREATE TABLE changes (

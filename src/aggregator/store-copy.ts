@@ -25,7 +25,7 @@ export const COPIED_TABLES: { table: string; columns: string[]; orderBy?: string
   { table: 'sections', columns: ['digest', 'kind', 'bytes', 'content', 'stored_at'] },
   {
     table: 'changes', orderBy: 'id',
-    columns: ['host', 'seq', 'at', 'last_at', 'server_at', 'last_server_at', 'received_at', 'kind', 'action', 'subject', 'line_before', 'line_after', 'owner', 'count'],
+    columns: ['host', 'seq', 'at', 'last_at', 'server_at', 'last_server_at', 'received_at', 'kind', 'action', 'subject', 'line_before', 'line_after', 'owner', 'count', 'stopped_between'],
   },
 ];
 

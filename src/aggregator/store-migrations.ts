@@ -7,7 +7,7 @@
  * while an upgrade rolls (docs/replicas.md).
  */
 import type Database from 'better-sqlite3';
-import { CHANGES_MIGRATION } from './store-changes.js';
+import { CHANGES_MIGRATION, STOPPED_BETWEEN_MIGRATION } from './store-changes.js';
 
 export type Migration = string | ((db: Database.Database) => void);
 
@@ -35,6 +35,8 @@ export const MIGRATIONS: Migration[] = [
   oneFindingPerGateway,
   // Protocol 3: the hosts' change logs, and each finding's trigger and resolving change (store-changes.ts).
   CHANGES_MIGRATION,
+  // A change the agent found at its start: when it may have happened (JSON {from, until}; store-changes.ts).
+  STOPPED_BETWEEN_MIGRATION,
 ];
 
 /** Text compared and sorted bytewise, as SQLite compares it (whatever the cluster's locale). */
@@ -73,6 +75,7 @@ export const PG_MIGRATIONS: string[] = [
    CREATE INDEX changes_subject ON changes (host, kind, subject);
    ALTER TABLE findings ADD COLUMN trigger_change TEXT;
    ALTER TABLE findings ADD COLUMN resolved_by TEXT;`,
+  STOPPED_BETWEEN_MIGRATION,
 ];
 
 interface FindingRow {

@@ -397,7 +397,7 @@ export class PostgresStore implements Store {
           return;
         }
         if (msg.r === this.replica || !Array.isArray(msg.h) || !CHANGE_KINDS.has(msg.k as ChangeKind)) return;
-        handlers.changed(msg.k as ChangeKind, msg.h.filter((h): h is string => typeof h === 'string'));
+        handlers.changed(msg.k as ChangeKind, msg.h.filter((h): h is string => typeof h === 'string'), typeof msg.r === 'string' ? msg.r : undefined);
       });
       const broken = (): void => {
         if (this.listener !== client) return;

@@ -17,8 +17,7 @@
  */
 import type { Finding, Severity } from '../model/finding.js';
 import type { Hello, ReportMessage, SectionKind } from '../model/protocol.js';
-import type { FindingTrigger } from '../model/changes.js';
-import type { ChangeLog } from './store-changes.js';
+import { triggerFor, type ChangeLog } from './store-changes.js';
 
 export type FindingState = 'open' | 'resolved' | 'acknowledged' | 'silenced';
 
@@ -168,7 +167,8 @@ export interface Store extends SectionStore {
 export type ChangeKind = 'report' | 'stale' | 'connected' | 'disconnected' | 'present' | 'ask';
 
 export interface FollowHandlers {
-  changed(kind: ChangeKind, hosts: string[]): void;
+  /** `replica`: the id of the replica that said it (an agent's `disconnected` from one replica does not undo its `connected` on another). */
+  changed(kind: ChangeKind, hosts: string[], replica?: string): void;
   gap(): void;
 }
 
@@ -219,8 +219,11 @@ export function storedFinding(r: FindingDbRow): StoredFinding {
   // The timeline's word on it: set by the store, never by an agent (a body that carries one is not believed).
   delete finding.trigger;
   delete finding.resolvedBy;
-  if (r.trigger_change) finding.trigger = JSON.parse(r.trigger_change) as FindingTrigger;
-  if (r.resolved_by && r.resolved_at) finding.resolvedBy = JSON.parse(r.resolved_by) as FindingTrigger;
+  // Only this opening's and this resolution's (a replica of the previous version leaves the last ones behind).
+  const trigger = triggerFor(r.trigger_change, r.first_seen);
+  const resolvedBy = triggerFor(r.resolved_by, r.resolved_at);
+  if (trigger) finding.trigger = trigger;
+  if (resolvedBy) finding.resolvedBy = resolvedBy;
   return { finding, sources, firstSeen: r.first_seen, lastSeen: r.last_seen, resolvedAt: r.resolved_at, state, ...(ack ? { ack } : {}) };
 }
 

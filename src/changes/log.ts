@@ -4,6 +4,9 @@
  * Announcements with no difference between the looks are churn: one entry per record with a
  * count (`rewritten`, or `transient` for a record neither look has), and many such entries of
  * one kind and owner become one. No I/O: the agent passes the lines, their times and snapshots.
+ * Started with the state the agent saved at its last check before it stopped (a baseline), the
+ * first look's differences not announced since the start are what changed while it was
+ * stopped: their time is unknown, so they carry `between` (that check's time to this look's).
  */
 import type { ChangeKind, HostChange } from '../model/changes.js';
 import type { HostSnapshot } from '../model/snapshot.js';
@@ -26,11 +29,36 @@ interface Seen {
   n: number;
 }
 
+/** The state the agent saved at its last check before it stopped, and that check's time (ms). */
+export interface ChangeBaseline {
+  state: ChangeState;
+  at: number;
+}
+
 export class ChangeLog {
   private previous: ChangeState | undefined;
   private seen = new Map<string, Seen>();
   private firstLine: number | undefined;
   private byDev = new Map<string, number>();
+  /** Set until the first look: when the baseline was saved. */
+  private baselineAt: number | undefined;
+  private stateChanged = false;
+
+  constructor(baseline?: ChangeBaseline) {
+    if (!baseline) return;
+    this.previous = baseline.state;
+    this.baselineAt = baseline.at;
+  }
+
+  /** Whether the last look's state differs from the one before (or was the first): the agent saves it again. */
+  get changed(): boolean {
+    return this.stateChanged;
+  }
+
+  /** The last look's state (what the agent saves as its baseline). */
+  get state(): ChangeState | undefined {
+    return this.previous;
+  }
 
   /** One `ip monitor` line, at `at` (ms, the agent's clock). */
   observe(line: string, at: number): void {
@@ -61,17 +89,27 @@ export class ChangeLog {
     const seen = this.seen;
     const firstLine = this.firstLine;
     const byDev = this.byDev;
+    const stoppedSince = this.baselineAt;
     this.previous = state;
     this.seen = new Map();
     this.firstLine = undefined;
     this.byDev = new Map();
+    this.baselineAt = undefined;
+    this.stateChanged = true;
     if (!before) return [];
     const iso = (ms: number): string => new Date(ms).toISOString();
     const out: HostChange[] = [];
     const explained = new Set<string>();
-    for (const item of diffStates(before, state)) {
+    const diff = diffStates(before, state);
+    this.stateChanged = diff.length > 0;
+    for (const item of diff) {
       explained.add(item.match);
       const s = seen.get(item.match);
+      // At the start, what no line announced since happened while the agent was stopped.
+      if (stoppedSince !== undefined && !s) {
+        out.push({ ...changeOf(item), at: iso(now), between: { from: iso(Math.min(stoppedSince, now)), until: iso(now) } });
+        continue;
+      }
       const at = s?.first ?? (item.dev !== undefined ? byDev.get(item.dev) : undefined) ?? firstLine ?? now;
       out.push({ ...changeOf(item), at: iso(Math.min(at, now)) });
     }

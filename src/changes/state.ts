@@ -3,7 +3,7 @@
  * xfrm policy and sysctl, keyed by its identity, with the line `ip` (or sysctl) printed for it,
  * normalised so that what moves by itself (route lifetimes, DAD's `tentative`) is not a change.
  */
-import type { ChangeKind, ChangeOwner } from '../model/changes.js';
+import { CHANGE_KINDS, type ChangeKind, type ChangeOwner } from '../model/changes.js';
 import type { RouteRecord } from '../model/records.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 import type { XfrmPolicyRecord } from '../model/xfrm.js';
@@ -60,6 +60,35 @@ export function changeState(s: HostSnapshot, opts: { maxRoutes?: number } = {}):
     const item: StateItem = { kind: 'sysctl', id: `sysctl|${x.key}`, subject: x.key, line: `${x.key} = ${x.value}`, owner: { type: 'unknown' }, match: `netconf ${x.family ?? 4} ${x.device ?? 'all'}` };
     if (x.device && x.device !== 'all' && x.device !== 'default') item.dev = x.device;
     put(item);
+  }
+  return state;
+}
+
+/** The version of stateToJson's text: a state saved by another version is not compared with. */
+const STATE_FORMAT = 1;
+
+/** A state as text, for the agent to keep between runs (src/agent/state.ts, BaselineFile). */
+export function stateToJson(state: ChangeState): string {
+  return JSON.stringify({ format: STATE_FORMAT, items: [...state.values()] });
+}
+
+/** A state stateToJson wrote; undefined for anything else (another format, a damaged file). */
+export function stateFromJson(text: string): ChangeState | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const { format, items } = (parsed ?? {}) as { format?: unknown; items?: unknown };
+  if (format !== STATE_FORMAT || !Array.isArray(items)) return undefined;
+  const state: ChangeState = new Map();
+  for (const x of items as Partial<StateItem>[]) {
+    const ok = typeof x === 'object' && x !== null && (CHANGE_KINDS as readonly unknown[]).includes(x.kind)
+      && [x.id, x.subject, x.line, x.match].every((v) => typeof v === 'string') && typeof x.owner?.type === 'string'
+      && (x.dev === undefined || typeof x.dev === 'string') && (x.proto === undefined || typeof x.proto === 'string');
+    if (!ok) return undefined;
+    state.set(x.id!, x as StateItem);
   }
   return state;
 }

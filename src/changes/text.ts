@@ -17,7 +17,16 @@ export function changeWhat(c: Pick<HostChange, 'kind' | 'action' | 'subject' | '
   }
 }
 
-/** The change and, unless unknown, who likely made it. */
-export function changeText(c: Pick<HostChange, 'kind' | 'action' | 'subject' | 'before' | 'after' | 'count' | 'owner'>): string {
-  return c.owner.type === 'unknown' ? changeWhat(c) : `${changeWhat(c)} (${ownerText(c.owner)})`;
+/** The change and, unless unknown, who likely made it; for one found at the agent's start, when it may have happened. */
+export function changeText(c: Pick<HostChange, 'kind' | 'action' | 'subject' | 'before' | 'after' | 'count' | 'owner' | 'between'>): string {
+  const text = c.owner.type === 'unknown' ? changeWhat(c) : `${changeWhat(c)} (${ownerText(c.owner)})`;
+  return c.between ? `${text}, while the agent was stopped (${betweenText(c.between)})` : text;
+}
+
+/** "some time between 2026-12-05 00:40:01 and 00:45:10, agent clock": the day again only when it differs. */
+export function betweenText(w: NonNullable<HostChange['between']>): string {
+  const short = (iso: string): string => new Date(iso).toISOString().slice(0, 19).replace('T', ' ');
+  const from = short(w.from);
+  const until = short(w.until);
+  return `some time between ${from} and ${until.slice(0, 10) === from.slice(0, 10) ? until.slice(11) : until}, agent clock`;
 }

@@ -89,7 +89,8 @@ export function pickTrigger(f: Pick<Finding, 'host' | 'subject' | 'summary' | 'e
   const isRelated = near.length > 0;
   return {
     at: pick.change.at, host: pick.host, change: pick.change, seconds, related: isRelated,
-    text: `${verb} ${seconds} s after ${pick.host === f.host ? '' : `${pick.host}'s `}${changeText(pick.change)}${isRelated ? '' : ' (the last change before it; none names what the finding names)'}`,
+    // A change found at the agent's start has no time of its own: the start's look is when it was seen.
+    text: `${verb} ${seconds} s after ${pick.change.between ? `${pick.host === f.host ? 'the' : `${pick.host}'s`} agent's start found that ` : pick.host === f.host ? '' : `${pick.host}'s `}${changeText(pick.change)}${isRelated ? '' : ' (the last change before it; none names what the finding names)'}`,
   };
 }
 

@@ -5,8 +5,8 @@
  * reads the same from the agent and from the fleet.
  */
 import type { Peer } from '../model/config.js';
-import type { FleetContext } from '../model/protocol.js';
-import type { FleetView } from './types.js';
+import type { FleetContext, PeerContext, PeerMtu } from '../model/protocol.js';
+import type { FleetView, IndexedAddress } from './types.js';
 
 /** Up to this many hosts every host gets every other host as a peer; above, only those its routes cover. */
 export const CONTEXT_PEERS_LIMIT = 1000;
@@ -29,17 +29,32 @@ export function contextFor(fleet: FleetView, host: string, names: Iterable<strin
   const remotes = new Set<string>();
   const peers: FleetContext['peers'] = [];
   for (const name of [...names].filter((n) => n !== host).sort()) {
-    const addresses = fleet.addressesOf(name).map((a) => a.address).slice(0, ADDRESSES_PER_PEER);
+    const indexed = fleet.addressesOf(name).slice(0, ADDRESSES_PER_PEER);
+    const addresses = indexed.map((a) => a.address);
     const vpcs = fleet.vpcOf(name);
     for (const c of vpcs) if (!own.has(c)) remotes.add(c);
-    if (addresses.length) peers.push({ name, addresses, ...(vpcs[0] ? { vpc: vpcs[0] } : {}) });
+    const mtus = peerMtus(indexed);
+    if (addresses.length) peers.push({ name, addresses, ...(vpcs[0] ? { vpc: vpcs[0] } : {}), ...(mtus.length > 0 && { mtus }) });
   }
   return { peers, remotes: [...remotes].sort().slice(0, REMOTES_MAX) };
+}
+
+/** The MTU of the device each address is on, as the host reported it (its route's mtu is the host's own business). */
+export function peerMtus(addresses: readonly IndexedAddress[]): PeerMtu[] {
+  const out: PeerMtu[] = [];
+  for (const a of addresses) if (a.mtu !== undefined) out.push({ address: a.address, dev: a.iface, mtu: a.mtu });
+  return out;
+}
+
+/** A peer of the context as a host check's peer: its name, and the MTU it reported for the address. */
+export function peerOfContext(p: PeerContext, address: string): Peer {
+  const m = p.mtus?.find((x) => x.address === address);
+  return { address, name: p.name, ...(m !== undefined && { reportedMtu: { mtu: m.mtu, dev: m.dev } }) };
 }
 
 /** The context as a host check's peers and remotes (what the agent makes of it, without its config). */
 export function contextPeers(context: Pick<FleetContext, 'peers' | 'remotes'>, ownAddresses: ReadonlySet<string>): { peers: Peer[]; remotes: string[] } {
   const peers = new Map<string, Peer>();
-  for (const p of context.peers) for (const address of p.addresses) if (!ownAddresses.has(address)) peers.set(address, { address, name: p.name });
+  for (const p of context.peers) for (const address of p.addresses) if (!ownAddresses.has(address)) peers.set(address, peerOfContext(p, address));
   return { peers: [...peers.values()], remotes: [...context.remotes] };
 }

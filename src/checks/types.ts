@@ -35,6 +35,8 @@ export interface IndexedAddress {
   host: string;
   address: string;
   iface: string;
+  /** The MTU of `iface` as the host reported it. */
+  mtu?: number;
 }
 
 /** A route through a bridge or tunnel (non-uplink, non-loopback) that could capture a peer. */

@@ -51,6 +51,11 @@ export class ForeignBundleBuilder {
     return this.sources.get(name)?.file ?? '';
   }
 
+  /** The text a source was read into (undefined when none). */
+  textOf(name: string): string | undefined {
+    return this.files.get(name);
+  }
+
   /** `text` came from `file`; a command that exited non-zero makes the source failed. */
   collected(name: string, file: string, text: string | undefined, from: CollectedFrom = {}): void {
     const failed = from.exitCode !== undefined && from.exitCode !== 0;

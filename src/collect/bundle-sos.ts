@@ -47,6 +47,9 @@ export function sosCommandFile(command: string): string {
 /** What of a sosreport an archive reader keeps in memory (paths below the report's top directory). */
 export const SOS_WANTED: RegExp[] = [
   /^sos_commands\/networking\/(namespaces\/[^/]+\/)?(ip_|nft_|iptables|ip6tables)[^/]*$/,
+  /^sos_commands\/conntrack\/(ip_netns_exec_[^/]+_)?conntrack_-S$/,
+  // proc/net is a link to self/net, self to sos's pid: the copy lands in proc/PID/net.
+  /^proc\/((net|self\/net|\d+\/net)\/stat\/nf_conntrack|sys\/net\/netfilter\/nf_conntrack_[a-z_]+)$/,
   /^sos_commands\/(kernel\/(sysctl_-a|uname_-a)|libreswan\/ip_xfrm_policy|docker\/docker_network_(inspect_[^/]+|ls)|host\/hostname|general\/hostname|firewall_tables\/(nft_|iptables|ip6tables)[^/]+|firewalld\/nft_[^/]+)$/,
   /^(sos_reports\/manifest\.json|version\.txt|hostname)$/,
   /^etc\/(hostname|machine-id|os-release|docker\/daemon\.json|sysctl\.conf|sysctl\.d\/[^/]+|swanctl\/swanctl\.conf|strongswan\/swanctl\/swanctl\.conf|ipsec\.conf|strongswan\/ipsec\.conf)$/,
@@ -108,6 +111,15 @@ const NETNS_COMMANDS: [string, string[]][] = [
   ['sysctl', ['sysctl -a']],
   ['ip-neigh', ['ip -s -s neigh show']],
 ];
+
+/** The connection tracking sysctls hostcheck reads (src/collect/sources.ts CONNTRACK_SYSCTLS). */
+const CONNTRACK_KEYS = ['nf_conntrack_count', 'nf_conntrack_max', 'nf_conntrack_buckets', 'nf_conntrack_udp_timeout', 'nf_conntrack_udp_timeout_stream', 'nf_conntrack_tcp_timeout_established'];
+
+const CONNTRACK_LACKING: Record<string, string> = {
+  'conntrack-stats': 'no `conntrack -S` (sos\'s conntrack plugin, sos 4.1 and later, with conntrack-tools installed and nf_conntrack, nf_conntrack_netlink, nf_defrag_ipv4/6 and nfnetlink loaded)',
+  'conntrack-stat': 'no proc/net/stat/nf_conntrack (the networking plugin copies /proc/net; it exists only with nf_conntrack loaded)',
+  'conntrack-sysctl': 'no net.netfilter.nf_conntrack_* in its `sysctl -a` or /proc/sys copy (nf_conntrack not loaded, or neither was recorded)',
+};
 
 const MACHINE_FILES = ['docker-daemon', 'docker-networks', 'swanctl-conf', 'ipsec-conf'];
 
@@ -236,6 +248,29 @@ class SosReader {
     return out;
   }
 
+  /**
+   * Connection tracking: `conntrack -S` (sos's conntrack plugin, 4.1+, per namespace too), the
+   * networking plugin's copy of /proc/net/stat/nf_conntrack (the stack sos ran in), and the
+   * table's size and fill from the /proc/sys copy or else the `sysctl -a` already read.
+   */
+  conntrack(into: ForeignBundleBuilder, ns?: string): void {
+    this.command('conntrack-stats', ['sos_commands/conntrack'], ['conntrack -S'], into, ns === undefined ? '' : `ip netns exec ${ns} `);
+    const viaSysctl = (): void => {
+      if (this.sysctlHoldsConntrack(into)) into.collected('conntrack-sysctl', into.fileOf('sysctl'), undefined, { message: 'read with sysctl: its `sysctl -a` holds net.netfilter.nf_conntrack_*' });
+    };
+    if (ns !== undefined) return viaSysctl();
+    this.file('conntrack-stat', ['proc/net/stat/nf_conntrack'], into);
+    const keys = CONNTRACK_KEYS.filter((k) => this.tree.text(`proc/sys/net/netfilter/${k}`) !== undefined);
+    if (keys.length > 0) {
+      const text = keys.map((k) => `net.netfilter.${k} = ${this.tree.text(`proc/sys/net/netfilter/${k}`)!.trim()}\n`).join('');
+      into.collected('conntrack-sysctl', 'proc/sys/net/netfilter', text, { path: '/proc/sys/net/netfilter', message: 'connection tracking\'s size and fill from the /proc/sys copy in this sosreport, written as sysctl -a lines' });
+    } else viaSysctl();
+  }
+
+  private sysctlHoldsConntrack(into: ForeignBundleBuilder): boolean {
+    return /^net\.netfilter\.nf_conntrack_max\s*=/m.test(into.textOf('sysctl') ?? '');
+  }
+
   /** A configuration file sos copied, at the first of `paths` present. */
   file(name: string, paths: string[], into: ForeignBundleBuilder): boolean {
     for (const path of paths) {
@@ -344,6 +379,7 @@ function lackingMain(reader: SosReader): (source: string) => string {
     'ip-rule-v4': 'no `ip rule` output (sos before 3.5 did not run it); route lookups assume the kernel\'s default rules',
     'ip-rule-v6': 'no `ip -6 rule` output (sos before 3.5 did not run it); route lookups assume the kernel\'s default rules',
     sysctl: 'no `sysctl -a` (kernel plugin), /proc/sys copy (system plugin) or sysctl configuration in it',
+    ...CONNTRACK_LACKING,
     'docker-daemon': 'sos\'s docker plugin did not run',
     'docker-networks': 'no `docker network inspect` (sos\'s docker plugin, Docker running)',
     'swanctl-conf': 'no etc/swanctl/swanctl.conf (sos has no strongSwan plugin)',
@@ -359,6 +395,9 @@ function lackingNetns(reader: SosReader, ns: string): (source: string) => string
     'ip6tables-save': 'no ip6tables-save for this namespace (sos records it from 4.1)',
     'ip-neigh': 'no `ip -s -s neigh show` for this namespace (sos records it from 4.1)',
     sysctl: 'no `sysctl -a` for this namespace (sos records it from 4.7)',
+    'conntrack-stats': CONNTRACK_LACKING['conntrack-stats'],
+    'conntrack-stat': 'sos copies /proc/net/stat/nf_conntrack only for the stack it ran in',
+    'conntrack-sysctl': 'no `sysctl -a` for this namespace (sos records it from 4.7)',
   };
   return (source) => `not in this sosreport (${reader.sos}) for network namespace ${ns}: ${why[source] ?? 'sos runs only addresses, routes, rules, iptables-save and sysctl -a in each namespace'}`;
 }
@@ -375,6 +414,7 @@ export function sosreportBundles(tree: BundleTree): Bundle[] {
   reader.firewallListing('ip6tables-save', main);
   reader.command('ip-xfrm-policy', ['sos_commands/libreswan'], ['ip xfrm policy'], main);
   reader.sysctls(main);
+  reader.conntrack(main);
   if (!reader.file('docker-daemon', ['etc/docker/daemon.json'], main) && tree.isDir('sos_commands/docker')) {
     main.absent('docker-daemon', 'etc/docker/daemon.json: absent (sos\'s docker plugin ran; Docker defaults apply)');
   }
@@ -389,6 +429,7 @@ export function sosreportBundles(tree: BundleTree): Bundle[] {
     const b = new ForeignBundleBuilder({ ...layout, netns: ns }, lackingNetns(reader, ns));
     const dirs = [`${NET}/namespaces/${ns}`, NET];
     for (const [name, commands] of NETNS_COMMANDS) reader.command(name, dirs, commands, b, `ip netns exec ${ns} `);
+    reader.conntrack(b, ns);
     if (!b.has('ip-route-v4') && !b.has('ip-addr')) continue;
     const same = (from: string, what: string) => b.collected(what, b.fileOf(from), undefined, { message: `read with ${from}: its output holds both` });
     if (b.has('ip-route-v4')) same('ip-route-v4', 'ip-route-v6');

@@ -44,6 +44,20 @@ export interface HostChange {
   /** The line after; absent for a removal. */
   after?: string;
   owner: ChangeOwner;
+  /**
+   * Set when the agent found the change at its start, comparing the host with the state it saved
+   * at its last check before it stopped: the change happened some time in this range (agent's
+   * clock), `at` being the start's look. Absent for a change seen while running.
+   */
+  between?: ChangeWindow;
+}
+
+/** When a change found at the agent's start happened at the earliest and the latest (ISO, agent clock). */
+export interface ChangeWindow {
+  /** The agent's last check before it stopped. */
+  from: string;
+  /** The look at its start that found the change. */
+  until: string;
 }
 
 /** A change as the aggregator keeps it: the host's entry plus where and when it arrived. */

@@ -12,6 +12,8 @@ export interface Peer {
   name?: string;
   /** The largest packet the path to this peer carries beyond this host (config `pathMtu`). */
   pathMtu?: number;
+  /** The MTU of the peer's device holding this address, as the peer reported it to the fleet (never from the config file). */
+  reportedMtu?: { mtu: number; dev: string };
 }
 
 export interface HostcheckConfig {

@@ -17,7 +17,7 @@ import { MAX_REPORT_CHANGES, SECTION_KINDS } from './protocol-version.js';
 const SIGNAL_KINDS = new Set<unknown>(['counter', 'device', 'rule', 'reason']);
 
 export { FULL_SNAPSHOT_MAX_ROUTES, PROTOCOL_VERSION, SECTION_KINDS, SUPPORTED_PROTOCOLS, type SectionKind } from './protocol-version.js';
-export type { Ack, ContextMessage, ErrorMessage, FleetContext, PeerContext, ServerMessage, Welcome } from './server-messages.js';
+export type { Ack, ContextMessage, ErrorMessage, FleetContext, PeerContext, PeerMtu, ServerMessage, Welcome } from './server-messages.js';
 
 const name = z.string().min(1).max(253);
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected a sha256 in hex');
@@ -79,10 +79,12 @@ export const kernelWindowSchema = z.object({
   drops: z.custom<DropReasons>((v) => typeof v === 'object' && v !== null && Array.isArray((v as { drops?: unknown }).drops) && (v as { drops: unknown[] }).drops.length <= 500).optional(),
 });
 
+const isoTime = z.string().max(64).refine((t) => !Number.isNaN(Date.parse(t)), { message: 'not an ISO time' });
+
 /** One entry of the host's change log (version 3; src/model/changes.ts). */
 export const hostChangeSchema = z.object({
-  at: z.string().max(64).refine((t) => !Number.isNaN(Date.parse(t)), { message: 'not an ISO time' }),
-  lastAt: z.string().max(64).refine((t) => !Number.isNaN(Date.parse(t)), { message: 'not an ISO time' }).optional(),
+  at: isoTime,
+  lastAt: isoTime.optional(),
   count: z.number().int().positive(),
   kind: z.enum(CHANGE_KINDS),
   action: z.enum(CHANGE_ACTIONS),
@@ -90,6 +92,8 @@ export const hostChangeSchema = z.object({
   before: z.string().max(4096).optional(),
   after: z.string().max(4096).optional(),
   owner: z.object({ type: z.enum(OWNER_TYPES), name: z.string().max(128).optional(), guess: z.boolean().optional() }),
+  /** Found at the agent's start: happened while it was stopped (optional: servers before it drop the key). */
+  between: z.object({ from: isoTime, until: isoTime }).optional(),
 });
 
 

@@ -10,6 +10,15 @@ export interface PeerContext {
   name: string;
   addresses: string[];
   vpc?: string;
+  /** The MTU of the device holding each address on the peer, as the peer reported it (path MTU toward it). */
+  mtus?: PeerMtu[];
+}
+
+/** One of a peer's addresses and the MTU of the device it is on. */
+export interface PeerMtu {
+  address: string;
+  dev: string;
+  mtu: number;
 }
 
 /** What the fleet tells an agent so its own findings name its peers. */
@@ -88,6 +97,14 @@ export function fleetContextOf(v: unknown, path = 'context'): FleetContext {
       const peer = obj(x, p);
       const out: PeerContext = { name: str(peer.name, `${p}.name`, 1, 253), addresses: list(peer.addresses, `${p}.addresses`, 64, (a, q) => str(a, q, 2, 45)) };
       if (peer.vpc !== undefined) out.vpc = str(peer.vpc, `${p}.vpc`, 0, 128);
+      if (peer.mtus !== undefined) {
+        out.mtus = list(peer.mtus, `${p}.mtus`, 64, (m, q) => {
+          const o = obj(m, q);
+          const mtu = int(o.mtu, `${q}.mtu`, 68);
+          if (mtu > 65535) fail(`${q}.mtu`, 'integer <= 65535');
+          return { address: str(o.address, `${q}.address`, 2, 45), dev: str(o.dev, `${q}.dev`, 1, 64), mtu };
+        });
+      }
       return out;
     }),
     remotes: list(o.remotes, `${path}.remotes`, 10_000, (x, p) => str(x, p, 3, 49)),

@@ -62,7 +62,7 @@ describe('aggregator fleet', () => {
     // Contexts follow each host's arrival; wait for the one that knows ecs1.
     let ctx = (await ecs3.next('context')).context;
     while (!ctx.peers.some((p) => p.name === 'ecs1')) ctx = (await ecs3.next('context')).context;
-    expect(ctx.peers).toContainEqual({ name: 'ecs1', addresses: ['172.17.0.64'] });
+    expect(ctx.peers).toContainEqual({ name: 'ecs1', addresses: ['172.17.0.64'], mtus: [{ address: '172.17.0.64', dev: 'eth0', mtu: 1500 }] });
     const snap = await scenarioSnapshot('first-incident', 'ecs3');
     const peers = ctx.peers.flatMap((p) => p.addresses.map((address) => ({ address, name: p.name })));
     const own = analyzeSnapshot(snap, { peers, remotes: ctx.remotes, ports: ctx.ports, ignore: [] }).findings;

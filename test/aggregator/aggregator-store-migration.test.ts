@@ -66,7 +66,7 @@ describe('store schema step 3: one vpn-selector-gap finding per gateway, pairs',
 
     const store = new SqliteStore(file);
     const raw = store.db;
-    expect((raw.prepare('SELECT version FROM migrations ORDER BY version').all() as { version: number }[]).map((r) => r.version)).toEqual([1, 2, 3, 4]);
+    expect((raw.prepare('SELECT version FROM migrations ORDER BY version').all() as { version: number }[]).map((r) => r.version)).toEqual([1, 2, 3, 4, 5]);
     const keys = (raw.prepare('SELECT key FROM findings ORDER BY key').all() as { key: string }[]).map((r) => r.key);
     expect(keys).toEqual([CAPTURE, 'rp-filter-drop|ecs2|eth1 172.18.1.22', 'vpn-selector-gap|gateway|10.200.0.0/20', 'vpn-selector-gap|gw2|10.50.0.0/16 clear', NEW]);
 

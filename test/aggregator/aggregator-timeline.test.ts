@@ -3,7 +3,8 @@
  * going from the lab's capture of ECS3 without docker0 to the one with it and back) sends its
  * change log; the aggregator keeps it, names the host finding's trigger and resolving change,
  * folds churn, prunes by --timeline-days, and keeps refusing a change log from protocol 2 agents
- * while taking their reports.
+ * while taking their reports; a change found at an agent's start keeps its range, and a field the
+ * server does not know is dropped with the entry kept.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -109,5 +110,25 @@ describe('aggregator timeline (protocol 3)', () => {
     expect((await v2.next('ack')).seq).toBe(1);
     v2.send({ ...reportOf(2, tinySnapshot('old', '10.0.0.6')), changes: [rewritten(1)] });
     expect((await v2.next('error')).reason).toMatch(/^protocol_version: a change log needs protocol 3/);
+  });
+
+  it('keeps a change\'s range from the agent\'s start, and drops a field it does not know, keeping the entry (as servers before `between` did)', async () => {
+    const { url, api } = await server();
+    const a = await TestAgent.open(url, 'restarted');
+    a.send({ ...hello('restarted', 'restarted-token-0123456789abcdef'), protocol: 3 });
+    await a.next('welcome');
+    const until = new Date().toISOString();
+    const between = { from: new Date(Date.now() - 600_000).toISOString(), until };
+    const added: HostChange = { at: until, count: 1, kind: 'route', action: 'added', subject: 'route 10.9.0.0/24 via 10.0.0.1 dev eth0', after: '10.9.0.0/24 via 10.0.0.1 dev eth0', owner: { type: 'unknown' } };
+    a.send({ ...reportOf(1, tinySnapshot('restarted', '10.0.0.7')), changes: [{ ...added, between, seenBy: 'a later agent' }, { ...added, subject: 'route 10.8.0.0/24 via 10.0.0.1 dev eth0' }] });
+    expect((await a.next('ack')).seq).toBe(1);
+    const [second, first] = (await api<Timeline>('/api/timeline?host=restarted')).body.changes;
+    expect(first).toMatchObject({ subject: 'route 10.9.0.0/24 via 10.0.0.1 dev eth0', between, text: expect.stringMatching(/ appeared, while the agent was stopped \(some time between .+, agent clock\)$/) });
+    expect(first).not.toHaveProperty('seenBy');
+    expect(second).not.toHaveProperty('between');
+    // An ISO time only.
+    a.send({ ...reportOf(2, tinySnapshot('restarted', '10.0.0.7')), changes: [{ ...added, between: { from: '<b>', until } }] });
+    expect((await a.next('error')).reason).toMatch(/^schema: .*between.*not an ISO time/);
+    a.close();
   });
 });

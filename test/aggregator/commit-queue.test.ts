@@ -1,7 +1,7 @@
 /**
  * CommitQueue on its own, over a real SQLite file: reports added in one event-loop turn are one
  * transaction; each is acknowledged only once it is committed (visible to another connection);
- * one item the database refuses fails alone; `join` waits for the same commit; a batch holds at
+ * one item the database refuses fails alone (grouped: with the later items of its host); `join` waits for the same commit; a batch holds at
  * most maxBatch items; what arrives during a commit is the next batch.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -20,7 +20,7 @@ let reader: Database.Database;
 let calls: { seqs: number[]; ok: boolean }[];
 let committedOrder: number[];
 
-function queue(maxBatch?: number): CommitQueue<Item> {
+function queue(maxBatch?: number, grouped = false): CommitQueue<Item> {
   const insert = writer.prepare('INSERT INTO reports (host, seq) VALUES (?, ?)');
   const many = writer.transaction((items: Item[]) => { for (const i of items) insert.run(i.host, i.seq); });
   return new CommitQueue<Item>({
@@ -32,6 +32,7 @@ function queue(maxBatch?: number): CommitQueue<Item> {
     },
     committed: (item) => committedOrder.push(item.seq),
     maxBatch,
+    ...(grouped && { group: (item: Item) => item.host }),
   });
 }
 
@@ -100,6 +101,22 @@ describe('CommitQueue', () => {
     ]);
     expect(visible()).toEqual([1, 2, 7]);
     expect(committedOrder).toEqual([7, 1, 2]);
+  });
+
+  it('grouped: after an item of a host fails, none of that host\'s later items is committed until reopen', async () => {
+    const q = queue(2, true);
+    await add(q, { seq: 1, host: 'a' });
+    // a:1 again is refused by the database; a:2 (same batch) and a:3 (the next one) must not be stored after it.
+    const [dup, a2, b1, a3] = await Promise.all([add(q, { seq: 1, host: 'a' }), add(q, { seq: 2, host: 'a' }), add(q, { seq: 1, host: 'b' }), add(q, { seq: 3, host: 'a' })]);
+    expect(dup.err?.message).toMatch(/UNIQUE constraint failed/);
+    for (const r of [a2, a3]) expect(r.err?.message).toMatch(/^an earlier report was not stored \(UNIQUE constraint failed/);
+    expect(b1.err).toBeUndefined();
+    expect((reader.prepare("SELECT seq FROM reports WHERE host = 'a'").all() as { seq: number }[]).map((r) => r.seq)).toEqual([1]);
+    expect((await add(q, { seq: 4, host: 'a' })).err?.message).toMatch(/^an earlier report was not stored/);
+    // A new connection starts again from what is stored.
+    q.reopen('a');
+    expect((await add(q, { seq: 2, host: 'a' })).err).toBeUndefined();
+    expect((reader.prepare("SELECT seq FROM reports WHERE host = 'a' ORDER BY seq").all() as { seq: number }[]).map((r) => r.seq)).toEqual([1, 2]);
   });
 
   it('join() waits for the commit of the item already queued under the key', async () => {

@@ -76,6 +76,42 @@ function withChanges(i: CommitInput, changes: HostChange[]): CommitInput {
   return { ...i, report: { ...i.report, changes } };
 }
 
+/**
+ * What a replica of the previous version (93dae31, store steps 1-3, which knows no trigger
+ * columns) does to a host finding: its exact statements for a reopen (upsertFinding) and a
+ * resolve (dropSource, the host's source gone). test/aggregator/upgrade-roll.test.ts runs that
+ * version itself (HOSTCHECK_TEST_UPGRADE=1).
+ */
+async function previousVersion(store: Store, what: 'reopen' | 'resolve', key: string, now: string): Promise<void> {
+  if (store instanceof SqliteStore) {
+    const body = (store.db.prepare('SELECT body FROM findings WHERE key = ?').get(key) as { body: string }).body;
+    if (what === 'reopen') {
+      store.db.prepare(`UPDATE findings SET severity = @severity, body = @body, last_seen = @now,
+        from_host = max(from_host, @fromHost), from_fleet = max(from_fleet, @fromFleet),
+        first_seen = CASE WHEN resolved_at IS NULL THEN first_seen ELSE @now END, resolved_at = NULL WHERE key = @key`).run({ key, severity: 'error', body, now, fromHost: 1, fromFleet: 0 });
+    } else {
+      store.db.prepare(`UPDATE findings SET from_host = from_host * @keepHost, from_fleet = from_fleet * @keepFleet,
+        resolved_at = CASE WHEN from_host * @keepHost + from_fleet * @keepFleet = 0 THEN @now ELSE resolved_at END WHERE key = @key`).run({ key, keepHost: 0, keepFleet: 1, now });
+    }
+    return;
+  }
+  const c = new pg.Client({ connectionString: (store as PostgresStore).url });
+  await c.connect();
+  try {
+    const body = (await c.query<{ body: string }>('SELECT body FROM findings WHERE key = $1', [key])).rows[0].body;
+    if (what === 'reopen') {
+      await c.query(`UPDATE findings SET severity = $2, body = $3, last_seen = $4,
+        from_host = GREATEST(from_host, $5), from_fleet = GREATEST(from_fleet, $6),
+        first_seen = CASE WHEN resolved_at IS NULL THEN first_seen ELSE $4 END, resolved_at = NULL WHERE key = $1`, [key, 'error', body, now, 1, 0]);
+    } else {
+      await c.query(`UPDATE findings SET from_host = from_host * $2, from_fleet = from_fleet * $3,
+        resolved_at = CASE WHEN from_host * $2 + from_fleet * $3 = 0 THEN $4 ELSE resolved_at END WHERE key = $1`, [key, 0, 1, now]);
+    }
+  } finally {
+    await c.end();
+  }
+}
+
 const CAPTURE = finding('route-captures-peer', 'h1', 'docker0 172.17.0.0/16 captures 172.17.0.64', { summary: 'docker0 172.17.0.0/16 captures the peer 172.17.0.64' });
 const DOCKER0 = change(9, 'address', 'added', 'docker0 172.17.0.1/16', { after: 'inet 172.17.0.1/16 scope global docker0', owner: { type: 'docker', name: 'bridge', guess: true } });
 
@@ -329,6 +365,53 @@ describe.each(KINDS)('the $name store', (kind) => {
       expect((await store.finding(fleet.key))!.finding.trigger).toMatchObject({ host: 'h1', related: true, seconds: 23, text: 'opened 23 s after h1\'s docker0 172.17.0.1/16 appeared' });
       await store.commitFleet([], [fleet.key], at(70));
       expect((await store.finding(fleet.key))!.finding.resolvedBy).toMatchObject({ host: 'h2', change: { subject: 'route 172.17.0.0/16 via 10.0.0.1' } });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a finding a replica of the previous version reopens or resolves (an upgrade rolling) shows no trigger or resolving change of another opening', async () => {
+    const { store } = await kind.open();
+    try {
+      await store.commitReports([withChanges(input('h1', 1, 10, [CAPTURE]), [DOCKER0])]);
+      await store.commitReports([withChanges(input('h1', 2, 20), [change(19, 'link', 'removed', 'link docker0', { before: '3: docker0: <UP> mtu 1500' })])]);
+      expect((await store.finding(CAPTURE.key))!.finding.resolvedBy).toMatchObject({ change: { subject: 'link docker0' } });
+      await previousVersion(store, 'reopen', CAPTURE.key, at(30));
+      let s = (await store.finding(CAPTURE.key))!;
+      expect(s).toMatchObject({ state: 'open', firstSeen: at(30) });
+      expect(s.finding.trigger).toBeUndefined();
+      expect(s.finding.resolvedBy).toBeUndefined();
+      // Resolved by this version: this resolution's change.
+      await store.commitReports([withChanges(input('h1', 3, 40), [change(39, 'address', 'removed', 'docker0 172.17.0.1/16', { before: 'inet 172.17.0.1/16 scope global docker0' })])]);
+      s = (await store.finding(CAPTURE.key))!;
+      expect(s.state).toBe('resolved');
+      expect(s.finding.resolvedBy).toMatchObject({ seconds: 1, change: { action: 'removed', subject: 'docker0 172.17.0.1/16' } });
+      // Reopened and resolved by the previous version: neither of the last opening's.
+      await previousVersion(store, 'reopen', CAPTURE.key, at(50));
+      await previousVersion(store, 'resolve', CAPTURE.key, at(55));
+      s = (await store.finding(CAPTURE.key))!;
+      expect(s).toMatchObject({ state: 'resolved', firstSeen: at(50), resolvedAt: at(55) });
+      expect(s.finding.trigger).toBeUndefined();
+      expect(s.finding.resolvedBy).toBeUndefined();
+      // Reopened by this version: a trigger of its own again.
+      await store.commitReports([withChanges(input('h1', 4, 60, [CAPTURE]), [change(59, 'link', 'added', 'link docker0')])]);
+      expect((await store.finding(CAPTURE.key))!.finding.trigger).toMatchObject({ change: { subject: 'link docker0', action: 'added' } });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('keeps the range of a change found at the agent\'s start (schema step 5) and says so in a trigger naming it', async () => {
+    const { store } = await kind.open();
+    try {
+      const between = { from: at(-3600), until: at(9) };
+      await store.commitReports([withChanges(input('h1', 1, 10, [CAPTURE]), [{ ...DOCKER0, between }, change(9, 'route', 'added', 'route 10.9.0.0/24 via 10.0.0.1')])]);
+      const [route, docker0] = await store.changes.query();
+      expect(docker0).toMatchObject({ subject: 'docker0 172.17.0.1/16', between, text: 'docker0 172.17.0.1/16 appeared (Docker network "bridge", guessed from the name), while the agent was stopped (some time between 2029-12-31 23:00:00 and 2030-01-01 00:00:09, agent clock)' });
+      expect(route).not.toHaveProperty('between');
+      expect((await store.finding(CAPTURE.key))!.finding.trigger).toMatchObject({
+        change: { between }, text: 'opened 1 s after the agent\'s start found that docker0 172.17.0.1/16 appeared (Docker network "bridge", guessed from the name), while the agent was stopped (some time between 2029-12-31 23:00:00 and 2030-01-01 00:00:09, agent clock)',
+      });
     } finally {
       await store.close();
     }

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startServer, type RunningServer, type ServeOptions } from '../../src/aggregator/server.js';
+import type { HostChange } from '../../src/model/changes.js';
 import type { Finding } from '../../src/model/finding.js';
 import type { HostSnapshot } from '../../src/model/snapshot.js';
 import { repoRoot } from '../helpers/samples.js';
@@ -53,13 +54,17 @@ export async function startTestServer(options: Partial<ServeOptions> = {}): Prom
 
 const seqs = new Map<string, number>();
 
-/** Commit one report for `snapshot`'s host straight into the aggregator (no socket: bulk fleets). */
-export async function feed(server: RunningServer, snapshot: HostSnapshot, findings: Finding[] = []): Promise<void> {
+/**
+ * Commit one report for `snapshot`'s host straight into the aggregator (no socket: bulk fleets);
+ * with `changes`, as a protocol-3 agent sending its change log.
+ */
+export async function feed(server: RunningServer, snapshot: HostSnapshot, findings: Finding[] = [], changes: HostChange[] = []): Promise<void> {
   const name = snapshot.identity.name;
   const seq = (seqs.get(`${server.tcp?.port}:${name}`) ?? 0) + 1;
   seqs.set(`${server.tcp?.port}:${name}`, seq);
-  const report = reportOf(seq, snapshot, findings);
-  await server.aggregator.report(hello(name, 'unused-token-0123456789'), report, JSON.stringify(report).length);
+  const report = { ...reportOf(seq, snapshot, findings), ...(changes.length ? { changes } : {}) };
+  const agent = hello(name, 'unused-token-0123456789');
+  await server.aggregator.report(changes.length ? { ...agent, protocol: 3 } : agent, report, JSON.stringify(report).length);
 }
 
 /** Dialogs (alert/confirm/prompt) a page opened: any one in an XSS test means script ran. */

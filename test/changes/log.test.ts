@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ChangeLog } from '../../src/changes/log.js';
 import { monitorKey } from '../../src/changes/monitor.js';
-import { changeState } from '../../src/changes/state.js';
+import { changeState, stateFromJson, stateToJson } from '../../src/changes/state.js';
 import { scenarioSnapshot } from '../helpers/aggregator-client.js';
 
 const lines = readFileSync(join(import.meta.dirname, 'ip-monitor-docker0.txt'), 'utf8').split('\n');
@@ -55,5 +55,42 @@ describe('the change log', () => {
     ]);
     expect(changes[4]).toMatchObject({ lastAt: '2026-12-04T10:00:02.005Z', before: '0: from all lookup local', after: '0: from all lookup local' });
     expect(changes[1].owner).toEqual({ type: 'docker', name: 'bridge', guess: true });
+  });
+});
+
+describe('the change log across a stop', () => {
+  it('keeps a state as text and reads it back; another format or a damaged file is no state', async () => {
+    const state = changeState(await scenarioSnapshot('first-incident', 'ecs3'));
+    expect(stateFromJson(stateToJson(state))).toEqual(state);
+    expect(stateFromJson(stateToJson(state).replace('"format":1', '"format":2'))).toBeUndefined();
+    expect(stateFromJson(stateToJson(state).slice(0, -10))).toBeUndefined();
+    expect(stateFromJson('{"format":1,"items":[{"kind":"route","id":"x"}]}')).toBeUndefined();
+  });
+
+  it('started from a saved state, logs what changed while stopped with its range, what a line announced since with its time', async () => {
+    const saved = Date.parse('2026-12-04T09:00:00.000Z');
+    const start = Date.parse('2026-12-04T10:00:00.000Z');
+    const baseline = { state: stateFromJson(stateToJson(changeState(await scenarioSnapshot('first-incident-no-docker0', 'ecs3'))))!, at: saved };
+    const log = new ChangeLog(baseline);
+    expect(log.primed).toBe(true);
+    // docker0's link came up after the start (its line is seen); its address and route were there before.
+    log.observe(lines.find((l) => /^\d+: docker0:/.test(l))!, start - 500);
+    const changes = log.settle(await scenarioSnapshot('first-incident', 'ecs3'), start);
+    expect(changes.map((c) => [c.at, c.action, c.subject, c.between])).toEqual([
+      ['2026-12-04T09:59:59.500Z', 'added', 'link docker0', undefined],
+      ['2026-12-04T10:00:00.000Z', 'added', 'docker0 172.17.0.1/16', { from: '2026-12-04T09:00:00.000Z', until: '2026-12-04T10:00:00.000Z' }],
+      ['2026-12-04T10:00:00.000Z', 'added', 'route 172.17.0.0/16 dev docker0', { from: '2026-12-04T09:00:00.000Z', until: '2026-12-04T10:00:00.000Z' }],
+    ]);
+    expect(log.changed).toBe(true);
+    // The next look compares with the start's: nothing new, no range.
+    expect(log.settle(await scenarioSnapshot('first-incident', 'ecs3'), start + 60_000)).toEqual([]);
+    expect(log.changed).toBe(false);
+  });
+
+  it('started from a saved state equal to the host, logs nothing', async () => {
+    const snapshot = await scenarioSnapshot('first-incident', 'ecs3');
+    const log = new ChangeLog({ state: changeState(snapshot), at: Date.now() - 60_000 });
+    expect(log.settle(snapshot, Date.now())).toEqual([]);
+    expect(log.changed).toBe(false);
   });
 });

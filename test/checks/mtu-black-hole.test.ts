@@ -60,6 +60,25 @@ describe('mtu-black-hole on the captured jumbo-uplink host', () => {
     expect(subjectsWith({ 'ip-route-v4.txt': (t) => `10.2.0.2 via 10.1.0.1 dev eth0 mtu 1500 \n${t}` })).toEqual(['2001:db8:2::2 path MTU']);
   });
 
+  it('a locked route mtu sends IPv4 without DF (silent for IPv4, whatever its size); a route advmss changes nothing of what this host sends', () => {
+    expect(subjectsWith({ 'ip-route-v4.txt': (t) => `10.2.0.2 via 10.1.0.1 dev eth0 mtu lock 9001 \n${t}` })).toEqual(['2001:db8:2::2 path MTU']);
+    expect(subjectsWith({ 'ip-route-v6.txt': (t) => `2001:db8:2::2 via 2001:db8:1::1 dev eth0 metric 1024 mtu lock 9001 pref medium\n${t}` })).toEqual(BOTH);
+    // advmss is what this host announces (what the peer sends toward it), not what it sends.
+    expect(subjectsWith({ 'ip-route-v4.txt': (t) => `10.2.0.2 via 10.1.0.1 dev eth0 advmss 1360 \n${t}` })).toEqual(BOTH);
+    expect(subjectsWith({ 'ip-route-v4.txt': (t) => `10.2.0.2 via 10.1.0.1 dev eth0 mtu 1500 advmss 8961 \n${t}` })).toEqual(['2001:db8:2::2 path MTU']);
+  });
+
+  it('names a route advmss above what the path carries in the finding\'s why, with the route as evidence', () => {
+    const dir = mkdtempSync(join(work, 'advmss-'));
+    cpSync(JUMBO, dir, { recursive: true });
+    writeFileSync(join(dir, 'ip-route-v4.txt'), `10.2.0.2 via 10.1.0.1 dev eth0 advmss 8961 \n${readFileSync(join(dir, 'ip-route-v4.txt'), 'utf8')}`);
+    const f = analyzeSnapshot(buildSnapshot(bundleFromFolder(dir, 'h')), { peers: PEERS, remotes: [], ports: [], ignore: [] }).findings.find((x) => x.subject === '10.2.0.2 path MTU')!;
+    expect(f.why).toContain("The route's advmss 8961 also makes this host announce MSS 8961, so the peer's TCP segments toward this host (up to 9001 bytes) are larger than the path carries as well");
+    expect(f.evidence.map((e) => e.text.trim())).toContain('10.2.0.2 via 10.1.0.1 dev eth0 advmss 8961');
+    const plain = analyzeSnapshot(buildSnapshot(bundleFromFolder(JUMBO, 'h')), { peers: PEERS, remotes: [], ports: [], ignore: [] }).findings.find((x) => x.subject === '10.2.0.2 path MTU')!;
+    expect(plain.why).not.toContain('advmss');
+  });
+
   it('takes MSS clamping of the peer\'s SYN-ACK with --set-mss that fits as covering; --clamp-mss-to-pmtu (the route\'s 9001) and a clamp on the way out not', () => {
     const mangle = (target: string, chain = 'PREROUTING -i eth0') => (t: string): string => `*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A ${chain} -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS ${target}\nCOMMIT\n${t}`;
     expect(subjectsWith({ 'iptables-save.txt': mangle('--set-mss 1460') })).toEqual(['2001:db8:2::2 path MTU']);
@@ -94,6 +113,39 @@ describe('mtu-black-hole on the captured bridge-over-vxlan host', () => {
     expect(summaryWith((t) => t)).toEqual([expect.stringContaining('larger pings and datagrams are lost (TCP of an established connection gets its error as ESTABLISHED')]);
     expect(summaryWith((t) => t.replace(/.*--ctstate RELATED,ESTABLISHED -j ACCEPT\n/, ''))).toEqual([expect.stringContaining('every larger packet — pings, datagrams and TCP segments alike — is lost')]);
     expect(summaryWith((t) => t.replace(':FORWARD DROP [0:0]', ':FORWARD DROP [0:0]\n-A FORWARD -p icmp -m icmp --icmp-type 3/4 -j ACCEPT'))).toEqual([]);
+  });
+});
+
+describe('mtu-black-hole on the captured router for a LAN (FORWARD accepts ESTABLISHED only)', () => {
+  const ROUTED = join(repoRoot, 'fixtures', 'checks', 'mtu-black-hole', 'positive-routed-lan-established-only');
+  const found = (edit: Record<string, (t: string) => string> = {}) => {
+    const dir = mkdtempSync(join(work, 'routed-'));
+    cpSync(ROUTED, dir, { recursive: true });
+    for (const [file, f] of Object.entries(edit)) writeFileSync(join(dir, file), f(readFileSync(join(dir, file), 'utf8')));
+    return analyzeSnapshot(buildSnapshot(bundleFromFolder(dir, 'h')), { peers: PEERS, remotes: [], ports: [], ignore: [] }).findings.filter((f) => f.check === 'mtu-black-hole');
+  };
+  const ROUTED_BOTH = ['10.4.0.0/24 to 10.2.0.2 path MTU', '2001:db8:4::/64 to 2001:db8:2::2 path MTU'];
+
+  it('prints the accept, TCP clamping on the SYN-ACK and the senders\' MTU; the clamp it prints silences its family', () => {
+    const f = found();
+    expect(f.map((x) => x.subject).sort()).toEqual(ROUTED_BOTH);
+    const v4 = f.find((x) => x.subject === ROUTED_BOTH[0])!;
+    expect(v4.fix).toEqual([
+      'iptables -I FORWARD -p icmp --icmp-type fragmentation-needed -j ACCEPT',
+      '# or clamp their TCP only: iptables -t mangle -A FORWARD -i eth0 -o lan0 -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss 1460 (the SYN-ACK then announces what the path carries)',
+      '# or give the senders on 10.4.0.0/24 an MTU of 1500 (ip link set lan0 mtu 1500 here, and the senders\' own devices)',
+    ]);
+    expect(v4.evidence.map((e) => e.text.replace(/\[\d+:\d+\]/, '').trim())).toEqual(expect.arrayContaining([':FORWARD DROP', '-A FORWARD -i lan0 -o eth0 -j ACCEPT']));
+    const clamp = '*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A FORWARD -i eth0 -o lan0 -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss 1460\nCOMMIT\n';
+    expect(found({ 'iptables-save.txt': (t) => clamp + t }).map((x) => x.subject)).toEqual([ROUTED_BOTH[1]]);
+  });
+
+  it('is silent where the LAN\'s MTU fits the path, where it exceeds the device out (this host answers itself), and with forwarding off', () => {
+    const lanMtu = (mtu: number) => (t: string): string => t.replace(/(lan0@if\d+: <[^>]*> mtu )9001/, `$1${mtu}`);
+    expect(found({ 'ip-link.txt': lanMtu(1500), 'ip-addr.txt': lanMtu(1500) })).toEqual([]);
+    const eth0 = (t: string): string => t.replace(/(eth0@if\d+: <[^>]*> mtu )9001/, '$11500');
+    expect(found({ 'ip-link.txt': eth0, 'ip-addr.txt': eth0 })).toEqual([]);
+    expect(found({ 'sysctl.txt': (t) => t.replace('net.ipv4.ip_forward = 1', 'net.ipv4.ip_forward = 0') }).map((x) => x.subject)).toEqual([ROUTED_BOTH[1]]);
   });
 });
 

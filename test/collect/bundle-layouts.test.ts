@@ -110,6 +110,10 @@ describe('Debian sos 4.0, the real archive', () => {
     const snapshot = buildSnapshot(main);
     expect(snapshot.complete).toBe(false);
     expect(snapshot.sources.find((s) => s.name === 'ip-addr')).toMatchObject({ file: 'sos_commands/networking/ip_-d_address', status: 'collected' });
+    // The networking plugin's copy of /proc/net (a link to sos's own /proc/PID/net): ecs3's connection tracking counters.
+    expect(source(main, 'conntrack-stat')).toMatchObject({ status: 'collected', file: 'proc/net/stat/nf_conntrack' });
+    expect(snapshot.conntrack?.stats.map((r) => r.form)).toEqual(['proc']);
+    expect(source(ecs1, 'conntrack-stat')).toMatchObject({ lacking: true });
   });
 
   it('names the first incident\'s cause as hostcheck\'s own bundle of the same host does', async () => {
@@ -154,8 +158,8 @@ describe('sos 3.9.1 layout (built from its source)', () => {
 });
 
 /** The 3.9.1 layout moved to where sos 4.5 writes each output, with a manifest. */
-function sos45(): string {
-  const top = join(tmp, 'sosreport-lab-2026-01-01-abcdefg');
+function sos45(name = 'sosreport-lab-2026-01-01-abcdefg'): string {
+  const top = join(tmp, name);
   cpSync(sos391, top, { recursive: true, verbatimSymlinks: true });
   const net = join(top, 'sos_commands', 'networking');
   renameSync(join(net, 'ip_-4_rule'), join(net, sosCommandFile('ip -4 rule list')));
@@ -195,6 +199,33 @@ describe('sos 4.5 layout: namespaces/NS/, ip -4 rule list, sysctl -a per namespa
     expect(source(hosts[0], 'ip-rule-v4').file).toBe('sos_commands/networking/ip_-4_rule_list');
     expect(hosts[0].meta.startedAt).toBe('2026-01-01T00:00:00.000000');
     expect(ecs3Cause(hosts[0])).toEqual(ecs3Cause(await readBundle(ecs3Own)));
+  });
+});
+
+describe('sos 4.1+ conntrack plugin: conntrack -S per stack, /proc/net/stat/nf_conntrack, the sysctls', () => {
+  it('reads conntrack -S for the stack sos ran in and each namespace; the table size comes from sysctl -a', async () => {
+    const top = sos45('sosreport-lab-2026-01-01-conntrk');
+    const dir = join(top, 'sos_commands', 'conntrack');
+    mkdirSync(dir);
+    // A real `conntrack -S` (telegraf issue #8955, fixtures/checks/conntrack-table-full): CPU 7 counts an insert race.
+    const stats = readFileSync(join(repoRoot, 'fixtures', 'checks', 'conntrack-table-full', 'positive-insert-race-telegraf-8955', 'conntrack-stats.txt'), 'utf8');
+    writeFileSync(join(dir, sosCommandFile('conntrack -S')), stats);
+    writeFileSync(join(dir, sosCommandFile('ip netns exec hclab-0-0000-ecs1 conntrack -S')), stats.split('\n')[0] + '\n');
+    const [main, ecs1] = await openBundles(top);
+    expect(source(main, 'conntrack-stats')).toMatchObject({ status: 'collected', file: 'sos_commands/conntrack/conntrack_-S' });
+    expect(source(main, 'conntrack-sysctl')).toMatchObject({ status: 'collected', file: 'sos_commands/kernel/sysctl_-a', message: expect.stringMatching(/^read with sysctl/) });
+    expect(source(ecs1, 'conntrack-stats')).toMatchObject({ status: 'collected', file: 'sos_commands/conntrack/ip_netns_exec_hclab-0-0000-ecs1_conntrack_-S' });
+    expect(source(ecs1, 'conntrack-stat').message).toMatch(/for network namespace hclab-0-0000-ecs1: sos copies \/proc\/net\/stat\/nf_conntrack only for the stack it ran in/);
+    const snapshot = buildSnapshot(main);
+    expect(snapshot.conntrack?.stats.map((r) => [r.form, r.rows.length, r.totals.insert_failed])).toEqual([['cpu', stats.trim().split('\n').length, 1]]);
+    expect(snapshot.sysctls.some((r) => r.key === 'net.netfilter.nf_conntrack_max')).toBe(true);
+    const { findings } = analyzeSnapshot(snapshot, { peers: [], remotes: [], ports: [], ignore: [] });
+    expect(findings.filter((f) => f.check === 'conntrack-table-full').map((f) => f.summary).join('\n')).toMatch(/insert/);
+  });
+
+  it('without the conntrack plugin each source says why it is missing', async () => {
+    const [main] = await openBundles(sos391);
+    expect(source(main, 'conntrack-stats')).toMatchObject({ lacking: true, message: expect.stringMatching(/^not in this sosreport \(sos 3.9.1\): no `conntrack -S` \(sos's conntrack plugin, sos 4.1 and later/) });
   });
 });
 

@@ -17,9 +17,12 @@ export interface ServeProcess {
   kill(): Promise<void>;
 }
 
-/** Start `hostcheck serve --listen 127.0.0.1:PORT ARGS...` (port 0 picks one) and wait for its "listening" line. */
-export async function startServe(args: string[], port = 0, timeoutMs = 30_000): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [join(repoRoot, 'bin', 'hostcheck'), 'serve', '--listen', `127.0.0.1:${port}`, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+/**
+ * Start `hostcheck serve --listen 127.0.0.1:PORT ARGS...` (port 0 picks one) and wait for its
+ * "listening" line; `bin` runs another build (a previous version, test/helpers/previous-version.ts).
+ */
+export async function startServe(args: string[], port = 0, timeoutMs = 30_000, bin = join(repoRoot, 'bin', 'hostcheck')): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [bin, 'serve', '--listen', `127.0.0.1:${port}`, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => void (stderr += d.toString()));
   const deadline = Date.now() + timeoutMs;

@@ -1,7 +1,7 @@
 /** The lab cases test/lab/make-check-fixtures.ts captures into fixtures/checks/<check>/<case>/. */
 import { writeBpfObject } from './bpf-object.js';
 import { dualStackMesh, dualWan, ipv6Link, kvmHost, markIntoBlackhole, meshWithDropProgram, MESH6, NATGW, natGateway } from './datapath-topologies.js';
-import { JUMBO, jumboUplink, vxlanBridge } from './mtu-topologies.js';
+import { JUMBO, jumboRouter, jumboUplink, vxlanBridge } from './mtu-topologies.js';
 import type { Topology } from './topology.js';
 import { FIRST_INCIDENT as fi } from './topologies.js';
 
@@ -56,4 +56,7 @@ export const CHECK_FIXTURE_CASES: CheckFixtureCase[] = [
   { check: 'mtu-black-hole', name: 'positive-bridge-over-vxlan', topology: () => vxlanBridge(), host: 'v', options: { host: 'v' }, before: [BRIDGE_UP] },
   { check: 'mtu-black-hole', name: 'positive-bridge-port-above-vxlan-mtu', topology: () => vxlanBridge({ vxlanMtu: 1450 }), host: 'v', options: { host: 'v' }, before: [BRIDGE_UP] },
   { check: 'mtu-black-hole', name: 'negative-bridge-over-vxlan-icmp-accepted', topology: () => vxlanBridge({ icmpAccepted: true }), host: 'v', options: { host: 'v' }, before: [BRIDGE_UP] },
+  { check: 'mtu-black-hole', name: 'positive-routed-lan-established-only', topology: () => jumboRouter(), host: 'h', options: { host: 'h', peers: [{ address: JUMBO.peer, name: 'p' }, { address: JUMBO.peer6, name: 'p' }] } },
+  { check: 'mtu-black-hole', name: 'negative-routed-lan-related-accepted', topology: () => jumboRouter({ related: true }), host: 'h', options: { host: 'h', peers: [{ address: JUMBO.peer, name: 'p' }, { address: JUMBO.peer6, name: 'p' }] } },
+  { check: 'mtu-black-hole', name: 'positive-routed-lan-own-error-output-established', topology: () => jumboRouter({ outputEstablished: true }), host: 'h', options: { host: 'h', peers: [{ address: JUMBO.peer, name: 'p' }, { address: JUMBO.peer6, name: 'p' }] } },
 ];

@@ -231,7 +231,7 @@ export function dualWan(opts: { connmark?: boolean; wan2RpFilter?: 0 | 1 | 2; v6
         iptables: [...mangle, '*nat', `-A PREROUTING -i wan2 -p tcp --dport ${d.port} -j DNAT --to-destination ${d.server}`, '-A POSTROUTING -s 192.168.10.0/24 -o wan1 -j MASQUERADE', '-A POSTROUTING -s 192.168.10.0/24 -o wan2 -j MASQUERADE', 'COMMIT', ''].join('\n'),
         ...(v6 ? { ip6tables: [...mangle, ...nat6, ''].join('\n') } : {}),
       },
-      srv: { sysctls: NO_DAD, routes: [`default via ${d.lan} dev eth0`, ...(v6 ? [`default via ${d.lan6} dev eth0`] : [])], setup: [`python3 -c "${server}" >/dev/null 2>&1 &`] },
+      srv: { sysctls: NO_DAD, routes: [`default via ${d.lan} dev eth0`, ...(v6 ? [`default via ${d.lan6} dev eth0`] : [])], setup: [`python3 -c "${server}" >/dev/null 2>&1 &`, `for i in $(seq 100); do ss -Hltn 'sport = :${d.port}' | grep -q . && break; sleep 0.05; done`] },
       isp1: isp(1),
       isp2: isp(2),
       cli: {

@@ -1,7 +1,8 @@
 /**
  * A fleet in the lab: `hostcheck serve` in the root namespace listening only on a unix socket,
  * real agents (`bin/hostcheck agent`) inside lab namespaces reaching it through the socket file,
- * and the API read over that socket (test/lab/fleet.test.ts, test/lab/timeline.test.ts).
+ * and the API read over that socket (test/lab/fleet.test.ts, test/lab/timeline.test.ts,
+ * test/lab/timeline-stopped.test.ts).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -43,6 +44,13 @@ function spawnLogged(argv: string[]): Proc {
   });
   child.stderr?.on('data', (d: Buffer) => p.out.push(`stderr: ${d.toString()}`));
   return p;
+}
+
+/** SIGTERM, and SIGKILL when it has not exited 5 s later. */
+async function stopProc(p: Proc): Promise<void> {
+  p.child.kill('SIGTERM');
+  const done = await Promise.race([p.child, new Promise((r) => setTimeout(r, 5000))]);
+  if (!done) p.child.kill('SIGKILL');
 }
 
 /** One fleet: a temp dir with tokens (made on first start), the server, agents in namespaces. */
@@ -92,12 +100,16 @@ export class LabFleet {
     return (await this.get<{ findings: StoredFinding[] }>(`/api/findings${query}`)).findings;
   }
 
+  /** Stop one agent as systemd would (SIGTERM), waiting until it has exited. */
+  async stopAgent(host: string): Promise<void> {
+    const p = this.agents.get(host);
+    if (!p) return;
+    this.agents.delete(host);
+    await stopProc(p);
+  }
+
   async stop(): Promise<void> {
-    for (const p of [...this.agents.values(), ...(this.server ? [this.server] : [])]) {
-      p.child.kill('SIGTERM');
-      const done = await Promise.race([p.child, new Promise((r) => setTimeout(r, 5000))]);
-      if (!done) p.child.kill('SIGKILL');
-    }
+    for (const p of [...this.agents.values(), ...(this.server ? [this.server] : [])]) await stopProc(p);
     if (this.dir) rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -12,7 +12,7 @@ import type { Finding } from '../../src/model/finding.js';
 import type { Report } from '../../src/report/json.js';
 import { applyPrintedFix, hostcheckReport } from './e2e-helpers.js';
 import type { Lab } from './lab.js';
-import { JUMBO, jumboUplink, VXLAN, vxlanBridge } from './mtu-topologies.js';
+import { JUMBO, jumboRouter, jumboUplink, VXLAN, vxlanBridge } from './mtu-topologies.js';
 import { describeLab, useLab } from './suite.js';
 
 const ID = 'mtu-black-hole';
@@ -27,11 +27,32 @@ const SINK = `require('net').createServer((s) => { let n = 0; s.on('data', (d) =
 /** Uploads BYTES to HOST:5001 and exits 0 when the sink counted them all, 2 when it stalls for 4 s. */
 const UPLOAD = `const [host, bytes] = process.argv.slice(2); const s = require('net').connect(5001, host); let got = ''; s.on('connect', () => s.end(Buffer.alloc(Number(bytes)))); s.on('data', (d) => { got += d; }); s.on('end', () => process.exit(got === bytes ? 0 : 1)); s.on('error', () => process.exit(1)); setTimeout(() => process.exit(2), 4000);`;
 
+/** Sends BYTES to whoever connects on port 5002; exits by itself after 60 s. */
+const SOURCE = `const n = Number(process.argv[2]); require('net').createServer((s) => { s.on('error', () => {}); s.end(Buffer.alloc(n)); }).listen(5002, '::'); setTimeout(() => process.exit(0), 60000);`;
+/** Downloads from HOST:5002 and exits 0 when BYTES arrived, 2 when it stalls for 4 s. */
+const DOWNLOAD = `const [host, bytes] = process.argv.slice(2); const s = require('net').connect(5002, host); let n = 0; s.on('data', (d) => { n += d.length; }); s.on('end', () => process.exit(n === Number(bytes) ? 0 : 1)); s.on('error', () => process.exit(1)); setTimeout(() => process.exit(2), 4000);`;
+
+async function startSource(lab: Lab, host: string, bytes = 300_000): Promise<void> {
+  await startListener(lab, host, 'source.cjs', SOURCE, [String(bytes)], 5002);
+}
+
+async function download(lab: Lab, host: string, src: string, bytes = 300_000): Promise<number> {
+  const file = join(work, 'download.cjs');
+  writeFileSync(file, DOWNLOAD);
+  return (await lab.exec(host, ['node', file, src, String(bytes)])).exitCode;
+}
+
+/** Starts `script` (written to `name`) with `args` in the background on `host` and waits until it listens on `port`. */
+async function startListener(lab: Lab, host: string, name: string, script: string, args: string[], port: number): Promise<void> {
+  const file = join(work, name);
+  writeFileSync(file, script);
+  await lab.exec(host, ['sh', '-c', `node ${file} ${args.join(' ')} >/dev/null 2>&1 &`], { check: true });
+  // Node may take a while to start on a loaded machine: wait until the port listens (at most 10 s).
+  await lab.exec(host, ['sh', '-c', `for i in $(seq 200); do ss -Hltn 'sport = :${port}' | grep -q . && exit 0; sleep 0.05; done; exit 1`], { check: true });
+}
+
 async function startSink(lab: Lab, host: string): Promise<void> {
-  const file = join(work, 'sink.cjs');
-  writeFileSync(file, SINK);
-  await lab.exec(host, ['sh', '-c', `node ${file} >/dev/null 2>&1 &`], { check: true });
-  await new Promise((r) => setTimeout(r, 300));
+  await startListener(lab, host, 'sink.cjs', SINK, [], 5001);
 }
 
 async function upload(lab: Lab, host: string, dst: string, bytes = 300_000): Promise<number> {
@@ -228,6 +249,123 @@ describeLab('e2e: mtu-black-hole, the printed alternatives: a route mtu, MSS cla
     }
     expect(await largePingsFlow(lab(), 'h', JUMBO.peer, 8000)).toBe(3);
     expect(await largePingsFlow(lab(), 'h', JUMBO.peer6, 8000)).toBe(3);
+    expect(mtuFindings((await hostcheckReport(lab(), 'h', peers)).report)).toEqual([]);
+  });
+});
+
+describeLab('e2e: mtu-black-hole, route metrics: a locked mtu, advmss', () => {
+  const lab = useLab(jumboUplink());
+
+  it('mtu lock sends IPv4 without DF (routers fragment, silent); advmss sizes what the peer sends, not what this host sends', async () => {
+    const route = `ip route replace ${JUMBO.peer} via ${JUMBO.gw} dev eth0`;
+    await startSink(lab(), 'p');
+    // A locked route mtu: IPv4 leaves without DF, r fragments it onto the 1500-byte link; ping -M do still sets DF.
+    await lab().applyFix('h', `${route} mtu lock 9001`);
+    expect(await pingReplies(lab(), 'h', JUMBO.peer, 8000)).toBe(3);
+    expect(await pingReplies(lab(), 'h', JUMBO.peer, 8000, { doNotFragment: true })).toBe(0);
+    expect(await upload(lab(), 'h', JUMBO.peer)).toBe(0);
+    expect(mtuFindings((await hostcheckReport(lab(), 'h', peers)).report).map((f) => f.subject)).toEqual([`${JUMBO.peer6} path MTU`]);
+
+    // advmss alone: h still sends 8961-byte segments, lost as before, and the finding names the advmss.
+    await lab().applyFix('h', `${route} advmss 8961`);
+    expect(await upload(lab(), 'h', JUMBO.peer)).toBe(2);
+    const f = mtuFindings((await hostcheckReport(lab(), 'h', peers)).report).find((x) => x.subject === `${JUMBO.peer} path MTU`);
+    expect(f?.why).toContain("The route's advmss 8961 also makes this host announce MSS 8961");
+
+    // A route mtu 1500 with advmss 8961: h sends no more than 1500 (upload flows, silent), but
+    // announces 8961, so p's segments toward h are 9001 bytes: p learns the path from r2 (p's
+    // route cache shows mtu 1500 after the download); with the route's own advmss (1460) it never has to.
+    await startSource(lab(), 'p');
+    await lab().applyFix('h', `${route} mtu 1500 advmss 8961`);
+    expect(await upload(lab(), 'h', JUMBO.peer)).toBe(0);
+    expect(await pingReplies(lab(), 'h', JUMBO.peer, 8000)).toBe(3);
+    expect(await download(lab(), 'h', JUMBO.peer)).toBe(0);
+    expect((await lab().exec('p', ['ip', 'route', 'get', JUMBO.host])).stdout).toMatch(/mtu 1500/);
+    expect(mtuFindings((await hostcheckReport(lab(), 'h', peers)).report).map((f) => f.subject)).toEqual([`${JUMBO.peer6} path MTU`]);
+    await lab().applyFix('p', 'ip route flush cache');
+    await lab().applyFix('h', `${route} mtu 1500`);
+    expect(await download(lab(), 'h', JUMBO.peer)).toBe(0);
+    expect((await lab().exec('p', ['ip', 'route', 'get', JUMBO.host])).stdout).not.toMatch(/mtu 1500/);
+  });
+});
+
+/**
+ * The router h's findings for the LAN's senders while c sends large pings (both families): one per
+ * family, with `words`, the largest packet 1500 bytes, and the kernel's `hook` policy counter moving.
+ */
+async function routedFindings(lab: Lab, expected: { severity: Finding['severity']; hook: string; words: string[] }): Promise<Finding[]> {
+  const report = await watchedReport(lab, 'h', peers, () => Promise.all([pingReplies(lab, 'c', JUMBO.peer, 8000, { count: 12 }), pingReplies(lab, 'c', JUMBO.peer6, 8000, { count: 12 })]));
+  const found = mtuFindings(report);
+  expect(found.map((f) => f.subject).sort()).toEqual([`${JUMBO.lan} to ${JUMBO.peer} path MTU`, `${JUMBO.lan6} to ${JUMBO.peer6} path MTU`].sort());
+  for (const f of found) {
+    expect(f.severity).toBe(expected.severity);
+    for (const w of ['(lan0, mtu 9001)', ...expected.words]) expect(f.summary).toContain(w);
+    expect(f.kernel?.status, JSON.stringify(f.kernel)).toBe('confirmed');
+    expect(f.kernel?.evidence.join('\n')).toMatch(new RegExp(`${expected.hook} policy: \\+\\d+ packets`));
+  }
+  expect(found.find((f) => f.subject.includes(`${JUMBO.peer} `))?.summary).toContain('the largest packet that gets through is 1500 bytes (ping -s 1472, TCP MSS 1460)');
+  return found;
+}
+
+describeLab('e2e: mtu-black-hole, routed senders behind the host (FORWARD accepts ESTABLISHED, not RELATED)', () => {
+  const lab = useLab(jumboRouter());
+
+  it('symptom on the LAN, the finding on the router, the printed fix, large packets and TCP flow', async () => {
+    expect(await pingReplies(lab(), 'c', JUMBO.peer, 1400, { count: 1, doNotFragment: true })).toBe(1);
+    expect(await pingReplies(lab(), 'c', JUMBO.peer, 8000)).toBe(0);
+    expect(await pingReplies(lab(), 'c', JUMBO.peer6, 1400, { count: 1 })).toBe(1);
+    expect(await pingReplies(lab(), 'c', JUMBO.peer6, 8000)).toBe(0);
+    await startSink(lab(), 'p');
+    expect(await upload(lab(), 'c', JUMBO.peer, 1000)).toBe(0);
+    expect(await upload(lab(), 'c', JUMBO.peer)).toBe(2);
+    // The router itself learns: its own large pings pass (INPUT accepts the error).
+    expect(await largePingsFlow(lab(), 'h', JUMBO.peer, 8000)).toBe(3);
+
+    const found = await routedFindings(lab(), { severity: 'warning', hook: 'FORWARD', words: ['forwards their packets of up to 9001 bytes by eth0', 'is dropped by filter/FORWARD policy DROP as it crosses this host'] });
+
+    // The printed TCP clamp on the SYN-ACK going to the LAN: the upload passes at once, large pings stay lost, the IPv4 finding goes.
+    const clamp = alternative(found.find((f) => f.subject.includes(`${JUMBO.peer} `))!, 'clamp their TCP');
+    expect(clamp).toBe('iptables -t mangle -A FORWARD -i eth0 -o lan0 -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss 1460');
+    await lab().applyFix('h', clamp);
+    expect(await upload(lab(), 'c', JUMBO.peer)).toBe(0);
+    expect(await pingReplies(lab(), 'c', JUMBO.peer, 8000)).toBe(0);
+    expect(mtuFindings((await hostcheckReport(lab(), 'h', peers)).report).map((f) => f.subject)).toEqual([`${JUMBO.lan6} to ${JUMBO.peer6} path MTU`]);
+
+    for (const f of found) expect(await applyPrintedFix(lab(), 'h', f)).toEqual([expect.stringMatching(/^ip6?tables -I FORWARD -p (icmp|ipv6-icmp) --icmp(v6)?-type (fragmentation-needed|packet-too-big) -j ACCEPT$/)]);
+    expect(await largePingsFlow(lab(), 'c', JUMBO.peer, 8000)).toBe(3);
+    expect(await largePingsFlow(lab(), 'c', JUMBO.peer6, 8000)).toBe(3);
+    expect(await upload(lab(), 'c', JUMBO.peer)).toBe(0);
+    expect(mtuFindings((await hostcheckReport(lab(), 'h', peers)).report)).toEqual([]);
+  });
+});
+
+describeLab('e2e: mtu-black-hole, routed senders behind a host whose FORWARD accepts RELATED', () => {
+  const lab = useLab(jumboRouter({ related: true }));
+  it('the router\'s error reaches the LAN: large packets and TCP flow, no finding', async () => {
+    expect(await largePingsFlow(lab(), 'c', JUMBO.peer, 8000)).toBe(3);
+    expect(await largePingsFlow(lab(), 'c', JUMBO.peer6, 8000)).toBe(3);
+    await startSink(lab(), 'p');
+    expect(await upload(lab(), 'c', JUMBO.peer)).toBe(0);
+    expect(mtuFindings((await hostcheckReport(lab(), 'h', peers)).report)).toEqual([]);
+  });
+});
+
+describeLab('e2e: mtu-black-hole, routed senders larger than the router\'s uplink, the router\'s own error dropped in OUTPUT', () => {
+  const lab = useLab(jumboRouter({ outputEstablished: true }));
+
+  it('symptom on the LAN, an error finding on the router, the printed OUTPUT accept, large packets and TCP flow', async () => {
+    expect(await pingReplies(lab(), 'c', JUMBO.peer, 1400, { count: 1, doNotFragment: true })).toBe(1);
+    expect(await pingReplies(lab(), 'c', JUMBO.peer, 8000)).toBe(0);
+    expect(await pingReplies(lab(), 'c', JUMBO.peer6, 8000)).toBe(0);
+    await startSink(lab(), 'p');
+    expect(await upload(lab(), 'c', JUMBO.peer)).toBe(2);
+
+    const found = await routedFindings(lab(), { severity: 'error', hook: 'OUTPUT', words: ['by eth0, which carries 1500 bytes', 'it sends the senders itself is dropped by filter/OUTPUT policy DROP'] });
+
+    for (const f of found) expect(await applyPrintedFix(lab(), 'h', f)).toEqual([expect.stringMatching(/^ip6?tables -I OUTPUT -p (icmp|ipv6-icmp) --icmp(v6)?-type (fragmentation-needed|packet-too-big) -j ACCEPT$/)]);
+    expect(await largePingsFlow(lab(), 'c', JUMBO.peer, 8000)).toBe(3);
+    expect(await largePingsFlow(lab(), 'c', JUMBO.peer6, 8000)).toBe(3);
+    expect(await upload(lab(), 'c', JUMBO.peer)).toBe(0);
     expect(mtuFindings((await hostcheckReport(lab(), 'h', peers)).report)).toEqual([]);
   });
 });

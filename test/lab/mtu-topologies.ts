@@ -21,6 +21,13 @@ export const JUMBO = {
   r16: '2001:db8:3::1',
   r2: '10.3.0.2',
   r26: '2001:db8:3::2',
+  /** jumboRouter: the LAN `h` routes for, its address on it, and the sender `c` on it. */
+  lan: '10.4.0.0/24',
+  lan6: '2001:db8:4::/64',
+  hLan: '10.4.0.1',
+  hLan6: '2001:db8:4::1',
+  c: '10.4.0.2',
+  c6: '2001:db8:4::2',
 } as const;
 
 /**
@@ -50,6 +57,39 @@ export function jumboUplink(opts: { related?: boolean } = {}): Topology {
       { a: { host: 'h', iface: 'eth0', mtu: 9001, addresses: [`${a.host}/24`, `${a.host6}/64`] }, b: { host: 'r', iface: 'eth0', mtu: 9001, addresses: [`${a.gw}/24`, `${a.gw6}/64`] } },
       { a: { host: 'r', iface: 'eth1', mtu: 1500, addresses: [`${a.r1}/24`, `${a.r16}/64`] }, b: { host: 'r2', iface: 'eth0', mtu: 1500, addresses: [`${a.r2}/24`, `${a.r26}/64`] } },
       { a: { host: 'r2', iface: 'eth1', mtu: 9001, addresses: [`${a.peerGw}/24`, `${a.peerGw6}/64`] }, b: { host: 'p', iface: 'eth0', mtu: 9001, addresses: [`${a.peer}/24`, `${a.peer6}/64`] } },
+    ],
+  };
+}
+
+/**
+ * Routed senders behind a host: the jumbo-uplink topology where `h` routes (no NAT) for a LAN
+ * lan0 (mtu 9001) with the sender `c` on it, and `r` routes the LAN back to `h`. h's INPUT
+ * accepts everything (its own packets learn the path MTU); its FORWARD (both families) drops by
+ * policy, accepts what the LAN sends out and, coming back, only ESTABLISHED — or, `related`,
+ * RELATED,ESTABLISHED.
+ */
+export function jumboRouter(opts: { related?: boolean; outputEstablished?: boolean } = {}): Topology {
+  const a = JUMBO;
+  const base = jumboUplink();
+  const state = opts.related ? 'RELATED,ESTABLISHED' : 'ESTABLISHED';
+  const forward = ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD DROP [0:0]', ':OUTPUT ACCEPT [0:0]', '-A FORWARD -i lan0 -o eth0 -j ACCEPT', `-A FORWARD -m conntrack --ctstate ${state} -j ACCEPT`, 'COMMIT', ''].join('\n');
+  // outputEstablished: h's eth0 (and r's end) carry 1500, below the LAN's 9001, so h itself answers
+  // the LAN's large packets; its OUTPUT drops by policy and accepts only ESTABLISHED (and, for
+  // IPv6, neighbour discovery), FORWARD accepts everything.
+  const output = (nd: string[]): string => ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT DROP [0:0]', '-A FORWARD -i lan0 -o eth0 -j ACCEPT', '-A OUTPUT -o lo -j ACCEPT', ...nd, '-A OUTPUT -m conntrack --ctstate ESTABLISHED -j ACCEPT', 'COMMIT', ''].join('\n');
+  const links = opts.outputEstablished ? (base.links ?? []).map((l, i) => (i === 0 ? { a: { ...l.a, mtu: 1500 }, b: { ...l.b, mtu: 1500 } } : l)) : (base.links ?? []);
+  return {
+    hosts: {
+      ...base.hosts,
+      h: opts.outputEstablished
+        ? { router: true, sysctls: NO_DAD, routes: base.hosts.h.routes, iptables: output([]), ip6tables: output(['-A OUTPUT -p ipv6-icmp --icmpv6-type neighbour-solicitation -j ACCEPT', '-A OUTPUT -p ipv6-icmp --icmpv6-type neighbour-advertisement -j ACCEPT']) }
+        : { router: true, sysctls: NO_DAD, routes: base.hosts.h.routes, iptables: forward, ip6tables: forward },
+      r: { ...base.hosts.r, routes: [...(base.hosts.r.routes ?? []), `${a.lan} via ${a.host} dev eth0`, `${a.lan6} via ${a.host6} dev eth0`] },
+      c: { sysctls: NO_DAD, routes: [`default via ${a.hLan} dev eth0`, `default via ${a.hLan6} dev eth0`] },
+    },
+    links: [
+      ...links,
+      { a: { host: 'h', iface: 'lan0', mtu: 9001, addresses: [`${a.hLan}/24`, `${a.hLan6}/64`] }, b: { host: 'c', iface: 'eth0', mtu: 9001, addresses: [`${a.c}/24`, `${a.c6}/64`] } },
     ],
   };
 }

@@ -7,7 +7,7 @@ import { repoRoot } from '../helpers/samples.js';
 
 const NOT_FORMATS = new Set(['index.ts', 'types.ts']);
 /** fixtures/ folders that are not parser formats. */
-const NOT_FORMAT_FIXTURES = new Set(['bundles', 'scenarios', 'checks', 'topology', 'alibaba']);
+const NOT_FORMAT_FIXTURES = new Set(['bundles', 'scenarios', 'checks', 'topology', 'alibaba', 'protocol']);
 
 describe('parser registry', () => {
   const keys = Object.keys(parsers).sort();

@@ -81,6 +81,17 @@ export function sendMtu(s: HostSnapshot, r: RouteLookupResult): { mtu: number; d
   return { mtu: dev.mtu, dev, evidence: [...evidenceOf(dev.origin), ...evidenceOf(r.route?.origin)], byRoute: false };
 }
 
+/** True when the route's mtu is locked (`mtu lock N`): IPv4 sockets in the default mode then send without DF. */
+export function mtuLocked(r: RouteLookupResult): boolean {
+  return r.route?.mtu !== undefined && (r.route.extra?.lock ?? '').split(' ').includes('mtu');
+}
+
+/** The route's `advmss`: the MSS this host announces to peers by it (what they send toward it), undefined when not set. */
+export function routeAdvmss(r: RouteLookupResult): number | undefined {
+  const v = r.route?.extra?.advmss;
+  return v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
+}
+
 /** net.ipv4.ip_no_pmtu_disc (0 when not read): any non-zero value makes sockets send IPv4 without DF (routers fragment). */
 export function noPmtuDisc(s: HostSnapshot): number {
   const r = [...sysctls(s)].reverse().find((x) => x.key === 'net.ipv4.ip_no_pmtu_disc');
