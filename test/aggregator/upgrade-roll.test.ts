@@ -2,7 +2,7 @@
  * A rolling upgrade on one PostgreSQL database (issue 19, "upgrades roll"; docs/replicas.md,
  * "Rolling upgrades"), all real processes: the previous version (commit 93dae31, store steps
  * 1–3, protocol 2; built from git history by test/helpers/previous-version.ts) runs two replicas
- * A and B; B is replaced on its address by the current version N, whose start applies step 4
+ * A and B; B is replaced on its address by the current version N, whose start applies its steps after 3 (4: the timeline, 5: changes found at an agent's start)
  * while A runs; agents of both versions report to both; A restarts on the migrated database;
  * then A is replaced too. At every stage both replicas answer the same hosts (who is connected
  * included) and findings, and the cross-replica fleet finding and the pushed context hold. Also:
@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PG_MIGRATIONS } from '../../src/aggregator/store-migrations.js';
 import { postgresBin, startPostgres, type PgCluster } from '../helpers/postgres.js';
 import { buildPrevious, hasCommit, PREVIOUS_COMMIT, type PreviousBuild } from '../helpers/previous-version.js';
 import { repoRoot } from '../helpers/samples.js';
@@ -122,6 +123,9 @@ async function agreeing(a: ServeProcess, b: ServeProcess, hosts: string[]): Prom
   }, 40_000);
 }
 
+/** Every step of the current version's migrations. */
+const CURRENT_STEPS = PG_MIGRATIONS.map((_, i) => i + 1);
+
 async function schemaSteps(): Promise<number[]> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
@@ -160,7 +164,7 @@ function report(name: string, seq: number, findings: Finding[], changes?: HostCh
 const hostChange = (kind: HostChange['kind'], action: HostChange['action'], subject: string): HostChange => ({ at: new Date().toISOString(), count: 1, kind, action, subject, owner: { type: 'unknown' } });
 
 describe.skipIf(!enabled)('a rolling upgrade from the previous version on one PostgreSQL database', () => {
-  it('two consecutive versions share the database: step 4 applied under a running older replica, agents of both versions on both, every answer the same', async () => {
+  it('two consecutive versions share the database: the new steps applied under a running older replica, agents of both versions on both, every answer the same', async () => {
     const t0 = Date.now();
     const [portA, portB] = [await freePort(), await freePort()];
     // Before: the previous version only.
@@ -170,10 +174,10 @@ describe.skipIf(!enabled)('a rolling upgrade from the previous version on one Po
     const ecs2 = agent(prev.bin, 'ecs2', ecs2Bundle, [portB]);
     await until('ecs2 (previous agent, a routes section) acknowledged by B', () => ecs2.acks() > 0);
 
-    // The roll: B is replaced on its address by the current version, which applies step 4 while A runs.
+    // The roll: B is replaced on its address by the current version, which applies steps 4 and 5 while A runs.
     await b.stop();
     const n = await replica(current, portB);
-    expect(await schemaSteps()).toEqual([1, 2, 3, 4]);
+    expect(await schemaSteps()).toEqual(CURRENT_STEPS);
     expect((await fetch(`${a.http}/healthz`)).status).toBe(200);
     // An older replica turns protocol 3 away (the agent moves on to another).
     expect(await helloAnswer(a, 3)).toMatchObject({ type: 'error', reason: expect.stringContaining('protocol_version') });
@@ -196,7 +200,7 @@ describe.skipIf(!enabled)('a rolling upgrade from the previous version on one Po
     // The older replica restarts on the migrated database (a crash mid-roll): it starts, and agrees.
     await a.kill();
     a = await replica(prev.bin, portA);
-    expect(await schemaSteps()).toEqual([1, 2, 3, 4]);
+    expect(await schemaSteps()).toEqual(CURRENT_STEPS);
     await agreeing(a, n, ['ecs1', 'ecs2', 'ecs3']);
 
     // The roll ends: A is replaced by the current version; the previous agents stay welcome.
