@@ -384,6 +384,8 @@ export class Agent {
       const chunks = sectionChunks(content, this.maxPayload);
       for (let index = 0; index < chunks.length; index++) {
         if (!this.send(JSON.stringify({ type: 'section', kind: s.kind, digest: s.digest, index, count: chunks.length, data: chunks[index] }))) return;
+        // A piece is a buffer in the socket's queue once sent: its message text (megabytes) is garbage.
+        if (chunks.length > 1) collectGarbage();
       }
       this.serverSections.add(s.digest);
       this.opts.log.debug({ seq, section: s.kind, chars: content.length, chunks: chunks.length }, 'section sent');

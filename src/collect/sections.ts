@@ -100,9 +100,19 @@ export function hashText(hash: Hash, text: string): Hash {
   return hash;
 }
 
+/**
+ * The section's text and its digest, hashed part by part: the text stays the header and the
+ * parts joined (not copied into one flat string here; a big dump is flattened once, when written).
+ */
 function section(header: Header, texts: string[]): EncodedSection {
-  const content = `${JSON.stringify(header)}\n${texts.join('')}`;
-  return { kind: header.kind, content, digest: sectionDigest(content) };
+  const head = `${JSON.stringify(header)}\n`;
+  const hash = createHash('sha256').update(head);
+  let content = head;
+  for (const t of texts) {
+    hashText(hash, t);
+    content += t;
+  }
+  return { kind: header.kind, content, digest: hash.digest('hex') };
 }
 
 // iptables-save -c: `[packets:bytes]` before a rule and after a chain's policy.
