@@ -12,11 +12,13 @@
  */
 import { guarded, type ParseResult, type ParseWarning, type Parser } from './types.js';
 import type { Origin } from '../src/model/records.js';
-import type { NftChain, NftRule, NftSet, NftTable } from '../src/model/nft.js';
+import type { NftChain, NftLookupRule, NftRule, NftRuleSummary, NftSet, NftTable } from '../src/model/nft.js';
 
 export interface NftParseResult extends ParseResult<NftTable> {
   /** The `metainfo` element: nft version and JSON schema version. */
   metainfo?: { version?: string; releaseName?: string; jsonSchemaVersion?: number };
+  /** With `summarizeIptablesNft`: by "family table" of iptables-nft's tables and chain name, what their rules were. */
+  iptablesNftRules?: Map<string, Map<string, NftRuleSummary>>;
 }
 
 type Json = Record<string, unknown>;
@@ -147,8 +149,8 @@ export function renderStatement(e: unknown): string {
   }
 }
 
-export function parse(text: string): NftParseResult {
-  return guarded(text, parseBody) as NftParseResult;
+export function parse(text: string, opts: NftParseOptions = {}): NftParseResult {
+  return guarded(text, (t) => parseBody(t, opts)) as NftParseResult;
 }
 
 /** Line number (1-based) of a character offset, for JSON syntax errors. */
@@ -159,14 +161,15 @@ function lineOf(text: string, offset: number): number {
 }
 
 /**
- * The elements of `{"nftables": [ ... ]}` parsed one at a time, so a big ruleset (a kube-proxy
- * host's 40 MB) is never one JSON tree; undefined when the text is not exactly that shape (the
- * whole-document path then gives the same records, or says what is wrong).
+ * Where each element of `{"nftables": [ ... ]}` starts and ends, so a big ruleset (a kube-proxy
+ * host's 40 MB) is never one JSON tree: each element is parsed when it is read; undefined when
+ * the text is not exactly that shape (the whole-document path then gives the same records, or
+ * says what is wrong).
  */
-function elementsOf(text: string): unknown[] | undefined {
+function elementSpans(text: string): { start: number[]; end: number[] } | undefined {
   const head = /^\s*\{\s*"nftables"\s*:\s*\[/.exec(text);
   if (!head) return undefined;
-  const out: unknown[] = [];
+  const spans = { start: [] as number[], end: [] as number[] };
   let i = head[0].length;
   const n = text.length;
   const skipSpace = (): void => {
@@ -193,11 +196,8 @@ function elementsOf(text: string): unknown[] | undefined {
         } else if (c === 44 && depth === 0) break;
       }
       if (i >= n) return undefined;
-      try {
-        out.push(JSON.parse(text.slice(start, i)));
-      } catch {
-        return undefined;
-      }
+      spans.start.push(start);
+      spans.end.push(i);
       if (text.charCodeAt(i) === 93) { i++; break; }
       i++;
     }
@@ -206,40 +206,142 @@ function elementsOf(text: string): unknown[] | undefined {
   if (text.charCodeAt(i) !== 125) return undefined;
   i++;
   skipSpace();
-  return i === n ? out : undefined;
+  return i === n ? spans : undefined;
 }
 
-function parseBody(text: string): NftParseResult {
+/** The elements of the ruleset: parsed one by one from their spans, or taken from the whole document's array. */
+interface Elements {
+  length: number;
+  /** Element `i`; throws on an element that is not JSON (the spans' caller then reads the whole document). */
+  at(i: number): unknown;
+}
+
+class BadElement extends Error {}
+
+function spanElements(text: string, spans: { start: number[]; end: number[] }): Elements {
+  return {
+    length: spans.start.length,
+    at: (i) => {
+      try {
+        return JSON.parse(text.slice(spans.start[i], spans.end[i])) as unknown;
+      } catch {
+        throw new BadElement();
+      }
+    },
+  };
+}
+
+export interface NftParseOptions {
+  /**
+   * Keep no records of the rules of iptables-nft's tables (their chains come with `rules: []`):
+   * `iptablesNftRules` says instead how many each chain has and which look a set up. A
+   * kube-proxy host's 100,000 rules are then never 100,000 JSON trees at once.
+   */
+  summarizeIptablesNft?: boolean;
+}
+
+/**
+ * The set or map a rule's match looks up (JSON of its expressions), which iptables-save cannot
+ * print: `@name` or an anonymous set on a match's right side, a map or a verdict map. An `xt`
+ * expression is iptables' own. A string that merely starts with "@" elsewhere (a log prefix) is
+ * not a lookup, nor is a set statement (`add @s { ... }`), which does not decide the verdict.
+ */
+export function setLookupOf(expr: unknown, depth = 0): string | undefined {
+  if (depth > 12 || expr === null || typeof expr !== 'object') return undefined;
+  if (Array.isArray(expr)) {
+    for (const e of expr) {
+      const found = setLookupOf(e, depth + 1);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  const o = expr as Record<string, unknown>;
+  if ('xt' in o) return undefined;
+  if ('vmap' in o) return 'a verdict map';
+  if ('map' in o) return 'a map';
+  const match = o.match as { right?: unknown } | undefined;
+  if (match && typeof match === 'object') {
+    const right = match.right;
+    if (typeof right === 'string' && right.startsWith('@')) return right;
+    if (right && typeof right === 'object' && 'set' in right) return 'an anonymous set';
+  }
+  for (const key in o) {
+    if (key === 'set') continue;
+    const found = setLookupOf(o[key], depth + 1);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/** A rule's record from its element's body (its chain known). */
+function ruleOf(body: Json, origin: Origin): NftRule {
+  const expr = Array.isArray(body.expr) ? body.expr : [];
+  let counters: NftRule['counters'];
+  const parts: string[] = [];
+  for (const e of expr) {
+    parts.push(renderStatement(e));
+    if (isObject(e) && isObject(e.counter)) {
+      const p = num(e.counter.packets) ?? 0;
+      const b = num(e.counter.bytes) ?? 0;
+      counters = { packets: (counters?.packets ?? 0) + p, bytes: (counters?.bytes ?? 0) + b };
+    }
+  }
+  const rule: NftRule = { handle: num(body.handle), expr, text: parts.join(' '), origin };
+  if (typeof body.comment === 'string') rule.comment = body.comment;
+  if (counters !== undefined) rule.counters = counters;
+  return rule;
+}
+
+const originOf = (el: unknown, i: number): Origin => ({ lineNumber: i + 1, text: JSON.stringify(el) ?? String(el) });
+
+/**
+ * Rules of a chain whose table may turn out iptables-nft's (known only once every element is
+ * read): by element index, with what a set-looking rule is already read for.
+ */
+type Pending = (number | { index: number; lookup: NftLookupRule })[];
+
+function parseBody(text: string, opts: NftParseOptions): NftParseResult {
   const records: NftTable[] = [];
   const warnings: ParseWarning[] = [];
   if (text.trim() === '') return { records, warnings, form: 'json' };
-  let list = elementsOf(text);
-  if (list === undefined) {
-    let doc: unknown;
+  const spans = elementSpans(text);
+  if (spans !== undefined) {
     try {
-      doc = JSON.parse(text);
+      return build(spanElements(text, spans), opts);
     } catch (err) {
-      const m = /position (\d+)/.exec((err as Error).message);
-      const lineNumber = m ? lineOf(text, Number(m[1])) : 1;
-      const lines = text.split('\n');
-      return { records, warnings: [{ lineNumber, text: lines[lineNumber - 1] ?? '', reason: `not JSON: ${(err as Error).message}` }], form: 'json' };
+      if (!(err instanceof BadElement)) throw err;
     }
-    const l = isObject(doc) ? doc.nftables : undefined;
-    if (!Array.isArray(l)) {
-      const first = text.split('\n')[0];
-      return { records, warnings: [{ lineNumber: 1, text: first, reason: 'no "nftables" array' }], form: 'json' };
-    }
-    list = l;
   }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    const m = /position (\d+)/.exec((err as Error).message);
+    const lineNumber = m ? lineOf(text, Number(m[1])) : 1;
+    const lines = text.split('\n');
+    return { records, warnings: [{ lineNumber, text: lines[lineNumber - 1] ?? '', reason: `not JSON: ${(err as Error).message}` }], form: 'json' };
+  }
+  const list = isObject(doc) ? doc.nftables : undefined;
+  if (!Array.isArray(list)) {
+    const first = text.split('\n')[0];
+    return { records, warnings: [{ lineNumber: 1, text: first, reason: 'no "nftables" array' }], form: 'json' };
+  }
+  return build({ length: list.length, at: (i) => list[i] as unknown }, opts);
+}
+
+function build(list: Elements, opts: NftParseOptions): NftParseResult {
+  const records: NftTable[] = [];
+  const warnings: ParseWarning[] = [];
   const tables = new Map<string, NftTable>();
   const chains = new Map<string, NftChain>();
   const xtTables = new Set<NftTable>();
+  const pending = new Map<NftChain, Pending>();
   let metainfo: NftParseResult['metainfo'];
 
   for (let i = 0; i < list.length; i++) {
-    const el = list[i];
-    const origin: Origin = { lineNumber: i + 1, text: JSON.stringify(el) ?? String(el) };
+    const el = list.at(i);
     const warn = (reason: string): void => {
+      const origin = originOf(el, i);
       warnings.push({ lineNumber: origin.lineNumber, text: origin.text, reason });
     };
     if (!isObject(el)) {
@@ -264,7 +366,7 @@ function parseBody(text: string): NftParseResult {
         warn('table without family or name');
         continue;
       }
-      const table: NftTable = { family, name, handle: num(body.handle), managedBy: 'native', chains: [], sets: [], objects: [], origin };
+      const table: NftTable = { family, name, handle: num(body.handle), managedBy: 'native', chains: [], sets: [], objects: [], origin: originOf(el, i) };
       tables.set(`${family} ${name}`, table);
       records.push(table);
       continue;
@@ -281,7 +383,7 @@ function parseBody(text: string): NftParseResult {
         warn('chain without name');
         continue;
       }
-      const chain: NftChain = { name, handle: num(body.handle), rules: [], origin };
+      const chain: NftChain = { name, handle: num(body.handle), rules: [], origin: originOf(el, i) };
       if (body.type !== undefined) chain.type = str(body.type);
       if (body.hook !== undefined) chain.hook = str(body.hook);
       const prio = body.prio;
@@ -303,21 +405,15 @@ function parseBody(text: string): NftParseResult {
         continue;
       }
       const expr = Array.isArray(body.expr) ? body.expr : [];
-      let counters: NftRule['counters'];
-      const parts: string[] = [];
-      for (const e of expr) {
-        parts.push(renderStatement(e));
-        if (isObject(e) && isObject(e.counter)) {
-          const p = num(e.counter.packets) ?? 0;
-          const b = num(e.counter.bytes) ?? 0;
-          counters = { packets: (counters?.packets ?? 0) + p, bytes: (counters?.bytes ?? 0) + b };
-        }
-        if (isObject(e) && 'xt' in e) xtTables.add(table);
+      for (const e of expr) if (isObject(e) && 'xt' in e) xtTables.add(table);
+      if (!opts.summarizeIptablesNft || !mayBeIptablesNft(table)) {
+        chain.rules.push(ruleOf(body, originOf(el, i)));
+        continue;
       }
-      const rule: NftRule = { handle: num(body.handle), expr, text: parts.join(' '), origin };
-      if (typeof body.comment === 'string') rule.comment = body.comment;
-      if (counters !== undefined) rule.counters = counters;
-      chain.rules.push(rule);
+      let list = pending.get(chain);
+      if (!list) pending.set(chain, (list = []));
+      const set = setLookupOf(expr);
+      list.push(set === undefined ? i : { index: i, lookup: { set, text: ruleOf(body, originOf(el, i)).text, origin: originOf(el, i) } });
       continue;
     }
     if (kind === 'set' || kind === 'map') {
@@ -333,20 +429,55 @@ function parseBody(text: string): NftParseResult {
         type: Array.isArray(body.type) ? body.type.map(renderValue).join(' . ') : str(body.type),
         flags: Array.isArray(body.flags) ? body.flags.map(renderValue) : typeof body.flags === 'string' ? [body.flags] : [],
         elements: Array.isArray(body.elem) ? body.elem : [],
-        origin,
+        origin: originOf(el, i),
       };
       if (kind === 'map') set.map = str(body.map);
       table.sets.push(set);
       continue;
     }
     // counter, quota, ct helper, limit, flowtable, element ...: kept as JSON.
-    table.objects.push({ kind, name: str(body.name), json: body, origin });
+    table.objects.push({ kind, name: str(body.name), json: body, origin: originOf(el, i) });
   }
 
   for (const table of records) table.managedBy = isIptablesNft(table, xtTables.has(table)) ? 'iptables-nft' : 'native';
   const result: NftParseResult = { records, warnings, form: 'json' };
+  if (opts.summarizeIptablesNft) result.iptablesNftRules = settle(records, pending, list);
   if (metainfo !== undefined) result.metainfo = metainfo;
   return result;
+}
+
+/**
+ * The pending rules once each table's maker is known: an iptables-nft table's chains get their
+ * summary, a native one's (an `ip filter` made with nft) their records, read again.
+ */
+function settle(records: NftTable[], pending: Map<NftChain, Pending>, list: Elements): NonNullable<NftParseResult['iptablesNftRules']> {
+  const out: NonNullable<NftParseResult['iptablesNftRules']> = new Map();
+  for (const table of records) {
+    if (table.managedBy === 'iptables-nft') {
+      const summaries = new Map<string, NftRuleSummary>();
+      for (const chain of table.chains) {
+        const rules = pending.get(chain) ?? [];
+        const lookups = new Map<number, NftLookupRule>();
+        rules.forEach((r, k) => typeof r !== 'number' && lookups.set(k, r.lookup));
+        summaries.set(chain.name, { count: rules.length, lookups });
+      }
+      out.set(`${table.family} ${table.name}`, summaries);
+      continue;
+    }
+    for (const chain of table.chains) {
+      for (const r of pending.get(chain) ?? []) {
+        const i = typeof r === 'number' ? r : r.index;
+        const el = list.at(i) as Json;
+        chain.rules.push(ruleOf(el.rule as Json, originOf(el, i)));
+      }
+    }
+  }
+  return out;
+}
+
+/** Only these can be iptables-nft's (isIptablesNft decides once the whole ruleset is read). */
+function mayBeIptablesNft(table: NftTable): boolean {
+  return (table.family === 'ip' || table.family === 'ip6') && IPTABLES_TABLES.has(table.name);
 }
 
 /** iptables-nft's tables: ip/ip6, an iptables table name, and xt statements or base chains named HOOK in capitals. */
@@ -360,5 +491,5 @@ function isIptablesNft(table: NftTable, hasXt: boolean): boolean {
 export const parser: Parser<NftTable> = {
   name: 'nft',
   description: 'nft -j list ruleset (JSON) → tables with chains, rules and sets; iptables-nft tables marked',
-  parse,
+  parse: (text) => parse(text),
 };

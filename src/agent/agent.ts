@@ -11,7 +11,7 @@ import { ruleCounters, sampleWith, type CounterSample } from '../collect/counter
 import { DropTracer } from '../collect/drop-reasons.js';
 import { windowOf } from '../collect/kernel-window.js';
 import { askRoutes, RouteAsker } from '../collect/route-ask.js';
-import { buildSnapshot } from '../collect/snapshot.js';
+import { buildSnapshotReleasing, bundleCharacters } from '../collect/snapshot.js';
 import type { HostcheckConfig } from '../model/config.js';
 import type { Finding } from '../model/finding.js';
 import type { DropReasons, KernelEvidence } from '../model/kernel.js';
@@ -26,7 +26,7 @@ import { Outbox, type OutboxEntry } from './outbox.js';
 import { buildReportMessage, findingsDigest, prepareSnapshot } from './report.js';
 import { sectionChunks } from './sections.js';
 import { BaselineFile, OutboxFiles, readTokenFile, SeqStore, writeTokenFile } from './state.js';
-import { optimizeForRoutes } from './v8-tuning.js';
+import { collectGarbage, COLLECT_ABOVE_CHARACTERS, optimizeForRoutes } from './v8-tuning.js';
 import { ChangeWatcher } from './watcher.js';
 import { ChangeLog } from '../changes/log.js';
 import type { HostChange } from '../model/changes.js';
@@ -384,6 +384,8 @@ export class Agent {
       const chunks = sectionChunks(content, this.maxPayload);
       for (let index = 0; index < chunks.length; index++) {
         if (!this.send(JSON.stringify({ type: 'section', kind: s.kind, digest: s.digest, index, count: chunks.length, data: chunks[index] }))) return;
+        // A piece is a buffer in the socket's queue once sent: its message text (megabytes) is garbage.
+        if (chunks.length > 1) collectGarbage();
       }
       this.serverSections.add(s.digest);
       this.opts.log.debug({ seq, section: s.kind, chars: content.length, chunks: chunks.length }, 'section sent');
@@ -484,7 +486,12 @@ export class Agent {
     const bundle = await this.opts.collect();
     if (this.stopped) return;
     bundle.meta.name = this.opts.name;
-    const snapshot = buildSnapshot(bundle);
+    const big = bundleCharacters(bundle) > COLLECT_ABOVE_CHARACTERS;
+    const betweenSteps = (): void => {
+      if (big) collectGarbage();
+    };
+    const snapshot = buildSnapshotReleasing(bundle, betweenSteps);
+    betweenSteps();
     // Kept until a report holds them: a check that fails after this point loses none.
     this.unsentChanges.push(...this.changeLog.settle(snapshot, Date.now(), lookStarted));
     if (this.changeLog.changed) this.baselineDirty = true;
@@ -499,6 +506,7 @@ export class Agent {
     const findings = joinKernelEvidence(analysis.findings, evidence, this.opts.name);
     this.stats.checks++;
     if (optimizeForRoutes(snapshot.routes.length)) this.opts.log.info({ routes: snapshot.routes.length }, 'big route table: optimizing compiler on');
+    betweenSteps();
     const prepared = prepareSnapshot(snapshot, bundle, { maxRoutes: this.opts.maxRoutes });
     const digests = { snapshot: prepared.digest, findings: findingsDigest(findings) };
     const ms = Math.round(performance.now() - started);
@@ -513,8 +521,10 @@ export class Agent {
     const message = buildReportMessage(seq, prepared, findings, new Date(), evidence?.window, changes);
     const entry: OutboxEntry = { seq, text: JSON.stringify(message), sections: prepared.sections.map((s) => ({ kind: s.kind, digest: s.digest })) };
     this.sectionTexts = new Map(prepared.sections.map((s) => [s.digest, s.content]));
+    betweenSteps();
     // The report is on disk before the counter moves: a kill -9 leaves no number unaccounted for.
     await this.outboxFiles.put(entry, this.sectionTexts);
+    betweenSteps();
     this.unsentChanges = [];
     // Only now, with the changes on disk in a report, is the new state the baseline.
     await this.saveBaseline();

@@ -9,7 +9,7 @@ import type { HostChange } from '../model/changes.js';
 import type { Finding } from '../model/finding.js';
 import type { KernelWindow } from '../model/kernel.js';
 import type { Bundle } from '../collect/bundle.js';
-import { encodeSections, skeletonOf, zeroNftCounterText, type EncodedSection } from '../collect/sections.js';
+import { encodeSections, hashText, skeletonOf, zeroNftCounterText, type EncodedSection } from '../collect/sections.js';
 import { memo, memoKey } from '../model/memo.js';
 import type { ReportMessage } from '../model/protocol.js';
 import { FULL_SNAPSHOT_MAX_ROUTES } from '../model/protocol-version.js';
@@ -64,7 +64,7 @@ function digestRoutes(routes: RouteList): string {
   const texts = routes.texts();
   if (texts !== undefined) {
     hash.update('route texts\n');
-    for (const t of texts) hash.update(`${t.source ?? ''}\n${t.text.length}\n`).update(t.text);
+    for (const t of texts) hashText(hash.update(`${t.source ?? ''}\n${t.text.length}\n`), t.text);
     return hash.digest('hex');
   }
   const chunk: string[] = [];

@@ -6,6 +6,7 @@
  * faster with them.
  */
 import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 /** Set by bin/hostcheck for `agent` before the CLI's modules load (their loading is hot code too). */
 export const IDLE_V8_FLAGS = ['--no-opt', '--no-sparkplug', '--semi-space-growth-factor=1'] as const;
@@ -28,4 +29,24 @@ export function optimizeForRoutes(routes: number): boolean {
   setFlagsFromString('--sparkplug');
   optimizing = true;
   return true;
+}
+
+/** A check whose dumps hold more characters than this collects its garbage between steps (~50,000 routes or ~10,000 rules with nft -j). */
+export const COLLECT_ABOVE_CHARACTERS = 8_000_000;
+
+let fullGc: (() => void) | undefined;
+
+/**
+ * A full garbage collection now. On a big host each step of a check (the snapshot's parse, the
+ * analysis, the report's sections, the outbox) leaves tens of MB of garbage that V8 collects only
+ * once the heap has grown past it; collected after each big dump's parse and between the steps, the agent's peak is its live set
+ * plus one step's garbage, not plus several (docs/benchmarks.md, big-host). A few hundred ms a
+ * check, on such hosts only.
+ */
+export function collectGarbage(): void {
+  if (!fullGc) {
+    setFlagsFromString('--expose-gc');
+    fullGc = runInNewContext('gc') as () => void;
+  }
+  fullGc();
 }

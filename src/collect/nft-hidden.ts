@@ -7,66 +7,43 @@
  * the netfilter evaluator then answers "undecided" for it instead of trusting the printed rule.
  */
 import type { IptablesNotice, IptablesTable } from '../model/netfilter.js';
-import type { NftRule, NftTable } from '../model/nft.js';
+import { setLookupOf } from '../../parsers/nft.js';
+import type { NftLookupRule, NftRule, NftRuleSummary, NftTable } from '../model/nft.js';
 import type { Origin } from '../model/records.js';
 
-/**
- * The set or map a rule's match looks up (JSON of its expressions), which iptables-save cannot
- * print: `@name` or an anonymous set on a match's right side, a map or a verdict map. An `xt`
- * expression is iptables' own. A string that merely starts with "@" elsewhere (a log prefix) is
- * not a lookup, nor is a set statement (`add @s { ... }`), which does not decide the verdict.
- */
-function looksUpSet(expr: unknown, depth = 0): string | undefined {
-  if (depth > 12 || expr === null || typeof expr !== 'object') return undefined;
-  if (Array.isArray(expr)) {
-    for (const e of expr) {
-      const found = looksUpSet(e, depth + 1);
-      if (found) return found;
-    }
-    return undefined;
-  }
-  const o = expr as Record<string, unknown>;
-  if ('xt' in o) return undefined;
-  if ('vmap' in o) return 'a verdict map';
-  if ('map' in o) return 'a map';
-  const match = o.match as { right?: unknown } | undefined;
-  if (match && typeof match === 'object') {
-    const right = match.right;
-    if (typeof right === 'string' && right.startsWith('@')) return right;
-    if (right && typeof right === 'object' && 'set' in right) return 'an anonymous set';
-  }
-  for (const key in o) {
-    if (key === 'set') continue;
-    const found = looksUpSet(o[key], depth + 1);
-    if (found) return found;
-  }
-  return undefined;
+function hiddenReason(table: string, chain: string, position: number, rule: NftLookupRule): string {
+  return `nft shows ${table}/${chain} rule ${position} as "${rule.text}": its lookup of ${rule.set} is missing from iptables-save (iptables-nft does not print native nft matches)`;
 }
 
-function hiddenReason(rule: NftRule, table: string, chain: string, position: number): string | undefined {
-  const set = looksUpSet(rule.expr);
-  if (!set) return undefined;
-  return `nft shows ${table}/${chain} rule ${position} as "${rule.text}": its lookup of ${set} is missing from iptables-save (iptables-nft does not print native nft matches)`;
+/** What nft's view of iptables-nft's chains says, by "family table" and chain: rule count and, by position (0-based), a lookup iptables-save cannot print. */
+export type NftLookups = Map<string, Map<string, { count: number; hidden: Map<number, { reason: string; origin: Origin }> }>>;
+
+/** An iptables-nft chain's rules as the parser summarizes them (parsers/nft.ts, summarizeIptablesNft). */
+export function ruleSummaryOf(rules: readonly NftRule[]): NftRuleSummary {
+  const lookups = new Map<number, NftLookupRule>();
+  rules.forEach((r, k) => {
+    const set = setLookupOf(r.expr);
+    if (set !== undefined) lookups.set(k, { set, text: r.text, origin: r.origin });
+  });
+  return { count: rules.length, lookups };
 }
 
-/** What nft's view of iptables-nft's chains says, by "family table" and chain: rule count and, per position, a lookup iptables-save cannot print. */
-export type NftLookups = Map<string, Map<string, { count: number; hidden: ({ reason: string; origin: Origin } | undefined)[] }>>;
-
 /**
- * The lookups of iptables-nft's tables, read from nft's records once; the snapshot keeps these
- * instead of nft's copy of every iptables rule (src/collect/snapshot.ts).
+ * The lookups of iptables-nft's tables: from the parser's summaries of their rules
+ * (`summaries`, src/collect/snapshot.ts: the snapshot never holds nft's copy of every iptables
+ * rule), else from the tables' rule records.
  */
-export function nftLookups(nft: readonly NftTable[]): NftLookups {
+export function nftLookups(nft: readonly NftTable[], summaries?: ReadonlyMap<string, ReadonlyMap<string, NftRuleSummary>>): NftLookups {
   const out: NftLookups = new Map();
   for (const nt of nft) {
     if (nt.managedBy !== 'iptables-nft') continue;
-    const chains = new Map<string, { count: number; hidden: ({ reason: string; origin: Origin } | undefined)[] }>();
+    const summary = summaries?.get(`${nt.family} ${nt.name}`);
+    const chains = new Map<string, { count: number; hidden: Map<number, { reason: string; origin: Origin }> }>();
     for (const chain of nt.chains) {
-      const hidden = chain.rules.map((r, k) => {
-        const reason = hiddenReason(r, nt.name, chain.name, k + 1);
-        return reason === undefined ? undefined : { reason, origin: r.origin };
-      });
-      chains.set(chain.name, { count: chain.rules.length, hidden });
+      const { count, lookups } = summary?.get(chain.name) ?? ruleSummaryOf(chain.rules);
+      const hidden = new Map<number, { reason: string; origin: Origin }>();
+      for (const [k, rule] of lookups) hidden.set(k, { reason: hiddenReason(nt.name, chain.name, k + 1, rule), origin: rule.origin });
+      chains.set(chain.name, { count, hidden });
     }
     out.set(`${nt.family} ${nt.name}`, chains);
   }
@@ -93,7 +70,7 @@ export function markNftHiddenMatches(tables: IptablesTable[], nft: readonly NftT
     }
     for (const [chainName, chain] of chains) {
       const rules = byChain.get(chainName) ?? [];
-      const first = chain.hidden.find(Boolean);
+      const first = chain.hidden.values().next().value;
       if (!first) continue;
       if (rules.length !== chain.count) {
         // Which printed rule lacks the lookup cannot be told: none of the chain's rules is trusted.
@@ -102,9 +79,7 @@ export function markNftHiddenMatches(tables: IptablesTable[], nft: readonly NftT
         notices.push({ kind: 'nft-hidden-match', lineNumber: t.origin.lineNumber, text: reason });
         continue;
       }
-      for (let k = 0; k < rules.length; k++) {
-        const h = chain.hidden[k];
-        if (!h) continue;
+      for (const [k, h] of chain.hidden) {
         rules[k].nftHidden = { reason: h.reason, origin: h.origin };
         notices.push({ kind: 'nft-hidden-match', lineNumber: rules[k].origin.lineNumber, text: rules[k].origin.text });
       }

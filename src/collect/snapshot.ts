@@ -6,6 +6,7 @@ import { parserFor } from '../../parsers/index.js';
 import { parseRoutes } from '../../parsers/ip-route.js';
 import { parseIptablesList } from '../../parsers/iptables-list.js';
 import { parseIptables } from '../../parsers/iptables-save.js';
+import { parse as parseNft } from '../../parsers/nft.js';
 import type { ParseResult, ParseWarning } from '../../parsers/types.js';
 import type { ConntrackStatsRecord } from '../model/conntrack.js';
 import type { DockerDaemonConfig, DockerNetworkRecord } from '../model/docker.js';
@@ -119,23 +120,62 @@ function mergeBlocks(blocks: InterfaceBlock[], more: InterfaceBlock[]): Interfac
   return out;
 }
 
+/** The dumps a netfilter section is made of (src/collect/sections.ts), kept in the bundle by `release`. */
+const KEPT_TEXTS = new Set(['iptables-save', 'iptables-legacy-save', 'ip6tables-save', 'ip6tables-legacy-save']);
+
+/**
+ * nft's tables as the snapshot keeps them and the lookups of iptables-nft's rules. A function of
+ * its own so that, with `release`, nothing but the bundle held the text while the rest is parsed.
+ */
+function readNft(bundle: Bundle, release: boolean): { result: ParseResult<NftTable>; lookups: NftLookups; characters: number } | undefined {
+  const text = bundle.files.get('nft');
+  if (text === undefined) return undefined;
+  if (release) bundle.files.delete('nft');
+  const result = parseNft(text, { summarizeIptablesNft: true });
+  stampSource(result.records, 'nft');
+  for (const chains of result.iptablesNftRules?.values() ?? []) {
+    for (const chain of chains.values()) for (const rule of chain.lookups.values()) rule.origin.source = 'nft';
+  }
+  return { result: { records: withoutIptablesNftRules(result.records), warnings: result.warnings }, lookups: nftLookups(result.records, result.iptablesNftRules), characters: text.length };
+}
+
 /** Build the snapshot of one bundle. */
 export function buildSnapshot(bundle: Bundle): HostSnapshot {
+  return snapshotOf(bundle, false);
+}
+
+/**
+ * The same for the agent, which needs no more of the bundle than the iptables dumps its netfilter
+ * section is made of: each other text leaves the bundle once it is parsed, so a big host's 40 MB
+ * of `nft -j` is garbage before iptables-save is read (the routes' texts stay in the RouteList).
+ * `afterParse` runs after each source of more than a million characters is parsed.
+ */
+export function buildSnapshotReleasing(bundle: Bundle, afterParse?: () => void): HostSnapshot {
+  return snapshotOf(bundle, true, afterParse);
+}
+
+/** Characters a bundle's texts hold. */
+export function bundleCharacters(bundle: Bundle): number {
+  let n = 0;
+  for (const text of bundle.files.values()) n += text.length;
+  return n;
+}
+
+/** Above this many characters a source's parse is followed by `afterParse` (the agent's garbage collection). */
+const BIG_TEXT = 1_000_000;
+
+function snapshotOf(bundle: Bundle, release: boolean, afterParse?: () => void): HostSnapshot {
   const warnings: SnapshotWarning[] = [];
   const parsed = new Map<string, ParseResult<unknown>>();
   const routeLists = new Map<string, RouteList>();
   const dumpNotices: IptablesNotice[] = [];
   const sources: SourceReport[] = [];
-  // nft first: of iptables-nft's tables only their lookups are kept (markNftHiddenMatches), so a
-  // kube-proxy host's ~1 KB of JSON a rule is garbage before the other sources are parsed.
-  let lookups: NftLookups = new Map();
-  const nftText = bundle.files.get('nft');
-  if (nftText !== undefined && bundle.meta.sources.some((m) => m.name === 'nft')) {
-    const result = parserFor('nft')!.parse(nftText) as ParseResult<NftTable>;
-    stampSource(result.records, 'nft');
-    lookups = nftLookups(result.records);
-    parsed.set('nft', { ...result, records: withoutIptablesNftRules(result.records) });
-  }
+  // nft first: of iptables-nft's tables only their lookups are kept (markNftHiddenMatches), and
+  // the parser makes no records of their rules (a kube-proxy host's ~1 KB of JSON a rule).
+  const nftPart = bundle.meta.sources.some((m) => m.name === 'nft') ? readNft(bundle, release) : undefined;
+  const lookups: NftLookups = nftPart?.lookups ?? new Map();
+  if (nftPart) parsed.set('nft', nftPart.result);
+  if (nftPart && nftPart.characters > BIG_TEXT) afterParse?.();
   for (const meta of bundle.meta.sources) {
     const spec = sourceByName(meta.name);
     const text = bundle.files.get(meta.name);
@@ -179,6 +219,8 @@ export function buildSnapshot(bundle: Bundle): HostSnapshot {
         parsed.set(meta.name, result);
       }
     }
+    if (release && !KEPT_TEXTS.has(meta.name)) bundle.files.delete(meta.name);
+    if (text !== undefined && text.length > BIG_TEXT && meta.name !== 'nft') afterParse?.();
     const report: SourceReport = { name: meta.name, status: meta.status, message, required: meta.required, warnings: warningCount };
     // Only a bundle of another collector names its files: a live run and hostcheck's bundle read alike.
     if (bundle.meta.layout && meta.file) report.file = meta.file;

@@ -61,3 +61,21 @@ export interface NftTable {
   objects: NftObject[];
   origin: Origin;
 }
+
+/** A rule of an iptables-nft chain that looks a set or map up (parsers/nft.ts's `setLookupOf`). */
+export interface NftLookupRule {
+  /** `@name`, "an anonymous set", "a map" or "a verdict map". */
+  set: string;
+  /** The rule as nft renders it (NftRule.text). */
+  text: string;
+  origin: Origin;
+}
+
+/**
+ * What is kept of an iptables-nft chain's rules when their records are not (iptables-save has
+ * them): how many nft lists, and by position (0-based) those that look a set up.
+ */
+export interface NftRuleSummary {
+  count: number;
+  lookups: Map<number, NftLookupRule>;
+}
