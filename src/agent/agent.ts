@@ -476,6 +476,8 @@ export class Agent {
     try {
       await this.checkOnce(reason);
     } finally {
+      // What the check left is garbage until the next one: collected now, the agent idles on its live set.
+      collectGarbage();
       this.cpuBudget.spend(cpuMs() - cpuBefore);
     }
   }
