@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { HostChange } from '../../src/model/changes.js';
 import type { ServerMessage } from '../../src/model/server-messages.js';
 import { startPostgres, type PgCluster } from '../helpers/postgres.js';
 import { repoRoot } from '../helpers/samples.js';
@@ -152,7 +153,9 @@ async function fleetView(s: ServeProcess): Promise<unknown> {
   // the two replicas' answers another report may be committed.
   const hosts = (await json<{ hosts: Record<string, unknown>[] }>(s, '/api/hosts')).hosts.map(({ lastSeen: _l, lastSeq: _s, ...h }) => h);
   const pairs = (await json<{ pairs: unknown[] }>(s, '/api/pairs')).pairs;
-  return { findings, hosts, pairs };
+  // Issue 21: timelines (and the findings' triggers above) are the same on every replica.
+  const timeline = await json<unknown>(s, '/api/timeline');
+  return { findings, hosts, pairs, timeline };
 }
 
 describe('two replicas on one database', () => {
@@ -173,8 +176,13 @@ describe('two replicas on one database', () => {
       }
     }).catch(() => undefined);
     // ecs3 reports to replica b: its docker0 captures ecs1's address (a fleet finding pairing both).
-    const ecs3 = await TestAgent.connect(b.ws, 'ecs3', 'token-ecs3-0123456789');
-    await ecs3.report(await scenarioSnapshot('first-incident', 'ecs3'));
+    // With its change log (protocol 3): docker0 appeared a second before, which every replica's timeline and trigger show alike.
+    const ecs3 = await TestAgent.open(b.ws, 'ecs3');
+    ecs3.send({ ...hello('ecs3', 'token-ecs3-0123456789'), protocol: 3 });
+    await ecs3.next('welcome');
+    const docker0: HostChange = { at: new Date(Date.now() - 1000).toISOString(), count: 1, kind: 'link', action: 'added', subject: 'link docker0', owner: { type: 'unknown' } };
+    ecs3.send({ ...reportOf(1, await scenarioSnapshot('first-incident', 'ecs3')), changes: [docker0] });
+    await ecs3.next('ack');
     // Replica a learns of it: ecs1 gets a context naming ecs3, a's viewers an event, a's own index the pair.
     const context = await ecs1.next('context', 10_000);
     expect(JSON.stringify(context.context)).toContain('ecs3');
@@ -187,7 +195,9 @@ describe('two replicas on one database', () => {
     // Each replica counts the other's agents as connected.
     const connectedOn = async (s: ServeProcess) => Object.fromEntries((await json<{ hosts: { name: string; connected: boolean }[] }>(s, '/api/hosts')).hosts.map((h) => [h.name, h.connected]));
     await until('both replicas see both agents connected', async () => JSON.stringify(await connectedOn(a)) === JSON.stringify({ ecs1: true, ecs3: true }) && JSON.stringify(await connectedOn(b)) === JSON.stringify({ ecs1: true, ecs3: true }), 10_000);
-    expect(await fleetView(a)).toEqual(await fleetView(b));
+    const view = await fleetView(a) as { timeline: { changes: { host: string; subject: string }[] }; findings: { finding: { check: string; trigger?: { change: { subject: string } } } }[] };
+    expect(view.timeline.changes).toMatchObject([{ host: 'ecs3', subject: 'link docker0' }]);
+    expect(view).toEqual(await fleetView(b));
     ecs3.ws.close();
     await until('replica a sees ecs3 gone from replica b', async () => (await connectedOn(a)).ecs3 === false, 10_000);
     controller.abort();
