@@ -363,7 +363,7 @@ export class Aggregator {
     this.unfollow = await this.store.follow({
       changed: (kind, hosts, replica) => {
         if (kind === 'stale') return this.emit({ type: 'stale', hosts });
-        if (kind === 'report') return this.enqueueRefresh(hosts);
+        if (kind === 'report') return this.followReports(hosts);
         if (kind === 'ask') return this.announceLinks();
         this.remoteLinks(kind, hosts, replica);
       },
@@ -415,6 +415,26 @@ export class Aggregator {
     await stop?.();
   }
 
+  /** Hosts another replica committed reports of, not yet read back. */
+  private readonly toRefresh = new Set<string>();
+
+  /**
+   * Another replica's reports are read back in batches: the hosts notified while a read-back runs
+   * are read together by the next one (one query for their snapshots), not one read-back each.
+   */
+  private followReports(hosts: string[]): void {
+    const idle = this.toRefresh.size === 0;
+    for (const h of hosts) this.toRefresh.add(h);
+    if (!idle) return;
+    this.refreshing = this.refreshing
+      .then(() => {
+        const batch = [...this.toRefresh];
+        this.toRefresh.clear();
+        return this.refreshHosts(batch);
+      })
+      .catch((err: Error) => this.refreshFailed(err, 'hosts another replica changed'));
+  }
+
   /**
    * Refreshes run one after another; `undefined` is a whole-fleet comparison. One that fails (the
    * database went away in the middle) is not lost: the whole fleet is compared again after a
@@ -427,11 +447,13 @@ export class Aggregator {
         await this.resync();
         this.resyncDelayMs = 1000;
       })
-      .catch((err: Error) => {
-        if (!this.unfollow) return;
-        this.options.warn?.(`replicas: reading back ${hosts ? `${hosts.length} host${hosts.length === 1 ? '' : 's'} another replica changed` : 'the fleet'} failed (${err.message.slice(0, 200)}); comparing the whole fleet again in ${this.resyncDelayMs / 1000} s`);
-        this.retryResync();
-      });
+      .catch((err: Error) => this.refreshFailed(err, hosts ? 'hosts another replica changed' : 'the fleet'));
+  }
+
+  private refreshFailed(err: Error, what: string): void {
+    if (!this.unfollow) return;
+    this.options.warn?.(`replicas: reading back ${what} failed (${err.message.slice(0, 200)}); comparing the whole fleet again in ${this.resyncDelayMs / 1000} s`);
+    this.retryResync();
   }
 
   private resyncTimer: NodeJS.Timeout | undefined;
@@ -472,8 +494,8 @@ export class Aggregator {
         this.digests.set(host, row.digest);
       }
       const diff = this.timedMatch('incremental', () => this.matcher.matchHost(host));
-      // The newest report only (a host's history holds up to 100).
-      const [latest] = await this.store.reports(host, 1);
+      // The newest report only (a host's history holds up to 100), and only for viewers of the event stream.
+      const [latest] = this.events.listenerCount('change') > 0 ? await this.store.reports(host, 1) : [];
       this.seen(host);
       const context = this.contextChanges(host, membershipBefore !== this.membershipOf(host), diff);
       for (const h of context) this.pendingContext.add(h);
