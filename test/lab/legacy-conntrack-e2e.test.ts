@@ -105,8 +105,11 @@ describeLab('conntrack counts real flows between two namespaces', () => {
   const FLOWS = 30;
   const lab = useLab(pair(['iptables -A INPUT -m conntrack --ctstate NEW,ESTABLISHED -j ACCEPT']));
   it(`${FLOWS} UDP flows: nf_conntrack_count and the per-CPU statistics read back, no finding`, async () => {
-    // One socket each (bash's /dev/udp), so one conntrack entry each; bounded in count, over in well under a second.
-    await lab().exec('peer', ['bash', '-c', `for i in $(seq ${FLOWS}); do echo x > /dev/udp/${SRV}/5353; done`], { check: true, timeoutMs: 10_000 });
+    // One socket each, all open at once so no two share a source port (bash's /dev/udp, one after
+    // another, let the kernel pick a closed socket's port again: 29 entries for 30 flows once), so
+    // one conntrack entry each; bounded in count, over in well under a second.
+    const send = `import socket\nss = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(${FLOWS})]\nfor s in ss: s.sendto(b'x', ('${SRV}', 5353))`;
+    await lab().exec('peer', ['python3', '-c', send], { check: true, timeoutMs: 10_000 });
     const r = await lab().hostcheck('srv', ['snapshot', '--json'], { check: true });
     const s = JSON.parse(r.stdout) as HostSnapshot;
     const sysctl = (k: string) => Number(s.sysctls.find((x) => x.key === `net.netfilter.${k}`)?.value);
