@@ -21,7 +21,7 @@ const bin = join(repoRoot, 'bin', 'hostcheck');
 const HOSTS = ['router', 'ecs1', 'ecs2', 'ecs3'];
 const CHECK = 'route-captures-peer';
 
-interface StoredFindingLike { finding: { key: string; check: string; host: string; summary: string }; state: string }
+interface StoredFindingLike { finding: { key: string; check: string; host: string; summary: string; kernel?: { status: string } }; state: string }
 
 describeLab('dashboard: the first incident with real agents', () => {
   const lab = useLab(firstIncident());
@@ -51,7 +51,8 @@ describeLab('dashboard: the first incident with real agents', () => {
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     const found = await waitFor('the docker0 finding from the agents', async () => {
       const { findings } = await api<{ findings: StoredFindingLike[] }>(`/api/findings?check=${CHECK}&host=ecs3&state=open`);
-      return findings.find((f) => f.finding.summary.includes('docker0') && f.finding.summary.includes('ecs1'));
+      // The fleet may store it first (no kernel to ask); ECS3's agent confirms it once its context names ecs1.
+      return findings.find((f) => f.finding.summary.includes('docker0') && f.finding.summary.includes('ecs1') && f.finding.kernel?.status === 'confirmed');
     }, 30_000);
     findingKey = found.finding.key;
   });
