@@ -61,7 +61,8 @@ export async function stream(servers: ServeProcess[], rate: number, seconds: num
   const pending: number[][] = [];
   const latencies: number[] = [];
   for (let i = 0; i < n; i++) {
-    const ws = new WebSocket(servers[i % servers.length].ws, { perMessageDeflate: false });
+    // A zero mask: the generator skips XOR-ing 22 KB per frame (ws's skipMasking); the servers still unmask as for any client.
+    const ws = new WebSocket(servers[i % servers.length].ws, { perMessageDeflate: false, generateMask: (mask: Buffer) => void mask.fill(0) });
     await new Promise<void>((resolve, reject) => {
       ws.once('error', reject);
       ws.once('open', () => {
@@ -72,16 +73,18 @@ export async function stream(servers: ServeProcess[], rate: number, seconds: num
     ws.on('error', () => undefined);
     pending.push([]);
     ws.on('message', (d) => {
-      if (!String(d).includes('"ack"')) return;
+      // An ack is `{"type":"ack",...}`: the head tells it from a context without reading the rest.
+      if (!(d as Buffer).subarray(0, 16).includes('"ack"')) return;
       const sent = pending[i].shift();
       if (sent !== undefined) latencies.push(performance.now() - sent);
     });
     sockets.push(ws);
   }
   // Host 0 is the victim every other host's docker0 captures; docker0 comes and goes with each report.
+  // Serialized once: the generator's CPU goes to sending, not to JSON.stringify of 22 KB per report.
   const variants = sockets.map((_, i) => (i === 0
     ? [false, false].map(() => syntheticHost(1_000_000, { name: `${prefix}${i}`, docker: false, ip: '172.17.0.65', padRoutes: 95 }))
-    : [true, false].map((docker) => syntheticHost(i + 1, { name: `${prefix}${i}`, docker, padRoutes: 95 }))));
+    : [true, false].map((docker) => syntheticHost(i + 1, { name: `${prefix}${i}`, docker, padRoutes: 95 }))).map((v) => JSON.stringify(v)));
   const cpuBefore = servers.map((s) => cpuSeconds(s.child.pid!));
   const pgBefore = clusterCpuSeconds(cluster);
   const total = Math.round(rate * seconds);
@@ -91,7 +94,7 @@ export async function stream(servers: ServeProcess[], rate: number, seconds: num
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
     const i = k % n;
     const seq = Math.floor(k / n) + 1;
-    const msg = JSON.stringify({ type: 'report', seq, sentAt: new Date().toISOString(), digest: `${seq.toString(16).padStart(8, '0')}${'0'.repeat(56)}`, snapshot: variants[i][seq % 2], findings: [], complete: true });
+    const msg = `{"type":"report","seq":${seq},"sentAt":"${new Date().toISOString()}","digest":"${seq.toString(16).padStart(8, '0')}${'0'.repeat(56)}","snapshot":${variants[i][seq % 2]},"findings":[],"complete":true}`;
     pending[i].push(performance.now());
     sockets[i].send(msg);
   }
@@ -111,11 +114,16 @@ async function sustained(servers: ServeProcess[], ladder: number[], seconds: num
   let best: StreamResult | undefined;
   // Not measured: a new process's first reports (compiling the hot code, first statements on each connection) are not its sustained rate.
   await stream(servers, ladder[0], 1, `${label}-warm-`, cluster);
+  const ok = (r: StreamResult): boolean => r.p99 <= 100 && r.acked === r.sent;
   for (const [step, rate] of ladder.entries()) {
-    const r = await stream(servers, rate, seconds, `${label}-${step}-`, cluster);
-    runs.push(r);
-    log(`replicas: ${label} at ${rate}/s: ${r.acked}/${r.sent} acked, p99 ${r.p99.toFixed(1)} ms, ${r.cpuPer1000.toFixed(2)} CPU-s per 1,000 reports${cluster ? ` (PostgreSQL ${r.pgCpuPer1000.toFixed(2)})` : ''}`);
-    if (r.p99 <= 100 && r.acked === r.sent) best = r;
+    // A rung that fails is run once more: one stall of a shared machine does not decide it (every configuration alike).
+    let r: StreamResult | undefined;
+    for (let attempt = 0; attempt < 2 && !(r && ok(r)); attempt++) {
+      r = await stream(servers, rate, seconds, `${label}-${step}${attempt ? 'b' : ''}-`, cluster);
+      log(`replicas: ${label} at ${rate}/s${attempt ? ' (again)' : ''}: ${r.acked}/${r.sent} acked, p99 ${r.p99.toFixed(1)} ms, ${r.cpuPer1000.toFixed(2)} CPU-s per 1,000 reports${cluster ? ` (PostgreSQL ${r.pgCpuPer1000.toFixed(2)})` : ''}`);
+    }
+    runs.push(r!);
+    if (ok(r!)) best = r;
     else break;
   }
   return { best, runs };
@@ -201,9 +209,13 @@ export async function benchReplicas(options: SectionOptions): Promise<BenchRow[]
     const url = await cluster.createDatabase('bench');
     const one = await serve(url);
     const pgOne = await sustained([one], ladder, seconds, 'postgres', options.log, cluster);
-    const two = await serve(url);
-    const pgTwo = await sustained([one, two], ladder, seconds, 'postgres-2', options.log, cluster);
-    const prop = await propagation(one, two, options.quick ? 50 : 200);
+    await one.kill();
+    // Two replicas start from an empty fleet as one replica did: the ladder's earlier hosts stay in the fleet (the
+    // victims of every rung share one address), so on one replica's database every report would match more pairs.
+    const url2 = await cluster.createDatabase('bench2');
+    const [first, second] = [await serve(url2), await serve(url2)];
+    const pgTwo = await sustained([first, second], ladder, seconds, 'postgres-2', options.log, cluster);
+    const prop = await propagation(first, second, options.quick ? 50 : 200);
     // Rungs are compared, not the generator's achieved rates: 249.6/s against 250.2/s is the same rung.
     const rate = (r: { best?: StreamResult }): number => r.best?.rung ?? 0;
     const at = (r: { best?: StreamResult; runs: StreamResult[] }): string => (r.best ? `p99 ${r.best.p99.toFixed(1)} ms at ${r.best.rate.toFixed(0)}/s` : `p99 ${r.runs[0].p99.toFixed(1)} ms at the lowest rate`);
