@@ -162,7 +162,15 @@ describe.each(KINDS)('the $name store', (kind) => {
       // Two reports of one host in one batch: the last one's snapshot is stored.
       await store.commitReports([input('h2', 1, 1, [], {}, '10.9.0.1'), input('h2', 2, 2, [], {}, '10.9.0.2')]);
       expect(JSON.stringify(await store.snapshot('h2'))).toContain('10.9.0.2');
-      expect((await store.hosts()).map((x) => x.name)).toEqual(['h1', 'h2']);
+      // Control characters in a snapshot's strings come back as they went, in a group of several hosts
+      // (PostgreSQL's statement joins the group's snapshot texts with U+001E).
+      const odd = input('h3', 1, 8);
+      (odd.report.snapshot as { identity: { hostname: string } }).identity.hostname = 'a\u001eb\u0000c\u001f{"x":[1]}';
+      await store.commitReports([input('h0', 1, 8, [], {}, '10.9.0.5'), odd, input('h4', 1, 8, [], {}, '10.9.0.4')]);
+      expect(((await store.snapshot('h3')) as { identity: { hostname: string } }).identity.hostname).toBe('a\u001eb\u0000c\u001f{"x":[1]}');
+      expect(JSON.stringify(await store.snapshot('h0'))).toContain('10.9.0.5');
+      expect(JSON.stringify(await store.snapshot('h4'))).toContain('10.9.0.4');
+      expect((await store.hosts()).map((x) => x.name)).toEqual(['h0', 'h1', 'h2', 'h3', 'h4']);
       expect(await store.host('nobody')).toBeUndefined();
     } finally {
       await store.close();
