@@ -28,6 +28,7 @@ import { verifyCaptures, verifyWithSimulator } from '../src/checks/route-capture
 import type { HostSnapshot } from '../src/model/snapshot.js';
 import { collectGarbage, type BenchRow, type SectionOptions } from './netns.js';
 import { RouteList } from '../src/model/route-list.js';
+import { PROTOCOL_VERSION } from '../src/model/protocol.js';
 
 /** Host 0 is the victim: its uplink is in 172.17.0.0/16, which every other host's docker0 holds. */
 const VICTIM_EVERY = 1_000_000;
@@ -179,20 +180,21 @@ class Clients {
   sockets: WebSocket[] = [];
   names: string[] = [];
 
-  async connect(url: string, n: number, agent: boolean, prefix: string): Promise<ChildMsg> {
+  /** `real`: as `hostcheck agent` connects (permessage-deflate offered, the current protocol); else no compression, protocol 1. */
+  async connect(url: string, n: number, agent: boolean, prefix: string, real = false): Promise<ChildMsg> {
     const times: number[] = [];
     const start = performance.now();
     let next = 0;
     const one = async (): Promise<void> => {
       for (let i = next++; i < n; i = next++) {
         const t = performance.now();
-        const ws = new WebSocket(url, { perMessageDeflate: false });
+        const ws = new WebSocket(url, { perMessageDeflate: real });
         await new Promise<void>((resolve, reject) => {
           ws.once('error', reject);
           ws.once('open', () => {
             if (!agent) return resolve();
             ws.once('message', () => resolve());
-            ws.send(JSON.stringify({ type: 'hello', protocol: 1, agentVersion: 'bench', name: `${prefix}${i}`, identity: { hostname: `${prefix}${i}` }, credential: { kind: 'token', token: `bench-token-${prefix}${i}-0123456789` }, lastSeq: 0 }));
+            ws.send(JSON.stringify({ type: 'hello', protocol: real ? PROTOCOL_VERSION : 1, agentVersion: 'bench', name: `${prefix}${i}`, identity: { hostname: `${prefix}${i}` }, credential: { kind: 'token', token: `bench-token-${prefix}${i}-0123456789` }, lastSeq: 0 }));
           });
         });
         ws.on('error', () => undefined);
@@ -258,7 +260,7 @@ async function runChild(role: string): Promise<void> {
         server = await serverChild(role, join(dir, 'db'));
         send({ port: server.port, rssBefore: before, rssStarted: gcRss() });
       } else if (m.cmd === 'rss') send({ rss: gcRss() });
-      else if (m.cmd === 'connect') send(await clients.connect(String(m.url), Number(m.n), Boolean(m.agent), String(m.prefix)));
+      else if (m.cmd === 'connect') send(await clients.connect(String(m.url), Number(m.n), Boolean(m.agent), String(m.prefix), Boolean(m.real)));
       else if (m.cmd === 'stream') send(await clients.stream(Number(m.rate), Number(m.seconds), Boolean(m.agent)));
       else if (m.cmd === 'close') { clients.close(); send({ ok: true }); }
       else if (m.cmd === 'exit') {

@@ -50,6 +50,8 @@ export interface ServeOptions extends WsOptions {
 
 export interface RunningServer {
   aggregator: Aggregator;
+  /** The agent endpoint (its WebSocket server's connections). */
+  agents: AgentServer;
   /** The TCP address actually bound (port 0 picks one). */
   tcp?: AddressInfo;
   socket?: string;
@@ -127,7 +129,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const handler = apiHandler(aggregator, { csp: options.csp ?? true, publicNames: options.publicNames });
   const servers: Server[] = [];
   const fronts: NetServer[] = [];
-  const result: RunningServer = { aggregator, close: async () => undefined };
+  const result: RunningServer = { aggregator, agents, close: async () => undefined };
   try {
     if (tcpTarget) {
       const tls = options.tls ? { cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key) } : undefined;

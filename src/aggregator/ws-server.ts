@@ -154,8 +154,15 @@ export class AgentServer {
       noServer: true,
       // Until a hello is accepted only a small message is read (or inflated); raised per connection after it.
       maxPayload: Math.min(this.maxPayload, options.preAuthMaxPayload ?? DEFAULT_PREAUTH_MAX_PAYLOAD),
-      // Snapshots are repetitive JSON: compress them, but keep per-connection zlib memory small.
-      perMessageDeflate: { threshold: 1024, zlibDeflateOptions: { memLevel: 7 }, serverMaxWindowBits: 12, concurrencyLimit: 4 },
+      // Snapshots are repetitive JSON: agents compress their reports. Each message is compressed on its own (no context
+      // takeover either way), so a connection needs no zlib state between messages: with context takeover ws compressed every
+      // message whatever its size, and each connection kept an inflate and a deflate stream (4,000 idle agents over two
+      // replicas cost 153 KB each). The server compresses only what is above 64 KiB (its acks, welcomes and contexts are
+      // small); the inflate stream of an agent's message is dropped once the message is read (dropInflate).
+      perMessageDeflate: {
+        threshold: 64 * 1024, serverNoContextTakeover: true, clientNoContextTakeover: true,
+        zlibDeflateOptions: { memLevel: 7 }, serverMaxWindowBits: 12, concurrencyLimit: 4,
+      },
     });
     const seconds = options.heartbeatSeconds ?? 30;
     // Drop connections that answered no ping for a whole interval.
@@ -212,6 +219,16 @@ export class AgentServer {
       // No closure here holds `req`: `leave` lives as long as the socket, and would keep the whole request (headers and all) with it.
       const described = describeAddress(req, address);
       this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, described, leave));
+    });
+  }
+
+  private sectionOptions: ConstructorParameters<typeof SectionUploads>[0] | undefined;
+
+  /** What every connection's section uploads share (one object, not two closures per connection). */
+  private uploadOptions(): ConstructorParameters<typeof SectionUploads>[0] {
+    return (this.sectionOptions ??= {
+      maxChars: this.options.maxSectionChars ?? 64 * 1024 * 1024, limits: this.agg.limits, store: this.agg.store, now: () => new Date().toISOString(),
+      received: (kind, chars) => (this.agg.metrics.sections.inc({ kind }), this.agg.metrics.sectionChars.inc(chars)),
     });
   }
 
@@ -275,6 +292,7 @@ export class AgentServer {
     // may wait for the store); the rate limit counts them as they arrive.
     let queue = Promise.resolve();
     ws.on('message', (data: RawData, isBinary: boolean) => {
+      dropInflate(ws);
       if (closed) return;
       (ws as WebSocket & { alive?: boolean }).alive = true;
       if (!limit.take()) return reject('rate_limit', `more than ${this.options.ratePerSecond ?? 20} messages/s`);
@@ -315,14 +333,8 @@ export class AgentServer {
         const { credential: _, ...accepted } = msg;
         hello = accepted;
         leave(true);
-        if (msg.protocol >= 2) {
-          uploads = new SectionUploads({
-            maxChars: this.options.maxSectionChars ?? 64 * 1024 * 1024, limits: this.agg.limits, store: this.agg.store, now: () => new Date().toISOString(),
-            received: (kind, chars) => (this.agg.metrics.sections.inc({ kind }), this.agg.metrics.sectionChars.inc(chars)),
-          });
-        }
         const ackedSeq = await this.agg.welcomeSeq(msg.name);
-        const sections = uploads ? await this.agg.welcomeSections(msg.name) : undefined;
+        const sections = msg.protocol >= 2 ? await this.agg.welcomeSections(msg.name) : undefined;
         send({
           type: 'welcome', protocol: msg.protocol, host: msg.name, ...(auth.issuedToken ? { issuedToken: auth.issuedToken } : {}),
           ackedSeq, context: this.agg.contextFor(msg.name), maxPayload: this.maxPayload,
@@ -337,7 +349,9 @@ export class AgentServer {
         return;
       }
       if (msg.type === 'section') {
-        if (!uploads) return reject('protocol_version', 'sections need protocol 2');
+        if (hello.protocol < 2) return reject('protocol_version', 'sections need protocol 2');
+        // Made at the connection's first section: most connections upload none for hours.
+        uploads ??= new SectionUploads(this.uploadOptions());
         try {
           await uploads.add(msg);
         } catch (err) {
@@ -346,7 +360,7 @@ export class AgentServer {
         }
         return;
       }
-      if (msg.sections && !uploads) return reject('protocol_version', 'sections need protocol 2');
+      if (msg.sections && hello.protocol < 2) return reject('protocol_version', 'sections need protocol 2');
       if (msg.changes && hello.protocol < 3) return reject('protocol_version', 'a change log needs protocol 3');
       const seq = msg.seq;
       try {
@@ -358,6 +372,22 @@ export class AgentServer {
       }
     };
   }
+}
+
+/** ws's permessage-deflate state of a connection (private fields of ws 8, read defensively). */
+interface DeflateState { params?: Record<string, unknown>; _inflate?: { close(): void } | null }
+
+/**
+ * Drop the zlib stream that inflated the message just read (ws makes a new one for the next
+ * compressed message). Called from the 'message' listener: ws emits it from the stream's flush
+ * callback, when the stream is idle, and closes it there itself on an error. Only without client
+ * context takeover, where no message depends on the one before.
+ */
+export function dropInflate(ws: WebSocket): void {
+  const pmd = (ws as unknown as { _extensions?: Record<string, DeflateState | undefined> })._extensions?.['permessage-deflate'];
+  if (!pmd?.params?.client_no_context_takeover || !pmd._inflate) return;
+  pmd._inflate.close();
+  pmd._inflate = null;
 }
 
 /** How logs and the fleet name a connection: `peer:port`, or the agent's own address and the proxy it came through. */

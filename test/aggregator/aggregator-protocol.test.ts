@@ -68,6 +68,33 @@ describe('aggregator protocol', () => {
     again.close();
   });
 
+  it('inflates each compressed message on its own: a connection keeps no zlib stream between messages, and small messages go uncompressed', async () => {
+    type Deflate = { params: Record<string, unknown>; _inflate: unknown; decompress(data: Buffer, fin: boolean, cb: (err: Error | null, out?: Buffer) => void): void };
+    const deflateOf = (ws: object): Deflate => (ws as { _extensions: Record<string, Deflate> })._extensions['permessage-deflate'];
+    const before = new Set(server.agents.wss.clients);
+    const a = await TestAgent.connect(url, 'a2', T('a2'));
+    const [conn] = [...server.agents.wss.clients].filter((c) => !before.has(c));
+    const deflate = deflateOf(conn);
+    expect(deflate.params).toMatchObject({ client_no_context_takeover: true, server_no_context_takeover: true });
+    let inflated = 0;
+    const decompress = deflate.decompress.bind(deflate);
+    deflate.decompress = (data, fin, cb) => {
+      inflated++;
+      decompress(data, fin, cb);
+    };
+    // Reports above the client's 1 KB threshold go compressed; each is read, and its zlib stream is gone after it.
+    const big = { ...tinySnapshot('a2', '10.2.0.1'), warnings: Array.from({ length: 40 }, (_, i) => ({ source: 'ip-route', reason: 'unparsed', lineNumber: i + 1, text: `padding line ${i}` })) };
+    for (let k = 0; k < 2; k++) {
+      await a.report(big);
+      expect(deflate._inflate).toBeNull();
+    }
+    expect(inflated).toBeGreaterThanOrEqual(2);
+    // The welcome and the acks came uncompressed: the agent never needed an inflate stream.
+    expect(deflateOf(a.ws)._inflate ?? null).toBeNull();
+    a.close();
+    await a.closed;
+  });
+
   it('speaks over the unix socket too', async () => {
     const a = await TestAgent.connect(`ws+unix://${join(tmp.dir, 'agg.sock')}:/agent`, 'a2', T('a2'));
     await a.report(tinySnapshot('a2', '10.1.0.2'));
