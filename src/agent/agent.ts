@@ -536,6 +536,9 @@ export class Agent {
     const betweenSteps = (): void => {
       if (big) collectGarbage();
     };
+    // What the collection left (the outputs' pieces, read 256 KiB at a time) and, after a start, the
+    // baseline's text are garbage before nft's 40 MB dump is parsed.
+    betweenSteps();
     const snapshot = buildSnapshotReleasing(bundle, betweenSteps);
     betweenSteps();
     // Kept until a report holds them: a check that fails after this point loses none.
