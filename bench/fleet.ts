@@ -122,7 +122,7 @@ function crossCheck(): BenchRow {
 
 interface ChildMsg { [k: string]: unknown }
 
-class Child {
+export class Child {
   private readonly queue: ChildMsg[] = [];
   private waiter: (() => void) | undefined;
   constructor(readonly proc: ChildProcess) {

@@ -12,13 +12,17 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { startPostgres, type PgCluster } from '../test/helpers/postgres.js';
 import { startServe, type ServeProcess } from '../test/helpers/serve-process.js';
 import { tempDir } from '../test/helpers/aggregator-client.js';
-import { syntheticHost } from './fleet.js';
+import { Child, syntheticHost } from './fleet.js';
 import type { BenchRow, SectionOptions } from './netns.js';
+
+/** A preload for the serve processes of the idle-connection figure: a full collection on SIGUSR2, nothing else. */
+const GC_ON_SIGNAL = fileURLToPath(new URL('./gc-on-signal.cjs', import.meta.url));
 
 const quantile = (xs: number[], q: number): number => (xs.length ? [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))] : NaN);
 const round = (x: number, digits = 3): number => Number(x.toPrecision(digits));
@@ -61,7 +65,8 @@ export async function stream(servers: ServeProcess[], rate: number, seconds: num
   const pending: number[][] = [];
   const latencies: number[] = [];
   for (let i = 0; i < n; i++) {
-    const ws = new WebSocket(servers[i % servers.length].ws, { perMessageDeflate: false });
+    // A zero mask: the generator skips XOR-ing 22 KB per frame (ws's skipMasking); the servers still unmask as for any client.
+    const ws = new WebSocket(servers[i % servers.length].ws, { perMessageDeflate: false, generateMask: (mask: Buffer) => void mask.fill(0) });
     await new Promise<void>((resolve, reject) => {
       ws.once('error', reject);
       ws.once('open', () => {
@@ -72,16 +77,18 @@ export async function stream(servers: ServeProcess[], rate: number, seconds: num
     ws.on('error', () => undefined);
     pending.push([]);
     ws.on('message', (d) => {
-      if (!String(d).includes('"ack"')) return;
+      // An ack is `{"type":"ack",...}`: the head tells it from a context without reading the rest.
+      if (!(d as Buffer).subarray(0, 16).includes('"ack"')) return;
       const sent = pending[i].shift();
       if (sent !== undefined) latencies.push(performance.now() - sent);
     });
     sockets.push(ws);
   }
   // Host 0 is the victim every other host's docker0 captures; docker0 comes and goes with each report.
+  // Serialized once: the generator's CPU goes to sending, not to JSON.stringify of 22 KB per report.
   const variants = sockets.map((_, i) => (i === 0
     ? [false, false].map(() => syntheticHost(1_000_000, { name: `${prefix}${i}`, docker: false, ip: '172.17.0.65', padRoutes: 95 }))
-    : [true, false].map((docker) => syntheticHost(i + 1, { name: `${prefix}${i}`, docker, padRoutes: 95 }))));
+    : [true, false].map((docker) => syntheticHost(i + 1, { name: `${prefix}${i}`, docker, padRoutes: 95 }))).map((v) => JSON.stringify(v)));
   const cpuBefore = servers.map((s) => cpuSeconds(s.child.pid!));
   const pgBefore = clusterCpuSeconds(cluster);
   const total = Math.round(rate * seconds);
@@ -91,7 +98,7 @@ export async function stream(servers: ServeProcess[], rate: number, seconds: num
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
     const i = k % n;
     const seq = Math.floor(k / n) + 1;
-    const msg = JSON.stringify({ type: 'report', seq, sentAt: new Date().toISOString(), digest: `${seq.toString(16).padStart(8, '0')}${'0'.repeat(56)}`, snapshot: variants[i][seq % 2], findings: [], complete: true });
+    const msg = `{"type":"report","seq":${seq},"sentAt":"${new Date().toISOString()}","digest":"${seq.toString(16).padStart(8, '0')}${'0'.repeat(56)}","snapshot":${variants[i][seq % 2]},"findings":[],"complete":true}`;
     pending[i].push(performance.now());
     sockets[i].send(msg);
   }
@@ -111,11 +118,16 @@ async function sustained(servers: ServeProcess[], ladder: number[], seconds: num
   let best: StreamResult | undefined;
   // Not measured: a new process's first reports (compiling the hot code, first statements on each connection) are not its sustained rate.
   await stream(servers, ladder[0], 1, `${label}-warm-`, cluster);
+  const ok = (r: StreamResult): boolean => r.p99 <= 100 && r.acked === r.sent;
   for (const [step, rate] of ladder.entries()) {
-    const r = await stream(servers, rate, seconds, `${label}-${step}-`, cluster);
-    runs.push(r);
-    log(`replicas: ${label} at ${rate}/s: ${r.acked}/${r.sent} acked, p99 ${r.p99.toFixed(1)} ms, ${r.cpuPer1000.toFixed(2)} CPU-s per 1,000 reports${cluster ? ` (PostgreSQL ${r.pgCpuPer1000.toFixed(2)})` : ''}`);
-    if (r.p99 <= 100 && r.acked === r.sent) best = r;
+    // A rung that fails is run once more: one stall of a shared machine does not decide it (every configuration alike).
+    let r: StreamResult | undefined;
+    for (let attempt = 0; attempt < 2 && !(r && ok(r)); attempt++) {
+      r = await stream(servers, rate, seconds, `${label}-${step}${attempt ? 'b' : ''}-`, cluster);
+      log(`replicas: ${label} at ${rate}/s${attempt ? ' (again)' : ''}: ${r.acked}/${r.sent} acked, p99 ${r.p99.toFixed(1)} ms, ${r.cpuPer1000.toFixed(2)} CPU-s per 1,000 reports${cluster ? ` (PostgreSQL ${r.pgCpuPer1000.toFixed(2)})` : ''}`);
+    }
+    runs.push(r!);
+    if (ok(r!)) best = r;
     else break;
   }
   return { best, runs };
@@ -151,6 +163,43 @@ async function propagation(a: ServeProcess, b: ServeProcess, count: number): Pro
   controller.abort();
   await reading;
   return times;
+}
+
+/** Resident set size of a process, in bytes (/proc/PID/status). */
+function rss(pid: number): number {
+  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) * 1024;
+}
+
+/**
+ * `n` agents (hello → welcome, then idle) split over two fresh replicas of a database of their own; from
+ * client processes of the fleet bench (their own open-file limits). Memory per connection = the growth of
+ * the replicas' RSS / n, each reading 2 s after the replicas collected their garbage.
+ */
+async function idleConnections(cluster: PgCluster, n: number, log: SectionOptions['log']): Promise<{ perConn: number; seconds: number; before: number; after: number }> {
+  const url = await cluster.createDatabase('idle');
+  // Every simulated agent comes from 127.0.0.1, 200 handshakes at a time: the per-address pre-authentication limits are opened up.
+  const flags = ['--db', url, '--max-unauthenticated', '1000', '--max-unauthenticated-per-address', '1000', '--preauth-rate', '100000'];
+  // The real processes collect their garbage on SIGUSR2 (a preload of the bench's own), as the fleet bench's in-process server does before each reading.
+  const more = { fds: n / 2 + 1000, env: { NODE_OPTIONS: `--expose-gc --require ${GC_ON_SIGNAL}` } };
+  const replicas = [await startServe(flags, 0, 30_000, undefined, more), await startServe(flags, 0, 30_000, undefined, more)];
+  const settledRss = async (): Promise<number> => {
+    for (const s of replicas) s.child.kill('SIGUSR2');
+    await new Promise((r) => setTimeout(r, 2000));
+    return replicas.reduce((sum, s) => sum + rss(s.child.pid!), 0);
+  };
+  // One client process per replica: a process here may hold at most 20,000 files (the hard limit).
+  const clients = replicas.map(() => Child.start('clients', n / 2 + 1000));
+  try {
+    const before = await settledRss();
+    let seconds = 0;
+    for (const [i, s] of replicas.entries()) seconds += Number((await clients[i].ask({ cmd: 'connect', url: s.ws, n: n / 2, agent: true, prefix: `idle${i}-` })).seconds);
+    const after = await settledRss();
+    log(`replicas: ${n} idle agents over 2 replicas in ${seconds.toFixed(1)} s; RSS ${(before / 2 ** 20).toFixed(0)} → ${(after / 2 ** 20).toFixed(0)} MiB`);
+    return { perConn: (after - before) / n, seconds, before, after };
+  } finally {
+    for (const c of clients) c.stop();
+    for (const s of replicas) await s.kill();
+  }
 }
 
 /** Fill a database with `n` hosts (SQL only, 2 KB snapshots), then time a replica from spawn to listening. */
@@ -201,9 +250,13 @@ export async function benchReplicas(options: SectionOptions): Promise<BenchRow[]
     const url = await cluster.createDatabase('bench');
     const one = await serve(url);
     const pgOne = await sustained([one], ladder, seconds, 'postgres', options.log, cluster);
-    const two = await serve(url);
-    const pgTwo = await sustained([one, two], ladder, seconds, 'postgres-2', options.log, cluster);
-    const prop = await propagation(one, two, options.quick ? 50 : 200);
+    await one.kill();
+    // Two replicas start from an empty fleet as one replica did: the ladder's earlier hosts stay in the fleet (the
+    // victims of every rung share one address), so on one replica's database every report would match more pairs.
+    const url2 = await cluster.createDatabase('bench2');
+    const [first, second] = [await serve(url2), await serve(url2)];
+    const pgTwo = await sustained([first, second], ladder, seconds, 'postgres-2', options.log, cluster);
+    const prop = await propagation(first, second, options.quick ? 50 : 200);
     // Rungs are compared, not the generator's achieved rates: 249.6/s against 250.2/s is the same rung.
     const rate = (r: { best?: StreamResult }): number => r.best?.rung ?? 0;
     const at = (r: { best?: StreamResult; runs: StreamResult[] }): string => (r.best ? `p99 ${r.best.p99.toFixed(1)} ms at ${r.best.rate.toFixed(0)}/s` : `p99 ${r.runs[0].p99.toFixed(1)} ms at the lowest rate`);
@@ -217,6 +270,9 @@ export async function benchReplicas(options: SectionOptions): Promise<BenchRow[]
     rows.push({ name: 'serve CPU-seconds per 1,000 reports on PostgreSQL (from /proc), both stores at one rate', value: round(cpuPg), unit: 'CPU-s', reference: { name: 'the same on SQLite', value: round(cpuLite), unit: 'CPU-s' }, ratio: round(cpuPg / cpuLite), target: 'ratio <= 1.5', pass: cpuPg <= 1.5 * cpuLite, note: `at ${ladder[same]}/s; PostgreSQL's own processes: ${pgOne.runs[same].pgCpuPer1000.toFixed(2)} CPU-s per 1,000 reports` });
     rows.push({ name: 'two replicas on PostgreSQL, agents split: sustained reports/s with p99 <= 100 ms', value: round(rate(pgTwo)), unit: 'reports/s', reference: { name: 'one replica on PostgreSQL', value: round(rate(pgOne)), unit: 'reports/s' }, ratio: round(rate(pgTwo) / Math.max(1, rate(pgOne))), target: 'ratio >= 1', pass: rate(pgOne) > 0 && rate(pgTwo) >= rate(pgOne), note: `${at(pgTwo)}; PostgreSQL, both replicas and the load generator share this machine's cores` });
     rows.push({ name: `a report on one replica to the event on the other's /api/events (LISTEN/NOTIFY), p50 of ${prop.length}`, value: round(quantile(prop, 0.5)), unit: 'ms', note: `p99 ${quantile(prop, 0.99).toFixed(1)} ms; includes the commit and the other replica's read back and match` });
+    const idleN = options.quick ? 2000 : 20_000;
+    const idle = await idleConnections(cluster, idleN, options.log);
+    rows.push({ name: `memory per idle agent connection, ${idleN.toLocaleString('en')} agents over two replicas`, value: round(idle.perConn / 1024), unit: 'KB', target: '<= 10 KB', pass: idle.perConn <= 10 * 1024, note: `RSS of both ${(idle.before / 2 ** 20).toFixed(0)} → ${(idle.after / 2 ** 20).toFixed(0)} MiB, each after a full collection; connected in ${idle.seconds.toFixed(1)} s` });
     if (process.env.HOSTCHECK_BENCH_COLD === '1') {
       const s = await coldStart(cluster, 100_000, options.log);
       rows.push({ name: 'cold start of a replica at 100,000 hosts (the fleet index from PostgreSQL)', value: round(s), unit: 's', target: '<= 10 s', pass: s <= 10 });

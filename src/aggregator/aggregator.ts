@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import { findingKey } from '../model/finding.js';
 import type { KernelWindow } from '../model/kernel.js';
 import { applySection, decodeSection, SectionError, type DecodedSection, type SectionLimits } from '../collect/sections.js';
-import { SECTION_KINDS, type FleetContext, type Hello, type ReportMessage, type SectionKind, type ServerMessage } from '../model/protocol.js';
+import { SECTION_KINDS, type AcceptedHello, type FleetContext, type Hello, type ReportMessage, type SectionKind, type ServerMessage } from '../model/protocol.js';
 import { snapshotFromJson, type HostSnapshot } from '../model/snapshot.js';
 import { redactLine, redactSnapshotTexts } from '../collect/redact.js';
 import type { Topology } from '../model/topology.js';
@@ -264,7 +264,7 @@ export class Aggregator {
    * Reports waiting in the commit queue are committed first, so the store sees them in order.
    * A report already stored (a resend after reconnect) is acknowledged again without a change.
    */
-  async report(hello: Hello, report: ReportMessage, bytes: number, uploads?: SectionUploads): Promise<void> {
+  async report(hello: AcceptedHello, report: ReportMessage, bytes: number, uploads?: SectionUploads): Promise<void> {
     await this.commits.flush();
     if (await this.store.hasReport(hello.name, report.seq)) return;
     const prepared = await this.prepare(hello, report, bytes, uploads);
@@ -277,7 +277,7 @@ export class Aggregator {
    * with the reports arriving meanwhile; `done` runs after the commit (the caller acks then) or
    * with the store's error. A resend of a stored or queued report only waits.
    */
-  async submit(hello: Hello, report: ReportMessage, bytes: number, done: Committed, uploads?: SectionUploads): Promise<void> {
+  async submit(hello: AcceptedHello, report: ReportMessage, bytes: number, done: Committed, uploads?: SectionUploads): Promise<void> {
     const key = `${hello.name}\n${report.seq}`;
     if (this.commits.join(key, done)) return;
     // Above what the store held at the welcome and what was committed since, a report is new: no lookup.
@@ -300,7 +300,7 @@ export class Aggregator {
     await this.commits.flush();
   }
 
-  private async prepare(hello: Hello, report: ReportMessage, bytes: number, uploads?: SectionUploads): Promise<PreparedReport> {
+  private async prepare(hello: AcceptedHello, report: ReportMessage, bytes: number, uploads?: SectionUploads): Promise<PreparedReport> {
     const host = hello.name;
     for (const f of report.findings) {
       if (f.host !== host) throw new ReportRejectedError('host_mismatch', `a finding names host "${f.host}"; this connection is "${host}"`);

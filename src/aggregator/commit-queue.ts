@@ -32,7 +32,12 @@ export interface CommitQueueOptions<T> {
 }
 
 /** Why a group's later items are not committed. */
-export class EarlierItemFailedError extends Error {}
+export class EarlierItemFailedError extends Error {
+  /** `earlier`: why the group's earlier report was not stored. */
+  constructor(earlier: Error) {
+    super(`an earlier report was not stored (${earlier.message.slice(0, 120)}): not committed after it`);
+  }
+}
 
 export class CommitQueue<T> {
   private entries: Entry<T>[] = [];
@@ -64,7 +69,7 @@ export class CommitQueue<T> {
 
   add(key: string, item: T, done: Committed): void {
     const failed = this.options.group && this.failed.get(this.options.group(item));
-    if (failed) return done(new EarlierItemFailedError(`an earlier report was not stored (${failed.message.slice(0, 120)}): not committed after it`));
+    if (failed) return done(new EarlierItemFailedError(failed));
     const e = { key, item, done: [done] };
     this.entries.push(e);
     this.byKey.set(key, e);
@@ -112,7 +117,7 @@ export class CommitQueue<T> {
       for (const e of batch) {
         const failed = this.options.group && this.failed.get(this.options.group(e.item));
         if (failed) {
-          this.fail(e, new EarlierItemFailedError(`an earlier report was not stored (${failed.message.slice(0, 120)}): not committed after it`));
+          this.fail(e, new EarlierItemFailedError(failed));
           continue;
         }
         try {
@@ -138,7 +143,7 @@ export class CommitQueue<T> {
     const waiting = this.entries.filter((e) => this.options.group!(e.item) === group);
     if (waiting.length === 0) return;
     this.entries = this.entries.filter((e) => this.options.group!(e.item) !== group);
-    for (const e of waiting) this.fail(e, new EarlierItemFailedError(`an earlier report was not stored (${err.message.slice(0, 120)}): not committed after it`));
+    for (const e of waiting) this.fail(e, new EarlierItemFailedError(err));
   }
 
   private fail(e: Entry<T>, err: Error): void {

@@ -147,6 +147,9 @@ export class FindingInsertRace extends Error {
 /** Runs one statement (PostgresStore's, as a named prepared statement) on the transaction's connection. */
 export type PgRun = (c: pg.PoolClient, sql: string, args: unknown[]) => Promise<pg.QueryResult>;
 
+/** Between two snapshots' texts in statement 1's $19. */
+const SNAPSHOT_SEPARATOR = '\x1e';
+
 /** Statement 1: host rows, report rows and the history trim, the NOTIFY, and the finding rows read and locked. */
 const WRITE_REPORTS_SQL = `WITH n AS (
     SELECT h COLLATE "C" AS host, s AS seq, sa AS sent_at, ra AS received_at, d AS digest, b AS bytes, f AS findings, cp AS complete, o
@@ -159,10 +162,10 @@ const WRITE_REPORTS_SQL = `WITH n AS (
     ON CONFLICT DO NOTHING RETURNING 1),
   d AS (DELETE FROM reports USING k WHERE reports.host = k.host AND reports.seq = k.seq AND k.rank > $9 RETURNING 1),
   h AS (INSERT INTO hosts (name, hostname, machine_id, instance_id, agent_version, first_seen, last_seen, last_seq, digest, snapshot, sections, complete, stale)
-    SELECT t.name, t.hostname, t.machine_id, t.instance_id, t.agent_version, t.first_seen, t.last_seen, t.last_seq, t.digest, s.snapshot::text, t.sections, t.complete, 0
+    SELECT t.name, t.hostname, t.machine_id, t.instance_id, t.agent_version, t.first_seen, t.last_seen, t.last_seq, t.digest, s.snapshot, t.sections, t.complete, 0
     FROM unnest($10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::bigint[], $18::text[], $20::text[], $21::int[]) WITH ORDINALITY
       AS t(name, hostname, machine_id, instance_id, agent_version, first_seen, last_seen, last_seq, digest, sections, complete, o)
-    JOIN json_array_elements($19::json) WITH ORDINALITY AS s(snapshot, o) ON s.o = t.o
+    JOIN string_to_table($19, E'\\x1e') WITH ORDINALITY AS s(snapshot, o) ON s.o = t.o
     ON CONFLICT (name) DO UPDATE SET hostname = excluded.hostname, machine_id = excluded.machine_id, instance_id = excluded.instance_id,
       agent_version = excluded.agent_version, last_seen = excluded.last_seen, last_seq = GREATEST(hosts.last_seq, excluded.last_seq), digest = excluded.digest,
       snapshot = CASE WHEN hosts.digest IS NOT DISTINCT FROM excluded.digest THEN hosts.snapshot ELSE excluded.snapshot END,
@@ -244,8 +247,9 @@ export async function commitGroup(c: pg.PoolClient, inputs: CommitInput[], g: Gr
     hosts, hostRows.map((h) => h.last.hello.identity.hostname), hostRows.map((h) => h.last.hello.identity.machineId ?? null),
     hostRows.map((h) => h.last.hello.identity.instanceId ?? null), hostRows.map((h) => h.last.hello.agentVersion), hostRows.map((h) => h.first.receivedAt),
     hostRows.map((h) => h.last.receivedAt), hostRows.map((h) => h.seq), hostRows.map((h) => h.last.report.digest),
-    // One JSON array of the snapshots' texts as they are: no array literal to escape 22 KB into (json keeps each element's text verbatim).
-    `[${hostRows.map((h) => JSON.stringify(h.last.report.snapshot)).join(',')}]`, hostRows.map((h) => (h.last.report.sections ? JSON.stringify(h.last.report.sections) : null)),
+    // The snapshots' texts joined by U+001E, which JSON text never holds raw (JSON.stringify escapes every control character):
+    // no array literal to escape 22 KB into, and PostgreSQL splits the text without parsing JSON (a json array cost it ~130 µs per 22 KB snapshot).
+    hostRows.map((h) => JSON.stringify(h.last.report.snapshot)).join(SNAPSHOT_SEPARATOR), hostRows.map((h) => (h.last.report.sections ? JSON.stringify(h.last.report.sections) : null)),
     hostRows.map((h) => (h.last.report.complete ? 1 : 0)),
     g.channel, g.payloads, [...keys], hosts, [...predicted.values()].map((a) => a.hosts), [...predicted.values()].map((a) => a.now),
   ])).rows as { stored: [string, number][] | null; findings: FindingRowState[] | null; candidates: (ChangeRow & { i: number })[] | null }[];

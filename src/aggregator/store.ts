@@ -16,7 +16,7 @@
  * and cases in the contract suite.
  */
 import type { Finding, Severity } from '../model/finding.js';
-import type { Hello, ReportMessage, SectionKind } from '../model/protocol.js';
+import type { AcceptedHello, ReportMessage, SectionKind } from '../model/protocol.js';
 import { triggerFor, type ChangeLog } from './store-changes.js';
 
 export type FindingState = 'open' | 'resolved' | 'acknowledged' | 'silenced';
@@ -103,7 +103,7 @@ export interface SectionStore {
 }
 
 export interface CommitInput {
-  hello: Hello;
+  hello: AcceptedHello;
   report: ReportMessage;
   bytes: number;
   receivedAt: string;

@@ -11,7 +11,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { jsonTooDeep } from '../model/json-depth.js';
-import { agentMessageSchema, SUPPORTED_PROTOCOLS, type Hello, type ServerMessage } from '../model/protocol.js';
+import { agentMessageSchema, SUPPORTED_PROTOCOLS, type AcceptedHello, type ServerMessage } from '../model/protocol.js';
 import { formatZodErrors } from '../model/zod-errors.js';
 import type { Aggregator, AgentLink } from './aggregator.js';
 import { ReportRejectedError } from './errors.js';
@@ -209,7 +209,9 @@ export class AgentServer {
         this.agg.metrics.unauthenticated.set(this.strangers.total);
       };
       socket.once('close', () => leave(false));
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, req, address, leave));
+      // No closure here holds `req`: `leave` lives as long as the socket, and would keep the whole request (headers and all) with it.
+      const described = describeAddress(req, address);
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, described, leave));
     });
   }
 
@@ -224,11 +226,9 @@ export class AgentServer {
     this.wss.close();
   }
 
-  private onConnection(ws: WebSocket, req: IncomingMessage, source: string | undefined, leave: (welcomed: boolean) => void): void {
+  private onConnection(ws: WebSocket, address: string, leave: (welcomed: boolean) => void): void {
     const limit = new RateLimit(this.options.ratePerSecond ?? 20, this.options.burst ?? 40);
-    const peer = req.socket.remoteAddress?.replace(/^::ffff:/, '');
-    const address = peer === undefined ? 'the unix socket' : source === peer ? `${peer}:${req.socket.remotePort}` : `${source} (via ${peer})`;
-    let hello: Hello | undefined;
+    let hello: AcceptedHello | undefined;
     let uploads: SectionUploads | undefined;
     let closed = false;
     (ws as WebSocket & { alive?: boolean }).alive = true;
@@ -254,7 +254,7 @@ export class AgentServer {
         ws.close(CLOSE_CODES[reason] ?? 1008, truncateReason(`${reason}: ${detail}`));
       },
     };
-    const helloTimer = setTimeout(() => reject('hello_timeout', 'no hello within the time allowed'), this.options.helloTimeoutMs ?? 10_000);
+    let helloTimer: NodeJS.Timeout | undefined = setTimeout(() => reject('hello_timeout', 'no hello within the time allowed'), this.options.helloTimeoutMs ?? 10_000);
     helloTimer.unref();
     ws.on('error', (err: Error & { code?: string }) => {
       // ws closes the socket itself (1009 for too large, 1007 for bad UTF-8); count why.
@@ -311,7 +311,9 @@ export class AgentServer {
         const attached = this.agg.attach(msg.name, link);
         if (!attached.ok) return reject('duplicate_name', attached.detail);
         clearTimeout(helloTimer);
-        hello = msg;
+        helloTimer = undefined;
+        const { credential: _, ...accepted } = msg;
+        hello = accepted;
         leave(true);
         if (msg.protocol >= 2) {
           uploads = new SectionUploads({
@@ -356,6 +358,12 @@ export class AgentServer {
       }
     };
   }
+}
+
+/** How logs and the fleet name a connection: `peer:port`, or the agent's own address and the proxy it came through. */
+function describeAddress(req: IncomingMessage, source: string | undefined): string {
+  const peer = req.socket.remoteAddress?.replace(/^::ffff:/, '');
+  return peer === undefined ? 'the unix socket' : source === peer ? `${peer}:${req.socket.remotePort}` : `${source} (via ${peer})`;
 }
 
 function rawText(data: RawData): string {

@@ -198,6 +198,8 @@ export const heartbeatSchema = z.object({ type: z.literal('heartbeat'), at: z.st
 export const agentMessageSchema = z.discriminatedUnion('type', [helloSchema, sectionSchema, reportSchema, heartbeatSchema]);
 
 export type Hello = z.infer<typeof helloSchema>;
+/** A hello once accepted: what the server keeps of it for the connection's life (the credential is not kept). */
+export type AcceptedHello = Omit<Hello, 'credential'>;
 export type ReportMessage = z.infer<typeof reportSchema>;
 export type SectionMessage = z.infer<typeof sectionSchema>;
 export type AgentMessage = z.infer<typeof agentMessageSchema>;

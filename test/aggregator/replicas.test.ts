@@ -12,31 +12,19 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import WebSocket from 'ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { HostChange } from '../../src/model/changes.js';
 import type { ServerMessage } from '../../src/model/server-messages.js';
-import { startPostgres, type PgCluster } from '../helpers/postgres.js';
+import { postgresSuite } from '../helpers/postgres-suite.js';
 import { repoRoot } from '../helpers/samples.js';
 import { startServe, type ServeProcess } from '../helpers/serve-process.js';
-import { hello, reportOf, scenarioSnapshot, tempDir, TestAgent, tinySnapshot } from '../helpers/aggregator-client.js';
+import { hello, reportOf, scenarioSnapshot, TestAgent, tinySnapshot } from '../helpers/aggregator-client.js';
 
-let cluster: PgCluster;
-const tmp = tempDir();
-const processes: { kill(): Promise<void> }[] = [];
-
-beforeAll(async () => {
-  cluster = await startPostgres();
-}, 60_000);
-
-afterAll(async () => {
-  for (const p of processes) await p.kill();
-  await cluster?.stop();
-  tmp.remove();
-});
+const pgs = postgresSuite();
 
 async function replica(url: string): Promise<ServeProcess> {
   const s = await startServe(['--db', url, '--stale-seconds', '600']);
-  processes.push(s);
+  pgs.track(s);
   return s;
 }
 
@@ -130,8 +118,8 @@ class Reporter {
 
 /** `hostcheck agent` for a bundle, with every replica's URL. */
 function agentProcess(bundle: string, urls: string[]): ChildProcess {
-  const dir = join(tmp.dir, `agent-${bundle.replace(/\W/g, '-')}`);
-  const token = join(tmp.dir, `${bundle.replace(/\W/g, '-')}.token`);
+  const dir = join(pgs.tmp.dir, `agent-${bundle.replace(/\W/g, '-')}`);
+  const token = join(pgs.tmp.dir, `${bundle.replace(/\W/g, '-')}.token`);
   writeFileSync(token, `agent-token-${bundle.replace(/\W/g, '-')}-0123456789\n`, { mode: 0o600 });
   const child = spawn(process.execPath, [join(repoRoot, 'bin', 'hostcheck'), 'agent', ...urls.flatMap((u) => ['--server', u]),
     '--bundle', join(repoRoot, 'fixtures', 'scenarios', bundle), '--token-file', token, '--state-dir', dir, '--interval', '2', '--log-level', 'warn'], { stdio: 'ignore' });
@@ -141,7 +129,7 @@ function agentProcess(bundle: string, urls: string[]): ChildProcess {
     child.kill('SIGKILL');
     await exited;
   };
-  processes.push({ kill: end });
+  pgs.track({ kill: end });
   return child;
 }
 
@@ -160,7 +148,7 @@ async function fleetView(s: ServeProcess): Promise<unknown> {
 
 describe('two replicas on one database', () => {
   it('a report to one replica is matched, pushed to the agents and announced on the other', async () => {
-    const url = await cluster.createDatabase('two');
+    const url = await pgs.cluster.createDatabase('two');
     const [a, b] = [await replica(url), await replica(url)];
     // ecs1 on replica a; the dashboard of replica a listens.
     const ecs1 = await TestAgent.connect(a.ws, 'ecs1', 'token-ecs1-0123456789');
@@ -210,7 +198,7 @@ describe('two replicas on one database', () => {
 
 describe('three replicas, one SIGKILLed while agents report; then PostgreSQL restarts', () => {
   it('loses no acknowledged report, stores none twice, reconnects every agent within 10 s, and the survivors agree', async () => {
-    const url = await cluster.createDatabase('three');
+    const url = await pgs.cluster.createDatabase('three');
     const replicas = [await replica(url), await replica(url), await replica(url)];
     const urls = replicas.map((r) => r.ws);
     const bundles = ['first-incident/ecs1', 'first-incident/ecs2', 'first-incident/ecs3', 'first-incident/router', 'second-incident/client', 'second-incident/vpcrouter'];
@@ -236,7 +224,7 @@ describe('three replicas, one SIGKILLed while agents report; then PostgreSQL res
     // PostgreSQL restarts under the load; the replicas keep running.
     const pids = alive.map((r) => r.child.pid);
     await until('more reports after the failover', async () => reporters.every((r) => r.acked.size >= 40), 30_000);
-    await cluster.restart('fast');
+    await pgs.cluster.restart('fast');
     const restartedAt = Date.now();
     await until('every reporter done and acknowledged after the restart', async () => reporters.every((r) => r.idle), 60_000).catch((err: Error) => {
       throw new Error(`${err.message}: ${reporters.map((r) => r.state()).join('; ')}; ${alive.map((r) => r.stderr().slice(-500)).join(' | ')}`);

@@ -7,31 +7,17 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { findingKey, type Finding } from '../../src/model/finding.js';
 import { cliInProcess } from '../helpers/cli.js';
-import { startPostgres, type PgCluster } from '../helpers/postgres.js';
+import { postgresSuite } from '../helpers/postgres-suite.js';
 import { startServe, type ServeProcess } from '../helpers/serve-process.js';
-import { hello, reportOf, tempDir, TestAgent, tinySnapshot } from '../helpers/aggregator-client.js';
+import { hello, reportOf, TestAgent, tinySnapshot } from '../helpers/aggregator-client.js';
 
-let cluster: PgCluster;
-const tmp = tempDir();
-const running: ServeProcess[] = [];
-
-beforeAll(async () => {
-  cluster = await startPostgres();
-}, 60_000);
-
-afterAll(async () => {
-  for (const s of running) await s.kill();
-  await cluster?.stop();
-  tmp.remove();
-});
+const pgs = postgresSuite();
 
 async function serve(args: string[]): Promise<ServeProcess> {
-  const s = await startServe(args);
-  running.push(s);
-  return s;
+  return pgs.track(await startServe(args));
 }
 
 const get = async (s: ServeProcess, path: string): Promise<unknown> => (await fetch(`${s.http}${path}`)).json();
@@ -76,7 +62,7 @@ async function answers(s: ServeProcess): Promise<unknown> {
 
 describe('serve on PostgreSQL', () => {
   it('stores reports in the database the URL names; a restarted server serves them; the config file\'s "db" works too', async () => {
-    const url = await cluster.createDatabase('serve1');
+    const url = await pgs.cluster.createDatabase('serve1');
     const s1 = await serve(['--db', url]);
     expect(s1.stderr()).toContain('(database postgresql://hostcheck@/serve1');
     await feedFleet(s1);
@@ -85,7 +71,7 @@ describe('serve on PostgreSQL', () => {
     expect((before as { findings: { findings: { state: string }[] } }).findings.findings).toMatchObject([{ state: 'acknowledged', finding: { trigger: { host: 'web-1', related: true, change: { subject: 'eth1 10.1.0.9/24' } } } }]);
     expect((before as { timeline: { changes: unknown[] } }).timeline.changes).toMatchObject([{ host: 'web-1', seq: 1, text: 'eth1 10.1.0.9/24 appeared' }]);
     await s1.stop();
-    const config = join(tmp.dir, 'config.json');
+    const config = join(pgs.tmp.dir, 'config.json');
     writeFileSync(config, JSON.stringify({ db: url }));
     const s2 = await serve(['--config', config]);
     expect(await answers(s2)).toEqual(before);
@@ -98,7 +84,7 @@ describe('serve on PostgreSQL', () => {
   }, 60_000);
 
   it('an unreachable database is a usage error (exit 2) naming it without its password', async () => {
-    const r = await cliInProcess(['serve', '--listen', '127.0.0.1:0', '--db', `postgresql://hostcheck:secret@/nosuchdb?host=${encodeURIComponent(cluster.dir)}`]);
+    const r = await cliInProcess(['serve', '--listen', '127.0.0.1:0', '--db', `postgresql://hostcheck:secret@/nosuchdb?host=${encodeURIComponent(pgs.cluster.dir)}`]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('cannot open the database postgresql://hostcheck:***@/nosuchdb');
     expect(r.stderr).not.toContain('secret');
@@ -107,13 +93,13 @@ describe('serve on PostgreSQL', () => {
 
 describe('serve migrate', () => {
   it('moves a SQLite fleet into an empty PostgreSQL database: serve on it answers the API the same; a second run is refused', async () => {
-    const file = join(tmp.dir, 'fleet.db');
+    const file = join(pgs.tmp.dir, 'fleet.db');
     const lite = await serve(['--db', file]);
     await feedFleet(lite);
     const expected = await answers(lite);
     expect((expected as { findings: { findings: unknown[] } }).findings.findings).toMatchObject([{ finding: { trigger: { change: { subject: 'eth1 10.1.0.9/24' } } } }]);
     await lite.stop();
-    const url = await cluster.createDatabase('migrated');
+    const url = await pgs.cluster.createDatabase('migrated');
     const r = await cliInProcess(['serve', 'migrate', '--from', file, '--to', url]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
@@ -130,7 +116,7 @@ describe('serve migrate', () => {
     const twice = await cliInProcess(['serve', 'migrate', '--from', file, '--to', url]);
     expect(twice.code).toBe(2);
     expect(twice.stderr).toContain('already holds 3 rows in hosts');
-    const missing = await cliInProcess(['serve', 'migrate', '--from', join(tmp.dir, 'none.db'), '--to', url]);
+    const missing = await cliInProcess(['serve', 'migrate', '--from', join(pgs.tmp.dir, 'none.db'), '--to', url]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('no SQLite database');
   }, 90_000);

@@ -7,28 +7,18 @@
  */
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { HostChange } from '../../src/model/changes.js';
 import { findingKey, type Finding } from '../../src/model/finding.js';
 import type { CommitInput, Store } from '../../src/aggregator/store.js';
 import { MIGRATIONS, PG_MIGRATIONS } from '../../src/aggregator/store-migrations.js';
 import { CHANGES_CHANNEL, PostgresStore } from '../../src/aggregator/store-postgres.js';
 import { SqliteStore } from '../../src/aggregator/store-sqlite.js';
-import { startPostgres, type PgCluster } from '../helpers/postgres.js';
-import { hello, reportOf, tempDir, tinySnapshot } from '../helpers/aggregator-client.js';
+import { postgresSuite } from '../helpers/postgres-suite.js';
+import { hello, reportOf, tinySnapshot } from '../helpers/aggregator-client.js';
 
-let cluster: PgCluster;
-const tmp = tempDir();
+const pgs = postgresSuite();
 let dbs = 0;
-
-beforeAll(async () => {
-  cluster = await startPostgres();
-}, 60_000);
-
-afterAll(async () => {
-  await cluster?.stop();
-  tmp.remove();
-});
 
 interface Kind {
   name: 'sqlite' | 'postgres';
@@ -39,14 +29,14 @@ const KINDS: Kind[] = [
   {
     name: 'sqlite',
     async open(options) {
-      const file = join(tmp.dir, `s${++dbs}.db`);
+      const file = join(pgs.tmp.dir, `s${++dbs}.db`);
       return { store: new SqliteStore(file, options), reopen: async () => new SqliteStore(file, options) };
     },
   },
   {
     name: 'postgres',
     async open(options) {
-      const url = await cluster.createDatabase(`c${++dbs}`);
+      const url = await pgs.database('c');
       return { store: await PostgresStore.open(url, options), reopen: () => PostgresStore.open(url, options) };
     },
   },
@@ -172,7 +162,15 @@ describe.each(KINDS)('the $name store', (kind) => {
       // Two reports of one host in one batch: the last one's snapshot is stored.
       await store.commitReports([input('h2', 1, 1, [], {}, '10.9.0.1'), input('h2', 2, 2, [], {}, '10.9.0.2')]);
       expect(JSON.stringify(await store.snapshot('h2'))).toContain('10.9.0.2');
-      expect((await store.hosts()).map((x) => x.name)).toEqual(['h1', 'h2']);
+      // Control characters in a snapshot's strings come back as they went, in a group of several hosts
+      // (PostgreSQL's statement joins the group's snapshot texts with U+001E).
+      const odd = input('h3', 1, 8);
+      (odd.report.snapshot as { identity: { hostname: string } }).identity.hostname = 'a\u001eb\u0000c\u001f{"x":[1]}';
+      await store.commitReports([input('h0', 1, 8, [], {}, '10.9.0.5'), odd, input('h4', 1, 8, [], {}, '10.9.0.4')]);
+      expect(((await store.snapshot('h3')) as { identity: { hostname: string } }).identity.hostname).toBe('a\u001eb\u0000c\u001f{"x":[1]}');
+      expect(JSON.stringify(await store.snapshot('h0'))).toContain('10.9.0.5');
+      expect(JSON.stringify(await store.snapshot('h4'))).toContain('10.9.0.4');
+      expect((await store.hosts()).map((x) => x.name)).toEqual(['h0', 'h1', 'h2', 'h3', 'h4']);
       expect(await store.host('nobody')).toBeUndefined();
     } finally {
       await store.close();
@@ -458,7 +456,7 @@ describe('both stores', () => {
 
 describe('PostgreSQL replicas', () => {
   it('migrate once when eight start together (the advisory lock)', async () => {
-    const url = await cluster.createDatabase(`r${++dbs}`);
+    const url = await pgs.database('r');
     const stores = await Promise.all(Array.from({ length: 8 }, () => PostgresStore.open(url)));
     const rows = (await stores[0].pool.query('SELECT version FROM migrations ORDER BY version')).rows.map((r: { version: number }) => r.version);
     expect(rows).toEqual(PG_MIGRATIONS.map((_, i) => i + 1));
@@ -466,7 +464,7 @@ describe('PostgreSQL replicas', () => {
   });
 
   it('two replicas merging one finding at once keep one row with both sources; a commit notifies the hosts it changed', async () => {
-    const url = await cluster.createDatabase(`r${++dbs}`);
+    const url = await pgs.database('r');
     const [a, b] = await Promise.all([PostgresStore.open(url), PostgresStore.open(url)]);
     const listener = new pg.Client({ connectionString: url });
     await listener.connect();
@@ -491,7 +489,7 @@ describe('PostgreSQL replicas', () => {
   });
 
   it('a change committed on one replica gives the same trigger on every replica; two replicas folding churn into one entry add up', async () => {
-    const url = await cluster.createDatabase(`r${++dbs}`);
+    const url = await pgs.database('r');
     const [a, b] = await Promise.all([PostgresStore.open(url), PostgresStore.open(url)]);
     try {
       await a.commitReports([withChanges(input('h1', 1, 10), [DOCKER0])]);
@@ -511,13 +509,13 @@ describe('PostgreSQL replicas', () => {
   });
 
   it('a store rides out a server restart: a query in the outage fails, the next one after it works', async () => {
-    const url = await cluster.createDatabase(`r${++dbs}`);
+    const url = await pgs.database('r');
     const store = await PostgresStore.open(url);
     try {
       await store.commitReports([input('h1', 1, 1)]);
-      await cluster.stopServer('immediate');
+      await pgs.cluster.stopServer('immediate');
       await expect(store.commitReports([input('h1', 2, 2)])).rejects.toThrow();
-      await cluster.startServer();
+      await pgs.cluster.startServer();
       await store.commitReports([input('h1', 3, 3)]);
       expect((await store.reports('h1')).map((r) => r.seq)).toEqual([3, 1]);
     } finally {

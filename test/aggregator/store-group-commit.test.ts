@@ -9,7 +9,7 @@
  * acknowledged report is stored once and no report is half stored.
  */
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Aggregator } from '../../src/aggregator/aggregator.js';
 import { emptyCredentials } from '../../src/aggregator/auth.js';
 import { AggregatorMetrics } from '../../src/aggregator/metrics.js';
@@ -18,21 +18,10 @@ import { PostgresStore } from '../../src/aggregator/store-postgres.js';
 import { SqliteStore } from '../../src/aggregator/store-sqlite.js';
 import type { HostChange } from '../../src/model/changes.js';
 import { findingKey, type Finding } from '../../src/model/finding.js';
-import { startPostgres, type PgCluster } from '../helpers/postgres.js';
-import { hello, reportOf, tempDir, tinySnapshot } from '../helpers/aggregator-client.js';
+import { postgresSuite } from '../helpers/postgres-suite.js';
+import { hello, reportOf, tinySnapshot } from '../helpers/aggregator-client.js';
 
-let cluster: PgCluster;
-const tmp = tempDir();
-let dbs = 0;
-
-beforeAll(async () => {
-  cluster = await startPostgres();
-}, 60_000);
-
-afterAll(async () => {
-  await cluster?.stop();
-  tmp.remove();
-});
+const pgs = postgresSuite();
 
 const T0 = Date.parse('2030-01-01T00:00:00.000Z');
 const at = (ms: number): string => new Date(T0 + ms).toISOString();
@@ -109,14 +98,14 @@ async function rows(store: Store, end: string): Promise<unknown> {
 }
 
 async function pgStore(): Promise<PostgresStore> {
-  return PostgresStore.open(await cluster.createDatabase(`g${++dbs}`), { historyPerHost: 5 });
+  return PostgresStore.open(await pgs.database('g'), { historyPerHost: 5 });
 }
 
 describe('a group commit on PostgreSQL', () => {
   it('gives, for groups of every size, the rows SQLite gives committing the same reports one by one', async () => {
     for (const seed of [1, 2, 3]) {
       const reports = history(seed, 220);
-      const lite = new SqliteStore(join(tmp.dir, `ref${seed}.db`), { historyPerHost: 5 });
+      const lite = new SqliteStore(join(pgs.tmp.dir, `ref${seed}.db`), { historyPerHost: 5 });
       for (const r of reports) await lite.commitReports([r]);
       const end = at(10_000_000);
       const want = await rows(lite, end);
@@ -146,7 +135,7 @@ describe('a group commit on PostgreSQL', () => {
   it('stores nothing twice when a group is committed again (its commit answer lost, its reports sent again)', async () => {
     const reports = history(5, 60);
     // Within the hosts' report history (100 reports each by default) a report is known as stored.
-    const store = await PostgresStore.open(await cluster.createDatabase(`g${++dbs}`));
+    const store = await PostgresStore.open(await pgs.database('g'));
     try {
       await store.commitReports(reports);
       const once = await rows(store, at(10_000_000));
@@ -158,7 +147,7 @@ describe('a group commit on PostgreSQL', () => {
   }, 60_000);
 
   it('two replicas committing groups that open the same new findings at once keep one row per key with both sources', async () => {
-    const url = await cluster.createDatabase(`g${++dbs}`);
+    const url = await pgs.database('g');
     const [a, b] = await Promise.all([PostgresStore.open(url), PostgresStore.open(url)]);
     try {
       for (let round = 0; round < 15; round++) {
@@ -191,7 +180,7 @@ describe('a replica reading the stored snapshots ahead', () => {
       // The database goes away while the caller works on the first page: the page read ahead fails meanwhile.
       const it = store.snapshots()[Symbol.asyncIterator]();
       expect((await it.next()).value.name).toBe(names[0]);
-      await cluster.stopServer('immediate');
+      await pgs.cluster.stopServer('immediate');
       await new Promise((r) => setTimeout(r, 300));
       let failed: unknown;
       try {
@@ -201,7 +190,7 @@ describe('a replica reading the stored snapshots ahead', () => {
       }
       expect(failed).toBeInstanceOf(Error);
     } finally {
-      await cluster.startServer();
+      await pgs.cluster.startServer();
       await store.close();
     }
   }, 60_000);
@@ -209,7 +198,7 @@ describe('a replica reading the stored snapshots ahead', () => {
 
 describe('the aggregator on PostgreSQL, group commits under load', () => {
   it('acknowledges only stored reports: the server killed mid-stream and started again, every acked report is stored once, none half, none past a failed one, and the resends complete it', async () => {
-    const store = await PostgresStore.open(await cluster.createDatabase(`g${++dbs}`));
+    const store = await PostgresStore.open(await pgs.database('g'));
     const agg = new Aggregator({ store, credentials: emptyCredentials(), metrics: new AggregatorMetrics() });
     const hosts = Array.from({ length: 20 }, (_, i) => `a${i}`);
     const acked = new Set<string>();
@@ -251,8 +240,8 @@ describe('the aggregator on PostgreSQL, group commits under load', () => {
       await round(1, 10);
       expect(acked.size).toBe(200);
       // The server is killed while reports are in flight (some in a commit, some before the queue).
-      await round(11, 15, () => cluster.stopServer('immediate'));
-      await cluster.startServer();
+      await round(11, 15, () => pgs.cluster.stopServer('immediate'));
+      await pgs.cluster.startServer();
       // Back before the agents reconnect: a host's reports after one that failed are not committed past it.
       await round(16, 20);
       expect(acked.size + failed.size).toBe(400);

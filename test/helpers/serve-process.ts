@@ -19,10 +19,16 @@ export interface ServeProcess {
 
 /**
  * Start `hostcheck serve --listen 127.0.0.1:PORT ARGS...` (port 0 picks one) and wait for its
- * "listening" line; `bin` runs another build (a previous version, test/helpers/previous-version.ts).
+ * "listening" line; `bin` runs another build (a previous version, test/helpers/previous-version.ts);
+ * `fds` raises the process's open-file limit first (a shell's `ulimit -n`, then exec: the pid is
+ * serve's); `env` is added to the environment (the bench's NODE_OPTIONS).
  */
-export async function startServe(args: string[], port = 0, timeoutMs = 30_000, bin = join(repoRoot, 'bin', 'hostcheck')): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [bin, 'serve', '--listen', `127.0.0.1:${port}`, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+export async function startServe(args: string[], port = 0, timeoutMs = 30_000, bin = join(repoRoot, 'bin', 'hostcheck'), more: { fds?: number; env?: NodeJS.ProcessEnv } = {}): Promise<ServeProcess> {
+  const argv = [bin, 'serve', '--listen', `127.0.0.1:${port}`, ...args];
+  const options = { stdio: ['ignore', 'ignore', 'pipe'] as ('ignore' | 'pipe')[], env: { ...process.env, ...more.env } };
+  const child = more.fds === undefined
+    ? spawn(process.execPath, argv, options)
+    : spawn('/bin/sh', ['-c', `ulimit -n ${more.fds} 2>/dev/null || ulimit -n hard; exec "$@"`, 'sh', process.execPath, ...argv], options);
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => void (stderr += d.toString()));
   const deadline = Date.now() + timeoutMs;
