@@ -23,7 +23,7 @@ import { backoffDelay, DEFAULT_BACKOFF, openSocket, redactUrl, type BackoffPolic
 import type { AgentLogger } from './log.js';
 import { analysisOptions, EMPTY_CONTEXT, parseServerMessage, sameContext } from './messages.js';
 import { Outbox, type OutboxEntry } from './outbox.js';
-import { buildReportMessage, findingsDigest, prepareSnapshot } from './report.js';
+import { buildReportMessage, findingsDigest, prepareSnapshot, type PreparedSnapshot } from './report.js';
 import { sectionChunks } from './sections.js';
 import { BaselineFile, OutboxFiles, readTokenFile, SeqStore, writeTokenFile } from './state.js';
 import { collectGarbage, COLLECT_ABOVE_CHARACTERS, optimizeForRoutes } from './v8-tuning.js';
@@ -484,32 +484,13 @@ export class Agent {
 
   private async checkOnce(reason: string): Promise<void> {
     const started = performance.now();
-    const lookStarted = Date.now();
-    const bundle = await this.opts.collect();
-    if (this.stopped) return;
-    bundle.meta.name = this.opts.name;
-    const big = bundleCharacters(bundle) > COLLECT_ABOVE_CHARACTERS;
-    const betweenSteps = (): void => {
-      if (big) collectGarbage();
-    };
-    const snapshot = buildSnapshotReleasing(bundle, betweenSteps);
-    betweenSteps();
-    // Kept until a report holds them: a check that fails after this point loses none.
-    this.unsentChanges.push(...this.changeLog.settle(snapshot, Date.now(), lookStarted));
-    if (this.changeLog.changed) this.baselineDirty = true;
-    if (this.unsentChanges.length > MAX_REPORT_CHANGES) this.unsentChanges.splice(0, this.unsentChanges.length - MAX_REPORT_CHANGES);
+    const look = await this.look();
+    if (look === undefined) return;
+    const { prepared, findings, evidence, routes } = look;
+    // The snapshot and the bundle are unreachable now: on a big host their records and dumps are
+    // garbage before the report is written and sent (docs/agent.md, "Memory").
+    look.betweenSteps();
     const changes = this.unsentChanges;
-    const addresses = new Set(snapshot.interfaces.flatMap((i) => i.addresses.map((a) => a.cidr.split('/')[0])));
-    const { rejected, ...analyze } = analysisOptions(this.opts.config, this.context, { name: this.opts.name, addresses });
-    if (rejected.length) this.opts.log.warn({ rejected: rejected.slice(0, 10) }, 'ignored invalid entries in the fleet context');
-    const analysis = analyzeSnapshot(snapshot, analyze);
-    const evidence = this.opts.kernel ? await this.kernelEvidence(snapshot, analysis.findings) : undefined;
-    if (this.stopped) return;
-    const findings = joinKernelEvidence(analysis.findings, evidence, this.opts.name);
-    this.stats.checks++;
-    if (optimizeForRoutes(snapshot.routes.length)) this.opts.log.info({ routes: snapshot.routes.length }, 'big route table: optimizing compiler on');
-    betweenSteps();
-    const prepared = prepareSnapshot(snapshot, bundle, { maxRoutes: this.opts.maxRoutes });
     const digests = { snapshot: prepared.digest, findings: findingsDigest(findings) };
     const ms = Math.round(performance.now() - started);
     if (changes.length === 0 && this.last && this.last.snapshot === digests.snapshot && this.last.findings === digests.findings) {
@@ -523,10 +504,10 @@ export class Agent {
     const message = buildReportMessage(seq, prepared, findings, new Date(), evidence?.window, changes);
     const entry: OutboxEntry = { seq, text: JSON.stringify(message), sections: prepared.sections.map((s) => ({ kind: s.kind, digest: s.digest })) };
     this.sectionTexts = new Map(prepared.sections.map((s) => [s.digest, s.content]));
-    betweenSteps();
+    look.betweenSteps();
     // The report is on disk before the counter moves: a kill -9 leaves no number unaccounted for.
     await this.outboxFiles.put(entry, this.sectionTexts);
-    betweenSteps();
+    look.betweenSteps();
     this.unsentChanges = [];
     // Only now, with the changes on disk in a report, is the new state the baseline.
     await this.saveBaseline();
@@ -536,9 +517,49 @@ export class Agent {
     this.queue(entry);
     this.stats.reports++;
     const sectionChars = prepared.sections.reduce((n, s) => n + s.content.length, 0);
-    this.opts.log.info({ seq, reason, findings: findings.length, changes: changes.length || undefined, routes: snapshot.routes.length, partial: message.snapshot.partial ? true : undefined, bytes: entry.text.length, sections: prepared.sections.length || undefined, sectionChars: sectionChars || undefined, ms, connected: this.welcomed }, 'report');
+    this.opts.log.info({ seq, reason, findings: findings.length, changes: changes.length || undefined, routes, partial: message.snapshot.partial ? true : undefined, bytes: entry.text.length, sections: prepared.sections.length || undefined, sectionChars: sectionChars || undefined, ms, connected: this.welcomed }, 'report');
     if (this.welcomed) this.sendReport(entry);
     this.sectionTexts = new Map();
+  }
+
+  /**
+   * One look at the host: collect, build the snapshot, settle the change log, analyse, prepare the
+   * report's sections. Returns what the report needs and not the snapshot or the bundle, so they
+   * are garbage once it returns; undefined when the agent stopped meanwhile.
+   */
+  private async look(): Promise<{ prepared: PreparedSnapshot; findings: Finding[]; evidence?: KernelEvidence; routes: number; betweenSteps: () => void } | undefined> {
+    const lookStarted = Date.now();
+    const bundle = await this.opts.collect();
+    if (this.stopped) return undefined;
+    bundle.meta.name = this.opts.name;
+    const big = bundleCharacters(bundle) > COLLECT_ABOVE_CHARACTERS;
+    const betweenSteps = (): void => {
+      if (big) collectGarbage();
+    };
+    // What the collection left (the outputs' pieces, read 256 KiB at a time) and, after a start, the
+    // baseline's text are garbage before nft's 40 MB dump is parsed.
+    betweenSteps();
+    const snapshot = buildSnapshotReleasing(bundle, betweenSteps);
+    betweenSteps();
+    // Kept until a report holds them: a check that fails after this point loses none.
+    this.unsentChanges.push(...this.changeLog.settle(snapshot, Date.now(), lookStarted));
+    if (this.changeLog.changed) this.baselineDirty = true;
+    if (this.unsentChanges.length > MAX_REPORT_CHANGES) this.unsentChanges.splice(0, this.unsentChanges.length - MAX_REPORT_CHANGES);
+    // The state's pieces (its strings before they were flattened) are garbage before the analysis.
+    betweenSteps();
+    const addresses = new Set(snapshot.interfaces.flatMap((i) => i.addresses.map((a) => a.cidr.split('/')[0])));
+    const { rejected, ...analyze } = analysisOptions(this.opts.config, this.context, { name: this.opts.name, addresses });
+    if (rejected.length) this.opts.log.warn({ rejected: rejected.slice(0, 10) }, 'ignored invalid entries in the fleet context');
+    const analysis = analyzeSnapshot(analysisView(snapshot), analyze);
+    const evidence = this.opts.kernel ? await this.kernelEvidence(snapshot, analysis.findings) : undefined;
+    if (this.stopped) return undefined;
+    const findings = joinKernelEvidence(analysis.findings, evidence, this.opts.name);
+    this.stats.checks++;
+    const routes = snapshot.routes.length;
+    if (optimizeForRoutes(routes)) this.opts.log.info({ routes }, 'big route table: optimizing compiler on');
+    betweenSteps();
+    const prepared = prepareSnapshot(snapshot, bundle, { maxRoutes: this.opts.maxRoutes });
+    return { prepared, findings, evidence, routes, betweenSteps };
   }
 
   /** Save the change log's state as the baseline when it changed, else mark the saved one as still true now. */
@@ -568,4 +589,16 @@ export class Agent {
     this.counters = sample;
     return before ? { routes, window: windowOf(before, sample, drops) } : { routes };
   }
+}
+
+/**
+ * The snapshot as the analysis reads it: the same records under new objects for the snapshot, its
+ * netfilter tables and its ipsets. What the analysis derives and keeps beside those objects (the
+ * FIB, the compiled chains and sets: memos, src/model/memo.ts) is then garbage once the analysis
+ * is done, not kept as long as the snapshot: a million routes' FIB (~13 MB) is not alive while
+ * the report's sections are made.
+ */
+function analysisView(s: HostSnapshot): HostSnapshot {
+  const tables = (list: HostSnapshot['netfilter']['v4']): HostSnapshot['netfilter']['v4'] => list.map((t) => ({ ...t }));
+  return { ...s, netfilter: { ...s.netfilter, v4: tables(s.netfilter.v4), v6: tables(s.netfilter.v6) }, ipsets: [...s.ipsets] };
 }

@@ -13,7 +13,7 @@ import type { HostSnapshot } from '../model/snapshot.js';
 import { changeOf, diffStates } from './diff.js';
 import { monitorKey, type MonitorKey } from './monitor.js';
 import { routeOwner } from './owner.js';
-import { changeState, type ChangeState, type StateItem } from './state.js';
+import { changeState, detachedState, type ChangeState, type StateItem } from './state.js';
 
 /** Announcements kept between two checks (their counts go on beyond it). */
 const MAX_SEEN_KEYS = 10_000;
@@ -84,7 +84,8 @@ export class ChangeLog {
    * difference explains may be of a change this look missed: they wait for the next look.
    */
   settle(snapshot: HostSnapshot, now: number, lookStarted = now): HostChange[] {
-    const state = changeState(snapshot);
+    // Kept until the next look: detached from the snapshot, which is garbage once the check is done.
+    const state = detachedState(changeState(snapshot));
     const before = this.previous;
     const seen = this.seen;
     const firstLine = this.firstLine;

@@ -5,9 +5,10 @@
  * runCommand classifies a single command.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmdirSync, rmSync, unlinkSync } from 'node:fs';
+import { mkdtempSync, rmdirSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readTextFile } from './read-text.js';
 import { classifyOutcome, type CommandOutcome, type Exit, type RunOptions } from './run-command.js';
 
 export interface BatchCommand {
@@ -23,7 +24,7 @@ const SHELL_CANNOT_EXEC = /^(?:sh|bash|dash): (?:\d+: )?(?:line \d+: )?[^\n]*: P
 
 function readOr(path: string): string {
   try {
-    return readFileSync(path, 'utf8');
+    return readTextFile(path);
   } catch {
     return '';
   }

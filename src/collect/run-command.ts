@@ -1,10 +1,11 @@
 /** Runs one collection command with a timeout and classifies what went wrong, per source. */
 // node:child_process, not execa: execa's ~100 modules cost the one-shot ~70 ms of start-up.
 import { spawn } from 'node:child_process';
-import { closeSync, fstatSync, openSync, readSync, unlinkSync } from 'node:fs';
+import { closeSync, openSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SourceStatus } from '../model/snapshot.js';
+import { readTextFd } from './read-text.js';
 
 export interface CommandOutcome {
   status: SourceStatus;
@@ -65,19 +66,6 @@ function anonymousFile(): number | undefined {
   }
 }
 
-/** The whole file by positional reads (the child moved the shared offset to the end). */
-function readAll(fd: number): string {
-  const size = fstatSync(fd).size;
-  const buffer = Buffer.allocUnsafe(size);
-  let done = 0;
-  while (done < size) {
-    const n = readSync(fd, buffer, done, size - done, done);
-    if (n === 0) break;
-    done += n;
-  }
-  return buffer.toString('utf8', 0, done);
-}
-
 export async function runCommand(argv: string[], opts: RunOptions): Promise<CommandOutcome> {
   const started = performance.now();
   const tool = argv[0];
@@ -112,8 +100,8 @@ export async function runCommand(argv: string[], opts: RunOptions): Promise<Comm
       child.on('error', (e: NodeJS.ErrnoException) => finish({ spawnCode: e.code, spawnMessage: e.message }));
       child.on('close', (code, signal) => finish({ exitCode: code ?? undefined, signal: signal ?? undefined }));
     });
-    const stdout = outFile !== undefined ? readAll(outFile) : Buffer.concat(out).toString('utf8');
-    const stderr = errFile !== undefined ? readAll(errFile) : Buffer.concat(err).toString('utf8');
+    const stdout = outFile !== undefined ? readTextFd(outFile) : Buffer.concat(out).toString('utf8');
+    const stderr = errFile !== undefined ? readTextFd(errFile) : Buffer.concat(err).toString('utf8');
     return classifyOutcome(tool, exit, stdout, stderr, Math.round(performance.now() - started), opts);
   } catch (err) {
     const durationMs = Math.round(performance.now() - started);

@@ -104,7 +104,7 @@ export function hashText(hash: Hash, text: string): Hash {
  * The section's text and its digest, hashed part by part: the text stays the header and the
  * parts joined (not copied into one flat string here; a big dump is flattened once, when written).
  */
-function section(header: Header, texts: string[]): EncodedSection {
+function section(header: Header, texts: readonly string[]): EncodedSection {
   const head = `${JSON.stringify(header)}\n`;
   const hash = createHash('sha256').update(head);
   let content = head;
@@ -130,6 +130,28 @@ const DUMP_VOLATILE = new RegExp(`${RULE_COUNTERS}|${CHAIN_COUNTERS}|${DUMP_TIME
 /** Counters change with every packet and the dump's times with every run: zeroed, so an unchanged ruleset keeps its digest. */
 export function zeroDumpCounters(text: string): string {
   return text.replace(DUMP_VOLATILE, (_, chain: string | undefined, comment: string | undefined) => (chain !== undefined ? `${chain}[0:0]` : comment !== undefined ? `${comment}-` : '[0:0]'));
+}
+
+/** Characters of a dump zeroed at a time (whole lines): a piece stays in the young generation. */
+const ZERO_STEP = 64 * 1024;
+
+/**
+ * zeroDumpCounters of `text`, as pieces of whole lines that join to it. Zeroing a big host's 15 MB
+ * dump in one replace allocates ~45 MB for its 15 MB result; in pieces the garbage is young and
+ * small, and the pieces are not joined into one flat copy before the section is written (by then
+ * the snapshot, with the records and the dump itself, is garbage). Every pattern is anchored within
+ * a line and every piece starts at a line, so the pieces hold what one replace gives.
+ */
+export function zeroDumpCountersInPieces(text: string): string[] {
+  if (text.length <= ZERO_STEP) return [zeroDumpCounters(text)];
+  const pieces: string[] = [];
+  for (let at = 0; at < text.length;) {
+    const newline = text.indexOf('\n', at + ZERO_STEP);
+    const end = newline < 0 ? text.length : newline + 1;
+    pieces.push(zeroDumpCounters(text.slice(at, end)));
+    at = end;
+  }
+  return pieces;
 }
 
 /** nft's counter statements in a rule's text or an element's JSON, zeroed. */
@@ -178,9 +200,9 @@ function netfilterSection(dumps: ReadonlyMap<string, string>, snapshot: HostSnap
       if ((family === 6 ? snapshot.netfilter.v6 : snapshot.netfilter.v4).some((t) => t.origin.source === source)) return undefined;
       continue;
     }
-    const zeroed = zeroDumpCounters(text);
-    parts.push({ source, family, length: zeroed.length });
-    texts.push(zeroed);
+    const zeroed = zeroDumpCountersInPieces(text);
+    parts.push({ source, family, length: zeroed.reduce((n, piece) => n + piece.length, 0) });
+    texts.push(...zeroed);
   }
   const hidden: NonNullable<Header['hidden']> = [];
   for (const [family, tables] of [[4, snapshot.netfilter.v4], [6, snapshot.netfilter.v6]] as const) {

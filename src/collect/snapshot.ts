@@ -71,8 +71,7 @@ export function routeFamilyKept(family: 4 | 6 | undefined, v6Read: boolean): 4 |
  * (src/collect/sections.ts), so both ends hold the same records.
  */
 export function netfilterDump(source: string, text: string): { tables: IptablesTable[]; notices: IptablesNotice[]; warnings: ParseWarning[] } {
-  const result = parseIptables(text);
-  stampSource(result.records, source);
+  const result = parseIptables(text, { source });
   return { tables: result.records, notices: result.notices.map((x) => ({ ...x, source })), warnings: result.warnings };
 }
 

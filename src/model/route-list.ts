@@ -38,7 +38,7 @@ export class RouteList implements Iterable<RouteRecord> {
   /** Record-backed routes (every route not kept by column) by index. */
   private readonly records = new Map<number, RouteRecord>();
   /** Records made for plain routes, by index; created on the first one. */
-  private made: (RouteRecord | undefined)[] | null = null;
+  private made: MadeRecords | null = null;
   /** Per route: index into `tails` for a plain route, -1 for a record-backed one. */
   private tailOf: Int32Array;
   /** Per plain route: destination as value * 64 + length. */
@@ -93,7 +93,7 @@ export class RouteList implements Iterable<RouteRecord> {
       for (let i = 0; i < l.n; i++) if (out.tailOf[at + i] >= 0) out.tailOf[at + i] += tailBase;
       for (const [i, r] of l.records) out.records.set(at + i, r);
       if (!l.fromText) out.fromText = false;
-      if (l.made !== null) for (let i = 0; i < l.n; i++) if (l.made[i] !== undefined) out.cache()[at + i] = l.made[i];
+      if (l.made !== null) for (const [i, r] of l.made.entries()) out.cache().set(at + i, r);
       out.n += l.n;
     }
     return out;
@@ -157,8 +157,8 @@ export class RouteList implements Iterable<RouteRecord> {
   /** Route i as a record the caller may change (a `nexthop` or `cache` line after it). */
   mutable(i: number): RouteRecord {
     if (this.tailOf[i] < 0) return this.records.get(i)!;
-    const r = this.made?.[i] ?? this.make(i);
-    if (this.made !== null) this.made[i] = undefined;
+    const r = this.made?.get(i) ?? this.make(i);
+    this.made?.delete(i);
     this.tailOf[i] = -1;
     this.records.set(i, r);
     return r;
@@ -173,7 +173,7 @@ export class RouteList implements Iterable<RouteRecord> {
       r.origin = { lineNumber: o.lineNumber, text: o.text, source };
     };
     for (const r of this.records.values()) stamp(r);
-    if (this.made !== null) for (const r of this.made) if (r !== undefined) stamp(r);
+    if (this.made !== null) for (const [, r] of this.made.entries()) stamp(r);
   }
 
   private grow(): void {
@@ -189,9 +189,8 @@ export class RouteList implements Iterable<RouteRecord> {
     this.lineNo = more(this.lineNo, (k) => new Int32Array(k));
   }
 
-  private cache(): (RouteRecord | undefined)[] {
-    // Holey, not filled: V8 keeps even a million-slot holey array in fast elements.
-    this.made ??= new Array<RouteRecord | undefined>(this.n);
+  private cache(): MadeRecords {
+    this.made ??= new MadeRecords(() => this.n);
     return this.made;
   }
 
@@ -202,10 +201,10 @@ export class RouteList implements Iterable<RouteRecord> {
     if (!(i >= 0 && i < this.n)) throw new RangeError(`route ${i} of ${this.n}`);
     if (this.tailOf[i] < 0) return this.records.get(i)!;
     const made = this.cache();
-    let r = made[i];
+    let r = made.get(i);
     if (r === undefined) {
       r = this.make(i);
-      made[i] = r;
+      made.set(i, r);
     }
     return r;
   }
@@ -389,5 +388,55 @@ export class RouteList implements Iterable<RouteRecord> {
     if (this.tailOf[i] >= 0) return this.key4[i] === 0;
     const d = this.records.get(i)!.dst;
     return d === '0.0.0.0/0' || d === '::/0';
+  }
+}
+
+/**
+ * The records made for a list's plain routes, by index. A Map while few are made: a check reads a
+ * handful of a big table's routes, and a slot a route (8 MB for a million) held one record. An
+ * array by index once more than one route in sixteen has its record (a walk over every route).
+ */
+class MadeRecords {
+  private map: Map<number, RouteRecord> | null = new Map();
+  private slots: (RouteRecord | undefined)[] | null = null;
+
+  constructor(private readonly count: () => number) {}
+
+  get(i: number): RouteRecord | undefined {
+    return this.slots !== null ? this.slots[i] : this.map!.get(i);
+  }
+
+  set(i: number, r: RouteRecord): void {
+    if (this.slots !== null) {
+      this.slots[i] = r;
+      return;
+    }
+    const map = this.map!;
+    map.set(i, r);
+    const n = Math.max(this.count(), i + 1);
+    if (map.size * 16 <= n) return;
+    // Holey, not filled: V8 keeps even a million-slot holey array in fast elements.
+    const slots = new Array<RouteRecord | undefined>(n);
+    for (const [k, v] of map) slots[k] = v;
+    this.slots = slots;
+    this.map = null;
+  }
+
+  delete(i: number): void {
+    if (this.slots !== null) this.slots[i] = undefined;
+    else this.map!.delete(i);
+  }
+
+  /** [index, record] of every record made. */
+  *entries(): Generator<[number, RouteRecord]> {
+    if (this.map !== null) {
+      yield* this.map;
+      return;
+    }
+    const slots = this.slots!;
+    for (let i = 0; i < slots.length; i++) {
+      const r = slots[i];
+      if (r !== undefined) yield [i, r];
+    }
   }
 }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ChangeLog } from '../../src/changes/log.js';
 import { monitorKey } from '../../src/changes/monitor.js';
-import { changeState, stateFromJson, stateToJson } from '../../src/changes/state.js';
+import { changeState, detachedState, stateFromJson, stateToJson } from '../../src/changes/state.js';
 import { scenarioSnapshot } from '../helpers/aggregator-client.js';
 
 const lines = readFileSync(join(import.meta.dirname, 'ip-monitor-docker0.txt'), 'utf8').split('\n');
@@ -23,6 +23,14 @@ describe('ip monitor lines', () => {
       'route 6 local ff00::/8 docker0', 'route 6 main fe80::/64 docker0', 'route 4 main 10.9.0.0/24', 'rule 100', 'rule 100', 'link docker0',
       'route 6 main fe80::/64 docker0', 'route 6 local ff00::/8 docker0', 'address docker0 fe80::8ca9:2dff:fe82:6773/64', 'address docker0 172.17.0.1/16', 'route 4 local 172.17.0.1/32', 'link docker0',
     ]);
+  });
+
+  it('are the same detached (flat strings of their own) as built', async () => {
+    const snapshot = await scenarioSnapshot('first-incident', 'ecs3');
+    const built = changeState(snapshot);
+    const detached = detachedState(changeState(snapshot));
+    expect([...detached.keys()]).toEqual([...built.keys()]);
+    expect(stateToJson(detached)).toBe(stateToJson(built));
   });
 
   it('name records with the keys the snapshot gives them', async () => {

@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { prepareSnapshot } from '../../src/agent/report.js';
-import { decodeSection, encodeSections, SectionError, type EncodedSection, type SectionLimits } from '../../src/collect/sections.js';
+import { decodeSection, encodeSections, SectionError, zeroDumpCounters, zeroDumpCountersInPieces, type EncodedSection, type SectionLimits } from '../../src/collect/sections.js';
+import { kubeProxyDump } from '../helpers/kube-proxy-dump.js';
 import { buildSnapshot } from '../../src/collect/snapshot.js';
 import { bigBundle } from '../helpers/big-host.js';
 
@@ -15,6 +16,17 @@ const byKind = (sections: EncodedSection[]) => Object.fromEntries(sections.map((
 const json = (v: unknown): unknown => JSON.parse(JSON.stringify(v));
 
 describe('sections', () => {
+  it('zero a big dump in pieces of whole lines that join to the one replace\'s text (LF and CRLF)', () => {
+    const dump = kubeProxyDump(5000).text.replace(/^-A /gm, '[12:3456] -A ').replace(/^(:\S+ \S+ )\[0:0\]$/gm, '$1[7:420]');
+    for (const text of [dump, dump.replace(/\n/g, '\r\n')]) {
+      const pieces = zeroDumpCountersInPieces(text);
+      expect(pieces.length).toBeGreaterThan(5);
+      expect(pieces.slice(0, -1).every((p) => p.endsWith('\n'))).toBe(true);
+      expect(pieces.join('')).toBe(zeroDumpCounters(text));
+      expect(pieces.join('')).not.toMatch(/\[12:3456\]|\[7:420\]| on Mon Jan/);
+    }
+  });
+
   it('hold a big host\'s routes, rules, nft tables and ipsets, read back into the same records (counters zeroed)', async () => {
     const bundle = await bigBundle({ counters: 7 });
     const snapshot = buildSnapshot(bundle);

@@ -86,6 +86,24 @@ describe('RouteList from the ip-route parser', () => {
     expect(() => routes.get(routes.length)).toThrow(RangeError);
   });
 
+  it('keeps the records it made, few (by index in a map) or many (in an array): the same objects, stamped, carried by concat', () => {
+    const lines = Array.from({ length: 4000 }, (_, i) => `10.${i >> 8}.${i & 255}.0/24 via 10.0.0.2 dev eth0`).join('\n');
+    const { routes } = parseRoutes(`${lines}\n`);
+    const few = [7, 3999, 1234].map((i) => routes.get(i));
+    const viaConcat = RouteList.concat([routes]);
+    expect([7, 3999, 1234].map((i) => viaConcat.get(i))).toEqual(few);
+    // Past one route in sixteen the records move to an array: every earlier one is still the same object.
+    const all = routes.toArray();
+    expect([7, 3999, 1234].map((i) => all[i])).toEqual(few);
+    expect(all[7]).toBe(few[0]);
+    expect(all[3999]).toBe(few[1]);
+    expect(routes.get(1234)).toBe(few[2]);
+    routes.stampSource('ip-route-v4');
+    expect(routes.get(7).origin).toEqual({ lineNumber: 8, text: '10.0.7.0/24 via 10.0.0.2 dev eth0', source: 'ip-route-v4' });
+    expect(routes.get(2500).origin.source).toBe('ip-route-v4');
+    expect(RouteList.concat([routes, routes]).get(4000 + 7).origin.source).toBe('ip-route-v4');
+  });
+
   it('serialises to the array of records', () => {
     const { routes } = parseRoutes(MIXED);
     expect(JSON.parse(JSON.stringify({ routes }))).toEqual(JSON.parse(JSON.stringify({ routes: parse(MIXED).records })));

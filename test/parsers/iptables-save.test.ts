@@ -415,6 +415,18 @@ describe('iptables-save: a big dump (shared parts, chain positions)', () => {
     expect([joined.position, plain.position, masq2.position]).toEqual([3, 4, 1]);
   });
 
+  it('gives every origin the source name it is told, as the last of its fields, and nothing else changes', () => {
+    const text = `${kubeProxyDump(300).text}*filter\n:INPUT DROP [3:180]\n:X - [0:0]\n[1:60] -A INPUT -s 10.0.0.1/32 -j X\nCOMMIT\n# Table \`broute' is incompatible, use 'nft' tool.\n`;
+    const plain = parseIptables(text);
+    const named = parseIptables(text, { source: 'iptables-save' });
+    const origins = (r: typeof plain) => r.records.flatMap((t) => [t.origin, ...t.chains.map((c) => c.origin), ...t.rules.map((x) => x.origin)]);
+    expect(origins(named).length).toBeGreaterThan(400);
+    for (const o of origins(named)) expect(Object.keys(o)).toEqual(['lineNumber', 'text', 'source']);
+    // Stamped afterwards, the plain parse's records are the named parse's, key for key.
+    for (const o of origins(plain)) (o as { source?: string }).source = 'iptables-save';
+    expect(JSON.stringify(named)).toBe(JSON.stringify(plain));
+  });
+
   it('keeps counting a chain whose rules come back after another chain, per table', () => {
     const r = parse('*filter\n-A A -j X\n-A B -j X\n-A A -j Y\nCOMMIT\n*nat\n-A A -j Z\nCOMMIT\n-A A -j W\n');
     expect(r.records.map((t) => t.rules.map((x) => `${x.chain}${x.position}`))).toEqual([['A1', 'B1', 'A2'], ['A1'], ['A1']]);
