@@ -31,7 +31,8 @@ interface Sample {
   cpuTicks: number;
 }
 
-function sample(pid: number): Sample {
+/** A process's RSS, peak RSS (KiB) and CPU ticks, from /proc. */
+export function sample(pid: number): Sample {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
   // Fields after the command name (which may hold spaces): utime is the 14th field, stime the 15th.

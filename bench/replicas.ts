@@ -18,6 +18,7 @@ import WebSocket from 'ws';
 import { startPostgres, type PgCluster } from '../test/helpers/postgres.js';
 import { startServe, type ServeProcess } from '../test/helpers/serve-process.js';
 import { tempDir } from '../test/helpers/aggregator-client.js';
+import { sample } from './agent.js';
 import { Child, syntheticHost } from './fleet.js';
 import type { BenchRow, SectionOptions } from './netns.js';
 
@@ -165,11 +166,6 @@ async function propagation(a: ServeProcess, b: ServeProcess, count: number): Pro
   return times;
 }
 
-/** Resident set size of a process, in bytes (/proc/PID/status). */
-function rss(pid: number): number {
-  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) * 1024;
-}
-
 /**
  * `n` agents (hello → welcome, then idle) split over two fresh replicas of a database of their own; from
  * client processes of the fleet bench (their own open-file limits); `real`: each offers permessage-deflate
@@ -186,7 +182,7 @@ async function idleConnections(cluster: PgCluster, n: number, log: SectionOption
   const settledRss = async (): Promise<number> => {
     for (const s of replicas) s.child.kill('SIGUSR2');
     await new Promise((r) => setTimeout(r, 2000));
-    return replicas.reduce((sum, s) => sum + rss(s.child.pid!), 0);
+    return replicas.reduce((sum, s) => sum + sample(s.child.pid!).rssKiB * 1024, 0);
   };
   // One client process per replica: a process here may hold at most 20,000 files (the hard limit).
   const clients = replicas.map(() => Child.start('clients', n / 2 + 1000));

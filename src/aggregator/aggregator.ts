@@ -372,7 +372,7 @@ export class Aggregator {
         this.remote.clear();
         this.announce('ask', ['*']);
         this.announceLinks();
-        this.enqueueRefresh(undefined);
+        this.enqueueResync();
       },
     });
     this.announce('ask', ['*']);
@@ -436,18 +436,18 @@ export class Aggregator {
   }
 
   /**
-   * Refreshes run one after another; `undefined` is a whole-fleet comparison. One that fails (the
-   * database went away in the middle) is not lost: the whole fleet is compared again after a
-   * pause (1 s, doubling to 30 s while it keeps failing), since the stored digests say what changed.
+   * Compare the whole fleet after the refreshes queued so far (they run one after another). One
+   * that fails (the database went away in the middle) is not lost: the whole fleet is compared
+   * again after a pause (1 s, doubling to 30 s while it keeps failing), since the stored digests
+   * say what changed.
    */
-  private enqueueRefresh(hosts: string[] | undefined): void {
+  private enqueueResync(): void {
     this.refreshing = this.refreshing
       .then(async () => {
-        if (hosts) return this.refreshHosts(hosts);
         await this.resync();
         this.resyncDelayMs = 1000;
       })
-      .catch((err: Error) => this.refreshFailed(err, hosts ? 'hosts another replica changed' : 'the fleet'));
+      .catch((err: Error) => this.refreshFailed(err, 'the fleet'));
   }
 
   private refreshFailed(err: Error, what: string): void {
@@ -463,7 +463,7 @@ export class Aggregator {
     if (this.resyncTimer) return;
     this.resyncTimer = setTimeout(() => {
       this.resyncTimer = undefined;
-      this.enqueueRefresh(undefined);
+      this.enqueueResync();
     }, this.resyncDelayMs);
     this.resyncTimer.unref();
     this.resyncDelayMs = Math.min(this.resyncDelayMs * 2, 30_000);

@@ -145,11 +145,17 @@ export class AgentServer {
   private readonly heartbeat: NodeJS.Timeout;
   private readonly strangers: Strangers;
   private readonly trusted: ReadonlySet<string>;
+  /** What every connection's section uploads share (one object, not two closures per connection). */
+  private readonly uploadOptions: ConstructorParameters<typeof SectionUploads>[0];
 
   constructor(private readonly agg: Aggregator, private readonly options: WsOptions = {}) {
     this.maxPayload = options.maxPayload ?? 16 * 1024 * 1024;
     this.strangers = new Strangers(options.maxUnauthenticated ?? 256, options.maxUnauthenticatedPerAddress ?? 16, options.preAuthRate ?? 5);
     this.trusted = new Set(options.trustedProxies ?? []);
+    this.uploadOptions = {
+      maxChars: options.maxSectionChars ?? 64 * 1024 * 1024, limits: agg.limits, store: agg.store, now: () => new Date().toISOString(),
+      received: (kind, chars) => (agg.metrics.sections.inc({ kind }), agg.metrics.sectionChars.inc(chars)),
+    };
     this.wss = new WebSocketServer({
       noServer: true,
       // Until a hello is accepted only a small message is read (or inflated); raised per connection after it.
@@ -219,16 +225,6 @@ export class AgentServer {
       // No closure here holds `req`: `leave` lives as long as the socket, and would keep the whole request (headers and all) with it.
       const described = describeAddress(req, address);
       this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, described, leave));
-    });
-  }
-
-  private sectionOptions: ConstructorParameters<typeof SectionUploads>[0] | undefined;
-
-  /** What every connection's section uploads share (one object, not two closures per connection). */
-  private uploadOptions(): ConstructorParameters<typeof SectionUploads>[0] {
-    return (this.sectionOptions ??= {
-      maxChars: this.options.maxSectionChars ?? 64 * 1024 * 1024, limits: this.agg.limits, store: this.agg.store, now: () => new Date().toISOString(),
-      received: (kind, chars) => (this.agg.metrics.sections.inc({ kind }), this.agg.metrics.sectionChars.inc(chars)),
     });
   }
 
@@ -351,7 +347,7 @@ export class AgentServer {
       if (msg.type === 'section') {
         if (hello.protocol < 2) return reject('protocol_version', 'sections need protocol 2');
         // Made at the connection's first section: most connections upload none for hours.
-        uploads ??= new SectionUploads(this.uploadOptions());
+        uploads ??= new SectionUploads(this.uploadOptions);
         try {
           await uploads.add(msg);
         } catch (err) {
@@ -383,7 +379,7 @@ interface DeflateState { params?: Record<string, unknown>; _inflate?: { close():
  * callback, when the stream is idle, and closes it there itself on an error. Only without client
  * context takeover, where no message depends on the one before.
  */
-export function dropInflate(ws: WebSocket): void {
+function dropInflate(ws: WebSocket): void {
   const pmd = (ws as unknown as { _extensions?: Record<string, DeflateState | undefined> })._extensions?.['permessage-deflate'];
   if (!pmd?.params?.client_no_context_takeover || !pmd._inflate) return;
   pmd._inflate.close();

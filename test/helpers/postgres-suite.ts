@@ -30,13 +30,16 @@ export function postgresSuite(): PostgresSuite {
     await cluster?.stop();
     tmp.remove();
   });
+  const started = (): PgCluster => {
+    if (!cluster) throw new Error('the PostgreSQL cluster has not started (used outside a test?)');
+    return cluster;
+  };
   return {
     get cluster(): PgCluster {
-      if (!cluster) throw new Error('the PostgreSQL cluster has not started (used outside a test?)');
-      return cluster;
+      return started();
     },
     tmp,
-    database: (prefix) => (cluster ?? (() => { throw new Error('the PostgreSQL cluster has not started'); })()).createDatabase(`${prefix}${++databases}`),
+    database: (prefix) => started().createDatabase(`${prefix}${++databases}`),
     track: (p) => {
       tracked.push(p);
       return p;
