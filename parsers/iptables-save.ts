@@ -290,19 +290,31 @@ function appended<T>(list: T[], item: T): T[] {
 }
 
 /**
- * Lossy caches (direct-mapped, bounded, cleared after each parse): a slot keeps the last value
- * that hashed there, so a repeat is found with one comparison and no Map hashing.
+ * Lossy caches (direct-mapped, bounded, made for each parse and dropped after it): a slot keeps
+ * the last value that hashed there, so a repeat is found with one comparison and no Map hashing.
+ * Made per parse, not kept: kept, their ~400 KB stayed in the resident agent between its checks
+ * (docs/agent.md, "Memory").
  */
 const SPAN_SLOTS = 1 << 14;
-const spanHashes = new Int32Array(SPAN_SLOTS);
-const spanKeys: Array<string | undefined> = new Array<string | undefined>(SPAN_SLOTS).fill(undefined);
-const spanValues: Array<IptablesMatch | IptablesTarget | undefined> = new Array<IptablesMatch | IptablesTarget | undefined>(SPAN_SLOTS).fill(undefined);
 const VALUE_SLOTS = 1 << 12;
-const valueHashes = new Int32Array(VALUE_SLOTS);
-const valueCache: Array<IptablesValue | undefined> = new Array<IptablesValue | undefined>(VALUE_SLOTS).fill(undefined);
 const NAME_SLOTS = 1 << 10;
-const nameTokens: Array<string | undefined> = new Array<string | undefined>(NAME_SLOTS).fill(undefined);
-const nameValues: Array<string | undefined> = new Array<string | undefined>(NAME_SLOTS).fill(undefined);
+let spanHashes = new Int32Array(0);
+let spanKeys: Array<string | undefined> = [];
+let spanValues: Array<IptablesMatch | IptablesTarget | undefined> = [];
+let valueHashes = new Int32Array(0);
+let valueCache: Array<IptablesValue | undefined> = [];
+let nameTokens: Array<string | undefined> = [];
+let nameValues: Array<string | undefined> = [];
+
+function openCaches(): void {
+  spanHashes = new Int32Array(SPAN_SLOTS);
+  spanKeys = new Array<string | undefined>(SPAN_SLOTS).fill(undefined);
+  spanValues = new Array<IptablesMatch | IptablesTarget | undefined>(SPAN_SLOTS).fill(undefined);
+  valueHashes = new Int32Array(VALUE_SLOTS);
+  valueCache = new Array<IptablesValue | undefined>(VALUE_SLOTS).fill(undefined);
+  nameTokens = new Array<string | undefined>(NAME_SLOTS).fill(undefined);
+  nameValues = new Array<string | undefined>(NAME_SLOTS).fill(undefined);
+}
 
 function clearCaches(): void {
   // Scratch lists hold words sliced from the last text: drop them so they do not keep it alive.
@@ -310,13 +322,13 @@ function clearCaches(): void {
   scratchTokens.list.length = 0;
   ruleMatches.length = 0;
   pendingValue.length = 0;
-  spanHashes.fill(0);
-  spanKeys.fill(undefined);
-  spanValues.fill(undefined);
-  valueHashes.fill(0);
-  valueCache.fill(undefined);
-  nameTokens.fill(undefined);
-  nameValues.fill(undefined);
+  spanHashes = new Int32Array(0);
+  spanKeys = [];
+  spanValues = [];
+  valueHashes = new Int32Array(0);
+  valueCache = [];
+  nameTokens = [];
+  nameValues = [];
 }
 
 function hashRange(text: string, from: number, to: number): number {
@@ -637,6 +649,7 @@ function parseHeader(line: string): Header {
 /** Parse with options (the `-S` listing's table name). */
 export function parseIptables(text: string, options: IptablesParseOptions = {}): IptablesParseResult {
   const res = guarded(text, (t) => {
+    openCaches();
     try {
       return parseBody(t, options.defaultTable ?? 'filter', options.family, options.source);
     } finally {

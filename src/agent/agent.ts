@@ -16,10 +16,11 @@ import type { HostcheckConfig } from '../model/config.js';
 import type { Finding } from '../model/finding.js';
 import type { DropReasons, KernelEvidence } from '../model/kernel.js';
 import type { HostSnapshot } from '../model/snapshot.js';
+import { isoTime } from '../model/iso-time.js';
 import type { Hello } from '../model/protocol.js';
 import { PROTOCOL_VERSION } from '../model/protocol-version.js';
 import type { FleetContext, ServerMessage, Welcome } from '../model/server-messages.js';
-import { backoffDelay, DEFAULT_BACKOFF, openSocket, redactUrl, type BackoffPolicy, type TlsMaterial } from './connection.js';
+import { backoffDelay, DEFAULT_BACKOFF, dropZlibStreams, openSocket, redactUrl, type BackoffPolicy, type TlsMaterial } from './connection.js';
 import type { AgentLogger } from './log.js';
 import { analysisOptions, EMPTY_CONTEXT, parseServerMessage, sameContext } from './messages.js';
 import { Outbox, type OutboxEntry } from './outbox.js';
@@ -172,7 +173,7 @@ export class Agent {
     const baseline = await this.baselineFile.load();
     if (baseline === 'unreadable') log.warn({ path: this.baselineFile.path }, 'ignored an unreadable change-log baseline: changes made while the agent was stopped are not logged this time');
     else if (baseline) this.changeLog = new ChangeLog(baseline);
-    log.info({ host: this.opts.name, server: redactUrl(this.server), servers: this.servers.length, seq: this.seq, unacked: this.outbox.size, credential: this.credential.kind, intervalMs: this.opts.intervalMs, watch: this.opts.watch, lastCheck: typeof baseline === 'object' ? new Date(baseline.at).toISOString() : undefined }, 'agent starting');
+    log.info({ host: this.opts.name, server: redactUrl(this.server), servers: this.servers.length, seq: this.seq, unacked: this.outbox.size, credential: this.credential.kind, intervalMs: this.opts.intervalMs, watch: this.opts.watch, lastCheck: typeof baseline === 'object' ? isoTime(baseline.at) : undefined }, 'agent starting');
     if (this.opts.kernel?.dropReasons) {
       // The agent stops on SIGTERM/SIGINT itself, and stop() removes the instance.
       const t = DropTracer.start({ signals: false });
@@ -245,7 +246,10 @@ export class Agent {
       const t = setTimeout(() => !this.welcomed && ws.readyState === ws.OPEN && (log.warn('no welcome within 10 s; reconnecting'), ws.terminate()), 10_000);
       t.unref();
     });
-    ws.on('message', (data, isBinary) => this.onMessage(isBinary ? '' : data.toString()));
+    ws.on('message', (data, isBinary) => {
+      dropZlibStreams(ws, 'inflate');
+      this.onMessage(isBinary ? '' : data.toString());
+    });
     ws.on('error', (err) => log.warn({ err: err.message, server: redactUrl(this.server) }, 'connection error'));
     ws.on('close', (code, reason) => {
       if (this.ws === ws) this.ws = undefined;
@@ -275,7 +279,8 @@ export class Agent {
   private send(message: object | string): boolean {
     const ws = this.ws;
     if (!ws || ws.readyState !== ws.OPEN) return false;
-    ws.send(typeof message === 'string' ? message : JSON.stringify(message));
+    // Once written, the message needs no zlib state: a report every few minutes keeps none between.
+    ws.send(typeof message === 'string' ? message : JSON.stringify(message), () => dropZlibStreams(ws, 'deflate'));
     return true;
   }
 
@@ -420,7 +425,7 @@ export class Agent {
   }
 
   private sendHeartbeat(): void {
-    if (this.welcomed && this.send({ type: 'heartbeat', at: new Date().toISOString(), seq: this.seq })) this.stats.heartbeats++;
+    if (this.welcomed && this.send({ type: 'heartbeat', at: isoTime(), seq: this.seq })) this.stats.heartbeats++;
   }
 
   private async setContext(context: FleetContext, why: string): Promise<void> {
@@ -501,7 +506,7 @@ export class Agent {
     }
     this.last = digests;
     const seq = this.seq + 1;
-    const message = buildReportMessage(seq, prepared, findings, new Date(), evidence?.window, changes);
+    const message = buildReportMessage(seq, prepared, findings, Date.now(), evidence?.window, changes);
     const entry: OutboxEntry = { seq, text: JSON.stringify(message), sections: prepared.sections.map((s) => ({ kind: s.kind, digest: s.digest })) };
     this.sectionTexts = new Map(prepared.sections.map((s) => [s.digest, s.content]));
     look.betweenSteps();

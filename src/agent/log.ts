@@ -1,5 +1,6 @@
 /** The agent's structured log: pino JSON lines to stdout (or a stream tests read). */
-import { destination, pino, stdTimeFunctions, type Logger } from 'pino';
+import { destination, pino, type Logger } from 'pino';
+import { isoTime } from '../model/iso-time.js';
 
 export type AgentLogger = Logger;
 
@@ -13,7 +14,7 @@ export interface LogOptions {
 
 export function createAgentLogger(opts: LogOptions = {}): AgentLogger {
   return pino(
-    { level: opts.level ?? 'info', base: { component: 'agent', ...opts.base }, timestamp: stdTimeFunctions.isoTime },
+    { level: opts.level ?? 'info', base: { component: 'agent', ...opts.base }, timestamp: () => `,"time":"${isoTime()}"` },
     // Synchronous stdout so the last line before exit (SIGTERM) is never lost.
     opts.destination ?? destination({ dest: 1, sync: true }),
   );

@@ -16,6 +16,7 @@ import { FULL_SNAPSHOT_MAX_ROUTES } from '../model/protocol-version.js';
 import type { RouteRecord } from '../model/records.js';
 import type { RouteList } from '../model/route-list.js';
 import type { HostSnapshot } from '../model/snapshot.js';
+import { isoTime } from '../model/iso-time.js';
 
 /**
  * Fields that change on every collection without the host changing. The neighbour table's states
@@ -168,13 +169,13 @@ export function wireFindings(findings: readonly Finding[]): ReportMessage['findi
  * `kernel`: what the drop counters did since the previous check (docs/kernel.md); `changes`: the
  * host's change log since the previous check (docs/timeline.md).
  */
-export function buildReportMessage(seq: number, prepared: PreparedSnapshot, findings: readonly Finding[], now = new Date(), kernel?: KernelWindow, changes: readonly HostChange[] = []): ReportMessage {
+export function buildReportMessage(seq: number, prepared: PreparedSnapshot, findings: readonly Finding[], now = Date.now(), kernel?: KernelWindow, changes: readonly HostChange[] = []): ReportMessage {
   const sections: ReportMessage['sections'] = {};
   for (const s of prepared.sections) sections[s.kind] = s.digest;
   return {
     type: 'report',
     seq,
-    sentAt: now.toISOString(),
+    sentAt: isoTime(now),
     digest: prepared.digest,
     snapshot: prepared.skeleton,
     ...(prepared.sections.length > 0 ? { sections } : {}),

@@ -10,6 +10,7 @@
  */
 import type { ChangeKind, HostChange } from '../model/changes.js';
 import type { HostSnapshot } from '../model/snapshot.js';
+import { isoTime } from '../model/iso-time.js';
 import { changeOf, diffStates } from './diff.js';
 import { monitorKey, type MonitorKey } from './monitor.js';
 import { routeOwner } from './owner.js';
@@ -98,7 +99,7 @@ export class ChangeLog {
     this.baselineAt = undefined;
     this.stateChanged = true;
     if (!before) return [];
-    const iso = (ms: number): string => new Date(ms).toISOString();
+    const iso = isoTime;
     const out: HostChange[] = [];
     const explained = new Set<string>();
     const diff = diffStates(before, state);

@@ -8,6 +8,7 @@ import type { Bundle, BundleMeta, SourceMeta } from './bundle.js';
 import { BUNDLE_FORMAT_VERSION } from './bundle.js';
 import { collectCloudIdentity } from './cloud.js';
 import { collectDockerNetworks } from './docker.js';
+import { isoTime } from '../model/iso-time.js';
 import { collectIdentity } from './identity.js';
 import { redactSecrets } from './redact.js';
 import { runCommandBatch } from './run-batch.js';
@@ -112,7 +113,7 @@ async function toolVersions(timeoutMs: number): Promise<Record<string, string>> 
 
 /** Collect a bundle from the live host. */
 export async function collectBundle(opts: CollectOptions = {}): Promise<Bundle> {
-  const startedAt = new Date();
+  const startedAt = Date.now();
   const started = performance.now();
   const analyze = opts.purpose === 'analyze';
   const specs = SOURCES.filter((s) => (!opts.only || opts.only.includes(s.name)) && (!analyze || s.format !== undefined));
@@ -133,7 +134,7 @@ export async function collectBundle(opts: CollectOptions = {}): Promise<Bundle> 
     machineId: identity.machineId,
     os: identity.os,
     kernel: identity.kernel,
-    startedAt: startedAt.toISOString(),
+    startedAt: isoTime(startedAt),
     durationMs: Math.round(performance.now() - started),
     toolVersions: versions,
     cloud,
