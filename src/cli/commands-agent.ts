@@ -111,8 +111,8 @@ export function agentCommand(): Command {
     .option('--no-cloud', 'never ask a cloud metadata service, even when DMI names a cloud')
     .option('--drop-reasons', 'count skb:kfree_skb drop reasons between checks in a tracefs instance of its own (config "dropReasons"; docs/kernel.md)')
     .addOption(new Option('--outbox <n>', 'unacknowledged reports kept while disconnected').default('32'))
-    .addOption(new Option('--log-level <level>', 'pino log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
-    .addHelpText('after', '\nExamples:\n  sudo hostcheck agent --server wss://hostcheck.internal:8443 --ca /etc/hostcheck/ca.pem\n  sudo hostcheck agent --server ws+unix:///run/hostcheck.sock --name ecs3 --enrol-token-file /etc/hostcheck/enrol\n  hostcheck agent --server ws://127.0.0.1:8080 --bundle sosreport-web7-2026-11-24-xkqzv.tar.xz --enrol-token-file enrol\n  sudo hostcheck agent --server wss://agg1:8443 --server wss://agg2:8443 --server wss://agg3:8443 --ca /etc/hostcheck/ca.pem   # replicas\n\nLogs are JSON lines (pino) on stdout. SIGTERM or SIGINT stops it (exit 0).')
+    .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
+    .addHelpText('after', '\nExamples:\n  sudo hostcheck agent --server wss://hostcheck.internal:8443 --ca /etc/hostcheck/ca.pem\n  sudo hostcheck agent --server ws+unix:///run/hostcheck.sock --name ecs3 --enrol-token-file /etc/hostcheck/enrol\n  hostcheck agent --server ws://127.0.0.1:8080 --bundle sosreport-web7-2026-11-24-xkqzv.tar.xz --enrol-token-file enrol\n  sudo hostcheck agent --server wss://agg1:8443 --server wss://agg2:8443 --server wss://agg3:8443 --ca /etc/hostcheck/ca.pem   # replicas\n\nLogs are JSON lines (in pino\'s format) on stdout. SIGTERM or SIGINT stops it (exit 0).')
     .action(async (flags: AgentFlags) => {
       process.exitCode = await runAgent(flags);
     });

@@ -142,7 +142,7 @@ export async function waitFor<T>(what: string, predicate: () => T | undefined | 
   }
 }
 
-/** A pino destination that keeps the agent's log lines as objects. */
+/** A log destination (src/agent/log.ts) that keeps the agent's log lines as objects. */
 export class LogLines {
   readonly lines: Record<string, unknown>[] = [];
   write(chunk: string): boolean {
