@@ -27,7 +27,7 @@ import { Outbox, type OutboxEntry } from './outbox.js';
 import { buildReportMessage, findingsDigest, prepareSnapshot, type PreparedSnapshot } from './report.js';
 import { sectionChunks } from './sections.js';
 import { BaselineFile, OutboxFiles, readTokenFile, SeqStore, writeTokenFile } from './state.js';
-import { collectGarbage, COLLECT_ABOVE_CHARACTERS, optimizeForRoutes } from './v8-tuning.js';
+import { collectAfterCheck, collectGarbage, COLLECT_ABOVE_CHARACTERS, optimizeForRoutes } from './v8-tuning.js';
 import { ChangeWatcher } from './watcher.js';
 import { ChangeLog } from '../changes/log.js';
 import type { HostChange } from '../model/changes.js';
@@ -482,7 +482,7 @@ export class Agent {
       await this.checkOnce(reason);
     } finally {
       // What the check left is garbage until the next one: collected now, the agent idles on its live set.
-      collectGarbage();
+      collectAfterCheck();
       this.cpuBudget.spend(cpuMs() - cpuBefore);
     }
   }

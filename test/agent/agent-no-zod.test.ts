@@ -1,7 +1,8 @@
 /**
  * The resident agent never loads zod (~7 MB of its RSS, docs/agent.md "Memory"): the modules
  * `hostcheck agent` imports are recorded by a resolve hook in a fresh node, and zod is not among
- * them; the aggregator's protocol module, as a control, does load it.
+ * them; the aggregator's protocol module, as a control, does load it. Nor pino (its worker
+ * threads and transports): the agent writes its log lines itself (src/agent/log.ts).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,6 +31,7 @@ describe('the agent without zod', () => {
     expect(loaded.length).toBeGreaterThan(50);
     expect(loaded.some((u) => u.includes('/src/checks/kernel-join.js'))).toBe(true);
     expect(loaded.filter((u) => u.includes('/node_modules/zod/'))).toEqual([]);
+    expect(loaded.filter((u) => u.includes('/node_modules/pino') || u === 'node:worker_threads')).toEqual([]);
   });
 
   it('control: the protocol schemas the aggregator validates with do load zod', () => {
