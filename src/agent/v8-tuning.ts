@@ -15,20 +15,25 @@ export const IDLE_V8_FLAGS = ['--no-opt', '--no-sparkplug', '--semi-space-growth
 /** Above this many routes a check is worth optimized code (1,000,000 routes: parse 6 s → 2 s). */
 export const OPTIMIZE_ABOVE_ROUTES = 50_000;
 
-// True unless tuneForIdle ran: an Agent embedded elsewhere (tests) leaves V8 alone.
-let optimizing = true;
+/**
+ * True unless tuneForIdle ran: an Agent embedded elsewhere (tests) leaves V8 alone. Kept on
+ * globalThis, shared by every copy of this module in the process: bin/hostcheck tunes through
+ * build/ before the CLI loads, and the agent then runs from dist/esm's bundle, whose copy, with a
+ * flag of its own, never saw tuneForIdle (so a big host's check never turned the compilers back on).
+ */
+const tuning = ((globalThis as Record<symbol, unknown>)[Symbol.for('hostcheck.v8-tuning')] ??= { optimizing: true }) as { optimizing: boolean };
 
 export function tuneForIdle(): void {
   for (const flag of IDLE_V8_FLAGS) setFlagsFromString(flag);
-  optimizing = false;
+  tuning.optimizing = false;
 }
 
 /** After a check: turn the compilers back on for good once the host has a big table. True if it did. */
 export function optimizeForRoutes(routes: number): boolean {
-  if (optimizing || routes <= OPTIMIZE_ABOVE_ROUTES) return false;
+  if (tuning.optimizing || routes <= OPTIMIZE_ABOVE_ROUTES) return false;
   setFlagsFromString('--opt');
   setFlagsFromString('--sparkplug');
-  optimizing = true;
+  tuning.optimizing = true;
   return true;
 }
 
@@ -62,7 +67,7 @@ export function collectGarbage(): void {
  */
 export function collectAfterCheck(): void {
   // A big host (optimizing again) or an agent not tuned for idle: a plain collection.
-  if (optimizing) return collectGarbage();
+  if (tuning.optimizing) return collectGarbage();
   setFlagsFromString('--compact-on-every-full-gc');
   try {
     collectGarbage();
