@@ -1,5 +1,5 @@
 /** `hostcheck agent` as a process: JSON log lines on stdout, SIGTERM stops it with exit 0, usage errors exit 2. */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -32,6 +32,28 @@ describe('hostcheck agent (process)', () => {
       expect(lines.find((l) => l.msg === 'report acknowledged')).toMatchObject({ host: 'ecs3', seq: 1, level: 30 });
       expect(lines.at(-1)).toMatchObject({ msg: 'agent stopped', reason: 'SIGTERM', host: 'ecs3', reports: 1 });
       expect(peer.reports[0].findings.length).toBeGreaterThan(0);
+    } finally {
+      await peer.close();
+    }
+  });
+
+  it('turns the compilers back on for a host with more than 50,000 routes (V8 tuned through build/, the agent run from dist/esm)', async () => {
+    const big = join(tmp, 'ecs3-big');
+    cpSync(ecs3, big, { recursive: true });
+    const routes = Array.from({ length: 60_000 }, (_, i) => ({ dst: `10.${i >> 8}.${i & 255}.0/24`, gateway: '172.31.15.253', dev: 'eth0', protocol: 'static', flags: [] }));
+    appendFileSync(join(big, 'ip-route-v4.txt'), routes.map((r) => `${r.dst} via ${r.gateway} dev eth0 proto static \n`).join(''));
+    const json = join(big, 'ip-route-v4.json');
+    writeFileSync(json, JSON.stringify([...(JSON.parse(readFileSync(json, 'utf8')) as object[]), ...routes]));
+    const peer = await AgentProtocolPeer.start({ ackDelayMs: 20 });
+    try {
+      const child = execa(bin, ['agent', '--bundle', big, '--server', peer.url, '--token-file', join(tmp, 'token'), '--state-dir', join(tmp, 'state-big'), '--interval', '60'], { reject: false });
+      let stdout = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      await waitFor('an ack log line', () => stdout.includes('"report acknowledged"'), 60_000);
+      child.kill('SIGTERM');
+      const lines = parseLines((await child).stdout);
+      expect(lines.find((l) => l.msg === 'big route table: optimizing compiler on')).toMatchObject({ routes: expect.any(Number) as number });
+      expect(lines.find((l) => l.msg === 'big route table: optimizing compiler on')!.routes).toBeGreaterThan(60_000);
     } finally {
       await peer.close();
     }
