@@ -62,7 +62,10 @@ export function replyUplink(s: HostSnapshot, family: 4 | 6, withGateway = true):
 }
 
 export function withUplinkGateway(s: HostSnapshot, uplink: ReplyUplink): ReplyUplink {
-  return { ...uplink, gw: uplink.up ? knownGateway(s, uplink.up) ?? guessedGateway(uplink.up) : undefined };
+  // A literal, not a spread: a spread of this object gave each one a hidden class of its own
+  // (the fleet keeps one per capturer; every read of its fields went megamorphic).
+  const { up, src } = uplink;
+  return { up, src, gw: up ? knownGateway(s, up) ?? guessedGateway(up) : undefined };
 }
 
 /** `ip route add TARGET via GW dev UPLINK`: the immediate fix, a more specific route out of the uplink. */
@@ -85,20 +88,27 @@ export interface PeerCapture {
   /** captureEvidence and ownerFix of this route (callers that meet it often keep them). */
   evidence: Evidence[];
   ownerFix: string[];
+  /**
+   * Gives an equal string, shared between findings: the fleet keeps one finding per capturer of
+   * a peer, and captures of one peer by like bridges read the same (subject, summary, the pin).
+   */
+  share?: (text: string) => string;
 }
+
+const same = (text: string): string => text;
 
 /** The finding for a reply to a peer that leaves into a bridge or tunnel. */
 export function peerCaptureFinding(c: PeerCapture): Finding {
-  const { peer, route, iface, uplink } = c;
+  const { peer, route, iface, uplink, share = same } = c;
   const upName = uplink.up?.name ?? 'the uplink';
-  const subject = `${iface.name} ${route.dst} captures ${peer.address}`;
+  const subject = share(`${iface.name} ${route.dst} captures ${peer.address}`);
   const pin = pinRouteStep(`${peer.address}/${c.family === 4 ? 32 : 128}`, uplink);
   return {
     check: ID, severity: 'error', host: c.host, subject, key: findingKey(ID, c.host, subject),
-    summary: `${iface.name} ${route.dst} (${ownerText(iface)}) captures replies to ${peerLabel(peer)}: they leave into ${iface.name} instead of ${upName}`,
+    summary: share(`${iface.name} ${route.dst} (${ownerText(iface)}) captures replies to ${peerLabel(peer)}: they leave into ${iface.name} instead of ${upName}`),
     evidence: c.evidence,
     why: `A request from ${peer.address} arrives on ${upName}, but the reply's route lookup (ip route get ${peer.address}${uplink.src ? ` from ${uplink.src}` : ''}) picks ${route.dst} dev ${iface.name} in table ${c.table ?? 'main'}${iface.noCarrier ? ` — ${iface.name} has no carrier (linkdown) and still wins` : ''}. The reply never reaches the peer.`,
-    fix: pin ? [pin, ...c.ownerFix] : c.ownerFix,
+    fix: pin ? [share(pin), ...c.ownerFix] : c.ownerFix,
     peers: [peer.address],
   };
 }
