@@ -88,27 +88,29 @@ export interface PeerCapture {
   /** captureEvidence and ownerFix of this route (callers that meet it often keep them). */
   evidence: Evidence[];
   ownerFix: string[];
-  /**
-   * Gives an equal string, shared between findings: the fleet keeps one finding per capturer of
-   * a peer, and captures of one peer by like bridges read the same (subject, summary, the pin).
-   */
-  share?: (text: string) => string;
+  /** Where equal texts are kept once (the fleet keeps a finding per capturer of a peer; like bridges read alike). */
+  texts?: TextShare;
 }
 
-const same = (text: string): string => text;
+/** Gives a string equal to `text` that findings may share (one met before, or `text` itself). */
+export interface TextShare {
+  share(text: string): string;
+}
+
+const NOT_SHARED: TextShare = { share: (text) => text };
 
 /** The finding for a reply to a peer that leaves into a bridge or tunnel. */
 export function peerCaptureFinding(c: PeerCapture): Finding {
-  const { peer, route, iface, uplink, share = same } = c;
+  const { peer, route, iface, uplink, texts = NOT_SHARED } = c;
   const upName = uplink.up?.name ?? 'the uplink';
-  const subject = share(`${iface.name} ${route.dst} captures ${peer.address}`);
+  const subject = texts.share(`${iface.name} ${route.dst} captures ${peer.address}`);
   const pin = pinRouteStep(`${peer.address}/${c.family === 4 ? 32 : 128}`, uplink);
   return {
     check: ID, severity: 'error', host: c.host, subject, key: findingKey(ID, c.host, subject),
-    summary: share(`${iface.name} ${route.dst} (${ownerText(iface)}) captures replies to ${peerLabel(peer)}: they leave into ${iface.name} instead of ${upName}`),
+    summary: texts.share(`${iface.name} ${route.dst} (${ownerText(iface)}) captures replies to ${peerLabel(peer)}: they leave into ${iface.name} instead of ${upName}`),
     evidence: c.evidence,
     why: `A request from ${peer.address} arrives on ${upName}, but the reply's route lookup (ip route get ${peer.address}${uplink.src ? ` from ${uplink.src}` : ''}) picks ${route.dst} dev ${iface.name} in table ${c.table ?? 'main'}${iface.noCarrier ? ` — ${iface.name} has no carrier (linkdown) and still wins` : ''}. The reply never reaches the peer.`,
-    fix: pin ? [share(pin), ...c.ownerFix] : c.ownerFix,
+    fix: pin ? [texts.share(pin), ...c.ownerFix] : c.ownerFix,
     peers: [peer.address],
   };
 }

@@ -18,27 +18,27 @@ import { PlainRoutes } from '../../simulate/plain-lookup.js';
 import { fleetFinding } from '../fleet-finding.js';
 import type { FleetContext, FleetFinding, FleetView } from '../types.js';
 import { interfaceByName } from '../view.js';
-import { captureEvidence, ownerFix, peerCaptureFinding, replyUplink, type ReplyUplink } from './finding.js';
+import { captureEvidence, ownerFix, peerCaptureFinding, replyUplink, type ReplyUplink, type TextShare } from './finding.js';
 import { capturesOnHost, livesOnInterface } from './host.js';
 
 /** Capturing host → the peers (address and owner) its non-uplink routes cover. */
 type Candidates = Map<string, Map<string, string>>;
-/** What one run shares between its capturers: peer addresses parsed once (null: unreadable), and equal texts kept once. */
-interface RunShared {
-  parsed: Map<string, Address | null>;
-  /** `text`, or an equal string met before in this run: many captures of one peer read alike, and the fleet keeps them all. */
-  share: (text: string) => string;
-}
+/**
+ * What one run shares between its capturers: peer addresses parsed once (null: unreadable), and
+ * equal texts kept once. A class, not closures: a run for one reporting host is a few microseconds,
+ * and the bench's tsx names every closure it makes.
+ */
+class RunShared implements TextShare {
+  readonly parsed = new Map<string, Address | null>();
+  private readonly texts = new Map<string, string>();
 
-function newRun(): RunShared {
-  const texts = new Map<string, string>();
-  const share = (text: string): string => {
-    const kept = texts.get(text);
+  /** `text`, or an equal string met before in this run: many captures of one peer read alike, and the fleet keeps them all. */
+  share(text: string): string {
+    const kept = this.texts.get(text);
     if (kept !== undefined) return kept;
-    texts.set(text, text);
+    this.texts.set(text, text);
     return text;
-  };
-  return { parsed: new Map(), share };
+  }
 }
 
 function addCandidate(out: Candidates, capturer: string, address: string, victim: string): void {
@@ -130,7 +130,7 @@ function lightVerify(capturer: string, s: HostSnapshot, address: string, victim:
     if (!pieces) p.pieces.set(w.route, (pieces = { evidence: captureEvidence(w.rule, w.route, iface, a.family), ownerFix: ownerFix(s, iface, w.route.dst) }));
     finding = withPair(peerCaptureFinding({
       host: capturer, peer: { address, name: victim }, family: a.family, rule: w.rule, route: w.route, table: w.route.table, iface, uplink,
-      evidence: pieces.evidence, ownerFix: pieces.ownerFix, share: run.share,
+      evidence: pieces.evidence, ownerFix: pieces.ownerFix, texts: run,
     }), victim, capturer);
   }
   p.verdicts.set(address, finding);
@@ -154,7 +154,7 @@ export function verifyWithSimulator(capturer: string, snapshot: HostSnapshot, vi
 }
 
 /** Plain-lookup verdicts where they decide, the host family for the rest. */
-export function verifyCaptures(capturer: string, snapshot: HostSnapshot, victims: Map<string, string>, out: FleetFinding[], run: RunShared = newRun()): void {
+export function verifyCaptures(capturer: string, snapshot: HostSnapshot, victims: Map<string, string>, out: FleetFinding[], run = new RunShared()): void {
   let undecided: Map<string, string> | undefined;
   for (const [address, victim] of victims) {
     const f = lightVerify(capturer, snapshot, address, victim, run);
@@ -166,19 +166,21 @@ export function verifyCaptures(capturer: string, snapshot: HostSnapshot, victims
 
 /** Every capture of a fleet host's address by another fleet host's bridge or tunnel route. */
 export function capturesInFleet(ctx: FleetContext): FleetFinding[] {
+  const { fleet, host } = ctx;
   const out: FleetFinding[] = [];
-  const run = newRun();
-  const verify = (capturer: string, victims: Map<string, string>): void => {
-    const snapshot = ctx.fleet.snapshot(capturer);
-    if (snapshot) verifyCaptures(capturer, snapshot, victims, out, run);
-  };
-  if (ctx.host !== undefined) for (const [capturer, victims] of candidates(ctx.fleet, ctx.host)) verify(capturer, victims);
-  else {
-    // The whole fleet one capturer at a time: no map of every capturer's peers is held.
-    for (const capturer of ctx.fleet.hosts()) {
-      const victims = victimsOf(ctx.fleet, capturer);
-      if (victims) verify(capturer, victims);
+  const run = new RunShared();
+  if (host !== undefined) {
+    for (const [capturer, victims] of candidates(fleet, host)) {
+      const snapshot = fleet.snapshot(capturer);
+      if (snapshot) verifyCaptures(capturer, snapshot, victims, out, run);
     }
+    return out;
+  }
+  // The whole fleet one capturer at a time: no map of every capturer's peers is held.
+  for (const capturer of fleet.hosts()) {
+    const victims = victimsOf(fleet, capturer);
+    const snapshot = victims && fleet.snapshot(capturer);
+    if (snapshot) verifyCaptures(capturer, snapshot, victims, out, run);
   }
   return out;
 }
