@@ -30,7 +30,8 @@ export function captureEvidence(rule: Pick<RuleRecord, 'origin' | 'priority' | '
   ev.push(...evidenceOf(route?.origin));
   for (const a of iface.addresses) if (a.family === family) ev.push(...evidenceOf(a.origin));
   if (iface.noCarrier) ev.push(...evidenceOf(iface.origin));
-  return uniqueEvidence(ev);
+  // A copy in its own length: a list grown by push holds 17 slots, and the fleet keeps one a capturer.
+  return uniqueEvidence(ev).slice();
 }
 
 /** The owner-specific steps that move the bridge off `avoid`. */
@@ -110,7 +111,7 @@ export function peerCaptureFinding(c: PeerCapture): Finding {
     summary: texts.share(`${iface.name} ${route.dst} (${ownerText(iface)}) captures replies to ${peerLabel(peer)}: they leave into ${iface.name} instead of ${upName}`),
     evidence: c.evidence,
     why: `A request from ${peer.address} arrives on ${upName}, but the reply's route lookup (ip route get ${peer.address}${uplink.src ? ` from ${uplink.src}` : ''}) picks ${route.dst} dev ${iface.name} in table ${c.table ?? 'main'}${iface.noCarrier ? ` — ${iface.name} has no carrier (linkdown) and still wins` : ''}. The reply never reaches the peer.`,
-    fix: pin ? [texts.share(pin), ...c.ownerFix] : c.ownerFix,
+    fix: pin ? [texts.share(pin)].concat(c.ownerFix) : c.ownerFix, // concat: an array in its own length (a spread grows one)
     peers: [peer.address],
   };
 }

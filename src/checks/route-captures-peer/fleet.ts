@@ -127,7 +127,7 @@ function lightVerify(capturer: string, s: HostSnapshot, address: string, victim:
   if (w && iface && !iface.uplink && iface.kind !== 'loopback' && !livesOnInterface(s, iface, address)) {
     const uplink = a.family === 4 ? (p.uplink4 ??= replyUplink(s, 4)) : (p.uplink6 ??= replyUplink(s, 6));
     let pieces = p.pieces.get(w.route);
-    if (!pieces) p.pieces.set(w.route, (pieces = { evidence: captureEvidence(w.rule, w.route, iface, a.family), ownerFix: ownerFix(s, iface, w.route.dst) }));
+    if (!pieces) p.pieces.set(w.route, (pieces = { evidence: captureEvidence(w.rule, w.route, iface, a.family), ownerFix: ownerFix(s, iface, w.route.dst).map((step) => run.share(step)) }));
     finding = withPair(peerCaptureFinding({
       host: capturer, peer: { address, name: victim }, family: a.family, rule: w.rule, route: w.route, table: w.route.table, iface, uplink,
       evidence: pieces.evidence, ownerFix: pieces.ownerFix, texts: run,
