@@ -24,16 +24,21 @@ import { capturesOnHost, livesOnInterface } from './host.js';
 /** Capturing host → the peers (address and owner) its non-uplink routes cover. */
 type Candidates = Map<string, Map<string, string>>;
 /**
- * What one run shares between its capturers: peer addresses parsed once (null: unreadable), and
- * equal texts kept once. A class, not closures: a run for one reporting host is a few microseconds,
- * and the bench's tsx names every closure it makes.
+ * What one run shares between its capturers: peer addresses parsed once (null: unreadable), and,
+ * in a full match, equal texts kept once (many captures of one peer read alike, and the fleet
+ * keeps every one; a run for one host finds a few and keeps its texts as they are). A class, not
+ * closures: a run for one host takes microseconds, and the bench's tsx names each closure it makes.
  */
 class RunShared implements TextShare {
   readonly parsed = new Map<string, Address | null>();
-  private readonly texts = new Map<string, string>();
+  private readonly texts: Map<string, string> | undefined;
 
-  /** `text`, or an equal string met before in this run: many captures of one peer read alike, and the fleet keeps them all. */
+  constructor(shareTexts: boolean) {
+    this.texts = shareTexts ? new Map() : undefined;
+  }
+
   share(text: string): string {
+    if (this.texts === undefined) return text;
     const kept = this.texts.get(text);
     if (kept !== undefined) return kept;
     this.texts.set(text, text);
@@ -154,7 +159,7 @@ export function verifyWithSimulator(capturer: string, snapshot: HostSnapshot, vi
 }
 
 /** Plain-lookup verdicts where they decide, the host family for the rest. */
-export function verifyCaptures(capturer: string, snapshot: HostSnapshot, victims: Map<string, string>, out: FleetFinding[], run = new RunShared()): void {
+export function verifyCaptures(capturer: string, snapshot: HostSnapshot, victims: Map<string, string>, out: FleetFinding[], run = new RunShared(false)): void {
   let undecided: Map<string, string> | undefined;
   for (const [address, victim] of victims) {
     const f = lightVerify(capturer, snapshot, address, victim, run);
@@ -168,7 +173,7 @@ export function verifyCaptures(capturer: string, snapshot: HostSnapshot, victims
 export function capturesInFleet(ctx: FleetContext): FleetFinding[] {
   const { fleet, host } = ctx;
   const out: FleetFinding[] = [];
-  const run = new RunShared();
+  const run = new RunShared(host === undefined);
   if (host !== undefined) {
     for (const [capturer, victims] of candidates(fleet, host)) {
       const snapshot = fleet.snapshot(capturer);
