@@ -4,7 +4,7 @@
  * also a DROP policy that nothing accepts.
  */
 import type { IptablesTable } from '../model/netfilter.js';
-import type { NftRule, NftTable } from '../model/nft.js';
+import { evaluatedAsNft, type NftRule, type NftTable } from '../model/nft.js';
 import { evidenceOf, findingKey, uniqueEvidence, type Evidence, type Finding } from '../model/finding.js';
 import type { Peer } from '../model/config.js';
 import type { HostSnapshot } from '../model/snapshot.js';
@@ -87,7 +87,7 @@ function evidenceOfDecision(s: HostSnapshot, family: 4 | 6, r: NetfilterResult):
   if (d.nft) {
     if (!d.rule) return policyEvidence(s, d.table, d.chain, d.hook);
     // The jumps, gotos and verdict maps that led there (walked back from the deciding chain), then the rule, as nft lists them.
-    const table = s.nft.find((t) => t.managedBy === 'native' && `${t.family} ${t.name}` === d.table);
+    const table = s.nft.find((t) => evaluatedAsNft(t) && `${t.family} ${t.name}` === d.table);
     const path: Evidence[] = [];
     let current = d.chain;
     for (let i = r.trace.length - 1; i >= 0 && table; i--) {

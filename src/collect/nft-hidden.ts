@@ -91,8 +91,9 @@ export function markNftHiddenMatches(tables: IptablesTable[], nft: readonly NftT
 /**
  * nft tables as a snapshot keeps them: of iptables-nft's tables only the base chains, without
  * rules (iptables-save has those rules and chains; nft's copy only gave the nftHidden marks, and
- * a kube-proxy host's copy is ~1 KB of JSON a rule).
+ * a kube-proxy host's copy is ~1 KB of JSON a rule), unless no iptables dump holds the table
+ * (`rulesFromNft`: nft's listing is all there is of its rules).
  */
 export function withoutIptablesNftRules(tables: readonly NftTable[]): NftTable[] {
-  return tables.map((t) => (t.managedBy === 'iptables-nft' ? { ...t, chains: t.chains.filter((c) => c.hook !== undefined).map((c) => ({ ...c, rules: [] })) } : t));
+  return tables.map((t) => (t.managedBy === 'iptables-nft' && t.rulesFromNft !== true ? { ...t, chains: t.chains.filter((c) => c.hook !== undefined).map((c) => ({ ...c, rules: [] })) } : t));
 }
