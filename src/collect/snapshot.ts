@@ -26,7 +26,7 @@ import {
   type SourceReport,
 } from '../model/snapshot.js';
 import type { Bundle } from './bundle.js';
-import { markNftHiddenMatches, nftLookups, withoutIptablesNftRules, type NftLookups } from './nft-hidden.js';
+import { markNftHiddenMatches, nftLookups, nftTextLookups, withoutIptablesNftRules, type NftLookups } from './nft-hidden.js';
 import { sourceByName } from './sources.js';
 
 /** Set `origin.source` on every record (and nested records) of a parse result. */
@@ -138,7 +138,7 @@ function readNft(bundle: Bundle, release: boolean): NftPart | undefined {
     const parsed = parseNftText(text);
     stampSource(parsed.records, 'nft');
     const handles = parsed.records.some((t) => t.handle !== undefined || t.chains.some((c) => c.rules.some((r) => r.handle !== undefined)));
-    return { result: { records: parsed.records, warnings: parsed.warnings }, lookups: nftLookups(parsed.records), characters: text.length, text: { handles } };
+    return { result: { records: parsed.records, warnings: parsed.warnings }, lookups: nftTextLookups(parsed.records), characters: text.length, text: { handles } };
   }
   const result = parseNft(text, { summarizeIptablesNft: true });
   stampSource(result.records, 'nft');
