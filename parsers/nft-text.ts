@@ -415,6 +415,8 @@ class Reader {
           this.word('reset');
           return { reject: { type: 'tcp reset' } };
         }
+        // nft before 0.9.1 printed `reject with icmp type host-unreachable`.
+        if (this.isW('type')) this.i++;
         return { reject: { type, expr: this.word('a reject code') } };
       }
       case 'log': {

@@ -231,6 +231,29 @@ describe('sos 4.1+ conntrack plugin: conntrack -S per stack, /proc/net/stat/nf_c
   });
 });
 
+describe('Debian sos 4.0, the real archive of a host whose drops are in nf_tables (nft list ruleset text)', () => {
+  const archive = join(bundles, 'sos-4.0', 'nft-drops.tar.xz');
+  const peers = [{ address: '172.17.0.64', name: 'ecs1' }, { address: '172.18.1.22', name: 'ecs2' }];
+
+  it('evaluates the native inet table and the raw table sos did not list from nft\'s text; both drops are errors quoting nft\'s rules', async () => {
+    const [main] = await openBundles(archive);
+    expect(source(main, 'nft')).toMatchObject({ status: 'collected', file: 'sos_commands/networking/nft_list_ruleset', format: 'nft-text' });
+    const snapshot = buildSnapshot(main);
+    expect(snapshot.nft.map((t) => [`${t.family} ${t.name}`, t.managedBy, t.rulesFromNft ?? false, t.chains.map((c) => c.rules.length)])).toEqual([
+      ['inet filter', 'native', false, [1]], ['ip raw', 'iptables-nft', true, [1]],
+    ]);
+    expect(snapshot.netfilter.v4.map((t) => t.name)).toEqual(['filter']);
+    expect(snapshot.sources.find((x) => x.name === 'iptables-save')!.message).toContain('table raw exists (nft list ruleset shows table ip raw) but sos did not list it: its rules are read from sos_commands/networking/nft_list_ruleset as nft prints them');
+    const { findings } = analyzeSnapshot(snapshot, { peers, remotes: [], ports: [], ignore: [] });
+    const drops = findings.filter((f) => f.check === 'firewall-blocks-peer');
+    expect(drops.map((f) => [f.severity, f.subject, f.evidence.map((e) => `${e.source}:${e.lineNumber} ${e.text}`)])).toEqual([
+      ['error', '172.17.0.64 icmp-in', ['nft:10 table ip raw chain PREROUTING: meta l4proto icmp ip saddr 172.17.0.64 counter packets 1 bytes 84 drop']],
+      ['error', '172.18.1.22 icmp-in', ['nft:4 table inet filter chain input: ip saddr 172.18.0.0/16 drop']],
+    ]);
+    expect(drops[1].fix[0]).toMatch(/^nft delete rule inet filter input handle HANDLE {2}# HANDLE: the number after "# handle" that `nft -a list chain inet filter input` prints/);
+  });
+});
+
 describe('sos 4.1+ firewall_tables: iptables -vnxL and -t TABLE -nvL, nft -a list ruleset', () => {
   /** The 4.5 layout with the firewall_tables plugin's files: the lab's real listings, one per table. */
   function withFirewallTables(namespaces: boolean): string {

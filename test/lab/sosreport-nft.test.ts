@@ -6,20 +6,19 @@
  * sosreport-….tar.xz` reads it and names both drops as the live run does — the native one with
  * the nft rule quoted (no handle: sos's text has none, and the fix says where `nft -a` prints it),
  * the raw one from nft's text of that table. Following the printed fix on ECS3 makes ecs2 flow.
- * Needs a build and the sosreport package.
+ * Needs a build and the sosreport package. (fixtures/bundles/sos-4.0/nft-drops.tar.xz is the same
+ * sos run, recorded by `npm run fixtures:bundles -- nft-drops`, for test/collect/bundle-layouts.test.ts.)
  */
 import { rmSync } from 'node:fs';
 import { execa } from 'execa';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Finding } from '../../src/model/finding.js';
 import type { Report } from '../../src/report/json.js';
-import { meshWithEcs3 } from './check-topologies.js';
+import { applyEcs3NftDrops, meshWithEcs3 } from './check-topologies.js';
 import { hostcheckBin } from './lab.js';
 import { sosReport, type SosRun } from './sos.js';
 import { describeLab, useLab } from './suite.js';
 import { FIRST_INCIDENT as fi } from './topologies.js';
-
-const RULESET = 'table inet filter {\n  chain input {\n    type filter hook input priority filter; policy accept;\n    ip saddr 172.18.0.0/16 drop\n  }\n}\n';
 
 describeLab('a sosreport whose drops are in nf_tables: sos\'s nft list ruleset text is read', () => {
   const lab = useLab(meshWithEcs3({}));
@@ -27,8 +26,7 @@ describeLab('a sosreport whose drops are in nf_tables: sos\'s nft list ruleset t
   const peers = ['--peer', `${fi.ecs1}=ecs1`, '--peer', `${fi.ecs2}=ecs2`];
 
   beforeAll(async () => {
-    expect((await lab().exec('ecs3', ['nft', '-f', '-'], { input: RULESET })).exitCode).toBe(0);
-    expect((await lab().exec('ecs3', ['iptables-nft', '-t', 'raw', '-A', 'PREROUTING', '-s', fi.ecs1, '-p', 'icmp', '-j', 'DROP'])).exitCode).toBe(0);
+    await applyEcs3NftDrops(lab());
     expect((await lab().ping('ecs1', fi.ecs3)).ok).toBe(false);
     expect((await lab().ping('ecs2', fi.ecs3)).ok).toBe(false);
     sos = await sosReport(lab(), 'ecs3', ['networking'], { allowSystemChanges: true, namespaces: false });

@@ -101,3 +101,23 @@ describe('nft-text: examples', () => {
     }), { numRuns: 300 });
   });
 });
+
+describe('nft-text: forms older nft printed', () => {
+  it('reject with icmp type ..., numeric priorities, tcp flags & (syn | ack) == syn', () => {
+    const r = parse([
+      'table ip filter {',
+      '\tchain input {',
+      '\t\ttype filter hook input priority 0; policy accept;',
+      '\t\tip saddr 10.0.0.1 reject with icmp type host-unreachable',
+      '\t\ttcp flags & (syn | ack) == syn drop',
+      '\t}',
+      '}',
+    ].join('\n'));
+    expect(r.warnings).toEqual([]);
+    expect(r.records[0].chains[0].rules.map((x) => x.expr)).toEqual([
+      [{ match: { op: '==', left: { payload: { protocol: 'ip', field: 'saddr' } }, right: '10.0.0.1' } }, { reject: { type: 'icmp', expr: 'host-unreachable' } }],
+      [{ match: { op: '==', left: { '&': [{ payload: { protocol: 'tcp', field: 'flags' } }, ['syn', 'ack']] }, right: 'syn' } }, { drop: null }],
+    ]);
+    expect(r.records[0].chains[0].priorityName).toBe('filter');
+  });
+});
