@@ -3,7 +3,8 @@
  * its nft is the real one behind a wrapper first on PATH that refuses `-j` exactly as an nft built
  * without JSON support does (`Error: JSON support not compiled-in`, exit 1). hostcheck then reads
  * `nft -a list ruleset` text: the source's status says so, the drop is an error quoting the rule
- * with its handle as with JSON, and the printed fix makes ecs2's pings flow. The capture script
+ * with its handle as with JSON, `--watch` confirms it by the rule's counter (read from the text at
+ * both ends of the window), and the printed fix makes ecs2's pings flow. The capture script
  * falls back alike, and its bundle read with --bundle names the same rule; the same bundle with
  * `nft list ruleset` text (no handles) still names it, its fix saying where the handle is.
  */
@@ -69,6 +70,20 @@ describeLab('e2e: an nft without JSON is read from its text listing', () => {
     expect(pf.map((f) => [f.severity, f.subject, f.evidence[0]?.text])).toEqual([['error', `${fi.ecs2} icmp-in`, 'table inet filter chain input: ip saddr 172.18.0.0/16 drop']]);
     expect(pf[0].fix[0]).toBe('nft delete rule inet filter input handle HANDLE  # HANDLE: the number after "# handle" that `nft -a list chain inet filter input` prints on the line of: ip saddr 172.18.0.0/16 drop');
     expect(plain.report.sources.find((s) => s.name === 'nft')!.message).toMatch(/read as `nft list ruleset` text, without rule handles/);
+
+    // --watch: the rule's counter read from the text listing at both ends of the window confirms the drop.
+    await lab().exec('ecs3', ['nft', 'replace', 'rule', 'inet', 'filter', 'input', 'handle', /handle (\d+)$/.exec(fw[0].evidence[0].text)![1], 'ip', 'saddr', '172.18.0.0/16', 'counter', 'drop'], { check: true });
+    let opened: () => void = () => undefined;
+    const open = new Promise<void>((r) => (opened = r));
+    const watch = lab().hostcheckWithTracefs('ecs3', ['--json', '--name', 'ecs3', '--watch', '3', ...peers], {
+      env, onSpawn: (child) => child.stderr?.on('data', (c: Buffer) => String(c).includes('watching') && opened()),
+    });
+    await Promise.race([open, watch]);
+    await lab().ping('ecs2', fi.ecs3, { count: 3 });
+    const watched = JSON.parse((await watch).stdout) as typeof report;
+    const counted = watched.findings.find((f) => f.check === 'firewall-blocks-peer' && f.subject === `${fi.ecs2} icmp-in`)!;
+    expect(counted.kernel?.status, JSON.stringify(counted.kernel)).toBe('confirmed');
+    expect(counted.kernel?.evidence.join('\n')).toMatch(/ip saddr 172\.18\.0\.0\/16 counter .*drop.* \+3 /);
 
     await applyPrintedFix(lab(), 'ecs3', fw[0]);
     expect((await lab().ping('ecs2', fi.ecs3)).ok).toBe(true);
