@@ -71,12 +71,16 @@ describeLab('nft list ruleset text reads as nft -j', () => {
   it(`${SETUPS} random rulesets, the recorded firewalld and Docker ones, every statement form, iptables-nft beside native (× ${PACKETS} packets)`, { timeout: 60_000 + SETUPS * 2_000 }, async () => {
     if (toolsMissing('nft-text-diff', ['python3', 'nft', 'iptables-nft-restore'])) return;
     const rx = new Agent(lab().ns('rx'));
+    const tx = new Agent(lab().ns('tx'));
     const started = Date.now();
     const failures: string[] = [];
     let rules = 0;
     let decisions = 0;
     const verdicts = new Map<string, number>();
+    let relisted = 0;
     try {
+      // tx's own kernel stays quiet (router solicitations, MLD reports): a packet counted between the two listings would differ.
+      await tx.run(['nft', '-f', '-'], 'table inet hctx {\n  chain out {\n    type filter hook output priority 0; policy drop;\n  }\n}\n');
       const routes = parseRoutes(await rx.run(['ip', '-4', 'route', 'show', 'table', 'all']), { family: 4 }).routes;
       const fib = buildFib(routes, []);
       const cases: { name: string; text: string; packets: NetfilterPacket[] }[] = [];
@@ -94,14 +98,26 @@ describeLab('nft list ruleset text reads as nft -j', () => {
         await rx.run(['nft', '-f', '-'], c.text).catch((error: Error) => {
           throw new Error(`${c.name}: loading the ruleset failed: ${error.message}`, { cause: error });
         });
-        const json = parseJson(await rx.run(['nft', '-j', 'list', 'ruleset']));
-        const withHandles = parseText(await rx.run(['nft', '-a', 'list', 'ruleset']));
-        const plain = parseText(await rx.run(['nft', 'list', 'ruleset']));
-        for (const [form, parsed, handles] of [['nft -a', withHandles, true], ['nft', plain, false]] as const) {
-          if (parsed.warnings.length > 0) failures.push(`${c.name} (${form} list ruleset): warnings ${JSON.stringify(parsed.warnings.slice(0, 3))}`);
-          const diff = firstDifference(comparable(json.records, handles), comparable(parsed.records, handles));
-          if (diff !== '') failures.push(`${c.name} (${form} list ruleset): records differ at ${diff}`);
+        const listings = async () => {
+          const json = parseJson(await rx.run(['nft', '-j', 'list', 'ruleset']));
+          const withHandles = parseText(await rx.run(['nft', '-a', 'list', 'ruleset']));
+          const plain = parseText(await rx.run(['nft', 'list', 'ruleset']));
+          const problems: string[] = [];
+          for (const [form, parsed, handles] of [['nft -a', withHandles, true], ['nft', plain, false]] as const) {
+            if (parsed.warnings.length > 0) problems.push(`${c.name} (${form} list ruleset): warnings ${JSON.stringify(parsed.warnings.slice(0, 3))}`);
+            const diff = firstDifference(comparable(json.records, handles), comparable(parsed.records, handles));
+            if (diff !== '') problems.push(`${c.name} (${form} list ruleset): records differ at ${diff}`);
+          }
+          return { json, withHandles, problems };
+        };
+        // A packet the kernel counted between the listings changes a counter: listed again (a parser's difference stays).
+        let listed = await listings();
+        if (listed.problems.length > 0) {
+          relisted++;
+          listed = await listings();
         }
+        failures.push(...listed.problems);
+        const { json, withHandles } = listed;
         rules += json.records.reduce((n, t) => n + t.chains.reduce((m, ch) => m + ch.rules.length, 0), 0);
         // Fresh evaluators: each compiles its own records.
         const byJson = new NftEvaluator({ fib });
@@ -139,9 +155,10 @@ describeLab('nft list ruleset text reads as nft -j', () => {
       expect(comparable([text.records[0]], true)).toEqual(comparable([json.records[0]], true));
     } finally {
       rx.close();
+      tx.close();
     }
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
-    console.log(`[nft-text-diff] ${SETUPS + 3} rulesets (${rules} rules), ${decisions} packet paths evaluated through both, ${failures.length} differences, ${seconds} s; verdicts ${JSON.stringify(Object.fromEntries(verdicts))}`);
+    console.log(`[nft-text-diff] ${SETUPS + 3} rulesets (${rules} rules), ${decisions} packet paths evaluated through both, ${failures.length} differences, ${relisted} listed twice, ${seconds} s; verdicts ${JSON.stringify(Object.fromEntries(verdicts))}`);
     expect(failures, failures.join('\n\n')).toEqual([]);
     // The packets reach rules that decide both ways (the comparison is not over empty chains).
     expect(verdicts.get('accept') ?? 0).toBeGreaterThan(0);
