@@ -250,6 +250,8 @@ describe('Debian sos 4.0, the real archive of a host whose drops are in nf_table
       ['error', '172.17.0.64 icmp-in', ['nft:10 table ip raw chain PREROUTING: meta l4proto icmp ip saddr 172.17.0.64 counter packets 1 bytes 84 drop']],
       ['error', '172.18.1.22 icmp-in', ['nft:4 table inet filter chain input: ip saddr 172.18.0.0/16 drop']],
     ]);
+    expect(drops[0].summary).toBe('the firewall drops ICMP echo from ecs1 172.17.0.64: ip raw/PREROUTING rule 1 (iptables-nft, as nft lists it): meta l4proto icmp ip saddr 172.17.0.64 counter packets 1 bytes 84 drop');
+    expect(drops[1].summary).toMatch(/: inet filter\/input rule 1 \(native nft\): ip saddr 172\.18\.0\.0\/16 drop$/);
     expect(drops[1].fix[0]).toMatch(/^nft delete rule inet filter input handle HANDLE {2}# HANDLE: the number after "# handle" that `nft -a list chain inet filter input` prints/);
   });
 });
