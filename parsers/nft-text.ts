@@ -787,7 +787,8 @@ function parseBody(text: string): NftParseResult {
       continue;
     }
     // A statement whose braces span lines (long element lists): joined up to its closing brace.
-    if (braceDepth(t) > 0 && !/\{\s*(#.*)?$/.test(t)) {
+    // Outside chains and sets a line ending with `{` opens a block (a table, chain, set, object).
+    if (braceDepth(t) > 0 && (chain !== undefined || set !== undefined || !/\{\s*(#.*)?$/.test(t))) {
       let depth = braceDepth(t);
       while (depth > 0 && n + 1 < lines.length) {
         n++;

@@ -121,3 +121,12 @@ describe('nft-text: forms older nft printed', () => {
     expect(r.records[0].chains[0].priorityName).toBe('filter');
   });
 });
+
+describe('nft-text: a rule or set whose braces span lines', () => {
+  it('is joined up to its closing brace, inside a chain even when a line ends with {', () => {
+    const r = parse(['table inet t {', '\tset s {', '\t\ttype ipv4_addr', '\t\telements = {', '\t\t\t10.0.0.1, 10.0.0.2 }', '\t}', '\tchain c {', '\t\tip saddr {', '\t\t\t10.0.0.3, 10.0.0.4 } drop', '\t\taccept', '\t}', '}'].join('\n'));
+    expect(r.warnings).toEqual([]);
+    expect(r.records[0].sets[0].elements).toEqual(['10.0.0.1', '10.0.0.2']);
+    expect(r.records[0].chains[0].rules.map((x) => [x.text, x.origin.lineNumber])).toEqual([['ip saddr { 10.0.0.3, 10.0.0.4 } drop', 8], ['accept', 10]]);
+  });
+});
