@@ -41,7 +41,7 @@ export function priorityName(family: string, prio: number): string | undefined {
     switch (prio) {
       case -300: return 'dstnat';
       case -200: return 'filter';
-      case 0: return 'out';
+      case 100: return 'out';
       case 300: return 'srcnat';
       default: return undefined;
     }

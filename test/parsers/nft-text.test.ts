@@ -66,6 +66,9 @@ describe('nft-text: examples', () => {
     expect(priorityNumber('inet', 'mangle + 10')).toBe(-140);
     expect(priorityNumber('ip', 'dstnat')).toBe(-100);
     expect(priorityNumber('bridge', 'filter')).toBe(-200);
+    // nft 1.0.6 loads `priority out` in a bridge table as 100 (nft -j "prio": 100), and lists it as out.
+    expect(priorityNumber('bridge', 'out')).toBe(100);
+    expect(parse('table bridge b {\n\tchain o {\n\t\ttype filter hook output priority out; policy accept;\n\t}\n}\n').records[0].chains[0]).toMatchObject({ priority: 100, priorityName: 'out' });
     expect(priorityNumber('ip', '-90')).toBe(-90);
     expect(priorityNumber('ip', 'sideways')).toBeUndefined();
   });
