@@ -125,6 +125,44 @@ function atom(s: string): unknown {
   return s;
 }
 
+/**
+ * Service names nft before 0.9 printed for ports without `-nn` (`tcp dport ssh`), as the numbers
+ * nft -j gives (/etc/services); a name not here stays a name (undecided where it is compared).
+ */
+const SERVICES: Record<string, number> = {
+  ftp: 21, ssh: 22, telnet: 23, smtp: 25, domain: 53, bootps: 67, bootpc: 68, tftp: 69, http: 80, kerberos: 88, pop3: 110,
+  sunrpc: 111, ntp: 123, 'netbios-ns': 137, 'netbios-dgm': 138, 'netbios-ssn': 139, imap2: 143, snmp: 161, 'snmp-trap': 162, bgp: 179,
+  ldap: 389, https: 443, 'microsoft-ds': 445, isakmp: 500, syslog: 514, submission: 587, ldaps: 636, imaps: 993, pop3s: 995,
+  openvpn: 1194, 'ms-sql-s': 1433, l2tp: 1701, nfs: 2049, mysql: 3306, 'ipsec-nat-t': 4500, postgresql: 5432, 'http-alt': 8080,
+};
+
+/** Whether an expression reads a port (`tcp dport`, `th sport` ...). */
+function isPortField(left: unknown): boolean {
+  const p = (left as { payload?: { protocol?: string; field?: string } } | null)?.payload;
+  return p !== undefined && (p.field === 'dport' || p.field === 'sport') && p.protocol !== undefined;
+}
+
+/** Service names in a port value (a name, a range, a set, a set's elements) as numbers. */
+function portNumbers(v: unknown): unknown {
+  if (typeof v === 'string') {
+    if (SERVICES[v] !== undefined) return SERVICES[v];
+    // A range with a name at either end: `8000-http-alt`.
+    const port = (x: string): number | undefined => (/^\d+$/.test(x) ? Number(x) : SERVICES[x]);
+    for (let k = v.indexOf('-'); k > 0; k = v.indexOf('-', k + 1)) {
+      const [lo, hi] = [port(v.slice(0, k)), port(v.slice(k + 1))];
+      if (lo !== undefined && hi !== undefined) return { range: [lo, hi] };
+    }
+    return v;
+  }
+  if (Array.isArray(v)) return v.map(portNumbers);
+  if (v === null || typeof v !== 'object') return v;
+  const o = v as Record<string, unknown>;
+  if (Array.isArray(o.range)) return { range: o.range.map(portNumbers) };
+  if ('set' in o) return { set: portNumbers(o.set) };
+  if (o.elem !== null && typeof o.elem === 'object') return { elem: { ...(o.elem as object), val: portNumbers((o.elem as { val: unknown }).val) } };
+  return v;
+}
+
 /** A verdict word as JSON, or undefined. */
 function verdictJson(p: Reader): unknown {
   const t = p.peek();
@@ -497,7 +535,8 @@ class Reader {
     const left = this.expr();
     if (this.isW('vmap')) {
       this.i++;
-      return { vmap: { key: left, data: this.data() } };
+      const data = this.data();
+      return { vmap: { key: left, data: isPortField(left) ? portNumbers(data) : data } };
     }
     if (this.isW('set')) {
       this.i++;
@@ -519,7 +558,7 @@ class Reader {
     } else if (op === undefined && BITMASK(left) && (typeof right === 'string' || (Array.isArray(right) && right.every((x) => typeof x === 'string')))) {
       op = 'in';
     }
-    return { match: { op: op ?? '==', left: l, right } };
+    return { match: { op: op ?? '==', left: l, right: isPortField(left) ? portNumbers(right) : right } };
   }
 
   private limit(): unknown {
@@ -949,6 +988,8 @@ function readSetLine(set: NftSet, stmt: string, line: Line, warn: (l: Line, reas
       const r = new Reader(tokenize(el[1]));
       r.toks.push({ k: 'p', v: '}', at: el[1].length });
       set.elements = r.setBody();
+      // `type inet_service` (alone or first of a concatenation): service names as numbers.
+      if (set.type === 'inet_service') set.elements = portNumbers(set.elements) as unknown[];
     } catch (err) {
       if (!(err instanceof Fail)) throw err;
       warn(line, `elements not read: ${err.message}`);

@@ -133,3 +133,21 @@ describe('nft-text: a rule or set whose braces span lines', () => {
     expect(r.records[0].chains[0].rules.map((x) => [x.text, x.origin.lineNumber])).toEqual([['ip saddr { 10.0.0.3, 10.0.0.4 } drop', 8], ['accept', 10]]);
   });
 });
+
+describe('nft-text: service names (nft before 0.9 printed ports so without -nn)', () => {
+  it('are numbers where a port is compared, in ranges, sets, verdict maps and inet_service sets', () => {
+    const r = parse(['table ip filter {', '\tset web {', '\t\ttype inet_service', '\t\telements = { http, https, 8000-http-alt }', '\t}',
+      '\tchain input {', '\t\ttype filter hook input priority 0; policy drop;', '\t\ttcp dport ssh accept', '\t\tudp dport { domain, ntp } accept',
+      '\t\ttcp dport vmap { smtp : drop }', '\t\tiifname "ssh" accept', '\t\ttcp dport nosuchservice accept', '\t}', '}'].join('\n'));
+    expect(r.warnings).toEqual([]);
+    const t = r.records[0];
+    expect(t.sets[0].elements).toEqual([80, 443, { range: [8000, 8080] }]);
+    expect(t.chains[0].rules.map((x) => (x.expr[0] as { match?: { right: unknown }; vmap?: { data: unknown } }))).toEqual([
+      { match: { op: '==', left: { payload: { protocol: 'tcp', field: 'dport' } }, right: 22 } },
+      { match: { op: '==', left: { payload: { protocol: 'udp', field: 'dport' } }, right: { set: [53, 123] } } },
+      { vmap: { key: { payload: { protocol: 'tcp', field: 'dport' } }, data: { set: [[25, { drop: null }]] } } },
+      { match: { op: '==', left: { meta: { key: 'iifname' } }, right: 'ssh' } },
+      { match: { op: '==', left: { payload: { protocol: 'tcp', field: 'dport' } }, right: 'nosuchservice' } },
+    ]);
+  });
+});
