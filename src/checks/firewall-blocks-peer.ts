@@ -195,7 +195,7 @@ multiport, icmp-type, addrtype, mark, set, ... matches) and its native nftables 
 (firewalld, nftables.conf, Docker's nft backend: sets, maps, verdict maps, ct state, fib; every
 table's chains on a hook in priority order) as the kernel would, and names the table, chain and
 rule line that drops or rejects it — a native nft rule as "nft -a list ruleset" prints it, with
-its handle — or the chain policy it falls through to. A match it cannot decide makes the answer
+its handle where the listing had one — or the chain policy it falls through to. A match it cannot decide makes the answer
 "undecided" (a warning naming the rule); it never guesses. A peer the rules never match is
 decided.
 
