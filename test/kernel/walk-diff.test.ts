@@ -341,12 +341,16 @@ describeLab('the packet walk agrees with the kernel', () => {
     let probes = 0;
     let replies = 0;
     const caught = { marksIgnored: 0, repliesNotTranslated: 0 };
+    /** Time spent loading setups and capturing their bundles. */
+    let loadMs = 0;
     for (let k = 0; k < setups; k++) {
       const seed = FIRST_SEED + k;
       const setup = family === 4 ? generateWalkSetup(seed, PROBES) : generateWalkSetup6(seed, PROBES);
+      const loading = Date.now();
       const snapshot = await load(r, setup).catch((e: Error) => {
         throw new Error(`seed ${seed}: loading the setup failed: ${e.message}\n${renderSetup(setup)}`, { cause: e });
       });
+      loadMs += Date.now() - loading;
       for (const f of setup.features) count(`setup: ${f}`);
       const buggy = PLANTED.marksIgnored(snapshot);
       let last: Counts | undefined;
@@ -463,7 +467,7 @@ describeLab('the packet walk agrees with the kernel', () => {
 
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     const lines = [...coverage].sort((x, y) => x[0].localeCompare(y[0])).map(([f, n]) => `  ${f.padEnd(34)} ${String(n).padStart(6)}`);
-    console.log(`${tag} ${setups} setups, ${probes} probes, ${replies} replies, ${failures.length} disagreements, ${seconds} s\n`
+    console.log(`${tag} ${setups} setups, ${probes} probes, ${replies} replies, ${failures.length} disagreements, ${seconds} s (loading and capturing ${(loadMs / 1000).toFixed(1)} s)\n`
       + `${tag} planted bugs caught: marks ignored by routing ${caught.marksIgnored}, replies not translated back ${caught.repliesNotTranslated}\n${tag} coverage:\n${lines.join('\n')}`);
     expect(failures, failures.join('\n\n')).toEqual([]);
     // A CI-size run must catch both planted bugs on the same observations.
