@@ -2,7 +2,8 @@
  * A line-per-request helper process inside a lab namespace, for the differential tests (Node has
  * no packet or netlink sockets). Requests:
  * - `send`: write one Ethernet frame (IPv4 or IPv6 with correct checksums) on an interface; an
- *   IPv6 frame carries its `id` in the flow label and its `ttl` as the hop limit;
+ *   IPv6 frame carries its `id` in the flow label and its `ttl` as the hop limit; with `target`,
+ *   an ICMPv6 neighbour solicitation for it;
  * - `flush`: empty the namespace's conntrack table (both families) over ctnetlink;
  * - `run`: run a command;
  * - `sniff`: start reading every frame that arrives on the given interfaces (not the ones sent);
@@ -80,6 +81,10 @@ def send6(p):
         else: il4 = struct.pack('!BBHHH', 128, 0, 0, q.get('icmpId', 0), 1)
         inner = struct.pack('!IHBB16s16s', (6 << 28) | (q['id'] & 0xfffff), 8 + 9, q['proto'], q.get('ttl', 63), isrc, idst) + il4
         l4 = l4v6(src, dst, 58, struct.pack('!BBHI', p['icmpType'], p['icmpCode'], 0, p.get('mtu', 0)) + inner, 2)
+    elif proto == 58 and p.get('target'):
+        # A neighbour solicitation for target, with the sender's link-layer address.
+        body = struct.pack('!BBHI16s', p['icmpType'], 0, 0, 0, socket.inet_pton(socket.AF_INET6, p['target'])) + struct.pack('!BB6s', 1, 1, mac(p['srcMac']))
+        l4 = l4v6(src, dst, 58, body, 2)
     elif proto == 58:
         l4 = l4v6(src, dst, 58, struct.pack('!BBHHH', p['icmpType'], p['icmpCode'], 0, p.get('icmpId', p['id']), 1) + b'hostcheck', 2)
     else:

@@ -29,7 +29,7 @@ import { icmpErrorAbout, replyTo } from '../../src/simulate/walk-reply.js';
 import { describeLab, useLab } from '../lab/suite.js';
 import type { Topology } from '../lab/topology.js';
 import { Agent, onPath, type SeenFrame } from './agent.js';
-import { generateWalkSetup, generateWalkSetup6, OWN_ND_RULES, WALK_LAB, WALK_LAB6, type WalkProbe, type WalkSetup } from './walk-gen.js';
+import { generateWalkSetup, generateWalkSetup6, OWN_ND_RULES, SOLICITED, WALK_LAB, WALK_LAB6, type WalkProbe, type WalkSetup } from './walk-gen.js';
 
 const SETUPS = Number(process.env.HOSTCHECK_KERNEL_SETUPS ?? 100);
 const SETUPS6 = Number(process.env.HOSTCHECK_KERNEL_SETUPS6 ?? Math.ceil(SETUPS / 2));
@@ -65,7 +65,7 @@ const TOPOLOGY: Topology = {
 };
 
 /** r's rules that stop its own neighbour discovery, MLD and redirects in IPv6 setups (OWN_ND_RULES): their counters are left out. */
-const IGNORED6 = new Set(['raw/OUTPUT/1', 'raw/OUTPUT/2']);
+const IGNORED6 = new Set(['raw/OUTPUT/1', 'raw/OUTPUT/2', 'raw/OUTPUT/3']);
 
 /** Packet counters per rule (`table/chain/position`) and policy (`table/chain/policy`). */
 type Counts = Map<string, number>;
@@ -429,6 +429,7 @@ describeLab('the packet walk agrees with the kernel', () => {
         await r.request({ op: 'close' });
         if (why === '') {
           count(`${walk.path} ${walk.outcome}`);
+          if (probe.icmpType === 135) count(`neighbour solicitation ${walk.outcome}`);
           for (const st of walk.stages) {
             if (st.kind === 'route' && st.why === 'reroute') count('reroute');
             if (st.kind === 'route' && st.query.mark && st.result.rule?.fwmark !== undefined) count('route by fwmark rule');
@@ -456,8 +457,9 @@ describeLab('the packet walk agrees with the kernel', () => {
       if (probe.kind === 'arrive') {
         const i = L.devs.indexOf(probe.iif as (typeof L.devs)[number]);
         await s.request({
-          op: 'send', iface: probe.iif, dstMac: MAC.r[i], srcMac: MAC.s[i], src: probe.src, dst: probe.dst, proto,
-          sport: probe.sport ?? 0, dport: probe.dport ?? 0, flags: 0x02, icmpType: icmp.echo, icmpCode: 0, icmpId: pid, id: pid, ttl: probe.ttl ?? 64,
+          op: 'send', iface: probe.iif, dstMac: probe.dst === SOLICITED.addr ? SOLICITED.mac : MAC.r[i], srcMac: MAC.s[i], src: probe.src, dst: probe.dst, proto,
+          sport: probe.sport ?? 0, dport: probe.dport ?? 0, flags: 0x02, icmpType: probe.icmpType ?? icmp.echo, icmpCode: 0, icmpId: pid, id: pid, ttl: probe.ttl ?? 64,
+          ...(probe.target !== undefined && { target: probe.target }),
         });
         return undefined;
       }
@@ -492,7 +494,7 @@ function walkPacketOf(probe: WalkProbe, family: 4 | 6): WalkPacket {
   if (probe.ttl !== undefined) p.ttl = probe.ttl;
   if (probe.mark !== undefined) p.mark = probe.mark;
   if (probe.proto === 'icmp') {
-    p.icmpType = ICMP[family].echo;
+    p.icmpType = probe.icmpType ?? ICMP[family].echo;
     p.icmpCode = 0;
   }
   return p;

@@ -62,6 +62,9 @@ export interface WalkProbe {
   dst: string;
   /** `icmp` is ICMPv6 in an IPv6 setup. */
   proto: 'tcp' | 'udp' | 'icmp';
+  /** An ICMP type other than echo: 135, a neighbour solicitation for `target` (IPv6). */
+  icmpType?: number;
+  target?: string;
   sport?: number;
   dport?: number;
   ttl?: number;
@@ -210,12 +213,16 @@ const CHAINS: Record<string, string[]> = {
 };
 
 /**
- * r's own neighbour discovery, MLD and redirects stop in raw OUTPUT (rules 1 and 2 of an IPv6
- * setup; the test leaves their counters out): a forwarding change sends MLD reports, and IPv6
- * has no `send_redirects` — a packet forwarded back out of its link to an on-link destination
- * gets a redirect, which would count in POSTROUTING.
+ * r's own neighbour discovery, MLD, redirects and neighbour advertisements stop in raw OUTPUT
+ * (rules 1–3 of an IPv6 setup; the test leaves their counters out): a forwarding change sends
+ * MLD reports; IPv6 has no `send_redirects` — a packet forwarded back out of its link to an
+ * on-link destination gets a redirect, which would count in POSTROUTING; and r answers a
+ * neighbour solicitation probe with an advertisement.
  */
-export const OWN_ND_RULES = ['-A OUTPUT -d ff02::/16 -p ipv6-icmp -j DROP', '-A OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 137 -j DROP'];
+export const OWN_ND_RULES = ['-A OUTPUT -d ff02::/16 -p ipv6-icmp -j DROP', '-A OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 137 -j DROP', '-A OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 136 -j DROP'];
+
+/** The solicited-node group of r's addresses (they all end in ::1) and its Ethernet address. */
+export const SOLICITED = { addr: 'ff02::1:ff00:1', mac: '33:33:ff:00:00:01' };
 
 function ruleset(L: Lab, r: () => number, features: Set<string>): string {
   const lines: string[] = [];
@@ -259,6 +266,11 @@ function errorOf(L: Lab, r: () => number): { type: number; code: number } {
 }
 
 function probe(L: Lab, r: () => number): WalkProbe {
+  if (v6(L) && chance(r, 0.08)) {
+    // s asks for r's address on the link: conntrack leaves neighbour discovery UNTRACKED.
+    const i = int(r, 0, 2);
+    return { kind: 'arrive', iif: L.devs[i], src: L.gateways[i], dst: SOLICITED.addr, proto: 'icmp', icmpType: 135, target: L.rAddr[i], ttl: 255, reply: false };
+  }
   const proto = pick(r, ['tcp', 'tcp', 'udp', 'icmp', 'icmp'] as const);
   const ports = proto === 'icmp' ? {} : { sport: int(r, 20000, 60000), dport: pick(r, [...MATCH_PORTS, 9999]) };
   if (chance(r, 0.3)) {
