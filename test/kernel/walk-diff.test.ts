@@ -46,7 +46,7 @@ const MAC = {
 const TOPOLOGY: Topology = {
   hosts: {
     // No ICMP redirects: one for a packet forwarded back out of its own link would count in POSTROUTING.
-    // (IPv6 has no such setting; it redirects only to a link-local gateway, and r's gateways are global.)
+    // (IPv6 has no such setting: r's IPv6 setups drop its redirects in raw OUTPUT, OWN_ND_RULES.)
     r: {
       router: true, addresses: [`${WALK_LAB.loopback}/32 dev lo`, `${WALK_LAB6.loopback}/128 dev lo`],
       sysctls: Object.fromEntries(['all', 'default', ...WALK_LAB.devs].map((d) => [`net.ipv4.conf.${d}.send_redirects`, 0])),
@@ -64,7 +64,7 @@ const TOPOLOGY: Topology = {
   })),
 };
 
-/** r's rules that stop its own neighbour discovery, MLD and redirects in IPv6 setups (OWN_ND_RULES): their counters are left out. */
+/** r's rules that stop its own neighbour discovery, MLD, redirects and advertisements in IPv6 setups (OWN_ND_RULES): their counters are left out. */
 const IGNORED6 = new Set(['raw/OUTPUT/1', 'raw/OUTPUT/2', 'raw/OUTPUT/3']);
 
 /** Packet counters per rule (`table/chain/position`) and policy (`table/chain/policy`). */
