@@ -126,63 +126,97 @@ describeLab('the packet walk agrees with the kernel', () => {
     const read = async (): Promise<Counts> => counters(await r.run(['ip6tables-save', '-c']), 6);
     const [client, remote, router] = ['fd00:10::5', '2001:db8:100::7', WALK_LAB6.gateways[1]];
     const failures: string[] = [];
+    /** Wrong answers planted per error: the same observations must refute each. */
+    const planted = { tried: 0, refuted: 0 };
     let pid = 0x7000;
-    /** Does `act`, then compares the kernel's counters, frame out and delivery with `walk`, and the walk's conntrack state with `state`. */
-    const step = async (name: string, walk: Walk, state: string, act: () => Promise<unknown>, answer: (f: SeenFrame) => boolean, stateRule?: string): Promise<void> => {
+    /** A packet's walk, the frame it becomes at s, the conntrack state the walk must give it, and the kernel rule that counts that state. */
+    interface Leg { walk: Walk; answer: (f: SeenFrame) => boolean; state: 'NEW' | 'RELATED' | 'INVALID'; stateRule?: string }
+    /** Does `act`, then compares the kernel's counters, frames out and delivery with the legs' walks. */
+    const step = async (name: string, act: () => Promise<unknown>, ...legs: Leg[]): Promise<void> => {
       const before = await read();
       await s.request({ op: 'take', ms: 0 });
       await act();
-      const leaves = walk.outcome === 'sent' || walk.outcome === 'forwarded';
-      const frames = await framesUntil(s, (fs) => !leaves || fs.some(answer));
+      const leaves = (w: Walk): boolean => w.outcome === 'sent' || w.outcome === 'forwarded';
+      const frames = await framesUntil(s, (fs) => legs.every((l) => !leaves(l.walk) || fs.some(l.answer)));
       const after = await read();
-      const seen: Seen = { out: frames.find(answer), delivered: (after.get('security/INPUT/1') ?? 0) > (before.get('security/INPUT/1') ?? 0) };
-      const hooks = hooksOf([walk]);
+      const delivered = (after.get('security/INPUT/1') ?? 0) > (before.get('security/INPUT/1') ?? 0);
+      const walks = legs.map((l) => l.walk);
+      const hooks = hooksOf(walks);
       const kernel = deltas(before, after, hooks);
-      const expected = walkCounts([walk], hooks);
-      const ct = walk.stages.find((st) => st.kind === 'conntrack');
-      const why = [
-        compareOutcome(walk, seen),
-        sameCounts(kernel, expected) ? '' : `counters differ: kernel ${show(kernel)}; walk ${show(expected)}`,
-        ct?.kind === 'conntrack' && ct.state === state ? '' : `the walk's conntrack state is ${ct?.kind === 'conntrack' ? ct.state : 'missing'}, expected ${state}`,
-        stateRule === undefined || kernel.get(stateRule) === 1 ? '' : `the kernel's ${stateRule} (--ctstate ${state}) did not count the packet`,
-      ].filter((x) => x !== '');
-      if (why.length > 0) failures.push(`${name}: ${why.join('; ')} (walk: ${describeWalk(walk)}; kernel: ${describeSeen(seen)})`);
+      const expected = walkCounts(walks, hooks);
+      const why: string[] = [];
+      if (!sameCounts(kernel, expected)) why.push(`counters differ: kernel ${show(kernel)}; walk ${show(expected)}`);
+      for (const l of legs) {
+        const seen: Seen = { out: frames.find(l.answer), delivered };
+        const outcome = compareOutcome(l.walk, seen);
+        if (outcome !== '') why.push(`${outcome} (walk: ${describeWalk(l.walk)}; kernel: ${describeSeen(seen)})`);
+        const ct = l.walk.stages.find((st) => st.kind === 'conntrack');
+        if (ct?.kind !== 'conntrack' || ct.state !== l.state) why.push(`the walk's conntrack state is ${ct?.kind === 'conntrack' ? ct.state : 'missing'}, expected ${l.state}`);
+        if (l.stateRule !== undefined && kernel.get(l.stateRule) !== 1) why.push(`the kernel's ${l.stateRule} (--ctstate ${l.state}) did not count the packet`);
+        if (l.state === 'NEW') continue;
+        // Planted: an error taken as no connection's (INVALID), or any error taken as RELATED.
+        const { family: _family, ...packet } = l.walk.packet;
+        const wrong = walkPacket(snapshot, l.state === 'RELATED' ? { ...packet, conntrack: undefined } : { ...packet, conntrack: { state: 'RELATED' } });
+        const others = walks.map((w) => (w === l.walk ? wrong : w));
+        planted.tried++;
+        if (!sameCounts(kernel, walkCounts(others, hooksOf(others))) || compareOutcome(wrong, seen) !== '') planted.refuted++;
+      }
+      if (why.length > 0) failures.push(`${name}: ${why.join('; ')}`);
     };
     const errorFrame = (p: WalkPacket, about: Walk, type: number, code: number, id: number, rid: number): Record<string, unknown> => {
       const f = about.final;
       return { ...frameOf(p, rid, 0), icmpType: type, icmpCode: code, mtu: type === 2 ? 1400 : 0, inner: { src: f.src, dst: f.dst, proto: 17, sport: f.sport ?? 0, dport: f.dport ?? 0, id } };
     };
-    const errorAnswer = (type: number, id: number, rid: number) => (f: SeenFrame): boolean => f.proto === 58 && f.icmpType === type && f.innerId === id && f.id === rid;
+    const errorAnswer = (type: number, id: number, rid?: number) => (f: SeenFrame): boolean => f.proto === 58 && f.icmpType === type && f.innerId === id && (rid === undefined || f.id === rid);
+    const fromClient = (id: number, dst: string, sport: number) => () => s.request({ op: 'send', iface: 'eth0', dstMac: MAC.r[0], srcMac: MAC.s[0], src: client, dst, proto: 17, sport, dport: 53, id, ttl: 64 });
 
     // A flow forwarded from eth0 to eth1 (MASQUERADE), then the next router's errors about it.
     const flowId = ++pid;
     const flow = walkPacket(snapshot, { src: client, dst: remote, iif: 'eth0', proto: 'udp', sport: 40000, dport: 53 });
-    await step('the flow', flow, 'NEW', () => s.request({ op: 'send', iface: 'eth0', dstMac: MAC.r[0], srcMac: MAC.s[0], src: client, dst: remote, proto: 17, sport: 40000, dport: 53, id: flowId, ttl: 64 }), (f) => f.proto === 17 && f.id === flowId, 'filter/FORWARD/4');
+    await step('the flow', fromClient(flowId, remote, 40000), { walk: flow, answer: (f) => f.proto === 17 && f.id === flowId, state: 'NEW', stateRule: 'filter/FORWARD/4' });
     for (const [type, code, what] of [[1, 4, 'port unreachable'], [2, 0, 'packet too big']] as const) {
       const next = icmpErrorAbout(flow, { type, code, from: router, by: 'router' });
       if (!('packet' in next)) { failures.push(`${what}: hostcheck has no error to walk: ${next.none}`); continue; }
       const rid = ++pid;
-      await step(`${what} about the forwarded flow`, walkPacket(snapshot, next.packet), 'RELATED', () => s.request(errorFrame(next.packet, flow, type, code, flowId, rid)), errorAnswer(type, flowId, rid), 'filter/FORWARD/1');
+      await step(`${what} about the forwarded flow`, () => s.request(errorFrame(next.packet, flow, type, code, flowId, rid)), { walk: walkPacket(snapshot, next.packet), answer: errorAnswer(type, flowId, rid), state: 'RELATED', stateRule: 'filter/FORWARD/1' });
+    }
+    // A flow to s's own address: s's kernel itself answers port unreachable (a kernel-made error, quoting the packet as it arrived).
+    await s.run(['ip6tables-restore'], `*raw\n:PREROUTING DROP [0:0]\n:OUTPUT DROP [0:0]\n-A PREROUTING -i eth1 -d ${router} -p udp -j ACCEPT\n-A OUTPUT -o eth1 -p ipv6-icmp -m icmp6 --icmpv6-type 1 -j ACCEPT\nCOMMIT\n`);
+    await s.run(['ip', 'neigh', 'replace', WALK_LAB6.rAddr[1], 'lladdr', MAC.r[1], 'dev', 'eth1', 'nud', 'permanent']);
+    try {
+      const toSId = ++pid;
+      const toS = walkPacket(snapshot, { src: client, dst: router, iif: 'eth0', proto: 'udp', sport: 40100, dport: 53 });
+      const made = icmpErrorAbout(toS, { type: 1, code: 4, from: router, by: 'router' });
+      if ('packet' in made) {
+        await step("port unreachable made by s's kernel", fromClient(toSId, router, 40100),
+          { walk: toS, answer: (f) => f.proto === 17 && f.id === toSId, state: 'NEW', stateRule: 'filter/FORWARD/4' },
+          { walk: walkPacket(snapshot, made.packet), answer: (f) => f.iface === 'eth0' && errorAnswer(1, toSId)(f), state: 'RELATED', stateRule: 'filter/FORWARD/1' });
+      } else failures.push(`port unreachable made by s's kernel: hostcheck has no error to walk: ${made.none}`);
+    } finally {
+      await s.run(['ip6tables-restore'], TOPOLOGY.hosts.s.ip6tables!);
+      await s.run(['ip', 'neigh', 'del', WALK_LAB6.rAddr[1], 'dev', 'eth1']);
     }
     // r's own flow out of eth1, and a packet too big about it: RELATED in INPUT, delivered.
     const ownTtl = ttlOf(++pid);
     const own = walkPacket(snapshot, { src: WALK_LAB6.rAddr[1], dst: remote, proto: 'udp', sport: 41000, dport: 53 });
-    await step("r's own flow", own, 'NEW', () => r.request({ op: 'local', proto: 17, dst: remote, src: WALK_LAB6.rAddr[1], sport: 41000, dport: 53, ttl: ownTtl }), (f) => f.proto === 17 && f.ttl === ownTtl);
+    await step("r's own flow", () => r.request({ op: 'local', proto: 17, dst: remote, src: WALK_LAB6.rAddr[1], sport: 41000, dport: 53, ttl: ownTtl }), { walk: own, answer: (f) => f.proto === 17 && f.ttl === ownTtl, state: 'NEW' });
     const ownError = icmpErrorAbout(own, { type: 2, code: 0, from: router, by: 'router' });
     if ('packet' in ownError) {
       const rid = ++pid;
-      await step("packet too big about r's own flow", walkPacket(snapshot, ownError.packet), 'RELATED', () => s.request(errorFrame(ownError.packet, own, 2, 0, 0, rid)), errorAnswer(2, 0, rid), 'filter/INPUT/1');
+      await step("packet too big about r's own flow", () => s.request(errorFrame(ownError.packet, own, 2, 0, 0, rid)), { walk: walkPacket(snapshot, ownError.packet), answer: errorAnswer(2, 0, rid), state: 'RELATED', stateRule: 'filter/INPUT/1' });
     } else failures.push(`packet too big about r's own flow: hostcheck has no error to walk: ${ownError.none}`);
     await r.request({ op: 'close' });
     // Errors quoting flows that never passed r: INVALID, dropped by rule 3.
-    const ghost = (sport: number): Walk => ({ ...flow, final: { ...flow.final, sport } });
+    const ghost: Walk = { ...flow, final: { ...flow.final, sport: 40999 } };
     for (const [dst, to, rule] of [[client, 'forwarded', 'filter/FORWARD/3'], [WALK_LAB6.rAddr[1], 'to r', 'filter/INPUT/3']] as const) {
       const packet: WalkPacket = { src: router, dst, iif: 'eth1', proto: 'icmpv6', icmpType: 1, icmpCode: 4 };
       const rid = ++pid;
-      await step(`port unreachable about no flow (${to})`, walkPacket(snapshot, packet), 'INVALID', () => s.request(errorFrame(packet, ghost(40999), 1, 4, flowId, rid)), errorAnswer(1, flowId, rid), rule);
+      await step(`port unreachable about no flow (${to})`, () => s.request(errorFrame(packet, ghost, 1, 4, flowId, rid)), { walk: walkPacket(snapshot, packet), answer: errorAnswer(1, flowId, rid), state: 'INVALID', stateRule: rule });
     }
-    await r.request({ op: 'close' });
+    console.log(`[walk-diff icmpv6] planted wrong states refuted by the kernel: ${planted.refuted} of ${planted.tried}`);
     expect(failures, failures.join('\n')).toEqual([]);
+    expect(planted.refuted, 'every planted wrong state must disagree with the kernel').toBe(planted.tried);
+    expect(planted.tried).toBe(6);
   });
 
   /** Loads `setup` into r and takes its bundle. */
