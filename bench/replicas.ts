@@ -57,7 +57,7 @@ function clusterCpuSeconds(cluster: PgCluster | undefined): number {
   return total;
 }
 
-interface StreamResult { rate: number; /** The ladder's rung asked for (rate is what the generator achieved, a little under or over it). */ rung: number; sent: number; acked: number; p99: number; cpuPer1000: number; pgCpuPer1000: number }
+interface StreamResult { rate: number; /** The ladder's rung asked for (rate is what the generator achieved, a little under or over it). */ rung: number; sent: number; acked: number; p99: number; cpuPer1000: number; pgCpuPer1000: number; /** The generator's (this process's) own CPU: it shares the cores with the servers and PostgreSQL. */ genCpuPer1000: number }
 
 /** 100 agents over `servers`; one hello each; then `rate` reports/s for `seconds`, latency = send → ack. */
 export async function stream(servers: ServeProcess[], rate: number, seconds: number, prefix: string, cluster?: PgCluster): Promise<StreamResult> {
@@ -92,6 +92,7 @@ export async function stream(servers: ServeProcess[], rate: number, seconds: num
     : [true, false].map((docker) => syntheticHost(i + 1, { name: `${prefix}${i}`, docker, padRoutes: 95 }))).map((v) => JSON.stringify(v)));
   const cpuBefore = servers.map((s) => cpuSeconds(s.child.pid!));
   const pgBefore = clusterCpuSeconds(cluster);
+  const genBefore = process.cpuUsage();
   const total = Math.round(rate * seconds);
   const start = performance.now();
   for (let k = 0; k < total; k++) {
@@ -108,9 +109,10 @@ export async function stream(servers: ServeProcess[], rate: number, seconds: num
   while (latencies.length < total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   const cpu = servers.reduce((sum, s, i) => sum + cpuSeconds(s.child.pid!) - cpuBefore[i], 0);
   const pgCpu = clusterCpuSeconds(cluster) - pgBefore;
+  const gen = process.cpuUsage(genBefore);
   for (const ws of sockets) ws.terminate();
   const per1000 = (x: number): number => (x / Math.max(1, latencies.length)) * 1000;
-  return { rate: sendRate, rung: rate, sent: total, acked: latencies.length, p99: quantile(latencies, 0.99), cpuPer1000: per1000(cpu), pgCpuPer1000: per1000(pgCpu) };
+  return { rate: sendRate, rung: rate, sent: total, acked: latencies.length, p99: quantile(latencies, 0.99), cpuPer1000: per1000(cpu), pgCpuPer1000: per1000(pgCpu), genCpuPer1000: per1000((gen.user + gen.system) / 1e6) };
 }
 
 /** The highest rate of the ladder with p99 <= 100 ms and every report acked; each step on fresh hosts. */
@@ -125,7 +127,7 @@ async function sustained(servers: ServeProcess[], ladder: number[], seconds: num
     let r: StreamResult | undefined;
     for (let attempt = 0; attempt < 2 && !(r && ok(r)); attempt++) {
       r = await stream(servers, rate, seconds, `${label}-${step}${attempt ? 'b' : ''}-`, cluster);
-      log(`replicas: ${label} at ${rate}/s${attempt ? ' (again)' : ''}: ${r.acked}/${r.sent} acked, p99 ${r.p99.toFixed(1)} ms, ${r.cpuPer1000.toFixed(2)} CPU-s per 1,000 reports${cluster ? ` (PostgreSQL ${r.pgCpuPer1000.toFixed(2)})` : ''}`);
+      log(`replicas: ${label} at ${rate}/s${attempt ? ' (again)' : ''}: ${r.acked}/${r.sent} acked, p99 ${r.p99.toFixed(1)} ms, ${r.cpuPer1000.toFixed(2)} CPU-s per 1,000 reports${cluster ? ` (PostgreSQL ${r.pgCpuPer1000.toFixed(2)})` : ''}, generator ${r.genCpuPer1000.toFixed(2)}`);
     }
     runs.push(r!);
     if (ok(r!)) best = r;

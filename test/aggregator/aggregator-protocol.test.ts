@@ -4,6 +4,7 @@
  */
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAgentTokens, parseViewerTokens, emptyCredentials } from '../../src/aggregator/auth.js';
 import { startServer, type RunningServer } from '../../src/aggregator/server.js';
@@ -71,9 +72,9 @@ describe('aggregator protocol', () => {
   it('inflates each compressed message on its own: a connection keeps no zlib stream between messages, and small messages go uncompressed', async () => {
     type Deflate = { params: Record<string, unknown>; _inflate: unknown; decompress(data: Buffer, fin: boolean, cb: (err: Error | null, out?: Buffer) => void): void };
     const deflateOf = (ws: object): Deflate => (ws as { _extensions: Record<string, Deflate> })._extensions['permessage-deflate'];
-    const before = new Set(server.agents.wss.clients);
+    const before = new Set(server.agents.sockets);
     const a = await TestAgent.connect(url, 'a2', T('a2'));
-    const [conn] = [...server.agents.wss.clients].filter((c) => !before.has(c));
+    const [conn] = [...server.agents.sockets].filter((c) => !before.has(c));
     const deflate = deflateOf(conn);
     expect(deflate.params).toMatchObject({ client_no_context_takeover: true, server_no_context_takeover: true });
     let inflated = 0;
@@ -184,5 +185,42 @@ describe('aggregator protocol', () => {
     expect(asViewer.status).toBe(200);
     expect(((await asViewer.json()) as { hosts: { name: string }[] }).hosts.map((h) => h.name)).toEqual(expect.arrayContaining(['a1', 'a2', 'bystander', 'web-1']));
     await othersStillServed();
+  });
+});
+
+describe('aggregator heartbeat', () => {
+  const tmp = tempDir();
+  let server: RunningServer;
+  let url: string;
+
+  beforeAll(async () => {
+    const credentials = { ...emptyCredentials(), ...parseAgentTokens(`${T('quiet')} quiet\n${T('live')} live\n`) };
+    server = await startServer({ listen: '127.0.0.1:0', db: join(tmp.dir, 'hb.db'), credentials, heartbeatSeconds: 1 });
+    url = `ws://127.0.0.1:${server.tcp!.port}/agent`;
+  });
+  afterAll(async () => {
+    await server?.close();
+    tmp.remove();
+  });
+
+  it('drops a connection that answers no ping for a whole interval, and keeps one that answers', async () => {
+    const live = await TestAgent.connect(url, 'live', T('live'));
+    // autoPong off: this client's WebSocket never answers the server's pings.
+    const quiet = new WebSocket(url, { autoPong: false });
+    const pinged = new Promise<void>((resolve) => quiet.once('ping', () => resolve()));
+    const closed = new Promise<number>((resolve) => quiet.once('close', (code) => resolve(code)));
+    await new Promise<void>((resolve, reject) => { quiet.once('open', () => resolve()); quiet.once('error', reject); });
+    quiet.send(JSON.stringify(hello('quiet', T('quiet'))));
+    await new Promise<void>((resolve) => quiet.once('message', () => resolve()));
+    expect(server.agents.sockets).toHaveLength(2);
+    await pinged;
+    const started = Date.now();
+    // Terminated, not closed with a handshake: the client sees the abnormal closure 1006.
+    expect(await Promise.race([closed, new Promise<string>((r) => setTimeout(() => r('still open after 8 s'), 8000))])).toBe(1006);
+    expect(Date.now() - started).toBeLessThan(5000);
+    // The agent that answers its pings is still served, and the server holds it alone.
+    expect((await live.report(tinySnapshot('live', '10.7.0.1')))).toBeGreaterThan(0);
+    expect(server.agents.sockets).toHaveLength(1);
+    live.close();
   });
 });
