@@ -214,7 +214,20 @@ cmd iptables-save iptables-save.txt true "$NET_ADMIN_HINT" 'iptables not install
 cmd ip6tables-save ip6tables-save.txt true "$NET_ADMIN_HINT" 'iptables not installed' ip6tables-save -c
 cmd iptables-legacy-save iptables-legacy-save.txt false "$NET_ADMIN_HINT" 'iptables-legacy not installed' iptables-legacy-save -c
 cmd ip6tables-legacy-save ip6tables-legacy-save.txt false "$NET_ADMIN_HINT" 'iptables-legacy not installed' ip6tables-legacy-save -c
+before_nft=$SOURCES_JSON
 cmd nft nft.json false "$NET_ADMIN_HINT" 'nftables CLI not installed; native nft tables cannot be seen' nft -j list ruleset
+# An nft without JSON (built without it, or before 0.9) exits non-zero: its `nft -a list ruleset`
+# text is read instead, the status saying so (src/collect/collect.ts nftTextFallback).
+if [ $found = 1 ] && [ $code != 0 ]; then
+  started=$(now_ms)
+  if nft -a list ruleset > "$OUT/nft.txt" 2> "$TMP/stderr"; then
+    SOURCES_JSON=$before_nft
+    stderr=; [ -s "$TMP/stderr" ] && stderr=", \"stderr\": $(json_file "$TMP/stderr")"
+    add_source "\"name\": \"nft\", \"file\": \"nft.txt\", \"kind\": \"command\", \"required\": false, \"argv\": [\"nft\", \"-a\", \"list\", \"ruleset\"], \"status\": \"collected\", \"exitCode\": 0$stderr, \"format\": \"nft-text\", \"message\": $(json_str "nft -j failed ($msg): read \`nft -a list ruleset\` text instead"), \"durationMs\": $(( ms + $(now_ms) - started ))"
+  else
+    rm -f "$OUT/nft.txt"
+  fi
+fi
 cmd ipset ipset.txt false "$NET_ADMIN_HINT" 'ipset not installed' ipset save
 cmd ip-xfrm-policy ip-xfrm-policy.txt true "$NET_ADMIN_HINT" '' ip xfrm policy show
 started=$(now_ms); sysctls > "$OUT/sysctl.txt"

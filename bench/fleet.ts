@@ -99,6 +99,8 @@ function benchMatch(n: number, log: SectionOptions['log']): BenchRow[] {
   log(`fleet match ${n}: full ${fullTimes.map((x) => x.toFixed(0)).join('/')} ms, ${found} findings; incremental p50 ${inc.toFixed(3)} ms`);
   return [
     { name: `full fleet match, ${n.toLocaleString('en')} hosts (${found.toLocaleString('en')} captures)`, value: round(full), unit: 'ms', target: `<= ${fullTarget} ms`, pass: full <= fullTarget, note: `best of 3 (${fullTimes.map((x) => x.toFixed(0)).join(', ')} ms); CPU time ${cpuTimes.map((x) => x.toFixed(0)).join(', ')} ms` },
+    // The first run builds every capturer's verdict (runs 2 and 3 reuse them): the aggregator's start-up.
+    { name: `full fleet match, ${n.toLocaleString('en')} hosts, first (cold) run: CPU time`, value: round(cpuTimes[0]), unit: 'ms', note: `wall ${fullTimes[0].toFixed(0)} ms; CPU counts the garbage collector's threads too` },
     { name: `incremental match (median of ${times.length}), ${n.toLocaleString('en')} hosts`, value: round(inc), unit: 'ms', target: '<= 1 ms', pass: inc <= 1, note: `p99 ${quantile(times, 0.99).toFixed(3)} ms` },
   ];
 }

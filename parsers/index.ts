@@ -19,6 +19,7 @@ import { parser as iptablesList } from './iptables-list.js';
 import { parser as iptablesSave } from './iptables-save.js';
 import { parser as kfreeSkb } from './kfree-skb.js';
 import { parser as nft } from './nft.js';
+import { parser as nftText } from './nft-text.js';
 import { parser as procNetCounters } from './proc-net-counters.js';
 import { parser as swanctlConf } from './swanctl-conf.js';
 import { parser as sysctl } from './sysctl.js';
@@ -44,6 +45,7 @@ export const parsers: Record<string, Parser> = {
   'iptables-save': iptablesSave,
   'kfree-skb': kfreeSkb,
   nft,
+  'nft-text': nftText,
   'proc-net-counters': procNetCounters,
   'swanctl-conf': swanctlConf,
   sysctl,

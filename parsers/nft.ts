@@ -36,12 +36,12 @@ function num(v: unknown): number | undefined {
 }
 
 /** Standard priority names by family and number (nft(8) "PRIORITY"). */
-function priorityName(family: string, prio: number): string | undefined {
+export function priorityName(family: string, prio: number): string | undefined {
   if (family === 'bridge') {
     switch (prio) {
       case -300: return 'dstnat';
       case -200: return 'filter';
-      case 0: return 'out';
+      case 100: return 'out';
       case 300: return 'srcnat';
       default: return undefined;
     }
@@ -144,6 +144,9 @@ export function renderStatement(e: unknown): string {
       return `xt ${renderValue(o.type)} ${renderValue(o.name)}`;
     case 'set':
       return `${renderValue(o.op)} @${renderValue(o.set)}`;
+    case 'unparsed':
+      // parsers/nft-text.ts: a statement of `nft list ruleset` text it could not translate, as printed.
+      return str(inner) ?? key;
     default:
       return key;
   }
@@ -274,7 +277,7 @@ export function setLookupOf(expr: unknown, depth = 0): string | undefined {
 }
 
 /** A rule's record from its element's body (its chain known). */
-function ruleOf(body: Json, origin: Origin): NftRule {
+export function ruleOf(body: Json, origin: Origin): NftRule {
   const expr = Array.isArray(body.expr) ? body.expr : [];
   let counters: NftRule['counters'];
   const parts: string[] = [];
@@ -481,7 +484,7 @@ function mayBeIptablesNft(table: NftTable): boolean {
 }
 
 /** iptables-nft's tables: ip/ip6, an iptables table name, and xt statements or base chains named HOOK in capitals. */
-function isIptablesNft(table: NftTable, hasXt: boolean): boolean {
+export function isIptablesNft(table: NftTable, hasXt: boolean): boolean {
   if ((table.family !== 'ip' && table.family !== 'ip6') || !IPTABLES_TABLES.has(table.name)) return false;
   if (hasXt) return true;
   const base = table.chains.filter((c) => c.hook !== undefined);

@@ -57,7 +57,8 @@ export class FleetMatcher {
    */
   matchHost(host: string): FleetDiff {
     const ctx = { fleet: this.fleet, host, topology: this.topology };
-    const whole = new Set(this.checks.filter((c) => c.coversFleet?.(ctx)).map((c) => c.id));
+    let whole: Set<string> | undefined;
+    for (const c of this.checks) if (c.coversFleet?.(ctx)) (whole ??= new Set()).add(c.id);
     return this.apply(host, this.run(host), whole);
   }
 
@@ -108,7 +109,7 @@ export class FleetMatcher {
   }
 
   /** Replace the findings that involve `host` (and every finding of the `whole` checks) by `found`, a run for it. */
-  private apply(host: string, found: FleetFinding[], whole: ReadonlySet<string> = new Set()): FleetDiff {
+  private apply(host: string, found: FleetFinding[], whole: ReadonlySet<string> = NONE): FleetDiff {
     const affected = new Set<string>();
     /** The run's findings by key: one as itself, several in a list. */
     const byKey = new Map<string, FleetFinding | FleetFinding[]>();
@@ -118,15 +119,11 @@ export class FleetMatcher {
     }
     // What involved `host` and is not found again goes; a finding found again is replaced below.
     const changed = new Map<string, FleetFinding>();
-    const gone = (f: FleetFinding, again: FleetFinding | FleetFinding[] | undefined): boolean => (whole.has(f.check) || involved(f).includes(host))
-      && !(again !== undefined && (Array.isArray(again) ? again.some((x) => samePairs(x, f)) : samePairs(again, f)));
-    const covered = new Set(this.keysOf(host));
-    if (whole.size > 0) for (const [key, facts] of this.facts) if (whole.has((facts instanceof Map ? facts.values().next().value! : facts).check)) covered.add(key);
-    for (const key of covered) {
+    for (const key of this.coveredKeys(host, whole)) {
       const facts = this.facts.get(key)!;
       const again = byKey.get(key);
       if (!(facts instanceof Map)) {
-        if (!gone(facts, again)) continue;
+        if (!gone(facts, again, host, whole)) continue;
         this.remove(facts);
         for (const h of involved(facts)) affected.add(h);
         changed.set(key, facts);
@@ -134,7 +131,7 @@ export class FleetMatcher {
       }
       const before = merged(facts);
       for (const f of [...facts.values()]) {
-        if (!gone(f, again)) continue;
+        if (!gone(f, again, host, whole)) continue;
         this.remove(f);
         for (const h of involved(f)) affected.add(h);
         changed.set(key, before);
@@ -153,6 +150,15 @@ export class FleetMatcher {
       if (now) diff.found.push(merged(now)); else diff.resolved.push(before);
     }
     return diff;
+  }
+
+  /** The keys a run for `host` answers for: those that involve it, and every key of the `whole` checks (a copy: the run changes the index). */
+  private coveredKeys(host: string, whole: ReadonlySet<string>): Iterable<string> {
+    const k = this.byHost.get(host);
+    if (whole.size === 0) return k === undefined ? [] : typeof k === 'string' ? [k] : [...k];
+    const covered = new Set(this.keysOf(host));
+    for (const [key, facts] of this.facts) if (whole.has((facts instanceof Map ? facts.values().next().value! : facts).check)) covered.add(key);
+    return covered;
   }
 
   private keysOf(host: string): Iterable<string> {
@@ -205,6 +211,17 @@ export class FleetMatcher {
     else if (typeof k !== 'string') k.add(key);
     else if (k !== key) this.byHost.set(h, new Set([k, key]));
   }
+}
+
+const NONE: ReadonlySet<string> = new Set();
+
+/** True when a run for `host` (covering every finding of the `whole` checks) answers for `f` and did not find its pair again. */
+function gone(f: FleetFinding, again: FleetFinding | FleetFinding[] | undefined, host: string, whole: ReadonlySet<string>): boolean {
+  if (!whole.has(f.check) && !involved(f).includes(host)) return false;
+  if (again === undefined) return true;
+  if (!Array.isArray(again)) return !samePairs(again, f);
+  for (const x of again) if (samePairs(x, f)) return false;
+  return true;
 }
 
 function stillInvolves(facts: Facts, h: string): boolean {

@@ -4,7 +4,7 @@
  * also a DROP policy that nothing accepts.
  */
 import type { IptablesTable } from '../model/netfilter.js';
-import type { NftRule, NftTable } from '../model/nft.js';
+import { evaluatedAsNft, type NftRule, type NftTable } from '../model/nft.js';
 import { evidenceOf, findingKey, uniqueEvidence, type Evidence, type Finding } from '../model/finding.js';
 import type { Peer } from '../model/config.js';
 import type { HostSnapshot } from '../model/snapshot.js';
@@ -87,7 +87,7 @@ function evidenceOfDecision(s: HostSnapshot, family: 4 | 6, r: NetfilterResult):
   if (d.nft) {
     if (!d.rule) return policyEvidence(s, d.table, d.chain, d.hook);
     // The jumps, gotos and verdict maps that led there (walked back from the deciding chain), then the rule, as nft lists them.
-    const table = s.nft.find((t) => t.managedBy === 'native' && `${t.family} ${t.name}` === d.table);
+    const table = s.nft.find((t) => evaluatedAsNft(t) && `${t.family} ${t.name}` === d.table);
     const path: Evidence[] = [];
     let current = d.chain;
     for (let i = r.trace.length - 1; i >= 0 && table; i--) {
@@ -139,17 +139,22 @@ function firewallSignals(family: 4 | 6, d: NetfilterResult['decidedBy'], path: P
   return kernelSignals({ cause: 'netfilter-drop', hook, rule: { tool, table: d.table, chain: d.chain, ...(rule !== undefined ? { rule } : {}) } });
 }
 
+/** What made an nft table the evaluator ran: "native nft", or iptables-nft's table no iptables dump held (`rulesFromNft`). */
+function nftKind(nft: readonly NftTable[], table: string): string {
+  return nft.some((t) => t.rulesFromNft === true && `${t.family} ${t.name}` === table) ? 'iptables-nft, as nft lists it' : 'native nft';
+}
+
 /** Where a decision was made: "filter/INPUT rule 3", "filter/INPUT policy", "inet firewalld/filter_INPUT (native nft)". */
-function placeOf(d: NetfilterResult['decidedBy']): string {
+function placeOf(d: NetfilterResult['decidedBy'], nft: readonly NftTable[]): string {
   if (!d) return 'the firewall';
-  return d.nft ? `${d.rule ? ruleName(d.rule) : `${d.table}/${d.chain}${d.policy ? ' policy' : ''}`} (native nft)` : decisionPlace(d);
+  return d.nft ? `${d.rule ? ruleName(d.rule) : `${d.table}/${d.chain}${d.policy ? ' policy' : ''}`} (${nftKind(nft, d.table)})` : decisionPlace(d);
 }
 
 /** One branch of an undecidable match in words: "filter/INPUT rule 4 drops it". */
-function branchText(b: NetfilterBranch): string {
+function branchText(b: NetfilterBranch, nft: readonly NftTable[]): string {
   if (b.verdict === 'accept') return 'it is accepted';
-  if (b.verdict === 'undecided') return `still undecided at ${placeOf(b.decidedBy)}`;
-  return `${placeOf(b.decidedBy)} ${b.verdict === 'drop' ? 'drops' : 'rejects'} it`;
+  if (b.verdict === 'undecided') return `still undecided at ${placeOf(b.decidedBy, nft)}`;
+  return `${placeOf(b.decidedBy, nft)} ${b.verdict === 'drop' ? 'drops' : 'rejects'} it`;
 }
 
 /**
@@ -157,10 +162,10 @@ function branchText(b: NetfilterBranch): string {
  * kind: a rate, a set missing from the listing, traffic seen before), and what each answer
  * would mean for this peer's packet.
  */
-function undecidedSummary(label: string, r: NetfilterResult): string {
+function undecidedSummary(label: string, r: NetfilterResult, nft: readonly NftTable[]): string {
   const b = r.branches;
-  const outcomes = b ? `: if it matches, ${branchText(b.ifMatches)}; if not, ${branchText(b.ifNot)}` : '';
-  return `cannot decide whether the firewall lets ${label} through: ${placeOf(r.decidedBy)}${r.reason ? ` (${r.reason})` : ''}${outcomes}`;
+  const outcomes = b ? `: if it matches, ${branchText(b.ifMatches, nft)}; if not, ${branchText(b.ifNot, nft)}` : '';
+  return `cannot decide whether the firewall lets ${label} through: ${placeOf(r.decidedBy, nft)}${r.reason ? ` (${r.reason})` : ''}${outcomes}`;
 }
 
 /** The lines of the rules (or policy) that would drop or reject the packet in a branch, after the undecidable rule's own. */
@@ -190,7 +195,7 @@ multiport, icmp-type, addrtype, mark, set, ... matches) and its native nftables 
 (firewalld, nftables.conf, Docker's nft backend: sets, maps, verdict maps, ct state, fib; every
 table's chains on a hook in priority order) as the kernel would, and names the table, chain and
 rule line that drops or rejects it — a native nft rule as "nft -a list ruleset" prints it, with
-its handle — or the chain policy it falls through to. A match it cannot decide makes the answer
+its handle where the listing had one — or the chain policy it falls through to. A match it cannot decide makes the answer
 "undecided" (a warning naming the rule); it never guesses. A peer the rules never match is
 decided.
 
@@ -219,19 +224,19 @@ an ACCEPT for the peer before it; persist the change where the firewall is manag
       for (const peer of ctx.peers) {
         const family: 4 | 6 = peer.address.includes(':') ? 6 : 4;
         const ruleset = { tables: tables(s, family), ipsets, nftTables };
-        if (ruleset.tables.length === 0 && !nftTables.some((t) => t.managedBy === 'native')) continue;
+        if (ruleset.tables.length === 0 && !nftTables.some(evaluatedAsNft)) continue;
         const localAddresses = s.interfaces.flatMap((i) => i.addresses.filter((a) => a.family === family).map((a) => ({ cidr: a.cidr, dev: i.name })));
         for (const probe of probesFor(ctx, peer)) {
           // A peer sends more than one packet: a rate limit may let the first through and not the rest.
           const r = evaluatePacket(ruleset, probe.packet, { path: probe.path, localAddresses, rateLimits: 'undecided', nftEvaluator: hostContext(s).nft });
           if (r.verdict === 'accept') continue;
           const d = r.decidedBy;
-          const where = placeOf(d);
+          const where = placeOf(d, nftTables);
           const subject = probe.subject;
           if (r.verdict === 'undecided') {
             out.push({
               check: ID, severity: 'warning', host: ctx.host, subject, key: findingKey(ID, ctx.host, subject),
-              summary: undecidedSummary(probe.label, r),
+              summary: undecidedSummary(probe.label, r, nftTables),
               evidence: uniqueEvidence([...evidenceOfDecision(s, family, r), ...branchEvidence(s, family, r)]),
               why: r.branches
                 ? `${probe.label} (${probe.packet.src} → ${probe.packet.dst}) reaches ${where}, and the verdict depends on whether that rule matches, which the host's state does not say; other peers whose packets never reach it are decided.`
@@ -246,7 +251,7 @@ an ACCEPT for the peer before it; persist the change where the firewall is manag
             check: ID, severity: 'error', host: ctx.host, subject, key: findingKey(ID, ctx.host, subject),
             summary: `${d?.backend === 'legacy' ? 'the legacy iptables (x_tables) firewall, which iptables-nft does not show,' : 'the firewall'} ${r.verdict === 'reject' ? 'rejects' : 'drops'} ${probe.label}: ${where}${rule?.nft ? `: ${rule.nft.text}` : rule?.target ? ` -j ${rule.target.name}` : d?.policy ? ` ${r.verdict === 'drop' ? 'DROP' : 'REJECT'}` : ''}`,
             evidence: evidenceOfDecision(s, family, r),
-            why: `${probe.label} (${probe.packet.src} → ${probe.packet.dst}${probe.packet.dport ? ` port ${probe.packet.dport}` : ''}, ${probe.packet.ctstate}) ${d?.policy ? `reaches the end of ${d.chain} in table ${d.table} without ${d.nft ? 'an accept' : 'an ACCEPT'}, and the policy drops it` : rule?.nft ? `matches "${rule.nft.text}" in chain ${d?.chain} of table ${d?.table} (native nft), which ${r.verdict}s it` : `matches rule ${rule?.position} of ${d?.chain} in table ${d?.table}, which ${r.verdict}s it`}${r.rejectWith ? ` (${r.rejectWith})` : ''}.${d?.backend === 'legacy' ? ' The rule is in an iptables-legacy table: the kernel runs it beside the nf_tables rules at the same hook, but iptables (nft), iptables-save and nft list ruleset do not show it; only iptables-legacy-save does.' : ''}`,
+            why: `${probe.label} (${probe.packet.src} → ${probe.packet.dst}${probe.packet.dport ? ` port ${probe.packet.dport}` : ''}, ${probe.packet.ctstate}) ${d?.policy ? `reaches the end of ${d.chain} in table ${d.table} without ${d.nft ? 'an accept' : 'an ACCEPT'}, and the policy drops it` : rule?.nft ? `matches "${rule.nft.text}" in chain ${d?.chain} of table ${d?.table} (${nftKind(nftTables, d?.table ?? '')}), which ${r.verdict}s it` : `matches rule ${rule?.position} of ${d?.chain} in table ${d?.table}, which ${r.verdict}s it`}${r.rejectWith ? ` (${r.rejectWith})` : ''}.${d?.backend === 'legacy' ? ' The rule is in an iptables-legacy table: the kernel runs it beside the nf_tables rules at the same hook, but iptables (nft), iptables-save and nft list ruleset do not show it; only iptables-legacy-save does.' : ''}`,
             fix: fixFor(family, d, probe),
             peers: [peer.address],
           signals: firewallSignals(family, d, probe.path),

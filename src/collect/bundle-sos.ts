@@ -18,8 +18,10 @@
  * sos never runs iptables-save, `nft -j` or `ipset save` for the stack it ran in: it lists the
  * rules with `iptables -vnxL` (filter) and `iptables -t TABLE -nvL` (the tables
  * /proc/net/ip_tables_names names) in its networking plugin (4.0) or firewall_tables (4.1+), read
- * with the listing parser (parsers/iptables-list.ts); `nft list ruleset` text is not read (nft
- * stays lacking, with the native tables it holds named). When sos ran inside a namespace it also
+ * with the listing parser (parsers/iptables-list.ts), and writes `nft list ruleset` (`nft -a` in
+ * firewall_tables) as text, read with parsers/nft-text.ts: native tables are evaluated, and
+ * iptables-nft's tables the listings lack (sos 4.0 lists only filter on an iptables-nft host) keep
+ * the rules nft printed for them (src/collect/snapshot.ts). When sos ran inside a namespace it also
  * recorded, that namespace's iptables-save serves instead (the same stack seen twice).
  */
 import { parserFor } from '../../parsers/index.js';
@@ -188,7 +190,7 @@ class SosReader {
     const nftTables = this.nftTables(family);
     const unread = nftTables ? nftTables.filter((t) => !parts.has(t)) : ['nat', 'mangle', 'raw', 'security'].filter((t) => !parts.has(t));
     const missing = unread.length === 0 ? '' : nftTables
-      ? `; ${unread.length > 1 ? 'tables' : 'table'} ${unread.join(', ')} ${unread.length > 1 ? 'exist' : 'exists'} (nft list ruleset shows table ${family} ${unread.join(`, table ${family} `)}) but sos did not list ${unread.length > 1 ? 'them' : 'it'}: ${unread.length > 1 ? 'their' : 'its'} rules are not known`
+      ? `; ${unread.length > 1 ? 'tables' : 'table'} ${unread.join(', ')} ${unread.length > 1 ? 'exist' : 'exists'} (nft list ruleset shows table ${family} ${unread.join(`, table ${family} `)}) but sos did not list ${unread.length > 1 ? 'them' : 'it'}: ${unread.length > 1 ? 'their' : 'its'} rules are read from ${this.nftRuleset()!.file} as nft prints them`
       : `; tables ${unread.join(', ')} were not listed (sos lists the tables /proc/net/${family === 'ip' ? 'ip' : 'ip6'}_tables_names names, empty under iptables-nft): whether they hold rules is not known`;
     into.collected(name, [...parts.values()].map((p) => p.file).join(', '), text, {
       argv: [tool, '-nvL'],
@@ -199,15 +201,29 @@ class SosReader {
   }
 
   /** The `nft list ruleset` text sos wrote, if any. */
-  nftRuleset(): { file: string; text: string } | undefined {
+  nftRuleset(): { file: string; text: string; command: string } | undefined {
     for (const dir of ['sos_commands/firewall_tables', NET, 'sos_commands/firewalld']) {
       for (const command of ['nft -a list ruleset', 'nft list ruleset']) {
         const file = `${dir}/${sosCommandFile(command)}`;
         const text = this.tree.text(file);
-        if (text !== undefined) return { file, text };
+        if (text !== undefined) return { file, text, command };
       }
     }
     return undefined;
+  }
+
+  /** sos's `nft list ruleset` text as the nft source (sos runs no `nft -j`). */
+  nft(into: ForeignBundleBuilder): void {
+    const r = this.nftRuleset();
+    if (r === undefined) return;
+    const ran = this.manifest.commands.get(r.file);
+    const handles = r.command.includes(' -a ');
+    into.collected('nft', r.file, r.text, {
+      argv: (ran?.exec ?? r.command).split(/\s+/),
+      exitCode: ran?.returnCode,
+      format: 'nft-text',
+      message: `read from sos's \`${r.command}\` text (sos runs no nft -j)${handles ? '' : '; it prints no rule handles'}`,
+    });
   }
 
   /** Names of the tables of one family (`ip`, `ip6`, `inet`, ...) in sos's nft ruleset text, or undefined without one. */
@@ -215,37 +231,6 @@ class SosReader {
     const text = this.nftRuleset()?.text;
     if (text === undefined) return undefined;
     return [...text.matchAll(/^table (\S+) (\S+) \{/gm)].filter((m) => m[1] === family).map((m) => m[2]);
-  }
-
-  /**
-   * Tables of the nft ruleset text that iptables-nft did not make: no "managed by iptables-nft"
-   * line before them, and not an ip/ip6 table of an iptables name with chains named after hooks
-   * in capitals (nft 1.0.6 printed no such line for an ip6tables-made table here).
-   */
-  nativeNftTables(): string[] | undefined {
-    const text = this.nftRuleset()?.text;
-    if (text === undefined) return undefined;
-    const out: string[] = [];
-    let managed = false;
-    let table: { name: string; iptablesLike: boolean } | undefined;
-    const close = () => {
-      if (table && !table.iptablesLike) out.push(table.name);
-      table = undefined;
-    };
-    for (const line of text.split('\n')) {
-      if (/^# Warning: table \S+ \S+ is managed by iptables-nft/.test(line)) managed = true;
-      const m = /^table (\S+) (\S+) \{/.exec(line);
-      if (m) {
-        close();
-        table = { name: `${m[1]} ${m[2]}`, iptablesLike: managed };
-        managed = false;
-        continue;
-      }
-      const hookChain = /^\tchain (INPUT|OUTPUT|FORWARD|PREROUTING|POSTROUTING) \{/.test(line);
-      if (table && hookChain && /^(ip|ip6) (filter|nat|mangle|raw|security)$/.test(table.name)) table.iptablesLike = true;
-    }
-    close();
-    return out;
   }
 
   /**
@@ -364,16 +349,11 @@ function stackSignature(addr: string | undefined, routes: string | undefined): s
 }
 
 function lackingMain(reader: SosReader): (source: string) => string {
-  const nft = reader.nftRuleset()?.file;
-  const native = reader.nativeNftTables() ?? [];
-  const nftWhy = !nft
-    ? 'no nft ruleset in it'
-    : `${nft} is \`nft list ruleset\` as text and hostcheck reads only \`nft -j list ruleset\`: ${native.length ? `the rules of its native table${native.length > 1 ? 's' : ''} ${native.join(', ')} are not evaluated` : 'it holds no native table (only those iptables-nft made, read through the iptables listings), but set lookups iptables does not print cannot be told'}`;
   const listing = (tool: string) => `no \`${tool} -vnxL\` or \`${tool} -t TABLE -nvL\` listing (sos runs them only when it finds the iptable_filter or nf_tables module loaded, or with --allow-system-changes), and sos runs no ${tool}-save for the stack it ran in`;
   const why: Record<string, string> = {
     'iptables-save': listing('iptables'),
     'ip6tables-save': listing('ip6tables'),
-    nft: nftWhy,
+    nft: 'no `nft list ruleset` in it (sos runs it only when it finds the nf_tables module loaded, or with --allow-system-changes)',
     ipset: 'sos does not run `ipset save`',
     'ip-xfrm-policy': 'sos runs `ip xfrm policy` only in its libreswan plugin (libreswan installed)',
     'ip-rule-v4': 'no `ip rule` output (sos before 3.5 did not run it); route lookups assume the kernel\'s default rules',
@@ -412,6 +392,7 @@ export function sosreportBundles(tree: BundleTree): Bundle[] {
   for (const [name, commands] of MAIN_COMMANDS) reader.command(name, [NET], commands, main);
   reader.firewallListing('iptables-save', main);
   reader.firewallListing('ip6tables-save', main);
+  reader.nft(main);
   reader.command('ip-xfrm-policy', ['sos_commands/libreswan'], ['ip xfrm policy'], main);
   reader.sysctls(main);
   reader.conntrack(main);

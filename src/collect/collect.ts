@@ -13,7 +13,7 @@ import { collectIdentity } from './identity.js';
 import { redactSecrets } from './redact.js';
 import { runCommandBatch } from './run-batch.js';
 import { runCommand, type CommandOutcome } from './run-command.js';
-import { SOURCES, type SourceSpec } from './sources.js';
+import { SOURCES, sourceByName, type SourceSpec } from './sources.js';
 import { collectSysctls } from './sysctl.js';
 
 export interface CollectOptions {
@@ -83,6 +83,26 @@ async function collectOne(spec: SourceSpec, opts: CollectOptions, batch?: Map<So
   return { meta: { ...base, path: socket, status: r.status, message: r.message, durationMs: r.durationMs }, text: r.text };
 }
 
+/**
+ * An nft that cannot print JSON (built without it: "Error: JSON support not compiled-in"; before
+ * 0.9 `-j` is unknown) exits non-zero on `nft -j list ruleset`: its `nft -a list ruleset` text is
+ * read instead (parsers/nft-text.ts gives the same records), and the source's status says so.
+ */
+async function nftTextFallback(r: { meta: SourceMeta; text?: string }, opts: CollectOptions): Promise<{ meta: SourceMeta; text?: string }> {
+  if (r.meta.status !== 'failed' || r.meta.exitCode === undefined || r.meta.exitCode === 0) return r;
+  const argv = ['nft', '-a', 'list', 'ruleset'];
+  const t = await runCommand(argv, { timeoutMs: opts.timeoutMs ?? 20_000, permissionHint: sourceByName('nft')?.permissionHint, outputToFiles: true });
+  if (t.status !== 'collected') return r;
+  const why = r.meta.message ?? `exit code ${r.meta.exitCode}`;
+  return {
+    meta: {
+      ...r.meta, file: 'nft.txt', argv, status: 'collected', exitCode: t.exitCode, stderr: t.stderr || undefined, format: 'nft-text',
+      message: `nft -j failed (${why}): read \`nft -a list ruleset\` text instead`, durationMs: r.meta.durationMs + t.durationMs,
+    },
+    text: t.stdout,
+  };
+}
+
 /** Every command source in one shell (their meta durations are the batch's wall time). */
 async function runBatch(specs: SourceSpec[], opts: CollectOptions): Promise<Map<SourceSpec, CommandOutcome>> {
   const commands = specs.filter((s) => s.kind === 'command');
@@ -118,7 +138,7 @@ export async function collectBundle(opts: CollectOptions = {}): Promise<Bundle> 
   const analyze = opts.purpose === 'analyze';
   const specs = SOURCES.filter((s) => (!opts.only || opts.only.includes(s.name)) && (!analyze || s.format !== undefined));
   const [results, identity, versions, cloud] = await Promise.all([
-    runBatch(specs, opts).then((batch) => Promise.all(specs.map((s) => collectOne(s, opts, batch)))),
+    runBatch(specs, opts).then((batch) => Promise.all(specs.map((s) => collectOne(s, opts, batch).then((r) => (s.name === 'nft' ? nftTextFallback(r, opts) : r))))),
     collectIdentity(),
     analyze ? Promise.resolve({}) : toolVersions(opts.timeoutMs ?? 5000),
     opts.noCloud ? Promise.resolve(undefined) : collectCloudIdentity({ dmiRoot: opts.dmiRoot, base: opts.metadataBase }),

@@ -8,11 +8,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseIptables } from '../../parsers/iptables-save.js';
 import { parse as parseNft } from '../../parsers/nft.js';
+import { parse as parseNftText } from '../../parsers/nft-text.js';
 import { parse as parseCounters } from '../../parsers/proc-net-counters.js';
 import { isDropCounter, netfilterRuleLabel, type CounterDelta, type NetfilterRuleRef } from '../model/kernel.js';
 import type { IptablesTable } from '../model/netfilter.js';
 import type { NftTable } from '../model/nft.js';
 import { runCommandBatch } from './run-batch.js';
+import { runCommand } from './run-command.js';
 
 /** The files read, and what their absence means. */
 const PROC_FILES: { file: string; absent: string }[] = [
@@ -73,7 +75,8 @@ export function ruleCounters(iptables: { v4: IptablesTable[]; v6: IptablesTable[
   const out = new Map<string, RuleCount>();
   const add = (ref: NetfilterRuleRef, packets: number) => {
     let n = 0;
-    const base = `${ref.tool}|${ref.table}|${ref.chain}|${ref.handle ?? ''}|${ref.rule ?? ''}`;
+    // An nft rule's text holds its counter's values (`counter packets 3 bytes 252`): the key leaves them out, or a rule that counted would be a new rule.
+    const base = `${ref.tool}|${ref.table}|${ref.chain}|${ref.handle ?? ''}|${(ref.rule ?? '').replace(/\bcounter packets \d+ bytes \d+/g, 'counter')}`;
     while (out.has(`${base}|${n}`)) n++;
     out.set(`${base}|${n}`, { ref, packets });
   };
@@ -99,7 +102,7 @@ export function sampleWith(rules: Map<string, RuleCount>, procNet?: string): Cou
   return { at: Date.now(), ...readProcCounters(procNet), rules };
 }
 
-/** A sample now: /proc, and iptables-save -c, ip6tables-save -c and nft -j run again. */
+/** A sample now: /proc, and iptables-save -c, ip6tables-save -c and nft -j (its text without JSON) run again. */
 export async function sampleNow(opts: { procNet?: string; timeoutMs?: number } = {}): Promise<CounterSample> {
   const [v4, v6, nft] = await runCommandBatch(
     [['iptables-save', '-c'], ['ip6tables-save', '-c'], ['nft', '-j', 'list', 'ruleset']].map((argv) => ({ argv, options: {} })),
@@ -113,7 +116,13 @@ export async function sampleNow(opts: { procNet?: string; timeoutMs?: number } =
     }
     return parseIptables(r.stdout).records;
   };
-  const rules = ruleCounters({ v4: tables(v4, 'iptables-save -c'), v6: tables(v6, 'ip6tables-save -c') }, nft.status === 'collected' ? parseNft(nft.stdout).records : []);
+  let nftTables = nft.status === 'collected' ? parseNft(nft.stdout).records : [];
+  if (nft.status === 'failed' && nft.exitCode !== undefined && nft.exitCode !== 0) {
+    // An nft without JSON (the collection read its text too, src/collect/collect.ts): the same records from `nft -a list ruleset`.
+    const text = await runCommand(['nft', '-a', 'list', 'ruleset'], { timeoutMs: opts.timeoutMs ?? 20_000, outputToFiles: true });
+    if (text.status === 'collected') nftTables = parseNftText(text.stdout).records;
+  }
+  const rules = ruleCounters({ v4: tables(v4, 'iptables-save -c'), v6: tables(v6, 'ip6tables-save -c') }, nftTables);
   const sample = sampleWith(rules, opts.procNet);
   sample.missing.push(...missing);
   return sample;

@@ -51,6 +51,30 @@ export function nftLookups(nft: readonly NftTable[], summaries?: ReadonlyMap<str
 }
 
 /**
+ * The lookups of iptables-nft's tables read from `nft list ruleset` text, which prints
+ * iptables-nft's own matches translated where nft can (`-m multiport --dports 53,67` as
+ * `udp dport { 53, 67 }`, `-m set --match-set foo src` as `ip saddr @foo` with an nft built
+ * against libxtables): only a lookup of a set or map the table itself holds, or a verdict map, is
+ * taken as one iptables-save cannot print. (A native rule with an anonymous set added to an
+ * iptables-nft chain is then not told: nft -j would tell it.)
+ */
+export function nftTextLookups(nft: readonly NftTable[]): NftLookups {
+  const summaries = new Map<string, Map<string, NftRuleSummary>>();
+  for (const t of nft) {
+    if (t.managedBy !== 'iptables-nft') continue;
+    const own = new Set(t.sets.map((x) => `@${x.name}`));
+    const chains = new Map<string, NftRuleSummary>();
+    for (const c of t.chains) {
+      const { count, lookups } = ruleSummaryOf(c.rules);
+      for (const [k, l] of lookups) if (l.set === 'an anonymous set' || (l.set.startsWith('@') && !own.has(l.set))) lookups.delete(k);
+      chains.set(c.name, { count, lookups });
+    }
+    summaries.set(`${t.family} ${t.name}`, chains);
+  }
+  return nftLookups(nft, summaries);
+}
+
+/**
  * Mark the rules of `tables` (one family's iptables-save tables) that nft shows with a set
  * lookup; returns a notice per marked rule. In a chain whose rule count differs between the two
  * (they cannot be paired) every rule is marked.
@@ -91,8 +115,9 @@ export function markNftHiddenMatches(tables: IptablesTable[], nft: readonly NftT
 /**
  * nft tables as a snapshot keeps them: of iptables-nft's tables only the base chains, without
  * rules (iptables-save has those rules and chains; nft's copy only gave the nftHidden marks, and
- * a kube-proxy host's copy is ~1 KB of JSON a rule).
+ * a kube-proxy host's copy is ~1 KB of JSON a rule), unless no iptables dump holds the table
+ * (`rulesFromNft`: nft's listing is all there is of its rules).
  */
 export function withoutIptablesNftRules(tables: readonly NftTable[]): NftTable[] {
-  return tables.map((t) => (t.managedBy === 'iptables-nft' ? { ...t, chains: t.chains.filter((c) => c.hook !== undefined).map((c) => ({ ...c, rules: [] })) } : t));
+  return tables.map((t) => (t.managedBy === 'iptables-nft' && t.rulesFromNft !== true ? { ...t, chains: t.chains.filter((c) => c.hook !== undefined).map((c) => ({ ...c, rules: [] })) } : t));
 }

@@ -7,6 +7,7 @@ import { parseRoutes } from '../../parsers/ip-route.js';
 import { parseIptablesList } from '../../parsers/iptables-list.js';
 import { parseIptables } from '../../parsers/iptables-save.js';
 import { parse as parseNft } from '../../parsers/nft.js';
+import { parse as parseNftText } from '../../parsers/nft-text.js';
 import type { ParseResult, ParseWarning } from '../../parsers/types.js';
 import type { ConntrackStatsRecord } from '../model/conntrack.js';
 import type { DockerDaemonConfig, DockerNetworkRecord } from '../model/docker.js';
@@ -25,7 +26,7 @@ import {
   type SourceReport,
 } from '../model/snapshot.js';
 import type { Bundle } from './bundle.js';
-import { markNftHiddenMatches, nftLookups, withoutIptablesNftRules, type NftLookups } from './nft-hidden.js';
+import { markNftHiddenMatches, nftLookups, nftTextLookups, withoutIptablesNftRules, type NftLookups } from './nft-hidden.js';
 import { sourceByName } from './sources.js';
 
 /** Set `origin.source` on every record (and nested records) of a parse result. */
@@ -126,16 +127,56 @@ const KEPT_TEXTS = new Set(['iptables-save', 'iptables-legacy-save', 'ip6tables-
  * nft's tables as the snapshot keeps them and the lookups of iptables-nft's rules. A function of
  * its own so that, with `release`, nothing but the bundle held the text while the rest is parsed.
  */
-function readNft(bundle: Bundle, release: boolean): { result: ParseResult<NftTable>; lookups: NftLookups; characters: number } | undefined {
+function readNft(bundle: Bundle, release: boolean): NftPart | undefined {
   const text = bundle.files.get('nft');
   if (text === undefined) return undefined;
   if (release) bundle.files.delete('nft');
+  const meta = bundle.meta.sources.find((m) => m.name === 'nft');
+  if (meta?.format === 'nft-text' || isNftText(text)) {
+    // `nft list ruleset` text (an nft without JSON, a sosreport): every table's rules are kept
+    // until the iptables dumps say which of iptables-nft's tables they hold (settleNftText).
+    const parsed = parseNftText(text);
+    stampSource(parsed.records, 'nft');
+    const handles = parsed.records.some((t) => t.handle !== undefined || t.chains.some((c) => c.rules.some((r) => r.handle !== undefined)));
+    return { result: { records: parsed.records, warnings: parsed.warnings }, lookups: nftTextLookups(parsed.records), characters: text.length, text: { handles } };
+  }
   const result = parseNft(text, { summarizeIptablesNft: true });
   stampSource(result.records, 'nft');
   for (const chains of result.iptablesNftRules?.values() ?? []) {
     for (const chain of chains.values()) for (const rule of chain.lookups.values()) rule.origin.source = 'nft';
   }
   return { result: { records: withoutIptablesNftRules(result.records), warnings: result.warnings }, lookups: nftLookups(result.records, result.iptablesNftRules), characters: text.length };
+}
+
+interface NftPart {
+  result: ParseResult<NftTable>;
+  lookups: NftLookups;
+  characters: number;
+  /** Read from `nft list ruleset` text: whether it had handles (`nft -a`). */
+  text?: { handles: boolean };
+}
+
+/** Whether an nft source holds `nft list ruleset` text rather than `nft -j`'s JSON document. */
+function isNftText(text: string): boolean {
+  const first = /\S/.exec(text);
+  return first !== null && first[0] !== '{';
+}
+
+/**
+ * iptables-nft's tables of nft's text listing: those an iptables dump of their family holds keep
+ * only their base chains (their rules are the dump's); those none holds (a sosreport lists only
+ * the filter table) keep the rules nft listed, evaluated by the nft evaluator (`rulesFromNft`).
+ */
+function settleNftText(tables: NftTable[], dumped: { 4: IptablesTable[]; 6: IptablesTable[] }): { tables: NftTable[]; fromNft: string[] } {
+  const fromNft: string[] = [];
+  for (const t of tables) {
+    if (t.managedBy !== 'iptables-nft') continue;
+    const family = t.family === 'ip6' ? 6 : 4;
+    if (dumped[family].some((d) => d.name === t.name && d.backend !== 'legacy')) continue;
+    t.rulesFromNft = true;
+    fromNft.push(`${t.family} ${t.name}`);
+  }
+  return { tables: withoutIptablesNftRules(tables), fromNft };
 }
 
 /** Build the snapshot of one bundle. */
@@ -195,6 +236,10 @@ function snapshotOf(bundle: Bundle, release: boolean, afterParse?: () => void): 
       const result = parsed.get('nft')!;
       for (const w of result.warnings) warnings.push({ source: meta.name, lineNumber: w.lineNumber, text: w.text, reason: w.reason });
       warningCount = result.warnings.length;
+      if (nftPart?.text !== undefined) {
+        const form = `read as \`nft list ruleset\` text${nftPart.text.handles ? ' with rule handles (nft -a)' : ', without rule handles (a fix that deletes a rule says how to find its handle with nft -a)'}`;
+        message = message ? `${message}; ${form}` : form;
+      }
     } else if (spec?.format && text !== undefined) {
       const parser = parserFor(spec.format);
       if (spec.format === 'ip-route') {
@@ -234,7 +279,15 @@ function snapshotOf(bundle: Bundle, release: boolean, afterParse?: () => void): 
   const rules = [...records<RuleRecord>('ip-rule-v4'), ...records<RuleRecord>('ip-rule-v6')];
 
   // Rules iptables-nft printed without a native nft match nft -j shows: evaluated as undecided.
-  const nft = records<NftTable>('nft');
+  let nft = records<NftTable>('nft');
+  if (nftPart?.text !== undefined) {
+    const settled = settleNftText(nft, { 4: records<IptablesTable>('iptables-save'), 6: records<IptablesTable>('ip6tables-save') });
+    nft = settled.tables;
+    const report = sources.find((r) => r.name === 'nft');
+    if (report && settled.fromNft.length > 0) {
+      report.message = `${report.message ? `${report.message}; ` : ''}the rules of iptables-nft's ${settled.fromNft.length > 1 ? 'tables' : 'table'} ${settled.fromNft.join(', ')} are read from it (no iptables dump holds ${settled.fromNft.length > 1 ? 'them' : 'it'})`;
+    }
+  }
   const nftHidden = [
     ...markNftHiddenMatches(records<IptablesTable>('iptables-save'), lookups, 4).map((n) => ({ ...n, source: 'iptables-save' })),
     ...markNftHiddenMatches(records<IptablesTable>('ip6tables-save'), lookups, 6).map((n) => ({ ...n, source: 'ip6tables-save' })),

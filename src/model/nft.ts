@@ -56,6 +56,12 @@ export interface NftTable {
   name: string;
   handle?: number;
   managedBy: 'iptables-nft' | 'native';
+  /**
+   * An iptables-nft table no iptables dump of the snapshot holds (a sosreport lists only the filter
+   * table on an iptables-nft host): its rules are nft's text listing of them, kept and evaluated by
+   * the nft evaluator like a native table's (src/collect/snapshot.ts sets it).
+   */
+  rulesFromNft?: true;
   chains: NftChain[];
   sets: NftSet[];
   objects: NftObject[];
@@ -78,4 +84,9 @@ export interface NftLookupRule {
 export interface NftRuleSummary {
   count: number;
   lookups: Map<number, NftLookupRule>;
+}
+
+/** Whether the nft evaluator runs the table's base chains: native tables, and iptables-nft's that only nft listed. */
+export function evaluatedAsNft(t: NftTable): boolean {
+  return t.managedBy === 'native' || t.rulesFromNft === true;
 }

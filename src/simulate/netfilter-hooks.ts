@@ -6,7 +6,7 @@
  * native nft chains plugs in here (`ChainEvaluator`) instead of a second pipeline.
  */
 import type { IptablesTable } from '../model/netfilter.js';
-import type { NftChain, NftTable } from '../model/nft.js';
+import { evaluatedAsNft, type NftChain, type NftTable } from '../model/nft.js';
 import type { Hook, NetfilterRuleset, PacketPath, PhysdevInfo } from './netfilter-types.js';
 
 export type { ChainEvaluator, ChainOutcome } from './netfilter-types.js';
@@ -103,7 +103,7 @@ function nativeEntries(hook: Hook, family: 4 | 6, path: PacketPath, nft: readonl
   const entries: HookEntry[] = [];
   const hooks = PATH_HOOKS[path];
   for (const table of nft ?? []) {
-    if (table.managedBy !== 'native') continue;
+    if (!evaluatedAsNft(table)) continue;
     const fam = table.family;
     // Bridged packets meet the bridge family's chains, not ip/ip6/inet ones (br_netfilter calls the inet hooks with PF_INET).
     const sameFamily = fam === 'inet' || (fam === 'ip' && family === 4) || (fam === 'ip6' && family === 6);

@@ -42,7 +42,9 @@ export function stateTest(o: IptablesOption): MatchFn {
       p.why = `--${o.name} ${o.args.join(',')}: ${p.ctUnknown}`;
       return UNKNOWN;
     }
-    return ((mask & (p.ctBit | p.natBits)) !== 0) !== negated ? YES : NO;
+    // SNAT/DNAT are the entry's status bits: a packet without one (before conntrack in raw, untracked) has none (xt_conntrack).
+    const bits = hasConntrack(p) ? p.ctBit | p.natBits : p.ctBit;
+    return ((mask & bits) !== 0) !== negated ? YES : NO;
   };
 }
 

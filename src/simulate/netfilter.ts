@@ -411,7 +411,7 @@ export class NetfilterRun {
     if (w.portUncertain && hasPorts(p)) p.dstUncertain = true;
     if (w.uncertain) p.dstUncertain = true;
     else if (w.redirect) {
-      const addr = hook === 'OUTPUT' ? (p.family === 4 ? '127.0.0.1' : '::1') : this.redirectAddress(p.inDev);
+      const addr = hook === 'OUTPUT' ? (p.family === 4 ? '127.0.0.1' : '::1') : this.redirectAddress(p.inDev, p.family === 6 ? p.dst6 : undefined);
       if (addr === undefined) p.dstUncertain = true;
       else setAddress(p, addr, true);
     } else rewriteAddress(p, w, true);
@@ -442,16 +442,24 @@ export class NetfilterRun {
     rewriteAddress(p, w, false);
   }
 
-  /** REDIRECT's address for a packet arriving on `dev`: the caller's answer, else the first local address on it. */
-  private redirectAddress(dev: string | undefined): string | undefined {
+  /**
+   * REDIRECT's address for a packet arriving on `dev`: the caller's answer, else the first local
+   * address on it. IPv6 (nf_nat_redirect_ipv6): the first of the device's addresses — the kernel
+   * keeps them by scope, global first, as `ip -6 addr` lists them — whose scope suits the
+   * destination `dst6` (link-local only for a link-local destination); none is undecided.
+   */
+  private redirectAddress(dev: string | undefined, dst6?: bigint): string | undefined {
     if (dev === undefined || dev === '') return undefined;
     const family = this.packet.family;
     if (this.opts.redirectAddress !== undefined) return this.opts.redirectAddress(dev, family);
-    if (family === 6) return undefined;
+    const linkLocal = (v: bigint): boolean => (v >> 118n) === 0x3fan;
     for (const a of this.opts.localAddresses ?? []) {
       if (typeof a === 'string' || a.dev !== dev) continue;
       const ip = a.cidr.split('/')[0];
-      if (ip.indexOf(':') < 0) return ip;
+      if (family === 4 && ip.indexOf(':') < 0) return ip;
+      if (family !== 6 || dst6 === undefined || ip.indexOf(':') < 0) continue;
+      const v = parseIPv6(ip);
+      if (v !== null && linkLocal(v) === linkLocal(dst6)) return ip;
     }
     return undefined;
   }

@@ -82,10 +82,14 @@ export function nftChainText(table: NftTable, chain: NftChain): string {
   return `table ${table.family} ${table.name} chain ${chain.name} {${head} }`;
 }
 
-/** The shell command that deletes an nft rule. */
+/**
+ * The shell command that deletes an nft rule. A rule read from `nft list ruleset` without `-a`
+ * has no handle: the command then says where to find it (`nft -a` prints it after the rule).
+ */
 export function nftDeleteCommand(rule: IptablesRule): string | undefined {
   const n = rule.nft;
-  if (n === undefined || n.handle === undefined) return undefined;
+  if (n === undefined) return undefined;
+  if (n.handle === undefined) return `nft delete rule ${n.family} ${n.table} ${n.chain} handle HANDLE  # HANDLE: the number after "# handle" that \`nft -a list chain ${n.family} ${n.table} ${n.chain}\` prints on the line of: ${n.text}`;
   return `nft delete rule ${n.family} ${n.table} ${n.chain} handle ${n.handle}`;
 }
 

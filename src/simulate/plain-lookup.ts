@@ -42,7 +42,8 @@ const SCAN_MAX = 64;
 interface FamilyView {
   /** Rules in kernel order; undefined when they are not all plain (ask the simulator). */
   rules: RuleRecord[] | undefined;
-  tables: Map<string, Table>;
+  /** The table each rule looks up, by the rule's index (undefined: the table holds no route of the family). */
+  tables: (Table | undefined)[];
   search: TableSearch;
 }
 
@@ -84,7 +85,9 @@ function familyView(s: HostSnapshot, family: 4 | 6): FamilyView {
     const tos = parseDsfield(route.tos);
     t.entries.push({ route, len: p.len, key: p.value, tos, order: tos || 0, metric: route.metric ?? defaultMetric });
   }
-  return { rules, tables, search: linkdownSearch(s, family) };
+  // Kept as long as the snapshot: a copy of each list in its own length (a list grown by push holds 17 slots or more).
+  for (const t of tables.values()) if (t.entries.length < 17) t.entries = t.entries.slice();
+  return { rules, tables: rules ? rules.map((r) => tables.get(tableKey(r.table))) : [], search: linkdownSearch(s, family) };
 }
 
 /** The table's entries whose prefix contains `a`. */
@@ -128,7 +131,10 @@ function searchTable(t: Table, a: Address, search: TableSearch): { route: RouteR
 
 /** One host's tables for the plain lookup, each family built on its first question. */
 export class PlainRoutes {
-  private readonly families: Partial<Record<4 | 6, FamilyView>> = {};
+  // Two fields, not a record keyed 4 and 6: an object with an element at index 4 or 6 carries a
+  // 21-slot elements store (200 bytes), and the fleet keeps one PlainRoutes per capturing host.
+  private v4: FamilyView | undefined;
+  private v6: FamilyView | undefined;
 
   constructor(private readonly snapshot: HostSnapshot) {}
 
@@ -137,13 +143,14 @@ export class PlainRoutes {
    * undefined when this lookup cannot tell (rules that are not plain, special destinations).
    */
   lookup(a: Address): PlainLookup | null | undefined {
-    const v = (this.families[a.family] ??= familyView(this.snapshot, a.family));
+    const v = a.family === 4 ? (this.v4 ??= familyView(this.snapshot, 4)) : (this.v6 ??= familyView(this.snapshot, 6));
     if (!v.rules) return undefined;
     // Destinations the output path treats before the tables (0.0.0.0, multicast, broadcast, link-local, loopback).
     if (a.family === 4 ? a.value === 0 || a.value >>> 28 === 0xe || a.value === 0xffffffff
       : (a.value >> 120n) === 0xffn || (a.value >> 118n) === 0x3fan || a.value === 1n) return undefined;
-    for (const rule of v.rules) {
-      const t = v.tables.get(tableKey(rule.table));
+    for (let i = 0; i < v.rules.length; i++) {
+      const rule = v.rules[i];
+      const t = v.tables[i];
       const hit = t && searchTable(t, a, v.search);
       if (!hit || hit.route.type === 'throw') continue;
       return { rule, route: hit.route, dev: hit.route.type === 'unicast' ? hit.nexthops[0]?.dev : undefined };

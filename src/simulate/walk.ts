@@ -317,9 +317,11 @@ class Walker {
       localAddresses: this.ctx.localAddresses[this.family],
       ignoreNativeNft: this.opts.ignoreNativeNft,
       traceLimit: this.opts.traceLimit,
-      masqueradeSource: (dev) => {
+      // Toward the packet's destination as it is now (after a DNAT): the kernel asks with the
+      // header's daddr (IPv4: the route's nexthop for it, nf_nat_masquerade_ipv4/ipv6).
+      masqueradeSource: (dev, nexthop) => {
         const via = this.route?.via;
-        return this.ctx.fib.sources.choose(this.family, dev, via, this.dst!);
+        return this.ctx.fib.sources.choose(this.family, dev, via, parseAddress(nexthop) ?? this.dst!);
       },
     };
     opts.nftEvaluator = this.opts.nftEvaluator ?? this.ctx.nft;

@@ -46,9 +46,11 @@ describe('Debian sos 4.0, the real archive of a firewall sos listed with iptable
     const [main] = hosts;
     expect(source(main, 'iptables-save')).toMatchObject({ status: 'collected', file: 'sos_commands/networking/iptables_-vnxL', format: 'iptables-list' });
     expect(source(main, 'ip6tables-save')).toMatchObject({ status: 'collected', file: 'sos_commands/networking/ip6tables_-vnxL' });
-    expect(source(main, 'nft')).toMatchObject({ lacking: true });
-    expect(source(main, 'nft').message).toMatch(/nft_list_ruleset is `nft list ruleset` as text and hostcheck reads only `nft -j list ruleset`/);
+    expect(source(main, 'nft')).toMatchObject({ status: 'collected', file: 'sos_commands/networking/nft_list_ruleset', format: 'nft-text', message: 'read from sos\'s `nft list ruleset` text (sos runs no nft -j); it prints no rule handles' });
     const snapshot = buildSnapshot(main);
+    // nft's text: iptables-nft's ip filter (its warning line), whose rules are the listing's.
+    expect(snapshot.nft.map((t) => [`${t.family} ${t.name}`, t.managedBy, t.rulesFromNft, t.chains.map((c) => c.rules.length)])).toEqual([['ip filter', 'iptables-nft', undefined, [0, 0, 0]]]);
+    expect(snapshot.sources.find((x) => x.name === 'nft')).toMatchObject({ status: 'collected', warnings: 0, message: expect.stringMatching(/; read as `nft list ruleset` text, without rule handles/) });
     const filter = snapshot.netfilter.v4.find((t) => t.name === 'filter')!;
     expect(filter.form).toBe('listing');
     const peersChain = filter.rules.filter((r) => r.chain === 'PEERS');
@@ -229,6 +231,31 @@ describe('sos 4.1+ conntrack plugin: conntrack -S per stack, /proc/net/stat/nf_c
   });
 });
 
+describe('Debian sos 4.0, the real archive of a host whose drops are in nf_tables (nft list ruleset text)', () => {
+  const archive = join(bundles, 'sos-4.0', 'nft-drops.tar.xz');
+  const peers = [{ address: '172.17.0.64', name: 'ecs1' }, { address: '172.18.1.22', name: 'ecs2' }];
+
+  it('evaluates the native inet table and the raw table sos did not list from nft\'s text; both drops are errors quoting nft\'s rules', async () => {
+    const [main] = await openBundles(archive);
+    expect(source(main, 'nft')).toMatchObject({ status: 'collected', file: 'sos_commands/networking/nft_list_ruleset', format: 'nft-text' });
+    const snapshot = buildSnapshot(main);
+    expect(snapshot.nft.map((t) => [`${t.family} ${t.name}`, t.managedBy, t.rulesFromNft ?? false, t.chains.map((c) => c.rules.length)])).toEqual([
+      ['inet filter', 'native', false, [1]], ['ip raw', 'iptables-nft', true, [1]],
+    ]);
+    expect(snapshot.netfilter.v4.map((t) => t.name)).toEqual(['filter']);
+    expect(snapshot.sources.find((x) => x.name === 'iptables-save')!.message).toContain('table raw exists (nft list ruleset shows table ip raw) but sos did not list it: its rules are read from sos_commands/networking/nft_list_ruleset as nft prints them');
+    const { findings } = analyzeSnapshot(snapshot, { peers, remotes: [], ports: [], ignore: [] });
+    const drops = findings.filter((f) => f.check === 'firewall-blocks-peer');
+    expect(drops.map((f) => [f.severity, f.subject, f.evidence.map((e) => `${e.source}:${e.lineNumber} ${e.text}`)])).toEqual([
+      ['error', '172.17.0.64 icmp-in', ['nft:10 table ip raw chain PREROUTING: meta l4proto icmp ip saddr 172.17.0.64 counter packets 1 bytes 84 drop']],
+      ['error', '172.18.1.22 icmp-in', ['nft:4 table inet filter chain input: ip saddr 172.18.0.0/16 drop']],
+    ]);
+    expect(drops[0].summary).toBe('the firewall drops ICMP echo from ecs1 172.17.0.64: ip raw/PREROUTING rule 1 (iptables-nft, as nft lists it): meta l4proto icmp ip saddr 172.17.0.64 counter packets 1 bytes 84 drop');
+    expect(drops[1].summary).toMatch(/: inet filter\/input rule 1 \(native nft\): ip saddr 172\.18\.0\.0\/16 drop$/);
+    expect(drops[1].fix[0]).toMatch(/^nft delete rule inet filter input handle HANDLE {2}# HANDLE: the number after "# handle" that `nft -a list chain inet filter input` prints/);
+  });
+});
+
 describe('sos 4.1+ firewall_tables: iptables -vnxL and -t TABLE -nvL, nft -a list ruleset', () => {
   /** The 4.5 layout with the firewall_tables plugin's files: the lab's real listings, one per table. */
   function withFirewallTables(namespaces: boolean): string {
@@ -260,15 +287,17 @@ describe('sos 4.1+ firewall_tables: iptables -vnxL and -t TABLE -nvL, nft -a lis
     expect(source(main, 'iptables-save').format).toBeUndefined();
   });
 
-  it('alone: the listings of every table sos listed, the failed and the unlisted ones named; nft names its native table', async () => {
+  it('alone: the listings of every table sos listed, the failed and the unlisted ones named; nft read from its text', async () => {
     const [main] = await openBundles(withFirewallTables(false));
     const fw = source(main, 'iptables-save');
     expect(fw).toMatchObject({ status: 'collected', format: 'iptables-list', file: 'sos_commands/firewall_tables/iptables_-vnxL, sos_commands/firewall_tables/iptables_-t_nat_-nvL' });
     expect(fw.message).toMatch(/^read from sos's `iptables -nvL` listings, not iptables-save \(sos runs none for the stack it ran in\): filter: sos_commands\/firewall_tables\/iptables_-vnxL \(lines 2–\d+\); nat: sos_commands\/firewall_tables\/iptables_-t_nat_-nvL \(lines \d+–\d+\)/);
     expect(fw.message).toContain('failed: sos_commands/firewall_tables/iptables_-t_mangle_-nvL (exit code 1: iptables v1.8.9 (nf_tables): table `mangle\' is incompatible');
-    expect(fw.message).toContain('tables mangle, raw exist (nft list ruleset shows table ip mangle, table ip raw) but sos did not list them: their rules are not known');
-    expect(source(main, 'nft').message).toMatch(/nft_-a_list_ruleset is `nft list ruleset` as text .*: the rules of its native table inet firewalld are not evaluated/);
+    expect(fw.message).toContain('tables mangle, raw exist (nft list ruleset shows table ip mangle, table ip raw) but sos did not list them: their rules are read from sos_commands/firewall_tables/nft_-a_list_ruleset as nft prints them');
+    expect(source(main, 'nft')).toMatchObject({ status: 'collected', format: 'nft-text', file: 'sos_commands/firewall_tables/nft_-a_list_ruleset', message: 'read from sos\'s `nft -a list ruleset` text (sos runs no nft -j)' });
     const snapshot = buildSnapshot(main);
+    expect(snapshot.nft.map((t) => [`${t.family} ${t.name}`, t.handle, t.managedBy])).toEqual([['ip filter', 1, 'native'], ['ip nat', 1, 'native'], ['ip mangle', 1, 'native'], ['ip raw', 1, 'native'], ['inet firewalld', 9, 'native']]);
+    expect(snapshot.sources.find((x) => x.name === 'nft')!.message).toMatch(/read as `nft list ruleset` text with rule handles \(nft -a\)$/);
     expect(snapshot.netfilter.v4.map((t) => [t.name, t.rules.length])).toEqual([['filter', 50], ['nat', 11]]);
     // The line numbers are the joined text's; the message says which lines came from which file.
     const dnat = snapshot.netfilter.v4[1].rules.find((r) => r.target?.name === 'DNAT')!;

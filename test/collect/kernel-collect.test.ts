@@ -4,9 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseIptables } from '../../parsers/iptables-save.js';
+import { parse as parseNftText } from '../../parsers/nft-text.js';
 import { counterDeltas, readProcCounters, ruleCounters, type CounterSample } from '../../src/collect/counters.js';
 import { DropTally } from '../../src/collect/drop-reasons.js';
 import { answersOf } from '../../src/collect/route-ask.js';
+import type { NftTable } from '../../src/model/nft.js';
 import { repoRoot } from '../helpers/samples.js';
 
 describe('answersOf: ip -o -force -batch output paired with the questions', () => {
@@ -55,6 +57,13 @@ describe('counters', () => {
     const deltas = counterDeltas(before, sample(dump(1, 2, 7), 12));
     expect(deltas.map((d) => [d.name, d.delta])).toEqual([['IpOutNoRoutes', 2], ['iptables -t filter -A INPUT -s 10.0.0.1/32 -j DROP', 4]]);
     expect(counterDeltas(sample(dump(5, 5, 5), 12), sample(dump(0, 0, 0), 3))).toEqual([]);
+  });
+
+  it('a native nft drop rule that counted is the same rule at both ends (its text holds the counter values)', () => {
+    const listing = (packets: number) => `table inet filter { # handle 3\n\tchain input { # handle 1\n\t\ttype filter hook input priority filter; policy accept;\n\t\tip saddr 172.18.0.0/16 counter packets ${packets} bytes ${packets * 84} drop # handle 4\n\t}\n}\n`;
+    const sample = (tables: NftTable[]): CounterSample => ({ at: 0, counters: new Map(), rules: ruleCounters({ v4: [], v6: [] }, tables), missing: [] });
+    const deltas = counterDeltas(sample(parseNftText(listing(0)).records), sample(parseNftText(listing(3)).records));
+    expect(deltas.map((d) => [d.name, d.delta, d.rule?.handle])).toEqual([['nft inet filter input handle 4: ip saddr 172.18.0.0/16 counter packets 3 bytes 252 drop', 3, 4]]);
   });
 });
 

@@ -5,7 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { parse as parseIptables } from '../../parsers/iptables-save.js';
 import { parse as parseNft } from '../../parsers/nft.js';
-import { markNftHiddenMatches } from '../../src/collect/nft-hidden.js';
+import { parse as parseNftText } from '../../parsers/nft-text.js';
+import { markNftHiddenMatches, nftTextLookups } from '../../src/collect/nft-hidden.js';
 
 const SAVE = ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]',
   '-A INPUT -s 10.1.0.0/16 -j ACCEPT', '-A INPUT -j DROP', '-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT', 'COMMIT', ''].join('\n');
@@ -71,5 +72,23 @@ describe('markNftHiddenMatches', () => {
     nft[0].managedBy = 'native';
     expect(markNftHiddenMatches(tables, nft, 4)).toEqual([]);
     expect(tables[0].rules.some((r) => r.nftHidden)).toBe(false);
+  });
+});
+
+describe('nftTextLookups: iptables-nft chains read from nft list ruleset text', () => {
+  it("marks a lookup of the table's own set; not the anonymous set or ipset nft translated from iptables' own matches", () => {
+    const save = ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]',
+      '-A INPUT -p udp -m multiport --dports 53,67 -j ACCEPT', '-A INPUT -m set --match-set foo src -j DROP', '-A INPUT -j DROP', 'COMMIT', ''].join('\n');
+    // nft 1.0.6's text of that chain (multiport translated to an anonymous set; -m set as an nft built against libxtables prints it), plus a set added with nft.
+    const text = ['table ip filter {', '\tset blocked {', '\t\ttype ipv4_addr', '\t\telements = { 10.9.9.9 }', '\t}', '',
+      '\tchain INPUT {', '\t\ttype filter hook input priority filter; policy accept;',
+      '\t\tmeta l4proto udp udp dport { 53, 67 } counter packets 0 bytes 0 accept', '\t\tip saddr @foo counter packets 0 bytes 0 drop',
+      '\t\tip saddr @blocked counter packets 0 bytes 0 drop', '\t}', '}', ''].join('\n');
+    const nft = parseNftText(text).records;
+    expect(nft[0].managedBy).toBe('iptables-nft');
+    const tables = parseIptables(save).records;
+    const notices = markNftHiddenMatches(tables, nftTextLookups(nft), 4);
+    expect(tables[0].rules.map((r) => Boolean(r.nftHidden))).toEqual([false, false, true]);
+    expect(notices.map((n) => n.text)).toEqual(['-A INPUT -j DROP']);
   });
 });

@@ -4,12 +4,15 @@
  * the same snapshot and sections; hashText digests a text a megabyte at a time, equal to one update.
  */
 import { createHash } from 'node:crypto';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { prepareSnapshot } from '../../src/agent/report.js';
+import { openBundles } from '../../src/collect/bundle-open.js';
 import { hashText, sectionDigest, zeroDumpCounters } from '../../src/collect/sections.js';
 import { buildSnapshot, buildSnapshotReleasing } from '../../src/collect/snapshot.js';
 import { bigBundle } from '../helpers/big-host.js';
 import { kubeProxyDump } from '../helpers/kube-proxy-dump.js';
+import { repoRoot } from '../helpers/samples.js';
 
 const json = (v: unknown): unknown => JSON.parse(JSON.stringify(v));
 
@@ -28,6 +31,22 @@ describe('buildSnapshotReleasing', () => {
     expect(pb.digest).toBe(pa.digest);
     expect(pb.sections.map((s) => [s.kind, s.digest])).toEqual(pa.sections.map((s) => [s.kind, s.digest]));
     expect(pb.sections.map((s) => s.kind)).toContain('netfilter');
+  });
+});
+
+describe('buildSnapshotReleasing, nft read from its text', () => {
+  it('gives the same snapshot and sections for a sosreport whose nft ruleset is text (an unlisted iptables-nft table kept)', async () => {
+    const archive = join(repoRoot, 'fixtures', 'bundles', 'sos-4.0', 'nft-drops.tar.xz');
+    const [kept] = await openBundles(archive);
+    const [released] = await openBundles(archive);
+    const a = buildSnapshot(kept);
+    const b = buildSnapshotReleasing(released);
+    expect(json(b)).toEqual(json(a));
+    expect(a.nft.filter((t) => t.rulesFromNft).map((t) => `${t.family} ${t.name} ${t.chains[0].rules.length}`)).toEqual(['ip raw 1']);
+    expect(released.files.has('nft')).toBe(false);
+    const [pa, pb] = [prepareSnapshot(a, kept, { maxRoutes: 50_000 }), prepareSnapshot(b, released, { maxRoutes: 50_000 })];
+    expect(pb.digest).toBe(pa.digest);
+    expect(pb.sections.map((s) => [s.kind, s.digest])).toEqual(pa.sections.map((s) => [s.kind, s.digest]));
   });
 });
 

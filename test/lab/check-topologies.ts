@@ -69,3 +69,18 @@ export function ecs3PeerFirewall(): Topology {
       'COMMIT', ''].join('\n'),
   });
 }
+
+/**
+ * ECS3's drops in nf_tables for the sosreport nft tests: a native `table inet filter` dropping
+ * 172.18.0.0/16 (ecs2) and an iptables-nft rule in the raw table dropping ecs1's ICMP (sos 4.0
+ * lists only the filter table on an iptables-nft host). Applied by `applyEcs3NftDrops`.
+ */
+export const ECS3_NFT_DROPS = {
+  ruleset: 'table inet filter {\n  chain input {\n    type filter hook input priority filter; policy accept;\n    ip saddr 172.18.0.0/16 drop\n  }\n}\n',
+  raw: ['iptables-nft', '-t', 'raw', '-A', 'PREROUTING', '-s', FIRST_INCIDENT.ecs1, '-p', 'icmp', '-j', 'DROP'],
+};
+
+export async function applyEcs3NftDrops(lab: { exec: (host: string, argv: string[], opts?: { input?: string; check?: boolean }) => Promise<unknown> }): Promise<void> {
+  await lab.exec('ecs3', ['nft', '-f', '-'], { input: ECS3_NFT_DROPS.ruleset, check: true });
+  await lab.exec('ecs3', ECS3_NFT_DROPS.raw, { check: true });
+}

@@ -12,6 +12,9 @@
  *   recording no namespace, with --allow-system-changes (test/lab/sos.ts says why): the firewall of
  *   the stack sos ran in as `iptables -vnxL`, the neighbour table as `ip -s -s neigh show`
  *   (`npm run fixtures:bundles -- firewall-listing` writes only this one);
+ * - `sos-4.0/nft-drops.tar.xz`: the same sos in ecs3 with drops in nf_tables where sos's iptables
+ *   listing does not look (check-topologies.ts ECS3_NFT_DROPS: a native inet table, an iptables-nft
+ *   raw-table rule): sos's `nft list ruleset` text (`npm run fixtures:bundles -- nft-drops` writes only this one);
  * - `calicoctl-node-diags-layout/{ecs1,ecs3}/diagnostics/`: the layout of `calicoctl node diags`,
  *   built from calicoctl/calicoctl/commands/node/diags.go (projectcalico/calico): one file per
  *   command, stdout and stderr together, from the lab's real outputs.
@@ -26,8 +29,9 @@ import { settleIpv6 } from './fixture-topologies.js';
 import { Lab, labPrerequisites, repoRoot } from './lab.js';
 import { FIXTURE_PREFIX, normaliseFile, withoutDad } from './make-fixtures.js';
 import { sosReport } from './sos.js';
-import { ecs3PeerFirewall } from './check-topologies.js';
+import { applyEcs3NftDrops, ecs3PeerFirewall, meshWithEcs3 } from './check-topologies.js';
 import { FIRST_INCIDENT, firstIncident } from './topologies.js';
+import type { Topology } from './topology.js';
 
 const OUT = join(repoRoot, 'fixtures', 'bundles');
 
@@ -88,29 +92,39 @@ async function calicoLayout(lab: Lab): Promise<void> {
   }
 }
 
-/** sos in ecs3 of a host whose INPUT drops a peer, no namespace recorded: the -vnxL listing. */
-async function firewallListing(): Promise<void> {
-  const lab = await Lab.create(withoutDad(ecs3PeerFirewall()));
+/**
+ * sos in ecs3 of `topology` (after `setup`), recording no namespace, with --allow-system-changes;
+ * ECS3 answers ecs2 and ecs1 first (and so learns its gateway's address): sos-4.0/`file`.
+ */
+async function sosOfEcs3(topology: Topology, file: string, setup: (lab: Lab) => Promise<void> = async () => {}): Promise<void> {
+  const lab = await Lab.create(withoutDad(topology));
   try {
     await settleIpv6(lab);
-    // ECS3 answers ecs2 (and so learns its gateway's address); ecs1 is dropped.
+    await setup(lab);
     await lab.ping('ecs2', FIRST_INCIDENT.ecs3);
     await lab.ping('ecs1', FIRST_INCIDENT.ecs3);
     const sos = await sosReport(lab, 'ecs3', ['networking'], { allowSystemChanges: true, namespaces: false });
     mkdirSync(join(OUT, 'sos-4.0'), { recursive: true });
-    copyFileSync(sos.archive, join(OUT, 'sos-4.0', 'firewall-listing.tar.xz'));
+    copyFileSync(sos.archive, join(OUT, 'sos-4.0', file));
     rmSync(sos.dir, { recursive: true, force: true });
-    process.stdout.write(`sos-4.0/firewall-listing.tar.xz (sos ran ${sos.durationMs} ms)\n`);
+    process.stdout.write(`sos-4.0/${file} (sos ran ${sos.durationMs} ms)\n`);
   } finally {
     await lab.destroy();
   }
 }
 
+/** A host whose INPUT drops a peer: the -vnxL listing. */
+const firewallListing = (): Promise<void> => sosOfEcs3(ecs3PeerFirewall(), 'firewall-listing.tar.xz');
+/** A host whose drops are in nf_tables (a native inet table, an iptables-nft raw rule): sos's nft list ruleset text. */
+const nftDrops = (): Promise<void> => sosOfEcs3(meshWithEcs3({}), 'nft-drops.tar.xz', applyEcs3NftDrops);
+
 async function main(): Promise<void> {
   const prerequisites = labPrerequisites();
   if (!prerequisites.ok) throw new Error(`cannot build the lab: ${prerequisites.reason}`);
+  if (process.argv[2] === 'nft-drops') return nftDrops();
   await firewallListing();
   if (process.argv[2] === 'firewall-listing') return;
+  await nftDrops();
   const lab = await Lab.create(withoutDad(firstIncident()));
   try {
     await settleIpv6(lab);

@@ -210,3 +210,68 @@ describe('connection state', () => {
     expect(next.packet.conntrack).toBeUndefined();
   });
 });
+
+describe('kernel differences found by the walk differential test (IPv6 setups)', () => {
+  it('MASQUERADE after a DNAT takes the source toward the new destination, not the old one (seed 75)', () => {
+    // An echo to r's eth1 address arrives on eth2 and is DNATed to a remote behind eth2's gateway:
+    // the kernel masquerades with eth2's address (ipv6_dev_get_saddr for the translated daddr);
+    // choosing for the old destination picked 2001:db8:b::1 (RFC 6724 rule 1, the same address).
+    const h = hostSnapshot('r', {
+      forward: true,
+      addrs: { eth0: ['2001:db8:a::1/64'], eth1: ['2001:db8:b::1/64'], eth2: ['2001:db8:c::1/64'] },
+      routes: [],
+      routes6: [
+        '2001:db8:a::/64 dev eth0 proto kernel metric 256 pref medium', '2001:db8:b::/64 dev eth1 proto kernel metric 256 pref medium',
+        '2001:db8:c::/64 dev eth2 proto kernel metric 256 pref medium', 'default via 2001:db8:c::fe dev eth2 metric 1024 pref medium',
+      ],
+      ip6tables: save(
+        '*nat', ':PREROUTING ACCEPT [0:0]', ':INPUT ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':POSTROUTING ACCEPT [0:0]',
+        '-A PREROUTING -p ipv6-icmp -j DNAT --to-destination 2001:db8:100::7', '-A POSTROUTING -m conntrack --ctstate NEW -j MASQUERADE', 'COMMIT',
+      ),
+    });
+    const w = walkPacket(h, { src: '2001:db8:a::fe', dst: '2001:db8:b::1', iif: 'eth2', proto: 'icmpv6', icmpType: 128, icmpCode: 0 });
+    expect(w.outcome).toBe('forwarded');
+    expect(w.outDev).toBe('eth2');
+    expect(w.final).toMatchObject({ src: '2001:db8:c::1', dst: '2001:db8:100::7' });
+  });
+
+  it('IPv6 REDIRECT sends the packet to the input device\'s first address of the destination\'s scope (seeds 150, 198)', () => {
+    // The walk left it undecided ("one of several addresses"); the kernel delivered it.
+    const h = hostSnapshot('r', {
+      forward: true,
+      addrs: { eth0: ['2001:db8:a::1/64', 'fe80::1/64'], eth1: ['2001:db8:b::1/64'], eth2: ['fe80::2/64'] },
+      routes: [],
+      routes6: ['2001:db8:a::/64 dev eth0 proto kernel metric 256 pref medium', 'fe80::/64 dev eth0 proto kernel metric 256 pref medium', 'default via 2001:db8:b::fe dev eth1 metric 1024 pref medium'],
+      ip6tables: save('*nat', ':PREROUTING ACCEPT [0:0]', ':INPUT ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':POSTROUTING ACCEPT [0:0]', '-A PREROUTING -p tcp -d 64:ff9b::/96 -j REDIRECT --to-ports 8080', 'COMMIT'),
+    });
+    const w = walkPacket(h, { src: '2001:db8:100::7', dst: '64:ff9b::5', iif: 'eth0', proto: 'tcp', sport: 25526, dport: 53 });
+    expect(w.outcome).toBe('delivered');
+    expect(w.final).toMatchObject({ dst: '2001:db8:a::1', dport: 8080 });
+    // A device with only a link-local address has none of a global destination's scope.
+    const ll = walkPacket(h, { src: '2001:db8:100::7', dst: '64:ff9b::5', iif: 'eth2', proto: 'tcp', sport: 25526, dport: 53 });
+    expect(ll.outcome).toBe('undecided');
+  });
+
+  it('--ctstate SNAT/DNAT in raw PREROUTING: before conntrack a packet has no entry, so no NAT status (seed 183)', () => {
+    // The reply to a masqueraded packet: ESTABLISHED with the SNAT status once conntrack has run,
+    // but raw runs first and its rule does not count it (the walk matched it).
+    const h = hostSnapshot('r', {
+      forward: true,
+      addrs: { eth0: ['10.0.0.1/24'], eth1: ['10.0.1.1/24'] },
+      routes: ['10.0.0.0/24 dev eth0 proto kernel scope link src 10.0.0.1', '10.0.1.0/24 dev eth1 proto kernel scope link src 10.0.1.1', 'default via 10.0.1.254 dev eth1'],
+      iptables: save(
+        '*raw', ':PREROUTING ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', '-A PREROUTING -m conntrack --ctstate SNAT', 'COMMIT',
+        '*mangle', ':PREROUTING ACCEPT [0:0]', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':POSTROUTING ACCEPT [0:0]', '-A PREROUTING -m conntrack --ctstate SNAT', 'COMMIT',
+        '*nat', ':PREROUTING ACCEPT [0:0]', ':INPUT ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':POSTROUTING ACCEPT [0:0]', '-A POSTROUTING -o eth1 -j SNAT --to-source 10.0.1.1', 'COMMIT',
+      ),
+    });
+    const w = walkPacket(h, { src: '10.0.0.9', dst: '198.51.100.7', iif: 'eth0', proto: 'udp', sport: 40000, dport: 53 });
+    expect(w.final.src).toBe('10.0.1.1');
+    const next = replyTo(w);
+    if (!('packet' in next)) throw new Error(next.none);
+    const reply = walkPacket(h, next.packet);
+    expect(reply.outcome).toBe('forwarded');
+    const matched = reply.trace.filter((t) => t.matched === true && t.rule !== undefined).map((t) => `${t.table}/${t.chain}/${t.rule}`);
+    expect(matched).toEqual(['mangle/PREROUTING/1']);
+  });
+});

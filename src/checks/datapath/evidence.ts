@@ -1,6 +1,7 @@
 /** The lines that prove what a walk's stages decided: rules, routes, policy rules and settings. */
 import { evidenceOf, uniqueEvidence, type Evidence } from '../../model/finding.js';
 import type { IptablesRule } from '../../model/netfilter.js';
+import { evaluatedAsNft } from '../../model/nft.js';
 import type { HostSnapshot } from '../../model/snapshot.js';
 import type { RouteLookupResult } from '../../simulate/route-lookup.js';
 import type { Walk, WalkStage } from '../../simulate/walk.js';
@@ -42,7 +43,7 @@ export function stageEvidence(s: HostSnapshot, stage: WalkStage): Evidence[] {
  * native nft base chain ("inet filter").
  */
 export function policyEvidence(s: HostSnapshot, table: string, chain: string, hook: string, ipFamily?: 4 | 6, backend?: 'legacy'): Evidence[] {
-  const nt = s.nft.find((t) => t.managedBy === 'native' && `${t.family} ${t.name}` === table);
+  const nt = s.nft.find((t) => evaluatedAsNft(t) && `${t.family} ${t.name}` === table);
   const nc = nt?.chains.find((c) => c.name === chain);
   if (nt !== undefined && nc !== undefined) return [{ source: nc.origin.source ?? 'nft', lineNumber: nc.origin.lineNumber, text: nftChainText(nt, nc) }];
   const family = ipFamily !== undefined ? (ipFamily === 4 ? s.netfilter.v4 : s.netfilter.v6) : s.netfilter.v4.some((t) => t.name === table && t.chains.some((c) => c.name === chain)) ? s.netfilter.v4 : s.netfilter.v6;

@@ -30,7 +30,8 @@ export function captureEvidence(rule: Pick<RuleRecord, 'origin' | 'priority' | '
   ev.push(...evidenceOf(route?.origin));
   for (const a of iface.addresses) if (a.family === family) ev.push(...evidenceOf(a.origin));
   if (iface.noCarrier) ev.push(...evidenceOf(iface.origin));
-  return uniqueEvidence(ev);
+  // A copy in its own length: a list grown by push holds 17 slots, and the fleet keeps one a capturer.
+  return uniqueEvidence(ev).slice();
 }
 
 /** The owner-specific steps that move the bridge off `avoid`. */
@@ -62,7 +63,10 @@ export function replyUplink(s: HostSnapshot, family: 4 | 6, withGateway = true):
 }
 
 export function withUplinkGateway(s: HostSnapshot, uplink: ReplyUplink): ReplyUplink {
-  return { ...uplink, gw: uplink.up ? knownGateway(s, uplink.up) ?? guessedGateway(uplink.up) : undefined };
+  // A literal, not a spread: a spread of this object gave each one a hidden class of its own
+  // (the fleet keeps one per capturer; every read of its fields went megamorphic).
+  const { up, src } = uplink;
+  return { up, src, gw: up ? knownGateway(s, up) ?? guessedGateway(up) : undefined };
 }
 
 /** `ip route add TARGET via GW dev UPLINK`: the immediate fix, a more specific route out of the uplink. */
@@ -85,20 +89,29 @@ export interface PeerCapture {
   /** captureEvidence and ownerFix of this route (callers that meet it often keep them). */
   evidence: Evidence[];
   ownerFix: string[];
+  /** Where equal texts are kept once (the fleet keeps a finding per capturer of a peer; like bridges read alike). */
+  texts?: TextShare;
 }
+
+/** Gives a string equal to `text` that findings may share (one met before, or `text` itself). */
+export interface TextShare {
+  share(text: string): string;
+}
+
+const NOT_SHARED: TextShare = { share: (text) => text };
 
 /** The finding for a reply to a peer that leaves into a bridge or tunnel. */
 export function peerCaptureFinding(c: PeerCapture): Finding {
-  const { peer, route, iface, uplink } = c;
+  const { peer, route, iface, uplink, texts = NOT_SHARED } = c;
   const upName = uplink.up?.name ?? 'the uplink';
-  const subject = `${iface.name} ${route.dst} captures ${peer.address}`;
+  const subject = texts.share(`${iface.name} ${route.dst} captures ${peer.address}`);
   const pin = pinRouteStep(`${peer.address}/${c.family === 4 ? 32 : 128}`, uplink);
   return {
     check: ID, severity: 'error', host: c.host, subject, key: findingKey(ID, c.host, subject),
-    summary: `${iface.name} ${route.dst} (${ownerText(iface)}) captures replies to ${peerLabel(peer)}: they leave into ${iface.name} instead of ${upName}`,
+    summary: texts.share(`${iface.name} ${route.dst} (${ownerText(iface)}) captures replies to ${peerLabel(peer)}: they leave into ${iface.name} instead of ${upName}`),
     evidence: c.evidence,
     why: `A request from ${peer.address} arrives on ${upName}, but the reply's route lookup (ip route get ${peer.address}${uplink.src ? ` from ${uplink.src}` : ''}) picks ${route.dst} dev ${iface.name} in table ${c.table ?? 'main'}${iface.noCarrier ? ` — ${iface.name} has no carrier (linkdown) and still wins` : ''}. The reply never reaches the peer.`,
-    fix: pin ? [pin, ...c.ownerFix] : c.ownerFix,
+    fix: pin ? [texts.share(pin)].concat(c.ownerFix) : c.ownerFix, // concat: an array in its own length (a spread grows one)
     peers: [peer.address],
   };
 }

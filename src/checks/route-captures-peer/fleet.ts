@@ -18,13 +18,33 @@ import { PlainRoutes } from '../../simulate/plain-lookup.js';
 import { fleetFinding } from '../fleet-finding.js';
 import type { FleetContext, FleetFinding, FleetView } from '../types.js';
 import { interfaceByName } from '../view.js';
-import { captureEvidence, ownerFix, peerCaptureFinding, replyUplink, type ReplyUplink } from './finding.js';
+import { captureEvidence, ownerFix, peerCaptureFinding, replyUplink, type ReplyUplink, type TextShare } from './finding.js';
 import { capturesOnHost, livesOnInterface } from './host.js';
 
 /** Capturing host → the peers (address and owner) its non-uplink routes cover. */
 type Candidates = Map<string, Map<string, string>>;
-/** Peer addresses parsed once per run (null: unreadable). */
-type ParsedAddresses = Map<string, Address | null>;
+/**
+ * What one run shares between its capturers: peer addresses parsed once (null: unreadable), and,
+ * in a full match, equal texts kept once (many captures of one peer read alike, and the fleet
+ * keeps every one; a run for one host finds a few and keeps its texts as they are). A class, not
+ * closures: a run for one host takes microseconds, and the bench's tsx names each closure it makes.
+ */
+class RunShared implements TextShare {
+  readonly parsed = new Map<string, Address | null>();
+  private readonly texts: Map<string, string> | undefined;
+
+  constructor(shareTexts: boolean) {
+    this.texts = shareTexts ? new Map() : undefined;
+  }
+
+  share(text: string): string {
+    if (this.texts === undefined) return text;
+    const kept = this.texts.get(text);
+    if (kept !== undefined) return kept;
+    this.texts.set(text, text);
+    return text;
+  }
+}
 
 function addCandidate(out: Candidates, capturer: string, address: string, victim: string): void {
   if (capturer === victim) return;
@@ -53,44 +73,72 @@ function candidates(fleet: FleetView, host: string): Candidates {
   return out;
 }
 
+/** A map that holds its first entry in two fields: most capturers have one capture route and one peer. */
+class FirstOrMap<K, V> {
+  private key: K | undefined;
+  private value: V | undefined;
+  private more: Map<K, V> | undefined;
+
+  get(k: K): V | undefined {
+    return this.key === k ? this.value : this.more?.get(k);
+  }
+
+  set(k: K, v: V): void {
+    if (this.key === undefined || this.key === k) {
+      this.key = k;
+      this.value = v;
+    } else (this.more ??= new Map()).set(k, v);
+  }
+}
+
 /** What a capturer's findings share, kept per snapshot (a report replaces the snapshot object). */
-interface CapturerPieces {
-  routes: PlainRoutes;
-  uplinks: Partial<Record<4 | 6, ReplyUplink>>;
+class CapturerPieces {
+  readonly routes: PlainRoutes;
+  /** The reply's uplink per family. */
+  uplink4: ReplyUplink | undefined;
+  uplink6: ReplyUplink | undefined;
   /** captureEvidence and ownerFix per capture route. */
-  shared: Map<RouteRecord, { evidence: Evidence[]; ownerFix: string[] }>;
+  readonly pieces = new FirstOrMap<RouteRecord, { evidence: Evidence[]; ownerFix: string[] }>();
   /**
-   * The verdict per peer address (and its host's name): a finding is a pure function of the
-   * snapshot and the peer, and the fleet asks again for every report and full match.
+   * The verdict per peer address: a finding is a pure function of the snapshot and the peer (and
+   * of the two hosts' names, checked on use), and the fleet asks again for every report and full
+   * match. null: not captured.
    */
-  verdicts: Map<string, { victim: string; capturer: string; finding: FleetFinding | null }>;
+  readonly verdicts = new FirstOrMap<string, FleetFinding | null>();
+
+  constructor(s: HostSnapshot) {
+    this.routes = new PlainRoutes(s);
+  }
 }
 
 const PIECES = memoKey<HostSnapshot, CapturerPieces>('fleet route-captures-peer: capturer pieces');
 
 function piecesOf(s: HostSnapshot): CapturerPieces {
-  return memo(s, PIECES, () => ({ routes: new PlainRoutes(s), uplinks: {}, shared: new Map(), verdicts: new Map() }));
+  return memo(s, PIECES, () => new CapturerPieces(s));
 }
 
 /** The finding for one peer from the plain lookup: a finding, null (not captured), or undefined (ask the host family). */
-function lightVerify(capturer: string, s: HostSnapshot, address: string, victim: string, parsed: ParsedAddresses): FleetFinding | null | undefined {
-  let a = parsed.get(address);
-  if (a === undefined) parsed.set(address, (a = parseAddress(address)));
+function lightVerify(capturer: string, s: HostSnapshot, address: string, victim: string, run: RunShared): FleetFinding | null | undefined {
+  let a = run.parsed.get(address);
+  if (a === undefined) run.parsed.set(address, (a = parseAddress(address)));
   if (!a) return undefined;
   const p = piecesOf(s);
   const known = p.verdicts.get(address);
-  if (known && known.victim === victim && known.capturer === capturer) return known.finding;
+  if (known === null || (known !== undefined && known.host === capturer && known.pairs[0][0] === victim)) return known;
   const w = p.routes.lookup(a);
   if (w === undefined) return undefined;
   const iface = w?.dev === undefined ? undefined : interfaceByName(s, w.dev);
   let finding: FleetFinding | null = null;
   if (w && iface && !iface.uplink && iface.kind !== 'loopback' && !livesOnInterface(s, iface, address)) {
-    const uplink = (p.uplinks[a.family] ??= replyUplink(s, a.family));
-    let shared = p.shared.get(w.route);
-    if (!shared) p.shared.set(w.route, (shared = { evidence: captureEvidence(w.rule, w.route, iface, a.family), ownerFix: ownerFix(s, iface, w.route.dst) }));
-    finding = withPair(peerCaptureFinding({ host: capturer, peer: { address, name: victim }, family: a.family, rule: w.rule, route: w.route, table: w.route.table, iface, uplink, evidence: shared.evidence, ownerFix: shared.ownerFix }), victim, capturer);
+    const uplink = a.family === 4 ? (p.uplink4 ??= replyUplink(s, 4)) : (p.uplink6 ??= replyUplink(s, 6));
+    let pieces = p.pieces.get(w.route);
+    if (!pieces) p.pieces.set(w.route, (pieces = { evidence: captureEvidence(w.rule, w.route, iface, a.family), ownerFix: ownerFix(s, iface, w.route.dst).map((step) => run.share(step)) }));
+    finding = withPair(peerCaptureFinding({
+      host: capturer, peer: { address, name: victim }, family: a.family, rule: w.rule, route: w.route, table: w.route.table, iface, uplink,
+      evidence: pieces.evidence, ownerFix: pieces.ownerFix, texts: run,
+    }), victim, capturer);
   }
-  p.verdicts.set(address, { victim, capturer, finding });
+  p.verdicts.set(address, finding);
   return finding;
 }
 
@@ -111,10 +159,10 @@ export function verifyWithSimulator(capturer: string, snapshot: HostSnapshot, vi
 }
 
 /** Plain-lookup verdicts where they decide, the host family for the rest. */
-export function verifyCaptures(capturer: string, snapshot: HostSnapshot, victims: Map<string, string>, out: FleetFinding[], parsed: ParsedAddresses = new Map()): void {
+export function verifyCaptures(capturer: string, snapshot: HostSnapshot, victims: Map<string, string>, out: FleetFinding[], run = new RunShared(false)): void {
   let undecided: Map<string, string> | undefined;
   for (const [address, victim] of victims) {
-    const f = lightVerify(capturer, snapshot, address, victim, parsed);
+    const f = lightVerify(capturer, snapshot, address, victim, run);
     if (f) out.push(f);
     else if (f === undefined) (undecided ??= new Map()).set(address, victim);
   }
@@ -123,19 +171,21 @@ export function verifyCaptures(capturer: string, snapshot: HostSnapshot, victims
 
 /** Every capture of a fleet host's address by another fleet host's bridge or tunnel route. */
 export function capturesInFleet(ctx: FleetContext): FleetFinding[] {
+  const { fleet, host } = ctx;
   const out: FleetFinding[] = [];
-  const parsed: ParsedAddresses = new Map();
-  const verify = (capturer: string, victims: Map<string, string>): void => {
-    const snapshot = ctx.fleet.snapshot(capturer);
-    if (snapshot) verifyCaptures(capturer, snapshot, victims, out, parsed);
-  };
-  if (ctx.host !== undefined) for (const [capturer, victims] of candidates(ctx.fleet, ctx.host)) verify(capturer, victims);
-  else {
-    // The whole fleet one capturer at a time: no map of every capturer's peers is held.
-    for (const capturer of ctx.fleet.hosts()) {
-      const victims = victimsOf(ctx.fleet, capturer);
-      if (victims) verify(capturer, victims);
+  const run = new RunShared(host === undefined);
+  if (host !== undefined) {
+    for (const [capturer, victims] of candidates(fleet, host)) {
+      const snapshot = fleet.snapshot(capturer);
+      if (snapshot) verifyCaptures(capturer, snapshot, victims, out, run);
     }
+    return out;
+  }
+  // The whole fleet one capturer at a time: no map of every capturer's peers is held.
+  for (const capturer of fleet.hosts()) {
+    const victims = victimsOf(fleet, capturer);
+    const snapshot = victims && fleet.snapshot(capturer);
+    if (snapshot) verifyCaptures(capturer, snapshot, victims, out, run);
   }
   return out;
 }
