@@ -20,7 +20,8 @@ import { isoTime } from '../model/iso-time.js';
 import type { Hello } from '../model/protocol.js';
 import { PROTOCOL_VERSION } from '../model/protocol-version.js';
 import type { FleetContext, ServerMessage, Welcome } from '../model/server-messages.js';
-import { backoffDelay, DEFAULT_BACKOFF, dropZlibStreams, openSocket, redactUrl, type BackoffPolicy, type TlsMaterial } from './connection.js';
+import { dropDeflate, dropInflate } from '../net/ws-deflate.js';
+import { backoffDelay, DEFAULT_BACKOFF, openSocket, redactUrl, type BackoffPolicy, type TlsMaterial } from './connection.js';
 import type { AgentLogger } from './log.js';
 import { analysisOptions, EMPTY_CONTEXT, parseServerMessage, sameContext } from './messages.js';
 import { Outbox, type OutboxEntry } from './outbox.js';
@@ -247,7 +248,7 @@ export class Agent {
       t.unref();
     });
     ws.on('message', (data, isBinary) => {
-      dropZlibStreams(ws, 'inflate');
+      dropInflate(ws, 'server_no_context_takeover');
       this.onMessage(isBinary ? '' : data.toString());
     });
     ws.on('error', (err) => log.warn({ err: err.message, server: redactUrl(this.server) }, 'connection error'));
@@ -280,7 +281,7 @@ export class Agent {
     const ws = this.ws;
     if (!ws || ws.readyState !== ws.OPEN) return false;
     // Once written, the message needs no zlib state: a report every few minutes keeps none between.
-    ws.send(typeof message === 'string' ? message : JSON.stringify(message), () => dropZlibStreams(ws, 'deflate'));
+    ws.send(typeof message === 'string' ? message : JSON.stringify(message), () => dropDeflate(ws));
     return true;
   }
 

@@ -88,35 +88,6 @@ export function openSocket(url: string, opts: OpenOptions): WebSocket {
   });
 }
 
-/** ws's permessage-deflate state of a connection and its sender (private fields of ws 8, read defensively). */
-interface DeflateState { params?: Record<string, unknown>; _deflate?: { close(): void } | null; _inflate?: { close(): void } | null }
-interface WsInternals { _extensions?: Record<string, DeflateState | undefined>; _sender?: { _state?: unknown } }
-
-/**
- * Drop the connection's zlib streams once idle (ws makes new ones for the next compressed
- * message): an agent sends a report every few minutes, and its deflate stream (~280 KB of zlib
- * state) and the inflate stream of a big server message stayed allocated between them
- * (docs/agent.md, "Memory"). The deflate stream goes when ws's sender is not compressing (its
- * state 0: nothing queued or in flight); a fresh stream is always a valid compressor, whatever
- * was negotiated. The inflate stream goes only without server context takeover, where no server
- * message depends on the one before; called from the 'message' listener, which ws emits from the
- * stream's flush callback, when it is idle (as src/aggregator/ws-server.ts does on its side).
- */
-export function dropZlibStreams(ws: WebSocket, which: 'deflate' | 'inflate'): void {
-  const internals = ws as unknown as WsInternals;
-  const pmd = internals._extensions?.['permessage-deflate'];
-  if (!pmd) return;
-  if (which === 'inflate') {
-    if (!pmd.params?.server_no_context_takeover || !pmd._inflate) return;
-    pmd._inflate.close();
-    pmd._inflate = null;
-    return;
-  }
-  if (!pmd._deflate || internals._sender?._state !== 0) return;
-  pmd._deflate.close();
-  pmd._deflate = null;
-}
-
 export interface BackoffPolicy {
   baseMs: number;
   maxMs: number;

@@ -17,6 +17,7 @@ import type { Aggregator, AgentLink } from './aggregator.js';
 import { ReportRejectedError } from './errors.js';
 import { SectionUploads } from './section-uploads.js';
 import { raiseMessageLimit } from './ws-limits.js';
+import { compactDeflateParams, dropInflate } from '../net/ws-deflate.js';
 
 export interface WsOptions {
   maxPayload?: number;
@@ -344,7 +345,7 @@ class AgentConnection implements AgentLink {
   }
 
   private received(data: RawData, isBinary: boolean): void {
-    dropInflate(this.ws);
+    dropInflate(this.ws, 'client_no_context_takeover');
     if (this.closed) return;
     this.alive = true;
     if (!this.limit.take()) return this.reject('rate_limit', `more than ${this.shared.options.ratePerSecond ?? 20} messages/s`);
@@ -426,36 +427,6 @@ class AgentConnection implements AgentLink {
       return this.reject('store_failed', (err as Error).message.slice(0, 200));
     }
   }
-}
-
-/** ws's permessage-deflate state of a connection (private fields of ws 8, read defensively). */
-interface DeflateState { params?: Record<string, unknown>; _inflate?: { close(): void } | null }
-
-function deflateOf(ws: WebSocket): DeflateState | undefined {
-  return (ws as unknown as { _extensions?: Record<string, DeflateState | undefined> })._extensions?.['permessage-deflate'];
-}
-
-/**
- * The negotiated permessage-deflate parameters as an ordinary object: ws keeps the offer it
- * parsed, made with a null prototype, which V8 holds as a dictionary (about 140 bytes more for
- * each of thousands of idle connections). ws only reads its keys; the values stay the same.
- */
-function compactDeflateParams(ws: WebSocket): void {
-  const pmd = deflateOf(ws);
-  if (pmd?.params) pmd.params = { ...pmd.params };
-}
-
-/**
- * Drop the zlib stream that inflated the message just read (ws makes a new one for the next
- * compressed message). Called from the 'message' listener: ws emits it from the stream's flush
- * callback, when the stream is idle, and closes it there itself on an error. Only without client
- * context takeover, where no message depends on the one before.
- */
-function dropInflate(ws: WebSocket): void {
-  const pmd = deflateOf(ws);
-  if (!pmd?.params?.client_no_context_takeover || !pmd._inflate) return;
-  pmd._inflate.close();
-  pmd._inflate = null;
 }
 
 /** How logs and the fleet name a connection: `peer:port`, or the agent's own address and the proxy it came through. */
