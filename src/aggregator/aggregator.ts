@@ -21,7 +21,7 @@ import type { AggregatorMetrics } from './metrics.js';
 import { CommitQueue, type Committed } from './commit-queue.js';
 import { ReportRejectedError } from './errors.js';
 import type { SectionUploads } from './section-uploads.js';
-import type { CommitInput, HostSections, Store } from './store.js';
+import type { CommitInput, HostSections, ReadBackRow, Store } from './store.js';
 import { DEFAULT_TIMELINE_DAYS } from './store-changes.js';
 
 /** What the aggregator emits on its `change` event (streamed to the dashboard as GET /api/events). */
@@ -40,6 +40,9 @@ interface PreparedReport {
 }
 
 export { ReportRejectedError };
+
+/** Hosts a follower reads back in one query. */
+const READ_BACK_BATCH = 64;
 
 /** Where the aggregator sends messages to a connected agent. */
 export interface AgentLink {
@@ -359,7 +362,7 @@ export class Aggregator {
    * (SQLite) has nothing to follow.
    */
   async follow(): Promise<void> {
-    if (!this.store.follow || this.unfollow) return;
+    if (!this.store.follow || !this.store.readBack || this.unfollow) return;
     this.unfollow = await this.store.follow({
       changed: (kind, hosts, replica) => {
         if (kind === 'stale') return this.emit({ type: 'stale', hosts });
@@ -478,30 +481,45 @@ export class Aggregator {
   private async resync(): Promise<void> {
     const stored = await this.store.hostDigests();
     const changed = [...stored].filter(([h, d]) => this.digests.get(h) !== d).map(([h]) => h);
-    for (let i = 0; i < changed.length; i += 500) await this.refreshHosts(changed.slice(i, i + 500));
+    await this.refreshHosts(changed);
   }
 
-  /** Read back hosts another replica changed; match them; tell viewers and the agents here. */
+  /**
+   * Read back hosts another replica changed, READ_BACK_BATCH to a query; match them; tell viewers
+   * and the agents here. A host whose stored digest is the one indexed here (a periodic report of
+   * an unchanged host) costs no snapshot: it is neither sent nor parsed. Hosts are taken one per turn of the event
+   * loop: this replica's own reports (their acks, their commits' answers) go in between.
+   */
   private async refreshHosts(hosts: string[]): Promise<void> {
-    const rows = new Map<string, { digest: string | null; snapshot: unknown; sections: HostSections }>();
-    for await (const s of this.store.snapshots(hosts)) rows.set(s.name, s);
-    for (const host of new Set(hosts)) {
-      const row = rows.get(host);
-      const changedSnapshot = row !== undefined && this.digests.get(host) !== row.digest;
-      const membershipBefore = this.membershipOf(host);
-      if (changedSnapshot) {
-        await this.indexStored(host, row.snapshot, row.sections);
-        this.digests.set(host, row.digest);
+    const watched = this.events.listenerCount('change') > 0;
+    for (let i = 0; i < hosts.length; i += READ_BACK_BATCH) {
+      for (const row of await this.store.readBack!(hosts.slice(i, i + READ_BACK_BATCH), this.digests, watched)) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        await this.refreshHost(row);
       }
-      const diff = this.timedMatch('incremental', () => this.matcher.matchHost(host));
-      // The newest report only (a host's history holds up to 100), and only for viewers of the event stream.
-      const [latest] = this.events.listenerCount('change') > 0 ? await this.store.reports(host, 1) : [];
-      this.seen(host);
-      const context = this.contextChanges(host, membershipBefore !== this.membershipOf(host), diff);
-      for (const h of context) this.pendingContext.add(h);
-      if (latest) this.emit({ type: 'report', host, seq: latest.seq, findings: latest.findings, found: diff.found.map((f) => f.key), resolved: diff.resolved.map((f) => f.key) });
     }
     this.scheduleContext();
+  }
+
+  private async refreshHost(row: ReadBackRow): Promise<void> {
+    const host = row.name;
+    const membershipBefore = this.membershipOf(host);
+    if (row.text !== null && this.digests.get(host) !== row.digest) {
+      let snapshot: unknown;
+      try {
+        snapshot = JSON.parse(row.text);
+      } catch {
+        // Stored by a replica that parsed it: a text that does not parse stays stored; the host's next report replaces it.
+      }
+      if (snapshot !== undefined) await this.indexStored(host, snapshot, row.sections);
+      this.digests.set(host, row.digest);
+    }
+    // Matched also when unchanged: the findings it confirms are the report's `found`, on every replica alike.
+    const diff = this.timedMatch('incremental', () => this.matcher.matchHost(host));
+    this.seen(host);
+    for (const h of this.contextChanges(host, membershipBefore !== this.membershipOf(host), diff)) this.pendingContext.add(h);
+    // The newest report only, read when someone watches the event stream.
+    if (row.latest) this.emit({ type: 'report', host, seq: row.latest.seq, findings: row.latest.findings, found: diff.found.map((f) => f.key), resolved: diff.resolved.map((f) => f.key) });
   }
 
   /** The drop counters (and reasons) a host's agent last sent: what moved between its last two checks. */

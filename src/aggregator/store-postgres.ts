@@ -18,7 +18,7 @@ import { PG_MIGRATIONS } from './store-migrations.js';
 import {
   filterFindings, hostLikePattern, hostRow, mergedFindingBody, redactUrl, reportRow, storedFinding, StoreError,
   type ChangeKind, type CommitInput, type FindingDbRow, type FollowHandlers, type FindingFilter, type HostRow, type HostSections, type IssuedToken, type ReportRow, type Store,
-  type StoredFinding, type StoredSection, type StoredSnapshot,
+  type ReadBackRow, type StoredFinding, type StoredSection, type StoredSnapshot,
 } from './store.js';
 
 /** The advisory lock key migrations hold ("hostchk" in ASCII). */
@@ -38,6 +38,15 @@ const types = {
 };
 
 type Queryable = pg.Pool | pg.PoolClient;
+
+/**
+ * A follower's read-back (PostgresStore.readBack): per host asked, its digest and sections, the
+ * snapshot where the digest is not the one the reader holds, and (when $3) its newest report.
+ */
+const READ_BACK_SQL = `SELECT h.name, h.digest, CASE WHEN h.digest IS NOT DISTINCT FROM k.d THEN NULL ELSE h.snapshot END AS snapshot, h.sections, l.seq, l.findings
+  FROM unnest($1::text[], $2::text[]) AS k(n, d) JOIN hosts h ON h.name = k.n
+  LEFT JOIN LATERAL (SELECT seq, findings FROM reports WHERE $3 AND reports.host = h.name ORDER BY seq DESC LIMIT 1) l ON true
+  WHERE h.snapshot IS NOT NULL`;
 
 /** Statement names by SQL text (shared by every store of the process). */
 const statementNames = new Map<string, string>();
@@ -295,6 +304,16 @@ export class PostgresStore implements Store {
       next = rows.length === 500 ? page(rows[rows.length - 1].name) : undefined;
       for (const r of rows) yield { name: r.name, digest: r.digest, snapshot: JSON.parse(r.snapshot), sections: r.sections ? (JSON.parse(r.sections) as HostSections) : {} };
     }
+  }
+
+  async readBack(hosts: string[], known: ReadonlyMap<string, string | null>, latest: boolean): Promise<ReadBackRow[]> {
+    type Row = { name: string; digest: string | null; snapshot: string | null; sections: string | null; seq: number | null; findings: number | null };
+    const names = [...new Set(hosts)];
+    const rows = await this.rows<Row>(READ_BACK_SQL, [names, names.map((h) => known.get(h) ?? null), latest]);
+    return rows.map((r) => ({
+      name: r.name, digest: r.digest, text: r.snapshot, sections: r.sections ? (JSON.parse(r.sections) as HostSections) : {},
+      ...(r.seq !== null && { latest: { seq: Number(r.seq), findings: Number(r.findings) } }),
+    }));
   }
 
   async hostDigests(): Promise<Map<string, string | null>> {

@@ -87,6 +87,17 @@ export interface StoredSnapshot {
   sections: HostSections;
 }
 
+/** A host another replica changed, as a follower reads it back (Store.readBack). */
+export interface ReadBackRow {
+  name: string;
+  digest: string | null;
+  /** The snapshot's JSON text (without its sections); null when its digest is the one the reader holds. */
+  text: string | null;
+  sections: HostSections;
+  /** The host's newest report (asked for when someone watches the event stream). */
+  latest?: { seq: number; findings: number };
+}
+
 /**
  * What the aggregator asks of a store about sections. Whatever a report's digest names must
  * resolve here, not in one process's memory: a store shared by several aggregators (PostgreSQL
@@ -152,6 +163,12 @@ export interface Store extends SectionStore {
    * Absent where one process owns the store (SQLite).
    */
   follow?(handlers: FollowHandlers): Promise<() => Promise<void>>;
+  /**
+   * Read back hosts another replica changed (with follow), in one query: each one's digest and
+   * sections, its snapshot text only where the digest differs from `known`'s (a periodic report
+   * of an unchanged host costs no snapshot), and with `latest` its newest report.
+   */
+  readBack?(hosts: string[], known: ReadonlyMap<string, string | null>, latest: boolean): Promise<ReadBackRow[]>;
   /** Tell the other replicas which agents connected to this one, left it, or are still connected (with follow). */
   announce?(kind: 'connected' | 'disconnected' | 'present' | 'ask', hosts: string[]): Promise<void>;
   /** The hosts' change logs, read by the timeline (written inside commitReports; store-changes.ts). */
