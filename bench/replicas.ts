@@ -5,8 +5,9 @@
  * agents, every report opening or resolving a fleet finding) that one replica sustains with
  * p99 report-to-ack (= report-to-finding: the ack follows the commit of the report and its
  * findings) <= 100 ms, and the serve process's CPU-seconds per 1,000 reports from /proc.
- * Then two replicas sharing the database, the agents split over them, the same ladder; and how
- * long a report to one replica takes to reach the other's viewers (LISTEN/NOTIFY). The cold
+ * Then two replicas sharing the database, the agents split over them, the same ladder; how
+ * long a report to one replica takes to reach the other's viewers (LISTEN/NOTIFY); and what
+ * following costs a replica that takes no reports of its own. The cold
  * start of a replica at 100,000 hosts runs with HOSTCHECK_BENCH_COLD=1 (minutes of setup; `only`: just
  * that).
  */
@@ -169,6 +170,24 @@ async function propagation(a: ServeProcess, b: ServeProcess, count: number): Pro
 }
 
 /**
+ * What following costs: one replica takes every report at `rate`/s, a second one on the same
+ * database only follows it (no agents of its own); each process's CPU per 1,000 reports from /proc.
+ */
+async function followerCost(cluster: PgCluster, serve: (db: string) => Promise<ServeProcess>, rate: number, seconds: number): Promise<{ rate: number; origin: number; follower: number; sent: number; acked: number }> {
+  const url = await cluster.createDatabase('follow');
+  const [origin, follower] = [await serve(url), await serve(url)];
+  await stream([origin], rate, 1, 'follow-warm-', cluster);
+  const before = cpuSeconds(follower.child.pid!);
+  const r = await stream([origin], rate, seconds, 'follow-', cluster);
+  // The follower reads back after the ack: its last reports are still on their way for a moment.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const follow = ((cpuSeconds(follower.child.pid!) - before) / Math.max(1, r.acked)) * 1000;
+  await follower.kill();
+  await origin.kill();
+  return { rate, origin: r.cpuPer1000, follower: follow, sent: r.sent, acked: r.acked };
+}
+
+/**
  * `n` agents (hello → welcome, then idle) split over two fresh replicas of a database of their own; from
  * client processes of the fleet bench (their own open-file limits); `real`: each offers permessage-deflate
  * and speaks the current protocol, as `hostcheck agent` does. Memory per connection = the growth of the
@@ -243,7 +262,7 @@ export async function benchReplicas(options: SectionOptions): Promise<BenchRow[]
       const s = await coldStart(cluster, 100_000, options.log);
       return [{ name: 'cold start of a replica at 100,000 hosts (the fleet index from PostgreSQL)', value: round(s), unit: 's', target: '<= 10 s', pass: s <= 10 }];
     }
-    const ladder = options.quick ? [50, 100] : [50, 100, 250, 500, 750, 1000];
+    const ladder = options.quick ? [50, 100] : [50, 100, 250, 500, 750, 1000, 1250, 1500];
     const seconds = options.quick ? 2 : 5;
     const lite = await sustained([await serve(join(tmp.dir, 'bench.db'))], ladder, seconds, 'sqlite', options.log);
     const url = await cluster.createDatabase('bench');
@@ -256,6 +275,7 @@ export async function benchReplicas(options: SectionOptions): Promise<BenchRow[]
     const [first, second] = [await serve(url2), await serve(url2)];
     const pgTwo = await sustained([first, second], ladder, seconds, 'postgres-2', options.log, cluster);
     const prop = await propagation(first, second, options.quick ? 50 : 200);
+    const follow = await followerCost(cluster, serve, options.quick ? 250 : 500, seconds);
     // Rungs are compared, not the generator's achieved rates: 249.6/s against 250.2/s is the same rung.
     const rate = (r: { best?: StreamResult }): number => r.best?.rung ?? 0;
     const at = (r: { best?: StreamResult; runs: StreamResult[] }): string => (r.best ? `p99 ${r.best.p99.toFixed(1)} ms at ${r.best.rate.toFixed(0)}/s` : `p99 ${r.runs[0].p99.toFixed(1)} ms at the lowest rate`);
@@ -269,6 +289,7 @@ export async function benchReplicas(options: SectionOptions): Promise<BenchRow[]
     rows.push({ name: 'serve CPU-seconds per 1,000 reports on PostgreSQL (from /proc), both stores at one rate', value: round(cpuPg), unit: 'CPU-s', reference: { name: 'the same on SQLite', value: round(cpuLite), unit: 'CPU-s' }, ratio: round(cpuPg / cpuLite), target: 'ratio <= 1.5', pass: cpuPg <= 1.5 * cpuLite, note: `at ${ladder[same]}/s; PostgreSQL's own processes: ${pgOne.runs[same].pgCpuPer1000.toFixed(2)} CPU-s per 1,000 reports` });
     rows.push({ name: 'two replicas on PostgreSQL, agents split: sustained reports/s with p99 <= 100 ms', value: round(rate(pgTwo)), unit: 'reports/s', reference: { name: 'one replica on PostgreSQL', value: round(rate(pgOne)), unit: 'reports/s' }, ratio: round(rate(pgTwo) / Math.max(1, rate(pgOne))), target: 'ratio >= 1', pass: rate(pgOne) > 0 && rate(pgTwo) >= rate(pgOne), note: `${at(pgTwo)}; PostgreSQL, both replicas and the load generator share this machine's cores` });
     rows.push({ name: `a report on one replica to the event on the other's /api/events (LISTEN/NOTIFY), p50 of ${prop.length}`, value: round(quantile(prop, 0.5)), unit: 'ms', note: `p99 ${quantile(prop, 0.99).toFixed(1)} ms; includes the commit and the other replica's read back and match` });
+    rows.push({ name: `a follower's CPU per 1,000 reports another replica commits (read back, parse, index, match), at ${follow.rate}/s`, value: round(follow.follower), unit: 'CPU-s', reference: { name: 'the committing replica\'s CPU per 1,000 reports', value: round(follow.origin), unit: 'CPU-s' }, ratio: round(follow.follower / follow.origin), note: `every replica reads back and matches every report of the others (docs/replicas.md); ${follow.acked}/${follow.sent} acked` });
     const idleN = options.quick ? 2000 : 20_000;
     const idle = await idleConnections(cluster, idleN, options.log, true);
     rows.push({ name: `memory per idle agent connection, ${idleN.toLocaleString('en')} agents over two replicas (connecting as hostcheck agent does)`, value: round(idle.perConn / 1024), unit: 'KB', target: '<= 10 KB', pass: idle.perConn <= 10 * 1024, note: `RSS of both ${(idle.before / 2 ** 20).toFixed(0)} → ${(idle.after / 2 ** 20).toFixed(0)} MiB, each after a full collection; connected in ${idle.seconds.toFixed(1)} s` });

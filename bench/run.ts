@@ -36,7 +36,7 @@ const SECTIONS: Section[] = [
   { name: 'fleet', what: 'aggregator: idle memory, connect time, report latency vs a bare ws echo server; fleet match time', run: benchFleet },
   { name: 'preauth', what: 'aggregator under 1,000 clients attacking before authentication: peak RSS, a good agent\'s ack p99 vs the same agent alone', run: benchPreauth },
   { name: 'agent', what: 'agent idle RSS and CPU vs a bare node process; peak RSS with 100,000 routes', run: benchAgent },
-  { name: 'replicas', what: 'serve on SQLite vs PostgreSQL: sustained report rate at p99 <= 100 ms, CPU per 1,000 reports; two replicas vs one; LISTEN/NOTIFY propagation; cold start at 100,000 hosts (HOSTCHECK_BENCH_COLD=1)', run: benchReplicas },
+  { name: 'replicas', what: 'serve on SQLite vs PostgreSQL: sustained report rate at p99 <= 100 ms, CPU per 1,000 reports; two replicas vs one; LISTEN/NOTIFY propagation; what following costs; cold start at 100,000 hosts (HOSTCHECK_BENCH_COLD=1)', run: benchReplicas },
   { name: 'agent-churn', what: 'agent CPU while a rule and 50 routes are rewritten every second (its change log coalescing the churn) vs the churn loop itself', run: benchAgentChurn },
   { name: 'dashboard', what: 'dashboard views over 1,000 hosts in Chromium (overview, topology map, path diagram, timeline of the fleet and of a host): navigation → painted vs fetching their JSON', run: benchDashboard },
   { name: 'big-host', what: 'agent on 10k/100k rules and 100k/1M routes: bytes on the wire (first and steady-state report) vs the raw dumps, peak RSS, fleet match', run: benchBigHost },
