@@ -288,12 +288,10 @@ export class PostgresStore implements Store {
    * Pages of 500 by name, so 100,000 snapshots never sit in memory as one result. The next page
    * is read while the caller works through this one (a replica's start indexes as it reads).
    */
-  async *snapshots(names?: string[]): AsyncGenerator<StoredSnapshot> {
+  async *snapshots(): AsyncGenerator<StoredSnapshot> {
     type Row = { name: string; digest: string | null; snapshot: string; sections: string | null };
     const page = (after: string): Promise<Row[]> => {
-      const p = this.rows<Row>(
-        `SELECT name, digest, snapshot, sections FROM hosts WHERE snapshot IS NOT NULL AND name > $1 ${names ? 'AND name = ANY($2)' : ''} ORDER BY name LIMIT 500`,
-        names ? [after, names] : [after]);
+      const p = this.rows<Row>('SELECT name, digest, snapshot, sections FROM hosts WHERE snapshot IS NOT NULL AND name > $1 ORDER BY name LIMIT 500', [after]);
       // Failing while the caller is still on the page before (or gone), it is not an unhandled rejection; awaited, it still throws.
       p.catch(() => undefined);
       return p;

@@ -199,15 +199,11 @@ export class SqliteStore implements Store {
   }
 
   /** Pages of 500 by name: no statement stays open while the caller awaits (a write meanwhile would find the connection busy). */
-  async *snapshots(names?: string[]): AsyncGenerator<StoredSnapshot> {
-    const only = names ? new Set(names) : undefined;
+  async *snapshots(): AsyncGenerator<StoredSnapshot> {
     let after = '';
     for (;;) {
       const page = this.stmts.snapshots.all(after) as { name: string; digest: string | null; snapshot: string; sections: string | null }[];
-      for (const r of page) {
-        if (only && !only.has(r.name)) continue;
-        yield { name: r.name, digest: r.digest, snapshot: JSON.parse(r.snapshot), sections: r.sections ? (JSON.parse(r.sections) as HostSections) : {} };
-      }
+      for (const r of page) yield { name: r.name, digest: r.digest, snapshot: JSON.parse(r.snapshot), sections: r.sections ? (JSON.parse(r.sections) as HostSections) : {} };
       if (page.length < 500) return;
       after = page[page.length - 1].name;
     }

@@ -142,8 +142,8 @@ export interface Store extends SectionStore {
   hosts(): Promise<HostRow[]>;
   host(name: string): Promise<HostRow | undefined>;
   snapshot(name: string): Promise<unknown>;
-  /** Every stored snapshot (without its sections), to rebuild the fleet index at start-up; `names` limits it to those hosts. */
-  snapshots(names?: string[]): AsyncIterable<StoredSnapshot>;
+  /** Every stored snapshot (without its sections), to rebuild the fleet index at start-up. */
+  snapshots(): AsyncIterable<StoredSnapshot>;
   /** The host's report history, newest first; `limit`: only the newest so many. */
   reports(host: string, limit?: number): Promise<ReportRow[]>;
   findings(filter?: FindingFilter, now?: string): Promise<StoredFinding[]>;

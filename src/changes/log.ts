@@ -99,7 +99,6 @@ export class ChangeLog {
     this.baselineAt = undefined;
     this.stateChanged = true;
     if (!before) return [];
-    const iso = isoTime;
     const out: HostChange[] = [];
     const explained = new Set<string>();
     const diff = diffStates(before, state);
@@ -109,18 +108,18 @@ export class ChangeLog {
       const s = seen.get(item.match);
       // At the start, what no line announced since happened while the agent was stopped.
       if (stoppedSince !== undefined && !s) {
-        out.push({ ...changeOf(item), at: iso(now), between: { from: iso(Math.min(stoppedSince, now)), until: iso(now) } });
+        out.push({ ...changeOf(item), at: isoTime(now), between: { from: isoTime(Math.min(stoppedSince, now)), until: isoTime(now) } });
         continue;
       }
       const at = s?.first ?? (item.dev !== undefined ? byDev.get(item.dev) : undefined) ?? firstLine ?? now;
-      out.push({ ...changeOf(item), at: iso(Math.min(at, now)) });
+      out.push({ ...changeOf(item), at: isoTime(Math.min(at, now)) });
     }
     for (const [match, s] of seen) {
       if (explained.has(match) || s.first < lookStarted) continue;
       seen.delete(match);
       this.seen.set(match, s);
     }
-    out.push(...churn(seen, explained, before, state, iso));
+    out.push(...churn(seen, explained, before, state));
     out.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
     if (out.length <= MAX_CHANGES_PER_CHECK) return out;
     const rest = out.splice(MAX_CHANGES_PER_CHECK - 1);
@@ -131,7 +130,7 @@ export class ChangeLog {
 
 
 /** Announced records that did not change between the looks, one entry each, grouped when many. */
-function churn(seen: Map<string, Seen>, explained: Set<string>, before: ChangeState, after: ChangeState, iso: (ms: number) => string): HostChange[] {
+function churn(seen: Map<string, Seen>, explained: Set<string>, before: ChangeState, after: ChangeState): HostChange[] {
   const byMatch = new Map<string, StateItem>();
   for (const x of [...before.values(), ...after.values()]) if (!byMatch.has(x.match)) byMatch.set(x.match, x);
   const devOwners = new Map([...after.values()].filter((x) => x.kind === 'link').map((x) => [x.dev!, x.owner]));
@@ -140,7 +139,7 @@ function churn(seen: Map<string, Seen>, explained: Set<string>, before: ChangeSt
     // Links and settings are announced on many occasions; only routes, rules and addresses churn.
     if (explained.has(match) || s.key.kind === 'link' || s.key.kind === 'netconf') continue;
     const item = byMatch.get(match);
-    const timing = { at: iso(s.first), ...(s.n > 1 ? { lastAt: iso(s.last) } : {}), count: s.n };
+    const timing = { at: isoTime(s.first), ...(s.n > 1 ? { lastAt: isoTime(s.last) } : {}), count: s.n };
     // In one look only: added or removed with a link or address, folded into that change (diff.ts).
     if (item && before.has(item.id) !== after.has(item.id)) continue;
     if (item) entries.push({ ...timing, kind: item.kind, action: 'rewritten', subject: item.subject, before: item.line, after: item.line, owner: item.owner });

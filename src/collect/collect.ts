@@ -10,10 +10,11 @@ import { collectCloudIdentity } from './cloud.js';
 import { collectDockerNetworks } from './docker.js';
 import { isoTime } from '../model/iso-time.js';
 import { collectIdentity } from './identity.js';
+import { listNftText, NFT_TEXT_ARGV, nftJsonRefused } from './nft-text-fallback.js';
 import { redactSecrets } from './redact.js';
 import { runCommandBatch } from './run-batch.js';
 import { runCommand, type CommandOutcome } from './run-command.js';
-import { SOURCES, sourceByName, type SourceSpec } from './sources.js';
+import { SOURCES, type SourceSpec } from './sources.js';
 import { collectSysctls } from './sysctl.js';
 
 export interface CollectOptions {
@@ -83,20 +84,15 @@ async function collectOne(spec: SourceSpec, opts: CollectOptions, batch?: Map<So
   return { meta: { ...base, path: socket, status: r.status, message: r.message, durationMs: r.durationMs }, text: r.text };
 }
 
-/**
- * An nft that cannot print JSON (built without it: "Error: JSON support not compiled-in"; before
- * 0.9 `-j` is unknown) exits non-zero on `nft -j list ruleset`: its `nft -a list ruleset` text is
- * read instead (parsers/nft-text.ts gives the same records), and the source's status says so.
- */
+/** `nft -j list ruleset` refused (an nft without JSON): its `nft -a list ruleset` text instead (nft-text-fallback.ts), and the source's status says so. */
 async function nftTextFallback(r: { meta: SourceMeta; text?: string }, opts: CollectOptions): Promise<{ meta: SourceMeta; text?: string }> {
-  if (r.meta.status !== 'failed' || r.meta.exitCode === undefined || r.meta.exitCode === 0) return r;
-  const argv = ['nft', '-a', 'list', 'ruleset'];
-  const t = await runCommand(argv, { timeoutMs: opts.timeoutMs ?? 20_000, permissionHint: sourceByName('nft')?.permissionHint, outputToFiles: true });
+  if (!nftJsonRefused(r.meta)) return r;
+  const t = await listNftText(opts.timeoutMs);
   if (t.status !== 'collected') return r;
   const why = r.meta.message ?? `exit code ${r.meta.exitCode}`;
   return {
     meta: {
-      ...r.meta, file: 'nft.txt', argv, status: 'collected', exitCode: t.exitCode, stderr: t.stderr || undefined, format: 'nft-text',
+      ...r.meta, file: 'nft.txt', argv: NFT_TEXT_ARGV, status: 'collected', exitCode: t.exitCode, stderr: t.stderr || undefined, format: 'nft-text',
       message: `nft -j failed (${why}): read \`nft -a list ruleset\` text instead`, durationMs: r.meta.durationMs + t.durationMs,
     },
     text: t.stdout,

@@ -14,7 +14,7 @@ import { isDropCounter, netfilterRuleLabel, type CounterDelta, type NetfilterRul
 import type { IptablesTable } from '../model/netfilter.js';
 import type { NftTable } from '../model/nft.js';
 import { runCommandBatch } from './run-batch.js';
-import { runCommand } from './run-command.js';
+import { listNftText, nftJsonRefused } from './nft-text-fallback.js';
 
 /** The files read, and what their absence means. */
 const PROC_FILES: { file: string; absent: string }[] = [
@@ -117,9 +117,9 @@ export async function sampleNow(opts: { procNet?: string; timeoutMs?: number } =
     return parseIptables(r.stdout).records;
   };
   let nftTables = nft.status === 'collected' ? parseNft(nft.stdout).records : [];
-  if (nft.status === 'failed' && nft.exitCode !== undefined && nft.exitCode !== 0) {
-    // An nft without JSON (the collection read its text too, src/collect/collect.ts): the same records from `nft -a list ruleset`.
-    const text = await runCommand(['nft', '-a', 'list', 'ruleset'], { timeoutMs: opts.timeoutMs ?? 20_000, outputToFiles: true });
+  if (nftJsonRefused(nft)) {
+    // An nft without JSON (the collection read its text too): the same records from its text.
+    const text = await listNftText(opts.timeoutMs);
     if (text.status === 'collected') nftTables = parseNftText(text.stdout).records;
   }
   const rules = ruleCounters({ v4: tables(v4, 'iptables-save -c'), v6: tables(v6, 'ip6tables-save -c') }, nftTables);

@@ -416,7 +416,7 @@ describe.each(KINDS)('the $name store', (kind) => {
     }
   });
 
-  it('records heartbeats, marks silent hosts stale once, and lists stored snapshots (all, or some) in name order', async () => {
+  it('records heartbeats, marks silent hosts stale once, and lists every stored snapshot in name order', async () => {
     const { store } = await kind.open();
     try {
       const names = Array.from({ length: 620 }, (_, i) => `host-${String(i).padStart(4, '0')}`);
@@ -428,9 +428,6 @@ describe.each(KINDS)('the $name store', (kind) => {
       const seen: string[] = [];
       for await (const s of store.snapshots()) seen.push(s.name);
       expect(seen).toEqual(names);
-      const some: string[] = [];
-      for await (const s of store.snapshots(['host-0600', 'host-0002', 'none'])) some.push(s.name);
-      expect(some).toEqual(['host-0002', 'host-0600']);
     } finally {
       await store.close();
     }
